@@ -1,0 +1,1025 @@
+//! Which CI we run in (GitHub Actions, GitLab CI or none) and what event
+//! started the run: sha, ref, pull request, push range, default branch.
+//!
+//! [`CiContext::from_env`] is pure over an injected environment (it may read
+//! the file `GITHUB_EVENT_PATH` names), so every provider and event is
+//! testable without a runner; [`CiContext::detect`] feeds it the process
+//! environment. Empty variables count as unset: runners set several of them
+//! to `""` for events they don't apply to (`GITHUB_BASE_REF` on a push).
+//!
+//! What the fields mean follows the providers' documentation of their
+//! variables and of GitHub's webhook payloads, and how docker/metadata-action
+//! and dorny/paths-filter read them (see [`CiContext::diff_range`]).
+
+use std::path::{Path, PathBuf};
+
+/// The sha git and GitHub use for "no commit": `before` of a push that
+/// created its ref, and GitLab's `CI_COMMIT_BEFORE_SHA` outside pushes.
+const NULL_SHA: &str = "0000000000000000000000000000000000000000";
+
+/// Why the CI environment cannot be read, naming the variable or file.
+#[derive(Debug, thiserror::Error)]
+pub enum CiError {
+    /// `GITHUB_EVENT_PATH` names a file that cannot be read.
+    #[error("GITHUB_EVENT_PATH `{}` cannot be read: {reason}", .path.display())]
+    EventFileUnreadable {
+        /// The event file.
+        path: PathBuf,
+        /// What failed and the operating system's reason (fs_err's message).
+        reason: String,
+    },
+    /// The event file is not JSON.
+    #[error("GITHUB_EVENT_PATH `{}` is not valid JSON: {reason}", .path.display())]
+    EventFileInvalid {
+        /// The event file.
+        path: PathBuf,
+        /// What the JSON parser reported, with line and column.
+        reason: String,
+    },
+    /// A field of the event payload has the wrong type.
+    #[error("`{field}` in `{}` is not {expected}: found `{found}`", .path.display())]
+    EventField {
+        /// The event file.
+        path: PathBuf,
+        /// The field, as a dotted path (`pull_request.number`).
+        field: &'static str,
+        /// What it should be, e.g. `a number`.
+        expected: &'static str,
+        /// The JSON found there.
+        found: String,
+    },
+    /// An environment variable has a value of the wrong form.
+    #[error("{name} `{value}` is not {expected}")]
+    Variable {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be, e.g. `a number`.
+        expected: &'static str,
+    },
+}
+
+/// The CI system running us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// GitHub Actions (`GITHUB_ACTIONS=true`).
+    GithubActions,
+    /// GitLab CI (`GITLAB_CI=true`).
+    GitlabCi,
+    /// No CI we know: a developer's machine or another system.
+    None,
+}
+
+/// What started the run, across providers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A push of a branch (GitHub `push`, GitLab `push` without a tag).
+    Push,
+    /// A GitHub `pull_request`: runs the merge of head into base, with the
+    /// pull request's code and without the base repository's secrets.
+    PullRequest,
+    /// A GitHub `pull_request_target`: runs the *base* branch's workflow and
+    /// commit, with secrets; `GITHUB_SHA` is the base branch's head.
+    PullRequestTarget,
+    /// A GitLab `merge_request_event` pipeline.
+    MergeRequest,
+    /// A push (or creation) of a tag.
+    Tag,
+    /// A scheduled run (GitHub `schedule`, GitLab `schedule`).
+    Schedule,
+    /// A manual run (GitHub `workflow_dispatch`, GitLab `web`: "Run pipeline").
+    WorkflowDispatch,
+    /// Any other event, by its raw name (`merge_group`, `release`, `api`…).
+    Other(String),
+    /// Not in CI.
+    Local,
+}
+
+/// The CI run we are part of; every field is `None` where the provider or
+/// event doesn't say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CiContext {
+    /// The CI system.
+    pub provider: Provider,
+    /// The event, normalised across providers.
+    pub event: Event,
+    /// The event's raw name (`GITHUB_EVENT_NAME`, `CI_PIPELINE_SOURCE`);
+    /// empty when not in CI.
+    pub event_name: String,
+    /// The commit the run checked out (`GITHUB_SHA`, `CI_COMMIT_SHA`). For a
+    /// GitHub `pull_request` it is the test merge commit, not the PR's head.
+    pub sha: Option<String>,
+    /// The full ref: `refs/heads/x`, `refs/tags/v1`, `refs/pull/5/merge`,
+    /// `refs/merge-requests/5/head`.
+    pub git_ref: Option<String>,
+    /// The ref's short name (`x`, `v1`, `5/merge`; GitLab: the branch or tag).
+    pub ref_name: Option<String>,
+    /// The branch a pull or merge request (or merge queue) targets, short
+    /// (`main`); for a GitHub tag push, the branch the payload's `base_ref`
+    /// names.
+    pub base_ref: Option<String>,
+    /// The branch a pull or merge request comes from, short.
+    pub head_ref: Option<String>,
+    /// The pull request number or merge request IID.
+    pub pr_number: Option<u64>,
+    /// The head commit of the pull or merge request (or merge queue entry).
+    pub pr_head_sha: Option<String>,
+    /// The base commit of the pull request (or merge queue entry); for a
+    /// GitLab merge request, the merge base it is diffed against.
+    pub pr_base_sha: Option<String>,
+    /// What the pushed ref pointed at before the push (all zeros when the
+    /// push created it).
+    pub push_before: Option<String>,
+    /// What the pushed ref points at after the push.
+    pub push_after: Option<String>,
+    /// The push created its ref (a new branch or tag): `before` is all zeros.
+    pub is_new_branch: bool,
+    /// The push was a force-push (GitHub payload `forced`; GitLab doesn't say).
+    pub is_forced: bool,
+    /// The repository's default branch (payload `repository.default_branch`,
+    /// `CI_DEFAULT_BRANCH`).
+    pub default_branch: Option<String>,
+    /// The repository as `owner/name` (GitLab: `group/subgroup/name`).
+    pub repository: Option<String>,
+    /// The forge's base URL (`https://github.com`).
+    pub server_url: Option<String>,
+    /// The run's id (`GITHUB_RUN_ID`, `CI_PIPELINE_ID`).
+    pub run_id: Option<String>,
+    /// The attempt of a re-run, from 1 (`GITHUB_RUN_ATTEMPT`).
+    pub run_attempt: Option<u32>,
+    /// Who started the run (`GITHUB_ACTOR`, `GITLAB_USER_LOGIN`).
+    pub actor: Option<String>,
+}
+
+/// Whether `get` describes a GitHub Actions run (`GITHUB_ACTIONS=true`).
+pub fn is_github_actions(get: impl Fn(&str) -> Option<String>) -> bool {
+    get("GITHUB_ACTIONS").as_deref() == Some("true")
+}
+
+impl CiContext {
+    /// The context of this process, from its environment.
+    pub fn detect() -> Result<CiContext, CiError> {
+        let ctx = Self::from_env(|name| std::env::var(name).ok())?;
+        tracing::debug!(
+            provider = ?ctx.provider,
+            event = ?ctx.event,
+            sha = ?ctx.sha,
+            git_ref = ?ctx.git_ref,
+            "detected the CI context"
+        );
+        Ok(ctx)
+    }
+
+    /// The context described by the variables `get` returns (and by the
+    /// GitHub event file they name).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
+        let get = |name: &str| get(name).filter(|value| !value.is_empty());
+        if is_github_actions(get) {
+            github(get)
+        } else if get("GITLAB_CI").as_deref() == Some("true") {
+            gitlab(get)
+        } else {
+            Ok(CiContext::local())
+        }
+    }
+
+    /// The context outside CI: no provider, event [`Event::Local`], no facts.
+    pub fn local() -> CiContext {
+        CiContext::empty(Provider::None, Event::Local, String::new())
+    }
+
+    fn empty(provider: Provider, event: Event, event_name: String) -> CiContext {
+        CiContext {
+            provider,
+            event,
+            event_name,
+            sha: None,
+            git_ref: None,
+            ref_name: None,
+            base_ref: None,
+            head_ref: None,
+            pr_number: None,
+            pr_head_sha: None,
+            pr_base_sha: None,
+            push_before: None,
+            push_after: None,
+            is_new_branch: false,
+            is_forced: false,
+            default_branch: None,
+            repository: None,
+            server_url: None,
+            run_id: None,
+            run_attempt: None,
+            actor: None,
+        }
+    }
+
+    /// What this event means to diff, as `(base, head)` revisions:
+    ///
+    /// - a pull or merge request (or merge queue entry): its base sha (or,
+    ///   without a payload, its base branch name, for the caller to resolve,
+    ///   e.g. as `origin/<base>`) to its head sha (or the checked-out sha);
+    /// - a push: `before` to `after`, unless the push created the ref
+    ///   (`before` all zeros), when there is nothing to diff against;
+    /// - anything else: `None`.
+    ///
+    /// Same choices as dorny/paths-filter without a token: pull requests
+    /// compare against the base sha, pushes against `before`, and a new
+    /// branch has no previous commit (the caller may fall back to the
+    /// default branch, [`CiContext::default_branch`]).
+    pub fn diff_range(&self) -> Option<(String, String)> {
+        let is_review = matches!(
+            self.event,
+            Event::PullRequest | Event::PullRequestTarget | Event::MergeRequest
+        ) || self.pr_head_sha.is_some();
+        if is_review {
+            let base = self.pr_base_sha.clone().or_else(|| self.base_ref.clone())?;
+            let head = self.pr_head_sha.clone().or_else(|| self.sha.clone())?;
+            return Some((base, head));
+        }
+        if matches!(self.event, Event::Push | Event::Tag) {
+            let before = self
+                .push_before
+                .clone()
+                .filter(|before| before != NULL_SHA)?;
+            let after = self.push_after.clone().or_else(|| self.sha.clone())?;
+            return Some((before, after));
+        }
+        None
+    }
+}
+
+/// The context of a GitHub Actions run.
+fn github(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
+    let event_name = get("GITHUB_EVENT_NAME").unwrap_or_default();
+    let git_ref = get("GITHUB_REF");
+    let is_tag = git_ref
+        .as_deref()
+        .is_some_and(|r| r.starts_with("refs/tags/"));
+    let event = match event_name.as_str() {
+        "push" | "create" if is_tag => Event::Tag,
+        "push" => Event::Push,
+        "pull_request" => Event::PullRequest,
+        "pull_request_target" => Event::PullRequestTarget,
+        "schedule" => Event::Schedule,
+        "workflow_dispatch" => Event::WorkflowDispatch,
+        other => Event::Other(other.to_owned()),
+    };
+    let payload = match get("GITHUB_EVENT_PATH") {
+        Some(path) => Some(Payload::read(Path::new(&path))?),
+        None => None,
+    };
+    let field = |name: &'static str| -> Result<Option<String>, CiError> {
+        payload.as_ref().map_or(Ok(None), |p| p.string(name))
+    };
+
+    let mut ctx = CiContext::empty(Provider::GithubActions, event, event_name.clone());
+    ctx.ref_name = get("GITHUB_REF_NAME").or_else(|| git_ref.as_deref().map(short_ref));
+    ctx.git_ref = git_ref;
+    ctx.sha = get("GITHUB_SHA");
+    ctx.repository = get("GITHUB_REPOSITORY");
+    ctx.server_url = get("GITHUB_SERVER_URL");
+    ctx.run_id = get("GITHUB_RUN_ID");
+    ctx.run_attempt = number(&get, "GITHUB_RUN_ATTEMPT")?;
+    ctx.actor = get("GITHUB_ACTOR");
+    ctx.default_branch = field("repository.default_branch")?;
+
+    match event_name.as_str() {
+        "pull_request"
+        | "pull_request_target"
+        | "pull_request_review"
+        | "pull_request_review_comment" => {
+            ctx.base_ref = get("GITHUB_BASE_REF").or(field("pull_request.base.ref")?);
+            ctx.head_ref = get("GITHUB_HEAD_REF").or(field("pull_request.head.ref")?);
+            ctx.pr_base_sha = field("pull_request.base.sha")?;
+            ctx.pr_head_sha = field("pull_request.head.sha")?;
+            ctx.pr_number = match &payload {
+                Some(p) => p.number("pull_request.number")?.or(p.number("number")?),
+                None => None,
+            };
+        }
+        "merge_group" => {
+            ctx.base_ref = field("merge_group.base_ref")?.map(|r| short_ref(&r));
+            ctx.head_ref = field("merge_group.head_ref")?.map(|r| short_ref(&r));
+            ctx.pr_base_sha = field("merge_group.base_sha")?;
+            ctx.pr_head_sha = field("merge_group.head_sha")?;
+        }
+        "push" => {
+            ctx.push_before = field("before")?;
+            ctx.push_after = field("after")?;
+            ctx.is_new_branch = ctx.push_before.as_deref() == Some(NULL_SHA);
+            ctx.is_forced = match &payload {
+                Some(p) => p.boolean("forced")?.unwrap_or(false),
+                None => false,
+            };
+            ctx.base_ref = field("base_ref")?.map(|r| short_ref(&r));
+        }
+        _ => {}
+    }
+    Ok(ctx)
+}
+
+/// The context of a GitLab CI pipeline.
+fn gitlab(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
+    let event_name = get("CI_PIPELINE_SOURCE").unwrap_or_default();
+    let tag = get("CI_COMMIT_TAG");
+    let branch = get("CI_COMMIT_BRANCH");
+    let iid = number::<u64>(&get, "CI_MERGE_REQUEST_IID")?;
+    let event = match event_name.as_str() {
+        "push" if tag.is_some() => Event::Tag,
+        "push" => Event::Push,
+        "merge_request_event" => Event::MergeRequest,
+        "schedule" => Event::Schedule,
+        "web" => Event::WorkflowDispatch,
+        other => Event::Other(other.to_owned()),
+    };
+
+    let mut ctx = CiContext::empty(Provider::GitlabCi, event, event_name);
+    ctx.sha = get("CI_COMMIT_SHA");
+    ctx.ref_name = get("CI_COMMIT_REF_NAME");
+    ctx.git_ref = if let Some(tag) = &tag {
+        Some(format!("refs/tags/{tag}"))
+    } else if let Some(iid) = iid {
+        get("CI_MERGE_REQUEST_REF_PATH").or(Some(format!("refs/merge-requests/{iid}/head")))
+    } else {
+        branch.as_ref().map(|branch| format!("refs/heads/{branch}"))
+    };
+    ctx.pr_number = iid;
+    ctx.base_ref = get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME");
+    ctx.head_ref = get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME");
+    if iid.is_some() {
+        // CI_MERGE_REQUEST_SOURCE_BRANCH_SHA is set only in merged-results
+        // pipelines, where CI_COMMIT_SHA is the merge; otherwise the
+        // checked-out commit is the source branch's head.
+        ctx.pr_head_sha = get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA").or(ctx.sha.clone());
+        ctx.pr_base_sha = get("CI_MERGE_REQUEST_DIFF_BASE_SHA")
+            .or_else(|| get("CI_MERGE_REQUEST_TARGET_BRANCH_SHA"));
+    }
+    // GitLab sets CI_COMMIT_BEFORE_SHA to all zeros outside pushes (merge
+    // requests, schedules, manual runs), so it means "new ref" only on a push.
+    if matches!(ctx.event, Event::Push | Event::Tag) {
+        ctx.push_before = get("CI_COMMIT_BEFORE_SHA");
+        ctx.push_after = ctx.sha.clone();
+        ctx.is_new_branch = ctx.push_before.as_deref() == Some(NULL_SHA);
+    }
+    ctx.default_branch = get("CI_DEFAULT_BRANCH");
+    ctx.repository = get("CI_PROJECT_PATH");
+    ctx.server_url = get("CI_SERVER_URL");
+    ctx.run_id = get("CI_PIPELINE_ID");
+    ctx.actor = get("GITLAB_USER_LOGIN");
+    Ok(ctx)
+}
+
+/// The variable `name` as a number, if set.
+fn number<T: std::str::FromStr>(
+    get: impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<T>, CiError> {
+    get(name)
+        .map(|value| {
+            value.parse().map_err(|_| CiError::Variable {
+                name,
+                value: value.clone(),
+                expected: "a number",
+            })
+        })
+        .transpose()
+}
+
+/// `refs/heads/x` and `refs/tags/x` as `x`; other refs unchanged but for a
+/// leading `refs/` (`refs/pull/5/merge` as `pull/5/merge`).
+fn short_ref(full: &str) -> String {
+    ["refs/heads/", "refs/tags/", "refs/"]
+        .iter()
+        .find_map(|prefix| full.strip_prefix(prefix))
+        .unwrap_or(full)
+        .to_owned()
+}
+
+/// The GitHub event payload: the webhook's JSON, written by the runner to
+/// the file `GITHUB_EVENT_PATH` names.
+struct Payload {
+    path: PathBuf,
+    json: serde_json::Value,
+}
+
+impl Payload {
+    fn read(path: &Path) -> Result<Payload, CiError> {
+        let text = fs_err::read_to_string(path).map_err(|e| CiError::EventFileUnreadable {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let json = serde_json::from_str(&text).map_err(|e| CiError::EventFileInvalid {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Payload {
+            path: path.to_owned(),
+            json,
+        })
+    }
+
+    /// The value at a dotted `field` path; `null` counts as absent.
+    fn get(&self, field: &str) -> Option<&serde_json::Value> {
+        field
+            .split('.')
+            .try_fold(&self.json, |value, key| value.get(key))
+            .filter(|value| !value.is_null())
+    }
+
+    fn wrong_type(&self, field: &'static str, expected: &'static str) -> CiError {
+        CiError::EventField {
+            path: self.path.clone(),
+            field,
+            expected,
+            found: self.get(field).map(ToString::to_string).unwrap_or_default(),
+        }
+    }
+
+    fn string(&self, field: &'static str) -> Result<Option<String>, CiError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.wrong_type(field, "a string")),
+        }
+    }
+
+    fn number(&self, field: &'static str) -> Result<Option<u64>, CiError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(value) => value
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| self.wrong_type(field, "a number")),
+        }
+    }
+
+    fn boolean(&self, field: &'static str) -> Result<Option<bool>, CiError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(value) => value
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.wrong_type(field, "true or false")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "1111111111111111111111111111111111111111";
+    const AFTER: &str = "2222222222222222222222222222222222222222";
+    const BASE: &str = "3333333333333333333333333333333333333333";
+    const HEAD: &str = "4444444444444444444444444444444444444444";
+    const MERGE: &str = "5555555555555555555555555555555555555555";
+
+    /// What every GitHub Actions run has, whatever the event.
+    const GITHUB: &[(&str, &str)] = &[
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_REPOSITORY", "octo/app"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_RUN_ID", "42"),
+        ("GITHUB_RUN_ATTEMPT", "2"),
+        ("GITHUB_ACTOR", "octocat"),
+        ("GITHUB_BASE_REF", ""),
+        ("GITHUB_HEAD_REF", ""),
+    ];
+
+    /// What every GitLab CI pipeline has, whatever the source.
+    const GITLAB: &[(&str, &str)] = &[
+        ("GITLAB_CI", "true"),
+        ("CI", "true"),
+        ("CI_PROJECT_PATH", "group/sub/app"),
+        ("CI_SERVER_URL", "https://gitlab.example.com"),
+        ("CI_PIPELINE_ID", "7"),
+        ("CI_DEFAULT_BRANCH", "main"),
+        ("GITLAB_USER_LOGIN", "dev"),
+        ("CI_COMMIT_TAG", ""),
+    ];
+
+    fn s(value: &str) -> Option<String> {
+        Some(value.to_owned())
+    }
+
+    fn github(event: Event, name: &str) -> CiContext {
+        CiContext {
+            repository: s("octo/app"),
+            server_url: s("https://github.com"),
+            run_id: s("42"),
+            run_attempt: Some(2),
+            actor: s("octocat"),
+            ..CiContext::empty(Provider::GithubActions, event, name.to_owned())
+        }
+    }
+
+    fn gitlab(event: Event, name: &str) -> CiContext {
+        CiContext {
+            repository: s("group/sub/app"),
+            server_url: s("https://gitlab.example.com"),
+            run_id: s("7"),
+            default_branch: s("main"),
+            actor: s("dev"),
+            ..CiContext::empty(Provider::GitlabCi, event, name.to_owned())
+        }
+    }
+
+    /// Runs `from_env` over `common` and `env`, with `event` (if any) written
+    /// to a temp file named by `GITHUB_EVENT_PATH`; errors have the temp dir
+    /// as `[TMP]`.
+    #[track_caller]
+    fn check(
+        common: &[(&str, &str)],
+        env: &[(&str, &str)],
+        event: Option<&str>,
+        expected: Result<CiContext, &str>,
+        diff: Option<(&str, &str)>,
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut vars: Vec<(String, String)> = common
+            .iter()
+            .chain(env)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if let Some(json) = event {
+            let path = dir.path().join("event.json");
+            fs_err::write(&path, json).expect("event file written");
+            vars.push(("GITHUB_EVENT_PATH".to_owned(), path.display().to_string()));
+        }
+        let get = |name: &str| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let actual = CiContext::from_env(get).map_err(|e| {
+            e.to_string()
+                .replace(&dir.path().display().to_string(), "[TMP]")
+        });
+        match (&actual, &expected) {
+            (Ok(actual), Ok(expected)) => {
+                assert_eq!(actual, expected);
+                let diff = diff.map(|(base, head)| (base.to_owned(), head.to_owned()));
+                assert_eq!(actual.diff_range(), diff, "diff_range");
+            }
+            (Err(actual), Err(expected)) => assert_eq!(actual, expected),
+            _ => panic!("got {actual:?}, expected {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn github_push() {
+        let env = [
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_SHA", AFTER),
+        ];
+        let event = format!(
+            r#"{{"ref": "refs/heads/main", "before": "{BEFORE}", "after": "{AFTER}", "created": false, "forced": false, "base_ref": null, "repository": {{"default_branch": "main"}}}}"#
+        );
+        let push = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/heads/main"),
+            ref_name: s("main"),
+            push_before: s(BEFORE),
+            push_after: s(AFTER),
+            default_branch: s("main"),
+            ..github(Event::Push, "push")
+        };
+        check(
+            GITHUB,
+            &env,
+            Some(&event),
+            Ok(push.clone()),
+            Some((BEFORE, AFTER)),
+        );
+
+        let forced = event.replace(r#""forced": false"#, r#""forced": true"#);
+        check(
+            GITHUB,
+            &env,
+            Some(&forced),
+            Ok(CiContext {
+                is_forced: true,
+                ..push.clone()
+            }),
+            Some((BEFORE, AFTER)),
+        );
+
+        let new_branch = event
+            .replace(BEFORE, NULL_SHA)
+            .replace(r#""created": false"#, r#""created": true"#);
+        check(
+            GITHUB,
+            &env,
+            Some(&new_branch),
+            Ok(CiContext {
+                push_before: s(NULL_SHA),
+                is_new_branch: true,
+                ..push.clone()
+            }),
+            None,
+        );
+
+        // Without the payload, the sha and ref still tell what was pushed.
+        check(
+            GITHUB,
+            &env,
+            None,
+            Ok(CiContext {
+                push_before: None,
+                push_after: None,
+                default_branch: None,
+                ..push
+            }),
+            None,
+        );
+    }
+
+    #[test]
+    fn github_tag_push() {
+        let env = [
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/tags/v1.2.3"),
+            ("GITHUB_REF_NAME", "v1.2.3"),
+            ("GITHUB_SHA", AFTER),
+        ];
+        let event = format!(
+            r#"{{"ref": "refs/tags/v1.2.3", "before": "{NULL_SHA}", "after": "{AFTER}", "created": true, "forced": false, "base_ref": "refs/heads/main", "repository": {{"default_branch": "main"}}}}"#
+        );
+        let tag = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/tags/v1.2.3"),
+            ref_name: s("v1.2.3"),
+            base_ref: s("main"),
+            push_before: s(NULL_SHA),
+            push_after: s(AFTER),
+            is_new_branch: true,
+            default_branch: s("main"),
+            ..github(Event::Tag, "push")
+        };
+        check(GITHUB, &env, Some(&event), Ok(tag), None);
+        let env = [
+            ("GITHUB_EVENT_NAME", "create"),
+            ("GITHUB_REF", "refs/tags/v1.2.3"),
+            ("GITHUB_SHA", AFTER),
+        ];
+        let created = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/tags/v1.2.3"),
+            ref_name: s("v1.2.3"),
+            ..github(Event::Tag, "create")
+        };
+        check(GITHUB, &env, None, Ok(created), None);
+    }
+
+    #[test]
+    fn github_pull_requests() {
+        let event = format!(
+            r#"{{"action": "synchronize", "number": 5, "before": "{BEFORE}", "after": "{HEAD}", "pull_request": {{"number": 5, "head": {{"sha": "{HEAD}", "ref": "feature"}}, "base": {{"sha": "{BASE}", "ref": "main"}}}}, "repository": {{"default_branch": "main"}}}}"#
+        );
+        let env = [
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_REF", "refs/pull/5/merge"),
+            ("GITHUB_REF_NAME", "5/merge"),
+            ("GITHUB_SHA", MERGE),
+            ("GITHUB_BASE_REF", "main"),
+            ("GITHUB_HEAD_REF", "feature"),
+        ];
+        let pr = CiContext {
+            sha: s(MERGE),
+            git_ref: s("refs/pull/5/merge"),
+            ref_name: s("5/merge"),
+            base_ref: s("main"),
+            head_ref: s("feature"),
+            pr_number: Some(5),
+            pr_head_sha: s(HEAD),
+            pr_base_sha: s(BASE),
+            default_branch: s("main"),
+            ..github(Event::PullRequest, "pull_request")
+        };
+        check(
+            GITHUB,
+            &env,
+            Some(&event),
+            Ok(pr.clone()),
+            Some((BASE, HEAD)),
+        );
+
+        // Without a payload: the base branch against the test merge commit.
+        let bare = CiContext {
+            pr_number: None,
+            pr_head_sha: None,
+            pr_base_sha: None,
+            default_branch: None,
+            ..pr
+        };
+        check(GITHUB, &env, None, Ok(bare), Some(("main", MERGE)));
+
+        // pull_request_target runs on the base branch's head.
+        let env = [
+            ("GITHUB_EVENT_NAME", "pull_request_target"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_SHA", BASE),
+            ("GITHUB_BASE_REF", "main"),
+            ("GITHUB_HEAD_REF", "feature"),
+        ];
+        let target = CiContext {
+            sha: s(BASE),
+            git_ref: s("refs/heads/main"),
+            ref_name: s("main"),
+            base_ref: s("main"),
+            head_ref: s("feature"),
+            pr_number: Some(5),
+            pr_head_sha: s(HEAD),
+            pr_base_sha: s(BASE),
+            default_branch: s("main"),
+            ..github(Event::PullRequestTarget, "pull_request_target")
+        };
+        check(GITHUB, &env, Some(&event), Ok(target), Some((BASE, HEAD)));
+    }
+
+    #[test]
+    fn github_merge_queue_schedule_and_manual_runs() {
+        let queue_ref = format!("refs/heads/gh-readonly-queue/main/pr-5-{HEAD}");
+        let env = [
+            ("GITHUB_EVENT_NAME", "merge_group"),
+            ("GITHUB_REF", queue_ref.as_str()),
+            ("GITHUB_SHA", MERGE),
+        ];
+        let event = format!(
+            r#"{{"action": "checks_requested", "merge_group": {{"head_sha": "{MERGE}", "head_ref": "{queue_ref}", "base_sha": "{BASE}", "base_ref": "refs/heads/main"}}, "repository": {{"default_branch": "main"}}}}"#
+        );
+        let queue = CiContext {
+            sha: s(MERGE),
+            git_ref: s(&queue_ref),
+            ref_name: s(&format!("gh-readonly-queue/main/pr-5-{HEAD}")),
+            base_ref: s("main"),
+            head_ref: s(&format!("gh-readonly-queue/main/pr-5-{HEAD}")),
+            pr_head_sha: s(MERGE),
+            pr_base_sha: s(BASE),
+            default_branch: s("main"),
+            ..github(Event::Other("merge_group".to_owned()), "merge_group")
+        };
+        check(GITHUB, &env, Some(&event), Ok(queue), Some((BASE, MERGE)));
+
+        let env = [
+            ("GITHUB_EVENT_NAME", "schedule"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_SHA", AFTER),
+        ];
+        let schedule = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/heads/main"),
+            ref_name: s("main"),
+            ..github(Event::Schedule, "schedule")
+        };
+        check(
+            GITHUB,
+            &env,
+            Some(r#"{"schedule": "0 3 * * *"}"#),
+            Ok(schedule),
+            None,
+        );
+
+        let env = [
+            ("GITHUB_EVENT_NAME", "workflow_dispatch"),
+            ("GITHUB_REF", "refs/heads/release"),
+            ("GITHUB_REF_NAME", "release"),
+            ("GITHUB_SHA", AFTER),
+        ];
+        let event = r#"{"inputs": {"env": "staging"}, "ref": "refs/heads/release", "repository": {"default_branch": "main"}}"#;
+        let manual = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/heads/release"),
+            ref_name: s("release"),
+            default_branch: s("main"),
+            ..github(Event::WorkflowDispatch, "workflow_dispatch")
+        };
+        check(GITHUB, &env, Some(event), Ok(manual), None);
+
+        let env = [
+            ("GITHUB_EVENT_NAME", "release"),
+            ("GITHUB_REF", "refs/tags/v2.0.0"),
+            ("GITHUB_SHA", AFTER),
+        ];
+        let release = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/tags/v2.0.0"),
+            ref_name: s("v2.0.0"),
+            ..github(Event::Other("release".to_owned()), "release")
+        };
+        check(GITHUB, &env, None, Ok(release), None);
+    }
+
+    #[test]
+    fn github_errors_name_the_file_field_and_value() {
+        let env = [
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_REF", "refs/pull/5/merge"),
+        ];
+        check(
+            GITHUB,
+            &env,
+            Some(r#"{"pull_request": {"number": "five"}}"#),
+            Err("`pull_request.number` in `[TMP]/event.json` is not a number: found `\"five\"`"),
+            None,
+        );
+        check(
+            GITHUB,
+            &env,
+            Some(r#"{"pull_request": {"head": {"sha": 4}}}"#),
+            Err("`pull_request.head.sha` in `[TMP]/event.json` is not a string: found `4`"),
+            None,
+        );
+        check(
+            GITHUB,
+            &env,
+            Some("{\"pull_request\": \n"),
+            Err(
+                "GITHUB_EVENT_PATH `[TMP]/event.json` is not valid JSON: EOF while parsing a value at line 2 column 0",
+            ),
+            None,
+        );
+        let push = [
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/heads/main"),
+        ];
+        check(
+            GITHUB,
+            &push,
+            Some(r#"{"forced": "yes"}"#),
+            Err("`forced` in `[TMP]/event.json` is not true or false: found `\"yes\"`"),
+            None,
+        );
+        let missing = [
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_EVENT_PATH", "/nonexistent/event.json"),
+        ];
+        check(
+            GITHUB,
+            &missing,
+            None,
+            Err(
+                "GITHUB_EVENT_PATH `/nonexistent/event.json` cannot be read: failed to open file \
+                 `/nonexistent/event.json`: No such file or directory (os error 2)",
+            ),
+            None,
+        );
+        let attempt = [
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_RUN_ATTEMPT", "first"),
+        ];
+        check(
+            GITHUB,
+            &attempt,
+            None,
+            Err("GITHUB_RUN_ATTEMPT `first` is not a number"),
+            None,
+        );
+    }
+
+    #[test]
+    fn gitlab_pipelines() {
+        let env = [
+            ("CI_PIPELINE_SOURCE", "push"),
+            ("CI_COMMIT_SHA", AFTER),
+            ("CI_COMMIT_REF_NAME", "main"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_COMMIT_BEFORE_SHA", BEFORE),
+        ];
+        let push = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/heads/main"),
+            ref_name: s("main"),
+            push_before: s(BEFORE),
+            push_after: s(AFTER),
+            ..gitlab(Event::Push, "push")
+        };
+        check(GITLAB, &env, None, Ok(push), Some((BEFORE, AFTER)));
+
+        let env = [
+            ("CI_PIPELINE_SOURCE", "push"),
+            ("CI_COMMIT_SHA", AFTER),
+            ("CI_COMMIT_REF_NAME", "v1.2.3"),
+            ("CI_COMMIT_TAG", "v1.2.3"),
+            ("CI_COMMIT_BEFORE_SHA", NULL_SHA),
+        ];
+        let tag = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/tags/v1.2.3"),
+            ref_name: s("v1.2.3"),
+            push_before: s(NULL_SHA),
+            push_after: s(AFTER),
+            is_new_branch: true,
+            ..gitlab(Event::Tag, "push")
+        };
+        check(GITLAB, &env, None, Ok(tag), None);
+
+        let env = [
+            ("CI_PIPELINE_SOURCE", "merge_request_event"),
+            ("CI_COMMIT_SHA", HEAD),
+            ("CI_COMMIT_REF_NAME", "feature"),
+            ("CI_COMMIT_BEFORE_SHA", NULL_SHA),
+            ("CI_MERGE_REQUEST_IID", "12"),
+            ("CI_MERGE_REQUEST_REF_PATH", "refs/merge-requests/12/head"),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature"),
+            ("CI_MERGE_REQUEST_DIFF_BASE_SHA", BASE),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", ""),
+        ];
+        let mr = CiContext {
+            sha: s(HEAD),
+            git_ref: s("refs/merge-requests/12/head"),
+            ref_name: s("feature"),
+            base_ref: s("main"),
+            head_ref: s("feature"),
+            pr_number: Some(12),
+            pr_head_sha: s(HEAD),
+            pr_base_sha: s(BASE),
+            ..gitlab(Event::MergeRequest, "merge_request_event")
+        };
+        check(GITLAB, &env, None, Ok(mr.clone()), Some((BASE, HEAD)));
+
+        // A merged-results pipeline checks out the merge; the source head is separate.
+        let merged = [
+            &env[..],
+            &[
+                ("CI_COMMIT_SHA", MERGE),
+                ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", HEAD),
+            ],
+        ]
+        .concat();
+        check(
+            GITLAB,
+            &merged,
+            None,
+            Ok(CiContext {
+                sha: s(MERGE),
+                ..mr
+            }),
+            Some((BASE, HEAD)),
+        );
+
+        let env = [
+            ("CI_PIPELINE_SOURCE", "schedule"),
+            ("CI_COMMIT_SHA", AFTER),
+            ("CI_COMMIT_REF_NAME", "main"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_COMMIT_BEFORE_SHA", NULL_SHA),
+        ];
+        let schedule = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/heads/main"),
+            ref_name: s("main"),
+            ..gitlab(Event::Schedule, "schedule")
+        };
+        check(GITLAB, &env, None, Ok(schedule), None);
+
+        let env = [
+            ("CI_PIPELINE_SOURCE", "web"),
+            ("CI_COMMIT_SHA", AFTER),
+            ("CI_COMMIT_BRANCH", "main"),
+        ];
+        let manual = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/heads/main"),
+            ..gitlab(Event::WorkflowDispatch, "web")
+        };
+        check(GITLAB, &env, None, Ok(manual), None);
+
+        let env = [
+            ("CI_PIPELINE_SOURCE", "api"),
+            ("CI_MERGE_REQUEST_IID", "twelve"),
+        ];
+        check(
+            GITLAB,
+            &env,
+            None,
+            Err("CI_MERGE_REQUEST_IID `twelve` is not a number"),
+            None,
+        );
+    }
+
+    #[test]
+    fn outside_ci() {
+        check(&[], &[], None, Ok(CiContext::local()), None);
+        check(
+            &[("GITHUB_ACTIONS", "false"), ("GITLAB_CI", "")],
+            &[("GITHUB_SHA", AFTER)],
+            None,
+            Ok(CiContext::local()),
+            None,
+        );
+        assert!(!is_github_actions(|_| None));
+        assert!(is_github_actions(
+            |name| (name == "GITHUB_ACTIONS").then(|| "true".to_owned())
+        ));
+    }
+}

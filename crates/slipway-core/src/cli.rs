@@ -1,0 +1,199 @@
+//! What every tool does at its edges: the shared flags, start-up (logging,
+//! colour, output format) and the one place the final error is printed.
+//!
+//! A tool's `main` is `parse → init → run → finish`; this module owns `init`
+//! and `finish`, so every tool starts, logs and fails the same way.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::output::{ColorChoice, Format, Output, Report};
+
+/// Exit codes shared by every tool, listed on each tool's docs page. A code is
+/// never reused for a second meaning.
+pub mod exit {
+    /// Success: the work was done, or the check answered yes.
+    pub const SUCCESS: u8 = 0;
+    /// The check ran and the answer is no (stale, not ready, nothing matched).
+    pub const NO: u8 = 1;
+    /// Bad input: a usage error, a config error, an invalid value.
+    pub const USAGE: u8 = 2;
+    /// An operation failed: registry, docker, ssh, git, the file system.
+    pub const FAILURE: u8 = 3;
+}
+
+/// Flags every tool accepts, spelled the same everywhere.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// Path to slipway.toml [default: found by walking up from the current directory]
+    #[arg(long, global = true, env = "SLIPWAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Format of the report on stdout (`github` also writes $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY)
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_FORMAT",
+        value_enum,
+        default_value_t = Format::Plain
+    )]
+    pub format: Format,
+
+    /// More logs on stderr: -v for debug, -vv for trace (RUST_LOG overrides)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print only errors on stderr: no progress, no warnings
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// When to colour stderr and plain output [NO_COLOR is honoured under `auto`]
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_COLOR",
+        value_enum,
+        default_value_t = ColorChoice::Auto,
+        value_name = "WHEN"
+    )]
+    pub color: ColorChoice,
+}
+
+/// A usage mistake found after parsing (a flag combination, a value clap could
+/// not check). `finish` exits with [`exit::USAGE`] when an error's chain holds
+/// one, as it does for config and image-reference errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl UsageError {
+    /// Wraps a message as a usage error, ready for `?` in an `anyhow` function.
+    #[allow(
+        clippy::new_ret_no_self,
+        reason = "tools build usage errors only to return them as anyhow errors"
+    )]
+    pub fn new(message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(UsageError(message.into()))
+    }
+}
+
+/// Sets up logging, colour and the output format; returns the [`Output`] the
+/// tool reports through.
+pub fn init(global: &GlobalArgs) -> Output {
+    let output = Output::from_args(global);
+    init_logging(global.verbose, global.quiet, output.stderr_color());
+    output
+}
+
+/// Ends a run: emits the report and returns its exit code, or prints the
+/// error once (`error: …`, then one `caused by:` line per cause; `::error::`
+/// under GitHub Actions) and returns [`exit::USAGE`] or [`exit::FAILURE`].
+pub fn finish<R: Report>(output: &Output, result: anyhow::Result<R>) -> ExitCode {
+    match result {
+        Ok(report) => match output.emit(&report) {
+            Ok(()) => ExitCode::from(report.exit_code()),
+            // A reader that went away (`| head`) is not our failure.
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                ExitCode::from(report.exit_code())
+            }
+            Err(error) => {
+                let error = anyhow::Error::from(error).context("cannot write the report to stdout");
+                print_error(output, &error);
+                ExitCode::from(exit::FAILURE)
+            }
+        },
+        Err(error) => {
+            print_error(output, &error);
+            ExitCode::from(exit_code_for(&error))
+        }
+    }
+}
+
+/// The exit code an error maps to: [`exit::USAGE`] when any cause is a usage,
+/// config or image-reference error, else [`exit::FAILURE`].
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    let is_usage = error.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || cause.is::<crate::config::ConfigError>()
+            || cause.is::<crate::image_ref::ImageRefError>()
+    });
+    if is_usage { exit::USAGE } else { exit::FAILURE }
+}
+
+/// One stderr subscriber for `tracing`: `warn` by default, `-v` = `debug` and
+/// `-vv` = `trace` for Slipway's own targets, `-q` = `error`; `RUST_LOG`
+/// overrides all of it.
+fn init_logging(verbose: u8, quiet: bool, color: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error".to_owned(),
+        (false, 0) => "warn".to_owned(),
+        (false, 1) => "warn,slipway=debug,slipway_core=debug".to_owned() + &own_targets("debug"),
+        (false, _) => "warn,slipway=trace,slipway_core=trace".to_owned() + &own_targets("trace"),
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // A second init (tests calling `init` twice) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(verbose > 0)
+        .without_time()
+        .try_init();
+}
+
+/// The tools' own library targets (`img_tag`, `changed_paths`, …), which the
+/// `-v` levels cover along with slipway-core.
+fn own_targets(level: &str) -> String {
+    [
+        "img_build",
+        "img_tag",
+        "changed_paths",
+        "ssh_deploy",
+        "ready_wait",
+        "image_stale_check",
+    ]
+    .iter()
+    .map(|target| format!(",{target}={level}"))
+    .collect()
+}
+
+fn print_error(output: &Output, error: &anyhow::Error) {
+    let style = output.stderr_style();
+    let mut text = format!("{}: {error}\n", style.error("error"));
+    for cause in error.chain().skip(1) {
+        text.push_str(&format!("  caused by: {cause}\n"));
+    }
+    let mut stderr = std::io::stderr().lock();
+    // Nothing sensible is left to do if stderr itself is gone.
+    let _ = stderr.write_all(text.as_bytes());
+    if output.is_github_actions() {
+        let mut message = error.to_string();
+        for cause in error.chain().skip(1) {
+            message.push_str(&format!(": {cause}"));
+        }
+        let _ = writeln!(
+            stderr,
+            "::error::{}",
+            crate::output::escape_workflow_data(&message)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_anywhere_in_the_chain_exit_2() {
+        let error = UsageError::new("`--jobs 0` must be at least 1").context("cannot build");
+        assert_eq!(exit_code_for(&error), exit::USAGE);
+    }
+
+    #[test]
+    fn other_errors_exit_3() {
+        let error = anyhow::anyhow!("connection refused").context("cannot push `a:b`");
+        assert_eq!(exit_code_for(&error), exit::FAILURE);
+    }
+}

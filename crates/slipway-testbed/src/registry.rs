@@ -1,0 +1,138 @@
+//! A CNCF distribution registry (`docker-registry serve`) on a free loopback port.
+//!
+//! Plain HTTP on `127.0.0.1`, which docker treats as an allowed insecure
+//! registry; skopeo needs `--tls-verify=false`. Deletes are enabled, so
+//! tests can delete manifests through the API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running `docker-registry`; dropping it stops the process and removes its storage.
+#[derive(Debug)]
+pub struct Registry {
+    port: u16,
+    child: Option<Child>,
+    pid: u32,
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry on a free `127.0.0.1` port with storage in a new
+    /// temp dir, and waits (up to 20 s) until `GET /v2/` answers 200.
+    ///
+    /// Panics if `docker-registry` is not installed (Debian package
+    /// `docker-registry`) or the registry does not become ready.
+    pub fn start() -> Registry {
+        let binary = crate::require("docker-registry", "docker-registry");
+        let dir = crate::short_temp_dir();
+        let port = crate::free_port();
+        let storage = dir.path().join("storage");
+        fs_err::create_dir_all(&storage).unwrap_or_else(|e| panic!("{e}"));
+        let config = format!(
+            "version: 0.1\n\
+             log:\n  level: info\n  accesslog:\n    disabled: false\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        );
+        fs_err::write(dir.path().join("registry.yml"), config).unwrap_or_else(|e| panic!("{e}"));
+        let mut registry = Registry {
+            port,
+            child: None,
+            pid: 0,
+            binary,
+            dir,
+        };
+        registry.spawn();
+        registry
+    }
+
+    /// Starts the process and waits until it is ready.
+    fn spawn(&mut self) {
+        let log = self.log_path();
+        let (stdout, stderr) = crate::log_stdio(&log);
+        let mut child = Command::new(&self.binary)
+            .arg("serve")
+            .arg(self.dir.path().join("registry.yml"))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", self.binary.display()));
+        self.pid = child.id();
+        let addr = self.addr();
+        crate::wait_ready(
+            "docker-registry",
+            &mut child,
+            &log,
+            Duration::from_secs(20),
+            || crate::http_status(addr, "/v2/").is_ok_and(|status| status == 200),
+        );
+        self.child = Some(child);
+    }
+
+    /// `127.0.0.1:PORT`, the registry part of an image reference.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:PORT`, the base URL of the registry API.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The socket address the registry listens on.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The port the registry listens on (the same after [`Registry::restart`]).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The PID of the registry process (of the last one, once stopped).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The directory holding the registry's blobs and manifests.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// Everything the registry has logged (all starts), for debugging a failed test.
+    pub fn log(&self) -> String {
+        crate::read_log(&self.log_path())
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("registry.log")
+    }
+
+    /// Stops the registry (SIGTERM, then SIGKILL after 5 s) and waits for it
+    /// to exit; the storage stays. Does nothing if it is already stopped.
+    ///
+    /// Fault tests call this in the middle of an operation.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            crate::terminate(&mut child, Duration::from_secs(5));
+        }
+    }
+
+    /// Stops the registry if it runs, then starts it again on the same port
+    /// with the same storage, and waits until it is ready.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

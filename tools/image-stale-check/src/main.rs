@@ -1,0 +1,9 @@
+//! `image-stale-check`: warn when published images are stale against the code.
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    let cli = image_stale_check::Cli::parse();
+    let out = slipway_core::cli::init(&cli.global);
+    let result = image_stale_check::run(cli, &out);
+    slipway_core::cli::finish(&out, result)
+}

@@ -1,0 +1,23 @@
+//! `img-build`: build the selected images from their Dockerfiles, labelled, tagged, in dependency order.
+//!
+//! Only the command-line front exists so far; the work itself arrives with
+//! issue #5.
+
+mod cli;
+
+pub use cli::Cli;
+
+/// The (so far empty) report of a run.
+#[derive(Debug, serde::Serialize)]
+pub struct Report {}
+
+impl slipway_core::output::Report for Report {
+    fn render_plain(&self, _style: &slipway_core::output::Style) -> String {
+        String::new()
+    }
+}
+
+/// Runs `img-build`.
+pub fn run(_cli: Cli, _out: &slipway_core::output::Output) -> anyhow::Result<Report> {
+    anyhow::bail!("`img-build` is not available in this version yet (issue #5)")
+}

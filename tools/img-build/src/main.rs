@@ -1,0 +1,9 @@
+//! `img-build`: build the selected images from their Dockerfiles, labelled, tagged, in dependency order.
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    let cli = img_build::Cli::parse();
+    let out = slipway_core::cli::init(&cli.global);
+    let result = img_build::run(cli, &out);
+    slipway_core::cli::finish(&out, result)
+}

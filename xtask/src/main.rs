@@ -1,0 +1,81 @@
+//! `cargo xtask`: Slipway's project automation — the CI gate, benchmarks and
+//! tool installation — run as `cargo xtask <task>`.
+//!
+//! xtask talks to the tools only through their command lines. It prints to
+//! the terminal directly: it is a developer's task runner, not a tool whose
+//! stdout is data, so the print lints are allowed here.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+mod ci;
+mod install;
+mod packages;
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser as _;
+
+/// Slipway's project tasks.
+#[derive(Debug, clap::Parser)]
+#[command(name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Task {
+    /// Run every check CI runs: install the Debian packages the tests need, then fmt, clippy, every test, workflow lint
+    Ci(ci::Args),
+    /// Measure Slipway side by side with the tools a user would pick instead; writes docs/benchmarks.md
+    Bench(bench::Args),
+    /// Install every tool binary with `cargo install --path tools/<name>`
+    Install(install::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = xshell::Shell::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|sh| {
+            sh.change_dir(project_root());
+            match cli.task {
+                Task::Ci(args) => ci::run(&sh, &args),
+                Task::Bench(args) => bench::run(&sh, &args),
+                Task::Install(args) => install::run(&sh, &args),
+            }
+        });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask's manifest lives one level below it.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The cargo that runs us, so nested builds use the same toolchain.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// The tool binaries, in the order a release chains them.
+const TOOLS: &[&str] = &[
+    "changed-paths",
+    "img-build",
+    "img-tag",
+    "image-stale-check",
+    "ssh-deploy",
+    "ready-wait",
+];
