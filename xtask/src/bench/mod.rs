@@ -6,6 +6,7 @@
 //! pair alternately, so both see the same machine state, takes medians, and
 //! writes docs/benchmarks.md. Figures live here, never in timed tests.
 
+mod ready_wait;
 mod startup;
 
 use std::fmt::Write as _;
@@ -97,10 +98,6 @@ impl Cmd {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Goal {
     /// ours / theirs must be at most this.
-    #[allow(
-        dead_code,
-        reason = "the first ratio goals arrive with the tools' benchmarks"
-    )]
     RatioAtMost(f64),
     /// Only reported.
     Report,
@@ -158,22 +155,22 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     let bin_dir = sh.current_dir().join("target/release");
 
     let mut comparisons = startup::comparisons(&bin_dir)?;
+    comparisons.extend(ready_wait::comparisons(sh, &bin_dir, args.only.as_deref())?);
     if let Some(only) = &args.only {
         comparisons.retain(|c| c.name.contains(only.as_str()));
     }
-    if comparisons.is_empty() {
-        bail!(
-            "no benchmark matches `--only {}`",
-            args.only.as_deref().unwrap_or("")
-        );
-    }
-
     let mut measured = Vec::new();
     for comparison in comparisons {
         eprintln!("xtask bench: {}", comparison.name);
         measured.push(measure(comparison, args.runs.max(1))?);
     }
-    let figures: Vec<Figure> = Vec::new();
+    let figures: Vec<Figure> = ready_wait::figures(sh, &bin_dir, args.only.as_deref())?;
+    if measured.is_empty() && figures.is_empty() {
+        bail!(
+            "no benchmark matches `--only {}`",
+            args.only.as_deref().unwrap_or("")
+        );
+    }
     let table = render(&measured, &figures, args.runs);
     println!("{table}");
     if !args.no_write && args.only.is_none() {

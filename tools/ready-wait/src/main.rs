@@ -1,0 +1,9 @@
+//! `ready-wait`: wait until HTTP(S) or TCP endpoints are really ready.
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    let cli = ready_wait::Cli::parse();
+    let out = slipway_core::cli::init(&cli.global);
+    let result = ready_wait::run(cli, &out);
+    slipway_core::cli::finish(&out, result)
+}
