@@ -6,6 +6,7 @@
 //! stderr are `output` (the report and workflow commands), `progress` and
 //! `cli::finish` (the final error).
 
+pub mod auth;
 pub mod ci;
 pub mod cli;
 pub mod config;
@@ -13,4 +14,7 @@ pub mod git;
 pub mod image_ref;
 pub mod output;
 pub mod progress;
+pub mod registry;
 pub mod secret;
+pub mod tags;
+pub mod version;

@@ -184,6 +184,25 @@ impl Config {
         }
     }
 
+    /// Like [`Config::locate`], for tools that also work from flags alone:
+    /// no slipway.toml found by discovery is `Ok(None)`; an explicit path
+    /// that can't be loaded, or a file that is wrong, is still an error.
+    pub fn locate_optional(
+        explicit: Option<&Path>,
+        cwd: &Path,
+    ) -> Result<Option<Config>, ConfigError> {
+        match Self::locate(explicit, cwd) {
+            Ok(config) => Ok(Some(config)),
+            Err(error)
+                if explicit.is_none()
+                    && matches!(error.kind(), ConfigErrorKind::NotFound { .. }) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = fs_err::read_to_string(path).map_err(|source| {
@@ -418,5 +437,21 @@ depends_on = ["app"]
                 start.display()
             )
         );
+    }
+
+    #[test]
+    fn locate_optional_tolerates_only_a_missing_discovered_file() {
+        let empty = tempfile::tempdir().unwrap();
+        let start = empty.path().canonicalize().unwrap();
+        assert!(Config::locate_optional(None, &start).unwrap().is_none());
+        let explicit = Config::locate_optional(Some(Path::new("missing.toml")), &start);
+        assert!(explicit.unwrap_err().to_string().contains("missing.toml"));
+        fs_err::write(start.join(FILE_NAME), "[projekt]\n").unwrap();
+        let broken = Config::locate_optional(None, &start)
+            .unwrap_err()
+            .to_string();
+        assert!(broken.starts_with("unknown table [projekt]"), "{broken}");
+        fs_err::write(start.join(FILE_NAME), "").unwrap();
+        assert!(Config::locate_optional(None, &start).unwrap().is_some());
     }
 }

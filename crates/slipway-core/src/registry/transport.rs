@@ -1,0 +1,634 @@
+//! HTTP under the registry client: URLs (plain HTTP for loopback), the
+//! `Basic`/`Bearer` challenge dance with a token cache, and retries with
+//! exponential backoff on 429, 5xx and dropped connections.
+//!
+//! Secrets go only into `Authorization` headers; errors and logs name the
+//! registry, method and path, never a header.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, WWW_AUTHENTICATE};
+use secrecy::ExposeSecret as _;
+use tokio::sync::Mutex;
+
+use super::{Descriptor, RegistryError, RegistryOptions};
+use crate::auth::Credentials;
+use crate::image_ref::Repository;
+
+/// The longest backoff between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// One API call, rebuilt for every attempt.
+pub(super) struct Request {
+    method: Method,
+    registry: String,
+    /// `/v2/...`, or an absolute URL from a `Location` or `Link` header.
+    path: String,
+    /// Token scopes, e.g. `repository:demo/app:pull,push`.
+    scopes: Vec<String>,
+    query: Vec<(String, String)>,
+    headers: Vec<(HeaderName, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Request {
+    /// `METHOD /v2/<repository path>/<suffix>`, with pull scope.
+    pub(super) fn new(method: Method, repository: &Repository, suffix: &str) -> Self {
+        Self::at(
+            method,
+            repository,
+            format!("/v2/{}/{suffix}", repository.path()),
+        )
+    }
+
+    /// `METHOD <location>` (absolute, or a path on the registry), with pull scope on `repository`.
+    pub(super) fn at(method: Method, repository: &Repository, location: String) -> Self {
+        Self {
+            method,
+            registry: repository.registry().to_owned(),
+            path: location,
+            scopes: vec![format!("repository:{}:pull", repository.path())],
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Asks for push as well as pull on the request's repository.
+    pub(super) fn push(mut self) -> Self {
+        if let Some(first) = self.scopes.first_mut() {
+            *first = format!("{first},push");
+        }
+        self
+    }
+
+    /// Asks for pull on another repository too (a mount's source).
+    pub(super) fn also_pull(mut self, repository: &Repository) -> Self {
+        self.scopes
+            .push(format!("repository:{}:pull", repository.path()));
+        self
+    }
+
+    pub(super) fn query(mut self, key: &str, value: String) -> Self {
+        self.query.push((key.to_owned(), value));
+        self
+    }
+
+    pub(super) fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub(super) fn body(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn shown_path(&self) -> String {
+        // Upload locations carry opaque state in their query; the path is enough.
+        let path = self.path.split('?').next().unwrap_or(&self.path);
+        crate::secret::redact_url(path)
+    }
+
+    pub(super) fn incomplete(&self, what: &str) -> RegistryError {
+        RegistryError::Incomplete {
+            registry: self.registry.clone(),
+            method: self.method.to_string(),
+            path: self.shown_path(),
+            what: what.to_owned(),
+        }
+    }
+
+    pub(super) fn unreachable(&self, attempts: u32, error: &reqwest::Error) -> RegistryError {
+        RegistryError::Unreachable {
+            registry: self.registry.clone(),
+            method: self.method.to_string(),
+            path: self.shown_path(),
+            attempts,
+            reason: innermost(error),
+        }
+    }
+}
+
+/// How a registry wants to be authenticated, learnt from its first challenge.
+#[derive(Debug, Clone)]
+enum Scheme {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// The HTTP side of [`super::RegistryClient`].
+pub(super) struct Transport {
+    http: reqwest::Client,
+    options: RegistryOptions,
+    credentials: HashMap<String, Credentials>,
+    schemes: Mutex<HashMap<String, Scheme>>,
+    /// Bearer tokens by `registry scope scope…`.
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+impl Transport {
+    pub(super) fn new(
+        options: RegistryOptions,
+        credentials: HashMap<String, Credentials>,
+    ) -> Result<Self, RegistryError> {
+        // The workspace's reqwest has no built-in crypto provider; ring is
+        // ours. A second install in the same process is fine to ignore.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(options.user_agent.clone())
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|error| RegistryError::Client(innermost(&error)))?;
+        Ok(Self {
+            http,
+            options,
+            credentials,
+            schemes: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(super) fn is_plain_http(&self, registry: &str) -> bool {
+        self.options.insecure || is_loopback(registry)
+    }
+
+    fn base_url(&self, registry: &str) -> String {
+        let scheme = if self.is_plain_http(registry) {
+            "http"
+        } else {
+            "https"
+        };
+        // Same as docker: Docker Hub's API lives on another host.
+        let host = if registry == crate::image_ref::DOCKER_HUB {
+            "registry-1.docker.io"
+        } else {
+            registry
+        };
+        format!("{scheme}://{host}")
+    }
+
+    fn url(&self, request: &Request) -> String {
+        if request.path.starts_with("http://") || request.path.starts_with("https://") {
+            request.path.clone()
+        } else {
+            format!("{}{}", self.base_url(&request.registry), request.path)
+        }
+    }
+
+    /// The `Authorization` header value for `request`, if any is known.
+    async fn authorization(&self, request: &Request) -> Result<Option<String>, RegistryError> {
+        let scheme = self.schemes.lock().await.get(&request.registry).cloned();
+        let credentials = self.credentials.get(&request.registry);
+        match scheme {
+            None => Ok(None),
+            Some(Scheme::Basic) => Ok(credentials.map(basic_header)),
+            Some(Scheme::Bearer { realm, service }) => {
+                let key = format!("{} {}", request.registry, request.scopes.join(" "));
+                if let Some(token) = self.tokens.lock().await.get(&key) {
+                    return Ok(Some(format!("Bearer {token}")));
+                }
+                let token = self
+                    .fetch_token(request, &realm, service.as_deref(), credentials)
+                    .await?;
+                self.tokens.lock().await.insert(key, token.clone());
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        request: &Request,
+        realm: &str,
+        service: Option<&str>,
+        credentials: Option<&Credentials>,
+    ) -> Result<String, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct TokenAnswer {
+            #[serde(default)]
+            token: Option<String>,
+            #[serde(default)]
+            access_token: Option<String>,
+        }
+        let mut query: Vec<(&str, &str)> = request
+            .scopes
+            .iter()
+            .map(|s| ("scope", s.as_str()))
+            .collect();
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        let token_request = Request {
+            method: Method::GET,
+            registry: request.registry.clone(),
+            path: realm.to_owned(),
+            scopes: Vec::new(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+        };
+        let url = with_query(realm, &query)
+            .map_err(|_| token_request.incomplete("a valid token realm URL"))?;
+        let mut builder = self.http.get(url);
+        if let Some(credentials) = credentials {
+            builder = builder.header(reqwest::header::AUTHORIZATION, basic_header(credentials));
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|error| token_request.unreachable(1, &error))?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let message = error_message(response).await;
+            return Err(unauthorized(&token_request, status, credentials, message));
+        }
+        let answer: TokenAnswer = response
+            .json()
+            .await
+            .map_err(|_| token_request.incomplete("a JSON `token`"))?;
+        answer
+            .token
+            .or(answer.access_token)
+            .ok_or_else(|| token_request.incomplete("a JSON `token`"))
+    }
+
+    /// Sends `request`, answering one auth challenge and retrying 429, 5xx
+    /// and transport errors. The answer's status is the caller's to judge.
+    pub(super) async fn send(&self, request: &Request) -> Result<reqwest::Response, RegistryError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        let mut challenged = false;
+        loop {
+            attempt += 1;
+            let pairs: Vec<(&str, &str)> = request
+                .query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let url = with_query(&self.url(request), &pairs)
+                .map_err(|_| request.incomplete("a valid URL"))?;
+            let mut builder = self.http.request(request.method.clone(), url);
+            for (name, value) in &request.headers {
+                builder = builder.header(name.clone(), value.clone());
+            }
+            if let Some(body) = &request.body {
+                builder = builder.body(body.clone());
+            }
+            if let Some(value) = self.authorization(request).await? {
+                builder = builder.header(reqwest::header::AUTHORIZATION, value);
+            }
+            tracing::trace!(method = %request.method, path = %request.shown_path(), attempt, "request");
+            let backoff = self.backoff(attempt);
+            let in_budget = attempt < self.options.max_attempts
+                && started.elapsed() + backoff <= self.options.retry_budget;
+            match builder.send().await {
+                Err(error) if error.is_builder() || !in_budget => {
+                    return Err(request.unreachable(attempt, &error));
+                }
+                Err(error) => {
+                    tracing::debug!(reason = %innermost(&error), attempt, ?backoff, "transport error; retrying");
+                    tokio::time::sleep(backoff).await;
+                }
+                Ok(response)
+                    if response.status() == reqwest::StatusCode::UNAUTHORIZED && !challenged =>
+                {
+                    challenged = true;
+                    if !self.learn_challenge(request, &response).await {
+                        return Ok(response);
+                    }
+                    // The answer to a challenge is not a retry.
+                    attempt -= 1;
+                }
+                Ok(response)
+                    if in_budget
+                        && (response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
+                            || response.status().is_server_error()) =>
+                {
+                    let wait = retry_after(&response).unwrap_or(backoff).min(MAX_BACKOFF);
+                    tracing::debug!(
+                        status = response.status().as_u16(),
+                        attempt,
+                        ?wait,
+                        "retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(response) => return Ok(response),
+            }
+        }
+    }
+
+    /// Records the scheme a 401 asks for; `false` when there is nothing to
+    /// try (no challenge, or `Basic` without credentials).
+    async fn learn_challenge(&self, request: &Request, response: &reqwest::Response) -> bool {
+        let Some(challenge) = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let Some(scheme) = parse_challenge(challenge) else {
+            return false;
+        };
+        if matches!(scheme, Scheme::Basic) && !self.credentials.contains_key(&request.registry) {
+            return false;
+        }
+        tracing::debug!(registry = %request.registry, ?scheme, "auth challenge");
+        self.schemes
+            .lock()
+            .await
+            .insert(request.registry.clone(), scheme);
+        // A 401 despite a cached token means the token expired: fetch anew.
+        let prefix = format!("{} ", request.registry);
+        self.tokens
+            .lock()
+            .await
+            .retain(|key, _| !key.starts_with(&prefix));
+        true
+    }
+
+    /// Checks that `response` is a success, else turns it into an error
+    /// carrying the registry's own message.
+    pub(super) async fn expect_success(
+        &self,
+        request: &Request,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let message = error_message(response).await;
+        if status == 401 || status == 403 {
+            return Err(unauthorized(
+                request,
+                status,
+                self.credentials.get(&request.registry),
+                message,
+            ));
+        }
+        Err(RegistryError::Status {
+            registry: request.registry.clone(),
+            method: request.method.to_string(),
+            path: request.shown_path(),
+            status,
+            message,
+        })
+    }
+
+    /// Streams blob `descriptor` from `from` into `to` (GET piped into a
+    /// monolithic upload); retried whole on transport errors and 5xx.
+    pub(super) async fn stream_blob(
+        &self,
+        from: &Repository,
+        to: &Repository,
+        descriptor: &Descriptor,
+    ) -> Result<(), RegistryError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let get = Request::new(Method::GET, from, &format!("blobs/{}", descriptor.digest));
+            let source = self.send(&get).await?;
+            let source = self.expect_success(&get, source).await?;
+            let open = Request::new(Method::POST, to, "blobs/uploads/")
+                .push()
+                .header(CONTENT_LENGTH, "0");
+            let opened = self.send(&open).await?;
+            let opened = self.expect_success(&open, opened).await?;
+            let location = super::location_of(&opened)
+                .ok_or_else(|| open.incomplete("a `Location` header"))?;
+            let put = Request::at(Method::PUT, to, location).push();
+            let digest = descriptor.digest.to_string();
+            let url = with_query(&self.url(&put), &[("digest", &digest)])
+                .map_err(|_| put.incomplete("a valid upload `Location`"))?;
+            let mut builder = self
+                .http
+                .put(url)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, descriptor.size.to_string())
+                .body(reqwest::Body::wrap_stream(source.bytes_stream()));
+            if let Some(value) = self.authorization(&put).await? {
+                builder = builder.header(reqwest::header::AUTHORIZATION, value);
+            }
+            let backoff = self.backoff(attempt);
+            let in_budget = attempt < self.options.max_attempts
+                && started.elapsed() + backoff <= self.options.retry_budget;
+            match builder.send().await {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) if in_budget && response.status().is_server_error() => {
+                    tracing::debug!(
+                        status = response.status().as_u16(),
+                        attempt,
+                        "blob upload failed; retrying"
+                    );
+                }
+                Ok(response) => return self.expect_success(&put, response).await.map(|_| ()),
+                Err(error) if !in_budget => return Err(put.unreachable(attempt, &error)),
+                Err(error) => {
+                    tracing::debug!(reason = %innermost(&error), attempt, "blob upload failed; retrying");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        self.options
+            .first_backoff
+            .saturating_mul(factor)
+            .min(MAX_BACKOFF)
+    }
+}
+
+/// `url` with `pairs` appended to its query (kept, if it has one).
+fn with_query(url: &str, pairs: &[(&str, &str)]) -> Result<reqwest::Url, ()> {
+    let mut url = reqwest::Url::parse(url).map_err(|_| ())?;
+    if !pairs.is_empty() {
+        url.query_pairs_mut().extend_pairs(pairs);
+    }
+    Ok(url)
+}
+
+fn basic_header(credentials: &Credentials) -> String {
+    use base64::Engine as _;
+    let raw = format!(
+        "{}:{}",
+        credentials.username,
+        credentials.password.expose_secret()
+    );
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+fn unauthorized(
+    request: &Request,
+    status: u16,
+    credentials: Option<&Credentials>,
+    message: String,
+) -> RegistryError {
+    RegistryError::Unauthorized {
+        registry: request.registry.clone(),
+        method: request.method.to_string(),
+        path: request.shown_path(),
+        status,
+        credentials: match credentials {
+            Some(c) => format!("the credentials of `{}`", c.username),
+            None => "anonymous access".to_owned(),
+        },
+        message,
+    }
+}
+
+/// `: CODE message` from the registry's `{"errors":[{"code","message"}]}`, or empty.
+async fn error_message(response: reqwest::Response) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        #[serde(default)]
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let Ok(bytes) = response.bytes().await else {
+        return String::new();
+    };
+    match serde_json::from_slice::<Errors>(&bytes) {
+        Ok(errors) if !errors.errors.is_empty() => {
+            let parts: Vec<String> = errors
+                .errors
+                .iter()
+                .map(|e| format!("{} {}", e.code, e.message).trim().to_owned())
+                .collect();
+            format!(": {}", parts.join("; "))
+        }
+        _ => String::new(),
+    }
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Parses `Basic realm="…"` or `Bearer realm="…",service="…",scope="…"`.
+fn parse_challenge(header: &str) -> Option<Scheme> {
+    let (scheme, params) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Some(Scheme::Basic);
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut realm = None;
+    let mut service = None;
+    // Values are quoted and may hold commas (a scope list), so split by hand.
+    let mut rest = params.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let after = after.trim_start();
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        match key.trim().to_ascii_lowercase().as_str() {
+            "realm" => realm = Some(value.to_owned()),
+            "service" => service = Some(value.to_owned()),
+            _ => {}
+        }
+        rest = next.trim_start().trim_start_matches(',').trim_start();
+    }
+    Some(Scheme::Bearer {
+        realm: realm?,
+        service,
+    })
+}
+
+/// Whether `registry` (`host[:port]`) is a loopback host.
+pub(super) fn is_loopback(registry: &str) -> bool {
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        registry.rsplit_once(':').map_or(registry, |(host, _)| host)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The innermost cause of a reqwest error: "connection refused", not "error sending request".
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(header: &str, expected: &str) {
+        let got = match parse_challenge(header) {
+            Some(Scheme::Basic) => "basic".to_owned(),
+            Some(Scheme::Bearer { realm, service }) => format!("bearer {realm} {service:?}"),
+            None => "none".to_owned(),
+        };
+        assert_eq!(got, expected, "{header}");
+    }
+
+    #[test]
+    fn challenges() {
+        check(r#"Basic realm="Registry""#, "basic");
+        check(
+            r#"Bearer realm="https://auth.io/token",service="r.io",scope="repository:a:pull,push""#,
+            r#"bearer https://auth.io/token Some("r.io")"#,
+        );
+        check(r#"bearer realm="https://a/t""#, "bearer https://a/t None");
+        check(r#"Bearer service="x""#, "none");
+        check("Negotiate abc", "none");
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        check_loopback("127.0.0.1:5000", true);
+        check_loopback("127.3.4.5", true);
+        check_loopback("localhost:5000", true);
+        check_loopback("[::1]:5000", true);
+        check_loopback("ghcr.io", false);
+        check_loopback("10.0.0.1:5000", false);
+        check_loopback("localhost.example.com", false);
+    }
+
+    #[track_caller]
+    fn check_loopback(registry: &str, expected: bool) {
+        assert_eq!(is_loopback(registry), expected, "{registry}");
+    }
+}

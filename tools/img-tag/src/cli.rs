@@ -1,0 +1,182 @@
+//! The command line of `img-tag`; the doc comments are its `--help`.
+
+use slipway_core::image_ref::{ImageRef, Repository, Tag};
+use slipway_core::version::Bump;
+
+/// Compute image tags (docker/metadata-action compatible) and next versions from git and CI facts; apply tags and promote images in registries without moving layers.
+#[derive(Debug, clap::Parser)]
+#[command(name = "img-tag", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: slipway_core::cli::GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print the tags and OCI labels for this commit, as docker/metadata-action would; touches no registry
+    Compute(ComputeArgs),
+    /// Print the next semver version from the Conventional Commits since the last release tag
+    NextVersion(NextVersionArgs),
+    /// Check that a commit message or pull request title is a Conventional Commit (exit 1 if not)
+    CheckCommit(CheckCommitArgs),
+    /// Add tags to an image in its registry, keeping its digest (indexes stay indexes); all tags move, or none
+    Apply(ApplyArgs),
+    /// Copy an image (every platform of an index) to another repository or registry; blobs are mounted or streamed, never stored locally
+    Promote(PromoteArgs),
+    /// Print the digest a reference points at
+    Resolve(ResolveArgs),
+    /// List the tags of a repository
+    Ls(LsArgs),
+}
+
+/// How to reach registries: shared by `apply`, `promote`, `resolve` and `ls`.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
+    /// Username for the registries of this call [default: $REGISTRY_USER, else the docker config's `auths`, `credHelpers`, `credsStore`, else anonymous]
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+
+    /// Read the password (or token) for --username from stdin
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+
+    /// Speak plain HTTP to every registry; loopback registries (localhost, 127.0.0.0/8, ::1) always use it
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// Flags of `img-tag apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The image, as `registry/repo:tag` or `registry/repo@sha256:…`
+    #[arg(value_name = "IMAGE")]
+    pub image: ImageRef,
+
+    /// A tag to point at the image (repeatable, at least one); applied concurrently
+    #[arg(long = "tag", value_name = "TAG", required = true)]
+    pub tags: Vec<Tag>,
+
+    /// Print what would change; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Flags of `img-tag promote`.
+#[derive(Debug, clap::Args)]
+pub struct PromoteArgs {
+    /// The image to copy, as `registry/repo:tag` or `registry/repo@sha256:…`
+    #[arg(value_name = "SOURCE")]
+    pub source: ImageRef,
+
+    /// Where to, as `registry/repo[:tag]` [default tag: the source's]
+    #[arg(value_name = "DESTINATION")]
+    pub destination: ImageRef,
+
+    /// Print what would be copied; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Flags of `img-tag resolve`.
+#[derive(Debug, clap::Args)]
+pub struct ResolveArgs {
+    /// The reference, as `registry/repo:tag`
+    #[arg(value_name = "IMAGE")]
+    pub image: ImageRef,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Flags of `img-tag ls`.
+#[derive(Debug, clap::Args)]
+pub struct LsArgs {
+    /// The repository, as `registry/repo`
+    #[arg(value_name = "REPOSITORY")]
+    pub repository: Repository,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Flags of `img-tag compute`.
+#[derive(Debug, clap::Args)]
+pub struct ComputeArgs {
+    /// A metadata-action `tags:` line, e.g. `type=semver,pattern={{version}}`; repeatable, kept in order [default: slipway.toml [tags] rules, else metadata-action's defaults]
+    #[arg(long = "tag", value_name = "RULE")]
+    pub tags: Vec<String>,
+
+    /// A metadata-action `flavor:` line, e.g. `latest=auto` or `prefix=v,onlatest=true`; `latest=default-branch` is img-tag's own [default: slipway.toml [tags] flavor]
+    #[arg(long = "flavor", value_name = "LINE")]
+    pub flavors: Vec<String>,
+
+    /// A metadata-action `images:` line (`ghcr.io/o/app` or `name=…,enable=…`); repeatable; without it tags are printed bare
+    #[arg(long = "image", value_name = "LINE")]
+    pub images: Vec<String>,
+
+    /// The event name [default: $GITHUB_EVENT_NAME, else `push`]
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
+
+    /// The git ref, e.g. `refs/tags/v1.2.3` [default: $GITHUB_REF, else HEAD's branch or tag]
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: Option<String>,
+
+    /// The commit sha [default: $GITHUB_SHA, else HEAD]
+    #[arg(long, value_name = "SHA")]
+    pub sha: Option<String>,
+
+    /// The default branch [default: the event payload's repository, else slipway.toml, else origin/HEAD, main or master]
+    #[arg(long, value_name = "BRANCH")]
+    pub default_branch: Option<String>,
+
+    /// A pull request number; sets the ref to `refs/pull/N/merge` unless --ref is given
+    #[arg(long, value_name = "N")]
+    pub pr_number: Option<u64>,
+}
+
+/// Flags of `img-tag next-version`.
+#[derive(Debug, clap::Args)]
+pub struct NextVersionArgs {
+    /// Use this bump instead of the one the commits ask for (e.g. from a release label)
+    #[arg(long, value_enum, value_name = "BUMP")]
+    pub bump: Option<Bump>,
+
+    /// Make a prerelease `X.Y.Z-<ID>.<N>`, N counting the commits since the last release
+    #[arg(long, value_name = "ID")]
+    pub prerelease: Option<String>,
+
+    /// Only make the prerelease on this branch (repeatable); elsewhere the version is a release [default: every branch]
+    #[arg(long, value_name = "BRANCH", requires = "prerelease")]
+    pub prerelease_branch: Vec<String>,
+
+    /// Print the Markdown changelog section of the version instead of the version
+    #[arg(long)]
+    pub changelog: bool,
+
+    /// The repository [default: the one holding the current directory]
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: std::path::PathBuf,
+}
+
+/// Flags of `img-tag check-commit`.
+#[derive(Debug, clap::Args)]
+pub struct CheckCommitArgs {
+    /// The message or title to check; `-` reads it from stdin (lines starting with `#` are dropped, as git does)
+    #[arg(value_name = "MSG|-")]
+    pub message: String,
+
+    /// Accept this type too, besides build, chore, ci, docs, feat, fix, perf, refactor, revert, style, test (repeatable)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+}

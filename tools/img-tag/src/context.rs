@@ -1,0 +1,36 @@
+//! The facts `compute` works from: the flags, handed to the shared gathering
+//! in `slipway_core::tags::context` (flags first, then `GITHUB_*` and the
+//! event payload, then git).
+
+use std::path::Path;
+
+use slipway_core::cli::UsageError;
+use slipway_core::tags::TagContext;
+use slipway_core::tags::context::{ContextInputs, gather};
+
+use crate::cli::ComputeArgs;
+
+/// Builds the tag context. `env` looks up environment variables (the real
+/// process environment in `run`); `default_branch_from_config` is
+/// slipway.toml's `[project] default_branch`, if any.
+pub(crate) fn tag_context(
+    args: &ComputeArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &Path,
+    default_branch_from_config: Option<String>,
+) -> anyhow::Result<TagContext> {
+    let inputs = ContextInputs {
+        event: args.event.clone(),
+        git_ref: args.git_ref.clone(),
+        pr_number: args.pr_number,
+        sha: args.sha.clone(),
+        default_branch: args.default_branch.clone(),
+    };
+    gather(&inputs, env, cwd, default_branch_from_config).map_err(|error| {
+        if error.is_usage() {
+            UsageError::new(error.to_string())
+        } else {
+            anyhow::Error::new(error)
+        }
+    })
+}

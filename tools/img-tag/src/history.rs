@@ -1,0 +1,76 @@
+//! The history `next-version` reads: the last release tag reachable from
+//! HEAD (prereleases ignored, so a release folds in its prereleases' commits)
+//! and the commits since.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+/// The last release and what came after it.
+pub(crate) struct History {
+    /// The highest `X.Y.Z` or `vX.Y.Z` tag on a commit reachable from HEAD.
+    pub(crate) previous: Option<semver::Version>,
+    /// The commits since, newest first: short sha and message.
+    pub(crate) commits: Vec<(String, String)>,
+    /// HEAD's branch, when not detached.
+    pub(crate) branch: Option<String>,
+}
+
+/// Reads the history of the repository holding `dir`.
+pub(crate) fn read(dir: &Path) -> anyhow::Result<History> {
+    let repo = git2::Repository::discover(dir)
+        .with_context(|| format!("`{}` is not inside a git repository", dir.display()))?;
+    let head = repo
+        .head()
+        .and_then(|head| head.peel_to_commit())
+        .context("cannot read HEAD's commit (does the repository have commits?)")?;
+    let branch = repo
+        .head()
+        .ok()
+        .filter(|head| head.is_branch())
+        .and_then(|head| head.shorthand().ok().map(str::to_owned));
+
+    let walk = |hide: Option<git2::Oid>| -> anyhow::Result<Vec<git2::Oid>> {
+        let mut walk = repo.revwalk().context("cannot walk the history")?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
+        walk.push(head.id())?;
+        if let Some(hide) = hide {
+            walk.hide(hide)?;
+        }
+        walk.collect::<Result<Vec<_>, _>>()
+            .context("cannot walk the history")
+    };
+    let reachable: HashSet<git2::Oid> = walk(None)?.into_iter().collect();
+    let mut best: Option<(semver::Version, git2::Oid)> = None;
+    let names = repo.tag_names(None).context("cannot list the tags")?;
+    for name in names.iter().flatten().flatten() {
+        let Ok(version) = semver::Version::parse(name.strip_prefix('v').unwrap_or(name)) else {
+            continue;
+        };
+        if !version.pre.is_empty() {
+            continue;
+        }
+        let commit = repo
+            .revparse_single(&format!("refs/tags/{name}"))
+            .and_then(|object| object.peel_to_commit())
+            .with_context(|| format!("cannot read the commit of tag `{name}`"))?;
+        if reachable.contains(&commit.id()) && best.as_ref().is_none_or(|(v, _)| version > *v) {
+            best = Some((version, commit.id()));
+        }
+    }
+    let mut commits = Vec::new();
+    for oid in walk(best.as_ref().map(|(_, oid)| *oid))? {
+        let commit = repo.find_commit(oid).context("cannot read a commit")?;
+        let sha = oid.to_string();
+        commits.push((
+            sha[..7].to_owned(),
+            String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+        ));
+    }
+    Ok(History {
+        previous: best.map(|(version, _)| version),
+        commits,
+        branch,
+    })
+}

@@ -1,0 +1,446 @@
+//! `img-tag`: compute image tags the way docker/metadata-action does, the
+//! next version from Conventional Commits, and apply tags or promote images
+//! in registries without moving layers through this machine.
+//!
+//! Flags -> plan -> work: every rule, flavor, image line, reference and
+//! credential is parsed and checked before anything is computed or any
+//! registry is changed.
+
+mod apply;
+mod cli;
+mod context;
+mod history;
+mod promote;
+mod remote;
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+
+use anyhow::Context as _;
+use slipway_core::cli::{UsageError, exit};
+use slipway_core::config::Config;
+use slipway_core::output::{Output, Style};
+use slipway_core::tags::{Flavor, ImageSpec, TagRule};
+use slipway_core::version::{self, Bump, ChangelogEntry, KNOWN_TYPES};
+
+pub use apply::{ApplyReport, TagChange};
+pub use cli::{
+    ApplyArgs, CheckCommitArgs, Cli, Command, ComputeArgs, LsArgs, NextVersionArgs, PromoteArgs,
+    RegistryArgs, ResolveArgs,
+};
+pub use promote::PromoteReport;
+
+/// What a run of `img-tag` reports.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    /// `compute`: tags, labels and version.
+    Compute(ComputeReport),
+    /// `next-version`.
+    NextVersion(NextVersionReport),
+    /// `check-commit`.
+    CheckCommit(CheckCommitReport),
+    /// `apply`.
+    Apply(ApplyReport),
+    /// `promote`.
+    Promote(PromoteReport),
+    /// `resolve`.
+    Resolve(ResolveReport),
+    /// `ls`.
+    Ls(LsReport),
+}
+
+/// The JSON of `img-tag resolve --format json`.
+#[derive(Debug, serde::Serialize)]
+pub struct ResolveReport {
+    /// The reference, as given.
+    pub image: String,
+    /// The digest it points at.
+    pub digest: String,
+}
+
+/// The JSON of `img-tag ls --format json`.
+#[derive(Debug, serde::Serialize)]
+pub struct LsReport {
+    /// The repository, as given.
+    pub repository: String,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
+}
+
+/// The JSON of `img-tag compute --format json`.
+#[derive(Debug, serde::Serialize)]
+pub struct ComputeReport {
+    /// `image:tag` (bare tags without `--image`), in metadata-action's order.
+    pub tags: Vec<String>,
+    /// The OCI labels, by name.
+    pub labels: BTreeMap<String, String>,
+    /// The main version (the first tag), or null when no rule yields a tag.
+    pub version: Option<String>,
+}
+
+/// The JSON of `img-tag next-version --format json`.
+#[derive(Debug, serde::Serialize)]
+pub struct NextVersionReport {
+    /// The next version.
+    pub version: String,
+    /// The last release, or null.
+    pub previous: Option<String>,
+    /// The bump applied: none, patch, minor or major.
+    pub bump: Bump,
+    /// Commits since the last release.
+    pub height: usize,
+    /// The Markdown changelog section (with `--changelog`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<String>,
+}
+
+/// The JSON of `img-tag check-commit --format json`.
+#[derive(Debug, serde::Serialize)]
+pub struct CheckCommitReport {
+    /// Whether the message is a valid Conventional Commit.
+    pub valid: bool,
+    /// Why not, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The parsed commit, when valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<version::ConventionalCommit>,
+    /// The bump it asks for, when valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bump: Option<Bump>,
+}
+
+impl slipway_core::output::Report for Report {
+    fn render_plain(&self, style: &Style) -> String {
+        match self {
+            Report::Compute(report) => report.tags.iter().map(|tag| format!("{tag}\n")).collect(),
+            Report::NextVersion(report) => match &report.changelog {
+                Some(changelog) => changelog.clone(),
+                None => format!("{}\n", report.version),
+            },
+            Report::CheckCommit(report) => match (&report.error, &report.commit, report.bump) {
+                (Some(error), _, _) => format!("{}: {error}\n", style.error("invalid")),
+                (None, Some(commit), Some(bump)) => {
+                    format!(
+                        "{}: `{}` commit, bump {bump}\n",
+                        style.ok("ok"),
+                        commit.kind
+                    )
+                }
+                _ => String::new(),
+            },
+            Report::Apply(report) => report
+                .tags
+                .iter()
+                .map(|change| {
+                    let verb = match (change.changed, report.dry_run) {
+                        (false, _) => "unchanged",
+                        (true, true) => "would set",
+                        (true, false) => "set",
+                    };
+                    let from = change
+                        .previous_digest
+                        .as_deref()
+                        .filter(|_| change.changed)
+                        .map(|digest| format!(" (was {digest})"))
+                        .unwrap_or_default();
+                    format!(
+                        "{verb} {}:{} -> {}{from}\n",
+                        report.repository, change.tag, report.digest
+                    )
+                })
+                .collect(),
+            Report::Promote(report) => format!(
+                "{}{} -> {} {}\nblobs: {} mounted, {} copied ({} bytes), {} skipped\n",
+                if report.dry_run {
+                    "would promote "
+                } else {
+                    "promoted "
+                },
+                report.source,
+                report.destination,
+                report.digest,
+                report.blobs_mounted,
+                report.blobs_copied,
+                report.bytes_copied,
+                report.blobs_skipped
+            ),
+            Report::Resolve(report) => format!("{}\n", report.digest),
+            Report::Ls(report) => report.tags.iter().map(|tag| format!("{tag}\n")).collect(),
+        }
+    }
+
+    fn outputs(&self) -> Vec<(String, String)> {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        match self {
+            Report::Compute(report) => vec![
+                ("tags".to_owned(), report.tags.join("\n")),
+                (
+                    "labels".to_owned(),
+                    report
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+                (
+                    "version".to_owned(),
+                    report.version.clone().unwrap_or_default(),
+                ),
+                ("json".to_owned(), json),
+            ],
+            Report::NextVersion(report) => {
+                let mut outputs = vec![
+                    ("version".to_owned(), report.version.clone()),
+                    (
+                        "previous".to_owned(),
+                        report.previous.clone().unwrap_or_default(),
+                    ),
+                    ("bump".to_owned(), report.bump.to_string()),
+                ];
+                if let Some(changelog) = &report.changelog {
+                    outputs.push(("changelog".to_owned(), changelog.clone()));
+                }
+                outputs
+            }
+            Report::CheckCommit(report) => vec![("valid".to_owned(), report.valid.to_string())],
+            Report::Apply(report) => vec![
+                ("digest".to_owned(), report.digest.clone()),
+                (
+                    "tags".to_owned(),
+                    report
+                        .tags
+                        .iter()
+                        .map(|c| c.tag.clone())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+                ("json".to_owned(), json),
+            ],
+            Report::Promote(report) => vec![
+                ("digest".to_owned(), report.digest.clone()),
+                ("destination".to_owned(), report.destination.clone()),
+                ("json".to_owned(), json),
+            ],
+            Report::Resolve(report) => vec![("digest".to_owned(), report.digest.clone())],
+            Report::Ls(report) => vec![("tags".to_owned(), report.tags.join("\n"))],
+        }
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            Report::CheckCommit(report) if !report.valid => exit::NO,
+            _ => exit::SUCCESS,
+        }
+    }
+}
+
+/// Runs `img-tag`.
+pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    match cli.command {
+        Command::Compute(args) => {
+            let config = Config::locate_optional(cli.global.config.as_deref(), &cwd)?;
+            compute(
+                &args,
+                config.as_ref(),
+                &|name| std::env::var(name).ok(),
+                &cwd,
+            )
+            .map(Report::Compute)
+        }
+        Command::NextVersion(args) => next_version(&args, &cwd).map(Report::NextVersion),
+        Command::CheckCommit(args) => check_commit(&args).map(Report::CheckCommit),
+        Command::Apply(args) => {
+            let client = remote::client(&args.registry, &[args.image.registry()], out)?;
+            remote::block_on(apply::apply(&client, &args.image, &args.tags, args.dry_run))
+                .map(Report::Apply)
+        }
+        Command::Promote(args) => {
+            if args.destination.digest().is_some() {
+                return Err(UsageError::new(format!(
+                    "invalid DESTINATION `{}`: give a repository or `repository:tag`, not a digest (the digest is the source's)",
+                    args.destination
+                )));
+            }
+            let destination = match (args.destination.tag(), args.source.tag()) {
+                (None, Some(tag)) => args.destination.clone().with_tag(tag.clone()),
+                _ => args.destination.clone(),
+            };
+            let registries = [args.source.registry(), destination.registry()];
+            let client = remote::client(&args.registry, &registries, out)?;
+            remote::block_on(promote::promote(
+                &client,
+                &args.source,
+                &destination,
+                args.dry_run,
+            ))
+            .map(Report::Promote)
+        }
+        Command::Resolve(args) => {
+            let client = remote::client(&args.registry, &[args.image.registry()], out)?;
+            let digest = remote::block_on(async {
+                client
+                    .resolve(&args.image)
+                    .await
+                    .with_context(|| format!("cannot resolve `{}`", args.image))
+            })?
+            .with_context(|| format!("`{}` does not exist", args.image))?;
+            Ok(Report::Resolve(ResolveReport {
+                image: args.image.to_string(),
+                digest: digest.to_string(),
+            }))
+        }
+        Command::Ls(args) => {
+            let client = remote::client(&args.registry, &[args.repository.registry()], out)?;
+            let mut tags = remote::block_on(async {
+                client
+                    .list_tags(&args.repository)
+                    .await
+                    .with_context(|| format!("cannot list the tags of `{}`", args.repository))
+            })?;
+            tags.sort();
+            Ok(Report::Ls(LsReport {
+                repository: args.repository.to_string(),
+                tags,
+            }))
+        }
+    }
+}
+
+fn compute(
+    args: &ComputeArgs,
+    config: Option<&Config>,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &std::path::Path,
+) -> anyhow::Result<ComputeReport> {
+    // The plan: every line parsed and checked before anything is computed.
+    let rules: Vec<TagRule> = if !args.tags.is_empty() {
+        args.tags
+            .iter()
+            .map(|line| {
+                TagRule::parse(line).map_err(|e| UsageError::new(format!("invalid `--tag`: {e}")))
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        let lines = config.map(|c| c.tags.rules.as_slice()).unwrap_or_default();
+        lines
+            .iter()
+            .map(|line| {
+                TagRule::parse(&line.value).map_err(|e| {
+                    UsageError::new(format!("invalid `[tags] rules` entry at {}: {e}", line.at))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let flavor = if !args.flavors.is_empty() {
+        Flavor::parse(&args.flavors)
+            .map_err(|e| UsageError::new(format!("invalid `--flavor`: {e}")))?
+    } else {
+        let lines = config.map(|c| c.tags.flavor.as_slice()).unwrap_or_default();
+        let values: Vec<&str> = lines.iter().map(|line| line.value.as_str()).collect();
+        Flavor::parse(&values).map_err(|e| {
+            let at = lines
+                .first()
+                .map(|line| line.at.to_string())
+                .unwrap_or_default();
+            UsageError::new(format!("invalid `[tags] flavor` at {at}: {e}"))
+        })?
+    };
+    let images = ImageSpec::parse_all(&args.images)
+        .map_err(|e| UsageError::new(format!("invalid `--image`: {e}")))?;
+    let default_branch = config.map(|c| c.project.default_branch.clone());
+    let ctx = context::tag_context(args, env, cwd, default_branch)?;
+    tracing::debug!(event = %ctx.event_name, git_ref = %ctx.git_ref, sha = %ctx.sha, default_branch = ?ctx.default_branch, "tag context");
+    let meta = slipway_core::tags::compute(&rules, &flavor, &images, &ctx)
+        .map_err(|e| UsageError::new(e.to_string()))?;
+    Ok(ComputeReport {
+        tags: meta.tags,
+        labels: meta.labels,
+        version: meta.version,
+    })
+}
+
+fn next_version(
+    args: &NextVersionArgs,
+    cwd: &std::path::Path,
+) -> anyhow::Result<NextVersionReport> {
+    if let Some(id) = args
+        .prerelease
+        .as_ref()
+        .filter(|id| semver::Prerelease::new(id).is_err() || id.is_empty() || id.contains('.'))
+    {
+        return Err(UsageError::new(format!(
+            "invalid `--prerelease` `{id}`: expected one identifier of letters, digits and `-`, such as `dev`"
+        )));
+    }
+    let history = history::read(&cwd.join(&args.repo))?;
+    let on_prerelease_branch = args.prerelease_branch.is_empty()
+        || history
+            .branch
+            .as_ref()
+            .is_some_and(|branch| args.prerelease_branch.contains(branch));
+    let prerelease = args.prerelease.as_deref().filter(|_| on_prerelease_branch);
+    let messages: Vec<&str> = history
+        .commits
+        .iter()
+        .map(|(_, message)| message.as_str())
+        .collect();
+    let next = version::next_version(history.previous.as_ref(), &messages, args.bump, prerelease)
+        .map_err(|e| UsageError::new(format!("invalid `--prerelease`: {e}")))?;
+    let changelog = args.changelog.then(|| {
+        let entries: Vec<ChangelogEntry> = history
+            .commits
+            .iter()
+            .map(|(short_sha, message)| ChangelogEntry {
+                short_sha: short_sha.clone(),
+                message: message.clone(),
+            })
+            .collect();
+        version::changelog(&next.version, None, &entries)
+    });
+    Ok(NextVersionReport {
+        version: next.version.to_string(),
+        previous: next.previous.map(|v| v.to_string()),
+        bump: next.bump,
+        height: next.height,
+        changelog,
+    })
+}
+
+fn check_commit(args: &CheckCommitArgs) -> anyhow::Result<CheckCommitReport> {
+    let message = if args.message == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the message from stdin")?;
+        // Same as git's default cleanup: comment lines are not part of the message.
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        args.message.clone()
+    };
+    let types: Vec<&str> = KNOWN_TYPES
+        .iter()
+        .copied()
+        .chain(args.types.iter().map(String::as_str))
+        .collect();
+    Ok(match version::check(&message, &types) {
+        Ok(commit) => CheckCommitReport {
+            valid: true,
+            error: None,
+            bump: Some(commit.bump()),
+            commit: Some(commit),
+        },
+        Err(error) => CheckCommitReport {
+            valid: false,
+            error: Some(error.to_string()),
+            commit: None,
+            bump: None,
+        },
+    })
+}

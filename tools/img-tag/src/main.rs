@@ -1,0 +1,9 @@
+//! `img-tag`: compute image tags (metadata-action compatible) and next versions.
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    let cli = img_tag::Cli::parse();
+    let out = slipway_core::cli::init(&cli.global);
+    let result = img_tag::run(cli, &out);
+    slipway_core::cli::finish(&out, result)
+}

@@ -1,0 +1,73 @@
+//! What the registry subcommands share: credentials for the registries of a
+//! call (found and masked before the first request), the client, and the
+//! single-threaded runtime the concurrent requests run on.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+
+use anyhow::Context as _;
+use slipway_core::auth::{self, Credentials};
+use slipway_core::cli::UsageError;
+use slipway_core::output::Output;
+use slipway_core::registry::{RegistryClient, RegistryOptions};
+use slipway_core::secret::{ExposeSecret as _, SecretString};
+
+use crate::cli::RegistryArgs;
+
+/// Builds the client for `registries`: credentials from the flags (password
+/// on stdin), else `REGISTRY_USER`/`REGISTRY_PASSWORD`, else the docker
+/// config; every secret is masked before use.
+pub(crate) fn client(
+    args: &RegistryArgs,
+    registries: &[&str],
+    out: &Output,
+) -> anyhow::Result<RegistryClient> {
+    let explicit = match (&args.username, args.password_stdin) {
+        (Some(username), true) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            if password.is_empty() {
+                return Err(UsageError::new(
+                    "`--password-stdin` read an empty password: pipe the password or token into img-tag",
+                ));
+            }
+            Some(Credentials {
+                username: username.clone(),
+                password: SecretString::from(password),
+            })
+        }
+        _ => None,
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let mut credentials = HashMap::new();
+    for registry in registries {
+        let (found, source) = auth::resolve(registry, explicit.clone(), &env)
+            .with_context(|| format!("cannot find credentials for `{registry}`"))?;
+        tracing::debug!(%registry, ?source, "credentials");
+        if let Some(found) = found {
+            if !found.password.expose_secret().is_empty() {
+                out.mask(&found.password);
+            }
+            credentials.insert((*registry).to_owned(), found);
+        }
+    }
+    let options = RegistryOptions {
+        insecure: args.insecure,
+        user_agent: concat!("img-tag/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ..RegistryOptions::default()
+    };
+    Ok(RegistryClient::new(options, credentials)?)
+}
+
+/// Runs `work` on a single-threaded runtime: the requests of a call are
+/// concurrent, but there is no CPU work to spread.
+pub(crate) fn block_on<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(work)
+}

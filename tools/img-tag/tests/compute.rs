@@ -1,0 +1,271 @@
+//! `img-tag compute` end to end: GitHub event payloads, git fallback, outputs.
+
+mod common;
+
+use common::{img_tag, stderr, stdout};
+use slipway_testbed::git::GitRepo;
+
+const SHA: &str = "860c1904a1ce19322e91ac35af1ab07466440c37";
+
+fn payload(dir: &std::path::Path, json: &str) -> String {
+    let path = dir.join("event.json");
+    fs_err::write(&path, json).expect("payload is written");
+    path.display().to_string()
+}
+
+#[test]
+fn a_tag_push_reads_the_event_and_payload_as_metadata_action_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = payload(
+        dir.path(),
+        r#"{"repository":{"name":"app","description":"The app","html_url":"https://github.com/o/app","default_branch":"main","license":{"spdx_id":"MIT"}}}"#,
+    );
+    let output = img_tag(
+        dir.path(),
+        &[
+            "compute",
+            "--format",
+            "json",
+            "--image",
+            "ghcr.io/o/app",
+            "--tag",
+            "type=semver,pattern={{version}}",
+            "--tag",
+            "type=semver,pattern={{major}}.{{minor}}",
+            "--tag",
+            "type=sha",
+        ],
+        &[
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/tags/v1.2.3"),
+            ("GITHUB_SHA", SHA),
+            ("GITHUB_EVENT_PATH", &event),
+            ("SOURCE_DATE_EPOCH", "1578616200"),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "tags": ["ghcr.io/o/app:1.2.3", "ghcr.io/o/app:1.2", "ghcr.io/o/app:sha-860c190", "ghcr.io/o/app:latest"],
+            "labels": {
+                "org.opencontainers.image.created": "2020-01-10T00:30:00.000Z",
+                "org.opencontainers.image.description": "The app",
+                "org.opencontainers.image.licenses": "MIT",
+                "org.opencontainers.image.revision": SHA,
+                "org.opencontainers.image.source": "https://github.com/o/app",
+                "org.opencontainers.image.title": "app",
+                "org.opencontainers.image.url": "https://github.com/o/app",
+                "org.opencontainers.image.version": "1.2.3"
+            },
+            "version": "1.2.3"
+        })
+    );
+}
+
+#[test]
+fn pull_request_target_takes_the_number_from_the_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = payload(
+        dir.path(),
+        r#"{"number":42,"pull_request":{"base":{"ref":"main"},"head":{"sha":"1111111111111111111111111111111111111111"}}}"#,
+    );
+    let env = [
+        ("GITHUB_EVENT_NAME", "pull_request_target"),
+        ("GITHUB_REF", "refs/heads/main"),
+        ("GITHUB_SHA", SHA),
+        ("GITHUB_EVENT_PATH", event.as_str()),
+        ("DOCKER_METADATA_PR_HEAD_SHA", "true"),
+    ];
+    let args = [
+        "compute",
+        "--tag",
+        "type=ref,event=pr",
+        "--tag",
+        "type=sha",
+        "--tag",
+        "type=raw,value=to-{{base_ref}}",
+    ];
+    let output = img_tag(dir.path(), &args, &env, None);
+    assert_eq!(
+        stdout(&output),
+        "pr-42\nto-main\nsha-1111111\n",
+        "{}",
+        stderr(&output)
+    );
+    // A flag overrides what the environment says.
+    let output = img_tag(
+        dir.path(),
+        &[&args[..], &["--pr-number", "7", "--sha", SHA]].concat(),
+        &env,
+        None,
+    );
+    assert_eq!(
+        stdout(&output),
+        "pr-7\nto-main\nsha-860c190\n",
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn without_ci_the_facts_come_from_git() {
+    let repo = GitRepo::new();
+    repo.write("a.txt", "a");
+    let sha = repo.commit("feat: first");
+    repo.checkout_new("feature/Login");
+    let output = img_tag(
+        repo.path(),
+        &[
+            "compute",
+            "--tag",
+            "type=ref,event=branch",
+            "--tag",
+            "type=sha",
+            "--tag",
+            "type=edge,branch=main",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(
+        stdout(&output),
+        format!("feature-Login\nsha-{}\n", &sha[..7]),
+        "{}",
+        stderr(&output)
+    );
+
+    repo.checkout("main");
+    let output = img_tag(
+        repo.path(),
+        &[
+            "compute",
+            "--tag",
+            "type=sha",
+            "--flavor",
+            "latest=default-branch",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(
+        stdout(&output),
+        format!("sha-{}\nlatest\n", &sha[..7]),
+        "{}",
+        stderr(&output)
+    );
+
+    repo.tag("v2.0.0");
+    repo.checkout(&sha);
+    let output = img_tag(
+        repo.path(),
+        &["compute", "--tag", "type=semver,pattern={{major}}"],
+        &[],
+        None,
+    );
+    assert_eq!(stdout(&output), "2\nlatest\n", "{}", stderr(&output));
+}
+
+#[test]
+fn rules_come_from_slipway_toml_when_no_flag_is_given() {
+    let repo = GitRepo::new();
+    repo.write(
+        "slipway.toml",
+        "[project]\nname = \"demo\"\ndefault_branch = \"main\"\n\n[tags]\nrules = [\"type=raw,value=from-config\", \"type=edge\"]\nflavor = [\"suffix=-x\"]\n",
+    );
+    repo.commit("chore: config");
+    let output = img_tag(repo.path(), &["compute"], &[], None);
+    assert_eq!(
+        stdout(&output),
+        "edge-x\nfrom-config-x\n",
+        "{}",
+        stderr(&output)
+    );
+    let output = img_tag(
+        repo.path(),
+        &["compute", "--tag", "type=raw,value=flag"],
+        &[],
+        None,
+    );
+    assert_eq!(stdout(&output), "flag-x\n", "{}", stderr(&output));
+}
+
+#[test]
+fn github_format_writes_the_step_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("github_output");
+    let output = img_tag(
+        dir.path(),
+        &[
+            "compute",
+            "--format",
+            "github",
+            "--tag",
+            "type=raw,value=a",
+            "--tag",
+            "type=raw,value=b",
+        ],
+        &[
+            ("GITHUB_OUTPUT", outputs.to_str().unwrap()),
+            ("GITHUB_SHA", SHA),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("SOURCE_DATE_EPOCH", "0"),
+        ],
+        None,
+    );
+    assert_eq!(stdout(&output), "a\nb\n", "{}", stderr(&output));
+    let written = fs_err::read_to_string(&outputs).unwrap();
+    assert!(written.starts_with("tags<<ghadelimiter_"), "{written}");
+    assert!(written.contains("\na\nb\nghadelimiter_"), "{written}");
+    assert!(
+        written.contains("org.opencontainers.image.created=1970-01-01T00:00:00.000Z"),
+        "{written}"
+    );
+    assert!(written.contains("version=a\n"), "{written}");
+    assert!(
+        written.contains("json={\"tags\":[\"a\",\"b\"]"),
+        "{written}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = img_tag(
+        dir.path(),
+        &["compute", "--tag", "type=ref,evnt=branch", "--sha", SHA],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        "error: invalid `--tag`: unknown tag rule attribute `evnt` in `type=ref,evnt=branch` — did you mean `event`?; valid attributes: type, enable, priority, prefix, suffix, event\n"
+    );
+    let output = img_tag(
+        dir.path(),
+        &["compute", "--flavor", "latest=yes", "--sha", SHA],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let output = img_tag(dir.path(), &["compute", "--sha", "xyz"], &[], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        "error: invalid commit sha `xyz`: expected 7 to 40 hexadecimal digits\n"
+    );
+}
+
+#[test]
+fn help_is_the_manual() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = img_tag(dir.path(), &["--help"], &[], None);
+    insta::assert_snapshot!("help", stdout(&output));
+    let output = img_tag(dir.path(), &["compute", "--help"], &[], None);
+    insta::assert_snapshot!("compute_help", stdout(&output));
+    let output = img_tag(dir.path(), &["next-version", "--help"], &[], None);
+    insta::assert_snapshot!("next_version_help", stdout(&output));
+}

@@ -1,0 +1,745 @@
+//! `img-tag apply|promote|resolve|ls` end to end against a real registry.
+//! Images are pushed by docker (single platform) or assembled with curl
+//! (a two-platform OCI index); skopeo and the registry's own log are the
+//! oracles, never img-tag itself.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{img_tag, stderr, stdout};
+use serde_json::{Value, json};
+use slipway_testbed::{Dockerd, Registry};
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+#[test]
+fn apply_adds_tags_to_a_docker_pushed_image_without_changing_its_digest() {
+    let registry = Registry::start();
+    let dockerd = Dockerd::start();
+    let image = dockerd.base_image(&registry);
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let before = registry.log().len();
+
+    let output = img_tag(
+        dir.path(),
+        &[
+            "apply", &image, "--tag", "v1", "--tag", "stable", "--format", "json",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let digest = digest_of(&raw(&image));
+    assert_eq!(
+        report,
+        json!({
+            "image": image,
+            "digest": digest,
+            "tags": [
+                {"tag": "v1", "previous_digest": null, "changed": true},
+                {"tag": "stable", "previous_digest": null, "changed": true},
+            ],
+            "dry_run": false,
+        })
+    );
+    for tag in ["v1", "stable"] {
+        assert_eq!(
+            raw(&format!("{host}/base/busybox:{tag}")),
+            raw(&image),
+            "tag `{tag}`"
+        );
+    }
+    assert_no_blob_reads(&registry.log()[before..]);
+
+    // Again: nothing changes, and the report says where the tags were.
+    let output = img_tag(
+        dir.path(),
+        &["apply", &image, "--tag", "v1", "--format", "json"],
+        &[],
+        None,
+    );
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        report["tags"],
+        json!([{"tag": "v1", "previous_digest": digest, "changed": false}])
+    );
+
+    let output = img_tag(
+        dir.path(),
+        &["resolve", &format!("{host}/base/busybox:stable")],
+        &[],
+        None,
+    );
+    assert_eq!(
+        stdout(&output),
+        format!("{digest}\n"),
+        "{}",
+        stderr(&output)
+    );
+    let output = img_tag(
+        dir.path(),
+        &["ls", &format!("{host}/base/busybox")],
+        &[],
+        None,
+    );
+    assert_eq!(stdout(&output), "1\nstable\nv1\n", "{}", stderr(&output));
+}
+
+#[test]
+fn an_index_is_applied_and_promoted_intact_without_moving_layers() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let index = push_two_platform_index(dir.path(), &host, "team/app", "build-1");
+    let source_raw = raw(&index);
+    let before = registry.log().len();
+
+    let output = img_tag(
+        dir.path(),
+        &["apply", &index, "--tag", "1.0.0", "--format", "json"],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(raw(&format!("{host}/team/app:1.0.0")), source_raw);
+
+    let destination = format!("{host}/prod/app");
+    let output = img_tag(
+        dir.path(),
+        &["promote", &index, &destination, "--format", "json"],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_no_blob_reads(&registry.log()[before..]);
+    assert_eq!(
+        report,
+        json!({
+            "source": index,
+            "destination": format!("{destination}:build-1"),
+            "digest": digest_of(&source_raw),
+            "blobs_mounted": 4,
+            "blobs_copied": 0,
+            "blobs_skipped": 0,
+            "bytes_copied": 0,
+            "dry_run": false,
+        })
+    );
+    let promoted_raw = raw(&format!("{destination}:build-1"));
+    assert_eq!(promoted_raw, source_raw, "the index is byte-identical");
+    assert_eq!(platforms(&promoted_raw), ["linux/amd64", "linux/arm64"]);
+    for child in children(&promoted_raw) {
+        assert_eq!(
+            raw(&format!("{destination}@{child}")),
+            raw(&format!("{host}/team/app@{child}"))
+        );
+    }
+
+    // Promoting again finds every blob in place.
+    let output = img_tag(
+        dir.path(),
+        &[
+            "promote",
+            &index,
+            &format!("{destination}:again"),
+            "--format",
+            "json",
+        ],
+        &[],
+        None,
+    );
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        (
+            report["blobs_skipped"].as_u64(),
+            report["blobs_mounted"].as_u64()
+        ),
+        (Some(4), Some(0))
+    );
+}
+
+#[test]
+fn promote_streams_blobs_to_another_registry() {
+    let source = Registry::start();
+    let target = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let index = push_two_platform_index(dir.path(), &source.host(), "team/app", "rc");
+    let destination = format!("{}/mirror/app:rc", target.host());
+
+    let output = img_tag(
+        dir.path(),
+        &[
+            "promote",
+            &index,
+            &destination,
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        (report["blobs_copied"].as_u64(), report["dry_run"].as_bool()),
+        (Some(4), Some(true))
+    );
+    assert!(!skopeo_exists(&destination), "a dry run pushes nothing");
+
+    let output = img_tag(
+        dir.path(),
+        &["promote", &index, &destination, "--format", "json"],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["blobs_copied"].as_u64(), Some(4));
+    assert_eq!(
+        report["bytes_copied"],
+        report_bytes(&raw(&index), &source.host())
+    );
+    assert_eq!(raw(&destination), raw(&index));
+    assert_eq!(
+        platforms(&raw(&destination)),
+        ["linux/amd64", "linux/arm64"]
+    );
+}
+
+#[test]
+fn a_failing_apply_puts_the_moved_tags_back() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let old = push_image(
+        dir.path(),
+        &host,
+        "team/app",
+        "old",
+        ("linux", "amd64"),
+        b"old layer",
+    );
+    let new = push_image(
+        dir.path(),
+        &host,
+        "team/app",
+        "new",
+        ("linux", "amd64"),
+        b"new layer",
+    );
+    let output = img_tag(dir.path(), &["apply", &old, "--tag", "live"], &[], None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The registry cannot write tag `broken` (its index directory is a
+    // file), yet reads it as absent: the failure comes after `live` moved.
+    let broken = registry
+        .storage_dir()
+        .join("docker/registry/v2/repositories/team/app/_manifests/tags/broken");
+    fs_err::create_dir_all(&broken).unwrap();
+    fs_err::write(broken.join("index"), "not a directory").unwrap();
+
+    let output = img_tag(
+        dir.path(),
+        &[
+            "apply", &new, "--tag", "live", "--tag", "broken", "--tag", "fresh",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("cannot point tag `broken`"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "rolled back `live` to `{}`",
+            digest_of(&raw(&old))
+        )),
+        "{message}"
+    );
+    // distribution 2.8 cannot delete a tag alone; img-tag says so rather
+    // than deleting the manifest (and every tag on it).
+    assert!(
+        message.contains(
+            "new tag `fresh` left in place (the registry does not support deleting tags)"
+        ),
+        "{message}"
+    );
+    assert_eq!(
+        raw(&format!("{host}/team/app:live")),
+        raw(&old),
+        "`live` is where it was"
+    );
+    assert_ne!(raw(&old), raw(&new));
+}
+
+#[test]
+fn dry_run_apply_changes_nothing() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let image = push_image(
+        dir.path(),
+        &host,
+        "team/app",
+        "a",
+        ("linux", "arm64"),
+        b"layer",
+    );
+    let output = img_tag(
+        dir.path(),
+        &["apply", &image, "--tag", "b", "--dry-run"],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "would set {host}/team/app:b -> {}\n",
+            digest_of(&raw(&image))
+        )
+    );
+    assert!(!skopeo_exists(&format!("{host}/team/app:b")));
+}
+
+#[test]
+fn bad_input_and_missing_images_are_reported() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let output = img_tag(
+        dir.path(),
+        &["apply", &format!("{host}/team/app:a"), "--tag", "-bad"],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let output = img_tag(
+        dir.path(),
+        &["apply", &format!("{host}/team/app:missing"), "--tag", "b"],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: cannot read the manifest of `{host}/team/app:missing`\n  caused by: `{host}/team/app:missing` not found\n"
+        )
+    );
+    let output = img_tag(
+        dir.path(),
+        &["resolve", &format!("{host}/team/app:missing")],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(3));
+    let output = img_tag(
+        dir.path(),
+        &["apply", &format!("{host}/team/app:a"), "--tag", "b"],
+        &[("REGISTRY_USER", "ci")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("`REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn registry_commands_explain_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["apply", "promote", "resolve", "ls"] {
+        let output = img_tag(dir.path(), &[command, "--help"], &[], None);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        insta::assert_snapshot!(format!("{command}_help"), stdout(&output));
+    }
+}
+
+/// A registry behind a token server (a fake: the test bed's registry has no
+/// auth): the Bearer challenge is answered with the docker config's
+/// credentials or --password-stdin, and the password shows up nowhere but
+/// in the `::add-mask::` line.
+#[test]
+fn bearer_challenges_are_answered_with_the_configured_credentials() {
+    let server = TokenRegistry::start();
+    let host = server.host();
+    let dir = tempfile::tempdir().unwrap();
+    // `Ym90OnMzY3JldC1wdw==` is base64 of `bot:s3cret-pw`.
+    fs_err::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"Ym90OnMzY3JldC1wdw=="}}}}}}"#),
+    )
+    .unwrap();
+    let config_dir = dir.path().display().to_string();
+    let image = format!("{host}/team/app:1");
+
+    let output = img_tag(
+        dir.path(),
+        &["resolve", &image],
+        &[("DOCKER_CONFIG", &config_dir), ("GITHUB_ACTIONS", "true")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), format!("{}\n", TokenRegistry::DIGEST));
+    assert_eq!(stderr(&output), "::add-mask::s3cret-pw\n");
+
+    let output = img_tag(
+        dir.path(),
+        &["resolve", &image, "--username", "bot", "--password-stdin"],
+        &[],
+        Some("s3cret-pw\n"),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    let output = img_tag(
+        dir.path(),
+        &["resolve", &image, "--username", "bot", "--password-stdin"],
+        &[],
+        Some("wrong-pw"),
+    );
+    assert_eq!(output.status.code(), Some(3));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "`{host}` refused the credentials of `bot` for `GET http://{host}/token` (401)"
+        )),
+        "{message}"
+    );
+    assert!(
+        !message.contains("wrong-pw") && !stdout(&output).contains("wrong-pw"),
+        "{message}"
+    );
+
+    let output = img_tag(dir.path(), &["resolve", &image], &[], None);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("refused anonymous access"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Serves `HEAD /v2/team/app/manifests/1` only with the bearer token that
+/// `/token` hands out for `bot:s3cret-pw`.
+struct TokenRegistry {
+    addr: std::net::SocketAddr,
+}
+
+impl TokenRegistry {
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn start() -> TokenRegistry {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port is free");
+        let addr = listener.local_addr().expect("the listener has an address");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                Self::answer(stream, addr);
+            }
+        });
+        TokenRegistry { addr }
+    }
+
+    fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn answer(mut stream: std::net::TcpStream, addr: std::net::SocketAddr) {
+        use std::io::{BufRead as _, Write as _};
+        let mut reader = std::io::BufReader::new(stream.try_clone().expect("the stream clones"));
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push(line.trim_end().to_owned());
+        }
+        let request_line = head.first().cloned().unwrap_or_default();
+        let authorization = head
+            .iter()
+            .find_map(|h| {
+                h.strip_prefix("authorization: ")
+                    .or_else(|| h.strip_prefix("Authorization: "))
+            })
+            .unwrap_or_default()
+            .to_owned();
+        let response = if request_line.starts_with("GET /token?") {
+            if authorization == "Basic Ym90OnMzY3JldC1wdw=="
+                && request_line.contains("scope=repository%3Ateam%2Fapp%3Apull")
+            {
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"token\":\"tok\"}".to_owned()
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_owned()
+            }
+        } else if authorization == "Bearer tok"
+            && request_line.starts_with("HEAD /v2/team/app/manifests/1 ")
+        {
+            format!(
+                "HTTP/1.1 200 OK\r\nDocker-Content-Digest: {}\r\nContent-Type: {OCI_MANIFEST}\r\nContent-Length: 0\r\n\r\n",
+                Self::DIGEST
+            )
+        } else {
+            format!(
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://{addr}/token\",service=\"fake\",scope=\"repository:team/app:pull\"\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let _ = stream.write_all(response.as_bytes());
+    }
+}
+
+/// Fails the test if the registry log shows a blob download.
+#[track_caller]
+fn assert_no_blob_reads(log: &str) {
+    let reads: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("\"GET /v2/") && line.contains("/blobs/"))
+        .collect();
+    assert!(
+        reads.is_empty(),
+        "img-tag downloaded blobs:\n{}",
+        reads.join("\n")
+    );
+}
+
+/// Pushes a one-layer OCI image for `platform` with curl; returns its reference.
+fn push_image(
+    dir: &Path,
+    host: &str,
+    repo: &str,
+    tag: &str,
+    platform: (&str, &str),
+    layer: &[u8],
+) -> String {
+    let (os, architecture) = platform;
+    let layer = push_blob(dir, host, repo, layer);
+    let config = json!({
+        "architecture": architecture,
+        "os": os,
+        "config": {"Labels": {"org.opencontainers.image.revision": format!("rev-{architecture}")}},
+        "rootfs": {"type": "layers", "diff_ids": [layer.0]},
+    });
+    let config = push_blob(dir, host, repo, config.to_string().as_bytes());
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.0, "size": layer.1}],
+    });
+    put_manifest(dir, host, repo, tag, OCI_MANIFEST, &manifest.to_string());
+    format!("{host}/{repo}:{tag}")
+}
+
+/// Pushes a linux/amd64 and a linux/arm64 image and an OCI index of both at `tag`.
+fn push_two_platform_index(dir: &Path, host: &str, repo: &str, tag: &str) -> String {
+    let mut manifests = Vec::new();
+    for architecture in ["amd64", "arm64"] {
+        let image = push_image(
+            dir,
+            host,
+            repo,
+            &format!("{tag}-{architecture}"),
+            ("linux", architecture),
+            format!("layer of {architecture}").as_bytes(),
+        );
+        let bytes = raw(&image);
+        manifests.push(json!({
+            "mediaType": OCI_MANIFEST,
+            "digest": digest_of(&bytes),
+            "size": bytes.len(),
+            "platform": {"os": "linux", "architecture": architecture},
+        }));
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+    put_manifest(dir, host, repo, tag, OCI_INDEX, &index.to_string());
+    format!("{host}/{repo}:{tag}")
+}
+
+/// Uploads `bytes` as a blob (monolithic upload); returns `(digest, size)`.
+fn push_blob(dir: &Path, host: &str, repo: &str, bytes: &[u8]) -> (String, usize) {
+    let digest = digest_of(bytes);
+    let file = dir.join(digest.replace(':', "-"));
+    fs_err::write(&file, bytes).expect("the fixture step succeeds");
+    let headers = curl(&[
+        "-X",
+        "POST",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &format!("http://{host}/v2/{repo}/blobs/uploads/"),
+    ]);
+    let location = header(&headers, "location");
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let url = format!("{location}{separator}digest={digest}");
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &url,
+    ]);
+    (digest, bytes.len())
+}
+
+fn put_manifest(dir: &Path, host: &str, repo: &str, reference: &str, media_type: &str, body: &str) {
+    let file = dir.join("manifest.json");
+    fs_err::write(&file, body).expect("the fixture step succeeds");
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        &format!("Content-Type: {media_type}"),
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("http://{host}/v2/{repo}/manifests/{reference}"),
+    ]);
+}
+
+fn curl(args: &[&str]) -> String {
+    let output = Command::new(slipway_testbed::require("curl", "curl"))
+        .args(["-sS", "--fail-with-body"])
+        .args(args)
+        .output()
+        .expect("the fixture step succeeds");
+    assert!(
+        output.status.success(),
+        "curl {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn header(headers: &str, name: &str) -> String {
+    headers
+        .lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no `{name}` header in {headers}"))
+}
+
+/// `sha256:<hex>` of `bytes`, by coreutils' sha256sum.
+fn digest_of(bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the fixture step succeeds");
+    child
+        .stdin
+        .take()
+        .expect("the fixture step succeeds")
+        .write_all(bytes)
+        .expect("the fixture step succeeds");
+    let output = child.wait_with_output().expect("the fixture step succeeds");
+    let text = String::from_utf8(output.stdout).expect("the fixture step succeeds");
+    format!(
+        "sha256:{}",
+        text.split_whitespace()
+            .next()
+            .expect("the fixture step succeeds")
+    )
+}
+
+/// The manifest `image` points at, as stored (`skopeo inspect --raw`).
+fn raw(image: &str) -> Vec<u8> {
+    let output = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{image}"),
+    ]);
+    assert!(
+        output.status.success(),
+        "skopeo inspect {image}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+fn skopeo_exists(image: &str) -> bool {
+    skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{image}"),
+    ])
+    .status
+    .success()
+}
+
+fn skopeo(args: &[&str]) -> std::process::Output {
+    Command::new(slipway_testbed::require("skopeo", "skopeo"))
+        .args(args)
+        .output()
+        .expect("the fixture step succeeds")
+}
+
+fn platforms(index: &[u8]) -> Vec<String> {
+    let index: Value = serde_json::from_slice(index).expect("the index is JSON");
+    index["manifests"]
+        .as_array()
+        .expect("the fixture step succeeds")
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"]
+                    .as_str()
+                    .expect("the fixture step succeeds"),
+                m["platform"]["architecture"]
+                    .as_str()
+                    .expect("the fixture step succeeds")
+            )
+        })
+        .collect()
+}
+
+fn children(index: &[u8]) -> Vec<String> {
+    let index: Value = serde_json::from_slice(index).expect("the index is JSON");
+    index["manifests"]
+        .as_array()
+        .expect("the fixture step succeeds")
+        .iter()
+        .map(|m| {
+            m["digest"]
+                .as_str()
+                .expect("the fixture step succeeds")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The total size of the config and layer blobs of every child of `index`.
+fn report_bytes(index: &[u8], host: &str) -> Value {
+    let mut total = 0;
+    for child in children(index) {
+        let manifest: Value = serde_json::from_slice(&raw(&format!("{host}/team/app@{child}")))
+            .expect("the fixture step succeeds");
+        total += manifest["config"]["size"]
+            .as_u64()
+            .expect("the fixture step succeeds");
+        total += manifest["layers"]
+            .as_array()
+            .expect("the fixture step succeeds")
+            .iter()
+            .map(|l| l["size"].as_u64().expect("the fixture step succeeds"))
+            .sum::<u64>();
+    }
+    json!(total)
+}
