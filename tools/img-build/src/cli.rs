@@ -1,9 +1,97 @@
 //! The command line of `img-build`; the doc comments are its `--help`.
 
+use std::path::PathBuf;
+
 /// Build the selected images from their Dockerfiles, labelled, tagged, in dependency order.
+///
+/// Images are the `[images.*]` tables of slipway.toml. The whole plan (targets,
+/// order, tags, labels, commands) is computed and checked before any build
+/// starts; `--dry-run` prints it.
 #[derive(Debug, clap::Parser)]
 #[command(name = "img-build", version, about)]
 pub struct Cli {
     #[command(flatten)]
     pub global: slipway_core::cli::GlobalArgs,
+
+    /// Build these images (comma-separated or repeated)
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', conflicts_with_all = ["all", "targets_from"])]
+    pub only: Vec<String>,
+
+    /// Build every image of slipway.toml
+    #[arg(long, conflicts_with = "targets_from")]
+    pub all: bool,
+
+    /// Build the `targets` listed by `changed-paths --format json`, read from FILE or `-` (stdin)
+    #[arg(long, value_name = "FILE")]
+    pub targets_from: Option<PathBuf>,
+
+    /// Which builder to run: `auto` picks the first available of buildx, buildkit, buildah and says which
+    #[arg(long, value_enum, env = "SLIPWAY_BACKEND", default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+
+    /// The docker client to run (buildx and buildkit backends)
+    #[arg(long, env = "DOCKER", value_name = "PATH", default_value = "docker")]
+    pub docker: PathBuf,
+
+    /// The buildah binary to run (buildah backend)
+    #[arg(long, env = "BUILDAH", value_name = "PATH", default_value = "buildah")]
+    pub buildah: PathBuf,
+
+    /// Push every tag to its registry; the report then holds each image's digest
+    #[arg(long, conflicts_with = "load")]
+    pub push: bool,
+
+    /// Keep the images in the local image store (buildx `--load`; docker and buildah always do)
+    #[arg(long)]
+    pub load: bool,
+
+    /// Print the plan and the exact commands, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How many independent images build at once [default: the number of CPUs]
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// Stop starting images after the first failure (running ones finish)
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Refuse to build from a working tree with uncommitted changes (else the revision label gets `-dirty`)
+    #[arg(long)]
+    pub require_clean: bool,
+
+    /// Network mode for `RUN` steps, passed to the builder as `--network` (e.g. `none`, `host`) [default: the builder's]
+    #[arg(long, env = "SLIPWAY_NETWORK", value_name = "MODE")]
+    pub network: Option<String>,
+
+    /// A metadata-action `tags:` line, repeatable [default: slipway.toml's `[tags] rules`, else metadata-action's defaults]
+    #[arg(long = "tag", value_name = "RULE")]
+    pub tags: Vec<String>,
+
+    /// A metadata-action `flavor:` line, repeatable [default: slipway.toml's `[tags] flavor`]
+    #[arg(long = "flavor", value_name = "LINE")]
+    pub flavors: Vec<String>,
+
+    /// The git ref tags are computed for [default: $GITHUB_REF, else HEAD's branch or tag]
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: Option<String>,
+
+    /// Directory for each image's build log (`<image>.log`) [default: a new temp dir, named in failures]
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+}
+
+/// The builders `img-build` can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// The first available of buildx, buildkit, buildah
+    Auto,
+    /// `docker buildx build` (needs the buildx plugin)
+    Buildx,
+    /// `docker build` with `DOCKER_BUILDKIT=1` (a docker client before 23.0, or with buildx)
+    Buildkit,
+    /// `buildah bud`, daemonless
+    Buildah,
 }

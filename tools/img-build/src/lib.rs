@@ -1,23 +1,67 @@
 //! `img-build`: build the selected images from their Dockerfiles, labelled, tagged, in dependency order.
 //!
-//! Only the command-line front exists so far; the work itself arrives with
-//! issue #5.
+//! Flags and slipway.toml become a plan (`plan`: targets, order, tags,
+//! labels), checked whole before anything runs; a backend (`backend`) spells
+//! each build and push as an argv (`work` lists them per image, which
+//! `--dry-run` prints); `run` executes them concurrently in dependency
+//! order; `index` assembles the OCI index of a multi-platform image built
+//! without buildx; `report` is what stdout gets.
 
+mod backend;
 mod cli;
+mod index;
+mod plan;
+mod report;
+mod run;
+mod work;
 
-pub use cli::Cli;
+pub use cli::{BackendChoice, Cli};
+pub use report::Report;
 
-/// The (so far empty) report of a run.
-#[derive(Debug, serde::Serialize)]
-pub struct Report {}
-
-impl slipway_core::output::Report for Report {
-    fn render_plain(&self, _style: &slipway_core::output::Style) -> String {
-        String::new()
-    }
-}
+use anyhow::Context as _;
+use slipway_core::config::Config;
+use slipway_core::output::Output;
 
 /// Runs `img-build`.
-pub fn run(_cli: Cli, _out: &slipway_core::output::Output) -> anyhow::Result<Report> {
-    anyhow::bail!("`img-build` is not available in this version yet (issue #5)")
+pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let config = Config::locate(cli.global.config.as_deref(), &cwd)?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let chosen = backend::choose(cli.backend, &cli.docker, &cli.buildah)?;
+    let plan = plan::plan(&cli, &config, &env, &cwd, chosen)?;
+    let builder = backend::backend(&plan);
+    let progress = out.progress();
+    progress.println(&format!(
+        "img-build: backend {} ({})",
+        plan.backend, plan.backend_reason
+    ));
+
+    if cli.dry_run {
+        // The dependency's reference is only known once it is built: the
+        // dry run shows its main tag (a pushed run passes `repo@sha256:…`).
+        let works = plan
+            .targets
+            .iter()
+            .map(|target| {
+                let dependency_ref = target.dependency_arg.as_ref().and_then(|arg| {
+                    plan.target(&arg.image)
+                        .and_then(|dep| dep.tags.first().cloned())
+                });
+                let secret_file = |id: &str| format!("<0600 temp file holding secret {id}>");
+                work::work(
+                    &plan,
+                    builder.as_ref(),
+                    target,
+                    dependency_ref.as_deref(),
+                    &secret_file,
+                )
+            })
+            .collect();
+        return Ok(Report::plan(&plan, works));
+    }
+    if plan.targets.is_empty() {
+        progress.println("img-build: nothing to build");
+    }
+    let outcomes = run::execute(&plan, builder.as_ref(), out, &env)?;
+    Ok(Report::built(&plan, outcomes))
 }

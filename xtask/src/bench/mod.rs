@@ -6,6 +6,7 @@
 //! pair alternately, so both see the same machine state, takes medians, and
 //! writes docs/benchmarks.md. Figures live here, never in timed tests.
 
+mod img_build;
 mod img_tag;
 mod ready_wait;
 mod startup;
@@ -159,6 +160,8 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     comparisons.extend(ready_wait::comparisons(sh, &bin_dir, args.only.as_deref())?);
     let _img_tag_services =
         img_tag::comparisons(sh, &bin_dir, args.only.as_deref(), &mut comparisons)?;
+    let _img_build_services =
+        img_build::comparisons(sh, &bin_dir, args.only.as_deref(), &mut comparisons)?;
     if let Some(only) = &args.only {
         comparisons.retain(|c| c.name.contains(only.as_str()));
     }

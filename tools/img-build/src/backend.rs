@@ -1,0 +1,546 @@
+//! The builders behind one trait: `docker buildx build`, `docker build` with
+//! BuildKit, and `buildah bud`. A backend only turns a build or a push into
+//! an argv; running it is `run`'s job, so the dry run shows exactly what a
+//! real run would execute.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use slipway_core::cli::UsageError;
+use slipway_core::config::Platform;
+use xshell::Shell;
+
+use crate::cli::BackendChoice;
+use crate::plan::{Plan, Secret, Target};
+
+/// A builder, chosen per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum BackendKind {
+    Buildx,
+    Buildkit,
+    Buildah,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Buildx => "buildx",
+            Self::Buildkit => "buildkit",
+            Self::Buildah => "buildah",
+        })
+    }
+}
+
+/// Where the digest of what a command pushed can be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DigestSource {
+    /// Nothing pushed.
+    None,
+    /// buildx `--metadata-file`: `containerimage.digest`.
+    MetadataFile(PathBuf),
+    /// buildah `push --digestfile`.
+    DigestFile(PathBuf),
+    /// `docker push` prints `<tag>: digest: sha256:… size: …`.
+    PushOutput,
+}
+
+/// One command, arguments as arguments (never a shell string).
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Invocation {
+    /// What it does, e.g. `build linux/arm64` or `push 127.0.0.1:5000/app:sha-abc`.
+    pub(crate) step: String,
+    pub(crate) argv: Vec<String>,
+    /// Environment variables set for it (names and values; never secrets).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) env: Vec<(String, String)>,
+    #[serde(skip)]
+    pub(crate) digest: DigestSource,
+    /// The platform this command's push is for (per-platform builds).
+    #[serde(skip)]
+    pub(crate) platform: Option<Platform>,
+}
+
+/// What one build is made of.
+#[derive(Debug)]
+pub(crate) struct BuildSpec<'a> {
+    pub(crate) target: &'a Target,
+    pub(crate) platforms: Vec<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) build_args: BTreeMap<String, String>,
+    /// `--secret` values, already pointing at where the value is.
+    pub(crate) secrets: Vec<String>,
+    pub(crate) network: Option<&'a str>,
+    pub(crate) push: bool,
+    pub(crate) load: bool,
+    /// The iidfile or metadata file this build writes.
+    pub(crate) output_file: PathBuf,
+}
+
+/// A builder: how a build and a push are spelled.
+pub(crate) trait Backend: Sync {
+    /// Which builder this is.
+    fn kind(&self) -> BackendKind;
+    /// Whether one build makes a multi-platform image (else one build per platform).
+    fn builds_multi_platform(&self) -> bool;
+    /// The build command.
+    fn build(&self, spec: &BuildSpec<'_>) -> Invocation;
+    /// The command that pushes `reference`, or `None` when the build pushed already.
+    fn push(&self, reference: &str, digest_file: &Path) -> Option<Invocation>;
+}
+
+/// The backend for a plan.
+pub(crate) fn backend(plan: &Plan) -> Box<dyn Backend> {
+    match plan.backend {
+        BackendKind::Buildx => Box::new(Buildx {
+            docker: plan.docker.clone(),
+        }),
+        BackendKind::Buildkit => Box::new(Buildkit {
+            docker: plan.docker.clone(),
+        }),
+        BackendKind::Buildah => Box::new(Buildah {
+            buildah: plan.buildah.clone(),
+        }),
+    }
+}
+
+/// Picks the backend: the one asked for, or under `auto` the first that
+/// answers (buildx, then docker with BuildKit, then buildah); says why.
+pub(crate) fn choose(
+    choice: BackendChoice,
+    docker: &Path,
+    buildah: &Path,
+) -> anyhow::Result<(BackendKind, String)> {
+    match choice {
+        BackendChoice::Buildx => return Ok((BackendKind::Buildx, "--backend buildx".to_owned())),
+        BackendChoice::Buildkit => {
+            return Ok((BackendKind::Buildkit, "--backend buildkit".to_owned()));
+        }
+        BackendChoice::Buildah => {
+            return Ok((BackendKind::Buildah, "--backend buildah".to_owned()));
+        }
+        BackendChoice::Auto => {}
+    }
+    let sh = Shell::new()?;
+    let docker_shown = docker.display().to_string();
+    let mut tried = Vec::new();
+    let buildx = sh
+        .cmd(docker)
+        .args(["buildx", "version"])
+        .quiet()
+        .ignore_status()
+        .output();
+    match buildx {
+        Ok(output) if output.status.success() => {
+            return Ok((
+                BackendKind::Buildx,
+                format!("`{docker_shown} buildx version` succeeded"),
+            ));
+        }
+        _ => tried.push(format!("`{docker_shown} buildx version` failed")),
+    }
+    let version = sh
+        .cmd(docker)
+        .args([
+            "version",
+            "--format",
+            "{{.Client.Version}} {{.Server.Version}}",
+        ])
+        .quiet()
+        .ignore_status()
+        .output();
+    match version {
+        Ok(output) if output.status.success() => {
+            let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            let client = text.split(' ').next().unwrap_or_default().to_owned();
+            let major: u32 = client
+                .split('.')
+                .next()
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
+            // Docker 23 made `docker build` an alias of buildx: without the
+            // plugin, DOCKER_BUILDKIT=1 fails and only the legacy builder is left.
+            if major < 23 {
+                return Ok((
+                    BackendKind::Buildkit,
+                    format!(
+                        "`{docker_shown}` is client {client}, which builds with the daemon's BuildKit"
+                    ),
+                ));
+            }
+            tried.push(format!(
+                "`{docker_shown}` is client {client}, which needs the buildx plugin for BuildKit (choose an older client with --docker PATH)"
+            ));
+        }
+        _ => tried.push(format!(
+            "`{docker_shown} version` failed (no client, or no daemon at $DOCKER_HOST)"
+        )),
+    }
+    let buildah_shown = buildah.display().to_string();
+    match sh
+        .cmd(buildah)
+        .arg("version")
+        .quiet()
+        .ignore_status()
+        .output()
+    {
+        Ok(output) if output.status.success() => {
+            return Ok((
+                BackendKind::Buildah,
+                format!("`{buildah_shown} version` succeeded"),
+            ));
+        }
+        _ => tried.push(format!("`{buildah_shown} version` failed")),
+    }
+    anyhow::bail!("no builder is available: {}", tried.join("; "))
+}
+
+/// Rejects what the chosen backend cannot do, naming the image and what would work.
+pub(crate) fn validate(plan: &Plan) -> anyhow::Result<()> {
+    for target in &plan.targets {
+        let name = &target.name;
+        let multi = target.platforms.len() > 1;
+        match plan.backend {
+            BackendKind::Buildx => {
+                if multi && plan.load {
+                    return Err(UsageError::new(format!(
+                        "image `{name}` is built for {} platforms, which `--load` cannot keep in the local image store: use `--push`",
+                        target.platforms.len()
+                    )));
+                }
+            }
+            BackendKind::Buildkit | BackendKind::Buildah => {
+                if multi && !plan.push {
+                    return Err(UsageError::new(format!(
+                        "image `{name}` is built for {} platforms: without buildx each platform is pushed and an index assembled in the registry, so `--push` is needed",
+                        target.platforms.len()
+                    )));
+                }
+                for value in &target.cache_from {
+                    registry_cache_ref(value).ok_or_else(|| {
+                        UsageError::new(format!(
+                            "`cache_from` value `{value}` of image `{name}` is not supported by the {} backend: use `type=registry,ref=REPO:TAG` or an image reference (`local` and `gha` need buildx)",
+                            plan.backend
+                        ))
+                    })?;
+                }
+                for value in &target.cache_to {
+                    let supported = match plan.backend {
+                        BackendKind::Buildkit => value == "type=inline",
+                        _ => registry_cache_ref(value).is_some(),
+                    };
+                    if !supported {
+                        let valid = match plan.backend {
+                            BackendKind::Buildkit => "`type=inline`",
+                            _ => "`type=registry,ref=REPO` or a repository",
+                        };
+                        return Err(UsageError::new(format!(
+                            "`cache_to` value `{value}` of image `{name}` is not supported by the {} backend: use {valid}, or buildx",
+                            plan.backend
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The image reference of a registry cache value: `type=registry,ref=X` or a bare `X`.
+fn registry_cache_ref(value: &str) -> Option<String> {
+    if !value.contains('=') {
+        return Some(value.to_owned());
+    }
+    let fields: Vec<&str> = value.split(',').collect();
+    if !fields.contains(&"type=registry") {
+        return None;
+    }
+    fields
+        .iter()
+        .find_map(|f| f.strip_prefix("ref="))
+        .map(str::to_owned)
+}
+
+/// `--secret` value for a build secret: buildx reads env vars itself; the
+/// others get a file (`env_file` is where the value was written).
+pub(crate) fn secret_arg(kind: BackendKind, id: &str, secret: &Secret, env_file: &str) -> String {
+    match (secret, kind) {
+        (Secret::Env(var), BackendKind::Buildx) => format!("id={id},env={var}"),
+        (Secret::Env(_), _) => format!("id={id},src={env_file}"),
+        (Secret::File(path), _) => format!("id={id},src={}", path.display()),
+    }
+}
+
+/// The flags every backend spells the same: file, stage, platform, args, labels, tags, secrets.
+fn common_args(spec: &BuildSpec<'_>, args: &mut Vec<String>) {
+    let mut push = |flag: &str, value: String| {
+        args.push(flag.to_owned());
+        args.push(value);
+    };
+    push("--file", spec.target.dockerfile.display().to_string());
+    if let Some(stage) = &spec.target.stage {
+        push("--target", stage.clone());
+    }
+    if !spec.platforms.is_empty() {
+        push("--platform", spec.platforms.join(","));
+    }
+    for (key, value) in &spec.build_args {
+        push("--build-arg", format!("{key}={value}"));
+    }
+    for (key, value) in &spec.target.labels {
+        push("--label", format!("{key}={value}"));
+    }
+    for tag in &spec.tags {
+        push("--tag", tag.clone());
+    }
+    for secret in &spec.secrets {
+        push("--secret", secret.clone());
+    }
+    if let Some(network) = spec.network {
+        push("--network", network.to_owned());
+    }
+}
+
+struct Buildx {
+    docker: PathBuf,
+}
+
+impl Backend for Buildx {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Buildx
+    }
+
+    fn builds_multi_platform(&self) -> bool {
+        true
+    }
+
+    fn build(&self, spec: &BuildSpec<'_>) -> Invocation {
+        let mut args = vec![
+            self.docker.display().to_string(),
+            "buildx".to_owned(),
+            "build".to_owned(),
+        ];
+        common_args(spec, &mut args);
+        for value in &spec.target.cache_from {
+            args.extend(["--cache-from".to_owned(), value.clone()]);
+        }
+        for value in &spec.target.cache_to {
+            args.extend(["--cache-to".to_owned(), value.clone()]);
+        }
+        args.extend([
+            "--metadata-file".to_owned(),
+            spec.output_file.display().to_string(),
+        ]);
+        if spec.push {
+            args.push("--push".to_owned());
+        } else if spec.load {
+            args.push("--load".to_owned());
+        }
+        args.push(spec.target.context.display().to_string());
+        Invocation {
+            step: "build".to_owned(),
+            argv: args,
+            env: Vec::new(),
+            digest: if spec.push {
+                DigestSource::MetadataFile(spec.output_file.clone())
+            } else {
+                DigestSource::None
+            },
+            platform: None,
+        }
+    }
+
+    fn push(&self, _reference: &str, _digest_file: &Path) -> Option<Invocation> {
+        None
+    }
+}
+
+struct Buildkit {
+    docker: PathBuf,
+}
+
+impl Backend for Buildkit {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Buildkit
+    }
+
+    fn builds_multi_platform(&self) -> bool {
+        false
+    }
+
+    fn build(&self, spec: &BuildSpec<'_>) -> Invocation {
+        let mut args = vec![self.docker.display().to_string(), "build".to_owned()];
+        let mut spec_args = spec.build_args.clone();
+        if spec.target.cache_to.iter().any(|v| v == "type=inline") {
+            spec_args.insert("BUILDKIT_INLINE_CACHE".to_owned(), "1".to_owned());
+        }
+        let spec = BuildSpec {
+            build_args: spec_args,
+            ..clone_spec(spec)
+        };
+        common_args(&spec, &mut args);
+        for value in &spec.target.cache_from {
+            if let Some(reference) = registry_cache_ref(value) {
+                args.extend(["--cache-from".to_owned(), reference]);
+            }
+        }
+        args.extend([
+            "--iidfile".to_owned(),
+            spec.output_file.display().to_string(),
+        ]);
+        args.push(spec.target.context.display().to_string());
+        Invocation {
+            step: "build".to_owned(),
+            argv: args,
+            env: vec![("DOCKER_BUILDKIT".to_owned(), "1".to_owned())],
+            digest: DigestSource::None,
+            platform: None,
+        }
+    }
+
+    fn push(&self, reference: &str, _digest_file: &Path) -> Option<Invocation> {
+        Some(Invocation {
+            step: format!("push {reference}"),
+            argv: vec![
+                self.docker.display().to_string(),
+                "push".to_owned(),
+                reference.to_owned(),
+            ],
+            env: Vec::new(),
+            digest: DigestSource::PushOutput,
+            platform: None,
+        })
+    }
+}
+
+struct Buildah {
+    buildah: PathBuf,
+}
+
+impl Backend for Buildah {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Buildah
+    }
+
+    fn builds_multi_platform(&self) -> bool {
+        false
+    }
+
+    fn build(&self, spec: &BuildSpec<'_>) -> Invocation {
+        let mut args = vec![self.buildah.display().to_string(), "bud".to_owned()];
+        if is_loopback(spec.target.repo.registry()) {
+            // Base images (a dependency's pushed reference) are pulled from the
+            // image's own registry, which on loopback speaks plain HTTP.
+            args.push("--tls-verify=false".to_owned());
+        }
+        common_args(spec, &mut args);
+        let cache_from: Vec<String> = spec
+            .target
+            .cache_from
+            .iter()
+            .filter_map(|v| registry_cache_ref(v))
+            .collect();
+        let cache_to: Vec<String> = spec
+            .target
+            .cache_to
+            .iter()
+            .filter_map(|v| registry_cache_ref(v))
+            .collect();
+        if !cache_from.is_empty() || !cache_to.is_empty() {
+            // buildah caches only with `--layers`.
+            args.push("--layers".to_owned());
+        }
+        for reference in cache_from {
+            args.extend(["--cache-from".to_owned(), reference]);
+        }
+        for reference in cache_to {
+            args.extend(["--cache-to".to_owned(), reference]);
+        }
+        args.extend([
+            "--iidfile".to_owned(),
+            spec.output_file.display().to_string(),
+        ]);
+        args.push(spec.target.context.display().to_string());
+        Invocation {
+            step: "build".to_owned(),
+            argv: args,
+            env: Vec::new(),
+            digest: DigestSource::None,
+            platform: None,
+        }
+    }
+
+    fn push(&self, reference: &str, digest_file: &Path) -> Option<Invocation> {
+        let mut argv = vec![self.buildah.display().to_string(), "push".to_owned()];
+        let host = reference.split('/').next().unwrap_or_default();
+        if is_loopback(host) {
+            // Loopback registries speak plain HTTP, which docker allows by
+            // default and buildah only when told.
+            argv.push("--tls-verify=false".to_owned());
+        }
+        argv.extend([
+            "--digestfile".to_owned(),
+            digest_file.display().to_string(),
+            reference.to_owned(),
+            format!("docker://{reference}"),
+        ]);
+        Some(Invocation {
+            step: format!("push {reference}"),
+            argv,
+            env: Vec::new(),
+            digest: DigestSource::DigestFile(digest_file.to_owned()),
+            platform: None,
+        })
+    }
+}
+
+fn clone_spec<'a>(spec: &BuildSpec<'a>) -> BuildSpec<'a> {
+    BuildSpec {
+        target: spec.target,
+        platforms: spec.platforms.clone(),
+        tags: spec.tags.clone(),
+        build_args: spec.build_args.clone(),
+        secrets: spec.secrets.clone(),
+        network: spec.network,
+        push: spec.push,
+        load: spec.load,
+        output_file: spec.output_file.clone(),
+    }
+}
+
+/// Whether a registry host is on loopback (`localhost`, 127.0.0.0/8, `::1`),
+/// as the registry client decides it.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name == "localhost"
+        || name == "::1"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(value: &str, expected: Option<&str>) {
+        assert_eq!(registry_cache_ref(value).as_deref(), expected, "`{value}`");
+    }
+
+    #[test]
+    fn registry_cache_values_give_their_reference() {
+        check("type=registry,ref=r/cache:app", Some("r/cache:app"));
+        check("r/cache:app", Some("r/cache:app"));
+    }
+
+    #[test]
+    fn other_cache_types_have_no_reference() {
+        check("type=gha,scope=app", None);
+        check("type=local,src=/tmp/c", None);
+        check("type=inline", None);
+    }
+}

@@ -1,0 +1,471 @@
+//! Flags and slipway.toml turned into a checked plan: which images, in what
+//! order, with which tags, labels, build args, secrets and cache, built by
+//! which backend. Nothing here runs a build; everything a build needs is
+//! decided and validated here first.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use slipway_core::cli::UsageError;
+use slipway_core::config::{Config, Platform, SecretSource};
+use slipway_core::image_ref::{Repository, Tag};
+use slipway_core::tags::context::{ContextInputs, gather};
+use slipway_core::tags::{Flavor, ImageSpec, TagRule};
+
+use crate::backend::BackendKind;
+use crate::cli::Cli;
+
+/// The label the stale check reads; it must hold the commit the image was built from.
+pub(crate) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+
+/// Everything a run will do, decided before anything runs.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) backend: BackendKind,
+    /// Why this backend (`--backend buildah`, or what detection found).
+    pub(crate) backend_reason: String,
+    pub(crate) docker: PathBuf,
+    pub(crate) buildah: PathBuf,
+    /// The images, in build order (each after what it depends on).
+    pub(crate) targets: Vec<Target>,
+    pub(crate) push: bool,
+    pub(crate) load: bool,
+    pub(crate) jobs: usize,
+    pub(crate) fail_fast: bool,
+    pub(crate) network: Option<String>,
+    /// The full commit sha, with `-dirty` when the tree has uncommitted changes.
+    pub(crate) revision: String,
+    pub(crate) log_dir: PathBuf,
+}
+
+/// One image to build.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) repository: String,
+    #[serde(skip)]
+    pub(crate) repo: Repository,
+    /// Every tag, as a full reference (`repo:tag`), the first one main.
+    pub(crate) tags: Vec<String>,
+    #[serde(skip)]
+    pub(crate) tag_names: Vec<Tag>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) build_args: BTreeMap<String, String>,
+    pub(crate) platforms: Vec<String>,
+    #[serde(skip)]
+    pub(crate) platform_values: Vec<Platform>,
+    /// The images of this run it waits for.
+    pub(crate) depends_on: Vec<String>,
+    /// The build arg that receives the first dependency's built reference, and that dependency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dependency_arg: Option<DependencyArg>,
+    pub(crate) context: PathBuf,
+    pub(crate) dockerfile: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stage: Option<String>,
+    pub(crate) cache_from: Vec<String>,
+    pub(crate) cache_to: Vec<String>,
+    /// Secrets as `id=…,env=…` or `id=…,src=…`: where the value is, never the value.
+    pub(crate) secrets: Vec<String>,
+    #[serde(skip)]
+    pub(crate) secret_sources: Vec<(String, Secret)>,
+}
+
+/// A dependency's built reference handed to the build as an arg.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct DependencyArg {
+    pub(crate) arg: String,
+    pub(crate) image: String,
+}
+
+/// Where a build secret's value is.
+#[derive(Debug, Clone)]
+pub(crate) enum Secret {
+    /// An environment variable (checked to be set).
+    Env(String),
+    /// A file (checked to exist), resolved against the config's root.
+    File(PathBuf),
+}
+
+impl Plan {
+    /// The target called `name`.
+    pub(crate) fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+/// Builds and checks the plan. `env` is the process environment; `backend`
+/// is the chosen backend and why.
+pub(crate) fn plan(
+    cli: &Cli,
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &Path,
+    backend: (BackendKind, String),
+) -> anyhow::Result<Plan> {
+    let names = selected(cli, config, cwd)?;
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let order = config.build_order(&refs)?;
+
+    let rules = tag_rules(cli, config)?;
+    let flavor = flavor(cli, config)?;
+    let inputs = ContextInputs {
+        git_ref: cli.git_ref.clone(),
+        ..ContextInputs::default()
+    };
+    let ctx = gather(
+        &inputs,
+        env,
+        &config.root,
+        Some(config.project.default_branch.clone()),
+    )
+    .map_err(|error| {
+        if error.is_usage() {
+            UsageError::new(error.to_string())
+        } else {
+            anyhow::Error::new(error).context("cannot gather the facts tags are computed from")
+        }
+    })?;
+    let revision = revision(config, &ctx.sha, cli.require_clean)?;
+
+    let mut targets = Vec::new();
+    for name in &order {
+        let image = config.image(name)?;
+        let repo = image.repository().clone();
+        let specs = ImageSpec::parse_all(&[repo.to_string()])
+            .map_err(|e| UsageError::new(format!("invalid repository of `{name}`: {e}")))?;
+        let meta = slipway_core::tags::compute(&rules, &flavor, &specs, &ctx)
+            .map_err(|e| UsageError::new(format!("cannot compute the tags of `{name}`: {e}")))?;
+        if meta.tags.is_empty() {
+            return Err(UsageError::new(format!(
+                "the tag rules give image `{name}` no tag for ref `{}`: add a rule that always applies, e.g. `--tag type=sha`",
+                ctx.git_ref
+            )));
+        }
+        let prefix = format!("{repo}:");
+        let tag_names = meta
+            .tags
+            .iter()
+            .map(|full| {
+                let bare = full.strip_prefix(&prefix).unwrap_or(full);
+                bare.parse::<Tag>()
+                    .map_err(|e| UsageError::new(format!("invalid tag `{bare}` for `{name}`: {e}")))
+            })
+            .collect::<anyhow::Result<Vec<Tag>>>()?;
+        let tags = tag_names.iter().map(|t| format!("{repo}:{t}")).collect();
+
+        let mut labels: BTreeMap<String, String> = meta
+            .labels
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        labels.insert(
+            "org.opencontainers.image.created".to_owned(),
+            ctx.now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+        labels.insert("org.opencontainers.image.title".to_owned(), name.clone());
+        let version = meta
+            .version
+            .clone()
+            .unwrap_or_else(|| revision.chars().take(7).collect());
+        labels.insert("org.opencontainers.image.version".to_owned(), version);
+        if let Some(source) = &config.project.source {
+            labels.insert("org.opencontainers.image.source".to_owned(), source.clone());
+        }
+        labels.extend(image.labels.clone());
+        // The stale check compares this label with HEAD: nothing may override it.
+        labels.insert(REVISION_LABEL.to_owned(), revision.clone());
+
+        let depends_on: Vec<String> = image
+            .depends_on
+            .iter()
+            .filter(|d| order.contains(d))
+            .cloned()
+            .collect();
+        let dependency_arg = image.depends_on.first().and_then(|first| {
+            if order.contains(first) {
+                Some(DependencyArg {
+                    arg: image.depends_on_arg.clone(),
+                    image: first.clone(),
+                })
+            } else {
+                tracing::debug!(image = %name, dependency = %first, "dependency not built in this run; the Dockerfile's default applies");
+                None
+            }
+        });
+
+        let mut secret_sources = Vec::new();
+        for secret in &image.secrets {
+            let source = match &secret.source {
+                SecretSource::Env(var) => {
+                    if env(var).is_none() {
+                        return Err(UsageError::new(format!(
+                            "secret `{}` of image `{name}` reads ${var}, which is not set",
+                            secret.id
+                        )));
+                    }
+                    Secret::Env(var.clone())
+                }
+                SecretSource::File(path) => {
+                    let path = config.resolve(path);
+                    if !path.is_file() {
+                        return Err(UsageError::new(format!(
+                            "secret `{}` of image `{name}` reads `{}`, which is not a file",
+                            secret.id,
+                            path.display()
+                        )));
+                    }
+                    Secret::File(path)
+                }
+            };
+            secret_sources.push((secret.id.clone(), source));
+        }
+
+        // `components` drops the `.` of a context of `.`, for readable commands.
+        let context: PathBuf = config.resolve(&image.context).components().collect();
+        let dockerfile: PathBuf = config.resolve(&image.dockerfile).components().collect();
+        if !dockerfile.is_file() {
+            return Err(UsageError::new(format!(
+                "the Dockerfile of image `{name}` does not exist: `{}` (set `dockerfile` in [images.{name}] at {})",
+                dockerfile.display(),
+                image.at
+            )));
+        }
+        targets.push(Target {
+            name: name.clone(),
+            repository: repo.to_string(),
+            repo,
+            tags,
+            tag_names,
+            labels,
+            build_args: image.build_args.clone(),
+            platforms: image.platforms.iter().map(ToString::to_string).collect(),
+            platform_values: image.platforms.clone(),
+            depends_on,
+            dependency_arg,
+            context,
+            dockerfile,
+            stage: image.target.clone(),
+            cache_from: scoped_cache(&image.cache_from, name),
+            cache_to: scoped_cache(&image.cache_to, name),
+            secrets: image.secrets.iter().map(ToString::to_string).collect(),
+            secret_sources,
+        });
+    }
+
+    let jobs = match cli.jobs {
+        Some(jobs) => usize::from(jobs),
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let log_dir = match &cli.log_dir {
+        Some(dir) => cwd.join(dir),
+        None => std::env::temp_dir().join(format!(
+            "img-build-{}-{}",
+            config.project.name,
+            std::process::id()
+        )),
+    };
+    let plan = Plan {
+        backend: backend.0,
+        backend_reason: backend.1,
+        docker: cli.docker.clone(),
+        buildah: cli.buildah.clone(),
+        targets,
+        push: cli.push,
+        load: cli.load,
+        jobs,
+        fail_fast: cli.fail_fast,
+        network: cli.network.clone(),
+        revision,
+        log_dir,
+    };
+    crate::backend::validate(&plan)?;
+    Ok(plan)
+}
+
+/// The image names the flags select, before ordering.
+fn selected(cli: &Cli, config: &Config, cwd: &Path) -> anyhow::Result<Vec<String>> {
+    if !cli.only.is_empty() {
+        let names: Vec<String> = cli.only.iter().map(|n| n.trim().to_owned()).collect();
+        if names.iter().any(String::is_empty) {
+            return Err(UsageError::new(format!(
+                "invalid `--only {}`: an image name is empty",
+                cli.only.join(",")
+            )));
+        }
+        return Ok(names);
+    }
+    if let Some(path) = &cli.targets_from {
+        return targets_from(path, cwd);
+    }
+    if cli.all {
+        return Ok(config.images.keys().cloned().collect());
+    }
+    Err(UsageError::new(
+        "choose the images to build: `--only NAMES`, `--all`, or `--targets-from FILE` (changed-paths' JSON)",
+    ))
+}
+
+/// The `targets` list of changed-paths' JSON report, from a file or stdin (`-`).
+fn targets_from(path: &Path, cwd: &Path) -> anyhow::Result<Vec<String>> {
+    let (shown, text) = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the targets from stdin")?;
+        ("stdin".to_owned(), text)
+    } else {
+        let path = cwd.join(path);
+        let text = fs_err::read_to_string(&path)
+            .map_err(|e| UsageError::new(format!("invalid `--targets-from`: {e}")))?;
+        (format!("`{}`", path.display()), text)
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        UsageError::new(format!(
+            "invalid `--targets-from`: {shown} is not JSON ({e}); expected changed-paths' `--format json` report"
+        ))
+    })?;
+    let list = json
+        .get("targets")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| {
+            UsageError::new(format!(
+                "invalid `--targets-from`: {shown} has no `targets` list; expected changed-paths' `--format json` report, e.g. {{\"targets\": [\"app\"]}}"
+            ))
+        })?;
+    list.iter()
+        .map(|value| {
+            value.as_str().map(str::to_owned).ok_or_else(|| {
+                UsageError::new(format!(
+                    "invalid `--targets-from`: {shown} lists `{value}` in `targets`, which is not a string"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn tag_rules(cli: &Cli, config: &Config) -> anyhow::Result<Vec<TagRule>> {
+    if !cli.tags.is_empty() {
+        return cli
+            .tags
+            .iter()
+            .map(|line| {
+                TagRule::parse(line)
+                    .map_err(|e| UsageError::new(format!("invalid `--tag {line}`: {e}")))
+            })
+            .collect();
+    }
+    config
+        .tags
+        .rules
+        .iter()
+        .map(|line| {
+            TagRule::parse(&line.value).map_err(|e| {
+                UsageError::new(format!("invalid `[tags] rules` entry at {}: {e}", line.at))
+            })
+        })
+        .collect()
+}
+
+fn flavor(cli: &Cli, config: &Config) -> anyhow::Result<Flavor> {
+    if !cli.flavors.is_empty() {
+        return Flavor::parse(&cli.flavors)
+            .map_err(|e| UsageError::new(format!("invalid `--flavor`: {e}")));
+    }
+    let lines = &config.tags.flavor;
+    let values: Vec<&str> = lines.iter().map(|line| line.value.as_str()).collect();
+    Flavor::parse(&values).map_err(|e| {
+        let at = lines
+            .first()
+            .map(|line| line.at.to_string())
+            .unwrap_or_default();
+        UsageError::new(format!("invalid `[tags] flavor` at {at}: {e}"))
+    })
+}
+
+/// The revision label: HEAD's full sha (with `-dirty` for uncommitted
+/// changes), else a full sha from the environment when there is no git.
+fn revision(config: &Config, ctx_sha: &str, require_clean: bool) -> anyhow::Result<String> {
+    match slipway_core::git::Repo::discover(&config.root) {
+        Ok(repo) => {
+            let facts = slipway_core::git::GitFacts::collect(&repo)
+                .context("cannot read HEAD's commit and whether the tree is clean")?;
+            if facts.is_dirty {
+                if require_clean {
+                    return Err(UsageError::new(format!(
+                        "the working tree at `{}` has uncommitted changes and `--require-clean` is given: commit or stash them",
+                        repo.workdir().display()
+                    )));
+                }
+                tracing::warn!(sha = %facts.sha, "the working tree has uncommitted changes; the revision label says `-dirty`");
+                return Ok(format!("{}-dirty", facts.sha));
+            }
+            Ok(facts.sha.to_string())
+        }
+        Err(error) if ctx_sha.len() == 40 => {
+            tracing::debug!(%error, "no git repository; the revision comes from the environment");
+            Ok(ctx_sha.to_owned())
+        }
+        Err(error) => Err(anyhow::Error::new(error).context(format!(
+            "cannot tell the commit images are built from: `{}` is not in a git repository and $GITHUB_SHA is not a full sha",
+            config.root.display()
+        ))),
+    }
+}
+
+/// Same as docker/build-push-action's advice: each image gets its own gha
+/// cache scope, else images overwrite each other's cache.
+fn scoped_cache(values: &[String], name: &str) -> Vec<String> {
+    values
+        .iter()
+        .map(|value| {
+            let is_gha = value.split(',').any(|field| field == "type=gha");
+            let has_scope = value.split(',').any(|field| field.starts_with("scope="));
+            if is_gha && !has_scope {
+                format!("{value},scope={name}")
+            } else {
+                value.clone()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(values: &[&str], name: &str, expected: &[&str]) {
+        let values: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
+        assert_eq!(scoped_cache(&values, name), expected);
+    }
+
+    #[test]
+    fn gha_cache_gets_a_scope_per_image() {
+        check(
+            &["type=gha,mode=max"],
+            "app",
+            &["type=gha,mode=max,scope=app"],
+        );
+    }
+
+    #[test]
+    fn an_explicit_gha_scope_is_kept() {
+        check(
+            &["type=gha,scope=shared"],
+            "app",
+            &["type=gha,scope=shared"],
+        );
+    }
+
+    #[test]
+    fn other_cache_types_are_verbatim() {
+        check(
+            &["type=inline", "type=registry,ref=r/c:app"],
+            "app",
+            &["type=inline", "type=registry,ref=r/c:app"],
+        );
+    }
+}

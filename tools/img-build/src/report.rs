@@ -1,0 +1,268 @@
+//! What a run prints: the plan (`--dry-run`) or, per image, its repository,
+//! tags, digest, platforms, duration and, when it failed, why and where its
+//! log is.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use slipway_core::cli::exit;
+use slipway_core::output::Style;
+
+use crate::backend::BackendKind;
+use crate::plan::{Plan, Target};
+use crate::run::{Outcome, Status};
+use crate::work::Work;
+
+/// The report of a run: the plan of a dry run, or what each image became.
+#[derive(Debug, serde::Serialize)]
+#[serde(transparent)]
+pub struct Report {
+    inner: Inner,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum Inner {
+    Plan(PlanReport),
+    Built(BuildReport),
+}
+
+#[derive(Debug, serde::Serialize)]
+struct PlanReport {
+    dry_run: bool,
+    backend: BackendKind,
+    backend_reason: String,
+    revision: String,
+    push: bool,
+    load: bool,
+    jobs: usize,
+    order: Vec<String>,
+    targets: Vec<PlannedTarget>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct PlannedTarget {
+    #[serde(flatten)]
+    target: Target,
+    #[serde(flatten)]
+    work: Work,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BuildReport {
+    backend: BackendKind,
+    revision: String,
+    pushed: bool,
+    log_dir: PathBuf,
+    targets: Vec<BuiltTarget>,
+    failed: Vec<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BuiltTarget {
+    name: String,
+    status: Status,
+    repository: String,
+    tags: Vec<String>,
+    /// `repo@sha256:…` when pushed, else the main tag.
+    reference: Option<String>,
+    /// The manifest's digest, or the index's for a multi-platform image.
+    digest: Option<String>,
+    image_id: Option<String>,
+    platforms: Vec<String>,
+    duration_seconds: f64,
+    log: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Report {
+    /// The dry run's report: the plan and every command.
+    pub(crate) fn plan(plan: &Plan, works: Vec<Work>) -> Report {
+        Report {
+            inner: Inner::Plan(PlanReport {
+                dry_run: true,
+                backend: plan.backend,
+                backend_reason: plan.backend_reason.clone(),
+                revision: plan.revision.clone(),
+                push: plan.push,
+                load: plan.load,
+                jobs: plan.jobs,
+                order: plan.targets.iter().map(|t| t.name.clone()).collect(),
+                targets: plan
+                    .targets
+                    .iter()
+                    .cloned()
+                    .zip(works)
+                    .map(|(target, work)| PlannedTarget { target, work })
+                    .collect(),
+            }),
+        }
+    }
+
+    /// A real run's report, targets in build order.
+    pub(crate) fn built(plan: &Plan, mut outcomes: BTreeMap<String, Outcome>) -> Report {
+        let targets: Vec<BuiltTarget> = plan
+            .targets
+            .iter()
+            .filter_map(|target| {
+                let outcome = outcomes.remove(&target.name)?;
+                Some(BuiltTarget {
+                    name: target.name.clone(),
+                    status: outcome.status,
+                    repository: target.repository.clone(),
+                    tags: target.tags.clone(),
+                    reference: outcome.reference,
+                    digest: outcome.digest.map(|d| d.to_string()),
+                    image_id: outcome.image_id,
+                    platforms: target.platforms.clone(),
+                    duration_seconds: (outcome.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+                    log: outcome.log,
+                    error: outcome.error,
+                })
+            })
+            .collect();
+        let failed = targets
+            .iter()
+            .filter(|t| t.status != Status::Built)
+            .map(|t| t.name.clone())
+            .collect();
+        Report {
+            inner: Inner::Built(BuildReport {
+                backend: plan.backend,
+                revision: plan.revision.clone(),
+                pushed: plan.push,
+                log_dir: plan.log_dir.clone(),
+                targets,
+                failed,
+            }),
+        }
+    }
+}
+
+impl slipway_core::output::Report for Report {
+    fn render_plain(&self, style: &Style) -> String {
+        let mut text = String::new();
+        match &self.inner {
+            Inner::Plan(plan) => {
+                text.push_str(&format!(
+                    "backend: {} ({})\nrevision: {}\norder: {}\n",
+                    plan.backend,
+                    plan.backend_reason,
+                    plan.revision,
+                    plan.order.join(", ")
+                ));
+                for planned in &plan.targets {
+                    let target = &planned.target;
+                    text.push_str(&format!(
+                        "\n{} {}\n",
+                        style.bold(&target.name),
+                        target.repository
+                    ));
+                    for tag in &target.tags {
+                        text.push_str(&format!("  tag {tag}\n"));
+                    }
+                    for command in &planned.work.commands {
+                        let env: String = command
+                            .env
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v} "))
+                            .collect();
+                        text.push_str(&format!("  $ {env}{}\n", shell_line(&command.argv)));
+                    }
+                    if let Some(tags) = &planned.work.index_tags {
+                        text.push_str(&format!(
+                            "  index of {} at {}\n",
+                            target.platforms.join(", "),
+                            tags.join(", ")
+                        ));
+                    }
+                }
+            }
+            Inner::Built(report) => {
+                for target in &report.targets {
+                    match target.status {
+                        Status::Built => text.push_str(&format!(
+                            "{} {} {}\n",
+                            target.name,
+                            style.ok("built"),
+                            target.reference.as_deref().unwrap_or_default()
+                        )),
+                        status => text.push_str(&format!(
+                            "{} {} {} (log: {})\n",
+                            target.name,
+                            style.error(if status == Status::Failed {
+                                "failed"
+                            } else {
+                                "skipped"
+                            }),
+                            target.error.as_deref().unwrap_or_default(),
+                            target.log.display()
+                        )),
+                    }
+                }
+            }
+        }
+        text
+    }
+
+    fn outputs(&self) -> Vec<(String, String)> {
+        match &self.inner {
+            Inner::Plan(_) => Vec::new(),
+            Inner::Built(report) => {
+                let refs: BTreeMap<&str, &str> = report
+                    .targets
+                    .iter()
+                    .filter_map(|t| Some((t.name.as_str(), t.reference.as_deref()?)))
+                    .collect();
+                vec![(
+                    "images".to_owned(),
+                    serde_json::to_string(&refs).unwrap_or_default(),
+                )]
+            }
+        }
+    }
+
+    fn summary_markdown(&self) -> Option<String> {
+        let Inner::Built(report) = &self.inner else {
+            return None;
+        };
+        let mut text = String::from(
+            "### img-build\n\n| image | status | reference | platforms | duration |\n| --- | --- | --- | --- | --- |\n",
+        );
+        for target in &report.targets {
+            let status = match target.status {
+                Status::Built => "built".to_owned(),
+                Status::Failed => format!("failed (log: `{}`)", target.log.display()),
+                Status::Skipped => "skipped".to_owned(),
+            };
+            text.push_str(&format!(
+                "| {} | {status} | `{}` | {} | {:.1}s |\n",
+                target.name,
+                target.reference.as_deref().unwrap_or("-"),
+                if target.platforms.is_empty() {
+                    "-".to_owned()
+                } else {
+                    target.platforms.join(", ")
+                },
+                target.duration_seconds
+            ));
+        }
+        Some(text)
+    }
+
+    fn exit_code(&self) -> u8 {
+        match &self.inner {
+            Inner::Built(report) if !report.failed.is_empty() => exit::FAILURE,
+            _ => exit::SUCCESS,
+        }
+    }
+}
+
+/// An argv as one shell-quoted line, for logs and the dry run.
+pub(crate) fn shell_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|arg| slipway_core::output::shell_quote(arg))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,426 @@
+//! Running a plan: targets start as soon as what they depend on is built, up
+//! to `--jobs` at once; a failed target skips its dependents and lets
+//! independent targets finish (or, with `--fail-fast`, starts nothing more).
+//! Each target's commands write to `<log dir>/<image>.log`, streamed to
+//! stderr with an `image | ` prefix unless quiet; under GitHub Actions each
+//! target's log is printed in its own `::group::` when it ends.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use slipway_core::config::Platform;
+use slipway_core::image_ref::Digest;
+use slipway_core::output::Output;
+use slipway_core::progress::{Progress, Task};
+use xshell::Shell;
+
+use crate::backend::{Backend, DigestSource, Invocation};
+use crate::plan::{Plan, Secret, Target};
+use crate::work::work;
+
+/// How one target ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Built,
+    Failed,
+    Skipped,
+}
+
+/// What one target produced.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) status: Status,
+    /// `repo@sha256:…` when pushed, else the main tag.
+    pub(crate) reference: Option<String>,
+    pub(crate) digest: Option<Digest>,
+    pub(crate) image_id: Option<String>,
+    pub(crate) duration: Duration,
+    pub(crate) error: Option<String>,
+    pub(crate) log: PathBuf,
+}
+
+/// Runs every target of `plan`; returns their outcomes by name.
+pub(crate) fn execute(
+    plan: &Plan,
+    backend: &dyn Backend,
+    out: &Output,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> anyhow::Result<BTreeMap<String, Outcome>> {
+    fs_err::create_dir_all(&plan.log_dir).context("cannot create the log directory")?;
+    // Env secrets go to 0600 files in a private directory, removed when the run ends.
+    let secret_dir = tempfile::Builder::new()
+        .prefix("img-build-secrets-")
+        .tempdir()
+        .context("cannot create a directory for build secrets")?;
+    let mut secret_files: BTreeMap<(String, String), String> = BTreeMap::new();
+    for target in &plan.targets {
+        for (id, secret) in &target.secret_sources {
+            if let Secret::Env(var) = secret {
+                let value = env(var).unwrap_or_default();
+                out.mask(&secrecy::SecretString::from(value.clone()));
+                let path = secret_dir.path().join(format!("{}-{id}", target.name));
+                write_private(&path, &value)
+                    .with_context(|| format!("cannot write secret `{id}` of `{}`", target.name))?;
+                secret_files.insert(
+                    (target.name.clone(), id.clone()),
+                    path.display().to_string(),
+                );
+            }
+        }
+    }
+
+    let progress = out.progress();
+    let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
+    let mut running = 0usize;
+    let mut started: Vec<String> = Vec::new();
+    let (sender, receiver) = mpsc::channel::<(String, Outcome)>();
+    std::thread::scope(|scope| {
+        loop {
+            let has_failed = outcomes.values().any(|o| o.status == Status::Failed);
+            for target in &plan.targets {
+                if started.contains(&target.name) || outcomes.contains_key(&target.name) {
+                    continue;
+                }
+                let blocker = target
+                    .depends_on
+                    .iter()
+                    .find(|d| outcomes.get(*d).is_some_and(|o| o.status != Status::Built));
+                if let Some(blocker) = blocker {
+                    let outcome = skipped(
+                        plan,
+                        target,
+                        format!("dependency `{blocker}` was not built"),
+                    );
+                    progress
+                        .task(&target.name, "")
+                        .fail(outcome.error.as_deref().unwrap_or_default());
+                    outcomes.insert(target.name.clone(), outcome);
+                    continue;
+                }
+                if plan.fail_fast && has_failed {
+                    let outcome = skipped(
+                        plan,
+                        target,
+                        "not started: an image failed and `--fail-fast` is given".to_owned(),
+                    );
+                    progress
+                        .task(&target.name, "")
+                        .fail(outcome.error.as_deref().unwrap_or_default());
+                    outcomes.insert(target.name.clone(), outcome);
+                    continue;
+                }
+                let ready = target.depends_on.iter().all(|d| outcomes.contains_key(d));
+                if !ready || running >= plan.jobs {
+                    continue;
+                }
+                let dependency_ref = target
+                    .dependency_arg
+                    .as_ref()
+                    .and_then(|arg| outcomes.get(&arg.image).and_then(|o| o.reference.clone()));
+                let secret_file = |id: &str| {
+                    secret_files
+                        .get(&(target.name.clone(), id.to_owned()))
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                let commands = work(
+                    plan,
+                    backend,
+                    target,
+                    dependency_ref.as_deref(),
+                    &secret_file,
+                );
+                let sender = sender.clone();
+                let progress = progress.clone();
+                running += 1;
+                started.push(target.name.clone());
+                scope.spawn(move || {
+                    let outcome = run_target(plan, target, &commands, &progress, out, env);
+                    // The receiver lives until every spawned target has reported.
+                    let _ = sender.send((target.name.clone(), outcome));
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            match receiver.recv() {
+                Ok((name, outcome)) => {
+                    running -= 1;
+                    outcomes.insert(name, outcome);
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    drop(secret_dir);
+    Ok(outcomes)
+}
+
+fn skipped(plan: &Plan, target: &Target, reason: String) -> Outcome {
+    Outcome {
+        status: Status::Skipped,
+        reference: None,
+        digest: None,
+        image_id: None,
+        duration: Duration::ZERO,
+        error: Some(reason),
+        log: plan.log_dir.join(format!("{}.log", target.name)),
+    }
+}
+
+fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    let mut file = fs_err::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(value.as_bytes())
+}
+
+/// Builds (and pushes) one target; never panics on a failed command.
+fn run_target(
+    plan: &Plan,
+    target: &Target,
+    work: &crate::work::Work,
+    progress: &Progress,
+    out: &Output,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Outcome {
+    let started = Instant::now();
+    let log_path = plan.log_dir.join(format!("{}.log", target.name));
+    let task = progress.task(&target.name, "building");
+    let result = run_commands(plan, target, work, &log_path, &task, progress, out, env);
+    if out.is_github_actions() && !out.is_quiet() {
+        let _group = out.group(&format!("img-build {}", target.name));
+        if let Ok(text) = fs_err::read_to_string(&log_path) {
+            for line in text.lines() {
+                progress.println(line);
+            }
+        }
+    }
+    let duration = started.elapsed();
+    match result {
+        Ok((reference, digest, image_id)) => {
+            task.finish(&reference);
+            Outcome {
+                status: Status::Built,
+                reference: Some(reference),
+                digest,
+                image_id,
+                duration,
+                error: None,
+                log: log_path,
+            }
+        }
+        Err(error) => {
+            let message = format!("{error:#}");
+            task.fail(&format!("{message} (log: {})", log_path.display()));
+            Outcome {
+                status: Status::Failed,
+                reference: None,
+                digest: None,
+                image_id: None,
+                duration,
+                error: Some(message),
+                log: log_path,
+            }
+        }
+    }
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one target's run needs the plan, its work and every output channel"
+)]
+fn run_commands(
+    plan: &Plan,
+    target: &Target,
+    work: &crate::work::Work,
+    log_path: &Path,
+    task: &Task,
+    progress: &Progress,
+    out: &Output,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> anyhow::Result<(String, Option<Digest>, Option<String>)> {
+    let log = Mutex::new(fs_err::File::create(log_path).context("cannot create the build log")?);
+    let stream = !out.is_quiet() && !out.is_github_actions();
+    let mut first_digest: Option<Digest> = None;
+    let mut platform_digests: Vec<(Platform, Digest)> = Vec::new();
+    let mut image_id = None;
+    for command in &work.commands {
+        task.message(&command.step);
+        let digest_lines = run_command(command, &target.name, &log, stream.then_some(progress))
+            .with_context(|| format!("`{}` failed", command.step))?;
+        if command.step.starts_with("build") {
+            image_id = read_image_id(command);
+        }
+        if let Some(digest) = digest_of(command, &digest_lines)? {
+            if let Some(platform) = &command.platform {
+                platform_digests.push((platform.clone(), digest.clone()));
+            }
+            first_digest.get_or_insert(digest);
+        }
+    }
+    if let Some(tags) = &work.index_tags {
+        task.message("pushing the index");
+        let digest =
+            crate::index::push_index(&target.repo, &platform_digests, &target.tag_names, env)
+                .context("cannot push the image index")?;
+        let mut log = log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = writeln!(log, "pushed index {digest} to {}", tags.join(", "));
+        first_digest = Some(digest);
+    }
+    let main_tag = target.tags.first().cloned().unwrap_or_default();
+    match (&first_digest, plan.push) {
+        (Some(digest), true) => Ok((
+            format!("{}@{digest}", target.repository),
+            first_digest.clone(),
+            image_id,
+        )),
+        (None, true) => anyhow::bail!("the push reported no digest"),
+        (_, false) => Ok((main_tag, None, image_id)),
+    }
+}
+
+/// Reads the image id a build wrote (`--iidfile`), if it wrote one.
+fn read_image_id(command: &Invocation) -> Option<String> {
+    let position = command.argv.iter().position(|a| a == "--iidfile")?;
+    let path = command.argv.get(position + 1)?;
+    fs_err::read_to_string(path)
+        .ok()
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+}
+
+/// The digest a command pushed, from where its backend writes it.
+fn digest_of(command: &Invocation, lines: &[String]) -> anyhow::Result<Option<Digest>> {
+    let text = match &command.digest {
+        DigestSource::None => return Ok(None),
+        DigestSource::DigestFile(path) => fs_err::read_to_string(path)
+            .context("cannot read the digest file")?
+            .trim()
+            .to_owned(),
+        DigestSource::MetadataFile(path) => {
+            let text = fs_err::read_to_string(path).context("cannot read the metadata file")?;
+            let json: serde_json::Value =
+                serde_json::from_str(&text).context("the metadata file is not JSON")?;
+            json.get("containerimage.digest")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .context("the metadata file has no `containerimage.digest`")?
+        }
+        DigestSource::PushOutput => lines
+            .iter()
+            .find_map(|line| push_output_digest(line))
+            .context("`docker push` printed no `digest: sha256:…` line")?,
+    };
+    text.parse::<Digest>()
+        .map(Some)
+        .with_context(|| format!("`{text}` is not a digest"))
+}
+
+/// `latest: digest: sha256:… size: 528` gives `sha256:…`.
+fn push_output_digest(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("digest: ")?;
+    let digest = rest.split_whitespace().next()?;
+    digest.starts_with("sha256:").then(|| digest.to_owned())
+}
+
+/// Runs one command, its output appended to the log (and streamed when
+/// `stream` is given); returns the output lines that mention a digest.
+fn run_command(
+    command: &Invocation,
+    name: &str,
+    log: &Mutex<fs_err::File>,
+    stream: Option<&Progress>,
+) -> anyhow::Result<Vec<String>> {
+    let write_log = |line: &str| {
+        let mut log = log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = writeln!(log, "{line}");
+    };
+    write_log(&format!("$ {}", crate::report::shell_line(&command.argv)));
+    let (program, args) = command
+        .argv
+        .split_first()
+        .context("an empty command line")?;
+    let sh = Shell::new()?;
+    let mut cmd = sh.cmd(program).args(args);
+    for (key, value) in &command.env {
+        cmd = cmd.env(key, value);
+    }
+    let mut process: std::process::Command = cmd.into();
+    process
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = process
+        .spawn()
+        .with_context(|| format!("cannot run `{program}`"))?;
+    let stdout = child.stdout.take().context("no stdout pipe")?;
+    let stderr = child.stderr.take().context("no stderr pipe")?;
+    let digests = Mutex::new(Vec::new());
+    let handle = |reader: Box<dyn std::io::Read + Send>| {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            write_log(&line);
+            if let Some(progress) = stream {
+                progress.println(&format!("{name} | {line}"));
+            }
+            if line.contains("digest:") {
+                digests
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line);
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| handle(Box::new(stdout)));
+        handle(Box::new(stderr));
+    });
+    let status = child
+        .wait()
+        .with_context(|| format!("cannot wait for `{program}`"))?;
+    if !status.success() {
+        anyhow::bail!("`{program}` exited with {status}");
+    }
+    Ok(digests
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(line: &str, expected: Option<&str>) {
+        assert_eq!(push_output_digest(line).as_deref(), expected, "`{line}`");
+    }
+
+    #[test]
+    fn docker_push_prints_the_digest_after_the_tag() {
+        check(
+            "sha-abc1234: digest: sha256:0123abcd size: 528",
+            Some("sha256:0123abcd"),
+        );
+    }
+
+    #[test]
+    fn other_lines_hold_no_digest() {
+        check("The push refers to repository [127.0.0.1:5000/app]", None);
+        check("Digest: none here", None);
+    }
+}

@@ -1,0 +1,162 @@
+//! Real builds through a private dockerd's BuildKit (Debian's 20.10 client),
+//! pushed to a real registry and checked with skopeo: labels, tags, digests,
+//! the dependency handed over, secrets kept out of every output, an OCI
+//! index assembled by Slipway, and a failure that skips only its dependents.
+
+mod common;
+
+use std::process::Command;
+
+use common::{THREE_IMAGES, check_pushed, img_build, json, project, run, skopeo_inspect, target};
+use slipway_testbed::{Dockerd, Registry};
+
+fn img_build_docker(dir: &std::path::Path, dockerd: &Dockerd) -> Command {
+    let mut command = img_build(dir);
+    command
+        .args([
+            "--backend",
+            "buildkit",
+            "--network",
+            "none",
+            "--format",
+            "json",
+        ])
+        .arg("--docker")
+        .arg(dockerd.client_path())
+        .env("DOCKER_HOST", dockerd.host())
+        .env("DOCKER_CONFIG", dockerd.temp_dir().join("client"));
+    command
+}
+
+#[test]
+fn base_app_and_migrator_are_built_labelled_and_pushed_in_order() {
+    let registry = Registry::start();
+    let dockerd = Dockerd::start();
+    let busybox = dockerd.base_image(&registry);
+    let images = THREE_IMAGES.replace(
+        "[images.app]\ntarget = \"app\"\n",
+        "[images.app]\ntarget = \"app\"\nsecrets = [\"id=token,env=APP_TOKEN\"]\n",
+    );
+    let repo = project(
+        &registry.host(),
+        &images.replace(
+            "[images.base]\ndockerfile = \"base.Dockerfile\"\n",
+            &format!("[images.base]\ndockerfile = \"base.Dockerfile\"\nbuild_args = {{ BUSYBOX = \"{busybox}\" }}\n"),
+        ),
+        "ARG BUSYBOX\nFROM ${BUSYBOX}\nCOPY base.txt /base.txt\nRUN cat /base.txt > /copied.txt\n",
+    );
+    // The app stage proves the secret reached the build without showing it.
+    repo.write(
+        "Dockerfile",
+        common::TWO_STAGES.replace(
+            "COPY app.txt /app.txt\n",
+            "COPY app.txt /app.txt\nRUN --mount=type=secret,id=token test -s /run/secrets/token\n",
+        ),
+    );
+    let head = repo.commit("secret check");
+    let output = run(img_build_docker(repo.path(), &dockerd)
+        .args(["--all", "--push", "--jobs", "2", "--log-dir", "logs"])
+        .env("APP_TOKEN", "very-secret-token-value"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}\n{}", dockerd.log());
+    assert!(
+        stderr.contains("img-build: backend buildkit (--backend buildkit)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("app | "),
+        "build output is streamed with a prefix:\n{stderr}"
+    );
+    let report = json(&output);
+    assert_eq!(report["failed"], serde_json::json!([]));
+
+    let base = check_pushed(&report, "base", &head);
+    let app = check_pushed(&report, "app", &head);
+    let migrator = check_pushed(&report, "migrator", &head);
+    assert_eq!(app["Labels"]["com.example.team"], "web");
+    // Both stages start FROM the base image just pushed: its layers come first.
+    let base_layers = base["Layers"].as_array().unwrap();
+    // The app stage adds a COPY and a RUN layer, the migrator a COPY layer.
+    for (image, added) in [(&app, 2), (&migrator, 1)] {
+        let layers = image["Layers"].as_array().unwrap();
+        assert_eq!(layers[..base_layers.len()], base_layers[..]);
+        assert_eq!(layers.len(), base_layers.len() + added);
+    }
+    let base_ref = target(&report, "base")["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app_log = fs_err::read_to_string(repo.path().join("logs/app.log")).unwrap();
+    assert!(
+        app_log.contains(&format!("BASE_IMAGE={base_ref}")),
+        "{app_log}"
+    );
+
+    let mut everything = String::from_utf8_lossy(&output.stdout).into_owned() + &stderr;
+    for name in ["base", "app", "migrator"] {
+        everything +=
+            &fs_err::read_to_string(repo.path().join(format!("logs/{name}.log"))).unwrap();
+    }
+    assert!(!everything.contains("very-secret-token-value"));
+}
+
+#[test]
+fn a_multi_platform_index_is_assembled_and_a_failure_skips_only_its_dependents() {
+    let registry = Registry::start();
+    let dockerd = Dockerd::start();
+    let repo = project(
+        &registry.host(),
+        "[images.multi]\ndockerfile = \"base.Dockerfile\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\n\
+         [images.broken]\ndockerfile = \"broken.Dockerfile\"\n\n\
+         [images.dependent]\ndockerfile = \"base.Dockerfile\"\ndepends_on = [\"broken\"]\n",
+        "FROM scratch\nCOPY base.txt /base.txt\n",
+    );
+    repo.write("broken.Dockerfile", "FROM scratch\nCOPY missing.txt /\n");
+    repo.commit("broken");
+    let output = run(img_build_docker(repo.path(), &dockerd).args([
+        "--all",
+        "--push",
+        "--jobs",
+        "2",
+        "--log-dir",
+        "logs",
+    ]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let report = json(&output);
+    assert_eq!(report["failed"], serde_json::json!(["broken", "dependent"]));
+    let broken = target(&report, "broken");
+    assert_eq!(broken["status"], "failed");
+    assert_eq!(
+        broken["log"],
+        repo.path().join("logs/broken.log").display().to_string()
+    );
+    let broken_log = fs_err::read_to_string(repo.path().join("logs/broken.log")).unwrap();
+    assert!(broken_log.contains("missing.txt"), "{broken_log}");
+    let dependent = target(&report, "dependent");
+    assert_eq!(dependent["status"], "skipped");
+    assert_eq!(dependent["error"], "dependency `broken` was not built");
+
+    let multi = target(&report, "multi");
+    assert_eq!(multi["status"], "built", "{stderr}");
+    assert_eq!(
+        multi["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"])
+    );
+    let digest = multi["digest"].as_str().unwrap();
+    for tag in multi["tags"].as_array().unwrap() {
+        common::check_index(
+            tag.as_str().unwrap(),
+            digest,
+            &["linux/amd64", "linux/arm64"],
+        );
+    }
+    // Each entry is the image built for that platform, labelled.
+    let main = multi["tags"][0].as_str().unwrap();
+    let arm = skopeo_inspect(&format!("{main}-linux-arm64"), false);
+    assert_eq!(arm["Architecture"], "arm64");
+    assert_eq!(
+        arm["Labels"]["org.opencontainers.image.revision"],
+        repo.head()
+    );
+}
