@@ -7,12 +7,14 @@
 //! `cli::finish` (the final error).
 
 pub mod auth;
+pub mod changes;
 pub mod ci;
 pub mod cli;
 pub mod config;
 pub mod git;
 pub mod image_ref;
 pub mod output;
+pub mod paths;
 pub mod progress;
 pub mod registry;
 pub mod secret;

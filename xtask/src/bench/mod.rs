@@ -6,6 +6,7 @@
 //! pair alternately, so both see the same machine state, takes medians, and
 //! writes docs/benchmarks.md. Figures live here, never in timed tests.
 
+mod changed_paths;
 mod img_build;
 mod img_tag;
 mod ready_wait;
@@ -162,6 +163,7 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         img_tag::comparisons(sh, &bin_dir, args.only.as_deref(), &mut comparisons)?;
     let _img_build_services =
         img_build::comparisons(sh, &bin_dir, args.only.as_deref(), &mut comparisons)?;
+    comparisons.extend(changed_paths::comparisons(sh, &bin_dir)?);
     if let Some(only) = &args.only {
         comparisons.retain(|c| c.name.contains(only.as_str()));
     }

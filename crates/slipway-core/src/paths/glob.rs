@@ -1,0 +1,262 @@
+//! Pattern syntax: paths-filter's glob dialect (picomatch with `dot: true`)
+//! rewritten into the globs globset compiles, so one `GlobSet` answers for
+//! every pattern of every filter in a single pass per path.
+//!
+//! What picomatch does and globset does not, and how it is bridged:
+//! - a leading `!` negates the whole pattern (the caller decides what a
+//!   negated pattern means); `!(a|b)` as a whole pattern negates `{a,b}`;
+//! - `@(a|b)` is `{a,b}`; the other extglobs (`+(…)`, `*(…)`, `?(…)`, a
+//!   `!(…)` inside a pattern) are refused with a message, never guessed;
+//! - `**` that is not a whole path segment is a plain `*` (`**.md` matches
+//!   `a.md`, not `dir/a.md`);
+//! - a trailing `/**` also matches the directory itself (`src/**` matches a
+//!   file named `src`);
+//! - a leading `./` is dropped.
+
+/// A pattern rewritten for globset: whether it was negated, and the globs
+/// (any of which matching means the pattern matches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Translated {
+    /// Whether a leading `!` (or `!(…)`) negated the pattern.
+    pub(crate) negated: bool,
+    /// The globset globs, without the negation.
+    pub(crate) globs: Vec<String>,
+}
+
+/// Rewrites a paths-filter (picomatch) pattern; the error says what is not
+/// supported.
+pub(crate) fn translate(pattern: &str) -> Result<Translated, String> {
+    let mut negated = false;
+    let mut body = pattern;
+    // picomatch: `!` negates when more follows, except the `!(…)` extglob.
+    while body.len() > 1 && body.starts_with('!') && !body.starts_with("!(") {
+        negated = !negated;
+        body = &body[1..];
+    }
+    let owned;
+    if let Some(inner) = whole_group(body, '!') {
+        negated = !negated;
+        owned = format!("@({inner})");
+        body = &owned;
+    }
+    let body = body.strip_prefix("./").unwrap_or(body);
+    if body.is_empty() {
+        return Err("the pattern is empty".to_owned());
+    }
+    let glob = rewrite(body)?;
+    let mut globs = vec![glob.clone()];
+    if let Some(dir) = glob.strip_suffix("/**")
+        && !dir.is_empty()
+        && !dir.ends_with('\\')
+    {
+        globs.push(dir.to_owned());
+    }
+    Ok(Translated { negated, globs })
+}
+
+/// `inner` when `text` is exactly `<prefix>(inner)` with balanced parentheses.
+fn whole_group(text: &str, prefix: char) -> Option<&str> {
+    let rest = text.strip_prefix(prefix)?.strip_prefix('(')?;
+    let mut depth = 1;
+    for (index, c) in rest.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return (index + 1 == rest.len()).then(|| &rest[..index]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Escapes every character globset would read as syntax, for a literal path.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "*?[]{}\\!()@+".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The rewrite of one pattern body (see the module comment).
+fn rewrite(body: &str) -> Result<String, String> {
+    let chars: Vec<char> = body.chars().collect();
+    let mut out = String::with_capacity(body.len() + 4);
+    let mut brace_depth = 0usize;
+    let mut extglob_depth = 0usize;
+    let mut i = 0;
+    // A segment boundary for `**`: the start, `/`, or a brace delimiter.
+    let is_boundary_before = |out: &str, brace_depth: usize| match out.chars().last() {
+        None | Some('/') => true,
+        Some('{' | ',') => brace_depth > 0,
+        _ => false,
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' => {
+                out.push('\\');
+                if let Some(next) = chars.get(i + 1) {
+                    out.push(*next);
+                }
+                i += 2;
+                continue;
+            }
+            '[' => {
+                // A character class is copied as is, up to its closing `]`
+                // (a `]` right after `[` or `[!` is a member).
+                let mut j = i + 1;
+                if matches!(chars.get(j), Some('!' | '^')) {
+                    j += 1;
+                }
+                if chars.get(j) == Some(&']') {
+                    j += 1;
+                }
+                while j < chars.len() && chars[j] != ']' {
+                    j += 1;
+                }
+                if j < chars.len() {
+                    out.extend(&chars[i..=j]);
+                    i = j + 1;
+                } else {
+                    out.push_str("\\[");
+                    i += 1;
+                }
+                continue;
+            }
+            '*' => {
+                let mut n = 0;
+                while chars.get(i + n) == Some(&'*') {
+                    n += 1;
+                }
+                let next = chars.get(i + n).copied();
+                if next == Some('(') {
+                    return Err(unsupported_extglob('*'));
+                }
+                let boundary_after = match next {
+                    None | Some('/') => true,
+                    Some(',' | '}') => brace_depth > 0,
+                    _ => false,
+                };
+                if n >= 2 && is_boundary_before(&out, brace_depth) && boundary_after {
+                    out.push_str("**");
+                } else {
+                    out.push('*');
+                }
+                i += n;
+                continue;
+            }
+            '?' | '+' | '!' if chars.get(i + 1) == Some(&'(') => {
+                return Err(unsupported_extglob(c));
+            }
+            '@' if chars.get(i + 1) == Some(&'(') => {
+                if extglob_depth > 0 || brace_depth > 0 {
+                    return Err("nested groups `@(…)` are not supported".to_owned());
+                }
+                extglob_depth += 1;
+                brace_depth += 1;
+                out.push('{');
+                i += 2;
+                continue;
+            }
+            '|' if extglob_depth > 0 => out.push(','),
+            ')' if extglob_depth > 0 => {
+                extglob_depth -= 1;
+                brace_depth -= 1;
+                out.push('}');
+            }
+            '{' => {
+                brace_depth += 1;
+                out.push('{');
+            }
+            '}' if brace_depth > 0 => {
+                brace_depth -= 1;
+                out.push('}');
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    if extglob_depth > 0 {
+        return Err("`@(` is not closed by `)`".to_owned());
+    }
+    Ok(out)
+}
+
+fn unsupported_extglob(c: char) -> String {
+    format!(
+        "the extglob `{c}(…)` is not supported: use `{{a,b}}` or `@(a|b)` for alternatives, and a leading `!` to negate a whole pattern"
+    )
+}
+
+/// Compiles one rewritten glob the way every filter pattern is compiled:
+/// `*` and `?` stop at `/`, `\` escapes, `{a,}` allows an empty alternative.
+pub(crate) fn build(glob: &str) -> Result<globset::Glob, globset::Error> {
+    globset::GlobBuilder::new(glob)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .empty_alternates(true)
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(pattern: &str, negated: bool, globs: &[&str]) {
+        let translated = translate(pattern).expect("supported pattern");
+        assert_eq!(
+            translated,
+            Translated {
+                negated,
+                globs: globs.iter().map(|g| (*g).to_owned()).collect()
+            },
+            "pattern `{pattern}`"
+        );
+    }
+
+    #[track_caller]
+    fn check_error(pattern: &str, expected: &str) {
+        assert_eq!(
+            translate(pattern).expect_err("unsupported"),
+            expected,
+            "pattern `{pattern}`"
+        );
+    }
+
+    #[test]
+    fn rewrites() {
+        check("src/**/*.js", false, &["src/**/*.js"]);
+        check("src/**", false, &["src/**", "src"]);
+        check("**", false, &["**"]);
+        check("**.md", false, &["*.md"]);
+        check("a/**b/c", false, &["a/*b/c"]);
+        check("!docs/**", true, &["docs/**", "docs"]);
+        check("!!a", false, &["a"]);
+        check("!(**/*.tsx|**/*.less)", true, &["{**/*.tsx,**/*.less}"]);
+        check("@(a|b)/*.md", false, &["{a,b}/*.md"]);
+        check("{**/*.js,lib}", false, &["{**/*.js,lib}"]);
+        check("./src/*", false, &["src/*"]);
+        check("!", false, &["!"]);
+        check("[!a]*", false, &["[!a]*"]);
+        check("\\*.md", false, &["\\*.md"]);
+    }
+
+    #[test]
+    fn refuses_what_globset_cannot_do() {
+        check_error(
+            "src/+(a|b)",
+            "the extglob `+(…)` is not supported: use `{a,b}` or `@(a|b)` for alternatives, and a leading `!` to negate a whole pattern",
+        );
+        check_error("./", "the pattern is empty");
+        check_error("@(a", "`@(` is not closed by `)`");
+    }
+}

@@ -1,0 +1,720 @@
+//! Path filters: named lists of glob patterns, compiled once into one
+//! `GlobSet` and matched against changed files in a single pass per path.
+//!
+//! Two meanings of `!` live here, deliberately:
+//! - slipway.toml's own `paths` ([`Semantics::Exclude`]): a file counts if it
+//!   matches a positive pattern and no negative one, as users expect;
+//! - paths-filter's YAML ([`Semantics::PathsFilter`]): each pattern is its
+//!   own predicate and `!p` holds for every path `p` does not match; under
+//!   the default `some` quantifier any predicate suffices (so `!` does not
+//!   exclude), under `every` all must hold. Same answers as
+//!   dorny/paths-filter v3, quirks included, so a team can move over
+//!   without rewriting its filters.
+//!
+//! Pure: parsing and matching only. Reading filter files and build files is
+//! the caller's job; [`yaml`] and [`docker`] take their text.
+
+pub mod docker;
+mod glob;
+pub mod project;
+pub mod yaml;
+
+use std::fmt;
+
+use crate::changes::{ChangeStatus, ChangedFile};
+
+/// How paths-filter combines a filter's patterns (`predicate-quantifier`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantifier {
+    /// A file matches if at least one pattern matches it (paths-filter's default).
+    #[default]
+    Some,
+    /// A file matches only if every pattern matches it (so `!` patterns exclude).
+    Every,
+}
+
+/// What `!` and several patterns mean in a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Semantics {
+    /// paths-filter's: each pattern is a predicate, combined by the quantifier.
+    PathsFilter(Quantifier),
+    /// slipway.toml's: a positive pattern matches and no negative one does.
+    Exclude,
+}
+
+/// One pattern as written, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternSpec {
+    /// The pattern, `!` included.
+    pub text: String,
+    /// Where it comes from, for `--explain` (`slipway.toml [images.app]`,
+    /// `COPY source at app/Dockerfile:4`).
+    pub origin: String,
+    /// Whether a match counts even if the filter's `.dockerignore` excludes
+    /// the path (the Dockerfile and `.dockerignore` themselves).
+    pub ignores_dockerignore: bool,
+}
+
+impl PatternSpec {
+    /// A pattern from `origin`.
+    pub fn new(text: impl Into<String>, origin: impl Into<String>) -> PatternSpec {
+        PatternSpec {
+            text: text.into(),
+            origin: origin.into(),
+            ignores_dockerignore: false,
+        }
+    }
+}
+
+/// Patterns that hold together, optionally only for some change statuses
+/// (paths-filter's `added|modified: [patterns]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSpec {
+    /// The statuses the rule applies to; `None` for all.
+    pub statuses: Option<Vec<ChangeStatus>>,
+    /// The patterns; one of them matching satisfies the rule.
+    pub patterns: Vec<PatternSpec>,
+}
+
+/// A named filter before compilation.
+#[derive(Debug, Clone)]
+pub struct FilterSpec {
+    /// The filter's name: an output name, and an image name when it names one.
+    pub name: String,
+    /// What `!` and several rules mean.
+    pub semantics: Semantics,
+    /// The rules.
+    pub rules: Vec<RuleSpec>,
+    /// Paths the image's build context leaves out (derived filters only).
+    pub dockerignore: Option<docker::DockerIgnore>,
+}
+
+/// Why filters could not be read or compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    /// A pattern is not a valid glob.
+    #[error("invalid pattern `{pattern}` in filter `{filter}` ({origin}): {reason}")]
+    Pattern {
+        /// The filter's name.
+        filter: String,
+        /// The pattern as written.
+        pattern: String,
+        /// Where the pattern came from.
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A filters file is not valid YAML or not in paths-filter's format.
+    #[error("{file}:{line}:{column}: {reason}")]
+    Yaml {
+        /// The file (or `--filters` source) name.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong and what would be valid.
+        reason: String,
+    },
+    /// A `.dockerignore` line is not a valid pattern.
+    #[error("{file}:{line}: invalid pattern `{pattern}`: {reason}")]
+    DockerIgnore {
+        /// The `.dockerignore` path.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// The pattern.
+        pattern: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A pattern after compilation.
+#[derive(Debug, Clone)]
+struct Pattern {
+    spec: PatternSpec,
+    negated: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    statuses: Option<Vec<ChangeStatus>>,
+    /// Indices into `FilterSet::patterns`.
+    patterns: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Filter {
+    name: String,
+    semantics: Semantics,
+    rules: Vec<Rule>,
+    dockerignore: Option<docker::DockerIgnore>,
+}
+
+/// Compiled filters, ready to match.
+#[derive(Debug, Clone)]
+pub struct FilterSet {
+    set: globset::GlobSet,
+    /// For each glob of `set`, the patterns it belongs to.
+    glob_patterns: Vec<Vec<usize>>,
+    patterns: Vec<Pattern>,
+    /// For each pattern, the filter it belongs to.
+    pattern_filter: Vec<usize>,
+    /// The filters that can match a path none of their patterns matches
+    /// (paths-filter semantics with a `!` pattern, which holds for such a
+    /// path); every other filter needs a hit to match.
+    match_without_hit: Vec<usize>,
+    filters: Vec<Filter>,
+}
+
+/// Why a filter did or did not match a file, for `--explain`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    /// A pattern matched (for a negated pattern: the path does not match
+    /// what follows the `!`).
+    Matched {
+        /// The pattern.
+        pattern: String,
+        /// Where it came from.
+        origin: String,
+    },
+    /// A positive pattern matched, but a `!` pattern excluded the path.
+    Excluded {
+        /// The positive pattern.
+        pattern: String,
+        /// The excluding pattern.
+        by: String,
+    },
+    /// Under `predicate-quantifier: every`, this pattern does not hold.
+    NotEvery {
+        /// The failing pattern.
+        pattern: String,
+    },
+    /// A pattern matched, but only for other change statuses.
+    Status {
+        /// The pattern.
+        pattern: String,
+        /// The statuses it is limited to.
+        statuses: Vec<ChangeStatus>,
+    },
+    /// The build context's `.dockerignore` leaves the path out.
+    DockerIgnored {
+        /// The positive pattern that matched.
+        pattern: String,
+        /// The `.dockerignore` line that excludes.
+        by: String,
+    },
+    /// No pattern of the filter matches the path.
+    NoPattern,
+}
+
+/// One filter's answer for one file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verdict {
+    /// The filter.
+    pub filter: String,
+    /// Whether the file counts for the filter.
+    pub matched: bool,
+    /// Why.
+    #[serde(flatten)]
+    pub reason: Reason,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = &self.filter;
+        match &self.reason {
+            Reason::Matched { pattern, origin } => {
+                write!(f, "{name}: matched by `{pattern}` ({origin})")
+            }
+            Reason::Excluded { pattern, by } => {
+                write!(f, "{name}: `{pattern}` matches but `{by}` excludes it")
+            }
+            Reason::NotEvery { pattern } => {
+                write!(
+                    f,
+                    "{name}: `{pattern}` does not hold (predicate-quantifier: every)"
+                )
+            }
+            Reason::Status { pattern, statuses } => {
+                let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+                write!(
+                    f,
+                    "{name}: `{pattern}` matches but only for {}",
+                    names.join("|")
+                )
+            }
+            Reason::DockerIgnored { pattern, by } => {
+                write!(
+                    f,
+                    "{name}: `{pattern}` matches but .dockerignore `{by}` leaves it out"
+                )
+            }
+            Reason::NoPattern => write!(f, "{name}: no pattern matches"),
+        }
+    }
+}
+
+/// Which raw globs matched a path; reused across paths.
+#[derive(Debug, Default)]
+struct Scratch {
+    globs: Vec<usize>,
+    hits: Vec<bool>,
+    touched: Vec<usize>,
+}
+
+impl FilterSet {
+    /// Compiles `specs`; a bad pattern names its filter and origin.
+    pub fn compile(specs: Vec<FilterSpec>) -> Result<FilterSet, PathsError> {
+        let mut builder = globset::GlobSetBuilder::new();
+        let mut glob_index: std::collections::HashMap<String, usize> = Default::default();
+        let mut glob_patterns: Vec<Vec<usize>> = Vec::new();
+        let mut patterns = Vec::new();
+        let mut filters = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let mut rules = Vec::with_capacity(spec.rules.len());
+            for rule in spec.rules {
+                let mut indices = Vec::with_capacity(rule.patterns.len());
+                for pattern in rule.patterns {
+                    let error = |reason: String| PathsError::Pattern {
+                        filter: spec.name.clone(),
+                        pattern: pattern.text.clone(),
+                        origin: pattern.origin.clone(),
+                        reason,
+                    };
+                    let translated = glob::translate(&pattern.text).map_err(error)?;
+                    let index = patterns.len();
+                    for text in translated.globs {
+                        let slot = match glob_index.get(&text) {
+                            Some(slot) => *slot,
+                            None => {
+                                let glob =
+                                    glob::build(&text).map_err(|e| error(glob_reason(&e)))?;
+                                builder.add(glob);
+                                glob_patterns.push(Vec::new());
+                                glob_index.insert(text, glob_patterns.len() - 1);
+                                glob_patterns.len() - 1
+                            }
+                        };
+                        glob_patterns[slot].push(index);
+                    }
+                    patterns.push(Pattern {
+                        spec: pattern,
+                        negated: translated.negated,
+                    });
+                    indices.push(index);
+                }
+                rules.push(Rule {
+                    statuses: rule.statuses,
+                    patterns: indices,
+                });
+            }
+            filters.push(Filter {
+                name: spec.name,
+                semantics: spec.semantics,
+                rules,
+                dockerignore: spec.dockerignore,
+            });
+        }
+        let mut pattern_filter = vec![0; patterns.len()];
+        let mut match_without_hit = Vec::new();
+        for (index, filter) in filters.iter().enumerate() {
+            let mut negated = false;
+            for p in filter.rules.iter().flat_map(|r| &r.patterns) {
+                pattern_filter[*p] = index;
+                negated |= patterns[*p].negated;
+            }
+            if negated && matches!(filter.semantics, Semantics::PathsFilter(_)) {
+                match_without_hit.push(index);
+            }
+        }
+        let set = builder.build().map_err(|e| PathsError::Pattern {
+            filter: "*".to_owned(),
+            pattern: String::new(),
+            origin: "all filters".to_owned(),
+            reason: glob_reason(&e),
+        })?;
+        Ok(FilterSet {
+            set,
+            glob_patterns,
+            patterns,
+            pattern_filter,
+            match_without_hit,
+            filters,
+        })
+    }
+
+    /// The filters' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.filters.iter().map(|f| f.name.as_str())
+    }
+
+    /// The number of filters.
+    pub fn len(&self) -> usize {
+        self.filters.len()
+    }
+
+    /// Whether there are no filters.
+    pub fn is_empty(&self) -> bool {
+        self.filters.is_empty()
+    }
+
+    /// For each filter (in order), the indices of the files it matches.
+    pub fn match_files(&self, files: &[ChangedFile]) -> Vec<Vec<usize>> {
+        let mut matched = vec![Vec::new(); self.filters.len()];
+        let mut scratch = self.scratch();
+        // The filters worth evaluating for the current file, and for each
+        // filter the last file it was listed for.
+        let mut candidates = Vec::with_capacity(self.filters.len());
+        let mut listed_for = vec![usize::MAX; self.filters.len()];
+        for (file_index, file) in files.iter().enumerate() {
+            if file.status == ChangeStatus::Renamed && file.from.is_some() {
+                self.for_each_verdict(file, &mut scratch, |filter, is_match, _| {
+                    if is_match {
+                        matched[filter].push(file_index);
+                    }
+                });
+                continue;
+            }
+            // A filter none of whose patterns matched the path cannot match
+            // it, unless it is one of `match_without_hit`.
+            self.mark_hits(&file.path, &mut scratch);
+            candidates.clear();
+            let hit_filters = scratch.touched.iter().map(|p| self.pattern_filter[*p]);
+            for filter in hit_filters.chain(self.match_without_hit.iter().copied()) {
+                if listed_for[filter] != file_index {
+                    listed_for[filter] = file_index;
+                    candidates.push(filter);
+                }
+            }
+            candidates.sort_unstable();
+            for filter in &candidates {
+                let (is_match, _) = self.evaluate(
+                    &self.filters[*filter],
+                    &file.path,
+                    file.status,
+                    &scratch.hits,
+                );
+                if is_match {
+                    matched[*filter].push(file_index);
+                }
+            }
+        }
+        matched
+    }
+
+    /// Every filter's verdict on `file`, with the reason.
+    pub fn explain(&self, file: &ChangedFile) -> Vec<Verdict> {
+        let mut verdicts = Vec::with_capacity(self.filters.len());
+        let mut scratch = self.scratch();
+        self.for_each_verdict(file, &mut scratch, |filter, matched, reason| {
+            verdicts.push(Verdict {
+                filter: self.filters[filter].name.clone(),
+                matched,
+                reason: self.reason(reason),
+            });
+        });
+        verdicts
+    }
+
+    fn scratch(&self) -> Scratch {
+        Scratch {
+            globs: Vec::new(),
+            hits: vec![false; self.patterns.len()],
+            touched: Vec::new(),
+        }
+    }
+
+    /// Calls `each(filter, matched, reason)` for every filter. A renamed
+    /// file counts where it is and where it was.
+    fn for_each_verdict(
+        &self,
+        file: &ChangedFile,
+        scratch: &mut Scratch,
+        mut each: impl FnMut(usize, bool, RawReason),
+    ) {
+        let old_path = match file.status {
+            ChangeStatus::Renamed => file.from.as_deref(),
+            _ => None,
+        };
+        self.mark_hits(&file.path, scratch);
+        let Some(old_path) = old_path else {
+            for (index, filter) in self.filters.iter().enumerate() {
+                let (matched, reason) =
+                    self.evaluate(filter, &file.path, file.status, &scratch.hits);
+                each(index, matched, reason);
+            }
+            return;
+        };
+        let mut first: Vec<(bool, RawReason)> = self
+            .filters
+            .iter()
+            .map(|filter| self.evaluate(filter, &file.path, file.status, &scratch.hits))
+            .collect();
+        {
+            self.mark_hits(old_path, scratch);
+            for (index, filter) in self.filters.iter().enumerate() {
+                if !first[index].0 {
+                    let again = self.evaluate(filter, old_path, file.status, &scratch.hits);
+                    if again.0 {
+                        first[index] = again;
+                    }
+                }
+            }
+        }
+        for (index, (matched, reason)) in first.into_iter().enumerate() {
+            each(index, matched, reason);
+        }
+    }
+
+    fn mark_hits(&self, path: &str, scratch: &mut Scratch) {
+        for index in scratch.touched.drain(..) {
+            scratch.hits[index] = false;
+        }
+        self.set.matches_into(path, &mut scratch.globs);
+        for glob in &scratch.globs {
+            for pattern in &self.glob_patterns[*glob] {
+                scratch.hits[*pattern] = true;
+                scratch.touched.push(*pattern);
+            }
+        }
+    }
+
+    /// One filter's answer for a path whose pattern hits are in `hits`.
+    fn evaluate(
+        &self,
+        filter: &Filter,
+        path: &str,
+        status: ChangeStatus,
+        hits: &[bool],
+    ) -> (bool, RawReason) {
+        let holds = |p: usize| hits[p] != self.patterns[p].negated;
+        let status_ok = |rule: &Rule| rule.statuses.as_ref().is_none_or(|s| s.contains(&status));
+        let (matched, reason) = match filter.semantics {
+            Semantics::Exclude => {
+                let all = || {
+                    filter
+                        .rules
+                        .iter()
+                        .flat_map(|r| r.patterns.iter().map(move |p| (r, *p)))
+                };
+                let positive =
+                    all().find(|(r, p)| !self.patterns[*p].negated && hits[*p] && status_ok(r));
+                let negative = all().find(|(_, p)| self.patterns[*p].negated && hits[*p]);
+                match (positive, negative) {
+                    (Some((_, p)), None) => (true, RawReason::Matched(p)),
+                    (Some((_, p)), Some((_, n))) => (false, RawReason::Excluded(p, n)),
+                    (None, _) => {
+                        match all().find(|(_, p)| !self.patterns[*p].negated && hits[*p]) {
+                            Some((r, p)) => (false, RawReason::Status(p, r.statuses.clone())),
+                            None => (false, RawReason::NoPattern),
+                        }
+                    }
+                }
+            }
+            Semantics::PathsFilter(quantifier) => {
+                let rule_holds = |rule: &Rule| rule.patterns.iter().copied().find(|p| holds(*p));
+                match quantifier {
+                    Quantifier::Some => {
+                        let found = filter
+                            .rules
+                            .iter()
+                            .find_map(|r| rule_holds(r).filter(|_| status_ok(r)));
+                        match found {
+                            Some(p) => (true, RawReason::Matched(p)),
+                            None => match filter
+                                .rules
+                                .iter()
+                                .find_map(|r| rule_holds(r).map(|p| (r, p)))
+                            {
+                                Some((r, p)) => (false, RawReason::Status(p, r.statuses.clone())),
+                                None => (false, RawReason::NoPattern),
+                            },
+                        }
+                    }
+                    Quantifier::Every => {
+                        let failing = filter.rules.iter().find_map(|r| match rule_holds(r) {
+                            None => Some(RawReason::NotEvery(r.patterns.first().copied())),
+                            Some(p) if !status_ok(r) => {
+                                Some(RawReason::Status(p, r.statuses.clone()))
+                            }
+                            Some(_) => None,
+                        });
+                        match failing {
+                            None if filter.rules.is_empty() => (false, RawReason::NoPattern),
+                            None => {
+                                // Name the first positive pattern: the one that says why.
+                                let p = filter
+                                    .rules
+                                    .iter()
+                                    .flat_map(|r| r.patterns.iter().copied())
+                                    .find(|p| !self.patterns[*p].negated)
+                                    .or_else(|| filter.rules[0].patterns.first().copied());
+                                match p {
+                                    Some(p) => (true, RawReason::Matched(p)),
+                                    None => (true, RawReason::NoPattern),
+                                }
+                            }
+                            Some(reason) => (false, reason),
+                        }
+                    }
+                }
+            }
+        };
+        if let (true, RawReason::Matched(p), Some(ignore)) =
+            (matched, &reason, &filter.dockerignore)
+            && !self.patterns[*p].spec.ignores_dockerignore
+            && let Some(line) = ignore.excluded_by(path)
+        {
+            return (false, RawReason::DockerIgnored(*p, line.to_owned()));
+        }
+        (matched, reason)
+    }
+
+    fn reason(&self, raw: RawReason) -> Reason {
+        let text = |p: usize| self.patterns[p].spec.text.clone();
+        match raw {
+            RawReason::Matched(p) => Reason::Matched {
+                pattern: text(p),
+                origin: self.patterns[p].spec.origin.clone(),
+            },
+            RawReason::Excluded(p, n) => Reason::Excluded {
+                pattern: text(p),
+                by: text(n),
+            },
+            RawReason::NotEvery(p) => Reason::NotEvery {
+                pattern: p.map(text).unwrap_or_default(),
+            },
+            RawReason::Status(p, statuses) => Reason::Status {
+                pattern: text(p),
+                statuses: statuses.unwrap_or_default(),
+            },
+            RawReason::DockerIgnored(p, by) => Reason::DockerIgnored {
+                pattern: text(p),
+                by,
+            },
+            RawReason::NoPattern => Reason::NoPattern,
+        }
+    }
+}
+
+/// A [`Reason`] by pattern index, built on the hot path without allocating
+/// strings (statuses aside, which only non-matches clone).
+#[derive(Debug)]
+enum RawReason {
+    Matched(usize),
+    Excluded(usize, usize),
+    NotEvery(Option<usize>),
+    Status(usize, Option<Vec<ChangeStatus>>),
+    DockerIgnored(usize, String),
+    NoPattern,
+}
+
+/// globset's error without its echo of the glob (the message names it).
+fn glob_reason(error: &globset::Error) -> String {
+    error.kind().to_string()
+}
+
+/// A filter from slipway.toml-style patterns: `!` excludes.
+pub fn exclude_filter(name: &str, patterns: Vec<PatternSpec>) -> FilterSpec {
+    FilterSpec {
+        name: name.to_owned(),
+        semantics: Semantics::Exclude,
+        rules: vec![RuleSpec {
+            statuses: None,
+            patterns,
+        }],
+        dockerignore: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Matches `path` (modified, or renamed from `from`) against a
+    /// slipway.toml-style filter of `patterns` and compares the verdict's
+    /// text with `expected`.
+    #[track_caller]
+    fn check(patterns: &[&str], path: &str, from: Option<&str>, expected: &str) {
+        let specs = patterns
+            .iter()
+            .map(|p| PatternSpec::new(*p, "slipway.toml"))
+            .collect();
+        let set = FilterSet::compile(vec![exclude_filter("app", specs)]).expect("valid patterns");
+        let file = ChangedFile {
+            path: path.to_owned(),
+            status: if from.is_some() {
+                ChangeStatus::Renamed
+            } else {
+                ChangeStatus::Modified
+            },
+            from: from.map(str::to_owned),
+        };
+        let verdicts = set.explain(&file);
+        assert_eq!(verdicts.len(), 1);
+        assert_eq!(
+            verdicts[0].matched,
+            !set.match_files(std::slice::from_ref(&file))[0].is_empty(),
+            "explain and match agree"
+        );
+        assert_eq!(
+            verdicts[0].to_string(),
+            expected,
+            "{path} against {patterns:?}"
+        );
+    }
+
+    #[test]
+    fn slipway_toml_negation_excludes() {
+        check(
+            &["app/**"],
+            "app/a.rs",
+            None,
+            "app: matched by `app/**` (slipway.toml)",
+        );
+        check(
+            &["app/**", "!app/**/*.md"],
+            "app/README.md",
+            None,
+            "app: `app/**` matches but `!app/**/*.md` excludes it",
+        );
+        check(
+            &["app/**", "!app/**/*.md"],
+            "app/src/a.rs",
+            None,
+            "app: matched by `app/**` (slipway.toml)",
+        );
+        check(&["!docs/**"], "src/a.rs", None, "app: no pattern matches");
+        check(&["app/**"], "lib/a.rs", None, "app: no pattern matches");
+        check(
+            &["app/**"],
+            "lib/a.rs",
+            Some("app/a.rs"),
+            "app: matched by `app/**` (slipway.toml)",
+        );
+        check(
+            &["*.toml"],
+            ".cargo.toml",
+            None,
+            "app: matched by `*.toml` (slipway.toml)",
+        );
+    }
+
+    #[test]
+    fn bad_globs_name_filter_and_origin() {
+        let error = FilterSet::compile(vec![exclude_filter(
+            "app",
+            vec![PatternSpec::new("a/{b", "slipway.toml")],
+        )])
+        .map(|_| ())
+        .expect_err("invalid glob");
+        assert_eq!(
+            error.to_string(),
+            "invalid pattern `a/{b` in filter `app` (slipway.toml): unclosed alternate group; missing '}' (maybe escape '{' with '[{]'?)"
+        );
+    }
+}

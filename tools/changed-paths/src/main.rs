@@ -1,0 +1,9 @@
+//! `changed-paths`: tell which files changed between two refs and which named targets they touch.
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    let cli = changed_paths::Cli::parse();
+    let out = slipway_core::cli::init(&cli.global);
+    let result = changed_paths::run(cli, &out);
+    slipway_core::cli::finish(&out, result)
+}

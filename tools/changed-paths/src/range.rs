@@ -1,0 +1,214 @@
+//! Which commits to compare: the flags, else the CI event, with the same
+//! choices as dorny/paths-filter (pull request: merge base of its base;
+//! push: `before`; a new branch: the default branch's merge base; a first
+//! push: every file added; anything else: the default branch's merge base,
+//! or the last commit when on the default branch).
+
+use anyhow::Context as _;
+use slipway_core::changes::Differ;
+use slipway_core::ci::{CiContext, Event};
+use slipway_core::git::{Repo, Sha};
+
+/// What to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Range {
+    /// The diff between two commits.
+    Commits {
+        /// The older side.
+        base: Sha,
+        /// The newer side.
+        head: Sha,
+        /// How the base was chosen, for logs and the plain report.
+        why: String,
+    },
+    /// Every file of `head`, as added.
+    AllAdded {
+        /// The commit.
+        head: Sha,
+        /// Why there is nothing to compare with.
+        why: String,
+    },
+}
+
+/// The flags that choose a range.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RangeFlags {
+    pub(crate) base: Option<String>,
+    pub(crate) head: Option<String>,
+    pub(crate) merge_base: bool,
+}
+
+/// Chooses the range from the flags, else from `ctx`.
+pub(crate) fn choose(
+    repo: &Repo,
+    differ: &Differ,
+    ctx: &CiContext,
+    flags: &RangeFlags,
+    config_default_branch: Option<&str>,
+) -> anyhow::Result<Range> {
+    let resolve = |rev: &str| {
+        repo.resolve(rev)
+            .with_context(|| format!("cannot resolve `{rev}`"))
+    };
+    let full_sha = |text: &str, role: &'static str| -> anyhow::Result<Sha> {
+        let sha: Sha = text
+            .parse()
+            .with_context(|| format!("the CI event's {role} is not a commit"))?;
+        differ.require_commit(&sha, role)?;
+        Ok(sha)
+    };
+    let head = match &flags.head {
+        Some(rev) => resolve(rev)?,
+        None => repo.head_sha().context("cannot read HEAD")?,
+    };
+
+    if let Some(base) = &flags.base {
+        let base_sha = resolve(base)?;
+        differ.require_commit(&base_sha, "base")?;
+        if flags.merge_base {
+            let merge_base = repo.merge_base(&base_sha, &head)?;
+            return Ok(Range::Commits {
+                base: merge_base,
+                head,
+                why: format!("merge base of `{base}` and the head"),
+            });
+        }
+        return Ok(Range::Commits {
+            base: base_sha,
+            head,
+            why: format!("`{base}`"),
+        });
+    }
+
+    let default_branch = ctx
+        .default_branch
+        .clone()
+        .or_else(|| config_default_branch.map(str::to_owned))
+        .or_else(|| repo.default_branch_guess());
+    // A branch name as the clone knows it: `origin/<name>` in CI, else local.
+    let resolve_branch = |name: &str| {
+        repo.resolve(&format!("origin/{name}"))
+            .or_else(|_| repo.resolve(name))
+            .ok()
+    };
+
+    let is_review = matches!(
+        ctx.event,
+        Event::PullRequest | Event::PullRequestTarget | Event::MergeRequest
+    ) || ctx.pr_head_sha.is_some();
+    if is_review {
+        let head = match (&flags.head, &ctx.pr_head_sha) {
+            (None, Some(sha)) => full_sha(sha, "head")?,
+            _ => head,
+        };
+        let base = match (&ctx.pr_base_sha, &ctx.base_ref) {
+            (Some(sha), _) => full_sha(sha, "base")?,
+            (None, Some(branch)) => resolve_branch(branch).with_context(|| {
+                format!("the pull request's base branch `{branch}` is not in this clone; fetch it (`git fetch origin {branch}`)")
+            })?,
+            (None, None) => anyhow::bail!(slipway_core::cli::UsageError(
+                "the pull request event names no base: give `--base REV`".to_owned()
+            )),
+        };
+        let merge_base = repo.merge_base(&base, &head)?;
+        return Ok(Range::Commits {
+            base: merge_base,
+            head,
+            why: "merge base of the pull request's base".to_owned(),
+        });
+    }
+
+    if matches!(ctx.event, Event::Push | Event::Tag) {
+        let head = match (&flags.head, &ctx.push_after) {
+            (None, Some(sha)) => full_sha(sha, "head")?,
+            _ => head,
+        };
+        if !ctx.is_new_branch
+            && let Some(before) = &ctx.push_before
+        {
+            let before: Sha = before
+                .parse()
+                .context("the push event's `before` is not a commit")?;
+            match differ.require_commit(&before, "base") {
+                Ok(()) => {
+                    return Ok(Range::Commits {
+                        base: before,
+                        head,
+                        why: if ctx.is_forced {
+                            "the commit the force-push replaced".to_owned()
+                        } else {
+                            "the push's previous commit".to_owned()
+                        },
+                    });
+                }
+                // A force-push's old commit is often not fetched: compare
+                // with the default branch instead of failing, as long as
+                // the clone is complete (a shallow one must say so).
+                Err(error) if ctx.is_forced && !repo.is_shallow() => {
+                    tracing::warn!("{error}; comparing with the default branch instead");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        if ctx.event == Event::Tag {
+            let before_head = repo.resolve(&format!("{}^", head.as_str())).ok();
+            let previous = match before_head {
+                Some(parent) => repo.latest_semver_tag(&parent)?,
+                None => None,
+            };
+            return Ok(match previous {
+                Some((_, name, sha)) => Range::Commits {
+                    base: sha,
+                    head,
+                    why: format!("the previous version tag `{name}`"),
+                },
+                None => Range::AllAdded {
+                    head,
+                    why: "first version tag".to_owned(),
+                },
+            });
+        }
+        let on_default = default_branch.is_some() && default_branch == ctx.ref_name;
+        if let (false, Some(branch)) = (on_default, &default_branch)
+            && let Some(default_sha) = resolve_branch(branch)
+        {
+            let merge_base = repo.merge_base(&default_sha, &head)?;
+            return Ok(Range::Commits {
+                base: merge_base,
+                head,
+                why: format!("new branch: merge base of `{branch}`"),
+            });
+        }
+        return Ok(Range::AllAdded {
+            head,
+            why: "first push: nothing to compare with".to_owned(),
+        });
+    }
+
+    // workflow_dispatch, schedule, other events, and no CI.
+    if let Some(branch) = &default_branch
+        && let Some(default_sha) = resolve_branch(branch)
+    {
+        let merge_base = repo.merge_base(&default_sha, &head)?;
+        if merge_base != head {
+            return Ok(Range::Commits {
+                base: merge_base,
+                head,
+                why: format!("merge base of `{branch}`"),
+            });
+        }
+    }
+    match repo.resolve(&format!("{}^", head.as_str())) {
+        Ok(parent) => Ok(Range::Commits {
+            base: parent,
+            head,
+            why: "the last commit".to_owned(),
+        }),
+        Err(error) if repo.is_shallow() => Err(anyhow::Error::new(error)
+            .context("cannot find the parent of HEAD in this shallow clone; fetch more history (actions/checkout `fetch-depth: 0`, or `git fetch --deepen=<n>`)")),
+        Err(_) => Ok(Range::AllAdded {
+            head,
+            why: "the first commit: nothing to compare with".to_owned(),
+        }),
+    }
+}

@@ -1,0 +1,242 @@
+//! What a run found, in every `--format`: per filter `<name>` (true/false),
+//! `<name>_count` and `<name>_files`, then `changes` (the changed filters,
+//! a JSON list) and `targets` (the images to build, a JSON list ready for a
+//! matrix), as dorny/paths-filter names its outputs.
+
+use serde::ser::SerializeMap as _;
+use slipway_core::changes::ChangedFile;
+use slipway_core::cli::exit;
+use slipway_core::git::Sha;
+use slipway_core::output::Style;
+use slipway_core::paths::Verdict;
+
+use crate::cli::ListFormat;
+use crate::list;
+
+/// Where the changed files came from.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    Commits { base: Sha, head: Sha, why: String },
+    AllAdded { head: Sha, why: String },
+    WorkingTree,
+    FilesFrom { origin: String },
+}
+
+/// One changed file with every filter's verdict (`--explain`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Explained {
+    #[serde(flatten)]
+    pub(crate) file: ChangedFile,
+    pub(crate) verdicts: Vec<Verdict>,
+}
+
+/// What [`Report::new`] is made of.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub(crate) source: Source,
+    pub(crate) files: Vec<ChangedFile>,
+    pub(crate) names: Vec<String>,
+    pub(crate) matched: Vec<Vec<usize>>,
+    pub(crate) targets: Vec<String>,
+    pub(crate) explain: Option<Vec<Explained>>,
+    pub(crate) list_files: ListFormat,
+    pub(crate) exit_code: bool,
+}
+
+/// The report of a run.
+#[derive(Debug)]
+pub struct Report {
+    parts: Parts,
+}
+
+impl Report {
+    pub(crate) fn new(parts: Parts) -> Report {
+        Report { parts }
+    }
+
+    fn filters(&self) -> impl Iterator<Item = (&str, Vec<&ChangedFile>)> {
+        self.parts
+            .names
+            .iter()
+            .zip(&self.parts.matched)
+            .map(|(name, indices)| (name.as_str(), crate::pick(&self.parts.files, indices)))
+    }
+
+    /// The changed filters, in filter order.
+    fn changes(&self) -> Vec<&str> {
+        self.filters()
+            .filter(|(_, files)| !files.is_empty())
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Whether a filter named `name` exists (its outputs then win over ours,
+    /// as paths-filter skips `changes` when a filter has that name).
+    fn is_filter(&self, name: &str) -> bool {
+        self.parts.names.iter().any(|n| n == name)
+    }
+
+    fn range(&self) -> (Option<&Sha>, Option<&Sha>) {
+        match &self.parts.source {
+            Source::Commits { base, head, .. } => (Some(base), Some(head)),
+            Source::AllAdded { head, .. } => (None, Some(head)),
+            Source::WorkingTree | Source::FilesFrom { .. } => (None, None),
+        }
+    }
+}
+
+fn json_list(items: &[&str]) -> String {
+    serde_json::to_string(items).unwrap_or_default()
+}
+
+impl serde::Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (name, files) in self.filters() {
+            let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+            map.serialize_entry(name, &!files.is_empty())?;
+            map.serialize_entry(&format!("{name}_count"), &files.len())?;
+            map.serialize_entry(&format!("{name}_files"), &paths)?;
+        }
+        for (key, value) in [
+            ("changes", self.changes()),
+            (
+                "targets",
+                self.parts.targets.iter().map(String::as_str).collect(),
+            ),
+        ] {
+            if !self.is_filter(key) {
+                map.serialize_entry(key, &value)?;
+            }
+        }
+        let (base, head) = self.range();
+        map.serialize_entry("base", &base)?;
+        map.serialize_entry("head", &head)?;
+        map.serialize_entry("files", &self.parts.files)?;
+        if let Some(explain) = &self.parts.explain {
+            map.serialize_entry("explain", explain)?;
+        }
+        map.end()
+    }
+}
+
+impl slipway_core::output::Report for Report {
+    fn render_plain(&self, style: &Style) -> String {
+        let mut text = String::new();
+        let count = self.parts.files.len();
+        let source = match &self.parts.source {
+            Source::Commits { base, head, why } => {
+                format!("{} -> {} ({why})", base.short(), head.short())
+            }
+            Source::AllAdded { head, why } => format!("all files of {} ({why})", head.short()),
+            Source::WorkingTree => "the working tree against HEAD".to_owned(),
+            Source::FilesFrom { origin } => format!("files from {origin}"),
+        };
+        text.push_str(&format!("changed files: {count}, {source}\n"));
+        for (name, files) in self.filters() {
+            let answer = if files.is_empty() {
+                style.dim("false")
+            } else {
+                style.ok("true")
+            };
+            text.push_str(&format!(
+                "{}: {answer} ({} files)\n",
+                style.bold(name),
+                files.len()
+            ));
+            for file in files {
+                text.push_str(&format!("  {} {}\n", file.status, file.path));
+            }
+        }
+        text.push_str(&format!(
+            "targets: {}\n",
+            json_list(
+                &self
+                    .parts
+                    .targets
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+            )
+        ));
+        if let Some(explain) = &self.parts.explain {
+            for entry in explain {
+                text.push_str(&format!("{} [{}]\n", entry.file.path, entry.file.status));
+                let relevant: Vec<&Verdict> = entry
+                    .verdicts
+                    .iter()
+                    .filter(|v| v.matched || v.reason != slipway_core::paths::Reason::NoPattern)
+                    .collect();
+                if relevant.is_empty() {
+                    text.push_str("  no pattern of any filter matches\n");
+                }
+                for verdict in relevant {
+                    text.push_str(&format!("  {verdict}\n"));
+                }
+            }
+        }
+        text
+    }
+
+    fn outputs(&self) -> Vec<(String, String)> {
+        let mut outputs = Vec::new();
+        for (name, files) in self.filters() {
+            outputs.push((name.to_owned(), (!files.is_empty()).to_string()));
+            outputs.push((format!("{name}_count"), files.len().to_string()));
+            let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+            if let Some(value) = list::render(&paths, self.parts.list_files) {
+                outputs.push((format!("{name}_files"), value));
+            }
+        }
+        if !self.is_filter("changes") {
+            outputs.push(("changes".to_owned(), json_list(&self.changes())));
+        }
+        if !self.is_filter("targets") {
+            let targets: Vec<&str> = self.parts.targets.iter().map(String::as_str).collect();
+            outputs.push(("targets".to_owned(), json_list(&targets)));
+        }
+        outputs
+    }
+
+    fn summary_markdown(&self) -> Option<String> {
+        let mut text = String::from(
+            "### changed-paths\n\n| filter | changed | files |\n| --- | --- | --- |\n",
+        );
+        for (name, files) in self.filters() {
+            text.push_str(&format!(
+                "| `{name}` | {} | {} |\n",
+                !files.is_empty(),
+                files.len()
+            ));
+        }
+        let targets: Vec<String> = self
+            .parts
+            .targets
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect();
+        text.push_str(&format!(
+            "\n{} changed files; targets: {}\n",
+            self.parts.files.len(),
+            if targets.is_empty() {
+                "none".to_owned()
+            } else {
+                targets.join(", ")
+            }
+        ));
+        Some(text)
+    }
+
+    fn exit_code(&self) -> u8 {
+        let anything = if self.parts.names.is_empty() {
+            !self.parts.files.is_empty()
+        } else {
+            self.parts.matched.iter().any(|files| !files.is_empty())
+        };
+        if self.parts.exit_code && !anything {
+            exit::NO
+        } else {
+            exit::SUCCESS
+        }
+    }
+}
