@@ -18,5 +18,6 @@ pub mod paths;
 pub mod progress;
 pub mod registry;
 pub mod secret;
+pub mod stale;
 pub mod tags;
 pub mod version;

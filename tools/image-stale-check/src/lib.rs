@@ -1,23 +1,201 @@
 //! `image-stale-check`: warn when published images are stale against the code.
 //!
-//! Only the command-line front exists so far; the work itself arrives with
-//! issue #8.
+//! `run` builds the plan first (config, commit, references, all checked),
+//! then reads what is published (registry or local engine) and judges it
+//! with `slipway_core::stale`, which deploy gates and `img-build` reuse.
 
 mod cli;
+mod hook;
+mod local;
+mod report;
 
-pub use cli::Cli;
+use std::collections::HashMap;
+use std::time::Duration;
 
-/// The (so far empty) report of a run.
-#[derive(Debug, serde::Serialize)]
-pub struct Report {}
+use anyhow::Context as _;
+use secrecy::ExposeSecret as _;
+use slipway_core::cli::UsageError;
+use slipway_core::config::Config;
+use slipway_core::image_ref::{ImageRef, Tag};
+use slipway_core::output::Output;
+use slipway_core::paths::project::ProjectFiltersError;
+use slipway_core::registry::{RegistryClient, RegistryOptions};
+use slipway_core::stale::{self, FetchOptions, Judge, StaleError};
 
-impl slipway_core::output::Report for Report {
-    fn render_plain(&self, _style: &slipway_core::output::Style) -> String {
-        String::new()
+pub use cli::{CheckArgs, Cli, Command, InstallHookArgs};
+pub use report::{CheckReport, HookReport, Report};
+
+/// What to check: `(name, reference)` per image.
+type Targets = Vec<(String, ImageRef)>;
+
+/// The lookup time limit per image under `--hook`.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(2);
+/// The lookup time limit per image otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `image-stale-check`.
+pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    match cli.command {
+        Some(Command::InstallHook(args)) => hook::install(&args, &cwd).map(Report::Hook),
+        None => check(&cli.check, cli.global.config.as_deref(), &cwd, out).map(Report::Check),
     }
 }
 
-/// Runs `image-stale-check`.
-pub fn run(_cli: Cli, _out: &slipway_core::output::Output) -> anyhow::Result<Report> {
-    anyhow::bail!("`image-stale-check` is not available in this version yet (issue #8)")
+/// The check: plan, fetch, judge.
+fn check(
+    args: &CheckArgs,
+    explicit_config: Option<&std::path::Path>,
+    cwd: &std::path::Path,
+    out: &Output,
+) -> anyhow::Result<CheckReport> {
+    if args.strict && !args.hook {
+        return Err(UsageError::new(
+            "`--strict` only changes `--hook` mode (without `--hook` a stale image always exits 1)",
+        ));
+    }
+    let config = Config::locate_optional(explicit_config, cwd)?;
+    let repo = slipway_core::git::Repo::discover(cwd)?;
+    let rev = repo
+        .resolve(&args.rev)
+        .map_err(|e| UsageError::new(format!("`--rev {}`: {e}", args.rev)))?;
+    let (tag, targets) = targets(args, config.as_ref())?;
+    let timeout = args.timeout.unwrap_or(if args.hook {
+        HOOK_TIMEOUT
+    } else {
+        DEFAULT_TIMEOUT
+    });
+
+    let published = if args.local {
+        targets
+            .iter()
+            .map(|(_, image)| local::inspect(&args.docker, image).map_err(|e| format!("{e:#}")))
+            .collect()
+    } else {
+        let client = client(&targets, timeout, args.hook, out)?;
+        let options = FetchOptions {
+            timeout,
+            cache: (!args.no_cache)
+                .then(|| stale::default_cache_path(repo.workdir()))
+                .flatten(),
+        };
+        let refs: Vec<ImageRef> = targets.iter().map(|(_, r)| r.clone()).collect();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?
+            .block_on(stale::fetch_published(&client, &refs, &options))
+            .into_iter()
+            .map(|r| r.map_err(|e| stale::error_chain(&e)))
+            .collect()
+    };
+    let mut judge =
+        Judge::new(config.as_ref(), repo.workdir(), rev.clone()).map_err(|error| match error {
+            // Filters that do not compile and a wrong `.dockerignore` are bad input.
+            StaleError::Paths(_) | StaleError::Filters(ProjectFiltersError::DockerIgnore(_)) => {
+                UsageError::new(error.to_string())
+            }
+            other => anyhow::Error::new(other),
+        })?;
+    let images = stale::judge_all(&mut judge, &targets, published)?;
+    Ok(CheckReport {
+        rev,
+        tag,
+        source: if args.local { "local" } else { "registry" },
+        hook: args.hook,
+        strict: args.strict,
+        images,
+    })
+}
+
+/// What to look up: `(name, reference)` per image, and the tag used for
+/// slipway.toml's images (none for explicit references).
+fn targets(args: &CheckArgs, config: Option<&Config>) -> anyhow::Result<(Option<String>, Targets)> {
+    if !args.refs.is_empty() {
+        if !args.images.is_empty() || args.tag.is_some() {
+            return Err(UsageError::new(
+                "`--image` and `--tag` choose among slipway.toml's images; give them or REFs, not both",
+            ));
+        }
+        let mut targets = Vec::new();
+        for text in &args.refs {
+            let image: ImageRef = text
+                .parse()
+                .with_context(|| format!("`{text}` is not an image reference"))?;
+            let name = config
+                .and_then(|c| {
+                    c.images
+                        .values()
+                        .find(|i| i.repository() == image.repository())
+                })
+                .map_or_else(|| text.clone(), |i| i.name.clone());
+            targets.push((name, image));
+        }
+        return Ok((None, targets));
+    }
+    let config = config.ok_or_else(|| {
+        UsageError::new(
+            "no slipway.toml found and no REF given: run in a project, pass --config, or name images like `registry.example.com/app:main`",
+        )
+    })?;
+    let tag_text = args
+        .tag
+        .clone()
+        .unwrap_or_else(|| stale::branch_tag(&config.project.default_branch));
+    let tag: Tag = tag_text
+        .parse()
+        .map_err(|e| UsageError::new(format!("`--tag {tag_text}`: {e}")))?;
+    let names: Vec<&str> = if args.images.is_empty() {
+        config.images.keys().map(String::as_str).collect()
+    } else {
+        args.images.iter().map(String::as_str).collect()
+    };
+    // Build order (dependencies first), as changed-paths lists targets.
+    let mut targets = Vec::new();
+    for name in config.build_order(&names)? {
+        let image = config.image(&name)?;
+        targets.push((name.clone(), image.repository().with_tag(tag.clone())));
+    }
+    if targets.is_empty() {
+        return Err(UsageError::new(format!(
+            "`{}` lists no images: add an `[images.<name>]` table, or name images as REFs",
+            config.path.display()
+        )));
+    }
+    Ok((Some(tag_text), targets))
+}
+
+/// A registry client with the credentials of every registry involved; one
+/// attempt per request under `--hook`, so a slow registry costs at most
+/// `timeout`.
+fn client(
+    targets: &[(String, ImageRef)],
+    timeout: Duration,
+    hook: bool,
+    out: &Output,
+) -> anyhow::Result<RegistryClient> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut credentials = HashMap::new();
+    for (_, image) in targets {
+        let registry = image.registry();
+        if credentials.contains_key(registry) {
+            continue;
+        }
+        let (found, source) = slipway_core::auth::resolve(registry, None, &env)
+            .with_context(|| format!("cannot find credentials for `{registry}`"))?;
+        tracing::debug!(%registry, ?source, "credentials");
+        if let Some(found) = found {
+            if !found.password.expose_secret().is_empty() {
+                out.mask(&found.password);
+            }
+            credentials.insert(registry.to_owned(), found);
+        }
+    }
+    let options = RegistryOptions {
+        max_attempts: if hook { 1 } else { 3 },
+        retry_budget: timeout,
+        user_agent: concat!("image-stale-check/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ..RegistryOptions::default()
+    };
+    Ok(RegistryClient::new(options, credentials)?)
 }

@@ -41,3 +41,40 @@ fn an_unknown_format_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn help_is_the_manual() {
+    for (name, args) in [
+        ("help", &["--help"][..]),
+        ("install_hook_help", &["install-hook", "--help"][..]),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_image-stale-check"))
+            .args(args)
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        insta::assert_snapshot!(name, String::from_utf8(output.stdout).unwrap());
+    }
+}
+
+#[test]
+fn install_hook_dry_run_prints_the_hook_and_writes_nothing() {
+    let repo = slipway_testbed::git::GitRepo::new();
+    let output = Command::new(env!("CARGO_BIN_EXE_image-stale-check"))
+        .current_dir(repo.path())
+        .args(["install-hook", "--dry-run", "--strict"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let script = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        script.starts_with("#!/bin/sh\n# >>> slipway image-stale-check >>>\n"),
+        "{script}"
+    );
+    assert!(
+        script.contains("--hook --strict --rev \"$slipway_sha\""),
+        "{script}"
+    );
+    assert!(!repo.path().join(".git/hooks/pre-push").exists());
+}

@@ -7,6 +7,7 @@
 //! writes docs/benchmarks.md. Figures live here, never in timed tests.
 
 mod changed_paths;
+mod image_stale_check;
 mod img_build;
 mod img_tag;
 mod ready_wait;
@@ -164,6 +165,8 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     let _img_build_services =
         img_build::comparisons(sh, &bin_dir, args.only.as_deref(), &mut comparisons)?;
     comparisons.extend(changed_paths::comparisons(sh, &bin_dir)?);
+    let _stale_services =
+        image_stale_check::comparisons(sh, &bin_dir, args.only.as_deref(), &mut comparisons)?;
     if let Some(only) = &args.only {
         comparisons.retain(|c| c.name.contains(only.as_str()));
     }

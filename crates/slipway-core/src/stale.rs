@@ -1,0 +1,1144 @@
+//! Staleness of published images: compare the `org.opencontainers.image.revision`
+//! label of what is published with the commit being checked and with the
+//! paths each image is built from.
+//!
+//! Two steps, usable apart: [`fetch_published`] reads labels from the
+//! registry (manifests and config blobs only, every platform of an index,
+//! through a small cache of answers by digest), and [`Judge`] turns what is
+//! published into a [`Verdict`] against local git history, reusing the
+//! filters `changed-paths` builds from slipway.toml ([`crate::paths::project`]).
+//! [`verdicts`] does both; [`revision_matches`] is the deploy gate's
+//! question. This module never prints.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::changes::{ChangeStatus, ChangedFile, ChangesError, DiffOptions, Differ};
+use crate::config::Config;
+use crate::git::Sha;
+use crate::image_ref::ImageRef;
+use crate::paths::{FilterSet, PathsError, project};
+use crate::registry::{PlatformLabels, RegistryClient, RegistryError};
+
+/// The OCI label holding the commit an image was built from.
+pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+
+/// What is published under one reference.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Published {
+    /// No such tag (or no such local image).
+    Missing,
+    /// The reference resolves to `digest`.
+    Found {
+        /// The manifest (or index) digest, or the local image id.
+        digest: String,
+        /// The revision label of each image: one for a single image, one
+        /// per platform for an index.
+        platforms: Vec<PlatformRevision>,
+    },
+}
+
+/// The revision label of one image of a reference.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlatformRevision {
+    /// `os/arch[/variant]` for an index entry, `None` for a single image.
+    pub platform: Option<String>,
+    /// The `org.opencontainers.image.revision` label, if set.
+    pub revision: Option<String>,
+}
+
+impl Published {
+    /// What `labels` (from [`RegistryClient::fetch_config_labels`]) say about
+    /// the reference resolving to `digest`.
+    pub fn from_labels(digest: impl Into<String>, labels: &[PlatformLabels]) -> Published {
+        Published::Found {
+            digest: digest.into(),
+            platforms: labels
+                .iter()
+                .map(|l| PlatformRevision {
+                    platform: l.platform.as_ref().map(ToString::to_string),
+                    revision: l.labels.get(REVISION_LABEL).cloned(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The digest, when found.
+    pub fn digest(&self) -> Option<&str> {
+        match self {
+            Published::Missing => None,
+            Published::Found { digest, .. } => Some(digest),
+        }
+    }
+}
+
+/// The deploy gate: whether every image of `published` was built from
+/// exactly `sha` (a missing image, a missing label or any other revision is
+/// `false`).
+pub fn revision_matches(published: &Published, sha: &Sha) -> bool {
+    matches!(revision_of(published), Ok(revision) if &revision == sha)
+}
+
+/// Why a published image's revision cannot be judged.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Unknown {
+    /// An image (or an index entry) has no revision label.
+    NoLabel {
+        /// The platform without it, `None` for a single image.
+        platform: Option<String>,
+    },
+    /// The platforms of an index carry different revisions.
+    Inconsistent {
+        /// The distinct revisions, sorted.
+        revisions: Vec<String>,
+    },
+    /// The label is not a full 40-hex-digit commit sha.
+    NotASha {
+        /// The label's value.
+        value: String,
+    },
+    /// The revision is not a commit of the local repository.
+    NotInHistory {
+        /// The revision.
+        revision: String,
+        /// Whether the repository is a shallow clone.
+        shallow: bool,
+    },
+    /// An index without any image (only attestations, or empty).
+    NoImages,
+}
+
+impl Unknown {
+    /// What is wrong, in one phrase.
+    pub fn describe(&self) -> String {
+        match self {
+            Unknown::NoLabel { platform: None } => format!("no `{REVISION_LABEL}` label"),
+            Unknown::NoLabel {
+                platform: Some(platform),
+            } => format!("no `{REVISION_LABEL}` label on platform `{platform}`"),
+            Unknown::Inconsistent { revisions } => format!(
+                "its platforms carry different revisions: `{}`",
+                revisions.join("`, `")
+            ),
+            Unknown::NotASha { value } => {
+                format!("revision label `{value}` is not a full commit sha")
+            }
+            Unknown::NotInHistory { revision, .. } => {
+                format!("revision `{revision}` is not in the local history")
+            }
+            Unknown::NoImages => "the index lists no image".to_owned(),
+        }
+    }
+
+    /// How to fix it.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            Unknown::NoLabel { .. } | Unknown::NotASha { .. } | Unknown::NoImages => {
+                "rebuild it with `img-build`, which sets the label, or pass `--label org.opencontainers.image.revision=$(git rev-parse HEAD)` to docker build"
+            }
+            Unknown::Inconsistent { .. } => {
+                "rebuild every platform from one commit (one multi-platform build)"
+            }
+            Unknown::NotInHistory { shallow: true, .. } => {
+                "the clone is shallow: run `git fetch --unshallow`"
+            }
+            Unknown::NotInHistory { shallow: false, .. } => {
+                "run `git fetch` to get the commit, or rebuild the image from this history"
+            }
+        }
+    }
+}
+
+/// The one revision every image of `published` carries.
+pub fn revision_of(published: &Published) -> Result<Sha, Unknown> {
+    let Published::Found { platforms, .. } = published else {
+        return Err(Unknown::NoImages);
+    };
+    let mut revisions = BTreeSet::new();
+    for platform in platforms {
+        match &platform.revision {
+            Some(revision) => {
+                revisions.insert(revision.clone());
+            }
+            None => {
+                return Err(Unknown::NoLabel {
+                    platform: platform.platform.clone(),
+                });
+            }
+        }
+    }
+    let mut distinct = revisions.into_iter();
+    match (distinct.next(), distinct.next()) {
+        (None, _) => Err(Unknown::NoImages),
+        (Some(first), None) => first.parse().map_err(|_| Unknown::NotASha { value: first }),
+        (Some(first), Some(second)) => Err(Unknown::Inconsistent {
+            revisions: [first, second].into_iter().chain(distinct).collect(),
+        }),
+    }
+}
+
+/// Why a changed file makes an image stale.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Via {
+    /// The image's own paths (or the paths derived from its Dockerfile).
+    Paths,
+    /// `[rebuild_all]`.
+    RebuildAll,
+    /// The paths of an image it depends on (directly or not).
+    DependsOn {
+        /// That image.
+        image: String,
+    },
+    /// Not in slipway.toml: every changed file counts.
+    AnyFile,
+}
+
+/// A changed file that makes an image stale.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StaleFile {
+    /// The path, relative to the repository root.
+    pub path: String,
+    /// How it changed between the revision and the checked commit.
+    pub status: ChangeStatus,
+    /// Why it counts.
+    pub via: Via,
+}
+
+/// A commit that touched one of the stale files.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StaleCommit {
+    /// The commit.
+    pub sha: Sha,
+    /// The first line of its message.
+    pub summary: String,
+    /// The stale files it touched.
+    pub files: Vec<String>,
+}
+
+/// Why a published image is fresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FreshBecause {
+    /// It was built from the checked commit itself.
+    SameCommit,
+    /// No file it is built from changed since its revision.
+    NoRelevantChange,
+}
+
+/// The answer for one image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Published and up to date.
+    Fresh {
+        /// The published revision.
+        revision: Sha,
+        /// Why.
+        because: FreshBecause,
+    },
+    /// Published, but files it is built from changed since.
+    Stale {
+        /// The published revision.
+        revision: Sha,
+        /// The changed files that count, sorted by path.
+        files: Vec<StaleFile>,
+        /// The commits that touched them, newest first.
+        commits: Vec<StaleCommit>,
+    },
+    /// No such tag.
+    Missing,
+    /// Published, but its revision cannot be judged.
+    Unknown {
+        /// Why.
+        #[serde(flatten)]
+        reason: Unknown,
+    },
+    /// The check could not run for this image (registry unreachable, slow).
+    Unchecked {
+        /// What failed.
+        error: String,
+    },
+}
+
+impl Verdict {
+    /// The status as a word: `fresh`, `stale`, `missing`, `unknown`, `unchecked`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Verdict::Fresh { .. } => "fresh",
+            Verdict::Stale { .. } => "stale",
+            Verdict::Missing => "missing",
+            Verdict::Unknown { .. } => "unknown",
+            Verdict::Unchecked { .. } => "unchecked",
+        }
+    }
+}
+
+/// The verdict of one image, with what was looked up.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageVerdict {
+    /// The image's name in slipway.toml, or the reference as given.
+    pub image: String,
+    /// The reference looked up.
+    pub reference: String,
+    /// What it resolved to, when found.
+    pub digest: Option<String>,
+    /// The answer.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// What went wrong judging, beyond the verdicts themselves.
+#[derive(Debug, thiserror::Error)]
+pub enum StaleError {
+    /// The repository cannot be opened or read.
+    #[error("cannot read the git repository at `{}`", .path.display())]
+    Git {
+        /// The repository.
+        path: PathBuf,
+        /// What git2 said.
+        #[source]
+        source: git2::Error,
+    },
+    /// A diff failed.
+    #[error(transparent)]
+    Changes(#[from] ChangesError),
+    /// slipway.toml's filters cannot be built.
+    #[error(transparent)]
+    Filters(#[from] project::ProjectFiltersError),
+    /// slipway.toml's filters do not compile.
+    #[error(transparent)]
+    Paths(#[from] PathsError),
+}
+
+/// Judges published images against one commit of one repository.
+pub struct Judge {
+    repo: git2::Repository,
+    differ: Differ,
+    rev: Sha,
+    filters: Option<FilterSet>,
+    /// For each image: the filter names whose files make it stale.
+    relevant: BTreeMap<String, Vec<(String, Via)>>,
+    /// Changed files between a revision and `rev`, with the filters each
+    /// matched (indices into the filter set).
+    diffs: HashMap<Sha, (Vec<ChangedFile>, Vec<Vec<usize>>)>,
+}
+
+impl std::fmt::Debug for Judge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Judge").field("rev", &self.rev).finish()
+    }
+}
+
+impl Judge {
+    /// A judge of images against commit `rev` of the repository at
+    /// `repo_root`, with slipway.toml's filters when `config` is given.
+    pub fn new(config: Option<&Config>, repo_root: &Path, rev: Sha) -> Result<Judge, StaleError> {
+        let repo = git2::Repository::open(repo_root).map_err(|source| StaleError::Git {
+            path: repo_root.to_owned(),
+            source,
+        })?;
+        let differ = Differ::open(repo_root)?;
+        let (filters, relevant) = match config {
+            Some(config) => {
+                let set = FilterSet::compile(project::config_filters(config, repo_root)?)?;
+                let names: BTreeSet<String> = set.names().map(str::to_owned).collect();
+                (Some(set), relevant_filters(config, &names))
+            }
+            None => (None, BTreeMap::new()),
+        };
+        Ok(Judge {
+            repo,
+            differ,
+            rev,
+            filters,
+            relevant,
+            diffs: HashMap::new(),
+        })
+    }
+
+    /// The commit images are judged against.
+    pub fn rev(&self) -> &Sha {
+        &self.rev
+    }
+
+    /// The verdict for `image` (a slipway.toml image name; any other name
+    /// counts every changed file) given what is `published`.
+    pub fn judge(&mut self, image: &str, published: &Published) -> Result<Verdict, StaleError> {
+        if *published == Published::Missing {
+            return Ok(Verdict::Missing);
+        }
+        let revision = match revision_of(published) {
+            Ok(revision) => revision,
+            Err(reason) => return Ok(Verdict::Unknown { reason }),
+        };
+        if revision == self.rev {
+            return Ok(Verdict::Fresh {
+                revision,
+                because: FreshBecause::SameCommit,
+            });
+        }
+        if self.repo.find_commit(revision.oid()).is_err() {
+            return Ok(Verdict::Unknown {
+                reason: Unknown::NotInHistory {
+                    revision: revision.to_string(),
+                    shallow: self.repo.is_shallow(),
+                },
+            });
+        }
+        let files = self.stale_files(image, &revision)?;
+        if files.is_empty() {
+            return Ok(Verdict::Fresh {
+                revision,
+                because: FreshBecause::NoRelevantChange,
+            });
+        }
+        let commits = self.commits_touching(&revision, &files)?;
+        Ok(Verdict::Stale {
+            revision,
+            files,
+            commits,
+        })
+    }
+
+    /// The changed files between `revision` and the judged commit that
+    /// count for `image`.
+    fn stale_files(&mut self, image: &str, revision: &Sha) -> Result<Vec<StaleFile>, StaleError> {
+        if !self.diffs.contains_key(revision) {
+            let files = self
+                .differ
+                .between(revision, &self.rev, DiffOptions::default())?;
+            let matched = match &self.filters {
+                Some(filters) => filters.match_files(&files),
+                None => Vec::new(),
+            };
+            self.diffs.insert(revision.clone(), (files, matched));
+        }
+        let (files, matched) = &self.diffs[revision];
+        let names: Vec<&str> = self
+            .filters
+            .as_ref()
+            .map(|f| f.names().collect())
+            .unwrap_or_default();
+        Ok(match self.relevant.get(image) {
+            Some(relevant) => stale_files(relevant, &names, files, matched),
+            None => files
+                .iter()
+                .map(|f| StaleFile {
+                    path: f.path.clone(),
+                    status: f.status,
+                    via: Via::AnyFile,
+                })
+                .collect(),
+        })
+    }
+
+    /// The commits reachable from the judged commit and not from
+    /// `revision` that touched one of `files`, newest first.
+    fn commits_touching(
+        &self,
+        revision: &Sha,
+        files: &[StaleFile],
+    ) -> Result<Vec<StaleCommit>, StaleError> {
+        let git_error = |source| StaleError::Git {
+            path: self.differ_path(),
+            source,
+        };
+        let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let mut walk = self.repo.revwalk().map_err(git_error)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(git_error)?;
+        walk.push(self.rev.oid()).map_err(git_error)?;
+        walk.hide(revision.oid()).map_err(git_error)?;
+        let mut commits = Vec::new();
+        for oid in walk {
+            let commit = self
+                .repo
+                .find_commit(oid.map_err(git_error)?)
+                .map_err(git_error)?;
+            let sha = Sha::from_oid(commit.id());
+            let touched = match commit.parent_ids().next() {
+                Some(parent) => {
+                    self.differ
+                        .between(&Sha::from_oid(parent), &sha, DiffOptions::default())?
+                }
+                None => self.differ.all_added(&sha)?,
+            };
+            let hit: Vec<String> = touched
+                .into_iter()
+                .filter(|f| {
+                    wanted.contains(f.path.as_str())
+                        || f.from.as_deref().is_some_and(|p| wanted.contains(p))
+                })
+                .map(|f| f.path)
+                .collect();
+            if !hit.is_empty() {
+                commits.push(StaleCommit {
+                    sha,
+                    summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                        .into_owned(),
+                    files: hit,
+                });
+            }
+        }
+        Ok(commits)
+    }
+
+    fn differ_path(&self) -> PathBuf {
+        self.repo
+            .workdir()
+            .unwrap_or_else(|| self.repo.path())
+            .to_owned()
+    }
+}
+
+/// For each image of `config`: the filters whose files make it stale, its
+/// own first, then `[rebuild_all]`, then those of every image it depends
+/// on, directly or not. `names` are the filters that exist.
+pub fn relevant_filters(
+    config: &Config,
+    names: &BTreeSet<String>,
+) -> BTreeMap<String, Vec<(String, Via)>> {
+    let mut relevant = BTreeMap::new();
+    for name in config.images.keys() {
+        let mut list = vec![(name.clone(), Via::Paths)];
+        if names.contains(project::REBUILD_ALL) && !config.images.contains_key(project::REBUILD_ALL)
+        {
+            list.push((project::REBUILD_ALL.to_owned(), Via::RebuildAll));
+        }
+        let mut seen = BTreeSet::from([name.clone()]);
+        let mut queue: Vec<String> = config.images[name].depends_on.clone();
+        while let Some(dependency) = queue.pop() {
+            if !seen.insert(dependency.clone()) {
+                continue;
+            }
+            if let Some(image) = config.images.get(&dependency) {
+                queue.extend(image.depends_on.iter().cloned());
+            }
+            list.push((dependency.clone(), Via::DependsOn { image: dependency }));
+        }
+        relevant.insert(name.clone(), list);
+    }
+    relevant
+}
+
+/// The files of `files` matched by one of the `relevant` filters (named in
+/// `names`, their matches in `matched`), each once with the first reason
+/// that holds, sorted by path. Pure.
+pub fn stale_files(
+    relevant: &[(String, Via)],
+    names: &[&str],
+    files: &[ChangedFile],
+    matched: &[Vec<usize>],
+) -> Vec<StaleFile> {
+    let mut out: BTreeMap<usize, Via> = BTreeMap::new();
+    for (filter, via) in relevant {
+        let Some(position) = names.iter().position(|n| n == filter) else {
+            continue;
+        };
+        for index in matched.get(position).into_iter().flatten() {
+            out.entry(*index).or_insert_with(|| via.clone());
+        }
+    }
+    let mut stale: Vec<StaleFile> = out
+        .into_iter()
+        .filter_map(|(index, via)| {
+            files.get(index).map(|f| StaleFile {
+                path: f.path.clone(),
+                status: f.status,
+                via,
+            })
+        })
+        .collect();
+    stale.sort_by(|a, b| a.path.cmp(&b.path));
+    stale
+}
+
+/// How published labels are fetched.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// The most time one image's lookup may take, retries included.
+    pub timeout: Duration,
+    /// The cache of labels by digest, if any (e.g. [`default_cache_path`]).
+    pub cache: Option<PathBuf>,
+}
+
+/// Where the labels cache of the repository around `start` lives:
+/// `.git/slipway/stale-cache.json`.
+pub fn default_cache_path(start: &Path) -> Option<PathBuf> {
+    let repo = git2::Repository::discover(start).ok()?;
+    Some(repo.path().join("slipway").join("stale-cache.json"))
+}
+
+/// The cache file: published labels by digest. Labels under a digest
+/// never change, so entries never expire; the file keeps the newest
+/// [`CACHE_ENTRIES`].
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Cache {
+    #[serde(default)]
+    entries: Vec<CacheEntry>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CacheEntry {
+    digest: String,
+    platforms: Vec<PlatformRevision>,
+}
+
+/// How many digests the cache remembers.
+pub const CACHE_ENTRIES: usize = 256;
+
+impl Cache {
+    /// The cache at `path`; a missing or unreadable one is empty (it is
+    /// only a cache).
+    fn load(path: &Path) -> Cache {
+        match fs_err::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+                tracing::debug!(path = %path.display(), %error, "ignoring an unreadable cache");
+                Cache::default()
+            }),
+            Err(_) => Cache::default(),
+        }
+    }
+
+    fn get(&self, digest: &str) -> Option<Vec<PlatformRevision>> {
+        self.entries
+            .iter()
+            .find(|e| e.digest == digest)
+            .map(|e| e.platforms.clone())
+    }
+
+    fn insert(&mut self, digest: String, platforms: Vec<PlatformRevision>) {
+        self.entries.retain(|e| e.digest != digest);
+        self.entries.push(CacheEntry { digest, platforms });
+        let excess = self.entries.len().saturating_sub(CACHE_ENTRIES);
+        self.entries.drain(..excess);
+    }
+
+    /// Writes the cache atomically (temp file + rename in the same directory).
+    fn save(&self, path: &Path) -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs_err::create_dir_all(dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer(&mut file, self).map_err(std::io::Error::other)?;
+        file.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// What the registry holds under each of `images`, in order: labels of
+/// every platform, from manifests and config blobs only. With a cache, a
+/// digest seen before costs one `HEAD` of its manifest. Each lookup is
+/// bounded by [`FetchOptions::timeout`]; all run concurrently (one per
+/// image of the project, a handful).
+pub async fn fetch_published(
+    client: &RegistryClient,
+    images: &[ImageRef],
+    options: &FetchOptions,
+) -> Vec<Result<Published, FetchError>> {
+    let cache = std::sync::Arc::new(
+        options
+            .cache
+            .as_deref()
+            .map(Cache::load)
+            .unwrap_or_default(),
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, image) in images.iter().enumerate() {
+        let client = client.clone();
+        let image = image.clone();
+        let timeout = options.timeout;
+        let cached = std::sync::Arc::clone(&cache);
+        tasks.spawn(async move {
+            let lookup = lookup(&client, &image, &cached);
+            let result = match tokio::time::timeout(timeout, lookup).await {
+                Ok(result) => result,
+                Err(_) => Err(FetchError::Timeout {
+                    image: image.to_string(),
+                    timeout,
+                }),
+            };
+            (index, result)
+        });
+    }
+    let mut results: Vec<Option<Result<(Published, bool), FetchError>>> =
+        (0..images.len()).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, result)) => results[index] = Some(result),
+            Err(error) => tracing::error!(%error, "a label lookup panicked"),
+        }
+    }
+    let mut cache = std::sync::Arc::unwrap_or_clone(cache);
+    let mut changed = false;
+    let out: Vec<Result<Published, FetchError>> = results
+        .into_iter()
+        .zip(images)
+        .map(|(result, image)| {
+            let (published, fresh_entry) = result.unwrap_or_else(|| {
+                Err(FetchError::Timeout {
+                    image: image.to_string(),
+                    timeout: options.timeout,
+                })
+            })?;
+            if let (true, Published::Found { digest, platforms }) = (fresh_entry, &published) {
+                cache.insert(digest.clone(), platforms.clone());
+                changed = true;
+            }
+            Ok(published)
+        })
+        .collect();
+    if let (true, Some(path)) = (changed, &options.cache)
+        && let Err(error) = cache.save(path)
+    {
+        tracing::warn!(path = %path.display(), %error, "cannot write the label cache");
+    }
+    out
+}
+
+/// One lookup: `HEAD` for the digest, then the cache or the labels.
+/// Returns whether the answer is new to the cache.
+async fn lookup(
+    client: &RegistryClient,
+    image: &ImageRef,
+    cache: &Cache,
+) -> Result<(Published, bool), FetchError> {
+    let registry_error = |source| FetchError::Registry {
+        image: image.to_string(),
+        source: Box::new(source),
+    };
+    let Some(digest) = client.resolve(image).await.map_err(registry_error)? else {
+        return Ok((Published::Missing, false));
+    };
+    if let Some(platforms) = cache.get(&digest.to_string()) {
+        tracing::debug!(%image, %digest, "labels from the cache");
+        return Ok((
+            Published::Found {
+                digest: digest.to_string(),
+                platforms,
+            },
+            false,
+        ));
+    }
+    // By digest, so the labels are those of what HEAD answered even if the
+    // tag moves meanwhile.
+    let pinned = image.clone().with_digest(digest.clone());
+    match client.fetch_config_labels(&pinned).await {
+        Ok(labels) => Ok((Published::from_labels(digest.to_string(), &labels), true)),
+        Err(error) if error.is_not_found() => Ok((Published::Missing, false)),
+        Err(source) => Err(registry_error(source)),
+    }
+}
+
+/// Why what is published under a reference could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The registry failed or refused.
+    #[error("cannot read the labels of `{image}`")]
+    Registry {
+        /// The reference.
+        image: String,
+        /// What the registry client reported.
+        #[source]
+        source: Box<RegistryError>,
+    },
+    /// The lookup took longer than allowed.
+    #[error("reading the labels of `{image}` took longer than {}", humantime::format_duration(*.timeout))]
+    Timeout {
+        /// The reference.
+        image: String,
+        /// The limit.
+        timeout: Duration,
+    },
+}
+
+/// Fetches and judges in one go: for each `(name, reference)`, what is
+/// published and its verdict against commit `rev` of the repository at
+/// `repo_root`. A reference that cannot be read becomes
+/// [`Verdict::Unchecked`]; only git and slipway.toml problems are errors.
+pub async fn verdicts(
+    config: Option<&Config>,
+    client: &RegistryClient,
+    repo_root: &Path,
+    rev: &Sha,
+    images: &[(String, ImageRef)],
+    options: &FetchOptions,
+) -> Result<Vec<ImageVerdict>, StaleError> {
+    let refs: Vec<ImageRef> = images.iter().map(|(_, r)| r.clone()).collect();
+    let published = fetch_published(client, &refs, options).await;
+    let published = published
+        .into_iter()
+        .map(|r| r.map_err(|e| error_chain(&e)))
+        .collect();
+    let mut judge = Judge::new(config, repo_root, rev.clone())?;
+    judge_all(&mut judge, images, published)
+}
+
+/// Judges each image given what was found for it; a lookup that failed
+/// (its error as text) becomes [`Verdict::Unchecked`].
+pub fn judge_all(
+    judge: &mut Judge,
+    images: &[(String, ImageRef)],
+    published: Vec<Result<Published, String>>,
+) -> Result<Vec<ImageVerdict>, StaleError> {
+    images
+        .iter()
+        .zip(published)
+        .map(|((name, reference), published)| {
+            let (digest, verdict) = match published {
+                Ok(published) => (
+                    published.digest().map(str::to_owned),
+                    judge.judge(name, &published)?,
+                ),
+                Err(error) => (None, Verdict::Unchecked { error }),
+            };
+            Ok(ImageVerdict {
+                image: name.clone(),
+                reference: reference.to_string(),
+                digest,
+                verdict,
+            })
+        })
+        .collect()
+}
+
+/// An error and its causes on one line, `: `-separated.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The tag `branch` gets from docker/metadata-action's
+/// `type=ref,event=branch`: characters other than `[A-Za-z0-9_.-]` become
+/// `-`, as its sanitiser does.
+pub fn branch_tag(branch: &str) -> String {
+    branch
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn found(revisions: &[(Option<&str>, Option<&str>)]) -> Published {
+        Published::Found {
+            digest: "sha256:00".to_owned(),
+            platforms: revisions
+                .iter()
+                .map(|(platform, revision)| PlatformRevision {
+                    platform: platform.map(str::to_owned),
+                    revision: revision.map(str::to_owned),
+                })
+                .collect(),
+        }
+    }
+
+    #[track_caller]
+    fn check(published: Published, expected: Result<&str, &str>) {
+        let got = revision_of(&published)
+            .map(|s| s.to_string())
+            .map_err(|u| u.describe());
+        let expected = expected.map(str::to_owned).map_err(str::to_owned);
+        assert_eq!(got, expected, "{published:?}");
+    }
+
+    #[test]
+    fn revisions_of_published_images() {
+        check(found(&[(None, Some(A))]), Ok(A));
+        check(
+            found(&[
+                (Some("linux/amd64"), Some(A)),
+                (Some("linux/arm64"), Some(A)),
+            ]),
+            Ok(A),
+        );
+        check(
+            found(&[(None, None)]),
+            Err("no `org.opencontainers.image.revision` label"),
+        );
+        check(
+            found(&[(Some("linux/amd64"), Some(A)), (Some("linux/arm64"), None)]),
+            Err("no `org.opencontainers.image.revision` label on platform `linux/arm64`"),
+        );
+        check(
+            found(&[
+                (Some("linux/amd64"), Some(B)),
+                (Some("linux/arm64"), Some(A)),
+            ]),
+            Err(&format!(
+                "its platforms carry different revisions: `{A}`, `{B}`"
+            )),
+        );
+        check(
+            found(&[(None, Some("v1.2.3"))]),
+            Err("revision label `v1.2.3` is not a full commit sha"),
+        );
+        check(found(&[]), Err("the index lists no image"));
+        check(Published::Missing, Err("the index lists no image"));
+    }
+
+    #[test]
+    fn the_deploy_gate_wants_the_exact_commit() {
+        let a: Sha = A.parse().unwrap();
+        assert!(revision_matches(&found(&[(None, Some(A))]), &a));
+        assert!(!revision_matches(&found(&[(None, Some(B))]), &a));
+        assert!(!revision_matches(&found(&[(None, None)]), &a));
+        assert!(!revision_matches(&Published::Missing, &a));
+    }
+
+    #[track_caller]
+    fn check_files(relevant: &[(&str, Via)], matched: &[Vec<usize>], expected: &[(&str, Via)]) {
+        let names = ["app", "base", "rebuild_all"];
+        let files: Vec<ChangedFile> = ["app/main.rs", "base/Dockerfile", "Cargo.lock"]
+            .into_iter()
+            .map(|p| ChangedFile::new(p, ChangeStatus::Modified))
+            .collect();
+        let relevant: Vec<(String, Via)> = relevant
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect();
+        let got: Vec<(String, Via)> = stale_files(&relevant, &names, &files, matched)
+            .into_iter()
+            .map(|f| (f.path, f.via))
+            .collect();
+        let expected: Vec<(String, Via)> = expected
+            .iter()
+            .map(|(p, v)| ((*p).to_owned(), v.clone()))
+            .collect();
+        assert_eq!(got, expected, "{relevant:?} {matched:?}");
+    }
+
+    #[test]
+    fn files_that_make_an_image_stale() {
+        let dep = || Via::DependsOn {
+            image: "base".to_owned(),
+        };
+        check_files(
+            &[("app", Via::Paths)],
+            &[vec![0], vec![1], vec![2]],
+            &[("app/main.rs", Via::Paths)],
+        );
+        check_files(&[("app", Via::Paths)], &[vec![], vec![1], vec![2]], &[]);
+        check_files(
+            &[("app", Via::Paths), ("rebuild_all", Via::RebuildAll)],
+            &[vec![], vec![], vec![2]],
+            &[("Cargo.lock", Via::RebuildAll)],
+        );
+        check_files(
+            &[("app", Via::Paths), ("base", dep())],
+            &[vec![0], vec![1], vec![]],
+            &[("app/main.rs", Via::Paths), ("base/Dockerfile", dep())],
+        );
+        check_files(
+            &[("app", Via::Paths), ("base", dep())],
+            &[vec![1], vec![1], vec![]],
+            &[("base/Dockerfile", Via::Paths)],
+        );
+        check_files(&[("gone", Via::Paths)], &[vec![0], vec![1], vec![2]], &[]);
+    }
+
+    #[track_caller]
+    fn check_tag(branch: &str, expected: &str) {
+        assert_eq!(branch_tag(branch), expected, "{branch}");
+    }
+
+    #[test]
+    fn branch_tags_as_metadata_action_makes_them() {
+        check_tag("main", "main");
+        check_tag("feature/login", "feature-login");
+        check_tag("v1.2_x", "v1.2_x");
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_entries() {
+        let mut cache = Cache::default();
+        for i in 0..CACHE_ENTRIES + 3 {
+            cache.insert(format!("sha256:{i}"), Vec::new());
+        }
+        cache.insert("sha256:5".to_owned(), Vec::new());
+        assert_eq!(cache.entries.len(), CACHE_ENTRIES);
+        assert!(cache.get("sha256:0").is_none());
+        assert_eq!(
+            cache.entries.last().map(|e| e.digest.as_str()),
+            Some("sha256:5")
+        );
+    }
+
+    /// The library path other tools take (`img-build --only-stale`, deploy
+    /// gates): [`verdicts`] and [`revision_matches`] against a real
+    /// registry and a real history, images pushed with curl.
+    #[test]
+    fn verdicts_and_the_gate_against_a_real_registry() {
+        let registry = slipway_testbed::Registry::start();
+        let host = registry.host();
+        let repo = slipway_testbed::git::GitRepo::new();
+        repo.write(
+            "slipway.toml",
+            format!(
+                "[project]\nname = \"d\"\nregistry = \"{host}/d\"\n\n[images.app]\npaths = [\"app/**\"]\n\n[images.web]\npaths = [\"web/**\"]\n"
+            ),
+        );
+        repo.write("app/a", "1");
+        repo.write("web/w", "1");
+        let built = repo.commit("initial");
+        for name in ["app", "web"] {
+            push_labelled(&host, &format!("d/{name}"), &built);
+        }
+        repo.write("web/w", "2");
+        let head: Sha = repo.commit("change web").parse().unwrap();
+        let config = Config::load(&repo.path().join("slipway.toml")).unwrap();
+        let images: Vec<(String, ImageRef)> = ["app", "web"]
+            .iter()
+            .map(|n| {
+                (
+                    (*n).to_owned(),
+                    format!("{host}/d/{n}:main").parse().unwrap(),
+                )
+            })
+            .collect();
+        let client = RegistryClient::new(Default::default(), HashMap::new()).unwrap();
+        let options = FetchOptions {
+            timeout: Duration::from_secs(10),
+            cache: None,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let got = runtime
+            .block_on(verdicts(
+                Some(&config),
+                &client,
+                repo.path(),
+                &head,
+                &images,
+                &options,
+            ))
+            .unwrap();
+        let statuses: Vec<&str> = got.iter().map(|v| v.verdict.status()).collect();
+        assert_eq!(statuses, ["fresh", "stale"]);
+
+        let refs: Vec<ImageRef> = images.into_iter().map(|(_, r)| r).collect();
+        let published = runtime.block_on(fetch_published(&client, &refs, &options));
+        let built: Sha = built.parse().unwrap();
+        let gate: Vec<bool> = published
+            .iter()
+            .map(|p| revision_matches(p.as_ref().unwrap(), &built))
+            .collect();
+        assert_eq!(gate, [true, true]);
+        assert!(!revision_matches(published[0].as_ref().unwrap(), &head));
+    }
+
+    /// Pushes `host/repository:main`, an image whose config carries
+    /// `revision` as its revision label.
+    fn push_labelled(host: &str, repository: &str, revision: &str) {
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Labels":{{"{REVISION_LABEL}":"{revision}"}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        );
+        let digest = sha256(config.as_bytes());
+        let headers = curl(
+            &[
+                "-X",
+                "POST",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                &format!("http://{host}/v2/{repository}/blobs/uploads/"),
+            ],
+            b"",
+        );
+        let location = headers
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Location: ")
+                    .or_else(|| l.strip_prefix("location: "))
+            })
+            .unwrap()
+            .trim()
+            .to_owned();
+        curl(
+            &[
+                "-X",
+                "PUT",
+                // Without it curl says form data, which the registry reads
+                // (and so empties) before hashing the body.
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                "@-",
+                &format!("{location}&digest={digest}"),
+            ],
+            config.as_bytes(),
+        );
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{digest}","size":{}}},"layers":[]}}"#,
+            config.len()
+        );
+        curl(
+            &[
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/vnd.oci.image.manifest.v1+json",
+                "--data-binary",
+                "@-",
+                &format!("http://{host}/v2/{repository}/manifests/main"),
+            ],
+            manifest.as_bytes(),
+        );
+    }
+
+    fn curl(args: &[&str], stdin: &[u8]) -> String {
+        let curl = slipway_testbed::require("curl", "curl");
+        let mut command = std::process::Command::new(curl);
+        command.args(["-sS", "--fail-with-body"]).args(args);
+        let (ok, stdout) = pipe(&mut command, stdin);
+        assert!(ok, "curl {args:?}: {stdout}");
+        stdout
+    }
+
+    fn sha256(bytes: &[u8]) -> String {
+        let (_, stdout) = pipe(&mut std::process::Command::new("sha256sum"), bytes);
+        format!(
+            "sha256:{}",
+            stdout.split_whitespace().next().unwrap_or_default()
+        )
+    }
+
+    fn pipe(command: &mut std::process::Command, stdin: &[u8]) -> (bool, String) {
+        use std::io::Write as _;
+        use std::process::Stdio;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    }
+}
