@@ -41,6 +41,24 @@ pub struct Cli {
     #[arg(long, conflicts_with = "load")]
     pub push: bool,
 
+    /// Skip the images already published for this commit (requires `--push`)
+    ///
+    /// Before building, each selected image's primary tag (its `sha-<short>`
+    /// tag if the tag rules give one, else its first tag) is looked up in the
+    /// registry, as `image-stale-check` does. An image is skipped only when
+    /// that tag holds an image whose `org.opencontainers.image.revision` is
+    /// the commit being built, and every image of this run it depends on is
+    /// skipped too; the report then lists it as `skipped`, reason `fresh`,
+    /// with the published digest, which dependents get as their build arg.
+    /// An image fresh only because no file it is built from changed since an
+    /// older commit is built: its sha tag for this commit does not exist and
+    /// its revision label names another commit (`img-tag` can retag it
+    /// instead). With uncommitted changes nothing is skipped. A registry
+    /// that cannot be read is an error (exit 3), never a silent rebuild or
+    /// skip. `--dry-run` shows each image's answer.
+    #[arg(long)]
+    pub only_stale: bool,
+
     /// Keep the images in the local image store (buildx `--load`; docker and buildah always do)
     #[arg(long)]
     pub load: bool,

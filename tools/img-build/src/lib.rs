@@ -5,10 +5,12 @@
 //! each build and push as an argv (`work` lists them per image, which
 //! `--dry-run` prints); `run` executes them concurrently in dependency
 //! order; `index` assembles the OCI index of a multi-platform image built
-//! without buildx; `report` is what stdout gets.
+//! without buildx; `freshness` asks the registry which images
+//! `--only-stale` skips; `report` is what stdout gets.
 
 mod backend;
 mod cli;
+mod freshness;
 mod index;
 mod plan;
 mod report;
@@ -18,12 +20,20 @@ mod work;
 pub use cli::{BackendChoice, Cli};
 pub use report::Report;
 
+use std::collections::BTreeMap;
+
 use anyhow::Context as _;
+use slipway_core::cli::UsageError;
 use slipway_core::config::Config;
 use slipway_core::output::Output;
 
 /// Runs `img-build`.
 pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
+    if cli.only_stale && !cli.push {
+        return Err(UsageError::new(
+            "`--only-stale` requires `--push`: it skips images already published for this commit, and only pushed images are found there next time",
+        ));
+    }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let config = Config::locate(cli.global.config.as_deref(), &cwd)?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -36,6 +46,13 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
         plan.backend, plan.backend_reason
     ));
 
+    let freshness = if cli.only_stale {
+        freshness::check(&plan, &config, out)?
+    } else {
+        BTreeMap::new()
+    };
+    let is_skipped = |name: &str| freshness.get(name).is_some_and(|f| f.skip);
+
     if cli.dry_run {
         // The dependency's reference is only known once it is built: the
         // dry run shows its main tag (a pushed run passes `repo@sha256:…`).
@@ -43,9 +60,19 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             .targets
             .iter()
             .map(|target| {
+                if is_skipped(&target.name) {
+                    return work::Work {
+                        commands: Vec::new(),
+                        index_tags: None,
+                    };
+                }
                 let dependency_ref = target.dependency_arg.as_ref().and_then(|arg| {
-                    plan.target(&arg.image)
-                        .and_then(|dep| dep.tags.first().cloned())
+                    let dep = plan.target(&arg.image)?;
+                    // A skipped dependency is handed over as what is published.
+                    match freshness.get(&dep.name).filter(|f| f.skip) {
+                        Some(fresh) => fresh.published_reference(dep),
+                        None => dep.tags.first().cloned(),
+                    }
                 });
                 let secret_file = |id: &str| format!("<0600 temp file holding secret {id}>");
                 work::work(
@@ -57,11 +84,11 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 )
             })
             .collect();
-        return Ok(Report::plan(&plan, works));
+        return Ok(Report::plan(&plan, works, freshness));
     }
     if plan.targets.is_empty() {
         progress.println("img-build: nothing to build");
     }
-    let outcomes = run::execute(&plan, builder.as_ref(), out, &env)?;
+    let outcomes = run::execute(&plan, builder.as_ref(), out, &env, &freshness)?;
     Ok(Report::built(&plan, outcomes))
 }

@@ -9,8 +9,9 @@ use slipway_core::cli::exit;
 use slipway_core::output::Style;
 
 use crate::backend::BackendKind;
+use crate::freshness::Freshness;
 use crate::plan::{Plan, Target};
-use crate::run::{Outcome, Status};
+use crate::run::{Outcome, SkipReason, Status};
 use crate::work::Work;
 
 /// The report of a run: the plan of a dry run, or what each image became.
@@ -46,6 +47,9 @@ struct PlannedTarget {
     target: Target,
     #[serde(flatten)]
     work: Work,
+    /// `--only-stale`: the registry's answer and whether the build is skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stale_check: Option<Freshness>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -62,6 +66,9 @@ struct BuildReport {
 struct BuiltTarget {
     name: String,
     status: Status,
+    /// Why it was skipped: `fresh` (`--only-stale`), `dependency_failed` or `fail_fast`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<SkipReason>,
     repository: String,
     tags: Vec<String>,
     /// `repo@sha256:…` when pushed, else the main tag.
@@ -77,8 +84,13 @@ struct BuiltTarget {
 }
 
 impl Report {
-    /// The dry run's report: the plan and every command.
-    pub(crate) fn plan(plan: &Plan, works: Vec<Work>) -> Report {
+    /// The dry run's report: the plan, every command, and under
+    /// `--only-stale` the stale check's answers.
+    pub(crate) fn plan(
+        plan: &Plan,
+        works: Vec<Work>,
+        mut freshness: BTreeMap<String, Freshness>,
+    ) -> Report {
         Report {
             inner: Inner::Plan(PlanReport {
                 dry_run: true,
@@ -94,7 +106,11 @@ impl Report {
                     .iter()
                     .cloned()
                     .zip(works)
-                    .map(|(target, work)| PlannedTarget { target, work })
+                    .map(|(target, work)| PlannedTarget {
+                        stale_check: freshness.remove(&target.name),
+                        target,
+                        work,
+                    })
                     .collect(),
             }),
         }
@@ -110,6 +126,7 @@ impl Report {
                 Some(BuiltTarget {
                     name: target.name.clone(),
                     status: outcome.status,
+                    reason: outcome.reason,
                     repository: target.repository.clone(),
                     tags: target.tags.clone(),
                     reference: outcome.reference,
@@ -124,7 +141,7 @@ impl Report {
             .collect();
         let failed = targets
             .iter()
-            .filter(|t| t.status != Status::Built)
+            .filter(|t| t.status != Status::Built && t.reason != Some(SkipReason::Fresh))
             .map(|t| t.name.clone())
             .collect();
         Report {
@@ -162,6 +179,14 @@ impl slipway_core::output::Report for Report {
                     for tag in &target.tags {
                         text.push_str(&format!("  tag {tag}\n"));
                     }
+                    if let Some(check) = &planned.stale_check {
+                        text.push_str(&format!(
+                            "  stale check: {} at {}: {}\n",
+                            check.verdict.status(),
+                            check.reference,
+                            check.decision
+                        ));
+                    }
                     for command in &planned.work.commands {
                         let env: String = command
                             .env
@@ -188,6 +213,14 @@ impl slipway_core::output::Report for Report {
                             style.ok("built"),
                             target.reference.as_deref().unwrap_or_default()
                         )),
+                        Status::Skipped if target.reason == Some(SkipReason::Fresh) => {
+                            text.push_str(&format!(
+                                "{} {} {} (fresh: published for this commit)\n",
+                                target.name,
+                                style.ok("skipped"),
+                                target.reference.as_deref().unwrap_or_default()
+                            ));
+                        }
                         status => text.push_str(&format!(
                             "{} {} {} (log: {})\n",
                             target.name,
@@ -234,6 +267,9 @@ impl slipway_core::output::Report for Report {
             let status = match target.status {
                 Status::Built => "built".to_owned(),
                 Status::Failed => format!("failed (log: `{}`)", target.log.display()),
+                Status::Skipped if target.reason == Some(SkipReason::Fresh) => {
+                    "skipped (fresh)".to_owned()
+                }
                 Status::Skipped => "skipped".to_owned(),
             };
             text.push_str(&format!(

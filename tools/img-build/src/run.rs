@@ -21,6 +21,7 @@ use slipway_core::progress::{Progress, Task};
 use xshell::Shell;
 
 use crate::backend::{Backend, DigestSource, Invocation};
+use crate::freshness::Freshness;
 use crate::plan::{Plan, Secret, Target};
 use crate::work::work;
 
@@ -33,10 +34,24 @@ pub(crate) enum Status {
     Skipped,
 }
 
+/// Why a target was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SkipReason {
+    /// An image it depends on was not built.
+    DependencyFailed,
+    /// An image failed and `--fail-fast` is given.
+    FailFast,
+    /// `--only-stale`: the image is already published for this commit.
+    Fresh,
+}
+
 /// What one target produced.
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
     pub(crate) status: Status,
+    /// Why it was skipped, when it was.
+    pub(crate) reason: Option<SkipReason>,
     /// `repo@sha256:…` when pushed, else the main tag.
     pub(crate) reference: Option<String>,
     pub(crate) digest: Option<Digest>,
@@ -46,12 +61,21 @@ pub(crate) struct Outcome {
     pub(crate) log: PathBuf,
 }
 
-/// Runs every target of `plan`; returns their outcomes by name.
+impl Outcome {
+    /// Whether dependents can use it: built, or already published (`--only-stale`).
+    pub(crate) fn is_available(&self) -> bool {
+        self.status == Status::Built || self.reason == Some(SkipReason::Fresh)
+    }
+}
+
+/// Runs every target of `plan` except those `freshness` skips; returns
+/// their outcomes by name.
 pub(crate) fn execute(
     plan: &Plan,
     backend: &dyn Backend,
     out: &Output,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
+    freshness: &BTreeMap<String, Freshness>,
 ) -> anyhow::Result<BTreeMap<String, Outcome>> {
     fs_err::create_dir_all(&plan.log_dir).context("cannot create the log directory")?;
     // Env secrets go to 0600 files in a private directory, removed when the run ends.
@@ -78,6 +102,28 @@ pub(crate) fn execute(
 
     let progress = out.progress();
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
+    for target in &plan.targets {
+        if let Some(fresh) = freshness.get(&target.name).filter(|f| f.skip) {
+            let reference = fresh.published_reference(target);
+            progress.task(&target.name, "").finish(&format!(
+                "skipped, published for this commit: {}",
+                reference.as_deref().unwrap_or_default()
+            ));
+            outcomes.insert(
+                target.name.clone(),
+                Outcome {
+                    status: Status::Skipped,
+                    reason: Some(SkipReason::Fresh),
+                    reference,
+                    digest: fresh.published_digest(),
+                    image_id: None,
+                    duration: Duration::ZERO,
+                    error: None,
+                    log: plan.log_dir.join(format!("{}.log", target.name)),
+                },
+            );
+        }
+    }
     let mut running = 0usize;
     let mut started: Vec<String> = Vec::new();
     let (sender, receiver) = mpsc::channel::<(String, Outcome)>();
@@ -91,11 +137,12 @@ pub(crate) fn execute(
                 let blocker = target
                     .depends_on
                     .iter()
-                    .find(|d| outcomes.get(*d).is_some_and(|o| o.status != Status::Built));
+                    .find(|d| outcomes.get(*d).is_some_and(|o| !o.is_available()));
                 if let Some(blocker) = blocker {
                     let outcome = skipped(
                         plan,
                         target,
+                        SkipReason::DependencyFailed,
                         format!("dependency `{blocker}` was not built"),
                     );
                     progress
@@ -108,6 +155,7 @@ pub(crate) fn execute(
                     let outcome = skipped(
                         plan,
                         target,
+                        SkipReason::FailFast,
                         "not started: an image failed and `--fail-fast` is given".to_owned(),
                     );
                     progress
@@ -163,14 +211,15 @@ pub(crate) fn execute(
     Ok(outcomes)
 }
 
-fn skipped(plan: &Plan, target: &Target, reason: String) -> Outcome {
+fn skipped(plan: &Plan, target: &Target, reason: SkipReason, error: String) -> Outcome {
     Outcome {
         status: Status::Skipped,
+        reason: Some(reason),
         reference: None,
         digest: None,
         image_id: None,
         duration: Duration::ZERO,
-        error: Some(reason),
+        error: Some(error),
         log: plan.log_dir.join(format!("{}.log", target.name)),
     }
 }
@@ -212,6 +261,7 @@ fn run_target(
             task.finish(&reference);
             Outcome {
                 status: Status::Built,
+                reason: None,
                 reference: Some(reference),
                 digest,
                 image_id,
@@ -225,6 +275,7 @@ fn run_target(
             task.fail(&format!("{message} (log: {})", log_path.display()));
             Outcome {
                 status: Status::Failed,
+                reason: None,
                 reference: None,
                 digest: None,
                 image_id: None,
