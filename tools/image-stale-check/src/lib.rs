@@ -9,11 +9,9 @@ mod hook;
 mod local;
 mod report;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use secrecy::ExposeSecret as _;
 use slipway_core::cli::UsageError;
 use slipway_core::config::Config;
 use slipway_core::image_ref::{ImageRef, Tag};
@@ -174,28 +172,14 @@ fn client(
     hook: bool,
     out: &Output,
 ) -> anyhow::Result<RegistryClient> {
-    let env = |name: &str| std::env::var(name).ok();
-    let mut credentials = HashMap::new();
-    for (_, image) in targets {
-        let registry = image.registry();
-        if credentials.contains_key(registry) {
-            continue;
-        }
-        let (found, source) = slipway_core::auth::resolve(registry, None, &env)
-            .with_context(|| format!("cannot find credentials for `{registry}`"))?;
-        tracing::debug!(%registry, ?source, "credentials");
-        if let Some(found) = found {
-            if !found.password.expose_secret().is_empty() {
-                out.mask(&found.password);
-            }
-            credentials.insert(registry.to_owned(), found);
-        }
-    }
     let options = RegistryOptions {
         max_attempts: if hook { 1 } else { 3 },
         retry_budget: timeout,
         user_agent: concat!("image-stale-check/", env!("CARGO_PKG_VERSION")).to_owned(),
         ..RegistryOptions::default()
     };
-    Ok(RegistryClient::new(options, credentials)?)
+    let registries = targets.iter().map(|(_, image)| image.registry());
+    Ok(RegistryClient::for_registries(
+        registries, None, options, out,
+    )?)
 }

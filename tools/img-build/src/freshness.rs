@@ -8,11 +8,10 @@
 //! silently rebuild or skip. This module decides; `run` and `report` act
 //! on the decisions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use secrecy::ExposeSecret as _;
 use slipway_core::config::Config;
 use slipway_core::git::Sha;
 use slipway_core::image_ref::{Digest, ImageRef};
@@ -182,30 +181,16 @@ fn decide(verdict: ImageVerdict, is_dirty: bool, built_dependency: Option<&str>)
 
 /// A registry client with the credentials of every registry involved.
 fn client(images: &[(String, ImageRef)], out: &Output) -> anyhow::Result<RegistryClient> {
-    let env = |name: &str| std::env::var(name).ok();
-    let mut credentials = HashMap::new();
-    for (_, image) in images {
-        let registry = image.registry();
-        if credentials.contains_key(registry) {
-            continue;
-        }
-        let (found, source) = slipway_core::auth::resolve(registry, None, &env)
-            .with_context(|| format!("cannot find credentials for `{registry}`"))?;
-        tracing::debug!(%registry, ?source, "credentials");
-        if let Some(found) = found {
-            if !found.password.expose_secret().is_empty() {
-                out.mask(&found.password);
-            }
-            credentials.insert(registry.to_owned(), found);
-        }
-    }
     let options = RegistryOptions {
         max_attempts: 3,
         retry_budget: TIMEOUT,
         user_agent: concat!("img-build/", env!("CARGO_PKG_VERSION")).to_owned(),
         ..RegistryOptions::default()
     };
-    RegistryClient::new(options, credentials).context("cannot set up the registry client")
+    let registries = images.iter().map(|(_, image)| image.registry());
+    Ok(RegistryClient::for_registries(
+        registries, None, options, out,
+    )?)
 }
 
 #[cfg(test)]

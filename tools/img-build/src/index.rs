@@ -3,11 +3,10 @@
 //! index from their digests, sizes and media types and puts it at every tag
 //! through the registry client.
 
-use std::collections::HashMap;
-
 use anyhow::Context as _;
 use slipway_core::config::Platform;
 use slipway_core::image_ref::{Digest, Repository, Tag};
+use slipway_core::output::Output;
 use slipway_core::registry::{Manifest, OCI_INDEX, RegistryClient, RegistryOptions};
 
 /// Puts an index of `entries` (platform, pushed manifest digest) at each of
@@ -16,21 +15,13 @@ pub(crate) fn push_index(
     repository: &Repository,
     entries: &[(Platform, Digest)],
     tags: &[Tag],
-    env: &dyn Fn(&str) -> Option<String>,
+    out: &Output,
 ) -> anyhow::Result<Digest> {
-    let mut credentials = HashMap::new();
-    let (found, source) = slipway_core::auth::resolve(repository.registry(), None, env)
-        .with_context(|| format!("cannot find credentials for `{}`", repository.registry()))?;
-    tracing::debug!(
-        registry = repository.registry(),
-        ?source,
-        "registry credentials"
-    );
-    if let Some(found) = found {
-        credentials.insert(repository.registry().to_owned(), found);
-    }
-    let client = RegistryClient::new(RegistryOptions::default(), credentials)
-        .context("cannot set up the registry client")?;
+    let options = RegistryOptions {
+        user_agent: concat!("img-build/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ..RegistryOptions::default()
+    };
+    let client = RegistryClient::for_registries([repository.registry()], None, options, out)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

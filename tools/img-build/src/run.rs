@@ -190,7 +190,7 @@ pub(crate) fn execute(
                 running += 1;
                 started.push(target.name.clone());
                 scope.spawn(move || {
-                    let outcome = run_target(plan, target, &commands, &progress, out, env);
+                    let outcome = run_target(plan, target, &commands, &progress, out);
                     // The receiver lives until every spawned target has reported.
                     let _ = sender.send((target.name.clone(), outcome));
                 });
@@ -241,12 +241,11 @@ fn run_target(
     work: &crate::work::Work,
     progress: &Progress,
     out: &Output,
-    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Outcome {
     let started = Instant::now();
     let log_path = plan.log_dir.join(format!("{}.log", target.name));
     let task = progress.task(&target.name, "building");
-    let result = run_commands(plan, target, work, &log_path, &task, progress, out, env);
+    let result = run_commands(plan, target, work, &log_path, &task, progress, out);
     if out.is_github_actions() && !out.is_quiet() {
         let _group = out.group(&format!("img-build {}", target.name));
         if let Ok(text) = fs_err::read_to_string(&log_path) {
@@ -299,7 +298,6 @@ fn run_commands(
     task: &Task,
     progress: &Progress,
     out: &Output,
-    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> anyhow::Result<(String, Option<Digest>, Option<String>)> {
     let log = Mutex::new(fs_err::File::create(log_path).context("cannot create the build log")?);
     let stream = !out.is_quiet() && !out.is_github_actions();
@@ -323,7 +321,7 @@ fn run_commands(
     if let Some(tags) = &work.index_tags {
         task.message("pushing the index");
         let digest =
-            crate::index::push_index(&target.repo, &platform_digests, &target.tag_names, env)
+            crate::index::push_index(&target.repo, &platform_digests, &target.tag_names, out)
                 .context("cannot push the image index")?;
         let mut log = log
             .lock()

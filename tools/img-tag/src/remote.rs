@@ -2,15 +2,14 @@
 //! call (found and masked before the first request), the client, and the
 //! single-threaded runtime the concurrent requests run on.
 
-use std::collections::HashMap;
 use std::io::Read as _;
 
 use anyhow::Context as _;
-use slipway_core::auth::{self, Credentials};
+use slipway_core::auth::Credentials;
 use slipway_core::cli::UsageError;
 use slipway_core::output::Output;
 use slipway_core::registry::{RegistryClient, RegistryOptions};
-use slipway_core::secret::{ExposeSecret as _, SecretString};
+use slipway_core::secret::SecretString;
 
 use crate::cli::RegistryArgs;
 
@@ -41,25 +40,17 @@ pub(crate) fn client(
         }
         _ => None,
     };
-    let env = |name: &str| std::env::var(name).ok();
-    let mut credentials = HashMap::new();
-    for registry in registries {
-        let (found, source) = auth::resolve(registry, explicit.clone(), &env)
-            .with_context(|| format!("cannot find credentials for `{registry}`"))?;
-        tracing::debug!(%registry, ?source, "credentials");
-        if let Some(found) = found {
-            if !found.password.expose_secret().is_empty() {
-                out.mask(&found.password);
-            }
-            credentials.insert((*registry).to_owned(), found);
-        }
-    }
     let options = RegistryOptions {
         insecure: args.insecure,
         user_agent: concat!("img-tag/", env!("CARGO_PKG_VERSION")).to_owned(),
         ..RegistryOptions::default()
     };
-    Ok(RegistryClient::new(options, credentials)?)
+    Ok(RegistryClient::for_registries(
+        registries.iter().copied(),
+        explicit.as_ref(),
+        options,
+        out,
+    )?)
 }
 
 /// Runs `work` on a single-threaded runtime: the requests of a call are

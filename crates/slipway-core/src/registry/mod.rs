@@ -58,6 +58,23 @@ impl Default for RegistryOptions {
     }
 }
 
+/// Why a client for a set of registries could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientSetupError {
+    /// The credentials of a registry could not be read.
+    #[error("cannot find credentials for `{registry}`")]
+    Credentials {
+        /// The registry host whose credentials were looked up.
+        registry: String,
+        /// Why the lookup failed.
+        #[source]
+        source: crate::auth::AuthError,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot set up the registry client")]
+    Client(#[source] Box<RegistryError>),
+}
+
 /// What went wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -183,6 +200,41 @@ pub struct RegistryClient {
 }
 
 impl RegistryClient {
+    /// A client holding the credentials [`crate::auth::resolve`] finds for
+    /// each of `registries` (hosts as written in image references; `explicit`
+    /// ones, from flags, win), each password masked under GitHub Actions
+    /// before its first use. This is how every tool builds its client.
+    pub fn for_registries<'a>(
+        registries: impl IntoIterator<Item = &'a str>,
+        explicit: Option<&Credentials>,
+        options: RegistryOptions,
+        output: &crate::output::Output,
+    ) -> Result<Self, ClientSetupError> {
+        use secrecy::ExposeSecret as _;
+        let env = |name: &str| std::env::var(name).ok();
+        let mut credentials = HashMap::new();
+        for registry in registries {
+            if credentials.contains_key(registry) {
+                continue;
+            }
+            let (found, source) =
+                crate::auth::resolve(registry, explicit.cloned(), &env).map_err(|source| {
+                    ClientSetupError::Credentials {
+                        registry: registry.to_owned(),
+                        source,
+                    }
+                })?;
+            tracing::debug!(%registry, ?source, "credentials");
+            if let Some(found) = found {
+                if !found.password.expose_secret().is_empty() {
+                    output.mask(&found.password);
+                }
+                credentials.insert(registry.to_owned(), found);
+            }
+        }
+        Self::new(options, credentials).map_err(|error| ClientSetupError::Client(Box::new(error)))
+    }
+
     /// A client using `credentials` (by registry host, as written in image
     /// references) and anonymous access elsewhere.
     pub fn new(
