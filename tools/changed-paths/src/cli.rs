@@ -7,9 +7,9 @@ use slipway_core::paths::Quantifier;
 /// Tell which files changed between two refs and which named filters (and
 /// so which images) they touch.
 ///
-/// Without `--base`, the range comes from the CI event: a pull request is
-/// compared with the merge base of its base branch, a push with its
-/// `before` commit (a new branch with the default branch's merge base, a
+/// Without `--base` (or `--base-from-image`), the range comes from the CI
+/// event: a pull request is compared with the merge base of its base
+/// branch, a push with its `before` commit (a new branch with the default branch's merge base, a
 /// first push lists every file as added), a tag push with the previous
 /// version tag, anything else (and a run outside CI) with the default
 /// branch's merge base, or the last commit on the default branch itself.
@@ -20,9 +20,14 @@ use slipway_core::paths::Quantifier;
 /// YAML, same answers) and from `--filter`. Images depending on a selected
 /// image are selected too.
 ///
+/// `--base-from-image REF` compares from the commit in a published image's
+/// `org.opencontainers.image.revision` label instead (every platform of an
+/// index must carry the same one; a `-dirty` build counts as its commit).
+///
 /// Exit codes: 0 success (whatever matched), 1 with `--exit-code` when no
-/// filter matched, 2 bad input, 3 git failed (a shallow clone missing the
-/// base says how to fetch it).
+/// filter matched, 2 bad input, 3 git or the registry failed (a shallow
+/// clone missing the base says how to fetch it; an image without the
+/// label, or not found, says so).
 #[derive(Debug, clap::Parser)]
 #[command(name = "changed-paths", version, about, long_about)]
 pub struct Cli {
@@ -32,6 +37,15 @@ pub struct Cli {
     /// Compare from this revision (sha, branch, tag, `HEAD~3`) [default: from the CI event]
     #[arg(long, value_name = "REV", conflicts_with_all = ["working_tree", "files_from"])]
     pub base: Option<String>,
+
+    /// Compare from the commit a published image was built from: its
+    /// `org.opencontainers.image.revision` label (what changed since what is out there)
+    #[arg(
+        long,
+        value_name = "REF",
+        conflicts_with_all = ["base", "working_tree", "files_from"]
+    )]
+    pub base_from_image: Option<String>,
 
     /// Compare to this revision [default: the CI event's head, else HEAD]
     #[arg(long, value_name = "REV", conflicts_with_all = ["working_tree", "files_from"])]

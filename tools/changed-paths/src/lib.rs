@@ -5,6 +5,7 @@
 //! then lists the changes through git2 and matches them in one pass.
 
 mod cli;
+mod image;
 mod list;
 mod range;
 mod report;
@@ -26,7 +27,7 @@ pub use report::Report;
 const REBUILD_ALL: &str = paths::project::REBUILD_ALL;
 
 /// Runs `changed-paths`.
-pub fn run(cli: Cli, _out: &slipway_core::output::Output) -> anyhow::Result<Report> {
+pub fn run(cli: Cli, out: &slipway_core::output::Output) -> anyhow::Result<Report> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let config = load_config(cli.global.config.as_deref(), &cwd)?;
     let statuses = match &cli.status {
@@ -64,7 +65,14 @@ pub fn run(cli: Cli, _out: &slipway_core::output::Output) -> anyhow::Result<Repo
             if cli.working_tree {
                 (differ.working_tree(options)?, report::Source::WorkingTree)
             } else {
-                let ctx = if cli.base.is_some() {
+                let base_commit = match &cli.base_from_image {
+                    Some(text) => Some((
+                        image::base_revision(text, out)?,
+                        format!("from image `{text}`"),
+                    )),
+                    None => None,
+                };
+                let ctx = if cli.base.is_some() || base_commit.is_some() {
                     slipway_core::ci::CiContext::local()
                 } else {
                     slipway_core::ci::CiContext::detect()
@@ -74,13 +82,20 @@ pub fn run(cli: Cli, _out: &slipway_core::output::Output) -> anyhow::Result<Repo
                     base: cli.base.clone(),
                     head: cli.head.clone(),
                     merge_base: cli.merge_base,
+                    base_commit,
                 };
                 let default_branch = config.as_ref().map(|c| c.project.default_branch.as_str());
                 match range::choose(repo, &differ, &ctx, &flags, default_branch)? {
                     range::Range::Commits { base, head, why } => {
                         tracing::info!(base = %base.short(), head = %head.short(), "comparing with {why}");
                         let files = differ.between(&base, &head, options)?;
-                        (files, report::Source::Commits { base, head, why })
+                        let source = report::Source::Commits {
+                            base,
+                            head,
+                            why,
+                            from_image: cli.base_from_image.clone(),
+                        };
+                        (files, source)
                     }
                     range::Range::AllAdded { head, why } => {
                         tracing::info!(head = %head.short(), "{why}: every file is added");

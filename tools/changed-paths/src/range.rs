@@ -36,6 +36,8 @@ pub(crate) struct RangeFlags {
     pub(crate) base: Option<String>,
     pub(crate) head: Option<String>,
     pub(crate) merge_base: bool,
+    /// A base already resolved elsewhere (`--base-from-image`), with how.
+    pub(crate) base_commit: Option<(Sha, String)>,
 }
 
 /// Chooses the range from the flags, else from `ctx`.
@@ -61,6 +63,15 @@ pub(crate) fn choose(
         Some(rev) => resolve(rev)?,
         None => repo.head_sha().context("cannot read HEAD")?,
     };
+
+    if let Some((base, why)) = &flags.base_commit {
+        differ.require_commit(base, "base")?;
+        return Ok(Range::Commits {
+            base: base.clone(),
+            head,
+            why: why.clone(),
+        });
+    }
 
     if let Some(base) = &flags.base {
         let base_sha = resolve(base)?;

@@ -16,10 +16,21 @@ use crate::list;
 /// Where the changed files came from.
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
-    Commits { base: Sha, head: Sha, why: String },
-    AllAdded { head: Sha, why: String },
+    Commits {
+        base: Sha,
+        head: Sha,
+        why: String,
+        /// `--base-from-image`'s reference, when the base came from it.
+        from_image: Option<String>,
+    },
+    AllAdded {
+        head: Sha,
+        why: String,
+    },
     WorkingTree,
-    FilesFrom { origin: String },
+    FilesFrom {
+        origin: String,
+    },
 }
 
 /// One changed file with every filter's verdict (`--explain`).
@@ -112,6 +123,13 @@ impl serde::Serialize for Report {
         let (base, head) = self.range();
         map.serialize_entry("base", &base)?;
         map.serialize_entry("head", &head)?;
+        if let Source::Commits {
+            from_image: Some(image),
+            ..
+        } = &self.parts.source
+        {
+            map.serialize_entry("base_image", image)?;
+        }
         map.serialize_entry("files", &self.parts.files)?;
         if let Some(explain) = &self.parts.explain {
             map.serialize_entry("explain", explain)?;
@@ -125,9 +143,19 @@ impl slipway_core::output::Report for Report {
         let mut text = String::new();
         let count = self.parts.files.len();
         let source = match &self.parts.source {
-            Source::Commits { base, head, why } => {
-                format!("{} -> {} ({why})", base.short(), head.short())
-            }
+            Source::Commits {
+                base,
+                head,
+                from_image: Some(image),
+                ..
+            } => format!(
+                "{} (from image `{image}`) -> {}",
+                base.short(),
+                head.short()
+            ),
+            Source::Commits {
+                base, head, why, ..
+            } => format!("{} -> {} ({why})", base.short(), head.short()),
             Source::AllAdded { head, why } => format!("all files of {} ({why})", head.short()),
             Source::WorkingTree => "the working tree against HEAD".to_owned(),
             Source::FilesFrom { origin } => format!("files from {origin}"),

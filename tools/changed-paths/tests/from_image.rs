@@ -1,0 +1,452 @@
+//! `--base-from-image` against a real registry: tiny labelled images are
+//! pushed straight to it with curl (a config blob carrying the label and an
+//! empty layer list, as image-stale-check's tests do), then the real binary
+//! compares from the commit the label names.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "fixture helpers outside `#[test]` functions: a failed step should panic"
+)]
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use slipway_testbed::git::GitRepo;
+use slipway_testbed::registry::Registry;
+
+const BIN: &str = env!("CARGO_BIN_EXE_changed-paths");
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const LABEL: &str = "org.opencontainers.image.revision";
+
+/// What a run printed and returned.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary in `dir` with `args`, no CI variables, no colour, no
+/// docker credentials, plus `env`.
+fn run_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let docker_config = tempfile::tempdir().unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "error")
+        .env("DOCKER_CONFIG", docker_config.path())
+        .env_remove("REGISTRY_USER")
+        .env_remove("REGISTRY_PASSWORD");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("GITHUB_")
+            || name.starts_with("GITLAB")
+            || name.starts_with("CI_")
+            || name.starts_with("SLIPWAY_")
+        {
+            command.env_remove(name);
+        }
+    }
+    let output = command
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> Run {
+    run_with_env(dir, args, &[])
+}
+
+#[track_caller]
+fn check(run: Run, code: i32, stdout: &str) {
+    assert_eq!(run.stdout, stdout, "stdout; stderr was:\n{}", run.stderr);
+    assert_eq!(run.code, code, "exit code; stderr was:\n{}", run.stderr);
+}
+
+#[track_caller]
+fn check_error(run: Run, code: i32, first_line: &str) {
+    assert_eq!(run.stdout, "", "stdout; stderr was:\n{}", run.stderr);
+    assert_eq!(run.code, code, "exit code; stderr was:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().next(),
+        Some(first_line),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A history of three commits: the first, one changing `app/`, one
+/// changing `docs/`. Returns the repository and the three shas.
+fn history() -> (GitRepo, [String; 3]) {
+    let repo = GitRepo::new();
+    repo.write("app/main.js", "1\n");
+    repo.write("docs/guide.md", "1\n");
+    let first = repo.commit("first");
+    repo.write("app/main.js", "2\n");
+    let second = repo.commit("app");
+    repo.write("docs/guide.md", "2\n");
+    let third = repo.commit("docs");
+    (repo, [first, second, third])
+}
+
+#[test]
+fn the_base_is_the_commit_the_image_was_built_from() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let (repo, [first, second, third]) = history();
+    push_image(&host, "demo/app", "main", "amd64", Some(&first));
+    let image = format!("{host}/demo/app:main");
+
+    check(
+        run(
+            repo.path(),
+            &["--base-from-image", &image, "--filter", "app=app/**"],
+        ),
+        0,
+        &format!(
+            "changed files: 2, {} (from image `{image}`) -> {}
+app: true (1 files)
+  modified app/main.js
+targets: [\"app\"]
+",
+            &first[..7],
+            &third[..7]
+        ),
+    );
+
+    // `--head` still chooses the other side.
+    check(
+        run(
+            repo.path(),
+            &[
+                "--base-from-image",
+                &image,
+                "--head",
+                &second,
+                "--filter",
+                "app=app/**",
+            ],
+        ),
+        0,
+        &format!(
+            "changed files: 1, {} (from image `{image}`) -> {}
+app: true (1 files)
+  modified app/main.js
+targets: [\"app\"]
+",
+            &first[..7],
+            &second[..7]
+        ),
+    );
+
+    // JSON names the image next to the commits.
+    let json = run(
+        repo.path(),
+        &["--base-from-image", &image, "--format", "json"],
+    );
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        (&json["base"], &json["head"], &json["base_image"]),
+        (
+            &serde_json::json!(first),
+            &serde_json::json!(third),
+            &serde_json::json!(image)
+        )
+    );
+
+    // A multi-platform image whose platforms agree.
+    push_index(
+        &host,
+        "demo/app",
+        "multi",
+        &[("amd64", &second), ("arm64", &second)],
+    );
+    let multi = format!("{host}/demo/app:multi");
+    check(
+        run(repo.path(), &["--base-from-image", &multi]),
+        0,
+        &format!(
+            "changed files: 1, {} (from image `{multi}`) -> {}
+targets: []
+",
+            &second[..7],
+            &third[..7]
+        ),
+    );
+}
+
+#[test]
+fn a_dirty_build_counts_as_its_commit_with_a_warning() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let (repo, [first, _, third]) = history();
+    push_image(
+        &host,
+        "demo/app",
+        "dirty",
+        "amd64",
+        Some(&format!("{first}-dirty")),
+    );
+    let image = format!("{host}/demo/app:dirty");
+    let out = run_with_env(
+        repo.path(),
+        &["--base-from-image", &image],
+        &[("RUST_LOG", "warn")],
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "image `{image}` was built from uncommitted changes on top of `{}` (`{first}-dirty`); comparing from that commit",
+            &first[..7]
+        )),
+        "{}",
+        out.stderr
+    );
+    check(
+        out,
+        0,
+        &format!(
+            "changed files: 2, {} (from image `{image}`) -> {}
+targets: []
+",
+            &first[..7],
+            &third[..7]
+        ),
+    );
+}
+
+#[test]
+fn images_that_name_no_usable_commit_exit_3() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let (repo, [first, second, _]) = history();
+
+    push_image(&host, "demo/app", "unlabelled", "amd64", None);
+    let image = format!("{host}/demo/app:unlabelled");
+    check_error(
+        run(repo.path(), &["--base-from-image", &image]),
+        3,
+        &format!(
+            "error: image `{image}` has no `{LABEL}` label; build it with img-build (which sets it) or pass --base"
+        ),
+    );
+
+    let image = format!("{host}/demo/app:nope");
+    check_error(
+        run(repo.path(), &["--base-from-image", &image]),
+        3,
+        &format!(
+            "error: image `{image}` not found in its registry; check the reference (`--base-from-image`), or pass --base"
+        ),
+    );
+
+    push_index(
+        &host,
+        "demo/app",
+        "mixed",
+        &[("amd64", &first), ("arm64", &second)],
+    );
+    let image = format!("{host}/demo/app:mixed");
+    check_error(
+        run(repo.path(), &["--base-from-image", &image]),
+        3,
+        &format!(
+            "error: the platforms of image `{image}` were built from different commits: `linux/amd64` at `{first}`, `linux/arm64` at `{second}`; rebuild every platform from one commit, or pass --base"
+        ),
+    );
+
+    // The label's commit is not in a shallow clone: how to fetch it.
+    push_image(&host, "demo/app", "old", "amd64", Some(&first));
+    let image = format!("{host}/demo/app:old");
+    let clone = repo.clone_shallow(1);
+    check_error(
+        run(clone.path(), &["--base-from-image", &image]),
+        3,
+        &format!(
+            "error: base `{}` is not in this shallow clone; fetch more history (actions/checkout `fetch-depth: 0`, or `git fetch --deepen=<n>`)",
+            &first[..7]
+        ),
+    );
+}
+
+#[test]
+fn base_from_image_conflicts_with_other_bases() {
+    let (repo, [first, _, _]) = history();
+    for other in [
+        &["--base", first.as_str()][..],
+        &["--working-tree"][..],
+        &["--files-from", "-"][..],
+    ] {
+        let mut args = vec!["--base-from-image", "127.0.0.1:1/demo/app:main"];
+        args.extend_from_slice(other);
+        let out = run(repo.path(), &args);
+        assert_eq!(out.code, 2, "{other:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("cannot be used with"),
+            "{other:?}: {}",
+            out.stderr
+        );
+    }
+    // Not a reference at all: bad input, before any request.
+    let out = run(repo.path(), &["--base-from-image", "Not A Ref"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr.lines().next(),
+        Some("error: `--base-from-image Not A Ref` is not an image reference"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Pushes a one-image manifest to `host/repository:tag` whose config has
+/// `revision` as its revision label (none when `None`); returns
+/// `(digest, size)` of the manifest.
+fn push_image(
+    host: &str,
+    repository: &str,
+    tag: &str,
+    arch: &str,
+    revision: Option<&str>,
+) -> (String, usize) {
+    let labels = revision
+        .map(|r| format!(r#""Labels":{{"{LABEL}":"{r}"}}"#))
+        .unwrap_or_default();
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","config":{{{labels}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    );
+    let (config_digest, config_size) = push_blob(host, repository, config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{config_size}}},"layers":[]}}"#
+    );
+    let digest = put(
+        host,
+        &format!("/v2/{repository}/manifests/{tag}"),
+        OCI_MANIFEST,
+        &manifest,
+    );
+    (digest, manifest.len())
+}
+
+/// Pushes an index of one image per `(architecture, revision)` to
+/// `host/repository:tag`.
+fn push_index(host: &str, repository: &str, tag: &str, images: &[(&str, &str)]) {
+    let children: Vec<String> = images
+        .iter()
+        .map(|(arch, revision)| {
+            let (digest, size) =
+                push_image(host, repository, &format!("{tag}-{arch}"), arch, Some(revision));
+            format!(
+                r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{digest}","size":{size},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#
+            )
+        })
+        .collect();
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+        children.join(",")
+    );
+    put(
+        host,
+        &format!("/v2/{repository}/manifests/{tag}"),
+        OCI_INDEX,
+        &index,
+    );
+}
+
+/// Uploads `bytes` as a blob (monolithic upload); returns `(digest, size)`.
+fn push_blob(host: &str, repository: &str, bytes: &[u8]) -> (String, usize) {
+    let digest = sha256(bytes);
+    let headers = curl(
+        &[
+            "-X",
+            "POST",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            &format!("http://{host}/v2/{repository}/blobs/uploads/"),
+        ],
+        None,
+    );
+    let location = headers
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Location: ")
+                .or_else(|| l.strip_prefix("location: "))
+        })
+        .expect("the upload has a location")
+        .trim()
+        .to_owned();
+    curl(
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            "@-",
+            &format!("{location}&digest={digest}"),
+        ],
+        Some(bytes),
+    );
+    (digest, bytes.len())
+}
+
+/// PUTs a manifest; returns its digest.
+fn put(host: &str, path: &str, media_type: &str, body: &str) -> String {
+    curl(
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Content-Type: {media_type}"),
+            "--data-binary",
+            "@-",
+            &format!("http://{host}{path}"),
+        ],
+        Some(body.as_bytes()),
+    );
+    sha256(body.as_bytes())
+}
+
+fn curl(args: &[&str], stdin: Option<&[u8]>) -> String {
+    let curl = slipway_testbed::require("curl", "curl");
+    let (ok, stdout) = pipe(
+        Command::new(curl)
+            .args(["-sS", "--fail-with-body"])
+            .args(args),
+        stdin.unwrap_or_default(),
+    );
+    assert!(ok, "curl {args:?}: {stdout}");
+    stdout
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let (_, stdout) = pipe(&mut Command::new("sha256sum"), bytes);
+    format!(
+        "sha256:{}",
+        stdout.split_whitespace().next().unwrap_or_default()
+    )
+}
+
+fn pipe(command: &mut Command, stdin: &[u8]) -> (bool, String) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
