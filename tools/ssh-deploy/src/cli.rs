@@ -1,9 +1,156 @@
 //! The command line of `ssh-deploy`; the doc comments are its `--help`.
 
+use std::path::PathBuf;
+
 /// Deploy immutable image references to hosts over SSH, with a lock, releases and rollback.
+///
+/// `deploy` uploads the env's bundle files over SFTP (unchanged files are
+/// skipped), writes `deploy.env` (mode 0600) with the image references, runs
+/// the env's command in the remote path with its output streamed to stderr
+/// prefixed by host, waits for the env's ready URL through the SSH connection
+/// and records the release on the host. A failed readiness rolls back to the
+/// previous good release.
+///
+/// Exit status:
+///   0  deployed (or the query answered)
+///   1  the deploy ran and failed: the remote command exited non-zero, timed
+///      out, or the ready URL never answered (then the previous release was
+///      redeployed unless --no-rollback)
+///   2  bad input: flags, slipway.toml, image references
+///   3  an operation failed: SSH connection, host key refused, authentication,
+///      upload, or the env's lock is held by another deploy
 #[derive(Debug, clap::Parser)]
-#[command(name = "ssh-deploy", version, about)]
+#[command(name = "ssh-deploy", version, about, verbatim_doc_comment)]
 pub struct Cli {
     #[command(flatten)]
     pub global: slipway_core::cli::GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Deploy image references to every host of an env
+    Deploy(DeployArgs),
+    /// Redeploy the previous good release (or `--to N`) of an env
+    Rollback(RollbackArgs),
+    /// List the releases recorded on each host of an env
+    Releases(ConnectArgs),
+    /// Show or release the deploy lock of an env
+    Lock(LockArgs),
+}
+
+/// How to reach and trust the hosts of an env.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectArgs {
+    /// The env in slipway.toml (`[envs.<NAME>]`)
+    #[arg(long, env = "SLIPWAY_ENV", value_name = "NAME")]
+    pub env: String,
+
+    /// Deploy to this host instead of the env's hosts, `[user@]host[:port]` (repeatable)
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+
+    /// Private key file [default: the ssh-agent]
+    #[arg(
+        long,
+        env = "SLIPWAY_SSH_KEY",
+        value_name = "FILE",
+        conflicts_with = "ssh_key_env"
+    )]
+    pub ssh_key: Option<PathBuf>,
+
+    /// Environment variable holding the private key itself (a CI secret; never printed)
+    #[arg(long, env = "SLIPWAY_SSH_KEY_ENV", value_name = "VARIABLE")]
+    pub ssh_key_env: Option<String>,
+
+    /// known_hosts file the host keys are checked against [default: ~/.ssh/known_hosts]
+    #[arg(long, env = "SLIPWAY_KNOWN_HOSTS", value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Accept only a host key with this fingerprint, `SHA256:…` as `ssh-keygen -lf` prints it
+    /// (instead of known_hosts)
+    #[arg(long, env = "SLIPWAY_HOST_KEY_FINGERPRINT", value_name = "FINGERPRINT")]
+    pub host_key_fingerprint: Option<String>,
+
+    /// Trust a host that known_hosts does not list yet and add its key there
+    /// (trust on first use); a changed key is still refused
+    #[arg(long, conflicts_with = "host_key_fingerprint")]
+    pub accept_new_host_key: bool,
+
+    /// Give up connecting to a host after this long
+    #[arg(long, default_value = "15s", value_name = "DURATION")]
+    pub connect_timeout: humantime::Duration,
+}
+
+/// `deploy`.
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// An image reference, `<image>=<registry/repo>@sha256:…` or `…:<tag>` (not `latest`);
+    /// every image the env's `images` table names is required (repeatable)
+    #[arg(long = "image", value_name = "IMAGE=REF")]
+    pub images: Vec<String>,
+
+    /// Print what would be uploaded and run, without connecting
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// What deploys and rollbacks share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Deploy one host at a time, stopping at the first failure [default: all hosts in parallel]
+    #[arg(long)]
+    pub rolling: bool,
+
+    /// Give the remote command this long before the deploy counts as failed
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub timeout: humantime::Duration,
+
+    /// Wait this long for another deploy's lock, e.g. `5m` [default: the env's `lock_timeout`]
+    #[arg(long, value_name = "DURATION")]
+    pub lock_wait: Option<humantime::Duration>,
+
+    /// When the ready URL does not answer, leave the failed release in place
+    #[arg(long)]
+    pub no_rollback: bool,
+}
+
+/// `rollback`.
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// The release to redeploy, as `releases` lists it [default: the newest good release before
+    /// the current one]
+    #[arg(long, value_name = "N")]
+    pub to: Option<u64>,
+}
+
+/// `lock`.
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    #[command(subcommand)]
+    pub action: LockAction,
+}
+
+/// `lock status|release`.
+#[derive(Debug, clap::Subcommand)]
+pub enum LockAction {
+    /// Show who holds the env's lock on each host
+    Status(ConnectArgs),
+    /// Remove the env's lock on each host (after checking no deploy is running)
+    Release(ConnectArgs),
 }

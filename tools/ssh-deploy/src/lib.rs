@@ -1,23 +1,583 @@
 //! `ssh-deploy`: deploy immutable image references to hosts over SSH, with a lock, releases and rollback.
 //!
-//! Only the command-line front exists so far; the work itself arrives with
-//! issue #7.
+//! - `plan`: flags over slipway.toml, `deploy.env`, the remote command line (pure);
+//! - `ssh`: connect, host keys, authentication, streamed commands;
+//! - `remote`: what is kept on the host (lock, release records, uploads), over SFTP;
+//! - `ready`: readiness probed through the SSH connection;
+//! - `deploy`: one host's run, every step on one connection.
 
 mod cli;
+mod deploy;
+mod plan;
+mod ready;
+mod remote;
+mod ssh;
 
-pub use cli::Cli;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// The (so far empty) report of a run.
+use anyhow::Context as _;
+use slipway_core::cli::{UsageError, exit};
+use slipway_core::config::{Config, Env, Host};
+use slipway_core::output::{Output, Style, shell_quote};
+use slipway_core::secret::SecretString;
+
+pub use cli::{Cli, Command, ConnectArgs, DeployArgs, LockAction, LockArgs, RollbackArgs, RunArgs};
+pub use remote::{LockHolder, Release, ReleaseResult};
+
+/// What happened on one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The release is deployed and ready.
+    Deployed,
+    /// The deploy ran and failed; nothing was rolled back.
+    Failed,
+    /// The deploy failed its readiness; the previous release was redeployed.
+    RolledBack,
+    /// Not attempted: an earlier host of a `--rolling` deploy failed.
+    Skipped,
+    /// An operation failed (connection, host key, upload, lock).
+    Error,
+    /// The releases were listed.
+    Listed,
+    /// The env is locked on the host.
+    Locked,
+    /// The env is not locked on the host.
+    Unlocked,
+    /// The lock was removed.
+    Released,
+}
+
+/// One host's part of the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostReport {
+    /// `[user@]host[:port]`.
+    pub host: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The release number recorded on the host.
+    pub release: Option<u64>,
+    /// Files uploaded.
+    pub uploaded: Vec<String>,
+    /// Files already on the host with the same contents.
+    pub unchanged: Vec<String>,
+    /// The remote command's exit status.
+    pub exit_status: Option<i32>,
+    /// Whether the ready URL answered.
+    pub ready: Option<bool>,
+    /// The release redeployed after a failed readiness.
+    pub rolled_back_to: Option<u64>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// For `releases`: the records, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<Release>,
+    /// For `lock`: the holder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockHolder>,
+    #[serde(skip)]
+    is_timed_out: bool,
+}
+
+impl HostReport {
+    fn new(host: &str) -> HostReport {
+        HostReport {
+            host: host.to_owned(),
+            outcome: Outcome::Skipped,
+            release: None,
+            uploaded: Vec::new(),
+            unchanged: Vec::new(),
+            exit_status: None,
+            ready: None,
+            rolled_back_to: None,
+            error: None,
+            releases: Vec::new(),
+            lock: None,
+            is_timed_out: false,
+        }
+    }
+}
+
+/// What `--dry-run` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DryRun {
+    /// The hosts.
+    pub hosts: Vec<String>,
+    /// The remote path.
+    pub remote_path: String,
+    /// Files uploaded (unless unchanged on the host), `deploy.env` last.
+    pub files: Vec<DryRunFile>,
+    /// `deploy.env` as it would be written.
+    pub deploy_env: String,
+    /// Variables the remote command receives besides the login's own.
+    pub command_env: Vec<(String, String)>,
+    /// The command line run on each host (before the staged files' `mv`s).
+    pub command_line: String,
+    /// The URL awaited through the SSH connection.
+    pub ready_url: Option<String>,
+}
+
+/// One file of a dry run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DryRunFile {
+    /// Name in the remote path.
+    pub name: String,
+    /// Octal mode.
+    pub mode: String,
+    /// Bytes.
+    pub size: u64,
+    /// Hex SHA-256.
+    pub sha256: String,
+}
+
+/// The report of a run.
 #[derive(Debug, serde::Serialize)]
-pub struct Report {}
+pub struct Report {
+    /// The env.
+    pub env: String,
+    /// `deploy`, `rollback`, `releases`, `lock status` or `lock release`.
+    pub action: String,
+    /// The plan, for `--dry-run`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<DryRun>,
+    /// One entry per host, in the env's order.
+    pub hosts: Vec<HostReport>,
+}
 
 impl slipway_core::output::Report for Report {
-    fn render_plain(&self, _style: &slipway_core::output::Style) -> String {
-        String::new()
+    fn render_plain(&self, style: &Style) -> String {
+        let mut text = String::new();
+        if let Some(dry) = &self.dry_run {
+            let _ = writeln!(text, "dry run: nothing was uploaded or run");
+            let _ = writeln!(text, "hosts: {}", dry.hosts.join(" "));
+            let _ = writeln!(text, "remote path: {}", dry.remote_path);
+            for file in &dry.files {
+                let _ = writeln!(
+                    text,
+                    "upload {} mode={} size={} sha256={}",
+                    file.name, file.mode, file.size, file.sha256
+                );
+            }
+            let _ = writeln!(text, "deploy.env:");
+            for line in dry.deploy_env.lines() {
+                let _ = writeln!(text, "  {line}");
+            }
+            let _ = writeln!(text, "command env:");
+            for (name, value) in &dry.command_env {
+                let _ = writeln!(text, "  {}", shell_quote(&format!("{name}={value}")));
+            }
+            let _ = writeln!(text, "run: {}", dry.command_line);
+            if let Some(url) = &dry.ready_url {
+                let _ = writeln!(text, "ready: {url} (through the SSH connection)");
+            }
+            return text;
+        }
+        for host in &self.hosts {
+            let outcome = match host.outcome {
+                Outcome::Deployed | Outcome::Listed | Outcome::Unlocked | Outcome::Released => {
+                    style.ok(outcome_name(host.outcome))
+                }
+                Outcome::Skipped | Outcome::Locked => style.warn(outcome_name(host.outcome)),
+                _ => style.error(outcome_name(host.outcome)),
+            };
+            let _ = write!(text, "{outcome} {}", host.host);
+            if let Some(release) = host.release {
+                let _ = write!(text, " release={release}");
+            }
+            if !host.uploaded.is_empty() || !host.unchanged.is_empty() {
+                let _ = write!(
+                    text,
+                    " uploaded={} unchanged={}",
+                    host.uploaded.len(),
+                    host.unchanged.len()
+                );
+            }
+            if let Some(status) = host.exit_status {
+                let _ = write!(text, " exit_status={status}");
+            }
+            if let Some(ready) = host.ready {
+                let _ = write!(text, " ready={ready}");
+            }
+            if let Some(to) = host.rolled_back_to {
+                let _ = write!(text, " rolled_back_to={to}");
+            }
+            if let Some(lock) = &host.lock {
+                let _ = write!(text, " lock={}", shell_quote(&lock.describe()));
+            }
+            if let Some(error) = &host.error {
+                let _ = write!(text, " error={}", shell_quote(error));
+            }
+            text.push('\n');
+            for release in &host.releases {
+                let images: Vec<String> = release
+                    .images
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let _ = writeln!(
+                    text,
+                    "  {} {} {} git={} who={} {}{}",
+                    release.id,
+                    release.time,
+                    match release.result {
+                        ReleaseResult::Deployed => "deployed",
+                        ReleaseResult::Failed => "failed",
+                    },
+                    release
+                        .git_sha
+                        .as_deref()
+                        .map_or("-", |s| &s[..s.len().min(12)]),
+                    release.who,
+                    images.join(" "),
+                    release
+                        .rollback_of
+                        .map(|n| format!(" rollback_of={n}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        text
+    }
+
+    fn outputs(&self) -> Vec<(String, String)> {
+        let deployed = self.hosts.iter().all(|h| h.outcome == Outcome::Deployed);
+        let mut outputs = vec![("deployed".to_owned(), deployed.to_string())];
+        if let Some(release) = self.hosts.iter().find_map(|h| h.release) {
+            outputs.push(("release".to_owned(), release.to_string()));
+        }
+        outputs
+    }
+
+    fn summary_markdown(&self) -> Option<String> {
+        let mut text = format!(
+            "### ssh-deploy {} `{}`\n\n| host | outcome | release | error |\n| --- | --- | ---: | --- |\n",
+            self.action, self.env
+        );
+        for host in &self.hosts {
+            let _ = writeln!(
+                text,
+                "| {} | {} | {} | {} |",
+                host.host,
+                outcome_name(host.outcome),
+                host.release.map(|r| r.to_string()).unwrap_or_default(),
+                host.error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .replace('|', "\\|")
+            );
+        }
+        Some(text)
+    }
+
+    fn exit_code(&self) -> u8 {
+        if self.hosts.iter().any(|h| h.outcome == Outcome::Error) {
+            exit::FAILURE
+        } else if self.hosts.iter().any(|h| {
+            matches!(
+                h.outcome,
+                Outcome::Failed | Outcome::RolledBack | Outcome::Skipped
+            )
+        }) {
+            exit::NO
+        } else {
+            exit::SUCCESS
+        }
+    }
+}
+
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Deployed => "deployed",
+        Outcome::Failed => "failed",
+        Outcome::RolledBack => "rolled-back",
+        Outcome::Skipped => "skipped",
+        Outcome::Error => "error",
+        Outcome::Listed => "releases",
+        Outcome::Locked => "locked",
+        Outcome::Unlocked => "unlocked",
+        Outcome::Released => "lock-released",
     }
 }
 
 /// Runs `ssh-deploy`.
-pub fn run(_cli: Cli, _out: &slipway_core::output::Output) -> anyhow::Result<Report> {
-    anyhow::bail!("`ssh-deploy` is not available in this version yet (issue #7)")
+pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let config = Config::locate(cli.global.config.as_deref(), &cwd)?;
+    match cli.command {
+        Command::Deploy(args) => {
+            run_deploy(&config, &args.connect, &args.run, Some(&args), None, out)
+        }
+        Command::Rollback(args) => {
+            run_deploy(&config, &args.connect, &args.run, None, Some(args.to), out)
+        }
+        Command::Releases(connect) => {
+            let (env, hosts, connection) = connect_plan(&config, &connect, out)?;
+            let reports = per_host(&hosts, false, |host| {
+                deploy::list_releases(host, &connection, &env.remote_path)
+            });
+            Ok(Report {
+                env: env.name.clone(),
+                action: "releases".to_owned(),
+                dry_run: None,
+                hosts: reports,
+            })
+        }
+        Command::Lock(LockArgs { action }) => {
+            let (connect, release) = match &action {
+                LockAction::Status(connect) => (connect, false),
+                LockAction::Release(connect) => (connect, true),
+            };
+            let (env, hosts, connection) = connect_plan(&config, connect, out)?;
+            let reports = per_host(&hosts, false, |host| {
+                deploy::lock_action(host, &connection, &env.remote_path, release)
+            });
+            Ok(Report {
+                env: env.name.clone(),
+                action: if release {
+                    "lock release"
+                } else {
+                    "lock status"
+                }
+                .to_owned(),
+                dry_run: None,
+                hosts: reports,
+            })
+        }
+    }
+}
+
+fn run_deploy(
+    config: &Config,
+    connect: &ConnectArgs,
+    run: &RunArgs,
+    deploy: Option<&DeployArgs>,
+    rollback: Option<Option<u64>>,
+    out: &Output,
+) -> anyhow::Result<Report> {
+    let env = config.env(&connect.env)?;
+    let hosts = hosts(env, &connect.hosts)?;
+    let ready = env
+        .ready_url
+        .as_deref()
+        .map(plan::ready_target)
+        .transpose()?;
+    let (images, bundle) = match deploy {
+        Some(args) => (
+            deploy::Images::Given(plan::image_vars(env, &args.images)?),
+            plan::bundle_files(&config.root, env, args.dry_run)?,
+        ),
+        None => (deploy::Images::Release(rollback.flatten()), Vec::new()),
+    };
+    if let (Some(args), deploy::Images::Given(vars)) = (deploy, &images)
+        && args.dry_run
+    {
+        let env_file = plan::deploy_env_file(vars)?;
+        let command_env = plan::command_env(&env.name, 0, vars)
+            .into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "SLIPWAY_RELEASE" => (k, "<next release number>".to_owned()),
+                _ => (k, v),
+            })
+            .collect::<Vec<_>>();
+        let mut files: Vec<DryRunFile> = bundle
+            .iter()
+            .chain([&env_file])
+            .map(|f| DryRunFile {
+                name: f.name.clone(),
+                mode: format!("{:04o}", f.mode),
+                size: f.size,
+                sha256: f.sha256.clone().unwrap_or_default(),
+            })
+            .collect();
+        files.dedup_by(|a, b| a.name == b.name);
+        return Ok(Report {
+            env: env.name.clone(),
+            action: "deploy".to_owned(),
+            dry_run: Some(DryRun {
+                hosts: hosts.iter().map(ToString::to_string).collect(),
+                remote_path: env.remote_path.clone(),
+                files,
+                deploy_env: String::from_utf8_lossy(
+                    env_file.contents.as_deref().unwrap_or_default(),
+                )
+                .into_owned(),
+                command_line: plan::remote_command_line(
+                    &env.remote_path,
+                    None,
+                    &[],
+                    &command_env,
+                    &env.command,
+                ),
+                command_env,
+                ready_url: env.ready_url.clone(),
+            }),
+            hosts: Vec::new(),
+        });
+    }
+    let connection = connection(connect, out)?;
+    let identity = identity(config);
+    let job = deploy::Job {
+        env: env.name.clone(),
+        remote_path: env.remote_path.clone(),
+        command: env.command.clone(),
+        bundle,
+        images,
+        ready,
+        ready_timeout: env.ready_timeout,
+        timeout: run.timeout.into(),
+        lock_wait: run.lock_wait.map_or(env.lock_timeout, Into::into),
+        keep_releases: env.keep_releases,
+        is_rollback_allowed: !run.no_rollback,
+    };
+    let progress = out.progress();
+    let _group = out.group(&format!("ssh-deploy {}", env.name));
+    let reports = per_host(&hosts, run.rolling, |host| {
+        deploy::deploy(host, &connection, &identity, &job, &progress)
+    });
+    Ok(Report {
+        env: env.name.clone(),
+        action: if deploy.is_some() {
+            "deploy"
+        } else {
+            "rollback"
+        }
+        .to_owned(),
+        dry_run: None,
+        hosts: reports,
+    })
+}
+
+/// Runs `work` for every host, in parallel threads, or one after the other
+/// stopping at the first host that is not deployed (`rolling`).
+fn per_host(
+    hosts: &[Host],
+    rolling: bool,
+    work: impl Fn(&Host) -> HostReport + Sync,
+) -> Vec<HostReport> {
+    if rolling {
+        let mut reports = Vec::new();
+        for host in hosts {
+            let is_failed = reports
+                .last()
+                .is_some_and(|r: &HostReport| r.outcome != Outcome::Deployed);
+            reports.push(if is_failed {
+                HostReport::new(&host.to_string())
+            } else {
+                work(host)
+            });
+        }
+        return reports;
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|host| (host, scope.spawn(|| work(host))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(host, handle)| {
+                handle.join().unwrap_or_else(|_| {
+                    let mut report = HostReport::new(&host.to_string());
+                    report.outcome = Outcome::Error;
+                    report.error = Some("the host's thread panicked (a bug)".to_owned());
+                    report
+                })
+            })
+            .collect()
+    })
+}
+
+fn connect_plan<'c>(
+    config: &'c Config,
+    connect: &ConnectArgs,
+    out: &Output,
+) -> anyhow::Result<(&'c Env, Vec<Host>, deploy::Connection)> {
+    let env = config.env(&connect.env)?;
+    let hosts = hosts(env, &connect.hosts)?;
+    Ok((env, hosts, connection(connect, out)?))
+}
+
+fn hosts(env: &Env, given: &[String]) -> anyhow::Result<Vec<Host>> {
+    if given.is_empty() {
+        return Ok(env.hosts.clone());
+    }
+    given
+        .iter()
+        .map(|h| {
+            h.parse::<Host>()
+                .map_err(|e| UsageError::new(format!("invalid `--host`: {e}")))
+        })
+        .collect()
+}
+
+fn connection(connect: &ConnectArgs, out: &Output) -> anyhow::Result<deploy::Connection> {
+    let auth = match (&connect.ssh_key, &connect.ssh_key_env) {
+        (Some(path), _) => ssh::Auth::KeyFile(path.clone()),
+        (None, Some(var)) => {
+            let key = std::env::var(var).ok().filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+                UsageError::new(format!(
+                    "`--ssh-key-env {var}` names an environment variable that is unset or empty; it must hold the private key itself"
+                ))
+            })?;
+            let key = SecretString::from(key);
+            out.mask(&key);
+            ssh::Auth::KeyMemory(key)
+        }
+        (None, None) => ssh::Auth::Agent,
+    };
+    let trust = match &connect.host_key_fingerprint {
+        Some(value) => ssh::Trust::Fingerprint(plan::parse_fingerprint(value)?),
+        None => ssh::Trust::KnownHosts {
+            path: match &connect.known_hosts {
+                Some(path) => path.clone(),
+                None => home()?.join(".ssh/known_hosts"),
+            },
+            accept_new: connect.accept_new_host_key,
+        },
+    };
+    Ok(deploy::Connection {
+        auth,
+        trust,
+        default_user: login_name(),
+        timeout: Duration::from(connect.connect_timeout),
+    })
+}
+
+/// The local login name, as OpenSSH defaults the remote user to.
+fn login_name() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+}
+
+fn home() -> anyhow::Result<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| UsageError::new("$HOME is unset, so `~/.ssh/known_hosts` cannot be found; pass `--known-hosts FILE` or `--host-key-fingerprint SHA256:…`"))
+}
+
+fn identity(config: &Config) -> deploy::Identity {
+    let machine = fs_err::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let user = login_name().unwrap_or_else(|| "unknown".to_owned());
+    let holder = format!("{user}@{machine}");
+    let who = std::env::var("GITHUB_ACTOR")
+        .ok()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| holder.clone());
+    let git_sha = slipway_core::git::Repo::discover(&config.root)
+        .and_then(|repo| repo.head_sha())
+        .map(|sha| sha.as_str().to_owned())
+        .ok()
+        .or_else(|| std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()));
+    deploy::Identity {
+        holder,
+        machine,
+        who,
+        git_sha,
+    }
 }

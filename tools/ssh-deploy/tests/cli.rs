@@ -41,3 +41,39 @@ fn an_unknown_format_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn help_is_the_manual() {
+    for (name, args) in [
+        ("help", &["--help"][..]),
+        ("deploy_help", &["deploy", "--help"][..]),
+        ("rollback_help", &["rollback", "--help"][..]),
+        ("lock_release_help", &["lock", "release", "--help"][..]),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+            .args(args)
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}");
+        insta::assert_snapshot!(name, String::from_utf8(output.stdout).unwrap());
+    }
+}
+
+#[test]
+fn the_reference_deploy_script_is_shellcheck_clean() {
+    let shellcheck = slipway_testbed::require("shellcheck", "shellcheck");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/deploy-compose.sh"
+    );
+    let output = std::process::Command::new(shellcheck)
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}

@@ -11,6 +11,7 @@ mod image_stale_check;
 mod img_build;
 mod img_tag;
 mod ready_wait;
+mod ssh_deploy;
 mod startup;
 
 use std::fmt::Write as _;
@@ -160,13 +161,13 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
 
     let mut comparisons = startup::comparisons(&bin_dir)?;
     comparisons.extend(ready_wait::comparisons(sh, &bin_dir, args.only.as_deref())?);
+    comparisons.extend(changed_paths::comparisons(sh, &bin_dir)?);
     let _img_tag_services =
         img_tag::comparisons(sh, &bin_dir, args.only.as_deref(), &mut comparisons)?;
-    let _img_build_services =
-        img_build::comparisons(sh, &bin_dir, args.only.as_deref(), &mut comparisons)?;
-    comparisons.extend(changed_paths::comparisons(sh, &bin_dir)?);
     let _stale_services =
         image_stale_check::comparisons(sh, &bin_dir, args.only.as_deref(), &mut comparisons)?;
+    let _img_build_services =
+        img_build::comparisons(sh, &bin_dir, args.only.as_deref(), &mut comparisons)?;
     if let Some(only) = &args.only {
         comparisons.retain(|c| c.name.contains(only.as_str()));
     }
@@ -176,6 +177,11 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         measured.push(measure(comparison, args.runs.max(1))?);
     }
     let figures: Vec<Figure> = ready_wait::figures(sh, &bin_dir, args.only.as_deref())?;
+    let figures = [
+        figures,
+        ssh_deploy::figures(sh, &bin_dir, args.only.as_deref())?,
+    ]
+    .concat();
     if measured.is_empty() && figures.is_empty() {
         bail!(
             "no benchmark matches `--only {}`",

@@ -1,0 +1,506 @@
+//! Flags merged over slipway.toml into a checked plan, and the pure parts of
+//! a deploy: `deploy.env`, the remote command line, the ready target. No IO
+//! beyond reading the bundle files to hash them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use sha2::Digest as _;
+use slipway_core::cli::UsageError;
+use slipway_core::config::Env;
+use slipway_core::image_ref::ImageRef;
+use slipway_core::output::shell_quote;
+
+/// The name `deploy.env` has on the host.
+pub(crate) const DEPLOY_ENV: &str = "deploy.env";
+
+/// One file uploaded with a release.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct BundleFile {
+    /// Its name in the remote path.
+    pub(crate) name: String,
+    /// Where it is read from locally (`None` for generated files).
+    #[serde(skip)]
+    pub(crate) local: Option<PathBuf>,
+    /// Its contents when generated (`deploy.env`).
+    #[serde(skip)]
+    pub(crate) contents: Option<Vec<u8>>,
+    /// Unix permission bits.
+    pub(crate) mode: u32,
+    /// Size in bytes.
+    pub(crate) size: u64,
+    /// Hex SHA-256 of the contents, when computed up front (a deploy hashes
+    /// a file only when it may be unchanged, else while uploading it).
+    pub(crate) sha256: Option<String>,
+}
+
+/// The bundle files of `env` (hashed when `with_hashes`); each keeps its
+/// file name in the remote path.
+pub(crate) fn bundle_files(
+    root: &std::path::Path,
+    env: &Env,
+    with_hashes: bool,
+) -> anyhow::Result<Vec<BundleFile>> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut files: Vec<BundleFile> = Vec::new();
+    for path in &env.bundle {
+        let local = root.join(path);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name == DEPLOY_ENV || name.starts_with('.') || name.is_empty() {
+            return Err(UsageError::new(format!(
+                "bundle file `{}` of env `{}` cannot be uploaded as `{name}`: `deploy.env` is written by ssh-deploy and hidden names are reserved",
+                path.display(),
+                env.name
+            )));
+        }
+        if let Some(other) = files.iter().find(|f| f.name == name) {
+            return Err(UsageError::new(format!(
+                "bundle files `{}` and `{}` of env `{}` would both be uploaded as `{name}`; file names in a bundle must differ",
+                other.local.as_deref().unwrap_or(path).display(),
+                path.display(),
+                env.name
+            )));
+        }
+        let metadata = fs_err::metadata(&local)?;
+        let sha256 = if with_hashes {
+            Some(hash_file(&local)?)
+        } else {
+            None
+        };
+        files.push(BundleFile {
+            name,
+            local: Some(local),
+            contents: None,
+            mode: metadata.permissions().mode() & 0o7777,
+            size: metadata.len(),
+            sha256,
+        });
+    }
+    Ok(files)
+}
+
+/// The hex SHA-256 of a local file.
+pub(crate) fn hash_file(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read bundle file `{}`", path.display()))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// `deploy.env` as a bundle file, mode 0600.
+pub(crate) fn deploy_env_file(images: &BTreeMap<String, String>) -> anyhow::Result<BundleFile> {
+    let contents = render_deploy_env(images)?.into_bytes();
+    Ok(BundleFile {
+        name: DEPLOY_ENV.to_owned(),
+        local: None,
+        size: contents.len() as u64,
+        sha256: Some(hex(&sha2::Sha256::digest(&contents))),
+        contents: Some(contents),
+        mode: 0o600,
+    })
+}
+
+/// `KEY='value'` lines, which `docker compose --env-file`, `docker-compose`
+/// and `set -a; . ./deploy.env` all read literally: inside single quotes
+/// neither compose nor a shell expands `$`, backticks or `\`. A single quote,
+/// newline or NUL cannot be written that way, so such a value is refused.
+pub(crate) fn render_deploy_env(images: &BTreeMap<String, String>) -> anyhow::Result<String> {
+    let mut text = String::from(
+        "# Written by ssh-deploy on every deploy; do not edit. Secrets belong in .env.production.\n",
+    );
+    for (var, value) in images {
+        if let Some(bad) = value
+            .chars()
+            .find(|c| matches!(c, '\'' | '\n' | '\r' | '\0'))
+        {
+            return Err(UsageError::new(format!(
+                "the value of `{var}` holds {}, which deploy.env cannot hold literally: `{}`",
+                match bad {
+                    '\'' => "a single quote",
+                    '\0' => "a NUL byte",
+                    _ => "a line break",
+                },
+                value.escape_debug()
+            )));
+        }
+        let _ = writeln!(text, "{var}='{value}'");
+    }
+    Ok(text)
+}
+
+/// Parses `--image <image>=<ref>` values into `deploy.env` variables through
+/// the env's `images` table; every variable needs a reference, and each
+/// reference must be immutable (a digest, or a tag other than `latest`).
+pub(crate) fn image_vars(env: &Env, given: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut by_image: BTreeMap<String, String> = BTreeMap::new();
+    for value in given {
+        let (name, reference) = value.split_once('=').ok_or_else(|| {
+            UsageError::new(format!(
+                "invalid `--image {value}`: expected `<image>=<registry/repo>@sha256:<digest>`, e.g. `app=registry.example.com/app@sha256:…`"
+            ))
+        })?;
+        let parsed: ImageRef = reference
+            .parse()
+            .map_err(|error| UsageError::new(format!("invalid `--image {value}`: {error}")))?;
+        let is_mutable =
+            parsed.digest().is_none() && parsed.tag().is_none_or(|tag| tag.as_str() == "latest");
+        if is_mutable {
+            return Err(UsageError::new(format!(
+                "`--image {value}` is not immutable: give a digest (`repo@sha256:…`) or a tag such as `sha-<commit>`, never `latest`"
+            )));
+        }
+        if !env.images.values().any(|image| image == name) {
+            let known: Vec<&str> = env.images.values().map(String::as_str).collect();
+            return Err(UsageError::new(format!(
+                "`--image {value}` names image `{name}`, which env `{}` does not deploy; its images are {}",
+                env.name,
+                list(&known)
+            )));
+        }
+        by_image.insert(name.to_owned(), parsed.to_string());
+    }
+    let mut vars = BTreeMap::new();
+    let mut missing = Vec::new();
+    for (var, image) in &env.images {
+        match by_image.get(image) {
+            Some(reference) => {
+                vars.insert(var.clone(), reference.clone());
+            }
+            None => missing.push(format!("`--image {image}=…` (for `{var}`)")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(UsageError::new(format!(
+            "env `{}` needs {}",
+            env.name,
+            missing.join(", ")
+        )));
+    }
+    Ok(vars)
+}
+
+/// The environment the remote command receives, besides the login's own:
+/// `SLIPWAY_ENV`, `SLIPWAY_RELEASE` and the image variables.
+pub(crate) fn command_env(
+    env: &str,
+    release: u64,
+    images: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("SLIPWAY_ENV".to_owned(), env.to_owned()),
+        ("SLIPWAY_RELEASE".to_owned(), release.to_string()),
+    ];
+    vars.extend(images.iter().map(|(k, v)| (k.clone(), v.clone())));
+    vars
+}
+
+/// A file uploaded under a temporary name, moved into place when the command runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Staged {
+    /// The temporary name.
+    pub(crate) temp: String,
+    /// The final name.
+    pub(crate) name: String,
+}
+
+/// A file the command line writes from its stdin before anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FromStdin {
+    /// The temporary name.
+    pub(crate) temp: String,
+    /// Its exact size; a shorter file (an upload cut off) stops the line.
+    pub(crate) size: u64,
+    /// Its mode.
+    pub(crate) mode: u32,
+}
+
+/// The one command line run on the host: write the file sent on stdin (if
+/// any, private until complete), move the staged files into place (each `mv`
+/// is an atomic rename), then run the env's command in the remote path with
+/// exactly the given variables added. Every word is shell-quoted.
+pub(crate) fn remote_command_line(
+    remote_path: &str,
+    from_stdin: Option<&FromStdin>,
+    staged: &[Staged],
+    vars: &[(String, String)],
+    command: &str,
+) -> String {
+    let mut line = format!("cd {} && ", shell_quote(remote_path));
+    if let Some(file) = from_stdin {
+        let temp = shell_quote(&file.temp);
+        let _ = write!(
+            line,
+            "(umask 077 && exec cat > {temp}) && [ $(wc -c < {temp}) -eq {} ] && chmod {:o} {temp} && ",
+            file.size, file.mode
+        );
+    }
+    for file in staged {
+        let _ = write!(
+            line,
+            "mv -f -- {} {} && ",
+            shell_quote(&file.temp),
+            shell_quote(&file.name)
+        );
+    }
+    line.push_str("exec env");
+    for (name, value) in vars {
+        let _ = write!(line, " {}", shell_quote(&format!("{name}={value}")));
+    }
+    let _ = write!(line, " sh -c {}", shell_quote(command));
+    line
+}
+
+/// Where readiness is probed, from the host's side of the SSH connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReadyTarget {
+    /// The URL as configured.
+    pub(crate) url: String,
+    /// Host name or address, as the host resolves it.
+    pub(crate) host: String,
+    /// The port.
+    pub(crate) port: u16,
+    /// The HTTP path and query; `None` for `tcp://`.
+    pub(crate) http_path: Option<String>,
+}
+
+/// Parses an `http://` or `tcp://` ready URL. `https://` is refused: the
+/// probe runs through the SSH connection, where the host's own plain port is
+/// the one to ask.
+pub(crate) fn ready_target(url: &str) -> anyhow::Result<ReadyTarget> {
+    let fail = |why: &str| {
+        UsageError::new(format!(
+            "ready URL `{url}` {why}; expected `http://host[:port]/path` or `tcp://host:port` as seen from the host, e.g. `http://127.0.0.1:8080/api/ready`"
+        ))
+    };
+    let (is_http, rest) = if let Some(rest) = url.strip_prefix("http://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("tcp://") {
+        (false, rest)
+    } else if url.starts_with("https://") {
+        return Err(fail(
+            "is HTTPS, which the probe through the SSH connection does not speak; use the app's plain HTTP port on the host",
+        ));
+    } else {
+        return Err(fail("has an unsupported scheme"));
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Err(fail("holds credentials"));
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| fail("has an unclosed `[`"))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(fail("has no host"));
+    }
+    let port = match port {
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| fail("has an invalid port"))?,
+        None if is_http => 80,
+        None => return Err(fail("has no port")),
+    };
+    Ok(ReadyTarget {
+        url: url.to_owned(),
+        host: host.to_owned(),
+        port,
+        http_path: is_http.then(|| {
+            if path.starts_with('/') {
+                path.to_owned()
+            } else {
+                format!("/{path}")
+            }
+        }),
+    })
+}
+
+/// Checks a `--host-key-fingerprint` value.
+pub(crate) fn parse_fingerprint(value: &str) -> anyhow::Result<String> {
+    let body = value.strip_prefix("SHA256:").unwrap_or_default();
+    let valid = body.len() == 43
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/');
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(UsageError::new(format!(
+            "invalid `--host-key-fingerprint {value}`: expected `SHA256:` and 43 base64 characters, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the host"
+        )))
+    }
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut text, b| {
+        let _ = write!(text, "{b:02x}");
+        text
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_env(pairs: &[(&str, &str)], expected: Result<&str, &str>) {
+        let images: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let actual = render_deploy_env(&images).map_err(|e| e.to_string());
+        let expected = expected.map(|body| {
+            format!("# Written by ssh-deploy on every deploy; do not edit. Secrets belong in .env.production.\n{body}")
+        });
+        assert_eq!(actual, expected.map_err(str::to_owned));
+    }
+
+    #[test]
+    fn deploy_env_values_are_single_quoted_literals() {
+        check_env(
+            &[("APP_IMAGE", "r/app@sha256:ab")],
+            Ok("APP_IMAGE='r/app@sha256:ab'\n"),
+        );
+        check_env(
+            &[("A", "$(touch /tmp/pwned)"), ("B", "`id` ${X} \\n")],
+            Ok("A='$(touch /tmp/pwned)'\nB='`id` ${X} \\n'\n"),
+        );
+        check_env(
+            &[("A", "x'; touch /tmp/pwned; '")],
+            Err(
+                "the value of `A` holds a single quote, which deploy.env cannot hold literally: `x\\'; touch /tmp/pwned; \\'`",
+            ),
+        );
+        check_env(
+            &[("A", "x\nB=y")],
+            Err(
+                "the value of `A` holds a line break, which deploy.env cannot hold literally: `x\\nB=y`",
+            ),
+        );
+    }
+
+    #[track_caller]
+    fn check_line(staged: &[(&str, &str)], vars: &[(&str, &str)], command: &str, expected: &str) {
+        let staged: Vec<Staged> = staged
+            .iter()
+            .map(|(t, n)| Staged {
+                temp: (*t).to_owned(),
+                name: (*n).to_owned(),
+            })
+            .collect();
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(
+            remote_command_line("/srv/my app", None, &staged, &vars, command),
+            expected
+        );
+    }
+
+    #[test]
+    fn a_file_from_stdin_is_written_privately_and_checked_for_size() {
+        let file = FromStdin {
+            temp: ".big file.slipway-tmp".to_owned(),
+            size: 42,
+            mode: 0o644,
+        };
+        assert_eq!(
+            remote_command_line("/srv", Some(&file), &[], &[], "true"),
+            "cd /srv && (umask 077 && exec cat > '.big file.slipway-tmp') && [ $(wc -c < '.big file.slipway-tmp') -eq 42 ] && chmod 644 '.big file.slipway-tmp' && exec env sh -c true"
+        );
+    }
+
+    #[test]
+    fn every_word_of_the_remote_command_is_quoted() {
+        check_line(
+            &[],
+            &[],
+            "./deploy.sh",
+            "cd '/srv/my app' && exec env sh -c ./deploy.sh",
+        );
+        check_line(
+            &[(".deploy.env.slipway-tmp", "deploy.env")],
+            &[
+                ("APP_IMAGE", "$(touch /tmp/pwned)"),
+                ("SLIPWAY_RELEASE", "3"),
+            ],
+            "./deploy.sh && echo 'done'",
+            "cd '/srv/my app' && mv -f -- .deploy.env.slipway-tmp deploy.env && exec env 'APP_IMAGE=$(touch /tmp/pwned)' SLIPWAY_RELEASE=3 sh -c './deploy.sh && echo '\\''done'\\'''",
+        );
+    }
+
+    #[track_caller]
+    fn check_ready(url: &str, expected: Result<(&str, u16, Option<&str>), &str>) {
+        let actual = ready_target(url)
+            .map(|t| (t.host, t.port, t.http_path))
+            .map_err(|e| e.to_string());
+        let expected = expected
+            .map(|(h, p, path)| (h.to_owned(), p, path.map(str::to_owned)))
+            .map_err(|why| format!("ready URL `{url}` {why}; expected `http://host[:port]/path` or `tcp://host:port` as seen from the host, e.g. `http://127.0.0.1:8080/api/ready`"));
+        assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn ready_urls() {
+        check_ready(
+            "http://127.0.0.1:8080/api/ready",
+            Ok(("127.0.0.1", 8080, Some("/api/ready"))),
+        );
+        check_ready("http://app.internal", Ok(("app.internal", 80, Some("/"))));
+        check_ready("http://[::1]:81?x=1", Ok(("::1", 81, Some("/?x=1"))));
+        check_ready("tcp://127.0.0.1:5432", Ok(("127.0.0.1", 5432, None)));
+        check_ready("tcp://db", Err("has no port"));
+        check_ready("http://u:p@h/", Err("holds credentials"));
+        check_ready(
+            "https://h/",
+            Err(
+                "is HTTPS, which the probe through the SSH connection does not speak; use the app's plain HTTP port on the host",
+            ),
+        );
+    }
+
+    #[track_caller]
+    fn check_fingerprint(value: &str, is_valid: bool) {
+        assert_eq!(parse_fingerprint(value).is_ok(), is_valid, "{value}");
+    }
+
+    #[test]
+    fn fingerprints() {
+        check_fingerprint("SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", true);
+        check_fingerprint("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", false);
+        check_fingerprint("SHA256:short", false);
+        check_fingerprint("MD5:aa:bb", false);
+    }
+}

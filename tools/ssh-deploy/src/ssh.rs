@@ -1,0 +1,403 @@
+//! One SSH connection per host: connect, check the host key, authenticate,
+//! run a command with its output streamed, and talk SFTP.
+//!
+//! ssh2 is blocking; each host runs in its own thread. Nothing here decides
+//! what a deploy is; that is the `deploy` module.
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpStream, ToSocketAddrs as _};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use sha2::Digest as _;
+use slipway_core::config::Host;
+use slipway_core::secret::{ExposeSecret as _, SecretString};
+
+/// How to authenticate.
+#[derive(Debug, Clone)]
+pub(crate) enum Auth {
+    /// A private key file.
+    KeyFile(PathBuf),
+    /// A private key held in memory (from an environment variable).
+    KeyMemory(SecretString),
+    /// The keys of the running ssh-agent.
+    Agent,
+}
+
+/// How to trust a host key.
+#[derive(Debug, Clone)]
+pub(crate) enum Trust {
+    /// Look the host up in a known_hosts file; `accept_new` adds unknown hosts.
+    KnownHosts { path: PathBuf, accept_new: bool },
+    /// Accept only this `SHA256:…` fingerprint.
+    Fingerprint(String),
+}
+
+/// Why a host could not be reached or trusted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SshError {
+    #[error("cannot connect to `{host}`: {source}")]
+    Connect {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("ssh handshake with `{host}` failed: {source}")]
+    Handshake { host: String, source: ssh2::Error },
+    #[error(
+        "host key of `{host}` is unknown: its fingerprint is `{fingerprint}`; compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the host, then add it to `{known_hosts}`, pin it with `--host-key-fingerprint {fingerprint}`, or trust it on first use with `--accept-new-host-key`"
+    )]
+    UnknownHostKey {
+        host: String,
+        fingerprint: String,
+        known_hosts: String,
+    },
+    #[error(
+        "host key of `{host}` has CHANGED: it is now `{fingerprint}`, which `{known_hosts}` does not list for this host; someone may be intercepting the connection, or the host was reinstalled; refusing to connect"
+    )]
+    ChangedHostKey {
+        host: String,
+        fingerprint: String,
+        known_hosts: String,
+    },
+    #[error(
+        "host key of `{host}` is `{fingerprint}`, not the pinned `{expected}` of `--host-key-fingerprint`; refusing to connect"
+    )]
+    FingerprintMismatch {
+        host: String,
+        fingerprint: String,
+        expected: String,
+    },
+    #[error("cannot read known_hosts `{path}`: {source}")]
+    KnownHosts { path: String, source: ssh2::Error },
+    #[error("cannot add `{host}` to known_hosts `{path}`: {source}")]
+    AddKnownHost {
+        host: String,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("`{host}` names no user and neither $USER nor $LOGNAME is set; write `user@host`")]
+    NoUser { host: String },
+    #[error("`{host}` sent no host key")]
+    NoHostKey { host: String },
+    #[error("authentication as `{user}` on `{host}` failed ({method}): {source}")]
+    Auth {
+        user: String,
+        host: String,
+        method: &'static str,
+        source: ssh2::Error,
+    },
+}
+
+/// The `SHA256:…` fingerprint of a host key blob, as OpenSSH prints it
+/// (base64 without padding).
+pub(crate) fn fingerprint(key: &[u8]) -> String {
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha2::Sha256::digest(key))
+    )
+}
+
+/// The name known_hosts uses for `host`: `host` on port 22, else `[host]:port`.
+pub(crate) fn known_hosts_name(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_owned()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+/// Ciphers in order of preference.
+const CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr";
+
+/// Serialises appends to known_hosts when several hosts are trusted at once.
+static KNOWN_HOSTS_WRITE: Mutex<()> = Mutex::new(());
+
+/// Connects to `host`, checks its key by `trust` and authenticates by `auth`.
+pub(crate) fn connect(
+    host: &Host,
+    default_user: Option<&str>,
+    auth: &Auth,
+    trust: &Trust,
+    timeout: Duration,
+) -> Result<ssh2::Session, SshError> {
+    let port = host.port.unwrap_or(22);
+    let shown = host.to_string();
+    let user = host
+        .user
+        .as_deref()
+        .or(default_user)
+        .ok_or_else(|| SshError::NoUser {
+            host: shown.clone(),
+        })?;
+    let connect_error = |source| SshError::Connect {
+        host: shown.clone(),
+        source,
+    };
+    let address = (host.host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(connect_error)?
+        .next()
+        .ok_or_else(|| connect_error(std::io::Error::other("the name resolves to no address")))?;
+    let tcp = TcpStream::connect_timeout(&address, timeout).map_err(connect_error)?;
+    let _ = tcp.set_nodelay(true);
+    let mut session = ssh2::Session::new().map_err(|source| SshError::Handshake {
+        host: shown.clone(),
+        source,
+    })?;
+    session.set_tcp_stream(tcp);
+    // AES-GCM runs on the CPU's AES instructions through OpenSSL; libssh2's
+    // own chacha20-poly1305, which it would pick first, is portable C and
+    // roughly halves upload throughput. Methods libssh2 lacks are skipped.
+    for direction in [ssh2::MethodType::CryptCs, ssh2::MethodType::CryptSc] {
+        let _ = session.method_pref(direction, CIPHERS);
+    }
+    session.set_timeout(millis(timeout));
+    session.handshake().map_err(|source| SshError::Handshake {
+        host: shown.clone(),
+        source,
+    })?;
+    tracing::debug!(
+        host = shown,
+        kex = session.methods(ssh2::MethodType::Kex),
+        cipher = session.methods(ssh2::MethodType::CryptCs),
+        mac = session.methods(ssh2::MethodType::MacCs),
+        "ssh session"
+    );
+    check_host_key(&session, &host.host, port, &shown, trust)?;
+    let auth_error = |method, source| SshError::Auth {
+        user: user.to_owned(),
+        host: shown.clone(),
+        method,
+        source,
+    };
+    match auth {
+        Auth::KeyFile(path) => session
+            .userauth_pubkey_file(user, None, path, None)
+            .map_err(|e| auth_error("key file", e))?,
+        Auth::KeyMemory(key) => session
+            .userauth_pubkey_memory(user, None, key.expose_secret(), None)
+            .map_err(|e| auth_error("key from environment variable", e))?,
+        Auth::Agent => session
+            .userauth_agent(user)
+            .map_err(|e| auth_error("ssh-agent", e))?,
+    }
+    session.set_timeout(0);
+    Ok(session)
+}
+
+fn check_host_key(
+    session: &ssh2::Session,
+    name: &str,
+    port: u16,
+    shown: &str,
+    trust: &Trust,
+) -> Result<(), SshError> {
+    let (key, key_type) = session.host_key().ok_or_else(|| SshError::NoHostKey {
+        host: shown.to_owned(),
+    })?;
+    let found = fingerprint(key);
+    match trust {
+        Trust::Fingerprint(expected) if *expected == found => Ok(()),
+        Trust::Fingerprint(expected) => Err(SshError::FingerprintMismatch {
+            host: shown.to_owned(),
+            fingerprint: found,
+            expected: expected.clone(),
+        }),
+        Trust::KnownHosts { path, accept_new } => {
+            let shown_path = path.display().to_string();
+            let mut known = session
+                .known_hosts()
+                .map_err(|source| SshError::KnownHosts {
+                    path: shown_path.clone(),
+                    source,
+                })?;
+            if path.exists() {
+                known
+                    .read_file(path, ssh2::KnownHostFileKind::OpenSSH)
+                    .map_err(|source| SshError::KnownHosts {
+                        path: shown_path.clone(),
+                        source,
+                    })?;
+            }
+            match known.check_port(name, port, key) {
+                ssh2::CheckResult::Match => Ok(()),
+                ssh2::CheckResult::Mismatch => Err(SshError::ChangedHostKey {
+                    host: shown.to_owned(),
+                    fingerprint: found,
+                    known_hosts: shown_path,
+                }),
+                ssh2::CheckResult::NotFound | ssh2::CheckResult::Failure if *accept_new => {
+                    let line = format!(
+                        "{} {} {}\n",
+                        known_hosts_name(name, port),
+                        key_type_name(key_type),
+                        base64::engine::general_purpose::STANDARD.encode(key)
+                    );
+                    append_known_host(path, &line).map_err(|source| SshError::AddKnownHost {
+                        host: shown.to_owned(),
+                        path: shown_path,
+                        source,
+                    })?;
+                    tracing::warn!(host = shown, fingerprint = %found, "trusted a new host key (--accept-new-host-key)");
+                    Ok(())
+                }
+                ssh2::CheckResult::NotFound | ssh2::CheckResult::Failure => {
+                    Err(SshError::UnknownHostKey {
+                        host: shown.to_owned(),
+                        fingerprint: found,
+                        known_hosts: shown_path,
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn append_known_host(path: &Path, line: &str) -> std::io::Result<()> {
+    let _guard = KNOWN_HOSTS_WRITE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs_err::create_dir_all(parent)?;
+    }
+    let mut file = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(line.as_bytes())
+}
+
+fn key_type_name(key_type: ssh2::HostKeyType) -> &'static str {
+    match key_type {
+        ssh2::HostKeyType::Rsa => "ssh-rsa",
+        ssh2::HostKeyType::Dss => "ssh-dss",
+        ssh2::HostKeyType::Ecdsa256 => "ecdsa-sha2-nistp256",
+        ssh2::HostKeyType::Ecdsa384 => "ecdsa-sha2-nistp384",
+        ssh2::HostKeyType::Ecdsa521 => "ecdsa-sha2-nistp521",
+        ssh2::HostKeyType::Ed25519 => "ssh-ed25519",
+        ssh2::HostKeyType::Unknown => "unknown",
+    }
+}
+
+/// How a remote command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// It exited with this status.
+    Status(i32),
+    /// It ran past the deadline; the channel was closed.
+    TimedOut,
+}
+
+/// Runs `command` on the host with `stdin` (a local file, else nothing) as
+/// its standard input, handing each line of its merged stdout and stderr to
+/// `on_line` as it arrives, until it exits or `timeout` passes. Returns how
+/// it ended and, when a file was sent, its size and hex SHA-256.
+pub(crate) fn exec_streamed(
+    session: &ssh2::Session,
+    command: &str,
+    stdin: Option<&Path>,
+    timeout: Duration,
+    mut on_line: impl FnMut(&str),
+) -> anyhow::Result<(Exit, Option<(u64, String)>)> {
+    let deadline = Instant::now() + timeout;
+    let mut channel = session.channel_session()?;
+    // One stream keeps the remote's own interleaving of stdout and stderr and
+    // cannot deadlock on a full stderr window while we read stdout.
+    channel.handle_extended_data(ssh2::ExtendedData::Merge)?;
+    channel.exec(command)?;
+    let sent = match stdin {
+        // A send cut short leaves a short file, which the command line's
+        // size check refuses; its output says why.
+        Some(path) => match crate::remote::pump(path, &mut channel) {
+            Ok(sent) => Some(sent),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot send `{}` to the host", path.display());
+                None
+            }
+        },
+        None => None,
+    };
+    // Like `ssh -n`: a command that reads stdin sees its end, not a hang.
+    let _ = channel.send_eof();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    let mut timed_out = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            timed_out = true;
+            break;
+        }
+        session.set_timeout(millis(left).max(1));
+        match channel.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                pending.extend_from_slice(&buffer[..n]);
+                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    on_line(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
+                }
+            }
+            Err(error)
+                if error.kind() == std::io::ErrorKind::TimedOut
+                    || Instant::now() + Duration::from_millis(100) >= deadline =>
+            {
+                timed_out = true;
+                break;
+            }
+            Err(error) => {
+                session.set_timeout(0);
+                return Err(anyhow::Error::from(error).context("lost the remote command's output"));
+            }
+        }
+    }
+    if !pending.is_empty() {
+        on_line(String::from_utf8_lossy(&pending).trim_end_matches('\r'));
+    }
+    session.set_timeout(millis(Duration::from_secs(10)));
+    if timed_out {
+        // Closing waits for the remote side, which is still running: free the
+        // channel without blocking and keep the session for the record.
+        session.set_blocking(false);
+        drop(channel);
+        session.set_blocking(true);
+        session.set_timeout(0);
+        return Ok((Exit::TimedOut, sent));
+    }
+    channel.wait_close()?;
+    session.set_timeout(0);
+    Ok((Exit::Status(channel.exit_status()?), sent))
+}
+
+/// Milliseconds for `Session::set_timeout` (0 would mean "no timeout").
+fn millis(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(host: &str, port: u16, expected: &str) {
+        assert_eq!(known_hosts_name(host, port), expected);
+    }
+
+    #[test]
+    fn known_hosts_names_bracket_non_default_ports() {
+        check("web1", 22, "web1");
+        check("127.0.0.1", 2222, "[127.0.0.1]:2222");
+    }
+
+    #[test]
+    fn fingerprints_are_unpadded_base64_sha256() {
+        // `ssh-keygen -lf` of an empty blob is not a thing, but the digest is:
+        // sha256("") = 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU= (padded).
+        assert_eq!(
+            fingerprint(b""),
+            "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! Host keys are checked before anything is sent, and one deploy per env
+//! runs at a time; against the test bed's real sshd.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is the test failing"
+)]
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{Project, fake_ref, wait_for};
+use slipway_testbed::Sshd;
+
+fn deploy_args(image: &str, known_hosts: &std::path::Path) -> Vec<String> {
+    vec![
+        "--format".into(),
+        "json".into(),
+        "deploy".into(),
+        "--env".into(),
+        "prod".into(),
+        "--image".into(),
+        image.into(),
+        "--known-hosts".into(),
+        known_hosts.display().to_string(),
+    ]
+}
+
+#[test]
+fn an_unknown_host_key_is_refused_with_its_fingerprint_and_trusted_only_on_request() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "touch ran""#,
+        &[("compose.yml", "x\n", 0o644)],
+    );
+    let image = format!("app={}", fake_ref(1));
+    let empty = project.dir.path().join("known_hosts");
+    fs_err::write(&empty, "").unwrap();
+    let run = |extra: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"));
+        command
+            .current_dir(project.dir.path())
+            .args(deploy_args(&image, &empty))
+            .arg("--ssh-key")
+            .arg(sshd.client_key_path())
+            .args(extra);
+        command.output().unwrap()
+    };
+
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(error.contains("is unknown: its fingerprint is"), "{error}");
+    assert!(error.contains(&sshd.host_key_fingerprint()), "{error}");
+    assert!(!project.remote().exists(), "nothing was sent");
+
+    let wrong = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+    let output = run(&["--host-key-fingerprint", wrong]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("not the pinned"));
+    assert!(!project.remote().exists());
+
+    let output = run(&["--host-key-fingerprint", &sshd.host_key_fingerprint()]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    let output = run(&["--accept-new-host-key"]);
+    assert_eq!(output.status.code(), Some(0));
+    let known = fs_err::read_to_string(&empty).unwrap();
+    assert!(
+        known.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port())),
+        "{known}"
+    );
+    // Now known, the key is accepted without the flag.
+    assert_eq!(run(&[]).status.code(), Some(0));
+}
+
+#[test]
+fn a_changed_host_key_is_refused() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "true""#,
+        &[("compose.yml", "x\n", 0o644)],
+    );
+    let other = Sshd::start();
+    // `other`'s key listed under `sshd`'s address.
+    let key = other.host_public_key();
+    let mut words = key.split_whitespace();
+    let line = format!(
+        "[127.0.0.1]:{} {} {}\n",
+        sshd.port(),
+        words.next().unwrap(),
+        words.next().unwrap()
+    );
+    let known = project.dir.path().join("known_hosts");
+    fs_err::write(&known, line).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+        .current_dir(project.dir.path())
+        .args(deploy_args(&format!("app={}", fake_ref(1)), &known))
+        .args(["--accept-new-host-key", "--ssh-key"])
+        .arg(sshd.client_key_path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("has CHANGED"), "{stdout}");
+    assert!(stdout.contains(&sshd.host_key_fingerprint()), "{stdout}");
+}
+
+#[test]
+fn a_concurrent_deploy_is_refused_by_the_lock() {
+    let sshd = Sshd::start();
+    // The first deploy holds the lock until the test creates `go`.
+    let project = Project::new(
+        &sshd,
+        r#"command = "touch started; while [ ! -e go ]; do sleep 0.05; done""#,
+        &[("compose.yml", "x\n", 0o644)],
+    );
+    let image = format!("app={}", fake_ref(1));
+    let first = project
+        .command(&sshd, &["deploy", "--env", "prod", "--image", &image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = scopeguard(first);
+    wait_for("the first deploy to start", || {
+        project.remote().join("started").exists()
+    });
+
+    let (code, report, _) = project.run_json(
+        &sshd,
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--image",
+            &image,
+            "--lock-wait",
+            "0s",
+        ],
+    );
+    assert_eq!(code, Some(3));
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(error.contains("env `prod` on"), "{error}");
+    assert!(
+        error.contains("is locked by another deploy: held by"),
+        "{error}"
+    );
+    assert!(error.contains("for release 1"), "{error}");
+    assert!(
+        error.contains("ssh-deploy lock release --env prod --host"),
+        "{error}"
+    );
+
+    let (code, report, _) = project.run_json(&sshd, &["lock", "status", "--env", "prod"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(report["hosts"][0]["outcome"], "locked");
+    assert_eq!(report["hosts"][0]["lock"]["release"], 1);
+
+    fs_err::write(project.remote().join("go"), "").unwrap();
+    assert!(first.0.wait().unwrap().success());
+    let (_, report, _) = project.run_json(&sshd, &["lock", "status", "--env", "prod"]);
+    assert_eq!(report["hosts"][0]["outcome"], "unlocked");
+}
+
+#[test]
+fn a_stale_lock_is_refused_with_the_command_that_releases_it() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "true""#,
+        &[("compose.yml", "x\n", 0o644)],
+    );
+    let lock = project.remote().join(".slipway/lock");
+    fs_err::create_dir_all(&lock).unwrap();
+    // A holder on this machine whose process is gone.
+    let machine = fs_err::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let holder = serde_json::json!({
+        "holder": "ci@runner", "machine": machine.trim(), "pid": u32::MAX,
+        "since": 0, "deadline": i64::MAX, "release": 7
+    });
+    fs_err::write(lock.join("holder.json"), holder.to_string()).unwrap();
+    let image = format!("app={}", fake_ref(1));
+    let (code, report, _) =
+        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+    assert_eq!(code, Some(3));
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(error.contains("is stale: held by `ci@runner`"), "{error}");
+    let release = format!(
+        "`ssh-deploy lock release --env prod --host {}@127.0.0.1:{}`",
+        sshd.user(),
+        sshd.port()
+    );
+    assert!(error.contains(&release), "{error}");
+
+    let (code, report, _) = project.run_json(&sshd, &["lock", "release", "--env", "prod"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(report["hosts"][0]["outcome"], "released");
+    let (code, _, stderr) =
+        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// Kills the child if the test fails before waiting for it.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn scopeguard(child: std::process::Child) -> Guard {
+    Guard(child)
+}
+
+#[test]
+fn the_key_can_come_from_ssh_agent() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "touch ran""#,
+        &[("compose.yml", "x\n", 0o644)],
+    );
+    let socket = project.dir.path().join("agent.sock");
+    // `-D`: the agent stays our child, so the guard can stop it by pid.
+    let agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _agent = scopeguard(agent);
+    wait_for("ssh-agent's socket", || socket.exists());
+    let added = std::process::Command::new("ssh-add")
+        .arg(sshd.client_key_path())
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+        .current_dir(project.dir.path())
+        .env("SSH_AUTH_SOCK", &socket)
+        .args(deploy_args(
+            &format!("app={}", fake_ref(1)),
+            &sshd.known_hosts_path(),
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(project.remote().join("ran").exists());
+}
