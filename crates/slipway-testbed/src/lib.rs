@@ -37,6 +37,7 @@
 
 pub mod dockerd;
 pub mod git;
+pub mod images;
 pub mod proxy;
 pub mod registry;
 pub mod sshd;

@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::{Run, project, push_image, push_index, run_in};
+use common::{Run, project, push_image, run_in};
 use slipway_testbed::Registry;
 use slipway_testbed::git::GitRepo;
+use slipway_testbed::images::push_index;
 
 fn check(repo: &GitRepo, args: &[&str]) -> Run {
     let mut all = vec!["--format", "json"];
