@@ -99,6 +99,17 @@ pub struct DeployArgs {
     #[arg(long = "image", value_name = "IMAGE=REF")]
     pub images: Vec<String>,
 
+    /// img-build's JSON report (`img-build --format json`), a file or `-` for stdin: the
+    /// `reference` of each built image the env deploys; `--image` values win over it
+    #[arg(long, value_name = "FILE")]
+    pub images_from: Option<PathBuf>,
+
+    /// Refuse to deploy (exit 2, before any host is touched) unless every image's
+    /// `org.opencontainers.image.revision` label, read from its registry, is this commit
+    /// (a sha or any revision of the repository around slipway.toml, e.g. `HEAD`)
+    #[arg(long, value_name = "REV")]
+    pub require_revision: Option<String>,
+
     /// Print what would be uploaded and run, without connecting
     #[arg(long)]
     pub dry_run: bool,

@@ -365,7 +365,7 @@ fn run_deploy(
         .transpose()?;
     let (images, bundle) = match deploy {
         Some(args) => (
-            deploy::Images::Given(plan::image_vars(env, &args.images)?),
+            deploy::Images::Given(given_images(config, env, args, out)?),
             plan::bundle_files(&config.root, env, args.dry_run)?,
         ),
         None => (deploy::Images::Release(rollback.flatten()), Vec::new()),
@@ -543,6 +543,96 @@ fn connection(connect: &ConnectArgs, out: &Output) -> anyhow::Result<deploy::Con
         default_user: login_name(),
         timeout: Duration::from(connect.connect_timeout),
     })
+}
+
+/// The `deploy.env` image variables from `--images-from` and `--image`
+/// (flags win), checked against `--require-revision` when given: nothing
+/// is deployed whose revision label is not the commit being released.
+fn given_images(
+    config: &Config,
+    env: &Env,
+    args: &DeployArgs,
+    out: &Output,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut given = Vec::new();
+    if let Some(path) = &args.images_from {
+        let source = path.display().to_string();
+        let text = if source == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("cannot read `--images-from -` from stdin")?;
+            text
+        } else {
+            fs_err::read_to_string(path).map_err(|error| UsageError::new(error.to_string()))?
+        };
+        given = plan::images_from_report(&text, &source, env)?;
+    }
+    given.extend(args.images.iter().cloned());
+    let vars = plan::image_vars(env, &given)?;
+    if let Some(rev) = &args.require_revision {
+        require_revision(config, rev, &vars, out)?;
+    }
+    Ok(vars)
+}
+
+/// The deploy gate: every image's `org.opencontainers.image.revision`,
+/// read from its registry (manifest and config blob only), must be `rev`.
+fn require_revision(
+    config: &Config,
+    rev: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+    out: &Output,
+) -> anyhow::Result<()> {
+    use slipway_core::image_ref::ImageRef;
+    use slipway_core::registry::{RegistryClient, RegistryOptions};
+    use slipway_core::stale;
+
+    let sha = slipway_core::git::Repo::discover(&config.root)
+        .and_then(|repo| repo.resolve(rev))
+        .map_err(|error| UsageError::new(format!("`--require-revision {rev}`: {error}")))?;
+    let images: Vec<ImageRef> = vars
+        .values()
+        .map(|reference| reference.parse())
+        .collect::<Result<_, _>>()
+        .context("an image reference no longer parses")?;
+    let options = RegistryOptions {
+        max_attempts: 3,
+        user_agent: concat!("ssh-deploy/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ..RegistryOptions::default()
+    };
+    let client =
+        RegistryClient::for_registries(images.iter().map(ImageRef::registry), None, options, out)?;
+    let fetch = stale::FetchOptions {
+        timeout: Duration::from_secs(30),
+        cache: stale::default_cache_path(&config.root),
+    };
+    let published = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(stale::fetch_published(&client, &images, &fetch));
+    let mut refused = Vec::new();
+    for (image, published) in images.iter().zip(published) {
+        let published =
+            published.with_context(|| format!("cannot read the labels of `{image}`"))?;
+        if !stale::revision_matches(&published, &sha) {
+            let found = match stale::revision_of(&published) {
+                Ok(revision) => format!("built from `{}`", revision.short()),
+                Err(reason) => reason.describe(),
+            };
+            refused.push(format!("`{image}` ({found})"));
+        }
+    }
+    if refused.is_empty() {
+        tracing::info!(revision = %sha.short(), "every image was built from the release commit");
+        Ok(())
+    } else {
+        Err(UsageError::new(format!(
+            "refusing to deploy images not built from `{}` (`--require-revision {rev}`): {}",
+            sha.short(),
+            refused.join(", ")
+        )))
+    }
 }
 
 /// The local login name, as OpenSSH defaults the remote user to.

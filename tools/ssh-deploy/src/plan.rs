@@ -185,6 +185,38 @@ pub(crate) fn image_vars(env: &Env, given: &[String]) -> anyhow::Result<BTreeMap
     Ok(vars)
 }
 
+/// `--images-from`: the image references of img-build's JSON report
+/// (`text`, read from `source`) as `<image>=<reference>` values, for the
+/// images `env` deploys. Targets img-build did not build (failed, or not
+/// selected) have no reference and are left to `--image`.
+pub(crate) fn images_from_report(
+    text: &str,
+    source: &str,
+    env: &Env,
+) -> anyhow::Result<Vec<String>> {
+    /// The part of img-build's report this reads; other fields are ignored.
+    #[derive(serde::Deserialize)]
+    struct BuildReport {
+        targets: Vec<BuildTarget>,
+    }
+    #[derive(serde::Deserialize)]
+    struct BuildTarget {
+        name: String,
+        reference: Option<String>,
+    }
+    let report: BuildReport = serde_json::from_str(text).map_err(|error| {
+        UsageError::new(format!(
+            "`--images-from {source}` is not img-build's JSON report (`img-build --format json`): {error}"
+        ))
+    })?;
+    Ok(report
+        .targets
+        .into_iter()
+        .filter(|target| env.images.values().any(|image| *image == target.name))
+        .filter_map(|target| Some(format!("{}={}", target.name, target.reference?)))
+        .collect())
+}
+
 /// The environment the remote command receives, besides the login's own:
 /// `SLIPWAY_ENV`, `SLIPWAY_RELEASE` and the image variables.
 pub(crate) fn command_env(

@@ -1,0 +1,151 @@
+//! Where the image references come from (`--images-from` img-build's JSON,
+//! `--image`) and the deploy gate that refuses images not built from the
+//! commit being released (`--require-revision`, read from the registry).
+
+mod common;
+
+use std::process::Command;
+
+use common::{Project, fake_ref};
+use slipway_testbed::images::push_image;
+use slipway_testbed::{Registry, Sshd};
+
+#[track_caller]
+fn dry_run(project: &Project, sshd: &Sshd, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["deploy", "--env", "prod", "--dry-run"];
+    all.extend_from_slice(args);
+    let output = project.run(sshd, &all);
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn images_come_from_img_build_s_report_and_flags_win() {
+    let sshd = Sshd::start();
+    let project = Project::new(&sshd, r#"command = "true""#, &[("run.sh", "true\n", 0o755)]);
+    let report = project.dir.path().join("build.json");
+    // The shape `img-build --format json` prints; `base` is built but not deployed.
+    fs_err::write(
+        &report,
+        format!(
+            r#"{{"backend": "buildah", "targets": [
+                {{"name": "base", "status": "built", "reference": "{}"}},
+                {{"name": "app", "status": "built", "reference": "{}"}}
+            ]}}"#,
+            fake_ref(1),
+            fake_ref(2)
+        ),
+    )
+    .unwrap();
+    let from = report.to_str().unwrap();
+
+    let (code, stdout, stderr) = dry_run(&project, &sshd, &["--images-from", from]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("APP_IMAGE='{}'", fake_ref(2))),
+        "{stdout}"
+    );
+
+    let flag = format!("app={}", fake_ref(3));
+    let (code, stdout, _) = dry_run(&project, &sshd, &["--images-from", from, "--image", &flag]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains(&format!("APP_IMAGE='{}'", fake_ref(3))),
+        "{stdout}"
+    );
+
+    fs_err::write(
+        &report,
+        r#"{"targets": [{"name": "app", "status": "failed"}]}"#,
+    )
+    .unwrap();
+    let (code, _, stderr) = dry_run(&project, &sshd, &["--images-from", from]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("env `prod` needs `--image app=…` (for `APP_IMAGE`)"),
+        "{stderr}"
+    );
+
+    fs_err::write(&report, "not json").unwrap();
+    let (code, _, stderr) = dry_run(&project, &sshd, &["--images-from", from]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains(&format!(
+            "`--images-from {from}` is not img-build's JSON report (`img-build --format json`)"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_revision_gate_refuses_images_built_from_another_commit() {
+    let sshd = Sshd::start();
+    let registry = Registry::start();
+    let project = Project::new(&sshd, r#"command = "true""#, &[("run.sh", "true\n", 0o755)]);
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .current_dir(project.dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "release"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    let other = "0123456789abcdef0123456789abcdef01234567";
+    let host = registry.host();
+    let (fresh, _) = push_image(&host, "demo/app", "sha-new", "amd64", Some(&head));
+    let (old, _) = push_image(&host, "demo/app", "sha-old", "amd64", Some(other));
+    let (unlabelled, _) = push_image(&host, "demo/app", "bare", "amd64", None);
+
+    let image = format!("app={host}/demo/app@{fresh}");
+    let (code, stdout, stderr) = dry_run(
+        &project,
+        &sshd,
+        &["--image", &image, "--require-revision", "HEAD"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(&fresh), "{stdout}");
+
+    let image = format!("app={host}/demo/app@{old}");
+    let (code, _, stderr) = dry_run(
+        &project,
+        &sshd,
+        &["--image", &image, "--require-revision", &head],
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains(&format!(
+            "refusing to deploy images not built from `{}` (`--require-revision {head}`): `{host}/demo/app@{old}` (built from `0123456`)",
+            &head[..7]
+        )),
+        "{stderr}"
+    );
+
+    let image = format!("app={host}/demo/app@{unlabelled}");
+    let (code, _, stderr) = dry_run(
+        &project,
+        &sshd,
+        &["--image", &image, "--require-revision", "HEAD"],
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("refusing to deploy images not built from"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = dry_run(
+        &project,
+        &sshd,
+        &["--image", &image, "--require-revision", "v9.9"],
+    );
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("`--require-revision v9.9`"), "{stderr}");
+}
