@@ -16,6 +16,7 @@ pub mod image_ref;
 pub mod output;
 pub mod paths;
 pub mod progress;
+pub mod ready;
 pub mod registry;
 pub mod secret;
 pub mod stale;

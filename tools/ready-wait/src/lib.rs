@@ -1,17 +1,11 @@
 //! `ready-wait`: wait until HTTP(S) or TCP endpoints are really ready.
 //!
-//! The binary is a thin front over a library that ssh-deploy and xtask call
-//! too: build a [`Plan`] (from flags with [`plan_from_cli`], or by hand from
-//! [`Plan::new`]), then [`wait`] (or [`wait_blocking`]) for an [`Outcome`].
-//!
-//! - `plan`: targets, checks and timing, parsed and validated, no IO;
-//! - `probe`: one attempt against one target;
-//! - `wait`: the polling loop, deadlines, backoff and state changes.
+//! The binary is a thin front over `slipway_core::ready`, which ssh-deploy
+//! calls too; its items are re-exported here unchanged: build a [`Plan`]
+//! (from flags with [`plan_from_cli`], or by hand from [`Plan::new`]), then
+//! [`wait`] (or [`wait_blocking`]) for an [`Outcome`].
 
 mod cli;
-mod plan;
-mod probe;
-mod wait;
 
 use std::fmt::Write as _;
 
@@ -21,11 +15,11 @@ use slipway_core::output::{Output, Style};
 use slipway_core::progress::Task;
 
 pub use cli::Cli;
-pub use plan::{
-    HttpCheck, JsonPath, Mode, Plan, PlanError, StatusSet, Target, Tls, parse_cacert,
-    parse_duration, parse_header, parse_method, parse_retry_after,
+pub use slipway_core::ready::{
+    Event, HttpCheck, JsonPath, Mode, Outcome, Plan, PlanError, State, StatusSet, Target,
+    TargetOutcome, Tls, parse_cacert, parse_duration, parse_header, parse_method,
+    parse_retry_after, wait, wait_blocking,
 };
-pub use wait::{Event, Outcome, State, TargetOutcome, wait, wait_blocking};
 
 /// The report of a run: the [`Outcome`], as `--format json` prints it.
 #[derive(Debug, serde::Serialize)]
@@ -287,7 +281,7 @@ fn plan_from_flags(cli: &Cli, defaults: EnvDefaults) -> Result<Plan, PlanError> 
                 std::error::Error::source(&error).map_or(error.to_string(), |s| s.to_string())
             ),
         })?;
-        plan.tls.extra_roots.extend(plan::parse_cacert(path, &pem)?);
+        plan.tls.extra_roots.extend(parse_cacert(path, &pem)?);
     }
     plan.validate()?;
     Ok(plan)

@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
-use crate::plan::{HttpCheck, Plan, Target, parse_retry_after};
+use super::plan::{HttpCheck, Plan, Target, parse_retry_after};
 
 /// How much of a body is read to check it; the rest is ignored.
 const MAX_BODY: usize = 64 * 1024;
@@ -271,7 +271,7 @@ fn excerpt(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{JsonPath, StatusSet};
+    use crate::ready::plan::{JsonPath, StatusSet};
 
     fn check_with(configure: impl FnOnce(&mut HttpCheck)) -> HttpCheck {
         let mut check = HttpCheck::default();

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::plan::{Mode, Plan, Target};
-use crate::probe::{self, Attempt};
+use super::plan::{Mode, Plan, Target};
+use super::probe::{self, Attempt};
 
 /// How much the pause grows after each failed attempt.
 const BACKOFF: f64 = 1.5;

@@ -35,7 +35,7 @@ impl PlanError {
     }
 }
 
-/// Everything [`crate::wait`] needs: what to poll, what counts as ready,
+/// Everything [`super::wait()`] needs: what to poll, what counts as ready,
 /// and how long to try.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -43,7 +43,7 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// Whether all targets or any one must be ready.
     pub mode: Mode,
-    /// The overall deadline, from the start of [`crate::wait`].
+    /// The overall deadline, from the start of [`super::wait()`].
     pub timeout: Duration,
     /// The longest one attempt may take (capped by what is left of `timeout`).
     pub attempt_timeout: Duration,
