@@ -1,12 +1,30 @@
-//! Readiness through the SSH connection: each attempt opens a direct-tcpip
-//! channel from the host to the ready URL's address (so `127.0.0.1` means the
-//! host itself and the port needs no firewall opening), sends one HTTP/1.0
-//! `GET` and reads the status line. `tcp://` is ready once the channel opens.
+//! Readiness through the SSH connection, awaited with `slipway_core::ready`
+//! (ready-wait's library).
+//!
+//! The ready URL is as seen from the host, so a local forwarder stands in for
+//! it: a listener on `127.0.0.1:0` whose every accepted connection is bridged
+//! to a fresh direct-tcpip channel from the host to the URL's address (so
+//! `127.0.0.1` means the host itself and the port needs no firewall opening).
+//! The plan polls the forwarder with the original `Host` header. A channel
+//! that cannot open is answered `502` with the reason; for `tcp://` the
+//! forwarder itself answers `200` once the channel opens.
 
-use std::io::{Read as _, Write as _};
-use std::time::{Duration, Instant};
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use slipway_core::ready::{Plan, PlanError, Target, parse_header, wait_blocking};
 
 use crate::plan::ReadyTarget;
+
+/// How long one attempt may take, and one blocking SSH call with it. A whole
+/// attempt even near the deadline: libssh2 cannot resume other work on a
+/// session whose channel open was cut short.
+const ATTEMPT: Duration = Duration::from_secs(5);
+/// How long the forwarder idles between looks at its socket and channel.
+const POLL: Duration = Duration::from_millis(5);
 
 /// How a wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,113 +36,350 @@ pub(crate) struct Readiness {
 }
 
 /// Polls `target` until it answers 2xx (or opens, for `tcp://`) or `timeout`
-/// passes, pausing 250 ms after a failure and ×1.5 per failure up to 2 s;
-/// each attempt may take up to 5 s.
+/// passes, with ready-wait's defaults: 250 ms after a failure growing ×1.5 to
+/// 2 s, up to 5 s per attempt. The session is left blocking, without timeout.
 pub(crate) fn wait(session: &ssh2::Session, target: &ReadyTarget, timeout: Duration) -> Readiness {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(250);
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        // A whole attempt timeout even near the deadline: libssh2 cannot
-        // resume other work on a session whose channel open was cut short.
-        let error = match probe(session, target, Duration::from_secs(5)) {
-            Ok(()) => {
-                session.set_timeout(0);
-                return Readiness {
-                    is_ready: true,
-                    attempts,
-                    last_error: None,
-                };
-            }
-            Err(error) => error,
-        };
-        tracing::debug!(url = target.url, attempts, error, "not ready yet");
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            session.set_timeout(0);
-            return Readiness {
-                is_ready: false,
-                attempts,
-                last_error: Some(error),
-            };
-        }
-        // A poll interval against a remote service, not test synchronisation.
-        std::thread::sleep(pause.min(left));
-        pause = (pause.mul_f32(1.5)).min(Duration::from_secs(2));
-    }
+    let readiness = forward_and_wait(session, target, timeout).unwrap_or_else(|error| Readiness {
+        is_ready: false,
+        attempts: 0,
+        last_error: Some(error),
+    });
+    session.set_blocking(true);
+    session.set_timeout(0);
+    readiness
 }
 
-fn probe(session: &ssh2::Session, target: &ReadyTarget, timeout: Duration) -> Result<(), String> {
-    session.set_timeout(
-        u32::try_from(timeout.as_millis())
-            .unwrap_or(u32::MAX)
-            .max(1),
-    );
-    let mut channel = session
-        .channel_direct_tcpip(&target.host, target.port, None)
-        .map_err(|e| {
-            format!(
-                "cannot connect to {}:{} from the host: {e}",
-                target.host, target.port
-            )
-        })?;
-    let Some(path) = &target.http_path else {
-        let _ = channel.close();
-        return Ok(());
+fn forward_and_wait(
+    session: &ssh2::Session,
+    target: &ReadyTarget,
+    timeout: Duration,
+) -> Result<Readiness, String> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .map_err(|e| format!("cannot open a local forwarder for `{}`: {e}", target.url))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("cannot open a local forwarder for `{}`: {e}", target.url))?
+        .port();
+    let plan = plan(target, port, timeout)
+        .map_err(|e| format!("cannot poll `{}` through the forwarder: {e}", target.url))?;
+    let stop = AtomicBool::new(false);
+    let refusal = Mutex::new(None);
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| serve(session, &listener, target, &stop, &refusal));
+        let outcome = wait_blocking(&plan, |event| {
+            tracing::debug!(url = target.url, state = ?event.state, "readiness");
+        });
+        stop.store(true, Ordering::Relaxed);
+        outcome
+    })
+    .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let Some(polled) = outcome.targets.first() else {
+        return Err("nothing was polled".to_owned());
     };
-    let host_header = if target.host.contains(':') {
+    // The forwarder's own `502` says less than why the channel did not open.
+    let refused = refusal.into_inner().ok().flatten();
+    let last_error = match (polled.last_status, refused) {
+        (Some(502), Some(refused)) => Some(refused),
+        // The deadline can end an attempt before it reports.
+        _ => polled.last_error.clone().or_else(|| {
+            Some(format!(
+                "no answer within {}",
+                humantime::format_duration(timeout)
+            ))
+        }),
+    };
+    Ok(Readiness {
+        is_ready: outcome.ready,
+        attempts: polled.attempts,
+        last_error: if outcome.ready { None } else { last_error },
+    })
+}
+
+/// The plan that polls `target` through the forwarder on `port`: its path on
+/// `127.0.0.1:port` with the original `Host` (`/` for `tcp://`).
+fn plan(target: &ReadyTarget, port: u16, timeout: Duration) -> Result<Plan, PlanError> {
+    let path = target.http_path.as_deref().unwrap_or("/");
+    let mut plan = Plan::new(vec![Target::parse(&format!(
+        "http://127.0.0.1:{port}{path}"
+    ))?]);
+    plan.timeout = timeout;
+    plan.attempt_timeout = ATTEMPT;
+    plan.http
+        .headers
+        .push(parse_header(&format!("Host: {}", authority(target)))?);
+    Ok(plan)
+}
+
+/// `host:port` as a `Host` header spells it.
+fn authority(target: &ReadyTarget) -> String {
+    if target.host.contains(':') {
         format!("[{}]:{}", target.host, target.port)
     } else {
         format!("{}:{}", target.host, target.port)
-    };
-    let request = format!(
-        "GET {path} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: ssh-deploy\r\nConnection: close\r\n\r\n"
-    );
-    channel
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("cannot send the request: {e}"))?;
-    let mut head = Vec::new();
-    let mut buffer = [0u8; 1024];
-    while !head.contains(&b'\n') && head.len() < 8192 {
-        match channel.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => head.extend_from_slice(&buffer[..n]),
-            Err(e) => return Err(format!("no answer: {e}")),
-        }
-    }
-    let _ = channel.close();
-    let line = String::from_utf8_lossy(&head);
-    let status = status_of(line.lines().next().unwrap_or_default())
-        .ok_or_else(|| "the answer is not HTTP".to_owned())?;
-    if (200..300).contains(&status) {
-        Ok(())
-    } else {
-        Err(format!("status {status}"))
     }
 }
 
-/// The status code of an HTTP status line.
-fn status_of(line: &str) -> Option<u16> {
-    let mut words = line.split_whitespace();
-    words.next().filter(|w| w.starts_with("HTTP/"))?;
-    words.next()?.parse().ok()
+/// Accepts the poller's connections one at a time until `stop`.
+fn serve(
+    session: &ssh2::Session,
+    listener: &TcpListener,
+    target: &ReadyTarget,
+    stop: &AtomicBool,
+    refusal: &Mutex<Option<String>>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => serve_one(session, target, stream, stop, refusal),
+            Err(error) => {
+                if error.kind() != ErrorKind::WouldBlock {
+                    tracing::debug!(%error, "the forwarder cannot accept");
+                }
+                // A poll interval of the forwarder, not test synchronisation.
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+}
+
+/// One connection: a fresh channel from the host, then the bridge (HTTP) or
+/// the forwarder's own answer (`tcp://`, or a channel that cannot open).
+fn serve_one(
+    session: &ssh2::Session,
+    target: &ReadyTarget,
+    mut stream: TcpStream,
+    stop: &AtomicBool,
+    refusal: &Mutex<Option<String>>,
+) {
+    if stream.set_nonblocking(false).is_err() || stream.set_read_timeout(Some(ATTEMPT)).is_err() {
+        return;
+    }
+    session.set_blocking(true);
+    session.set_timeout(u32::try_from(ATTEMPT.as_millis()).unwrap_or(u32::MAX));
+    let opened = session.channel_direct_tcpip(&target.host, target.port, None);
+    let refused = opened.as_ref().err().map(|error| {
+        format!(
+            "cannot connect to {} from the host: {error}",
+            authority(target)
+        )
+    });
+    if let Ok(mut last) = refusal.lock() {
+        last.clone_from(&refused);
+    }
+    match opened {
+        Err(_) => answer(
+            &mut stream,
+            "502 Bad Gateway",
+            refused.as_deref().unwrap_or_default(),
+        ),
+        Ok(mut channel) if target.http_path.is_none() => {
+            let _ = channel.close();
+            answer(&mut stream, "200 OK", "the channel opened");
+        }
+        Ok(channel) => bridge(session, channel, stream, stop),
+    }
+}
+
+/// The forwarder's own answer, after the request it ignores.
+fn answer(stream: &mut TcpStream, status: &str, body: &str) {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let _ = write!(
+        stream,
+        "HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// Copies socket→channel and channel→socket, both non-blocking, until either
+/// side ends or `stop`. The poller never half-closes, so its socket closing
+/// (answer read, or its per-attempt timeout cutting a hung attempt) ends the
+/// bridge and the channel with it.
+fn bridge(
+    session: &ssh2::Session,
+    mut channel: ssh2::Channel,
+    mut stream: TcpStream,
+    stop: &AtomicBool,
+) {
+    if stream.set_nonblocking(true).is_ok() {
+        session.set_blocking(false);
+        let mut up: Vec<u8> = Vec::new();
+        let mut down: Vec<u8> = Vec::new();
+        let mut is_server_done = false;
+        let mut buffer = [0u8; 16 * 1024];
+        while !stop.load(Ordering::Relaxed) {
+            let mut has_moved = false;
+            if up.is_empty() {
+                match stream.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        up.extend_from_slice(&buffer[..n]);
+                        has_moved = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+            }
+            if !up.is_empty() {
+                match channel.write(&up) {
+                    Ok(n) => {
+                        up.drain(..n);
+                        has_moved |= n > 0;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+            }
+            if down.is_empty() && !is_server_done {
+                match channel.read(&mut buffer) {
+                    Ok(0) => is_server_done = true,
+                    Ok(n) => {
+                        down.extend_from_slice(&buffer[..n]);
+                        has_moved = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => is_server_done = true,
+                }
+            }
+            if !down.is_empty() {
+                match stream.write(&down) {
+                    Ok(n) => {
+                        down.drain(..n);
+                        has_moved |= n > 0;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+            }
+            if is_server_done && down.is_empty() {
+                let _ = stream.shutdown(Shutdown::Write);
+                break;
+            }
+            if !has_moved {
+                // A poll interval of the forwarder, not test synchronisation.
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+    session.set_blocking(true);
+    let _ = channel.close();
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::BufRead as _;
+
     use super::*;
 
+    /// A session to a fresh sshd, which forwards to this machine's loopback.
+    fn session(sshd: &slipway_testbed::Sshd) -> ssh2::Session {
+        let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, sshd.port())).unwrap();
+        let mut session = ssh2::Session::new().unwrap();
+        session.set_tcp_stream(tcp);
+        session.handshake().unwrap();
+        session
+            .userauth_pubkey_file(&sshd.user(), None, &sshd.client_key_path(), None)
+            .unwrap();
+        session
+    }
+
+    /// An app on loopback: `/ok` answers 200 when the `Host` header is the
+    /// app's own address (421 otherwise), `/hang` never answers, anything
+    /// else is 404. Returns its port.
+    fn app() -> u16 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut hung = Vec::new();
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut head = Vec::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    head.push(std::mem::take(&mut line).trim_end().to_ascii_lowercase());
+                }
+                // `tcp://` checks open and close without a request.
+                let Some(first) = head.first() else { continue };
+                let target = first.split(' ').nth(1).unwrap_or_default();
+                let path = target.split('?').next().unwrap_or_default().to_owned();
+                let is_own_host = head.contains(&format!("host: 127.0.0.1:{port}"));
+                let status = match path.as_str() {
+                    "/hang" => {
+                        hung.push(stream);
+                        continue;
+                    }
+                    "/ok" if is_own_host => "200 OK",
+                    "/ok" => "421 Misdirected Request",
+                    _ => "404 Not Found",
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+                );
+            }
+        });
+        port
+    }
+
     #[track_caller]
-    fn check(line: &str, expected: Option<u16>) {
-        assert_eq!(status_of(line), expected, "{line}");
+    fn check(session: &ssh2::Session, url: &str, expected: Result<(), &str>) {
+        let target = crate::plan::ready_target(url).unwrap();
+        let readiness = wait(session, &target, Duration::from_millis(1500));
+        match expected {
+            Ok(()) => assert!(readiness.is_ready, "{url}: {readiness:?}"),
+            Err(error) => {
+                assert!(!readiness.is_ready, "{url}: {readiness:?}");
+                let last = readiness.last_error.unwrap_or_default();
+                assert!(last.contains(error), "{url}: {last}");
+            }
+        }
     }
 
     #[test]
-    fn status_lines() {
-        check("HTTP/1.0 200 OK", Some(200));
-        check("HTTP/1.1 404 Not Found", Some(404));
-        check("SSH-2.0-OpenSSH", None);
-        check("", None);
+    fn waits_through_the_ssh_connection() {
+        let sshd = slipway_testbed::Sshd::start();
+        let session = session(&sshd);
+        let app = app();
+        let closed = slipway_testbed::free_port();
+        check(&session, &format!("http://127.0.0.1:{app}/ok"), Ok(()));
+        check(&session, &format!("tcp://127.0.0.1:{app}"), Ok(()));
+        check(
+            &session,
+            &format!("http://127.0.0.1:{app}/missing"),
+            Err("status 404, expected 200-299"),
+        );
+        check(
+            &session,
+            &format!("http://127.0.0.1:{app}/hang"),
+            Err("no answer within"),
+        );
+        check(
+            &session,
+            &format!("http://127.0.0.1:{closed}/ok"),
+            Err(&format!(
+                "cannot connect to 127.0.0.1:{closed} from the host"
+            )),
+        );
+        check(
+            &session,
+            &format!("tcp://127.0.0.1:{closed}"),
+            Err(&format!(
+                "cannot connect to 127.0.0.1:{closed} from the host"
+            )),
+        );
+        // The session still works after cut attempts and refused channels.
+        check(
+            &session,
+            &format!("http://127.0.0.1:{app}/ok?again"),
+            Ok(()),
+        );
     }
 }
