@@ -265,7 +265,11 @@ fn render(measured: &[Measured], figures: &[Figure], runs: u32) -> String {
                 figure.name,
                 figure.value,
                 figure.goal,
-                if figure.is_met { "met" } else { "NOT MET" }
+                match (figure.goal.as_str(), figure.is_met) {
+                    ("report", _) => "-",
+                    (_, true) => "met",
+                    (_, false) => "NOT MET",
+                }
             );
         }
     }
