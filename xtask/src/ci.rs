@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest,
 //! on a fresh machine: install the Debian packages the tests need, then
-//! fmt, clippy, every test (unit, integration, end-to-end), doc tests, and
-//! the workflows through actionlint.
+//! fmt, clippy, the workflows through actionlint, doc tests, and every test
+//! (unit, integration, end-to-end).
 
 use anyhow::Context as _;
 use xshell::{Shell, cmd};
@@ -39,26 +39,29 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     .run()
     .context("clippy found warnings")?;
 
-    step("tests");
+    step("workflows");
+    actionlint(sh)?;
+
+    // The test run goes last, so the closing lines of CI's log are the
+    // test runner's summary.
     if has_nextest(sh, &cargo) {
+        step("doc tests");
+        cmd!(sh, "{cargo} test --workspace --locked --doc")
+            .run()
+            .context("doc tests failed")?;
+        step("tests");
         cmd!(
             sh,
             "{cargo} nextest run --workspace --locked --no-fail-fast"
         )
         .run()
         .context("tests failed")?;
-        step("doc tests");
-        cmd!(sh, "{cargo} test --workspace --locked --doc")
-            .run()
-            .context("doc tests failed")?;
     } else {
+        step("tests");
         cmd!(sh, "{cargo} test --workspace --locked --no-fail-fast")
             .run()
             .context("tests failed")?;
     }
-
-    step("workflows");
-    actionlint(sh)?;
     Ok(())
 }
 
