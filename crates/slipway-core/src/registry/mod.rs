@@ -602,37 +602,18 @@ mod tests {
         check("", None);
     }
 
-    /// Against a real registry: an index of two images pushed with curl,
+    /// Against a real registry: an index of two images pushed by the test bed,
     /// read back through manifests and config blobs only.
     #[test]
     fn config_labels_of_every_platform() {
         let registry = slipway_testbed::Registry::start();
         let host = registry.host();
-        let mut children = Vec::new();
-        for arch in ["amd64", "arm64"] {
-            let config = format!(
-                r#"{{"architecture":"{arch}","os":"linux","config":{{"Labels":{{"org.opencontainers.image.revision":"rev-{arch}"}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
-            );
-            let (digest, size) = push_blob(&host, config.as_bytes());
-            let manifest = format!(
-                r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{digest}","size":{size}}},"layers":[]}}"#
-            );
-            let digest = put(
-                &host,
-                &format!("/v2/app/manifests/{arch}"),
-                OCI_MANIFEST,
-                &manifest,
-            );
-            children.push(format!(
-                r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{digest}","size":{},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#,
-                manifest.len()
-            ));
-        }
-        let index = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
-            children.join(",")
+        slipway_testbed::images::push_index(
+            &host,
+            "app",
+            "multi",
+            &[("amd64", "rev-amd64"), ("arm64", "rev-arm64")],
         );
-        put(&host, "/v2/app/manifests/multi", OCI_INDEX, &index);
         let client = RegistryClient::new(RegistryOptions::default(), HashMap::new()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -663,7 +644,7 @@ mod tests {
                 ("linux/arm64".to_owned(), "rev-arm64".to_owned())
             ]
         );
-        let single: ImageRef = format!("{host}/app:arm64").parse().unwrap();
+        let single: ImageRef = format!("{host}/app:multi-arm64").parse().unwrap();
         let labels = runtime
             .block_on(client.fetch_config_labels(&single))
             .unwrap();
@@ -673,106 +654,5 @@ mod tests {
             .block_on(client.fetch_config_labels(&missing))
             .unwrap_err();
         assert_eq!(error.to_string(), format!("`{host}/app:nope` not found"));
-    }
-
-    /// Uploads `bytes` with curl; returns `(digest, size)`.
-    fn push_blob(host: &str, bytes: &[u8]) -> (String, usize) {
-        let digest = sha256(bytes);
-        let headers = curl(
-            &[
-                "-X",
-                "POST",
-                "-D",
-                "-",
-                "-o",
-                "/dev/null",
-                &format!("http://{host}/v2/app/blobs/uploads/"),
-            ],
-            None,
-        );
-        let location = headers
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("Location: ")
-                    .or_else(|| l.strip_prefix("location: "))
-            })
-            .expect("the upload has a location")
-            .trim()
-            .to_owned();
-        curl(
-            &[
-                "-X",
-                "PUT",
-                "-H",
-                "Content-Type: application/octet-stream",
-                "--data-binary",
-                "@-",
-                &format!("{location}&digest={digest}"),
-            ],
-            Some(bytes),
-        );
-        (digest, bytes.len())
-    }
-
-    /// PUTs a manifest with curl; returns its digest.
-    fn put(host: &str, path: &str, media_type: &str, body: &str) -> String {
-        curl(
-            &[
-                "-X",
-                "PUT",
-                "-H",
-                &format!("Content-Type: {media_type}"),
-                "--data-binary",
-                "@-",
-                &format!("http://{host}{path}"),
-            ],
-            Some(body.as_bytes()),
-        );
-        sha256(body.as_bytes())
-    }
-
-    fn curl(args: &[&str], body: Option<&[u8]>) -> String {
-        let curl = slipway_testbed::require("curl", "curl");
-        let file = tempfile::NamedTempFile::new().unwrap();
-        fs_err::write(file.path(), body.unwrap_or_default()).unwrap();
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| match *a {
-                "@-" => format!("@{}", file.path().display()),
-                other => other.to_owned(),
-            })
-            .collect();
-        let (status, stdout) = pipe(
-            std::process::Command::new(curl)
-                .args(["-sS", "--fail-with-body"])
-                .args(&args),
-            &[],
-        );
-        assert!(status, "curl {args:?}: {stdout}");
-        stdout
-    }
-
-    fn sha256(bytes: &[u8]) -> String {
-        let (_, stdout) = pipe(&mut std::process::Command::new("sha256sum"), bytes);
-        format!(
-            "sha256:{}",
-            stdout.split_whitespace().next().unwrap_or_default()
-        )
-    }
-
-    fn pipe(command: &mut std::process::Command, stdin: &[u8]) -> (bool, String) {
-        use std::io::Write as _;
-        use std::process::Stdio;
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        let output = child.wait_with_output().unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-        )
     }
 }
