@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest,
 //! on a fresh machine: install the Debian packages the tests need, then
-//! fmt, clippy, the workflows through actionlint, doc tests, and every test
-//! (unit, integration, end-to-end).
+//! fmt, clippy, the workflows through actionlint, `cargo xtask demo`, doc
+//! tests, and every test (unit, integration, end-to-end).
 
 use anyhow::Context as _;
 use xshell::{Shell, cmd};
@@ -41,6 +41,10 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
 
     step("workflows");
     actionlint(sh)?;
+
+    // The demo is the product as a newcomer meets it: it must stay green.
+    step("demo");
+    crate::demo::run(sh, &crate::demo::Args { no_install: true })?;
 
     // The test run goes last, so the closing lines of CI's log are the
     // test runner's summary.

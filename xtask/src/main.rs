@@ -8,8 +8,10 @@
 
 mod bench;
 mod ci;
+mod demo;
 mod install;
 mod packages;
+mod release;
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +33,10 @@ enum Task {
     Bench(bench::Args),
     /// Install every tool binary with `cargo install --path tools/<name>`
     Install(install::Args),
+    /// Run the release chain: changed-paths, img-build --push, the stale gate, img-tag, ssh-deploy
+    Release(release::Args),
+    /// Run the release chain end to end on examples/demo against the test bed
+    Demo(demo::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +49,8 @@ fn main() -> std::process::ExitCode {
                 Task::Ci(args) => ci::run(&sh, &args),
                 Task::Bench(args) => bench::run(&sh, &args),
                 Task::Install(args) => install::run(&sh, &args),
+                Task::Release(args) => release::run(&sh, &args),
+                Task::Demo(args) => demo::run(&sh, &args),
             }
         });
     match result {

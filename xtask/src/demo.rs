@@ -1,0 +1,254 @@
+//! `cargo xtask demo`: the release chain end to end on the bundled example
+//! (examples/demo) against the test bed's registry, docker engine and sshd,
+//! explained step by step for a newcomer (docs/pipeline.md).
+//!
+//! Everything runs on loopback in temp dirs; the test bed's guards stop the
+//! services they started (by PID) when dropped.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use slipway_testbed::git::GitRepo;
+use slipway_testbed::{Dockerd, Registry, Sshd};
+use xshell::{Shell, cmd};
+
+use crate::release::{self, Outcome};
+use crate::{packages, project_root};
+
+/// Flags of `cargo xtask demo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Skip installing missing Debian packages
+    #[arg(long)]
+    pub(crate) no_install: bool,
+}
+
+/// The file only the `app` image's paths cover; the demo's second release changes it.
+const APP_FILE: &str = "app/www/index.html";
+
+/// `cargo xtask demo`: starts the test bed, releases examples/demo twice
+/// (everything, then only `app`), rolls back, and cleans up.
+pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
+    if !args.no_install {
+        say(
+            "install the Debian packages the test bed needs (docker.io, docker-registry, openssh-server, …)",
+        );
+        packages::ensure(sh)?;
+    }
+    say("start a private registry, docker engine and sshd on loopback (the \"host\" we deploy to)");
+    let registry = Registry::start();
+    let dockerd = Dockerd::start();
+    let sshd = Sshd::start();
+    let busybox = dockerd.base_image(&registry);
+    eprintln!(
+        "registry {}, docker engine {}, sshd {}@127.0.0.1:{}",
+        registry.host(),
+        dockerd.host(),
+        sshd.user(),
+        sshd.port()
+    );
+    eprintln!("base image every demo image starts from: {busybox}");
+
+    let result = demo(sh, &registry, &dockerd, &sshd, &busybox);
+    say("clean up: stop the demo's containers, the services and remove the temp dirs");
+    let docker = dockerd.client_path();
+    let host = dockerd.host();
+    let _ = cmd!(sh, "{docker} --host {host} rm --force demo-app")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run();
+    drop(sshd);
+    drop(dockerd);
+    drop(registry);
+    result
+}
+
+fn demo(
+    sh: &Shell,
+    registry: &Registry,
+    dockerd: &Dockerd,
+    sshd: &Sshd,
+    busybox: &str,
+) -> anyhow::Result<()> {
+    let app_port = slipway_testbed::free_port();
+    let remote_path = dockerd.temp_dir().join("srv-demo");
+    say("copy examples/demo into a temp git repository and fill in the run-time addresses");
+    let repo = GitRepo::new();
+    // The registry's address is also the Dockerfiles' ARG defaults, so it
+    // is replaced in every file; the rest only appear in slipway.toml.
+    let replacements = [
+        ("127.0.0.1:5000".to_owned(), registry.host()),
+        (
+            "root@127.0.0.1:2222".to_owned(),
+            format!("{}@127.0.0.1:{}", sshd.user(), sshd.port()),
+        ),
+        (
+            "\"/srv/demo\"".to_owned(),
+            format!("\"{}\"", remote_path.display()),
+        ),
+        ("unix:///var/run/docker.sock".to_owned(), dockerd.host()),
+        ("18080".to_owned(), app_port.to_string()),
+    ];
+    let example = project_root().join("examples/demo");
+    let toml = fs_err::read_to_string(example.join("slipway.toml"))?;
+    for (from, to) in &replacements {
+        if !toml.contains(from.as_str()) {
+            bail!(
+                "examples/demo/slipway.toml no longer holds `{from}`, which the demo replaces with `{to}`"
+            );
+        }
+    }
+    copy_tree(&example, repo.path(), Path::new(""), &replacements)?;
+    let generated = fs_err::read_to_string(repo.path().join("slipway.toml"))?;
+    if !generated.contains(busybox) {
+        bail!("the generated slipway.toml does not name the base image `{busybox}`");
+    }
+    let first = repo.commit("demo: first release");
+    eprintln!("{}: commit {first}", repo.path().display());
+
+    let _docker = sh.push_env("DOCKER", dockerd.client_path());
+    let _host = sh.push_env("DOCKER_HOST", dockerd.host());
+    let _config = sh.push_env("DOCKER_CONFIG", dockerd.temp_dir().join("client"));
+    let _network = sh.push_env("SLIPWAY_NETWORK", "none");
+    let release_args = |all: bool, since: Option<String>| release::Args {
+        env: "demo".to_owned(),
+        all,
+        since,
+        dry_run: false,
+        repo: repo.path().to_path_buf(),
+        ssh_key: Some(sshd.client_key_path()),
+        known_hosts: Some(sshd.known_hosts_path()),
+    };
+    let ready_url = format!("http://127.0.0.1:{app_port}/api/ready");
+    let ready_wait = bin("ready-wait");
+
+    say(
+        "release 1: `cargo xtask release --env demo --all` builds base, app and migrator, and deploys",
+    );
+    let outcome =
+        release::release(sh, &release_args(true, None)).context("the first release failed")?;
+    expect_built(&outcome, &["app", "base", "migrator"])?;
+    expect_page(app_port, "version 1")?;
+    say(&format!(
+        "ready-wait {ready_url}: the app answers once its migration ran"
+    ));
+    cmd!(sh, "{ready_wait} {ready_url} --timeout 30s")
+        .run()
+        .context("the app does not answer after release 1")?;
+
+    say(&format!(
+        "change {APP_FILE} (only the app's paths cover it) and commit"
+    ));
+    let page = fs_err::read_to_string(repo.path().join(APP_FILE))?;
+    repo.write(APP_FILE, page.replace("version 1", "version 2"));
+    let second = repo.commit("app: version 2 of the page");
+    eprintln!("commit {second}");
+
+    say(&format!(
+        "release 2: `cargo xtask release --env demo --since {}` rebuilds only what changed",
+        first.get(..7).unwrap_or(&first)
+    ));
+    let outcome = release::release(sh, &release_args(false, Some(first.clone())))
+        .context("the second release failed")?;
+    expect_built(&outcome, &["app"])?;
+    expect_page(app_port, "version 2")?;
+    eprintln!("only `app` was rebuilt; migrator kept its deployed reference");
+    cmd!(sh, "{ready_wait} {ready_url} --timeout 30s")
+        .run()
+        .context("the app does not answer after release 2")?;
+
+    say("ssh-deploy rollback: back to the previous good release (release 1's images)");
+    let ssh_deploy = bin("ssh-deploy");
+    let _dir = sh.push_dir(repo.path());
+    let key = sshd.client_key_path();
+    let known_hosts = sshd.known_hosts_path();
+    cmd!(
+        sh,
+        "{ssh_deploy} rollback --env demo --ssh-key {key} --known-hosts {known_hosts}"
+    )
+    .run()
+    .context("the rollback failed")?;
+    cmd!(sh, "{ready_wait} {ready_url} --timeout 30s")
+        .run()
+        .context("the app does not answer after the rollback")?;
+    expect_page(app_port, "version 1")?;
+    cmd!(
+        sh,
+        "{ssh_deploy} releases --env demo --ssh-key {key} --known-hosts {known_hosts}"
+    )
+    .run()?;
+    say(
+        "demo passed: built everything, rebuilt only `app`, rolled back, and the app answered each time",
+    );
+    Ok(())
+}
+
+fn expect_built(outcome: &Outcome, expected: &[&str]) -> anyhow::Result<()> {
+    eprintln!("rebuilt: [{}]", outcome.built.join(", "));
+    if outcome.built != expected {
+        bail!(
+            "expected img-build to build [{}], it built [{}]",
+            expected.join(", "),
+            outcome.built.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Fetches the app's page and checks that it says `expected`.
+fn expect_page(port: u16, expected: &str) -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))
+        .with_context(|| format!("cannot connect to the app on 127.0.0.1:{port}"))?;
+    stream.write_all(b"GET /index.html HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let line = response
+        .lines()
+        .find(|l| l.contains("Hello"))
+        .unwrap_or_default();
+    eprintln!("GET http://127.0.0.1:{port}/index.html: {line}");
+    if !response.contains(expected) {
+        bail!("the app's page does not say `{expected}`: `{response}`");
+    }
+    Ok(())
+}
+
+/// Copies the files under `from` to `to` with each `(from, to)` text
+/// replacement applied, keeping their modes.
+fn copy_tree(
+    from: &Path,
+    to: &Path,
+    relative: &Path,
+    replacements: &[(String, String)],
+) -> anyhow::Result<()> {
+    for entry in fs_err::read_dir(from.join(relative))? {
+        let entry = entry?;
+        let path = relative.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(from, to, &path, replacements)?;
+        } else {
+            let target = to.join(&path);
+            if let Some(parent) = target.parent() {
+                fs_err::create_dir_all(parent)?;
+            }
+            let source = from.join(&path);
+            let mut text = fs_err::read_to_string(&source)?;
+            for (old, new) in replacements {
+                text = text.replace(old.as_str(), new);
+            }
+            fs_err::write(&target, text)?;
+            fs_err::set_permissions(&target, fs_err::metadata(&source)?.permissions())?;
+        }
+    }
+    Ok(())
+}
+
+fn bin(tool: &str) -> PathBuf {
+    release::bin_dir().join(tool)
+}
+
+fn say(what: &str) {
+    eprintln!("\n>>> demo: {what}");
+}
