@@ -12,12 +12,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context as _, bail};
 use slipway_testbed::git::GitRepo;
 use slipway_testbed::{Dockerd, Registry};
 use xshell::Shell;
 
-use super::{Cmd, Comparison, Goal};
+use super::{Cmd, Comparison, Goal, run_to_end, which};
 
 const COLD: &str = "image-stale-check: pre-push check of 4 images, no cache (goal: under 200 ms), vs 4 skopeo inspect";
 const WARM: &str = "image-stale-check: pre-push check of 4 images, warm cache (goal: under 50 ms), vs 4 skopeo inspect";
@@ -55,16 +54,18 @@ pub(super) fn comparisons(
     let tar = tiny_rootfs(&sh.current_dir().join("target/bench-image-stale-check"))?;
     for image in IMAGES {
         let reference = format!("{host}/demo/{image}:main");
-        run(dockerd
-            .docker()
-            .args([
-                "import",
-                "--change",
-                &format!("LABEL org.opencontainers.image.revision={built}"),
-            ])
-            .arg(&tar)
-            .arg(&reference))?;
-        run(dockerd.docker().args(["push", "-q", &reference]))?;
+        run_to_end(
+            dockerd
+                .docker()
+                .args([
+                    "import",
+                    "--change",
+                    &format!("LABEL org.opencontainers.image.revision={built}"),
+                ])
+                .arg(&tar)
+                .arg(&reference),
+        )?;
+        run_to_end(dockerd.docker().args(["push", "-q", &reference]))?;
     }
     // History after the build: one image's paths, one through `depends_on`,
     // and unrelated files.
@@ -151,35 +152,13 @@ fn tiny_rootfs(dir: &Path) -> anyhow::Result<PathBuf> {
     fs_err::create_dir_all(dir)?;
     fs_err::write(dir.join("hello"), "hello\n")?;
     let tar = dir.join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(dir)
-        .arg("-cf")
-        .arg(&tar)
-        .arg("hello"))?;
+    run_to_end(
+        Command::new("tar")
+            .arg("-C")
+            .arg(dir)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("hello"),
+    )?;
     Ok(tar)
-}
-
-fn run(command: &mut Command) -> anyhow::Result<()> {
-    let output = command
-        .output()
-        .with_context(|| format!("cannot run {command:?}"))?;
-    if !output.status.success() {
-        bail!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-fn which(program: &str) -> anyhow::Result<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
-        .with_context(|| {
-            format!("`{program}` is not on PATH: install the Debian package `{program}`")
-        })
 }

@@ -11,13 +11,11 @@
 //! side really moves a tag instead of finding it in place.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{Context as _, bail};
 use slipway_testbed::{Dockerd, Registry};
 use xshell::Shell;
 
-use super::{Cmd, Comparison, Goal};
+use super::{Cmd, Comparison, Goal, run_to_end, which};
 
 const LAYER_BYTES: usize = 200 * 1024 * 1024;
 const RETAG_SKOPEO: &str = "img-tag: retag a 200 MB image, vs skopeo copy";
@@ -162,38 +160,15 @@ fn build_and_push(dockerd: &Dockerd, layer: &Path, image: &str, label: &str) -> 
         context.join("Dockerfile"),
         format!("FROM scratch\nCOPY layer.bin /layer.bin\nLABEL bench.variant={label}\n"),
     )?;
-    run(dockerd
-        .docker()
-        .args(["build", "--network=none", "-q", "-t", image])
-        .arg(&context))?;
-    run(dockerd.docker().args(["push", image]))?;
+    run_to_end(
+        dockerd
+            .docker()
+            .args(["build", "--network=none", "-q", "-t", image])
+            .arg(&context),
+    )?;
+    run_to_end(dockerd.docker().args(["push", image]))?;
     // The retag benchmarks pull from the registry, never from this cache:
     // BuildKit's cache would keep the layer, and `docker pull` would reuse it.
-    run(dockerd.docker().args(["image", "rm", "-f", image]))?;
-    run(dockerd.docker().args(["builder", "prune", "-af"]))
-}
-
-fn run(command: &mut Command) -> anyhow::Result<()> {
-    let output = command
-        .output()
-        .with_context(|| format!("cannot run {command:?}"))?;
-    if !output.status.success() {
-        bail!(
-            "{command:?} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-fn which(program: &str) -> anyhow::Result<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
-        .with_context(|| {
-            format!("`{program}` is not on PATH: install the Debian package `{program}`")
-        })
+    run_to_end(dockerd.docker().args(["image", "rm", "-f", image]))?;
+    run_to_end(dockerd.docker().args(["builder", "prune", "-af"]))
 }

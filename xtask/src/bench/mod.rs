@@ -216,7 +216,35 @@ fn measure(comparison: Comparison, runs: u32) -> anyhow::Result<Measured> {
     })
 }
 
-fn median(samples: &mut [Duration]) -> Duration {
+/// Runs a fixture-making command to completion; fails with its stderr.
+pub(super) fn run_to_end(command: &mut Command) -> anyhow::Result<()> {
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The path of `program` on PATH, or an error naming its Debian package
+/// (of the same name for every program the benchmarks use).
+pub(super) fn which(program: &str) -> anyhow::Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!("`{program}` is not on PATH: install the Debian package `{program}`")
+        })
+}
+
+pub(super) fn median(samples: &mut [Duration]) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use xshell::Shell;
 
-use super::Figure;
+use super::{Figure, median};
 
 const UPLOAD: &str = "ssh-deploy: 200 MB bundle upload / scp";
 const NO_CHANGE: &str = "ssh-deploy: no-change redeploy";
@@ -149,11 +149,6 @@ fn time(command: &mut Command) -> anyhow::Result<Duration> {
         );
     }
     Ok(elapsed)
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 /// A 200 MB file of incompressible bytes, made once.
