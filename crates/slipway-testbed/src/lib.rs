@@ -12,9 +12,14 @@
 //!   busybox-static image into a [`Registry`] (no public registry needed).
 //! - [`Sshd`]: an OpenSSH server (`openssh-server`) with fresh host and client
 //!   keys; [`Sshd::ssh`] is a client command that trusts exactly that host key.
-//! - [`TcpProxy`]: a loopback TCP proxy that can refuse, delay or cut
-//!   connections, for fault tests.
+//! - [`TcpProxy`]: a loopback TCP proxy that can refuse, delay, throttle or
+//!   cut connections, for fault tests.
+//! - [`HttpFault`]: a loopback HTTP front that answers chosen requests with a
+//!   chosen status (429 with `Retry-After`, 503…) a given number of times,
+//!   forwards the rest, and records every request.
 //! - [`git`]: git history fixtures.
+//! - [`secrets`]: distinctive secrets and the check that none of their bytes
+//!   reached a tool's output or files (with [`Registry::start_with_auth`]).
 //!
 //! ```no_run
 //! let registry = slipway_testbed::Registry::start();
@@ -37,15 +42,36 @@
 
 pub mod dockerd;
 pub mod git;
+pub mod http_fault;
 pub mod images;
 pub mod proxy;
 pub mod registry;
+pub mod secrets;
 pub mod sshd;
 
 pub use dockerd::Dockerd;
+pub use http_fault::{Fault, HttpFault};
 pub use proxy::{Mode, TcpProxy};
 pub use registry::Registry;
 pub use sshd::Sshd;
+
+/// The one spelling of [`UNRESOLVABLE_HOST`], so that
+/// [`UNRESOLVABLE_REGISTRY`] can be built from it at compile time.
+macro_rules! unresolvable {
+    () => {
+        "no-such-host-with-a-label-longer-than-sixty-three-bytes-xxxxxxxxxxx.invalid"
+    };
+}
+
+/// A host name that never resolves and whose lookup sends no packet: its
+/// first label is longer than DNS allows (63 bytes), so the resolver
+/// refuses it before building a query. (`nonexistent.invalid` alone would
+/// still be asked of the configured nameserver, off loopback.) Tests of
+/// "cannot resolve" errors use it.
+pub const UNRESOLVABLE_HOST: &str = unresolvable!();
+
+/// [`UNRESOLVABLE_HOST`] with a registry's port: `host:5000`.
+pub const UNRESOLVABLE_REGISTRY: &str = concat!(unresolvable!(), ":5000");
 
 use std::collections::HashSet;
 use std::io::{Read as _, Write as _};

@@ -1,9 +1,12 @@
-//! A loopback TCP proxy that can refuse, delay or cut connections, for fault tests.
+//! A loopback TCP proxy that can refuse, delay, slow down or cut
+//! connections, for fault tests.
 //!
 //! Point the tool under test at [`TcpProxy::addr`] instead of the service,
 //! then change [`Mode`] or call [`TcpProxy::cut_all`] to make the network
-//! misbehave at a chosen moment. Each connection is forwarded by two threads,
-//! one per direction.
+//! misbehave at a chosen moment. [`Mode::Throttle`] makes a transfer last
+//! long enough for a test to act in its middle (e.g. stop the service once
+//! [`TcpProxy::forwarded`] passes a mark). Each connection is forwarded by
+//! two threads, one per direction.
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
@@ -25,6 +28,9 @@ pub enum Mode {
     /// Forward until this many bytes, counted in both directions together,
     /// have passed on a connection, then close both sides of it.
     CutAfter(u64),
+    /// Forward at about this many bytes per second in each direction of
+    /// each connection.
+    Throttle(u64),
 }
 
 /// The open connections, by id: the client's stream and the target's.
@@ -38,6 +44,8 @@ struct Shared {
     connections: Mutex<Connections>,
     next_id: AtomicU64,
     stopping: AtomicBool,
+    /// Bytes forwarded so far, all connections and both directions.
+    forwarded: AtomicU64,
 }
 
 impl Shared {
@@ -74,6 +82,7 @@ impl TcpProxy {
             connections: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            forwarded: AtomicU64::new(0),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -89,6 +98,11 @@ impl TcpProxy {
     /// The address clients connect to instead of the target.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Bytes forwarded so far, over all connections and both directions.
+    pub fn forwarded(&self) -> u64 {
+        self.shared.forwarded.load(Ordering::SeqCst)
     }
 
     /// Changes what happens to connections accepted from now on; open ones
@@ -150,7 +164,11 @@ fn connect(client: TcpStream, shared: &Arc<Shared>, mode: Mode) {
     };
     let limit = match mode {
         Mode::CutAfter(bytes) => Some(bytes),
-        Mode::Pass | Mode::Refuse | Mode::Delay(_) => None,
+        Mode::Pass | Mode::Refuse | Mode::Delay(_) | Mode::Throttle(_) => None,
+    };
+    let rate = match mode {
+        Mode::Throttle(bytes_per_second) => Some(bytes_per_second.max(1)),
+        Mode::Pass | Mode::Refuse | Mode::Delay(_) | Mode::CutAfter(_) => None,
     };
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
     let streams = (|| {
@@ -168,6 +186,7 @@ fn connect(client: TcpStream, shared: &Arc<Shared>, mode: Mode) {
         shared: Arc::clone(shared),
         id,
         limit,
+        rate,
         forwarded: AtomicU64::new(0),
     });
     let back = {
@@ -185,6 +204,8 @@ struct Pump {
     shared: Arc<Shared>,
     id: u64,
     limit: Option<u64>,
+    /// Bytes per second per direction, under [`Mode::Throttle`].
+    rate: Option<u64>,
     forwarded: AtomicU64,
 }
 
@@ -192,8 +213,17 @@ impl Pump {
     /// Copies `from` to `to` until EOF, an error, or the byte limit.
     fn forward(&self, mut from: TcpStream, mut to: TcpStream) {
         let mut buf = [0u8; 16 * 1024];
+        // Under a throttle, reads are small so the rate is smooth.
+        let chunk = match self.rate {
+            Some(rate) => usize::try_from(rate / 20)
+                .unwrap_or(buf.len())
+                .clamp(1, buf.len()),
+            None => buf.len(),
+        };
+        let started = std::time::Instant::now();
+        let mut total: u64 = 0;
         loop {
-            let n = match from.read(&mut buf) {
+            let n = match from.read(&mut buf[..chunk]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
@@ -206,6 +236,17 @@ impl Pump {
             };
             if to.write_all(&buf[..allowed]).is_err() {
                 break;
+            }
+            self.shared
+                .forwarded
+                .fetch_add(allowed as u64, Ordering::SeqCst);
+            total += allowed as u64;
+            if let Some(rate) = self.rate {
+                // Sleep until the bytes sent so far are due at `rate`.
+                let due = Duration::from_secs_f64(total as f64 / rate as f64);
+                if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(ahead);
+                }
             }
             if allowed < n
                 || self
@@ -274,5 +315,28 @@ mod tests {
         // 4 bytes out, then the 4 echoed back would pass 6: 2 of them arrive.
         check(Mode::CutAfter(6), b"abcd", b"ab");
         check(Mode::CutAfter(0), b"abcd", b"");
+        check(Mode::Throttle(1000), b"hello", b"hello");
+    }
+
+    #[test]
+    fn throttle_slows_a_transfer_and_forwarded_counts_it() {
+        let proxy = TcpProxy::start(echo_server());
+        proxy.set_mode(Mode::Throttle(20_000));
+        let mut stream = TcpStream::connect(proxy.addr()).unwrap();
+        let started = std::time::Instant::now();
+        let sent = vec![7u8; 10_000];
+        stream.write_all(&sent).unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        let mut received = Vec::new();
+        stream.read_to_end(&mut received).unwrap();
+        assert_eq!(received, sent);
+        // 10 kB each way at 20 kB/s takes at least half a second (a lower
+        // bound only: a slow machine may take longer).
+        assert!(
+            started.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(proxy.forwarded(), 20_000);
     }
 }

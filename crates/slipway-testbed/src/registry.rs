@@ -15,6 +15,8 @@ pub struct Registry {
     port: u16,
     child: Option<Child>,
     pid: u32,
+    /// Whether `GET /v2/` answers 401 (auth configured) rather than 200.
+    is_authenticated: bool,
     binary: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -26,23 +28,50 @@ impl Registry {
     /// Panics if `docker-registry` is not installed (Debian package
     /// `docker-registry`) or the registry does not become ready.
     pub fn start() -> Registry {
+        Registry::start_inner(None)
+    }
+
+    /// Starts a registry like [`Registry::start`] that accepts only `user`
+    /// with `password` (HTTP Basic, distribution's `htpasswd` auth, bcrypt
+    /// hash made here); anonymous and wrong credentials get 401. Ready when
+    /// `GET /v2/` answers 401.
+    ///
+    /// distribution 2.8 accepts htpasswd auth over plain HTTP, so loopback
+    /// clients need no TLS (skopeo: `--tls-verify=false --creds user:pw`).
+    pub fn start_with_auth(user: &str, password: &str) -> Registry {
+        Registry::start_inner(Some((user, password)))
+    }
+
+    fn start_inner(auth: Option<(&str, &str)>) -> Registry {
         let binary = crate::require("docker-registry", "docker-registry");
         let dir = crate::short_temp_dir();
         let port = crate::free_port();
         let storage = dir.path().join("storage");
         fs_err::create_dir_all(&storage).unwrap_or_else(|e| panic!("{e}"));
-        let config = format!(
+        let mut config = format!(
             "version: 0.1\n\
              log:\n  level: info\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
              http:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
+        if let Some((user, password)) = auth {
+            // The minimum cost keeps each request's hash check fast; the
+            // registry checks every request's password.
+            let hash = bcrypt::hash(password, 4).unwrap_or_else(|e| panic!("bcrypt: {e}"));
+            let htpasswd = dir.path().join("htpasswd");
+            fs_err::write(&htpasswd, format!("{user}:{hash}\n")).unwrap_or_else(|e| panic!("{e}"));
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: slipway-testbed\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
         fs_err::write(dir.path().join("registry.yml"), config).unwrap_or_else(|e| panic!("{e}"));
         let mut registry = Registry {
             port,
             child: None,
             pid: 0,
+            is_authenticated: auth.is_some(),
             binary,
             dir,
         };
@@ -64,12 +93,13 @@ impl Registry {
             .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", self.binary.display()));
         self.pid = child.id();
         let addr = self.addr();
+        let ready_status = if self.is_authenticated { 401 } else { 200 };
         crate::wait_ready(
             "docker-registry",
             &mut child,
             &log,
             Duration::from_secs(20),
-            || crate::http_status(addr, "/v2/").is_ok_and(|status| status == 200),
+            || crate::http_status(addr, "/v2/").is_ok_and(|status| status == ready_status),
         );
         self.child = Some(child);
     }
