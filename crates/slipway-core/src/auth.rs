@@ -320,21 +320,51 @@ fn run_helper(name: &str, host: &str) -> Result<String, String> {
         return Ok(stdout);
     }
     // The protocol reports a missing entry on stdout with a failing status.
-    let message = format!(
-        "{}{}",
-        stdout.trim(),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    if message.contains("credentials not found") {
+    if stdout.contains("credentials not found") {
         return Ok(String::new());
     }
-    Err(format!("exited with {}: {}", output.status, message.trim()))
+    Err(format!(
+        "exited with {}: {}",
+        output.status,
+        helper_failure(&stdout, &String::from_utf8_lossy(&output.stderr))
+    ))
+}
+
+/// What a failing helper said, for the error: stderr, and stdout only when
+/// it is the protocol's plain one-line message. A JSON answer (which may
+/// hold the secret even though the helper failed) is never shown.
+fn helper_failure(stdout: &str, stderr: &str) -> String {
+    let stdout = stdout.trim();
+    let plain = !stdout.starts_with('{') && !stdout.contains('\n');
+    let said: Vec<&str> = [plain.then_some(stdout), Some(stderr.trim())]
+        .into_iter()
+        .flatten()
+        .filter(|text| !text.is_empty())
+        .collect();
+    if said.is_empty() {
+        "no message".to_owned()
+    } else {
+        said.join("; ")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use secrecy::ExposeSecret as _;
+
+    #[test]
+    fn a_failing_helpers_json_answer_is_never_shown() {
+        assert_eq!(
+            helper_failure(r#"{"Username":"u","Secret":"s3cr3t"}"#, "locked"),
+            "locked"
+        );
+        assert_eq!(
+            helper_failure("error getting credentials - err: exit status 1\n", ""),
+            "error getting credentials - err: exit status 1"
+        );
+        assert_eq!(helper_failure("", ""), "no message");
+    }
 
     fn no_helper(_: &str, _: &str) -> Result<String, String> {
         Err("no helper in this test".to_owned())

@@ -53,7 +53,7 @@ fn bad_input_names_the_flag_and_exits_2() {
     );
     check(
         &["--header", "x", "http://x"],
-        "error: invalid `--header` value `x`",
+        "error: invalid `--header` value `***`: expected `Name: value`",
     );
     check(
         &["--stable", "0", "http://x"],

@@ -150,10 +150,12 @@ pub enum Target {
 impl Target {
     /// Parses `http(s)://…` or `tcp://host:port`.
     pub fn parse(value: &str) -> Result<Target, PlanError> {
+        // A URL may carry a password: errors show it redacted.
+        let shown = crate::secret::redact_url(value);
         let invalid = |reason: &str| {
             PlanError::invalid(
                 "TARGET",
-                value,
+                &shown,
                 format!(
                     "{reason}; valid targets are `http://host[:port]/path`, `https://…` or `tcp://host:port`"
                 ),
@@ -268,14 +270,20 @@ pub fn parse_method(value: &str) -> Result<reqwest::Method, PlanError> {
     })
 }
 
-/// Parses a `Name: value` header.
+/// Parses a `Name: value` header. Errors show the name but never the value
+/// (`Name: ***`), which may be a token.
 pub fn parse_header(
     value: &str,
 ) -> Result<(reqwest::header::HeaderName, reqwest::header::HeaderValue), PlanError> {
-    let invalid = |reason: &str| PlanError::invalid("--header", value, reason);
-    let (name, header_value) = value
-        .split_once(':')
-        .ok_or_else(|| invalid("expected `Name: value`"))?;
+    let Some((name, header_value)) = value.split_once(':') else {
+        return Err(PlanError::invalid(
+            "--header",
+            "***",
+            "expected `Name: value` (the value is not shown: it may hold a secret)",
+        ));
+    };
+    let shown = format!("{}: ***", name.trim());
+    let invalid = |reason: &str| PlanError::invalid("--header", &shown, reason);
     let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
         .map_err(|_| invalid("the name must be a token such as `Authorization`"))?;
     let header_value = reqwest::header::HeaderValue::from_str(header_value.trim())
@@ -510,8 +518,16 @@ mod tests {
             "invalid `--timeout` value `soon`: expected number at 0; expected a duration such as `30s`, `500ms` or `2m`",
         );
         check_error(
-            parse_header("NoColon"),
-            "invalid `--header` value `NoColon`: expected `Name: value`",
+            parse_header("Bearer s3cr3t"),
+            "invalid `--header` value `***`: expected `Name: value` (the value is not shown: it may hold a secret)",
+        );
+        check_error(
+            parse_header("Authorization: Bearer s3cr3t\u{7}"),
+            "invalid `--header` value `Authorization: ***`: the value must be visible ASCII",
+        );
+        check_error(
+            Target::parse("http://u:s3cr3t@host:99999/"),
+            "invalid `TARGET` value `http://u:***@host:99999/`: invalid port number; valid targets are `http://host[:port]/path`, `https://…` or `tcp://host:port`",
         );
         check_error(
             parse_method("G ET"),

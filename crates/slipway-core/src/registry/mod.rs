@@ -4,9 +4,11 @@
 //! One [`RegistryClient`] talks to any number of registries, each with the
 //! credentials it was given (see [`crate::auth`]): it answers `Basic` and
 //! `Bearer` challenges (token per host and scope, cached), retries 429, 5xx
-//! and dropped connections with exponential backoff (bounded in count and
-//! in total time), and speaks plain HTTP to loopback registries (as docker
-//! does) or to every registry with [`RegistryOptions::insecure`].
+//! and dropped connections with exponential backoff and jitter, honouring
+//! `Retry-After` (bounded in count and in total time), gives up on a
+//! request that gets no answer within [`RegistryOptions::request_timeout`],
+//! and speaks plain HTTP to loopback registries (as docker does) or to
+//! every registry with [`RegistryOptions::insecure`].
 //!
 //! Manifests are moved as raw bytes with their media type and never
 //! re-serialised, so a digest never changes and an index stays an index.
@@ -40,8 +42,14 @@ pub struct RegistryOptions {
     pub max_attempts: u32,
     /// The most time one request may spend retrying.
     pub retry_budget: Duration,
-    /// The first backoff; it doubles per attempt, up to 5 s.
+    /// The first backoff; it doubles per attempt, up to 5 s, and each wait
+    /// is drawn between half and all of that (jitter). A `Retry-After`
+    /// answer replaces it, up to 30 s.
     pub first_backoff: Duration,
+    /// The most one attempt of a request may take, answer included; then it
+    /// counts as dropped (and is retried). Streamed blob copies are exempt:
+    /// their size has no bound.
+    pub request_timeout: Duration,
     /// The `User-Agent` header.
     pub user_agent: String,
 }
@@ -53,6 +61,7 @@ impl Default for RegistryOptions {
             max_attempts: 5,
             retry_budget: Duration::from_secs(60),
             first_backoff: Duration::from_millis(200),
+            request_timeout: Duration::from_secs(30),
             user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
@@ -654,5 +663,143 @@ mod tests {
             .block_on(client.fetch_config_labels(&missing))
             .unwrap_err();
         assert_eq!(error.to_string(), format!("`{host}/app:nope` not found"));
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A client that retries quickly, for tests.
+    fn quick_client(max_attempts: u32, retry_budget: Duration) -> RegistryClient {
+        let options = RegistryOptions {
+            max_attempts,
+            retry_budget,
+            first_backoff: Duration::from_millis(20),
+            ..RegistryOptions::default()
+        };
+        RegistryClient::new(options, HashMap::new()).unwrap()
+    }
+
+    /// The time between consecutive requests in `seen`.
+    fn gaps(seen: &[slipway_testbed::http_fault::Seen]) -> Vec<Duration> {
+        seen.windows(2).map(|w| w[1].at - w[0].at).collect()
+    }
+
+    /// A registry that answers 429 (with `Retry-After: 1`) twice, then 503
+    /// (without), before it serves: the client waits as asked, retries, and
+    /// gets the digest; each retry is a real request.
+    #[test]
+    fn retries_429_and_503_honouring_retry_after() {
+        use slipway_testbed::{Fault, HttpFault};
+        let registry = slipway_testbed::Registry::start();
+        let (digest, _) =
+            slipway_testbed::images::push_image(&registry.host(), "app", "1", "amd64", None);
+        let front = HttpFault::start(
+            registry.addr(),
+            vec![
+                Fault::new("/v2/app/manifests/1", 2, 429)
+                    .method("HEAD")
+                    .header("Retry-After", "1"),
+                Fault::new("/v2/app/manifests/1", 1, 503).method("HEAD"),
+            ],
+        );
+        let client = quick_client(5, Duration::from_secs(20));
+        let image: ImageRef = format!("{}/app:1", front.host()).parse().unwrap();
+        let got = runtime().block_on(client.resolve(&image)).unwrap();
+        assert_eq!(got.map(|d| d.to_string()), Some(digest));
+        let heads = front.seen_matching("HEAD", "/v2/app/manifests/1");
+        let statuses: Vec<Option<u16>> = heads.iter().map(|s| s.faulted).collect();
+        assert_eq!(statuses, [Some(429), Some(429), Some(503), None]);
+        let gaps = gaps(&heads);
+        // Retry-After: 1 is honoured (a lower bound: never sooner)...
+        assert!(gaps[0] >= Duration::from_secs(1), "{gaps:?}");
+        assert!(gaps[1] >= Duration::from_secs(1), "{gaps:?}");
+        // ...and without it the backoff applies: at least half of 3 · 20 ms.
+        assert!(gaps[2] >= Duration::from_millis(40), "{gaps:?}");
+    }
+
+    /// A registry that keeps answering 429 gets exactly `max_attempts`
+    /// requests, and the error names the registry, request and status; one
+    /// whose `Retry-After` is beyond the retry budget gets one request.
+    #[test]
+    fn retries_are_bounded_in_count_and_by_the_budget() {
+        use slipway_testbed::{Fault, HttpFault};
+        let registry = slipway_testbed::Registry::start();
+        slipway_testbed::images::push_image(&registry.host(), "app", "1", "amd64", None);
+        let front = HttpFault::start(
+            registry.addr(),
+            vec![Fault::new("/v2/app/manifests/1", 100, 429).method("HEAD")],
+        );
+        let host = front.host();
+        let image: ImageRef = format!("{host}/app:1").parse().unwrap();
+        let error = runtime()
+            .block_on(quick_client(3, Duration::from_secs(20)).resolve(&image))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            // A HEAD answer has no body, so no registry message.
+            format!("`{host}` answered 429 to `HEAD /v2/app/manifests/1`")
+        );
+        assert_eq!(front.seen_matching("HEAD", "/manifests/1").len(), 3);
+
+        let front = HttpFault::start(
+            registry.addr(),
+            vec![
+                Fault::new("/v2/app/manifests/1", 100, 429)
+                    .method("HEAD")
+                    .header("Retry-After", "120"),
+            ],
+        );
+        let image: ImageRef = format!("{}/app:1", front.host()).parse().unwrap();
+        let error = runtime()
+            .block_on(quick_client(5, Duration::from_secs(10)).resolve(&image))
+            .unwrap_err();
+        assert!(error.to_string().contains("answered 429"), "{error}");
+        assert_eq!(front.seen_matching("HEAD", "/manifests/1").len(), 1);
+    }
+
+    /// Pushes are retried too: a manifest PUT answered 503, and a streamed
+    /// blob upload answered 429, both complete on the next attempt.
+    #[test]
+    fn manifest_and_blob_pushes_are_retried() {
+        use slipway_testbed::{Fault, HttpFault};
+        let source = slipway_testbed::Registry::start();
+        let target = slipway_testbed::Registry::start();
+        slipway_testbed::images::push_image(&source.host(), "app", "1", "amd64", Some("abc"));
+        let front = HttpFault::start(
+            target.addr(),
+            vec![
+                // The monolithic upload's PUT to the upload location.
+                Fault::new("/v2/copy/blobs/uploads/", 1, 429)
+                    .method("PUT")
+                    .header("Retry-After", "0"),
+                Fault::new("/v2/copy/manifests/1", 1, 503).method("PUT"),
+            ],
+        );
+        let client = quick_client(5, Duration::from_secs(20));
+        let runtime = runtime();
+        let image: ImageRef = format!("{}/app:1", source.host()).parse().unwrap();
+        let manifest = runtime.block_on(client.fetch_manifest(&image)).unwrap();
+        let Content::Image { config, .. } = manifest.content().unwrap() else {
+            panic!("a single image")
+        };
+        let to: Repository = format!("{}/copy", front.host()).parse().unwrap();
+        let transfer = runtime
+            .block_on(client.transfer_blob(image.repository(), &to, &config))
+            .unwrap();
+        assert_eq!(transfer, BlobTransfer::Copied(config.size));
+        let digest = runtime
+            .block_on(client.put_manifest(&to, "1", &manifest))
+            .unwrap();
+        assert_eq!(digest, manifest.digest);
+        assert_eq!(front.fault_counts(), [1, 1]);
+        let copied: ImageRef = format!("{}/copy:1", target.host()).parse().unwrap();
+        let labels = runtime
+            .block_on(client.fetch_config_labels(&copied))
+            .unwrap();
+        assert_eq!(labels[0].labels["org.opencontainers.image.revision"], "abc");
     }
 }

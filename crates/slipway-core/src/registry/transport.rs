@@ -1,6 +1,12 @@
 //! HTTP under the registry client: URLs (plain HTTP for loopback), the
 //! `Basic`/`Bearer` challenge dance with a token cache, and retries with
-//! exponential backoff on 429, 5xx and dropped connections.
+//! exponential backoff and jitter on 429, 5xx and dropped connections,
+//! honouring `Retry-After` up to a cap.
+//!
+//! Every request the client makes is safe to send twice: GET, HEAD, PUT and
+//! DELETE are idempotent, and a repeated `POST …/blobs/uploads/` only opens
+//! (or mounts into) a second upload session, which the registry expires. A
+//! streamed blob copy is retried whole, from a fresh GET and a fresh upload.
 //!
 //! Secrets go only into `Authorization` headers; errors and logs name the
 //! registry, method and path, never a header.
@@ -20,6 +26,10 @@ use crate::image_ref::Repository;
 /// The longest backoff between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// The longest `Retry-After` honoured; a registry asking for more gets it,
+/// but only up to this (and never past the retry budget).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
 /// One API call, rebuilt for every attempt.
 pub(super) struct Request {
     method: Method,
@@ -31,6 +41,9 @@ pub(super) struct Request {
     query: Vec<(String, String)>,
     headers: Vec<(HeaderName, String)>,
     body: Option<Vec<u8>>,
+    /// Whether the answer is a blob streamed on elsewhere, which may take
+    /// longer than [`RegistryOptions::request_timeout`].
+    streaming: bool,
 }
 
 impl Request {
@@ -53,7 +66,14 @@ impl Request {
             query: Vec::new(),
             headers: Vec::new(),
             body: None,
+            streaming: false,
         }
+    }
+
+    /// Lifts the per-request timeout: the answer is a blob of any size.
+    pub(super) fn streaming(mut self) -> Self {
+        self.streaming = true;
+        self
     }
 
     /// Asks for push as well as pull on the request's repository.
@@ -232,6 +252,7 @@ impl Transport {
             query: Vec::new(),
             headers: Vec::new(),
             body: None,
+            streaming: false,
         };
         let url = with_query(realm, &query)
             .map_err(|_| token_request.incomplete("a valid token realm URL"))?;
@@ -283,12 +304,17 @@ impl Transport {
             if let Some(value) = self.authorization(request).await? {
                 builder = builder.header(reqwest::header::AUTHORIZATION, value);
             }
+            if !request.streaming {
+                builder = builder.timeout(self.request_timeout());
+            }
             tracing::trace!(method = %request.method, path = %request.shown_path(), attempt, "request");
             let backoff = self.backoff(attempt);
-            let in_budget = attempt < self.options.max_attempts
-                && started.elapsed() + backoff <= self.options.retry_budget;
+            let may_retry = |wait: Duration| {
+                attempt < self.options.max_attempts
+                    && started.elapsed() + wait <= self.options.retry_budget
+            };
             match builder.send().await {
-                Err(error) if error.is_builder() || !in_budget => {
+                Err(error) if error.is_builder() || !may_retry(backoff) => {
                     return Err(request.unreachable(attempt, &error));
                 }
                 Err(error) => {
@@ -305,12 +331,11 @@ impl Transport {
                     // The answer to a challenge is not a retry.
                     attempt -= 1;
                 }
-                Ok(response)
-                    if in_budget
-                        && (response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
-                            || response.status().is_server_error()) =>
-                {
-                    let wait = retry_after(&response).unwrap_or(backoff).min(MAX_BACKOFF);
+                Ok(response) if is_retryable(response.status()) => {
+                    let wait = retry_wait(&response, backoff);
+                    if !may_retry(wait) {
+                        return Ok(response);
+                    }
                     tracing::debug!(
                         status = response.status().as_u16(),
                         attempt,
@@ -395,7 +420,8 @@ impl Transport {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let get = Request::new(Method::GET, from, &format!("blobs/{}", descriptor.digest));
+            let get = Request::new(Method::GET, from, &format!("blobs/{}", descriptor.digest))
+                .streaming();
             let source = self.send(&get).await?;
             let source = self.expect_success(&get, source).await?;
             let open = Request::new(Method::POST, to, "blobs/uploads/")
@@ -419,34 +445,82 @@ impl Transport {
                 builder = builder.header(reqwest::header::AUTHORIZATION, value);
             }
             let backoff = self.backoff(attempt);
-            let in_budget = attempt < self.options.max_attempts
-                && started.elapsed() + backoff <= self.options.retry_budget;
-            match builder.send().await {
+            let may_retry = |wait: Duration| {
+                attempt < self.options.max_attempts
+                    && started.elapsed() + wait <= self.options.retry_budget
+            };
+            let wait = match builder.send().await {
                 Ok(response) if response.status().is_success() => return Ok(()),
-                Ok(response) if in_budget && response.status().is_server_error() => {
+                Ok(response)
+                    if is_retryable(response.status())
+                        && may_retry(retry_wait(&response, backoff)) =>
+                {
                     tracing::debug!(
                         status = response.status().as_u16(),
                         attempt,
                         "blob upload failed; retrying"
                     );
+                    retry_wait(&response, backoff)
                 }
                 Ok(response) => return self.expect_success(&put, response).await.map(|_| ()),
-                Err(error) if !in_budget => return Err(put.unreachable(attempt, &error)),
+                Err(error) if !may_retry(backoff) => return Err(put.unreachable(attempt, &error)),
                 Err(error) => {
                     tracing::debug!(reason = %innermost(&error), attempt, "blob upload failed; retrying");
+                    backoff
                 }
-            }
-            tokio::time::sleep(backoff).await;
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 
+    /// The wait before attempt `attempt + 1`: exponential, with jitter.
     fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-        self.options
-            .first_backoff
-            .saturating_mul(factor)
-            .min(MAX_BACKOFF)
+        backoff(self.options.first_backoff, attempt, fastrand::f64())
     }
+
+    /// The most one request may take, answer included (not a streamed blob).
+    fn request_timeout(&self) -> Duration {
+        // Not clamped to the retry budget: a caller with a tighter deadline
+        // of its own (image-stale-check's `--timeout`) reports it itself.
+        self.options.request_timeout.max(Duration::from_millis(1))
+    }
+}
+
+/// Whether an answer with `status` is worth another attempt: 429 (too many
+/// requests) and 5xx (the registry or a proxy in front of it failed).
+fn is_retryable(status: reqwest::StatusCode) -> bool {
+    status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// How long to wait after a retryable `response`: its `Retry-After` (up to
+/// [`MAX_RETRY_AFTER`]) when it has one, else `backoff`.
+fn retry_wait(response: &reqwest::Response, backoff: Duration) -> Duration {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
+        .map_or(backoff, |wait| wait.min(MAX_RETRY_AFTER))
+}
+
+/// The wait a `Retry-After` value asks for, at `now`: delta-seconds or an
+/// HTTP date (RFC 9110 §10.2.3); a date in the past means no wait.
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `first · 2^(attempt-1)`, capped at [`MAX_BACKOFF`], then scaled into its
+/// upper half by `jitter` (0 to 1): clients that failed together do not
+/// retry together, and no wait is shorter than half the nominal one.
+fn backoff(first: Duration, attempt: u32, jitter: f64) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+    let nominal = first.saturating_mul(factor).min(MAX_BACKOFF);
+    nominal.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
 /// `url` with `pairs` appended to its query (kept, if it has one).
@@ -518,18 +592,6 @@ async fn error_message(response: reqwest::Response) -> String {
         }
         _ => String::new(),
     }
-}
-
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 /// Parses `Basic realm="…"` or `Bearer realm="…",service="…",scope="…"`.
@@ -625,6 +687,56 @@ mod tests {
         check_loopback("ghcr.io", false);
         check_loopback("10.0.0.1:5000", false);
         check_loopback("localhost.example.com", false);
+    }
+
+    #[track_caller]
+    fn check_backoff(attempt: u32, jitter: f64, expected_ms: u64) {
+        let got = backoff(Duration::from_millis(200), attempt, jitter);
+        assert_eq!(
+            got,
+            Duration::from_millis(expected_ms),
+            "attempt {attempt}, jitter {jitter}"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_five_seconds_with_jitter_in_the_upper_half() {
+        check_backoff(1, 1.0, 200);
+        check_backoff(1, 0.0, 100);
+        check_backoff(1, 0.5, 150);
+        check_backoff(2, 1.0, 400);
+        check_backoff(3, 1.0, 800);
+        check_backoff(5, 1.0, 3200);
+        check_backoff(6, 1.0, 5000);
+        check_backoff(6, 0.0, 2500);
+        check_backoff(40, 1.0, 5000);
+        // Out-of-range jitter is clamped, never a longer or negative wait.
+        check_backoff(1, 7.0, 200);
+        check_backoff(1, -1.0, 100);
+    }
+
+    #[track_caller]
+    fn check_retry_after(value: &str, expected: Option<u64>) {
+        // Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example date.
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(
+            parse_retry_after(value, now),
+            expected.map(Duration::from_secs),
+            "`{value}`"
+        );
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        check_retry_after("3", Some(3));
+        check_retry_after(" 0 ", Some(0));
+        check_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", Some(10));
+        check_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", Some(0));
+        // A date already past: retry at once.
+        check_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", Some(0));
+        check_retry_after("-1", None);
+        check_retry_after("soon", None);
+        check_retry_after("", None);
     }
 
     #[track_caller]
