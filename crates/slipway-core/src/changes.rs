@@ -15,7 +15,9 @@ use crate::git::Sha;
 
 /// How a file changed, named as `git diff --name-status` and paths-filter
 /// name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeStatus {
     /// A new file (`A`); untracked files of the working tree count as added.
@@ -145,7 +147,7 @@ pub fn parse_status_list(list: &str) -> Result<Vec<ChangeStatus>, UnknownStatus>
 
 /// One changed file, its path relative to the repository root with `/`
 /// separators.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChangedFile {
     /// The path after the change (for a deleted file, the path it had).
     pub path: String,

@@ -11,6 +11,7 @@ pub mod changes;
 pub mod ci;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod git;
 pub mod image_ref;
 pub mod output;

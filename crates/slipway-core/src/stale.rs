@@ -82,7 +82,7 @@ pub fn revision_matches(published: &Published, sha: &Sha) -> bool {
 }
 
 /// Why a published image's revision cannot be judged.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Unknown {
     /// An image (or an index entry) has no revision label.
@@ -181,7 +181,7 @@ pub fn revision_of(published: &Published) -> Result<Sha, Unknown> {
 }
 
 /// Why a changed file makes an image stale.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Via {
     /// The image's own paths (or the paths derived from its Dockerfile).
@@ -198,7 +198,7 @@ pub enum Via {
 }
 
 /// A changed file that makes an image stale.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StaleFile {
     /// The path, relative to the repository root.
     pub path: String,
@@ -209,7 +209,7 @@ pub struct StaleFile {
 }
 
 /// A commit that touched one of the stale files.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StaleCommit {
     /// The commit.
     pub sha: Sha,
@@ -220,7 +220,7 @@ pub struct StaleCommit {
 }
 
 /// Why a published image is fresh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FreshBecause {
     /// It was built from the checked commit itself.
@@ -230,7 +230,7 @@ pub enum FreshBecause {
 }
 
 /// The answer for one image.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Verdict {
     /// Published and up to date.
@@ -278,7 +278,7 @@ impl Verdict {
 }
 
 /// The verdict of one image, with what was looked up.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageVerdict {
     /// The image's name in slipway.toml, or the reference as given.
     pub image: String,

@@ -70,7 +70,7 @@ pub enum CommitError {
 }
 
 /// A parsed Conventional Commit message.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConventionalCommit {
     /// `feat`, `fix`, … (lowercased).
     #[serde(rename = "type")]
@@ -216,7 +216,18 @@ pub fn check(message: &str, types: &[&str]) -> Result<ConventionalCommit, Commit
 }
 
 /// How much a release changes the version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Bump {
     /// Nothing to release.

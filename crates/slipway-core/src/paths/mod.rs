@@ -170,7 +170,7 @@ pub struct FilterSet {
 }
 
 /// Why a filter did or did not match a file, for `--explain`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
     /// A pattern matched (for a negated pattern: the path does not match
@@ -212,7 +212,7 @@ pub enum Reason {
 }
 
 /// One filter's answer for one file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Verdict {
     /// The filter.
     pub filter: String,

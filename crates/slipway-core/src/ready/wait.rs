@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::plan::{Mode, Plan, Target};
 use super::probe::{self, Attempt};
+pub use crate::contract::ready_wait::{Outcome, TargetOutcome};
 
 /// How much the pause grows after each failed attempt.
 const BACKOFF: f64 = 1.5;
@@ -51,52 +52,6 @@ pub enum State {
         /// Time from the start of the wait.
         after: Duration,
     },
-}
-
-/// How a wait ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Outcome {
-    /// Whether the plan's targets are ready (all, or one under `--any`).
-    pub ready: bool,
-    /// Time from the start to the end of the wait.
-    #[serde(rename = "elapsed_ms", serialize_with = "millis")]
-    pub elapsed: Duration,
-    /// One entry per target, in the plan's order.
-    pub targets: Vec<TargetOutcome>,
-}
-
-/// What is known about one target at the end of a wait.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TargetOutcome {
-    /// The target as shown to people (no password).
-    pub target: String,
-    /// Whether it became ready.
-    pub ready: bool,
-    /// Attempts made.
-    pub attempts: u32,
-    /// The HTTP status of the last answer.
-    pub last_status: Option<u16>,
-    /// Why the last attempt was not ready.
-    pub last_error: Option<String>,
-    /// The start of the last body, on one line.
-    pub body_excerpt: Option<String>,
-    /// When it became ready, from the start of the wait.
-    #[serde(rename = "ready_after_ms", serialize_with = "optional_millis")]
-    pub ready_after: Option<Duration>,
-}
-
-fn millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn optional_millis<S: serde::Serializer>(
-    duration: &Option<Duration>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match duration {
-        Some(duration) => millis(duration, serializer),
-        None => serializer.serialize_none(),
-    }
 }
 
 /// What a polling task tells the waiting one after each attempt.

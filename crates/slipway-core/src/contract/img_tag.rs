@@ -1,0 +1,112 @@
+//! `img-tag <subcommand> --format json`: one document per subcommand, each
+//! printed on its own (read the one of the subcommand you ran).
+
+use std::collections::BTreeMap;
+
+pub use crate::version::{Bump, ConventionalCommit};
+
+/// `img-tag compute --format json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ComputeReport {
+    /// `image:tag` (bare tags without `--image`), in metadata-action's order.
+    pub tags: Vec<String>,
+    /// The OCI labels, by name.
+    pub labels: BTreeMap<String, String>,
+    /// The main version (the first tag), or null when no rule yields a tag.
+    pub version: Option<String>,
+}
+
+/// `img-tag next-version --format json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NextVersionReport {
+    /// The next version (SemVer, no `v`).
+    pub version: String,
+    /// The last release, or null.
+    pub previous: Option<String>,
+    /// The bump applied: `none`, `patch`, `minor` or `major`.
+    pub bump: Bump,
+    /// Commits since the last release.
+    pub height: usize,
+    /// The Markdown changelog section (with `--changelog`; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<String>,
+}
+
+/// `img-tag check-commit --format json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CheckCommitReport {
+    /// Whether the message is a valid Conventional Commit.
+    pub valid: bool,
+    /// Why not, when it is not (absent when valid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The parsed commit, when valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<ConventionalCommit>,
+    /// The bump it asks for, when valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bump: Option<Bump>,
+}
+
+/// `img-tag apply --format json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ApplyReport {
+    /// The image, as given (`repo@sha256:…` or `repo:tag`).
+    pub image: String,
+    /// Its digest (`sha256:…`), which every tag now points at.
+    pub digest: String,
+    /// One entry per `--tag`, in order.
+    pub tags: Vec<TagChange>,
+    /// Whether this was a `--dry-run` (nothing changed).
+    pub dry_run: bool,
+}
+
+/// What happened to one tag of `apply`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TagChange {
+    /// The tag.
+    pub tag: String,
+    /// Where it pointed before (`sha256:…`), or null if it did not exist.
+    pub previous_digest: Option<String>,
+    /// Whether it moved (with `--dry-run`: whether it would).
+    pub changed: bool,
+}
+
+/// `img-tag promote --format json`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct PromoteReport {
+    /// The source, as given.
+    pub source: String,
+    /// The destination, with the tag it got.
+    pub destination: String,
+    /// The digest (`sha256:…`), the same in both places.
+    pub digest: String,
+    /// Blobs mounted from the source repository (same registry, no bytes moved).
+    pub blobs_mounted: usize,
+    /// Blobs streamed from source to destination.
+    pub blobs_copied: usize,
+    /// Blobs the destination had already.
+    pub blobs_skipped: usize,
+    /// Bytes streamed (the sizes of the copied blobs).
+    pub bytes_copied: u64,
+    /// Whether this was a `--dry-run` (the counts say what would happen).
+    pub dry_run: bool,
+}
+
+/// `img-tag resolve --format json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ResolveReport {
+    /// The reference, as given.
+    pub image: String,
+    /// The digest (`sha256:…`) it points at.
+    pub digest: String,
+}
+
+/// `img-tag ls --format json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LsReport {
+    /// The repository, as given.
+    pub repository: String,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
+}

@@ -1,0 +1,200 @@
+//! `ssh-deploy … --format json`: one [`Report`] for every subcommand
+//! (`deploy`, `rollback`, `releases`, `lock status`, `lock release`), with
+//! one [`HostReport`] per host. [`Release`] and [`LockHolder`] are also the
+//! records ssh-deploy keeps on each host (`.slipway/releases/<N>.json`,
+//! `.slipway/lock/holder.json`).
+
+use std::collections::BTreeMap;
+
+/// The whole JSON document.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    /// The env of slipway.toml.
+    pub env: String,
+    /// `deploy`, `rollback`, `releases`, `lock status` or `lock release`.
+    pub action: String,
+    /// The plan, for `--dry-run` (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<DryRun>,
+    /// One entry per host, in the env's order (empty for `--dry-run`).
+    pub hosts: Vec<HostReport>,
+}
+
+/// What happened on one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The release is deployed and ready.
+    Deployed,
+    /// The deploy ran and failed; nothing was rolled back.
+    Failed,
+    /// The deploy failed its readiness; the previous release was redeployed.
+    RolledBack,
+    /// Not attempted: an earlier host of a `--rolling` deploy failed.
+    Skipped,
+    /// An operation failed (connection, host key, upload, lock).
+    Error,
+    /// The releases were listed.
+    Listed,
+    /// The env is locked on the host.
+    Locked,
+    /// The env is not locked on the host.
+    Unlocked,
+    /// The lock was removed.
+    Released,
+}
+
+impl Outcome {
+    /// The outcome as the JSON spells it: `deployed`, `rolled_back`, ….
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Deployed => "deployed",
+            Outcome::Failed => "failed",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Skipped => "skipped",
+            Outcome::Error => "error",
+            Outcome::Listed => "listed",
+            Outcome::Locked => "locked",
+            Outcome::Unlocked => "unlocked",
+            Outcome::Released => "released",
+        }
+    }
+}
+
+/// One host's part of the report.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HostReport {
+    /// `[user@]host[:port]`.
+    pub host: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The release number recorded on the host (null when none was).
+    pub release: Option<u64>,
+    /// Files uploaded, by name in the remote path.
+    pub uploaded: Vec<String>,
+    /// Files already on the host with the same contents.
+    pub unchanged: Vec<String>,
+    /// The remote command's exit status (null when it did not end).
+    pub exit_status: Option<i32>,
+    /// Whether the ready URL answered (null when no readiness check ran).
+    pub ready: Option<bool>,
+    /// Milliseconds from the start of the readiness wait until the ready URL
+    /// answered; null when no readiness check ran or it never answered.
+    /// Like `ready`, this is the deploy's own wait, not a rollback's.
+    #[serde(default)]
+    pub ready_ms: Option<u64>,
+    /// The release redeployed after a failed readiness.
+    pub rolled_back_to: Option<u64>,
+    /// What went wrong, in words.
+    pub error: Option<String>,
+    /// For `releases`: the records, oldest first (absent when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<Release>,
+    /// For `lock status`/`lock release`: the holder (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockHolder>,
+}
+
+impl HostReport {
+    /// An entry for `host` that nothing happened to yet (`skipped`).
+    pub fn new(host: &str) -> HostReport {
+        HostReport {
+            host: host.to_owned(),
+            outcome: Outcome::Skipped,
+            release: None,
+            uploaded: Vec::new(),
+            unchanged: Vec::new(),
+            exit_status: None,
+            ready: None,
+            ready_ms: None,
+            rolled_back_to: None,
+            error: None,
+            releases: Vec::new(),
+            lock: None,
+        }
+    }
+}
+
+/// What `--dry-run` shows.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DryRun {
+    /// The hosts, as `[user@]host[:port]`.
+    pub hosts: Vec<String>,
+    /// The env's directory on the hosts.
+    pub remote_path: String,
+    /// Files uploaded (unless unchanged on the host), `deploy.env` last.
+    pub files: Vec<DryRunFile>,
+    /// `deploy.env` as it would be written.
+    pub deploy_env: String,
+    /// Variables the remote command receives besides the login's own, as
+    /// `[name, value]` pairs.
+    pub command_env: Vec<(String, String)>,
+    /// The command line run on each host (before the staged files' `mv`s).
+    pub command_line: String,
+    /// The URL awaited through the SSH connection (null when none).
+    pub ready_url: Option<String>,
+}
+
+/// One file of a dry run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DryRunFile {
+    /// Name in the remote path.
+    pub name: String,
+    /// Unix permission bits, in octal (`0640`).
+    pub mode: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the contents.
+    pub sha256: String,
+}
+
+/// Who holds an env's lock on a host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LockHolder {
+    /// `user@machine` of the deploying process.
+    pub holder: String,
+    /// The machine the deploy runs on.
+    pub machine: String,
+    /// Its process id there.
+    pub pid: u32,
+    /// When the lock was taken, seconds since the Unix epoch.
+    pub since: i64,
+    /// After this time (seconds since the epoch) the holder would have given
+    /// up by itself; a lock still there is stale.
+    pub deadline: i64,
+    /// The release being deployed.
+    pub release: u64,
+}
+
+/// What a deploy did, as recorded on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseResult {
+    /// The command succeeded and the ready URL answered (or there is none).
+    Deployed,
+    /// The command failed, timed out, or readiness failed.
+    Failed,
+}
+
+/// One release record, `.slipway/releases/<id>.json` on the host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Release {
+    /// Increasing number on this host.
+    pub id: u64,
+    /// The env.
+    pub env: String,
+    /// When it was recorded (RFC 3339, UTC).
+    pub time: String,
+    /// The git commit deployed from, when known.
+    pub git_sha: Option<String>,
+    /// `deploy.env` variables and their image references (`repo@sha256:…`).
+    pub images: BTreeMap<String, String>,
+    /// Who deployed (`$GITHUB_ACTOR` or `user@machine`).
+    pub who: String,
+    /// How it went.
+    pub result: ReleaseResult,
+    /// The release this one rolled back from, for rollbacks.
+    pub rollback_of: Option<u64>,
+    /// Why it failed.
+    pub detail: Option<String>,
+}
