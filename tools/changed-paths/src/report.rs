@@ -3,9 +3,9 @@
 //! a JSON list) and `targets` (the images to build, a JSON list ready for a
 //! matrix), as dorny/paths-filter names its outputs.
 
-use serde::ser::SerializeMap as _;
 use slipway_core::changes::ChangedFile;
 use slipway_core::cli::exit;
+use slipway_core::contract::changed_paths::{Filter, Report as Document};
 use slipway_core::git::Sha;
 use slipway_core::output::Style;
 use slipway_core::paths::Verdict;
@@ -33,13 +33,7 @@ pub(crate) enum Source {
     },
 }
 
-/// One changed file with every filter's verdict (`--explain`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct Explained {
-    #[serde(flatten)]
-    pub(crate) file: ChangedFile,
-    pub(crate) verdicts: Vec<Verdict>,
-}
+pub(crate) use slipway_core::contract::changed_paths::Explained;
 
 /// What [`Report::new`] is made of.
 #[derive(Debug)]
@@ -100,41 +94,39 @@ fn json_list(items: &[&str]) -> String {
     serde_json::to_string(items).unwrap_or_default()
 }
 
+impl Report {
+    /// The JSON document: [`slipway_core::contract::changed_paths::Report`].
+    fn document(&self) -> Document {
+        let (base, head) = self.range();
+        let filters = self
+            .filters()
+            .map(|(name, files)| Filter {
+                name: name.to_owned(),
+                changed: !files.is_empty(),
+                count: files.len(),
+                files: files.iter().map(|f| f.path.clone()).collect(),
+            })
+            .collect();
+        let owned = |names: Vec<&str>| names.into_iter().map(str::to_owned).collect();
+        Document {
+            filters,
+            changes: owned(self.changes()),
+            targets: self.parts.targets.clone(),
+            base: base.cloned(),
+            head: head.cloned(),
+            base_image: match &self.parts.source {
+                Source::Commits { from_image, .. } => from_image.clone(),
+                _ => None,
+            },
+            files: self.parts.files.clone(),
+            explain: self.parts.explain.clone(),
+        }
+    }
+}
+
 impl serde::Serialize for Report {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        for (name, files) in self.filters() {
-            let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-            map.serialize_entry(name, &!files.is_empty())?;
-            map.serialize_entry(&format!("{name}_count"), &files.len())?;
-            map.serialize_entry(&format!("{name}_files"), &paths)?;
-        }
-        for (key, value) in [
-            ("changes", self.changes()),
-            (
-                "targets",
-                self.parts.targets.iter().map(String::as_str).collect(),
-            ),
-        ] {
-            if !self.is_filter(key) {
-                map.serialize_entry(key, &value)?;
-            }
-        }
-        let (base, head) = self.range();
-        map.serialize_entry("base", &base)?;
-        map.serialize_entry("head", &head)?;
-        if let Source::Commits {
-            from_image: Some(image),
-            ..
-        } = &self.parts.source
-        {
-            map.serialize_entry("base_image", image)?;
-        }
-        map.serialize_entry("files", &self.parts.files)?;
-        if let Some(explain) = &self.parts.explain {
-            map.serialize_entry("explain", explain)?;
-        }
-        map.end()
+        self.document().serialize(serializer)
     }
 }
 

@@ -153,11 +153,11 @@ targets: [\"app\",\"worker\"]
         ])
     );
     assert_eq!(
-        json["app_files"],
+        json["filters"]["app"]["files"],
         serde_json::json!(["app/main.js", "app/server.js"])
     );
     assert_eq!(
-        json["worker_files"],
+        json["filters"]["worker"]["files"],
         serde_json::json!(["worker/requirements.txt"])
     );
 }
@@ -240,6 +240,8 @@ fn push_events_new_branch_force_push_and_first_push() {
     let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(json["base"], serde_json::json!(first));
     assert_eq!(json["changes"], serde_json::json!(["app", "worker"]));
+    // The image called `base` keeps its own entry beside the range's `base`.
+    assert_eq!(json["filters"]["base"]["changed"], serde_json::json!(false));
 
     // An ordinary push: before..after.
     let payload =
@@ -382,21 +384,33 @@ fn files_from_stdin_with_paths_filter_yaml() {
         out,
         0,
         r#"{
-  "src": true,
-  "src_count": 3,
-  "src_files": [
-    "src/a.rs",
-    "new.txt",
-    "plain/path"
+  "filters": {
+    "src": {
+      "changed": true,
+      "count": 3,
+      "files": [
+        "src/a.rs",
+        "new.txt",
+        "plain/path"
+      ]
+    },
+    "added": {
+      "changed": true,
+      "count": 1,
+      "files": [
+        "docs/new file.md"
+      ]
+    },
+    "changes": {
+      "changed": false,
+      "count": 0,
+      "files": []
+    }
+  },
+  "changes": [
+    "src",
+    "added"
   ],
-  "added": true,
-  "added_count": 1,
-  "added_files": [
-    "docs/new file.md"
-  ],
-  "changes": false,
-  "changes_count": 0,
-  "changes_files": [],
   "targets": [
     "src",
     "added"
@@ -497,15 +511,7 @@ fn exit_codes() {
             "error: bad.yml:2:5: in filter `src`, expected a pattern string, found `42`: quote it\n"
         )
     );
-    let bad = run_in(
-        dir.path(),
-        &["--files-from", "-", "--status", "added|changed"],
-        &[],
-        "a\n",
-    );
-    assert_eq!(bad.code, 2, "{}", bad.stderr);
-    let bad = run_in(dir.path(), &["--files-from", "-"], &[], "X\ta\n");
-    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    // More bad input, each with its message: tests/bad_input.rs.
     let not_a_repo = run_in(dir.path(), &["--base", "HEAD"], &[], "");
     assert_eq!(not_a_repo.code, 3, "{}", not_a_repo.stderr);
 }

@@ -1,0 +1,310 @@
+//! The bad-input catalogue of `changed-paths` (docs/errors.md): each test is
+//! one mistake users make, run through the real binary, and asserts exit 2,
+//! nothing on stdout, and a message naming the flag, file, line or value and
+//! what would be valid. None needs a service.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_changed-paths");
+
+/// A project's slipway.toml header: a registry, so images have repositories.
+const PROJECT: &str = "[project]\nregistry = \"127.0.0.1:5000/demo\"\n";
+
+/// Runs the binary in `dir` with `args` and `stdin` piped in, asserts exit 2
+/// and an empty stdout, and that stderr contains `expected`; returns stderr.
+#[track_caller]
+fn check(dir: &Path, args: &[&str], stdin: &str, expected: &str) -> String {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "error");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("GITHUB_") || name.starts_with("CI") || name.starts_with("SLIPWAY_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let written = child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes());
+    // A run that stops at a usage error may never read stdin.
+    if let Err(error) = written {
+        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "stdin");
+    }
+    let output = child.wait_with_output().expect("the binary finishes");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(output.stdout.is_empty(), "{args:?}: stdout is for data");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: expected `{expected}` in:\n{stderr}"
+    );
+    stderr
+}
+
+/// A temp dir holding `slipway.toml` with `contents`.
+fn config(contents: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs_err::write(dir.path().join("slipway.toml"), contents).expect("slipway.toml");
+    dir
+}
+
+/// Runs with `--config slipway.toml` of `contents` and an empty stdin list.
+#[track_caller]
+fn check_config(contents: &str, expected: &str) -> String {
+    let dir = config(contents);
+    check(
+        dir.path(),
+        &["--config", "slipway.toml", "--files-from", "-"],
+        "",
+        expected,
+    )
+}
+
+#[track_caller]
+fn assert_contains(stderr: &str, expected: &str) {
+    assert!(
+        stderr.contains(expected),
+        "expected `{expected}` in:\n{stderr}"
+    );
+}
+
+fn empty_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+#[test]
+fn a_filter_without_a_name_says_name_equals_glob() {
+    let dir = empty_dir();
+    check(
+        dir.path(),
+        &["--files-from", "-", "--filter", "app/**"],
+        "",
+        "error: `--filter app/**` is not `NAME=GLOB`, e.g. `--filter 'app=app/**'`",
+    );
+}
+
+#[test]
+fn an_unclosed_brace_in_a_filter_names_the_pattern_and_the_filter() {
+    let dir = empty_dir();
+    check(
+        dir.path(),
+        &["--files-from", "-", "--filter", "app=app/{src,lib"],
+        "",
+        "error: invalid pattern `app/{src,lib` in filter `app` (--filter): unclosed alternate group; missing '}'",
+    );
+}
+
+#[test]
+fn an_unknown_status_lists_the_valid_ones() {
+    let dir = empty_dir();
+    check(
+        dir.path(),
+        &["--files-from", "-", "--status", "added|changed"],
+        "a\n",
+        "error: `--status added|changed`: unknown change status `changed`: expected one of `added`, `copied`, `deleted`, `modified`, `renamed`, `unmerged`",
+    );
+}
+
+#[test]
+fn an_unknown_status_letter_in_the_file_list_names_the_line() {
+    let dir = empty_dir();
+    check(
+        dir.path(),
+        &["--files-from", "-"],
+        "M\tok.rs\nX\tapp/a.rs\n",
+        "error: stdin:2: cannot read `X\tapp/a.rs`: unknown status `X`: expected a letter of `ACDMRTU` or a name",
+    );
+}
+
+#[test]
+fn a_missing_files_from_file_is_named() {
+    let dir = empty_dir();
+    check(
+        dir.path(),
+        &["--files-from", "changed.txt"],
+        "",
+        "error: failed to open file `changed.txt`: No such file or directory",
+    );
+}
+
+#[test]
+fn a_missing_filters_file_is_named() {
+    let dir = empty_dir();
+    check(
+        dir.path(),
+        &["--files-from", "-", "--filters", ".github/filters.yml"],
+        "",
+        "error: failed to open file `.github/filters.yml`: No such file or directory",
+    );
+}
+
+#[test]
+fn broken_filters_yaml_gives_file_line_and_column() {
+    let dir = empty_dir();
+    fs_err::write(dir.path().join("filters.yml"), "src: [\n").expect("filters");
+    check(
+        dir.path(),
+        &["--files-from", "-", "--filters", "filters.yml"],
+        "",
+        "error: filters.yml:2:1: while parsing a node, did not find expected node content",
+    );
+}
+
+#[test]
+fn filters_yaml_that_is_a_list_says_what_the_root_must_be() {
+    let dir = empty_dir();
+    fs_err::write(dir.path().join("filters.yml"), "- src/**\n").expect("filters");
+    check(
+        dir.path(),
+        &["--files-from", "-", "--filters", "filters.yml"],
+        "",
+        "error: filters.yml:1:1: the root is not a mapping: expected `name: pattern` or `name: [patterns]` entries",
+    );
+}
+
+#[test]
+fn filters_yaml_with_an_unknown_change_status_names_filter_and_status() {
+    let dir = empty_dir();
+    fs_err::write(
+        dir.path().join("filters.yml"),
+        "src:\n  - edited: 'src/**'\n",
+    )
+    .expect("filters");
+    check(
+        dir.path(),
+        &["--files-from", "-", "--filters", "filters.yml"],
+        "",
+        "error: filters.yml:2:5: in filter `src`: unknown change status `edited`: expected one of `added`",
+    );
+}
+
+#[test]
+fn base_and_working_tree_conflict() {
+    let dir = empty_dir();
+    check(
+        dir.path(),
+        &["--base", "main", "--working-tree"],
+        "",
+        "error: the argument '--base <REV>' cannot be used with '--working-tree'",
+    );
+}
+
+#[test]
+fn merge_base_needs_a_base() {
+    let dir = empty_dir();
+    check(
+        dir.path(),
+        &["--merge-base"],
+        "",
+        "error: the following required arguments were not provided:\n  --base <REV>",
+    );
+}
+
+#[test]
+fn an_unknown_list_files_format_lists_the_valid_ones() {
+    let dir = empty_dir();
+    check(
+        dir.path(),
+        &["--files-from", "-", "--list-files", "xml"],
+        "",
+        "error: invalid value 'xml' for '--list-files <FORMAT>'\n  [possible values: none, csv, json, shell, escape]",
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let dir = empty_dir();
+    let stderr = check(
+        dir.path(),
+        &["--config", "ci/slipway.toml", "--files-from", "-"],
+        "",
+        "error: cannot read config `",
+    );
+    assert!(stderr.contains("ci/slipway.toml`"), "{stderr}");
+}
+
+#[test]
+fn a_misspelt_config_key_gets_the_nearest_key() {
+    check_config(
+        &format!("{PROJECT}[images.app]\npahts = [\"app/**\"]\n"),
+        "slipway.toml:4:1 — did you mean `paths`?",
+    );
+}
+
+#[test]
+fn a_paths_string_instead_of_an_array_shows_the_expected_form() {
+    let stderr = check_config(
+        &format!("{PROJECT}[images.app]\npaths = \"app/**\"\n"),
+        "error: `paths` in [images.app] at ",
+    );
+    assert_contains(
+        &stderr,
+        "slipway.toml:4:9: expected an array of globs like [\"app/**\", \"!app/docs/**\"], found a string",
+    );
+}
+
+#[test]
+fn depends_on_an_unknown_image_suggests_the_nearest() {
+    let stderr = check_config(
+        &format!("{PROJECT}[images.app]\ndepends_on = [\"bsae\"]\n[images.base]\n"),
+        "[images.app] depends_on `bsae` at ",
+    );
+    assert_contains(
+        &stderr,
+        "slipway.toml:4:15, which is not an image — did you mean `base`? (images: app, base)",
+    );
+}
+
+#[test]
+fn a_dependency_cycle_is_spelt_out() {
+    check_config(
+        &format!(
+            "{PROJECT}[images.app]\ndepends_on = [\"base\"]\n[images.base]\ndepends_on = [\"app\"]\n"
+        ),
+        "error: `depends_on` forms a cycle: app -> base -> app (at ",
+    );
+}
+
+#[test]
+fn an_invalid_glob_in_config_paths_names_image_file_and_position() {
+    check_config(
+        &format!("{PROJECT}[images.app]\npaths = [\"app/[x\"]\n"),
+        "error: invalid glob `app/[x` in [images.app] paths at ",
+    );
+}
+
+#[test]
+fn a_misspelt_table_gets_the_nearest_table() {
+    check_config(
+        &format!("{PROJECT}[imagez.app]\n"),
+        "slipway.toml:3:1 — did you mean [images]?",
+    );
+}
+
+#[test]
+fn invalid_toml_gives_line_and_column() {
+    check_config(
+        &format!("{PROJECT}[images.app\n"),
+        "slipway.toml:3:12: unclosed table, expected `]`",
+    );
+}
+
+#[test]
+fn an_image_without_a_repository_says_where_to_set_one() {
+    check_config(
+        "[images.app]\n",
+        "has no repository: set `repository` in [images.app] or `registry` in [project], e.g. `registry = \"127.0.0.1:5000/demo\"`",
+    );
+}
