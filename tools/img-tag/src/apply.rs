@@ -12,31 +12,15 @@ use slipway_core::image_ref::{Digest, ImageRef, Repository, Tag};
 use slipway_core::registry::{Manifest, RegistryClient, RegistryError};
 use tokio::task::JoinSet;
 
-/// The JSON of `img-tag apply --format json`.
-#[derive(Debug, serde::Serialize)]
-pub struct ApplyReport {
-    /// The image, as given.
-    pub image: String,
-    /// Its digest, which every tag now points at.
-    pub digest: String,
-    /// One entry per `--tag`, in order.
-    pub tags: Vec<TagChange>,
-    /// Whether this was a `--dry-run` (nothing changed).
-    pub dry_run: bool,
-    /// The image's repository, for the plain rendering.
-    #[serde(skip)]
-    pub repository: String,
-}
+pub(crate) use slipway_core::contract::img_tag::{ApplyReport, TagChange};
 
-/// What happened to one tag.
-#[derive(Debug, serde::Serialize)]
-pub struct TagChange {
-    /// The tag.
-    pub tag: String,
-    /// Where it pointed before, or null if it did not exist.
-    pub previous_digest: Option<String>,
-    /// Whether it moved (with `--dry-run`: whether it would).
-    pub changed: bool,
+/// The repository of `report`'s image, for the plain rendering (the image
+/// as given when it does not parse).
+pub(crate) fn repository_of(report: &ApplyReport) -> String {
+    report.image.parse::<ImageRef>().map_or_else(
+        |_| report.image.clone(),
+        |image| image.repository().to_string(),
+    )
 }
 
 /// Applies `tags` to `image`; see the module docs.
@@ -65,7 +49,6 @@ pub(crate) async fn apply(
             })
             .collect(),
         dry_run,
-        repository: repository.to_string(),
     };
     if dry_run {
         return Ok(report);

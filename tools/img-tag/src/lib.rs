@@ -13,22 +13,24 @@ mod history;
 mod promote;
 mod remote;
 
-use std::collections::BTreeMap;
 use std::io::Read as _;
 
 use anyhow::Context as _;
 use slipway_core::cli::{UsageError, exit};
 use slipway_core::config::Config;
+use slipway_core::image_ref::Repository;
 use slipway_core::output::{Output, Style};
 use slipway_core::tags::{Flavor, ImageSpec, TagRule};
-use slipway_core::version::{self, Bump, ChangelogEntry, KNOWN_TYPES};
+use slipway_core::version::{self, ChangelogEntry, KNOWN_TYPES};
 
-pub use apply::{ApplyReport, TagChange};
 pub use cli::{
     ApplyArgs, CheckCommitArgs, Cli, Command, ComputeArgs, LsArgs, NextVersionArgs, PromoteArgs,
     RegistryArgs, ResolveArgs,
 };
-pub use promote::PromoteReport;
+pub use slipway_core::contract::img_tag::{
+    ApplyReport, CheckCommitReport, ComputeReport, LsReport, NextVersionReport, PromoteReport,
+    ResolveReport, TagChange,
+};
 
 /// What a run of `img-tag` reports.
 #[derive(Debug, serde::Serialize)]
@@ -50,67 +52,6 @@ pub enum Report {
     Ls(LsReport),
 }
 
-/// The JSON of `img-tag resolve --format json`.
-#[derive(Debug, serde::Serialize)]
-pub struct ResolveReport {
-    /// The reference, as given.
-    pub image: String,
-    /// The digest it points at.
-    pub digest: String,
-}
-
-/// The JSON of `img-tag ls --format json`.
-#[derive(Debug, serde::Serialize)]
-pub struct LsReport {
-    /// The repository, as given.
-    pub repository: String,
-    /// Its tags, sorted.
-    pub tags: Vec<String>,
-}
-
-/// The JSON of `img-tag compute --format json`.
-#[derive(Debug, serde::Serialize)]
-pub struct ComputeReport {
-    /// `image:tag` (bare tags without `--image`), in metadata-action's order.
-    pub tags: Vec<String>,
-    /// The OCI labels, by name.
-    pub labels: BTreeMap<String, String>,
-    /// The main version (the first tag), or null when no rule yields a tag.
-    pub version: Option<String>,
-}
-
-/// The JSON of `img-tag next-version --format json`.
-#[derive(Debug, serde::Serialize)]
-pub struct NextVersionReport {
-    /// The next version.
-    pub version: String,
-    /// The last release, or null.
-    pub previous: Option<String>,
-    /// The bump applied: none, patch, minor or major.
-    pub bump: Bump,
-    /// Commits since the last release.
-    pub height: usize,
-    /// The Markdown changelog section (with `--changelog`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub changelog: Option<String>,
-}
-
-/// The JSON of `img-tag check-commit --format json`.
-#[derive(Debug, serde::Serialize)]
-pub struct CheckCommitReport {
-    /// Whether the message is a valid Conventional Commit.
-    pub valid: bool,
-    /// Why not, when it is not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The parsed commit, when valid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub commit: Option<version::ConventionalCommit>,
-    /// The bump it asks for, when valid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bump: Option<Bump>,
-}
-
 impl slipway_core::output::Report for Report {
     fn render_plain(&self, style: &Style) -> String {
         match self {
@@ -130,27 +71,30 @@ impl slipway_core::output::Report for Report {
                 }
                 _ => String::new(),
             },
-            Report::Apply(report) => report
-                .tags
-                .iter()
-                .map(|change| {
-                    let verb = match (change.changed, report.dry_run) {
-                        (false, _) => "unchanged",
-                        (true, true) => "would set",
-                        (true, false) => "set",
-                    };
-                    let from = change
-                        .previous_digest
-                        .as_deref()
-                        .filter(|_| change.changed)
-                        .map(|digest| format!(" (was {digest})"))
-                        .unwrap_or_default();
-                    format!(
-                        "{verb} {}:{} -> {}{from}\n",
-                        report.repository, change.tag, report.digest
-                    )
-                })
-                .collect(),
+            Report::Apply(report) => {
+                let repository = apply::repository_of(report);
+                report
+                    .tags
+                    .iter()
+                    .map(|change| {
+                        let verb = match (change.changed, report.dry_run) {
+                            (false, _) => "unchanged",
+                            (true, true) => "would set",
+                            (true, false) => "set",
+                        };
+                        let from = change
+                            .previous_digest
+                            .as_deref()
+                            .filter(|_| change.changed)
+                            .map(|digest| format!(" (was {digest})"))
+                            .unwrap_or_default();
+                        format!(
+                            "{verb} {}:{} -> {}{from}\n",
+                            repository, change.tag, report.digest
+                        )
+                    })
+                    .collect()
+            }
             Report::Promote(report) => format!(
                 "{}{} -> {} {}\nblobs: {} mounted, {} copied ({} bytes), {} skipped\n",
                 if report.dry_run {
@@ -351,6 +295,15 @@ fn compute(
     };
     let images = ImageSpec::parse_all(&args.images)
         .map_err(|e| UsageError::new(format!("invalid `--image`: {e}")))?;
+    // A name that is no repository would print tags nobody can push.
+    for image in &images {
+        image.name.parse::<Repository>().map_err(|e| {
+            UsageError::new(format!(
+                "invalid `--image` `{}`: {e}; expected a repository such as `ghcr.io/acme/app`",
+                image.name
+            ))
+        })?;
+    }
     let default_branch = config.map(|c| c.project.default_branch.clone());
     let ctx = context::tag_context(args, env, cwd, default_branch)?;
     tracing::debug!(event = %ctx.event_name, git_ref = %ctx.git_ref, sha = %ctx.sha, default_branch = ?ctx.default_branch, "tag context");

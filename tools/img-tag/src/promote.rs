@@ -20,26 +20,7 @@ use tokio::task::JoinSet;
 /// Blobs transferred at the same time.
 const PARALLEL_BLOBS: usize = 4;
 
-/// The JSON of `img-tag promote --format json`.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct PromoteReport {
-    /// The source, as given.
-    pub source: String,
-    /// The destination, with the tag it got.
-    pub destination: String,
-    /// The digest, the same in both places.
-    pub digest: String,
-    /// Blobs mounted from the source repository (same registry, no bytes moved).
-    pub blobs_mounted: usize,
-    /// Blobs streamed from source to destination.
-    pub blobs_copied: usize,
-    /// Blobs the destination had already.
-    pub blobs_skipped: usize,
-    /// Bytes streamed (the sizes of the copied blobs).
-    pub bytes_copied: u64,
-    /// Whether this was a `--dry-run` (the counts say what would happen).
-    pub dry_run: bool,
-}
+pub(crate) use slipway_core::contract::img_tag::PromoteReport;
 
 /// Copies `source` to `destination`; see the module docs.
 pub(crate) async fn promote(

@@ -1,0 +1,229 @@
+//! The bad-input catalogue of `img-tag` (docs/errors.md): each test is one
+//! mistake users make, run through the real binary, and asserts exit 2,
+//! nothing on stdout, and a message naming the flag, key, file:line:col or
+//! value and what would be valid. Only the last test starts a registry, to
+//! show that bad input moves no tag. More cases: `compute.rs`
+//! (`bad_input_exits_2_naming_the_flag`) and `next_version.rs`.
+
+mod common;
+
+use common::{img_tag, stderr, stdout};
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+const IMAGE: &str = "127.0.0.1:1/team/app:sha-0123456";
+
+/// Runs `img-tag ARGS` in `dir`, asserts exit 2, an empty stdout and
+/// `expected` in stderr; returns stderr.
+#[track_caller]
+fn check_in(dir: &std::path::Path, args: &[&str], expected: &str) -> String {
+    let output = img_tag(dir, args, &[], None);
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stdout(&output), "", "{args:?}: stdout is for data");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: expected `{expected}` in:\n{stderr}"
+    );
+    stderr
+}
+
+#[track_caller]
+fn check(args: &[&str], expected: &str) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    check_in(dir.path(), args, expected)
+}
+
+/// Runs `compute` with slipway.toml holding `[tags]` lines `tags`.
+#[track_caller]
+fn check_tags_config(tags: &str, expected: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs_err::write(
+        dir.path().join("slipway.toml"),
+        format!("[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[tags]\n{tags}\n"),
+    )
+    .expect("slipway.toml");
+    check_in(
+        dir.path(),
+        &["compute", "--config", "slipway.toml", "--sha", SHA],
+        expected,
+    );
+}
+
+#[test]
+fn an_image_line_that_is_no_repository_is_refused() {
+    check(
+        &["compute", "--sha", SHA, "--image", "my app"],
+        "error: invalid `--image` `my app`: invalid path component `my app`",
+    );
+    check(
+        &[
+            "compute",
+            "--sha",
+            SHA,
+            "--image",
+            "name=ghcr.io/acme/app:v1",
+        ],
+        "error: invalid `--image` `ghcr.io/acme/app:v1`: ",
+    );
+}
+
+#[test]
+fn an_unknown_semver_expression_lists_the_valid_names() {
+    check(
+        &[
+            "compute",
+            "--sha",
+            SHA,
+            "--ref",
+            "refs/tags/v1.2.3",
+            "--tag",
+            "type=semver,pattern={{majr}}.{{minor}}",
+        ],
+        "error: invalid expression in `{{majr}}.{{minor}}`: unknown expression `{{majr}}`; valid names: version, major, minor, patch, raw",
+    );
+}
+
+#[test]
+fn a_priority_that_is_not_a_number_says_so() {
+    check(
+        &["compute", "--sha", SHA, "--tag", "type=sha,priority=high"],
+        "error: invalid `--tag`: invalid `priority` value `high` in `type=sha,priority=high`; expected an integer such as `600`",
+    );
+}
+
+#[test]
+fn an_enable_that_is_not_a_boolean_says_so() {
+    check(
+        &["compute", "--sha", SHA, "--tag", "type=sha,enable=yes"],
+        "invalid `enable` value `yes` in `type=sha,enable=yes`; expected an expression that gives `true` or `false`",
+    );
+}
+
+#[test]
+fn a_pr_number_that_is_not_a_number_names_the_flag() {
+    check(
+        &["compute", "--sha", SHA, "--pr-number", "#42"],
+        "error: invalid value '#42' for '--pr-number <N>'",
+    );
+}
+
+#[test]
+fn a_bad_flavor_in_config_gives_file_line_and_column() {
+    check_tags_config(
+        "flavor = [\"latest=maybe\"]",
+        "slipway.toml:5:11: invalid `latest` value `maybe` in `latest=maybe`; expected `auto`, `true`, `false` or `default-branch`",
+    );
+}
+
+#[test]
+fn a_misspelt_rule_attribute_in_config_gets_the_nearest_attribute() {
+    check_tags_config(
+        "rules = [\"type=sha,prefx=sha-\"]",
+        "slipway.toml:5:10: unknown tag rule attribute `prefx` in `type=sha,prefx=sha-` — did you mean `prefix`?",
+    );
+}
+
+#[test]
+fn a_tag_with_a_colon_states_the_tag_grammar() {
+    check(
+        &["apply", IMAGE, "--tag", "app:v1"],
+        "error: invalid value 'app:v1' for '--tag <TAG>': invalid tag `app:v1`: a tag starts with a letter, digit or `_` and has at most 128 of `A-Z a-z 0-9 _ . -`",
+    );
+}
+
+#[test]
+fn a_tag_longer_than_128_characters_is_refused() {
+    let long = "v".repeat(129);
+    check(
+        &["apply", IMAGE, "--tag", &long],
+        &format!(
+            "invalid tag `{long}`: a tag starts with a letter, digit or `_` and has at most 128"
+        ),
+    );
+}
+
+#[test]
+fn an_image_given_as_a_url_names_the_bad_registry() {
+    check(
+        &["apply", "http://127.0.0.1:5000/team/app:v1", "--tag", "v2"],
+        "invalid registry `http:` in `http://127.0.0.1:5000/team/app:v1`: expected a host name, an IPv4 address or an IPv6 address in brackets, optionally followed by `:port`",
+    );
+}
+
+#[test]
+fn a_short_digest_states_the_digest_form() {
+    check(
+        &[
+            "apply",
+            "127.0.0.1:5000/team/app@sha256:abc123",
+            "--tag",
+            "v2",
+        ],
+        "invalid digest `sha256:abc123` in `127.0.0.1:5000/team/app@sha256:abc123`: expected `sha256:` followed by 64 lowercase hex digits",
+    );
+}
+
+#[test]
+fn apply_without_a_tag_says_tag_is_required() {
+    check(
+        &["apply", IMAGE],
+        "error: the following required arguments were not provided:\n  --tag <TAG>",
+    );
+}
+
+#[test]
+fn a_username_without_password_stdin_is_refused() {
+    check(
+        &["apply", IMAGE, "--tag", "v2", "--username", "ci"],
+        "error: the following required arguments were not provided:\n  --password-stdin",
+    );
+}
+
+#[test]
+fn an_uppercase_promote_destination_is_refused() {
+    check(
+        &["promote", IMAGE, "127.0.0.1:1/Team/App"],
+        "error: invalid value '127.0.0.1:1/Team/App' for '<DESTINATION>': repository `127.0.0.1:1/Team/App` must be lowercase",
+    );
+}
+
+#[test]
+fn an_unknown_bump_lists_the_valid_ones() {
+    check(
+        &["next-version", "--bump", "huge"],
+        "error: invalid value 'huge' for '--bump <BUMP>'\n  [possible values: none, patch, minor, major]",
+    );
+}
+
+#[test]
+fn ls_of_a_tagged_reference_says_to_drop_the_tag() {
+    check(
+        &["ls", "127.0.0.1:5000/team/app:v1"],
+        "`127.0.0.1:5000/team/app:v1` is not a repository: it has a `:tag` or `@digest` part; write `[registry/]path`, e.g. `127.0.0.1:5000/demo` or `ghcr.io/acme/app`",
+    );
+}
+
+#[test]
+fn a_bad_tag_among_good_ones_moves_no_tag() {
+    let registry = slipway_testbed::Registry::start();
+    let host = registry.host();
+    slipway_testbed::images::push_image(&host, "team/app", "sha-0123456", "amd64", None);
+    let image = format!("{host}/team/app:sha-0123456");
+    check(
+        &[
+            "apply", &image, "--tag", "v1.2.3", "--tag", "v1.2", "--tag", "latest!",
+        ],
+        "invalid tag `latest!`",
+    );
+    let tags = std::process::Command::new(slipway_testbed::require("skopeo", "skopeo"))
+        .args([
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{host}/team/app"),
+        ])
+        .output()
+        .expect("skopeo runs");
+    assert!(tags.status.success(), "{tags:?}");
+    let tags: serde_json::Value = serde_json::from_slice(&tags.stdout).expect("skopeo JSON");
+    assert_eq!(tags["Tags"], serde_json::json!(["sha-0123456"]));
+}
