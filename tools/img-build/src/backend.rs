@@ -13,24 +13,7 @@ use xshell::Shell;
 use crate::cli::BackendChoice;
 use crate::plan::{Plan, Secret, Target};
 
-/// A builder, chosen per run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum BackendKind {
-    Buildx,
-    Buildkit,
-    Buildah,
-}
-
-impl std::fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Buildx => "buildx",
-            Self::Buildkit => "buildkit",
-            Self::Buildah => "buildah",
-        })
-    }
-}
+pub(crate) use slipway_core::contract::img_build::BackendKind;
 
 /// Where the digest of what a command pushed can be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,18 +29,16 @@ pub(crate) enum DigestSource {
 }
 
 /// One command, arguments as arguments (never a shell string).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct Invocation {
     /// What it does, e.g. `build linux/arm64` or `push 127.0.0.1:5000/app:sha-abc`.
     pub(crate) step: String,
     pub(crate) argv: Vec<String>,
     /// Environment variables set for it (names and values; never secrets).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) env: Vec<(String, String)>,
-    #[serde(skip)]
+    /// Where the digest of what it pushed can be read.
     pub(crate) digest: DigestSource,
     /// The platform this command's push is for (per-platform builds).
-    #[serde(skip)]
     pub(crate) platform: Option<Platform>,
 }
 

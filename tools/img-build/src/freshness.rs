@@ -24,33 +24,19 @@ use crate::plan::{Plan, Target};
 /// The most time one image's lookup may take, retries included.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The stale check's answer for one target, and what `--only-stale` does with it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct Freshness {
-    /// The reference looked up: the target's primary tag.
-    pub(crate) reference: String,
-    /// What the reference resolved to, when published.
-    pub(crate) digest: Option<String>,
-    /// The verdict, as `image-stale-check --format json` reports it.
-    pub(crate) verdict: Verdict,
-    /// Whether the build is skipped.
-    pub(crate) skip: bool,
-    /// Why the target is built or skipped, in words.
-    pub(crate) decision: String,
+pub(crate) use slipway_core::contract::img_build::Freshness;
+
+/// The published image of `fresh` as a build arg for dependents: `repo@sha256:…`.
+pub(crate) fn published_reference(fresh: &Freshness, target: &Target) -> Option<String> {
+    fresh
+        .digest
+        .as_ref()
+        .map(|digest| format!("{}@{digest}", target.repository))
 }
 
-impl Freshness {
-    /// The published image as a build arg for dependents: `repo@sha256:…`.
-    pub(crate) fn published_reference(&self, target: &Target) -> Option<String> {
-        self.digest
-            .as_ref()
-            .map(|digest| format!("{}@{digest}", target.repository))
-    }
-
-    /// The published digest, parsed.
-    pub(crate) fn published_digest(&self) -> Option<Digest> {
-        self.digest.as_ref().and_then(|d| d.parse().ok())
-    }
+/// The published digest of `fresh`, parsed.
+pub(crate) fn published_digest(fresh: &Freshness) -> Option<Digest> {
+    fresh.digest.as_ref().and_then(|d| d.parse().ok())
 }
 
 /// The tag a build pushes as its primary one: `sha-<short>` when the tag

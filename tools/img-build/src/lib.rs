@@ -70,7 +70,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                     let dep = plan.target(&arg.image)?;
                     // A skipped dependency is handed over as what is published.
                     match freshness.get(&dep.name).filter(|f| f.skip) {
-                        Some(fresh) => fresh.published_reference(dep),
+                        Some(fresh) => crate::freshness::published_reference(fresh, dep),
                         None => dep.tags.first().cloned(),
                     }
                 });

@@ -41,44 +41,33 @@ pub(crate) struct Plan {
 }
 
 /// One image to build.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) name: String,
     pub(crate) repository: String,
-    #[serde(skip)]
     pub(crate) repo: Repository,
     /// Every tag, as a full reference (`repo:tag`), the first one main.
     pub(crate) tags: Vec<String>,
-    #[serde(skip)]
     pub(crate) tag_names: Vec<Tag>,
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) build_args: BTreeMap<String, String>,
     pub(crate) platforms: Vec<String>,
-    #[serde(skip)]
     pub(crate) platform_values: Vec<Platform>,
     /// The images of this run it waits for.
     pub(crate) depends_on: Vec<String>,
     /// The build arg that receives the first dependency's built reference, and that dependency.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) dependency_arg: Option<DependencyArg>,
     pub(crate) context: PathBuf,
     pub(crate) dockerfile: PathBuf,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) stage: Option<String>,
     pub(crate) cache_from: Vec<String>,
     pub(crate) cache_to: Vec<String>,
     /// Secrets as `id=…,env=…` or `id=…,src=…`: where the value is, never the value.
     pub(crate) secrets: Vec<String>,
-    #[serde(skip)]
     pub(crate) secret_sources: Vec<(String, Secret)>,
 }
 
-/// A dependency's built reference handed to the build as an arg.
-#[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct DependencyArg {
-    pub(crate) arg: String,
-    pub(crate) image: String,
-}
+pub(crate) use slipway_core::contract::img_build::DependencyArg;
 
 /// Where a build secret's value is.
 #[derive(Debug, Clone)]

@@ -3,84 +3,56 @@
 //! log is.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use slipway_core::cli::exit;
+use slipway_core::contract::img_build::{
+    BuildReport, BuiltTarget, Command, PlanReport, PlannedTarget, Report as Inner,
+};
 use slipway_core::output::Style;
 
-use crate::backend::BackendKind;
 use crate::freshness::Freshness;
 use crate::plan::{Plan, Target};
 use crate::run::{Outcome, SkipReason, Status};
 use crate::work::Work;
 
-/// The report of a run: the plan of a dry run, or what each image became.
+/// The report of a run: [`slipway_core::contract::img_build::Report`], the
+/// plan of a dry run or what each image became.
 #[derive(Debug, serde::Serialize)]
 #[serde(transparent)]
 pub struct Report {
     inner: Inner,
 }
 
-#[derive(Debug, serde::Serialize)]
-#[serde(untagged)]
-enum Inner {
-    Plan(PlanReport),
-    Built(BuildReport),
-}
-
-#[derive(Debug, serde::Serialize)]
-struct PlanReport {
-    dry_run: bool,
-    backend: BackendKind,
-    backend_reason: String,
-    revision: String,
-    push: bool,
-    load: bool,
-    jobs: usize,
-    order: Vec<String>,
-    targets: Vec<PlannedTarget>,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct PlannedTarget {
-    #[serde(flatten)]
-    target: Target,
-    #[serde(flatten)]
-    work: Work,
-    /// `--only-stale`: the registry's answer and whether the build is skipped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stale_check: Option<Freshness>,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct BuildReport {
-    backend: BackendKind,
-    revision: String,
-    pushed: bool,
-    log_dir: PathBuf,
-    targets: Vec<BuiltTarget>,
-    failed: Vec<String>,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct BuiltTarget {
-    name: String,
-    status: Status,
-    /// Why it was skipped: `fresh` (`--only-stale`), `dependency_failed` or `fail_fast`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<SkipReason>,
-    repository: String,
-    tags: Vec<String>,
-    /// `repo@sha256:…` when pushed, else the main tag.
-    reference: Option<String>,
-    /// The manifest's digest, or the index's for a multi-platform image.
-    digest: Option<String>,
-    image_id: Option<String>,
-    platforms: Vec<String>,
-    duration_seconds: f64,
-    log: PathBuf,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+/// A target of the plan: what it is, its commands and, under
+/// `--only-stale`, the stale check's answer.
+fn planned(target: &Target, work: Work, stale_check: Option<Freshness>) -> PlannedTarget {
+    PlannedTarget {
+        name: target.name.clone(),
+        repository: target.repository.clone(),
+        tags: target.tags.clone(),
+        labels: target.labels.clone(),
+        build_args: target.build_args.clone(),
+        platforms: target.platforms.clone(),
+        depends_on: target.depends_on.clone(),
+        dependency_arg: target.dependency_arg.clone(),
+        context: target.context.clone(),
+        dockerfile: target.dockerfile.clone(),
+        stage: target.stage.clone(),
+        cache_from: target.cache_from.clone(),
+        cache_to: target.cache_to.clone(),
+        secrets: target.secrets.clone(),
+        commands: work
+            .commands
+            .into_iter()
+            .map(|invocation| Command {
+                step: invocation.step,
+                argv: invocation.argv,
+                env: invocation.env,
+            })
+            .collect(),
+        index_tags: work.index_tags,
+        stale_check,
+    }
 }
 
 impl Report {
@@ -104,13 +76,8 @@ impl Report {
                 targets: plan
                     .targets
                     .iter()
-                    .cloned()
                     .zip(works)
-                    .map(|(target, work)| PlannedTarget {
-                        stale_check: freshness.remove(&target.name),
-                        target,
-                        work,
-                    })
+                    .map(|(target, work)| planned(target, work, freshness.remove(&target.name)))
                     .collect(),
             }),
         }
@@ -169,8 +136,7 @@ impl slipway_core::output::Report for Report {
                     plan.revision,
                     plan.order.join(", ")
                 ));
-                for planned in &plan.targets {
-                    let target = &planned.target;
+                for target in &plan.targets {
                     text.push_str(&format!(
                         "\n{} {}\n",
                         style.bold(&target.name),
@@ -179,7 +145,7 @@ impl slipway_core::output::Report for Report {
                     for tag in &target.tags {
                         text.push_str(&format!("  tag {tag}\n"));
                     }
-                    if let Some(check) = &planned.stale_check {
+                    if let Some(check) = &target.stale_check {
                         text.push_str(&format!(
                             "  stale check: {} at {}: {}\n",
                             check.verdict.status(),
@@ -187,7 +153,7 @@ impl slipway_core::output::Report for Report {
                             check.decision
                         ));
                     }
-                    for command in &planned.work.commands {
+                    for command in &target.commands {
                         let env: String = command
                             .env
                             .iter()
@@ -195,7 +161,7 @@ impl slipway_core::output::Report for Report {
                             .collect();
                         text.push_str(&format!("  $ {env}{}\n", shell_line(&command.argv)));
                     }
-                    if let Some(tags) = &planned.work.index_tags {
+                    if let Some(tags) = &target.index_tags {
                         text.push_str(&format!(
                             "  index of {} at {}\n",
                             target.platforms.join(", "),

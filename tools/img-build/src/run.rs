@@ -25,26 +25,7 @@ use crate::freshness::Freshness;
 use crate::plan::{Plan, Secret, Target};
 use crate::work::work;
 
-/// How one target ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Status {
-    Built,
-    Failed,
-    Skipped,
-}
-
-/// Why a target was skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum SkipReason {
-    /// An image it depends on was not built.
-    DependencyFailed,
-    /// An image failed and `--fail-fast` is given.
-    FailFast,
-    /// `--only-stale`: the image is already published for this commit.
-    Fresh,
-}
+pub(crate) use slipway_core::contract::img_build::{SkipReason, Status};
 
 /// What one target produced.
 #[derive(Debug, Clone)]
@@ -104,7 +85,7 @@ pub(crate) fn execute(
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
     for target in &plan.targets {
         if let Some(fresh) = freshness.get(&target.name).filter(|f| f.skip) {
-            let reference = fresh.published_reference(target);
+            let reference = crate::freshness::published_reference(fresh, target);
             progress.task(&target.name, "").finish(&format!(
                 "skipped, published for this commit: {}",
                 reference.as_deref().unwrap_or_default()
@@ -115,7 +96,7 @@ pub(crate) fn execute(
                     status: Status::Skipped,
                     reason: Some(SkipReason::Fresh),
                     reference,
-                    digest: fresh.published_digest(),
+                    digest: crate::freshness::published_digest(fresh),
                     image_id: None,
                     duration: Duration::ZERO,
                     error: None,

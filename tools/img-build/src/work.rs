@@ -9,13 +9,12 @@ use crate::backend::{Backend, BuildSpec, Invocation, secret_arg};
 use crate::plan::{Plan, Target};
 
 /// What one target runs.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct Work {
     /// The commands, in order.
     pub(crate) commands: Vec<Invocation>,
     /// Without buildx, a multi-platform image ends with an OCI index that
     /// Slipway assembles from the per-platform pushes and puts at these tags.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) index_tags: Option<Vec<String>>,
 }
 
