@@ -44,7 +44,7 @@ pub(crate) fn install(args: &InstallHookArgs, cwd: &Path) -> anyhow::Result<Hook
     }
     Ok(HookReport {
         path,
-        action,
+        action: action.to_owned(),
         chained,
         script: args.dry_run.then_some(text),
     })

@@ -22,6 +22,7 @@ use slipway_core::stale::{self, FetchOptions, Judge, StaleError};
 
 pub use cli::{CheckArgs, Cli, Command, InstallHookArgs};
 pub use report::{CheckReport, HookReport, Report};
+use slipway_core::contract::image_stale_check::Report as Json;
 
 /// What to check: `(name, reference)` per image.
 type Targets = Vec<(String, ImageRef)>;
@@ -35,8 +36,11 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     match cli.command {
-        Some(Command::InstallHook(args)) => hook::install(&args, &cwd).map(Report::Hook),
-        None => check(&cli.check, cli.global.config.as_deref(), &cwd, out).map(Report::Check),
+        Some(Command::InstallHook(args)) => {
+            hook::install(&args, &cwd).map(|r| Report(Json::Hook(r)))
+        }
+        None => check(&cli.check, cli.global.config.as_deref(), &cwd, out)
+            .map(|r| Report(Json::Check(r))),
     }
 }
 
@@ -50,6 +54,12 @@ fn check(
     if args.strict && !args.hook {
         return Err(UsageError::new(
             "`--strict` only changes `--hook` mode (without `--hook` a stale image always exits 1)",
+        ));
+    }
+    // A zero budget would fail every lookup at once and blame the registry.
+    if args.timeout == Some(Duration::ZERO) {
+        return Err(UsageError::new(
+            "`--timeout 0s` leaves no time for a lookup: give a duration above zero, e.g. `2s`",
         ));
     }
     let config = Config::locate_optional(explicit_config, cwd)?;
@@ -99,7 +109,7 @@ fn check(
     Ok(CheckReport {
         rev,
         tag,
-        source: if args.local { "local" } else { "registry" },
+        source: if args.local { "local" } else { "registry" }.to_owned(),
         hook: args.hook,
         strict: args.strict,
         images,

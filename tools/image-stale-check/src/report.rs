@@ -1,79 +1,47 @@
 //! What a run reports: verdicts per image, or what `install-hook` did.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use slipway_core::cli::exit;
-use slipway_core::git::Sha;
 use slipway_core::output::Style;
-use slipway_core::stale::{FreshBecause, ImageVerdict, Verdict, Via};
+use slipway_core::stale::{FreshBecause, Verdict, Via};
 
-/// The report of a run.
+use slipway_core::contract::image_stale_check::Report as Json;
+pub use slipway_core::contract::image_stale_check::{CheckReport, HookReport};
+
+/// The report of a run: [`slipway_core::contract::image_stale_check::Report`],
+/// as `--format json` prints it.
 #[derive(Debug, serde::Serialize)]
-#[serde(untagged)]
-pub enum Report {
-    /// A check.
-    Check(CheckReport),
-    /// `install-hook`.
-    Hook(HookReport),
+#[serde(transparent)]
+pub struct Report(pub Json);
+
+/// How many images have one of these statuses.
+fn count(report: &CheckReport, status: &[&str]) -> usize {
+    report
+        .images
+        .iter()
+        .filter(|i| status.contains(&i.verdict.status()))
+        .count()
 }
 
-/// The verdicts of a check.
-#[derive(Debug, serde::Serialize)]
-pub struct CheckReport {
-    /// The commit images were judged against.
-    pub rev: Sha,
-    /// The tag looked up for slipway.toml's images (none for explicit refs).
-    pub tag: Option<String>,
-    /// `registry` or `local`.
-    pub source: &'static str,
-    /// Whether this ran as the pre-push hook.
-    pub hook: bool,
-    /// Whether `--strict` was given.
-    pub strict: bool,
-    /// One verdict per image, in the order checked.
-    pub images: Vec<ImageVerdict>,
-}
-
-/// What `install-hook` did.
-#[derive(Debug, serde::Serialize)]
-pub struct HookReport {
-    /// The hook file.
-    pub path: PathBuf,
-    /// `installed`, `updated`, `unchanged`, or `would_write` (`--dry-run`).
-    pub action: &'static str,
-    /// Whether the file holds other hook lines, kept around Slipway's block.
-    pub chained: bool,
-    /// The hook's full text under `--dry-run`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub script: Option<String>,
-}
-
-impl CheckReport {
-    fn count(&self, status: &[&str]) -> usize {
-        self.images
-            .iter()
-            .filter(|i| status.contains(&i.verdict.status()))
-            .count()
-    }
-
-    fn names(&self, status: &str) -> String {
-        self.images
-            .iter()
-            .filter(|i| i.verdict.status() == status)
-            .map(|i| i.image.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
+/// The images with this status, space-separated.
+fn names(report: &CheckReport, status: &str) -> String {
+    report
+        .images
+        .iter()
+        .filter(|i| i.verdict.status() == status)
+        .map(|i| i.image.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 const NOT_FRESH: &[&str] = &["stale", "missing", "unknown"];
 
 impl slipway_core::output::Report for Report {
     fn render_plain(&self, style: &Style) -> String {
-        match self {
-            Report::Check(report) => render_check(report, style),
-            Report::Hook(report) => match &report.script {
+        match &self.0 {
+            Json::Check(report) => render_check(report, style),
+            Json::Hook(report) => match &report.script {
                 Some(script) => script.clone(),
                 None => format!(
                     "{} the pre-push hook `{}`{}\n",
@@ -90,23 +58,23 @@ impl slipway_core::output::Report for Report {
     }
 
     fn outputs(&self) -> Vec<(String, String)> {
-        let Report::Check(report) = self else {
+        let Json::Check(report) = &self.0 else {
             return Vec::new();
         };
         let mut outputs: Vec<(String, String)> =
             ["fresh", "stale", "missing", "unknown", "unchecked"]
                 .iter()
-                .map(|status| ((*status).to_owned(), report.names(status)))
+                .map(|status| ((*status).to_owned(), names(report, status)))
                 .collect();
         outputs.push((
             "all_fresh".to_owned(),
-            (report.count(&["fresh"]) == report.images.len()).to_string(),
+            (count(report, &["fresh"]) == report.images.len()).to_string(),
         ));
         outputs
     }
 
     fn summary_markdown(&self) -> Option<String> {
-        let Report::Check(report) = self else {
+        let Json::Check(report) = &self.0 else {
             return None;
         };
         let mut text = format!(
@@ -133,11 +101,11 @@ impl slipway_core::output::Report for Report {
     }
 
     fn exit_code(&self) -> u8 {
-        let Report::Check(report) = self else {
+        let Json::Check(report) = &self.0 else {
             return exit::SUCCESS;
         };
-        let not_fresh = report.count(NOT_FRESH) > 0;
-        let unchecked = report.count(&["unchecked"]) > 0;
+        let not_fresh = count(report, NOT_FRESH) > 0;
+        let unchecked = count(report, &["unchecked"]) > 0;
         match (report.hook, report.strict) {
             // A hook never blocks a push on a registry it could not reach.
             (true, false) => exit::SUCCESS,
@@ -222,8 +190,8 @@ fn render_check(report: &CheckReport, style: &Style) -> String {
         }
     }
     let total = report.images.len();
-    let not_fresh = report.count(NOT_FRESH);
-    let unchecked = report.count(&["unchecked"]);
+    let not_fresh = count(report, NOT_FRESH);
+    let unchecked = count(report, &["unchecked"]);
     let short = report.rev.short();
     if not_fresh == 0 && unchecked == 0 {
         let _ = writeln!(text, "all {total} image(s) are fresh at {short}");
