@@ -21,6 +21,66 @@ pub use slipway_core::ready::{
     parse_retry_after, wait, wait_blocking,
 };
 
+/// Under GitHub Actions, masks what in `plan` may be secret before the
+/// first request: URL passwords and the values of credential headers
+/// (`Authorization`, `Cookie`, and any name with `token`, `key`, `secret`,
+/// `auth`, `password` or `session` in it), also without their scheme word.
+fn mask_secrets(plan: &Plan, out: &Output) {
+    let mut secrets: Vec<String> = Vec::new();
+    for target in &plan.targets {
+        if let Target::Http(url) = target
+            && let Some(password) = url.password()
+        {
+            secrets.push(password.to_owned());
+            if let Ok(decoded) = percent_decode(password) {
+                secrets.push(decoded);
+            }
+        }
+    }
+    for (name, value) in &plan.http.headers {
+        let name = name.as_str();
+        let is_credential = name == "cookie"
+            || ["auth", "token", "key", "secret", "password", "session"]
+                .iter()
+                .any(|word| name.contains(word));
+        if let (true, Ok(value)) = (is_credential, value.to_str()) {
+            secrets.push(value.to_owned());
+            if let Some((_scheme, credentials)) = value.split_once(' ') {
+                secrets.push(credentials.trim().to_owned());
+            }
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+        out.mask(&slipway_core::secret::SecretString::from(secret));
+    }
+}
+
+/// `%XX` escapes decoded, as a URL's userinfo is written.
+fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded)
+}
+
 /// The report of a run: the [`Outcome`], as `--format json` prints it.
 #[derive(Debug, serde::Serialize)]
 #[serde(transparent)]
@@ -112,6 +172,7 @@ fn quote(text: &str) -> String {
 /// runtime (cheap to start, and waiting needs no more).
 pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     let plan = plan_from_cli(&cli)?;
+    mask_secrets(&plan, out);
     let progress = out.progress();
     let mut tasks: Vec<Option<Task>> = plan
         .targets
@@ -283,6 +344,33 @@ fn plan_from_flags(cli: &Cli, defaults: EnvDefaults) -> Result<Plan, PlanError> 
         })?;
         plan.tls.extra_roots.extend(parse_cacert(path, &pem)?);
     }
+    reject_http_checks_without_http_target(cli, &plan)?;
     plan.validate()?;
     Ok(plan)
+}
+
+/// A response check given when every target is `tcp://` would never run:
+/// the user meant an HTTP target, so say so instead of waiting on a port.
+fn reject_http_checks_without_http_target(cli: &Cli, plan: &Plan) -> Result<(), PlanError> {
+    if plan.targets.is_empty()
+        || plan
+            .targets
+            .iter()
+            .any(|target| matches!(target, Target::Http(_)))
+    {
+        return Ok(());
+    }
+    let given = [
+        ("--body-contains", cli.body_contains.is_some()),
+        ("--body-regex", cli.body_regex.is_some()),
+        ("--json-path", cli.json_path.is_some()),
+        ("--header", !cli.headers.is_empty()),
+    ];
+    match given.iter().find(|(_, is_given)| *is_given) {
+        Some((flag, _)) => Err(PlanError::Combination(format!(
+            "`{flag}` checks HTTP responses, but every target is TCP (`{}`): use an `http://` or `https://` target",
+            plan.targets[0]
+        ))),
+        None => Ok(()),
+    }
 }

@@ -1,0 +1,222 @@
+//! Credentials in readiness checks never leak: a password in the target URL
+//! and tokens in `--header` values are sent to the endpoint (a loopback
+//! server here checks them), but no 8-byte window of them, nor the base64
+//! `Basic` form, appears in stdout, stderr, `$GITHUB_OUTPUT` or
+//! `$GITHUB_STEP_SUMMARY` — at `-vv` with `RUST_LOG=trace`, when ready,
+//! when refused (401 until the deadline), when unreachable, and when the
+//! flag holding the secret is malformed. Under GitHub Actions each secret is
+//! announced with `::add-mask::` before the first request.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use slipway_testbed::secrets::{GithubRun, Secret, basic_auth, distinctive};
+
+const USER: &str = "probe";
+
+/// A loopback HTTP server that answers 200 when every line of `required`
+/// is among a request's header lines, else 401; it records each request's
+/// head and stops with the test process.
+struct Endpoint {
+    port: u16,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Endpoint {
+    fn start(required: Vec<String>) -> Endpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        let port = listener.local_addr().expect("bound").port();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&heads);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("socket clones"));
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push(line.trim_end().to_owned());
+                }
+                let is_allowed = required
+                    .iter()
+                    .all(|r| head.iter().any(|h| h.eq_ignore_ascii_case(r)));
+                seen.lock().expect("not poisoned").push(head.join("\n"));
+                let status = if is_allowed {
+                    "200 OK"
+                } else {
+                    "401 Unauthorized"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Endpoint { port, heads }
+    }
+
+    fn url(&self, userinfo: &str) -> String {
+        format!("http://{userinfo}127.0.0.1:{}/ready", self.port)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.heads.lock().expect("not poisoned").clone()
+    }
+}
+
+/// Runs `ready-wait` at `-vv` with `RUST_LOG=trace` under GitHub Actions,
+/// with only PATH in its environment.
+fn ready_wait(args: &[&str]) -> GithubRun {
+    let dir = tempfile::tempdir().expect("temp dir");
+    GithubRun::run(
+        Command::new(env!("CARGO_BIN_EXE_ready-wait"))
+            .args(args)
+            .args(["-vv", "--interval", "50ms", "--max-interval", "100ms"])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
+    )
+}
+
+/// A line the binary prints once it polls (the first attempt's log).
+const FIRST_USE: &str = "hyper_util";
+
+#[test]
+fn a_url_password_and_token_headers_are_sent_masked_and_never_printed() {
+    let password = distinctive("Pa55");
+    let token = distinctive("T0k");
+    let secrets = [
+        Secret::new("URL password", &password).with_user(USER),
+        Secret::new("API token", &token),
+    ];
+    let basic = basic_auth(USER, &password);
+    let endpoint = Endpoint::start(vec![
+        format!("authorization: Basic {basic}"),
+        format!("x-api-token: {token}"),
+    ]);
+    let url = endpoint.url(&format!("{USER}:{password}@"));
+    let header = format!("X-Api-Token: {token}");
+
+    for format in ["json", "github", "plain"] {
+        let run = ready_wait(&[&url, "-H", &header, "--timeout", "10s", "--format", format]);
+        assert_eq!(run.code(), Some(0), "--format {format}: {}", run.stderr());
+        run.assert_no_leak(&secrets, &[]);
+        run.assert_masked(&secrets, Some(FIRST_USE));
+    }
+    let run = ready_wait(&[&url, "-H", &header, "--format", "json"]);
+    let stdout = String::from_utf8_lossy(&run.output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "http://{USER}:***@127.0.0.1:{}/ready",
+            endpoint.port
+        )),
+        "the report shows the target with its password hidden: {stdout}"
+    );
+    assert!(
+        endpoint
+            .requests()
+            .iter()
+            .any(|head| head.contains(&token) && head.contains(&basic)),
+        "the endpoint received both credentials"
+    );
+
+    // A bearer token: the whole value and the token alone are masked.
+    let bearer = format!("Authorization: Bearer {token}");
+    let endpoint = Endpoint::start(vec![format!("authorization: Bearer {token}")]);
+    let run = ready_wait(&[&endpoint.url(""), "-H", &bearer, "--timeout", "10s"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    run.assert_no_leak(&secrets[1..], &[]);
+    run.assert_masked(&secrets[1..], Some(FIRST_USE));
+    assert!(
+        run.stderr()
+            .contains(&format!("::add-mask::Bearer {token}"))
+    );
+}
+
+#[test]
+fn refused_and_unreachable_endpoints_fail_without_printing_credentials() {
+    let password = distinctive("Pa55");
+    let token = distinctive("T0k");
+    let secrets = [
+        Secret::new("URL password", &password).with_user(USER),
+        Secret::new("API token", &token),
+    ];
+    let header = format!("Authorization: Bearer {token}");
+
+    // The endpoint wants other credentials: 401 until the deadline.
+    let endpoint = Endpoint::start(vec!["authorization: Bearer another".to_owned()]);
+    let url = endpoint.url(&format!("{USER}:{password}@"));
+    for format in ["json", "github"] {
+        let run = ready_wait(&[&url, "-H", &header, "--timeout", "1s", "--format", format]);
+        assert_eq!(run.code(), Some(1), "{}", run.stderr());
+        assert!(run.stderr().contains("401"), "{}", run.stderr());
+        run.assert_no_leak(&secrets, &[]);
+        run.assert_masked(&secrets, Some(FIRST_USE));
+    }
+    assert!(!endpoint.requests().is_empty(), "the endpoint was polled");
+
+    // Nothing listens on the port.
+    let port = slipway_testbed::free_port();
+    let url = format!("http://{USER}:{password}@127.0.0.1:{port}/ready");
+    let run = ready_wait(&[&url, "-H", &header, "--timeout", "1s", "--format", "json"]);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr());
+    assert!(run.stderr().contains(&port.to_string()), "{}", run.stderr());
+    run.assert_no_leak(&secrets, &[]);
+    run.assert_masked(&secrets, None);
+}
+
+#[test]
+fn malformed_secret_bearing_flags_are_refused_without_echoing_them() {
+    let password = distinctive("Pa55");
+    let token = distinctive("T0k");
+    let secrets = [
+        Secret::new("URL password", &password).with_user(USER),
+        Secret::new("API token", &token),
+    ];
+    let cases: [(Vec<String>, String); 4] = [
+        // A header without its colon.
+        (
+            vec![
+                "http://127.0.0.1:9/".to_owned(),
+                "-H".to_owned(),
+                format!("Bearer {token}"),
+            ],
+            "invalid `--header` value `***`: expected `Name: value`".to_owned(),
+        ),
+        // A header value that is not visible ASCII.
+        (
+            vec![
+                "http://127.0.0.1:9/".to_owned(),
+                "-H".to_owned(),
+                format!("Authorization: Bearer {token}\u{7}"),
+            ],
+            "invalid `--header` value `Authorization: ***`".to_owned(),
+        ),
+        // A URL whose port is out of range.
+        (
+            vec![format!("http://{USER}:{password}@127.0.0.1:99999/ready")],
+            format!("invalid `TARGET` value `http://{USER}:***@127.0.0.1:99999/ready`"),
+        ),
+        // A password in an unknown scheme.
+        (
+            vec![format!("ftp://{USER}:{password}@127.0.0.1/ready")],
+            "unknown scheme `ftp`".to_owned(),
+        ),
+    ];
+    for (args, expected) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = ready_wait(&args);
+        assert_eq!(run.code(), Some(2), "{args:?}: {}", run.stderr());
+        assert!(
+            run.stderr().contains(expected.as_str()),
+            "{args:?}: expected `{expected}` in {}",
+            run.stderr()
+        );
+        run.assert_no_leak(&secrets, &[]);
+    }
+}
