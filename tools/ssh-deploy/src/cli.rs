@@ -58,12 +58,21 @@ pub struct ConnectArgs {
         long,
         env = "SLIPWAY_SSH_KEY",
         value_name = "FILE",
-        conflicts_with = "ssh_key_env"
+        conflicts_with = "ssh_key_env",
+        // A key pasted here starts with `-----BEGIN`: it must reach our
+        // check, which refuses it without echoing it, not clap's
+        // "unexpected argument" error, which would print it.
+        allow_hyphen_values = true
     )]
     pub ssh_key: Option<PathBuf>,
 
     /// Environment variable holding the private key itself (a CI secret; never printed)
-    #[arg(long, env = "SLIPWAY_SSH_KEY_ENV", value_name = "VARIABLE")]
+    #[arg(
+        long,
+        env = "SLIPWAY_SSH_KEY_ENV",
+        value_name = "VARIABLE",
+        allow_hyphen_values = true
+    )]
     pub ssh_key_env: Option<String>,
 
     /// known_hosts file the host keys are checked against [default: ~/.ssh/known_hosts]
@@ -122,7 +131,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub rolling: bool,
 
-    /// Give the remote command this long before the deploy counts as failed
+    /// Give the remote command this long, then stop it on the host and fail the deploy
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub timeout: humantime::Duration,
 

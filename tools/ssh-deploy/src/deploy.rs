@@ -122,6 +122,7 @@ fn deploy_locked(
         release: id,
     };
     acquire(&sftp, &layout, &me, job, &report.host, task)?;
+    let mut is_timed_out = false;
     let result = (|| -> anyhow::Result<()> {
         // Read again under the lock: a deploy we waited for has added one.
         let records = remote::releases(&sftp, &layout)?;
@@ -160,7 +161,8 @@ fn deploy_locked(
         report.unchanged = first.unchanged.clone();
         report.exit_status = first.exit_status;
         report.ready = first.ready;
-        report.is_timed_out = first.is_timed_out;
+        report.ready_ms = first.ready_ms;
+        is_timed_out = first.is_timed_out;
         if first.is_good {
             report.outcome = Outcome::Deployed;
             return Ok(());
@@ -184,7 +186,7 @@ fn deploy_locked(
             let files = vec![plan::deploy_env_file(&previous.images)?];
             let back = step.run(id + 1, &previous.images, &files, Some(id))?;
             report.rolled_back_to = Some(previous.id);
-            report.is_timed_out |= back.is_timed_out;
+            is_timed_out |= back.is_timed_out;
             report.outcome = if back.is_good {
                 Outcome::RolledBack
             } else {
@@ -207,7 +209,7 @@ fn deploy_locked(
         }
         Ok(())
     })();
-    if report.is_timed_out {
+    if is_timed_out {
         // The command may still run on the host: keep the lock so no other
         // deploy overlaps it, and say how to release it.
         let release = format!(
@@ -221,8 +223,57 @@ fn deploy_locked(
         return result;
     }
     let unlocked = remote::unlock(&sftp, &layout);
-    result?;
-    unlocked
+    match result {
+        // Most likely the connection died: the lock could not go either.
+        Err(error) if unlocked.is_err() => Err(anyhow::anyhow!(
+            "{}; {}",
+            chain(&error),
+            recover(host, connection, &layout, job, &me, &report.host)
+        )),
+        Err(error) => Err(error),
+        Ok(()) => unlocked,
+    }
+}
+
+/// How long stopping a remote command may take: its 10 s grace and more.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// After a deploy lost its connection while holding the lock: reconnects,
+/// stops what the command line may have left running (the host's watchdog
+/// does too, once it notices), removes half-uploaded temporary files and
+/// releases the lock, if it is still `me`'s. Returns what happened, for
+/// the error message.
+fn recover(
+    host: &Host,
+    connection: &Connection,
+    layout: &Layout,
+    job: &Job,
+    me: &LockHolder,
+    shown: &str,
+) -> String {
+    let attempt = || -> anyhow::Result<()> {
+        let session = open(host, connection)?;
+        let sftp = session.sftp().context("cannot start SFTP")?;
+        if remote::read_holder(&sftp, layout)?.as_ref() != Some(me) {
+            anyhow::bail!("the lock is no longer this deploy's");
+        }
+        let stop = plan::stop_command_line(&layout.command_pid().to_string_lossy());
+        match ssh::exec_streamed(&session, &stop, None, STOP_TIMEOUT, |_| {})? {
+            (Exit::Status(0), _) => {}
+            (exit, _) => anyhow::bail!("stopping the remote command failed ({exit:?})"),
+        }
+        let names = job.bundle.iter().map(|f| f.name.as_str());
+        remote::remove_temps(&sftp, layout, names.chain([plan::DEPLOY_ENV]));
+        remote::unlock(&sftp, layout)
+    };
+    match attempt() {
+        Ok(()) => "the connection was lost; ssh-deploy reconnected, stopped what the deploy had started on the host and released the lock".to_owned(),
+        Err(error) => format!(
+            "the connection was lost, and reconnecting to release the lock failed ({}); the next deploy will find the lock stale: once nothing deploys there, release it with `ssh-deploy lock release --env {} --host {shown}`",
+            chain(&error),
+            job.env
+        ),
+    }
 }
 
 /// Connects with the progress of the job's host.
@@ -283,18 +334,18 @@ fn acquire(
         };
         let release = format!("ssh-deploy lock release --env {} --host {host}", job.env);
         if let Some(holder) = &holder
-            && holder.is_stale(remote::now(), &me.machine)
+            && remote::is_stale(holder, remote::now(), &me.machine)
         {
             anyhow::bail!(
                 "the lock of env `{}` on `{host}` is stale: {}, and that deploy is gone (its process no longer runs, or it is past its deadline {}); after checking nothing deploys there, release it with `{release}`",
                 job.env,
-                holder.describe(),
+                remote::describe(holder),
                 remote::timestamp(holder.deadline)
             );
         }
         let who = holder.as_ref().map_or_else(
             || "held by a deploy that is starting".to_owned(),
-            LockHolder::describe,
+            remote::describe,
         );
         if started.elapsed() >= job.lock_wait {
             anyhow::bail!(
@@ -326,6 +377,8 @@ struct StepResult {
     unchanged: Vec<String>,
     exit_status: Option<i32>,
     ready: Option<bool>,
+    /// Milliseconds from the start of the readiness wait until ready.
+    ready_ms: Option<u64>,
     is_good: bool,
     is_timed_out: bool,
     error: Option<String>,
@@ -357,6 +410,8 @@ impl Step<'_> {
             &vars,
             &self.job.command,
         );
+        let pid_file = self.layout.command_pid();
+        let line = plan::supervised_command_line(&pid_file.to_string_lossy(), &line);
         tracing::debug!(host = self.host, line, "running the remote command");
         self.task
             .message(&format!("release {id}: running `{}`", self.job.command));
@@ -377,8 +432,9 @@ impl Step<'_> {
             unchanged: upload.unchanged.clone(),
             exit_status: None,
             ready: None,
+            ready_ms: None,
             is_good: false,
-            is_timed_out: exit == Exit::TimedOut,
+            is_timed_out: false,
             error: None,
         };
         match exit {
@@ -391,10 +447,20 @@ impl Step<'_> {
                 ));
             }
             Exit::TimedOut => {
+                // Stop it from a second channel, so the lock can go.
+                let stop = plan::stop_command_line(&pid_file.to_string_lossy());
+                let stopped = ssh::exec_streamed(self.session, &stop, None, STOP_TIMEOUT, |_| {})
+                    .is_ok_and(|(exit, _)| exit == Exit::Status(0));
+                result.is_timed_out = !stopped;
                 result.error = Some(format!(
-                    "the remote command `{}` ran longer than {} (`--timeout`)",
+                    "the remote command `{}` ran longer than {} (`--timeout`){}",
                     self.job.command,
-                    humantime::format_duration(self.job.timeout)
+                    humantime::format_duration(self.job.timeout),
+                    if stopped {
+                        " and was stopped (SIGTERM to its process group, then SIGKILL)"
+                    } else {
+                        ", and stopping it failed"
+                    }
                 ));
             }
         }
@@ -405,6 +471,9 @@ impl Step<'_> {
                 .message(&format!("release {id}: waiting for {}", target.url));
             let readiness = crate::ready::wait(self.session, target, self.job.ready_timeout);
             result.ready = Some(readiness.is_ready);
+            result.ready_ms = readiness
+                .ready_after
+                .map(|after| u64::try_from(after.as_millis()).unwrap_or(u64::MAX));
             if !readiness.is_ready {
                 result.error = Some(format!(
                     "`{}` was not ready within {} ({} attempts; last: {})",

@@ -20,136 +20,26 @@ use std::time::Duration;
 use anyhow::Context as _;
 use slipway_core::cli::{UsageError, exit};
 use slipway_core::config::{Config, Env, Host};
+use slipway_core::contract::ssh_deploy::Report as Json;
 use slipway_core::output::{Output, Style, shell_quote};
 use slipway_core::secret::SecretString;
 
 pub use cli::{Cli, Command, ConnectArgs, DeployArgs, LockAction, LockArgs, RollbackArgs, RunArgs};
-pub use remote::{LockHolder, Release, ReleaseResult};
+pub use slipway_core::contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
+pub use ssh::read_known_hosts;
 
-/// What happened on one host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The release is deployed and ready.
-    Deployed,
-    /// The deploy ran and failed; nothing was rolled back.
-    Failed,
-    /// The deploy failed its readiness; the previous release was redeployed.
-    RolledBack,
-    /// Not attempted: an earlier host of a `--rolling` deploy failed.
-    Skipped,
-    /// An operation failed (connection, host key, upload, lock).
-    Error,
-    /// The releases were listed.
-    Listed,
-    /// The env is locked on the host.
-    Locked,
-    /// The env is not locked on the host.
-    Unlocked,
-    /// The lock was removed.
-    Released,
-}
+pub use slipway_core::contract::ssh_deploy::{DryRun, DryRunFile, HostReport, Outcome};
 
-/// One host's part of the report.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct HostReport {
-    /// `[user@]host[:port]`.
-    pub host: String,
-    /// What happened.
-    pub outcome: Outcome,
-    /// The release number recorded on the host.
-    pub release: Option<u64>,
-    /// Files uploaded.
-    pub uploaded: Vec<String>,
-    /// Files already on the host with the same contents.
-    pub unchanged: Vec<String>,
-    /// The remote command's exit status.
-    pub exit_status: Option<i32>,
-    /// Whether the ready URL answered.
-    pub ready: Option<bool>,
-    /// The release redeployed after a failed readiness.
-    pub rolled_back_to: Option<u64>,
-    /// What went wrong.
-    pub error: Option<String>,
-    /// For `releases`: the records, oldest first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub releases: Vec<Release>,
-    /// For `lock`: the holder.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lock: Option<LockHolder>,
-    #[serde(skip)]
-    is_timed_out: bool,
-}
-
-impl HostReport {
-    fn new(host: &str) -> HostReport {
-        HostReport {
-            host: host.to_owned(),
-            outcome: Outcome::Skipped,
-            release: None,
-            uploaded: Vec::new(),
-            unchanged: Vec::new(),
-            exit_status: None,
-            ready: None,
-            rolled_back_to: None,
-            error: None,
-            releases: Vec::new(),
-            lock: None,
-            is_timed_out: false,
-        }
-    }
-}
-
-/// What `--dry-run` shows.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DryRun {
-    /// The hosts.
-    pub hosts: Vec<String>,
-    /// The remote path.
-    pub remote_path: String,
-    /// Files uploaded (unless unchanged on the host), `deploy.env` last.
-    pub files: Vec<DryRunFile>,
-    /// `deploy.env` as it would be written.
-    pub deploy_env: String,
-    /// Variables the remote command receives besides the login's own.
-    pub command_env: Vec<(String, String)>,
-    /// The command line run on each host (before the staged files' `mv`s).
-    pub command_line: String,
-    /// The URL awaited through the SSH connection.
-    pub ready_url: Option<String>,
-}
-
-/// One file of a dry run.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DryRunFile {
-    /// Name in the remote path.
-    pub name: String,
-    /// Octal mode.
-    pub mode: String,
-    /// Bytes.
-    pub size: u64,
-    /// Hex SHA-256.
-    pub sha256: String,
-}
-
-/// The report of a run.
+/// The report of a run: [`slipway_core::contract::ssh_deploy::Report`], as
+/// `--format json` prints it.
 #[derive(Debug, serde::Serialize)]
-pub struct Report {
-    /// The env.
-    pub env: String,
-    /// `deploy`, `rollback`, `releases`, `lock status` or `lock release`.
-    pub action: String,
-    /// The plan, for `--dry-run`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dry_run: Option<DryRun>,
-    /// One entry per host, in the env's order.
-    pub hosts: Vec<HostReport>,
-}
+#[serde(transparent)]
+pub struct Report(pub slipway_core::contract::ssh_deploy::Report);
 
 impl slipway_core::output::Report for Report {
     fn render_plain(&self, style: &Style) -> String {
         let mut text = String::new();
-        if let Some(dry) = &self.dry_run {
+        if let Some(dry) = &self.0.dry_run {
             let _ = writeln!(text, "dry run: nothing was uploaded or run");
             let _ = writeln!(text, "hosts: {}", dry.hosts.join(" "));
             let _ = writeln!(text, "remote path: {}", dry.remote_path);
@@ -174,7 +64,7 @@ impl slipway_core::output::Report for Report {
             }
             return text;
         }
-        for host in &self.hosts {
+        for host in &self.0.hosts {
             let outcome = match host.outcome {
                 Outcome::Deployed | Outcome::Listed | Outcome::Unlocked | Outcome::Released => {
                     style.ok(outcome_name(host.outcome))
@@ -204,7 +94,7 @@ impl slipway_core::output::Report for Report {
                 let _ = write!(text, " rolled_back_to={to}");
             }
             if let Some(lock) = &host.lock {
-                let _ = write!(text, " lock={}", shell_quote(&lock.describe()));
+                let _ = write!(text, " lock={}", shell_quote(&remote::describe(lock)));
             }
             if let Some(error) = &host.error {
                 let _ = write!(text, " error={}", shell_quote(error));
@@ -242,9 +132,9 @@ impl slipway_core::output::Report for Report {
     }
 
     fn outputs(&self) -> Vec<(String, String)> {
-        let deployed = self.hosts.iter().all(|h| h.outcome == Outcome::Deployed);
+        let deployed = self.0.hosts.iter().all(|h| h.outcome == Outcome::Deployed);
         let mut outputs = vec![("deployed".to_owned(), deployed.to_string())];
-        if let Some(release) = self.hosts.iter().find_map(|h| h.release) {
+        if let Some(release) = self.0.hosts.iter().find_map(|h| h.release) {
             outputs.push(("release".to_owned(), release.to_string()));
         }
         outputs
@@ -253,9 +143,9 @@ impl slipway_core::output::Report for Report {
     fn summary_markdown(&self) -> Option<String> {
         let mut text = format!(
             "### ssh-deploy {} `{}`\n\n| host | outcome | release | error |\n| --- | --- | ---: | --- |\n",
-            self.action, self.env
+            self.0.action, self.0.env
         );
-        for host in &self.hosts {
+        for host in &self.0.hosts {
             let _ = writeln!(
                 text,
                 "| {} | {} | {} | {} |",
@@ -272,9 +162,9 @@ impl slipway_core::output::Report for Report {
     }
 
     fn exit_code(&self) -> u8 {
-        if self.hosts.iter().any(|h| h.outcome == Outcome::Error) {
+        if self.0.hosts.iter().any(|h| h.outcome == Outcome::Error) {
             exit::FAILURE
-        } else if self.hosts.iter().any(|h| {
+        } else if self.0.hosts.iter().any(|h| {
             matches!(
                 h.outcome,
                 Outcome::Failed | Outcome::RolledBack | Outcome::Skipped
@@ -317,12 +207,12 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             let reports = per_host(&hosts, false, |host| {
                 deploy::list_releases(host, &connection, &env.remote_path)
             });
-            Ok(Report {
+            Ok(Report(Json {
                 env: env.name.clone(),
                 action: "releases".to_owned(),
                 dry_run: None,
                 hosts: reports,
-            })
+            }))
         }
         Command::Lock(LockArgs { action }) => {
             let (connect, release) = match &action {
@@ -333,7 +223,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             let reports = per_host(&hosts, false, |host| {
                 deploy::lock_action(host, &connection, &env.remote_path, release)
             });
-            Ok(Report {
+            Ok(Report(Json {
                 env: env.name.clone(),
                 action: if release {
                     "lock release"
@@ -343,7 +233,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 .to_owned(),
                 dry_run: None,
                 hosts: reports,
-            })
+            }))
         }
     }
 }
@@ -392,7 +282,7 @@ fn run_deploy(
             })
             .collect();
         files.dedup_by(|a, b| a.name == b.name);
-        return Ok(Report {
+        return Ok(Report(Json {
             env: env.name.clone(),
             action: "deploy".to_owned(),
             dry_run: Some(DryRun {
@@ -414,7 +304,7 @@ fn run_deploy(
                 ready_url: env.ready_url.clone(),
             }),
             hosts: Vec::new(),
-        });
+        }));
     }
     let connection = connection(connect, out)?;
     let identity = identity(config);
@@ -436,7 +326,7 @@ fn run_deploy(
     let reports = per_host(&hosts, run.rolling, |host| {
         deploy::deploy(host, &connection, &identity, &job, &progress)
     });
-    Ok(Report {
+    Ok(Report(Json {
         env: env.name.clone(),
         action: if deploy.is_some() {
             "deploy"
@@ -446,7 +336,7 @@ fn run_deploy(
         .to_owned(),
         dry_run: None,
         hosts: reports,
-    })
+    }))
 }
 
 /// Runs `work` for every host, in parallel threads, or one after the other
@@ -514,8 +404,17 @@ fn hosts(env: &Env, given: &[String]) -> anyhow::Result<Vec<Host>> {
 
 fn connection(connect: &ConnectArgs, out: &Output) -> anyhow::Result<deploy::Connection> {
     let auth = match (&connect.ssh_key, &connect.ssh_key_env) {
-        (Some(path), _) => ssh::Auth::KeyFile(path.clone()),
+        (Some(path), _) => {
+            check_private_key_file(path)?;
+            ssh::Auth::KeyFile(path.clone())
+        }
         (None, Some(var)) => {
+            // A key pasted in place of the variable's name must not be echoed.
+            if var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(UsageError::new(
+                    "`--ssh-key-env` takes the name of an environment variable (letters, digits, `_`), e.g. `DEPLOY_KEY`, not the key itself; the value given is not shown: it may be a secret",
+                ));
+            }
             let key = std::env::var(var).ok().filter(|k| !k.trim().is_empty()).ok_or_else(|| {
                 UsageError::new(format!(
                     "`--ssh-key-env {var}` names an environment variable that is unset or empty; it must hold the private key itself"
@@ -545,6 +444,33 @@ fn connection(connect: &ConnectArgs, out: &Output) -> anyhow::Result<deploy::Con
     })
 }
 
+/// Checks before connecting that `--ssh-key` is a readable private key: a
+/// missing file or a `.pub` given by mistake is bad input, not an SSH failure.
+fn check_private_key_file(path: &std::path::Path) -> anyhow::Result<()> {
+    // A key pasted in place of the path must not be echoed.
+    let shown = path.to_string_lossy();
+    if shown.contains("PRIVATE KEY") || shown.contains('\n') {
+        return Err(UsageError::new(
+            "`--ssh-key` (or `SLIPWAY_SSH_KEY`) holds a private key itself, not a file path; pass a key file, or the key with `--ssh-key-env VARIABLE`; the value given is not shown: it is a secret",
+        ));
+    }
+    let text = fs_err::read(path).map_err(|error| {
+        UsageError::new(format!(
+            "cannot read `--ssh-key {}`: {error}; give a private key file, e.g. `~/.ssh/id_ed25519`",
+            path.display()
+        ))
+    })?;
+    // OpenSSH (`BEGIN OPENSSH PRIVATE KEY`), PEM (`BEGIN RSA PRIVATE KEY`)
+    // and PKCS#8 (`BEGIN [ENCRYPTED ]PRIVATE KEY`) keys all have this marker.
+    if !String::from_utf8_lossy(&text).contains("PRIVATE KEY-----") {
+        return Err(UsageError::new(format!(
+            "`--ssh-key {}` is not a private key (no `-----BEGIN … PRIVATE KEY-----` line); give the private key, not its `.pub`",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The `deploy.env` image variables from `--images-from` and `--image`
 /// (flags win), checked against `--require-revision` when given: nothing
 /// is deployed whose revision label is not the commit being released.
@@ -563,7 +489,11 @@ fn given_images(
                 .context("cannot read `--images-from -` from stdin")?;
             text
         } else {
-            fs_err::read_to_string(path).map_err(|error| UsageError::new(error.to_string()))?
+            fs_err::read_to_string(path).map_err(|error| {
+                UsageError::new(format!(
+                    "cannot read `--images-from {source}`: {error}; give img-build's JSON report (`img-build --format json > build.json`) or `-` for stdin"
+                ))
+            })?
         };
         given = plan::images_from_report(&text, &source, env)?;
     }

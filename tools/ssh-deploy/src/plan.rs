@@ -288,6 +288,35 @@ pub(crate) fn remote_command_line(
     line
 }
 
+/// `line` under supervision, so that nothing a deploy started outlives it
+/// unnoticed. sshd makes the login shell that runs `line` a session and
+/// process group leader, and every process the line starts (the env's
+/// command and its children) stays in that group; the shell first writes
+/// its PID to `pid_file`, for [`stop_command_line`]. Without a pty, sshd
+/// leaves a command running when its connection dies, so a watchdog in the
+/// background (holding none of the channel's pipes) polls every second
+/// whether the SSH session's process, the shell's parent, still exists;
+/// once it is gone it sends SIGTERM to the group, and SIGKILL 5 s later.
+/// It ends by itself when the shell does. Without `/proc` (not Linux) the
+/// watchdog is left out.
+pub(crate) fn supervised_command_line(pid_file: &str, line: &str) -> String {
+    format!(
+        "p=$PPID && echo $$ > {pid_file} && {{ [ -d /proc/$p ] && (trap '' TERM; while [ -d /proc/$$ ]; do [ -d /proc/$p ] || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 & }} && {line}",
+        pid_file = shell_quote(pid_file),
+    )
+}
+
+/// Stops what a [`supervised_command_line`] started, from a second channel:
+/// SIGTERM to the process group named in `pid_file`, up to 10 s for its
+/// leader to end (a zombie counts as ended), then SIGKILL to whatever is
+/// left of the group. Exits 0 when there was nothing to stop, too.
+pub(crate) fn stop_command_line(pid_file: &str) -> String {
+    format!(
+        "p=$(cat {pid_file} 2>/dev/null) && [ -n \"$p\" ] || exit 0; kill -TERM -$p 2>/dev/null; i=0; while [ $i -lt 50 ] && [ -d /proc/$p ] && ! grep -q '^[0-9]* (.*) Z' /proc/$p/stat 2>/dev/null; do sleep 0.2; i=$((i+1)); done; kill -KILL -$p 2>/dev/null; exit 0",
+        pid_file = shell_quote(pid_file),
+    )
+}
+
 /// Where readiness is probed, from the host's side of the SSH connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ReadyTarget {
@@ -458,6 +487,26 @@ mod tests {
         assert_eq!(
             remote_command_line("/srv/my app", None, &staged, &vars, command),
             expected
+        );
+    }
+
+    #[test]
+    fn the_supervised_line_records_its_pid_then_runs_the_line() {
+        let pid_file = "/srv/my app/.slipway/lock/command.pid";
+        let line = supervised_command_line(pid_file, "cd /srv && exec env sh -c true");
+        assert!(
+            line.starts_with("p=$PPID && echo $$ > '/srv/my app/.slipway/lock/command.pid' && { "),
+            "{line}"
+        );
+        // The watchdog runs in the background, away from the channel's pipes.
+        assert!(
+            line.ends_with(" </dev/null >/dev/null 2>&1 & } && cd /srv && exec env sh -c true"),
+            "{line}"
+        );
+        let stop = stop_command_line(pid_file);
+        assert!(
+            stop.starts_with("p=$(cat '/srv/my app/.slipway/lock/command.pid' 2>/dev/null)"),
+            "{stop}"
         );
     }
 

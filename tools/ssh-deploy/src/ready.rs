@@ -31,6 +31,8 @@ const POLL: Duration = Duration::from_millis(5);
 pub(crate) struct Readiness {
     pub(crate) is_ready: bool,
     pub(crate) attempts: u32,
+    /// When it became ready, from the start of the wait.
+    pub(crate) ready_after: Option<Duration>,
     /// The last failure when not ready.
     pub(crate) last_error: Option<String>,
 }
@@ -42,6 +44,7 @@ pub(crate) fn wait(session: &ssh2::Session, target: &ReadyTarget, timeout: Durat
     let readiness = forward_and_wait(session, target, timeout).unwrap_or_else(|error| Readiness {
         is_ready: false,
         attempts: 0,
+        ready_after: None,
         last_error: Some(error),
     });
     session.set_blocking(true);
@@ -92,6 +95,11 @@ fn forward_and_wait(
     Ok(Readiness {
         is_ready: outcome.ready,
         attempts: polled.attempts,
+        ready_after: if outcome.ready {
+            polled.ready_after
+        } else {
+            None
+        },
         last_error: if outcome.ready { None } else { last_error },
     })
 }

@@ -19,75 +19,24 @@ use sha2::Digest as _;
 
 use crate::plan::{BundleFile, Staged};
 
-/// Who holds an env's lock on a host.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LockHolder {
-    /// `user@machine` of the deploying process.
-    pub holder: String,
-    /// The machine the deploy runs on.
-    pub machine: String,
-    /// Its process id there.
-    pub pid: u32,
-    /// When the lock was taken, seconds since the Unix epoch.
-    pub since: i64,
-    /// After this time (seconds since the epoch) the holder would have given
-    /// up by itself; a lock still there is stale.
-    pub deadline: i64,
-    /// The release being deployed.
-    pub release: u64,
+pub(crate) use slipway_core::contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
+
+/// Whether `holder` is certainly gone: past its deadline, or a process on
+/// this very machine that no longer exists.
+pub(crate) fn is_stale(holder: &LockHolder, now: i64, machine: &str) -> bool {
+    now > holder.deadline
+        || (holder.machine == machine && !Path::new(&format!("/proc/{}", holder.pid)).exists())
 }
 
-impl LockHolder {
-    /// Whether the holder is certainly gone: past its deadline, or a process
-    /// on this very machine that no longer exists.
-    pub fn is_stale(&self, now: i64, machine: &str) -> bool {
-        now > self.deadline
-            || (self.machine == machine && !Path::new(&format!("/proc/{}", self.pid)).exists())
-    }
-
-    /// One line for people.
-    pub fn describe(&self) -> String {
-        format!(
-            "held by `{}` (pid {}) since {} for release {}",
-            self.holder,
-            self.pid,
-            timestamp(self.since),
-            self.release
-        )
-    }
-}
-
-/// What a deploy did, as recorded on the host.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReleaseResult {
-    /// The command succeeded and the ready URL answered (or there is none).
-    Deployed,
-    /// The command failed, timed out, or readiness failed.
-    Failed,
-}
-
-/// One release record, `.slipway/releases/<id>.json`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Release {
-    /// Increasing number on this host.
-    pub id: u64,
-    /// The env.
-    pub env: String,
-    /// When it was recorded (RFC 3339, UTC).
-    pub time: String,
-    /// The git commit deployed from, when known.
-    pub git_sha: Option<String>,
-    /// `deploy.env` variables and their image references.
-    pub images: BTreeMap<String, String>,
-    /// Who deployed (`$GITHUB_ACTOR` or `user@machine`).
-    pub who: String,
-    /// How it went.
-    pub result: ReleaseResult,
-    /// The release this one rolled back from, for rollbacks.
-    pub rollback_of: Option<u64>,
-    /// Why it failed.
-    pub detail: Option<String>,
+/// One line for people about who holds a lock.
+pub(crate) fn describe(holder: &LockHolder) -> String {
+    format!(
+        "held by `{}` (pid {}) since {} for release {}",
+        holder.holder,
+        holder.pid,
+        timestamp(holder.since),
+        holder.release
+    )
 }
 
 /// The paths of one env on one host.
@@ -110,6 +59,12 @@ impl Layout {
     }
     fn holder(&self) -> PathBuf {
         self.lock_dir().join("holder.json")
+    }
+    /// Where the command line records the PID of the login shell that runs
+    /// the env's command, the leader of its process group; inside the lock,
+    /// so it lives exactly as long as the deploy that wrote it.
+    pub(crate) fn command_pid(&self) -> PathBuf {
+        self.lock_dir().join("command.pid")
     }
     fn releases(&self) -> PathBuf {
         self.state().join("releases")
@@ -178,6 +133,7 @@ pub(crate) fn is_locked(sftp: &ssh2::Sftp, layout: &Layout) -> bool {
 
 /// Removes the lock.
 pub(crate) fn unlock(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<()> {
+    let _ = sftp.unlink(&layout.command_pid());
     let _ = sftp.unlink(&layout.holder());
     sftp.rmdir(&layout.lock_dir())
         .with_context(|| format!("cannot remove the lock `{}`", layout.lock_dir().display()))
@@ -286,7 +242,7 @@ pub(crate) fn upload(
             result.unchanged.push(file.name.clone());
             continue;
         }
-        let temp = format!(".{}.slipway-tmp", file.name);
+        let temp = temp_name(&file.name);
         let temp_path = layout.root.join(&temp);
         let _ = sftp.unlink(&temp_path);
         if let (None, Some(local), None) = (&file.contents, &file.local, &result.streamed)
@@ -340,6 +296,24 @@ pub(crate) fn upload(
     }
     result.manifest = manifest;
     Ok(result)
+}
+
+/// The temporary name a file is uploaded under, moved into place by the
+/// command line.
+pub(crate) fn temp_name(name: &str) -> String {
+    format!(".{name}.slipway-tmp")
+}
+
+/// Removes what an interrupted upload of `names` may have left behind.
+pub(crate) fn remove_temps<'a>(
+    sftp: &ssh2::Sftp,
+    layout: &Layout,
+    names: impl IntoIterator<Item = &'a str>,
+) {
+    for name in names {
+        // Absent for files that were unchanged or already moved into place.
+        let _ = sftp.unlink(&layout.root.join(temp_name(name)));
+    }
 }
 
 /// Files from this size on go through a `cat` channel, which moves bytes
@@ -544,7 +518,11 @@ mod tests {
 
     #[track_caller]
     fn check(lock: LockHolder, now: i64, is_stale: bool) {
-        assert_eq!(lock.is_stale(now, "here"), is_stale, "{lock:?} at {now}");
+        assert_eq!(
+            super::is_stale(&lock, now, "here"),
+            is_stale,
+            "{lock:?} at {now}"
+        );
     }
 
     #[test]

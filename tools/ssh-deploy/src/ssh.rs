@@ -38,12 +38,22 @@ pub(crate) enum Trust {
 /// Why a host could not be reached or trusted.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SshError {
-    #[error("cannot connect to `{host}`: {source}")]
-    Connect {
+    // The causes are printed after the message (`caused by`, or `: ` in a
+    // host's report), so no message repeats its `source`.
+    #[error("cannot resolve `{name}` (host `{host}`, port {port})")]
+    Resolve {
         host: String,
+        name: String,
+        port: u16,
         source: std::io::Error,
     },
-    #[error("ssh handshake with `{host}` failed: {source}")]
+    #[error("cannot connect to `{host}` at `{address}`")]
+    Connect {
+        host: String,
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("ssh handshake with `{host}` failed")]
     Handshake { host: String, source: ssh2::Error },
     #[error(
         "host key of `{host}` is unknown: its fingerprint is `{fingerprint}`; compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the host, then add it to `{known_hosts}`, pin it with `--host-key-fingerprint {fingerprint}`, or trust it on first use with `--accept-new-host-key`"
@@ -69,9 +79,14 @@ pub(crate) enum SshError {
         fingerprint: String,
         expected: String,
     },
-    #[error("cannot read known_hosts `{path}`: {source}")]
+    #[error("cannot read known_hosts `{path}`")]
+    ReadKnownHosts {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot parse known_hosts `{path}`")]
     KnownHosts { path: String, source: ssh2::Error },
-    #[error("cannot add `{host}` to known_hosts `{path}`: {source}")]
+    #[error("cannot add `{host}` to known_hosts `{path}`")]
     AddKnownHost {
         host: String,
         path: String,
@@ -81,7 +96,7 @@ pub(crate) enum SshError {
     NoUser { host: String },
     #[error("`{host}` sent no host key")]
     NoHostKey { host: String },
-    #[error("authentication as `{user}` on `{host}` failed ({method}): {source}")]
+    #[error("authentication as `{user}` on `{host}` failed ({method})")]
     Auth {
         user: String,
         host: String,
@@ -131,16 +146,23 @@ pub(crate) fn connect(
         .ok_or_else(|| SshError::NoUser {
             host: shown.clone(),
         })?;
-    let connect_error = |source| SshError::Connect {
+    let resolve_error = |source| SshError::Resolve {
         host: shown.clone(),
+        name: host.host.clone(),
+        port,
         source,
     };
     let address = (host.host.as_str(), port)
         .to_socket_addrs()
-        .map_err(connect_error)?
+        .map_err(resolve_error)?
         .next()
-        .ok_or_else(|| connect_error(std::io::Error::other("the name resolves to no address")))?;
-    let tcp = TcpStream::connect_timeout(&address, timeout).map_err(connect_error)?;
+        .ok_or_else(|| resolve_error(std::io::Error::other("the name resolves to no address")))?;
+    let tcp =
+        TcpStream::connect_timeout(&address, timeout).map_err(|source| SshError::Connect {
+            host: shown.clone(),
+            address,
+            source,
+        })?;
     let _ = tcp.set_nodelay(true);
     let mut session = ssh2::Session::new().map_err(|source| SshError::Handshake {
         host: shown.clone(),
@@ -214,12 +236,17 @@ fn check_host_key(
                     source,
                 })?;
             if path.exists() {
-                known
-                    .read_file(path, ssh2::KnownHostFileKind::OpenSSH)
-                    .map_err(|source| SshError::KnownHosts {
+                let text =
+                    fs_err::read_to_string(path).map_err(|source| SshError::ReadKnownHosts {
                         path: shown_path.clone(),
                         source,
                     })?;
+                read_known_hosts(&mut known, &text).map_err(|(line, source)| {
+                    SshError::KnownHosts {
+                        path: format!("{shown_path}:{line}"),
+                        source,
+                    }
+                })?;
             }
             match known.check_port(name, port, key) {
                 ssh2::CheckResult::Match => Ok(()),
@@ -253,6 +280,21 @@ fn check_host_key(
             }
         }
     }
+}
+
+/// Adds known_hosts `text` to `known`, one line at a time through libssh2's
+/// parser (the one its `read_file` uses); the error carries the 1-based
+/// number of the line libssh2 rejects. Public for the fuzz target.
+pub fn read_known_hosts(
+    known: &mut ssh2::KnownHosts,
+    text: &str,
+) -> Result<(), (usize, ssh2::Error)> {
+    for (index, line) in text.lines().enumerate() {
+        known
+            .read_str(line, ssh2::KnownHostFileKind::OpenSSH)
+            .map_err(|source| (index + 1, source))?;
+    }
+    Ok(())
 }
 
 fn append_known_host(path: &Path, line: &str) -> std::io::Result<()> {
@@ -307,13 +349,18 @@ pub(crate) fn exec_streamed(
     // cannot deadlock on a full stderr window while we read stdout.
     channel.handle_extended_data(ssh2::ExtendedData::Merge)?;
     channel.exec(command)?;
+    // A send cut short leaves a short file, which the command line's size
+    // check refuses; its output says why, and a lost connection names it.
+    let mut send_error = None;
     let sent = match stdin {
-        // A send cut short leaves a short file, which the command line's
-        // size check refuses; its output says why.
         Some(path) => match crate::remote::pump(path, &mut channel) {
             Ok(sent) => Some(sent),
             Err(error) => {
                 tracing::warn!(error = %error, "cannot send `{}` to the host", path.display());
+                send_error = Some(format!(
+                    "lost the remote command's output after sending `{}` on its stdin stopped ({error})",
+                    path.display()
+                ));
                 None
             }
         },
@@ -349,7 +396,9 @@ pub(crate) fn exec_streamed(
             }
             Err(error) => {
                 session.set_timeout(0);
-                return Err(anyhow::Error::from(error).context("lost the remote command's output"));
+                let lost =
+                    send_error.unwrap_or_else(|| "lost the remote command's output".to_owned());
+                return Err(anyhow::Error::from(error).context(lost));
             }
         }
     }
@@ -399,5 +448,26 @@ mod tests {
             fingerprint(b""),
             "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
         );
+    }
+
+    #[test]
+    fn known_hosts_are_read_line_by_line_and_a_bad_line_is_named() {
+        let key = b"\0\0\0\x0bssh-ed25519\0\0\0\x200123456789abcdef0123456789abcdef";
+        let good = format!(
+            "# the test bed\n[127.0.0.1]:2222 ssh-ed25519 {}\n",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        );
+        let session = ssh2::Session::new().expect("a libssh2 session");
+        let mut known = session.known_hosts().expect("a known_hosts store");
+        read_known_hosts(&mut known, &good).expect("valid known_hosts");
+        assert!(matches!(
+            known.check_port("127.0.0.1", 2222, key),
+            ssh2::CheckResult::Match
+        ));
+        // A key too short for libssh2, on line 3.
+        let bad = format!("{good}web1 ssh-ed25519\n");
+        let mut known = session.known_hosts().expect("a known_hosts store");
+        let line = read_known_hosts(&mut known, &bad).map_err(|(line, _)| line);
+        assert_eq!(line, Err(3));
     }
 }

@@ -111,6 +111,12 @@ fn deploys_by_digest_and_rolls_back_a_release_that_never_gets_ready() {
     let (code, report, stderr) = deploy(&v1);
     assert_eq!(code, Some(0), "{report}\n{stderr}");
     assert_eq!(report["hosts"][0]["ready"], true);
+    // How long readiness took: a number of milliseconds within `ready_timeout`.
+    let ready_ms = report["hosts"][0]["ready_ms"].as_u64();
+    assert!(
+        ready_ms.is_some_and(|ms| ms <= 3000),
+        "ready_ms {ready_ms:?} in {report}"
+    );
     assert_eq!(running_image(&dockerd), v1);
     assert!(stderr.contains(&format!("| pulling {v1}")), "{stderr}");
 
@@ -119,6 +125,7 @@ fn deploys_by_digest_and_rolls_back_a_release_that_never_gets_ready() {
     let host = &report["hosts"][0];
     assert_eq!(host["outcome"], "rolled_back");
     assert_eq!(host["ready"], false);
+    assert_eq!(host["ready_ms"], serde_json::Value::Null, "never ready");
     assert_eq!(host["rolled_back_to"], 1);
     assert_eq!(running_image(&dockerd), v1);
     assert_eq!(project.release(2)["result"], "failed");
