@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest,
 //! on a fresh machine: install the Debian packages the tests need, then
-//! fmt, clippy, the workflows through actionlint, `cargo xtask demo`, doc
-//! tests, and every test (unit, integration, end-to-end).
+//! fmt, clippy, the workflows through actionlint, a short `cargo xtask
+//! fuzz`, `cargo xtask demo`, doc tests, and every test (unit, integration,
+//! end-to-end).
 
 use anyhow::Context as _;
 use xshell::{Shell, cmd};
@@ -41,6 +42,18 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
 
     step("workflows");
     actionlint(sh)?;
+
+    // Every parser of user input, fuzzed briefly: enough to catch a
+    // regression the seed corpus and a few seconds of mutation reach.
+    step("fuzz");
+    crate::fuzz::run(
+        sh,
+        &crate::fuzz::Args {
+            time: 5,
+            target: None,
+            reproduce: None,
+        },
+    )?;
 
     // The demo is the product as a newcomer meets it: it must stay green.
     step("demo");

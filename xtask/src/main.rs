@@ -9,6 +9,7 @@
 mod bench;
 mod ci;
 mod demo;
+mod fuzz;
 mod install;
 mod packages;
 mod release;
@@ -37,6 +38,8 @@ enum Task {
     Release(release::Args),
     /// Run the release chain end to end on examples/demo against the test bed
     Demo(demo::Args),
+    /// Fuzz every parser that reads user input (fuzz/, cargo-fuzz) for --time seconds per target
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
                 Task::Install(args) => install::run(&sh, &args),
                 Task::Release(args) => release::run(&sh, &args),
                 Task::Demo(args) => demo::run(&sh, &args),
+                Task::Fuzz(args) => fuzz::run(&sh, &args),
             }
         });
     match result {

@@ -62,6 +62,11 @@ const PACKAGES: &[Package] = &[
         name: "git",
         provides: "/usr/bin/git",
     },
+    // libFuzzer, which `cargo xtask fuzz` links, is C++.
+    Package {
+        name: "g++",
+        provides: "/usr/bin/g++",
+    },
 ];
 
 /// Installs whichever of the packages are missing. Needs root (or fails

@@ -319,6 +319,10 @@ impl Repository {
         }
         match self.path.strip_prefix(OFFICIAL_NAMESPACE) {
             Some(rest) if !rest.contains('/') => rest.to_owned(),
+            // A first component that reads as a registry (`acme.io/app` on
+            // Docker Hub) keeps `docker.io/`, or the short form would name
+            // another registry. Found by fuzzing (fuzz/fuzz_targets/image_ref.rs).
+            _ if self.path.split('/').next().is_some_and(is_registry) => self.to_string(),
             _ => self.path.clone(),
         }
     }
@@ -913,6 +917,26 @@ mod tests {
         assert_eq!(
             familiar("localhost:5000/app:1"),
             Ok("localhost:5000/app:1".to_owned())
+        );
+    }
+
+    #[test]
+    fn familiar_names_keep_docker_hub_when_the_path_starts_like_a_registry() {
+        for input in [
+            "index.docker.io/acme.io/app/web:latest",
+            "docker.io/localhost/app",
+        ] {
+            let image: ImageRef = input.parse().unwrap();
+            assert_eq!(image.registry(), DOCKER_HUB);
+            let familiar = image.familiar();
+            assert_eq!(familiar.parse::<ImageRef>(), Ok(image), "`{familiar}`");
+        }
+        assert_eq!(
+            "docker.io/acme.io/app"
+                .parse::<Repository>()
+                .unwrap()
+                .familiar(),
+            "docker.io/acme.io/app"
         );
     }
 

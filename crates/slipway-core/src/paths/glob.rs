@@ -176,10 +176,14 @@ fn rewrite(body: &str) -> Result<String, String> {
                 brace_depth += 1;
                 out.push('{');
             }
-            '}' if brace_depth > 0 => {
+            '}' if brace_depth > extglob_depth => {
                 brace_depth -= 1;
                 out.push('}');
             }
+            // Inside `@(…)`, a `}` without its own `{` would close the
+            // group's brace: it is a literal character, as picomatch reads
+            // it. Found by fuzzing (fuzz/fuzz_targets/glob_filters.rs).
+            '}' if extglob_depth > 0 => out.push_str("\\}"),
             _ => out.push(c),
         }
         i += 1;
@@ -248,6 +252,19 @@ mod tests {
         check("!", false, &["!"]);
         check("[!a]*", false, &["[!a]*"]);
         check("\\*.md", false, &["\\*.md"]);
+    }
+
+    #[test]
+    fn a_closing_brace_inside_an_extglob_is_literal() {
+        // The fuzzer's pattern: the `}` closed the group's brace, then the
+        // `)` took the brace depth below zero.
+        check(
+            "@(docs}site)/**",
+            false,
+            &["{docs\\}site}/**", "{docs\\}site}"],
+        );
+        let glob = build("{docs\\}site}/**").expect("a valid glob");
+        assert!(glob.compile_matcher().is_match("docs}site/index.md"));
     }
 
     #[test]

@@ -21,17 +21,24 @@ pub fn parse(
     file: &str,
     quantifier: Quantifier,
 ) -> Result<Vec<FilterSpec>, PathsError> {
-    let documents = MarkedYaml::load_from_str(text).map_err(|e| PathsError::Yaml {
-        file: file.to_owned(),
-        line: e.marker().line(),
-        column: e.marker().col() + 1,
-        reason: e.info().to_owned(),
+    let documents = MarkedYaml::load_from_str(text).map_err(|e| {
+        let (line, column) = within_text(text, e.marker().line(), e.marker().col() + 1);
+        PathsError::Yaml {
+            file: file.to_owned(),
+            line,
+            column,
+            reason: e.info().to_owned(),
+        }
     })?;
-    let error = |node: &MarkedYaml<'_>, reason: String| PathsError::Yaml {
-        file: file.to_owned(),
-        line: node.span.start.line().max(1),
-        column: node.span.start.col() + 1,
-        reason,
+    let error = |node: &MarkedYaml<'_>, reason: String| {
+        let start = node.span.start;
+        let (line, column) = within_text(text, start.line(), start.col() + 1);
+        PathsError::Yaml {
+            file: file.to_owned(),
+            line,
+            column,
+            reason,
+        }
     };
     let Some(root) = documents.first() else {
         return Err(PathsError::Yaml {
@@ -74,6 +81,23 @@ pub fn parse(
         });
     }
     Ok(filters)
+}
+
+/// `line` and `column` (1-based), or the end of the last line when they are
+/// past it: saphyr puts the end of a text that lacks a final newline (and
+/// an empty value there) on a line of its own, one past the last. Lines end
+/// as YAML ends them: at `\r\n`, `\r` or `\n`. Found by fuzzing
+/// (fuzz/fuzz_targets/paths_filter_yaml.rs).
+fn within_text(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let lines: Vec<&str> = text.split('\n').collect();
+    match lines.get(line.max(1) - 1) {
+        Some(_) => (line.max(1), column),
+        None => (
+            lines.len(),
+            lines.last().map_or(0, |last| last.chars().count()) + 1,
+        ),
+    }
 }
 
 type ErrorAt<'e> = dyn Fn(&MarkedYaml<'_>, String) -> PathsError + 'e;
@@ -477,5 +501,23 @@ mod tests {
             "invalid pattern `a/{b` in filter `x` (filters.yml:1): unclosed alternate group; missing '}' (maybe escape '{' with '[{]'?)",
         );
         check_error("a: x\na: y\n", "filters.yml:2:1: duplicated key in mapping");
+    }
+
+    #[test]
+    fn an_error_at_the_end_of_a_text_without_final_newline_points_at_its_last_line() {
+        // The fuzzer's input: saphyr reported line 4 of these 3 lines.
+        check_error(
+            "backend:\n  - \"api/**\"\n!  ",
+            "filters.yml:3:4: simple key expected",
+        );
+        check_error(
+            "src: [a",
+            "filters.yml:1:8: while parsing a flow sequence, expected ',' or ']'",
+        );
+        // An empty value at the very end sits on that line too (fuzzer's input).
+        check_error(
+            "backend:\n  :&s -**\"\n? :/\"",
+            "filters.yml:3:6: filter `:/\"` has no patterns: expected a pattern or a list of patterns",
+        );
     }
 }
