@@ -1,6 +1,7 @@
 //! `cargo xtask demo`: the release chain end to end on the bundled example
 //! (examples/demo) against the test bed's registry, docker engine and sshd,
-//! explained step by step for a newcomer (docs/pipeline.md).
+//! explained step by step for a newcomer (docs/pipeline.md): release to
+//! `staging`, release one change, roll back, promote to `prod`.
 //!
 //! Everything runs on loopback in temp dirs; the test bed's guards stop the
 //! services they started (by PID) when dropped.
@@ -13,7 +14,7 @@ use slipway_testbed::{Dockerd, Registry, Sshd};
 use xshell::{Shell, cmd};
 
 use crate::release::{self, Outcome};
-use crate::{packages, project_root};
+use crate::{packages, project_root, promote, rollback};
 
 /// Flags of `cargo xtask demo`.
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,8 @@ pub(crate) struct Args {
 const APP_FILE: &str = "app/www/index.html";
 
 /// `cargo xtask demo`: starts the test bed, releases examples/demo twice
-/// (everything, then only `app`), rolls back, and cleans up.
+/// (everything, then only `app`), rolls back, promotes to `prod`, and
+/// cleans up.
 pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     if !args.no_install {
         say(
@@ -53,11 +55,14 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     say("clean up: stop the demo's containers, the services and remove the temp dirs");
     let docker = dockerd.client_path();
     let host = dockerd.host();
-    let _ = cmd!(sh, "{docker} --host {host} rm --force demo-app")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run();
+    let _ = cmd!(
+        sh,
+        "{docker} --host {host} rm --force demo-app demo-prod-app"
+    )
+    .quiet()
+    .ignore_stdout()
+    .ignore_stderr()
+    .run();
     drop(sshd);
     drop(dockerd);
     drop(registry);
@@ -73,6 +78,8 @@ fn demo(
 ) -> anyhow::Result<()> {
     let app_port = slipway_testbed::free_port();
     let remote_path = dockerd.temp_dir().join("srv-demo");
+    let prod_port = slipway_testbed::free_port();
+    let prod_path = dockerd.temp_dir().join("srv-demo-prod");
     say("copy examples/demo into a temp git repository and fill in the run-time addresses");
     let repo = GitRepo::new();
     // The registry's address is also the Dockerfiles' ARG defaults, so it
@@ -87,8 +94,13 @@ fn demo(
             "\"/srv/demo\"".to_owned(),
             format!("\"{}\"", remote_path.display()),
         ),
+        (
+            "\"/srv/demo-prod\"".to_owned(),
+            format!("\"{}\"", prod_path.display()),
+        ),
         ("unix:///var/run/docker.sock".to_owned(), dockerd.host()),
         ("18080".to_owned(), app_port.to_string()),
+        ("18081".to_owned(), prod_port.to_string()),
     ];
     let example = project_root().join("examples/demo");
     let toml = fs_err::read_to_string(example.join("slipway.toml"))?;
@@ -112,7 +124,7 @@ fn demo(
     let _config = sh.push_env("DOCKER_CONFIG", dockerd.temp_dir().join("client"));
     let _network = sh.push_env("SLIPWAY_NETWORK", "none");
     let release_args = |all: bool, since: Option<String>| release::Args {
-        env: "demo".to_owned(),
+        env: "staging".to_owned(),
         all,
         since,
         dry_run: false,
@@ -124,7 +136,7 @@ fn demo(
     let ready_wait = bin("ready-wait");
 
     say(
-        "release 1: `cargo xtask release --env demo --all` builds base, app and migrator, and deploys",
+        "release 1: `cargo xtask release --env staging --all` builds base, app and migrator, and deploys",
     );
     let outcome =
         release::release(sh, &release_args(true, None)).context("the first release failed")?;
@@ -146,7 +158,7 @@ fn demo(
     eprintln!("commit {second}");
 
     say(&format!(
-        "release 2: `cargo xtask release --env demo --since {}` rebuilds only what changed",
+        "release 2: `cargo xtask release --env staging --since {}` rebuilds only what changed",
         first.get(..7).unwrap_or(&first)
     ));
     let outcome = release::release(sh, &release_args(false, Some(first.clone())))
@@ -158,30 +170,171 @@ fn demo(
         .run()
         .context("the app does not answer after release 2")?;
 
-    say("ssh-deploy rollback: back to the previous good release (release 1's images)");
-    let ssh_deploy = bin("ssh-deploy");
-    let _dir = sh.push_dir(repo.path());
-    let key = sshd.client_key_path();
-    let known_hosts = sshd.known_hosts_path();
-    cmd!(
-        sh,
-        "{ssh_deploy} rollback --env demo --ssh-key {key} --known-hosts {known_hosts}"
-    )
-    .run()
-    .context("the rollback failed")?;
+    say(
+        "cargo xtask rollback --env staging: back to the previous good release (release 1's images)",
+    );
+    let rollback_args = rollback::Args {
+        env: "staging".to_owned(),
+        to: None,
+        repo: repo.path().to_path_buf(),
+        ssh_key: Some(sshd.client_key_path()),
+        known_hosts: Some(sshd.known_hosts_path()),
+    };
+    rollback::rollback(sh, &rollback_args).context("the rollback failed")?;
     cmd!(sh, "{ready_wait} {ready_url} --timeout 30s")
         .run()
         .context("the app does not answer after the rollback")?;
     expect_page(app_port, "version 1")?;
-    cmd!(
-        sh,
-        "{ssh_deploy} releases --env demo --ssh-key {key} --known-hosts {known_hosts}"
-    )
-    .run()?;
+
+    promote_to_prod(sh, dockerd, sshd, &repo, &first, prod_port)?;
     say(
-        "demo passed: built everything, rebuilt only `app`, rolled back, and the app answered each time",
+        "demo passed: built everything, rebuilt only `app`, rolled back, promoted the exact digests without a build, and the app answered each time",
     );
     Ok(())
+}
+
+/// Promotes `staging` to `prod`: first at HEAD, which the gate must refuse
+/// (`staging` runs release 1's `app`, older than HEAD's page), then at the first
+/// commit; checks that `prod` runs exactly `staging`'s digests and that no
+/// image was built.
+fn promote_to_prod(
+    sh: &Shell,
+    dockerd: &Dockerd,
+    sshd: &Sshd,
+    repo: &GitRepo,
+    first: &str,
+    prod_port: u16,
+) -> anyhow::Result<()> {
+    let short = first.get(..7).unwrap_or(first);
+    let promote_args = |rev: &str| promote::Args {
+        from: "staging".to_owned(),
+        to: "prod".to_owned(),
+        rev: rev.to_owned(),
+        dry_run: false,
+        repo: repo.path().to_path_buf(),
+        ssh_key: Some(sshd.client_key_path()),
+        known_hosts: Some(sshd.known_hosts_path()),
+    };
+    // Both envs are read back from their hosts' release records.
+    let ssh_deploy = bin("ssh-deploy");
+    let connection = |env: &str| release::Args {
+        env: env.to_owned(),
+        all: false,
+        since: None,
+        dry_run: false,
+        repo: repo.path().to_path_buf(),
+        ssh_key: Some(sshd.client_key_path()),
+        known_hosts: Some(sshd.known_hosts_path()),
+    };
+    let _dir = sh.push_dir(repo.path());
+
+    say("promote --from prod --to staging: refused, `prod` has no release yet");
+    let mut backwards = promote_args("HEAD");
+    std::mem::swap(&mut backwards.from, &mut backwards.to);
+    match promote::promote(sh, &backwards) {
+        Ok(_) => bail!("promote from `prod`, which has no release, should have been refused"),
+        Err(error) if error.to_string().contains("has no good release") => {
+            eprintln!("refused as expected: {error}");
+        }
+        Err(error) => {
+            return Err(
+                error.context("promote from an env without a release failed for another reason")
+            );
+        }
+    }
+
+    say(
+        "promote --from staging --to prod: refused, since `staging` now runs release 1's app and HEAD changed its page",
+    );
+    match promote::promote(sh, &promote_args("HEAD")) {
+        Ok(_) => bail!(
+            "promote at HEAD should have been refused: `staging` runs an app image older than HEAD's page"
+        ),
+        Err(error) if format!("{error:#}").contains("image-stale-check") => {
+            eprintln!("refused as expected: {error}");
+        }
+        Err(error) => {
+            return Err(error.context("promote at HEAD failed for another reason than the gate"));
+        }
+    }
+
+    say(&format!(
+        "promote --from staging --to prod --rev {short}, first with --dry-run, then for real: the exact digests `staging` runs, tagged `prod`, deployed, no build"
+    ));
+    let docker = dockerd.client_path();
+    let host = dockerd.host();
+    let images = || -> anyhow::Result<Vec<String>> {
+        let text = cmd!(
+            sh,
+            "{docker} --host {host} image ls --all --quiet --no-trunc"
+        )
+        .quiet()
+        .read()
+        .context("cannot list the docker engine's images")?;
+        let mut ids: Vec<String> = text.lines().map(str::to_owned).collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    };
+    let before = images()?;
+    let mut dry_run = promote_args(first);
+    dry_run.dry_run = true;
+    promote::promote(sh, &dry_run).context("the dry run of the promotion failed")?;
+    if !release::current_release(sh, &ssh_deploy, &connection("prod"))?.is_empty() {
+        bail!("`promote --dry-run` deployed to `prod`");
+    }
+    let staging = release::current_release(sh, &ssh_deploy, &connection("staging"))?;
+    for reference in staging.values() {
+        let repository = reference
+            .split_once('@')
+            .map_or(reference.as_str(), |(r, _)| r);
+        let tagged = format!("docker://{repository}:prod");
+        if cmd!(sh, "skopeo inspect --tls-verify=false {tagged}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok()
+        {
+            bail!("`promote --dry-run` tagged `{repository}:prod`");
+        }
+    }
+    eprintln!("the dry run tagged and deployed nothing");
+    promote::promote(sh, &promote_args(first)).context("the promotion failed")?;
+    if images()? != before {
+        bail!("the docker engine holds new images after the promotion: something was built");
+    }
+
+    let prod = release::current_release(sh, &ssh_deploy, &connection("prod"))?;
+    if staging.is_empty() || prod != staging {
+        bail!("`prod` runs {prod:?}, `staging` runs {staging:?}: they should be the same digests");
+    }
+    eprintln!("prod runs exactly what staging runs:");
+    for (variable, reference) in &prod {
+        eprintln!("  {variable}={reference}");
+        // The registry (read with skopeo) has the env tag on that very digest.
+        let (repository, digest) = reference
+            .split_once('@')
+            .with_context(|| format!("`{reference}` is not a digest reference"))?;
+        let tagged = format!("docker://{repository}:prod");
+        let format = "{{.Digest}}";
+        let found = cmd!(
+            sh,
+            "skopeo inspect --tls-verify=false --format {format} {tagged}"
+        )
+        .quiet()
+        .read()
+        .with_context(|| format!("skopeo cannot read `{repository}:prod`"))?;
+        if found != digest {
+            bail!("`{repository}:prod` is `{found}`, not the promoted `{digest}`");
+        }
+    }
+    let ready_url = format!("http://127.0.0.1:{prod_port}/api/ready");
+    let ready_wait = bin("ready-wait");
+    cmd!(sh, "{ready_wait} {ready_url} --timeout 30s")
+        .run()
+        .context("the prod app does not answer after the promotion")?;
+    expect_page(prod_port, "version 1")
 }
 
 fn expect_built(outcome: &Outcome, expected: &[&str]) -> anyhow::Result<()> {

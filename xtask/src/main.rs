@@ -10,9 +10,12 @@ mod bench;
 mod ci;
 mod demo;
 mod fuzz;
+mod hooks;
 mod install;
 mod packages;
+mod promote;
 mod release;
+mod rollback;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +39,12 @@ enum Task {
     Install(install::Args),
     /// Run the release chain: changed-paths, img-build --push, the stale gate, img-tag, ssh-deploy
     Release(release::Args),
+    /// Deploy to one env the exact image digests another env runs: the stale gate, img-tag, ssh-deploy; nothing is built
+    Promote(promote::Args),
+    /// Roll an env back with ssh-deploy (to the previous good release, or release N) and show what runs now
+    Rollback(rollback::Args),
+    /// Install the git hooks: pre-push (image-stale-check) and commit-msg (img-tag check-commit)
+    InstallHooks(hooks::Args),
     /// Run the release chain end to end on examples/demo against the test bed
     Demo(demo::Args),
     /// Fuzz every parser that reads user input (fuzz/, cargo-fuzz) for --time seconds per target
@@ -53,6 +62,9 @@ fn main() -> std::process::ExitCode {
                 Task::Bench(args) => bench::run(&sh, &args),
                 Task::Install(args) => install::run(&sh, &args),
                 Task::Release(args) => release::run(&sh, &args),
+                Task::Promote(args) => promote::run(&sh, &args),
+                Task::Rollback(args) => rollback::run(&sh, &args),
+                Task::InstallHooks(args) => hooks::run(&sh, &args),
                 Task::Demo(args) => demo::run(&sh, &args),
                 Task::Fuzz(args) => fuzz::run(&sh, &args),
             }

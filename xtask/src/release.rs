@@ -9,11 +9,12 @@
 //! env's newest good release, read with `ssh-deploy releases`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use serde_json::Value;
 use slipway_core::config::Config;
+use slipway_core::contract::ssh_deploy::{self, HostReport, ReleaseResult};
+use slipway_core::contract::{changed_paths, image_stale_check, img_build};
 use xshell::{Shell, cmd};
 
 use crate::{TOOLS, cargo, project_root};
@@ -62,8 +63,14 @@ pub(crate) struct Outcome {
     pub(crate) built: Vec<String>,
     /// The images the env deploys.
     pub(crate) rows: Vec<Row>,
-    /// `(host, outcome)` of each host ssh-deploy reported.
+    /// `(host, outcome)` of each host ssh-deploy reported, the outcome as
+    /// its JSON spells it (`deployed`, `rolled_back`, …).
     pub(crate) hosts: Vec<(String, String)>,
+    /// The tags each image (by name) got in this run, without the repository.
+    pub(crate) tags: BTreeMap<String, Vec<String>>,
+    /// How long each host (by name) took to get ready, in milliseconds, for
+    /// hosts whose readiness check ran and passed.
+    pub(crate) ready_ms: BTreeMap<String, u64>,
 }
 
 /// `cargo xtask release`: runs the chain; the summary table is on stdout.
@@ -74,14 +81,7 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
 /// Runs the chain and prints its summary table; an error names the step.
 pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     step("build the tools");
-    let cargo = cargo();
-    let packages: Vec<String> = TOOLS
-        .iter()
-        .flat_map(|t| ["-p".to_owned(), (*t).to_owned()])
-        .collect();
-    cmd!(sh, "{cargo} build --quiet --bins {packages...}")
-        .run()
-        .context("step `build the tools` failed")?;
+    build_tools(sh)?;
     let bin = |tool: &str| bin_dir().join(tool);
 
     let repo = sh.current_dir().join(&args.repo);
@@ -95,30 +95,23 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     let short: String = head.chars().take(7).collect();
 
     step("changed-paths: which images need a build");
-    let targets_json = if args.all {
-        let names: Vec<&String> = config.images.keys().collect();
+    let (targets, targets_json) = if args.all {
+        let names: Vec<String> = config.images.keys().cloned().collect();
         eprintln!("--all: every image of slipway.toml");
-        serde_json::json!({ "targets": names }).to_string()
+        let json = serde_json::json!({ "targets": names }).to_string();
+        (names, json)
     } else {
         let tool = bin("changed-paths");
         let base: Vec<String> = match &args.since {
             Some(since) => vec!["--base".to_owned(), since.clone()],
             None => Vec::new(),
         };
-        cmd!(sh, "{tool} {base...} --format json")
+        let text = cmd!(sh, "{tool} {base...} --format json")
             .read()
-            .context("step `changed-paths` failed")?
+            .context("step `changed-paths` failed")?;
+        let report: changed_paths::Report = parse_report(text.as_bytes(), "changed-paths")?;
+        (report.targets, text)
     };
-    let targets: Vec<String> = parse(&targets_json, "changed-paths")?
-        .get("targets")
-        .and_then(Value::as_array)
-        .map(|t| {
-            t.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
     eprintln!("targets: [{}]", targets.join(", "));
 
     let img_build = bin("img-build");
@@ -140,32 +133,23 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
             cmd!(sh, "{img_build} --targets-from - --push --format json"),
             Some(&targets_json),
         )?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let report = parse(&stdout, "img-build")?;
+        let report: img_build::BuildReport = parse_report(&output.stdout, "img-build")?;
         if !output.status.success() {
-            let failed = report
-                .get("failed")
-                .map(Value::to_string)
-                .unwrap_or_default();
             bail!(
-                "step `img-build` failed ({}): failed images {failed}; nothing was deployed",
-                output.status
+                "step `img-build` failed ({}): failed images [{}]; nothing was deployed",
+                output.status,
+                report.failed.join(", ")
             );
         }
-        for target in report
-            .get("targets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = str_field(target, "name");
-            let reference = str_field(target, "reference");
-            if !name.is_empty() && reference.contains("@sha256:") {
-                built.insert(name, reference);
+        for target in report.targets {
+            if let Some(reference) = target.reference.filter(|r| r.contains("@sha256:")) {
+                let tags = target.tags.iter().map(|t| tag_of(t).to_owned()).collect();
+                outcome.tags.insert(target.name.clone(), tags);
+                built.insert(target.name, reference);
             }
         }
         outcome.built = built.keys().cloned().collect();
-        build_json = Some(stdout);
+        build_json = Some(String::from_utf8_lossy(&output.stdout).into_owned());
     }
 
     // The deployed images: rebuilt ones from img-build, the rest from the
@@ -201,30 +185,9 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     }
 
     step("image-stale-check: the gate (every deployed image fresh at HEAD)");
-    let stale_check = bin("image-stale-check");
     let references: Vec<&str> = outcome.rows.iter().map(|r| r.reference.as_str()).collect();
-    let output = json_output(
-        cmd!(sh, "{stale_check} --format json {references...}"),
-        None,
-    )?;
-    let verdicts = parse(
-        &String::from_utf8_lossy(&output.stdout),
-        "image-stale-check",
-    )?;
-    let mut refused = Vec::new();
-    for verdict in verdicts
-        .get("images")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let status = str_field(verdict, "status");
-        eprintln!("{status:<9} {}", str_field(verdict, "reference"));
-        if status != "fresh" {
-            refused.push(format!("`{}` is {status}", str_field(verdict, "reference")));
-        }
-    }
-    if !output.status.success() || !refused.is_empty() {
+    let refused = gate(sh, &bin("image-stale-check"), &references, None)?;
+    if !refused.is_empty() {
         bail!(
             "step `image-stale-check` refused the release: {}; nothing was deployed",
             refused.join(", ")
@@ -241,6 +204,7 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
             cmd!(sh, "{img_tag} apply {reference} --tag {tag}")
                 .run()
                 .with_context(|| format!("step `img-tag` failed for `{reference}`"))?;
+            outcome.tags.insert(row.image.clone(), vec![tag.clone()]);
         }
     }
 
@@ -252,15 +216,17 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
         flags.push("--image".to_owned());
         flags.push(format!("{}={}", row.image, row.reference));
     }
-    let output = match &build_json {
-        Some(json) => json_output(
+    let (status, report): (_, ssh_deploy::Report) = match &build_json {
+        Some(json) => run_json(
+            "ssh-deploy deploy",
             cmd!(
                 sh,
                 "{ssh_deploy} deploy --env {env_name} --images-from - {flags...} --format json"
             ),
             Some(json),
         )?,
-        None => json_output(
+        None => run_json(
+            "ssh-deploy deploy",
             cmd!(
                 sh,
                 "{ssh_deploy} deploy --env {env_name} {flags...} --format json"
@@ -268,22 +234,20 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
             None,
         )?,
     };
-    let report = parse(
-        &String::from_utf8_lossy(&output.stdout),
-        "ssh-deploy deploy",
-    )?;
-    let mut failures = Vec::new();
-    for host in host_entries(&report) {
-        let name = str_field(host, "host");
-        let result = str_field(host, "outcome");
-        failures.extend(host_failure(host));
-        outcome.hosts.push((name, result));
+    let failures: Vec<String> = report.hosts.iter().filter_map(host_failure).collect();
+    for host in &report.hosts {
+        outcome
+            .hosts
+            .push((host.host.clone(), host.outcome.as_str().to_owned()));
+        if let (Some(true), Some(ms)) = (host.ready, host.ready_ms) {
+            outcome.ready_ms.insert(host.host.clone(), ms);
+        }
     }
     print_summary(&outcome);
-    if !output.status.success() || !failures.is_empty() {
+    if !status.success() || !failures.is_empty() {
         bail!(
             "step `ssh-deploy deploy` failed ({}): {}",
-            output.status,
+            status,
             failures.join("; ")
         );
     }
@@ -292,7 +256,7 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
 
 /// The image references (by `deploy.env` variable) of the newest good
 /// release; every host must agree.
-fn current_release(
+pub(crate) fn current_release(
     sh: &Shell,
     ssh_deploy: &std::path::Path,
     args: &Args,
@@ -305,24 +269,15 @@ fn current_release(
     )
     .read()
     .context("step `ssh-deploy releases` failed")?;
-    let report = parse(&text, "ssh-deploy releases")?;
+    let report: ssh_deploy::Report = parse_report(text.as_bytes(), "ssh-deploy releases")?;
     let mut agreed: Option<BTreeMap<String, String>> = None;
-    for host in host_entries(&report) {
-        let newest = host
-            .get("releases")
-            .and_then(Value::as_array)
+    for host in report.hosts {
+        let images = host
+            .releases
             .into_iter()
-            .flatten()
-            .filter(|r| str_field(r, "result") == "deployed")
-            .max_by_key(|r| r.get("id").and_then(Value::as_u64).unwrap_or(0));
-        let images: BTreeMap<String, String> = newest
-            .and_then(|r| r.get("images"))
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
+            .filter(|r| r.result == ReleaseResult::Deployed)
+            .max_by_key(|r| r.id)
+            .map(|r| r.images)
             .unwrap_or_default();
         match &agreed {
             Some(previous) if *previous != images => bail!(
@@ -336,7 +291,7 @@ fn current_release(
 
 /// Runs a tool with its stderr on the terminal (it is for people) and
 /// returns its exit status and stdout (its JSON report), whatever the status.
-fn json_output(
+pub(crate) fn json_output(
     command: xshell::Cmd<'_>,
     stdin: Option<&str>,
 ) -> anyhow::Result<std::process::Output> {
@@ -364,28 +319,103 @@ fn json_output(
         .with_context(|| format!("cannot wait for `{program}`"))
 }
 
+/// A tool's stdout parsed as its JSON report, the contract type `T` of
+/// `slipway_core::contract`; an error names the step and says what is wrong
+/// (a missing or mistyped field, or no JSON at all).
+pub(crate) fn parse_report<T: serde::de::DeserializeOwned>(
+    stdout: &[u8],
+    step: &str,
+) -> anyhow::Result<T> {
+    let text = String::from_utf8_lossy(stdout);
+    let text = text.trim();
+    serde_json::from_str(text).with_context(|| {
+        let shown: String = text.chars().take(400).collect();
+        let more = if shown.len() < text.len() { "…" } else { "" };
+        format!("step `{step}` did not print the JSON report it promises: `{shown}{more}`")
+    })
+}
+
+/// Builds every tool binary (debug) with the cargo that runs us: the same
+/// package set for every task, so cargo's feature unification never
+/// relinks them differently between `release`, `promote` and the rest.
+pub(crate) fn build_tools(sh: &Shell) -> anyhow::Result<()> {
+    let cargo = cargo();
+    let packages: Vec<String> = TOOLS
+        .iter()
+        .flat_map(|t| ["-p".to_owned(), (*t).to_owned()])
+        .collect();
+    let _root = sh.push_dir(project_root());
+    cmd!(sh, "{cargo} build --quiet --bins {packages...}")
+        .run()
+        .context("step `build the tools` failed")
+}
+
+/// The gate: image-stale-check on the exact `references`, against `rev`
+/// (default HEAD). Returns why each image that is not `fresh` is refused
+/// (empty: every one is fresh); an error when the tool could not judge.
+pub(crate) fn gate(
+    sh: &Shell,
+    stale_check: &Path,
+    references: &[&str],
+    rev: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let rev: Vec<&str> = rev.map(|rev| vec!["--rev", rev]).unwrap_or_default();
+    let (status, verdicts): (_, image_stale_check::CheckReport) = run_json(
+        "image-stale-check",
+        cmd!(sh, "{stale_check} {rev...} --format json {references...}"),
+        None,
+    )?;
+    let mut refused = Vec::new();
+    for verdict in &verdicts.images {
+        let status = verdict.verdict.status();
+        eprintln!("{status:<9} {}", verdict.reference);
+        if status != "fresh" {
+            refused.push(format!("`{}` is {status}", verdict.reference));
+        }
+    }
+    if verdicts.images.len() != references.len() {
+        refused.push(format!(
+            "{} of {} image(s) were judged",
+            verdicts.images.len(),
+            references.len()
+        ));
+    }
+    if !status.success() && refused.is_empty() {
+        refused.push(format!("image-stale-check exited with {status}"));
+    }
+    Ok(refused)
+}
+
+/// Runs a tool (see [`json_output`]) and parses its stdout as the report `T`;
+/// returns the exit status with it, since a failing tool still reports.
+pub(crate) fn run_json<T: serde::de::DeserializeOwned>(
+    step: &str,
+    command: xshell::Cmd<'_>,
+    stdin: Option<&str>,
+) -> anyhow::Result<(std::process::ExitStatus, T)> {
+    let output = json_output(command, stdin).with_context(|| format!("step `{step}` failed"))?;
+    Ok((output.status, parse_report(&output.stdout, step)?))
+}
+
 /// Why a host of ssh-deploy's report was not deployed, and whether
 /// ssh-deploy rolled it back; `None` when it was deployed.
-fn host_failure(host: &Value) -> Option<String> {
-    let result = str_field(host, "outcome");
-    if result == "deployed" {
+pub(crate) fn host_failure(host: &HostReport) -> Option<String> {
+    if host.outcome == ssh_deploy::Outcome::Deployed {
         return None;
     }
-    let rolled_back = match host.get("rolled_back_to").and_then(Value::as_u64) {
+    let rolled_back = match host.rolled_back_to {
         Some(n) => format!("; ssh-deploy rolled back to release {n}"),
         None => "; not rolled back (see ssh-deploy's log above)".to_owned(),
     };
-    let error = match str_field(host, "error") {
-        error if error.is_empty() => "no error reported".to_owned(),
-        error => error,
-    };
     Some(format!(
-        "{}: {result}: {error}{rolled_back}",
-        str_field(host, "host")
+        "{}: {}: {}{rolled_back}",
+        host.host,
+        host.outcome.as_str(),
+        host.error.as_deref().unwrap_or("no error reported")
     ))
 }
 
-fn connection_flags(args: &Args) -> Vec<String> {
+pub(crate) fn connection_flags(args: &Args) -> Vec<String> {
     let mut flags = Vec::new();
     if let Some(key) = &args.ssh_key {
         flags.push("--ssh-key".to_owned());
@@ -398,50 +428,77 @@ fn connection_flags(args: &Args) -> Vec<String> {
     flags
 }
 
-fn print_summary(outcome: &Outcome) {
-    println!(
-        "\n{:<10} {:<8} {:<73} {:<24} result",
-        "image", "source", "digest", "host"
-    );
+/// The tag of a full reference `registry[:port]/repo:tag`.
+fn tag_of(reference: &str) -> &str {
+    reference
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map_or(reference, |(_, tag)| tag)
+}
+
+/// The first 12 hex digits of the digest of `repo@sha256:…`.
+fn short_digest(reference: &str) -> &str {
+    let hex = reference
+        .rsplit_once('@')
+        .map_or("-", |(_, digest)| digest.trim_start_matches("sha256:"));
+    hex.get(..12).unwrap_or(hex)
+}
+
+/// Milliseconds as seconds: to the millisecond under one second, else to
+/// the tenth (`0.004`, `2.5`).
+fn seconds(ms: u64) -> String {
+    if ms < 1000 {
+        format!("0.{ms:03}")
+    } else {
+        format!("{}.{}", ms / 1000, ms % 1000 / 100)
+    }
+}
+
+/// The summary table: one line per image and host, columns as wide as
+/// their values (80 columns for short host names).
+pub(crate) fn print_summary(outcome: &Outcome) {
+    let mut lines = vec![[
+        "image".to_owned(),
+        "digest".to_owned(),
+        "tags".to_owned(),
+        "host".to_owned(),
+        "ready".to_owned(),
+    ]];
     for row in &outcome.rows {
-        let digest = row.reference.rsplit_once('@').map_or("-", |(_, d)| d);
-        let source = if row.rebuilt { "built" } else { "kept" };
+        let tags = outcome
+            .tags
+            .get(&row.image)
+            .map_or("-".to_owned(), |tags| tags.join(","));
         for (host, result) in &outcome.hosts {
-            println!(
-                "{:<10} {source:<8} {digest:<73} {host:<24} {result}",
-                row.image
-            );
+            let ready = match outcome.ready_ms.get(host) {
+                Some(ms) => format!("ready in {} s", seconds(*ms)),
+                None => result.clone(),
+            };
+            lines.push([
+                row.image.clone(),
+                short_digest(&row.reference).to_owned(),
+                tags.clone(),
+                host.clone(),
+                ready,
+            ]);
         }
     }
-}
-
-/// The per-host entries of an ssh-deploy report: the report itself when it
-/// is an array, else the first array of objects with a `host` field.
-fn host_entries(report: &Value) -> Vec<&Value> {
-    let is_hosts = |items: &Vec<Value>| items.iter().all(|i| i.get("host").is_some());
-    match report {
-        Value::Array(items) => items.iter().collect(),
-        Value::Object(map) => map
-            .values()
-            .filter_map(Value::as_array)
-            .find(|items| !items.is_empty() && is_hosts(items))
-            .map(|items| items.iter().collect())
-            .unwrap_or_default(),
-        _ => Vec::new(),
+    let mut widths = [0; 5];
+    for line in &lines {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
     }
-}
-
-fn str_field(value: &Value, key: &str) -> String {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn parse(text: &str, tool: &str) -> anyhow::Result<Value> {
-    serde_json::from_str(text.trim())
-        .with_context(|| format!("step `{tool}` printed no JSON report: `{}`", text.trim()))
+    println!();
+    for [image, digest, tags, host, ready] in &lines {
+        println!(
+            "{image:<w0$}  {digest:<w1$}  {tags:<w2$}  {host:<w3$}  {ready}",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+        );
+    }
 }
 
 /// Where cargo puts the debug binaries.
@@ -460,53 +517,75 @@ fn step(name: &str) {
 mod tests {
     use super::*;
 
-    /// Each host entry of `report`, with the failure the release reports for it.
+    /// The failure the release reports for a host entry of ssh-deploy's JSON.
     #[track_caller]
-    fn check(report: &str, expected: &[(&str, Option<&str>)]) {
-        let value: Value = serde_json::from_str(report).expect("valid JSON");
-        let found: Vec<(String, Option<String>)> = host_entries(&value)
-            .into_iter()
-            .map(|h| (str_field(h, "host"), host_failure(h)))
-            .collect();
-        let expected: Vec<(String, Option<String>)> = expected
-            .iter()
-            .map(|(h, f)| ((*h).to_owned(), f.map(str::to_owned)))
-            .collect();
-        assert_eq!(found, expected);
+    fn failure(host: &str) -> Option<String> {
+        let host: HostReport = serde_json::from_str(host).expect("a host entry");
+        host_failure(&host)
+    }
+
+    const HOST: &str = r#""uploaded": [], "unchanged": [], "exit_status": 0, "ready": true"#;
+
+    #[test]
+    fn says_why_a_host_was_not_deployed_and_whether_it_was_rolled_back() {
+        let deployed = format!(
+            r#"{{"host": "a", "outcome": "deployed", "release": 2, {HOST}, "ready_ms": 40, "rolled_back_to": null, "error": null}}"#
+        );
+        assert_eq!(failure(&deployed), None);
+        let rolled_back = format!(
+            r#"{{"host": "a", "outcome": "rolled_back", "release": 4, {HOST}, "rolled_back_to": 3, "error": "not ready"}}"#
+        );
+        assert_eq!(
+            failure(&rolled_back).as_deref(),
+            Some("a: rolled_back: not ready; ssh-deploy rolled back to release 3")
+        );
+        let failed = format!(
+            r#"{{"host": "a", "outcome": "failed", "release": null, {HOST}, "rolled_back_to": null, "error": "exit 1"}}"#
+        );
+        assert_eq!(
+            failure(&failed).as_deref(),
+            Some("a: failed: exit 1; not rolled back (see ssh-deploy's log above)")
+        );
+        let error = format!(
+            r#"{{"host": "a", "outcome": "error", "release": null, {HOST}, "rolled_back_to": null, "error": null}}"#
+        );
+        assert_eq!(
+            failure(&error).as_deref(),
+            Some("a: error: no error reported; not rolled back (see ssh-deploy's log above)")
+        );
     }
 
     #[test]
-    fn reads_the_hosts_of_a_report() {
-        check(
-            r#"[{"host": "a", "outcome": "deployed"}, {"host": "b", "outcome": "deployed"}]"#,
-            &[("a", None), ("b", None)],
+    fn a_report_that_breaks_the_contract_names_the_step_and_the_field() {
+        let error = parse_report::<ssh_deploy::Report>(
+            br#"{"env": "demo", "hosts": []}"#,
+            "ssh-deploy deploy",
+        )
+        .expect_err("`action` is missing");
+        let message = format!("{error:#}");
+        assert!(message.contains("step `ssh-deploy deploy`"), "{message}");
+        assert!(message.contains("missing field `action`"), "{message}");
+        let error = parse_report::<img_build::BuildReport>(b"error: no such image\n", "img-build")
+            .expect_err("not JSON");
+        assert!(
+            format!("{error:#}").contains(
+                "step `img-build` did not print the JSON report it promises: `error: no such image`"
+            ),
+            "{error:#}"
         );
-        check(
-            r#"{"env": "demo", "hosts": [{"host": "a", "outcome": "deployed"}]}"#,
-            &[("a", None)],
+    }
+
+    #[test]
+    fn the_summary_shows_tags_and_a_short_digest() {
+        assert_eq!(tag_of("127.0.0.1:5000/demo/app:sha-0123456"), "sha-0123456");
+        assert_eq!(tag_of("127.0.0.1:5000/demo/app"), "127.0.0.1:5000/demo/app");
+        assert_eq!(
+            short_digest("127.0.0.1:5000/app@sha256:0123456789abcdef0123"),
+            "0123456789ab"
         );
-        check(r#"{"env": "demo", "hosts": []}"#, &[]);
-        check(r#""nothing""#, &[]);
-        check(
-            r#"[{"host": "a", "outcome": "rolled_back", "error": "not ready", "rolled_back_to": 3}]"#,
-            &[(
-                "a",
-                Some("a: rolled_back: not ready; ssh-deploy rolled back to release 3"),
-            )],
-        );
-        check(
-            r#"[{"host": "a", "outcome": "failed", "error": "exit 1", "rolled_back_to": null}]"#,
-            &[(
-                "a",
-                Some("a: failed: exit 1; not rolled back (see ssh-deploy's log above)"),
-            )],
-        );
-        check(
-            r#"[{"host": "a", "outcome": "error"}]"#,
-            &[(
-                "a",
-                Some("a: error: no error reported; not rolled back (see ssh-deploy's log above)"),
-            )],
-        );
+        assert_eq!(short_digest("127.0.0.1:5000/app:latest"), "-");
+        assert_eq!(seconds(4), "0.004");
+        assert_eq!(seconds(999), "0.999");
+        assert_eq!(seconds(2590), "2.5");
     }
 }

@@ -1,0 +1,407 @@
+//! `cargo xtask promote`: deploy to one env exactly the images another env
+//! runs, by digest, without building anything (docs/pipeline.md):
+//!
+//! ssh-deploy releases (the source env's newest good release) →
+//! image-stale-check (the gate, on those exact references) → img-tag compute
+//! (the target env's tags) → ssh-deploy deploy (readiness and automatic
+//! rollback inside) → img-tag apply, once the target env runs the images.
+//!
+//! img-build is never run: a promoted image is the very manifest the source
+//! env passed readiness with, so its digest cannot change on the way.
+//!
+//! Tags set in the registry, on each promoted image's own repository:
+//! - the target env's name (`prod`), moved once the deploy succeeded, so
+//!   `repo:prod` names what that env runs;
+//! - the tags slipway.toml's `type=sha` rules give the gate's commit (e.g.
+//!   `sha-1a2b3c4`), as `cargo xtask release` tags kept images: the image is
+//!   fresh at that commit, so the tag tells the truth.
+//!
+//! Branch, semver and `latest` tags are not moved: they describe what a
+//! ref's pipeline built and published (img-build sets them), and moving
+//! `main` to an older image would mislead image-stale-check's default lookup.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use slipway_core::config::Config;
+use slipway_core::contract::img_tag::{ApplyReport, ComputeReport};
+use slipway_core::contract::ssh_deploy;
+use xshell::{Shell, cmd};
+
+use crate::release::{self, Outcome, Row};
+
+/// Flags of `cargo xtask promote`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Args {
+    /// The env whose newest good release is promoted (e.g. `staging`)
+    #[arg(long, value_name = "ENV")]
+    pub(crate) from: String,
+    /// The env to deploy those exact images to (e.g. `prod`)
+    #[arg(long, value_name = "ENV")]
+    pub(crate) to: String,
+    /// The commit the promoted images must be fresh at (image-stale-check's
+    /// gate) and whose `type=sha` tags they get [default: HEAD]
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    pub(crate) rev: String,
+    /// Gate the images, then show the tags and the deploy plan; change
+    /// nothing in the registry or on the hosts
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// The git repository holding slipway.toml
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) repo: PathBuf,
+    /// Private key for ssh-deploy (default: the ssh-agent's keys)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ssh_key: Option<PathBuf>,
+    /// known_hosts file for ssh-deploy (default: ~/.ssh/known_hosts)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) known_hosts: Option<PathBuf>,
+}
+
+impl Args {
+    /// The flags ssh-deploy needs for `env`, in the shape release's helpers take.
+    fn connection(&self, env: &str) -> release::Args {
+        release::Args {
+            env: env.to_owned(),
+            all: false,
+            since: None,
+            dry_run: self.dry_run,
+            repo: self.repo.clone(),
+            ssh_key: self.ssh_key.clone(),
+            known_hosts: self.known_hosts.clone(),
+        }
+    }
+}
+
+/// `cargo xtask promote`: the summary table is on stdout.
+pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
+    promote(sh, args).map(|_| ())
+}
+
+/// Promotes and prints the summary table; an error names the step.
+pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
+    let (from, to) = (&args.from, &args.to);
+    if from == to {
+        bail!(
+            "`--from {from}` and `--to {to}` are the same env: promote copies one env's release to another; to redeploy `{to}` use `cargo xtask rollback --env {to} --to N` or `cargo xtask release --env {to}`"
+        );
+    }
+    let repo = sh.current_dir().join(&args.repo);
+    let config = Config::discover(&repo).context("`--repo`: cannot load slipway.toml")?;
+    let from_env = config
+        .env(from)
+        .with_context(|| format!("`--from {from}` is not an env of slipway.toml"))?
+        .clone();
+    let to_env = config
+        .env(to)
+        .with_context(|| format!("`--to {to}` is not an env of slipway.toml"))?
+        .clone();
+
+    step("build the tools");
+    release::build_tools(sh)?;
+    let bin = |tool: &str| release::bin_dir().join(tool);
+    let _dir = sh.push_dir(&repo);
+    let rev = &args.rev;
+    let commit = format!("{rev}^{{commit}}");
+    let sha = cmd!(sh, "git rev-parse --verify --quiet {commit}")
+        .quiet()
+        .read()
+        .with_context(|| format!("`--rev {rev}` is not a commit of `{}`", repo.display()))?;
+    let short: String = sha.chars().take(7).collect();
+
+    step(&format!(
+        "ssh-deploy releases: the images env `{from}` runs (its newest good release)"
+    ));
+    let running = release::current_release(sh, &bin("ssh-deploy"), &args.connection(from))?;
+    if running.is_empty() {
+        bail!(
+            "env `{from}` has no good release to promote (no release recorded as `deployed` on its hosts): release it first with `cargo xtask release --env {from} --all`"
+        );
+    }
+    let rows = target_images(&from_env.images, &running, &to_env.images, from, to)?;
+    for row in &rows {
+        eprintln!("{:<10} {}", row.image, row.reference);
+    }
+
+    step(&format!(
+        "image-stale-check: the gate (every promoted image fresh at {short})"
+    ));
+    let references: Vec<&str> = rows.iter().map(|r| r.reference.as_str()).collect();
+    let refused = release::gate(sh, &bin("image-stale-check"), &references, Some(&sha))?;
+    if !refused.is_empty() {
+        let short: String = sha.chars().take(7).collect();
+        bail!(
+            "step `image-stale-check` refused the promotion: {} at {short}; nothing was tagged or deployed. Release env `{from}` at this commit first, or promote what it runs as of an older commit with `--rev`",
+            refused.join(", ")
+        );
+    }
+
+    let tags = env_tags(sh, &bin("img-tag"), &config, to, &sha)?;
+    let img_tag = bin("img-tag");
+    let ssh_deploy = bin("ssh-deploy");
+    let mut flags = release::connection_flags(&args.connection(to));
+    for row in &rows {
+        flags.push("--image".to_owned());
+        flags.push(format!("{}={}", row.image, row.reference));
+    }
+    if args.dry_run {
+        step(&format!(
+            "img-tag apply --dry-run: the tags {} would point at the promoted digests",
+            tags.join(", ")
+        ));
+        apply_tags(sh, &img_tag, &rows, &tags, true)?;
+        step(&format!(
+            "ssh-deploy deploy --env {to} --dry-run: the same digests, no build"
+        ));
+        cmd!(sh, "{ssh_deploy} deploy --env {to} {flags...} --dry-run")
+            .run()
+            .context("step `ssh-deploy deploy --dry-run` failed")?;
+        eprintln!("dry run: nothing was tagged or deployed");
+        return Ok(Outcome {
+            rows,
+            ..Outcome::default()
+        });
+    }
+
+    step(&format!(
+        "ssh-deploy deploy --env {to}: the same digests, no build (readiness and rollback inside)"
+    ));
+    let (status, report): (_, ssh_deploy::Report) = release::run_json(
+        "ssh-deploy deploy",
+        cmd!(
+            sh,
+            "{ssh_deploy} deploy --env {to} {flags...} --format json"
+        ),
+        None,
+    )?;
+    let failures: Vec<String> = report
+        .hosts
+        .iter()
+        .filter_map(release::host_failure)
+        .collect();
+    let mut outcome = Outcome {
+        rows,
+        ..Outcome::default()
+    };
+    for host in &report.hosts {
+        outcome
+            .hosts
+            .push((host.host.clone(), host.outcome.as_str().to_owned()));
+        if let (Some(true), Some(ms)) = (host.ready, host.ready_ms) {
+            outcome.ready_ms.insert(host.host.clone(), ms);
+        }
+    }
+    if !status.success() || !failures.is_empty() || report.hosts.is_empty() {
+        release::print_summary(&outcome);
+        bail!(
+            "step `ssh-deploy deploy --env {to}` failed ({status}): {}; the `{to}` tags were not moved",
+            if failures.is_empty() {
+                "no host reported".to_owned()
+            } else {
+                failures.join("; ")
+            }
+        );
+    }
+
+    // Tagged only once `to` runs the images, so `repo:<to>` never names
+    // what the env does not run.
+    step(&format!(
+        "img-tag apply: point {} at the promoted digests",
+        tags.join(", ")
+    ));
+    apply_tags(sh, &img_tag, &outcome.rows, &tags, false)?;
+    for row in &outcome.rows {
+        outcome.tags.insert(row.image.clone(), tags.clone());
+    }
+    release::print_summary(&outcome);
+    eprintln!(
+        "promoted {from} -> {to}: {} image(s), nothing built",
+        outcome.rows.len()
+    );
+    Ok(outcome)
+}
+
+/// The images `to` deploys, each with the reference `from` runs, matched by
+/// image name (the envs may name their `deploy.env` variables differently).
+fn target_images(
+    from_images: &BTreeMap<String, String>,
+    running: &BTreeMap<String, String>,
+    to_images: &BTreeMap<String, String>,
+    from: &str,
+    to: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for image in to_images.values() {
+        let reference = from_images
+            .iter()
+            .filter(|(_, name)| *name == image)
+            .find_map(|(variable, _)| running.get(variable));
+        let Some(reference) = reference else {
+            bail!(
+                "env `{to}` deploys image `{image}`, which env `{from}`'s newest good release does not run: release `{image}` to `{from}` first (`cargo xtask release --env {from} --all`), or deploy `{to}` with `cargo xtask release --env {to}`"
+            );
+        };
+        if !reference.contains("@sha256:") {
+            bail!(
+                "env `{from}` runs `{image}` as `{reference}`, not by digest: promote moves exact digests only; release `{from}` again with `cargo xtask release --env {from} --all`"
+            );
+        }
+        rows.push(Row {
+            image: image.clone(),
+            reference: reference.clone(),
+            rebuilt: false,
+        });
+    }
+    Ok(rows)
+}
+
+/// `img-tag apply` of `tags` on each row's digest, one line per tag.
+fn apply_tags(
+    sh: &Shell,
+    img_tag: &Path,
+    rows: &[Row],
+    tags: &[String],
+    is_dry_run: bool,
+) -> anyhow::Result<()> {
+    let tag_flags: Vec<String> = tags
+        .iter()
+        .flat_map(|t| ["--tag".to_owned(), t.clone()])
+        .collect();
+    let dry_run = is_dry_run.then_some("--dry-run");
+    for row in rows {
+        let reference = &row.reference;
+        let tag_flags = &tag_flags;
+        let (status, report): (_, ApplyReport) = release::run_json(
+            "img-tag apply",
+            cmd!(
+                sh,
+                "{img_tag} apply {reference} {tag_flags...} {dry_run...} --format json"
+            ),
+            None,
+        )?;
+        if !status.success() {
+            bail!("step `img-tag apply` failed ({status}) for `{reference}`");
+        }
+        let repository = reference
+            .split_once('@')
+            .map_or(reference.as_str(), |(r, _)| r);
+        for change in &report.tags {
+            let verb = match (change.changed, is_dry_run) {
+                (false, _) => "unchanged",
+                (true, true) => "would set",
+                (true, false) => "set",
+            };
+            eprintln!("{verb} {repository}:{} -> {}", change.tag, report.digest);
+        }
+    }
+    Ok(())
+}
+
+/// The tags a promotion to `env` sets: the env's name, then what the
+/// `type=sha` rules of slipway.toml give `sha` (computed by img-tag, so
+/// `format=long`, `prefix` and `DOCKER_METADATA_SHORT_SHA_LENGTH` hold).
+fn env_tags(
+    sh: &Shell,
+    img_tag: &Path,
+    config: &Config,
+    env: &str,
+    sha: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut tags = vec![env.to_owned()];
+    let rules: Vec<String> = config
+        .tags
+        .rules
+        .iter()
+        .filter(|rule| is_sha_rule(&rule.value))
+        .flat_map(|rule| ["--tag".to_owned(), rule.value.clone()])
+        .collect();
+    if rules.is_empty() {
+        return Ok(tags);
+    }
+    let text = cmd!(
+        sh,
+        "{img_tag} compute {rules...} --flavor latest=false --sha {sha} --format json"
+    )
+    .read()
+    .context("step `img-tag compute` failed")?;
+    let report: ComputeReport = release::parse_report(text.as_bytes(), "img-tag compute")?;
+    for tag in report.tags {
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
+}
+
+/// Whether a metadata-action `tags:` line is a `type=sha` rule.
+fn is_sha_rule(rule: &str) -> bool {
+    rule.split(',')
+        .any(|attribute| attribute.trim().replace(' ', "") == "type=sha")
+}
+
+fn step(name: &str) {
+    eprintln!("\n== xtask promote: {name}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[track_caller]
+    fn check(to_images: &[(&str, &str)], expected: Result<&[(&str, &str)], &str>) {
+        let from_images = map(&[("APP_IMAGE", "app"), ("MIGRATOR_IMAGE", "migrator")]);
+        let running = map(&[
+            ("APP_IMAGE", "r/app@sha256:aa"),
+            ("MIGRATOR_IMAGE", "r/migrator:sha-1234567"),
+        ]);
+        let got = target_images(&from_images, &running, &map(to_images), "staging", "prod")
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|r| (r.image, r.reference))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|e| e.to_string());
+        let expected = expected
+            .map(|rows| {
+                rows.iter()
+                    .map(|(i, r)| ((*i).to_owned(), (*r).to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(str::to_owned);
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn the_target_env_gets_the_source_envs_references_by_image_name() {
+        check(&[("WEB", "app")], Ok(&[("app", "r/app@sha256:aa")]));
+        check(
+            &[("WEB", "base")],
+            Err(
+                "env `prod` deploys image `base`, which env `staging`'s newest good release does not run: release `base` to `staging` first (`cargo xtask release --env staging --all`), or deploy `prod` with `cargo xtask release --env prod`",
+            ),
+        );
+        check(
+            &[("M", "migrator")],
+            Err(
+                "env `staging` runs `migrator` as `r/migrator:sha-1234567`, not by digest: promote moves exact digests only; release `staging` again with `cargo xtask release --env staging --all`",
+            ),
+        );
+    }
+
+    #[test]
+    fn sha_rules_are_recognised() {
+        assert!(is_sha_rule("type=sha"));
+        assert!(is_sha_rule("type=sha,format=long"));
+        assert!(is_sha_rule("prefix=x-, type = sha"));
+        assert!(!is_sha_rule("type=ref,event=branch"));
+        assert!(!is_sha_rule("type=raw,value=type=sha"));
+    }
+}
