@@ -67,8 +67,9 @@ pub fn push_index(host: &str, repository: &str, tag: &str, images: &[(&str, &str
     )
 }
 
-/// Uploads `bytes` as a blob (monolithic upload); returns `(digest, size)`.
-fn push_blob(host: &str, repository: &str, bytes: &[u8]) -> (String, usize) {
+/// Uploads `bytes` as a blob of `repository` (monolithic upload); returns
+/// `(digest, size)`.
+pub fn push_blob(host: &str, repository: &str, bytes: &[u8]) -> (String, usize) {
     let digest = sha256(bytes);
     let headers = curl(
         &[
@@ -104,6 +105,23 @@ fn push_blob(host: &str, repository: &str, bytes: &[u8]) -> (String, usize) {
         Some(bytes),
     );
     (digest, bytes.len())
+}
+
+/// PUTs `body` as the manifest `repository:reference` (a tag or a digest);
+/// returns its digest.
+pub fn put_manifest(
+    host: &str,
+    repository: &str,
+    reference: &str,
+    media_type: &str,
+    body: &str,
+) -> String {
+    put(
+        host,
+        &format!("/v2/{repository}/manifests/{reference}"),
+        media_type,
+        body,
+    )
 }
 
 /// PUTs a manifest; returns its digest.

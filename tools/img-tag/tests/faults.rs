@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use slipway_testbed::UNRESOLVABLE_REGISTRY as UNRESOLVABLE;
+use slipway_testbed::images::{push_blob, put_manifest};
 use slipway_testbed::{Fault, HttpFault, Mode, Registry, TcpProxy};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -29,7 +30,7 @@ fn a_promote_cut_in_the_middle_of_a_blob_leaves_no_tag_and_a_retry_completes() {
     let target = Registry::start();
     let proxy = TcpProxy::start(target.addr());
     let dir = tempfile::tempdir().unwrap();
-    let index = push_big_index(dir.path(), &source.host(), "team/app", "rc");
+    let index = push_big_index(&source.host(), "team/app", "rc");
     let destination = format!("{}/mirror/app:rc", proxy.addr());
 
     // Every connection to the target dies after 1 MB, in the middle of
@@ -66,7 +67,7 @@ fn a_registry_killed_in_the_middle_of_a_promote_leaves_no_tag_and_a_retry_comple
     let mut target = Registry::start();
     let proxy = TcpProxy::start(target.addr());
     let dir = tempfile::tempdir().unwrap();
-    let index = push_big_index(dir.path(), &source.host(), "team/app", "rc");
+    let index = push_big_index(&source.host(), "team/app", "rc");
     let destination = format!("{}/mirror/app:rc", proxy.addr());
 
     // Slow enough (each 3 MB layer takes 3 s) to stop the registry while
@@ -109,7 +110,7 @@ fn a_registry_killed_in_the_middle_of_a_promote_leaves_no_tag_and_a_retry_comple
 fn a_registry_answering_429_and_503_is_waited_for_and_the_apply_and_promote_succeed() {
     let registry = Registry::start();
     let dir = tempfile::tempdir().unwrap();
-    push_image(dir.path(), &registry.host(), "team/app", "a", b"layer a");
+    push_image(&registry.host(), "team/app", "a", b"layer a");
     let front = HttpFault::start(
         registry.addr(),
         vec![
@@ -165,7 +166,7 @@ fn a_registry_answering_429_and_503_is_waited_for_and_the_apply_and_promote_succ
 fn a_refused_connection_fails_fast_naming_the_host_and_port() {
     let registry = Registry::start();
     let dir = tempfile::tempdir().unwrap();
-    let image = push_image(dir.path(), &registry.host(), "team/app", "a", b"layer a");
+    let image = push_image(&registry.host(), "team/app", "a", b"layer a");
     // A port nothing listens on.
     let closed = format!("127.0.0.1:{}", slipway_testbed::free_port());
 
@@ -200,7 +201,7 @@ fn a_refused_connection_fails_fast_naming_the_host_and_port() {
 fn an_unresolvable_registry_fails_fast_naming_the_host_and_port() {
     let registry = Registry::start();
     let dir = tempfile::tempdir().unwrap();
-    let image = push_image(dir.path(), &registry.host(), "team/app", "a", b"layer a");
+    let image = push_image(&registry.host(), "team/app", "a", b"layer a");
 
     let output = run_bounded(
         dir.path(),
@@ -235,8 +236,8 @@ fn two_applies_racing_for_a_tag_leave_it_on_one_of_their_digests() {
     let registry = Registry::start();
     let host = registry.host();
     let dir = tempfile::tempdir().unwrap();
-    let a = push_image(dir.path(), &host, "team/app", "a", b"layer a");
-    let b = push_image(dir.path(), &host, "team/app", "b", b"layer b");
+    let a = push_image(&host, "team/app", "a", b"layer a");
+    let b = push_image(&host, "team/app", "b", b"layer b");
     let digests = [
         manifest_digest(&host, "team/app", "a"),
         manifest_digest(&host, "team/app", "b"),
@@ -328,12 +329,12 @@ fn wait_bounded(mut child: std::process::Child) -> Output {
 
 /// Pushes a two-platform index at `tag`, each platform with a [`BIG_LAYER`]
 /// layer of its own; returns its reference.
-fn push_big_index(dir: &Path, host: &str, repo: &str, tag: &str) -> String {
+fn push_big_index(host: &str, repo: &str, tag: &str) -> String {
     let mut manifests = Vec::new();
     for (seed, architecture) in [(1u64, "amd64"), (2, "arm64")] {
         let layer = noise(seed, BIG_LAYER);
         let child_tag = format!("{tag}-{architecture}");
-        push_image(dir, host, repo, &child_tag, &layer);
+        push_image(host, repo, &child_tag, &layer);
         let digest = manifest_digest(host, repo, &child_tag);
         let (_, body) = http(
             "GET",
@@ -347,27 +348,27 @@ fn push_big_index(dir: &Path, host: &str, repo: &str, tag: &str) -> String {
         }));
     }
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
-    put_manifest(dir, host, repo, tag, OCI_INDEX, &index.to_string());
+    put_manifest(host, repo, tag, OCI_INDEX, &index.to_string());
     format!("{host}/{repo}:{tag}")
 }
 
 /// Pushes a one-layer linux/amd64 OCI image with curl; returns its reference.
-fn push_image(dir: &Path, host: &str, repo: &str, tag: &str, layer: &[u8]) -> String {
-    let layer = push_blob(dir, host, repo, layer);
+fn push_image(host: &str, repo: &str, tag: &str, layer: &[u8]) -> String {
+    let layer = push_blob(host, repo, layer);
     let config = json!({
         "architecture": "amd64",
         "os": "linux",
         "config": {"Labels": {"fixture": tag}},
         "rootfs": {"type": "layers", "diff_ids": [layer.0]},
     });
-    let config = push_blob(dir, host, repo, config.to_string().as_bytes());
+    let config = push_blob(host, repo, config.to_string().as_bytes());
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.0, "size": layer.1}],
     });
-    put_manifest(dir, host, repo, tag, OCI_MANIFEST, &manifest.to_string());
+    put_manifest(host, repo, tag, OCI_MANIFEST, &manifest.to_string());
     format!("{host}/{repo}:{tag}")
 }
 
@@ -385,55 +386,6 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Uploads `bytes` as a blob (monolithic upload); returns `(digest, size)`.
-fn push_blob(dir: &Path, host: &str, repo: &str, bytes: &[u8]) -> (String, usize) {
-    let file = dir.join("blob");
-    fs_err::write(&file, bytes).expect("the fixture file is written");
-    let digest = sha256_of(&file);
-    let headers = curl(&[
-        "-X",
-        "POST",
-        "-D",
-        "-",
-        "-o",
-        "/dev/null",
-        &format!("http://{host}/v2/{repo}/blobs/uploads/"),
-    ]);
-    let location = String::from_utf8_lossy(&headers)
-        .lines()
-        .find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case("location")
-                .then(|| value.trim().to_owned())
-        })
-        .expect("the upload answer has a Location");
-    let separator = if location.contains('?') { '&' } else { '?' };
-    curl(&[
-        "-X",
-        "PUT",
-        "-H",
-        "Content-Type: application/octet-stream",
-        "--data-binary",
-        &format!("@{}", file.display()),
-        &format!("{location}{separator}digest={digest}"),
-    ]);
-    (digest, bytes.len())
-}
-
-fn put_manifest(dir: &Path, host: &str, repo: &str, reference: &str, media_type: &str, body: &str) {
-    let file = dir.join("manifest.json");
-    fs_err::write(&file, body).expect("the fixture file is written");
-    curl(&[
-        "-X",
-        "PUT",
-        "-H",
-        &format!("Content-Type: {media_type}"),
-        "--data-binary",
-        &format!("@{}", file.display()),
-        &format!("http://{host}/v2/{repo}/manifests/{reference}"),
-    ]);
-}
-
 fn sha256_of(file: &Path) -> String {
     let output = Command::new("sha256sum")
         .arg(file)
@@ -446,21 +398,6 @@ fn sha256_of(file: &Path) -> String {
             .next()
             .expect("sha256sum prints a hash")
     )
-}
-
-fn curl(args: &[&str]) -> Vec<u8> {
-    let output = Command::new(slipway_testbed::require("curl", "curl"))
-        .args(["-sS", "--fail-with-body"])
-        .args(args)
-        .output()
-        .expect("curl runs");
-    assert!(
-        output.status.success(),
-        "curl {args:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
 }
 
 /// `(status, body)` of a request to the registry API (HEAD: empty body).

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::{img_tag, stderr, stdout};
 use serde_json::{Value, json};
+use slipway_testbed::images::{push_blob, put_manifest};
 use slipway_testbed::{Dockerd, Registry};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -95,7 +95,7 @@ fn an_index_is_applied_and_promoted_intact_without_moving_layers() {
     let registry = Registry::start();
     let host = registry.host();
     let dir = tempfile::tempdir().unwrap();
-    let index = push_two_platform_index(dir.path(), &host, "team/app", "build-1");
+    let index = push_two_platform_index(&host, "team/app", "build-1");
     let source_raw = raw(&index);
     let before = registry.log().len();
 
@@ -169,7 +169,7 @@ fn promote_streams_blobs_to_another_registry() {
     let source = Registry::start();
     let target = Registry::start();
     let dir = tempfile::tempdir().unwrap();
-    let index = push_two_platform_index(dir.path(), &source.host(), "team/app", "rc");
+    let index = push_two_platform_index(&source.host(), "team/app", "rc");
     let destination = format!("{}/mirror/app:rc", target.host());
 
     let output = img_tag(
@@ -218,22 +218,8 @@ fn a_failing_apply_puts_the_moved_tags_back() {
     let registry = Registry::start();
     let host = registry.host();
     let dir = tempfile::tempdir().unwrap();
-    let old = push_image(
-        dir.path(),
-        &host,
-        "team/app",
-        "old",
-        ("linux", "amd64"),
-        b"old layer",
-    );
-    let new = push_image(
-        dir.path(),
-        &host,
-        "team/app",
-        "new",
-        ("linux", "amd64"),
-        b"new layer",
-    );
+    let old = push_image(&host, "team/app", "old", ("linux", "amd64"), b"old layer");
+    let new = push_image(&host, "team/app", "new", ("linux", "amd64"), b"new layer");
     let output = img_tag(dir.path(), &["apply", &old, "--tag", "live"], &[], None);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     // The registry cannot write tag `broken` (its index directory is a
@@ -283,14 +269,7 @@ fn dry_run_apply_changes_nothing() {
     let registry = Registry::start();
     let host = registry.host();
     let dir = tempfile::tempdir().unwrap();
-    let image = push_image(
-        dir.path(),
-        &host,
-        "team/app",
-        "a",
-        ("linux", "arm64"),
-        b"layer",
-    );
+    let image = push_image(&host, "team/app", "a", ("linux", "arm64"), b"layer");
     let output = img_tag(
         dir.path(),
         &["apply", &image, "--tag", "b", "--dry-run"],
@@ -511,39 +490,31 @@ fn assert_no_blob_reads(log: &str) {
 }
 
 /// Pushes a one-layer OCI image for `platform` with curl; returns its reference.
-fn push_image(
-    dir: &Path,
-    host: &str,
-    repo: &str,
-    tag: &str,
-    platform: (&str, &str),
-    layer: &[u8],
-) -> String {
+fn push_image(host: &str, repo: &str, tag: &str, platform: (&str, &str), layer: &[u8]) -> String {
     let (os, architecture) = platform;
-    let layer = push_blob(dir, host, repo, layer);
+    let layer = push_blob(host, repo, layer);
     let config = json!({
         "architecture": architecture,
         "os": os,
         "config": {"Labels": {"org.opencontainers.image.revision": format!("rev-{architecture}")}},
         "rootfs": {"type": "layers", "diff_ids": [layer.0]},
     });
-    let config = push_blob(dir, host, repo, config.to_string().as_bytes());
+    let config = push_blob(host, repo, config.to_string().as_bytes());
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.0, "size": layer.1}],
     });
-    put_manifest(dir, host, repo, tag, OCI_MANIFEST, &manifest.to_string());
+    put_manifest(host, repo, tag, OCI_MANIFEST, &manifest.to_string());
     format!("{host}/{repo}:{tag}")
 }
 
 /// Pushes a linux/amd64 and a linux/arm64 image and an OCI index of both at `tag`.
-fn push_two_platform_index(dir: &Path, host: &str, repo: &str, tag: &str) -> String {
+fn push_two_platform_index(host: &str, repo: &str, tag: &str) -> String {
     let mut manifests = Vec::new();
     for architecture in ["amd64", "arm64"] {
         let image = push_image(
-            dir,
             host,
             repo,
             &format!("{tag}-{architecture}"),
@@ -559,77 +530,8 @@ fn push_two_platform_index(dir: &Path, host: &str, repo: &str, tag: &str) -> Str
         }));
     }
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
-    put_manifest(dir, host, repo, tag, OCI_INDEX, &index.to_string());
+    put_manifest(host, repo, tag, OCI_INDEX, &index.to_string());
     format!("{host}/{repo}:{tag}")
-}
-
-/// Uploads `bytes` as a blob (monolithic upload); returns `(digest, size)`.
-fn push_blob(dir: &Path, host: &str, repo: &str, bytes: &[u8]) -> (String, usize) {
-    let digest = digest_of(bytes);
-    let file = dir.join(digest.replace(':', "-"));
-    fs_err::write(&file, bytes).expect("the fixture step succeeds");
-    let headers = curl(&[
-        "-X",
-        "POST",
-        "-D",
-        "-",
-        "-o",
-        "/dev/null",
-        &format!("http://{host}/v2/{repo}/blobs/uploads/"),
-    ]);
-    let location = header(&headers, "location");
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let url = format!("{location}{separator}digest={digest}");
-    curl(&[
-        "-X",
-        "PUT",
-        "-H",
-        "Content-Type: application/octet-stream",
-        "--data-binary",
-        &format!("@{}", file.display()),
-        &url,
-    ]);
-    (digest, bytes.len())
-}
-
-fn put_manifest(dir: &Path, host: &str, repo: &str, reference: &str, media_type: &str, body: &str) {
-    let file = dir.join("manifest.json");
-    fs_err::write(&file, body).expect("the fixture step succeeds");
-    curl(&[
-        "-X",
-        "PUT",
-        "-H",
-        &format!("Content-Type: {media_type}"),
-        "--data-binary",
-        &format!("@{}", file.display()),
-        &format!("http://{host}/v2/{repo}/manifests/{reference}"),
-    ]);
-}
-
-fn curl(args: &[&str]) -> String {
-    let output = Command::new(slipway_testbed::require("curl", "curl"))
-        .args(["-sS", "--fail-with-body"])
-        .args(args)
-        .output()
-        .expect("the fixture step succeeds");
-    assert!(
-        output.status.success(),
-        "curl {args:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn header(headers: &str, name: &str) -> String {
-    headers
-        .lines()
-        .find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
-        })
-        .unwrap_or_else(|| panic!("no `{name}` header in {headers}"))
 }
 
 /// `sha256:<hex>` of `bytes`, by coreutils' sha256sum.
