@@ -123,14 +123,13 @@ fn demo(
     let _host = sh.push_env("DOCKER_HOST", dockerd.host());
     let _config = sh.push_env("DOCKER_CONFIG", dockerd.temp_dir().join("client"));
     let _network = sh.push_env("SLIPWAY_NETWORK", "none");
+    let connection = connection(&repo, sshd);
     let release_args = |all: bool, since: Option<String>| release::Args {
         env: "staging".to_owned(),
         all,
         since,
         dry_run: false,
-        repo: repo.path().to_path_buf(),
-        ssh_key: Some(sshd.client_key_path()),
-        known_hosts: Some(sshd.known_hosts_path()),
+        connection: connection.clone(),
     };
     let ready_url = format!("http://127.0.0.1:{app_port}/api/ready");
     let ready_wait = bin("ready-wait");
@@ -176,9 +175,7 @@ fn demo(
     let rollback_args = rollback::Args {
         env: "staging".to_owned(),
         to: None,
-        repo: repo.path().to_path_buf(),
-        ssh_key: Some(sshd.client_key_path()),
-        known_hosts: Some(sshd.known_hosts_path()),
+        connection: connection.clone(),
     };
     rollback::rollback(sh, &rollback_args).context("the rollback failed")?;
     cmd!(sh, "{ready_wait} {ready_url} --timeout 30s")
@@ -205,27 +202,17 @@ fn promote_to_prod(
     first: &str,
     prod_port: u16,
 ) -> anyhow::Result<()> {
+    let connection = connection(repo, sshd);
     let short = first.get(..7).unwrap_or(first);
     let promote_args = |rev: &str| promote::Args {
         from: "staging".to_owned(),
         to: "prod".to_owned(),
         rev: rev.to_owned(),
         dry_run: false,
-        repo: repo.path().to_path_buf(),
-        ssh_key: Some(sshd.client_key_path()),
-        known_hosts: Some(sshd.known_hosts_path()),
+        connection: connection.clone(),
     };
     // Both envs are read back from their hosts' release records.
     let ssh_deploy = bin("ssh-deploy");
-    let connection = |env: &str| release::Args {
-        env: env.to_owned(),
-        all: false,
-        since: None,
-        dry_run: false,
-        repo: repo.path().to_path_buf(),
-        ssh_key: Some(sshd.client_key_path()),
-        known_hosts: Some(sshd.known_hosts_path()),
-    };
     let _dir = sh.push_dir(repo.path());
 
     say("promote --from prod --to staging: refused, `prod` has no release yet");
@@ -280,10 +267,10 @@ fn promote_to_prod(
     let mut dry_run = promote_args(first);
     dry_run.dry_run = true;
     promote::promote(sh, &dry_run).context("the dry run of the promotion failed")?;
-    if !release::current_release(sh, &ssh_deploy, &connection("prod"))?.is_empty() {
+    if !release::current_release(sh, &ssh_deploy, "prod", &connection)?.is_empty() {
         bail!("`promote --dry-run` deployed to `prod`");
     }
-    let staging = release::current_release(sh, &ssh_deploy, &connection("staging"))?;
+    let staging = release::current_release(sh, &ssh_deploy, "staging", &connection)?;
     for reference in staging.values() {
         let repository = reference
             .split_once('@')
@@ -305,7 +292,7 @@ fn promote_to_prod(
         bail!("the docker engine holds new images after the promotion: something was built");
     }
 
-    let prod = release::current_release(sh, &ssh_deploy, &connection("prod"))?;
+    let prod = release::current_release(sh, &ssh_deploy, "prod", &connection)?;
     if staging.is_empty() || prod != staging {
         bail!("`prod` runs {prod:?}, `staging` runs {staging:?}: they should be the same digests");
     }
@@ -404,4 +391,13 @@ fn bin(tool: &str) -> PathBuf {
 
 fn say(what: &str) {
     eprintln!("\n>>> demo: {what}");
+}
+
+/// The demo's repository and its test-bed sshd's key and known_hosts.
+fn connection(repo: &GitRepo, sshd: &Sshd) -> release::Connection {
+    release::Connection {
+        repo: repo.path().to_path_buf(),
+        ssh_key: Some(sshd.client_key_path()),
+        known_hosts: Some(sshd.known_hosts_path()),
+    }
 }

@@ -21,7 +21,7 @@
 //! `main` to an older image would mislead image-stale-check's default lookup.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use slipway_core::config::Config;
@@ -29,7 +29,7 @@ use slipway_core::contract::img_tag::{ApplyReport, ComputeReport};
 use slipway_core::contract::ssh_deploy;
 use xshell::{Shell, cmd};
 
-use crate::release::{self, Outcome, Row};
+use crate::release::{self, Connection, Outcome, Row};
 
 /// Flags of `cargo xtask promote`.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,37 +41,15 @@ pub(crate) struct Args {
     #[arg(long, value_name = "ENV")]
     pub(crate) to: String,
     /// The commit the promoted images must be fresh at (image-stale-check's
-    /// gate) and whose `type=sha` tags they get [default: HEAD]
+    /// gate) and whose `type=sha` tags they get
     #[arg(long, value_name = "REV", default_value = "HEAD")]
     pub(crate) rev: String,
     /// Gate the images, then show the tags and the deploy plan; change
     /// nothing in the registry or on the hosts
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// The git repository holding slipway.toml
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub(crate) repo: PathBuf,
-    /// Private key for ssh-deploy (default: the ssh-agent's keys)
-    #[arg(long, value_name = "FILE")]
-    pub(crate) ssh_key: Option<PathBuf>,
-    /// known_hosts file for ssh-deploy (default: ~/.ssh/known_hosts)
-    #[arg(long, value_name = "FILE")]
-    pub(crate) known_hosts: Option<PathBuf>,
-}
-
-impl Args {
-    /// The flags ssh-deploy needs for `env`, in the shape release's helpers take.
-    fn connection(&self, env: &str) -> release::Args {
-        release::Args {
-            env: env.to_owned(),
-            all: false,
-            since: None,
-            dry_run: self.dry_run,
-            repo: self.repo.clone(),
-            ssh_key: self.ssh_key.clone(),
-            known_hosts: self.known_hosts.clone(),
-        }
-    }
+    #[command(flatten)]
+    pub(crate) connection: Connection,
 }
 
 /// `cargo xtask promote`: the summary table is on stdout.
@@ -87,7 +65,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
             "`--from {from}` and `--to {to}` are the same env: promote copies one env's release to another; to redeploy `{to}` use `cargo xtask rollback --env {to} --to N` or `cargo xtask release --env {to}`"
         );
     }
-    let repo = sh.current_dir().join(&args.repo);
+    let repo = sh.current_dir().join(&args.connection.repo);
     let config = Config::discover(&repo).context("`--repo`: cannot load slipway.toml")?;
     let from_env = config
         .env(from)
@@ -113,7 +91,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     step(&format!(
         "ssh-deploy releases: the images env `{from}` runs (its newest good release)"
     ));
-    let running = release::current_release(sh, &bin("ssh-deploy"), &args.connection(from))?;
+    let running = release::current_release(sh, &bin("ssh-deploy"), from, &args.connection)?;
     if running.is_empty() {
         bail!(
             "env `{from}` has no good release to promote (no release recorded as `deployed` on its hosts): release it first with `cargo xtask release --env {from} --all`"
@@ -140,7 +118,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     let tags = env_tags(sh, &bin("img-tag"), &config, to, &sha)?;
     let img_tag = bin("img-tag");
     let ssh_deploy = bin("ssh-deploy");
-    let mut flags = release::connection_flags(&args.connection(to));
+    let mut flags = args.connection.ssh_flags();
     for row in &rows {
         flags.push("--image".to_owned());
         flags.push(format!("{}={}", row.image, row.reference));

@@ -34,6 +34,14 @@ pub(crate) struct Args {
     /// Show the targets and img-build's plan; build, push and deploy nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) connection: Connection,
+}
+
+/// Where slipway.toml is and how ssh-deploy reaches the hosts: the flags
+/// `release`, `promote` and `rollback` share.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Connection {
     /// The git repository holding slipway.toml
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub(crate) repo: PathBuf,
@@ -43,6 +51,22 @@ pub(crate) struct Args {
     /// known_hosts file for ssh-deploy (default: ~/.ssh/known_hosts)
     #[arg(long, value_name = "FILE")]
     pub(crate) known_hosts: Option<PathBuf>,
+}
+
+impl Connection {
+    /// ssh-deploy's flags for these keys and known_hosts.
+    pub(crate) fn ssh_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if let Some(key) = &self.ssh_key {
+            flags.push("--ssh-key".to_owned());
+            flags.push(key.display().to_string());
+        }
+        if let Some(known_hosts) = &self.known_hosts {
+            flags.push("--known-hosts".to_owned());
+            flags.push(known_hosts.display().to_string());
+        }
+        flags
+    }
 }
 
 /// One image the env deploys, and where its reference came from.
@@ -84,7 +108,7 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     build_tools(sh)?;
     let bin = |tool: &str| bin_dir().join(tool);
 
-    let repo = sh.current_dir().join(&args.repo);
+    let repo = sh.current_dir().join(&args.connection.repo);
     let _dir = sh.push_dir(&repo);
     let config = Config::discover(&repo)?;
     let env = config.env(&args.env)?.clone();
@@ -157,7 +181,7 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     let kept_needed = env.images.values().any(|image| !built.contains_key(image));
     let current = if kept_needed {
         step("ssh-deploy releases: the references of images not rebuilt");
-        current_release(sh, &bin("ssh-deploy"), args)?
+        current_release(sh, &bin("ssh-deploy"), &args.env, &args.connection)?
     } else {
         BTreeMap::new()
     };
@@ -211,7 +235,7 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     step("ssh-deploy: deploy, wait for readiness (rolls back by itself when not ready)");
     let ssh_deploy = bin("ssh-deploy");
     let env_name = &args.env;
-    let mut flags = connection_flags(args);
+    let mut flags = args.connection.ssh_flags();
     for row in outcome.rows.iter().filter(|r| !r.rebuilt) {
         flags.push("--image".to_owned());
         flags.push(format!("{}={}", row.image, row.reference));
@@ -259,10 +283,10 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
 pub(crate) fn current_release(
     sh: &Shell,
     ssh_deploy: &std::path::Path,
-    args: &Args,
+    env_name: &str,
+    connection: &Connection,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    let env_name = &args.env;
-    let flags = connection_flags(args);
+    let flags = connection.ssh_flags();
     let text = cmd!(
         sh,
         "{ssh_deploy} releases --env {env_name} {flags...} --format json"
@@ -413,19 +437,6 @@ pub(crate) fn host_failure(host: &HostReport) -> Option<String> {
         host.outcome.as_str(),
         host.error.as_deref().unwrap_or("no error reported")
     ))
-}
-
-pub(crate) fn connection_flags(args: &Args) -> Vec<String> {
-    let mut flags = Vec::new();
-    if let Some(key) = &args.ssh_key {
-        flags.push("--ssh-key".to_owned());
-        flags.push(key.display().to_string());
-    }
-    if let Some(known_hosts) = &args.known_hosts {
-        flags.push("--known-hosts".to_owned());
-        flags.push(known_hosts.display().to_string());
-    }
-    flags
 }
 
 /// The tag of a full reference `registry[:port]/repo:tag`.

@@ -5,14 +5,12 @@
 //! The rollback itself (which release, the lock, readiness, the record) is
 //! ssh-deploy's: xtask only chains the two commands and reads their JSON.
 
-use std::path::PathBuf;
-
 use anyhow::{Context as _, bail};
 use slipway_core::config::Config;
 use slipway_core::contract::ssh_deploy::{self, ReleaseResult};
 use xshell::{Shell, cmd};
 
-use crate::release::{self, build_tools};
+use crate::release::{self, Connection, build_tools};
 
 /// Flags of `cargo xtask rollback`.
 #[derive(Debug, Clone, clap::Args)]
@@ -24,15 +22,8 @@ pub(crate) struct Args {
     /// the newest good release whose images differ from the current one]
     #[arg(long, value_name = "N")]
     pub(crate) to: Option<u64>,
-    /// The git repository holding slipway.toml
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub(crate) repo: PathBuf,
-    /// Private key for ssh-deploy (default: the ssh-agent's keys)
-    #[arg(long, value_name = "FILE")]
-    pub(crate) ssh_key: Option<PathBuf>,
-    /// known_hosts file for ssh-deploy (default: ~/.ssh/known_hosts)
-    #[arg(long, value_name = "FILE")]
-    pub(crate) known_hosts: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) connection: Connection,
 }
 
 /// What each host runs after the rollback: `(host, newest good release)`.
@@ -45,7 +36,7 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
 
 /// Rolls back, prints what runs now, and returns it; an error names the step.
 pub(crate) fn rollback(sh: &Shell, args: &Args) -> anyhow::Result<Running> {
-    let repo = sh.current_dir().join(&args.repo);
+    let repo = sh.current_dir().join(&args.connection.repo);
     let config = Config::discover(&repo).context("`--repo`: cannot load slipway.toml")?;
     config
         .env(&args.env)
@@ -55,15 +46,7 @@ pub(crate) fn rollback(sh: &Shell, args: &Args) -> anyhow::Result<Running> {
     let ssh_deploy = release::bin_dir().join("ssh-deploy");
     let _dir = sh.push_dir(&repo);
     let env = &args.env;
-    let flags = &release::connection_flags(&release::Args {
-        env: env.clone(),
-        all: false,
-        since: None,
-        dry_run: false,
-        repo: args.repo.clone(),
-        ssh_key: args.ssh_key.clone(),
-        known_hosts: args.known_hosts.clone(),
-    });
+    let flags = &args.connection.ssh_flags();
     let to: Vec<String> = args
         .to
         .map(|n| vec!["--to".to_owned(), n.to_string()])
