@@ -41,7 +41,7 @@ pub struct Cli {
     #[arg(long, env = "SLIPWAY_ENV", value_name = "NAME")]
     pub env: Option<String>,
 
-    /// Ready when every target is ready [default]
+    /// Ready when every target is ready (the default)
     #[arg(long, conflicts_with = "any")]
     pub all: bool,
 

@@ -291,6 +291,7 @@ fn plan_from_flags(cli: &Cli, defaults: EnvDefaults) -> Result<Plan, PlanError> 
         targets.push(Target::parse(url)?);
     }
     let mut plan = Plan::new(targets);
+    plan.user_agent = concat!("ready-wait/", env!("CARGO_PKG_VERSION")).to_owned();
     plan.mode = if cli.any { Mode::Any } else { Mode::All };
     if let Some(timeout) = defaults.ready_timeout {
         plan.timeout = timeout;

@@ -260,6 +260,19 @@ fn method_and_headers_are_sent() {
         &server.url("/"),
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let heads = server.heads();
+    let head = heads.first().expect("one request reached the server");
+    assert!(head.starts_with("HEAD / HTTP/1.1\r\n"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("\r\nauthorization: bearer t\r\n"), "{head}");
+    // The app's logs say who asked.
+    assert!(
+        lower.contains(&format!(
+            "\r\nuser-agent: ready-wait/{}\r\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{head}"
+    );
 }
 
 #[test]

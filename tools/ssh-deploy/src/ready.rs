@@ -113,6 +113,7 @@ fn plan(target: &ReadyTarget, port: u16, timeout: Duration) -> Result<Plan, Plan
     ))?]);
     plan.timeout = timeout;
     plan.attempt_timeout = ATTEMPT;
+    plan.user_agent = concat!("ssh-deploy/", env!("CARGO_PKG_VERSION")).to_owned();
     plan.http
         .headers
         .push(parse_header(&format!("Host: {}", authority(target)))?);

@@ -61,12 +61,16 @@ pub struct Plan {
     pub tls: Tls,
     /// Whether HTTP redirects are followed (else a 3xx is the answer).
     pub follow_redirects: bool,
+    /// The `User-Agent` of HTTP attempts: the tool that waits, e.g.
+    /// `ssh-deploy/0.1.0`, so an app's logs say who asked.
+    pub user_agent: String,
 }
 
 impl Plan {
     /// A plan for `targets` with the documented defaults: all targets, 60 s
     /// overall, 5 s per attempt, 250 ms growing to 2 s between attempts,
-    /// one success, status 200-299.
+    /// one success, status 200-299, and `User-Agent: slipway/<version>` (set
+    /// [`Plan::user_agent`] to the tool's name).
     pub fn new(targets: Vec<Target>) -> Plan {
         Plan {
             targets,
@@ -80,6 +84,7 @@ impl Plan {
             http: HttpCheck::default(),
             tls: Tls::default(),
             follow_redirects: false,
+            user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
 

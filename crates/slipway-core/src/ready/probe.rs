@@ -61,7 +61,7 @@ pub(crate) fn build_client(plan: &Plan) -> Result<reqwest::Client, String> {
         .pool_max_idle_per_host(0)
         .redirect(redirect)
         .resolve_to_addrs("localhost", &localhost_addrs(0))
-        .user_agent(concat!("ready-wait/", env!("CARGO_PKG_VERSION")));
+        .user_agent(plan.user_agent.as_str());
     let needs_tls = plan.follow_redirects
         || plan
             .targets

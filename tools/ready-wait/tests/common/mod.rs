@@ -12,8 +12,8 @@
 use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 /// What the server answers to one request.
@@ -60,6 +60,8 @@ type Behaviour = dyn Fn(u32, &str) -> Reply + Send + Sync;
 pub struct Server {
     pub addr: SocketAddr,
     requests: Arc<AtomicU32>,
+    /// Each request's head (request line and headers), in arrival order.
+    heads: Arc<Mutex<Vec<String>>>,
     is_stopping: Arc<AtomicBool>,
 }
 
@@ -95,15 +97,24 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(AtomicU32::new(0));
         let is_stopping = Arc::new(AtomicBool::new(false));
-        let (count, stopping) = (Arc::clone(&requests), Arc::clone(&is_stopping));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (count, stopping, seen) = (
+            Arc::clone(&requests),
+            Arc::clone(&is_stopping),
+            Arc::clone(&heads),
+        );
         thread::spawn(move || {
             for stream in listener.incoming() {
                 if stopping.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (behaviour, count, tls) =
-                    (Arc::clone(&behaviour), Arc::clone(&count), tls.clone());
+                let (behaviour, count, tls, seen) = (
+                    Arc::clone(&behaviour),
+                    Arc::clone(&count),
+                    tls.clone(),
+                    Arc::clone(&seen),
+                );
                 thread::spawn(move || {
                     let _ = match tls {
                         Some(config) => {
@@ -114,9 +125,10 @@ impl Server {
                                 rustls::StreamOwned::new(connection, stream),
                                 &*behaviour,
                                 &count,
+                                &seen,
                             )
                         }
-                        None => handle(stream, &*behaviour, &count),
+                        None => handle(stream, &*behaviour, &count, &seen),
                     };
                 });
             }
@@ -124,6 +136,7 @@ impl Server {
         Server {
             addr,
             requests,
+            heads,
             is_stopping,
         }
     }
@@ -134,6 +147,15 @@ impl Server {
 
     pub fn requests(&self) -> u32 {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// The heads (request line and headers, CRLF-separated) of the
+    /// requests received so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -149,6 +171,7 @@ fn handle<S: Read + Write>(
     stream: S,
     behaviour: &Behaviour,
     count: &AtomicU32,
+    seen: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
@@ -156,12 +179,17 @@ fn handle<S: Read + Write>(
     if request_line.is_empty() {
         return Ok(());
     }
+    let mut head = request_line.clone();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line == "\r\n" {
             break;
         }
+        head.push_str(&line);
     }
+    seen.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(head);
     let path = request_line
         .split_whitespace()
         .nth(1)
