@@ -466,6 +466,47 @@ pub enum Latest {
     DefaultBranch,
 }
 
+/// The tag rules and flavor of a run: each from the command line when given
+/// (`--tag`, `--flavor` lines), else from slipway.toml's `[tags]` (`config`,
+/// when there is one). Every line is parsed before anything is computed;
+/// the error names the flag, or the `[tags]` key and its file:line:col.
+pub fn rules_and_flavor<S: AsRef<str>>(
+    tag_flags: &[S],
+    flavor_flags: &[S],
+    config: Option<&crate::config::Tags>,
+) -> Result<(Vec<TagRule>, Flavor), String> {
+    let rules = if tag_flags.is_empty() {
+        config
+            .map(|c| c.rules.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|line| {
+                TagRule::parse(&line.value)
+                    .map_err(|e| format!("invalid `[tags] rules` entry at {}: {e}", line.at))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        tag_flags
+            .iter()
+            .map(|line| TagRule::parse(line.as_ref()).map_err(|e| format!("invalid `--tag`: {e}")))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let flavor = if flavor_flags.is_empty() {
+        let lines = config.map(|c| c.flavor.as_slice()).unwrap_or_default();
+        let values: Vec<&str> = lines.iter().map(|line| line.value.as_str()).collect();
+        Flavor::parse(&values).map_err(|e| {
+            let at = lines
+                .first()
+                .map(|line| line.at.to_string())
+                .unwrap_or_default();
+            format!("invalid `[tags] flavor` at {at}: {e}")
+        })?
+    } else {
+        Flavor::parse(flavor_flags).map_err(|e| format!("invalid `--flavor`: {e}"))?
+    };
+    Ok((rules, flavor))
+}
+
 /// metadata-action's `flavor:` input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flavor {
@@ -1404,6 +1445,32 @@ impl fmt::Display for TagRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_win_over_slipway_toml_and_errors_name_their_source() {
+        let text = "[project]\nname = \"p\"\nregistry = \"r.io/p\"\n\n[tags]\nrules = [\"type=sha\", \"type=nope\"]\nflavor = [\"latest=false\"]\n";
+        let config = crate::config::Config::from_str(text, std::path::Path::new("slipway.toml"))
+            .expect("a config whose tag lines are only parsed later");
+        let error = rules_and_flavor::<&str>(&[], &[], Some(&config.tags)).expect_err("type=nope");
+        assert!(
+            error.starts_with("invalid `[tags] rules` entry at slipway.toml:6:"),
+            "{error}"
+        );
+        let (rules, flavor) = rules_and_flavor(
+            &["type=ref,event=branch"],
+            &["prefix=v"],
+            Some(&config.tags),
+        )
+        .expect("the flags replace the file's lines");
+        assert_eq!(rules.len(), 1);
+        assert_eq!(flavor.prefix, "v");
+        let error =
+            rules_and_flavor(&["type=sha"], &["latest=sometimes"], None).expect_err("a bad flavor");
+        assert!(error.starts_with("invalid `--flavor`: "), "{error}");
+        let (rules, flavor) = rules_and_flavor::<&str>(&[], &[], None).expect("nothing given");
+        assert!(rules.is_empty());
+        assert_eq!(flavor, Flavor::default());
+    }
 
     const SHA: &str = "860c1904a1ce19322e91ac35af1ab07466440c37";
 

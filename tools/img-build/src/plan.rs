@@ -12,7 +12,7 @@ use slipway_core::cli::UsageError;
 use slipway_core::config::{Config, Platform, SecretSource};
 use slipway_core::image_ref::{Repository, Tag};
 use slipway_core::tags::context::{ContextInputs, gather};
-use slipway_core::tags::{Flavor, ImageSpec, TagRule};
+use slipway_core::tags::{self, ImageSpec};
 
 use crate::backend::BackendKind;
 use crate::cli::Cli;
@@ -98,8 +98,8 @@ pub(crate) fn plan(
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let order = config.build_order(&refs)?;
 
-    let rules = tag_rules(cli, config)?;
-    let flavor = flavor(cli, config)?;
+    let (rules, flavor) = tags::rules_and_flavor(&cli.tags, &cli.flavors, Some(&config.tags))
+        .map_err(UsageError::new)?;
     let inputs = ContextInputs {
         git_ref: cli.git_ref.clone(),
         ..ContextInputs::default()
@@ -333,45 +333,6 @@ fn targets_from(path: &Path, cwd: &Path) -> anyhow::Result<Vec<String>> {
             })
         })
         .collect()
-}
-
-fn tag_rules(cli: &Cli, config: &Config) -> anyhow::Result<Vec<TagRule>> {
-    if !cli.tags.is_empty() {
-        return cli
-            .tags
-            .iter()
-            .map(|line| {
-                TagRule::parse(line)
-                    .map_err(|e| UsageError::new(format!("invalid `--tag {line}`: {e}")))
-            })
-            .collect();
-    }
-    config
-        .tags
-        .rules
-        .iter()
-        .map(|line| {
-            TagRule::parse(&line.value).map_err(|e| {
-                UsageError::new(format!("invalid `[tags] rules` entry at {}: {e}", line.at))
-            })
-        })
-        .collect()
-}
-
-fn flavor(cli: &Cli, config: &Config) -> anyhow::Result<Flavor> {
-    if !cli.flavors.is_empty() {
-        return Flavor::parse(&cli.flavors)
-            .map_err(|e| UsageError::new(format!("invalid `--flavor`: {e}")));
-    }
-    let lines = &config.tags.flavor;
-    let values: Vec<&str> = lines.iter().map(|line| line.value.as_str()).collect();
-    Flavor::parse(&values).map_err(|e| {
-        let at = lines
-            .first()
-            .map(|line| line.at.to_string())
-            .unwrap_or_default();
-        UsageError::new(format!("invalid `[tags] flavor` at {at}: {e}"))
-    })
 }
 
 /// The revision label: HEAD's full sha (with `-dirty` for uncommitted

@@ -120,7 +120,7 @@ fn a_bad_tag_rule_attribute_value_lists_the_valid_ones() {
     check(
         repo.path(),
         &["--all", "--tag", "type=sha,format=huge"],
-        "error: invalid `--tag type=sha,format=huge`: invalid `format` value `huge` in `type=sha,format=huge`; expected `short` or `long`",
+        "error: invalid `--tag`: invalid `format` value `huge` in `type=sha,format=huge`; expected `short` or `long`",
     );
 }
 

@@ -365,7 +365,7 @@ fn bad_input_exits_2_naming_the_problem() {
     check_usage_error(
         dir,
         &["--only", "app", "--backend", "buildx", "--tag", "type=nope"],
-        "invalid `--tag type=nope`",
+        "invalid `--tag`: unknown tag rule type `nope` in `type=nope`",
     );
     check_usage_error(dir, &["--all", "--only", "app"], "cannot be used with");
     check_usage_error(

@@ -20,7 +20,7 @@ use slipway_core::cli::{UsageError, exit};
 use slipway_core::config::Config;
 use slipway_core::image_ref::Repository;
 use slipway_core::output::{Output, Style};
-use slipway_core::tags::{Flavor, ImageSpec, TagRule};
+use slipway_core::tags::{self, ImageSpec};
 use slipway_core::version::{self, ChangelogEntry, KNOWN_TYPES};
 
 pub use cli::{
@@ -261,38 +261,9 @@ fn compute(
     cwd: &std::path::Path,
 ) -> anyhow::Result<ComputeReport> {
     // The plan: every line parsed and checked before anything is computed.
-    let rules: Vec<TagRule> = if !args.tags.is_empty() {
-        args.tags
-            .iter()
-            .map(|line| {
-                TagRule::parse(line).map_err(|e| UsageError::new(format!("invalid `--tag`: {e}")))
-            })
-            .collect::<Result<_, _>>()?
-    } else {
-        let lines = config.map(|c| c.tags.rules.as_slice()).unwrap_or_default();
-        lines
-            .iter()
-            .map(|line| {
-                TagRule::parse(&line.value).map_err(|e| {
-                    UsageError::new(format!("invalid `[tags] rules` entry at {}: {e}", line.at))
-                })
-            })
-            .collect::<Result<_, _>>()?
-    };
-    let flavor = if !args.flavors.is_empty() {
-        Flavor::parse(&args.flavors)
-            .map_err(|e| UsageError::new(format!("invalid `--flavor`: {e}")))?
-    } else {
-        let lines = config.map(|c| c.tags.flavor.as_slice()).unwrap_or_default();
-        let values: Vec<&str> = lines.iter().map(|line| line.value.as_str()).collect();
-        Flavor::parse(&values).map_err(|e| {
-            let at = lines
-                .first()
-                .map(|line| line.at.to_string())
-                .unwrap_or_default();
-            UsageError::new(format!("invalid `[tags] flavor` at {at}: {e}"))
-        })?
-    };
+    let (rules, flavor) =
+        tags::rules_and_flavor(&args.tags, &args.flavors, config.map(|c| &c.tags))
+            .map_err(UsageError::new)?;
     let images = ImageSpec::parse_all(&args.images)
         .map_err(|e| UsageError::new(format!("invalid `--image`: {e}")))?;
     // A name that is no repository would print tags nobody can push.
