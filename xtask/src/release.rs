@@ -2,8 +2,9 @@
 //! lines and their JSON reports (docs/pipeline.md):
 //!
 //! changed-paths → img-build `--push` → image-stale-check (the gate) →
-//! img-tag (the commit's `sha-<short>` tag on images kept from the last
-//! release) → ssh-deploy deploy (readiness and automatic rollback inside).
+//! img-tag (this commit's tags, as slipway.toml's rules give them, on the
+//! images kept from the last release) → ssh-deploy deploy (readiness and
+//! automatic rollback inside).
 //!
 //! Images the env deploys that were not rebuilt keep the reference of the
 //! env's newest good release, read with `ssh-deploy releases`.
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use slipway_core::config::Config;
 use slipway_core::contract::ssh_deploy::{self, HostReport, ReleaseResult};
-use slipway_core::contract::{changed_paths, image_stale_check, img_build};
+use slipway_core::contract::{changed_paths, image_stale_check, img_build, img_tag};
 use xshell::{Shell, cmd};
 
 use crate::{TOOLS, cargo, project_root};
@@ -112,11 +113,6 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     let _dir = sh.push_dir(&repo);
     let config = Config::discover(&repo)?;
     let env = config.env(&args.env)?.clone();
-    let head = cmd!(sh, "git rev-parse HEAD")
-        .quiet()
-        .read()
-        .context("cannot read HEAD")?;
-    let short: String = head.chars().take(7).collect();
 
     step("changed-paths: which images need a build");
     let (targets, targets_json) = if args.all {
@@ -220,15 +216,29 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
 
     let kept: Vec<&Row> = outcome.rows.iter().filter(|r| !r.rebuilt).collect();
     if !kept.is_empty() {
-        step("img-tag: publish the kept images under this commit's tag too");
+        step("img-tag: give the kept images this commit's tags too");
         let img_tag = bin("img-tag");
-        let tag = format!("sha-{short}");
-        for row in kept {
-            let reference = &row.reference;
-            cmd!(sh, "{img_tag} apply {reference} --tag {tag}")
+        // The tags img-build gave the rebuilt images: slipway.toml's rules
+        // at this commit (sha, the branch, a semver tag when HEAD is a
+        // release tag, latest per the flavor).
+        let (_, computed): (_, img_tag::ComputeReport) = run_json(
+            "img-tag compute",
+            cmd!(sh, "{img_tag} compute --format json"),
+            None,
+        )?;
+        let flags: Vec<String> = computed
+            .tags
+            .iter()
+            .flat_map(|tag| ["--tag".to_owned(), tag.clone()])
+            .collect();
+        for row in kept.iter().filter(|_| !flags.is_empty()) {
+            let (reference, flags) = (&row.reference, &flags);
+            cmd!(sh, "{img_tag} apply {reference} {flags...}")
                 .run()
-                .with_context(|| format!("step `img-tag` failed for `{reference}`"))?;
-            outcome.tags.insert(row.image.clone(), vec![tag.clone()]);
+                .with_context(|| format!("step `img-tag apply` failed for `{reference}`"))?;
+            outcome
+                .tags
+                .insert(row.image.clone(), computed.tags.clone());
         }
     }
 
