@@ -74,8 +74,8 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     ),
     (
         "invalid glob",
-        "[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[images.app]\ncontext = \".\"\ndepends_on = []\n\npaths = [\"app/[\"]\n",
-        "invalid glob `app/[` in [images.app] paths at slipway.toml:8:10: unclosed character class; missing ']'",
+        "[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[images.app]\ncontext = \".\"\ndepends_on = []\n\npaths = [\"app/{a,b\"]\n",
+        "invalid glob `app/{a,b` in [images.app] paths at slipway.toml:8:10: unclosed alternate group; missing '}' (maybe escape '{' with '[{]'?)",
     ),
     (
         "invalid glob in rebuild_all",

@@ -280,8 +280,8 @@ fn a_dependency_cycle_is_spelt_out() {
 #[test]
 fn an_invalid_glob_in_config_paths_names_image_file_and_position() {
     check_config(
-        &format!("{PROJECT}[images.app]\npaths = [\"app/[x\"]\n"),
-        "error: invalid glob `app/[x` in [images.app] paths at ",
+        &format!("{PROJECT}[images.app]\npaths = [\"app/{{a,b\"]\n"),
+        "error: invalid glob `app/{a,b` in [images.app] paths at ",
     );
 }
 

@@ -533,7 +533,8 @@ fn directory_name(root: &Path) -> String {
         .unwrap_or_else(|| "project".to_owned())
 }
 
-/// A `paths` list: globs checked by globset, `!` for exclusions.
+/// A `paths` list: globs checked as the paths module reads them, `!` for
+/// exclusions.
 fn patterns(table: &Table<'_, '_>, key: &str) -> Result<Vec<PathPattern>, ConfigError> {
     table
         .strings(key, PATHS_EXAMPLE)?
@@ -555,12 +556,10 @@ fn patterns(table: &Table<'_, '_>, key: &str) -> Result<Vec<PathPattern>, Config
             if pattern.is_empty() {
                 return Err(invalid("the pattern is empty".to_owned()));
             }
-            // Same matching rules the paths module uses: `*` stays inside one
-            // directory, `**` crosses them.
-            globset::GlobBuilder::new(pattern)
-                .literal_separator(true)
-                .build()
-                .map_err(|error| invalid(error.kind().to_string()))?;
+            // Read exactly as the paths module will match it (paths-filter's
+            // picomatch rules: `*` stays inside one directory, `**` crosses
+            // them, an unclosed `[` is a literal).
+            crate::paths::check_pattern(pattern).map_err(invalid)?;
             Ok(PathPattern {
                 pattern: pattern.to_owned(),
                 negated,

@@ -618,6 +618,16 @@ fn glob_reason(error: &globset::Error) -> String {
     error.kind().to_string()
 }
 
+/// Checks that `pattern` (a path glob, without slipway.toml's leading `!`)
+/// compiles as a filter will compile it, so a config that loads never fails
+/// later on a pattern the matcher reads differently; the error says why not.
+pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
+    for text in glob::translate(pattern)?.globs {
+        glob::build(&text).map_err(|e| glob_reason(&e))?;
+    }
+    Ok(())
+}
+
 /// A filter from slipway.toml-style patterns: `!` excludes.
 pub fn exclude_filter(name: &str, patterns: Vec<PatternSpec>) -> FilterSpec {
     FilterSpec {
@@ -634,6 +644,28 @@ pub fn exclude_filter(name: &str, patterns: Vec<PatternSpec>) -> FilterSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slipway_toml_checks_a_pattern_as_the_filters_read_it() {
+        // picomatch (and so paths-filter) reads an unclosed `[` literally:
+        // `--filter` accepted it while slipway.toml refused it.
+        assert_eq!(check_pattern("app/[x"), Ok(()));
+        let set = FilterSet::compile(vec![exclude_filter(
+            "app",
+            vec![PatternSpec::new("app/[x", "slipway.toml")],
+        )])
+        .expect("compiles");
+        let file = ChangedFile {
+            path: "app/[x".to_owned(),
+            status: ChangeStatus::Modified,
+            from: None,
+        };
+        assert_eq!(set.match_files(&[file])[0].len(), 1);
+        assert_eq!(
+            check_pattern("app/{a,b"),
+            Err("unclosed alternate group; missing '}' (maybe escape '{' with '[{]'?)".to_owned())
+        );
+    }
 
     /// Matches `path` (modified, or renamed from `from`) against a
     /// slipway.toml-style filter of `patterns` and compares the verdict's
