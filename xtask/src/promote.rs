@@ -153,23 +153,11 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
         ),
         None,
     )?;
-    let failures: Vec<String> = report
-        .hosts
-        .iter()
-        .filter_map(release::host_failure)
-        .collect();
     let mut outcome = Outcome {
         rows,
         ..Outcome::default()
     };
-    for host in &report.hosts {
-        outcome
-            .hosts
-            .push((host.host.clone(), host.outcome.as_str().to_owned()));
-        if let (Some(true), Some(ms)) = (host.ready, host.ready_ms) {
-            outcome.ready_ms.insert(host.host.clone(), ms);
-        }
-    }
+    let failures = outcome.record_hosts(&report);
     if !status.success() || !failures.is_empty() || report.hosts.is_empty() {
         release::print_summary(&outcome);
         bail!(

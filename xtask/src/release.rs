@@ -98,6 +98,22 @@ pub(crate) struct Outcome {
     pub(crate) ready_ms: BTreeMap<String, u64>,
 }
 
+impl Outcome {
+    /// Records each host of ssh-deploy's deploy report (its outcome, and how
+    /// long readiness took where it was ready); returns why the hosts that
+    /// were not deployed failed (empty: every host was deployed).
+    pub(crate) fn record_hosts(&mut self, report: &ssh_deploy::Report) -> Vec<String> {
+        for host in &report.hosts {
+            self.hosts
+                .push((host.host.clone(), host.outcome.as_str().to_owned()));
+            if let (Some(true), Some(ms)) = (host.ready, host.ready_ms) {
+                self.ready_ms.insert(host.host.clone(), ms);
+            }
+        }
+        report.hosts.iter().filter_map(host_failure).collect()
+    }
+}
+
 /// `cargo xtask release`: runs the chain; the summary table is on stdout.
 pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     release(sh, args).map(|_| ())
@@ -268,15 +284,7 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
             None,
         )?,
     };
-    let failures: Vec<String> = report.hosts.iter().filter_map(host_failure).collect();
-    for host in &report.hosts {
-        outcome
-            .hosts
-            .push((host.host.clone(), host.outcome.as_str().to_owned()));
-        if let (Some(true), Some(ms)) = (host.ready, host.ready_ms) {
-            outcome.ready_ms.insert(host.host.clone(), ms);
-        }
-    }
+    let failures = outcome.record_hosts(&report);
     print_summary(&outcome);
     if !status.success() || !failures.is_empty() {
         bail!(

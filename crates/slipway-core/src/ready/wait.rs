@@ -61,25 +61,26 @@ struct Update {
     state: State,
 }
 
+/// What is known of `target` before its first attempt.
+fn pending(target: &Target) -> TargetOutcome {
+    TargetOutcome {
+        target: target.to_string(),
+        ready: false,
+        attempts: 0,
+        last_status: None,
+        last_error: None,
+        body_excerpt: None,
+        ready_after: None,
+    }
+}
+
 /// Polls the plan's targets until they are ready or `plan.timeout` passes,
 /// calling `events` on each state change. Never panics and never fails:
 /// every problem ends up in the [`Outcome`].
 pub async fn wait(plan: &Plan, mut events: impl FnMut(&Event)) -> Outcome {
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started + plan.timeout);
-    let mut facts: Vec<TargetOutcome> = plan
-        .targets
-        .iter()
-        .map(|target| TargetOutcome {
-            target: target.to_string(),
-            ready: false,
-            attempts: 0,
-            last_status: None,
-            last_error: None,
-            body_excerpt: None,
-            ready_after: None,
-        })
-        .collect();
+    let mut facts: Vec<TargetOutcome> = plan.targets.iter().map(pending).collect();
     let needs_client = plan.targets.iter().any(|t| matches!(t, Target::Http(_)));
     let client = if needs_client {
         match probe::build_client(plan) {
@@ -166,15 +167,7 @@ async fn poll(
 ) {
     let target = &plan.targets[index];
     let deadline = started + plan.timeout;
-    let mut facts = TargetOutcome {
-        target: target.to_string(),
-        ready: false,
-        attempts: 0,
-        last_status: None,
-        last_error: None,
-        body_excerpt: None,
-        ready_after: None,
-    };
+    let mut facts = pending(target);
     if !plan.initial_delay.is_zero() {
         tokio::time::sleep(plan.initial_delay).await;
     }
