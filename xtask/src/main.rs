@@ -16,6 +16,8 @@ mod packages;
 mod promote;
 mod release;
 mod rollback;
+#[cfg(test)]
+mod tidy;
 
 use std::path::{Path, PathBuf};
 
