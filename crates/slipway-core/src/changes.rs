@@ -770,11 +770,9 @@ fn canonical_mode(mode: u32) -> u32 {
     }
 }
 
-/// Git's tree order: names compared bytewise, a tree's name as if it ended in `/`.
+/// Git's tree order: names compared bytewise, a tree's name as if it ended
+/// in `/` — also when both are trees: `a.b/` sorts before `a/`.
 fn git_order(a: &Entry<'_>, b: &Entry<'_>) -> std::cmp::Ordering {
-    if a.is_tree() == b.is_tree() {
-        return a.name.cmp(b.name);
-    }
     let len = a.name.len().min(b.name.len());
     a.name[..len].cmp(&b.name[..len]).then_with(|| {
         let tail = |e: &Entry<'_>| e.name.get(len).copied().or(e.is_tree().then_some(b'/'));
@@ -923,6 +921,10 @@ mod tests {
         check_order(&[("100644", "a"), ("100644", "a.b")], Less);
         check_order(&[("40000", "a"), ("100644", "a")], Greater);
         check_order(&[("40000", "ab"), ("100644", "a")], Greater);
+        check_order(&[("40000", "a"), ("40000", "a.b")], Greater);
+        check_order(&[("40000", "a.b"), ("40000", "a")], Less);
+        check_order(&[("40000", "a"), ("40000", "a")], Equal);
+        check_order(&[("100644", "a"), ("100644", "a")], Equal);
         check_order(&[("100664", "a"), ("100644", "a")], Equal);
         let parsed = parse_tree(b"100664 a\0", git2::Oid::ZERO_SHA1);
         assert!(parsed.is_err(), "a truncated id is refused");
