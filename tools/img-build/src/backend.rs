@@ -56,6 +56,8 @@ pub(crate) struct BuildSpec<'a> {
     pub(crate) load: bool,
     /// The iidfile or metadata file this build writes.
     pub(crate) output_file: PathBuf,
+    /// `SOURCE_DATE_EPOCH`: timestamps of what the build makes.
+    pub(crate) source_date_epoch: i64,
 }
 
 /// A builder: how a build and a push are spelled.
@@ -258,7 +260,9 @@ fn common_args(spec: &BuildSpec<'_>, args: &mut Vec<String>) {
         args.push(flag.to_owned());
         args.push(value);
     };
-    push("--file", spec.target.dockerfile.display().to_string());
+    // The copy named by its bytes, never the original: BuildKit would reuse
+    // another Dockerfile of the same name, size and mtime (see `dockerfile`).
+    push("--file", spec.target.build_file.copy.display().to_string());
     if let Some(stage) = &spec.target.stage {
         push("--target", stage.clone());
     }
@@ -321,7 +325,10 @@ impl Backend for Buildx {
         Invocation {
             step: "build".to_owned(),
             argv: args,
-            env: Vec::new(),
+            env: vec![(
+                "SOURCE_DATE_EPOCH".to_owned(),
+                spec.source_date_epoch.to_string(),
+            )],
             digest: if spec.push {
                 DigestSource::MetadataFile(spec.output_file.clone())
             } else {
@@ -373,7 +380,13 @@ impl Backend for Buildkit {
         Invocation {
             step: "build".to_owned(),
             argv: args,
-            env: vec![("DOCKER_BUILDKIT".to_owned(), "1".to_owned())],
+            env: vec![
+                ("DOCKER_BUILDKIT".to_owned(), "1".to_owned()),
+                (
+                    "SOURCE_DATE_EPOCH".to_owned(),
+                    spec.source_date_epoch.to_string(),
+                ),
+            ],
             digest: DigestSource::None,
             platform: None,
         }
@@ -415,6 +428,14 @@ impl Backend for Buildah {
             args.push("--tls-verify=false".to_owned());
         }
         common_args(spec, &mut args);
+        if let Some(ignore) = spec.target.build_file.ignore_copy() {
+            // BuildKit finds `<Dockerfile>.dockerignore` beside the Dockerfile
+            // by itself; buildah is told.
+            args.extend(["--ignorefile".to_owned(), ignore.display().to_string()]);
+        }
+        // Every timestamp in the image (created, history, file times) is
+        // the commit's: a rerun at one commit gives the same layers.
+        args.extend(["--timestamp".to_owned(), spec.source_date_epoch.to_string()]);
         let cache_from: Vec<String> = spec
             .target
             .cache_from
@@ -486,6 +507,7 @@ fn clone_spec<'a>(spec: &BuildSpec<'a>) -> BuildSpec<'a> {
         push: spec.push,
         load: spec.load,
         output_file: spec.output_file.clone(),
+        source_date_epoch: spec.source_date_epoch,
     }
 }
 

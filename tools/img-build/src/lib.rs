@@ -10,11 +10,13 @@
 
 mod backend;
 mod cli;
+mod dockerfile;
 mod freshness;
 mod index;
 mod plan;
 mod report;
 mod run;
+mod verify;
 mod work;
 
 pub use cli::{BackendChoice, Cli};

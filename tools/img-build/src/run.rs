@@ -20,7 +20,7 @@ use slipway_core::output::Output;
 use slipway_core::progress::{Progress, Task};
 use xshell::Shell;
 
-use crate::backend::{Backend, DigestSource, Invocation};
+use crate::backend::{Backend, BackendKind, DigestSource, Invocation};
 use crate::freshness::Freshness;
 use crate::plan::{Plan, Secret, Target};
 use crate::work::work;
@@ -59,6 +59,14 @@ pub(crate) fn execute(
     freshness: &BTreeMap<String, Freshness>,
 ) -> anyhow::Result<BTreeMap<String, Outcome>> {
     fs_err::create_dir_all(&plan.log_dir).context("cannot create the log directory")?;
+    for target in &plan.targets {
+        target.build_file.write_copy().with_context(|| {
+            format!(
+                "cannot write the copy of `{}` the builder reads",
+                target.dockerfile.display()
+            )
+        })?;
+    }
     // Env secrets go to 0600 files in a private directory, removed when the run ends.
     let secret_dir = tempfile::Builder::new()
         .prefix("img-build-secrets-")
@@ -291,6 +299,15 @@ fn run_commands(
             .with_context(|| format!("`{}` failed", command.step))?;
         if command.step.starts_with("build") {
             image_id = read_image_id(command);
+            // Checked before anything is pushed; buildx pushes as it
+            // builds, so its image is checked in the registry below.
+            if let Some(id) = image_id
+                .as_deref()
+                .filter(|_| plan.backend != BackendKind::Buildx)
+            {
+                let checked = crate::verify::local(plan, target, id)?;
+                write_line(&log, &format!("img-build: {checked}"));
+            }
         }
         if let Some(digest) = digest_of(command, &digest_lines)? {
             if let Some(platform) = &command.platform {
@@ -311,6 +328,17 @@ fn run_commands(
         first_digest = Some(digest);
     }
     let main_tag = target.tags.first().cloned().unwrap_or_default();
+    if plan.backend == BackendKind::Buildx {
+        let checked = match (&first_digest, plan.push, plan.load) {
+            (Some(digest), true, _) => Some(crate::verify::pushed(target, digest, out)?),
+            (_, false, true) => Some(crate::verify::local(plan, target, &main_tag)?),
+            // The image stays in the builder's cache: nothing to read back.
+            _ => None,
+        };
+        if let Some(checked) = checked {
+            write_line(&log, &format!("img-build: {checked}"));
+        }
+    }
     match (&first_digest, plan.push) {
         (Some(digest), true) => Ok((
             format!("{}@{digest}", target.repository),
@@ -320,6 +348,14 @@ fn run_commands(
         (None, true) => anyhow::bail!("the push reported no digest"),
         (_, false) => Ok((main_tag, None, image_id)),
     }
+}
+
+/// Appends a line of img-build's own to a target's log.
+fn write_line(log: &Mutex<fs_err::File>, line: &str) {
+    let mut log = log
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _ = writeln!(log, "{line}");
 }
 
 /// Reads the image id a build wrote (`--iidfile`), if it wrote one.

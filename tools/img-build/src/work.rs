@@ -32,6 +32,13 @@ pub(crate) fn work(
     if let (Some(arg), Some(reference)) = (&target.dependency_arg, dependency_ref) {
         build_args.insert(arg.arg.clone(), reference.to_owned());
     }
+    // BuildKit 0.11+ reads it as a build arg for reproducible timestamps;
+    // buildah gets `--timestamp` instead.
+    if backend.kind() != crate::backend::BackendKind::Buildah {
+        build_args
+            .entry("SOURCE_DATE_EPOCH".to_owned())
+            .or_insert_with(|| plan.source_date_epoch.to_string());
+    }
     let secrets: Vec<String> = target
         .secret_sources
         .iter()
@@ -47,6 +54,7 @@ pub(crate) fn work(
         push,
         load: plan.load,
         output_file: plan.log_dir.join(file),
+        source_date_epoch: plan.source_date_epoch,
     };
     let name = &target.name;
     let mut commands = Vec::new();

@@ -75,18 +75,25 @@ fn buildx_builds_each_image_with_one_command_in_dependency_order() {
     let logs = repo.path().join("logs");
     let dir = repo.path().display().to_string();
     let app = argv(&report, "app", 0);
+    // The builder reads a copy named by the sha256 of the Dockerfile's bytes.
+    let sha = common::sha256_of(&repo.path().join("Dockerfile"));
+    let epoch = repo.git(&["log", "-1", "--format=%ct"]);
     let expected: Vec<String> = [
         "/opt/docker",
         "buildx",
         "build",
         "--file",
-        &format!("{dir}/Dockerfile"),
+        &format!("{dir}/logs/dockerfiles/{sha}.Dockerfile"),
         "--target",
         "app",
         "--build-arg",
         &format!("BASE_IMAGE={REGISTRY}/demo/base:main"),
+        "--build-arg",
+        &format!("SOURCE_DATE_EPOCH={}", epoch.trim()),
         "--label",
         "com.example.team=web",
+        "--label",
+        &format!("dev.slipway.dockerfile.sha256={sha}"),
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -215,6 +222,12 @@ fn without_buildx_a_multi_platform_image_is_built_per_platform_and_indexed() {
 #[test]
 fn only_and_targets_from_select_images_and_keep_dependency_order() {
     let repo = project(REGISTRY, THREE_IMAGES, "FROM scratch\nCOPY base.txt /\n");
+    // app and migrator can be built without base: their base has a default.
+    repo.write(
+        "Dockerfile",
+        common::TWO_STAGES.replace("ARG BASE_IMAGE\n", "ARG BASE_IMAGE=scratch\n"),
+    );
+    repo.commit("a default base");
     let order = |args: &[&str], stdin: Option<&str>| {
         let mut command = img_build(repo.path());
         command
@@ -292,6 +305,13 @@ fn a_dependency_built_in_the_same_run_is_handed_over_as_a_build_arg() {
         common::target(&with_base, "app")["depends_on"],
         serde_json::json!(["base"])
     );
+    // Alone, the Dockerfile's default applies (without one, the plan is
+    // refused: see bad_input.rs).
+    repo.write(
+        "Dockerfile",
+        common::TWO_STAGES.replace("ARG BASE_IMAGE\n", "ARG BASE_IMAGE=scratch\n"),
+    );
+    repo.commit("a default base");
     let alone = json(&dry_run(
         repo.path(),
         &["--only", "app", "--backend", "buildkit"],
