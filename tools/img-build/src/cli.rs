@@ -59,6 +59,16 @@ pub struct Cli {
     #[arg(long)]
     pub only_stale: bool,
 
+    /// Move mutable tags even backwards or sideways in history
+    ///
+    /// By default a mutable tag (`latest`, a branch, `1`, `1.4`: anything but
+    /// `sha-<hex>` and a full semver version) moves only to an image whose
+    /// revision descends from (or is) the revision of the image it points at
+    /// now, read from the registry; otherwise it is left where it is, with a
+    /// notice on stderr and in the report's `held_tags`.
+    #[arg(long)]
+    pub force_tags: bool,
+
     /// Keep the images in the local image store (buildx `--load`; docker and buildah always do)
     #[arg(long)]
     pub load: bool,

@@ -11,6 +11,7 @@
 mod backend;
 mod cli;
 mod dockerfile;
+mod forward;
 mod freshness;
 mod index;
 mod plan;
@@ -40,7 +41,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     let config = Config::locate(cli.global.config.as_deref(), &cwd)?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let chosen = backend::choose(cli.backend, &cli.docker, &cli.buildah)?;
-    let plan = plan::plan(&cli, &config, &env, &cwd, chosen)?;
+    let mut plan = plan::plan(&cli, &config, &env, &cwd, chosen)?;
     let builder = backend::backend(&plan);
     let progress = out.progress();
     progress.println(&format!(
@@ -91,6 +92,13 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     if plan.targets.is_empty() {
         progress.println("img-build: nothing to build");
     }
+    // The dry run shows every tag; which mutable tags stay where they are
+    // is asked of the registry only by a real run.
+    let held = if plan.push && !cli.force_tags {
+        forward::hold_tags(&mut plan, &config, out)?
+    } else {
+        BTreeMap::new()
+    };
     let outcomes = run::execute(&plan, builder.as_ref(), out, &env, &freshness)?;
-    Ok(Report::built(&plan, outcomes))
+    Ok(Report::built(&plan, outcomes, held))
 }
