@@ -57,8 +57,9 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     let is_skipped = |name: &str| freshness.get(name).is_some_and(|f| f.skip);
 
     if cli.dry_run {
-        // The dependency's reference is only known once it is built: the
-        // dry run shows its main tag (a pushed run passes `repo@sha256:…`).
+        // The dependency's digest is only known once it is pushed: the dry
+        // run shows where it goes (`repo@<digest of base>`), or the main tag
+        // that an unpushed run passes.
         let works = plan
             .targets
             .iter()
@@ -74,6 +75,9 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                     // A skipped dependency is handed over as what is published.
                     match freshness.get(&dep.name).filter(|f| f.skip) {
                         Some(fresh) => crate::freshness::published_reference(fresh, dep),
+                        None if plan.push => {
+                            Some(format!("{}@<digest of {}>", dep.repository, dep.name))
+                        }
                         None => dep.tags.first().cloned(),
                     }
                 });
@@ -100,5 +104,19 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
         BTreeMap::new()
     };
     let outcomes = run::execute(&plan, builder.as_ref(), out, &env, &freshness)?;
-    Ok(Report::built(&plan, outcomes, held))
+    let report = Report::built(&plan, outcomes, held);
+    if cli.log_dir.is_none() {
+        // A temp dir of ours: gone after a success, kept and named after a failure.
+        if report.is_success() {
+            if let Err(error) = fs_err::remove_dir_all(&plan.log_dir) {
+                tracing::warn!(%error, "cannot remove the build logs");
+            }
+        } else {
+            progress.println(&format!(
+                "img-build: the build logs are kept in `{}`",
+                plan.log_dir.display()
+            ));
+        }
+    }
+    Ok(report)
 }

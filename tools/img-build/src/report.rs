@@ -129,6 +129,16 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Whether every target was built or skipped as fresh.
+    pub(crate) fn is_success(&self) -> bool {
+        match &self.inner {
+            Inner::Built(report) => report.failed.is_empty(),
+            Inner::Plan(_) => true,
+        }
+    }
+}
+
 impl slipway_core::output::Report for Report {
     fn render_plain(&self, style: &Style) -> String {
         let mut text = String::new();

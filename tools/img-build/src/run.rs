@@ -73,10 +73,18 @@ pub(crate) fn execute(
         .tempdir()
         .context("cannot create a directory for build secrets")?;
     let mut secret_files: BTreeMap<(String, String), String> = BTreeMap::new();
+    // Every secret value, so that a log excerpt in an error never shows one.
+    let mut secret_values: Vec<String> = Vec::new();
     for target in &plan.targets {
         for (id, secret) in &target.secret_sources {
+            if let Secret::File(path) = secret
+                && let Ok(value) = fs_err::read_to_string(path)
+            {
+                secret_values.push(value.trim().to_owned());
+            }
             if let Secret::Env(var) = secret {
                 let value = env(var).unwrap_or_default();
+                secret_values.push(value.clone());
                 out.mask(&secrecy::SecretString::from(value.clone()));
                 let path = secret_dir.path().join(format!("{}-{id}", target.name));
                 write_private(&path, &value)
@@ -176,10 +184,12 @@ pub(crate) fn execute(
                 );
                 let sender = sender.clone();
                 let progress = progress.clone();
+                let secret_values = &secret_values;
                 running += 1;
                 started.push(target.name.clone());
                 scope.spawn(move || {
-                    let outcome = run_target(plan, target, &commands, &progress, out);
+                    let outcome =
+                        run_target(plan, target, &commands, &progress, out, secret_values);
                     // The receiver lives until every spawned target has reported.
                     let _ = sender.send((target.name.clone(), outcome));
                 });
@@ -230,6 +240,7 @@ fn run_target(
     work: &crate::work::Work,
     progress: &Progress,
     out: &Output,
+    secret_values: &[String],
 ) -> Outcome {
     let started = Instant::now();
     let log_path = plan.log_dir.join(format!("{}.log", target.name));
@@ -259,7 +270,10 @@ fn run_target(
             }
         }
         Err(error) => {
-            let message = format!("{error:#}");
+            let message = match log_tail(&log_path, secret_values) {
+                Some(tail) => format!("{error:#}; the log ends with:\n{tail}"),
+                None => format!("{error:#}"),
+            };
             task.fail(&format!("{message} (log: {})", log_path.display()));
             Outcome {
                 status: Status::Failed,
@@ -348,6 +362,47 @@ fn run_commands(
         (None, true) => anyhow::bail!("the push reported no digest"),
         (_, false) => Ok((main_tag, None, image_id)),
     }
+}
+
+/// How many of a failed build's last log lines its error shows.
+const TAIL_LINES: usize = 8;
+
+/// The last meaningful lines of a build log, indented, each secret value
+/// replaced by `***`: no command lines of ours, no blank or progress-only
+/// lines (BuildKit's `#12 DONE 0.1s`, `#12 sha256:… 0.0s done`).
+fn log_tail(path: &Path, secret_values: &[String]) -> Option<String> {
+    let text = fs_err::read_to_string(path).ok()?;
+    let meaningful: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|line| {
+            let body = line
+                .split_once(' ')
+                .filter(|(step, _)| step.starts_with('#'))
+                .map_or(*line, |(_, rest)| rest);
+            !line.trim().is_empty()
+                && !line.starts_with("$ ")
+                && !line.starts_with("img-build: ")
+                && !body.starts_with("DONE ")
+                && !body.starts_with("CACHED")
+                && !body.starts_with("sha256:")
+                && !body.starts_with("transferring ")
+        })
+        .collect();
+    let start = meaningful.len().saturating_sub(TAIL_LINES);
+    let tail = &meaningful[start..];
+    if tail.is_empty() {
+        return None;
+    }
+    let mut text = tail
+        .iter()
+        .map(|line| format!("  {line}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for value in secret_values.iter().filter(|v| !v.is_empty()) {
+        text = text.replace(value.as_str(), "***");
+    }
+    Some(text)
 }
 
 /// Appends a line of img-build's own to a target's log.

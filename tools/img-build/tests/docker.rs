@@ -160,3 +160,65 @@ fn a_multi_platform_index_is_assembled_and_a_failure_skips_only_its_dependents()
         repo.head()
     );
 }
+
+#[test]
+fn a_failed_build_says_why_in_its_error_and_keeps_its_logs() {
+    let registry = Registry::start();
+    let dockerd = Dockerd::start();
+    let busybox = dockerd.base_image(&registry);
+    let repo = project(
+        &registry.host(),
+        &format!(
+            "[images.fails]\ndockerfile = \"base.Dockerfile\"\nbuild_args = {{ BUSYBOX = \"{busybox}\" }}\nsecrets = [\"id=token,env=APP_TOKEN\"]\n"
+        ),
+        "ARG BUSYBOX\nFROM ${BUSYBOX}\nRUN --mount=type=secret,id=token echo \"token is $(cat /run/secrets/token)\" && echo 'migrations: table t is missing' && exit 7\n",
+    );
+    let output = run(img_build_docker(repo.path(), &dockerd)
+        .args(["--all", "--push", "--force-tags"])
+        .env("APP_TOKEN", "very-secret-token-value"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let report = json(&output);
+    let error = target(&report, "fails")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The builder's own last words, not only "exited with 1".
+    assert!(
+        error.starts_with("`build` failed: ") && error.contains("; the log ends with:\n"),
+        "{error}"
+    );
+    assert!(error.contains("migrations: table t is missing"), "{error}");
+    assert!(error.contains("token is ***"), "{error}");
+    assert!(!error.contains("very-secret-token-value"), "{error}");
+    // The default log dir is kept and named.
+    let log_dir = report["log_dir"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(log_dir).join("fails.log").is_file(),
+        "{log_dir}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "img-build: the build logs are kept in `{log_dir}`"
+        )),
+        "{stderr}"
+    );
+    fs_err::remove_dir_all(log_dir).unwrap();
+
+    // After a success, the default log dir is gone.
+    repo.write(
+        "base.Dockerfile",
+        "ARG BUSYBOX\nFROM ${BUSYBOX}\nCOPY base.txt /\n",
+    );
+    repo.commit("fixed");
+    let output = run(img_build_docker(repo.path(), &dockerd)
+        .args(["--all", "--push"])
+        .env("APP_TOKEN", "very-secret-token-value"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let log_dir = json(&output)["log_dir"].as_str().unwrap().to_owned();
+    assert!(!std::path::Path::new(&log_dir).exists(), "{log_dir}");
+}

@@ -87,7 +87,8 @@ fn buildx_builds_each_image_with_one_command_in_dependency_order() {
         "--target",
         "app",
         "--build-arg",
-        &format!("BASE_IMAGE={REGISTRY}/demo/base:main"),
+        // A pushed run passes base's digest, known once base is pushed.
+        &format!("BASE_IMAGE={REGISTRY}/demo/base@<digest of base>"),
         "--build-arg",
         &format!("SOURCE_DATE_EPOCH={}", epoch.trim()),
         "--label",
