@@ -20,7 +20,7 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     (
         "key with no near match",
         "[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[images.app]\ncontext = \".\"\npaths = [\"app/**\"]\ncolour = \"blue\"\n",
-        "unknown key `colour` in [images.app] at slipway.toml:7:1 — valid keys: `context`, `dockerfile`, `target`, `repository`, `build_args`, `labels`, `platforms`, `paths`, `depends_on`, `depends_on_arg`, `cache_from`, `cache_to`, `secrets`",
+        "unknown key `colour` in [images.app] at slipway.toml:7:1 — valid keys: `context`, `dockerfile`, `target`, `repository`, `build_args`, `labels`, `platforms`, `paths`, `depends_on`, `depends_on_arg`, `cache_from`, `cache_to`, `secrets`, `default`",
     ),
     (
         "misspelt table",
@@ -181,6 +181,11 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "ready_url without a scheme",
         "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nready_url = \"127.0.0.1:8080/ready\"\n",
         "`ready_url` in [envs.staging] at slipway.toml:5:13: `127.0.0.1:8080/ready` is not an `http://`, `https://` or `tcp://` URL, e.g. `http://127.0.0.1:8080/ready`",
+    ),
+    (
+        "string for default",
+        "[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[images.tools]\ndefault = \"no\"\n",
+        "`default` in [images.tools] at slipway.toml:5:11: expected `true` or `false`, found a string",
     ),
     (
         "string for keep_releases",

@@ -153,8 +153,11 @@ fn targets(args: &CheckArgs, config: Option<&Config>) -> anyhow::Result<(Option<
     let tag: Tag = tag_text
         .parse()
         .map_err(|e| UsageError::new(format!("`--tag {tag_text}`: {e}")))?;
+    // An image with `default = false` is checked only when named: it is
+    // rebuilt rarely, on purpose, so its age says nothing about this push.
+    let defaults = config.default_images();
     let names: Vec<&str> = if args.images.is_empty() {
-        config.images.keys().map(String::as_str).collect()
+        defaults.iter().map(String::as_str).collect()
     } else {
         args.images.iter().map(String::as_str).collect()
     };

@@ -376,7 +376,12 @@ fn selected(cli: &Cli, config: &Config, cwd: &Path) -> anyhow::Result<Vec<String
         return targets_from(path, cwd);
     }
     if cli.all {
-        return Ok(config.images.keys().cloned().collect());
+        // `default = false` images are built only when named (`--only`).
+        let defaults = config.default_images();
+        for name in config.images.keys().filter(|n| !defaults.contains(*n)) {
+            tracing::info!(image = %name, "`default = false`: not part of `--all`; build it with `--only {name}`");
+        }
+        return Ok(defaults.into_iter().collect());
     }
     Err(UsageError::new(
         "choose the images to build: `--only NAMES`, `--all`, or `--targets-from FILE` (changed-paths' JSON)",

@@ -474,3 +474,22 @@ fn without_push_nothing_is_pushed_and_buildx_loads_when_asked() {
         "{neither:?}"
     );
 }
+
+#[test]
+fn an_image_out_of_the_default_build_is_built_only_by_name() {
+    let repo = project(
+        REGISTRY,
+        &THREE_IMAGES.replace(
+            "[images.migrator]\n",
+            "[images.migrator]\ndefault = false\n",
+        ),
+        "FROM scratch\nCOPY base.txt /\n",
+    );
+    let all = json(&dry_run(repo.path(), &["--all", "--backend", "buildah"]));
+    assert_eq!(all["order"], serde_json::json!(["base", "app"]));
+    let named = json(&dry_run(
+        repo.path(),
+        &["--only", "base,migrator", "--backend", "buildah"],
+    ));
+    assert_eq!(named["order"], serde_json::json!(["base", "migrator"]));
+}

@@ -35,6 +35,7 @@ const IMAGE_KEYS: &[&str] = &[
     "cache_from",
     "cache_to",
     "secrets",
+    "default",
 ];
 const TAGS_KEYS: &[&str] = &["rules", "flavor"];
 const ENV_KEYS: &[&str] = &[
@@ -417,6 +418,16 @@ impl<'a, 'i> Table<'a, 'i> {
             .collect()
     }
 
+    fn boolean(&self, key: &str, expected: &str) -> Result<Option<bool>, ConfigError> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        match value.get_ref() {
+            DeValue::Boolean(flag) => Ok(Some(*flag)),
+            other => Err(self.wrong_type(key, value, expected, found(other))),
+        }
+    }
+
     fn integer(&self, key: &str, expected: &str) -> Result<Option<Located<i64>>, ConfigError> {
         let Some(value) = self.get(key) else {
             return Ok(None);
@@ -729,6 +740,9 @@ fn image<'a, 'i>(
             cache_from,
             cache_to,
             secrets,
+            is_default: table
+                .boolean("default", "`true` or `false`")?
+                .unwrap_or(true),
             at: table.at.clone(),
         },
         depends_on,
