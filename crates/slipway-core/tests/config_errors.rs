@@ -35,7 +35,7 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     (
         "unknown top-level key",
         "name = \"demo\"\n",
-        "unknown key `name` in the top-level table at slipway.toml:1:1 — valid keys: `project`, `rebuild_all`, `images`, `tags`, `envs`",
+        "unknown key `name` in the top-level table at slipway.toml:1:1 — valid keys: `project`, `rebuild_all`, `images`, `tags`, `stale`, `envs`",
     ),
     (
         "misspelt key in a nested inline table",
@@ -186,6 +186,11 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "string for default",
         "[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[images.tools]\ndefault = \"no\"\n",
         "`default` in [images.tools] at slipway.toml:5:11: expected `true` or `false`, found a string",
+    ),
+    (
+        "invalid stale tag",
+        "[stale]\ntag = \"-latest\"\n",
+        "`tag` in [stale] at slipway.toml:2:7: invalid tag `-latest`: a tag starts with a letter, digit or `_` and has at most 128 of `A-Z a-z 0-9 _ . -`",
     ),
     (
         "string for keep_releases",

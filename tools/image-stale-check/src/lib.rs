@@ -149,7 +149,7 @@ fn targets(args: &CheckArgs, config: Option<&Config>) -> anyhow::Result<(Option<
     let tag_text = args
         .tag
         .clone()
-        .unwrap_or_else(|| stale::branch_tag(&config.project.default_branch));
+        .unwrap_or_else(|| stale::published_tag(config));
     let tag: Tag = tag_text
         .parse()
         .map_err(|e| UsageError::new(format!("`--tag {tag_text}`: {e}")))?;

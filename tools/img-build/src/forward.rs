@@ -27,16 +27,6 @@ use slipway_core::registry::{RegistryClient, RegistryOptions};
 
 use crate::plan::{Plan, REVISION_LABEL};
 
-/// Whether `tag` names one commit or one release, so it never needs to move:
-/// `sha-` followed by hex digits, or a full semver version (`v` allowed).
-pub(crate) fn is_immutable(tag: &str) -> bool {
-    let is_sha = tag
-        .strip_prefix("sha-")
-        .is_some_and(|hex| hex.len() >= 7 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-    let version = tag.strip_prefix('v').unwrap_or(tag);
-    is_sha || semver::Version::parse(version).is_ok()
-}
-
 /// Looks up every mutable tag of every target of `plan` and takes the held
 /// ones out of the plan; returns them by target name. Errors when the
 /// registry cannot be read: a tag is never moved or held blindly.
@@ -53,7 +43,7 @@ pub(crate) fn hold_tags(
             target
                 .tag_names
                 .iter()
-                .filter(|tag| !is_immutable(tag.as_str()))
+                .filter(|tag| !tag.is_immutable())
                 .map(|tag| (target.name.clone(), target.repo.with_tag(tag.clone())))
         })
         .collect();
@@ -161,34 +151,4 @@ pub(crate) fn hold_tags(
         target.tag_names = keep.iter().map(|&i| target.tag_names[i].clone()).collect();
     }
     Ok(held)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[track_caller]
-    fn check(tag: &str, expected: bool) {
-        assert_eq!(is_immutable(tag), expected, "`{tag}`");
-    }
-
-    #[test]
-    fn sha_and_full_versions_are_immutable() {
-        check("sha-0123abc", true);
-        check("sha-0123456789abcdef0123456789abcdef01234567", true);
-        check("1.4.2", true);
-        check("v1.4.2", true);
-        check("1.5.0-rc.1", true);
-    }
-
-    #[test]
-    fn everything_else_moves() {
-        check("latest", false);
-        check("main", false);
-        check("1", false);
-        check("1.4", false);
-        check("pr-7", false);
-        check("sha-xyz", false);
-        check("feature-x", false);
-    }
 }

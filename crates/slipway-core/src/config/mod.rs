@@ -47,6 +47,8 @@ pub struct Config {
     pub images: BTreeMap<String, Image>,
     /// `[tags]`.
     pub tags: Tags,
+    /// `[stale]`.
+    pub stale: Stale,
     /// `[envs.<name>]`, by name.
     pub envs: BTreeMap<String, Env>,
 }
@@ -124,6 +126,14 @@ pub struct Tags {
     pub rules: Vec<Located<String>>,
     /// `flavor:` lines, e.g. `latest=auto`.
     pub flavor: Vec<Located<String>>,
+}
+
+/// `[stale]`: what `image-stale-check` (and its pre-push hook) looks up.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stale {
+    /// `tag`: the tag the default branch publishes, e.g. `latest`; without
+    /// it, derived from `[tags]` (see `stale::published_tag`).
+    pub tag: Option<Located<String>>,
 }
 
 /// `[envs.<name>]`: where and how `ssh-deploy` deploys.

@@ -15,10 +15,10 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::error::{ConfigError, ConfigErrorKind, Hint, Location};
 use super::values::{BuildSecret, Host, PathPattern, Platform, is_variable_name};
-use super::{Config, Env, Image, Located, Project, RebuildAll, Tags};
+use super::{Config, Env, Image, Located, Project, RebuildAll, Stale, Tags};
 use crate::image_ref::Repository;
 
-const TOP_KEYS: &[&str] = &["project", "rebuild_all", "images", "tags", "envs"];
+const TOP_KEYS: &[&str] = &["project", "rebuild_all", "images", "tags", "stale", "envs"];
 const PROJECT_KEYS: &[&str] = &["name", "registry", "default_branch", "source"];
 const REBUILD_ALL_KEYS: &[&str] = &["paths"];
 const IMAGE_KEYS: &[&str] = &[
@@ -38,6 +38,7 @@ const IMAGE_KEYS: &[&str] = &[
     "default",
 ];
 const TAGS_KEYS: &[&str] = &["rules", "flavor"];
+const STALE_KEYS: &[&str] = &["tag"];
 const ENV_KEYS: &[&str] = &[
     "hosts",
     "remote_path",
@@ -109,6 +110,19 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         None => Tags::default(),
     };
 
+    let stale = match top.table("stale", Some(STALE_KEYS), "[stale]")? {
+        Some(table) => {
+            let tag = table.string("tag")?;
+            if let Some(tag) = &tag
+                && let Err(error) = tag.value.parse::<crate::image_ref::Tag>()
+            {
+                return Err(table.invalid("tag", tag.at.clone(), error.to_string()));
+            }
+            Stale { tag }
+        }
+        None => Stale::default(),
+    };
+
     let mut envs = BTreeMap::new();
     if let Some(table) = top.table("envs", None, "[envs.staging]")? {
         for (key, value) in &table.entries {
@@ -128,6 +142,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         rebuild_all,
         images,
         tags,
+        stale,
         envs,
     })
 }
