@@ -93,6 +93,21 @@ pub struct Cli {
     #[arg(long, env = "SLIPWAY_NETWORK", value_name = "MODE")]
     pub network: Option<String>,
 
+    /// A `--cache-from` value for every image, repeatable, instead of slipway.toml's `cache_from`
+    ///
+    /// Values the backend cannot use are left out with a notice (e.g.
+    /// `type=gha` without buildx), so one setting serves every builder.
+    #[arg(long = "cache-from", value_name = "VALUE", conflicts_with = "no_cache")]
+    pub cache_from: Vec<String>,
+
+    /// A `--cache-to` value for every image, repeatable, instead of slipway.toml's `cache_to`
+    #[arg(long = "cache-to", value_name = "VALUE", conflicts_with = "no_cache")]
+    pub cache_to: Vec<String>,
+
+    /// Build without any cache: no `cache_from`/`cache_to`, and `--no-cache` to the builder
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// A metadata-action `tags:` line, repeatable [default: slipway.toml's `[tags] rules`, else metadata-action's defaults]
     #[arg(long = "tag", value_name = "RULE")]
     pub tags: Vec<String>,

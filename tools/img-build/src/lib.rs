@@ -48,6 +48,9 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
         "img-build: backend {} ({})",
         plan.backend, plan.backend_reason
     ));
+    for notice in &plan.notices {
+        progress.println(&format!("img-build: {notice}"));
+    }
 
     let freshness = if cli.only_stale {
         freshness::check(&plan, &config, out)?

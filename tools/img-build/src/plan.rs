@@ -40,6 +40,10 @@ pub(crate) struct Plan {
     pub(crate) revision: String,
     /// `SOURCE_DATE_EPOCH` for the builds: the environment's, else the commit's time.
     pub(crate) source_date_epoch: i64,
+    /// `--no-cache`: no cache values, and the builder told so.
+    pub(crate) no_cache: bool,
+    /// What the plan left out and the user should know (cache values the backend cannot use).
+    pub(crate) notices: Vec<String>,
     pub(crate) log_dir: PathBuf,
 }
 
@@ -282,8 +286,14 @@ pub(crate) fn plan(
             dockerfile,
             build_file,
             stage: image.target.clone(),
-            cache_from: scoped_cache(&image.cache_from, name),
-            cache_to: scoped_cache(&image.cache_to, name),
+            cache_from: scoped_cache(
+                cache_values(cli.no_cache, &cli.cache_from, &image.cache_from),
+                name,
+            ),
+            cache_to: scoped_cache(
+                cache_values(cli.no_cache, &cli.cache_to, &image.cache_to),
+                name,
+            ),
             secrets: image.secrets.iter().map(ToString::to_string).collect(),
             secret_sources,
         });
@@ -293,6 +303,10 @@ pub(crate) fn plan(
         Some(jobs) => usize::from(jobs),
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
+    let mut notices = Vec::new();
+    for target in &mut targets {
+        notices.extend(crate::backend::fit_cache(backend.0, target));
+    }
     let plan = Plan {
         backend: backend.0,
         backend_reason: backend.1,
@@ -307,6 +321,8 @@ pub(crate) fn plan(
         revision,
         source_date_epoch,
         log_dir,
+        no_cache: cli.no_cache,
+        notices,
     };
     crate::backend::validate(&plan)?;
     Ok(plan)
@@ -456,6 +472,16 @@ fn revision(config: &Config, ctx_sha: &str, require_clean: bool) -> anyhow::Resu
     }
 }
 
+/// The cache values of one image: none with `--no-cache`, the flags' when
+/// given (they win over slipway.toml), else slipway.toml's.
+fn cache_values<'a>(no_cache: bool, flags: &'a [String], config: &'a [String]) -> &'a [String] {
+    match (no_cache, flags.is_empty()) {
+        (true, _) => &[],
+        (false, false) => flags,
+        (false, true) => config,
+    }
+}
+
 /// Same as docker/build-push-action's advice: each image gets its own gha
 /// cache scope, else images overwrite each other's cache.
 fn scoped_cache(values: &[String], name: &str) -> Vec<String> {
@@ -481,6 +507,7 @@ mod tests {
     fn check(values: &[&str], name: &str, expected: &[&str]) {
         let values: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
         assert_eq!(scoped_cache(&values, name), expected);
+        assert_eq!(cache_values(true, &values, &values), [] as [String; 0]);
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub(crate) fn work(
         load: plan.load,
         output_file: plan.log_dir.join(file),
         source_date_epoch: plan.source_date_epoch,
+        no_cache: plan.no_cache,
     };
     let name = &target.name;
     let mut commands = Vec::new();

@@ -246,16 +246,6 @@ fn an_arg_in_from_without_any_value_says_how_to_give_one() {
 }
 
 #[test]
-fn a_cache_the_backend_cannot_use_says_what_it_can() {
-    let repo = app_with("cache_from = [\"type=gha\"]\n");
-    check(
-        repo.path(),
-        &["--all"],
-        "error: `cache_from` value `type=gha,scope=app` of image `app` is not supported by the buildah backend: use `type=registry,ref=REPO:TAG` or an image reference (`local` and `gha` need buildx)",
-    );
-}
-
-#[test]
 fn a_misspelt_tag_rule_type_in_config_gets_the_nearest_type() {
     let repo = project(REGISTRY, "[images.app]\n", "FROM scratch\n");
     repo.write(

@@ -370,11 +370,6 @@ fn bad_input_exits_2_naming_the_problem() {
     );
     check_usage_error(
         dir,
-        &["--only", "multi", "--backend", "buildkit", "--push"],
-        "`cache_to` value `type=local,dest=/tmp/c` of image `multi` is not supported by the buildkit backend: use `type=inline`",
-    );
-    check_usage_error(
-        dir,
         &["--only", "multi", "--backend", "buildx", "--load"],
         "which `--load` cannot keep in the local image store",
     );
@@ -492,4 +487,84 @@ fn an_image_out_of_the_default_build_is_built_only_by_name() {
         &["--only", "base,migrator", "--backend", "buildah"],
     ));
     assert_eq!(named["order"], serde_json::json!(["base", "migrator"]));
+}
+
+#[test]
+fn cache_values_a_backend_cannot_use_are_left_out_and_flags_win() {
+    let repo = project(
+        REGISTRY,
+        "[images.app]\ndockerfile = \"base.Dockerfile\"\ncache_from = [\"type=gha\", \"type=registry,ref=127.0.0.1:5999/demo/cache:app\"]\ncache_to = [\"type=inline\", \"type=gha,mode=max\"]\n",
+        "FROM scratch\nCOPY base.txt /\n",
+    );
+    let argv_of = |args: &[&str]| {
+        let output = dry_run(repo.path(), args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        (argv(&json(&output), "app", 0), stderr)
+    };
+    let pairs = |argv: &[String], flag: &str| -> Vec<String> {
+        argv.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].clone())
+            .collect()
+    };
+    // One slipway.toml: buildx takes it all, buildah what it can, saying what it left out.
+    let (buildx, _) = argv_of(&["--only", "app", "--backend", "buildx"]);
+    assert_eq!(
+        pairs(&buildx, "--cache-from"),
+        [
+            "type=gha,scope=app",
+            "type=registry,ref=127.0.0.1:5999/demo/cache:app"
+        ]
+    );
+    assert_eq!(
+        pairs(&buildx, "--cache-to"),
+        ["type=inline", "type=gha,mode=max,scope=app"]
+    );
+    let (buildah, stderr) = argv_of(&["--only", "app", "--backend", "buildah"]);
+    assert_eq!(
+        pairs(&buildah, "--cache-from"),
+        ["127.0.0.1:5999/demo/cache:app"]
+    );
+    assert!(pairs(&buildah, "--cache-to").is_empty(), "{buildah:?}");
+    for value in [
+        "cache_from` value `type=gha,scope=app",
+        "cache_to` value `type=inline",
+        "cache_to` value `type=gha,mode=max,scope=app",
+    ] {
+        assert!(
+            stderr.contains(&format!("img-build: `{value}` of image `app` is left out: the buildah backend uses only registry caches")),
+            "{value}: {stderr}"
+        );
+    }
+    let (buildkit, stderr) = argv_of(&["--only", "app", "--backend", "buildkit"]);
+    assert_eq!(
+        pairs(&buildkit, "--cache-from"),
+        ["127.0.0.1:5999/demo/cache:app"]
+    );
+    assert!(
+        buildkit.contains(&"BUILDKIT_INLINE_CACHE=1".to_owned()),
+        "{buildkit:?}"
+    );
+    assert!(stderr.contains("img-build: `cache_to` value `type=gha,mode=max,scope=app` of image `app` is left out: the buildkit backend writes only `type=inline` (buildx takes it)"), "{stderr}");
+
+    // Flags win over the file; `--no-cache` drops every value.
+    let (flagged, _) = argv_of(&[
+        "--only",
+        "app",
+        "--backend",
+        "buildx",
+        "--cache-from",
+        "type=local,src=/tmp/c",
+        "--cache-to",
+        "type=local,dest=/tmp/c",
+    ]);
+    assert_eq!(pairs(&flagged, "--cache-from"), ["type=local,src=/tmp/c"]);
+    assert_eq!(pairs(&flagged, "--cache-to"), ["type=local,dest=/tmp/c"]);
+    let (none, _) = argv_of(&["--only", "app", "--backend", "buildah", "--no-cache"]);
+    assert!(none.contains(&"--no-cache".to_owned()), "{none:?}");
+    assert!(
+        pairs(&none, "--cache-from").is_empty() && !none.contains(&"--layers".to_owned()),
+        "{none:?}"
+    );
 }
