@@ -433,12 +433,7 @@ fn digest_of(command: &Invocation, lines: &[String]) -> anyhow::Result<Option<Di
             .to_owned(),
         DigestSource::MetadataFile(path) => {
             let text = fs_err::read_to_string(path).context("cannot read the metadata file")?;
-            let json: serde_json::Value =
-                serde_json::from_str(&text).context("the metadata file is not JSON")?;
-            json.get("containerimage.digest")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-                .context("the metadata file has no `containerimage.digest`")?
+            metadata_digest(&text)?
         }
         DigestSource::PushOutput => lines
             .iter()
@@ -448,6 +443,29 @@ fn digest_of(command: &Invocation, lines: &[String]) -> anyhow::Result<Option<Di
     text.parse::<Digest>()
         .map(Some)
         .with_context(|| format!("`{text}` is not a digest"))
+}
+
+/// The pushed digest in buildx's `--metadata-file`: `containerimage.digest`
+/// (the manifest's, or the index's for several platforms), which must agree
+/// with `containerimage.descriptor.digest` when both are there.
+fn metadata_digest(text: &str) -> anyhow::Result<String> {
+    let json: serde_json::Value =
+        serde_json::from_str(text).context("the metadata file is not JSON")?;
+    let digest = json
+        .get("containerimage.digest")
+        .and_then(serde_json::Value::as_str);
+    let descriptor = json
+        .pointer("/containerimage.descriptor/digest")
+        .and_then(serde_json::Value::as_str);
+    match (digest, descriptor) {
+        (Some(digest), Some(descriptor)) if digest != descriptor => anyhow::bail!(
+            "the metadata file disagrees with itself: `containerimage.digest` is `{digest}`, `containerimage.descriptor` says `{descriptor}`"
+        ),
+        (Some(digest), _) | (None, Some(digest)) => Ok(digest.to_owned()),
+        (None, None) => anyhow::bail!(
+            "the metadata file has no `containerimage.digest` (was the image pushed? buildx writes it with `--push`)"
+        ),
+    }
 }
 
 /// `latest: digest: sha256:… size: 528` gives `sha256:…`.
@@ -536,6 +554,45 @@ mod tests {
         check(
             "sha-abc1234: digest: sha256:0123abcd size: 528",
             Some("sha256:0123abcd"),
+        );
+    }
+
+    #[track_caller]
+    fn check_metadata(text: &str, expected: Result<&str, &str>) {
+        let got = metadata_digest(text).map_err(|e| e.to_string());
+        assert_eq!(
+            got.as_deref(),
+            expected.map_err(|e| e.to_owned()).as_deref(),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn buildx_metadata_gives_the_pushed_digest() {
+        // Samples in buildx's documented `--metadata-file` shape.
+        check_metadata(
+            include_str!("../tests/fixtures/buildx-metadata.json"),
+            Ok("sha256:19ffeab6f8bc9293ac2c3fdf94ebe28396254c993aea0b5a542cfb02e0883fa3"),
+        );
+        check_metadata(
+            include_str!("../tests/fixtures/buildx-metadata-multi-platform.json"),
+            Ok("sha256:b4c57c45edb633da2b73d0183f0cc71bc2f37805d62cef074bfd105e01b414cc"),
+        );
+        check_metadata(
+            r#"{"containerimage.descriptor": {"digest": "sha256:00"}}"#,
+            Ok("sha256:00"),
+        );
+        check_metadata(
+            r#"{"buildx.build.ref": "builder/builder0/x"}"#,
+            Err(
+                "the metadata file has no `containerimage.digest` (was the image pushed? buildx writes it with `--push`)",
+            ),
+        );
+        check_metadata(
+            r#"{"containerimage.digest": "sha256:01", "containerimage.descriptor": {"digest": "sha256:02"}}"#,
+            Err(
+                "the metadata file disagrees with itself: `containerimage.digest` is `sha256:01`, `containerimage.descriptor` says `sha256:02`",
+            ),
         );
     }
 
