@@ -222,3 +222,65 @@ fn a_failed_build_says_why_in_its_error_and_keeps_its_logs() {
     let log_dir = json(&output)["log_dir"].as_str().unwrap().to_owned();
     assert!(!std::path::Path::new(&log_dir).exists(), "{log_dir}");
 }
+
+#[test]
+fn every_platform_finds_its_own_registry_cache_on_a_fresh_daemon() {
+    let registry = Registry::start();
+    let host = registry.host();
+    // A base whose layer differs per platform, so each platform's layers
+    // on top of it have their own cache keys.
+    let repo = project(
+        &host,
+        &format!(
+            "[images.base]\ndockerfile = \"base.Dockerfile\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\n\
+             [images.multi]\ndockerfile = \"multi.Dockerfile\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\
+             build_args = {{ BASE_IMAGE = \"{host}/demo/base:main\" }}\ncache_from = [\"{host}/demo/multi:main\"]\ncache_to = [\"type=inline\"]\n"
+        ),
+        "FROM scratch\nARG TARGETARCH\nCOPY arch-${TARGETARCH}.txt /arch.txt\n",
+    );
+    repo.write("arch-amd64.txt", "amd64\n");
+    repo.write("arch-arm64.txt", "arm64\n");
+    repo.write(
+        "multi.Dockerfile",
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY base.txt /deps.txt\nCOPY app.txt /app.txt\n",
+    );
+    repo.commit("multi");
+    let build = |dockerd: &Dockerd, image: &str| {
+        let output = run(img_build_docker(repo.path(), dockerd).args([
+            "--only",
+            image,
+            "--push",
+            "--log-dir",
+            "../logs",
+        ]));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        fs_err::read_to_string(repo.path().join(format!("../logs/{image}.log"))).unwrap()
+    };
+    let first = Dockerd::start();
+    build(&first, "base");
+    let cold = build(&first, "multi");
+    assert!(
+        cold.contains(&format!("--cache-from {host}/demo/multi:main-linux-arm64")),
+        "{cold}"
+    );
+    drop(first);
+    // A code-only change, built on a daemon that has never seen the project:
+    // both platforms take the unchanged layer from their own cache.
+    repo.write("app.txt", "app, changed\n");
+    repo.commit("code only");
+    let warm = build(&Dockerd::start(), "multi");
+    let platforms: Vec<&str> = warm.split("$ ").filter(|c| c.contains(" build ")).collect();
+    assert_eq!(platforms.len(), 2, "{warm}");
+    for (platform, log) in ["amd64", "arm64"].iter().zip(&platforms) {
+        let deps = log
+            .lines()
+            .find(|l| l.contains("COPY base.txt /deps.txt"))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{platform}: {log}"));
+        assert!(
+            log.lines().any(|l| l == format!("{deps} CACHED")),
+            "{platform} misses its cache:\n{log}"
+        );
+    }
+}
