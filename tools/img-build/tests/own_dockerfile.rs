@@ -35,8 +35,11 @@ fn services(registry: &str) -> GitRepo {
             format!("{service}\n"),
         );
         repo.write(format!("src/{service}/secret.key"), "not for the image\n");
+        repo.write(format!("src/{service}/notes.md"), "notes\n");
     }
-    // lobster's own ignore file keeps its key out; the others ship theirs.
+    // The context's .dockerignore keeps the notes out; lobster's own ignore
+    // file replaces it (as BuildKit reads it): its key is out, its notes in.
+    repo.write(".dockerignore", "**/notes.md\n");
     repo.write(
         "services/lobster/Dockerfile.dockerignore",
         "src/lobster/secret.key\n",
@@ -103,7 +106,9 @@ fn check_services(repo: &GitRepo, report: &serde_json::Value) {
             "{service}: {labels:#}"
         );
         let mut expected = vec![format!("app/{service}.txt")];
-        if service != "lobster" {
+        if service == "lobster" {
+            expected.push("app/notes.md".to_owned());
+        } else {
             expected.push("app/secret.key".to_owned());
         }
         assert_eq!(
@@ -120,7 +125,7 @@ fn buildkit_builds_each_image_from_its_own_dockerfile() {
     let dockerd = Dockerd::start();
     let repo = services(&registry.host());
     let output = run(img_build(repo.path())
-        .args(["--all", "--push", "--jobs", "1", "--backend", "buildkit"])
+        .args(["--all", "--push", "--jobs", "3", "--backend", "buildkit"])
         .args(["--network", "none", "--format", "json", "--docker"])
         .arg(dockerd.client_path())
         .env("DOCKER_HOST", dockerd.host())
