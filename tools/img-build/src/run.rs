@@ -394,14 +394,25 @@ fn log_tail(path: &Path, secret_values: &[String]) -> Option<String> {
     if tail.is_empty() {
         return None;
     }
-    let mut text = tail
+    // A multi-line secret (a key file) is redacted line by line too, since
+    // the log shows it one line at a time.
+    let parts: Vec<&str> = secret_values
         .iter()
-        .map(|line| format!("  {line}"))
+        .flat_map(|value| std::iter::once(value.as_str()).chain(value.lines()))
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect();
+    let text = tail
+        .iter()
+        .map(|line| {
+            let mut line = (*line).to_owned();
+            for part in &parts {
+                line = line.replace(part, "***");
+            }
+            format!("  {line}")
+        })
         .collect::<Vec<_>>()
         .join("\n");
-    for value in secret_values.iter().filter(|v| !v.is_empty()) {
-        text = text.replace(value.as_str(), "***");
-    }
     Some(text)
 }
 
@@ -593,6 +604,24 @@ mod tests {
             Err(
                 "the metadata file disagrees with itself: `containerimage.digest` is `sha256:01`, `containerimage.descriptor` says `sha256:02`",
             ),
+        );
+    }
+
+    #[test]
+    fn a_log_tail_keeps_the_builders_words_and_hides_secrets() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let log = dir.path().join("app.log");
+        fs_err::write(
+            &log,
+            "$ docker build --secret id=key,src=/tmp/k .\n#5 [2/2] RUN cat /run/secrets/key\n#5 0.2 -----BEGIN KEY-----\n#5 0.2 c2VjcmV0\n#5 0.3 table t is missing\n#5 DONE 0.4s\n\n#5 ERROR: exit code: 7\n",
+        )
+        .expect("written");
+        let secrets = ["-----BEGIN KEY-----\nc2VjcmV0\n-----END KEY-----".to_owned()];
+        assert_eq!(
+            log_tail(&log, &secrets).as_deref(),
+            Some(
+                "  #5 [2/2] RUN cat /run/secrets/key\n  #5 0.2 ***\n  #5 0.2 ***\n  #5 0.3 table t is missing\n  #5 ERROR: exit code: 7"
+            )
         );
     }
 
