@@ -220,23 +220,35 @@ fn instructions(text: &str) -> Vec<(usize, String)> {
     out
 }
 
-/// The variables `$NAME` and `${NAME…}` a word uses.
+/// BuildKit's automatic platform ARGs, set in the global scope without a declaration.
+const AUTOMATIC_ARGS: &[&str] = &[
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+];
+
+/// The variables `$NAME` and `${NAME}` a word uses that could leave it
+/// empty: not `${NAME:-default}` or `${NAME-default}` (a fallback), not
+/// BuildKit's automatic platform ARGs.
 fn variables(word: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut rest = word;
     while let Some(position) = rest.find('$') {
         rest = &rest[position + 1..];
-        let name: String = match rest.strip_prefix('{') {
-            Some(inner) => inner
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect(),
-            None => rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect(),
-        };
-        if !name.is_empty() {
+        let braced = rest.strip_prefix('{');
+        let inner = braced.unwrap_or(rest);
+        let name: String = inner
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let after = &inner[name.len()..];
+        let has_fallback = braced.is_some() && (after.starts_with(":-") || after.starts_with('-'));
+        if !name.is_empty() && !has_fallback && !AUTOMATIC_ARGS.contains(&name.as_str()) {
             names.push(name);
         }
     }
@@ -280,6 +292,22 @@ mod tests {
             &[("BASE", Some("busybox:1"), 2)],
         );
         check("FROM scratch\nARG BASE\nCOPY a /\n", None, &[]);
+    }
+
+    #[test]
+    fn a_fallback_or_an_automatic_platform_arg_is_never_empty() {
+        check("ARG BASE\nFROM ${BASE:-busybox:1}\n", None, &[]);
+        check("ARG BASE\nFROM ${BASE-busybox:1}\n", None, &[]);
+        check(
+            "FROM --platform=$BUILDPLATFORM golang:1-${TARGETARCH}\n",
+            None,
+            &[],
+        );
+        check(
+            "ARG TAG\nFROM busybox:${TAG:+x}\n",
+            None,
+            &[("TAG", None, 2)],
+        );
     }
 
     #[test]
