@@ -132,8 +132,8 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
 
     step("changed-paths: which images need a build");
     let (targets, targets_json) = if args.all {
-        let names: Vec<String> = config.images.keys().cloned().collect();
-        eprintln!("--all: every image of slipway.toml");
+        let names: Vec<String> = config.default_images().into_iter().collect();
+        eprintln!("--all: every image of slipway.toml but those with `default = false`");
         let json = serde_json::json!({ "targets": names }).to_string();
         (names, json)
     } else {

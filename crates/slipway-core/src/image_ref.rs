@@ -151,6 +151,19 @@ impl Tag {
         &self.0
     }
 
+    /// Whether the tag names one commit or one release, so it never has to
+    /// move: `sha-` and at least 7 hex digits (`type=sha`), or a full semver
+    /// version, `v` allowed (`1.4.2`, `v1.5.0-rc.1`). Every other tag
+    /// (`latest`, a branch, `1`, `1.4`, `pr-7`) is mutable.
+    pub fn is_immutable(&self) -> bool {
+        let is_sha = self
+            .0
+            .strip_prefix("sha-")
+            .is_some_and(|hex| hex.len() >= 7 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        let version = self.0.strip_prefix('v').unwrap_or(&self.0);
+        is_sha || semver::Version::parse(version).is_ok()
+    }
+
     fn parse_in(tag: &str, input: &str) -> Result<Self, ImageRefError> {
         let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
         let mut chars = tag.chars();
@@ -654,6 +667,28 @@ serde_as_string!(ImageRef, Repository, Tag, Digest);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[track_caller]
+    fn check_immutable(tag: &str, expected: bool) {
+        let parsed: Tag = tag.parse().expect("a valid tag");
+        assert_eq!(parsed.is_immutable(), expected, "`{tag}`");
+    }
+
+    #[test]
+    fn sha_tags_and_full_versions_are_immutable_the_rest_moves() {
+        for tag in [
+            "sha-0123abc",
+            "sha-0123456789abcdef0123456789abcdef01234567",
+            "1.4.2",
+            "v1.4.2",
+            "1.5.0-rc.1",
+        ] {
+            check_immutable(tag, true);
+        }
+        for tag in ["latest", "main", "1", "1.4", "pr-7", "sha-xyz", "feature-x"] {
+            check_immutable(tag, false);
+        }
+    }
 
     const SHA256_F: &str =
         "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";

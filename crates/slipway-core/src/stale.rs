@@ -817,6 +817,52 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The tag image-stale-check looks up by default: `[stale] tag` when
+/// slipway.toml names one, else the tag a push to the default branch
+/// publishes — `[tags]` rules evaluated for `refs/heads/<default branch>`,
+/// the branch tag if they give it, else `latest`, else their first mutable
+/// tag (see [`crate::image_ref::Tag::is_immutable`]) — else, when they give
+/// none, the branch tag.
+pub fn published_tag(config: &Config) -> String {
+    if let Some(tag) = &config.stale.tag {
+        return tag.value.clone();
+    }
+    let branch = &config.project.default_branch;
+    let fallback = branch_tag(branch);
+    let Ok((rules, flavor)) = crate::tags::rules_and_flavor::<&str>(&[], &[], Some(&config.tags))
+    else {
+        return fallback;
+    };
+    let now = jiff::Timestamp::UNIX_EPOCH;
+    let ctx = crate::tags::TagContext {
+        event_name: "push".to_owned(),
+        git_ref: format!("refs/heads/{branch}"),
+        // Any commit: the tag this answer needs is not the sha one.
+        sha: "0".repeat(40),
+        default_branch: Some(branch.clone()),
+        base_ref: None,
+        pr_base_ref: None,
+        now,
+        commit_date: now,
+        short_sha_length: 7,
+        repository: crate::tags::RepoInfo::default(),
+    };
+    let Ok(meta) = crate::tags::compute(&rules, &flavor, &[], &ctx) else {
+        return fallback;
+    };
+    let mutable: Vec<crate::image_ref::Tag> = meta
+        .tags
+        .iter()
+        .filter_map(|tag| tag.parse::<crate::image_ref::Tag>().ok())
+        .filter(|tag| !tag.is_immutable())
+        .collect();
+    [fallback.as_str(), "latest"]
+        .iter()
+        .find_map(|wanted| mutable.iter().find(|t| t.as_str() == *wanted))
+        .or(mutable.first())
+        .map_or(fallback.clone(), ToString::to_string)
+}
+
 /// The tag `branch` gets from docker/metadata-action's
 /// `type=ref,event=branch`: characters other than `[A-Za-z0-9_.-]` become
 /// `-`, as its sanitiser does.
@@ -836,6 +882,41 @@ pub fn branch_tag(branch: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[track_caller]
+    fn check_published(toml: &str, expected: &str) {
+        let text = format!("[project]\nregistry = \"127.0.0.1:5000/demo\"\n{toml}");
+        let config = Config::from_str(&text, Path::new("slipway.toml")).unwrap();
+        assert_eq!(published_tag(&config), expected, "{toml}");
+    }
+
+    #[test]
+    fn the_published_tag_is_what_a_push_to_the_default_branch_moves() {
+        // metadata-action's defaults give the branch tag.
+        check_published("", "main");
+        check_published(
+            "[tags]\nrules = [\"type=sha\", \"type=raw,value=latest,enable={{is_default_branch}}\"]\n",
+            "latest",
+        );
+        check_published(
+            "[tags]\nrules = [\"type=sha\", \"type=ref,event=branch\", \"type=raw,value=latest\"]\n",
+            "main",
+        );
+        check_published(
+            "default_branch = \"release/2\"\n[tags]\nrules = [\"type=sha\", \"type=ref,event=branch\"]\n",
+            "release-2",
+        );
+        check_published(
+            "[tags]\nrules = [\"type=sha\", \"type=raw,value=stable\"]\n",
+            "stable",
+        );
+        // Only immutable tags: the branch tag, as before.
+        check_published("[tags]\nrules = [\"type=sha\"]\n", "main");
+        check_published(
+            "[tags]\nrules = [\"type=sha\"]\n[stale]\ntag = \"prod\"\n",
+            "prod",
+        );
+    }
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -20,7 +20,7 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     (
         "key with no near match",
         "[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[images.app]\ncontext = \".\"\npaths = [\"app/**\"]\ncolour = \"blue\"\n",
-        "unknown key `colour` in [images.app] at slipway.toml:7:1 — valid keys: `context`, `dockerfile`, `target`, `repository`, `build_args`, `labels`, `platforms`, `paths`, `depends_on`, `depends_on_arg`, `cache_from`, `cache_to`, `secrets`",
+        "unknown key `colour` in [images.app] at slipway.toml:7:1 — valid keys: `context`, `dockerfile`, `target`, `repository`, `build_args`, `labels`, `platforms`, `paths`, `depends_on`, `depends_on_arg`, `cache_from`, `cache_to`, `secrets`, `default`",
     ),
     (
         "misspelt table",
@@ -35,7 +35,7 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     (
         "unknown top-level key",
         "name = \"demo\"\n",
-        "unknown key `name` in the top-level table at slipway.toml:1:1 — valid keys: `project`, `rebuild_all`, `images`, `tags`, `envs`",
+        "unknown key `name` in the top-level table at slipway.toml:1:1 — valid keys: `project`, `rebuild_all`, `images`, `tags`, `stale`, `envs`",
     ),
     (
         "misspelt key in a nested inline table",
@@ -181,6 +181,16 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "ready_url without a scheme",
         "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nready_url = \"127.0.0.1:8080/ready\"\n",
         "`ready_url` in [envs.staging] at slipway.toml:5:13: `127.0.0.1:8080/ready` is not an `http://`, `https://` or `tcp://` URL, e.g. `http://127.0.0.1:8080/ready`",
+    ),
+    (
+        "string for default",
+        "[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[images.tools]\ndefault = \"no\"\n",
+        "`default` in [images.tools] at slipway.toml:5:11: expected `true` or `false`, found a string",
+    ),
+    (
+        "invalid stale tag",
+        "[stale]\ntag = \"-latest\"\n",
+        "`tag` in [stale] at slipway.toml:2:7: invalid tag `-latest`: a tag starts with a letter, digit or `_` and has at most 128 of `A-Z a-z 0-9 _ . -`",
     ),
     (
         "string for keep_releases",

@@ -246,6 +246,9 @@ fn targets(config: Option<&Config>, names: &[String], matched: &[Vec<usize>]) ->
                 } else {
                     config.dependents_closure(changed)
                 };
+            // `default = false`: built only when named, never selected by a change.
+            let defaults = config.default_images();
+            let selected: BTreeSet<String> = selected.intersection(&defaults).cloned().collect();
             // Build order, so a matrix or a loop can take them as listed.
             let selected: Vec<&str> = selected.iter().map(String::as_str).collect();
             config

@@ -204,6 +204,43 @@ fn rebuild_all_and_depends_on_select_images() {
     );
 }
 
+#[test]
+fn an_image_out_of_the_default_build_is_never_a_target() {
+    let (repo, first) = project();
+    // `app` depends on base and its paths change too; `default = false`
+    // keeps it out of every automatic selection, its filter still reports.
+    repo.write(
+        "slipway.toml",
+        CONFIG.replace(
+            "depends_on = [\"base\"]\n",
+            "depends_on = [\"base\"]\ndefault = false\n",
+        ),
+    );
+    repo.write("base/Dockerfile", "FROM scratch\nLABEL x=1\n");
+    repo.write("app/main.js", "2\n");
+    repo.write("shared/lib.txt", "1\n");
+    repo.commit("everything");
+    let out = run(
+        &repo,
+        &[
+            "--base",
+            &first,
+            "--format",
+            "shell",
+            "--list-files",
+            "none",
+        ],
+    );
+    assert!(
+        out.stdout.contains("export app=true\n")
+            && out
+                .stdout
+                .ends_with("export targets='[\"base\",\"worker\"]'\n"),
+        "{}",
+        out.stdout
+    );
+}
+
 /// A GitHub Actions push event with `payload` as its event file.
 fn push_env(dir: &Path, payload: &serde_json::Value, git_ref: &str) -> Vec<(String, String)> {
     let path = dir.join("event.json");

@@ -46,6 +46,11 @@ pub struct InstallHookArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// Make the hook look up this tag [default: the check's own default:
+    /// `[stale] tag`, else what a push to the default branch publishes]
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<slipway_core::image_ref::Tag>,
+
     /// Print the hook that would be written, change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -68,9 +73,10 @@ pub struct CheckArgs {
     #[arg(long, default_value = "HEAD", value_name = "REV")]
     pub rev: String,
 
-    /// The tag of slipway.toml's images to look up [default: the project's
-    /// default branch, as docker/metadata-action's `type=ref,event=branch`
-    /// tags it, e.g. `main`]
+    /// The tag of slipway.toml's images to look up [default: `[stale] tag`,
+    /// else the tag a push to the default branch publishes by `[tags]`
+    /// rules: the branch tag (`main`) if they give one, else `latest`, else
+    /// their first mutable tag]
     #[arg(long, env = "SLIPWAY_TAG", value_name = "TAG")]
     pub tag: Option<String>,
 

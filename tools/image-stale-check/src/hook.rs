@@ -25,7 +25,11 @@ pub(crate) const END: &str = "# <<< slipway image-stale-check <<<";
 pub(crate) fn install(args: &InstallHookArgs, cwd: &Path) -> anyhow::Result<HookReport> {
     let path = hook_path(cwd)?;
     let binary = std::env::current_exe().context("cannot find this program's own path")?;
-    let block = block(&binary.to_string_lossy(), args.strict);
+    let block = block(
+        &binary.to_string_lossy(),
+        args.strict,
+        args.tag.as_ref().map(|t| t.as_str()),
+    );
     let existing = match fs_err::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
@@ -90,8 +94,12 @@ fn write_executable(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// Slipway's block, running `binary` (or `image-stale-check` from PATH
 /// when that file is gone).
-pub(crate) fn block(binary: &str, strict: bool) -> String {
-    let flags = if strict { " --strict" } else { "" };
+pub(crate) fn block(binary: &str, strict: bool, tag: Option<&str>) -> String {
+    let mut flags = if strict { " --strict" } else { "" }.to_owned();
+    if let Some(tag) = tag {
+        // A valid tag is `[A-Za-z0-9_][A-Za-z0-9_.-]*`: nothing to quote.
+        flags.push_str(&format!(" --tag {tag}"));
+    }
     let binary = shell_quote(binary);
     format!(
         r#"{BEGIN}
@@ -224,7 +232,11 @@ mod tests {
         let shellcheck = slipway_testbed::require("shellcheck", "shellcheck");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pre-push");
-        let (text, _) = merge(None, &block("/opt/it's here/image-stale-check", true)).unwrap();
+        let (text, _) = merge(
+            None,
+            &block("/opt/it's here/image-stale-check", true, Some("latest")),
+        )
+        .unwrap();
         fs_err::write(&path, text).unwrap();
         let output = std::process::Command::new(shellcheck)
             .args(["--shell=sh", "--severity=style"])

@@ -149,12 +149,15 @@ fn targets(args: &CheckArgs, config: Option<&Config>) -> anyhow::Result<(Option<
     let tag_text = args
         .tag
         .clone()
-        .unwrap_or_else(|| stale::branch_tag(&config.project.default_branch));
+        .unwrap_or_else(|| stale::published_tag(config));
     let tag: Tag = tag_text
         .parse()
         .map_err(|e| UsageError::new(format!("`--tag {tag_text}`: {e}")))?;
+    // An image with `default = false` is checked only when named: it is
+    // rebuilt rarely, on purpose, so its age says nothing about this push.
+    let defaults = config.default_images();
     let names: Vec<&str> = if args.images.is_empty() {
-        config.images.keys().map(String::as_str).collect()
+        defaults.iter().map(String::as_str).collect()
     } else {
         args.images.iter().map(String::as_str).collect()
     };

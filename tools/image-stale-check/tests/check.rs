@@ -440,3 +440,29 @@ fn github_format_writes_step_outputs_and_a_summary() {
         "{summary}"
     );
 }
+
+#[test]
+fn an_image_out_of_the_default_build_is_checked_only_by_name() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let repo = project(&host);
+    let config = fs_err::read_to_string(repo.path().join("slipway.toml")).unwrap();
+    repo.write(
+        "slipway.toml",
+        config + "\n[images.tools]\npaths = [\"tools/**\"]\ndefault = false\n",
+    );
+    let built = repo.commit("a tools image, rarely rebuilt");
+    for image in ["base", "app", "worker"] {
+        push_image(&host, &format!("demo/{image}"), "main", Some(&built));
+    }
+    // Never pushed, yet the default check is all fresh: tools is not in it.
+    let run = check(&repo, &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.statuses(),
+        pairs(&[("base", "fresh"), ("app", "fresh"), ("worker", "fresh")])
+    );
+    let run = check(&repo, &["--image", "tools"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.statuses(), pairs(&[("tools", "missing")]));
+}

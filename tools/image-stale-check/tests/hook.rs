@@ -124,3 +124,52 @@ fn a_strict_hook_refuses_a_push_of_stale_images() {
     assert!(stderr.contains("; refusing the push"), "{stderr}");
     assert_eq!(remote.git(&["rev-parse", "main"]), docs);
 }
+
+#[test]
+fn the_check_and_the_hook_look_up_the_tag_the_team_publishes() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let repo = project(&host);
+    // The team publishes `latest` (on the default branch) and sha tags, no
+    // branch tag: the check derives `latest` from the rules.
+    let config = fs_err::read_to_string(repo.path().join("slipway.toml")).unwrap();
+    repo.write(
+        "slipway.toml",
+        config + "\n[tags]\nrules = [\"type=sha\", \"type=raw,value=latest,enable={{is_default_branch}}\"]\n",
+    );
+    let built = repo.commit("tags: latest and sha");
+    for image in ["base", "app", "worker"] {
+        push_image(&host, &format!("demo/{image}"), "latest", Some(&built));
+    }
+    let check = run_in(repo.path(), &["--format", "json"]);
+    assert_eq!(check.code, 0, "{check:?}");
+    assert_eq!(check.json()["tag"], "latest");
+
+    // `[stale] tag` names it; `install-hook --tag` overrides it for the hook.
+    let config = fs_err::read_to_string(repo.path().join("slipway.toml")).unwrap();
+    repo.write("slipway.toml", config + "\n[stale]\ntag = \"prod\"\n");
+    let built = repo.commit("stale: prod");
+    let check = run_in(repo.path(), &["--format", "json"]);
+    assert_eq!(check.json()["tag"], "prod", "{check:?}");
+    for image in ["base", "app", "worker"] {
+        push_image(&host, &format!("demo/{image}"), "stable", Some(&built));
+    }
+    let remote = repo.bare_clone();
+    repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        &remote.path().display().to_string(),
+    ]);
+    let install = run_in(
+        repo.path(),
+        &["install-hook", "--strict", "--tag", "stable"],
+    );
+    assert_eq!(install.code, 0, "{install:?}");
+    repo.write("README.md", "docs\n");
+    repo.commit("docs: readme");
+    // `:prod` was never pushed: a strict hook looking it up would refuse.
+    let (ok, stderr) = push(&repo);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("all 3 image(s) are fresh at"), "{stderr}");
+}

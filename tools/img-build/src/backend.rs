@@ -56,6 +56,10 @@ pub(crate) struct BuildSpec<'a> {
     pub(crate) load: bool,
     /// The iidfile or metadata file this build writes.
     pub(crate) output_file: PathBuf,
+    /// `SOURCE_DATE_EPOCH`: timestamps of what the build makes.
+    pub(crate) source_date_epoch: i64,
+    /// `--no-cache`: the builder reuses nothing.
+    pub(crate) no_cache: bool,
 }
 
 /// A builder: how a build and a push are spelled.
@@ -197,34 +201,58 @@ pub(crate) fn validate(plan: &Plan) -> anyhow::Result<()> {
                         target.platforms.len()
                     )));
                 }
-                for value in &target.cache_from {
-                    registry_cache_ref(value).ok_or_else(|| {
-                        UsageError::new(format!(
-                            "`cache_from` value `{value}` of image `{name}` is not supported by the {} backend: use `type=registry,ref=REPO:TAG` or an image reference (`local` and `gha` need buildx)",
-                            plan.backend
-                        ))
-                    })?;
-                }
-                for value in &target.cache_to {
-                    let supported = match plan.backend {
-                        BackendKind::Buildkit => value == "type=inline",
-                        _ => registry_cache_ref(value).is_some(),
-                    };
-                    if !supported {
-                        let valid = match plan.backend {
-                            BackendKind::Buildkit => "`type=inline`",
-                            _ => "`type=registry,ref=REPO` or a repository",
-                        };
-                        return Err(UsageError::new(format!(
-                            "`cache_to` value `{value}` of image `{name}` is not supported by the {} backend: use {valid}, or buildx",
-                            plan.backend
-                        )));
-                    }
-                }
             }
         }
     }
     Ok(())
+}
+
+/// Keeps the cache values of `target` that `backend` can use and drops the
+/// others, returning one notice per dropped value: one slipway.toml serves a
+/// laptop (buildah, classic BuildKit) and a CI runner (buildx). buildx takes
+/// every value; classic BuildKit reads registry images (`cache_from`) and
+/// writes `type=inline`; buildah reads and writes registry repositories.
+pub(crate) fn fit_cache(backend: BackendKind, target: &mut Target) -> Vec<String> {
+    let mut notices = Vec::new();
+    let name = target.name.clone();
+    let mut keep = |key: &str,
+                    values: &mut Vec<String>,
+                    usable: &dyn Fn(&str) -> bool,
+                    what: &str| {
+        values.retain(|value| {
+            let is_usable = usable(value);
+            if !is_usable {
+                notices.push(format!(
+                    "`{key}` value `{value}` of image `{name}` is left out: the {backend} backend {what} (buildx takes it)"
+                ));
+            }
+            is_usable
+        });
+    };
+    match backend {
+        BackendKind::Buildx => {}
+        BackendKind::Buildkit => {
+            keep(
+                "cache_from",
+                &mut target.cache_from,
+                &|v| registry_cache_ref(v).is_some(),
+                "reads only registry caches (`type=registry,ref=REPO:TAG` or an image reference)",
+            );
+            keep(
+                "cache_to",
+                &mut target.cache_to,
+                &|v| v == "type=inline",
+                "writes only `type=inline`",
+            );
+        }
+        BackendKind::Buildah => {
+            let usable = |v: &str| registry_cache_ref(v).is_some();
+            let what = "uses only registry caches (`type=registry,ref=REPO` or a repository)";
+            keep("cache_from", &mut target.cache_from, &usable, what);
+            keep("cache_to", &mut target.cache_to, &usable, what);
+        }
+    }
+    notices
 }
 
 /// The image reference of a registry cache value: `type=registry,ref=X` or a bare `X`.
@@ -258,7 +286,9 @@ fn common_args(spec: &BuildSpec<'_>, args: &mut Vec<String>) {
         args.push(flag.to_owned());
         args.push(value);
     };
-    push("--file", spec.target.dockerfile.display().to_string());
+    // The copy named by its bytes, never the original: BuildKit would reuse
+    // another Dockerfile of the same name, size and mtime (see `dockerfile`).
+    push("--file", spec.target.build_file.copy.display().to_string());
     if let Some(stage) = &spec.target.stage {
         push("--target", stage.clone());
     }
@@ -279,6 +309,9 @@ fn common_args(spec: &BuildSpec<'_>, args: &mut Vec<String>) {
     }
     if let Some(network) = spec.network {
         push("--network", network.to_owned());
+    }
+    if spec.no_cache {
+        args.push("--no-cache".to_owned());
     }
 }
 
@@ -321,7 +354,10 @@ impl Backend for Buildx {
         Invocation {
             step: "build".to_owned(),
             argv: args,
-            env: Vec::new(),
+            env: vec![(
+                "SOURCE_DATE_EPOCH".to_owned(),
+                spec.source_date_epoch.to_string(),
+            )],
             digest: if spec.push {
                 DigestSource::MetadataFile(spec.output_file.clone())
             } else {
@@ -373,7 +409,13 @@ impl Backend for Buildkit {
         Invocation {
             step: "build".to_owned(),
             argv: args,
-            env: vec![("DOCKER_BUILDKIT".to_owned(), "1".to_owned())],
+            env: vec![
+                ("DOCKER_BUILDKIT".to_owned(), "1".to_owned()),
+                (
+                    "SOURCE_DATE_EPOCH".to_owned(),
+                    spec.source_date_epoch.to_string(),
+                ),
+            ],
             digest: DigestSource::None,
             platform: None,
         }
@@ -415,6 +457,14 @@ impl Backend for Buildah {
             args.push("--tls-verify=false".to_owned());
         }
         common_args(spec, &mut args);
+        if let Some(ignore) = spec.target.build_file.ignore_copy() {
+            // BuildKit finds `<Dockerfile>.dockerignore` beside the Dockerfile
+            // by itself; buildah is told.
+            args.extend(["--ignorefile".to_owned(), ignore.display().to_string()]);
+        }
+        // Every timestamp in the image (created, history, file times) is
+        // the commit's: a rerun at one commit gives the same layers.
+        args.extend(["--timestamp".to_owned(), spec.source_date_epoch.to_string()]);
         let cache_from: Vec<String> = spec
             .target
             .cache_from
@@ -486,6 +536,8 @@ fn clone_spec<'a>(spec: &BuildSpec<'a>) -> BuildSpec<'a> {
         push: spec.push,
         load: spec.load,
         output_file: spec.output_file.clone(),
+        source_date_epoch: spec.source_date_epoch,
+        no_cache: spec.no_cache,
     }
 }
 

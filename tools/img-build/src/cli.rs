@@ -59,6 +59,16 @@ pub struct Cli {
     #[arg(long)]
     pub only_stale: bool,
 
+    /// Move mutable tags even backwards or sideways in history
+    ///
+    /// By default a mutable tag (`latest`, a branch, `1`, `1.4`: anything but
+    /// `sha-<hex>` and a full semver version) moves only to an image whose
+    /// revision descends from (or is) the revision of the image it points at
+    /// now, read from the registry; otherwise it is left where it is, with a
+    /// notice on stderr and in the report's `held_tags`.
+    #[arg(long)]
+    pub force_tags: bool,
+
     /// Keep the images in the local image store (buildx `--load`; docker and buildah always do)
     #[arg(long)]
     pub load: bool,
@@ -82,6 +92,21 @@ pub struct Cli {
     /// Network mode for `RUN` steps, passed to the builder as `--network` (e.g. `none`, `host`) [default: the builder's]
     #[arg(long, env = "SLIPWAY_NETWORK", value_name = "MODE")]
     pub network: Option<String>,
+
+    /// A `--cache-from` value for every image, repeatable, instead of slipway.toml's `cache_from`
+    ///
+    /// Values the backend cannot use are left out with a notice (e.g.
+    /// `type=gha` without buildx), so one setting serves every builder.
+    #[arg(long = "cache-from", value_name = "VALUE", conflicts_with = "no_cache")]
+    pub cache_from: Vec<String>,
+
+    /// A `--cache-to` value for every image, repeatable, instead of slipway.toml's `cache_to`
+    #[arg(long = "cache-to", value_name = "VALUE", conflicts_with = "no_cache")]
+    pub cache_to: Vec<String>,
+
+    /// Build without any cache: no `cache_from`/`cache_to`, and `--no-cache` to the builder
+    #[arg(long)]
+    pub no_cache: bool,
 
     /// A metadata-action `tags:` line, repeatable [default: slipway.toml's `[tags] rules`, else metadata-action's defaults]
     #[arg(long = "tag", value_name = "RULE")]

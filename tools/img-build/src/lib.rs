@@ -10,11 +10,14 @@
 
 mod backend;
 mod cli;
+mod dockerfile;
+mod forward;
 mod freshness;
 mod index;
 mod plan;
 mod report;
 mod run;
+mod verify;
 mod work;
 
 pub use cli::{BackendChoice, Cli};
@@ -38,13 +41,16 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     let config = Config::locate(cli.global.config.as_deref(), &cwd)?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let chosen = backend::choose(cli.backend, &cli.docker, &cli.buildah)?;
-    let plan = plan::plan(&cli, &config, &env, &cwd, chosen)?;
+    let mut plan = plan::plan(&cli, &config, &env, &cwd, chosen)?;
     let builder = backend::backend(&plan);
     let progress = out.progress();
     progress.println(&format!(
         "img-build: backend {} ({})",
         plan.backend, plan.backend_reason
     ));
+    for notice in &plan.notices {
+        progress.println(&format!("img-build: {notice}"));
+    }
 
     let freshness = if cli.only_stale {
         freshness::check(&plan, &config, out)?
@@ -54,8 +60,9 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     let is_skipped = |name: &str| freshness.get(name).is_some_and(|f| f.skip);
 
     if cli.dry_run {
-        // The dependency's reference is only known once it is built: the
-        // dry run shows its main tag (a pushed run passes `repo@sha256:…`).
+        // The dependency's digest is only known once it is pushed: the dry
+        // run shows where it goes (`repo@<digest of base>`), or the main tag
+        // that an unpushed run passes.
         let works = plan
             .targets
             .iter()
@@ -71,6 +78,9 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                     // A skipped dependency is handed over as what is published.
                     match freshness.get(&dep.name).filter(|f| f.skip) {
                         Some(fresh) => crate::freshness::published_reference(fresh, dep),
+                        None if plan.push => {
+                            Some(format!("{}@<digest of {}>", dep.repository, dep.name))
+                        }
                         None => dep.tags.first().cloned(),
                     }
                 });
@@ -89,6 +99,27 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     if plan.targets.is_empty() {
         progress.println("img-build: nothing to build");
     }
+    // The dry run shows every tag; which mutable tags stay where they are
+    // is asked of the registry only by a real run.
+    let held = if plan.push && !cli.force_tags {
+        forward::hold_tags(&mut plan, &config, out)?
+    } else {
+        BTreeMap::new()
+    };
     let outcomes = run::execute(&plan, builder.as_ref(), out, &env, &freshness)?;
-    Ok(Report::built(&plan, outcomes))
+    let report = Report::built(&plan, outcomes, held);
+    if cli.log_dir.is_none() {
+        // A temp dir of ours: gone after a success, kept and named after a failure.
+        if report.is_success() {
+            if let Err(error) = fs_err::remove_dir_all(&plan.log_dir) {
+                tracing::warn!(%error, "cannot remove the build logs");
+            }
+        } else {
+            progress.println(&format!(
+                "img-build: the build logs are kept in `{}`",
+                plan.log_dir.display()
+            ));
+        }
+    }
+    Ok(report)
 }

@@ -16,6 +16,7 @@ use slipway_core::tags::{self, ImageSpec};
 
 use crate::backend::BackendKind;
 use crate::cli::Cli;
+use crate::dockerfile::{DOCKERFILE_LABEL, Dockerfile};
 
 /// The label the stale check reads; it must hold the commit the image was built from.
 pub(crate) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
@@ -37,6 +38,12 @@ pub(crate) struct Plan {
     pub(crate) network: Option<String>,
     /// The full commit sha, with `-dirty` when the tree has uncommitted changes.
     pub(crate) revision: String,
+    /// `SOURCE_DATE_EPOCH` for the builds: the environment's, else the commit's time.
+    pub(crate) source_date_epoch: i64,
+    /// `--no-cache`: no cache values, and the builder told so.
+    pub(crate) no_cache: bool,
+    /// What the plan left out and the user should know (cache values the backend cannot use).
+    pub(crate) notices: Vec<String>,
     pub(crate) log_dir: PathBuf,
 }
 
@@ -59,6 +66,8 @@ pub(crate) struct Target {
     pub(crate) dependency_arg: Option<DependencyArg>,
     pub(crate) context: PathBuf,
     pub(crate) dockerfile: PathBuf,
+    /// The Dockerfile's bytes, their sha256 and the copy the builder reads.
+    pub(crate) build_file: Dockerfile,
     pub(crate) stage: Option<String>,
     pub(crate) cache_from: Vec<String>,
     pub(crate) cache_to: Vec<String>,
@@ -118,6 +127,27 @@ pub(crate) fn plan(
         }
     })?;
     let revision = revision(config, &ctx.sha, cli.require_clean)?;
+    // Same as BuildKit and buildah's reproducible builds: timestamps come
+    // from `SOURCE_DATE_EPOCH`, which defaults to the commit's time, so a
+    // rerun at one commit labels (and, where the builder allows, builds)
+    // the same image.
+    let source_date_epoch = if env("SOURCE_DATE_EPOCH").is_some() {
+        ctx.now.as_second()
+    } else {
+        ctx.commit_date.as_second()
+    };
+    let created = jiff::Timestamp::from_second(source_date_epoch)
+        .unwrap_or(ctx.now)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let log_dir = match &cli.log_dir {
+        Some(dir) => cwd.join(dir),
+        None => std::env::temp_dir().join(format!(
+            "img-build-{}-{}",
+            config.project.name,
+            std::process::id()
+        )),
+    };
 
     let mut targets = Vec::new();
     for name in &order {
@@ -152,7 +182,7 @@ pub(crate) fn plan(
             .collect();
         labels.insert(
             "org.opencontainers.image.created".to_owned(),
-            ctx.now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            created.clone(),
         );
         labels.insert("org.opencontainers.image.title".to_owned(), name.clone());
         let version = meta
@@ -222,6 +252,24 @@ pub(crate) fn plan(
                 image.at
             )));
         }
+        let build_file =
+            Dockerfile::read(&dockerfile, &log_dir.join("dockerfiles")).map_err(|e| {
+                UsageError::new(format!(
+                    "cannot read the Dockerfile of image `{name}`: {e:#}"
+                ))
+            })?;
+        // Proof of which Dockerfile the image was built from, checked after
+        // each build; like the revision, nothing overrides it.
+        labels.insert(DOCKERFILE_LABEL.to_owned(), build_file.sha256.clone());
+        check_from_args(
+            config,
+            name,
+            &build_file,
+            image.target.as_deref(),
+            &image.build_args,
+            dependency_arg.as_ref(),
+            &order,
+        )?;
         targets.push(Target {
             name: name.clone(),
             repository: repo.to_string(),
@@ -236,9 +284,16 @@ pub(crate) fn plan(
             dependency_arg,
             context,
             dockerfile,
+            build_file,
             stage: image.target.clone(),
-            cache_from: scoped_cache(&image.cache_from, name),
-            cache_to: scoped_cache(&image.cache_to, name),
+            cache_from: scoped_cache(
+                cache_values(cli.no_cache, &cli.cache_from, &image.cache_from),
+                name,
+            ),
+            cache_to: scoped_cache(
+                cache_values(cli.no_cache, &cli.cache_to, &image.cache_to),
+                name,
+            ),
             secrets: image.secrets.iter().map(ToString::to_string).collect(),
             secret_sources,
         });
@@ -248,14 +303,10 @@ pub(crate) fn plan(
         Some(jobs) => usize::from(jobs),
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
-    let log_dir = match &cli.log_dir {
-        Some(dir) => cwd.join(dir),
-        None => std::env::temp_dir().join(format!(
-            "img-build-{}-{}",
-            config.project.name,
-            std::process::id()
-        )),
-    };
+    let mut notices = Vec::new();
+    for target in &mut targets {
+        notices.extend(crate::backend::fit_cache(backend.0, target));
+    }
     let plan = Plan {
         backend: backend.0,
         backend_reason: backend.1,
@@ -268,10 +319,61 @@ pub(crate) fn plan(
         fail_fast: cli.fail_fast,
         network: cli.network.clone(),
         revision,
+        source_date_epoch,
         log_dir,
+        no_cache: cli.no_cache,
+        notices,
     };
     crate::backend::validate(&plan)?;
     Ok(plan)
+}
+
+/// Refuses, at plan time, a target whose `FROM` would name no image: a
+/// global `ARG` it uses has no default and gets no value in this run.
+fn check_from_args(
+    config: &Config,
+    name: &str,
+    dockerfile: &Dockerfile,
+    stage: Option<&str>,
+    build_args: &BTreeMap<String, String>,
+    dependency_arg: Option<&DependencyArg>,
+    order: &[String],
+) -> anyhow::Result<()> {
+    let image = config.image(name)?;
+    let shown = dockerfile
+        .original
+        .strip_prefix(&config.root)
+        .unwrap_or(&dockerfile.original)
+        .display()
+        .to_string();
+    for arg in crate::dockerfile::from_args(&dockerfile.text(), stage) {
+        let has_value = arg.default.as_deref().is_some_and(|d| !d.is_empty())
+            || build_args.get(&arg.name).is_some_and(|v| !v.is_empty())
+            || dependency_arg.is_some_and(|d| d.arg == arg.name);
+        if has_value {
+            continue;
+        }
+        let fix = format!(
+            "give it a default (`ARG {arg_name}=…` in `{shown}`) or a value (`build_args = {{ {arg_name} = \"…\" }}` in [images.{name}])",
+            arg_name = arg.name
+        );
+        let dependency = image
+            .depends_on
+            .first()
+            .filter(|d| image.depends_on_arg == arg.name && !order.contains(d));
+        let message = match dependency {
+            Some(dependency) => format!(
+                "image `{name}` cannot be built without `{dependency}`: `{}` at `{shown}:{}` uses `ARG {}`, which has no default and is set to `{dependency}`'s reference only when `{dependency}` is built in the same run; build it too (`--only {dependency},{name}`), or {fix}",
+                arg.from, arg.line, arg.name
+            ),
+            None => format!(
+                "image `{name}` has no base image: `{}` at `{shown}:{}` uses `ARG {}`, which has no default and no value: {fix}",
+                arg.from, arg.line, arg.name
+            ),
+        };
+        return Err(UsageError::new(message));
+    }
+    Ok(())
 }
 
 /// The image names the flags select, before ordering.
@@ -290,7 +392,12 @@ fn selected(cli: &Cli, config: &Config, cwd: &Path) -> anyhow::Result<Vec<String
         return targets_from(path, cwd);
     }
     if cli.all {
-        return Ok(config.images.keys().cloned().collect());
+        // `default = false` images are built only when named (`--only`).
+        let defaults = config.default_images();
+        for name in config.images.keys().filter(|n| !defaults.contains(*n)) {
+            tracing::info!(image = %name, "`default = false`: not part of `--all`; build it with `--only {name}`");
+        }
+        return Ok(defaults.into_iter().collect());
     }
     Err(UsageError::new(
         "choose the images to build: `--only NAMES`, `--all`, or `--targets-from FILE` (changed-paths' JSON)",
@@ -365,6 +472,16 @@ fn revision(config: &Config, ctx_sha: &str, require_clean: bool) -> anyhow::Resu
     }
 }
 
+/// The cache values of one image: none with `--no-cache`, the flags' when
+/// given (they win over slipway.toml), else slipway.toml's.
+fn cache_values<'a>(no_cache: bool, flags: &'a [String], config: &'a [String]) -> &'a [String] {
+    match (no_cache, flags.is_empty()) {
+        (true, _) => &[],
+        (false, false) => flags,
+        (false, true) => config,
+    }
+}
+
 /// Same as docker/build-push-action's advice: each image gets its own gha
 /// cache scope, else images overwrite each other's cache.
 fn scoped_cache(values: &[String], name: &str) -> Vec<String> {
@@ -390,6 +507,7 @@ mod tests {
     fn check(values: &[&str], name: &str, expected: &[&str]) {
         let values: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
         assert_eq!(scoped_cache(&values, name), expected);
+        assert_eq!(cache_values(true, &values, &values), [] as [String; 0]);
     }
 
     #[test]

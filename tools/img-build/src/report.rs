@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use slipway_core::cli::exit;
 use slipway_core::contract::img_build::{
-    BuildReport, BuiltTarget, Command, PlanReport, PlannedTarget, Report as Inner,
+    BuildReport, BuiltTarget, Command, HeldTag, PlanReport, PlannedTarget, Report as Inner,
 };
 use slipway_core::output::Style;
 
@@ -84,7 +84,11 @@ impl Report {
     }
 
     /// A real run's report, targets in build order.
-    pub(crate) fn built(plan: &Plan, mut outcomes: BTreeMap<String, Outcome>) -> Report {
+    pub(crate) fn built(
+        plan: &Plan,
+        mut outcomes: BTreeMap<String, Outcome>,
+        mut held: BTreeMap<String, Vec<HeldTag>>,
+    ) -> Report {
         let targets: Vec<BuiltTarget> = plan
             .targets
             .iter()
@@ -103,6 +107,7 @@ impl Report {
                     duration_seconds: (outcome.duration.as_secs_f64() * 1000.0).round() / 1000.0,
                     log: outcome.log,
                     error: outcome.error,
+                    held_tags: held.remove(&target.name).unwrap_or_default(),
                 })
             })
             .collect();
@@ -120,6 +125,16 @@ impl Report {
                 targets,
                 failed,
             }),
+        }
+    }
+}
+
+impl Report {
+    /// Whether every target was built or skipped as fresh.
+    pub(crate) fn is_success(&self) -> bool {
+        match &self.inner {
+            Inner::Built(report) => report.failed.is_empty(),
+            Inner::Plan(_) => true,
         }
     }
 }
@@ -173,12 +188,17 @@ impl slipway_core::output::Report for Report {
             Inner::Built(report) => {
                 for target in &report.targets {
                     match target.status {
-                        Status::Built => text.push_str(&format!(
-                            "{} {} {}\n",
-                            target.name,
-                            style.ok("built"),
-                            target.reference.as_deref().unwrap_or_default()
-                        )),
+                        Status::Built => {
+                            text.push_str(&format!(
+                                "{} {} {}\n",
+                                target.name,
+                                style.ok("built"),
+                                target.reference.as_deref().unwrap_or_default()
+                            ));
+                            for held in &target.held_tags {
+                                text.push_str(&format!("  held {}: {}\n", held.tag, held.reason));
+                            }
+                        }
                         Status::Skipped if target.reason == Some(SkipReason::Fresh) => {
                             text.push_str(&format!(
                                 "{} {} {} (fresh: published for this commit)\n",

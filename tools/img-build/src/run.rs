@@ -20,7 +20,7 @@ use slipway_core::output::Output;
 use slipway_core::progress::{Progress, Task};
 use xshell::Shell;
 
-use crate::backend::{Backend, DigestSource, Invocation};
+use crate::backend::{Backend, BackendKind, DigestSource, Invocation};
 use crate::freshness::Freshness;
 use crate::plan::{Plan, Secret, Target};
 use crate::work::work;
@@ -59,16 +59,32 @@ pub(crate) fn execute(
     freshness: &BTreeMap<String, Freshness>,
 ) -> anyhow::Result<BTreeMap<String, Outcome>> {
     fs_err::create_dir_all(&plan.log_dir).context("cannot create the log directory")?;
+    for target in &plan.targets {
+        target.build_file.write_copy().with_context(|| {
+            format!(
+                "cannot write the copy of `{}` the builder reads",
+                target.dockerfile.display()
+            )
+        })?;
+    }
     // Env secrets go to 0600 files in a private directory, removed when the run ends.
     let secret_dir = tempfile::Builder::new()
         .prefix("img-build-secrets-")
         .tempdir()
         .context("cannot create a directory for build secrets")?;
     let mut secret_files: BTreeMap<(String, String), String> = BTreeMap::new();
+    // Every secret value, so that a log excerpt in an error never shows one.
+    let mut secret_values: Vec<String> = Vec::new();
     for target in &plan.targets {
         for (id, secret) in &target.secret_sources {
+            if let Secret::File(path) = secret
+                && let Ok(value) = fs_err::read_to_string(path)
+            {
+                secret_values.push(value.trim().to_owned());
+            }
             if let Secret::Env(var) = secret {
                 let value = env(var).unwrap_or_default();
+                secret_values.push(value.clone());
                 out.mask(&secrecy::SecretString::from(value.clone()));
                 let path = secret_dir.path().join(format!("{}-{id}", target.name));
                 write_private(&path, &value)
@@ -168,10 +184,12 @@ pub(crate) fn execute(
                 );
                 let sender = sender.clone();
                 let progress = progress.clone();
+                let secret_values = &secret_values;
                 running += 1;
                 started.push(target.name.clone());
                 scope.spawn(move || {
-                    let outcome = run_target(plan, target, &commands, &progress, out);
+                    let outcome =
+                        run_target(plan, target, &commands, &progress, out, secret_values);
                     // The receiver lives until every spawned target has reported.
                     let _ = sender.send((target.name.clone(), outcome));
                 });
@@ -222,6 +240,7 @@ fn run_target(
     work: &crate::work::Work,
     progress: &Progress,
     out: &Output,
+    secret_values: &[String],
 ) -> Outcome {
     let started = Instant::now();
     let log_path = plan.log_dir.join(format!("{}.log", target.name));
@@ -251,7 +270,10 @@ fn run_target(
             }
         }
         Err(error) => {
-            let message = format!("{error:#}");
+            let message = match log_tail(&log_path, secret_values) {
+                Some(tail) => format!("{error:#}; the log ends with:\n{tail}"),
+                None => format!("{error:#}"),
+            };
             task.fail(&format!("{message} (log: {})", log_path.display()));
             Outcome {
                 status: Status::Failed,
@@ -291,6 +313,15 @@ fn run_commands(
             .with_context(|| format!("`{}` failed", command.step))?;
         if command.step.starts_with("build") {
             image_id = read_image_id(command);
+            // Checked before anything is pushed; buildx pushes as it
+            // builds, so its image is checked in the registry below.
+            if let Some(id) = image_id
+                .as_deref()
+                .filter(|_| plan.backend != BackendKind::Buildx)
+            {
+                let checked = crate::verify::local(plan, target, id)?;
+                write_line(&log, &format!("img-build: {checked}"));
+            }
         }
         if let Some(digest) = digest_of(command, &digest_lines)? {
             if let Some(platform) = &command.platform {
@@ -311,6 +342,17 @@ fn run_commands(
         first_digest = Some(digest);
     }
     let main_tag = target.tags.first().cloned().unwrap_or_default();
+    if plan.backend == BackendKind::Buildx {
+        let checked = match (&first_digest, plan.push, plan.load) {
+            (Some(digest), true, _) => Some(crate::verify::pushed(target, digest, out)?),
+            (_, false, true) => Some(crate::verify::local(plan, target, &main_tag)?),
+            // The image stays in the builder's cache: nothing to read back.
+            _ => None,
+        };
+        if let Some(checked) = checked {
+            write_line(&log, &format!("img-build: {checked}"));
+        }
+    }
     match (&first_digest, plan.push) {
         (Some(digest), true) => Ok((
             format!("{}@{digest}", target.repository),
@@ -320,6 +362,66 @@ fn run_commands(
         (None, true) => anyhow::bail!("the push reported no digest"),
         (_, false) => Ok((main_tag, None, image_id)),
     }
+}
+
+/// How many of a failed build's last log lines its error shows.
+const TAIL_LINES: usize = 8;
+
+/// The last meaningful lines of a build log, indented, each secret value
+/// replaced by `***`: no command lines of ours, no blank or progress-only
+/// lines (BuildKit's `#12 DONE 0.1s`, `#12 sha256:… 0.0s done`).
+fn log_tail(path: &Path, secret_values: &[String]) -> Option<String> {
+    let text = fs_err::read_to_string(path).ok()?;
+    let meaningful: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|line| {
+            let body = line
+                .split_once(' ')
+                .filter(|(step, _)| step.starts_with('#'))
+                .map_or(*line, |(_, rest)| rest);
+            !line.trim().is_empty()
+                && !line.starts_with("$ ")
+                && !line.starts_with("img-build: ")
+                && !body.starts_with("DONE ")
+                && !body.starts_with("CACHED")
+                && !body.starts_with("sha256:")
+                && !body.starts_with("transferring ")
+        })
+        .collect();
+    let start = meaningful.len().saturating_sub(TAIL_LINES);
+    let tail = &meaningful[start..];
+    if tail.is_empty() {
+        return None;
+    }
+    // A multi-line secret (a key file) is redacted line by line too, since
+    // the log shows it one line at a time.
+    let parts: Vec<&str> = secret_values
+        .iter()
+        .flat_map(|value| std::iter::once(value.as_str()).chain(value.lines()))
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect();
+    let text = tail
+        .iter()
+        .map(|line| {
+            let mut line = (*line).to_owned();
+            for part in &parts {
+                line = line.replace(part, "***");
+            }
+            format!("  {line}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(text)
+}
+
+/// Appends a line of img-build's own to a target's log.
+fn write_line(log: &Mutex<fs_err::File>, line: &str) {
+    let mut log = log
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _ = writeln!(log, "{line}");
 }
 
 /// Reads the image id a build wrote (`--iidfile`), if it wrote one.
@@ -342,12 +444,7 @@ fn digest_of(command: &Invocation, lines: &[String]) -> anyhow::Result<Option<Di
             .to_owned(),
         DigestSource::MetadataFile(path) => {
             let text = fs_err::read_to_string(path).context("cannot read the metadata file")?;
-            let json: serde_json::Value =
-                serde_json::from_str(&text).context("the metadata file is not JSON")?;
-            json.get("containerimage.digest")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-                .context("the metadata file has no `containerimage.digest`")?
+            metadata_digest(&text)?
         }
         DigestSource::PushOutput => lines
             .iter()
@@ -357,6 +454,29 @@ fn digest_of(command: &Invocation, lines: &[String]) -> anyhow::Result<Option<Di
     text.parse::<Digest>()
         .map(Some)
         .with_context(|| format!("`{text}` is not a digest"))
+}
+
+/// The pushed digest in buildx's `--metadata-file`: `containerimage.digest`
+/// (the manifest's, or the index's for several platforms), which must agree
+/// with `containerimage.descriptor.digest` when both are there.
+fn metadata_digest(text: &str) -> anyhow::Result<String> {
+    let json: serde_json::Value =
+        serde_json::from_str(text).context("the metadata file is not JSON")?;
+    let digest = json
+        .get("containerimage.digest")
+        .and_then(serde_json::Value::as_str);
+    let descriptor = json
+        .pointer("/containerimage.descriptor/digest")
+        .and_then(serde_json::Value::as_str);
+    match (digest, descriptor) {
+        (Some(digest), Some(descriptor)) if digest != descriptor => anyhow::bail!(
+            "the metadata file disagrees with itself: `containerimage.digest` is `{digest}`, `containerimage.descriptor` says `{descriptor}`"
+        ),
+        (Some(digest), _) | (None, Some(digest)) => Ok(digest.to_owned()),
+        (None, None) => anyhow::bail!(
+            "the metadata file has no `containerimage.digest` (was the image pushed? buildx writes it with `--push`)"
+        ),
+    }
 }
 
 /// `latest: digest: sha256:… size: 528` gives `sha256:…`.
@@ -445,6 +565,63 @@ mod tests {
         check(
             "sha-abc1234: digest: sha256:0123abcd size: 528",
             Some("sha256:0123abcd"),
+        );
+    }
+
+    #[track_caller]
+    fn check_metadata(text: &str, expected: Result<&str, &str>) {
+        let got = metadata_digest(text).map_err(|e| e.to_string());
+        assert_eq!(
+            got.as_deref(),
+            expected.map_err(|e| e.to_owned()).as_deref(),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn buildx_metadata_gives_the_pushed_digest() {
+        // Samples in buildx's documented `--metadata-file` shape.
+        check_metadata(
+            include_str!("../tests/fixtures/buildx-metadata.json"),
+            Ok("sha256:19ffeab6f8bc9293ac2c3fdf94ebe28396254c993aea0b5a542cfb02e0883fa3"),
+        );
+        check_metadata(
+            include_str!("../tests/fixtures/buildx-metadata-multi-platform.json"),
+            Ok("sha256:b4c57c45edb633da2b73d0183f0cc71bc2f37805d62cef074bfd105e01b414cc"),
+        );
+        check_metadata(
+            r#"{"containerimage.descriptor": {"digest": "sha256:00"}}"#,
+            Ok("sha256:00"),
+        );
+        check_metadata(
+            r#"{"buildx.build.ref": "builder/builder0/x"}"#,
+            Err(
+                "the metadata file has no `containerimage.digest` (was the image pushed? buildx writes it with `--push`)",
+            ),
+        );
+        check_metadata(
+            r#"{"containerimage.digest": "sha256:01", "containerimage.descriptor": {"digest": "sha256:02"}}"#,
+            Err(
+                "the metadata file disagrees with itself: `containerimage.digest` is `sha256:01`, `containerimage.descriptor` says `sha256:02`",
+            ),
+        );
+    }
+
+    #[test]
+    fn a_log_tail_keeps_the_builders_words_and_hides_secrets() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let log = dir.path().join("app.log");
+        fs_err::write(
+            &log,
+            "$ docker build --secret id=key,src=/tmp/k .\n#5 [2/2] RUN cat /run/secrets/key\n#5 0.2 -----BEGIN KEY-----\n#5 0.2 c2VjcmV0\n#5 0.3 table t is missing\n#5 DONE 0.4s\n\n#5 ERROR: exit code: 7\n",
+        )
+        .expect("written");
+        let secrets = ["-----BEGIN KEY-----\nc2VjcmV0\n-----END KEY-----".to_owned()];
+        assert_eq!(
+            log_tail(&log, &secrets).as_deref(),
+            Some(
+                "  #5 [2/2] RUN cat /run/secrets/key\n  #5 0.2 ***\n  #5 0.2 ***\n  #5 0.3 table t is missing\n  #5 ERROR: exit code: 7"
+            )
         );
     }
 

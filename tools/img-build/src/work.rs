@@ -32,6 +32,13 @@ pub(crate) fn work(
     if let (Some(arg), Some(reference)) = (&target.dependency_arg, dependency_ref) {
         build_args.insert(arg.arg.clone(), reference.to_owned());
     }
+    // BuildKit 0.11+ reads it as a build arg for reproducible timestamps;
+    // buildah gets `--timestamp` instead.
+    if backend.kind() != crate::backend::BackendKind::Buildah {
+        build_args
+            .entry("SOURCE_DATE_EPOCH".to_owned())
+            .or_insert_with(|| plan.source_date_epoch.to_string());
+    }
     let secrets: Vec<String> = target
         .secret_sources
         .iter()
@@ -47,6 +54,8 @@ pub(crate) fn work(
         push,
         load: plan.load,
         output_file: plan.log_dir.join(file),
+        source_date_epoch: plan.source_date_epoch,
+        no_cache: plan.no_cache,
     };
     let name = &target.name;
     let mut commands = Vec::new();
@@ -55,12 +64,30 @@ pub(crate) fn work(
         for platform in &target.platform_values {
             let slug = slug(platform);
             let platform_tag = format!("{main_tag}-{slug}");
-            let mut build = backend.build(&spec(
-                vec![platform.to_string()],
-                vec![platform_tag.clone()],
-                false,
-                format!("{name}-{slug}.iid"),
-            ));
+            // Each platform reads and writes its own cache: one ref for all
+            // would hold one platform's layers, and the others would miss.
+            let platform_target = Target {
+                cache_from: target
+                    .cache_from
+                    .iter()
+                    .map(|v| platform_cache(v, &slug))
+                    .collect(),
+                cache_to: target
+                    .cache_to
+                    .iter()
+                    .map(|v| platform_cache(v, &slug))
+                    .collect(),
+                ..target.clone()
+            };
+            let mut build = backend.build(&BuildSpec {
+                target: &platform_target,
+                ..spec(
+                    vec![platform.to_string()],
+                    vec![platform_tag.clone()],
+                    false,
+                    format!("{name}-{slug}.iid"),
+                )
+            });
             build.step = format!("build {platform}");
             commands.push(build);
             let digest_file = plan.log_dir.join(format!("{name}-{slug}.digest"));
@@ -97,7 +124,62 @@ pub(crate) fn work(
     }
 }
 
+/// A registry cache value for one platform's build: its reference gets
+/// `-<slug>` after its tag (`r/app:main` → `r/app:main-linux-arm64`, the tag
+/// that platform's image is pushed as), or after its repository when it has
+/// no tag (`r/cache` → `r/cache-linux-arm64`, buildah's cache repository).
+/// Other values (`type=inline`, digests) are kept.
+pub(crate) fn platform_cache(value: &str, slug: &str) -> String {
+    let suffix = |reference: &str| -> String {
+        // The tag, or the repository when there is none, ends the reference.
+        if reference.contains('@') {
+            reference.to_owned()
+        } else {
+            format!("{reference}-{slug}")
+        }
+    };
+    if !value.contains('=') {
+        return suffix(value);
+    }
+    value
+        .split(',')
+        .map(|field| match field.strip_prefix("ref=") {
+            Some(reference) => format!("ref={}", suffix(reference)),
+            None => field.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// `linux/arm64/v8` as `linux-arm64-v8`, for tags and file names.
 pub(crate) fn slug(platform: &Platform) -> String {
     platform.to_string().replace('/', "-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(value: &str, expected: &str) {
+        assert_eq!(platform_cache(value, "linux-arm64"), expected, "`{value}`");
+    }
+
+    #[test]
+    fn each_platform_gets_its_own_cache_ref() {
+        check(
+            "127.0.0.1:5000/demo/app:main",
+            "127.0.0.1:5000/demo/app:main-linux-arm64",
+        );
+        check(
+            "127.0.0.1:5000/demo/cache",
+            "127.0.0.1:5000/demo/cache-linux-arm64",
+        );
+        check(
+            "type=registry,ref=r.example/cache:app,mode=max",
+            "type=registry,ref=r.example/cache:app-linux-arm64,mode=max",
+        );
+        check("type=inline", "type=inline");
+        check("r.example/app@sha256:00", "r.example/app@sha256:00");
+    }
 }

@@ -30,11 +30,18 @@ fn check(dir: &std::path::Path, args: &[&str], expected: &str) -> String {
 
 /// A committed project whose slipway.toml has `[images.app]` with `lines`.
 fn app_with(lines: &str) -> slipway_testbed::git::GitRepo {
-    project(
+    let repo = project(
         REGISTRY,
         &format!("[images.app]\ntarget = \"app\"\n{lines}"),
         "FROM scratch\n",
-    )
+    );
+    // No dependency here: the base image has a default.
+    repo.write(
+        "Dockerfile",
+        common::TWO_STAGES.replace("ARG BASE_IMAGE\n", "ARG BASE_IMAGE=scratch\n"),
+    );
+    repo.commit("a default base");
+    repo
 }
 
 fn three_images() -> slipway_testbed::git::GitRepo {
@@ -199,12 +206,42 @@ fn a_secret_without_key_value_shows_both_forms() {
 }
 
 #[test]
-fn a_cache_the_backend_cannot_use_says_what_it_can() {
-    let repo = app_with("cache_from = [\"type=gha\"]\n");
+fn a_base_image_arg_left_empty_names_the_dependency_and_the_fixes() {
+    let repo = three_images();
+    check(
+        repo.path(),
+        &["--only", "app"],
+        "error: image `app` cannot be built without `base`: `FROM ${BASE_IMAGE} AS app` at `Dockerfile:2` uses `ARG BASE_IMAGE`, which has no default and is set to `base`'s reference only when `base` is built in the same run; build it too (`--only base,app`), or give it a default (`ARG BASE_IMAGE=…` in `Dockerfile`) or a value (`build_args = { BASE_IMAGE = \"…\" }` in [images.app])",
+    );
+    // A value in slipway.toml is enough.
+    let repo = project(
+        REGISTRY,
+        &THREE_IMAGES.replace(
+            "[images.app]\n",
+            "[images.app]\nbuild_args = { BASE_IMAGE = \"127.0.0.1:5999/base/busybox:1\" }\n",
+        ),
+        "FROM scratch\n",
+    );
+    let output =
+        run(img_build(repo.path()).args(["--dry-run", "--backend", "buildah", "--only", "app"]));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn an_arg_in_from_without_any_value_says_how_to_give_one() {
+    let repo = project(
+        REGISTRY,
+        "[images.tool]\ndockerfile = \"base.Dockerfile\"\n",
+        "ARG RUNTIME\nFROM $RUNTIME\n",
+    );
     check(
         repo.path(),
         &["--all"],
-        "error: `cache_from` value `type=gha,scope=app` of image `app` is not supported by the buildah backend: use `type=registry,ref=REPO:TAG` or an image reference (`local` and `gha` need buildx)",
+        "error: image `tool` has no base image: `FROM $RUNTIME` at `base.Dockerfile:2` uses `ARG RUNTIME`, which has no default and no value: give it a default (`ARG RUNTIME=…` in `base.Dockerfile`) or a value (`build_args = { RUNTIME = \"…\" }` in [images.tool])",
     );
 }
 

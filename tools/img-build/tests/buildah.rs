@@ -179,3 +179,38 @@ fn fail_fast_starts_nothing_after_the_first_failure() {
     assert_eq!(fine["reference"], "127.0.0.1:9/demo/fine:main");
     assert!(fine["image_id"].as_str().unwrap().len() >= 12, "{fine:#}");
 }
+
+#[test]
+fn a_ci_cache_setting_builds_on_a_laptop_with_a_notice() {
+    let registry = Registry::start();
+    let host = registry.host();
+    // The same slipway.toml a buildx runner uses: gha and inline are left
+    // out here, the registry cache is used (and written).
+    let repo = project(
+        &host,
+        &format!(
+            "[images.app]\ndockerfile = \"base.Dockerfile\"\ncache_from = [\"type=gha\", \"type=registry,ref={host}/demo/cache\"]\ncache_to = [\"type=inline\", \"type=registry,ref={host}/demo/cache\"]\n"
+        ),
+        "FROM scratch\nCOPY base.txt /base.txt\n",
+    );
+    let storage = tempfile::tempdir().unwrap();
+    let conf = self::storage(storage.path());
+    let output = run(img_build(repo.path())
+        .args([
+            "--all",
+            "--push",
+            "--backend",
+            "buildah",
+            "--format",
+            "json",
+        ])
+        .env("CONTAINERS_STORAGE_CONF", &conf)
+        .env("BUILDAH_ISOLATION", "chroot"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("img-build: `cache_from` value `type=gha,scope=app` of image `app` is left out: the buildah backend uses only registry caches"),
+        "{stderr}"
+    );
+    assert_eq!(target(&json(&output), "app")["status"], "built");
+}

@@ -160,3 +160,127 @@ fn a_multi_platform_index_is_assembled_and_a_failure_skips_only_its_dependents()
         repo.head()
     );
 }
+
+#[test]
+fn a_failed_build_says_why_in_its_error_and_keeps_its_logs() {
+    let registry = Registry::start();
+    let dockerd = Dockerd::start();
+    let busybox = dockerd.base_image(&registry);
+    let repo = project(
+        &registry.host(),
+        &format!(
+            "[images.fails]\ndockerfile = \"base.Dockerfile\"\nbuild_args = {{ BUSYBOX = \"{busybox}\" }}\nsecrets = [\"id=token,env=APP_TOKEN\"]\n"
+        ),
+        "ARG BUSYBOX\nFROM ${BUSYBOX}\nRUN --mount=type=secret,id=token echo \"token is $(cat /run/secrets/token)\" && echo 'migrations: table t is missing' && exit 7\n",
+    );
+    let output = run(img_build_docker(repo.path(), &dockerd)
+        .args(["--all", "--push", "--force-tags"])
+        .env("APP_TOKEN", "very-secret-token-value"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let report = json(&output);
+    let error = target(&report, "fails")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The builder's own last words, not only "exited with 1".
+    assert!(
+        error.starts_with("`build` failed: ") && error.contains("; the log ends with:\n"),
+        "{error}"
+    );
+    assert!(error.contains("migrations: table t is missing"), "{error}");
+    assert!(error.contains("token is ***"), "{error}");
+    assert!(!error.contains("very-secret-token-value"), "{error}");
+    // The default log dir is kept and named.
+    let log_dir = report["log_dir"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(log_dir).join("fails.log").is_file(),
+        "{log_dir}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "img-build: the build logs are kept in `{log_dir}`"
+        )),
+        "{stderr}"
+    );
+    fs_err::remove_dir_all(log_dir).unwrap();
+
+    // After a success, the default log dir is gone.
+    repo.write(
+        "base.Dockerfile",
+        "ARG BUSYBOX\nFROM ${BUSYBOX}\nCOPY base.txt /\n",
+    );
+    repo.commit("fixed");
+    let output = run(img_build_docker(repo.path(), &dockerd)
+        .args(["--all", "--push"])
+        .env("APP_TOKEN", "very-secret-token-value"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let log_dir = json(&output)["log_dir"].as_str().unwrap().to_owned();
+    assert!(!std::path::Path::new(&log_dir).exists(), "{log_dir}");
+}
+
+#[test]
+fn every_platform_finds_its_own_registry_cache_on_a_fresh_daemon() {
+    let registry = Registry::start();
+    let host = registry.host();
+    // A base whose layer differs per platform, so each platform's layers
+    // on top of it have their own cache keys.
+    let repo = project(
+        &host,
+        &format!(
+            "[images.base]\ndockerfile = \"base.Dockerfile\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\n\
+             [images.multi]\ndockerfile = \"multi.Dockerfile\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\
+             build_args = {{ BASE_IMAGE = \"{host}/demo/base:main\" }}\ncache_from = [\"{host}/demo/multi:main\"]\ncache_to = [\"type=inline\"]\n"
+        ),
+        "FROM scratch\nARG TARGETARCH\nCOPY arch-${TARGETARCH}.txt /arch.txt\n",
+    );
+    repo.write("arch-amd64.txt", "amd64\n");
+    repo.write("arch-arm64.txt", "arm64\n");
+    repo.write(
+        "multi.Dockerfile",
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY base.txt /deps.txt\nCOPY app.txt /app.txt\n",
+    );
+    repo.commit("multi");
+    let build = |dockerd: &Dockerd, image: &str| {
+        let output = run(img_build_docker(repo.path(), dockerd).args([
+            "--only",
+            image,
+            "--push",
+            "--log-dir",
+            "../logs",
+        ]));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        fs_err::read_to_string(repo.path().join(format!("../logs/{image}.log"))).unwrap()
+    };
+    let first = Dockerd::start();
+    build(&first, "base");
+    let cold = build(&first, "multi");
+    assert!(
+        cold.contains(&format!("--cache-from {host}/demo/multi:main-linux-arm64")),
+        "{cold}"
+    );
+    drop(first);
+    // A code-only change, built on a daemon that has never seen the project:
+    // both platforms take the unchanged layer from their own cache.
+    repo.write("app.txt", "app, changed\n");
+    repo.commit("code only");
+    let warm = build(&Dockerd::start(), "multi");
+    let platforms: Vec<&str> = warm.split("$ ").filter(|c| c.contains(" build ")).collect();
+    assert_eq!(platforms.len(), 2, "{warm}");
+    for (platform, log) in ["amd64", "arm64"].iter().zip(&platforms) {
+        let deps = log
+            .lines()
+            .find(|l| l.contains("COPY base.txt /deps.txt"))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{platform}: {log}"));
+        assert!(
+            log.lines().any(|l| l == format!("{deps} CACHED")),
+            "{platform} misses its cache:\n{log}"
+        );
+    }
+}

@@ -41,6 +41,8 @@ fn a_push_to_an_unreachable_registry_fails_naming_the_host_and_port() {
                 "json",
                 "--all",
                 "--push",
+                // Past the tag check, to the push (see below for the check).
+                "--force-tags",
             ])
             .arg("--docker")
             .arg(dockerd.client_path())
@@ -61,6 +63,34 @@ fn a_push_to_an_unreachable_registry_fails_naming_the_host_and_port() {
             stderr.contains("app | ") && stderr.contains(cause),
             "{host}: the cause is shown: {stderr}"
         );
+
+        // Without `--force-tags`, the mutable tag `main` is looked up before
+        // anything is built: the run stops there, naming the registry.
+        let mut command = img_build(repo.path());
+        command
+            .args([
+                "--backend",
+                "buildkit",
+                "--network",
+                "none",
+                "--all",
+                "--push",
+            ])
+            .arg("--docker")
+            .arg(dockerd.client_path())
+            .env("DOCKER_HOST", dockerd.host())
+            .env("DOCKER_CONFIG", dockerd.temp_dir().join("client"));
+        let output = run_bounded(&mut command);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{host}: {stderr}");
+        assert!(output.stdout.is_empty(), "{host}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: cannot read `{host}/demo/app:main` to tell whether its tag may move to this build"
+            )) && stderr.contains(&format!("cannot reach `{host}`")),
+            "{host}: {stderr}"
+        );
+        assert!(!stderr.contains("app | "), "nothing is built: {stderr}");
     }
 }
 

@@ -75,18 +75,26 @@ fn buildx_builds_each_image_with_one_command_in_dependency_order() {
     let logs = repo.path().join("logs");
     let dir = repo.path().display().to_string();
     let app = argv(&report, "app", 0);
+    // The builder reads a copy named by the sha256 of the Dockerfile's bytes.
+    let sha = common::sha256_of(&repo.path().join("Dockerfile"));
+    let epoch = repo.git(&["log", "-1", "--format=%ct"]);
     let expected: Vec<String> = [
         "/opt/docker",
         "buildx",
         "build",
         "--file",
-        &format!("{dir}/Dockerfile"),
+        &format!("{dir}/logs/dockerfiles/{sha}.Dockerfile"),
         "--target",
         "app",
         "--build-arg",
-        &format!("BASE_IMAGE={REGISTRY}/demo/base:main"),
+        // A pushed run passes base's digest, known once base is pushed.
+        &format!("BASE_IMAGE={REGISTRY}/demo/base@<digest of base>"),
+        "--build-arg",
+        &format!("SOURCE_DATE_EPOCH={}", epoch.trim()),
         "--label",
         "com.example.team=web",
+        "--label",
+        &format!("dev.slipway.dockerfile.sha256={sha}"),
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -215,6 +223,12 @@ fn without_buildx_a_multi_platform_image_is_built_per_platform_and_indexed() {
 #[test]
 fn only_and_targets_from_select_images_and_keep_dependency_order() {
     let repo = project(REGISTRY, THREE_IMAGES, "FROM scratch\nCOPY base.txt /\n");
+    // app and migrator can be built without base: their base has a default.
+    repo.write(
+        "Dockerfile",
+        common::TWO_STAGES.replace("ARG BASE_IMAGE\n", "ARG BASE_IMAGE=scratch\n"),
+    );
+    repo.commit("a default base");
     let order = |args: &[&str], stdin: Option<&str>| {
         let mut command = img_build(repo.path());
         command
@@ -292,6 +306,13 @@ fn a_dependency_built_in_the_same_run_is_handed_over_as_a_build_arg() {
         common::target(&with_base, "app")["depends_on"],
         serde_json::json!(["base"])
     );
+    // Alone, the Dockerfile's default applies (without one, the plan is
+    // refused: see bad_input.rs).
+    repo.write(
+        "Dockerfile",
+        common::TWO_STAGES.replace("ARG BASE_IMAGE\n", "ARG BASE_IMAGE=scratch\n"),
+    );
+    repo.commit("a default base");
     let alone = json(&dry_run(
         repo.path(),
         &["--only", "app", "--backend", "buildkit"],
@@ -346,11 +367,6 @@ fn bad_input_exits_2_naming_the_problem() {
         dir,
         &["--only", "multi", "--backend", "buildkit"],
         "image `multi` is built for 2 platforms: without buildx each platform is pushed",
-    );
-    check_usage_error(
-        dir,
-        &["--only", "multi", "--backend", "buildkit", "--push"],
-        "`cache_to` value `type=local,dest=/tmp/c` of image `multi` is not supported by the buildkit backend: use `type=inline`",
     );
     check_usage_error(
         dir,
@@ -451,5 +467,104 @@ fn without_push_nothing_is_pushed_and_buildx_loads_when_asked() {
     assert!(
         !neither[0].iter().any(|a| a == "--load" || a == "--push"),
         "{neither:?}"
+    );
+}
+
+#[test]
+fn an_image_out_of_the_default_build_is_built_only_by_name() {
+    let repo = project(
+        REGISTRY,
+        &THREE_IMAGES.replace(
+            "[images.migrator]\n",
+            "[images.migrator]\ndefault = false\n",
+        ),
+        "FROM scratch\nCOPY base.txt /\n",
+    );
+    let all = json(&dry_run(repo.path(), &["--all", "--backend", "buildah"]));
+    assert_eq!(all["order"], serde_json::json!(["base", "app"]));
+    let named = json(&dry_run(
+        repo.path(),
+        &["--only", "base,migrator", "--backend", "buildah"],
+    ));
+    assert_eq!(named["order"], serde_json::json!(["base", "migrator"]));
+}
+
+#[test]
+fn cache_values_a_backend_cannot_use_are_left_out_and_flags_win() {
+    let repo = project(
+        REGISTRY,
+        "[images.app]\ndockerfile = \"base.Dockerfile\"\ncache_from = [\"type=gha\", \"type=registry,ref=127.0.0.1:5999/demo/cache:app\"]\ncache_to = [\"type=inline\", \"type=gha,mode=max\"]\n",
+        "FROM scratch\nCOPY base.txt /\n",
+    );
+    let argv_of = |args: &[&str]| {
+        let output = dry_run(repo.path(), args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        (argv(&json(&output), "app", 0), stderr)
+    };
+    let pairs = |argv: &[String], flag: &str| -> Vec<String> {
+        argv.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].clone())
+            .collect()
+    };
+    // One slipway.toml: buildx takes it all, buildah what it can, saying what it left out.
+    let (buildx, _) = argv_of(&["--only", "app", "--backend", "buildx"]);
+    assert_eq!(
+        pairs(&buildx, "--cache-from"),
+        [
+            "type=gha,scope=app",
+            "type=registry,ref=127.0.0.1:5999/demo/cache:app"
+        ]
+    );
+    assert_eq!(
+        pairs(&buildx, "--cache-to"),
+        ["type=inline", "type=gha,mode=max,scope=app"]
+    );
+    let (buildah, stderr) = argv_of(&["--only", "app", "--backend", "buildah"]);
+    assert_eq!(
+        pairs(&buildah, "--cache-from"),
+        ["127.0.0.1:5999/demo/cache:app"]
+    );
+    assert!(pairs(&buildah, "--cache-to").is_empty(), "{buildah:?}");
+    for value in [
+        "cache_from` value `type=gha,scope=app",
+        "cache_to` value `type=inline",
+        "cache_to` value `type=gha,mode=max,scope=app",
+    ] {
+        assert!(
+            stderr.contains(&format!("img-build: `{value}` of image `app` is left out: the buildah backend uses only registry caches")),
+            "{value}: {stderr}"
+        );
+    }
+    let (buildkit, stderr) = argv_of(&["--only", "app", "--backend", "buildkit"]);
+    assert_eq!(
+        pairs(&buildkit, "--cache-from"),
+        ["127.0.0.1:5999/demo/cache:app"]
+    );
+    assert!(
+        buildkit.contains(&"BUILDKIT_INLINE_CACHE=1".to_owned()),
+        "{buildkit:?}"
+    );
+    assert!(stderr.contains("img-build: `cache_to` value `type=gha,mode=max,scope=app` of image `app` is left out: the buildkit backend writes only `type=inline` (buildx takes it)"), "{stderr}");
+
+    // Flags win over the file; `--no-cache` drops every value.
+    let (flagged, _) = argv_of(&[
+        "--only",
+        "app",
+        "--backend",
+        "buildx",
+        "--cache-from",
+        "type=local,src=/tmp/c",
+        "--cache-to",
+        "type=local,dest=/tmp/c",
+    ]);
+    assert_eq!(pairs(&flagged, "--cache-from"), ["type=local,src=/tmp/c"]);
+    assert_eq!(pairs(&flagged, "--cache-to"), ["type=local,dest=/tmp/c"]);
+    let (none, _) = argv_of(&["--only", "app", "--backend", "buildah", "--no-cache"]);
+    assert!(none.contains(&"--no-cache".to_owned()), "{none:?}");
+    assert!(
+        pairs(&none, "--cache-from").is_empty() && !none.contains(&"--layers".to_owned()),
+        "{none:?}"
     );
 }

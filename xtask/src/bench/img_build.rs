@@ -3,6 +3,13 @@
 //! three independent images built with `--jobs 3` against the same three
 //! `docker build`s one after another (goal: faster, ratio < 1.0).
 //!
+//! And issue #17's multi-platform registry cache: a code-only change to a
+//! two-platform image (`FROM scratch`, a 32 MiB dependency layer, a small
+//! code layer), built on a daemon with no cache or images left (`docker
+//! builder prune -af`, `docker image prune -af`: a fresh daemon's state) so
+//! only each platform's registry cache can help, against the cold build of
+//! the same image (`--no-cache`; goal: ratio ≤ 0.3).
+//!
 //! Both sides use the test bed's dockerd through Debian's 20.10 client with
 //! BuildKit. Each run starts with `docker builder prune -af` on both sides,
 //! so every build does its work (a busybox shell loop, CPU-bound) instead of
@@ -19,6 +26,8 @@ use super::{Cmd, Comparison, Goal};
 
 const OVERHEAD: &str = "img-build: one image, vs bare docker build";
 const PARALLEL: &str = "img-build: 3 independent images --jobs 3, vs 3 docker builds in a row";
+const MULTI_ARCH: &str =
+    "img-build: code-only change, 2 platforms, pruned daemon with registry cache, vs cold build";
 const IMAGES: [&str; 3] = ["one", "two", "three"];
 
 /// The services and the fixture project; they go away when this drops, so
@@ -36,7 +45,7 @@ pub(super) fn comparisons(
     only: Option<&str>,
     comparisons: &mut Vec<Comparison>,
 ) -> anyhow::Result<Option<Services>> {
-    if ![OVERHEAD, PARALLEL]
+    if ![OVERHEAD, PARALLEL, MULTI_ARCH]
         .iter()
         .any(|name| only.is_none_or(|only| name.contains(only)))
     {
@@ -112,6 +121,31 @@ pub(super) fn comparisons(
         // "Beats" them: anything under 1.0.
         goal: Goal::RatioAtMost(0.99),
     });
+    // Everything local goes, as on a fresh daemon: only the registry is left.
+    let fresh = format!("{prune}; {docker} image prune -af >/dev/null");
+    let multi = |tag: &str, extra: &str| {
+        format!(
+            "{img_build} --only multi --push --tag type=raw,value={tag} {extra} --backend buildkit \
+             --docker {docker} --network none --log-dir {logs} -q >/dev/null"
+        )
+    };
+    comparisons.push(Comparison {
+        name: MULTI_ARCH.to_owned(),
+        ours: side(
+            "change code.txt; img-build --only multi --push (cache from edge-<platform>)"
+                .to_owned(),
+            format!(
+                "set -e; {fresh}; date +%s%N > code.txt; \
+                 git -c user.name=bench -c user.email=bench@slipway.invalid commit -qam code; {}",
+                multi("edge", "")
+            ),
+        ),
+        theirs: side(
+            "img-build --only multi --push --no-cache".to_owned(),
+            format!("set -e; {fresh}; {}", multi("cold", "--no-cache")),
+        ),
+        goal: Goal::RatioAtMost(0.3),
+    });
     Ok(Some(Services {
         _registry: registry,
         _dockerd: dockerd,
@@ -135,6 +169,22 @@ fn write_project(dir: &Path, registry: &str, busybox: &str) -> anyhow::Result<()
             ),
         )?;
     }
+    // Two platforms, `FROM scratch` (no emulation needed): a big layer that
+    // a code change leaves alone, then the code.
+    toml.push_str(&format!(
+        "[images.multi]\ndockerfile = \"multi.Dockerfile\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\
+         cache_from = [\"{registry}/demo/multi:edge\"]\ncache_to = [\"type=inline\"]\n\n"
+    ));
+    fs_err::write(
+        dir.join("multi.Dockerfile"),
+        "FROM scratch\nCOPY deps.bin /deps.bin\nCOPY code.txt /code.txt\n",
+    )?;
+    let mut deps = vec![0u8; 32 << 20];
+    fs_err::File::open("/dev/urandom")
+        .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut deps))
+        .context("cannot read /dev/urandom for the dependency layer")?;
+    fs_err::write(dir.join("deps.bin"), deps)?;
+    fs_err::write(dir.join("code.txt"), "0\n")?;
     toml.push_str("[tags]\nrules = [\"type=sha\"]\n");
     fs_err::write(dir.join("slipway.toml"), toml)?;
     for args in [

@@ -47,6 +47,8 @@ pub struct Config {
     pub images: BTreeMap<String, Image>,
     /// `[tags]`.
     pub tags: Tags,
+    /// `[stale]`.
+    pub stale: Stale,
     /// `[envs.<name>]`, by name.
     pub envs: BTreeMap<String, Env>,
 }
@@ -101,6 +103,10 @@ pub struct Image {
     pub cache_to: Vec<String>,
     /// Build secrets.
     pub secrets: Vec<BuildSecret>,
+    /// `default`: whether anything automatic selects it (`--all`,
+    /// `[rebuild_all]`, a dependency's change, the stale check); `false`
+    /// means it is built and checked only when named.
+    pub is_default: bool,
     /// Where the image's table starts.
     pub at: Location,
 }
@@ -120,6 +126,14 @@ pub struct Tags {
     pub rules: Vec<Located<String>>,
     /// `flavor:` lines, e.g. `latest=auto`.
     pub flavor: Vec<Located<String>>,
+}
+
+/// `[stale]`: what `image-stale-check` (and its pre-push hook) looks up.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stale {
+    /// `tag`: the tag the default branch publishes, e.g. `latest`; without
+    /// it, derived from `[tags]` (see `stale::published_tag`).
+    pub tag: Option<Located<String>>,
 }
 
 /// `[envs.<name>]`: where and how `ssh-deploy` deploys.
@@ -266,6 +280,16 @@ impl Config {
             .collect())
     }
 
+    /// The names of the images anything automatic selects: all but those
+    /// with `default = false`.
+    pub fn default_images(&self) -> BTreeSet<String> {
+        self.images
+            .values()
+            .filter(|image| image.is_default)
+            .map(|image| image.name.clone())
+            .collect()
+    }
+
     /// The given images and every image that depends on one of them, directly
     /// or transitively. Names that are not images are left out.
     pub fn dependents_closure<I, S>(&self, names: I) -> BTreeSet<String>
@@ -391,6 +415,16 @@ depends_on = ["app"]
             &["base", "app", "migrator", "tools", "worker"],
             &["app", "base", "migrator", "tools", "worker"],
         );
+    }
+
+    #[test]
+    fn default_false_leaves_an_image_out_of_the_default_images() {
+        let text = format!("{GRAPH}default = false\n");
+        let config = Config::from_str(&text, Path::new("slipway.toml")).unwrap();
+        assert!(!config.images["tools"].is_default);
+        let defaults: Vec<String> = config.default_images().into_iter().collect();
+        assert_eq!(defaults, ["app", "base", "migrator", "worker"]);
+        assert_eq!(graph().default_images().len(), 5);
     }
 
     #[test]

@@ -15,10 +15,10 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::error::{ConfigError, ConfigErrorKind, Hint, Location};
 use super::values::{BuildSecret, Host, PathPattern, Platform, is_variable_name};
-use super::{Config, Env, Image, Located, Project, RebuildAll, Tags};
+use super::{Config, Env, Image, Located, Project, RebuildAll, Stale, Tags};
 use crate::image_ref::Repository;
 
-const TOP_KEYS: &[&str] = &["project", "rebuild_all", "images", "tags", "envs"];
+const TOP_KEYS: &[&str] = &["project", "rebuild_all", "images", "tags", "stale", "envs"];
 const PROJECT_KEYS: &[&str] = &["name", "registry", "default_branch", "source"];
 const REBUILD_ALL_KEYS: &[&str] = &["paths"];
 const IMAGE_KEYS: &[&str] = &[
@@ -35,8 +35,10 @@ const IMAGE_KEYS: &[&str] = &[
     "cache_from",
     "cache_to",
     "secrets",
+    "default",
 ];
 const TAGS_KEYS: &[&str] = &["rules", "flavor"];
+const STALE_KEYS: &[&str] = &["tag"];
 const ENV_KEYS: &[&str] = &[
     "hosts",
     "remote_path",
@@ -108,6 +110,19 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         None => Tags::default(),
     };
 
+    let stale = match top.table("stale", Some(STALE_KEYS), "[stale]")? {
+        Some(table) => {
+            let tag = table.string("tag")?;
+            if let Some(tag) = &tag
+                && let Err(error) = tag.value.parse::<crate::image_ref::Tag>()
+            {
+                return Err(table.invalid("tag", tag.at.clone(), error.to_string()));
+            }
+            Stale { tag }
+        }
+        None => Stale::default(),
+    };
+
     let mut envs = BTreeMap::new();
     if let Some(table) = top.table("envs", None, "[envs.staging]")? {
         for (key, value) in &table.entries {
@@ -127,6 +142,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         rebuild_all,
         images,
         tags,
+        stale,
         envs,
     })
 }
@@ -415,6 +431,16 @@ impl<'a, 'i> Table<'a, 'i> {
                 )),
             })
             .collect()
+    }
+
+    fn boolean(&self, key: &str, expected: &str) -> Result<Option<bool>, ConfigError> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        match value.get_ref() {
+            DeValue::Boolean(flag) => Ok(Some(*flag)),
+            other => Err(self.wrong_type(key, value, expected, found(other))),
+        }
     }
 
     fn integer(&self, key: &str, expected: &str) -> Result<Option<Located<i64>>, ConfigError> {
@@ -729,6 +755,9 @@ fn image<'a, 'i>(
             cache_from,
             cache_to,
             secrets,
+            is_default: table
+                .boolean("default", "`true` or `false`")?
+                .unwrap_or(true),
             at: table.at.clone(),
         },
         depends_on,

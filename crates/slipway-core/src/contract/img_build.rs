@@ -219,4 +219,21 @@ pub struct BuiltTarget {
     /// What went wrong (absent when nothing did).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Mutable tags left where they are: the image they point at is not
+    /// from an ancestor of this revision (absent when none was held).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_tags: Vec<HeldTag>,
+}
+
+/// A mutable tag img-build did not move, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldTag {
+    /// The tag, as a full reference (`repo:tag`).
+    pub tag: String,
+    /// The digest it points at (and keeps).
+    pub digest: Option<String>,
+    /// The `org.opencontainers.image.revision` of that image, if it has one.
+    pub revision: Option<String>,
+    /// Why it was not moved, e.g. `its revision 0123456 is not an ancestor of 89abcde`.
+    pub reason: String,
 }

@@ -177,3 +177,10 @@ pub(crate) fn check_index(reference: &str, digest: &str, platforms: &[&str]) {
         .collect();
     assert_eq!(found, platforms, "{index:#}");
 }
+
+/// The sha256 (hex) of a file, by `sha256sum`.
+pub(crate) fn sha256_of(path: &Path) -> String {
+    let output = run(Command::new("sha256sum").arg(path));
+    assert!(output.status.success(), "sha256sum {}", path.display());
+    String::from_utf8_lossy(&output.stdout)[..64].to_owned()
+}
