@@ -221,6 +221,13 @@ fn compile_filters(
     for (name, patterns) in inline {
         add(paths::exclude_filter(&name, patterns), &mut specs);
     }
+    // Each filter becomes step outputs (`NAME`, `NAME_count`, `NAME_files`)
+    // and shell variables: a name that could end a `$GITHUB_OUTPUT` line early
+    // or inject one is refused before any work.
+    for spec in &specs {
+        slipway_core::output::check_output_name(&spec.name)
+            .map_err(|why| UsageError::new(format!("invalid filter name: {why}")))?;
+    }
     FilterSet::compile(specs).map_err(|e| UsageError::new(e.to_string()))
 }
 

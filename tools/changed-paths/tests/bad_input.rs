@@ -96,6 +96,26 @@ fn a_filter_without_a_name_says_name_equals_glob() {
 }
 
 #[test]
+fn a_filter_name_that_cannot_be_a_step_output_is_refused() {
+    let dir = empty_dir();
+    // A newline would inject a `$GITHUB_OUTPUT` line, `=` would end the name.
+    check(
+        dir.path(),
+        &["--files-from", "-", "--filter", "app\ninjected=true=**"],
+        "",
+        "error: invalid filter name: `app\\ninjected` cannot be a step output name: use ASCII \
+         letters, digits, `_` and `-`, starting with a letter or `_`, at most 100",
+    );
+    fs_err::write(dir.path().join("filters.yml"), "\"a b\": ['**']\n").unwrap();
+    check(
+        dir.path(),
+        &["--files-from", "-", "--filters", "filters.yml"],
+        "",
+        "`a b` cannot be a step output name",
+    );
+}
+
+#[test]
 fn an_unclosed_brace_in_a_filter_names_the_pattern_and_the_filter() {
     let dir = empty_dir();
     check(
