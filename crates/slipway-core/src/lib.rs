@@ -12,6 +12,7 @@ pub mod ci;
 pub mod cli;
 pub mod config;
 pub mod contract;
+pub mod duration;
 pub mod git;
 pub mod image_ref;
 pub mod output;

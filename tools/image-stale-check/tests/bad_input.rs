@@ -78,6 +78,15 @@ fn a_timeout_without_a_unit_is_refused() {
 }
 
 #[test]
+fn a_timeout_beyond_a_week_is_refused() {
+    check(
+        &["--timeout", "584542046090y"],
+        "error: invalid value '584542046090y' for '--timeout <DURATION>': `584542046090y` is out \
+         of range: give a duration from `0s` to `1week` (7 days)",
+    );
+}
+
+#[test]
 fn a_zero_timeout_is_refused() {
     check(
         &["--timeout", "0s"],
