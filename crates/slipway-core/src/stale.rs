@@ -303,6 +303,9 @@ pub enum StaleError {
         #[source]
         source: git2::Error,
     },
+    /// A history walk reached the edge of a shallow clone.
+    #[error(transparent)]
+    History(#[from] crate::git::GitError),
     /// A diff failed.
     #[error(transparent)]
     Changes(#[from] ChangesError),
@@ -453,12 +456,17 @@ impl Judge {
             .map_err(git_error)?;
         walk.push(self.rev.oid()).map_err(git_error)?;
         walk.hide(revision.oid()).map_err(git_error)?;
+        let guard = crate::git::HistoryGuard::of(&self.repo);
         let mut commits = Vec::new();
         for oid in walk {
-            let commit = self
-                .repo
-                .find_commit(oid.map_err(git_error)?)
-                .map_err(git_error)?;
+            let oid = oid.map_err(git_error)?;
+            guard.check(oid, || {
+                format!(
+                    "list the commits since `{}` that make the image stale",
+                    revision.short()
+                )
+            })?;
+            let commit = self.repo.find_commit(oid).map_err(git_error)?;
             let sha = Sha::from_oid(commit.id());
             let touched = match commit.parent_ids().next() {
                 Some(parent) => {

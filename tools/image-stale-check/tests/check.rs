@@ -440,3 +440,60 @@ fn github_format_writes_step_outputs_and_a_summary() {
         "{summary}"
     );
 }
+
+/// In a shallow clone (actions/checkout's default) the commits since an
+/// image's revision may not all be fetched even when the revision is: the
+/// list of commits that make it stale was cut short at the clone's edge.
+/// The check refuses with exit 3 and the fix; a clone holding the history
+/// answers as before. (A revision the clone lacks altogether is `unknown`,
+/// `not_in_history`, with `shallow: true`.)
+#[test]
+fn a_shallow_clone_is_refused_when_the_history_is_cut() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let repo = project(&host);
+    // The image is built from a side branch, merged into main later; main
+    // changed the worker meanwhile (`M1`).
+    repo.checkout_new("side");
+    repo.write("worker/side.rs", "pub fn side() {}\n");
+    let built = repo.commit("feat(worker): side");
+    for image in ["base", "app", "worker"] {
+        push_image(&host, &format!("demo/{image}"), "main", Some(&built));
+    }
+    repo.checkout("main");
+    repo.write("worker/main.rs", "fn main() { 1 }\n");
+    repo.commit("feat(worker): m1");
+    repo.write("README.md", "m2\n");
+    repo.commit("docs: m2");
+    repo.merge("side", "merge side");
+    repo.write("README.md", "m3\n");
+    repo.commit("docs: m3");
+
+    // Depth 3 holds the built commit, but not `M1`, which the walk needs.
+    let clone = repo.clone_shallow(3);
+    clone.git(&["cat-file", "-e", &built]);
+    let run = check(&clone, &["--image", "worker"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(run.stdout, "", "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "cannot list the commits since `{}` that make the image stale: repository `",
+            &built[..7]
+        )) && run.stderr.contains(
+            "is a shallow clone and the history it needs is not fetched; fetch it with \
+             `git fetch --unshallow` (or `--deepen=<n>`), or set `fetch-depth: 0` on \
+             `actions/checkout`"
+        ),
+        "{run:?}"
+    );
+    let run = check(&repo.clone_shallow(50), &["--image", "worker"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let worker = run.image("worker");
+    let commits: Vec<&str> = worker["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["summary"].as_str().unwrap())
+        .collect();
+    assert!(commits.contains(&"feat(worker): m1"), "{commits:?}");
+}
