@@ -161,6 +161,12 @@ impl Transport {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|error| RegistryError::Client(innermost(&error)))?;
+        // Whatever a registry or proxy echoes back (an error body quoting
+        // the request's `Authorization: Basic …`) is redacted when printed.
+        for found in credentials.values() {
+            use secrecy::ExposeSecret as _;
+            crate::secret::register_basic(&found.username, found.password.expose_secret());
+        }
         Ok(Self {
             http,
             options,
@@ -269,10 +275,14 @@ impl Transport {
             .json()
             .await
             .map_err(|_| token_request.incomplete("a JSON `token`"))?;
-        answer
+        let token = answer
             .token
             .or(answer.access_token)
-            .ok_or_else(|| token_request.incomplete("a JSON `token`"))
+            .ok_or_else(|| token_request.incomplete("a JSON `token`"))?;
+        // A token from the token service is a secret too: redacted wherever
+        // it would be printed (an error body echoing `Bearer …`).
+        crate::secret::register(&token);
+        Ok(token)
     }
 
     /// Sends `request`, answering one auth challenge and retrying 429, 5xx
