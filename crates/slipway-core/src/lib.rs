@@ -15,6 +15,7 @@ pub mod contract;
 pub mod duration;
 pub mod git;
 pub mod image_ref;
+pub mod input;
 pub mod output;
 pub mod paths;
 pub mod progress;

@@ -11,7 +11,6 @@ mod range;
 mod report;
 
 use std::collections::BTreeSet;
-use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -153,13 +152,12 @@ fn load_config(explicit: Option<&Path>, cwd: &Path) -> anyhow::Result<Option<Con
 /// Reads a `--files-from` list: a file, or stdin for `-`.
 fn read_list(path: &Path) -> anyhow::Result<(String, String)> {
     if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read the file list from stdin")?;
+        let text = slipway_core::input::read_stdin_to_string()
+            .map_err(|e| UsageError::new(format!("cannot read the file list from stdin: {e}")))?;
         Ok((text, "stdin".to_owned()))
     } else {
-        let text = fs_err::read_to_string(path).map_err(|e| UsageError::new(e.to_string()))?;
+        let text = slipway_core::input::read_to_string(path)
+            .map_err(|e| UsageError::new(e.to_string()))?;
         Ok((text, path.display().to_string()))
     }
 }
@@ -194,7 +192,8 @@ fn compile_filters(
         }
     }
     if let Some(path) = &cli.filters {
-        let text = fs_err::read_to_string(path).map_err(|e| UsageError::new(e.to_string()))?;
+        let text = slipway_core::input::read_to_string(path)
+            .map_err(|e| UsageError::new(e.to_string()))?;
         let parsed =
             paths::yaml::parse(&text, &path.display().to_string(), cli.predicate_quantifier)
                 .map_err(|e| UsageError::new(e.to_string()))?;

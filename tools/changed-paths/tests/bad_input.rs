@@ -328,3 +328,21 @@ fn an_image_without_a_repository_says_where_to_set_one() {
         "has no repository: set `repository` in [images.app] or `registry` in [project], e.g. `registry = \"127.0.0.1:5000/demo\"`",
     );
 }
+
+#[test]
+fn an_endless_input_file_is_refused_naming_it_and_the_limit() {
+    // Each of these grew memory without bound.
+    let dir = empty_dir();
+    for args in [
+        &["--config", "/dev/zero", "--files-from", "-"][..],
+        &["--files-from", "/dev/zero"],
+        &["--files-from", "-", "--filters", "/dev/zero"],
+    ] {
+        check(
+            dir.path(),
+            args,
+            "",
+            "`/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
+        );
+    }
+}

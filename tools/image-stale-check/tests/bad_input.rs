@@ -169,3 +169,11 @@ fn install_hook_outside_a_git_repository_says_so() {
         "is not inside a git repository",
     );
 }
+
+#[test]
+fn an_endless_config_file_is_refused_naming_it_and_the_limit() {
+    check(
+        &["--config", "/dev/zero"],
+        "`/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
+    );
+}

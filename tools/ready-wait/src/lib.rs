@@ -342,7 +342,7 @@ fn plan_from_flags(cli: &Cli, defaults: EnvDefaults) -> Result<Plan, PlanError> 
     plan.follow_redirects = cli.follow;
     plan.tls.is_insecure = cli.insecure;
     for path in &cli.cacert {
-        let pem = fs_err::read(path).map_err(|error| PlanError::Invalid {
+        let pem = slipway_core::input::read(path).map_err(|error| PlanError::Invalid {
             flag: "--cacert".to_owned(),
             value: path.display().to_string(),
             reason: format!(

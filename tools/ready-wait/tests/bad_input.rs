@@ -202,3 +202,15 @@ fn a_duration_beyond_a_week_is_refused_not_a_panic() {
          from `0s` to `1week` (7 days)",
     );
 }
+
+#[test]
+fn an_endless_input_file_is_refused_naming_it_and_the_limit() {
+    check(
+        &["--cacert", "/dev/zero", "https://127.0.0.1:1/"],
+        "error: invalid `--cacert` value `/dev/zero`: cannot read it: `/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
+    );
+    check(
+        &["--config", "/dev/zero", "--env", "staging"],
+        "`/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
+    );
+}

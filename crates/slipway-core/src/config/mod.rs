@@ -205,7 +205,7 @@ impl Config {
 
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = fs_err::read_to_string(path).map_err(|source| {
+        let text = crate::input::read_to_string(path).map_err(|source| {
             ConfigError::from(ConfigErrorKind::Read {
                 path: path.to_owned(),
                 source,
