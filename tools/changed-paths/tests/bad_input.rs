@@ -346,3 +346,22 @@ fn an_endless_input_file_is_refused_naming_it_and_the_limit() {
         );
     }
 }
+
+#[test]
+fn a_slipway_toml_symlink_loop_is_reported_with_its_path() {
+    // It was taken for "no slipway.toml" and the filters of the project ignored.
+    let dir = empty_dir();
+    std::os::unix::fs::symlink("slipway.toml", dir.path().join("slipway.toml")).unwrap();
+    fs_err::create_dir(dir.path().join("work")).unwrap();
+    let stderr = check(
+        &dir.path().join("work"),
+        &["--files-from", "-"],
+        "",
+        "error: cannot read config `",
+    );
+    assert!(stderr.contains("/slipway.toml`"), "{stderr}");
+    assert!(
+        stderr.contains("Too many levels of symbolic links"),
+        "{stderr}"
+    );
+}

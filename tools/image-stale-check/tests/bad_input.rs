@@ -177,3 +177,15 @@ fn an_endless_config_file_is_refused_naming_it_and_the_limit() {
         "`/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
     );
 }
+
+#[test]
+fn a_slipway_toml_symlink_loop_is_not_taken_for_no_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink("slipway.toml", dir.path().join("slipway.toml")).unwrap();
+    let stderr = check_in(dir.path(), &[], "error: cannot read config `");
+    assert!(
+        stderr.contains("Too many levels of symbolic links"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no slipway.toml found"), "{stderr}");
+}
