@@ -365,3 +365,19 @@ fn a_slipway_toml_symlink_loop_is_reported_with_its_path() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_value_with_newlines_cannot_forge_an_output_line() {
+    // The file name was printed raw: its second line became a workflow command.
+    let dir = empty_dir();
+    let stderr = check(
+        dir.path(),
+        &["--files-from", "missing\n::warning::forged\r\x1b[2K"],
+        "",
+        r"failed to open file `missing\n::warning::forged\r\u{1b}[2K`",
+    );
+    assert!(
+        stderr.lines().all(|line| !line.starts_with("::")),
+        "{stderr}"
+    );
+}
