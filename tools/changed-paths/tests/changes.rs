@@ -559,3 +559,58 @@ fn help_is_the_manual() {
     assert_eq!(out.code, 0);
     insta::assert_snapshot!("help", out.stdout);
 }
+
+/// GitHub caps one step output at 1 MiB; `all_files` of 20 000 long paths
+/// (5.2 MB in the report that found it) was written whole. Now a value
+/// over the limit goes to a file next to `$GITHUB_OUTPUT`, whose path is the
+/// output `<name>_path`, with a warning; the other outputs stay as they are.
+#[test]
+fn an_output_over_github_s_limit_is_written_to_a_file_and_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let github_output = dir.path().join("github_output");
+    let list: String = (0..20_000)
+        .map(|i| format!("M\tservices/some-long-directory-name/module-{i:05}/src/file.rs\n"))
+        .collect();
+    let run = run_in(
+        dir.path(),
+        &[
+            "--files-from",
+            "-",
+            "--filter",
+            "all=**",
+            "--format",
+            "github",
+        ],
+        &[
+            (
+                "GITHUB_OUTPUT",
+                github_output.to_str().expect("UTF-8 temp path"),
+            ),
+            ("RUST_LOG", "warn"),
+        ],
+        &list,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let outputs = fs_err::read_to_string(&github_output).expect("outputs written");
+    assert!(outputs.len() < 4096, "{} bytes written", outputs.len());
+    assert!(outputs.contains("all=true\nall_count=20000\n"), "{outputs}");
+    let path = outputs
+        .lines()
+        .find_map(|line| line.strip_prefix("all_files_path="))
+        .unwrap_or_else(|| panic!("no all_files_path in {outputs}"));
+    let files: Vec<String> =
+        serde_json::from_str(&fs_err::read_to_string(path).expect("the list file")).unwrap();
+    assert_eq!(files.len(), 20_000);
+    assert_eq!(
+        files[7],
+        "services/some-long-directory-name/module-00007/src/file.rs"
+    );
+    assert!(
+        run.stderr.contains("output `all_files` is ")
+            && run.stderr.contains(
+                " bytes, above GitHub's limit of 1048576 bytes per output: it is written to `"
+            ),
+        "{}",
+        run.stderr
+    );
+}
