@@ -206,6 +206,17 @@ pub struct StaleFile {
     pub status: ChangeStatus,
     /// Why it counts.
     pub via: Via,
+    /// The path's exact bytes when they are not UTF-8 (then `path` shows
+    /// U+FFFD in their place), as `ChangedFile::path_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<Vec<u8>>,
+}
+
+impl StaleFile {
+    /// The path's exact bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.path_bytes.as_deref().unwrap_or(self.path.as_bytes())
+    }
 }
 
 /// A commit that touched one of the stale files.
@@ -434,6 +445,7 @@ impl Judge {
                     path: f.path.clone(),
                     status: f.status,
                     via: Via::AnyFile,
+                    path_bytes: f.path_bytes.clone(),
                 })
                 .collect(),
         })
@@ -558,6 +570,7 @@ pub fn stale_files(
                 path: f.path.clone(),
                 status: f.status,
                 via,
+                path_bytes: f.path_bytes.clone(),
             })
         })
         .collect();

@@ -497,3 +497,33 @@ fn a_shallow_clone_is_refused_when_the_history_is_cut() {
         .collect();
     assert!(commits.contains(&"feat(worker): m1"), "{commits:?}");
 }
+
+/// A stale file whose name is not UTF-8 was printed with U+FFFD; plain
+/// output now quotes it as git does, and JSON adds its exact bytes.
+#[test]
+fn a_file_name_that_is_not_utf8_is_shown_exactly() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let registry = Registry::start();
+    let host = registry.host();
+    let repo = project(&host);
+    let built = repo.head();
+    push_image(&host, "demo/worker", "main", Some(&built));
+    repo.write(std::ffi::OsStr::from_bytes(b"worker/bad\xff\nname.rs"), "x");
+    repo.commit("feat(worker): odd name");
+    let plain = run_in(repo.path(), &["--image", "worker"]);
+    assert_eq!(plain.code, 1, "{plain:?}");
+    assert!(
+        plain
+            .stdout
+            .contains("    A \"worker/bad\\377\\nname.rs\"\n"),
+        "{plain:?}"
+    );
+    let run = check(&repo, &["--image", "worker"]);
+    let bytes: Vec<u8> = run.image("worker")["files"][0]["path_bytes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| u8::try_from(b.as_u64().unwrap()).unwrap())
+        .collect();
+    assert_eq!(bytes, b"worker/bad\xff\nname.rs");
+}
