@@ -31,8 +31,13 @@ pub fn register(secret: &str) {
     if let Some((_scheme, credential)) = secret.split_once(' ') {
         forms.push(credential.trim().as_bytes().to_vec());
     }
-    for line in secret.lines() {
-        forms.push(line.trim().as_bytes().to_vec());
+    // Each line of a multi-line secret (a private key) on its own, but not
+    // PEM armour (`-----BEGIN … KEY-----`), which is no secret and appears
+    // in messages about keys.
+    for line in secret.lines().map(str::trim) {
+        if !line.starts_with("-----") {
+            forms.push(line.as_bytes().to_vec());
+        }
     }
     forms.extend(base64_forms(secret));
     insert(forms);
