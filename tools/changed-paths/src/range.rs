@@ -167,7 +167,7 @@ pub(crate) fn choose(
             if before_head.is_none() && repo.is_shallow() {
                 return Err(repo
                     .history_guard()
-                    .refuse("find the previous version tag")
+                    .refuse("find the last version tag")
                     .into());
             }
             let previous = match before_head {

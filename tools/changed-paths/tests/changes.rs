@@ -614,3 +614,40 @@ fn an_output_over_github_s_limit_is_written_to_a_file_and_named() {
         run.stderr
     );
 }
+
+/// A tag push in a shallow clone: the previous version tag (or HEAD's
+/// parent) is beyond the fetched history. It was taken for the first
+/// version tag, every file "added"; now it is refused with the fix.
+#[test]
+fn a_tag_push_in_a_shallow_clone_is_refused_with_the_fix() {
+    let (repo, _first) = project();
+    repo.tag("v1.0.0");
+    repo.write("app/a.js", "1\n");
+    repo.commit("feat: a");
+    repo.write("app/b.js", "1\n");
+    let head = repo.commit("feat: b");
+    repo.tag("v1.1.0");
+    let events = tempfile::tempdir().expect("temp dir");
+    let payload = serde_json::json!({"before": NULL_SHA, "after": head, "repository": {"default_branch": "main"}});
+    let env = push_env(events.path(), &payload, "refs/tags/v1.1.0");
+    for depth in [1, 2] {
+        let out = run_event(&repo.clone_shallow(depth), &env, &[]);
+        assert_eq!(out.code, 3, "depth {depth}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "depth {depth}");
+        assert!(
+            out.stderr.contains("cannot find the last version tag")
+                && out.stderr.contains(
+                    "is a shallow clone and the history it needs is not fetched; fetch it with \
+                 `git fetch --unshallow` (or `--deepen=<n>`), or set `fetch-depth: 0` on \
+                 `actions/checkout`"
+                ),
+            "depth {depth}: {}",
+            out.stderr
+        );
+    }
+    // The full history compares with the previous version tag.
+    let out = run_event(&repo, &env, &["--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["files"].as_array().map(Vec::len), Some(2), "{json}");
+}
