@@ -220,12 +220,26 @@ fn compile_filters(
     for (name, patterns) in inline {
         add(paths::exclude_filter(&name, patterns), &mut specs);
     }
-    // Each filter becomes step outputs (`NAME`, `NAME_count`, `NAME_files`)
-    // and shell variables: a name that could end a `$GITHUB_OUTPUT` line early
-    // or inject one is refused before any work.
-    for spec in &specs {
-        slipway_core::output::check_output_name(&spec.name)
-            .map_err(|why| UsageError::new(format!("invalid filter name: {why}")))?;
+    // With `github` and `shell`, each filter becomes step outputs (`NAME`,
+    // `NAME_count`, `NAME_files`) and shell variables: a name that could end a
+    // `$GITHUB_OUTPUT` line early or inject one is refused before any work.
+    // `json` and `plain` write no outputs, so any name is fine there.
+    if matches!(
+        cli.global.format,
+        slipway_core::output::Format::Github | slipway_core::output::Format::Shell
+    ) {
+        for spec in &specs {
+            slipway_core::output::check_output_name(&spec.name).map_err(|why| {
+                UsageError::new(format!(
+                    "invalid filter name for `--format {}`: {why}",
+                    if cli.global.format == slipway_core::output::Format::Github {
+                        "github"
+                    } else {
+                        "shell"
+                    }
+                ))
+            })?;
+        }
     }
     FilterSet::compile(specs).map_err(|e| UsageError::new(e.to_string()))
 }

@@ -101,15 +101,30 @@ fn a_filter_name_that_cannot_be_a_step_output_is_refused() {
     // A newline would inject a `$GITHUB_OUTPUT` line, `=` would end the name.
     check(
         dir.path(),
-        &["--files-from", "-", "--filter", "app\ninjected=true=**"],
+        &[
+            "--files-from",
+            "-",
+            "--format",
+            "github",
+            "--filter",
+            "app\ninjected=true=**",
+        ],
         "",
-        "error: invalid filter name: `app\\ninjected` cannot be a step output name: use ASCII \
-         letters, digits, `_` and `-`, starting with a letter or `_`, at most 100",
+        "error: invalid filter name for `--format github`: `app\\ninjected` cannot be a step \
+         output name: use ASCII letters, digits, `_` and `-`, starting with a letter or `_`, at \
+         most 100",
     );
     fs_err::write(dir.path().join("filters.yml"), "\"a b\": ['**']\n").unwrap();
     check(
         dir.path(),
-        &["--files-from", "-", "--filters", "filters.yml"],
+        &[
+            "--files-from",
+            "-",
+            "--format",
+            "shell",
+            "--filters",
+            "filters.yml",
+        ],
         "",
         "`a b` cannot be a step output name",
     );
