@@ -172,7 +172,7 @@ pub fn resolve(
     let Some(path) = docker_config_path(env) else {
         return Ok((None, CredentialSource::Anonymous));
     };
-    let text = match fs_err::read_to_string(&path) {
+    let text = match crate::input::read_to_string(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Ok((None, CredentialSource::Anonymous));

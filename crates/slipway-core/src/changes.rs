@@ -156,6 +156,13 @@ pub struct ChangedFile {
     /// For a renamed or copied file, the path it came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// The path's exact bytes when they are not UTF-8 (git allows any byte
+    /// but NUL in a path): JSON shows them as an array of byte values, and
+    /// `path` then holds the path with U+FFFD in place of each invalid
+    /// sequence, which is what filters match against. Absent for UTF-8
+    /// paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<Vec<u8>>,
 }
 
 impl ChangedFile {
@@ -165,7 +172,32 @@ impl ChangedFile {
             path: path.into(),
             status,
             from: None,
+            path_bytes: None,
         }
+    }
+
+    /// A changed file whose path is git's bytes, kept exactly when they are
+    /// not UTF-8 (see [`ChangedFile::path_bytes`]).
+    pub fn from_bytes(path: Vec<u8>, status: ChangeStatus, from: Option<String>) -> ChangedFile {
+        match String::from_utf8(path) {
+            Ok(path) => ChangedFile {
+                path,
+                status,
+                from,
+                path_bytes: None,
+            },
+            Err(error) => ChangedFile {
+                path: String::from_utf8_lossy(error.as_bytes()).into_owned(),
+                status,
+                from,
+                path_bytes: Some(error.into_bytes()),
+            },
+        }
+    }
+
+    /// The path's exact bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.path_bytes.as_deref().unwrap_or(self.path.as_bytes())
     }
 }
 
@@ -473,7 +505,7 @@ impl Differ {
             git2::TreeWalkResult::Ok
         })
         .map_err(self.git_error("list the files of a commit"))?;
-        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files.sort_by(|a, b| a.bytes().cmp(b.bytes()));
         Ok(files)
     }
 
@@ -513,9 +545,9 @@ impl Differ {
         }
         let mut files = Vec::with_capacity(diff.deltas().len());
         for delta in diff.deltas() {
-            let path_of = |file: git2::DiffFile<'_>| {
-                file.path_bytes()
-                    .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+            let path_of = |file: git2::DiffFile<'_>| file.path_bytes().map(<[u8]>::to_vec);
+            let lossy = |path: Option<Vec<u8>>| {
+                path.map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             };
             let new_path = path_of(delta.new_file());
             let old_path = path_of(delta.old_file());
@@ -527,20 +559,20 @@ impl Differ {
                 git2::Delta::Modified | git2::Delta::Typechange => {
                     (ChangeStatus::Modified, new_path, None)
                 }
-                git2::Delta::Renamed => (ChangeStatus::Renamed, new_path, old_path),
-                git2::Delta::Copied => (ChangeStatus::Copied, new_path, old_path),
+                git2::Delta::Renamed => (ChangeStatus::Renamed, new_path, lossy(old_path)),
+                git2::Delta::Copied => (ChangeStatus::Copied, new_path, lossy(old_path)),
                 git2::Delta::Conflicted => (ChangeStatus::Unmerged, new_path.or(old_path), None),
                 git2::Delta::Unmodified | git2::Delta::Ignored | git2::Delta::Unreadable => {
                     continue;
                 }
             };
             if let Some(path) = path {
-                files.push(ChangedFile { path, status, from });
+                files.push(ChangedFile::from_bytes(path, status, from));
             }
         }
         // A rename pairs two paths; keep the list sorted by the new one, as git prints it.
         if options.renames {
-            files.sort_by(|a, b| a.path.cmp(&b.path));
+            files.sort_by(|a, b| a.bytes().cmp(b.bytes()));
         }
         Ok(files)
     }
@@ -630,9 +662,10 @@ fn diff_level(
                 new,
             }
         } else {
-            Segment::File(ChangedFile::new(
-                path_string(path(entry.name, false)),
+            Segment::File(ChangedFile::from_bytes(
+                path(entry.name, false),
                 status,
+                None,
             ))
         })
     };
@@ -664,9 +697,10 @@ fn diff_level(
                             new: Some(y.oid()?),
                         })?;
                     } else {
-                        each(Segment::File(ChangedFile::new(
-                            path_string(path(x.name, false)),
+                        each(Segment::File(ChangedFile::from_bytes(
+                            path(x.name, false),
                             ChangeStatus::Modified,
+                            None,
                         )))?;
                     }
                 }
@@ -675,12 +709,6 @@ fn diff_level(
             }
         }
     }
-}
-
-/// A path from git's bytes (invalid UTF-8 replaced, as `git2` paths are).
-fn path_string(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes)
-        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
 /// The raw tree object `id`.
@@ -820,6 +848,7 @@ pub fn parse_name_status(text: &str, origin: &str) -> Result<Vec<ChangedFile>, C
                     path: (*path).to_owned(),
                     status,
                     from: Some((*from).to_owned()),
+                    path_bytes: None,
                 }
             }
             _ => {

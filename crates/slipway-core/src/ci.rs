@@ -406,10 +406,11 @@ struct Payload {
 
 impl Payload {
     fn read(path: &Path) -> Result<Payload, CiError> {
-        let text = fs_err::read_to_string(path).map_err(|e| CiError::EventFileUnreadable {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let text =
+            crate::input::read_to_string(path).map_err(|e| CiError::EventFileUnreadable {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
         let json = serde_json::from_str(&text).map_err(|e| CiError::EventFileInvalid {
             path: path.to_owned(),
             reason: e.to_string(),

@@ -136,7 +136,7 @@ fn init_logging(verbose: u8, quiet: bool, color: bool) {
     // A second init (tests calling `init` twice) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || SafeStderr { color })
         .with_ansi(color)
         .with_target(verbose > 0)
         .without_time()
@@ -159,11 +159,56 @@ fn own_targets(level: &str) -> String {
     .collect()
 }
 
+/// Stderr for log lines: each line a subscriber writes is redacted
+/// ([`crate::secret::redact`]) and its control characters are escaped
+/// (but its final newline, and escape codes when colour is on), so a logged
+/// value can neither leak a secret nor start a line of its own.
+struct SafeStderr {
+    color: bool,
+}
+
+impl std::io::Write for SafeStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        let mut safe = String::with_capacity(text.len());
+        for c in crate::secret::redact(body).chars() {
+            if c.is_control() && c != '\t' && !(self.color && c == '\u{1b}') {
+                safe.extend(c.escape_default());
+            } else {
+                safe.push(c);
+            }
+        }
+        if body.len() < text.len() {
+            safe.push('\n');
+        }
+        std::io::stderr().lock().write_all(safe.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// One line of a human message: secrets redacted, control characters
+/// escaped, so a value (a path, a server's answer) cannot forge a line.
+fn message_line(text: &str) -> String {
+    crate::output::escape_control(&crate::secret::redact(text)).into_owned()
+}
+
 fn print_error(output: &Output, error: &anyhow::Error) {
     let style = output.stderr_style();
-    let mut text = format!("{}: {error}\n", style.error("error"));
+    let mut text = format!(
+        "{}: {}\n",
+        style.error("error"),
+        message_line(&error.to_string())
+    );
     for cause in error.chain().skip(1) {
-        text.push_str(&format!("  caused by: {cause}\n"));
+        text.push_str(&format!(
+            "  caused by: {}\n",
+            message_line(&cause.to_string())
+        ));
     }
     let mut stderr = std::io::stderr().lock();
     // Nothing sensible is left to do if stderr itself is gone.
@@ -176,7 +221,7 @@ fn print_error(output: &Output, error: &anyhow::Error) {
         let _ = writeln!(
             stderr,
             "::error::{}",
-            crate::output::escape_workflow_data(&message)
+            crate::output::escape_workflow_data(&crate::secret::redact(&message))
         );
     }
 }

@@ -76,6 +76,21 @@ pub enum GitError {
         /// Whether the repository is a shallow clone.
         shallow: bool,
     },
+    /// A walk through history reached the edge of a shallow clone, so its
+    /// answer (a version, a changelog, the commits since a revision) would
+    /// be silently wrong.
+    #[error(
+        "cannot {what}: repository `{}` is a shallow clone and the history it needs is not \
+         fetched; fetch it with `git fetch --unshallow` (or `--deepen=<n>`), or set \
+         `fetch-depth: 0` on `actions/checkout`",
+        .repo.display()
+    )]
+    ShallowHistory {
+        /// The repository's work tree (or git dir, when bare).
+        repo: PathBuf,
+        /// What needed the history, e.g. `find the last release tag`.
+        what: String,
+    },
     /// A string that should be a full commit sha is not one.
     #[error("`{value}` is not a full commit sha: expected 40 hexadecimal digits")]
     InvalidSha {
@@ -223,6 +238,66 @@ impl GitFacts {
             is_dirty: repo.is_dirty()?,
             commit_time: head.time().seconds(),
         })
+    }
+}
+
+/// Detects a history walk that reaches the edge of a shallow clone: the
+/// commits listed in its `shallow` file have parents git did not fetch, so a
+/// walk that yields one of them may have stopped early and its answer (the
+/// last version tag, the commits since a revision, a changelog) would be
+/// silently wrong. Every walk of history in Slipway checks each commit it
+/// yields with [`HistoryGuard::check`]. In a full clone it checks nothing.
+#[derive(Debug, Clone)]
+pub struct HistoryGuard {
+    repo: PathBuf,
+    boundary: HashSet<git2::Oid>,
+}
+
+impl HistoryGuard {
+    /// The guard for `repo` (its `shallow` file, read once).
+    pub fn of(repo: &git2::Repository) -> HistoryGuard {
+        let path = repo.workdir().unwrap_or_else(|| repo.path()).to_owned();
+        let mut boundary = HashSet::new();
+        if repo.is_shallow() {
+            let file = repo.commondir().join("shallow");
+            // In a linked worktree the list lives in the common git dir.
+            if let Ok(text) = fs_err::read_to_string(&file) {
+                boundary.extend(
+                    text.lines()
+                        .filter_map(|l| git2::Oid::from_str(l.trim()).ok()),
+                );
+            }
+        }
+        HistoryGuard {
+            repo: path,
+            boundary,
+        }
+    }
+
+    /// Whether the repository is a shallow clone.
+    pub fn is_shallow(&self) -> bool {
+        !self.boundary.is_empty()
+    }
+
+    /// Fails with [`GitError::ShallowHistory`], naming `what` needed the
+    /// history, when `commit` is at the edge of a shallow clone.
+    pub fn check(&self, commit: git2::Oid, what: impl FnOnce() -> String) -> Result<(), GitError> {
+        if self.boundary.contains(&commit) {
+            return Err(GitError::ShallowHistory {
+                repo: self.repo.clone(),
+                what: what(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The same refusal without a walk, for a command that needs history it
+    /// cannot find (no parent of HEAD) in a shallow clone.
+    pub fn refuse(&self, what: impl Into<String>) -> GitError {
+        GitError::ShallowHistory {
+            repo: self.repo.clone(),
+            what: what.into(),
+        }
     }
 }
 
@@ -437,11 +512,20 @@ impl Repo {
             .map_err(walk_error)?;
         walk.push(head.oid()).map_err(walk_error)?;
         walk.hide(base.oid()).map_err(walk_error)?;
+        let guard = self.history_guard();
         let mut commits = Vec::new();
         for oid in walk {
+            let oid = oid.map_err(walk_error)?;
+            guard.check(oid, || {
+                format!(
+                    "list the commits between `{}` and `{}`",
+                    base.short(),
+                    head.short()
+                )
+            })?;
             let commit = self
                 .inner
-                .find_commit(oid.map_err(walk_error)?)
+                .find_commit(oid)
                 .map_err(|source| self.operation("read a commit", source))?;
             commits.push(CommitInfo {
                 sha: Sha::from_oid(commit.id()),
@@ -458,6 +542,12 @@ impl Repo {
     /// Whether the repository is a shallow clone (`git clone --depth`).
     pub fn is_shallow(&self) -> bool {
         self.inner.is_shallow()
+    }
+
+    /// The guard every history walk of this repository goes through (see
+    /// [`HistoryGuard`]).
+    pub fn history_guard(&self) -> HistoryGuard {
+        HistoryGuard::of(&self.inner)
     }
 
     /// Whether `ancestor` is `descendant` or one of its ancestors, as
@@ -529,9 +619,12 @@ impl Repo {
         let walk_error = |source| self.operation("walk the history", source);
         let mut walk = self.inner.revwalk().map_err(walk_error)?;
         walk.push(reachable_from.oid()).map_err(walk_error)?;
+        let guard = self.history_guard();
         let mut reachable = HashSet::new();
         for oid in walk {
-            reachable.insert(oid.map_err(walk_error)?);
+            let oid = oid.map_err(walk_error)?;
+            guard.check(oid, || "find the last version tag".to_owned())?;
+            reachable.insert(oid);
         }
         let best = by_commit
             .into_iter()

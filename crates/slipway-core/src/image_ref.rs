@@ -106,6 +106,18 @@ pub enum ImageRefError {
         /// The whole input.
         input: String,
     },
+    /// A registry port outside 1–65535 (`127.0.0.1:99999`).
+    #[error(
+        "invalid port `{port}` of registry `{registry}` in `{input}`: a port is a number from 1 to 65535, e.g. `registry.example.com:5000`"
+    )]
+    InvalidPort {
+        /// The offending registry.
+        registry: String,
+        /// The port as written.
+        port: String,
+        /// The whole input.
+        input: String,
+    },
     /// A name longer than 255 characters.
     #[error("image name `{name}` is {len} characters long; at most 255 are allowed")]
     NameTooLong {
@@ -575,10 +587,19 @@ fn validate_registry(registry: &str, input: &str) -> Result<(), ImageRefError> {
         (host.split('.').all(is_domain_component), port)
     };
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-    if host_ok && port_ok {
-        Ok(())
-    } else {
-        Err(invalid())
+    if !(host_ok && port_ok) {
+        return Err(invalid());
+    }
+    // Digits only, but they must also fit a port: `:99999` is no address.
+    match port {
+        Some(port) if !port.parse::<u16>().is_ok_and(|p| p != 0) => {
+            Err(ImageRefError::InvalidPort {
+                registry: registry.to_owned(),
+                port: port.to_owned(),
+                input: input.to_owned(),
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -752,6 +773,30 @@ mod tests {
             Ok("192.168.1.1:5000/repo:5050"),
         );
         check("127.0.0.1:5000/demo/app", Ok("127.0.0.1:5000/demo/app"));
+    }
+
+    #[test]
+    fn a_registry_port_must_be_1_to_65535() {
+        check("127.0.0.1:65535/a:b", Ok("127.0.0.1:65535/a:b"));
+        check("localhost:1/a", Ok("localhost:1/a"));
+        check(
+            "127.0.0.1:99999/a:b",
+            Err(
+                "invalid port `99999` of registry `127.0.0.1:99999` in `127.0.0.1:99999/a:b`: a port is a number from 1 to 65535, e.g. `registry.example.com:5000`",
+            ),
+        );
+        check(
+            "[::1]:0/a",
+            Err(
+                "invalid port `0` of registry `[::1]:0` in `[::1]:0/a`: a port is a number from 1 to 65535, e.g. `registry.example.com:5000`",
+            ),
+        );
+        check(
+            "r.io:65536/a",
+            Err(
+                "invalid port `65536` of registry `r.io:65536` in `r.io:65536/a`: a port is a number from 1 to 65535, e.g. `registry.example.com:5000`",
+            ),
+        );
     }
 
     #[test]

@@ -47,8 +47,19 @@ pub trait Report: serde::Serialize {
     fn render_plain(&self, style: &Style) -> String;
 
     /// Named step outputs (`$GITHUB_OUTPUT`, `shell` exports), in order.
+    /// Names must pass [`check_output_name`].
     fn outputs(&self) -> Vec<(String, String)> {
         Vec::new()
+    }
+
+    /// The step outputs as bytes, for values that may not be UTF-8 (paths
+    /// from git): what `shell` and `github` write, byte for byte. The
+    /// default is [`Report::outputs`].
+    fn byte_outputs(&self) -> Vec<(String, Vec<u8>)> {
+        self.outputs()
+            .into_iter()
+            .map(|(name, value)| (name, value.into_bytes()))
+            .collect()
     }
 
     /// A Markdown section for `$GITHUB_STEP_SUMMARY`.
@@ -155,44 +166,51 @@ impl Output {
         let stdout_style = Style {
             enabled: self.stdout_color,
         };
-        let text = match self.format {
-            Format::Plain => report.render_plain(&stdout_style),
+        let text: Vec<u8> = match self.format {
+            Format::Plain => report.render_plain(&stdout_style).into_bytes(),
             Format::Json => {
                 let mut json =
                     serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
                 json.push('\n');
-                json
+                json.into_bytes()
             }
-            Format::Shell => shell_exports(&report.outputs()),
+            Format::Shell => shell_exports(&checked_outputs(report)?),
             Format::Github => {
-                let outputs = report.outputs();
-                let mut text = report.render_plain(&stdout_style);
+                let outputs = checked_outputs(report)?;
+                let mut text = report.render_plain(&stdout_style).into_bytes();
                 match &self.github_output {
-                    Some(path) => append(path, &github_output_file(&outputs, &delimiter_seed()))?,
+                    Some(path) => {
+                        let outputs = spill_large_outputs(outputs, path)?;
+                        append(path, &github_output_file(&outputs, &delimiter_seed()))?;
+                    }
                     None if !outputs.is_empty() => {
                         tracing::warn!(
                             "$GITHUB_OUTPUT is not set; the step outputs follow on stdout"
                         );
-                        text.push_str(&github_output_file(&outputs, &delimiter_seed()));
+                        text.extend(github_output_file(&outputs, &delimiter_seed()));
                     }
                     None => {}
                 }
                 if let (Some(path), Some(summary)) =
                     (&self.github_step_summary, report.summary_markdown())
                 {
-                    append(path, &summary)?;
+                    append(path, crate::secret::redact(&summary).as_bytes())?;
                 }
                 text
             }
         };
+        let text = crate::secret::redact_bytes(&text);
         let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
+        stdout.write_all(&text)?;
         stdout.flush()
     }
 
     /// Under GitHub Actions, tells the runner to mask `secret` in every later
     /// log line (`::add-mask::`). Call it before the secret is first used.
+    /// Also registers it for redaction ([`crate::secret::register`]), so
+    /// every later line a tool prints shows it as `***`.
     pub fn mask(&self, secret: &secrecy::SecretString) {
+        crate::secret::register(secret.expose_secret());
         if self.github_actions {
             for line in secret
                 .expose_secret()
@@ -284,44 +302,134 @@ pub fn escape_workflow_data(text: &str) -> String {
         .replace('\n', "%0A")
 }
 
+/// The characters a step output name may hold: ASCII letters, digits, `_`
+/// and `-`, starting with a letter or `_`, at most 100 of them. Such a name
+/// is written to `$GITHUB_OUTPUT` as it is (it holds no `=`, `<<`, newline
+/// or space that would end it early) and becomes a shell variable with `-`
+/// turned into `_`.
+pub const OUTPUT_NAME_ALPHABET: &str =
+    "ASCII letters, digits, `_` and `-`, starting with a letter or `_`, at most 100";
+
+/// Checks that `name` can be written safely as a step output name (see
+/// [`OUTPUT_NAME_ALPHABET`]); the error says why not.
+pub fn check_output_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 100
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` cannot be a step output name: use {OUTPUT_NAME_ALPHABET}",
+            escape_control(name)
+        ))
+    }
+}
+
+/// The report's outputs, refusing a name [`check_output_name`] rejects (a
+/// tool checks its names before it works; this is the last line of defence).
+fn checked_outputs(report: &impl Report) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let outputs = report.byte_outputs();
+    for (name, _) in &outputs {
+        check_output_name(name)
+            .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
+    }
+    Ok(outputs)
+}
+
+/// GitHub caps one step output at 1 MiB (and all of a job's at 50 MiB).
+pub const GITHUB_OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// Values longer than [`GITHUB_OUTPUT_LIMIT`] are written to a file next to
+/// `$GITHUB_OUTPUT` (`<name>.txt` in a fresh directory `slipway-outputs-*`
+/// there) and replaced by that file's path, under the output name
+/// `<name>_path`; a warning says so. The runner would otherwise fail the
+/// step or cut the value.
+fn spill_large_outputs(
+    outputs: Vec<(String, Vec<u8>)>,
+    github_output: &std::path::Path,
+) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    if outputs
+        .iter()
+        .all(|(_, value)| value.len() <= GITHUB_OUTPUT_LIMIT)
+    {
+        return Ok(outputs);
+    }
+    let parent = github_output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let dir = tempfile::Builder::new()
+        .prefix("slipway-outputs-")
+        .tempdir_in(parent)?
+        .keep();
+    let mut kept = Vec::with_capacity(outputs.len());
+    for (name, value) in outputs {
+        if value.len() <= GITHUB_OUTPUT_LIMIT {
+            kept.push((name, value));
+            continue;
+        }
+        let file = dir.join(format!("{name}.txt"));
+        fs_err::write(&file, crate::secret::redact_bytes(&value))?;
+        tracing::warn!(
+            "output `{name}` is {} bytes, above GitHub's limit of {GITHUB_OUTPUT_LIMIT} bytes \
+             per output: it is written to `{}`, whose path is the output `{name}_path`",
+            value.len(),
+            file.display()
+        );
+        kept.push((
+            format!("{name}_path"),
+            file.to_string_lossy().into_owned().into_bytes(),
+        ));
+    }
+    Ok(kept)
+}
+
 /// Renders outputs in `$GITHUB_OUTPUT` file syntax. Single-line values are
 /// `name=value`; multi-line values use the heredoc form with a delimiter
 /// that occurs in none of the values, as the runner requires.
-pub fn github_output_file(outputs: &[(String, String)], seed: &str) -> String {
-    let mut text = String::new();
+pub fn github_output_file(outputs: &[(String, Vec<u8>)], seed: &str) -> Vec<u8> {
+    let mut text = Vec::new();
     for (name, value) in outputs {
-        if value.contains('\n') || value.contains('\r') {
+        if value.contains(&b'\n') || value.contains(&b'\r') {
             let mut delimiter = format!("ghadelimiter_{seed}");
-            while value.contains(&delimiter) {
+            while contains(value, delimiter.as_bytes()) {
                 delimiter.push('_');
             }
-            text.push_str(&format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"));
+            text.extend_from_slice(format!("{name}<<{delimiter}\n").as_bytes());
+            text.extend_from_slice(value);
+            text.extend_from_slice(format!("\n{delimiter}\n").as_bytes());
         } else {
-            text.push_str(&format!("{name}={value}\n"));
+            text.extend_from_slice(format!("{name}=").as_bytes());
+            text.extend_from_slice(value);
+            text.push(b'\n');
         }
     }
     text
 }
 
-/// Renders outputs as `export NAME='value'` lines: names with characters a
-/// shell variable can't hold get `_` there, values are single-quoted.
-pub fn shell_exports(outputs: &[(String, String)]) -> String {
-    let mut text = String::new();
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// Renders outputs as `export NAME='value'` lines: `-` in a name becomes
+/// `_` (names are checked with [`check_output_name`] first), values are
+/// quoted with [`shell_quote_bytes`], so `eval` gives back every byte.
+pub fn shell_exports(outputs: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut text = Vec::new();
     for (name, value) in outputs {
-        let mut var: String = name
+        let var: String = name
             .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        if var.starts_with(|c: char| c.is_ascii_digit()) {
-            var.insert(0, '_');
-        }
-        text.push_str(&format!("export {var}={}\n", shell_quote(value)));
+        text.extend_from_slice(format!("export {var}=").as_bytes());
+        text.extend(shell_quote_bytes(value));
+        text.push(b'\n');
     }
     text
 }
@@ -329,14 +437,95 @@ pub fn shell_exports(outputs: &[(String, String)]) -> String {
 /// Quotes a value for a POSIX shell: single quotes, with `'` written as `'\''`.
 /// The result is one word whatever the value holds.
 pub fn shell_quote(value: &str) -> String {
+    String::from_utf8(shell_quote_bytes(value.as_bytes()))
+        .expect("quoting UTF-8 adds only ASCII, so the result is UTF-8")
+}
+
+/// Quotes any bytes as one POSIX shell word that `sh` turns back into
+/// exactly those bytes: a value made only of `A-Z a-z 0-9 @ % + = : , . / - _`
+/// stays as it is; anything else goes inside single quotes, where `sh`
+/// keeps every byte (newlines, `$`, backticks, `\`, bytes that are not
+/// UTF-8) as it is, and `'` is written `'\''`. No `$'…'`: dash, Debian's
+/// `sh`, does not know it. A NUL byte cannot be passed to a shell at all
+/// (git paths never hold one).
+pub fn shell_quote_bytes(value: &[u8]) -> Vec<u8> {
     if !value.is_empty()
         && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c))
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(b))
     {
-        return value.to_owned();
+        return value.to_vec();
     }
-    format!("'{}'", value.replace('\'', r"'\''"))
+    let mut quoted = Vec::with_capacity(value.len() + 2);
+    quoted.push(b'\'');
+    for &byte in value {
+        if byte == b'\'' {
+            quoted.extend_from_slice(br"'\''");
+        } else {
+            quoted.push(byte);
+        }
+    }
+    quoted.push(b'\'');
+    quoted
+}
+
+/// Escapes control characters but tab (newline, carriage return, escape,
+/// …) in a text meant for one line of a human message, as `\n`, `\r` or
+/// `\u{1b}`, so no value can start a line of its own (a forged
+/// `::warning::`, a fake `error:`) or move the cursor.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_escaped = |c: char| c.is_control() && c != '\t';
+    if !text.chars().any(is_escaped) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_escaped(c) {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
+/// A path (or any name) from bytes for a line of plain output: as it is
+/// when it is UTF-8 without control characters, `"` or `\`; otherwise in
+/// double quotes with C escapes, as git quotes paths (`\n`, `\t`, `\"`,
+/// `\\`, and `\ooo` octal for each byte that is not UTF-8 or is a
+/// control character), so the exact bytes can be read back.
+pub fn quote_path(bytes: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && !text
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return text.to_owned();
+    }
+    let mut quoted = String::from("\"");
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => quoted.push_str("\\\""),
+                '\\' => quoted.push_str("\\\\"),
+                '\n' => quoted.push_str("\\n"),
+                '\t' => quoted.push_str("\\t"),
+                '\r' => quoted.push_str("\\r"),
+                c if c.is_control() => {
+                    let mut buffer = [0; 4];
+                    for byte in c.encode_utf8(&mut buffer).bytes() {
+                        quoted.push_str(&format!("\\{byte:03o}"));
+                    }
+                }
+                c => quoted.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            quoted.push_str(&format!("\\{byte:03o}"));
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// A random-enough delimiter suffix, from the process's random hasher keys.
@@ -351,12 +540,12 @@ fn delimiter_seed() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-fn append(path: &PathBuf, text: &str) -> std::io::Result<()> {
+fn append(path: &PathBuf, text: &[u8]) -> std::io::Result<()> {
     let mut file = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
-    file.write_all(text.as_bytes())
+    file.write_all(&crate::secret::redact_bytes(text))
 }
 
 #[cfg(test)]
@@ -365,11 +554,14 @@ mod tests {
 
     #[track_caller]
     fn check_github(outputs: &[(&str, &str)], expected: &str) {
-        let outputs: Vec<(String, String)> = outputs
+        let outputs: Vec<(String, Vec<u8>)> = outputs
             .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec()))
             .collect();
-        assert_eq!(github_output_file(&outputs, "SEED"), expected);
+        assert_eq!(
+            String::from_utf8(github_output_file(&outputs, "SEED")).unwrap(),
+            expected
+        );
     }
 
     #[test]
@@ -417,13 +609,121 @@ mod tests {
     #[test]
     fn shell_exports_make_valid_names() {
         let outputs = vec![
-            ("app".to_owned(), "true".to_owned()),
-            ("app-files".to_owned(), "a b".to_owned()),
-            ("1st".to_owned(), "x".to_owned()),
+            ("app".to_owned(), b"true".to_vec()),
+            ("app-files".to_owned(), b"a b".to_vec()),
+            ("_1st".to_owned(), b"x\xff".to_vec()),
         ];
         assert_eq!(
             shell_exports(&outputs),
-            "export app=true\nexport app_files='a b'\nexport _1st=x\n"
+            b"export app=true\nexport app_files='a b'\nexport _1st='x\xff'\n"
+        );
+    }
+
+    #[test]
+    fn output_names_outside_the_safe_alphabet_are_refused() {
+        for good in ["app", "app-files", "_x", "A_1-b"] {
+            assert_eq!(check_output_name(good), Ok(()), "`{good}`");
+        }
+        for bad in [
+            "",
+            "1st",
+            "a=b",
+            "a\nb",
+            "a b",
+            "a<<EOF",
+            "é",
+            "a.b",
+            &"x".repeat(101),
+        ] {
+            assert!(check_output_name(bad).is_err(), "`{bad}` was accepted");
+        }
+        assert_eq!(
+            check_output_name("x\ny=1").unwrap_err(),
+            "`x\\ny=1` cannot be a step output name: use ASCII letters, digits, `_` and `-`, \
+             starting with a letter or `_`, at most 100"
+        );
+    }
+
+    #[test]
+    fn paths_are_quoted_as_git_quotes_them() {
+        assert_eq!(quote_path(b"src/main.rs"), "src/main.rs");
+        assert_eq!(quote_path("dé jà.txt".as_bytes()), "dé jà.txt");
+        assert_eq!(quote_path(b"a\nb"), r#""a\nb""#);
+        assert_eq!(quote_path(b"q\"\\x"), r#""q\"\\x""#);
+        assert_eq!(quote_path(b"bad\xff\xfe.txt"), r#""bad\377\376.txt""#);
+        assert_eq!(quote_path(b"esc\x1b[31m"), r#""esc\033[31m""#);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_message_values() {
+        assert_eq!(escape_control("plain\ttab"), "plain\ttab");
+        assert_eq!(
+            escape_control("x\n::warning::forged\r\x1b[2K"),
+            r"x\n::warning::forged\r\u{1b}[2K"
+        );
+    }
+
+    /// Property: whatever bytes a value holds (newlines, quotes, `$(…)`,
+    /// backticks, `\`, bytes that are not UTF-8), the word
+    /// [`shell_quote_bytes`] makes, evaluated by a real `sh`, gives back
+    /// exactly those bytes. The values are generated (seeded, so a failure
+    /// reproduces) from an alphabet biased towards what a shell treats
+    /// specially; `sh` prints each with `printf '%s\0'`.
+    #[test]
+    fn shell_quoting_round_trips_any_bytes_through_sh() {
+        const SPECIAL: &[u8] = b"'\"$`\\\n\r\t (){};&|<>*?[]~#!=%@-";
+        let mut rng = fastrand::Rng::with_seed(0x5119_3a7e);
+        let mut values: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"'".to_vec(),
+            b"''\\'".to_vec(),
+            b"$(touch PWNED)".to_vec(),
+            b"`touch PWNED`".to_vec(),
+            b"a\nb\n".to_vec(),
+            b"\xff\xfe\x80".to_vec(),
+            b"-n".to_vec(),
+            b"~root".to_vec(),
+        ];
+        for _ in 0..2000 {
+            let len = rng.usize(0..24);
+            let value: Vec<u8> = (0..len)
+                .map(|_| match rng.u8(0..4) {
+                    0 => SPECIAL[rng.usize(0..SPECIAL.len())],
+                    1 => rng.u8(0x80..=0xff),
+                    2 => rng.u8(1..0x20),
+                    _ => rng.u8(0x20..0x7f),
+                })
+                .collect();
+            values.push(value);
+        }
+        let mut script = b"printf '%s\\0'".to_vec();
+        for value in &values {
+            script.push(b' ');
+            script.extend(shell_quote_bytes(value));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let script_path = dir.path().join("script.sh");
+        fs_err::write(&script_path, &script).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg(&script_path)
+            .current_dir(dir.path())
+            .output()
+            .expect("sh runs (Debian package dash)");
+        assert!(out.status.success(), "sh failed: {out:?}");
+        let printed: Vec<&[u8]> = out.stdout.split(|b| *b == 0).collect();
+        assert_eq!(printed.len(), values.len() + 1, "one word per value");
+        for (value, printed) in values.iter().zip(printed) {
+            assert_eq!(
+                printed,
+                value.as_slice(),
+                "value {:?} quoted as {:?}",
+                String::from_utf8_lossy(value),
+                String::from_utf8_lossy(&shell_quote_bytes(value))
+            );
+        }
+        assert!(
+            !dir.path().join("PWNED").exists(),
+            "a quoted value ran a command"
         );
     }
 

@@ -53,8 +53,8 @@ impl Progress {
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
-                bar.set_prefix(name.to_owned());
-                bar.set_message(message.to_owned());
+                bar.set_prefix(safe(name));
+                bar.set_message(safe(message));
                 bar.enable_steady_tick(Duration::from_millis(120));
                 Some(bar)
             }
@@ -76,11 +76,11 @@ impl Progress {
     pub fn println(&self, text: &str) {
         match &self.mode {
             Mode::Bars(multi) => {
-                let _ = multi.println(text);
+                let _ = multi.println(safe(text));
             }
             Mode::Lines => {
                 let mut stderr = std::io::stderr().lock();
-                let _ = writeln!(stderr, "{} {text}", timestamp());
+                let _ = writeln!(stderr, "{} {}", timestamp(), safe(text));
             }
             Mode::Silent => {}
         }
@@ -101,7 +101,7 @@ impl Task {
     /// Replaces the task's message.
     pub fn message(&self, message: &str) {
         match &self.bar {
-            Some(bar) => bar.set_message(message.to_owned()),
+            Some(bar) => bar.set_message(safe(message)),
             None if !self.is_silent => line(&self.name, message),
             None => {}
         }
@@ -130,7 +130,7 @@ impl Task {
                     ProgressStyle::with_template("{prefix:.bold} {wide_msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
-                bar.finish_with_message(format!("{mark} {text}"));
+                bar.finish_with_message(format!("{mark} {}", safe(&text)));
             }
             None if !self.is_silent => line(&self.name, &text),
             None => {}
@@ -161,7 +161,13 @@ pub fn format_duration(duration: Duration) -> String {
 
 fn line(name: &str, message: &str) {
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{} {name}: {message}", timestamp());
+    let _ = writeln!(stderr, "{} {}: {}", timestamp(), safe(name), safe(message));
+}
+
+/// A progress text as it may be shown: secrets redacted, control
+/// characters escaped (a name or a server's answer cannot start a line).
+fn safe(text: &str) -> String {
+    crate::output::escape_control(&crate::secret::redact(text)).into_owned()
 }
 
 fn timestamp() -> humantime::Rfc3339Timestamp {

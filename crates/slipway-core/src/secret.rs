@@ -3,9 +3,111 @@
 //! takes an explicit `expose_secret()`, so it cannot slip into a log line or
 //! an error message by formatting.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::RwLock;
 
+use base64::Engine as _;
 pub use secrecy::{ExposeSecret, SecretString};
+
+/// Every form of every secret this process holds, longest first: what
+/// [`redact`] replaces by `***`. Filled by [`register`] and
+/// [`register_basic`] when a secret is loaded (`Output::mask` registers
+/// each secret it masks; the registry client registers its `Basic`
+/// credentials and each token a token service issues).
+static REDACTIONS: RwLock<Vec<Vec<u8>>> = RwLock::new(Vec::new());
+
+/// Secrets shorter than this are not redacted: replacing every `a` or `ok`
+/// in the output would garble it and say which letters the secret has.
+pub const MIN_REDACTED_LEN: usize = 4;
+
+/// Registers `secret` for redaction in every form it may be sent or echoed
+/// in: as it is, and base64 (padded or not). A header value such as
+/// `Bearer abc…` or `Basic abc…` is covered by registering the whole value;
+/// its credential part is registered too.
+pub fn register(secret: &str) {
+    let secret = secret.trim_end_matches(['\r', '\n']);
+    let mut forms = vec![secret.as_bytes().to_vec()];
+    if let Some((_scheme, credential)) = secret.split_once(' ') {
+        forms.push(credential.trim().as_bytes().to_vec());
+    }
+    // Each line of a multi-line secret (a private key) on its own, but not
+    // PEM armour (`-----BEGIN … KEY-----`), which is no secret and appears
+    // in messages about keys.
+    for line in secret.lines().map(str::trim) {
+        if !line.starts_with("-----") {
+            forms.push(line.as_bytes().to_vec());
+        }
+    }
+    forms.extend(base64_forms(secret));
+    insert(forms);
+}
+
+/// Registers the password and the `Basic` credential of `user:password`
+/// (base64 of the pair, as an `Authorization` header or a docker config
+/// `auth` entry carries it).
+pub fn register_basic(user: &str, password: &str) {
+    register(password);
+    insert(base64_forms(&format!("{user}:{password}")));
+}
+
+/// Base64 of `text`, padded and unpadded, standard and URL-safe.
+fn base64_forms(text: &str) -> Vec<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .map(|engine| engine.encode(text).into_bytes())
+        .collect()
+}
+
+fn insert(forms: Vec<Vec<u8>>) {
+    let mut redactions = REDACTIONS.write().unwrap_or_else(|e| e.into_inner());
+    for form in forms {
+        if form.len() >= MIN_REDACTED_LEN && !redactions.contains(&form) {
+            redactions.push(form);
+        }
+    }
+    // Longest first, so a secret that contains another is replaced whole.
+    redactions.sort_by_key(|form| std::cmp::Reverse(form.len()));
+}
+
+/// `text` with every registered secret form replaced by `***`.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    match redact_bytes(text.as_bytes()) {
+        Cow::Borrowed(_) => Cow::Borrowed(text),
+        Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+    }
+}
+
+/// `bytes` with every registered secret form replaced by `***`.
+pub fn redact_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let redactions = REDACTIONS.read().unwrap_or_else(|e| e.into_inner());
+    let mut text = Cow::Borrowed(bytes);
+    for form in redactions.iter() {
+        if text
+            .windows(form.len())
+            .any(|window| window == form.as_slice())
+        {
+            text = Cow::Owned(replace_all(&text, form, b"***"));
+        }
+    }
+    text
+}
+
+fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
+}
 
 /// A URL whose userinfo (`user:password@`) and secret-looking query values
 /// are replaced by `***` when displayed. Use it for every URL that goes into
@@ -119,6 +221,21 @@ mod tests {
         );
         check("ssh://deploy@host:22", "ssh://***@host:22");
         check("example.com:5000/repo", "example.com:5000/repo");
+    }
+
+    #[test]
+    fn registered_secrets_are_redacted_in_every_form() {
+        register("Bearer tok-3f9a-redact-me");
+        register_basic("ci-user", "pa55-redact-me");
+        let basic = base64::engine::general_purpose::STANDARD.encode("ci-user:pa55-redact-me");
+        let text = format!(
+            "echo: Authorization: Basic {basic}\nX-Token: tok-3f9a-redact-me pass=pa55-redact-me"
+        );
+        assert_eq!(
+            redact(&text),
+            "echo: Authorization: Basic ***\nX-Token: *** pass=***"
+        );
+        assert_eq!(redact("nothing secret"), "nothing secret");
     }
 
     #[test]

@@ -206,6 +206,17 @@ pub struct StaleFile {
     pub status: ChangeStatus,
     /// Why it counts.
     pub via: Via,
+    /// The path's exact bytes when they are not UTF-8 (then `path` shows
+    /// U+FFFD in their place), as `ChangedFile::path_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<Vec<u8>>,
+}
+
+impl StaleFile {
+    /// The path's exact bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.path_bytes.as_deref().unwrap_or(self.path.as_bytes())
+    }
 }
 
 /// A commit that touched one of the stale files.
@@ -303,6 +314,9 @@ pub enum StaleError {
         #[source]
         source: git2::Error,
     },
+    /// A history walk reached the edge of a shallow clone.
+    #[error(transparent)]
+    History(#[from] crate::git::GitError),
     /// A diff failed.
     #[error(transparent)]
     Changes(#[from] ChangesError),
@@ -431,6 +445,7 @@ impl Judge {
                     path: f.path.clone(),
                     status: f.status,
                     via: Via::AnyFile,
+                    path_bytes: f.path_bytes.clone(),
                 })
                 .collect(),
         })
@@ -453,12 +468,17 @@ impl Judge {
             .map_err(git_error)?;
         walk.push(self.rev.oid()).map_err(git_error)?;
         walk.hide(revision.oid()).map_err(git_error)?;
+        let guard = crate::git::HistoryGuard::of(&self.repo);
         let mut commits = Vec::new();
         for oid in walk {
-            let commit = self
-                .repo
-                .find_commit(oid.map_err(git_error)?)
-                .map_err(git_error)?;
+            let oid = oid.map_err(git_error)?;
+            guard.check(oid, || {
+                format!(
+                    "list the commits since `{}` that make the image stale",
+                    revision.short()
+                )
+            })?;
+            let commit = self.repo.find_commit(oid).map_err(git_error)?;
             let sha = Sha::from_oid(commit.id());
             let touched = match commit.parent_ids().next() {
                 Some(parent) => {
@@ -550,6 +570,7 @@ pub fn stale_files(
                 path: f.path.clone(),
                 status: f.status,
                 via,
+                path_bytes: f.path_bytes.clone(),
             })
         })
         .collect();

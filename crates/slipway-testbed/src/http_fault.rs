@@ -12,6 +12,11 @@
 //! the `Host` header is kept, so URLs the target builds from it (upload
 //! `Location`s) point back at the front.
 //!
+//! A fault can also echo the request's head (its request line and every
+//! header, `Authorization` included) in its error body, as some proxies and
+//! misconfigured registries do, and can be limited to requests that carry
+//! credentials: the way to prove a tool never prints what it sent.
+//!
 //! HTTP/1.1 only, request bodies by `Content-Length` or passed through as
 //! they come; good enough for a registry client, not a general proxy.
 
@@ -34,6 +39,10 @@ pub struct Fault {
     pub status: u16,
     /// Extra response headers, e.g. `("Retry-After", "1")`.
     pub headers: Vec<(String, String)>,
+    /// Whether the error body quotes the request's head, headers included.
+    pub echoes_request: bool,
+    /// Whether only requests with an `Authorization` header match.
+    pub needs_authorization: bool,
 }
 
 impl Fault {
@@ -46,7 +55,23 @@ impl Fault {
             times,
             status,
             headers: Vec::new(),
+            echoes_request: false,
+            needs_authorization: false,
         }
+    }
+
+    /// The error body quotes the request line and every request header
+    /// (`Authorization` too), as a careless proxy does.
+    pub fn echoing_request(mut self) -> Fault {
+        self.echoes_request = true;
+        self
+    }
+
+    /// Only requests carrying an `Authorization` header match (the others,
+    /// such as the first, unauthenticated one of a challenge, are forwarded).
+    pub fn authorized_only(mut self) -> Fault {
+        self.needs_authorization = true;
+        self
     }
 
     /// Only requests with this method match.
@@ -61,8 +86,10 @@ impl Fault {
         self
     }
 
-    fn matches(&self, method: &str, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m == method) && path.contains(&self.path_contains)
+    fn matches(&self, head: &Head) -> bool {
+        self.method.as_deref().is_none_or(|m| m == head.method)
+            && head.path.contains(&self.path_contains)
+            && (!self.needs_authorization || head.header("authorization").is_some())
     }
 }
 
@@ -206,9 +233,7 @@ fn serve(client: TcpStream, shared: &Shared) {
             let mut faults = lock(&shared.faults);
             faults
                 .iter_mut()
-                .find(|(fault, used)| {
-                    *used < fault.times && fault.matches(&head.method, &head.path)
-                })
+                .find(|(fault, used)| *used < fault.times && fault.matches(&head))
                 .map(|(fault, used)| {
                     *used += 1;
                     fault.clone()
@@ -240,9 +265,14 @@ fn serve(client: TcpStream, shared: &Shared) {
                 } else {
                     "UNAVAILABLE"
                 };
+                let mut message = format!("fault injected by the test bed ({})", fault.status);
+                if fault.echoes_request {
+                    message.push_str("; your request was: ");
+                    message.push_str(&head.lines.join("\n"));
+                }
                 let body = format!(
-                    r#"{{"errors":[{{"code":"{code}","message":"fault injected by the test bed ({})"}}]}}"#,
-                    fault.status
+                    r#"{{"errors":[{{"code":"{code}","message":{}}}]}}"#,
+                    json_string(&message)
                 );
                 answer.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
                 if client.write_all(answer.as_bytes()).is_err() {
@@ -262,6 +292,22 @@ fn serve(client: TcpStream, shared: &Shared) {
             }
         }
     }
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Reads one request head (`None` at EOF or on a malformed one).

@@ -109,8 +109,8 @@ pub enum ListFormat {
     Csv,
     /// A JSON array of paths.
     Json,
-    /// Space-separated, each quoted for a POSIX shell only when needed.
+    /// Space-separated, each single-quoted for a POSIX shell unless made only of safe characters; exact bytes (not paths-filter's quoting, see docs)
     Shell,
-    /// Space-separated, unsafe characters backslash-escaped.
+    /// Space-separated, unsafe characters backslash-escaped, a newline as '<newline>'
     Escape,
 }

@@ -11,7 +11,6 @@ mod range;
 mod report;
 
 use std::collections::BTreeSet;
-use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -153,13 +152,12 @@ fn load_config(explicit: Option<&Path>, cwd: &Path) -> anyhow::Result<Option<Con
 /// Reads a `--files-from` list: a file, or stdin for `-`.
 fn read_list(path: &Path) -> anyhow::Result<(String, String)> {
     if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read the file list from stdin")?;
+        let text = slipway_core::input::read_stdin_to_string()
+            .map_err(|e| UsageError::new(format!("cannot read the file list from stdin: {e}")))?;
         Ok((text, "stdin".to_owned()))
     } else {
-        let text = fs_err::read_to_string(path).map_err(|e| UsageError::new(e.to_string()))?;
+        let text = slipway_core::input::read_to_string(path)
+            .map_err(|e| UsageError::new(e.to_string()))?;
         Ok((text, path.display().to_string()))
     }
 }
@@ -194,7 +192,8 @@ fn compile_filters(
         }
     }
     if let Some(path) = &cli.filters {
-        let text = fs_err::read_to_string(path).map_err(|e| UsageError::new(e.to_string()))?;
+        let text = slipway_core::input::read_to_string(path)
+            .map_err(|e| UsageError::new(e.to_string()))?;
         let parsed =
             paths::yaml::parse(&text, &path.display().to_string(), cli.predicate_quantifier)
                 .map_err(|e| UsageError::new(e.to_string()))?;
@@ -220,6 +219,27 @@ fn compile_filters(
     }
     for (name, patterns) in inline {
         add(paths::exclude_filter(&name, patterns), &mut specs);
+    }
+    // With `github` and `shell`, each filter becomes step outputs (`NAME`,
+    // `NAME_count`, `NAME_files`) and shell variables: a name that could end a
+    // `$GITHUB_OUTPUT` line early or inject one is refused before any work.
+    // `json` and `plain` write no outputs, so any name is fine there.
+    if matches!(
+        cli.global.format,
+        slipway_core::output::Format::Github | slipway_core::output::Format::Shell
+    ) {
+        for spec in &specs {
+            slipway_core::output::check_output_name(&spec.name).map_err(|why| {
+                UsageError::new(format!(
+                    "invalid filter name for `--format {}`: {why}",
+                    if cli.global.format == slipway_core::output::Format::Github {
+                        "github"
+                    } else {
+                        "shell"
+                    }
+                ))
+            })?;
+        }
     }
     FilterSet::compile(specs).map_err(|e| UsageError::new(e.to_string()))
 }

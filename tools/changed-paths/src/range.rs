@@ -163,6 +163,13 @@ pub(crate) fn choose(
         }
         if ctx.event == Event::Tag {
             let before_head = repo.resolve(&format!("{}^", head.as_str())).ok();
+            // No parent in a shallow clone is the fetched edge, not a first commit.
+            if before_head.is_none() && repo.is_shallow() {
+                return Err(repo
+                    .history_guard()
+                    .refuse("find the last version tag")
+                    .into());
+            }
             let previous = match before_head {
                 Some(parent) => repo.latest_semver_tag(&parent)?,
                 None => None,

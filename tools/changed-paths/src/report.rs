@@ -7,7 +7,7 @@ use slipway_core::changes::ChangedFile;
 use slipway_core::cli::exit;
 use slipway_core::contract::changed_paths::{Filter, Report as Document};
 use slipway_core::git::Sha;
-use slipway_core::output::Style;
+use slipway_core::output::{Style, quote_path};
 use slipway_core::paths::Verdict;
 
 use crate::cli::ListFormat;
@@ -165,7 +165,7 @@ impl slipway_core::output::Report for Report {
                 files.len()
             ));
             for file in files {
-                text.push_str(&format!("  {} {}\n", file.status, file.path));
+                text.push_str(&format!("  {} {}\n", file.status, quote_path(file.bytes())));
             }
         }
         text.push_str(&format!(
@@ -181,7 +181,11 @@ impl slipway_core::output::Report for Report {
         ));
         if let Some(explain) = &self.parts.explain {
             for entry in explain {
-                text.push_str(&format!("{} [{}]\n", entry.file.path, entry.file.status));
+                text.push_str(&format!(
+                    "{} [{}]\n",
+                    quote_path(entry.file.bytes()),
+                    entry.file.status
+                ));
                 let relevant: Vec<&Verdict> = entry
                     .verdicts
                     .iter()
@@ -199,21 +203,37 @@ impl slipway_core::output::Report for Report {
     }
 
     fn outputs(&self) -> Vec<(String, String)> {
+        self.byte_outputs()
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            .collect()
+    }
+
+    fn byte_outputs(&self) -> Vec<(String, Vec<u8>)> {
         let mut outputs = Vec::new();
         for (name, files) in self.filters() {
-            outputs.push((name.to_owned(), (!files.is_empty()).to_string()));
-            outputs.push((format!("{name}_count"), files.len().to_string()));
-            let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+            outputs.push((
+                name.to_owned(),
+                (!files.is_empty()).to_string().into_bytes(),
+            ));
+            outputs.push((
+                format!("{name}_count"),
+                files.len().to_string().into_bytes(),
+            ));
+            let paths: Vec<&[u8]> = files.iter().map(|f| f.bytes()).collect();
             if let Some(value) = list::render(&paths, self.parts.list_files) {
                 outputs.push((format!("{name}_files"), value));
             }
         }
         if !self.is_filter("changes") {
-            outputs.push(("changes".to_owned(), json_list(&self.changes())));
+            outputs.push((
+                "changes".to_owned(),
+                json_list(&self.changes()).into_bytes(),
+            ));
         }
         if !self.is_filter("targets") {
             let targets: Vec<&str> = self.parts.targets.iter().map(String::as_str).collect();
-            outputs.push(("targets".to_owned(), json_list(&targets)));
+            outputs.push(("targets".to_owned(), json_list(&targets).into_bytes()));
         }
         outputs
     }

@@ -96,6 +96,41 @@ fn a_filter_without_a_name_says_name_equals_glob() {
 }
 
 #[test]
+fn a_filter_name_that_cannot_be_a_step_output_is_refused() {
+    let dir = empty_dir();
+    // A newline would inject a `$GITHUB_OUTPUT` line, `=` would end the name.
+    check(
+        dir.path(),
+        &[
+            "--files-from",
+            "-",
+            "--format",
+            "github",
+            "--filter",
+            "app\ninjected=true=**",
+        ],
+        "",
+        "error: invalid filter name for `--format github`: `app\\ninjected` cannot be a step \
+         output name: use ASCII letters, digits, `_` and `-`, starting with a letter or `_`, at \
+         most 100",
+    );
+    fs_err::write(dir.path().join("filters.yml"), "\"a b\": ['**']\n").unwrap();
+    check(
+        dir.path(),
+        &[
+            "--files-from",
+            "-",
+            "--format",
+            "shell",
+            "--filters",
+            "filters.yml",
+        ],
+        "",
+        "`a b` cannot be a step output name",
+    );
+}
+
+#[test]
 fn an_unclosed_brace_in_a_filter_names_the_pattern_and_the_filter() {
     let dir = empty_dir();
     check(
@@ -306,5 +341,58 @@ fn an_image_without_a_repository_says_where_to_set_one() {
     check_config(
         "[images.app]\n",
         "has no repository: set `repository` in [images.app] or `registry` in [project], e.g. `registry = \"127.0.0.1:5000/demo\"`",
+    );
+}
+
+#[test]
+fn an_endless_input_file_is_refused_naming_it_and_the_limit() {
+    // Each of these grew memory without bound.
+    let dir = empty_dir();
+    for args in [
+        &["--config", "/dev/zero", "--files-from", "-"][..],
+        &["--files-from", "/dev/zero"],
+        &["--files-from", "-", "--filters", "/dev/zero"],
+    ] {
+        check(
+            dir.path(),
+            args,
+            "",
+            "`/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
+        );
+    }
+}
+
+#[test]
+fn a_slipway_toml_symlink_loop_is_reported_with_its_path() {
+    // It was taken for "no slipway.toml" and the filters of the project ignored.
+    let dir = empty_dir();
+    std::os::unix::fs::symlink("slipway.toml", dir.path().join("slipway.toml")).unwrap();
+    fs_err::create_dir(dir.path().join("work")).unwrap();
+    let stderr = check(
+        &dir.path().join("work"),
+        &["--files-from", "-"],
+        "",
+        "error: cannot read config `",
+    );
+    assert!(stderr.contains("/slipway.toml`"), "{stderr}");
+    assert!(
+        stderr.contains("Too many levels of symbolic links"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_value_with_newlines_cannot_forge_an_output_line() {
+    // The file name was printed raw: its second line became a workflow command.
+    let dir = empty_dir();
+    let stderr = check(
+        dir.path(),
+        &["--files-from", "missing\n::warning::forged\r\x1b[2K"],
+        "",
+        r"failed to open file `missing\n::warning::forged\r\u{1b}[2K`",
+    );
+    assert!(
+        stderr.lines().all(|line| !line.starts_with("::")),
+        "{stderr}"
     );
 }

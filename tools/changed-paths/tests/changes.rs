@@ -596,3 +596,95 @@ fn help_is_the_manual() {
     assert_eq!(out.code, 0);
     insta::assert_snapshot!("help", out.stdout);
 }
+
+/// GitHub caps one step output at 1 MiB; `all_files` of 20 000 long paths
+/// (5.2 MB in the report that found it) was written whole. Now a value
+/// over the limit goes to a file next to `$GITHUB_OUTPUT`, whose path is the
+/// output `<name>_path`, with a warning; the other outputs stay as they are.
+#[test]
+fn an_output_over_github_s_limit_is_written_to_a_file_and_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let github_output = dir.path().join("github_output");
+    let list: String = (0..20_000)
+        .map(|i| format!("M\tservices/some-long-directory-name/module-{i:05}/src/file.rs\n"))
+        .collect();
+    let run = run_in(
+        dir.path(),
+        &[
+            "--files-from",
+            "-",
+            "--filter",
+            "all=**",
+            "--format",
+            "github",
+        ],
+        &[
+            (
+                "GITHUB_OUTPUT",
+                github_output.to_str().expect("UTF-8 temp path"),
+            ),
+            ("RUST_LOG", "warn"),
+        ],
+        &list,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let outputs = fs_err::read_to_string(&github_output).expect("outputs written");
+    assert!(outputs.len() < 4096, "{} bytes written", outputs.len());
+    assert!(outputs.contains("all=true\nall_count=20000\n"), "{outputs}");
+    let path = outputs
+        .lines()
+        .find_map(|line| line.strip_prefix("all_files_path="))
+        .unwrap_or_else(|| panic!("no all_files_path in {outputs}"));
+    let files: Vec<String> =
+        serde_json::from_str(&fs_err::read_to_string(path).expect("the list file")).unwrap();
+    assert_eq!(files.len(), 20_000);
+    assert_eq!(
+        files[7],
+        "services/some-long-directory-name/module-00007/src/file.rs"
+    );
+    assert!(
+        run.stderr.contains("output `all_files` is ")
+            && run.stderr.contains(
+                " bytes, above GitHub's limit of 1048576 bytes per output: it is written to `"
+            ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A tag push in a shallow clone: the previous version tag (or HEAD's
+/// parent) is beyond the fetched history. It was taken for the first
+/// version tag, every file "added"; now it is refused with the fix.
+#[test]
+fn a_tag_push_in_a_shallow_clone_is_refused_with_the_fix() {
+    let (repo, _first) = project();
+    repo.tag("v1.0.0");
+    repo.write("app/a.js", "1\n");
+    repo.commit("feat: a");
+    repo.write("app/b.js", "1\n");
+    let head = repo.commit("feat: b");
+    repo.tag("v1.1.0");
+    let events = tempfile::tempdir().expect("temp dir");
+    let payload = serde_json::json!({"before": NULL_SHA, "after": head, "repository": {"default_branch": "main"}});
+    let env = push_env(events.path(), &payload, "refs/tags/v1.1.0");
+    for depth in [1, 2] {
+        let out = run_event(&repo.clone_shallow(depth), &env, &[]);
+        assert_eq!(out.code, 3, "depth {depth}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "depth {depth}");
+        assert!(
+            out.stderr.contains("cannot find the last version tag")
+                && out.stderr.contains(
+                    "is a shallow clone and the history it needs is not fetched; fetch it with \
+                 `git fetch --unshallow` (or `--deepen=<n>`), or set `fetch-depth: 0` on \
+                 `actions/checkout`"
+                ),
+            "depth {depth}: {}",
+            out.stderr
+        );
+    }
+    // The full history compares with the previous version tag.
+    let out = run_event(&repo, &env, &["--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["files"].as_array().map(Vec::len), Some(2), "{json}");
+}

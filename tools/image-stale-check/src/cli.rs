@@ -98,9 +98,9 @@ pub struct CheckArgs {
     #[arg(long)]
     pub strict: bool,
 
-    /// The most time one image's lookup may take [default: 2s under
+    /// The most time one image's lookup may take, up to 1week [default: 2s under
     /// `--hook`, else 30s]
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = slipway_core::duration::parse, value_name = "DURATION")]
     pub timeout: Option<Duration>,
 
     /// Do not read or write the label cache (`.git/slipway/stale-cache.json`)

@@ -172,7 +172,12 @@ fn render_check(report: &CheckReport, style: &Style) -> String {
                         Via::RebuildAll => " (via [rebuild_all])".to_owned(),
                         Via::DependsOn { image } => format!(" (via depends_on `{image}`)"),
                     };
-                    let _ = writeln!(text, "    {} {}{via}", file.status.letter(), file.path);
+                    let _ = writeln!(
+                        text,
+                        "    {} {}{via}",
+                        file.status.letter(),
+                        slipway_core::output::quote_path(file.bytes())
+                    );
                 }
                 for commit in commits {
                     let _ = writeln!(text, "    {} {}", commit.sha.short(), commit.summary);

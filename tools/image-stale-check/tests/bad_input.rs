@@ -78,6 +78,15 @@ fn a_timeout_without_a_unit_is_refused() {
 }
 
 #[test]
+fn a_timeout_beyond_a_week_is_refused() {
+    check(
+        &["--timeout", "584542046090y"],
+        "error: invalid value '584542046090y' for '--timeout <DURATION>': `584542046090y` is out \
+         of range: give a duration from `0s` to `1week` (7 days)",
+    );
+}
+
+#[test]
 fn a_zero_timeout_is_refused() {
     check(
         &["--timeout", "0s"],
@@ -159,4 +168,24 @@ fn install_hook_outside_a_git_repository_says_so() {
         &["install-hook"],
         "is not inside a git repository",
     );
+}
+
+#[test]
+fn an_endless_config_file_is_refused_naming_it_and_the_limit() {
+    check(
+        &["--config", "/dev/zero"],
+        "`/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
+    );
+}
+
+#[test]
+fn a_slipway_toml_symlink_loop_is_not_taken_for_no_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink("slipway.toml", dir.path().join("slipway.toml")).unwrap();
+    let stderr = check_in(dir.path(), &[], "error: cannot read config `");
+    assert!(
+        stderr.contains("Too many levels of symbolic links"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no slipway.toml found"), "{stderr}");
 }

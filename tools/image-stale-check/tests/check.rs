@@ -466,3 +466,90 @@ fn an_image_out_of_the_default_build_is_checked_only_by_name() {
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.statuses(), pairs(&[("tools", "missing")]));
 }
+
+/// In a shallow clone (actions/checkout's default) the commits since an
+/// image's revision may not all be fetched even when the revision is: the
+/// list of commits that make it stale was cut short at the clone's edge.
+/// The check refuses with exit 3 and the fix; a clone holding the history
+/// answers as before. (A revision the clone lacks altogether is `unknown`,
+/// `not_in_history`, with `shallow: true`.)
+#[test]
+fn a_shallow_clone_is_refused_when_the_history_is_cut() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let repo = project(&host);
+    // The image is built from a side branch, merged into main later; main
+    // changed the worker meanwhile (`M1`).
+    repo.checkout_new("side");
+    repo.write("worker/side.rs", "pub fn side() {}\n");
+    let built = repo.commit("feat(worker): side");
+    for image in ["base", "app", "worker"] {
+        push_image(&host, &format!("demo/{image}"), "main", Some(&built));
+    }
+    repo.checkout("main");
+    repo.write("worker/main.rs", "fn main() { 1 }\n");
+    repo.commit("feat(worker): m1");
+    repo.write("README.md", "m2\n");
+    repo.commit("docs: m2");
+    repo.merge("side", "merge side");
+    repo.write("README.md", "m3\n");
+    repo.commit("docs: m3");
+
+    // Depth 3 holds the built commit, but not `M1`, which the walk needs.
+    let clone = repo.clone_shallow(3);
+    clone.git(&["cat-file", "-e", &built]);
+    let run = check(&clone, &["--image", "worker"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(run.stdout, "", "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "cannot list the commits since `{}` that make the image stale: repository `",
+            &built[..7]
+        )) && run.stderr.contains(
+            "is a shallow clone and the history it needs is not fetched; fetch it with \
+             `git fetch --unshallow` (or `--deepen=<n>`), or set `fetch-depth: 0` on \
+             `actions/checkout`"
+        ),
+        "{run:?}"
+    );
+    let run = check(&repo.clone_shallow(50), &["--image", "worker"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let worker = run.image("worker");
+    let commits: Vec<&str> = worker["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["summary"].as_str().unwrap())
+        .collect();
+    assert!(commits.contains(&"feat(worker): m1"), "{commits:?}");
+}
+
+/// A stale file whose name is not UTF-8 was printed with U+FFFD; plain
+/// output now quotes it as git does, and JSON adds its exact bytes.
+#[test]
+fn a_file_name_that_is_not_utf8_is_shown_exactly() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let registry = Registry::start();
+    let host = registry.host();
+    let repo = project(&host);
+    let built = repo.head();
+    push_image(&host, "demo/worker", "main", Some(&built));
+    repo.write(std::ffi::OsStr::from_bytes(b"worker/bad\xff\nname.rs"), "x");
+    repo.commit("feat(worker): odd name");
+    let plain = run_in(repo.path(), &["--image", "worker"]);
+    assert_eq!(plain.code, 1, "{plain:?}");
+    assert!(
+        plain
+            .stdout
+            .contains("    A \"worker/bad\\377\\nname.rs\"\n"),
+        "{plain:?}"
+    );
+    let run = check(&repo, &["--image", "worker"]);
+    let bytes: Vec<u8> = run.image("worker")["files"][0]["path_bytes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| u8::try_from(b.as_u64().unwrap()).unwrap())
+        .collect();
+    assert_eq!(bytes, b"worker/bad\xff\nname.rs");
+}

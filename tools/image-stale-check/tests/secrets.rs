@@ -115,3 +115,47 @@ fn a_password_protected_registry_is_checked_without_printing_the_password() {
     assert_ne!(run.code(), Some(0), "{}", run.stderr());
     run.assert_no_leak(&secrets, &[repo.path()]);
 }
+
+/// A registry front whose error body quotes the request's headers
+/// (`Authorization: Basic …`): the check fails (exit 3) and nothing it
+/// prints holds the password in any form.
+#[test]
+fn a_registry_echoing_the_request_headers_leaks_nothing() {
+    let password = distinctive("Pa55");
+    let secret = Secret::new("registry password", &password).with_user(USER);
+    let open = Registry::start();
+    let locked = Registry::start_with_auth(USER, &password);
+    let front = slipway_testbed::HttpFault::start(
+        locked.addr(),
+        vec![
+            slipway_testbed::Fault::new("/manifests/", 100, 400)
+                .method("GET")
+                .authorized_only()
+                .echoing_request(),
+        ],
+    );
+    let repo = project(&front.host());
+    let head = repo.head();
+    slipway_testbed::images::push_image(&open.host(), "demo/app", "main", "amd64", Some(&head));
+    copy_image(
+        &format!("{}/demo/app:main", open.host()),
+        &format!("{}/demo/app:main", locked.host()),
+        USER,
+        &password,
+    );
+    let env = [
+        ("REGISTRY_USER", USER),
+        ("REGISTRY_PASSWORD", password.as_str()),
+    ];
+    for format in ["github", "json", "plain"] {
+        let run = check(repo.path(), &["--format", format, "--image", "app"], &env);
+        assert_eq!(run.code(), Some(3), "--format {format}: {}", run.stderr());
+        let all = format!("{}{}", run.stdout(), run.stderr());
+        assert!(
+            all.contains("your request was: GET /v2/demo/app/manifests/"),
+            "{all}"
+        );
+        assert!(all.contains("authorization: Basic ***"), "{all}");
+        run.assert_no_leak(std::slice::from_ref(&secret), &[repo.path()]);
+    }
+}

@@ -4,7 +4,6 @@
 //! decided and validated here first.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -407,14 +406,13 @@ fn selected(cli: &Cli, config: &Config, cwd: &Path) -> anyhow::Result<Vec<String
 /// The `targets` list of changed-paths' JSON report, from a file or stdin (`-`).
 fn targets_from(path: &Path, cwd: &Path) -> anyhow::Result<Vec<String>> {
     let (shown, text) = if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read the targets from stdin")?;
+        let text = slipway_core::input::read_stdin_to_string().map_err(|e| {
+            UsageError::new(format!("invalid `--targets-from`: cannot read stdin: {e}"))
+        })?;
         ("stdin".to_owned(), text)
     } else {
         let path = cwd.join(path);
-        let text = fs_err::read_to_string(&path)
+        let text = slipway_core::input::read_to_string(&path)
             .map_err(|e| UsageError::new(format!("invalid `--targets-from`: {e}")))?;
         (format!("`{}`", path.display()), text)
     };

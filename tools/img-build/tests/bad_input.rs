@@ -280,3 +280,18 @@ fn a_label_that_is_not_a_string_names_the_label() {
         "expected a table of strings like { \"com.example.team\" = \"web\" }, found an integer for `com.example.tier`",
     );
 }
+
+#[test]
+fn an_endless_input_file_is_refused_naming_it_and_the_limit() {
+    let repo = three_images();
+    check(
+        repo.path(),
+        &["--targets-from", "/dev/zero"],
+        "error: invalid `--targets-from`: `/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
+    );
+    check(
+        repo.path(),
+        &["--config", "/dev/zero", "--all"],
+        "`/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
+    );
+}

@@ -144,7 +144,16 @@ async fn rollback(
             (Ok(false), _) => problems.push(format!(
                 "new tag `{tag}` left in place (the registry does not support deleting tags)"
             )),
-            (Err(error), _) => problems.push(format!("`{tag}` not restored: {error}")),
+            // Name what the tag must go back to, and how: the registry that
+            // failed mid-apply may be back by the time someone reads this.
+            (Err(error), Some(digest)) => problems.push(format!(
+                "`{tag}` not restored to `{digest}` (where it pointed before): {error}; \
+                 restore it with `img-tag apply {repository}@{digest} --tag {tag}`"
+            )),
+            (Err(error), None) => problems.push(format!(
+                "new tag `{tag}` not deleted (it did not exist before): {error}; delete it \
+                 with `skopeo delete docker://{repository}:{tag}` or the registry's API"
+            )),
         }
     }
     let mut parts = Vec::new();

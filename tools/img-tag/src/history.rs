@@ -31,6 +31,10 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<History> {
         .filter(|head| head.is_branch())
         .and_then(|head| head.shorthand().ok().map(str::to_owned));
 
+    // In a shallow clone the walk stops at the fetched edge: the last
+    // release tag and the commits since would be silently wrong (a depth-1
+    // clone gave 0.1.0), so reaching the edge is refused.
+    let guard = slipway_core::git::HistoryGuard::of(&repo);
     let walk = |hide: Option<git2::Oid>| -> anyhow::Result<Vec<git2::Oid>> {
         let mut walk = repo.revwalk().context("cannot walk the history")?;
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
@@ -38,8 +42,16 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<History> {
         if let Some(hide) = hide {
             walk.hide(hide)?;
         }
-        walk.collect::<Result<Vec<_>, _>>()
-            .context("cannot walk the history")
+        let oids = walk
+            .collect::<Result<Vec<_>, _>>()
+            .context("cannot walk the history")?;
+        for oid in &oids {
+            guard.check(*oid, || {
+                "find the last release tag and the commits since (next-version, changelog)"
+                    .to_owned()
+            })?;
+        }
+        Ok(oids)
     };
     let reachable: HashSet<git2::Oid> = walk(None)?.into_iter().collect();
     let mut best: Option<(semver::Version, git2::Oid)> = None;

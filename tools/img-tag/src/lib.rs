@@ -13,8 +13,6 @@ mod history;
 mod promote;
 mod remote;
 
-use std::io::Read as _;
-
 use anyhow::Context as _;
 use slipway_core::cli::{UsageError, exit};
 use slipway_core::config::Config;
@@ -336,10 +334,8 @@ fn next_version(
 
 fn check_commit(args: &CheckCommitArgs) -> anyhow::Result<CheckCommitReport> {
     let message = if args.message == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read the message from stdin")?;
+        let text = slipway_core::input::read_stdin_to_string()
+            .map_err(|e| UsageError::new(format!("cannot read the message from stdin: {e}")))?;
         // Same as git's default cleanup: comment lines are not part of the message.
         text.lines()
             .filter(|line| !line.starts_with('#'))

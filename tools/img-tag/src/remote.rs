@@ -2,8 +2,6 @@
 //! call (found and masked before the first request), the client, and the
 //! single-threaded runtime the concurrent requests run on.
 
-use std::io::Read as _;
-
 use anyhow::Context as _;
 use slipway_core::auth::Credentials;
 use slipway_core::cli::UsageError;
@@ -23,10 +21,9 @@ pub(crate) fn client(
 ) -> anyhow::Result<RegistryClient> {
     let explicit = match (&args.username, args.password_stdin) {
         (Some(username), true) => {
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("cannot read the password from stdin")?;
+            let password = slipway_core::input::read_stdin_to_string().map_err(|e| {
+                UsageError::new(format!("`--password-stdin` cannot read the password: {e}"))
+            })?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             if password.is_empty() {
                 return Err(UsageError::new(

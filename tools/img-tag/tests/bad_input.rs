@@ -151,6 +151,22 @@ fn an_image_given_as_a_url_names_the_bad_registry() {
 }
 
 #[test]
+fn a_registry_port_out_of_range_is_refused_at_parse() {
+    // It reached the network and failed with "answered without a valid URL", exit 3.
+    for args in [
+        &["resolve", "127.0.0.1:99999/a:b"][..],
+        &["apply", "127.0.0.1:99999/a:b", "--tag", "v2"],
+        &["promote", "127.0.0.1:5000/a:b", "127.0.0.1:0/a"],
+    ] {
+        check(args, "a port is a number from 1 to 65535");
+    }
+    check(
+        &["resolve", "127.0.0.1:99999/a:b"],
+        "invalid port `99999` of registry `127.0.0.1:99999` in `127.0.0.1:99999/a:b`: a port is a number from 1 to 65535, e.g. `registry.example.com:5000`",
+    );
+}
+
+#[test]
 fn a_short_digest_states_the_digest_form() {
     check(
         &[

@@ -491,3 +491,61 @@ fn assert_manifest_complete(host: &str, repo: &str, reference: &str, shown: &str
         assert_eq!(status, 200, "`{shown}` lacks blob `{digest}`");
     }
 }
+
+/// A registry failing in the middle of an apply, and again while img-tag
+/// puts the moved tags back, said "`stable` not restored" without the
+/// digest to restore. Now the message names the tag, its previous digest
+/// and the command that restores it; the tag is then restored with it.
+#[test]
+fn a_tag_that_cannot_be_restored_is_named_with_its_digest_and_the_command() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let (old, _) =
+        slipway_testbed::images::push_image(&host, "team/app", "stable", "amd64", Some("1111111"));
+    let (new, _) = slipway_testbed::images::push_image(
+        &host,
+        "team/app",
+        "candidate",
+        "amd64",
+        Some("2222222"),
+    );
+    // `latest` cannot be written, and the old manifest cannot be read back.
+    let front = HttpFault::start(
+        registry.addr(),
+        vec![
+            Fault::new("/manifests/latest", 100, 400).method("PUT"),
+            Fault::new(&format!("/manifests/{old}"), 100, 400).method("GET"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("{}/team/app@{new}", front.host());
+    let output = run_bounded(
+        dir.path(),
+        &["apply", &image, "--tag", "stable", "--tag", "latest"],
+    );
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    let command = format!("img-tag apply {}/team/app@{old} --tag stable", front.host());
+    assert!(
+        text.contains(&format!(
+            "`stable` not restored to `{old}` (where it pointed before): "
+        )) && text.contains(&format!("restore it with `{command}`")),
+        "{text}"
+    );
+    // The command it gives works once the registry is healthy.
+    let repaired = format!("{host}/team/app@{old}");
+    let output = run_bounded(dir.path(), &["apply", &repaired, "--tag", "stable"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let skopeo = slipway_testbed::require("skopeo", "skopeo");
+    let inspect = Command::new(skopeo)
+        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+        .arg(format!("docker://{host}/team/app:stable"))
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{inspect:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        old,
+        "`stable` points at its old digest again"
+    );
+}

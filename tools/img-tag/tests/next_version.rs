@@ -140,3 +140,42 @@ fn check_commit_answers_yes_or_no() {
         (Some(0), "ok: `fix` commit, bump patch\n".to_owned())
     );
 }
+
+/// A shallow clone (actions/checkout's default `fetch-depth: 1`) lacks the
+/// release tags and commits next-version reads: it printed `0.1.0`, exit 0.
+/// Now it refuses (exit 3, as for other git failures) and says how to fetch
+/// the history; a clone deep enough to hold every commit still works.
+#[test]
+fn a_shallow_clone_is_refused_with_the_fix() {
+    let repo = history(&["chore: init", "feat: a"]);
+    repo.tag("v1.2.0");
+    repo.write("file.txt", "fix");
+    repo.commit("fix: b");
+    repo.write("file.txt", "feat");
+    repo.commit("feat: c");
+    for depth in [1, 2] {
+        let clone = repo.clone_shallow(depth);
+        for args in [&["next-version"][..], &["next-version", "--changelog"]] {
+            let output = img_tag(clone.path(), args, &[], None);
+            let text = stderr(&output);
+            assert_eq!(
+                output.status.code(),
+                Some(3),
+                "depth {depth} {args:?}: {text}"
+            );
+            assert_eq!(stdout(&output), "", "depth {depth} {args:?}");
+            assert!(
+                text.contains(
+                    "error: cannot find the last release tag and the commits since \
+                     (next-version, changelog): repository `"
+                ) && text.contains(
+                    "` is a shallow clone and the history it needs is not fetched; fetch it \
+                     with `git fetch --unshallow` (or `--deepen=<n>`), or set `fetch-depth: 0` \
+                     on `actions/checkout`"
+                ),
+                "depth {depth} {args:?}: {text}"
+            );
+        }
+    }
+    check(&repo.clone_shallow(10), &[], "1.3.0\n");
+}

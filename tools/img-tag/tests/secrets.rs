@@ -213,3 +213,57 @@ fn an_unreachable_registry_fails_without_printing_the_password() {
         Some("registry::transport: request"),
     );
 }
+
+/// A registry (or a proxy in front of it) whose error body quotes the
+/// request's headers put `Authorization: Basic <base64 of user:password>`
+/// into img-tag's error. Every form of the password is now redacted from
+/// everything img-tag prints, at `-vv` and `RUST_LOG=trace`.
+#[test]
+fn a_registry_echoing_the_request_headers_in_its_error_leaks_nothing() {
+    let password = distinctive("Pa55");
+    let secret = Secret::new("registry password", &password).with_user(USER);
+    let (open, locked, _source) = registries(&password);
+    let image = format!("{}/prod/app:1", locked.host());
+    slipway_testbed::secrets::copy_image(
+        &format!("{}/team/app:1", open.host()),
+        &image,
+        USER,
+        &password,
+    );
+    let front = slipway_testbed::HttpFault::start(
+        locked.addr(),
+        vec![
+            slipway_testbed::Fault::new("/manifests/", 100, 400)
+                .method("PUT")
+                .authorized_only()
+                .echoing_request(),
+        ],
+    );
+    let through = format!("{}/prod/app:1", front.host());
+    let run = img_tag(
+        &[
+            "apply",
+            &through,
+            "--tag",
+            "stable",
+            "--username",
+            USER,
+            "--password-stdin",
+        ],
+        &[],
+        &format!("{password}\n"),
+    );
+    assert_eq!(run.code(), Some(3), "{}", run.stderr());
+    let stderr = run.stderr();
+    // The echo reached the error, with its credential redacted.
+    assert!(
+        stderr.contains("your request was: PUT /v2/prod/app/manifests/stable HTTP/1.1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("authorization: Basic ***"), "{stderr}");
+    run.assert_no_leak(std::slice::from_ref(&secret), &[]);
+    assert!(
+        !front.seen_matching("PUT", "/manifests/stable").is_empty(),
+        "the PUT with credentials was sent"
+    );
+}

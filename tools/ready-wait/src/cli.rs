@@ -49,11 +49,13 @@ pub struct Cli {
     #[arg(long)]
     pub any: bool,
 
-    /// Give up after this long overall, e.g. `90s`, `2m` [default: 60s]
+    /// Give up after this long overall, e.g. `90s`, `2m`, up to `1week`; each target still gets
+    /// one attempt, so `0s` checks once [default: 60s]
     #[arg(long, env = "SLIPWAY_READY_TIMEOUT", value_name = "DURATION")]
     pub timeout: Option<String>,
 
-    /// Give up on one attempt after this long (capped by what is left of --timeout)
+    /// Give up on one attempt after this long (from the second attempt on, capped by what is
+    /// left of --timeout)
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     pub attempt_timeout: String,
 

@@ -32,8 +32,15 @@ fn mask_secrets(plan: &Plan, out: &Output) {
             && let Some(password) = url.password()
         {
             secrets.push(password.to_owned());
-            if let Ok(decoded) = percent_decode(password) {
-                secrets.push(decoded);
+            let user = percent_decode(url.username()).unwrap_or_else(|_| url.username().to_owned());
+            match percent_decode(password) {
+                Ok(decoded) => {
+                    // reqwest sends it as `Authorization: Basic base64(user:password)`,
+                    // which an endpoint may echo back.
+                    slipway_core::secret::register_basic(&user, &decoded);
+                    secrets.push(decoded);
+                }
+                Err(_) => slipway_core::secret::register_basic(&user, password),
             }
         }
     }
@@ -335,7 +342,7 @@ fn plan_from_flags(cli: &Cli, defaults: EnvDefaults) -> Result<Plan, PlanError> 
     plan.follow_redirects = cli.follow;
     plan.tls.is_insecure = cli.insecure;
     for path in &cli.cacert {
-        let pem = fs_err::read(path).map_err(|error| PlanError::Invalid {
+        let pem = slipway_core::input::read(path).map_err(|error| PlanError::Invalid {
             flag: "--cacert".to_owned(),
             value: path.display().to_string(),
             reason: format!(

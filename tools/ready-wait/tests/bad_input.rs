@@ -168,3 +168,49 @@ fn a_ready_timeout_that_is_not_a_duration_gives_file_line_and_column() {
         "slipway.toml:5:17: `soon` is not a duration; use e.g. `30s`, `2m`, `1h30m`",
     );
 }
+
+#[test]
+fn a_duration_beyond_a_week_is_refused_not_a_panic() {
+    // `584542046090y` fits a `Duration` but not a deadline: it panicked (exit 101).
+    for flag in [
+        "--timeout",
+        "--attempt-timeout",
+        "--interval",
+        "--max-interval",
+        "--initial-delay",
+    ] {
+        check(
+            &[flag, "584542046090y", "http://127.0.0.1:1/"],
+            &format!(
+                "error: invalid `{flag}` value `584542046090y`: `584542046090y` is out of range: \
+                 give a duration from `0s` to `1week` (7 days)"
+            ),
+        );
+    }
+    check(
+        &[
+            "--timeout",
+            "99999999999999999999999s",
+            "http://127.0.0.1:1/",
+        ],
+        "is out of range: give a duration from `0s` to `1week` (7 days)",
+    );
+    check_env(
+        "ready_timeout = \"584542046090y\"\n",
+        &["http://127.0.0.1:1/"],
+        "slipway.toml:5:17: `ready_timeout` `584542046090y` is out of range: give a duration \
+         from `0s` to `1week` (7 days)",
+    );
+}
+
+#[test]
+fn an_endless_input_file_is_refused_naming_it_and_the_limit() {
+    check(
+        &["--cacert", "/dev/zero", "https://127.0.0.1:1/"],
+        "error: invalid `--cacert` value `/dev/zero`: cannot read it: `/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
+    );
+    check(
+        &["--config", "/dev/zero", "--env", "staging"],
+        "`/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
+    );
+}

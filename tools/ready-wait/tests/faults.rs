@@ -15,7 +15,7 @@ mod common;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use common::{json, ready_wait, stderr};
+use common::{Reply, Server, json, ready_wait, stderr};
 use slipway_testbed::{Mode, TcpProxy};
 
 /// A loopback port nothing listens on.
@@ -98,4 +98,49 @@ fn a_server_that_accepts_and_closes_at_once_is_not_ready() {
     let url = format!("http://{}/api/ready", proxy.addr());
     let errors = not_ready(&[&url]);
     assert_eq!(errors, ["connection closed before message completed"]);
+}
+
+/// A `--timeout` shorter than one attempt (`0s`, or below
+/// `--attempt-timeout`) still gives every target one attempt, so the
+/// report says why it is not ready instead of "after 0 attempts".
+#[test]
+fn a_timeout_shorter_than_an_attempt_still_makes_one_and_says_why() {
+    let port = closed_port();
+    let server = Server::start(|_, _| Reply::hang());
+    let refused = format!("tcp://127.0.0.1:{port}");
+    let hanging = server.url("/api/ready");
+    for args in [
+        vec!["--timeout", "0s"],
+        vec!["--timeout", "100ms", "--attempt-timeout", "1s"],
+    ] {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(&args);
+        all.extend([refused.as_str(), hanging.as_str()]);
+        let started = Instant::now();
+        let output = ready_wait(&all);
+        assert!(started.elapsed() < Duration::from_secs(15), "{args:?}");
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        let report = json(&output);
+        let text = stderr(&output);
+        assert_eq!(report["targets"][0]["attempts"], 1, "{args:?}: {report}");
+        assert_eq!(
+            report["targets"][0]["last_error"],
+            format!("cannot connect: 127.0.0.1:{port}: connection refused"),
+            "{args:?}"
+        );
+        assert_eq!(report["targets"][1]["attempts"], 1, "{args:?}: {report}");
+        assert!(
+            report["targets"][1]["last_error"]
+                .as_str()
+                .unwrap()
+                .starts_with("no answer within"),
+            "{args:?}: {report}"
+        );
+        assert!(!text.contains("after 0 attempts"), "{args:?}: {text}");
+    }
 }

@@ -26,6 +26,16 @@ struct Endpoint {
 
 impl Endpoint {
     fn start(required: Vec<String>) -> Endpoint {
+        Endpoint::serve(Some(required))
+    }
+
+    /// A server that answers every request 503 with a body quoting the
+    /// request's head, credentials included, as a careless error page does.
+    fn echoing() -> Endpoint {
+        Endpoint::serve(None)
+    }
+
+    fn serve(required: Option<Vec<String>>) -> Endpoint {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
         let port = listener.local_addr().expect("bound").port();
         let heads = Arc::new(Mutex::new(Vec::new()));
@@ -42,10 +52,19 @@ impl Endpoint {
                     }
                     head.push(line.trim_end().to_owned());
                 }
+                seen.lock().expect("not poisoned").push(head.join("\n"));
+                let Some(required) = &required else {
+                    let body = format!("not ready; your request was:\n{}\n", head.join("\n"));
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    continue;
+                };
                 let is_allowed = required
                     .iter()
                     .all(|r| head.iter().any(|h| h.eq_ignore_ascii_case(r)));
-                seen.lock().expect("not poisoned").push(head.join("\n"));
                 let status = if is_allowed {
                     "200 OK"
                 } else {
@@ -219,4 +238,69 @@ fn malformed_secret_bearing_flags_are_refused_without_echoing_them() {
         );
         run.assert_no_leak(&secrets, &[]);
     }
+}
+
+/// An endpoint whose not-ready page quotes the request's headers put the
+/// API key and `Authorization: Basic …` (the URL's password) into
+/// `body_excerpt` and the not-ready lines. Every form of every secret is now
+/// redacted from everything ready-wait prints, in every format.
+#[test]
+fn an_endpoint_echoing_the_request_headers_leaks_nothing() {
+    let password = distinctive("Pa55");
+    let key = distinctive("K3y");
+    let token = distinctive("T0k");
+    let secrets = [
+        Secret::new("URL password", &password).with_user(USER),
+        Secret::new("API key", &key),
+        Secret::new("bearer token", &token),
+    ];
+    let endpoint = Endpoint::echoing();
+    let url = endpoint.url(&format!("{USER}:{password}@"));
+    let plain_url = endpoint.url("");
+    let api_key = format!("X-Api-Key: {key}");
+    let bearer = format!("Authorization: Bearer {token}");
+    for format in ["json", "github", "plain"] {
+        let run = ready_wait(&[
+            &url,
+            "-H",
+            &api_key,
+            "--timeout",
+            "300ms",
+            "--format",
+            format,
+        ]);
+        assert_eq!(run.code(), Some(1), "--format {format}: {}", run.stderr());
+        let all = format!("{}{}", run.stdout(), run.stderr());
+        assert!(
+            all.contains("your request was:"),
+            "--format {format}: {all}"
+        );
+        assert!(all.contains("x-api-key: ***"), "--format {format}: {all}");
+        assert!(
+            all.contains("authorization: Basic ***"),
+            "--format {format}: {all}"
+        );
+        run.assert_no_leak(&secrets[..2], &[]);
+
+        let run = ready_wait(&[
+            &plain_url,
+            "-H",
+            &bearer,
+            "--timeout",
+            "300ms",
+            "--format",
+            format,
+        ]);
+        assert_eq!(run.code(), Some(1), "--format {format}: {}", run.stderr());
+        let all = format!("{}{}", run.stdout(), run.stderr());
+        assert!(
+            all.contains("authorization: ***"),
+            "--format {format}: {all}"
+        );
+        run.assert_no_leak(&secrets[2..], &[]);
+    }
+    assert!(
+        endpoint.requests().iter().any(|head| head.contains(&key)),
+        "the endpoint received the key"
+    );
 }

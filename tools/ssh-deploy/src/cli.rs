@@ -89,8 +89,8 @@ pub struct ConnectArgs {
     #[arg(long, conflicts_with = "host_key_fingerprint")]
     pub accept_new_host_key: bool,
 
-    /// Give up connecting to a host after this long
-    #[arg(long, default_value = "15s", value_name = "DURATION")]
+    /// Give up connecting to a host after this long (1ms to 1week)
+    #[arg(long, default_value = "15s", value_name = "DURATION", value_parser = positive_duration)]
     pub connect_timeout: humantime::Duration,
 }
 
@@ -132,11 +132,13 @@ pub struct RunArgs {
     pub rolling: bool,
 
     /// Give the remote command this long, then stop it on the host and fail the deploy
-    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    /// (1ms to 1week)
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = positive_duration)]
     pub timeout: humantime::Duration,
 
-    /// Wait this long for another deploy's lock, e.g. `5m` [default: the env's `lock_timeout`]
-    #[arg(long, value_name = "DURATION")]
+    /// Wait this long for another deploy's lock, e.g. `5m`, `0s` not to wait (up to 1week)
+    /// [default: the env's `lock_timeout`]
+    #[arg(long, value_name = "DURATION", value_parser = any_duration)]
     pub lock_wait: Option<humantime::Duration>,
 
     /// When the ready URL does not answer, leave the failed release in place
@@ -173,4 +175,16 @@ pub enum LockAction {
     Status(ConnectArgs),
     /// Remove the env's lock on each host (after checking no deploy is running)
     Release(ConnectArgs),
+}
+
+/// A duration flag that must be above zero, range-checked by slipway-core.
+fn positive_duration(
+    text: &str,
+) -> Result<humantime::Duration, slipway_core::duration::DurationError> {
+    slipway_core::duration::parse_positive(text).map(humantime::Duration::from)
+}
+
+/// A duration flag that may be zero, range-checked by slipway-core.
+fn any_duration(text: &str) -> Result<humantime::Duration, slipway_core::duration::DurationError> {
+    slipway_core::duration::parse(text).map(humantime::Duration::from)
 }

@@ -160,6 +160,31 @@ fn a_connect_timeout_without_a_unit_is_refused() {
 }
 
 #[test]
+fn durations_out_of_range_or_zero_are_refused_before_connecting() {
+    // `584542046090y` panicked after taking the lock; `0s` left no time.
+    for flag in ["--timeout", "--connect-timeout"] {
+        check_deploy(
+            &[flag, "584542046090y"],
+            &format!(
+                "error: invalid value '584542046090y' for '{flag} <DURATION>': `584542046090y` is \
+                 out of range: give a duration from `1ms` to `1week` (7 days)"
+            ),
+        );
+        check_deploy(
+            &[flag, "0s"],
+            &format!(
+                "error: invalid value '0s' for '{flag} <DURATION>': `0s` must be more than zero: \
+                 give a duration from `1ms` to `1week` (7 days)"
+            ),
+        );
+    }
+    check_deploy(
+        &["--lock-wait", "584542046090y"],
+        "`584542046090y` is out of range: give a duration from `0s` to `1week` (7 days)",
+    );
+}
+
+#[test]
 fn an_image_without_a_name_shows_the_form() {
     let dir = project(&config(""));
     check_in(

@@ -172,10 +172,26 @@ impl Config {
                 source,
             })
         })?;
-        let found = start
-            .ancestors()
-            .map(|dir| dir.join(FILE_NAME))
-            .find(|candidate| candidate.is_file());
+        let mut found = None;
+        for candidate in start.ancestors().map(|dir| dir.join(FILE_NAME)) {
+            match fs_err::metadata(&candidate) {
+                Ok(metadata) if metadata.is_file() => {
+                    found = Some(candidate);
+                    break;
+                }
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                // A slipway.toml that is there but cannot be looked at (a
+                // symlink loop, no permission) is reported, not skipped:
+                // "no slipway.toml" would send the user looking elsewhere.
+                Err(source) => {
+                    return Err(ConfigError::from(ConfigErrorKind::Read {
+                        path: candidate,
+                        source,
+                    }));
+                }
+            }
+        }
         match found {
             Some(path) => Self::load(&path),
             None => Err(ConfigError::from(ConfigErrorKind::NotFound { start })),
@@ -219,7 +235,7 @@ impl Config {
 
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = fs_err::read_to_string(path).map_err(|source| {
+        let text = crate::input::read_to_string(path).map_err(|source| {
             ConfigError::from(ConfigErrorKind::Read {
                 path: path.to_owned(),
                 source,

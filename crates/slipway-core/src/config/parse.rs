@@ -470,12 +470,14 @@ impl<'a, 'i> Table<'a, 'i> {
         let Some(text) = self.string(key)? else {
             return Ok(default);
         };
-        humantime::parse_duration(&text.value).map_err(|_| {
-            self.invalid(
-                key,
-                text.at,
-                format!("`{}` is not a duration; {DURATION_HINT}", text.value),
-            )
+        crate::duration::parse(&text.value).map_err(|error| {
+            let why = match error {
+                crate::duration::DurationError::Syntax { .. } => {
+                    format!("`{}` is not a duration; {DURATION_HINT}", text.value)
+                }
+                range => format!("`{key}` {range}"),
+            };
+            self.invalid(key, text.at, why)
         })
     }
 }

@@ -659,6 +659,7 @@ mod tests {
             path: "app/[x".to_owned(),
             status: ChangeStatus::Modified,
             from: None,
+            path_bytes: None,
         };
         assert_eq!(set.match_files(&[file])[0].len(), 1);
         assert_eq!(
@@ -685,6 +686,7 @@ mod tests {
                 ChangeStatus::Modified
             },
             from: from.map(str::to_owned),
+            path_bytes: None,
         };
         let verdicts = set.explain(&file);
         assert_eq!(verdicts.len(), 1);

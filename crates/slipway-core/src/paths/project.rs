@@ -81,7 +81,7 @@ pub fn config_filters(
             continue;
         }
         let dockerfile =
-            fs_err::read_to_string(config.resolve(&image.dockerfile)).map_err(|source| {
+            crate::input::read_to_string(&config.resolve(&image.dockerfile)).map_err(|source| {
                 ProjectFiltersError::Dockerfile {
                     image: name.clone(),
                     source,
@@ -89,7 +89,7 @@ pub fn config_filters(
             })?;
         let context = relative(&image.context);
         let ignore_path = config.resolve(&image.context).join(".dockerignore");
-        let ignore = match fs_err::read_to_string(&ignore_path) {
+        let ignore = match crate::input::read_to_string(&ignore_path) {
             Ok(text) => Some(docker::DockerIgnore::parse(
                 &text,
                 &context,

@@ -443,15 +443,11 @@ pub fn parse_cacert(
     Ok(certs)
 }
 
-/// Parses a duration as `30s`, `500ms`, `2m` or `1m30s`.
+/// Parses a duration as `30s`, `500ms`, `2m` or `1m30s`, from zero to a
+/// week ([`crate::duration::parse`]).
 pub fn parse_duration(flag: &str, value: &str) -> Result<Duration, PlanError> {
-    humantime::parse_duration(value.trim()).map_err(|error| {
-        PlanError::invalid(
-            flag,
-            value,
-            format!("{error}; expected a duration such as `30s`, `500ms` or `2m`"),
-        )
-    })
+    crate::duration::parse(value)
+        .map_err(|error| PlanError::invalid(flag, value, error.to_string()))
 }
 
 /// Parses a `Retry-After` header value: delay seconds or an HTTP date,

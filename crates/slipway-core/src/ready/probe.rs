@@ -123,7 +123,9 @@ pub(crate) async fn http(
         is_ready: problem.is_none(),
         status: Some(status),
         problem,
-        body_excerpt: Some(excerpt(&text)),
+        // Redacted before it is cut: a secret the server echoes (a request
+        // header quoted in an error page) must not survive in part.
+        body_excerpt: Some(excerpt(&crate::secret::redact(&text))),
         retry_after,
     }
 }

@@ -4,6 +4,12 @@
 //! Each target polls on its own task; the waiting task keeps the latest
 //! facts of each, reports state changes (never single polls) and stops
 //! everything at the deadline. Nothing here prints or panics.
+//!
+//! Every target gets at least one attempt, with its full `--attempt-timeout`,
+//! even when `--timeout` is shorter (`--timeout 0s` checks once, as
+//! `kubectl wait --timeout=0` does): a wait that ends "after 0 attempts"
+//! would say nothing about why the target is not ready. Later attempts are
+//! cut to what is left of `--timeout`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,7 +85,7 @@ fn pending(target: &Target) -> TargetOutcome {
 /// every problem ends up in the [`Outcome`].
 pub async fn wait(plan: &Plan, mut events: impl FnMut(&Event)) -> Outcome {
     let started = Instant::now();
-    let deadline = tokio::time::Instant::from_std(started + plan.timeout);
+    let deadline = tokio::time::Instant::from_std(crate::duration::deadline(started, plan.timeout));
     let mut facts: Vec<TargetOutcome> = plan.targets.iter().map(pending).collect();
     let needs_client = plan.targets.iter().any(|t| matches!(t, Target::Http(_)));
     let client = if needs_client {
@@ -119,10 +125,24 @@ pub async fn wait(plan: &Plan, mut events: impl FnMut(&Event)) -> Outcome {
         Mode::All => facts.iter().all(|f| f.ready),
         Mode::Any => facts.iter().any(|f| f.ready),
     };
+    let every_target_tried = |facts: &[TargetOutcome]| facts.iter().all(|f| f.attempts > 0);
+    let mut is_past_deadline = false;
     while !is_done(&facts) {
-        let update = tokio::select! {
-            update = receiver.recv() => update,
-            () = tokio::time::sleep_until(deadline) => None,
+        let update = if is_past_deadline {
+            // Only the first attempts still count; each is bounded by
+            // `--initial-delay` and `--attempt-timeout`.
+            receiver.recv().await
+        } else {
+            tokio::select! {
+                update = receiver.recv() => update,
+                () = tokio::time::sleep_until(deadline) => {
+                    is_past_deadline = true;
+                    if every_target_tried(&facts) {
+                        break;
+                    }
+                    continue;
+                }
+            }
         };
         let Some(update) = update else { break };
         let changed = match (&last_states[update.index], &update.state) {
@@ -139,6 +159,9 @@ pub async fn wait(plan: &Plan, mut events: impl FnMut(&Event)) -> Outcome {
         }
         last_states[update.index] = Some(update.state);
         facts[update.index] = update.facts;
+        if is_past_deadline && every_target_tried(&facts) {
+            break;
+        }
     }
     tasks.abort_all();
     Outcome {
@@ -166,7 +189,7 @@ async fn poll(
     updates: mpsc::UnboundedSender<Update>,
 ) {
     let target = &plan.targets[index];
-    let deadline = started + plan.timeout;
+    let deadline = crate::duration::deadline(started, plan.timeout);
     let mut facts = pending(target);
     if !plan.initial_delay.is_zero() {
         tokio::time::sleep(plan.initial_delay).await;
@@ -175,10 +198,13 @@ async fn poll(
     let mut successes = 0;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
+        let limit = if facts.attempts == 0 {
+            plan.attempt_timeout
+        } else if remaining.is_zero() {
             return;
-        }
-        let limit = plan.attempt_timeout.min(remaining);
+        } else {
+            plan.attempt_timeout.min(remaining)
+        };
         let attempt =
             match tokio::time::timeout(limit, attempt(&plan, target, client.as_ref())).await {
                 Ok(attempt) => attempt,

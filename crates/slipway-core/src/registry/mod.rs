@@ -138,6 +138,24 @@ pub enum RegistryError {
         /// The registry's own message, `: …`, or empty.
         message: String,
     },
+    /// A 429 or 5xx whose `Retry-After` asks for longer than the retry
+    /// budget has left: no retry is made, at once.
+    #[error(
+        "`{registry}` answered {status} to `{method} {path}` and asked to retry after {wait}: not retrying; run again later"
+    )]
+    RetryAfterBeyondBudget {
+        /// The registry host.
+        registry: String,
+        /// The HTTP method.
+        method: String,
+        /// The URL path.
+        path: String,
+        /// 429 or 5xx.
+        status: u16,
+        /// The wait asked for and the budget it overruns (`2m, beyond the
+        /// 60.0s left of the 1m retry budget`).
+        wait: String,
+    },
     /// The manifest or tag does not exist.
     #[error("`{image}` not found")]
     NotFound {
@@ -745,20 +763,35 @@ mod tests {
         );
         assert_eq!(front.seen_matching("HEAD", "/manifests/1").len(), 3);
 
-        let front = HttpFault::start(
-            registry.addr(),
-            vec![
-                Fault::new("/v2/app/manifests/1", 100, 429)
-                    .method("HEAD")
-                    .header("Retry-After", "120"),
-            ],
-        );
-        let image: ImageRef = format!("{}/app:1", front.host()).parse().unwrap();
-        let error = runtime()
-            .block_on(quick_client(5, Duration::from_secs(10)).resolve(&image))
-            .unwrap_err();
-        assert!(error.to_string().contains("answered 429"), "{error}");
-        assert_eq!(front.seen_matching("HEAD", "/manifests/1").len(), 1);
+        // Past the budget, whatever the budget: with 60 s, a `Retry-After:
+        // 120` was cut to 30 s, waited for and retried.
+        for budget in [10, 60] {
+            let front = HttpFault::start(
+                registry.addr(),
+                vec![
+                    Fault::new("/v2/app/manifests/1", 100, 429)
+                        .method("HEAD")
+                        .header("Retry-After", "120"),
+                ],
+            );
+            let host = front.host();
+            let image: ImageRef = format!("{host}/app:1").parse().unwrap();
+            let error = runtime()
+                .block_on(quick_client(5, Duration::from_secs(budget)).resolve(&image))
+                .unwrap_err();
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "`{host}` answered 429 to `HEAD /v2/app/manifests/1` and asked to retry \
+                     after 2m, beyond the "
+                )) && message.ends_with(&format!(
+                    " left of the {} retry budget: not retrying; run again later",
+                    crate::duration::format(Duration::from_secs(budget))
+                )),
+                "{message}"
+            );
+            assert_eq!(front.seen_matching("HEAD", "/manifests/1").len(), 1);
+        }
     }
 
     /// Pushes are retried too: a manifest PUT answered 503, and a streamed

@@ -26,10 +26,6 @@ use crate::image_ref::Repository;
 /// The longest backoff between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// The longest `Retry-After` honoured; a registry asking for more gets it,
-/// but only up to this (and never past the retry budget).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-
 /// One API call, rebuilt for every attempt.
 pub(super) struct Request {
     method: Method,
@@ -165,6 +161,12 @@ impl Transport {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|error| RegistryError::Client(innermost(&error)))?;
+        // Whatever a registry or proxy echoes back (an error body quoting
+        // the request's `Authorization: Basic …`) is redacted when printed.
+        for found in credentials.values() {
+            use secrecy::ExposeSecret as _;
+            crate::secret::register_basic(&found.username, found.password.expose_secret());
+        }
         Ok(Self {
             http,
             options,
@@ -273,10 +275,14 @@ impl Transport {
             .json()
             .await
             .map_err(|_| token_request.incomplete("a JSON `token`"))?;
-        answer
+        let token = answer
             .token
             .or(answer.access_token)
-            .ok_or_else(|| token_request.incomplete("a JSON `token`"))
+            .ok_or_else(|| token_request.incomplete("a JSON `token`"))?;
+        // A token from the token service is a secret too: redacted wherever
+        // it would be printed (an error body echoing `Bearer …`).
+        crate::secret::register(&token);
+        Ok(token)
     }
 
     /// Sends `request`, answering one auth challenge and retrying 429, 5xx
@@ -311,7 +317,7 @@ impl Transport {
             let backoff = self.backoff(attempt);
             let may_retry = |wait: Duration| {
                 attempt < self.options.max_attempts
-                    && started.elapsed() + wait <= self.options.retry_budget
+                    && started.elapsed().saturating_add(wait) <= self.options.retry_budget
             };
             match builder.send().await {
                 Err(error) if error.is_builder() || !may_retry(backoff) => {
@@ -334,6 +340,11 @@ impl Transport {
                 Ok(response) if is_retryable(response.status()) => {
                     let wait = retry_wait(&response, backoff);
                     if !may_retry(wait) {
+                        if let Some(error) =
+                            self.retry_after_beyond_budget(request, &response, started)
+                        {
+                            return Err(error);
+                        }
                         return Ok(response);
                     }
                     tracing::debug!(
@@ -447,7 +458,7 @@ impl Transport {
             let backoff = self.backoff(attempt);
             let may_retry = |wait: Duration| {
                 attempt < self.options.max_attempts
-                    && started.elapsed() + wait <= self.options.retry_budget
+                    && started.elapsed().saturating_add(wait) <= self.options.retry_budget
             };
             let wait = match builder.send().await {
                 Ok(response) if response.status().is_success() => return Ok(()),
@@ -462,7 +473,15 @@ impl Transport {
                     );
                     retry_wait(&response, backoff)
                 }
-                Ok(response) => return self.expect_success(&put, response).await.map(|_| ()),
+                Ok(response) => {
+                    if is_retryable(response.status())
+                        && let Some(error) =
+                            self.retry_after_beyond_budget(&put, &response, started)
+                    {
+                        return Err(error);
+                    }
+                    return self.expect_success(&put, response).await.map(|_| ());
+                }
                 Err(error) if !may_retry(backoff) => return Err(put.unreachable(attempt, &error)),
                 Err(error) => {
                     tracing::debug!(reason = %innermost(&error), attempt, "blob upload failed; retrying");
@@ -471,6 +490,30 @@ impl Transport {
             };
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// The error saying so when a registry's `Retry-After` is why retrying
+    /// stops: it asked for more time than the retry budget has left.
+    fn retry_after_beyond_budget(
+        &self,
+        request: &Request,
+        response: &reqwest::Response,
+        started: Instant,
+    ) -> Option<RegistryError> {
+        let asked = retry_after(response)?;
+        let left = self.options.retry_budget.saturating_sub(started.elapsed());
+        (asked > left).then(|| RegistryError::RetryAfterBeyondBudget {
+            registry: request.registry.clone(),
+            method: request.method.to_string(),
+            path: request.shown_path(),
+            status: response.status().as_u16(),
+            wait: format!(
+                "{}, beyond the {} left of the {} retry budget",
+                crate::duration::format(asked),
+                crate::progress::format_duration(left),
+                crate::duration::format(self.options.retry_budget)
+            ),
+        })
     }
 
     /// The wait before attempt `attempt + 1`: exponential, with jitter.
@@ -492,15 +535,20 @@ fn is_retryable(status: reqwest::StatusCode) -> bool {
     status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
-/// How long to wait after a retryable `response`: its `Retry-After` (up to
-/// [`MAX_RETRY_AFTER`]) when it has one, else `backoff`.
+/// How long to wait after a retryable `response`: its `Retry-After`, in
+/// full, when it has one (the caller retries only when that fits the retry
+/// budget, else stops at once and says so), else `backoff`.
 fn retry_wait(response: &reqwest::Response, backoff: Duration) -> Duration {
+    retry_after(response).unwrap_or(backoff)
+}
+
+/// The response's `Retry-After`, if it has a valid one.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
-        .map_or(backoff, |wait| wait.min(MAX_RETRY_AFTER))
 }
 
 /// The wait a `Retry-After` value asks for, at `now`: delta-seconds or an

@@ -98,11 +98,12 @@ pub fn gather(
     let payload = match env("GITHUB_EVENT_PATH") {
         Some(path) => {
             let path = PathBuf::from(path);
-            let text =
-                fs_err::read_to_string(&path).map_err(|source| ContextError::ReadPayload {
+            let text = crate::input::read_to_string(&path).map_err(|source| {
+                ContextError::ReadPayload {
                     path: path.clone(),
                     source,
-                })?;
+                }
+            })?;
             serde_json::from_str(&text)
                 .map_err(|source| ContextError::ParsePayload { path, source })?
         }
