@@ -417,7 +417,7 @@ pub(crate) fn pump(
     remote: &mut impl std::io::Write,
 ) -> anyhow::Result<(u64, String)> {
     const CHUNK: usize = 4 * 1024 * 1024;
-    let mut source = fs_err::File::open(local)?;
+    let mut source = crate::plan::open_bundle_file(local)?;
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> std::io::Result<String> {

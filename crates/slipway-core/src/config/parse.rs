@@ -919,7 +919,10 @@ fn env<'a, 'i>(
     )? {
         let path = PathBuf::from(&file.value);
         let resolved = root.join(&path);
-        if file.value.is_empty() || !resolved.is_file() {
+        // Only that the entry exists: what it may be (a regular file or a
+        // directory of them inside the project) is the deploying tool's
+        // check, which names what a symlink points at.
+        if file.value.is_empty() || resolved.symlink_metadata().is_err() {
             return Err(ConfigError::from(ConfigErrorKind::BundleFileMissing {
                 at: file.at,
                 env: name.to_owned(),
