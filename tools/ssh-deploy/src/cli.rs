@@ -75,6 +75,16 @@ pub struct ConnectArgs {
     )]
     pub ssh_key_env: Option<String>,
 
+    /// Environment variable holding the passphrase of an encrypted `--ssh-key` or
+    /// `--ssh-key-env` key (never printed) [default: the env's `ssh_key_passphrase_env`]
+    #[arg(
+        long,
+        env = "SLIPWAY_SSH_KEY_PASSPHRASE_ENV",
+        value_name = "VARIABLE",
+        allow_hyphen_values = true
+    )]
+    pub ssh_key_passphrase_env: Option<String>,
+
     /// known_hosts file the host keys are checked against [default: ~/.ssh/known_hosts]
     #[arg(long, env = "SLIPWAY_KNOWN_HOSTS", value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,

@@ -518,6 +518,97 @@ pub(crate) fn ready_target(url: &str) -> anyhow::Result<ReadyTarget> {
     })
 }
 
+/// Whether a private key (PEM, PKCS#8 or OpenSSH format) is encrypted with
+/// a passphrase. libssh2 would only say "Unsupported private key format"
+/// after connecting; this is checked before.
+pub(crate) fn is_encrypted_key(text: &str) -> bool {
+    use base64::Engine as _;
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
+    {
+        return true;
+    }
+    let Some(body) = text
+        .split_once("-----BEGIN OPENSSH PRIVATE KEY-----")
+        .and_then(|(_, rest)| rest.split_once("-----END OPENSSH PRIVATE KEY-----"))
+        .map(|(body, _)| body.split_whitespace().collect::<String>())
+    else {
+        return false;
+    };
+    // `openssh-key-v1\0`, then the cipher's name as a length-prefixed
+    // string: `none` for a key without passphrase (OpenSSH's PROTOCOL.key).
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body) else {
+        return false;
+    };
+    let Some(rest) = bytes.strip_prefix(b"openssh-key-v1\0") else {
+        return false;
+    };
+    let Some((len, rest)) = rest.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = u32::from_be_bytes(*len) as usize;
+    rest.get(..len).is_some_and(|cipher| cipher != b"none")
+}
+
+/// Refuses a `remote_path` whose deploy would write into a system or home
+/// directory itself: `/`, a top-level directory (`/srv`, `/etc`, `/root`),
+/// anything under `/proc`, `/sys`, `/dev`, `/boot`, `/etc`, `/bin`, `/sbin`,
+/// `/lib*` or `/usr` (but `/usr/local/<dir>/…`), `/home/<user>` and
+/// `/var/<dir>` themselves, and any path with `.` or `..` in it.
+pub(crate) fn check_remote_path(env: &Env) -> anyhow::Result<()> {
+    check_remote_path_of(&env.name, &env.remote_path)
+}
+
+fn check_remote_path_of(name: &str, path: &str) -> anyhow::Result<()> {
+    let refuse = |why: &str| {
+        UsageError::new(format!(
+            "`remote_path = \"{path}\"` of env `{}` {why}; ssh-deploy writes its bundle, `deploy.env` and `.slipway/` there, so give a directory of the app's own, e.g. `/srv/{}`",
+            name, name
+        ))
+    };
+    if !path.starts_with('/') {
+        return Err(refuse("is not an absolute path"));
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err(refuse("holds `.` or `..`"));
+    }
+    if path.contains(['\n', '\r', '\0']) {
+        return Err(refuse("holds a line break or NUL"));
+    }
+    const SYSTEM: &[&str] = &[
+        "proc", "sys", "dev", "boot", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
+        "usr",
+    ];
+    match parts.as_slice() {
+        [] => Err(refuse("is the root directory")),
+        [_] => Err(refuse("is a top-level directory")),
+        ["usr", "local", _, _, ..] => Ok(()),
+        [first, ..] if SYSTEM.contains(first) => Err(refuse("is a system directory")),
+        ["home" | "var", _] => Err(refuse("is a home or system directory itself")),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses two `--image` flags for one image: which one was meant is not
+/// for ssh-deploy to guess.
+pub(crate) fn check_duplicate_images(given: &[String]) -> anyhow::Result<()> {
+    for (index, value) in given.iter().enumerate() {
+        let Some((name, _)) = value.split_once('=') else {
+            continue;
+        };
+        if let Some(other) = given[..index]
+            .iter()
+            .find(|earlier| earlier.split_once('=').is_some_and(|(n, _)| n == name))
+        {
+            return Err(UsageError::new(format!(
+                "image `{name}` is given twice: `--image {other}` and `--image {value}`; give one reference per image"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a `--host-key-fingerprint` value.
 pub(crate) fn parse_fingerprint(value: &str) -> anyhow::Result<String> {
     let body = value.strip_prefix("SHA256:").unwrap_or_default();
@@ -694,6 +785,61 @@ mod tests {
                 "is HTTPS, which the probe through the SSH connection does not speak; use the app's plain HTTP port on the host",
             ),
         );
+    }
+
+    #[track_caller]
+    fn check_remote(path: &str, expected: Result<(), &str>) {
+        let actual = check_remote_path_of("prod", path).map_err(|e| e.to_string());
+        match expected {
+            Ok(()) => assert_eq!(actual, Ok(()), "{path}"),
+            Err(why) => assert!(
+                actual.as_ref().is_err_and(|e| e.contains(why)),
+                "{path}: {actual:?}"
+            ),
+        }
+    }
+
+    #[test]
+    fn dangerous_remote_paths_are_refused() {
+        check_remote("/srv/shop", Ok(()));
+        check_remote("/opt/shop/", Ok(()));
+        check_remote("/home/deploy/shop", Ok(()));
+        check_remote("/usr/local/shop/current", Ok(()));
+        check_remote("/", Err("is the root directory"));
+        check_remote("//", Err("is the root directory"));
+        check_remote("", Err("is not an absolute path"));
+        check_remote("~", Err("is not an absolute path"));
+        check_remote("/etc", Err("is a top-level directory"));
+        check_remote("/srv", Err("is a top-level directory"));
+        check_remote("/root/", Err("is a top-level directory"));
+        check_remote("/etc/nginx", Err("is a system directory"));
+        check_remote("/usr/bin", Err("is a system directory"));
+        check_remote("/proc/self", Err("is a system directory"));
+        check_remote("/home/deploy", Err("is a home or system directory itself"));
+        check_remote("/var/lib", Err("is a home or system directory itself"));
+        check_remote("/srv/app/../../etc", Err("holds `.` or `..`"));
+    }
+
+    #[test]
+    fn encrypted_keys_are_recognised() {
+        let openssh = b"openssh-key-v1\0".to_vec();
+        let body = |cipher: &[u8]| {
+            use base64::Engine as _;
+            let mut bytes = openssh.clone();
+            bytes.extend_from_slice(&u32::try_from(cipher.len()).unwrap_or(0).to_be_bytes());
+            bytes.extend_from_slice(cipher);
+            format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            )
+        };
+        assert!(!is_encrypted_key(&body(b"none")));
+        assert!(is_encrypted_key(&body(b"aes256-ctr")));
+        assert!(is_encrypted_key(
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+        ));
+        assert!(is_encrypted_key("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
+        assert!(!is_encrypted_key("-----BEGIN PRIVATE KEY-----\n"));
     }
 
     #[track_caller]

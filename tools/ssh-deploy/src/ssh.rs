@@ -18,10 +18,11 @@ use slipway_core::secret::{ExposeSecret as _, SecretString};
 /// How to authenticate.
 #[derive(Debug, Clone)]
 pub(crate) enum Auth {
-    /// A private key file.
-    KeyFile(PathBuf),
-    /// A private key held in memory (from an environment variable).
-    KeyMemory(SecretString),
+    /// A private key file, and its passphrase if it is encrypted.
+    KeyFile(PathBuf, Option<SecretString>),
+    /// A private key held in memory (from an environment variable), and its
+    /// passphrase if it is encrypted.
+    KeyMemory(SecretString, Option<SecretString>),
     /// The keys of the running ssh-agent.
     Agent,
 }
@@ -64,12 +65,14 @@ pub(crate) enum SshError {
         known_hosts: String,
     },
     #[error(
-        "host key of `{host}` has CHANGED: it is now `{fingerprint}`, which `{known_hosts}` does not list for this host; someone may be intercepting the connection, or the host was reinstalled; refusing to connect"
+        "host key of `{host}` has CHANGED: it is now `{fingerprint}`, which `{known_hosts}` does not list for this host; someone may be intercepting the connection, or the host was reinstalled; refusing to connect. Only if the change is expected (compare `{fingerprint}` with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host): remove the old key with `ssh-keygen -R '{entry}' -f '{known_hosts}'` and deploy once with `--accept-new-host-key`, or pin the new key with `--host-key-fingerprint {fingerprint}`"
     )]
     ChangedHostKey {
         host: String,
         fingerprint: String,
         known_hosts: String,
+        /// The host's name in known_hosts (`host` or `[host]:port`).
+        entry: String,
     },
     #[error(
         "host key of `{host}` is `{fingerprint}`, not the pinned `{expected}` of `--host-key-fingerprint`; refusing to connect"
@@ -195,11 +198,21 @@ pub(crate) fn connect(
         source,
     };
     match auth {
-        Auth::KeyFile(path) => session
-            .userauth_pubkey_file(user, None, path, None)
+        Auth::KeyFile(path, passphrase) => session
+            .userauth_pubkey_file(
+                user,
+                None,
+                path,
+                passphrase.as_ref().map(|p| p.expose_secret()),
+            )
             .map_err(|e| auth_error("key file", e))?,
-        Auth::KeyMemory(key) => session
-            .userauth_pubkey_memory(user, None, key.expose_secret(), None)
+        Auth::KeyMemory(key, passphrase) => session
+            .userauth_pubkey_memory(
+                user,
+                None,
+                key.expose_secret(),
+                passphrase.as_ref().map(|p| p.expose_secret()),
+            )
             .map_err(|e| auth_error("key from environment variable", e))?,
         Auth::Agent => session
             .userauth_agent(user)
@@ -254,6 +267,7 @@ fn check_host_key(
                     host: shown.to_owned(),
                     fingerprint: found,
                     known_hosts: shown_path,
+                    entry: known_hosts_name(name, port),
                 }),
                 ssh2::CheckResult::NotFound | ssh2::CheckResult::Failure if *accept_new => {
                     let line = format!(

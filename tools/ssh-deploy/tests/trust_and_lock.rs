@@ -113,6 +113,120 @@ fn a_changed_host_key_is_refused() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("has CHANGED"), "{stdout}");
     assert!(stdout.contains(&sshd.host_key_fingerprint()), "{stdout}");
+    // The way out is named, exactly: remove the old key, or pin the new one.
+    let remove = format!(
+        "ssh-keygen -R '[127.0.0.1]:{}' -f '{}'",
+        sshd.port(),
+        known.display()
+    );
+    assert!(stdout.contains(&remove), "{stdout}");
+    let pin = format!("--host-key-fingerprint {}", sshd.host_key_fingerprint());
+    assert!(stdout.contains(&pin), "{stdout}");
+    // Following it works: `ssh-keygen -R`, then trust on first use.
+    let removed = std::process::Command::new("ssh-keygen")
+        .args(["-R", &format!("[127.0.0.1]:{}", sshd.port()), "-f"])
+        .arg(&known)
+        .output()
+        .unwrap();
+    assert!(removed.status.success(), "{removed:?}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+        .current_dir(project.dir.path())
+        .args(deploy_args(&format!("app={}", fake_ref(1)), &known))
+        .args(["--accept-new-host-key", "--ssh-key"])
+        .arg(sshd.client_key_path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn an_encrypted_key_is_used_with_its_passphrase_from_the_environment_and_refused_without() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "true""#,
+        &[("compose.yml", "x\n", 0o644)],
+    );
+    // The test bed's client key, encrypted with a passphrase (same key pair).
+    let key = project.dir.path().join("id_encrypted");
+    fs_err::copy(sshd.client_key_path(), &key).unwrap();
+    let passphrase = "pass-PHRASE-4f1c0e8a9b";
+    let encrypted = std::process::Command::new("ssh-keygen")
+        .args(["-p", "-q", "-N", passphrase, "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(encrypted.status.success(), "{encrypted:?}");
+    let image = format!("app={}", fake_ref(1));
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+            .current_dir(project.dir.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("DEPLOY_KEY_PASSPHRASE")
+            .envs(env.iter().copied())
+            .args([
+                "deploy",
+                "--env",
+                "prod",
+                "--image",
+                &image,
+                "--known-hosts",
+            ])
+            .arg(sshd.known_hosts_path())
+            .arg("--ssh-key")
+            .arg(&key)
+            .args(extra)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !all.contains(passphrase),
+            "the passphrase was printed:\n{all}"
+        );
+        (output.status.code(), all)
+    };
+    // Without a passphrase: refused before connecting, saying how to give one.
+    let (code, all) = run(&[], &[]);
+    assert_eq!(code, Some(2), "{all}");
+    assert!(
+        all.contains("is encrypted with a passphrase; put the passphrase in an environment variable and name it with `--ssh-key-passphrase-env VARIABLE`"),
+        "{all}"
+    );
+    assert!(!project.remote().exists(), "nothing reached the host");
+    // A variable that is not set.
+    let (code, all) = run(&["--ssh-key-passphrase-env", "DEPLOY_KEY_PASSPHRASE"], &[]);
+    assert_eq!(code, Some(2), "{all}");
+    assert!(all.contains("`--ssh-key-passphrase-env DEPLOY_KEY_PASSPHRASE` names an environment variable that is unset or empty"), "{all}");
+    // The passphrase pasted in place of the name is refused, not echoed.
+    let (code, all) = run(&["--ssh-key-passphrase-env", passphrase], &[]);
+    assert_eq!(code, Some(2), "{all}");
+    // With it, from the flag or from slipway.toml: deployed.
+    let (code, all) = run(
+        &["--ssh-key-passphrase-env", "DEPLOY_KEY_PASSPHRASE"],
+        &[("DEPLOY_KEY_PASSPHRASE", passphrase)],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    let toml = project.dir.path().join("slipway.toml");
+    let text = fs_err::read_to_string(&toml).unwrap();
+    fs_err::write(
+        &toml,
+        text.replace(
+            "[envs.prod]\n",
+            "[envs.prod]\nssh_key_passphrase_env = \"DEPLOY_KEY_PASSPHRASE\"\n",
+        ),
+    )
+    .unwrap();
+    let (code, all) = run(&[], &[("DEPLOY_KEY_PASSPHRASE", passphrase)]);
+    assert_eq!(code, Some(0), "{all}");
 }
 
 #[test]

@@ -137,6 +137,9 @@ pub struct Env {
     pub bundle: Vec<PathBuf>,
     /// Command run in the release directory on each host.
     pub command: String,
+    /// Environment variable holding the passphrase of an encrypted SSH key
+    /// (ssh-deploy's `--ssh-key-passphrase-env` wins over it).
+    pub ssh_key_passphrase_env: Option<String>,
     /// `deploy.env` variable name -> image name.
     pub images: BTreeMap<String, String>,
     /// URL `ready-wait` polls after the deploy.

@@ -47,6 +47,7 @@ const ENV_KEYS: &[&str] = &[
     "ready_timeout",
     "lock_timeout",
     "keep_releases",
+    "ssh_key_passphrase_env",
 ];
 
 const DEFAULT_BRANCH: &str = "main";
@@ -1008,6 +1009,7 @@ fn env<'a, 'i>(
         remote_path: remote_path.value,
         bundle,
         command: command.value,
+        ssh_key_passphrase_env: table.string("ssh_key_passphrase_env")?.map(|v| v.value),
         images,
         ready_url,
         ready_timeout: table.duration("ready_timeout", DEFAULT_READY_TIMEOUT)?,
