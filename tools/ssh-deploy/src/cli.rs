@@ -17,8 +17,14 @@ use std::path::PathBuf;
 ///      out, or the ready URL never answered (then the previous release was
 ///      redeployed unless --no-rollback)
 ///   2  bad input: flags, slipway.toml, image references
-///   3  an operation failed: SSH connection, host key refused, authentication,
-///      upload, or the env's lock is held by another deploy
+///   3  an operation failed: SSH connection (refused, cut, silent), host key
+///      refused, authentication, upload, a full disk on the host, or the
+///      env's lock is held by another deploy
+///   130, 143  cancelled by SIGINT, SIGTERM: the remote command was stopped,
+///      the release recorded as `cancelled`, the lock released
+///
+/// The lock is held by the deploy's own SSH session on the host: a killed,
+/// cancelled or disconnected deploy frees it by itself.
 #[derive(Debug, clap::Parser)]
 #[command(name = "ssh-deploy", version, about, verbatim_doc_comment)]
 pub struct Cli {
@@ -99,7 +105,8 @@ pub struct ConnectArgs {
     #[arg(long, conflicts_with = "host_key_fingerprint")]
     pub accept_new_host_key: bool,
 
-    /// Give up connecting to a host after this long
+    /// Give up connecting to a host after this long; once connected, an SSH step that waits
+    /// this long for the host fails the deploy (the host or network went silent)
     #[arg(long, default_value = "15s", value_name = "DURATION")]
     pub connect_timeout: humantime::Duration,
 }
@@ -179,8 +186,19 @@ pub struct LockArgs {
 /// `lock status|release`.
 #[derive(Debug, clap::Subcommand)]
 pub enum LockAction {
-    /// Show who holds the env's lock on each host
+    /// Show who holds the env's lock on each host, and whether that deploy is alive
     Status(ConnectArgs),
-    /// Remove the env's lock on each host (after checking no deploy is running)
-    Release(ConnectArgs),
+    /// Clear a free lock's holder record; a live deploy's lock is refused unless `--force`
+    Release(LockReleaseArgs),
+}
+
+/// `lock release`.
+#[derive(Debug, clap::Args)]
+pub struct LockReleaseArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// Also stop a live deploy that holds the lock (its lock holder on the host), freeing it
+    #[arg(long)]
+    pub force: bool,
 }

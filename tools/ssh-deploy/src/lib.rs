@@ -4,10 +4,14 @@
 //! - `ssh`: connect, host keys, authentication, streamed commands;
 //! - `remote`: what is kept on the host (lock, release records, uploads), over SFTP;
 //! - `ready`: readiness probed through the SSH connection;
+//! - `lock`: the deploy lock, held by the deploy's own SSH session;
+//! - `cancel`: SIGINT/SIGTERM turned into a clean stop;
 //! - `deploy`: one host's run, every step on one connection.
 
+mod cancel;
 mod cli;
 mod deploy;
+mod lock;
 mod plan;
 mod ready;
 mod remote;
@@ -24,7 +28,11 @@ use slipway_core::contract::ssh_deploy::Report as Json;
 use slipway_core::output::{Output, Style, shell_quote};
 use slipway_core::secret::{ExposeSecret as _, SecretString};
 
-pub use cli::{Cli, Command, ConnectArgs, DeployArgs, LockAction, LockArgs, RollbackArgs, RunArgs};
+pub use cancel::exit_status as cancelled_exit_status;
+pub use cli::{
+    Cli, Command, ConnectArgs, DeployArgs, LockAction, LockArgs, LockReleaseArgs, RollbackArgs,
+    RunArgs,
+};
 pub use slipway_core::contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
 pub use ssh::read_known_hosts;
 
@@ -69,7 +77,9 @@ impl slipway_core::output::Report for Report {
                 Outcome::Deployed | Outcome::Listed | Outcome::Unlocked | Outcome::Released => {
                     style.ok(outcome_name(host.outcome))
                 }
-                Outcome::Skipped | Outcome::Locked => style.warn(outcome_name(host.outcome)),
+                Outcome::Skipped | Outcome::Locked | Outcome::Cancelled => {
+                    style.warn(outcome_name(host.outcome))
+                }
                 _ => style.error(outcome_name(host.outcome)),
             };
             let _ = write!(text, "{outcome} {}", host.host);
@@ -114,6 +124,7 @@ impl slipway_core::output::Report for Report {
                     match release.result {
                         ReleaseResult::Deployed => "deployed",
                         ReleaseResult::Failed => "failed",
+                        ReleaseResult::Cancelled => "cancelled",
                     },
                     release
                         .git_sha
@@ -167,7 +178,7 @@ impl slipway_core::output::Report for Report {
         } else if self.0.hosts.iter().any(|h| {
             matches!(
                 h.outcome,
-                Outcome::Failed | Outcome::RolledBack | Outcome::Skipped
+                Outcome::Failed | Outcome::RolledBack | Outcome::Skipped | Outcome::Cancelled
             )
         }) {
             exit::NO
@@ -188,6 +199,7 @@ fn outcome_name(outcome: Outcome) -> &'static str {
         Outcome::Locked => "locked",
         Outcome::Unlocked => "unlocked",
         Outcome::Released => "lock-released",
+        Outcome::Cancelled => "cancelled",
     }
 }
 
@@ -215,20 +227,24 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             }))
         }
         Command::Lock(LockArgs { action }) => {
-            let (connect, release) = match &action {
-                LockAction::Status(connect) => (connect, false),
-                LockAction::Release(connect) => (connect, true),
+            let (connect, command) = match &action {
+                LockAction::Status(connect) => (connect, deploy::LockCommand::Status),
+                LockAction::Release(args) => (
+                    &args.connect,
+                    deploy::LockCommand::Release {
+                        is_forced: args.force,
+                    },
+                ),
             };
             let (env, hosts, connection) = connect_plan(&config, connect, out)?;
             let reports = per_host(&hosts, false, |host| {
-                deploy::lock_action(host, &connection, &env.remote_path, release)
+                deploy::lock_action(host, &connection, &env.name, &env.remote_path, command)
             });
             Ok(Report(Json {
                 env: env.name.clone(),
-                action: if release {
-                    "lock release"
-                } else {
-                    "lock status"
+                action: match command {
+                    deploy::LockCommand::Status => "lock status",
+                    deploy::LockCommand::Release { .. } => "lock release",
                 }
                 .to_owned(),
                 dry_run: None,
@@ -309,6 +325,8 @@ fn run_deploy(
     }
     let connection = connection(connect, env, out)?;
     let identity = identity(config);
+    // From here on a signal stops the deploy cleanly (see `cancel`).
+    cancel::install();
     let job = deploy::Job {
         env: env.name.clone(),
         remote_path: env.remote_path.clone(),
@@ -716,9 +734,23 @@ fn identity(config: &Config) -> deploy::Identity {
         .map(|sha| sha.as_str().to_owned())
         .ok()
         .or_else(|| std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()));
+    let ci = slipway_core::ci::CiContext::detect().ok();
+    let ci_job = ci.and_then(|ci| {
+        let run = ci.run_id?;
+        Some(match (ci.provider, ci.server_url, ci.repository) {
+            (slipway_core::ci::Provider::GithubActions, Some(server), Some(repository)) => {
+                format!("{server}/{repository}/actions/runs/{run}")
+            }
+            (slipway_core::ci::Provider::GitlabCi, Some(server), Some(repository)) => {
+                format!("{server}/{repository}/-/pipelines/{run}")
+            }
+            _ => format!("run {run}"),
+        })
+    });
     deploy::Identity {
         holder,
         machine,
+        ci_job,
         who,
         git_sha,
     }

@@ -412,21 +412,34 @@ pub(crate) fn remote_command_line(
     line
 }
 
-/// `line` under supervision, so that nothing a deploy started outlives it
-/// unnoticed. sshd makes the login shell that runs `line` a session and
-/// process group leader, and every process the line starts (the env's
-/// command and its children) stays in that group; the shell first writes
-/// its PID to `pid_file`, for [`stop_command_line`]. Without a pty, sshd
-/// leaves a command running when its connection dies, so a watchdog in the
-/// background (holding none of the channel's pipes) polls every second
-/// whether the SSH session's process, the shell's parent, still exists;
-/// once it is gone it sends SIGTERM to the group, and SIGKILL 5 s later.
-/// It ends by itself when the shell does. Without `/proc` (not Linux) the
-/// watchdog is left out.
-pub(crate) fn supervised_command_line(pid_file: &str, line: &str) -> String {
+/// `line` under supervision, so that nothing a deploy started outlives its
+/// lock. sshd makes the login shell that runs `line` a session and process
+/// group leader, and every process the line starts (the env's command and
+/// its children) stays in that group; the shell first writes its PID to
+/// `pid_file`, for [`stop_command_line`].
+///
+/// Two guards, both on the host:
+/// - the line first takes `run_lock` (a `flock` kept open by every process
+///   it starts), waiting up to `wait_secs` for the processes of an earlier
+///   deploy to be gone, so two commands never overlap even when a killed
+///   deploy's command is still being stopped;
+/// - a watchdog in the background (holding none of the channel's pipes)
+///   checks every second that the SSH session's process (the shell's
+///   parent) and the deploy's lock holder (`holder_pid`) still exist; once
+///   either is gone (the connection died, or the holder gave up the lock)
+///   it sends SIGTERM to the group, and SIGKILL 5 s later. It ends by
+///   itself when the shell does. It needs `/proc` (Linux).
+pub(crate) fn supervised_command_line(
+    pid_file: &str,
+    run_lock: &str,
+    wait_secs: u64,
+    holder_pid: u32,
+    line: &str,
+) -> String {
     format!(
-        "p=$PPID && echo $$ > {pid_file} && {{ [ -d /proc/$p ] && (trap '' TERM; while [ -d /proc/$$ ]; do [ -d /proc/$p ] || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 & }} && {line}",
+        "p=$PPID && h={holder_pid} && exec 9>>{run_lock} && {{ flock -w {wait_secs} 9 || {{ echo \"the command of an earlier deploy still runs on the host (it holds {run_lock})\" >&2; exit 75; }}; }} && echo $$ > {pid_file} && {{ [ -d /proc/$p ] && (trap '' TERM; while [ -d /proc/$$ ]; do {{ [ -d /proc/$p ] && [ -d /proc/$h ]; }} || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 & }} && {line}",
         pid_file = shell_quote(pid_file),
+        run_lock = shell_quote(run_lock),
     )
 }
 
@@ -438,6 +451,58 @@ pub(crate) fn stop_command_line(pid_file: &str) -> String {
     format!(
         "p=$(cat {pid_file} 2>/dev/null) && [ -n \"$p\" ] || exit 0; kill -TERM -$p 2>/dev/null; i=0; while [ $i -lt 50 ] && [ -d /proc/$p ] && ! grep -q '^[0-9]* (.*) Z' /proc/$p/stat 2>/dev/null; do sleep 0.2; i=$((i+1)); done; kill -KILL -$p 2>/dev/null; exit 0",
         pid_file = shell_quote(pid_file),
+    )
+}
+
+/// What the lock holder prints, each on a line of its own.
+pub(crate) const LOCK_TAG: &str = "slipway-lock:";
+
+/// The deploy lock, held by the process this line becomes on the host, on
+/// its own channel of the deploy's SSH connection: it opens `lock_file`
+/// and takes a `flock` on it (waiting up to `wait_secs` after printing
+/// `slipway-lock: waiting`), prints `slipway-lock: locked <pid>`, then
+/// reads its stdin, where ssh-deploy sends a byte every few seconds. It
+/// exits, and the kernel frees the lock, on end of file (released, or the
+/// connection closed) or when no byte came for `heartbeat_secs` (the
+/// connection went silent, or ssh-deploy hangs): a lock never outlives the
+/// deploy's session, whatever happens to it.
+pub(crate) fn lock_holder_line(lock_file: &str, wait_secs: u64, heartbeat_secs: u64) -> String {
+    format!(
+        "command -v flock >/dev/null && command -v timeout >/dev/null || {{ echo '{LOCK_TAG} missing flock or timeout (util-linux, coreutils)'; exit 0; }}; exec 9>>{lock_file} || exit 1; flock -n 9 || {{ echo '{LOCK_TAG} waiting'; flock -w {wait_secs} 9; }} || {{ echo '{LOCK_TAG} busy'; exit 0; }}; echo \"{LOCK_TAG} locked $$\"; while [ -n \"$(timeout {heartbeat_secs} head -c 1)\" ]; do :; done",
+        lock_file = shell_quote(lock_file),
+    )
+}
+
+/// Prints `slipway-lock: free` or `slipway-lock: held` for `lock_file`,
+/// creating nothing.
+pub(crate) fn lock_probe_line(lock_file: &str) -> String {
+    format!(
+        "if [ ! -e {lock_file} ]; then echo '{LOCK_TAG} free'; elif flock -n {lock_file} true; then echo '{LOCK_TAG} free'; else echo '{LOCK_TAG} held'; fi",
+        lock_file = shell_quote(lock_file),
+    )
+}
+
+/// Stops the lock holder `pid` (its process group) and waits up to 10 s
+/// for `lock_file` to be free; prints the probe's answer.
+pub(crate) fn force_release_line(lock_file: &str, pid: u32) -> String {
+    format!(
+        "kill -TERM -{pid} 2>/dev/null; flock -w 10 {lock_file} true && echo '{LOCK_TAG} free' || echo '{LOCK_TAG} held'",
+        lock_file = shell_quote(lock_file),
+    )
+}
+
+/// Writes its stdin to `path` atomically: a temporary name beside it,
+/// synced to disk, then renamed over it; on any failure the temporary file
+/// is removed and the old file stays as it was. The shell's own messages
+/// (`No space left on device`) say why it failed.
+pub(crate) fn write_file_line(path: &str, mode: u32) -> String {
+    let (dir, name) = path.rsplit_once('/').unwrap_or((".", path));
+    let dir = if dir.is_empty() { "/" } else { dir };
+    format!(
+        "cd {dir} && t={temp} && {{ (umask 077 && cat > \"$t\") && chmod {mode:o} \"$t\" && {{ sync \"$t\" 2>/dev/null || sync; }} && mv -f \"$t\" {name} || {{ rm -f \"$t\"; exit 1; }}; }}",
+        dir = shell_quote(dir),
+        temp = shell_quote(&format!(".{name}.slipway-tmp")),
+        name = shell_quote(name),
     )
 }
 
@@ -706,11 +771,23 @@ mod tests {
     }
 
     #[test]
-    fn the_supervised_line_records_its_pid_then_runs_the_line() {
-        let pid_file = "/srv/my app/.slipway/lock/command.pid";
-        let line = supervised_command_line(pid_file, "cd /srv && exec env sh -c true");
+    fn the_supervised_line_takes_the_run_lock_records_its_pid_then_runs_the_line() {
+        let pid_file = "/srv/my app/.slipway/command.pid";
+        let line = supervised_command_line(
+            pid_file,
+            "/srv/my app/.slipway/run.lock",
+            30,
+            42,
+            "cd /srv && exec env sh -c true",
+        );
         assert!(
-            line.starts_with("p=$PPID && echo $$ > '/srv/my app/.slipway/lock/command.pid' && { "),
+            line.starts_with(
+                "p=$PPID && h=42 && exec 9>>'/srv/my app/.slipway/run.lock' && { flock -w 30 9 || "
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("&& echo $$ > '/srv/my app/.slipway/command.pid' && { "),
             "{line}"
         );
         // The watchdog runs in the background, away from the channel's pipes.
@@ -720,9 +797,74 @@ mod tests {
         );
         let stop = stop_command_line(pid_file);
         assert!(
-            stop.starts_with("p=$(cat '/srv/my app/.slipway/lock/command.pid' 2>/dev/null)"),
+            stop.starts_with("p=$(cat '/srv/my app/.slipway/command.pid' 2>/dev/null)"),
             "{stop}"
         );
+    }
+
+    /// Runs `line` with `sh -c` and `stdin`, returning its status and output.
+    fn sh(line: &str, stdin: &[u8]) -> (i32, String) {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", line])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(stdin)
+            .expect("stdin written");
+        let output = child.wait_with_output().expect("sh ends");
+        (
+            output.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    }
+
+    #[test]
+    fn files_are_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("my record.json");
+        let shown = path.to_str().expect("utf-8 path");
+        let (status, output) = sh(&write_file_line(shown, 0o644), b"{\"id\": 1}\n");
+        assert_eq!((status, output.as_str()), (0, ""));
+        assert_eq!(
+            fs_err::read_to_string(&path).expect("written"),
+            "{\"id\": 1}\n"
+        );
+        // A directory that cannot be written: the old file stays, no temp file.
+        let missing = dir.path().join("nowhere/record.json");
+        let (status, output) = sh(
+            &write_file_line(missing.to_str().expect("utf-8"), 0o644),
+            b"x",
+        );
+        assert_ne!(status, 0, "{output}");
+        let names: Vec<_> = fs_err::read_dir(dir.path())
+            .expect("listed")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["my record.json"]);
+    }
+
+    #[test]
+    fn the_lock_holder_holds_the_lock_until_its_stdin_ends() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lock = dir.path().join("deploy.lock");
+        let lock = lock.to_str().expect("utf-8 path");
+        // Nothing on stdin: locked, then end of file frees it.
+        let (status, output) = sh(&lock_holder_line(lock, 0, 30), b"");
+        assert_eq!(status, 0, "{output}");
+        assert!(output.starts_with("slipway-lock: locked "), "{output}");
+        let (_, output) = sh(&lock_probe_line(lock), b"");
+        assert_eq!(output, "slipway-lock: free\n");
     }
 
     #[test]
