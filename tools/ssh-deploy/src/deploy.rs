@@ -116,7 +116,7 @@ fn deploy_locked(
     let io = connection.timeout;
     let session = open(host, connection)?;
     let sftp = session.sftp().context("cannot start SFTP")?;
-    let layout = Layout::new(&job.remote_path);
+    let mut layout = Layout::new(&job.remote_path);
     remote::prepare(&sftp, &layout)?;
     cancel::check()?;
     let lock_file = layout.lock_file().to_string_lossy().into_owned();
@@ -140,9 +140,11 @@ fn deploy_locked(
             report.host
         ),
     };
+    layout.holder_pid = Some(lock.pid);
+    let layout = layout;
     let result = (|| -> anyhow::Result<()> {
         // Under the lock, anything temporary is a killed deploy's leftover.
-        remote::remove_leftovers(&sftp, &layout);
+        remote::remove_leftovers(&session, &layout, io);
         let records = remote::releases(&sftp, &layout)?;
         let id = records.last().map_or(1, |r| r.id + 1);
         let since = remote::now();
@@ -269,9 +271,8 @@ fn deploy_locked(
             Ok(()) => anyhow::anyhow!(lost),
         });
     }
-    if result.is_err() {
-        remote::remove_leftovers(&sftp, &layout);
-    }
+    // A failed command line may have left a file it was writing (a full disk).
+    remote::remove_leftovers(&session, &layout, io);
     remote::clear_holder(&sftp, &layout);
     let released = lock.release(&session);
     match result {
@@ -450,6 +451,8 @@ impl Step<'_> {
         self.task
             .message(&format!("release {id}: running `{}`", self.job.command));
         let stdin = upload.streamed.as_ref().map(|file| file.local.clone());
+        // The last lines, for a reason the failure can name (a full disk).
+        let mut last_lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
         let (exit, sent) = ssh::exec_streamed(
             self.session,
             &line,
@@ -459,9 +462,18 @@ impl Step<'_> {
             true,
             |text| {
                 self.progress.println(&format!("{} | {text}", self.host));
+                if last_lines.len() == 5 {
+                    last_lines.pop_front();
+                }
+                last_lines.push_back(text.to_owned());
             },
         )
         .context("cannot run the remote command")?;
+        // What the line did not move into place (it stopped early, e.g. on
+        // a full disk) goes now, before the record needs the room.
+        if exit != Exit::Status(0) {
+            remote::remove_leftovers(self.session, self.layout, self.io);
+        }
         let mut result = StepResult {
             uploaded: upload.staged.iter().map(|s| s.name.clone()).collect(),
             unchanged: upload.unchanged.clone(),
@@ -476,8 +488,16 @@ impl Step<'_> {
             Exit::Status(0) => result.exit_status = Some(0),
             Exit::Status(status) => {
                 result.exit_status = Some(status);
+                let output = Vec::from(last_lines).join("\n");
+                let said = remote::reason(&output);
+                // Only a reason the host's own tools gave, not any output.
+                let said = if said.starts_with("the host") {
+                    String::new()
+                } else {
+                    format!(": {said}")
+                };
                 result.error = Some(format!(
-                    "the remote command `{}` exited with status {status}",
+                    "the remote command `{}` exited with status {status}{said}",
                     self.job.command
                 ));
             }
@@ -525,14 +545,18 @@ impl Step<'_> {
             }
         }
         // The manifest only saves uploads next time: losing it is no failure.
-        if let Err(error) = remote::save_manifest(
-            self.session,
-            self.sftp,
-            self.layout,
-            &mut upload,
-            sent,
-            self.io,
-        ) {
+        // After a failed command line the files may not have been moved:
+        // then it is left as it was (changed files are seen by their mtime).
+        if exit == Exit::Status(0)
+            && let Err(error) = remote::save_manifest(
+                self.session,
+                self.sftp,
+                self.layout,
+                &mut upload,
+                sent,
+                self.io,
+            )
+        {
             if ssh::is_connection_lost(&error) {
                 return Err(error);
             }

@@ -90,6 +90,7 @@ pub(crate) fn acquire(
                 None => {}
             }
         }
+        crate::cancel::check()?;
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             anyhow::bail!(

@@ -206,11 +206,18 @@ pub(crate) fn hash_file(path: &std::path::Path) -> anyhow::Result<String> {
 /// Opens a checked bundle file for reading, refusing it if it is no longer
 /// a regular file (swapped since the plan was checked).
 pub(crate) fn open_bundle_file(path: &std::path::Path) -> anyhow::Result<fs_err::File> {
+    use std::os::unix::fs::MetadataExt as _;
     let file = fs_err::File::open(path)?;
-    let metadata = file.metadata()?;
-    if !metadata.is_file() {
+    let opened = file.metadata()?;
+    // `path` was canonical when checked: it must still hold no symlink and
+    // be the very file opened, so that a path swapped since (a directory
+    // replaced by a link to /proc/self) is refused, not read.
+    let is_same = std::fs::canonicalize(path).is_ok_and(|now| now == path)
+        && std::fs::metadata(path)
+            .is_ok_and(|now| now.dev() == opened.dev() && now.ino() == opened.ino());
+    if !opened.is_file() || !is_same {
         anyhow::bail!(
-            "bundle file `{}` is no longer a regular file",
+            "bundle file `{}` changed since it was checked (no longer this regular file inside the project); refusing to send it",
             path.display()
         );
     }
@@ -482,11 +489,13 @@ pub(crate) fn lock_probe_line(lock_file: &str) -> String {
     )
 }
 
-/// Stops the lock holder `pid` (its process group) and waits up to 10 s
-/// for `lock_file` to be free; prints the probe's answer.
+/// Stops the lock holder `pid` (its process group), if that process really
+/// holds `lock_file` open on its descriptor 9 (so a PID reused since is
+/// never signalled), and waits up to 10 s for the lock to be free; prints
+/// the probe's answer.
 pub(crate) fn force_release_line(lock_file: &str, pid: u32) -> String {
     format!(
-        "kill -TERM -{pid} 2>/dev/null; flock -w 10 {lock_file} true && echo '{LOCK_TAG} free' || echo '{LOCK_TAG} held'",
+        "[ /proc/{pid}/fd/9 -ef {lock_file} ] && kill -TERM -{pid} 2>/dev/null; flock -w 10 {lock_file} true && echo '{LOCK_TAG} free' || echo '{LOCK_TAG} held'",
         lock_file = shell_quote(lock_file),
     )
 }

@@ -57,12 +57,30 @@ pub(crate) fn describe(holder: &LockHolder) -> String {
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub(crate) root: PathBuf,
+    /// The PID of this deploy's lock holder on the host, once it holds the
+    /// lock: every change made under the lock first checks it still holds it.
+    pub(crate) holder_pid: Option<u32>,
 }
 
 impl Layout {
     pub(crate) fn new(remote_path: &str) -> Layout {
         Layout {
             root: PathBuf::from(remote_path),
+            holder_pid: None,
+        }
+    }
+
+    /// A shell prefix that stops a line (status 86) unless this deploy's
+    /// lock holder still holds the lock file open: a deploy whose lock was
+    /// taken from it (`lock release --force`, a silent network) changes
+    /// nothing more on the host.
+    fn guard(&self) -> String {
+        match self.holder_pid {
+            Some(pid) => format!(
+                "[ /proc/{pid}/fd/9 -ef {} ] || {{ echo 'this deploy no longer holds the lock' >&2; exit 86; }}; ",
+                slipway_core::output::shell_quote(&self.lock_file().to_string_lossy())
+            ),
+            None => String::new(),
         }
     }
     fn state(&self) -> PathBuf {
@@ -96,12 +114,14 @@ impl Layout {
 pub(crate) fn prepare(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<()> {
     for dir in [&layout.root, &layout.state(), &layout.releases()] {
         // Another deploy may create it between the two calls; that is fine.
-        if sftp.stat(dir).is_err() && sftp.mkdir(dir, 0o755).is_err() {
-            sftp.stat(dir).with_context(|| {
-                format!(
-                    "cannot create `{}` on the host (does its parent exist and belong to the deploy user?)",
+        if sftp.stat(dir).is_err()
+            && let Err(error) = sftp.mkdir(dir, 0o755)
+        {
+            sftp.stat(dir).map_err(|_| {
+                anyhow::Error::from(error).context(format!(
+                    "cannot create `{}` on the host (does its parent exist, belong to the deploy user, and have room?)",
                     dir.display()
-                )
+                ))
             })?;
         }
     }
@@ -117,6 +137,7 @@ pub(crate) fn write_holder(
 ) -> anyhow::Result<()> {
     write_atomic(
         session,
+        layout,
         &layout.holder(),
         &serde_json::to_vec_pretty(holder)?,
         0o600,
@@ -141,20 +162,19 @@ pub(crate) fn clear_holder(sftp: &ssh2::Sftp, layout: &Layout) {
 
 /// Removes what an interrupted deploy may have left: every
 /// `.<name>.slipway-tmp` in the remote path, `.slipway/` and the release
-/// records. Only while holding the lock: then no other deploy writes them.
-pub(crate) fn remove_leftovers(sftp: &ssh2::Sftp, layout: &Layout) {
-    for dir in [&layout.root, &layout.state(), &layout.releases()] {
-        let Ok(entries) = sftp.readdir(dir) else {
-            continue;
-        };
-        for (path, _) in entries {
-            if path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.') && n.ends_with(".slipway-tmp"))
-            {
-                let _ = sftp.unlink(&path);
-            }
+/// records. Only while holding the lock (checked on the host): then no
+/// other deploy writes them.
+pub(crate) fn remove_leftovers(session: &ssh2::Session, layout: &Layout, io: Duration) {
+    let line = format!(
+        "{}cd {} && rm -f -- .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp",
+        layout.guard(),
+        slipway_core::output::shell_quote(&layout.root.to_string_lossy())
+    );
+    match crate::ssh::run_captured(session, &line, b"", io) {
+        Ok((0, _)) => {}
+        Ok((_, output)) => tracing::warn!(output, "cannot remove temporary files"),
+        Err(error) => {
+            tracing::warn!(error = %crate::deploy::chain(&error), "cannot remove temporary files")
         }
     }
 }
@@ -165,13 +185,18 @@ pub(crate) fn remove_leftovers(sftp: &ssh2::Sftp, layout: &Layout) {
 /// from the host's own message (`no space left on device`).
 pub(crate) fn write_atomic(
     session: &ssh2::Session,
+    layout: &Layout,
     path: &Path,
     contents: &[u8],
     mode: u32,
     io: Duration,
 ) -> anyhow::Result<()> {
     let shown = path.display();
-    let line = crate::plan::write_file_line(&path.to_string_lossy(), mode);
+    let line = format!(
+        "{}{}",
+        layout.guard(),
+        crate::plan::write_file_line(&path.to_string_lossy(), mode)
+    );
     let (status, output) = crate::ssh::run_captured(session, &line, contents, io)
         .with_context(|| format!("cannot write `{shown}` on the host"))?;
     if status != 0 {
@@ -190,6 +215,10 @@ pub(crate) fn reason(output: &str) -> String {
         ("read-only file system", "read-only file system"),
         ("permission denied", "permission denied"),
         ("no such file or directory", "no such file or directory"),
+        (
+            "no longer holds the lock",
+            "this deploy no longer holds the lock (it was forced out, or its session was given up)",
+        ),
     ];
     let output = output.trim();
     match known.iter().find(|(needle, _)| lower.contains(needle)) {
@@ -299,6 +328,7 @@ pub(crate) fn record(
     let path = layout.releases().join(format!("{}.json", release.id));
     write_atomic(
         session,
+        layout,
         &path,
         &serde_json::to_vec_pretty(release)?,
         0o644,
@@ -501,13 +531,23 @@ fn stream_upload(
     );
     let mut channel = session.channel_session()?;
     channel.exec(&command)?;
-    let (total, sha256) = pump(local, &mut channel)?;
-    channel.send_eof()?;
-    channel.wait_eof()?;
+    let pumped = pump(local, &mut channel);
+    if let Err(error) = &pumped
+        && (crate::ssh::is_connection_lost(error) || crate::deploy::cancelled_in(error).is_some())
+    {
+        return pumped;
+    }
+    // `cat` may have stopped early (a full disk): its message says why.
+    let _ = channel.send_eof();
+    let mut message = String::new();
+    let _ = channel.stderr().read_to_string(&mut message);
     channel.wait_close()?;
-    match channel.exit_status()? {
-        0 => Ok((total, sha256)),
-        status => anyhow::bail!("`{command}` exited with status {status}"),
+    match (pumped, channel.exit_status()?) {
+        (Ok(sent), 0) => Ok(sent),
+        (_, status) => anyhow::bail!(
+            "`{command}` exited with status {status}: {}",
+            reason(&message)
+        ),
     }
 }
 
@@ -545,6 +585,7 @@ pub(crate) fn save_manifest(
     }
     write_atomic(
         session,
+        layout,
         &layout.manifest(),
         &serde_json::to_vec_pretty(&upload.manifest)?,
         0o644,

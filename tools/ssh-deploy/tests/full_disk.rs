@@ -205,25 +205,75 @@ fn a_full_disk_at_any_step_leaves_the_host_as_it_was_and_says_so() {
         assert_eq!(list, [(1, "deployed".to_owned())], "{step}: {stderr}");
     }
 
+    // A large file, which rides on the command's own stdin (`cat`): the
+    // command line stops at the full disk, before anything is moved.
+    fs_err::write(&compose, "services: {}\n").unwrap();
+    fs_err::write(
+        project.dir.path().join("deploy/big.bin"),
+        vec![b'x'; (16 << 20) + 1],
+    )
+    .unwrap();
+    let toml = project.dir.path().join("slipway.toml");
+    let plain = fs_err::read_to_string(&toml).unwrap();
+    fs_err::write(
+        &toml,
+        plain.replace(
+            "\"deploy/deploy.sh\"]",
+            "\"deploy/deploy.sh\", \"deploy/big.bin\"]",
+        ),
+    )
+    .unwrap();
+    tmpfs.fill_leaving(4);
+    let (code, error, stderr) = deploy(&project, &sshd, 2);
+    assert_eq!(code, Some(1), "{error}\n{stderr}");
+    assert!(
+        error.contains(
+            "the remote command `./deploy.sh` exited with status 1: no space left on device"
+        ),
+        "{error}"
+    );
+    let mut after = snapshot(&project.remote());
+    assert_eq!(temp_files(&after), Vec::<&PathBuf>::new());
+    // The failed release is recorded (whole); nothing else changed.
+    assert!(
+        after
+            .remove(Path::new(".slipway/releases/2.json"))
+            .is_some()
+    );
+    assert_eq!(after, before, "the host's files changed");
+    assert!(project.is_lock_free());
+    tmpfs.empty();
+    fs_err::write(&toml, plain).unwrap();
+    let (list, stderr) = releases(&project, &sshd);
+    assert_eq!(
+        list,
+        [(1, "deployed".to_owned()), (2, "failed".to_owned())],
+        "{stderr}"
+    );
+
     // The record: the command itself fills the disk after it ran.
     fs_err::write(project.remote().join("fill-on-run"), "").unwrap();
     let (code, error, stderr) = deploy(&project, &sshd, 2);
     assert_eq!(code, Some(3), "{error}\n{stderr}");
     assert!(
-        error.contains(&format!("release 2 ran but cannot be recorded: cannot write `{remote}/.slipway/releases/2.json` on the host: no space left on device")),
+        error.contains(&format!("release 3 ran but cannot be recorded: cannot write `{remote}/.slipway/releases/3.json` on the host: no space left on device")),
         "{error}"
     );
     let after = snapshot(&project.remote());
     assert_eq!(temp_files(&after), Vec::<&PathBuf>::new());
     assert!(
-        !after.contains_key(Path::new(".slipway/releases/2.json")),
+        !after.contains_key(Path::new(".slipway/releases/3.json")),
         "an empty record was left"
     );
     assert!(project.is_lock_free());
     fs_err::remove_file(project.remote().join("fill-on-run")).unwrap();
     fs_err::remove_file(project.remote().join("ballast")).unwrap();
     let (list, stderr) = releases(&project, &sshd);
-    assert_eq!(list, [(1, "deployed".to_owned())], "{stderr}");
+    assert_eq!(
+        list,
+        [(1, "deployed".to_owned()), (2, "failed".to_owned())],
+        "{stderr}"
+    );
 
     // With room again, the next deploy and a rollback need nothing by hand.
     let (code, error, stderr) = deploy(&project, &sshd, 3);
