@@ -59,7 +59,13 @@ pub(crate) fn acquire(
     io: Duration,
     mut on_wait: impl FnMut(),
 ) -> anyhow::Result<Acquired> {
-    let line = plan::lock_holder_line(lock_file, wait.as_secs(), heartbeat_timeout(io).as_secs());
+    // At least 2 s: `lock status` takes the lock for an instant to probe it,
+    // which must not turn away a deploy that does not want to wait.
+    let line = plan::lock_holder_line(
+        lock_file,
+        wait.as_secs().max(2),
+        heartbeat_timeout(io).as_secs(),
+    );
     session.set_timeout(millis(io));
     let mut channel = session
         .channel_session()
@@ -68,7 +74,7 @@ pub(crate) fn acquire(
     channel
         .exec(&line)
         .with_context(|| format!("cannot start the lock holder on `{lock_file}`"))?;
-    let deadline = Instant::now() + wait + io;
+    let deadline = Instant::now() + wait.max(Duration::from_secs(2)) + io;
     let mut pending: Vec<u8> = Vec::new();
     let mut other = Vec::new();
     let mut buffer = [0u8; 1024];

@@ -432,8 +432,9 @@ pub(crate) fn remote_command_line(
 ///   deploy's command is still being stopped;
 /// - a watchdog in the background (holding none of the channel's pipes)
 ///   checks every second that the SSH session's process (the shell's
-///   parent) and the deploy's lock holder (`holder_pid`) still exist; once
-///   either is gone (the connection died, or the holder gave up the lock)
+///   parent) and the deploy's lock holder (`holder_pid`) still run (a
+///   zombie, unreaped under a stopped sshd, counts as gone); once either is
+///   gone (the connection died, or the holder gave up the lock)
 ///   it sends SIGTERM to the group, and SIGKILL 5 s later. It ends by
 ///   itself when the shell does. It needs `/proc` (Linux).
 pub(crate) fn supervised_command_line(
@@ -444,7 +445,7 @@ pub(crate) fn supervised_command_line(
     line: &str,
 ) -> String {
     format!(
-        "p=$PPID && h={holder_pid} && exec 9>>{run_lock} && {{ flock -w {wait_secs} 9 || {{ echo \"the command of an earlier deploy still runs on the host (it holds {run_lock})\" >&2; exit 75; }}; }} && echo $$ > {pid_file} && {{ [ -d /proc/$p ] && (trap '' TERM; while [ -d /proc/$$ ]; do {{ [ -d /proc/$p ] && [ -d /proc/$h ]; }} || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 & }} && {line}",
+        "p=$PPID && h={holder_pid} && exec 9>>{run_lock} && {{ flock -w {wait_secs} 9 || {{ echo \"the command of an earlier deploy still runs on the host (it holds {run_lock})\" >&2; exit 75; }}; }} && echo $$ > {pid_file} && {{ [ -d /proc/$p ] && (trap '' TERM; z() {{ [ -d /proc/$1 ] && ! grep -q '^[0-9]* (.*) Z' /proc/$1/stat 2>/dev/null; }}; while z $$; do {{ z $p && z $h; }} || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 & }} && {line}",
         pid_file = shell_quote(pid_file),
         run_lock = shell_quote(run_lock),
     )

@@ -855,3 +855,102 @@ fn with_lock_wait_the_second_of_two_deploys_waits_and_then_deploys() {
     assert_eq!(images, [fake_ref(1), fake_ref(2)]);
     assert!(is_lock_free(&project));
 }
+
+/// The sshd processes serving connections (descendants of the listener
+/// `listener`, not the listener itself), as `(pid, comm)`.
+fn sshd_sessions(listener: u32) -> Vec<u32> {
+    let parent_of = |pid: u32| -> Option<(u32, String)> {
+        let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let close = stat.rfind(')')?;
+        let comm = stat[stat.find('(')? + 1..close].to_owned();
+        let ppid = stat[close + 2..].split_whitespace().nth(1)?.parse().ok()?;
+        Some((ppid, comm))
+    };
+    let mut found = Vec::new();
+    for entry in fs_err::read_dir("/proc").unwrap() {
+        let Ok(pid) = entry.unwrap().file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        // An sshd whose chain of parents reaches the listener.
+        let Some((_, comm)) = parent_of(pid) else {
+            continue;
+        };
+        if comm != "sshd" || pid == listener {
+            continue;
+        }
+        let mut at = pid;
+        while let Some((ppid, _)) = parent_of(at) {
+            if ppid == listener {
+                found.push(pid);
+                break;
+            }
+            if ppid <= 1 {
+                break;
+            }
+            at = ppid;
+        }
+    }
+    found
+}
+
+/// Sends `signal` to each PID.
+fn signal_all(pids: &[u32], signal: &str) {
+    for pid in pids {
+        let _ = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
+/// Lets stopped sshd processes go on when the test ends, panics included.
+struct Continue(Vec<u32>);
+
+impl Drop for Continue {
+    fn drop(&mut self) {
+        signal_all(&self.0, "CONT");
+    }
+}
+
+#[test]
+fn a_stopped_sshd_mid_command_fails_within_the_timeout_and_the_host_frees_the_lock() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "./deploy.sh""#,
+        &[("deploy.sh", SCRIPT, 0o755)],
+    );
+    fs_err::create_dir_all(project.remote()).unwrap();
+    fs_err::write(project.remote().join("slow"), "").unwrap();
+    let deploy = spawn(
+        &project,
+        &sshd,
+        &deploy_args(&sshd, 1, &["--timeout", "4s", "--connect-timeout", "3s"]),
+    );
+    wait_for("the deploy script to start", || {
+        project.remote().join("started").exists()
+    });
+    let pid = script_pid(&project);
+    // SIGSTOP the sshd processes of the deploy's connection: the socket
+    // stays open, nothing answers.
+    let stopped = Continue(sshd_sessions(sshd.pid()));
+    assert!(!stopped.0.is_empty(), "no sshd session found");
+    signal_all(&stopped.0, "STOP");
+    let (code, report, stderr) = parse(&finish_within(deploy, Duration::from_secs(4 + 3)));
+    assert_eq!(code, Some(3), "{report}\n{stderr}");
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("ran longer than 4s (`--timeout`)"),
+        "{error}"
+    );
+    assert!(error.contains(LOST), "{error}");
+    // With sshd still stopped, the lock holder misses its heartbeat and
+    // exits, and the watchdog stops the script.
+    wait_for("the host to free the lock", || is_lock_free(&project));
+    wait_for("the deploy script to be stopped on the host", || {
+        !slipway_testbed::process_exists(pid)
+    });
+    assert!(!project.remote().join("finished").exists());
+    drop(stopped);
+    assert_eq!(releases(&project, &sshd), []);
+}
