@@ -954,3 +954,47 @@ fn a_stopped_sshd_mid_command_fails_within_the_timeout_and_the_host_frees_the_lo
     drop(stopped);
     assert_eq!(releases(&project, &sshd), []);
 }
+
+#[test]
+fn sigint_mid_upload_removes_the_partial_file_and_records_the_release_cancelled() {
+    let sshd = Sshd::start();
+    let old = "a".repeat(8 << 20);
+    let project = Project::new(
+        &sshd,
+        r#"command = "./deploy.sh""#,
+        &[("big.bin", &old, 0o644), ("deploy.sh", SCRIPT, 0o755)],
+    );
+    let (code, _, stderr) = run(&project, &sshd, &deploy_args(&sshd, 1, &[]));
+    assert_eq!(code, Some(0), "{stderr}");
+    fs_err::write(
+        project.dir.path().join("deploy/big.bin"),
+        "b".repeat(8 << 20),
+    )
+    .unwrap();
+    let proxy = TcpProxy::start(([127, 0, 0, 1], sshd.port()).into());
+    proxy.set_mode(Mode::Throttle(2 << 20));
+    let host = through(&sshd, &proxy);
+    let mut deploy = spawn(&project, &sshd, &deploy_args(&sshd, 2, &["--host", &host]));
+    wait_for("the upload to be under way", || proxy.forwarded() > 2 << 20);
+    let sent = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(deploy.child().id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let (code, report, stderr) = parse(&deploy.finish());
+    assert_eq!(code, Some(130), "{report}\n{stderr}");
+    assert_eq!(report["hosts"][0]["outcome"], "cancelled", "{report}");
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("cancelled by SIGINT while uploading; nothing was run"),
+        "{error}"
+    );
+    assert!(project.remote_file("big.bin") == old, "big.bin changed");
+    assert_eq!(temp_files(&project.remote()), Vec::<String>::new());
+    assert!(is_lock_free(&project));
+    assert_eq!(
+        releases(&project, &sshd),
+        [(1, "deployed".to_owned()), (2, "cancelled".to_owned())]
+    );
+}
