@@ -148,7 +148,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub rolling: bool,
 
-    /// Give the remote command this long, then stop it on the host and fail the deploy
+    /// Give the remote command this long, then stop it on the host and fail the deploy;
+    /// uploading the bundle gets as long again
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub timeout: humantime::Duration,
 

@@ -399,8 +399,14 @@ impl Step<'_> {
             )
             .with_context(|| format!("release {id} ran but cannot be recorded"))
         };
-        let mut upload = match remote::upload(self.session, self.sftp, self.layout, files, self.io)
-        {
+        let mut upload = match remote::upload(
+            self.session,
+            self.sftp,
+            self.layout,
+            files,
+            self.io,
+            self.job.timeout,
+        ) {
             Ok(upload) => upload,
             Err(error) => {
                 if let Some(signal) = cancelled_in(&error) {

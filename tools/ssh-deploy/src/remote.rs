@@ -378,7 +378,11 @@ pub(crate) fn upload(
     layout: &Layout,
     files: &[BundleFile],
     io: Duration,
+    timeout: Duration,
 ) -> anyhow::Result<Upload> {
+    // A network that trickles bytes never trips `io`: the whole upload is
+    // bounded by `--timeout` too.
+    let deadline = std::time::Instant::now() + timeout;
     let mut manifest: BTreeMap<String, Uploaded> = read(sftp, &layout.manifest())
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -428,9 +432,9 @@ pub(crate) fn upload(
         }
         let sent = match (&file.contents, &file.local) {
             (None, Some(local)) if file.size >= STREAM_THRESHOLD => {
-                stream_upload(session, &temp_path, local)
+                stream_upload(session, &temp_path, local, deadline)
             }
-            _ => sftp_upload(sftp, &temp_path, file),
+            _ => sftp_upload(sftp, &temp_path, file, deadline),
         }
         .and_then(|sent| {
             // The server's umask may have narrowed the mode; set it exactly.
@@ -496,6 +500,7 @@ fn sftp_upload(
     sftp: &ssh2::Sftp,
     temp_path: &Path,
     file: &BundleFile,
+    deadline: std::time::Instant,
 ) -> anyhow::Result<(u64, String)> {
     let mut remote = sftp.open_mode(
         temp_path,
@@ -511,7 +516,7 @@ fn sftp_upload(
                 crate::plan::hex(&sha2::Sha256::digest(contents)),
             )
         }
-        (None, Some(local)) => pump(local, &mut remote)?,
+        (None, Some(local)) => pump(local, &mut remote, deadline)?,
         (None, None) => (0, String::new()),
     };
     remote.fsync().ok();
@@ -523,6 +528,7 @@ fn stream_upload(
     session: &ssh2::Session,
     temp_path: &Path,
     local: &Path,
+    deadline: std::time::Instant,
 ) -> anyhow::Result<(u64, String)> {
     let temp = temp_path.to_string_lossy();
     let command = format!(
@@ -531,7 +537,7 @@ fn stream_upload(
     );
     let mut channel = session.channel_session()?;
     channel.exec(&command)?;
-    let pumped = pump(local, &mut channel);
+    let pumped = pump(local, &mut channel, deadline);
     if let Err(error) = &pumped
         && (crate::ssh::is_connection_lost(error) || crate::deploy::cancelled_in(error).is_some())
     {
@@ -599,6 +605,7 @@ pub(crate) fn save_manifest(
 pub(crate) fn pump(
     local: &Path,
     remote: &mut impl std::io::Write,
+    deadline: std::time::Instant,
 ) -> anyhow::Result<(u64, String)> {
     const CHUNK: usize = 4 * 1024 * 1024;
     let mut source = crate::plan::open_bundle_file(local)?;
@@ -628,11 +635,32 @@ pub(crate) fn pump(
         });
         let mut total = 0u64;
         let written = receiver.iter().try_for_each(|chunk| {
+            // A signal is acted on between whole chunks only: libssh2's SFTP
+            // writes are pipelined, and a handle left with writes in flight
+            // confuses the SFTP steps that clean up after the cancel.
             if let Some(signal) = crate::cancel::requested() {
                 return Err(std::io::Error::other(crate::cancel::Cancelled(signal)));
             }
+            // One write call at a time (each bounded by the session's
+            // timeout), looking at the clock in between; past the deadline
+            // the connection is given up, so its state no longer matters.
+            let mut at = 0;
+            while at < chunk.len() {
+                if std::time::Instant::now() >= deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the upload ran longer than `--timeout`",
+                    ));
+                }
+                match remote.write(&chunk[at..]) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => at += n,
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+            }
             total += chunk.len() as u64;
-            remote.write_all(&chunk)
+            Ok(())
         });
         drop(receiver);
         let sha256 = reader

@@ -433,7 +433,7 @@ pub(crate) fn exec_streamed(
     // check refuses; its output says why, and a lost connection names it.
     let mut send_error = None;
     let sent = match stdin {
-        Some(path) => match crate::remote::pump(path, &mut channel) {
+        Some(path) => match crate::remote::pump(path, &mut channel, deadline) {
             Ok(sent) => Some(sent),
             Err(error) => {
                 tracing::warn!(error = %error, "cannot send `{}` to the host", path.display());

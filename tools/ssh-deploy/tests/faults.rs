@@ -998,3 +998,53 @@ fn sigint_mid_upload_removes_the_partial_file_and_records_the_release_cancelled(
         [(1, "deployed".to_owned()), (2, "cancelled".to_owned())]
     );
 }
+
+#[test]
+fn a_network_that_trickles_fails_the_upload_at_the_timeout() {
+    let sshd = Sshd::start();
+    let old = "a".repeat(8 << 20);
+    let project = Project::new(
+        &sshd,
+        r#"command = "./deploy.sh""#,
+        &[("big.bin", &old, 0o644), ("deploy.sh", SCRIPT, 0o755)],
+    );
+    let (code, _, stderr) = run(&project, &sshd, &deploy_args(&sshd, 1, &[]));
+    assert_eq!(code, Some(0), "{stderr}");
+    fs_err::write(
+        project.dir.path().join("deploy/big.bin"),
+        "b".repeat(8 << 20),
+    )
+    .unwrap();
+    let proxy = TcpProxy::start(([127, 0, 0, 1], sshd.port()).into());
+    // Never silent long enough for `--connect-timeout`: 8 MiB would take
+    // two minutes.
+    proxy.set_mode(Mode::Throttle(64 << 10));
+    let host = through(&sshd, &proxy);
+    let deploy = spawn(
+        &project,
+        &sshd,
+        &deploy_args(
+            &sshd,
+            2,
+            &[
+                "--host",
+                &host,
+                "--timeout",
+                "3s",
+                "--connect-timeout",
+                "5s",
+            ],
+        ),
+    );
+    let (code, report, stderr) = parse(&finish_within(deploy, Duration::from_secs(3 + 5)));
+    assert_eq!(code, Some(3), "{report}\n{stderr}");
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(error.contains("cannot upload `big.bin`"), "{error}");
+    assert!(
+        error.contains("the upload ran longer than `--timeout`"),
+        "{error}"
+    );
+    assert!(project.remote_file("big.bin") == old, "big.bin changed");
+    wait_for("the host to free the lock", || is_lock_free(&project));
+    assert_eq!(releases(&project, &sshd), [(1, "deployed".to_owned())]);
+}
