@@ -1,6 +1,7 @@
 //! `ssh-deploy`: deploy immutable image references to hosts over SSH, with a lock, releases and rollback.
 //!
 //! - `plan`: flags over slipway.toml, `deploy.env`, the remote command line (pure);
+//! - `bundle`: the bundle's files, checked to lie inside the project;
 //! - `ssh`: connect, host keys, authentication, streamed commands;
 //! - `remote`: what is kept on the host (lock, release records, uploads), over SFTP;
 //! - `ready`: readiness probed through the SSH connection;
@@ -8,6 +9,7 @@
 //! - `cancel`: SIGINT/SIGTERM turned into a clean stop;
 //! - `deploy`: one host's run, every step on one connection.
 
+mod bundle;
 mod cancel;
 mod cli;
 mod deploy;
@@ -273,7 +275,7 @@ fn run_deploy(
     let (images, bundle) = match deploy {
         Some(args) => (
             deploy::Images::Given(given_images(config, env, args, out)?),
-            plan::bundle_files(&config.root, env, args.dry_run)?,
+            bundle::bundle_files(&config.root, env, args.dry_run)?,
         ),
         None => (deploy::Images::Release(rollback.flatten()), Vec::new()),
     };

@@ -403,7 +403,7 @@ pub(crate) fn upload(
         let is_unchanged = match (known, &file.sha256, &file.local) {
             (None, _, _) => false,
             (Some(known), Some(sha256), _) => known.sha256 == *sha256,
-            (Some(known), None, Some(local)) => known.sha256 == crate::plan::hash_file(local)?,
+            (Some(known), None, Some(local)) => known.sha256 == crate::bundle::hash_file(local)?,
             (Some(_), None, None) => false,
         };
         if is_unchanged {
@@ -608,7 +608,7 @@ pub(crate) fn pump(
     deadline: std::time::Instant,
 ) -> anyhow::Result<(u64, String)> {
     const CHUNK: usize = 4 * 1024 * 1024;
-    let mut source = crate::plan::open_bundle_file(local)?;
+    let mut source = crate::bundle::open_bundle_file(local)?;
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> std::io::Result<String> {
