@@ -5,10 +5,12 @@
 //! then change [`Mode`] or call [`TcpProxy::cut_all`] to make the network
 //! misbehave at a chosen moment. [`Mode::Throttle`] makes a transfer last
 //! long enough for a test to act in its middle (e.g. stop the service once
-//! [`TcpProxy::forwarded`] passes a mark). Each connection is forwarded by
-//! two threads, one per direction.
+//! [`TcpProxy::forwarded`] passes a mark). [`TcpProxy::silence_all`] turns
+//! the open connections into black holes (bytes vanish, nothing is closed
+//! or reset), as a network that goes silent. Each connection is forwarded
+//! by two threads, one per direction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,6 +48,8 @@ struct Shared {
     stopping: AtomicBool,
     /// Bytes forwarded so far, all connections and both directions.
     forwarded: AtomicU64,
+    /// Connections whose bytes are dropped from now on, by id.
+    silenced: Mutex<HashSet<u64>>,
 }
 
 impl Shared {
@@ -83,6 +87,7 @@ impl TcpProxy {
             next_id: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             forwarded: AtomicU64::new(0),
+            silenced: Mutex::new(HashSet::new()),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -113,6 +118,19 @@ impl TcpProxy {
             .mode
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = mode;
+    }
+
+    /// Makes every open connection silent from now on, both ways: what
+    /// either side sends is read and dropped, nothing is closed or reset,
+    /// as when a network (or a stopped server) goes quiet. New connections
+    /// are forwarded as the mode says.
+    pub fn silence_all(&self) {
+        let ids: Vec<u64> = self.shared.connections().keys().copied().collect();
+        self.shared
+            .silenced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(ids);
     }
 
     /// Closes every open connection now, both sides, as a network failure
@@ -227,6 +245,15 @@ impl Pump {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            let is_silenced = self
+                .shared
+                .silenced
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&self.id);
+            if is_silenced {
+                continue;
+            }
             let allowed = match self.limit {
                 None => n,
                 Some(limit) => {
@@ -316,6 +343,29 @@ mod tests {
         check(Mode::CutAfter(6), b"abcd", b"ab");
         check(Mode::CutAfter(0), b"abcd", b"");
         check(Mode::Throttle(1000), b"hello", b"hello");
+    }
+
+    #[test]
+    fn a_silenced_connection_drops_bytes_without_closing() {
+        let proxy = TcpProxy::start(echo_server());
+        let mut stream = TcpStream::connect(proxy.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        stream.write_all(b"ping").unwrap();
+        let mut buf = [0u8; 4];
+        stream.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+        proxy.silence_all();
+        stream.write_all(b"more").unwrap();
+        let error = stream.read(&mut buf).unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -17,8 +17,14 @@ use std::path::PathBuf;
 ///      out, or the ready URL never answered (then the previous release was
 ///      redeployed unless --no-rollback)
 ///   2  bad input: flags, slipway.toml, image references
-///   3  an operation failed: SSH connection, host key refused, authentication,
-///      upload, or the env's lock is held by another deploy
+///   3  an operation failed: SSH connection (refused, cut, silent), host key
+///      refused, authentication, upload, a full disk on the host, or the
+///      env's lock is held by another deploy
+///   130, 143  cancelled by SIGINT, SIGTERM: the remote command was stopped,
+///      the release recorded as `cancelled`, the lock released
+///
+/// The lock is held by the deploy's own SSH session on the host: a killed,
+/// cancelled or disconnected deploy frees it by itself.
 #[derive(Debug, clap::Parser)]
 #[command(name = "ssh-deploy", version, about, verbatim_doc_comment)]
 pub struct Cli {
@@ -75,6 +81,16 @@ pub struct ConnectArgs {
     )]
     pub ssh_key_env: Option<String>,
 
+    /// Environment variable holding the passphrase of an encrypted `--ssh-key` or
+    /// `--ssh-key-env` key (never printed) [default: the env's `ssh_key_passphrase_env`]
+    #[arg(
+        long,
+        env = "SLIPWAY_SSH_KEY_PASSPHRASE_ENV",
+        value_name = "VARIABLE",
+        allow_hyphen_values = true
+    )]
+    pub ssh_key_passphrase_env: Option<String>,
+
     /// known_hosts file the host keys are checked against [default: ~/.ssh/known_hosts]
     #[arg(long, env = "SLIPWAY_KNOWN_HOSTS", value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
@@ -89,7 +105,8 @@ pub struct ConnectArgs {
     #[arg(long, conflicts_with = "host_key_fingerprint")]
     pub accept_new_host_key: bool,
 
-    /// Give up connecting to a host after this long (1ms to 1week)
+    /// Give up connecting to a host after this long; once connected, an SSH step that waits
+    /// this long for the host fails the deploy (the host or network went silent) (1ms to 1week)
     #[arg(long, default_value = "15s", value_name = "DURATION", value_parser = positive_duration)]
     pub connect_timeout: humantime::Duration,
 }
@@ -131,8 +148,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub rolling: bool,
 
-    /// Give the remote command this long, then stop it on the host and fail the deploy
-    /// (1ms to 1week)
+    /// Give the remote command this long, then stop it on the host and fail the deploy;
+    /// uploading the bundle gets as long again (1ms to 1week)
     #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = positive_duration)]
     pub timeout: humantime::Duration,
 
@@ -171,10 +188,21 @@ pub struct LockArgs {
 /// `lock status|release`.
 #[derive(Debug, clap::Subcommand)]
 pub enum LockAction {
-    /// Show who holds the env's lock on each host
+    /// Show who holds the env's lock on each host, and whether that deploy is alive
     Status(ConnectArgs),
-    /// Remove the env's lock on each host (after checking no deploy is running)
-    Release(ConnectArgs),
+    /// Clear a free lock's holder record; a live deploy's lock is refused unless `--force`
+    Release(LockReleaseArgs),
+}
+
+/// `lock release`.
+#[derive(Debug, clap::Args)]
+pub struct LockReleaseArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// Also stop a live deploy that holds the lock (its lock holder on the host), freeing it
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A duration flag that must be above zero, range-checked by slipway-core.

@@ -3,12 +3,14 @@
 //! record, unlock; a failed readiness redeploys the previous good release.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use slipway_core::config::Host;
 use slipway_core::progress::{Progress, Task};
 
+use crate::cancel::{self, Cancelled};
+use crate::lock::{self, Acquired};
 use crate::plan::{self, BundleFile, ReadyTarget};
 use crate::remote::{self, Layout, LockHolder, Release, ReleaseResult};
 use crate::ssh::{self, Auth, Exit, Trust};
@@ -28,6 +30,8 @@ pub(crate) struct Connection {
 pub(crate) struct Identity {
     pub(crate) holder: String,
     pub(crate) machine: String,
+    /// The CI job that deploys, if any (its URL where known).
+    pub(crate) ci_job: Option<String>,
     pub(crate) who: String,
     pub(crate) git_sha: Option<String>,
 }
@@ -84,6 +88,12 @@ pub(crate) fn deploy(
             )),
             _ => task.fail(report.error.as_deref().unwrap_or("failed")),
         },
+        Err(error) if cancelled_in(&error).is_some() => {
+            let message = chain(&error);
+            task.fail(&message);
+            report.outcome = Outcome::Cancelled;
+            report.error = Some(message);
+        }
         Err(error) => {
             let message = chain(&error);
             task.fail(&message);
@@ -103,30 +113,57 @@ fn deploy_locked(
     task: &Task,
     report: &mut HostReport,
 ) -> anyhow::Result<()> {
+    let io = connection.timeout;
     let session = open(host, connection)?;
     let sftp = session.sftp().context("cannot start SFTP")?;
-    let layout = Layout::new(&job.remote_path);
+    let mut layout = Layout::new(&job.remote_path);
     remote::prepare(&sftp, &layout)?;
-    let records = remote::releases(&sftp, &layout)?;
-    let id = records.last().map_or(1, |r| r.id + 1);
-    let since = remote::now();
-    let me = LockHolder {
-        holder: identity.holder.clone(),
-        machine: identity.machine.clone(),
-        pid: std::process::id(),
-        since,
-        deadline: remote::after(
-            since,
-            job.timeout + job.ready_timeout * 2 + Duration::from_secs(600),
-        ),
-        release: id,
+    cancel::check()?;
+    let lock_file = layout.lock_file().to_string_lossy().into_owned();
+    let who = || {
+        remote::read_holder(&sftp, &layout).map_or_else(
+            || "held by another deploy".to_owned(),
+            |holder| remote::describe(&holder),
+        )
     };
-    acquire(&sftp, &layout, &me, job, &report.host, task)?;
-    let mut is_timed_out = false;
+    let lock = match lock::acquire(&session, &lock_file, job.lock_wait, io, || {
+        task.message(&format!("waiting for the lock, {}", who()));
+    })? {
+        Acquired::Held(lock) => lock,
+        Acquired::Busy => anyhow::bail!(
+            "env `{}` on `{}` is locked by another deploy: {}; waited {} (`--lock-wait`); the lock frees itself when that deploy ends or its connection dies (`ssh-deploy lock status --env {} --host {}` shows it)",
+            job.env,
+            report.host,
+            who(),
+            humantime::format_duration(Duration::from_secs(job.lock_wait.as_secs())),
+            job.env,
+            report.host
+        ),
+    };
+    layout.holder_pid = Some(lock.pid);
+    let layout = layout;
     let result = (|| -> anyhow::Result<()> {
-        // Read again under the lock: a deploy we waited for has added one.
+        // Under the lock, anything temporary is a killed deploy's leftover.
+        remote::remove_leftovers(&session, &layout, io);
         let records = remote::releases(&sftp, &layout)?;
         let id = records.last().map_or(1, |r| r.id + 1);
+        let since = remote::now();
+        let me = LockHolder {
+            holder: identity.holder.clone(),
+            machine: identity.machine.clone(),
+            pid: std::process::id(),
+            since,
+            deadline: remote::after(
+                since,
+                job.timeout + job.ready_timeout * 2 + Duration::from_secs(600),
+            ),
+            release: id,
+            ci_job: identity.ci_job.clone(),
+            host_pid: Some(lock.pid),
+            is_alive: None,
+        };
+        remote::write_holder(&session, &layout, &me, io)
+            .context("cannot record who holds the lock")?;
         let (images, files) = match &job.images {
             Images::Given(images) => {
                 let mut files = job.bundle.clone();
@@ -154,6 +191,8 @@ fn deploy_locked(
             progress,
             task,
             host: &report.host,
+            io,
+            lock_pid: lock.pid,
         };
         let first = step.run(id, &images, &files, rollback_of)?;
         report.release = Some(id);
@@ -162,7 +201,12 @@ fn deploy_locked(
         report.exit_status = first.exit_status;
         report.ready = first.ready;
         report.ready_ms = first.ready_ms;
-        is_timed_out = first.is_timed_out;
+        if let Some(signal) = first.cancelled {
+            report.outcome = Outcome::Cancelled;
+            report.error = first.error;
+            return Err(anyhow::Error::from(Cancelled(signal))
+                .context(report.error.clone().unwrap_or_default()));
+        }
         if first.is_good {
             report.outcome = Outcome::Deployed;
             return Ok(());
@@ -186,7 +230,6 @@ fn deploy_locked(
             let files = vec![plan::deploy_env_file(&previous.images)?];
             let back = step.run(id + 1, &previous.images, &files, Some(id))?;
             report.rolled_back_to = Some(previous.id);
-            is_timed_out |= back.is_timed_out;
             report.outcome = if back.is_good {
                 Outcome::RolledBack
             } else {
@@ -209,71 +252,49 @@ fn deploy_locked(
         }
         Ok(())
     })();
-    if is_timed_out {
-        // The command may still run on the host: keep the lock so no other
-        // deploy overlaps it, and say how to release it.
-        let release = format!(
-            "ssh-deploy lock release --env {} --host {}",
-            job.env, report.host
+    let is_connected = !lock.is_lost()
+        && result
+            .as_ref()
+            .err()
+            .is_none_or(|error| !ssh::is_connection_lost(error));
+    if !is_connected {
+        // Nothing more is tried on a dead connection; the host frees the
+        // lock when the session ends, and its watchdog stops the command.
+        drop(lock);
+        let lost = format!(
+            "the connection to `{}` was lost or stopped answering; the host frees the lock by itself when this deploy's session ends (at the latest {} after the last heartbeat) and stops what the deploy started there; the next deploy removes its temporary files",
+            report.host,
+            humantime::format_duration(lock::heartbeat_timeout(io))
         );
-        report.error = Some(format!(
-            "{}; it may still run on the host, so the lock stays: once it has ended, release it with `{release}`",
-            report.error.take().unwrap_or_default()
-        ));
-        return result;
+        return Err(match result {
+            Err(error) => error.context(lost),
+            Ok(()) => anyhow::anyhow!(lost),
+        });
     }
-    let unlocked = remote::unlock(&sftp, &layout);
+    // A failed command line may have left a file it was writing (a full disk).
+    remote::remove_leftovers(&session, &layout, io);
+    remote::clear_holder(&sftp, &layout);
+    let released = lock.release(&session);
     match result {
-        // Most likely the connection died: the lock could not go either.
-        Err(error) if unlocked.is_err() => Err(anyhow::anyhow!(
-            "{}; {}",
-            chain(&error),
-            recover(host, connection, &layout, job, &me, &report.host)
-        )),
         Err(error) => Err(error),
-        Ok(()) => unlocked,
+        Ok(()) => released,
     }
 }
 
 /// How long stopping a remote command may take: its 10 s grace and more.
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// After a deploy lost its connection while holding the lock: reconnects,
-/// stops what the command line may have left running (the host's watchdog
-/// does too, once it notices), removes half-uploaded temporary files and
-/// releases the lock, if it is still `me`'s. Returns what happened, for
-/// the error message.
-fn recover(
-    host: &Host,
-    connection: &Connection,
-    layout: &Layout,
-    job: &Job,
-    me: &LockHolder,
-    shown: &str,
-) -> String {
-    let attempt = || -> anyhow::Result<()> {
-        let session = open(host, connection)?;
-        let sftp = session.sftp().context("cannot start SFTP")?;
-        if remote::read_holder(&sftp, layout)?.as_ref() != Some(me) {
-            anyhow::bail!("the lock is no longer this deploy's");
-        }
-        let stop = plan::stop_command_line(&layout.command_pid().to_string_lossy());
-        match ssh::exec_streamed(&session, &stop, None, STOP_TIMEOUT, |_| {})? {
-            (Exit::Status(0), _) => {}
-            (exit, _) => anyhow::bail!("stopping the remote command failed ({exit:?})"),
-        }
-        let names = job.bundle.iter().map(|f| f.name.as_str());
-        remote::remove_temps(&sftp, layout, names.chain([plan::DEPLOY_ENV]));
-        remote::unlock(&sftp, layout)
-    };
-    match attempt() {
-        Ok(()) => "the connection was lost; ssh-deploy reconnected, stopped what the deploy had started on the host and released the lock".to_owned(),
-        Err(error) => format!(
-            "the connection was lost, and reconnecting to release the lock failed ({}); the next deploy will find the lock stale: once nothing deploys there, release it with `ssh-deploy lock release --env {} --host {shown}`",
-            chain(&error),
-            job.env
-        ),
-    }
+/// The signal that cancelled what `error` is about, if any.
+pub(crate) fn cancelled_in(error: &anyhow::Error) -> Option<i32> {
+    error.chain().find_map(|cause| {
+        cause.downcast_ref::<Cancelled>().map(|c| c.0).or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|e| e.get_ref())
+                .and_then(|inner| inner.downcast_ref::<Cancelled>())
+                .map(|c| c.0)
+        })
+    })
 }
 
 /// Connects with the progress of the job's host.
@@ -318,48 +339,6 @@ pub(crate) fn rollback_target(records: &[Release], to: Option<u64>) -> anyhow::R
     })
 }
 
-fn acquire(
-    sftp: &ssh2::Sftp,
-    layout: &Layout,
-    me: &LockHolder,
-    job: &Job,
-    host: &str,
-    task: &Task,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        let holder = match remote::try_lock(sftp, layout, me)? {
-            None => return Ok(()),
-            Some(holder) => holder,
-        };
-        let release = format!("ssh-deploy lock release --env {} --host {host}", job.env);
-        if let Some(holder) = &holder
-            && remote::is_stale(holder, remote::now(), &me.machine)
-        {
-            anyhow::bail!(
-                "the lock of env `{}` on `{host}` is stale: {}, and that deploy is gone (its process no longer runs, or it is past its deadline {}); after checking nothing deploys there, release it with `{release}`",
-                job.env,
-                remote::describe(holder),
-                remote::timestamp(holder.deadline)
-            );
-        }
-        let who = holder.as_ref().map_or_else(
-            || "held by a deploy that is starting".to_owned(),
-            remote::describe,
-        );
-        if started.elapsed() >= job.lock_wait {
-            anyhow::bail!(
-                "env `{}` on `{host}` is locked by another deploy: {who}; waited {} (`--lock-wait`); if that deploy is gone, release the lock with `{release}`",
-                job.env,
-                humantime::format_duration(Duration::from_secs(job.lock_wait.as_secs()))
-            );
-        }
-        task.message(&format!("waiting for the lock, {who}"));
-        // A poll interval against the host, not test synchronisation.
-        std::thread::sleep(Duration::from_secs(1).min(job.lock_wait));
-    }
-}
-
 /// The steps of one release on one host.
 struct Step<'a> {
     session: &'a ssh2::Session,
@@ -370,6 +349,10 @@ struct Step<'a> {
     progress: &'a Progress,
     task: &'a Task,
     host: &'a str,
+    /// How long one SSH call may wait for the host.
+    io: Duration,
+    /// The PID of the lock holder on the host, which the command's watchdog follows.
+    lock_pid: u32,
 }
 
 struct StepResult {
@@ -380,7 +363,8 @@ struct StepResult {
     /// Milliseconds from the start of the readiness wait until ready.
     ready_ms: Option<u64>,
     is_good: bool,
-    is_timed_out: bool,
+    /// The signal that cancelled it.
+    cancelled: Option<i32>,
     error: Option<String>,
 }
 
@@ -393,7 +377,58 @@ impl Step<'_> {
         rollback_of: Option<u64>,
     ) -> anyhow::Result<StepResult> {
         self.task.message(&format!("release {id}: uploading"));
-        let mut upload = remote::upload(self.session, self.sftp, self.layout, files)?;
+        let record = |result: ReleaseResult, error: Option<String>| {
+            let release = Release {
+                id,
+                env: self.job.env.clone(),
+                time: remote::timestamp(remote::now()),
+                git_sha: self.identity.git_sha.clone(),
+                images: images.clone(),
+                who: self.identity.who.clone(),
+                result,
+                rollback_of,
+                detail: error,
+            };
+            remote::record(
+                self.session,
+                self.sftp,
+                self.layout,
+                &release,
+                self.job.keep_releases,
+                self.io,
+            )
+            .with_context(|| format!("release {id} ran but cannot be recorded"))
+        };
+        let mut upload = match remote::upload(
+            self.session,
+            self.sftp,
+            self.layout,
+            files,
+            self.io,
+            self.job.timeout,
+        ) {
+            Ok(upload) => upload,
+            Err(error) => {
+                if let Some(signal) = cancelled_in(&error) {
+                    let why = format!(
+                        "cancelled by {} while uploading; nothing was run",
+                        cancel::name(signal)
+                    );
+                    record(ReleaseResult::Cancelled, Some(why.clone()))?;
+                    return Ok(StepResult {
+                        uploaded: Vec::new(),
+                        unchanged: Vec::new(),
+                        exit_status: None,
+                        ready: None,
+                        ready_ms: None,
+                        is_good: false,
+                        cancelled: Some(signal),
+                        error: Some(why),
+                    });
+                }
+                return Err(error);
+            }
+        };
         let vars = plan::command_env(&self.job.env, id, images);
         let from_stdin = upload.streamed.as_ref().and_then(|file| {
             let size = files.iter().find(|f| f.name == file.name)?.size;
@@ -411,22 +446,40 @@ impl Step<'_> {
             &self.job.command,
         );
         let pid_file = self.layout.command_pid();
-        let line = plan::supervised_command_line(&pid_file.to_string_lossy(), &line);
+        let line = plan::supervised_command_line(
+            &pid_file.to_string_lossy(),
+            &self.layout.run_lock().to_string_lossy(),
+            STOP_TIMEOUT.as_secs(),
+            self.lock_pid,
+            &line,
+        );
         tracing::debug!(host = self.host, line, "running the remote command");
         self.task
             .message(&format!("release {id}: running `{}`", self.job.command));
         let stdin = upload.streamed.as_ref().map(|file| file.local.clone());
+        // The last lines, for a reason the failure can name (a full disk).
+        let mut last_lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
         let (exit, sent) = ssh::exec_streamed(
             self.session,
             &line,
             stdin.as_deref(),
             self.job.timeout,
+            self.io,
+            true,
             |text| {
                 self.progress.println(&format!("{} | {text}", self.host));
+                if last_lines.len() == 5 {
+                    last_lines.pop_front();
+                }
+                last_lines.push_back(text.to_owned());
             },
         )
         .context("cannot run the remote command")?;
-        remote::save_manifest(self.sftp, self.layout, &mut upload, sent)?;
+        // What the line did not move into place (it stopped early, e.g. on
+        // a full disk) goes now, before the record needs the room.
+        if exit != Exit::Status(0) {
+            remote::remove_leftovers(self.session, self.layout, self.io);
+        }
         let mut result = StepResult {
             uploaded: upload.staged.iter().map(|s| s.name.clone()).collect(),
             unchanged: upload.unchanged.clone(),
@@ -434,42 +487,95 @@ impl Step<'_> {
             ready: None,
             ready_ms: None,
             is_good: false,
-            is_timed_out: false,
+            cancelled: None,
             error: None,
         };
         match exit {
             Exit::Status(0) => result.exit_status = Some(0),
             Exit::Status(status) => {
                 result.exit_status = Some(status);
+                let output = Vec::from(last_lines).join("\n");
+                let said = remote::reason(&output);
+                // Only a reason the host's own tools gave, not any output.
+                let said = if said.starts_with("the host") {
+                    String::new()
+                } else {
+                    format!(": {said}")
+                };
                 result.error = Some(format!(
-                    "the remote command `{}` exited with status {status}",
+                    "the remote command `{}` exited with status {status}{said}",
                     self.job.command
                 ));
             }
-            Exit::TimedOut => {
-                // Stop it from a second channel, so the lock can go.
-                let stop = plan::stop_command_line(&pid_file.to_string_lossy());
-                let stopped = ssh::exec_streamed(self.session, &stop, None, STOP_TIMEOUT, |_| {})
-                    .is_ok_and(|(exit, _)| exit == Exit::Status(0));
-                result.is_timed_out = !stopped;
-                result.error = Some(format!(
-                    "the remote command `{}` ran longer than {} (`--timeout`){}",
-                    self.job.command,
-                    humantime::format_duration(self.job.timeout),
-                    if stopped {
-                        " and was stopped (SIGTERM to its process group, then SIGKILL)"
-                    } else {
-                        ", and stopping it failed"
+            Exit::TimedOut | Exit::Cancelled(_) => {
+                let what = match exit {
+                    Exit::Cancelled(signal) => {
+                        result.cancelled = Some(signal);
+                        format!(
+                            "the remote command `{}` was cancelled by {}",
+                            self.job.command,
+                            cancel::name(signal)
+                        )
                     }
-                ));
+                    _ => format!(
+                        "the remote command `{}` ran longer than {} (`--timeout`)",
+                        self.job.command,
+                        humantime::format_duration(self.job.timeout)
+                    ),
+                };
+                // Stop it from a second channel, before the lock goes.
+                let stop = plan::stop_command_line(&pid_file.to_string_lossy());
+                match ssh::exec_streamed(
+                    self.session,
+                    &stop,
+                    None,
+                    STOP_TIMEOUT,
+                    self.io,
+                    false,
+                    |_| {},
+                ) {
+                    Ok((Exit::Status(0), _)) => {
+                        result.error = Some(format!(
+                            "{what} and was stopped (SIGTERM to its process group, then SIGKILL)"
+                        ));
+                    }
+                    Err(error) => {
+                        return Err(error.context(format!("{what}, and stopping it failed")));
+                    }
+                    Ok(_) => {
+                        result.error = Some(format!(
+                            "{what}, and stopping it failed; the host stops it when this deploy's session ends"
+                        ));
+                    }
+                }
             }
         }
+        // The manifest only saves uploads next time: losing it is no failure.
+        // After a failed command line the files may not have been moved:
+        // then it is left as it was (changed files are seen by their mtime).
+        if exit == Exit::Status(0)
+            && let Err(error) = remote::save_manifest(
+                self.session,
+                self.sftp,
+                self.layout,
+                &mut upload,
+                sent,
+                self.io,
+            )
+        {
+            if ssh::is_connection_lost(&error) {
+                return Err(error);
+            }
+            tracing::warn!(host = self.host, error = %chain(&error), "cannot save the bundle manifest; unchanged files will be sent again next time");
+        }
         if result.error.is_none()
+            && cancel::check().is_ok()
             && let Some(target) = &self.job.ready
         {
             self.task
                 .message(&format!("release {id}: waiting for {}", target.url));
-            let readiness = crate::ready::wait(self.session, target, self.job.ready_timeout);
+            let readiness =
+                crate::ready::wait(self.session, target, self.job.ready_timeout, self.io);
             result.ready = Some(readiness.is_ready);
             result.ready_ms = readiness
                 .ready_after
@@ -484,23 +590,22 @@ impl Step<'_> {
                 ));
             }
         }
+        if result.error.is_none()
+            && let Err(Cancelled(signal)) = cancel::check()
+        {
+            result.cancelled = Some(signal);
+            result.error = Some(format!(
+                "cancelled by {} after the remote command ended",
+                cancel::name(signal)
+            ));
+        }
         result.is_good = result.error.is_none();
-        let record = Release {
-            id,
-            env: self.job.env.clone(),
-            time: remote::timestamp(remote::now()),
-            git_sha: self.identity.git_sha.clone(),
-            images: images.clone(),
-            who: self.identity.who.clone(),
-            result: if result.is_good {
-                ReleaseResult::Deployed
-            } else {
-                ReleaseResult::Failed
-            },
-            rollback_of,
-            detail: result.error.clone(),
+        let outcome = match (result.is_good, result.cancelled) {
+            (_, Some(_)) => ReleaseResult::Cancelled,
+            (true, None) => ReleaseResult::Deployed,
+            (false, None) => ReleaseResult::Failed,
         };
-        remote::record(self.sftp, self.layout, &record, self.job.keep_releases)?;
+        record(outcome, result.error.clone())?;
         Ok(result)
     }
 }
@@ -530,36 +635,91 @@ pub(crate) fn list_releases(host: &Host, connection: &Connection, remote_path: &
     report
 }
 
-/// Shows (`release == false`) or removes the lock on `host`.
+/// What `lock` does on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockCommand {
+    /// `lock status`.
+    Status,
+    /// `lock release`, with `--force` or not.
+    Release { is_forced: bool },
+}
+
+/// Shows or releases the lock on `host`: who holds it and whether that
+/// deploy's session still lives. A live holder is not released unless
+/// forced (then its lock holder on the host is stopped, which frees the
+/// lock and, through the watchdog, stops its command).
 pub(crate) fn lock_action(
     host: &Host,
     connection: &Connection,
+    env: &str,
     remote_path: &str,
-    release: bool,
+    command: LockCommand,
 ) -> HostReport {
     let mut report = HostReport::new(&host.to_string());
+    let io = connection.timeout;
     let result = (|| {
         let session = open(host, connection)?;
         let sftp = session.sftp().context("cannot start SFTP")?;
         let layout = Layout::new(remote_path);
-        let is_locked = remote::is_locked(&sftp, &layout);
-        let holder = if is_locked {
-            remote::read_holder(&sftp, &layout)?
-        } else {
-            None
+        let lock_file = layout.lock_file().to_string_lossy().into_owned();
+        let is_held = |line: &str| -> anyhow::Result<bool> {
+            let (_, output) = ssh::run_captured(&session, line, b"", io)?;
+            match output
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix(plan::LOCK_TAG))
+            {
+                Some(" held") => Ok(true),
+                Some(" free") => Ok(false),
+                _ => anyhow::bail!(
+                    "cannot tell whether `{lock_file}` is held: {}",
+                    remote::reason(&output)
+                ),
+            }
         };
-        if release && is_locked {
-            remote::unlock(&sftp, &layout)?;
+        let mut is_locked = is_held(&plan::lock_probe_line(&lock_file))?;
+        let mut holder = remote::read_holder(&sftp, &layout);
+        if let Some(holder) = &mut holder {
+            holder.is_alive = Some(is_locked);
         }
-        anyhow::Ok((is_locked, holder))
+        let mut outcome = if is_locked {
+            Outcome::Locked
+        } else {
+            Outcome::Unlocked
+        };
+        if let LockCommand::Release { is_forced } = command {
+            if is_locked && !is_forced {
+                anyhow::bail!(
+                    "the lock of env `{env}` on `{}` is held by a live deploy: {}; it frees itself when that deploy ends or its connection dies; to stop that deploy now, run `ssh-deploy lock release --force --env {env} --host {}`",
+                    report.host,
+                    holder
+                        .as_ref()
+                        .map_or_else(|| "its holder is not recorded".to_owned(), remote::describe),
+                    report.host
+                );
+            }
+            if is_locked {
+                let pid = holder.as_ref().and_then(|h| h.host_pid).with_context(|| {
+                    format!("the lock of env `{env}` on `{}` is held, but who holds it is not recorded, so `--force` has no process to stop", report.host)
+                })?;
+                is_locked = is_held(&plan::force_release_line(&lock_file, pid))?;
+                if is_locked {
+                    anyhow::bail!(
+                        "the lock of env `{env}` on `{}` is still held after stopping its holder (pid {pid} on the host)",
+                        report.host
+                    );
+                }
+            }
+            if holder.is_some() {
+                remote::clear_holder(&sftp, &layout);
+                outcome = Outcome::Released;
+            }
+        }
+        anyhow::Ok((outcome, holder))
     })();
     match result {
-        Ok((is_locked, holder)) => {
-            report.outcome = match (is_locked, release) {
-                (false, _) => Outcome::Unlocked,
-                (true, false) => Outcome::Locked,
-                (true, true) => Outcome::Released,
-            };
+        Ok((outcome, holder)) => {
+            report.outcome = outcome;
             report.lock = holder;
         }
         Err(error) => {

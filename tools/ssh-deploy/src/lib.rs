@@ -1,13 +1,19 @@
 //! `ssh-deploy`: deploy immutable image references to hosts over SSH, with a lock, releases and rollback.
 //!
 //! - `plan`: flags over slipway.toml, `deploy.env`, the remote command line (pure);
+//! - `bundle`: the bundle's files, checked to lie inside the project;
 //! - `ssh`: connect, host keys, authentication, streamed commands;
 //! - `remote`: what is kept on the host (lock, release records, uploads), over SFTP;
 //! - `ready`: readiness probed through the SSH connection;
+//! - `lock`: the deploy lock, held by the deploy's own SSH session;
+//! - `cancel`: SIGINT/SIGTERM turned into a clean stop;
 //! - `deploy`: one host's run, every step on one connection.
 
+mod bundle;
+mod cancel;
 mod cli;
 mod deploy;
+mod lock;
 mod plan;
 mod ready;
 mod remote;
@@ -22,9 +28,13 @@ use slipway_core::cli::{UsageError, exit};
 use slipway_core::config::{Config, Env, Host};
 use slipway_core::contract::ssh_deploy::Report as Json;
 use slipway_core::output::{Output, Style, shell_quote};
-use slipway_core::secret::SecretString;
+use slipway_core::secret::{ExposeSecret as _, SecretString};
 
-pub use cli::{Cli, Command, ConnectArgs, DeployArgs, LockAction, LockArgs, RollbackArgs, RunArgs};
+pub use cancel::exit_status as cancelled_exit_status;
+pub use cli::{
+    Cli, Command, ConnectArgs, DeployArgs, LockAction, LockArgs, LockReleaseArgs, RollbackArgs,
+    RunArgs,
+};
 pub use slipway_core::contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
 pub use ssh::read_known_hosts;
 
@@ -69,7 +79,9 @@ impl slipway_core::output::Report for Report {
                 Outcome::Deployed | Outcome::Listed | Outcome::Unlocked | Outcome::Released => {
                     style.ok(outcome_name(host.outcome))
                 }
-                Outcome::Skipped | Outcome::Locked => style.warn(outcome_name(host.outcome)),
+                Outcome::Skipped | Outcome::Locked | Outcome::Cancelled => {
+                    style.warn(outcome_name(host.outcome))
+                }
                 _ => style.error(outcome_name(host.outcome)),
             };
             let _ = write!(text, "{outcome} {}", host.host);
@@ -114,6 +126,7 @@ impl slipway_core::output::Report for Report {
                     match release.result {
                         ReleaseResult::Deployed => "deployed",
                         ReleaseResult::Failed => "failed",
+                        ReleaseResult::Cancelled => "cancelled",
                     },
                     release
                         .git_sha
@@ -167,7 +180,7 @@ impl slipway_core::output::Report for Report {
         } else if self.0.hosts.iter().any(|h| {
             matches!(
                 h.outcome,
-                Outcome::Failed | Outcome::RolledBack | Outcome::Skipped
+                Outcome::Failed | Outcome::RolledBack | Outcome::Skipped | Outcome::Cancelled
             )
         }) {
             exit::NO
@@ -188,6 +201,7 @@ fn outcome_name(outcome: Outcome) -> &'static str {
         Outcome::Locked => "locked",
         Outcome::Unlocked => "unlocked",
         Outcome::Released => "lock-released",
+        Outcome::Cancelled => "cancelled",
     }
 }
 
@@ -215,20 +229,24 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             }))
         }
         Command::Lock(LockArgs { action }) => {
-            let (connect, release) = match &action {
-                LockAction::Status(connect) => (connect, false),
-                LockAction::Release(connect) => (connect, true),
+            let (connect, command) = match &action {
+                LockAction::Status(connect) => (connect, deploy::LockCommand::Status),
+                LockAction::Release(args) => (
+                    &args.connect,
+                    deploy::LockCommand::Release {
+                        is_forced: args.force,
+                    },
+                ),
             };
             let (env, hosts, connection) = connect_plan(&config, connect, out)?;
             let reports = per_host(&hosts, false, |host| {
-                deploy::lock_action(host, &connection, &env.remote_path, release)
+                deploy::lock_action(host, &connection, &env.name, &env.remote_path, command)
             });
             Ok(Report(Json {
                 env: env.name.clone(),
-                action: if release {
-                    "lock release"
-                } else {
-                    "lock status"
+                action: match command {
+                    deploy::LockCommand::Status => "lock status",
+                    deploy::LockCommand::Release { .. } => "lock release",
                 }
                 .to_owned(),
                 dry_run: None,
@@ -247,6 +265,7 @@ fn run_deploy(
     out: &Output,
 ) -> anyhow::Result<Report> {
     let env = config.env(&connect.env)?;
+    plan::check_remote_path(env)?;
     let hosts = hosts(env, &connect.hosts)?;
     let ready = env
         .ready_url
@@ -256,7 +275,7 @@ fn run_deploy(
     let (images, bundle) = match deploy {
         Some(args) => (
             deploy::Images::Given(given_images(config, env, args, out)?),
-            plan::bundle_files(&config.root, env, args.dry_run)?,
+            bundle::bundle_files(&config.root, env, args.dry_run)?,
         ),
         None => (deploy::Images::Release(rollback.flatten()), Vec::new()),
     };
@@ -306,8 +325,10 @@ fn run_deploy(
             hosts: Vec::new(),
         }));
     }
-    let connection = connection(connect, out)?;
+    let connection = connection(connect, env, out)?;
     let identity = identity(config);
+    // From here on a signal stops the deploy cleanly (see `cancel`).
+    cancel::install();
     let job = deploy::Job {
         env: env.name.clone(),
         remote_path: env.remote_path.clone(),
@@ -385,8 +406,9 @@ fn connect_plan<'c>(
     out: &Output,
 ) -> anyhow::Result<(&'c Env, Vec<Host>, deploy::Connection)> {
     let env = config.env(&connect.env)?;
+    plan::check_remote_path(env)?;
     let hosts = hosts(env, &connect.hosts)?;
-    Ok((env, hosts, connection(connect, out)?))
+    Ok((env, hosts, connection(connect, env, out)?))
 }
 
 fn hosts(env: &Env, given: &[String]) -> anyhow::Result<Vec<Host>> {
@@ -402,15 +424,36 @@ fn hosts(env: &Env, given: &[String]) -> anyhow::Result<Vec<Host>> {
         .collect()
 }
 
-fn connection(connect: &ConnectArgs, out: &Output) -> anyhow::Result<deploy::Connection> {
+fn connection(
+    connect: &ConnectArgs,
+    env: &Env,
+    out: &Output,
+) -> anyhow::Result<deploy::Connection> {
+    let passphrase = || {
+        passphrase(
+            connect.ssh_key_passphrase_env.as_deref(),
+            env.ssh_key_passphrase_env.as_deref(),
+            out,
+        )
+    };
+    let refuse_encrypted = |key: &str| {
+        UsageError::new(format!(
+            "{key} is encrypted with a passphrase; put the passphrase in an environment variable and name it with `--ssh-key-passphrase-env VARIABLE` (or `ssh_key_passphrase_env = \"VARIABLE\"` in [envs.{}]), or load the key into ssh-agent",
+            env.name
+        ))
+    };
     let auth = match (&connect.ssh_key, &connect.ssh_key_env) {
         (Some(path), _) => {
-            check_private_key_file(path)?;
-            ssh::Auth::KeyFile(path.clone())
+            let text = check_private_key_file(path)?;
+            let passphrase = passphrase()?;
+            if passphrase.is_none() && plan::is_encrypted_key(text.expose_secret()) {
+                return Err(refuse_encrypted(&format!("`--ssh-key {}`", path.display())));
+            }
+            ssh::Auth::KeyFile(path.clone(), passphrase)
         }
         (None, Some(var)) => {
             // A key pasted in place of the variable's name must not be echoed.
-            if var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            if !is_variable_name(var) {
                 return Err(UsageError::new(
                     "`--ssh-key-env` takes the name of an environment variable (letters, digits, `_`), e.g. `DEPLOY_KEY`, not the key itself; the value given is not shown: it may be a secret",
                 ));
@@ -422,7 +465,13 @@ fn connection(connect: &ConnectArgs, out: &Output) -> anyhow::Result<deploy::Con
             })?;
             let key = SecretString::from(key);
             out.mask(&key);
-            ssh::Auth::KeyMemory(key)
+            let passphrase = passphrase()?;
+            if passphrase.is_none() && plan::is_encrypted_key(key.expose_secret()) {
+                return Err(refuse_encrypted(&format!(
+                    "the key in `--ssh-key-env {var}`"
+                )));
+            }
+            ssh::Auth::KeyMemory(key, passphrase)
         }
         (None, None) => ssh::Auth::Agent,
     };
@@ -444,9 +493,49 @@ fn connection(connect: &ConnectArgs, out: &Output) -> anyhow::Result<deploy::Con
     })
 }
 
+/// Whether `name` can be an environment variable's name (letters, digits, `_`).
+fn is_variable_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The key's passphrase, from the variable `--ssh-key-passphrase-env` (or
+/// the env's `ssh_key_passphrase_env`) names; masked, never printed.
+fn passphrase(
+    flag: Option<&str>,
+    config: Option<&str>,
+    out: &Output,
+) -> anyhow::Result<Option<SecretString>> {
+    let Some(var) = flag.or(config) else {
+        return Ok(None);
+    };
+    let shown = if flag.is_some() {
+        "--ssh-key-passphrase-env"
+    } else {
+        "ssh_key_passphrase_env"
+    };
+    // A passphrase pasted in place of the variable's name must not be echoed.
+    if !is_variable_name(var) {
+        return Err(UsageError::new(format!(
+            "`{shown}` takes the name of an environment variable (letters, digits, `_`), e.g. `DEPLOY_KEY_PASSPHRASE`, not the passphrase itself; the value given is not shown: it may be a secret"
+        )));
+    }
+    let value = std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            UsageError::new(format!(
+                "`{shown} {var}` names an environment variable that is unset or empty; it must hold the key's passphrase"
+            ))
+        })?;
+    let value = SecretString::from(value);
+    out.mask(&value);
+    Ok(Some(value))
+}
+
 /// Checks before connecting that `--ssh-key` is a readable private key: a
-/// missing file or a `.pub` given by mistake is bad input, not an SSH failure.
-fn check_private_key_file(path: &std::path::Path) -> anyhow::Result<()> {
+/// missing file or a `.pub` given by mistake is bad input, not an SSH
+/// failure. Returns the key's text.
+fn check_private_key_file(path: &std::path::Path) -> anyhow::Result<SecretString> {
     // A key pasted in place of the path must not be echoed.
     let shown = path.to_string_lossy();
     if shown.contains("PRIVATE KEY") || shown.contains('\n') {
@@ -468,7 +557,9 @@ fn check_private_key_file(path: &std::path::Path) -> anyhow::Result<()> {
             path.display()
         )));
     }
-    Ok(())
+    Ok(SecretString::from(
+        String::from_utf8_lossy(&text).into_owned(),
+    ))
 }
 
 /// The `deploy.env` image variables from `--images-from` and `--image`
@@ -480,21 +571,11 @@ fn given_images(
     args: &DeployArgs,
     out: &Output,
 ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    plan::check_duplicate_images(&args.images)?;
     let mut given = Vec::new();
     if let Some(path) = &args.images_from {
         let source = path.display().to_string();
-        let text = if source == "-" {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .context("cannot read `--images-from -` from stdin")?;
-            text
-        } else {
-            fs_err::read_to_string(path).map_err(|error| {
-                UsageError::new(format!(
-                    "cannot read `--images-from {source}`: {error}; give img-build's JSON report (`img-build --format json > build.json`) or `-` for stdin"
-                ))
-            })?
-        };
+        let text = read_images_from(path, &source)?;
         given = plan::images_from_report(&text, &source, env)?;
     }
     given.extend(args.images.iter().cloned());
@@ -503,6 +584,43 @@ fn given_images(
         require_revision(config, rev, &vars, out)?;
     }
     Ok(vars)
+}
+
+/// The most `--images-from` reads: img-build's report for a few images is a
+/// few kB; more is not a report (`/dev/zero` would fill the memory).
+const IMAGES_FROM_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// Reads `--images-from` (a file or `-` for stdin), at most
+/// [`IMAGES_FROM_LIMIT`] bytes.
+fn read_images_from(path: &std::path::Path, source: &str) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let reader: Box<dyn std::io::Read> = if source == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(fs_err::File::open(path).map_err(|error| {
+            UsageError::new(format!(
+                "cannot read `--images-from {source}`: {error}; give img-build's JSON report (`img-build --format json > build.json`) or `-` for stdin"
+            ))
+        })?)
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(IMAGES_FROM_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| {
+            UsageError::new(format!("cannot read `--images-from {source}`: {error}"))
+        })?;
+    if bytes.len() as u64 > IMAGES_FROM_LIMIT {
+        return Err(UsageError::new(format!(
+            "`--images-from {source}` is larger than {} MiB, the most ssh-deploy reads; give img-build's JSON report (`img-build --format json > build.json`)",
+            IMAGES_FROM_LIMIT / 1024 / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        UsageError::new(format!(
+            "`--images-from {source}` is not img-build's JSON report (`img-build --format json`): it is not UTF-8 text"
+        ))
+    })
 }
 
 /// The deploy gate: every image's `org.opencontainers.image.revision`,
@@ -543,8 +661,7 @@ fn require_revision(
         .block_on(stale::fetch_published(&client, &images, &fetch));
     let mut refused = Vec::new();
     for (image, published) in images.iter().zip(published) {
-        let published =
-            published.with_context(|| format!("cannot read the labels of `{image}`"))?;
+        let published = published.map_err(own_registry_hint)?;
         if !stale::revision_matches(&published, &sha) {
             let found = match stale::revision_of(&published) {
                 Ok(revision) => format!("built from `{}`", revision.short()),
@@ -562,6 +679,31 @@ fn require_revision(
             sha.short(),
             refused.join(", ")
         )))
+    }
+}
+
+/// A registry's refusal (401/403) with ssh-deploy's own way out: the
+/// library's hint names `--username`/`--password-stdin`, which ssh-deploy
+/// does not have.
+fn own_registry_hint(error: slipway_core::stale::FetchError) -> anyhow::Error {
+    use slipway_core::registry::RegistryError;
+    use slipway_core::stale::FetchError;
+    match &error {
+        FetchError::Registry { image, source } => match source.as_ref() {
+            RegistryError::Unauthorized {
+            registry,
+            method,
+            path,
+            status,
+            credentials,
+            message,
+            } => anyhow::anyhow!(
+                "`{registry}` refused {credentials} for `{method} {path}` ({status}){message}; `--require-revision` reads the registry with the credentials of `docker login {registry}` (the docker config or its credential helper), or of `REGISTRY_USER` and `REGISTRY_PASSWORD` in the environment"
+            )
+            .context(format!("cannot read the labels of `{image}`")),
+            _ => anyhow::Error::from(error),
+        },
+        FetchError::Timeout { .. } => anyhow::Error::from(error),
     }
 }
 
@@ -594,9 +736,23 @@ fn identity(config: &Config) -> deploy::Identity {
         .map(|sha| sha.as_str().to_owned())
         .ok()
         .or_else(|| std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()));
+    let ci = slipway_core::ci::CiContext::detect().ok();
+    let ci_job = ci.and_then(|ci| {
+        let run = ci.run_id?;
+        Some(match (ci.provider, ci.server_url, ci.repository) {
+            (slipway_core::ci::Provider::GithubActions, Some(server), Some(repository)) => {
+                format!("{server}/{repository}/actions/runs/{run}")
+            }
+            (slipway_core::ci::Provider::GitlabCi, Some(server), Some(repository)) => {
+                format!("{server}/{repository}/-/pipelines/{run}")
+            }
+            _ => format!("run {run}"),
+        })
+    });
     deploy::Identity {
         holder,
         machine,
+        ci_job,
         who,
         git_sha,
     }

@@ -1,6 +1,7 @@
 //! Flags merged over slipway.toml into a checked plan, and the pure parts of
-//! a deploy: `deploy.env`, the remote command line, the ready target. No IO
-//! beyond reading the bundle files to hash them.
+//! a deploy: `deploy.env`, the shell lines run on the host (the command
+//! line, its supervision, the lock holder, atomic writes), the ready target.
+//! No IO (the bundle's files are `bundle`'s).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -33,64 +34,6 @@ pub(crate) struct BundleFile {
     /// Hex SHA-256 of the contents, when computed up front (a deploy hashes
     /// a file only when it may be unchanged, else while uploading it).
     pub(crate) sha256: Option<String>,
-}
-
-/// The bundle files of `env` (hashed when `with_hashes`); each keeps its
-/// file name in the remote path.
-pub(crate) fn bundle_files(
-    root: &std::path::Path,
-    env: &Env,
-    with_hashes: bool,
-) -> anyhow::Result<Vec<BundleFile>> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mut files: Vec<BundleFile> = Vec::new();
-    for path in &env.bundle {
-        let local = root.join(path);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name == DEPLOY_ENV || name.starts_with('.') || name.is_empty() {
-            return Err(UsageError::new(format!(
-                "bundle file `{}` of env `{}` cannot be uploaded as `{name}`: `deploy.env` is written by ssh-deploy and hidden names are reserved",
-                path.display(),
-                env.name
-            )));
-        }
-        if let Some(other) = files.iter().find(|f| f.name == name) {
-            return Err(UsageError::new(format!(
-                "bundle files `{}` and `{}` of env `{}` would both be uploaded as `{name}`; file names in a bundle must differ",
-                other.local.as_deref().unwrap_or(path).display(),
-                path.display(),
-                env.name
-            )));
-        }
-        let metadata = fs_err::metadata(&local)?;
-        let sha256 = if with_hashes {
-            Some(hash_file(&local)?)
-        } else {
-            None
-        };
-        files.push(BundleFile {
-            name,
-            local: Some(local),
-            contents: None,
-            mode: metadata.permissions().mode() & 0o7777,
-            size: metadata.len(),
-            sha256,
-        });
-    }
-    Ok(files)
-}
-
-/// The hex SHA-256 of a local file.
-pub(crate) fn hash_file(path: &std::path::Path) -> anyhow::Result<String> {
-    use anyhow::Context as _;
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read bundle file `{}`", path.display()))?;
-    Ok(hex(&hasher.finalize()))
 }
 
 /// `deploy.env` as a bundle file, mode 0600.
@@ -288,21 +231,35 @@ pub(crate) fn remote_command_line(
     line
 }
 
-/// `line` under supervision, so that nothing a deploy started outlives it
-/// unnoticed. sshd makes the login shell that runs `line` a session and
-/// process group leader, and every process the line starts (the env's
-/// command and its children) stays in that group; the shell first writes
-/// its PID to `pid_file`, for [`stop_command_line`]. Without a pty, sshd
-/// leaves a command running when its connection dies, so a watchdog in the
-/// background (holding none of the channel's pipes) polls every second
-/// whether the SSH session's process, the shell's parent, still exists;
-/// once it is gone it sends SIGTERM to the group, and SIGKILL 5 s later.
-/// It ends by itself when the shell does. Without `/proc` (not Linux) the
-/// watchdog is left out.
-pub(crate) fn supervised_command_line(pid_file: &str, line: &str) -> String {
+/// `line` under supervision, so that nothing a deploy started outlives its
+/// lock. sshd makes the login shell that runs `line` a session and process
+/// group leader, and every process the line starts (the env's command and
+/// its children) stays in that group; the shell first writes its PID to
+/// `pid_file`, for [`stop_command_line`].
+///
+/// Two guards, both on the host:
+/// - the line first takes `run_lock` (a `flock` kept open by every process
+///   it starts), waiting up to `wait_secs` for the processes of an earlier
+///   deploy to be gone, so two commands never overlap even when a killed
+///   deploy's command is still being stopped;
+/// - a watchdog in the background (holding none of the channel's pipes)
+///   checks every second that the SSH session's process (the shell's
+///   parent) and the deploy's lock holder (`holder_pid`) still run (a
+///   zombie, unreaped under a stopped sshd, counts as gone); once either is
+///   gone (the connection died, or the holder gave up the lock)
+///   it sends SIGTERM to the group, and SIGKILL 5 s later. It ends by
+///   itself when the shell does. It needs `/proc` (Linux).
+pub(crate) fn supervised_command_line(
+    pid_file: &str,
+    run_lock: &str,
+    wait_secs: u64,
+    holder_pid: u32,
+    line: &str,
+) -> String {
     format!(
-        "p=$PPID && echo $$ > {pid_file} && {{ [ -d /proc/$p ] && (trap '' TERM; while [ -d /proc/$$ ]; do [ -d /proc/$p ] || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 & }} && {line}",
+        "p=$PPID && h={holder_pid} && exec 9>>{run_lock} && {{ flock -w {wait_secs} 9 || {{ echo \"the command of an earlier deploy still runs on the host (it holds {run_lock})\" >&2; exit 75; }}; }} && echo $$ > {pid_file} && {{ [ -d /proc/$p ] && (trap '' TERM; z() {{ [ -d /proc/$1 ] && ! grep -q '^[0-9]* (.*) Z' /proc/$1/stat 2>/dev/null; }}; while z $$; do {{ z $p && z $h; }} || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 & }} && {line}",
         pid_file = shell_quote(pid_file),
+        run_lock = shell_quote(run_lock),
     )
 }
 
@@ -314,6 +271,60 @@ pub(crate) fn stop_command_line(pid_file: &str) -> String {
     format!(
         "p=$(cat {pid_file} 2>/dev/null) && [ -n \"$p\" ] || exit 0; kill -TERM -$p 2>/dev/null; i=0; while [ $i -lt 50 ] && [ -d /proc/$p ] && ! grep -q '^[0-9]* (.*) Z' /proc/$p/stat 2>/dev/null; do sleep 0.2; i=$((i+1)); done; kill -KILL -$p 2>/dev/null; exit 0",
         pid_file = shell_quote(pid_file),
+    )
+}
+
+/// What the lock holder prints, each on a line of its own.
+pub(crate) const LOCK_TAG: &str = "slipway-lock:";
+
+/// The deploy lock, held by the process this line becomes on the host, on
+/// its own channel of the deploy's SSH connection: it opens `lock_file`
+/// and takes a `flock` on it (waiting up to `wait_secs` after printing
+/// `slipway-lock: waiting`), prints `slipway-lock: locked <pid>`, then
+/// reads its stdin, where ssh-deploy sends a byte every few seconds. It
+/// exits, and the kernel frees the lock, on end of file (released, or the
+/// connection closed) or when no byte came for `heartbeat_secs` (the
+/// connection went silent, or ssh-deploy hangs): a lock never outlives the
+/// deploy's session, whatever happens to it.
+pub(crate) fn lock_holder_line(lock_file: &str, wait_secs: u64, heartbeat_secs: u64) -> String {
+    format!(
+        "command -v flock >/dev/null && command -v timeout >/dev/null || {{ echo '{LOCK_TAG} missing flock or timeout (util-linux, coreutils)'; exit 0; }}; exec 9>>{lock_file} || exit 1; flock -n 9 || {{ echo '{LOCK_TAG} waiting'; flock -w {wait_secs} 9; }} || {{ echo '{LOCK_TAG} busy'; exit 0; }}; echo \"{LOCK_TAG} locked $$\"; while [ -n \"$(timeout {heartbeat_secs} head -c 1)\" ]; do :; done",
+        lock_file = shell_quote(lock_file),
+    )
+}
+
+/// Prints `slipway-lock: free` or `slipway-lock: held` for `lock_file`,
+/// creating nothing.
+pub(crate) fn lock_probe_line(lock_file: &str) -> String {
+    format!(
+        "if [ ! -e {lock_file} ]; then echo '{LOCK_TAG} free'; elif flock -n {lock_file} true; then echo '{LOCK_TAG} free'; else echo '{LOCK_TAG} held'; fi",
+        lock_file = shell_quote(lock_file),
+    )
+}
+
+/// Stops the lock holder `pid` (its process group), if that process really
+/// holds `lock_file` open on its descriptor 9 (so a PID reused since is
+/// never signalled), and waits up to 10 s for the lock to be free; prints
+/// the probe's answer.
+pub(crate) fn force_release_line(lock_file: &str, pid: u32) -> String {
+    format!(
+        "[ /proc/{pid}/fd/9 -ef {lock_file} ] && kill -TERM -{pid} 2>/dev/null; flock -w 10 {lock_file} true && echo '{LOCK_TAG} free' || echo '{LOCK_TAG} held'",
+        lock_file = shell_quote(lock_file),
+    )
+}
+
+/// Writes its stdin to `path` atomically: a temporary name beside it,
+/// synced to disk, then renamed over it; on any failure the temporary file
+/// is removed and the old file stays as it was. The shell's own messages
+/// (`No space left on device`) say why it failed.
+pub(crate) fn write_file_line(path: &str, mode: u32) -> String {
+    let (dir, name) = path.rsplit_once('/').unwrap_or((".", path));
+    let dir = if dir.is_empty() { "/" } else { dir };
+    format!(
+        "cd {dir} && t={temp} && {{ (umask 077 && cat > \"$t\") && chmod {mode:o} \"$t\" && {{ sync \"$t\" 2>/dev/null || sync; }} && mv -f \"$t\" {name} || {{ rm -f \"$t\"; exit 1; }}; }}",
+        dir = shell_quote(dir),
+        temp = shell_quote(&format!(".{name}.slipway-tmp")),
+        name = shell_quote(name),
     )
 }
 
@@ -392,6 +403,97 @@ pub(crate) fn ready_target(url: &str) -> anyhow::Result<ReadyTarget> {
             }
         }),
     })
+}
+
+/// Whether a private key (PEM, PKCS#8 or OpenSSH format) is encrypted with
+/// a passphrase. libssh2 would only say "Unsupported private key format"
+/// after connecting; this is checked before.
+pub(crate) fn is_encrypted_key(text: &str) -> bool {
+    use base64::Engine as _;
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
+    {
+        return true;
+    }
+    let Some(body) = text
+        .split_once("-----BEGIN OPENSSH PRIVATE KEY-----")
+        .and_then(|(_, rest)| rest.split_once("-----END OPENSSH PRIVATE KEY-----"))
+        .map(|(body, _)| body.split_whitespace().collect::<String>())
+    else {
+        return false;
+    };
+    // `openssh-key-v1\0`, then the cipher's name as a length-prefixed
+    // string: `none` for a key without passphrase (OpenSSH's PROTOCOL.key).
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body) else {
+        return false;
+    };
+    let Some(rest) = bytes.strip_prefix(b"openssh-key-v1\0") else {
+        return false;
+    };
+    let Some((len, rest)) = rest.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = u32::from_be_bytes(*len) as usize;
+    rest.get(..len).is_some_and(|cipher| cipher != b"none")
+}
+
+/// Refuses a `remote_path` whose deploy would write into a system or home
+/// directory itself: `/`, a top-level directory (`/srv`, `/etc`, `/root`),
+/// anything under `/proc`, `/sys`, `/dev`, `/boot`, `/etc`, `/bin`, `/sbin`,
+/// `/lib*` or `/usr` (but `/usr/local/<dir>/…`), `/home/<user>` and
+/// `/var/<dir>` themselves, and any path with `.` or `..` in it.
+pub(crate) fn check_remote_path(env: &Env) -> anyhow::Result<()> {
+    check_remote_path_of(&env.name, &env.remote_path)
+}
+
+fn check_remote_path_of(name: &str, path: &str) -> anyhow::Result<()> {
+    let refuse = |why: &str| {
+        UsageError::new(format!(
+            "`remote_path = \"{path}\"` of env `{}` {why}; ssh-deploy writes its bundle, `deploy.env` and `.slipway/` there, so give a directory of the app's own, e.g. `/srv/{}`",
+            name, name
+        ))
+    };
+    if !path.starts_with('/') {
+        return Err(refuse("is not an absolute path"));
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err(refuse("holds `.` or `..`"));
+    }
+    if path.contains(['\n', '\r', '\0']) {
+        return Err(refuse("holds a line break or NUL"));
+    }
+    const SYSTEM: &[&str] = &[
+        "proc", "sys", "dev", "boot", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
+        "usr",
+    ];
+    match parts.as_slice() {
+        [] => Err(refuse("is the root directory")),
+        [_] => Err(refuse("is a top-level directory")),
+        ["usr", "local", _, _, ..] => Ok(()),
+        [first, ..] if SYSTEM.contains(first) => Err(refuse("is a system directory")),
+        ["home" | "var", _] => Err(refuse("is a home or system directory itself")),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses two `--image` flags for one image: which one was meant is not
+/// for ssh-deploy to guess.
+pub(crate) fn check_duplicate_images(given: &[String]) -> anyhow::Result<()> {
+    for (index, value) in given.iter().enumerate() {
+        let Some((name, _)) = value.split_once('=') else {
+            continue;
+        };
+        if let Some(other) = given[..index]
+            .iter()
+            .find(|earlier| earlier.split_once('=').is_some_and(|(n, _)| n == name))
+        {
+            return Err(UsageError::new(format!(
+                "image `{name}` is given twice: `--image {other}` and `--image {value}`; give one reference per image"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks a `--host-key-fingerprint` value.
@@ -491,11 +593,23 @@ mod tests {
     }
 
     #[test]
-    fn the_supervised_line_records_its_pid_then_runs_the_line() {
-        let pid_file = "/srv/my app/.slipway/lock/command.pid";
-        let line = supervised_command_line(pid_file, "cd /srv && exec env sh -c true");
+    fn the_supervised_line_takes_the_run_lock_records_its_pid_then_runs_the_line() {
+        let pid_file = "/srv/my app/.slipway/command.pid";
+        let line = supervised_command_line(
+            pid_file,
+            "/srv/my app/.slipway/run.lock",
+            30,
+            42,
+            "cd /srv && exec env sh -c true",
+        );
         assert!(
-            line.starts_with("p=$PPID && echo $$ > '/srv/my app/.slipway/lock/command.pid' && { "),
+            line.starts_with(
+                "p=$PPID && h=42 && exec 9>>'/srv/my app/.slipway/run.lock' && { flock -w 30 9 || "
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("&& echo $$ > '/srv/my app/.slipway/command.pid' && { "),
             "{line}"
         );
         // The watchdog runs in the background, away from the channel's pipes.
@@ -505,9 +619,71 @@ mod tests {
         );
         let stop = stop_command_line(pid_file);
         assert!(
-            stop.starts_with("p=$(cat '/srv/my app/.slipway/lock/command.pid' 2>/dev/null)"),
+            stop.starts_with("p=$(cat '/srv/my app/.slipway/command.pid' 2>/dev/null)"),
             "{stop}"
         );
+    }
+
+    /// Runs `line` with `sh -c` and `stdin`, returning its status and output.
+    fn sh(line: &str, stdin: &[u8]) -> (i32, String) {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", line])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        // A line that fails early (its `cd`) never reads its stdin: a broken
+        // pipe here is part of what is tested, not a failure.
+        let _ = child.stdin.take().expect("piped stdin").write_all(stdin);
+        let output = child.wait_with_output().expect("sh ends");
+        (
+            output.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    }
+
+    #[test]
+    fn files_are_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("my record.json");
+        let shown = path.to_str().expect("utf-8 path");
+        let (status, output) = sh(&write_file_line(shown, 0o644), b"{\"id\": 1}\n");
+        assert_eq!((status, output.as_str()), (0, ""));
+        assert_eq!(
+            fs_err::read_to_string(&path).expect("written"),
+            "{\"id\": 1}\n"
+        );
+        // A directory that cannot be written: the old file stays, no temp file.
+        let missing = dir.path().join("nowhere/record.json");
+        let (status, output) = sh(
+            &write_file_line(missing.to_str().expect("utf-8"), 0o644),
+            b"x",
+        );
+        assert_ne!(status, 0, "{output}");
+        let names: Vec<_> = fs_err::read_dir(dir.path())
+            .expect("listed")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["my record.json"]);
+    }
+
+    #[test]
+    fn the_lock_holder_holds_the_lock_until_its_stdin_ends() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lock = dir.path().join("deploy.lock");
+        let lock = lock.to_str().expect("utf-8 path");
+        // Nothing on stdin: locked, then end of file frees it.
+        let (status, output) = sh(&lock_holder_line(lock, 0, 30), b"");
+        assert_eq!(status, 0, "{output}");
+        assert!(output.starts_with("slipway-lock: locked "), "{output}");
+        let (_, output) = sh(&lock_probe_line(lock), b"");
+        assert_eq!(output, "slipway-lock: free\n");
     }
 
     #[test]
@@ -570,6 +746,61 @@ mod tests {
                 "is HTTPS, which the probe through the SSH connection does not speak; use the app's plain HTTP port on the host",
             ),
         );
+    }
+
+    #[track_caller]
+    fn check_remote(path: &str, expected: Result<(), &str>) {
+        let actual = check_remote_path_of("prod", path).map_err(|e| e.to_string());
+        match expected {
+            Ok(()) => assert_eq!(actual, Ok(()), "{path}"),
+            Err(why) => assert!(
+                actual.as_ref().is_err_and(|e| e.contains(why)),
+                "{path}: {actual:?}"
+            ),
+        }
+    }
+
+    #[test]
+    fn dangerous_remote_paths_are_refused() {
+        check_remote("/srv/shop", Ok(()));
+        check_remote("/opt/shop/", Ok(()));
+        check_remote("/home/deploy/shop", Ok(()));
+        check_remote("/usr/local/shop/current", Ok(()));
+        check_remote("/", Err("is the root directory"));
+        check_remote("//", Err("is the root directory"));
+        check_remote("", Err("is not an absolute path"));
+        check_remote("~", Err("is not an absolute path"));
+        check_remote("/etc", Err("is a top-level directory"));
+        check_remote("/srv", Err("is a top-level directory"));
+        check_remote("/root/", Err("is a top-level directory"));
+        check_remote("/etc/nginx", Err("is a system directory"));
+        check_remote("/usr/bin", Err("is a system directory"));
+        check_remote("/proc/self", Err("is a system directory"));
+        check_remote("/home/deploy", Err("is a home or system directory itself"));
+        check_remote("/var/lib", Err("is a home or system directory itself"));
+        check_remote("/srv/app/../../etc", Err("holds `.` or `..`"));
+    }
+
+    #[test]
+    fn encrypted_keys_are_recognised() {
+        let openssh = b"openssh-key-v1\0".to_vec();
+        let body = |cipher: &[u8]| {
+            use base64::Engine as _;
+            let mut bytes = openssh.clone();
+            bytes.extend_from_slice(&u32::try_from(cipher.len()).unwrap_or(0).to_be_bytes());
+            bytes.extend_from_slice(cipher);
+            format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            )
+        };
+        assert!(!is_encrypted_key(&body(b"none")));
+        assert!(is_encrypted_key(&body(b"aes256-ctr")));
+        assert!(is_encrypted_key(
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+        ));
+        assert!(is_encrypted_key("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
+        assert!(!is_encrypted_key("-----BEGIN PRIVATE KEY-----\n"));
     }
 
     #[track_caller]

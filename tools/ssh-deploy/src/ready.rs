@@ -39,8 +39,13 @@ pub(crate) struct Readiness {
 
 /// Polls `target` until it answers 2xx (or opens, for `tcp://`) or `timeout`
 /// passes, with ready-wait's defaults: 250 ms after a failure growing ×1.5 to
-/// 2 s, up to 5 s per attempt. The session is left blocking, without timeout.
-pub(crate) fn wait(session: &ssh2::Session, target: &ReadyTarget, timeout: Duration) -> Readiness {
+/// 2 s, up to 5 s per attempt. The session is left blocking, with `io` as its timeout.
+pub(crate) fn wait(
+    session: &ssh2::Session,
+    target: &ReadyTarget,
+    timeout: Duration,
+    io: Duration,
+) -> Readiness {
     let readiness = forward_and_wait(session, target, timeout).unwrap_or_else(|error| Readiness {
         is_ready: false,
         attempts: 0,
@@ -48,7 +53,7 @@ pub(crate) fn wait(session: &ssh2::Session, target: &ReadyTarget, timeout: Durat
         last_error: Some(error),
     });
     session.set_blocking(true);
-    session.set_timeout(0);
+    session.set_timeout(crate::ssh::millis(io));
     readiness
 }
 
@@ -341,7 +346,12 @@ mod tests {
     #[track_caller]
     fn check(session: &ssh2::Session, url: &str, expected: Result<(), &str>) {
         let target = crate::plan::ready_target(url).unwrap();
-        let readiness = wait(session, &target, Duration::from_millis(1500));
+        let readiness = wait(
+            session,
+            &target,
+            Duration::from_millis(1500),
+            Duration::from_secs(10),
+        );
         match expected {
             Ok(()) => assert!(readiness.is_ready, "{url}: {readiness:?}"),
             Err(error) => {

@@ -1,13 +1,20 @@
-//! What ssh-deploy keeps on a host, all through SFTP on the one connection:
-//! the lock, the release records, the bundle manifest and the uploads.
+//! What ssh-deploy keeps on a host, through SFTP and small shell commands on
+//! the one connection: the lock's files, the release records, the bundle
+//! manifest and the uploads.
 //!
 //! Layout under the env's remote path:
 //! - the bundle files and `deploy.env` (0600);
-//! - `.slipway/lock/holder.json`: the lock (the directory is created
-//!   atomically with SFTP `mkdir`, which fails when it exists);
+//! - `.slipway/deploy.lock`: the lock, a `flock` held by the deploy's own
+//!   session (see `lock`); `.slipway/holder.json` says who holds it;
+//! - `.slipway/run.lock`: held by the remote command's processes;
+//!   `.slipway/command.pid`: its process group, for stopping it;
 //! - `.slipway/releases/<N>.json`: one record per deploy;
 //! - `.slipway/bundle.json`: hash, size and mtime of each uploaded file, so
 //!   unchanged files are not sent again.
+//!
+//! Records, the manifest and the holder are written atomically (a temporary
+//! name, synced, renamed): a full disk or a cut leaves the old file whole,
+//! never an empty one. What cannot be read is skipped with a warning.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -21,50 +28,79 @@ use crate::plan::{BundleFile, Staged};
 
 pub(crate) use slipway_core::contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
 
-/// Whether `holder` is certainly gone: past its deadline, or a process on
-/// this very machine that no longer exists.
-pub(crate) fn is_stale(holder: &LockHolder, now: i64, machine: &str) -> bool {
-    now > holder.deadline
-        || (holder.machine == machine && !Path::new(&format!("/proc/{}", holder.pid)).exists())
-}
-
 /// One line for people about who holds a lock.
 pub(crate) fn describe(holder: &LockHolder) -> String {
-    format!(
-        "held by `{}` (pid {}) since {} for release {}",
-        holder.holder,
-        holder.pid,
+    let mut text = format!(
+        "held by `{}` (pid {} on `{}`",
+        holder.holder, holder.pid, holder.machine
+    );
+    if let Some(job) = &holder.ci_job {
+        text.push_str(&format!(", CI job {job}"));
+    }
+    text.push_str(&format!(
+        ") since {} for release {}",
         timestamp(holder.since),
         holder.release
-    )
+    ));
+    if let Some(pid) = holder.host_pid {
+        text.push_str(&format!(", lock holder pid {pid} on the host"));
+    }
+    match holder.is_alive {
+        Some(true) => text.push_str(", alive"),
+        Some(false) => text.push_str(", gone (its session ended; the lock is free)"),
+        None => {}
+    }
+    text
 }
 
 /// The paths of one env on one host.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub(crate) root: PathBuf,
+    /// The PID of this deploy's lock holder on the host, once it holds the
+    /// lock: every change made under the lock first checks it still holds it.
+    pub(crate) holder_pid: Option<u32>,
 }
 
 impl Layout {
     pub(crate) fn new(remote_path: &str) -> Layout {
         Layout {
             root: PathBuf::from(remote_path),
+            holder_pid: None,
+        }
+    }
+
+    /// A shell prefix that stops a line (status 86) unless this deploy's
+    /// lock holder still holds the lock file open: a deploy whose lock was
+    /// taken from it (`lock release --force`, a silent network) changes
+    /// nothing more on the host.
+    fn guard(&self) -> String {
+        match self.holder_pid {
+            Some(pid) => format!(
+                "[ /proc/{pid}/fd/9 -ef {} ] || {{ echo 'this deploy no longer holds the lock' >&2; exit 86; }}; ",
+                slipway_core::output::shell_quote(&self.lock_file().to_string_lossy())
+            ),
+            None => String::new(),
         }
     }
     fn state(&self) -> PathBuf {
         self.root.join(".slipway")
     }
-    fn lock_dir(&self) -> PathBuf {
-        self.state().join("lock")
+    /// The lock file, `flock`ed by the deploy's session.
+    pub(crate) fn lock_file(&self) -> PathBuf {
+        self.state().join("deploy.lock")
     }
-    fn holder(&self) -> PathBuf {
-        self.lock_dir().join("holder.json")
+    pub(crate) fn holder(&self) -> PathBuf {
+        self.state().join("holder.json")
     }
     /// Where the command line records the PID of the login shell that runs
-    /// the env's command, the leader of its process group; inside the lock,
-    /// so it lives exactly as long as the deploy that wrote it.
+    /// the env's command, the leader of its process group.
     pub(crate) fn command_pid(&self) -> PathBuf {
-        self.lock_dir().join("command.pid")
+        self.state().join("command.pid")
+    }
+    /// Held (`flock`) by every process of the remote command.
+    pub(crate) fn run_lock(&self) -> PathBuf {
+        self.state().join("run.lock")
     }
     fn releases(&self) -> PathBuf {
         self.state().join("releases")
@@ -78,65 +114,172 @@ impl Layout {
 pub(crate) fn prepare(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<()> {
     for dir in [&layout.root, &layout.state(), &layout.releases()] {
         // Another deploy may create it between the two calls; that is fine.
-        if sftp.stat(dir).is_err() && sftp.mkdir(dir, 0o755).is_err() {
-            sftp.stat(dir).with_context(|| {
-                format!(
-                    "cannot create `{}` on the host (does its parent exist and belong to the deploy user?)",
+        if sftp.stat(dir).is_err()
+            && let Err(error) = sftp.mkdir(dir, 0o755)
+        {
+            sftp.stat(dir).map_err(|_| {
+                anyhow::Error::from(error).context(format!(
+                    "cannot create `{}` on the host (does its parent exist, belong to the deploy user, and have room?)",
                     dir.display()
-                )
+                ))
             })?;
         }
     }
     Ok(())
 }
 
-/// Takes the lock: `Ok(None)` when taken, `Ok(Some(holder))` when someone else
-/// holds it (holder `None` in the instant between its `mkdir` and its write).
-pub(crate) fn try_lock(
-    sftp: &ssh2::Sftp,
+/// Writes who holds the lock, atomically.
+pub(crate) fn write_holder(
+    session: &ssh2::Session,
     layout: &Layout,
-    me: &LockHolder,
-) -> anyhow::Result<Option<Option<LockHolder>>> {
-    match sftp.mkdir(&layout.lock_dir(), 0o700) {
-        Ok(()) => {
-            write_new(
-                sftp,
-                &layout.holder(),
-                &serde_json::to_vec_pretty(me)?,
-                0o600,
-            )?;
-            Ok(None)
-        }
-        Err(_) if sftp.stat(&layout.lock_dir()).is_ok() => Ok(Some(read_holder(sftp, layout)?)),
-        Err(error) => Err(anyhow::Error::from(error).context(format!(
-            "cannot create the lock `{}`",
-            layout.lock_dir().display()
-        ))),
-    }
+    holder: &LockHolder,
+    io: Duration,
+) -> anyhow::Result<()> {
+    write_atomic(
+        session,
+        layout,
+        &layout.holder(),
+        &serde_json::to_vec_pretty(holder)?,
+        0o600,
+        io,
+    )
 }
 
-/// The lock's holder, if the lock exists and names one.
-pub(crate) fn read_holder(
-    sftp: &ssh2::Sftp,
-    layout: &Layout,
-) -> anyhow::Result<Option<LockHolder>> {
-    match read(sftp, &layout.holder()) {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
-        Err(_) => Ok(None),
-    }
+/// Who holds (or last held) the lock, if `holder.json` says; unreadable or
+/// damaged counts as unknown.
+pub(crate) fn read_holder(sftp: &ssh2::Sftp, layout: &Layout) -> Option<LockHolder> {
+    read(sftp, &layout.holder())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
 }
 
-/// Whether the lock directory exists.
-pub(crate) fn is_locked(sftp: &ssh2::Sftp, layout: &Layout) -> bool {
-    sftp.stat(&layout.lock_dir()).is_ok()
-}
-
-/// Removes the lock.
-pub(crate) fn unlock(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<()> {
+/// Removes the holder's files; call it while holding the lock, before
+/// releasing it.
+pub(crate) fn clear_holder(sftp: &ssh2::Sftp, layout: &Layout) {
     let _ = sftp.unlink(&layout.command_pid());
     let _ = sftp.unlink(&layout.holder());
-    sftp.rmdir(&layout.lock_dir())
-        .with_context(|| format!("cannot remove the lock `{}`", layout.lock_dir().display()))
+}
+
+/// Removes what an interrupted deploy may have left: every
+/// `.<name>.slipway-tmp` in the remote path, `.slipway/` and the release
+/// records. Only while holding the lock (checked on the host): then no
+/// other deploy writes them.
+pub(crate) fn remove_leftovers(session: &ssh2::Session, layout: &Layout, io: Duration) {
+    let line = format!(
+        "{}cd {} && rm -f -- .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp",
+        layout.guard(),
+        slipway_core::output::shell_quote(&layout.root.to_string_lossy())
+    );
+    match crate::ssh::run_captured(session, &line, b"", io) {
+        Ok((0, _)) => {}
+        Ok((_, output)) => tracing::warn!(output, "cannot remove temporary files"),
+        Err(error) => {
+            tracing::warn!(error = %crate::deploy::chain(&error), "cannot remove temporary files")
+        }
+    }
+}
+
+/// Writes `contents` to `path` on the host atomically: a temporary name,
+/// synced, renamed over `path` (see `plan::write_file_line`); on failure
+/// the old file stays and no temporary file is left. The error says why,
+/// from the host's own message (`no space left on device`).
+pub(crate) fn write_atomic(
+    session: &ssh2::Session,
+    layout: &Layout,
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    io: Duration,
+) -> anyhow::Result<()> {
+    let shown = path.display();
+    let line = format!(
+        "{}{}",
+        layout.guard(),
+        crate::plan::write_file_line(&path.to_string_lossy(), mode)
+    );
+    let (status, output) = crate::ssh::run_captured(session, &line, contents, io)
+        .with_context(|| format!("cannot write `{shown}` on the host"))?;
+    if status != 0 {
+        anyhow::bail!("cannot write `{shown}` on the host: {}", reason(&output));
+    }
+    Ok(())
+}
+
+/// The reason in a remote command's message, first: `no space left on
+/// device`, `permission denied`, … then the message itself.
+pub(crate) fn reason(output: &str) -> String {
+    let lower = output.to_lowercase();
+    let known = [
+        ("no space left on device", "no space left on device"),
+        ("disk quota exceeded", "disk quota exceeded"),
+        ("read-only file system", "read-only file system"),
+        ("permission denied", "permission denied"),
+        ("no such file or directory", "no such file or directory"),
+        (
+            "no longer holds the lock",
+            "this deploy no longer holds the lock (it was forced out, or its session was given up)",
+        ),
+    ];
+    let output = output.trim();
+    match known.iter().find(|(needle, _)| lower.contains(needle)) {
+        Some((_, reason)) => format!("{reason} (the host said: `{output}`)"),
+        None if output.is_empty() => "the host's command failed without a message".to_owned(),
+        None => format!("the host said: `{output}`"),
+    }
+}
+
+/// Why an SFTP step failed, beyond libssh2's `failure`: the SFTP status,
+/// and for a generic failure of a write (OpenSSH reports a full disk as
+/// plain `failure`) the free space of `dir`, read with `stat -f`.
+fn explain_sftp(
+    session: &ssh2::Session,
+    error: &anyhow::Error,
+    dir: &Path,
+    needed: u64,
+    io: Duration,
+) -> String {
+    let sftp_code = error.chain().find_map(|cause| {
+        match cause.downcast_ref::<ssh2::Error>().map(ssh2::Error::code) {
+            Some(ssh2::ErrorCode::SFTP(code)) => Some(code),
+            _ => None,
+        }
+    });
+    let status = match sftp_code {
+        Some(2) => "no such file or directory",
+        Some(3) => "permission denied",
+        Some(14) => return "no space left on device".to_owned(),
+        Some(15) => return "disk quota exceeded".to_owned(),
+        Some(4) | None => "",
+        Some(_) => "the SFTP server refused it",
+    };
+    if !status.is_empty() {
+        return status.to_owned();
+    }
+    let line = format!(
+        "LC_ALL=C stat -f -c '%a %S' {}",
+        slipway_core::output::shell_quote(&dir.to_string_lossy())
+    );
+    let free = crate::ssh::run_captured(session, &line, b"", io)
+        .ok()
+        .filter(|(status, _)| *status == 0)
+        .and_then(|(_, output)| {
+            let mut words = output.split_whitespace().map(str::parse::<u64>);
+            match (words.next(), words.next()) {
+                (Some(Ok(blocks)), Some(Ok(size))) => Some(blocks.saturating_mul(size)),
+                _ => None,
+            }
+        });
+    match free {
+        Some(free) if free < needed.saturating_add(64 * 1024) => format!(
+            "no space left on device: `{}` has {free} bytes free, {needed} needed",
+            dir.display()
+        ),
+        Some(free) => format!(
+            "the SFTP server reported a failure (`{}` has {free} bytes free)",
+            dir.display()
+        ),
+        None => "the SFTP server reported a failure".to_owned(),
+    }
 }
 
 /// All release records, oldest first.
@@ -154,24 +297,43 @@ pub(crate) fn releases(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<Vec
         if !is_record {
             continue;
         }
-        let bytes = read(sftp, &path)?;
-        let record: Release = serde_json::from_slice(&bytes)
-            .with_context(|| format!("release record `{}` is not valid", path.display()))?;
-        records.push(record);
+        // A damaged record (empty, cut short, hand-edited) is skipped, never
+        // a blocker: deploys, rollbacks and `releases` go on without it.
+        let record = read(sftp, &path).and_then(|bytes| {
+            serde_json::from_slice::<Release>(&bytes)
+                .with_context(|| format!("release record `{}` is not valid", path.display()))
+        });
+        match record {
+            Ok(record) => records.push(record),
+            Err(error) => tracing::warn!(
+                record = %path.display(),
+                error = %crate::deploy::chain(&error),
+                "skipping a damaged release record"
+            ),
+        }
     }
     records.sort_by_key(|r| r.id);
     Ok(records)
 }
 
-/// Writes a release record, then drops the oldest beyond `keep`.
+/// Writes a release record (atomically), then drops the oldest beyond `keep`.
 pub(crate) fn record(
+    session: &ssh2::Session,
     sftp: &ssh2::Sftp,
     layout: &Layout,
     release: &Release,
     keep: u32,
+    io: Duration,
 ) -> anyhow::Result<()> {
     let path = layout.releases().join(format!("{}.json", release.id));
-    write_new(sftp, &path, &serde_json::to_vec_pretty(release)?, 0o644)?;
+    write_atomic(
+        session,
+        layout,
+        &path,
+        &serde_json::to_vec_pretty(release)?,
+        0o644,
+        io,
+    )?;
     let all = releases(sftp, layout)?;
     let excess = all.len().saturating_sub(keep as usize);
     for old in &all[..excess] {
@@ -215,13 +377,19 @@ pub(crate) fn upload(
     sftp: &ssh2::Sftp,
     layout: &Layout,
     files: &[BundleFile],
+    io: Duration,
+    timeout: Duration,
 ) -> anyhow::Result<Upload> {
+    // A network that trickles bytes never trips `io`: the whole upload is
+    // bounded by `--timeout` too.
+    let deadline = std::time::Instant::now() + timeout;
     let mut manifest: BTreeMap<String, Uploaded> = read(sftp, &layout.manifest())
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
     let mut result = Upload::default();
     for file in files {
+        crate::cancel::check()?;
         let target = layout.root.join(&file.name);
         let known = manifest.get(&file.name).filter(|known| {
             known.size == file.size
@@ -235,7 +403,7 @@ pub(crate) fn upload(
         let is_unchanged = match (known, &file.sha256, &file.local) {
             (None, _, _) => false,
             (Some(known), Some(sha256), _) => known.sha256 == *sha256,
-            (Some(known), None, Some(local)) => known.sha256 == crate::plan::hash_file(local)?,
+            (Some(known), None, Some(local)) => known.sha256 == crate::bundle::hash_file(local)?,
             (Some(_), None, None) => false,
         };
         if is_unchanged {
@@ -262,25 +430,45 @@ pub(crate) fn upload(
             });
             continue;
         }
-        let (written, sha256) = match (&file.contents, &file.local) {
+        let sent = match (&file.contents, &file.local) {
             (None, Some(local)) if file.size >= STREAM_THRESHOLD => {
-                stream_upload(session, &temp_path, local)
+                stream_upload(session, &temp_path, local, deadline)
             }
-            _ => sftp_upload(sftp, &temp_path, file),
+            _ => sftp_upload(sftp, &temp_path, file, deadline),
         }
-        .with_context(|| format!("cannot upload `{}` to `{}`", file.name, temp_path.display()))?;
-        // The server's umask may have narrowed the mode; set it exactly.
-        let stat = ssh2::FileStat {
-            size: None,
-            uid: None,
-            gid: None,
-            perm: Some(file.mode),
-            atime: None,
-            mtime: None,
+        .and_then(|sent| {
+            // The server's umask may have narrowed the mode; set it exactly.
+            let stat = ssh2::FileStat {
+                size: None,
+                uid: None,
+                gid: None,
+                perm: Some(file.mode),
+                atime: None,
+                mtime: None,
+            };
+            sftp.setstat(&temp_path, stat)
+                .with_context(|| format!("cannot set the mode of `{}`", temp_path.display()))?;
+            Ok((sent, sftp.stat(&temp_path)?))
+        });
+        let ((written, sha256), stat) = match sent {
+            Ok(sent) => sent,
+            Err(error) => {
+                // Leave nothing half-written behind, then say why it failed.
+                let _ = sftp.unlink(&temp_path);
+                let why = if crate::ssh::is_connection_lost(&error)
+                    || error.is::<crate::cancel::Cancelled>()
+                {
+                    crate::deploy::chain(&error)
+                } else {
+                    explain_sftp(session, &error, &layout.root, file.size, io)
+                };
+                return Err(error.context(format!(
+                    "cannot upload `{}` to `{}`: {why}",
+                    file.name,
+                    temp_path.display()
+                )));
+            }
         };
-        sftp.setstat(&temp_path, stat)
-            .with_context(|| format!("cannot set the mode of `{}`", temp_path.display()))?;
-        let stat = sftp.stat(&temp_path)?;
         manifest.insert(
             file.name.clone(),
             Uploaded {
@@ -304,18 +492,6 @@ pub(crate) fn temp_name(name: &str) -> String {
     format!(".{name}.slipway-tmp")
 }
 
-/// Removes what an interrupted upload of `names` may have left behind.
-pub(crate) fn remove_temps<'a>(
-    sftp: &ssh2::Sftp,
-    layout: &Layout,
-    names: impl IntoIterator<Item = &'a str>,
-) {
-    for name in names {
-        // Absent for files that were unchanged or already moved into place.
-        let _ = sftp.unlink(&layout.root.join(temp_name(name)));
-    }
-}
-
 /// Files from this size on go through a `cat` channel, which moves bytes
 /// faster than libssh2's SFTP writes, at the cost of one remote command.
 const STREAM_THRESHOLD: u64 = 16 * 1024 * 1024;
@@ -324,6 +500,7 @@ fn sftp_upload(
     sftp: &ssh2::Sftp,
     temp_path: &Path,
     file: &BundleFile,
+    deadline: std::time::Instant,
 ) -> anyhow::Result<(u64, String)> {
     let mut remote = sftp.open_mode(
         temp_path,
@@ -339,7 +516,7 @@ fn sftp_upload(
                 crate::plan::hex(&sha2::Sha256::digest(contents)),
             )
         }
-        (None, Some(local)) => pump(local, &mut remote)?,
+        (None, Some(local)) => pump(local, &mut remote, deadline)?,
         (None, None) => (0, String::new()),
     };
     remote.fsync().ok();
@@ -351,6 +528,7 @@ fn stream_upload(
     session: &ssh2::Session,
     temp_path: &Path,
     local: &Path,
+    deadline: std::time::Instant,
 ) -> anyhow::Result<(u64, String)> {
     let temp = temp_path.to_string_lossy();
     let command = format!(
@@ -359,13 +537,23 @@ fn stream_upload(
     );
     let mut channel = session.channel_session()?;
     channel.exec(&command)?;
-    let (total, sha256) = pump(local, &mut channel)?;
-    channel.send_eof()?;
-    channel.wait_eof()?;
+    let pumped = pump(local, &mut channel, deadline);
+    if let Err(error) = &pumped
+        && (crate::ssh::is_connection_lost(error) || crate::deploy::cancelled_in(error).is_some())
+    {
+        return pumped;
+    }
+    // `cat` may have stopped early (a full disk): its message says why.
+    let _ = channel.send_eof();
+    let mut message = String::new();
+    let _ = channel.stderr().read_to_string(&mut message);
     channel.wait_close()?;
-    match channel.exit_status()? {
-        0 => Ok((total, sha256)),
-        status => anyhow::bail!("`{command}` exited with status {status}"),
+    match (pumped, channel.exit_status()?) {
+        (Ok(sent), 0) => Ok(sent),
+        (_, status) => anyhow::bail!(
+            "`{command}` exited with status {status}: {}",
+            reason(&message)
+        ),
     }
 }
 
@@ -373,10 +561,12 @@ fn stream_upload(
 /// line has moved the files into place. `streamed` is the size and hash of
 /// the file sent on stdin; it is recorded only if it was moved into place.
 pub(crate) fn save_manifest(
+    session: &ssh2::Session,
     sftp: &ssh2::Sftp,
     layout: &Layout,
     upload: &mut Upload,
     streamed: Option<(u64, String)>,
+    io: Duration,
 ) -> anyhow::Result<()> {
     if upload.staged.is_empty() {
         return Ok(());
@@ -399,13 +589,13 @@ pub(crate) fn save_manifest(
             );
         }
     }
-    let path = layout.manifest();
-    let _ = sftp.unlink(&path);
-    write_new(
-        sftp,
-        &path,
+    write_atomic(
+        session,
+        layout,
+        &layout.manifest(),
         &serde_json::to_vec_pretty(&upload.manifest)?,
         0o644,
+        io,
     )
 }
 
@@ -415,9 +605,10 @@ pub(crate) fn save_manifest(
 pub(crate) fn pump(
     local: &Path,
     remote: &mut impl std::io::Write,
+    deadline: std::time::Instant,
 ) -> anyhow::Result<(u64, String)> {
     const CHUNK: usize = 4 * 1024 * 1024;
-    let mut source = fs_err::File::open(local)?;
+    let mut source = crate::bundle::open_bundle_file(local)?;
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> std::io::Result<String> {
@@ -444,8 +635,32 @@ pub(crate) fn pump(
         });
         let mut total = 0u64;
         let written = receiver.iter().try_for_each(|chunk| {
+            // A signal is acted on between whole chunks only: libssh2's SFTP
+            // writes are pipelined, and a handle left with writes in flight
+            // confuses the SFTP steps that clean up after the cancel.
+            if let Some(signal) = crate::cancel::requested() {
+                return Err(std::io::Error::other(crate::cancel::Cancelled(signal)));
+            }
+            // One write call at a time (each bounded by the session's
+            // timeout), looking at the clock in between; past the deadline
+            // the connection is given up, so its state no longer matters.
+            let mut at = 0;
+            while at < chunk.len() {
+                if std::time::Instant::now() >= deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the upload ran longer than `--timeout`",
+                    ));
+                }
+                match remote.write(&chunk[at..]) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => at += n,
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+            }
             total += chunk.len() as u64;
-            remote.write_all(&chunk)
+            Ok(())
         });
         drop(receiver);
         let sha256 = reader
@@ -455,20 +670,6 @@ pub(crate) fn pump(
         written?;
         Ok((total, sha256))
     })
-}
-
-fn write_new(sftp: &ssh2::Sftp, path: &Path, contents: &[u8], mode: i32) -> anyhow::Result<()> {
-    let mut file = sftp
-        .open_mode(
-            path,
-            ssh2::OpenFlags::WRITE | ssh2::OpenFlags::CREATE | ssh2::OpenFlags::EXCLUSIVE,
-            mode,
-            ssh2::OpenType::File,
-        )
-        .with_context(|| format!("cannot create `{}` on the host", path.display()))?;
-    file.write_all(contents)
-        .with_context(|| format!("cannot write `{}` on the host", path.display()))?;
-    Ok(())
 }
 
 fn read(sftp: &ssh2::Sftp, path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -505,32 +706,14 @@ pub(crate) fn after(seconds: i64, duration: Duration) -> i64 {
 mod tests {
     use super::*;
 
-    fn holder(machine: &str, pid: u32, deadline: i64) -> LockHolder {
-        LockHolder {
-            holder: "ci@runner".to_owned(),
-            machine: machine.to_owned(),
-            pid,
-            since: 0,
-            deadline,
-            release: 1,
-        }
-    }
-
-    #[track_caller]
-    fn check(lock: LockHolder, now: i64, is_stale: bool) {
-        assert_eq!(
-            super::is_stale(&lock, now, "here"),
-            is_stale,
-            "{lock:?} at {now}"
-        );
-    }
-
     #[test]
-    fn stale_locks() {
-        check(holder("here", std::process::id(), 100), 50, false);
-        check(holder("here", std::process::id(), 100), 101, true);
-        check(holder("here", u32::MAX, 100), 50, true);
-        check(holder("elsewhere", u32::MAX, 100), 50, false);
+    fn reasons_come_first() {
+        assert_eq!(
+            reason("cat: write error: No space left on device"),
+            "no space left on device (the host said: `cat: write error: No space left on device`)"
+        );
+        assert_eq!(reason(""), "the host's command failed without a message");
+        assert_eq!(reason("odd"), "the host said: `odd`");
     }
 
     #[test]

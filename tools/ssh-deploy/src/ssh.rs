@@ -18,10 +18,11 @@ use slipway_core::secret::{ExposeSecret as _, SecretString};
 /// How to authenticate.
 #[derive(Debug, Clone)]
 pub(crate) enum Auth {
-    /// A private key file.
-    KeyFile(PathBuf),
-    /// A private key held in memory (from an environment variable).
-    KeyMemory(SecretString),
+    /// A private key file, and its passphrase if it is encrypted.
+    KeyFile(PathBuf, Option<SecretString>),
+    /// A private key held in memory (from an environment variable), and its
+    /// passphrase if it is encrypted.
+    KeyMemory(SecretString, Option<SecretString>),
     /// The keys of the running ssh-agent.
     Agent,
 }
@@ -64,12 +65,14 @@ pub(crate) enum SshError {
         known_hosts: String,
     },
     #[error(
-        "host key of `{host}` has CHANGED: it is now `{fingerprint}`, which `{known_hosts}` does not list for this host; someone may be intercepting the connection, or the host was reinstalled; refusing to connect"
+        "host key of `{host}` has CHANGED: it is now `{fingerprint}`, which `{known_hosts}` does not list for this host; someone may be intercepting the connection, or the host was reinstalled; refusing to connect. Only if the change is expected (compare `{fingerprint}` with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host): remove the old key with `ssh-keygen -R '{entry}' -f '{known_hosts}'` and deploy once with `--accept-new-host-key`, or pin the new key with `--host-key-fingerprint {fingerprint}`"
     )]
     ChangedHostKey {
         host: String,
         fingerprint: String,
         known_hosts: String,
+        /// The host's name in known_hosts (`host` or `[host]:port`).
+        entry: String,
     },
     #[error(
         "host key of `{host}` is `{fingerprint}`, not the pinned `{expected}` of `--host-key-fingerprint`; refusing to connect"
@@ -195,18 +198,89 @@ pub(crate) fn connect(
         source,
     };
     match auth {
-        Auth::KeyFile(path) => session
-            .userauth_pubkey_file(user, None, path, None)
+        Auth::KeyFile(path, passphrase) => session
+            .userauth_pubkey_file(
+                user,
+                None,
+                path,
+                passphrase.as_ref().map(|p| p.expose_secret()),
+            )
             .map_err(|e| auth_error("key file", e))?,
-        Auth::KeyMemory(key) => session
-            .userauth_pubkey_memory(user, None, key.expose_secret(), None)
+        Auth::KeyMemory(key, passphrase) => session
+            .userauth_pubkey_memory(
+                user,
+                None,
+                key.expose_secret(),
+                passphrase.as_ref().map(|p| p.expose_secret()),
+            )
             .map_err(|e| auth_error("key from environment variable", e))?,
         Auth::Agent => session
             .userauth_agent(user)
             .map_err(|e| auth_error("ssh-agent", e))?,
     }
-    session.set_timeout(0);
+    // Every later call that waits for the host is bounded too: a host (or
+    // network) that goes silent fails the step instead of hanging it.
+    // (The lock's heartbeat, a byte every 2 s on its channel, keeps a quiet
+    // connection alive through NAT. libssh2's own keepalive is left off: it
+    // sends from inside every blocking wait and cuts long writes short.)
+    session.set_timeout(millis(timeout));
     Ok(session)
+}
+
+/// Runs `command` on the host with `stdin` as its standard input, and
+/// returns its exit status and merged output; every wait is bounded by `io`.
+pub(crate) fn run_captured(
+    session: &ssh2::Session,
+    command: &str,
+    stdin: &[u8],
+    io: Duration,
+) -> anyhow::Result<(i32, String)> {
+    session.set_timeout(millis(io));
+    let mut channel = session.channel_session()?;
+    channel.handle_extended_data(ssh2::ExtendedData::Merge)?;
+    channel.exec(command)?;
+    channel.write_all(stdin)?;
+    channel.send_eof()?;
+    let mut output = Vec::new();
+    channel.read_to_end(&mut output)?;
+    channel.wait_close()?;
+    Ok((
+        channel.exit_status()?,
+        String::from_utf8_lossy(&output).trim().to_owned(),
+    ))
+}
+
+/// Whether `error` means the connection is gone or the host stopped
+/// answering (a step ran past its time, the socket was closed or reset),
+/// after which nothing more is tried on it.
+pub(crate) fn is_connection_lost(error: &anyhow::Error) -> bool {
+    use std::io::ErrorKind;
+    // libssh2's LIBSSH2_ERROR_SOCKET_SEND (-7), _TIMEOUT (-9),
+    // _SOCKET_DISCONNECT (-13), _SOCKET_TIMEOUT (-30), _SOCKET_RECV (-43).
+    const LOST: [i32; 5] = [-7, -9, -13, -30, -43];
+    error.chain().any(|cause| {
+        let ssh = cause.downcast_ref::<ssh2::Error>().map(ssh2::Error::code);
+        let io = cause.downcast_ref::<std::io::Error>();
+        matches!(ssh, Some(ssh2::ErrorCode::Session(code)) if LOST.contains(&code))
+            || io.is_some_and(|e| {
+                matches!(
+                    e.kind(),
+                    ErrorKind::TimedOut
+                        | ErrorKind::BrokenPipe
+                        | ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::UnexpectedEof
+                        | ErrorKind::NotConnected
+                ) || e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<ssh2::Error>())
+                    .is_some_and(|e| matches!(e.code(), ssh2::ErrorCode::Session(code) if LOST.contains(&code)))
+            })
+            || {
+                let text = cause.to_string();
+                text.contains("transport read") || text.contains("Unable to send") || text.contains("draining incoming flow")
+            }
+    })
 }
 
 fn check_host_key(
@@ -254,6 +328,7 @@ fn check_host_key(
                     host: shown.to_owned(),
                     fingerprint: found,
                     known_hosts: shown_path,
+                    entry: known_hosts_name(name, port),
                 }),
                 ssh2::CheckResult::NotFound | ssh2::CheckResult::Failure if *accept_new => {
                     let line = format!(
@@ -330,6 +405,8 @@ pub(crate) enum Exit {
     Status(i32),
     /// It ran past the deadline; the channel was closed.
     TimedOut,
+    /// ssh-deploy got this signal (SIGINT, SIGTERM); the channel was closed.
+    Cancelled(i32),
 }
 
 /// Runs `command` on the host with `stdin` (a local file, else nothing) as
@@ -341,9 +418,12 @@ pub(crate) fn exec_streamed(
     command: &str,
     stdin: Option<&Path>,
     timeout: Duration,
+    io: Duration,
+    is_cancellable: bool,
     mut on_line: impl FnMut(&str),
 ) -> anyhow::Result<(Exit, Option<(u64, String)>)> {
     let deadline = Instant::now() + timeout;
+    session.set_timeout(millis(io));
     let mut channel = session.channel_session()?;
     // One stream keeps the remote's own interleaving of stdout and stderr and
     // cannot deadlock on a full stderr window while we read stdout.
@@ -353,7 +433,7 @@ pub(crate) fn exec_streamed(
     // check refuses; its output says why, and a lost connection names it.
     let mut send_error = None;
     let sent = match stdin {
-        Some(path) => match crate::remote::pump(path, &mut channel) {
+        Some(path) => match crate::remote::pump(path, &mut channel, deadline) {
             Ok(sent) => Some(sent),
             Err(error) => {
                 tracing::warn!(error = %error, "cannot send `{}` to the host", path.display());
@@ -371,13 +451,20 @@ pub(crate) fn exec_streamed(
     let mut pending: Vec<u8> = Vec::new();
     let mut buffer = [0u8; 16 * 1024];
     let mut timed_out = false;
+    let mut cancelled = None;
     loop {
+        if let Some(signal) = crate::cancel::requested().filter(|_| is_cancellable) {
+            cancelled = Some(signal);
+            break;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             timed_out = true;
             break;
         }
-        session.set_timeout(millis(left).max(1));
+        // Short reads, so a signal is seen within a quarter of a second;
+        // the connection's own liveness is the lock's heartbeat's business.
+        session.set_timeout(millis(left.min(TICK)).max(1));
         match channel.read(&mut buffer) {
             Ok(0) => break,
             Ok(n) => {
@@ -387,15 +474,13 @@ pub(crate) fn exec_streamed(
                     on_line(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
                 }
             }
-            Err(error)
-                if error.kind() == std::io::ErrorKind::TimedOut
-                    || Instant::now() + Duration::from_millis(100) >= deadline =>
-            {
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) if Instant::now() + Duration::from_millis(100) >= deadline => {
                 timed_out = true;
                 break;
             }
             Err(error) => {
-                session.set_timeout(0);
+                session.set_timeout(millis(io));
                 let lost =
                     send_error.unwrap_or_else(|| "lost the remote command's output".to_owned());
                 return Err(anyhow::Error::from(error).context(lost));
@@ -405,23 +490,25 @@ pub(crate) fn exec_streamed(
     if !pending.is_empty() {
         on_line(String::from_utf8_lossy(&pending).trim_end_matches('\r'));
     }
-    session.set_timeout(millis(Duration::from_secs(10)));
-    if timed_out {
+    session.set_timeout(millis(io));
+    if timed_out || cancelled.is_some() {
         // Closing waits for the remote side, which is still running: free the
         // channel without blocking and keep the session for the record.
         session.set_blocking(false);
         drop(channel);
         session.set_blocking(true);
-        session.set_timeout(0);
-        return Ok((Exit::TimedOut, sent));
+        return Ok((cancelled.map_or(Exit::TimedOut, Exit::Cancelled), sent));
     }
     channel.wait_close()?;
-    session.set_timeout(0);
     Ok((Exit::Status(channel.exit_status()?), sent))
 }
 
+/// How long one read of a command's output waits before looking at the clock
+/// and for a signal.
+const TICK: Duration = Duration::from_millis(250);
+
 /// Milliseconds for `Session::set_timeout` (0 would mean "no timeout").
-fn millis(duration: Duration) -> u32 {
+pub(crate) fn millis(duration: Duration) -> u32 {
     u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }
 

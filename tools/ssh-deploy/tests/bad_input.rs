@@ -357,3 +357,49 @@ fn bad_input_leaves_nothing_on_the_host() {
         "no bundle, deploy.env, lock or release record reached the host"
     );
 }
+
+#[test]
+fn a_dangerous_remote_path_is_refused_with_the_reason() {
+    for (path, why) in [
+        ("/", "is the root directory"),
+        ("/etc", "is a top-level directory"),
+        ("/etc/app", "is a system directory"),
+        ("/home/deploy", "is a home or system directory itself"),
+        ("/srv/app/../..", "holds `.` or `..`"),
+    ] {
+        check_config(
+            &config("").replace("/srv/app", path),
+            &format!(
+                "`remote_path = \"{path}\"` of env `prod` {why}; ssh-deploy writes its bundle, `deploy.env` and `.slipway/` there"
+            ),
+        );
+    }
+    // Queries refuse it too: `lock release` would remove files there.
+    let dir = project(&config("").replace("/srv/app", "/"));
+    check_in(
+        dir.path(),
+        &["lock", "release", "--env", "prod"],
+        "`remote_path = \"/\"` of env `prod` is the root directory",
+    );
+}
+
+#[test]
+fn the_same_image_given_twice_is_refused_naming_both() {
+    let other = format!("app={}", fake_ref(2));
+    let stderr = check_deploy(
+        &["--image", &other],
+        &format!(
+            "image `app` is given twice: `--image app={}` and `--image {other}`; give one reference per image",
+            fake_ref(1)
+        ),
+    );
+    assert!(!stderr.contains("caused by"), "{stderr}");
+}
+
+#[test]
+fn an_endless_images_from_file_is_refused_naming_the_limit() {
+    check_deploy(
+        &["--images-from", "/dev/zero"],
+        "`--images-from /dev/zero` is larger than 4 MiB, the most ssh-deploy reads",
+    );
+}

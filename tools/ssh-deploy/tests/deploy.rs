@@ -58,10 +58,7 @@ fn a_deploy_uploads_the_bundle_writes_deploy_env_runs_the_command_and_records_th
     let record = project.release(1);
     assert_eq!(record["result"], "deployed");
     assert_eq!(record["images"]["APP_IMAGE"], fake_ref(1));
-    assert!(
-        !project.remote().join(".slipway/lock").exists(),
-        "the lock is released"
-    );
+    assert!(project.is_lock_free(), "the lock is released");
 
     // The same deploy again sends nothing; a new image sends only deploy.env.
     let (code, report, stderr) =
@@ -124,7 +121,7 @@ fn a_failing_remote_command_fails_the_deploy_with_exit_1() {
     assert_eq!(report["hosts"][0]["exit_status"], 7);
     assert!(stderr.contains("| migrating"), "{stderr}");
     assert_eq!(project.release(1)["result"], "failed");
-    assert!(!project.remote().join(".slipway/lock").exists());
+    assert!(project.is_lock_free());
 }
 
 #[test]
@@ -156,7 +153,7 @@ fn a_command_that_runs_too_long_fails_at_the_timeout() {
     );
     // Stopped on the host (tests/faults.rs proves it), so the lock goes.
     assert!(error.contains("and was stopped"), "{error}");
-    assert!(!project.remote().join(".slipway/lock").exists());
+    assert!(project.is_lock_free());
     assert_eq!(project.release(1)["result"], "failed");
 }
 

@@ -1,11 +1,12 @@
 //! Faults injected on purpose against the test bed's real sshd: the
-//! connection cut during an upload and during the remote command, the
-//! deploying process killed while it holds the lock, a command past
-//! `--timeout`, an app that never gets ready, unreachable hosts, and two
-//! deploys at the same moment. Each asserts what a user relies on: no
-//! half-written file on the host, no release recorded as good that is not,
-//! a lock that is released or reported stale with the way out, nothing the
-//! deploy started left running, and a retry that completes.
+//! connection cut or gone silent during an upload and during the remote
+//! command, the deploying process killed (SIGKILL) or cancelled (SIGINT,
+//! SIGTERM) while it holds the lock, a command past `--timeout`, an app
+//! that never gets ready, unreachable hosts, and two deploys at the same
+//! moment. Each asserts what a user relies on: no half-written file on the
+//! host, no release recorded as good that is not, a lock that the host
+//! frees by itself when the deploy's session ends, nothing the deploy
+//! started left running, and a retry that completes without manual steps.
 
 #![allow(
     clippy::unwrap_used,
@@ -151,6 +152,23 @@ fn temp_files(remote: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Whether the env's lock on the host is free (no live holder; a killed
+/// deploy's `holder.json` may stay, so only `flock` is asked).
+fn is_lock_free(project: &Project) -> bool {
+    let lock = project.remote().join(".slipway/deploy.lock");
+    !lock.exists()
+        || std::process::Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+}
+
+/// The message a deploy whose connection died gives.
+const LOST: &str = "was lost or stopped answering; the host frees the lock by itself when this deploy's session ends";
+
 /// The PID a slow deploy script wrote.
 fn script_pid(project: &Project) -> u32 {
     project.remote_file("script.pid").trim().parse().unwrap()
@@ -185,25 +203,24 @@ fn cut_during_upload(size: usize, cut: u64) {
     assert_eq!(code, Some(3), "{report}\n{stderr}");
     let error = report["hosts"][0]["error"].as_str().unwrap();
     assert!(error.contains("big.bin"), "{error}");
-    assert!(
-        error.contains("the connection was lost; ssh-deploy reconnected, stopped what the deploy had started on the host and released the lock"),
-        "{error}"
-    );
-    // The old release is intact on the host, whole; no temporary file is left.
+    assert!(error.contains(LOST), "{error}");
+    // The old release is intact on the host, whole.
     assert!(project.remote_file("big.bin") == old, "big.bin changed");
     assert!(project.remote_file("deploy.env").ends_with(&deploy_env(1)));
     assert_eq!(
         project.remote_file("current.txt"),
         format!("{}\n", fake_ref(1))
     );
-    assert_eq!(temp_files(&project.remote()), Vec::<String>::new());
-    assert!(!project.remote().join(".slipway/lock").exists());
+    // sshd saw the connection close: the lock is free without anyone's help.
+    wait_for("the host to free the lock", || is_lock_free(&project));
     assert_eq!(releases(&project, &sshd), [(1, "deployed".to_owned())]);
 
-    // The network is back: the same deploy completes.
+    // The network is back: the same deploy completes, and removes what the
+    // cut one left.
     proxy.set_mode(Mode::Pass);
     let (code, report, stderr) = run(&project, &sshd, &deploy_args(&sshd, 2, &["--host", &host]));
     assert_eq!(code, Some(0), "{report}\n{stderr}");
+    assert_eq!(temp_files(&project.remote()), Vec::<String>::new());
     assert!(project.remote_file("big.bin") == new, "big.bin not updated");
     assert!(project.remote_file("deploy.env").ends_with(&deploy_env(2)));
     assert_eq!(
@@ -253,18 +270,14 @@ fn a_connection_cut_while_the_command_runs_stops_it_on_the_host_and_releases_the
     assert_eq!(code, Some(3), "{report}\n{stderr}");
     let error = report["hosts"][0]["error"].as_str().unwrap();
     assert!(error.contains("cannot run the remote command"), "{error}");
-    assert!(
-        error.contains(
-            "reconnected, stopped what the deploy had started on the host and released the lock"
-        ),
-        "{error}"
-    );
-    assert!(
-        !slipway_testbed::process_exists(pid),
-        "the deploy script still runs on the host"
-    );
+    assert!(error.contains(LOST), "{error}");
+    // sshd saw the connection close; the lock holder ended with it, and the
+    // watchdog stops the script.
+    wait_for("the deploy script to be stopped on the host", || {
+        !slipway_testbed::process_exists(pid)
+    });
     assert!(!project.remote().join("finished").exists());
-    assert!(!project.remote().join(".slipway/lock").exists());
+    wait_for("the host to free the lock", || is_lock_free(&project));
     // deploy.env was moved into place whole before the command started; the
     // release is not recorded as good.
     assert_eq!(
@@ -280,7 +293,7 @@ fn a_connection_cut_while_the_command_runs_stops_it_on_the_host_and_releases_the
 }
 
 #[test]
-fn a_cut_with_no_way_back_leaves_a_stale_lock_and_the_host_stops_the_command() {
+fn a_cut_with_no_way_back_frees_the_lock_on_the_host_and_stops_the_command() {
     let sshd = Sshd::start();
     let project = Project::new(
         &sshd,
@@ -296,36 +309,23 @@ fn a_cut_with_no_way_back_leaves_a_stale_lock_and_the_host_stops_the_command() {
         project.remote().join("started").exists()
     });
     let pid = script_pid(&project);
-    // The cut, and the reconnection refused too.
+    // The cut, and no way back for a while.
     proxy.set_mode(Mode::Refuse);
     proxy.cut_all();
 
     let (code, report, stderr) = parse(&deploy.finish());
     assert_eq!(code, Some(3), "{report}\n{stderr}");
     let error = report["hosts"][0]["error"].as_str().unwrap();
-    assert!(
-        error.contains("the connection was lost, and reconnecting to release the lock failed"),
-        "{error}"
-    );
-    assert!(
-        error.contains(&format!(
-            "the next deploy will find the lock stale: once nothing deploys there, release it with `ssh-deploy lock release --env prod --host {host}`"
-        )),
-        "{error}"
-    );
-    // sshd saw the connection die; the watchdog on the host stops the script.
+    assert!(error.contains(LOST), "{error}");
+    // The host alone frees the lock and stops the script.
     wait_for("the deploy script to be stopped on the host", || {
         !slipway_testbed::process_exists(pid)
     });
     assert!(!project.remote().join("finished").exists());
+    wait_for("the host to free the lock", || is_lock_free(&project));
 
+    // No `lock release`: the next deploy just works.
     proxy.set_mode(Mode::Pass);
-    let (code, report, _) = run(&project, &sshd, &deploy_args(&sshd, 1, &["--host", &host]));
-    assert_eq!(code, Some(3));
-    let error = report["hosts"][0]["error"].as_str().unwrap();
-    assert!(error.contains("is stale: held by"), "{error}");
-    let (code, _, _) = project.run_json(&sshd, &["lock", "release", "--env", "prod"]);
-    assert_eq!(code, Some(0));
     fs_err::remove_file(project.remote().join("slow")).unwrap();
     let (code, _, stderr) = run(&project, &sshd, &deploy_args(&sshd, 1, &["--host", &host]));
     assert_eq!(code, Some(0), "{stderr}");
@@ -333,7 +333,7 @@ fn a_cut_with_no_way_back_leaves_a_stale_lock_and_the_host_stops_the_command() {
 }
 
 #[test]
-fn a_deploy_killed_while_holding_the_lock_leaves_a_stale_lock_and_its_command_is_stopped() {
+fn a_deploy_killed_while_holding_the_lock_frees_it_by_itself_and_its_command_is_stopped() {
     let sshd = Sshd::start();
     let project = Project::new(
         &sshd,
@@ -347,34 +347,25 @@ fn a_deploy_killed_while_holding_the_lock_leaves_a_stale_lock_and_its_command_is
         project.remote().join("started").exists()
     });
     let pid = script_pid(&project);
-    // As a cancelled CI job: no chance to clean up.
+    assert!(!is_lock_free(&project), "the deploy holds the lock");
+    // As a killed CI runner: no chance to clean up.
     deploy.child().kill().unwrap();
     drop(deploy);
-    // sshd sees the connection close; the watchdog on the host stops the script.
+    // sshd sees the connection close; the lock holder ends with the
+    // session, and the watchdog stops the script.
     wait_for("the deploy script to be stopped on the host", || {
         !slipway_testbed::process_exists(pid)
     });
     assert!(!project.remote().join("finished").exists());
-    assert!(project.remote().join(".slipway/lock").exists());
-
-    let (code, report, stderr) = run(&project, &sshd, &deploy_args(&sshd, 2, &[]));
-    assert_eq!(code, Some(3), "{report}\n{stderr}");
-    let error = report["hosts"][0]["error"].as_str().unwrap();
-    assert!(error.contains("the lock of env `prod` on"), "{error}");
-    assert!(error.contains("is stale: held by"), "{error}");
-    assert!(error.contains("for release 1"), "{error}");
-    assert!(error.contains("that deploy is gone"), "{error}");
-    let release = format!(
-        "`ssh-deploy lock release --env prod --host {}@127.0.0.1:{}`",
-        sshd.user(),
-        sshd.port()
-    );
-    assert!(error.contains(&release), "{error}");
+    wait_for("the host to free the lock", || is_lock_free(&project));
     assert_eq!(releases(&project, &sshd), []);
+    // `lock status` tells the last holder is gone.
+    let (code, report, stderr) = project.run_json(&sshd, &["lock", "status", "--env", "prod"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["hosts"][0]["outcome"], "unlocked");
+    assert_eq!(report["hosts"][0]["lock"]["is_alive"], false);
 
-    let (code, report, _) = project.run_json(&sshd, &["lock", "release", "--env", "prod"]);
-    assert_eq!(code, Some(0));
-    assert_eq!(report["hosts"][0]["outcome"], "released");
+    // The next deploy succeeds, with no manual `lock release`.
     fs_err::remove_file(project.remote().join("slow")).unwrap();
     let (code, _, stderr) = run(&project, &sshd, &deploy_args(&sshd, 2, &[]));
     assert_eq!(code, Some(0), "{stderr}");
@@ -382,6 +373,177 @@ fn a_deploy_killed_while_holding_the_lock_leaves_a_stale_lock_and_its_command_is
         project.remote_file("current.txt"),
         format!("{}\n", fake_ref(2))
     );
+    assert_eq!(releases(&project, &sshd), [(1, "deployed".to_owned())]);
+}
+
+/// Sends `signal` (`INT`, `TERM`) to a running deploy; it stops its
+/// command, records the release `cancelled`, frees the lock and exits
+/// with `code`.
+fn cancel_with(signal: &str, code: i32) {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "./deploy.sh""#,
+        &[("deploy.sh", SCRIPT, 0o755)],
+    );
+    let (status, _, stderr) = run(&project, &sshd, &deploy_args(&sshd, 1, &[]));
+    assert_eq!(status, Some(0), "{stderr}");
+    fs_err::write(project.remote().join("slow"), "").unwrap();
+    let mut deploy = spawn(&project, &sshd, &deploy_args(&sshd, 2, &[]));
+    wait_for("the deploy script to start", || {
+        project.remote().join("started").exists()
+    });
+    let pid = script_pid(&project);
+    // The signal's default action applies to ssh-deploy unless it handles it.
+    let sent = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(deploy.child().id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let (status, report, stderr) = parse(&deploy.finish());
+    assert_eq!(status, Some(code), "{report}\n{stderr}");
+    let host = &report["hosts"][0];
+    assert_eq!(host["outcome"], "cancelled", "{report}");
+    let error = host["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("was cancelled by SIG{signal} and was stopped")),
+        "{error}"
+    );
+    // Stopped before ssh-deploy exited, and the lock already free.
+    assert!(
+        !slipway_testbed::process_exists(pid),
+        "the script still runs"
+    );
+    assert!(!project.remote().join("finished").exists());
+    assert!(is_lock_free(&project), "the lock is still held");
+    assert!(!project.remote().join(".slipway/holder.json").exists());
+    assert_eq!(temp_files(&project.remote()), Vec::<String>::new());
+    assert_eq!(
+        releases(&project, &sshd),
+        [(1, "deployed".to_owned()), (2, "cancelled".to_owned())]
+    );
+    // The next deploy needs nothing done by hand.
+    fs_err::remove_file(project.remote().join("slow")).unwrap();
+    let (status, _, stderr) = run(&project, &sshd, &deploy_args(&sshd, 3, &[]));
+    assert_eq!(status, Some(0), "{stderr}");
+}
+
+#[test]
+fn sigint_cancels_a_deploy_cleanly_and_exits_130() {
+    cancel_with("INT", 130);
+}
+
+#[test]
+fn sigterm_cancels_a_deploy_cleanly_and_exits_143() {
+    cancel_with("TERM", 143);
+}
+
+/// How long the tool may take past its own bounds before the test calls it
+/// a hang: generous, since the machine is shared.
+const HANG: Duration = Duration::from_secs(40);
+
+/// Waits for a deploy that should end within `bound` (plus [`HANG`]);
+/// returns its output.
+fn finish_within(mut deploy: Guard, bound: Duration) -> Output {
+    let deadline = Instant::now() + bound + HANG;
+    while deploy.child().try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "ssh-deploy still runs {:?} after its bound: it hangs",
+            bound + HANG
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    deploy.finish()
+}
+
+#[test]
+fn a_network_gone_silent_mid_command_fails_within_the_timeout_and_the_host_frees_the_lock() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "./deploy.sh""#,
+        &[("deploy.sh", SCRIPT, 0o755)],
+    );
+    fs_err::create_dir_all(project.remote()).unwrap();
+    fs_err::write(project.remote().join("slow"), "").unwrap();
+    let proxy = TcpProxy::start(([127, 0, 0, 1], sshd.port()).into());
+    let host = through(&sshd, &proxy);
+    let deploy = spawn(
+        &project,
+        &sshd,
+        &deploy_args(
+            &sshd,
+            1,
+            &[
+                "--host",
+                &host,
+                "--timeout",
+                "4s",
+                "--connect-timeout",
+                "3s",
+            ],
+        ),
+    );
+    wait_for("the deploy script to start", || {
+        project.remote().join("started").exists()
+    });
+    let pid = script_pid(&project);
+    // Nothing is closed or reset: the bytes just stop arriving.
+    proxy.silence_all();
+    let (code, report, stderr) = parse(&finish_within(deploy, Duration::from_secs(4 + 3)));
+    assert_eq!(code, Some(3), "{report}\n{stderr}");
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("ran longer than 4s (`--timeout`)"),
+        "{error}\n{stderr}"
+    );
+    assert!(error.contains(LOST), "{error}");
+    // sshd on the host never heard of it: the heartbeat's absence frees the
+    // lock (2 × 3 s + 10 s), and then the watchdog stops the script.
+    wait_for("the host to free the lock", || is_lock_free(&project));
+    wait_for("the deploy script to be stopped on the host", || {
+        !slipway_testbed::process_exists(pid)
+    });
+    assert!(!project.remote().join("finished").exists());
+    assert_eq!(releases(&project, &sshd), []);
+}
+
+#[test]
+fn a_network_gone_silent_mid_upload_fails_within_the_connect_timeout() {
+    let sshd = Sshd::start();
+    let old = "a".repeat(8 << 20);
+    let project = Project::new(
+        &sshd,
+        r#"command = "./deploy.sh""#,
+        &[("big.bin", &old, 0o644), ("deploy.sh", SCRIPT, 0o755)],
+    );
+    let (code, _, stderr) = run(&project, &sshd, &deploy_args(&sshd, 1, &[]));
+    assert_eq!(code, Some(0), "{stderr}");
+    fs_err::write(
+        project.dir.path().join("deploy/big.bin"),
+        "b".repeat(8 << 20),
+    )
+    .unwrap();
+    let proxy = TcpProxy::start(([127, 0, 0, 1], sshd.port()).into());
+    // Slow enough for the upload to be under way when the network goes quiet.
+    proxy.set_mode(Mode::Throttle(2 << 20));
+    let host = through(&sshd, &proxy);
+    let deploy = spawn(
+        &project,
+        &sshd,
+        &deploy_args(&sshd, 2, &["--host", &host, "--connect-timeout", "3s"]),
+    );
+    wait_for("the upload to be under way", || proxy.forwarded() > 2 << 20);
+    proxy.silence_all();
+    let (code, report, stderr) = parse(&finish_within(deploy, Duration::from_secs(3)));
+    assert_eq!(code, Some(3), "{report}\n{stderr}");
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(error.contains("cannot upload `big.bin`"), "{error}");
+    assert!(error.contains(LOST), "{error}");
+    assert!(project.remote_file("big.bin") == old, "big.bin changed");
+    wait_for("the host to free the lock", || is_lock_free(&project));
     assert_eq!(releases(&project, &sshd), [(1, "deployed".to_owned())]);
 }
 
@@ -414,7 +576,7 @@ fn a_command_past_the_timeout_is_stopped_on_the_host_and_the_lock_released() {
         "the deploy script still runs on the host"
     );
     assert!(!project.remote().join("finished").exists());
-    assert!(!project.remote().join(".slipway/lock").exists());
+    assert!(is_lock_free(&project));
     assert_eq!(releases(&project, &sshd), [(1, "failed".to_owned())]);
 }
 
@@ -632,7 +794,7 @@ fn of_two_deploys_at_the_same_moment_exactly_one_deploys_and_the_other_fails_fas
         format!("{}\n", deployed.as_str().unwrap()),
         project.remote_file("current.txt")
     );
-    assert!(!project.remote().join(".slipway/lock").exists());
+    assert!(is_lock_free(&project));
 }
 
 #[test]
@@ -691,5 +853,198 @@ fn with_lock_wait_the_second_of_two_deploys_waits_and_then_deploys() {
     );
     images.sort();
     assert_eq!(images, [fake_ref(1), fake_ref(2)]);
-    assert!(!project.remote().join(".slipway/lock").exists());
+    assert!(is_lock_free(&project));
+}
+
+/// The sshd processes serving connections (descendants of the listener
+/// `listener`, not the listener itself), as `(pid, comm)`.
+fn sshd_sessions(listener: u32) -> Vec<u32> {
+    let parent_of = |pid: u32| -> Option<(u32, String)> {
+        let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let close = stat.rfind(')')?;
+        let comm = stat[stat.find('(')? + 1..close].to_owned();
+        let ppid = stat[close + 2..].split_whitespace().nth(1)?.parse().ok()?;
+        Some((ppid, comm))
+    };
+    let mut found = Vec::new();
+    for entry in fs_err::read_dir("/proc").unwrap() {
+        let Ok(pid) = entry.unwrap().file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        // An sshd whose chain of parents reaches the listener.
+        let Some((_, comm)) = parent_of(pid) else {
+            continue;
+        };
+        if comm != "sshd" || pid == listener {
+            continue;
+        }
+        let mut at = pid;
+        while let Some((ppid, _)) = parent_of(at) {
+            if ppid == listener {
+                found.push(pid);
+                break;
+            }
+            if ppid <= 1 {
+                break;
+            }
+            at = ppid;
+        }
+    }
+    found
+}
+
+/// Sends `signal` to each PID.
+fn signal_all(pids: &[u32], signal: &str) {
+    for pid in pids {
+        let _ = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
+/// Lets stopped sshd processes go on when the test ends, panics included.
+struct Continue(Vec<u32>);
+
+impl Drop for Continue {
+    fn drop(&mut self) {
+        signal_all(&self.0, "CONT");
+    }
+}
+
+#[test]
+fn a_stopped_sshd_mid_command_fails_within_the_timeout_and_the_host_frees_the_lock() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "./deploy.sh""#,
+        &[("deploy.sh", SCRIPT, 0o755)],
+    );
+    fs_err::create_dir_all(project.remote()).unwrap();
+    fs_err::write(project.remote().join("slow"), "").unwrap();
+    let deploy = spawn(
+        &project,
+        &sshd,
+        &deploy_args(&sshd, 1, &["--timeout", "4s", "--connect-timeout", "3s"]),
+    );
+    wait_for("the deploy script to start", || {
+        project.remote().join("started").exists()
+    });
+    let pid = script_pid(&project);
+    // SIGSTOP the sshd processes of the deploy's connection: the socket
+    // stays open, nothing answers.
+    let stopped = Continue(sshd_sessions(sshd.pid()));
+    assert!(!stopped.0.is_empty(), "no sshd session found");
+    signal_all(&stopped.0, "STOP");
+    let (code, report, stderr) = parse(&finish_within(deploy, Duration::from_secs(4 + 3)));
+    assert_eq!(code, Some(3), "{report}\n{stderr}");
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("ran longer than 4s (`--timeout`)"),
+        "{error}"
+    );
+    assert!(error.contains(LOST), "{error}");
+    // With sshd still stopped, the lock holder misses its heartbeat and
+    // exits, and the watchdog stops the script.
+    wait_for("the host to free the lock", || is_lock_free(&project));
+    wait_for("the deploy script to be stopped on the host", || {
+        !slipway_testbed::process_exists(pid)
+    });
+    assert!(!project.remote().join("finished").exists());
+    drop(stopped);
+    assert_eq!(releases(&project, &sshd), []);
+}
+
+#[test]
+fn sigint_mid_upload_removes_the_partial_file_and_records_the_release_cancelled() {
+    let sshd = Sshd::start();
+    let old = "a".repeat(8 << 20);
+    let project = Project::new(
+        &sshd,
+        r#"command = "./deploy.sh""#,
+        &[("big.bin", &old, 0o644), ("deploy.sh", SCRIPT, 0o755)],
+    );
+    let (code, _, stderr) = run(&project, &sshd, &deploy_args(&sshd, 1, &[]));
+    assert_eq!(code, Some(0), "{stderr}");
+    fs_err::write(
+        project.dir.path().join("deploy/big.bin"),
+        "b".repeat(8 << 20),
+    )
+    .unwrap();
+    let proxy = TcpProxy::start(([127, 0, 0, 1], sshd.port()).into());
+    proxy.set_mode(Mode::Throttle(2 << 20));
+    let host = through(&sshd, &proxy);
+    let mut deploy = spawn(&project, &sshd, &deploy_args(&sshd, 2, &["--host", &host]));
+    wait_for("the upload to be under way", || proxy.forwarded() > 2 << 20);
+    let sent = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(deploy.child().id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let (code, report, stderr) = parse(&deploy.finish());
+    assert_eq!(code, Some(130), "{report}\n{stderr}");
+    assert_eq!(report["hosts"][0]["outcome"], "cancelled", "{report}");
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("cancelled by SIGINT while uploading; nothing was run"),
+        "{error}"
+    );
+    assert!(project.remote_file("big.bin") == old, "big.bin changed");
+    assert_eq!(temp_files(&project.remote()), Vec::<String>::new());
+    assert!(is_lock_free(&project));
+    assert_eq!(
+        releases(&project, &sshd),
+        [(1, "deployed".to_owned()), (2, "cancelled".to_owned())]
+    );
+}
+
+#[test]
+fn a_network_that_trickles_fails_the_upload_at_the_timeout() {
+    let sshd = Sshd::start();
+    let old = "a".repeat(8 << 20);
+    let project = Project::new(
+        &sshd,
+        r#"command = "./deploy.sh""#,
+        &[("big.bin", &old, 0o644), ("deploy.sh", SCRIPT, 0o755)],
+    );
+    let (code, _, stderr) = run(&project, &sshd, &deploy_args(&sshd, 1, &[]));
+    assert_eq!(code, Some(0), "{stderr}");
+    fs_err::write(
+        project.dir.path().join("deploy/big.bin"),
+        "b".repeat(8 << 20),
+    )
+    .unwrap();
+    let proxy = TcpProxy::start(([127, 0, 0, 1], sshd.port()).into());
+    // Never silent long enough for `--connect-timeout`: 8 MiB would take
+    // two minutes.
+    proxy.set_mode(Mode::Throttle(64 << 10));
+    let host = through(&sshd, &proxy);
+    let deploy = spawn(
+        &project,
+        &sshd,
+        &deploy_args(
+            &sshd,
+            2,
+            &[
+                "--host",
+                &host,
+                "--timeout",
+                "3s",
+                "--connect-timeout",
+                "5s",
+            ],
+        ),
+    );
+    let (code, report, stderr) = parse(&finish_within(deploy, Duration::from_secs(3 + 5)));
+    assert_eq!(code, Some(3), "{report}\n{stderr}");
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(error.contains("cannot upload `big.bin`"), "{error}");
+    assert!(
+        error.contains("the upload ran longer than `--timeout`"),
+        "{error}"
+    );
+    assert!(project.remote_file("big.bin") == old, "big.bin changed");
+    wait_for("the host to free the lock", || is_lock_free(&project));
+    assert_eq!(releases(&project, &sshd), [(1, "deployed".to_owned())]);
 }

@@ -343,6 +343,17 @@ fn a_key_pasted_where_a_name_or_path_belongs_is_refused_without_echoing_it() {
         "{}",
         run.stderr()
     );
+    // The way out names what ssh-deploy reads, not flags it does not have.
+    assert!(
+        !run.stderr().contains("--password-stdin") && !run.stderr().contains("--username"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("`--require-revision` reads the registry with the credentials of `docker login 127.0.0.1:"),
+        "{}",
+        run.stderr()
+    );
     assert_no_leak(&run, &all, &project);
 }
 

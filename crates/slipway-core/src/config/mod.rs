@@ -145,10 +145,15 @@ pub struct Env {
     pub hosts: Vec<Host>,
     /// Absolute directory on each host holding releases.
     pub remote_path: String,
-    /// Files uploaded with each release, relative to [`Config::root`].
+    /// Files (or directories of files) uploaded with each release, relative
+    /// to [`Config::root`]; only checked to exist here: the deploying tool
+    /// checks that each resolves to regular files inside the root.
     pub bundle: Vec<PathBuf>,
     /// Command run in the release directory on each host.
     pub command: String,
+    /// Environment variable holding the passphrase of an encrypted SSH key
+    /// (ssh-deploy's `--ssh-key-passphrase-env` wins over it).
+    pub ssh_key_passphrase_env: Option<String>,
     /// `deploy.env` variable name -> image name.
     pub images: BTreeMap<String, String>,
     /// URL `ready-wait` polls after the deploy.

@@ -49,6 +49,7 @@ const ENV_KEYS: &[&str] = &[
     "ready_timeout",
     "lock_timeout",
     "keep_releases",
+    "ssh_key_passphrase_env",
 ];
 
 const DEFAULT_BRANCH: &str = "main";
@@ -950,7 +951,10 @@ fn env<'a, 'i>(
     )? {
         let path = PathBuf::from(&file.value);
         let resolved = root.join(&path);
-        if file.value.is_empty() || !resolved.is_file() {
+        // Only that the entry exists: what it may be (a regular file or a
+        // directory of them inside the project) is the deploying tool's
+        // check, which names what a symlink points at.
+        if file.value.is_empty() || resolved.symlink_metadata().is_err() {
             return Err(ConfigError::from(ConfigErrorKind::BundleFileMissing {
                 at: file.at,
                 env: name.to_owned(),
@@ -1036,6 +1040,7 @@ fn env<'a, 'i>(
         remote_path: remote_path.value,
         bundle,
         command: command.value,
+        ssh_key_passphrase_env: table.string("ssh_key_passphrase_env")?.map(|v| v.value),
         images,
         ready_url,
         ready_timeout: table.duration("ready_timeout", DEFAULT_READY_TIMEOUT)?,

@@ -42,6 +42,9 @@ pub enum Outcome {
     Unlocked,
     /// The lock was removed.
     Released,
+    /// The deploy was cancelled (SIGINT, SIGTERM): its command stopped, its
+    /// temporary files removed, the release recorded as `cancelled`.
+    Cancelled,
 }
 
 impl Outcome {
@@ -57,6 +60,7 @@ impl Outcome {
             Outcome::Locked => "locked",
             Outcome::Unlocked => "unlocked",
             Outcome::Released => "released",
+            Outcome::Cancelled => "cancelled",
         }
     }
 }
@@ -159,11 +163,23 @@ pub struct LockHolder {
     pub pid: u32,
     /// When the lock was taken, seconds since the Unix epoch.
     pub since: i64,
-    /// After this time (seconds since the epoch) the holder would have given
-    /// up by itself; a lock still there is stale.
+    /// When the deploy expected to be done at the latest (seconds since the
+    /// epoch); informative only: the lock lives as long as the deploy's
+    /// session, not until a deadline.
     pub deadline: i64,
     /// The release being deployed.
     pub release: u64,
+    /// The CI job that deploys (its URL under GitHub Actions or GitLab CI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_job: Option<String>,
+    /// The PID, on the host, of the process that holds the lock for the
+    /// deploy's SSH session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_pid: Option<u32>,
+    /// For `lock status`: whether the holder still holds the lock (its
+    /// session lives); `false` for the last holder of a free lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_alive: Option<bool>,
 }
 
 /// What a deploy did, as recorded on the host.
@@ -174,6 +190,8 @@ pub enum ReleaseResult {
     Deployed,
     /// The command failed, timed out, or readiness failed.
     Failed,
+    /// The deploy was cancelled (SIGINT, SIGTERM) and its command stopped.
+    Cancelled,
 }
 
 /// One release record, `.slipway/releases/<id>.json` on the host.

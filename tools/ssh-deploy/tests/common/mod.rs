@@ -115,6 +115,22 @@ images = {{ APP_IMAGE = "app" }}
             & 0o7777
     }
 
+    /// Whether the env's lock on the host is free: `flock -n` on it
+    /// succeeds (a deploy's session holds it while it deploys), and no
+    /// holder is recorded.
+    pub(crate) fn is_lock_free(&self) -> bool {
+        let lock = self.remote().join(".slipway/deploy.lock");
+        let is_free = !lock.exists()
+            || Command::new("flock")
+                .arg("-n")
+                .arg(&lock)
+                .arg("true")
+                .status()
+                .unwrap()
+                .success();
+        is_free && !self.remote().join(".slipway/holder.json").exists()
+    }
+
     /// The release record `id` on the host.
     pub(crate) fn release(&self, id: u64) -> serde_json::Value {
         let path = self.remote().join(format!(".slipway/releases/{id}.json"));
