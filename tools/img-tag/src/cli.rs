@@ -124,6 +124,14 @@ pub struct ComputeArgs {
     #[arg(long = "image", value_name = "LINE")]
     pub images: Vec<String>,
 
+    /// A label to add or override, `key=value` (expressions such as `{{branch}}` allowed), as metadata-action's `labels:`; repeatable
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+
+    /// An annotation to add or override, `key=value`, as metadata-action's `annotations:`; repeatable. Levels come from $DOCKER_METADATA_ANNOTATIONS_LEVELS (comma-separated) [default level: manifest]
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+
     /// The event name [default: $GITHUB_EVENT_NAME, else `push`]
     #[arg(long, value_name = "NAME")]
     pub event: Option<String>,

@@ -129,6 +129,8 @@ impl slipway_core::output::Report for Report {
                         .collect::<Vec<_>>()
                         .join("\n"),
                 ),
+                ("tag-names".to_owned(), report.tag_names.join("\n")),
+                ("annotations".to_owned(), report.annotations.join("\n")),
                 (
                     "version".to_owned(),
                     report.version.clone().unwrap_or_default(),
@@ -280,9 +282,22 @@ fn compute(
     tracing::debug!(event = %ctx.event_name, git_ref = %ctx.git_ref, sha = %ctx.sha, default_branch = ?ctx.default_branch, "tag context");
     let meta = slipway_core::tags::compute(&rules, &flavor, &images, &ctx)
         .map_err(|e| UsageError::new(e.to_string()))?;
+    let labels = tags::oci_annotations(meta.version.as_deref(), &args.labels, &ctx)
+        .map_err(|e| UsageError::new(format!("invalid `--label`: {e}")))?;
+    let annotations = tags::oci_annotations(meta.version.as_deref(), &args.annotations, &ctx)
+        .map_err(|e| UsageError::new(format!("invalid `--annotation`: {e}")))?;
+    // Same as metadata-action: `manifest` unless the variable names levels.
+    let levels: Vec<String> = env("DOCKER_METADATA_ANNOTATIONS_LEVELS")
+        .filter(|levels| !levels.is_empty())
+        .unwrap_or_else(|| "manifest".to_owned())
+        .split(',')
+        .map(|level| level.trim().to_owned())
+        .collect();
     Ok(ComputeReport {
         tags: meta.tags,
-        labels: meta.labels,
+        tag_names: meta.tag_names,
+        labels,
+        annotations: tags::annotations_at_levels(&annotations, &levels),
         version: meta.version,
     })
 }

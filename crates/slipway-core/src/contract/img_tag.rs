@@ -10,8 +10,15 @@ pub use crate::version::{Bump, ConventionalCommit};
 pub struct ComputeReport {
     /// `image:tag` (bare tags without `--image`), in metadata-action's order.
     pub tags: Vec<String>,
-    /// The OCI labels, by name.
+    /// The tags without image names (metadata-action's `tag-names`).
+    #[serde(default)]
+    pub tag_names: Vec<String>,
+    /// The OCI labels, by name (with `--label` entries).
     pub labels: BTreeMap<String, String>,
+    /// metadata-action's `annotations`: `level:key=value`, for each level of
+    /// `DOCKER_METADATA_ANNOTATIONS_LEVELS` (`manifest` by default).
+    #[serde(default)]
+    pub annotations: Vec<String>,
     /// The main version (the first tag), or null when no rule yields a tag.
     pub version: Option<String>,
 }
