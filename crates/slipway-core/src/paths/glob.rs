@@ -6,7 +6,8 @@
 //! - a leading `!` negates the whole pattern (the caller decides what a
 //!   negated pattern means); `!(a|b)` as a whole pattern negates `{a,b}`;
 //! - `@(a|b)` is `{a,b}`; the other extglobs (`+(…)`, `*(…)`, `?(…)`, a
-//!   `!(…)` inside a pattern) are refused with a message, never guessed;
+//!   `!(…)` inside a pattern, nested groups) and brace ranges (`{1..3}`)
+//!   go to [`super::extglob`], which matches them as picomatch does;
 //! - `**` that is not a whole path segment is a plain `*` (`**.md` matches
 //!   `a.md`, not `dir/a.md`);
 //! - a trailing `/**` also matches the directory itself (`src/**` matches a
@@ -19,8 +20,10 @@
 pub(crate) struct Translated {
     /// Whether a leading `!` (or `!(…)`) negated the pattern.
     pub(crate) negated: bool,
-    /// The globset globs, without the negation.
+    /// The globset globs, without the negation (empty with `matcher`).
     pub(crate) globs: Vec<String>,
+    /// The pattern's own matcher, when globset cannot express it.
+    pub(crate) matcher: Option<super::extglob::Matcher>,
 }
 
 /// Rewrites a paths-filter (picomatch) pattern; the error says what is not
@@ -43,6 +46,13 @@ pub(crate) fn translate(pattern: &str) -> Result<Translated, String> {
     if body.is_empty() {
         return Err("the pattern is empty".to_owned());
     }
+    if super::extglob::is_needed(body) {
+        return Ok(Translated {
+            negated,
+            globs: Vec::new(),
+            matcher: Some(super::extglob::Matcher::parse(body)?),
+        });
+    }
     let glob = rewrite(body)?;
     let mut globs = vec![glob.clone()];
     if let Some(dir) = glob.strip_suffix("/**")
@@ -51,7 +61,11 @@ pub(crate) fn translate(pattern: &str) -> Result<Translated, String> {
     {
         globs.push(dir.to_owned());
     }
-    Ok(Translated { negated, globs })
+    Ok(Translated {
+        negated,
+        globs,
+        matcher: None,
+    })
 }
 
 /// `inner` when `text` is exactly `<prefix>(inner)` with balanced parentheses.
@@ -221,7 +235,8 @@ mod tests {
             translated,
             Translated {
                 negated,
-                globs: globs.iter().map(|g| (*g).to_owned()).collect()
+                globs: globs.iter().map(|g| (*g).to_owned()).collect(),
+                matcher: None,
             },
             "pattern `{pattern}`"
         );
@@ -268,12 +283,15 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_globset_cannot_do() {
-        check_error(
-            "src/+(a|b)",
-            "the extglob `+(…)` is not supported: use `{a,b}` or `@(a|b)` for alternatives, and a leading `!` to negate a whole pattern",
-        );
+    fn hands_what_globset_cannot_do_to_the_extglob_matcher() {
+        for pattern in ["src/+(a|b)", "!x/*(y)", "v{1..3}/**", "@(a|@(b|c))"] {
+            let translated = translate(pattern).expect("supported pattern");
+            assert!(translated.matcher.is_some(), "`{pattern}`");
+            assert!(translated.globs.is_empty(), "`{pattern}`");
+        }
+        assert!(translate("!x/*(y)").expect("valid").negated);
         check_error("./", "the pattern is empty");
         check_error("@(a", "`@(` is not closed by `)`");
+        check_error("+(a", "an extglob `(` is not closed by `)`");
     }
 }

@@ -15,6 +15,7 @@
 //! the caller's job; [`yaml`] and [`docker`] take their text.
 
 pub mod docker;
+mod extglob;
 mod glob;
 pub mod project;
 pub mod yaml;
@@ -159,6 +160,9 @@ pub struct FilterSet {
     set: globset::GlobSet,
     /// For each glob of `set`, the patterns it belongs to.
     glob_patterns: Vec<Vec<usize>>,
+    /// The patterns globset cannot express (extglobs, brace ranges), each
+    /// with its own matcher, by pattern index.
+    own_matchers: Vec<(extglob::Matcher, usize)>,
     patterns: Vec<Pattern>,
     /// For each pattern, the filter it belongs to.
     pattern_filter: Vec<usize>,
@@ -272,6 +276,7 @@ impl FilterSet {
         let mut builder = globset::GlobSetBuilder::new();
         let mut glob_index: std::collections::HashMap<String, usize> = Default::default();
         let mut glob_patterns: Vec<Vec<usize>> = Vec::new();
+        let mut own_matchers = Vec::new();
         let mut patterns = Vec::new();
         let mut filters = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -287,6 +292,9 @@ impl FilterSet {
                     };
                     let translated = glob::translate(&pattern.text).map_err(error)?;
                     let index = patterns.len();
+                    if let Some(matcher) = translated.matcher {
+                        own_matchers.push((matcher, index));
+                    }
                     for text in translated.globs {
                         let slot = match glob_index.get(&text) {
                             Some(slot) => *slot,
@@ -340,6 +348,7 @@ impl FilterSet {
         Ok(FilterSet {
             set,
             glob_patterns,
+            own_matchers,
             patterns,
             pattern_filter,
             match_without_hit,
@@ -477,6 +486,12 @@ impl FilterSet {
         self.set.matches_into(path, &mut scratch.globs);
         for glob in &scratch.globs {
             for pattern in &self.glob_patterns[*glob] {
+                scratch.hits[*pattern] = true;
+                scratch.touched.push(*pattern);
+            }
+        }
+        for (matcher, pattern) in &self.own_matchers {
+            if matcher.is_match(path) {
                 scratch.hits[*pattern] = true;
                 scratch.touched.push(*pattern);
             }
@@ -622,6 +637,7 @@ fn glob_reason(error: &globset::Error) -> String {
 /// compiles as a filter will compile it, so a config that loads never fails
 /// later on a pattern the matcher reads differently; the error says why not.
 pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
+    // A pattern with its own matcher was checked when it was parsed.
     for text in glob::translate(pattern)?.globs {
         glob::build(&text).map_err(|e| glob_reason(&e))?;
     }
