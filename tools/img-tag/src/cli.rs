@@ -156,11 +156,15 @@ pub struct ComputeArgs {
 /// Flags of `img-tag next-version`.
 #[derive(Debug, clap::Args)]
 pub struct NextVersionArgs {
-    /// Use this bump instead of the one the commits ask for (e.g. from a release label)
+    /// Use this bump instead of the one the commits (and release labels) ask for
     #[arg(long, value_enum, value_name = "BUMP")]
     pub bump: Option<Bump>,
 
-    /// Make a prerelease `X.Y.Z-<ID>.<N>`, N counting the commits since the last release
+    /// Release labels, comma-separated: `release:major`, `release:minor`, `release:patch` or `release:skip` decide the bump; other labels are ignored [default: the labels of the pull request in $GITHUB_EVENT_PATH, or $CI_MERGE_REQUEST_LABELS]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub labels: Option<Vec<String>>,
+
+    /// Make a prerelease `X.Y.Z-<ID>.<N>`, N counting the commits since the last release; it never sorts below a release tagged anywhere in the repository
     #[arg(long, value_name = "ID")]
     pub prerelease: Option<String>,
 
@@ -168,9 +172,25 @@ pub struct NextVersionArgs {
     #[arg(long, value_name = "BRANCH", requires = "prerelease")]
     pub prerelease_branch: Vec<String>,
 
-    /// Print the Markdown changelog section of the version instead of the version
+    /// The ref being built, `refs/heads/dev` or `dev`, for --prerelease-branch [default: the CI's ($GITHUB_REF, $CI_COMMIT_BRANCH; a pull request's head branch), else HEAD's branch]
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: Option<String>,
+
+    /// Write the version's changelog section on top of CHANGELOG.md (created if missing; a version already there is left alone), and print the section instead of the version
     #[arg(long)]
     pub changelog: bool,
+
+    /// The changelog file --changelog writes [default: CHANGELOG.md at the repository's root]
+    #[arg(long, value_name = "FILE", requires = "changelog")]
+    pub changelog_file: Option<std::path::PathBuf>,
+
+    /// With --changelog, print the section but write no file
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Exit 1 when there is nothing to release (no commit asks for a bump, or `release:skip`)
+    #[arg(long)]
+    pub exit_code: bool,
 
     /// The repository [default: the one holding the current directory]
     #[arg(long, value_name = "DIR", default_value = ".")]
@@ -185,6 +205,10 @@ pub struct CheckCommitArgs {
     pub message: String,
 
     /// Accept this type too, besides build, chore, ci, docs, feat, fix, perf, refactor, revert, style, test (repeatable)
-    #[arg(long = "type", value_name = "TYPE")]
-    pub types: Vec<String>,
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "types")]
+    pub extra_types: Vec<String>,
+
+    /// Accept only these types, comma-separated, e.g. `feat,fix,docs,chore` [default: build, chore, ci, docs, feat, fix, perf, refactor, revert, style, test]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub types: Option<Vec<String>>,
 }

@@ -34,6 +34,10 @@ pub struct NextVersionReport {
     pub bump: Bump,
     /// Commits since the last release.
     pub height: usize,
+    /// Whether there is anything to release: false when no commit asks for
+    /// a bump (or `release:skip`); `version` is then the last release's.
+    #[serde(default)]
+    pub has_release: bool,
     /// The Markdown changelog section (with `--changelog`; absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changelog: Option<String>,
