@@ -56,9 +56,24 @@ pub struct ApplyArgs {
     #[arg(value_name = "IMAGE")]
     pub image: ImageRef,
 
-    /// A tag to point at the image (repeatable, at least one); applied concurrently
-    #[arg(long = "tag", value_name = "TAG", required = true)]
+    /// A tag to point at the image (repeatable); applied concurrently. Without it, the tags are computed as `img-tag compute` computes them (see --computed)
+    #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<Tag>,
+
+    /// Compute the tags from the rules and the CI context, then apply them, in one call: the rules are --rule lines, else slipway.toml [tags] rules, else metadata-action's defaults [default: on when no --tag is given]
+    #[arg(long, conflicts_with = "tags")]
+    pub computed: bool,
+
+    /// A metadata-action `tags:` line for the computed tags, e.g. `type=semver,pattern={{version}}`; repeatable [default: slipway.toml [tags] rules]
+    #[arg(long = "rule", value_name = "RULE", conflicts_with = "tags")]
+    pub rules: Vec<String>,
+
+    /// A metadata-action `flavor:` line for the computed tags [default: slipway.toml [tags] flavor]
+    #[arg(long = "flavor", value_name = "LINE", conflicts_with = "tags")]
+    pub flavors: Vec<String>,
+
+    #[command(flatten)]
+    pub context: ContextArgs,
 
     /// Print what would change; change nothing
     #[arg(long)]
@@ -132,6 +147,13 @@ pub struct ComputeArgs {
     #[arg(long = "annotation", value_name = "KEY=VALUE")]
     pub annotations: Vec<String>,
 
+    #[command(flatten)]
+    pub context: ContextArgs,
+}
+
+/// The facts tags are computed from: shared by `compute` and `apply`.
+#[derive(Debug, clap::Args)]
+pub struct ContextArgs {
     /// The event name [default: $GITHUB_EVENT_NAME, else `push`]
     #[arg(long, value_name = "NAME")]
     pub event: Option<String>,

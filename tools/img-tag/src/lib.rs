@@ -18,14 +18,14 @@ use std::io::Read as _;
 use anyhow::Context as _;
 use slipway_core::cli::{UsageError, exit};
 use slipway_core::config::Config;
-use slipway_core::image_ref::Repository;
+use slipway_core::image_ref::{Repository, Tag};
 use slipway_core::output::{Output, Style};
 use slipway_core::tags::{self, ImageSpec};
 use slipway_core::version::{self, Bump, ChangelogEntry, KNOWN_TYPES};
 
 pub use cli::{
-    ApplyArgs, CheckCommitArgs, Cli, Command, ComputeArgs, LsArgs, NextVersionArgs, PromoteArgs,
-    RegistryArgs, ResolveArgs,
+    ApplyArgs, CheckCommitArgs, Cli, Command, ComputeArgs, ContextArgs, LsArgs, NextVersionArgs,
+    PromoteArgs, RegistryArgs, ResolveArgs,
 };
 pub use slipway_core::contract::img_tag::{
     ApplyReport, CheckCommitReport, ComputeReport, LsReport, NextVersionReport, PromoteReport,
@@ -218,8 +218,16 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
         }
         Command::CheckCommit(args) => check_commit(&args).map(Report::CheckCommit),
         Command::Apply(args) => {
+            // The plan first: computed tags are worked out (and checked)
+            // before the registry is touched.
+            let tags = if args.tags.is_empty() {
+                let config = Config::locate_optional(cli.global.config.as_deref(), &cwd)?;
+                computed_tags(&args, config.as_ref(), &cwd)?
+            } else {
+                args.tags.clone()
+            };
             let client = remote::client(&args.registry, &[args.image.registry()], out)?;
-            remote::block_on(apply::apply(&client, &args.image, &args.tags, args.dry_run))
+            remote::block_on(apply::apply(&client, &args.image, &tags, args.dry_run))
                 .map(Report::Apply)
         }
         Command::Promote(args) => {
@@ -296,7 +304,7 @@ fn compute(
         })?;
     }
     let default_branch = config.map(|c| c.project.default_branch.clone());
-    let ctx = context::tag_context(args, env, cwd, default_branch)?;
+    let ctx = context::tag_context(&args.context, env, cwd, default_branch)?;
     tracing::debug!(event = %ctx.event_name, git_ref = %ctx.git_ref, sha = %ctx.sha, default_branch = ?ctx.default_branch, "tag context");
     let meta = slipway_core::tags::compute(&rules, &flavor, &images, &ctx)
         .map_err(|e| UsageError::new(e.to_string()))?;
@@ -318,6 +326,42 @@ fn compute(
         annotations: tags::annotations_at_levels(&annotations, &levels),
         version: meta.version,
     })
+}
+
+/// `apply` without `--tag`: the tags `compute` would print for this
+/// context, from `--rule`/`--flavor`, else slipway.toml's `[tags]`, else
+/// metadata-action's defaults.
+fn computed_tags(
+    args: &ApplyArgs,
+    config: Option<&Config>,
+    cwd: &std::path::Path,
+) -> anyhow::Result<Vec<Tag>> {
+    let (rules, flavor) =
+        tags::rules_and_flavor(&args.rules, &args.flavors, config.map(|c| &c.tags))
+            .map_err(|e| UsageError::new(e.replace("`--tag`", "`--rule`")))?;
+    let default_branch = config.map(|c| c.project.default_branch.clone());
+    let ctx = context::tag_context(
+        &args.context,
+        &|name| std::env::var(name).ok(),
+        cwd,
+        default_branch,
+    )?;
+    let meta =
+        tags::compute(&rules, &flavor, &[], &ctx).map_err(|e| UsageError::new(e.to_string()))?;
+    if meta.tag_names.is_empty() {
+        return Err(UsageError::new(format!(
+            "no rule yields a tag for ref `{}` (event `{}`): nothing to apply; give --tag, or rules that match (--rule, slipway.toml [tags] rules)",
+            ctx.git_ref, ctx.event_name
+        )));
+    }
+    meta.tag_names
+        .iter()
+        .map(|name| {
+            name.parse::<Tag>().map_err(|e| {
+                UsageError::new(format!("computed tag `{name}` is not a valid tag: {e}"))
+            })
+        })
+        .collect()
 }
 
 fn next_version(
