@@ -87,6 +87,37 @@ fn whole_group(text: &str, prefix: char) -> Option<&str> {
     None
 }
 
+/// A rewritten glob that needs no glob matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plain {
+    /// `**`: every path.
+    Everything,
+    /// A path without glob syntax: itself only.
+    Literal(String),
+    /// `<dir>/**`, `dir` without glob syntax: every path under `dir`.
+    Tree(String),
+}
+
+/// What kind of plain glob `glob` (a [`translate`]d one) is, if any.
+pub(crate) fn plain_kind(glob: &str) -> Option<Plain> {
+    let is_literal = |text: &str| {
+        !text.is_empty()
+            && !text.contains(['*', '?', '[', ']', '{', '}', '\\'])
+            && !text.starts_with('/')
+            && !text.ends_with('/')
+            && !text.contains("//")
+    };
+    if glob == "**" {
+        Some(Plain::Everything)
+    } else if let Some(dir) = glob.strip_suffix("/**").filter(|dir| is_literal(dir)) {
+        Some(Plain::Tree(dir.to_owned()))
+    } else if is_literal(glob) {
+        Some(Plain::Literal(glob.to_owned()))
+    } else {
+        None
+    }
+}
+
 /// Escapes every character globset would read as syntax, for a literal path.
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -267,6 +298,29 @@ mod tests {
         check("!", false, &["!"]);
         check("[!a]*", false, &["[!a]*"]);
         check("\\*.md", false, &["\\*.md"]);
+    }
+
+    #[test]
+    fn plain_globs_need_no_matching() {
+        assert_eq!(plain_kind("**"), Some(Plain::Everything));
+        assert_eq!(
+            plain_kind("src/go/**"),
+            Some(Plain::Tree("src/go".to_owned()))
+        );
+        assert_eq!(
+            plain_kind("Cargo.lock"),
+            Some(Plain::Literal("Cargo.lock".to_owned()))
+        );
+        assert_eq!(
+            plain_kind(".github"),
+            Some(Plain::Literal(".github".to_owned()))
+        );
+        for glob in [
+            "src/*/x", "src/**/a", "a?", "a/[bc]", "{a,b}", "\\*", "/abs", "a//b", "**/x",
+            "x/**/**",
+        ] {
+            assert_eq!(plain_kind(glob), None, "`{glob}`");
+        }
     }
 
     #[test]

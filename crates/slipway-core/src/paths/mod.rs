@@ -155,9 +155,21 @@ struct Filter {
 }
 
 /// Compiled filters, ready to match.
+///
+/// The globs that are plain text are answered by hash lookups instead of
+/// the `GlobSet`: a literal path (`Cargo.lock`, `src`), a directory's tree
+/// (`src/go/**`, looked up for each directory above a path), and `**`
+/// (every path). A monorepo's filters are mostly of these kinds, so most
+/// patterns cost a lookup per path, not a regex.
 #[derive(Debug, Clone)]
 pub struct FilterSet {
     set: globset::GlobSet,
+    /// Patterns holding a glob that is one literal path, by that path.
+    literal_patterns: std::collections::HashMap<String, Vec<usize>>,
+    /// Patterns holding a glob `<dir>/**` (`dir` literal), by `dir`.
+    tree_patterns: std::collections::HashMap<String, Vec<usize>>,
+    /// Patterns holding the glob `**`.
+    everything_patterns: Vec<usize>,
     /// For each glob of `set`, the patterns it belongs to.
     glob_patterns: Vec<Vec<usize>>,
     /// The patterns globset cannot express (extglobs, brace ranges), each
@@ -276,6 +288,10 @@ impl FilterSet {
         let mut builder = globset::GlobSetBuilder::new();
         let mut glob_index: std::collections::HashMap<String, usize> = Default::default();
         let mut glob_patterns: Vec<Vec<usize>> = Vec::new();
+        let mut literal_patterns: std::collections::HashMap<String, Vec<usize>> =
+            Default::default();
+        let mut tree_patterns: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        let mut everything_patterns = Vec::new();
         let mut own_matchers = Vec::new();
         let mut patterns = Vec::new();
         let mut filters = Vec::with_capacity(specs.len());
@@ -296,6 +312,21 @@ impl FilterSet {
                         own_matchers.push((matcher, index));
                     }
                     for text in translated.globs {
+                        match glob::plain_kind(&text) {
+                            Some(glob::Plain::Everything) => {
+                                everything_patterns.push(index);
+                                continue;
+                            }
+                            Some(glob::Plain::Literal(path)) => {
+                                literal_patterns.entry(path).or_default().push(index);
+                                continue;
+                            }
+                            Some(glob::Plain::Tree(dir)) => {
+                                tree_patterns.entry(dir).or_default().push(index);
+                                continue;
+                            }
+                            None => {}
+                        }
                         let slot = match glob_index.get(&text) {
                             Some(slot) => *slot,
                             None => {
@@ -347,6 +378,9 @@ impl FilterSet {
         })?;
         Ok(FilterSet {
             set,
+            literal_patterns,
+            tree_patterns,
+            everything_patterns,
             glob_patterns,
             own_matchers,
             patterns,
@@ -482,6 +516,23 @@ impl FilterSet {
     fn mark_hits(&self, path: &str, scratch: &mut Scratch) {
         for index in scratch.touched.drain(..) {
             scratch.hits[index] = false;
+        }
+        let hit = |patterns: &[usize], scratch: &mut Scratch| {
+            for pattern in patterns {
+                scratch.hits[*pattern] = true;
+                scratch.touched.push(*pattern);
+            }
+        };
+        hit(&self.everything_patterns, scratch);
+        if let Some(patterns) = self.literal_patterns.get(path) {
+            hit(patterns, scratch);
+        }
+        if !self.tree_patterns.is_empty() {
+            for (slash, _) in path.match_indices('/') {
+                if let Some(patterns) = self.tree_patterns.get(&path[..slash]) {
+                    hit(patterns, scratch);
+                }
+            }
         }
         self.set.matches_into(path, &mut scratch.globs);
         for glob in &scratch.globs {
