@@ -2,8 +2,10 @@
 //! dorny/paths-filter) matches them: extglobs `@(…)`, `?(…)`, `*(…)`,
 //! `+(…)`, `!(…)`, nested, and brace ranges `{1..3}`.
 //!
-//! A small backtracking matcher over the parsed pattern; used only for the
-//! patterns that need it, every other pattern stays in the one `GlobSet`.
+//! A small matcher over the parsed pattern that moves the set of reachable
+//! positions through it (no backtracking, so no pattern takes exponential
+//! time); used only for the patterns that need it, every other pattern
+//! stays in the one `GlobSet`.
 //! picomatch's readings kept here, quirks included:
 //! - `{a..b}` is not expanded: picomatch sorts the ends (and a step) as
 //!   strings and makes the character class `[a-b]` of them, so `{1..3}`
@@ -125,8 +127,9 @@ impl Matcher {
 
     /// Whether the whole of `path` matches.
     pub(crate) fn is_match(&self, path: &str) -> bool {
-        let len = path.len();
-        matches(&self.nodes, path, 0, &mut |end| end == len)
+        let mut starts = vec![false; path.len() + 1];
+        starts[0] = true;
+        ends(&self.nodes, path, starts)[path.len()]
     }
 }
 
@@ -335,13 +338,9 @@ fn class_ranges(members: &[char]) -> Option<Vec<(char, char)>> {
     Some(ranges)
 }
 
-/// The character boundaries of `text` from `from` to `to`, both included.
-fn boundaries(text: &str, from: usize, to: usize) -> impl Iterator<Item = usize> + '_ {
-    text[from..to]
-        .char_indices()
-        .map(move |(offset, _)| from + offset)
-        .chain(std::iter::once(to))
-}
+/// The positions a pattern can reach in a text: one flag per byte offset
+/// (offsets inside a character are never set).
+type Positions = Vec<bool>;
 
 /// The end of the path segment that `from` is in.
 fn segment_end(text: &str, from: usize) -> usize {
@@ -350,121 +349,140 @@ fn segment_end(text: &str, from: usize) -> usize {
         .map_or(text.len(), |offset| from + offset)
 }
 
-/// Whether `nodes` match `text` from `at` up to some end for which `then`
-/// holds (the rest of the pattern, as a continuation).
-fn matches(nodes: &[Node], text: &str, at: usize, then: &mut dyn FnMut(usize) -> bool) -> bool {
-    let Some((node, rest)) = nodes.split_first() else {
-        return then(at);
-    };
-    let next_char = text[at..].chars().next();
-    match node {
-        Node::Literal(c) => next_char == Some(*c) && matches(rest, text, at + c.len_utf8(), then),
-        Node::One => match next_char {
-            Some(c) if c != '/' => matches(rest, text, at + c.len_utf8(), then),
-            _ => false,
-        },
-        Node::Class { negated, ranges } => match next_char {
-            Some(c) if c != '/' => {
-                let within = ranges.iter().any(|(low, high)| (*low..=*high).contains(&c));
-                within != *negated && matches(rest, text, at + c.len_utf8(), then)
-            }
-            _ => false,
-        },
-        Node::Star => {
-            boundaries(text, at, segment_end(text, at)).any(|end| matches(rest, text, end, then))
+/// Where `nodes` can end when they start at any of `starts`. The whole set
+/// of positions moves through the pattern at once (as an NFA simulation
+/// does), so no pattern takes exponential time: nested repetitions such as
+/// `*(*(a|aa))b` cost a polynomial of the path's length.
+fn ends(nodes: &[Node], text: &str, starts: Positions) -> Positions {
+    let mut positions = starts;
+    for node in nodes {
+        if !positions.contains(&true) {
+            break;
         }
-        Node::AnyAll => boundaries(text, at, text.len()).any(|end| matches(rest, text, end, then)),
-        Node::AnyDirs => boundaries(text, at, text.len())
-            .filter(|end| *end == at || text[..*end].ends_with('/'))
-            .any(|end| matches(rest, text, end, then)),
-        Node::AnyTail => {
-            if matches(rest, text, at, then) {
-                return true;
+        positions = node_ends(node, text, &positions);
+    }
+    positions
+}
+
+fn node_ends(node: &Node, text: &str, starts: &[bool]) -> Positions {
+    let len = text.len();
+    let mut out = vec![false; len + 1];
+    let bytes = text.as_bytes();
+    let each_start = || (0..=len).filter(|p| starts[*p]);
+    let one_char = |out: &mut Positions, accept: &dyn Fn(char) -> bool| {
+        for p in each_start() {
+            if let Some(c) = text[p..].chars().next().filter(|c| *c != '/' && accept(*c)) {
+                out[p + c.len_utf8()] = true;
             }
-            next_char == Some('/')
-                && boundaries(text, at + 1, text.len()).any(|end| matches(rest, text, end, then))
+        }
+    };
+    match node {
+        Node::Literal(c) => {
+            for p in each_start() {
+                if text[p..].starts_with(*c) {
+                    out[p + c.len_utf8()] = true;
+                }
+            }
+        }
+        Node::One => one_char(&mut out, &|_| true),
+        Node::Class { negated, ranges } => one_char(&mut out, &|c| {
+            ranges.iter().any(|(low, high)| (*low..=*high).contains(&c)) != *negated
+        }),
+        Node::Star | Node::AnyAll | Node::AnyDirs | Node::AnyTail => {
+            // `active`: some start at or before here reaches here.
+            let mut active = false;
+            for i in 0..=len {
+                let boundary = text.is_char_boundary(i);
+                match node {
+                    Node::Star => {
+                        active |= starts[i];
+                        out[i] = active && boundary;
+                        if bytes.get(i) == Some(&b'/') {
+                            active = false;
+                        }
+                    }
+                    Node::AnyAll => {
+                        active |= starts[i];
+                        out[i] = active && boundary;
+                    }
+                    Node::AnyDirs => {
+                        out[i] = starts[i] || (active && i > 0 && bytes[i - 1] == b'/');
+                        active |= starts[i];
+                    }
+                    _ => {
+                        out[i] = starts[i] || (active && boundary);
+                        active |= starts[i] && bytes.get(i) == Some(&b'/');
+                    }
+                }
+            }
         }
         Node::Group {
             kind,
             alternatives,
             at_end,
             spans_segments,
-        } => match kind {
-            Kind::ExactlyOne => one_of(alternatives, rest, text, at, then),
-            Kind::ZeroOrOne => {
-                matches(rest, text, at, then) || one_of(alternatives, rest, text, at, then)
-            }
-            Kind::ZeroOrMore => repeat(alternatives, rest, text, at, false, then),
-            Kind::OneOrMore => repeat(alternatives, rest, text, at, true, then),
-            Kind::Not => {
-                let limit = if *spans_segments {
-                    text.len()
-                } else {
-                    segment_end(text, at)
-                };
-                let excluded = |end_wanted: Option<usize>| {
-                    alternatives.iter().any(|alternative| {
-                        matches(alternative, text, at, &mut |end| {
-                            end_wanted.is_none_or(|wanted| end == wanted)
-                        })
-                    })
-                };
-                if *at_end {
-                    limit == text.len()
-                        && !excluded(Some(text.len()))
-                        && matches(rest, text, text.len(), then)
-                } else {
-                    !excluded(None)
-                        && boundaries(text, at, limit).any(|end| matches(rest, text, end, then))
+        } => {
+            let any_alternative = |from: &[bool]| {
+                let mut reached = vec![false; len + 1];
+                for alternative in alternatives {
+                    for (i, hit) in ends(alternative, text, from.to_vec())
+                        .into_iter()
+                        .enumerate()
+                    {
+                        reached[i] |= hit;
+                    }
+                }
+                reached
+            };
+            let closure = |mut reached: Positions| {
+                let mut frontier = reached.clone();
+                while frontier.contains(&true) {
+                    let next = any_alternative(&frontier);
+                    frontier = vec![false; len + 1];
+                    for i in 0..=len {
+                        if next[i] && !reached[i] {
+                            reached[i] = true;
+                            frontier[i] = true;
+                        }
+                    }
+                }
+                reached
+            };
+            match kind {
+                Kind::ExactlyOne => out = any_alternative(starts),
+                Kind::ZeroOrOne => {
+                    out = any_alternative(starts);
+                    for (i, hit) in starts.iter().enumerate() {
+                        out[i] |= *hit;
+                    }
+                }
+                Kind::ZeroOrMore => out = closure(starts.to_vec()),
+                Kind::OneOrMore => out = closure(any_alternative(starts)),
+                Kind::Not => {
+                    for p in each_start() {
+                        let mut at = vec![false; len + 1];
+                        at[p] = true;
+                        let reached = any_alternative(&at);
+                        let limit = if *spans_segments {
+                            len
+                        } else {
+                            segment_end(text, p)
+                        };
+                        if *at_end {
+                            if limit == len && !reached[len] {
+                                out[len] = true;
+                            }
+                        } else if !reached.contains(&true) {
+                            for (i, slot) in out.iter_mut().enumerate().take(limit + 1).skip(p) {
+                                *slot |= text.is_char_boundary(i);
+                            }
+                        }
+                    }
                 }
             }
-        },
-    }
-}
-
-fn one_of(
-    alternatives: &[Vec<Node>],
-    rest: &[Node],
-    text: &str,
-    at: usize,
-    then: &mut dyn FnMut(usize) -> bool,
-) -> bool {
-    for alternative in alternatives {
-        if matches(alternative, text, at, &mut |end| {
-            matches(rest, text, end, then)
-        }) {
-            return true;
         }
     }
-    false
-}
-
-/// `*(…)` (`at_least_one` false) and `+(…)`: repetitions that make progress,
-/// so an alternative that can match nothing cannot loop.
-fn repeat(
-    alternatives: &[Vec<Node>],
-    rest: &[Node],
-    text: &str,
-    at: usize,
-    at_least_one: bool,
-    then: &mut dyn FnMut(usize) -> bool,
-) -> bool {
-    if !at_least_one && matches(rest, text, at, then) {
-        return true;
-    }
-    for alternative in alternatives {
-        let found = matches(alternative, text, at, &mut |end| {
-            if end == at {
-                at_least_one && matches(rest, text, end, then)
-            } else {
-                repeat(alternatives, rest, text, end, false, then)
-            }
-        });
-        if found {
-            return true;
-        }
-    }
-    false
+    out
 }
 
 #[cfg(test)]
@@ -553,6 +571,18 @@ mod tests {
             Err("an extglob `(` is not closed by `)`".to_owned())
         );
         check("@(a|{b,c)", &["+a", "+{b,c"]);
+    }
+
+    #[test]
+    fn nested_repetitions_do_not_backtrack() {
+        // Exponential for a backtracking matcher: 2^28 ways to split the a's.
+        let path = "a".repeat(28) + "c";
+        check("*(*(*(a|aa)))b", &[&format!("-{path}")]);
+        check("*(*(*(a|aa)))c", &[&format!("+{path}")]);
+        check(
+            "+(+(a)|a)+(a)",
+            &["+aa", "-a", &format!("+{}", "a".repeat(40))],
+        );
     }
 
     #[test]
