@@ -406,14 +406,58 @@ impl FilterSet {
     }
 
     /// For each filter (in order), the indices of the files it matches.
+    ///
+    /// A large list is shared out between threads (one per core, at most
+    /// four), each matching a contiguous run of files; the answers are put
+    /// back in file order.
     pub fn match_files(&self, files: &[ChangedFile]) -> Vec<Vec<usize>> {
+        const FILES_PER_THREAD: usize = 8192;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+            .min(files.len() / FILES_PER_THREAD)
+            .max(1);
+        if threads == 1 {
+            return self.match_run(files, 0);
+        }
+        let run = files.len().div_ceil(threads);
+        let pieces: Vec<Vec<Vec<usize>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = files
+                .chunks(run)
+                .enumerate()
+                .skip(1)
+                .map(|(index, chunk)| scope.spawn(move || self.match_run(chunk, index * run)))
+                .collect();
+            let mut pieces = vec![self.match_run(&files[..run], 0)];
+            // A matching thread only panics on a bug; matching again here
+            // gives the same answer.
+            for (offset, handle) in handles.into_iter().enumerate() {
+                let start = (offset + 1) * run;
+                pieces.push(handle.join().unwrap_or_else(|_| {
+                    self.match_run(&files[start..(start + run).min(files.len())], start)
+                }));
+            }
+            pieces
+        });
+        let mut matched = vec![Vec::new(); self.filters.len()];
+        for piece in pieces {
+            for (filter, indices) in piece.into_iter().enumerate() {
+                matched[filter].extend(indices);
+            }
+        }
+        matched
+    }
+
+    /// [`FilterSet::match_files`] on `files`, whose first has index `first`.
+    fn match_run(&self, files: &[ChangedFile], first: usize) -> Vec<Vec<usize>> {
         let mut matched = vec![Vec::new(); self.filters.len()];
         let mut scratch = self.scratch();
         // The filters worth evaluating for the current file, and for each
         // filter the last file it was listed for.
         let mut candidates = Vec::with_capacity(self.filters.len());
         let mut listed_for = vec![usize::MAX; self.filters.len()];
-        for (file_index, file) in files.iter().enumerate() {
+        for (offset, file) in files.iter().enumerate() {
+            let file_index = first + offset;
             if file.status == ChangeStatus::Renamed && file.from.is_some() {
                 self.for_each_verdict(file, &mut scratch, |filter, is_match, _| {
                     if is_match {
@@ -801,6 +845,41 @@ mod tests {
             None,
             "app: matched by `*.toml` (slipway.toml)",
         );
+    }
+
+    #[test]
+    fn a_large_list_shared_out_between_threads_keeps_its_order() {
+        let files: Vec<ChangedFile> = (0..20_000)
+            .map(|i| {
+                ChangedFile::new(
+                    format!("src/d{}/f{i}.{}", i % 7, ["rs", "md"][i % 2]),
+                    ChangeStatus::Modified,
+                )
+            })
+            .collect();
+        let set = FilterSet::compile(vec![
+            exclude_filter("d3", vec![PatternSpec::new("src/d3/**", "test")]),
+            exclude_filter(
+                "rust",
+                vec![
+                    PatternSpec::new("**/*.rs", "test"),
+                    PatternSpec::new("!src/d1/**", "test"),
+                ],
+            ),
+            exclude_filter("all", vec![PatternSpec::new("**", "test")]),
+        ])
+        .expect("valid patterns");
+        let matched = set.match_files(&files);
+        for (filter, indices) in matched.iter().enumerate() {
+            let expected: Vec<usize> = files
+                .iter()
+                .enumerate()
+                .filter(|(_, file)| set.explain(file)[filter].matched)
+                .map(|(index, _)| index)
+                .collect();
+            assert_eq!(*indices, expected, "filter {filter}");
+        }
+        assert_eq!(matched[2].len(), 20_000);
     }
 
     #[test]
