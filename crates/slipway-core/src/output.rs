@@ -158,10 +158,13 @@ impl Output {
         let text = match self.format {
             Format::Plain => report.render_plain(&stdout_style),
             Format::Json => {
-                let mut json =
-                    serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
-                json.push('\n');
-                json
+                // Streamed: a large report (changed-paths on a big diff) is
+                // never held twice in memory.
+                let mut stdout =
+                    std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                serde_json::to_writer_pretty(&mut stdout, report).map_err(std::io::Error::other)?;
+                stdout.write_all(b"\n")?;
+                return stdout.flush();
             }
             Format::Shell => shell_exports(&report.outputs()),
             Format::Github => {
