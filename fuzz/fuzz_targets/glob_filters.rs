@@ -2,7 +2,9 @@
 //! patterns derived from a Dockerfile and its `.dockerignore`): compiling
 //! and matching never panic; the fast matcher and `--explain` agree on
 //! every file; a plain path is matched by itself as a pattern; an image's
-//! Dockerfile always selects its image.
+//! Dockerfile always selects its image. Extglobs and brace ranges (matched
+//! by the paths module's own backtracking matcher) are in the seed corpus
+//! (`corpus/glob_filters/extglobs_and_ranges`), so the fuzzer mutates them.
 //!
 //! Input, one item per line: `docker:` a Dockerfile line, `ignore:` a
 //! `.dockerignore` line, `path:` a changed file; any other line is a pattern.

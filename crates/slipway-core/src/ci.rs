@@ -150,6 +150,10 @@ pub struct CiContext {
     pub run_attempt: Option<u32>,
     /// Who started the run (`GITHUB_ACTOR`, `GITLAB_USER_LOGIN`).
     pub actor: Option<String>,
+    /// The labels of the pull or merge request (payload
+    /// `pull_request.labels[].name`, `CI_MERGE_REQUEST_LABELS`); empty
+    /// outside one.
+    pub pr_labels: Vec<String>,
 }
 
 /// Whether `get` describes a GitHub Actions run (`GITHUB_ACTIONS=true`).
@@ -212,6 +216,7 @@ impl CiContext {
             run_id: None,
             run_attempt: None,
             actor: None,
+            pr_labels: Vec::new(),
         }
     }
 
@@ -298,6 +303,14 @@ fn github(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
                 Some(p) => p.number("pull_request.number")?.or(p.number("number")?),
                 None => None,
             };
+            ctx.pr_labels = payload
+                .as_ref()
+                .and_then(|p| p.get("pull_request.labels"))
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|label| label.get("name")?.as_str().map(str::to_owned))
+                .collect();
         }
         "merge_group" => {
             ctx.base_ref = field("merge_group.base_ref")?.map(|r| short_ref(&r));
@@ -346,6 +359,9 @@ fn gitlab(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
         branch.as_ref().map(|branch| format!("refs/heads/{branch}"))
     };
     ctx.pr_number = iid;
+    ctx.pr_labels = get("CI_MERGE_REQUEST_LABELS")
+        .map(|labels| labels.split(',').map(|l| l.trim().to_owned()).collect())
+        .unwrap_or_default();
     ctx.base_ref = get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME");
     ctx.head_ref = get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME");
     if iid.is_some() {
@@ -681,8 +697,9 @@ mod tests {
     #[test]
     fn github_pull_requests() {
         let event = format!(
-            r#"{{"action": "synchronize", "number": 5, "before": "{BEFORE}", "after": "{HEAD}", "pull_request": {{"number": 5, "head": {{"sha": "{HEAD}", "ref": "feature"}}, "base": {{"sha": "{BASE}", "ref": "main"}}}}, "repository": {{"default_branch": "main"}}}}"#
+            r#"{{"action": "synchronize", "number": 5, "before": "{BEFORE}", "after": "{HEAD}", "pull_request": {{"number": 5, "labels": [{{"name": "release:minor"}}, {{"name": "bug"}}], "head": {{"sha": "{HEAD}", "ref": "feature"}}, "base": {{"sha": "{BASE}", "ref": "main"}}}}, "repository": {{"default_branch": "main"}}}}"#
         );
+        let labels = vec!["release:minor".to_owned(), "bug".to_owned()];
         let env = [
             ("GITHUB_EVENT_NAME", "pull_request"),
             ("GITHUB_REF", "refs/pull/5/merge"),
@@ -701,6 +718,7 @@ mod tests {
             pr_head_sha: s(HEAD),
             pr_base_sha: s(BASE),
             default_branch: s("main"),
+            pr_labels: labels.clone(),
             ..github(Event::PullRequest, "pull_request")
         };
         check(
@@ -717,6 +735,7 @@ mod tests {
             pr_head_sha: None,
             pr_base_sha: None,
             default_branch: None,
+            pr_labels: Vec::new(),
             ..pr
         };
         check(GITHUB, &env, None, Ok(bare), Some(("main", MERGE)));
@@ -740,6 +759,7 @@ mod tests {
             pr_head_sha: s(HEAD),
             pr_base_sha: s(BASE),
             default_branch: s("main"),
+            pr_labels: labels,
             ..github(Event::PullRequestTarget, "pull_request_target")
         };
         check(GITHUB, &env, Some(&event), Ok(target), Some((BASE, HEAD)));

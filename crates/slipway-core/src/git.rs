@@ -392,6 +392,28 @@ impl Repo {
         Ok(tags)
     }
 
+    /// The short names of the branches (local, and remote-tracking ones as
+    /// `origin/x`) and tags, sorted: what a mistyped revision may have meant.
+    pub fn ref_names(&self) -> Vec<String> {
+        let Ok(references) = self.inner.references() else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = references
+            .flatten()
+            .filter_map(|reference| {
+                let name = reference.name().ok()?;
+                ["refs/heads/", "refs/remotes/", "refs/tags/"]
+                    .iter()
+                    .find_map(|prefix| name.strip_prefix(prefix))
+                    .filter(|short| !short.ends_with("/HEAD"))
+                    .map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Every tag that names a commit, with that commit (annotated tags peeled).
     fn tags(&self) -> Result<Vec<(String, git2::Oid)>, GitError> {
         let references = self

@@ -8,11 +8,13 @@
 //!
 //! Where metadata-action would emit a tag that registries reject (one that
 //! starts with `-` or `.`, or is longer than 128 characters), the leading
-//! characters are dropped and the tag is cut at 128 characters instead.
-//! `pep440` rules and handlebars block helpers are not supported; an unknown
-//! attribute or expression is an error, where the action ignores it.
+//! characters are dropped and the tag is cut at 128 characters instead,
+//! keeping the prefix and suffix whole. Handlebars block helpers are not
+//! supported; an unknown attribute or expression is an error, where the
+//! action ignores it.
 
 pub mod context;
+pub mod pep440;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -43,14 +45,6 @@ pub enum TagError {
         hint: String,
         /// The valid types, comma-separated.
         valid: String,
-    },
-    /// A rule type img-tag does not implement.
-    #[error("tag rule type `{value}` in `{rule}` is not supported by img-tag")]
-    UnsupportedType {
-        /// The rule line as given.
-        rule: String,
-        /// The type.
-        value: String,
     },
     /// An attribute that the rule's type does not take.
     #[error("unknown tag rule attribute `{key}` in `{rule}`{hint}; valid attributes: {valid}")]
@@ -133,13 +127,15 @@ fn hint(given: &str, valid: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// The kinds of rule metadata-action knows (`pep440` excepted).
+/// The kinds of rule metadata-action knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleType {
     /// `type=schedule`: a tag on scheduled runs (`nightly` by default).
     Schedule,
     /// `type=semver`: tags from a semver git tag or `value`.
     Semver,
+    /// `type=pep440`: tags from a PEP 440 git tag or `value`.
+    Pep440,
     /// `type=match`: a regex group of the git tag or `value`.
     Match,
     /// `type=edge`: `edge` on the default (or given) branch.
@@ -157,7 +153,7 @@ impl RuleType {
     pub fn default_priority(self) -> i64 {
         match self {
             RuleType::Schedule => 1000,
-            RuleType::Semver => 900,
+            RuleType::Semver | RuleType::Pep440 => 900,
             RuleType::Match => 800,
             RuleType::Edge => 700,
             RuleType::Ref(_) => 600,
@@ -170,7 +166,7 @@ impl RuleType {
     fn own_attributes(self) -> &'static [&'static str] {
         match self {
             RuleType::Schedule => &["pattern"],
-            RuleType::Semver => &["pattern", "value"],
+            RuleType::Semver | RuleType::Pep440 => &["pattern", "value", "match"],
             RuleType::Match => &["pattern", "group", "value"],
             RuleType::Edge => &["branch"],
             RuleType::Ref(_) => &["event"],
@@ -191,7 +187,9 @@ pub enum RefEvent {
     Pr,
 }
 
-const TYPES: [&str; 7] = ["schedule", "semver", "match", "edge", "ref", "raw", "sha"];
+const TYPES: [&str; 8] = [
+    "schedule", "semver", "pep440", "match", "edge", "ref", "raw", "sha",
+];
 const COMMON_ATTRIBUTES: [&str; 5] = ["type", "enable", "priority", "prefix", "suffix"];
 
 /// One line of metadata-action's `tags:` input, parsed and checked.
@@ -251,12 +249,7 @@ impl TagRule {
                 };
                 RuleType::Ref(event)
             }
-            "pep440" => {
-                return Err(TagError::UnsupportedType {
-                    rule: line.to_owned(),
-                    value: "pep440".to_owned(),
-                });
-            }
+            "pep440" => RuleType::Pep440,
             other => {
                 return Err(TagError::UnknownType {
                     rule: line.to_owned(),
@@ -274,11 +267,14 @@ impl TagRule {
                     .entry("pattern".to_owned())
                     .or_insert_with(|| "nightly".to_owned());
             }
-            RuleType::Semver | RuleType::Match => {
+            RuleType::Semver | RuleType::Pep440 | RuleType::Match => {
                 if !attrs.contains_key("pattern") {
                     return Err(missing(line, "pattern"));
                 }
                 attrs.entry("value".to_owned()).or_default();
+                if let Some(pattern) = attrs.get("match").filter(|p| !p.is_empty()) {
+                    compile_version_match(line, pattern)?;
+                }
                 if kind == RuleType::Match {
                     let group = attrs
                         .entry("group".to_owned())
@@ -751,6 +747,8 @@ pub struct Metadata {
     /// `image:tag` for each enabled image (bare tags when no image is given),
     /// in metadata-action's order: the main version, the others, `latest`.
     pub tags: Vec<String>,
+    /// The tags without image names (metadata-action's `tag-names`).
+    pub tag_names: Vec<String>,
     /// The OCI labels metadata-action emits, keyed by name.
     pub labels: BTreeMap<String, String>,
     /// The main version (the first tag), if any rule produced one.
@@ -765,11 +763,8 @@ struct Version {
 }
 
 impl Version {
-    fn set(&mut self, value: String, latest: bool) {
-        if value.is_empty() {
-            return;
-        }
-        let value = make_valid(&sanitize(&value));
+    fn set(&mut self, tag: Affixed, latest: bool) {
+        let value = tag.to_valid_tag();
         if value.is_empty() {
             return;
         }
@@ -781,6 +776,39 @@ impl Version {
         if self.latest.is_none() {
             self.latest = Some(latest);
         }
+    }
+}
+
+/// A rule's value with the prefix and suffix it gets (the rule's or the
+/// flavor's), kept apart so that a cut to [`MAX_TAG_LEN`] keeps them whole.
+struct Affixed {
+    prefix: String,
+    value: String,
+    suffix: String,
+}
+
+impl Affixed {
+    /// The tag: sanitised as metadata-action does, then made valid. A tag too
+    /// long for a registry loses the end of its value, never its prefix or
+    /// suffix, so variants (`suffix=-alpine`, `suffix=-debian`) of a long
+    /// branch stay apart.
+    fn to_valid_tag(&self) -> String {
+        let whole = sanitize(&format!("{}{}{}", self.prefix, self.value, self.suffix));
+        if whole.trim_start_matches(['-', '.']).len() <= MAX_TAG_LEN {
+            return make_valid(&whole);
+        }
+        let prefix = sanitize(&self.prefix);
+        let suffix = sanitize(&self.suffix);
+        let value = sanitize(&self.value);
+        let (prefix, value) = match prefix.trim_start_matches(['-', '.']) {
+            "" => ("", value.trim_start_matches(['-', '.'])),
+            trimmed => (trimmed, value.as_str()),
+        };
+        let Some(room) = MAX_TAG_LEN.checked_sub(prefix.len() + suffix.len()) else {
+            return make_valid(&whole);
+        };
+        // Sanitised text is ASCII, so any byte index is a char boundary.
+        format!("{prefix}{}{suffix}", &value[..value.len().min(room)])
     }
 }
 
@@ -849,6 +877,11 @@ pub fn compute(
                     version.set(affix(&value, rule, flavor, ctx)?, latest(is_release));
                 }
             }
+            RuleType::Pep440 => {
+                if let Some((value, is_release)) = pep440_value(rule, ctx)? {
+                    version.set(affix(&value, rule, flavor, ctx)?, latest(is_release));
+                }
+            }
             RuleType::Match => {
                 if let Some(value) = match_value(rule, ctx)? {
                     version.set(affix(&value, rule, flavor, ctx)?, latest(true));
@@ -903,6 +936,7 @@ pub fn compute(
     };
 
     let mut tags = Vec::new();
+    let mut tag_names = Vec::new();
     if let Some(main) = &version.main {
         let mut bare: Vec<String> = std::iter::once(main.clone())
             .chain(version.partial.iter().cloned())
@@ -925,21 +959,41 @@ pub fn compute(
         }
         let enabled: Vec<&ImageSpec> = images.iter().filter(|image| image.enable).collect();
         if enabled.is_empty() {
-            tags = bare;
+            tags.clone_from(&bare);
         } else {
             for image in enabled {
                 tags.extend(bare.iter().map(|tag| format!("{}:{tag}", image.name)));
             }
         }
+        tag_names = bare;
     }
+    let labels = oci_annotations::<&str>(version.main.as_deref(), &[], ctx)?;
+    Ok(Metadata {
+        tags,
+        tag_names,
+        labels,
+        version: version.main,
+    })
+}
 
+/// The OCI annotations metadata-action writes as labels (and, under
+/// `manifest:` and the other levels, as annotations): title, description,
+/// url, source, version, created, revision, licenses; then each of `extra`
+/// (`key=value`, expressions rendered), a later key replacing an earlier
+/// one's value, as its `labels:` and `annotations:` inputs do. An entry
+/// without `=` is dropped, as there.
+pub fn oci_annotations<S: AsRef<str>>(
+    version: Option<&str>,
+    extra: &[S],
+    ctx: &TagContext,
+) -> Result<BTreeMap<String, String>, TagError> {
     let repo = &ctx.repository;
-    let labels = [
+    let mut labels: BTreeMap<String, String> = [
         ("title", repo.name.clone()),
         ("description", repo.description.clone()),
         ("url", repo.html_url.clone()),
         ("source", repo.html_url.clone()),
-        ("version", version.main.clone().unwrap_or_default()),
+        ("version", version.unwrap_or_default().to_owned()),
         ("created", iso_millis(ctx.now)),
         ("revision", ctx.sha.clone()),
         ("licenses", repo.license.clone()),
@@ -947,11 +1001,31 @@ pub fn compute(
     .into_iter()
     .map(|(key, value)| (format!("org.opencontainers.image.{key}"), value))
     .collect();
-    Ok(Metadata {
-        tags,
-        labels,
-        version: version.main,
-    })
+    for entry in extra {
+        let rendered = eval(entry.as_ref(), &Scope::Global, ctx)?;
+        if let Some((key, value)) = rendered.split_once('=') {
+            labels.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    Ok(labels)
+}
+
+/// metadata-action's `annotations` output: each annotation under each level
+/// (`manifest`, `index`, `manifest-descriptor`, `index-descriptor`; from
+/// `DOCKER_METADATA_ANNOTATIONS_LEVELS`, `manifest` by default), as
+/// `level:key=value`, level by level.
+pub fn annotations_at_levels(
+    annotations: &BTreeMap<String, String>,
+    levels: &[String],
+) -> Vec<String> {
+    levels
+        .iter()
+        .flat_map(|level| {
+            annotations
+                .iter()
+                .map(move |(key, value)| format!("{level}:{key}={value}"))
+        })
+        .collect()
 }
 
 /// `2020-01-10T00:30:00.000Z`, as JavaScript's `Date.toISOString`.
@@ -959,14 +1033,14 @@ fn iso_millis(time: jiff::Timestamp) -> String {
     time.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// Adds the rule's prefix and suffix, or else the flavor's (metadata-action's
+/// The rule's prefix and suffix, or else the flavor's (metadata-action's
 /// `setValue`): a rule's own `prefix=`, even empty, replaces the flavor's.
 fn affix(
     value: &str,
     rule: &TagRule,
     flavor: &Flavor,
     ctx: &TagContext,
-) -> Result<String, TagError> {
+) -> Result<Affixed, TagError> {
     let prefix = match rule.attrs.get("prefix") {
         Some(prefix) => eval(prefix, &Scope::Global, ctx)?,
         None => eval(&flavor.prefix, &Scope::Global, ctx)?,
@@ -975,7 +1049,52 @@ fn affix(
         Some(suffix) => eval(suffix, &Scope::Global, ctx)?,
         None => eval(&flavor.suffix, &Scope::Global, ctx)?,
     };
-    Ok(format!("{prefix}{value}{suffix}"))
+    Ok(Affixed {
+        prefix,
+        value: value.to_owned(),
+        suffix,
+    })
+}
+
+/// The version a semver or pep440 rule reads, as metadata-action reads it:
+/// `value` (its expressions rendered) or else the git tag; `match=` keeps
+/// its regex's group 1 (when it does not match, the value is kept, with a
+/// warning); then `/` becomes `-`. `None` when the rule does not apply.
+fn version_source(rule: &TagRule, ctx: &TagContext) -> Result<Option<String>, TagError> {
+    let mut raw = match (rule.attr("value"), ctx.tag()) {
+        ("", None) => return Ok(None),
+        ("", Some(tag)) => tag.to_owned(),
+        (value, _) => eval(value, &Scope::Global, ctx)?,
+    };
+    let pattern = rule.attr("match");
+    if !pattern.is_empty() {
+        let regex = compile_version_match(&rule.line, pattern)?;
+        match regex.captures(&raw) {
+            None => {
+                tracing::warn!(pattern, value = %raw, rule = %rule.line, "`match` does not match; the value is used whole");
+            }
+            Some(captures) => match captures.get(1) {
+                Some(group) => raw = group.as_str().to_owned(),
+                None => {
+                    tracing::warn!(pattern, value = %raw, rule = %rule.line, "`match` has no group 1; the rule yields no tag");
+                    return Ok(None);
+                }
+            },
+        }
+    }
+    Ok(Some(raw.replace('/', "-")))
+}
+
+/// `match=` of a semver or pep440 rule: a regex whose group 1 is the version.
+fn compile_version_match(line: &str, pattern: &str) -> Result<regex::Regex, TagError> {
+    regex::Regex::new(pattern).map_err(|error| {
+        invalid(
+            line,
+            "match",
+            pattern,
+            &format!("a regex whose group 1 is the version ({error})"),
+        )
+    })
 }
 
 /// A semver rule's tag and whether it is a release (not a prerelease), or
@@ -983,35 +1102,64 @@ fn affix(
 /// (or `value`) must be valid semver, a leading `v` allowed; a prerelease
 /// gets its full version whatever the pattern, unless the pattern is `{{raw}}`.
 fn semver_value(rule: &TagRule, ctx: &TagContext) -> Result<Option<(String, bool)>, TagError> {
-    let raw = match (rule.attr("value"), ctx.tag()) {
-        ("", None) => return Ok(None),
-        ("", Some(tag)) => tag.replace('/', "-"),
-        (value, _) => eval(value, &Scope::Global, ctx)?,
+    let Some(raw) = version_source(rule, ctx)? else {
+        return Ok(None);
     };
     let cleaned = raw.trim().trim_start_matches(['v', '=']).trim_start();
     let Ok(parsed) = semver::Version::parse(cleaned) else {
         tracing::warn!(value = %raw, rule = %rule.line, "not a valid semver; the rule yields no tag");
         return Ok(None);
     };
-    let vars = SemverVars {
+    let vars = VersionVars {
         raw: raw.clone(),
         version: semver::Version {
             build: semver::BuildMetadata::EMPTY,
             ..parsed.clone()
         }
         .to_string(),
-        major: parsed.major,
-        minor: parsed.minor,
-        patch: parsed.patch,
+        major: parsed.major.to_string(),
+        minor: parsed.minor.to_string(),
+        patch: parsed.patch.to_string(),
     };
     let pattern = rule.attr("pattern");
     if parsed.pre.is_empty() {
-        Ok(Some((eval(pattern, &Scope::Semver(&vars), ctx)?, true)))
+        Ok(Some((eval(pattern, &Scope::Version(&vars), ctx)?, true)))
     } else if is_raw_statement(pattern) {
         Ok(Some((vars.raw, false)))
     } else {
         Ok(Some((vars.version, false)))
     }
+}
+
+/// A pep440 rule's tag and whether it is a final release, or `None` when the
+/// rule does not apply. Same as metadata-action: the version must conform to
+/// PEP 440; a pre-, post- or dev-release gets its normalised version (or
+/// `{{raw}}`) whatever the pattern, and is no `latest`.
+fn pep440_value(rule: &TagRule, ctx: &TagContext) -> Result<Option<(String, bool)>, TagError> {
+    let Some(raw) = version_source(rule, ctx)? else {
+        return Ok(None);
+    };
+    let Some(parsed) = pep440::Pep440::parse(&raw) else {
+        tracing::warn!(value = %raw, rule = %rule.line, "does not conform to PEP 440; the rule yields no tag");
+        return Ok(None);
+    };
+    let pattern = rule.attr("pattern");
+    if parsed.is_not_final() {
+        let value = if is_raw_statement(pattern) {
+            raw
+        } else {
+            parsed.normalized()
+        };
+        return Ok(Some((value, false)));
+    }
+    let vars = VersionVars {
+        raw,
+        version: parsed.normalized(),
+        major: parsed.major().to_owned(),
+        minor: parsed.minor().to_owned(),
+        patch: parsed.patch().to_owned(),
+    };
+    Ok(Some((eval(pattern, &Scope::Version(&vars), ctx)?, true)))
 }
 
 fn is_raw_statement(pattern: &str) -> bool {
@@ -1071,28 +1219,30 @@ fn compile_match_pattern(line: &str, pattern: &str) -> Result<regex::Regex, TagE
     })
 }
 
-struct SemverVars {
+struct VersionVars {
     raw: String,
     version: String,
-    major: u64,
-    minor: u64,
-    patch: u64,
+    major: String,
+    minor: String,
+    patch: String,
 }
 
-/// Which names a template may use, as in metadata-action: semver patterns
-/// see the version's parts, schedule patterns the dates, everything else the
-/// global expressions.
+/// Which names a template may use, as in metadata-action: semver and
+/// pep440 patterns see the version's parts, schedule patterns the dates,
+/// everything else the global expressions.
 enum Scope<'a> {
     Global,
-    Semver(&'a SemverVars),
+    Version(&'a VersionVars),
     Schedule,
 }
 
 impl Scope<'_> {
     fn valid_names(&self) -> &'static str {
         match self {
-            Scope::Global => "branch, tag, sha, base_ref, is_default_branch, date, commit_date",
-            Scope::Semver(_) => "version, major, minor, patch, raw",
+            Scope::Global => {
+                "branch, tag, sha, base_ref, is_default_branch, is_not_default_branch, date, commit_date"
+            }
+            Scope::Version(_) => "version, major, minor, patch, raw",
             Scope::Schedule => "date, commit_date",
         }
     }
@@ -1250,7 +1400,7 @@ fn eval_expr(
     };
     let name = expr.name.as_str();
     if name == "date" || name == "commit_date" {
-        if matches!(scope, Scope::Semver(_)) {
+        if matches!(scope, Scope::Version(_)) {
             return Err(error(format!(
                 "`{name}` is not available here; valid names: {}",
                 scope.valid_names()
@@ -1285,15 +1435,17 @@ fn eval_expr(
         return Err(error(format!("`{name}` takes no arguments")));
     }
     let value = match (scope, name) {
-        (Scope::Semver(vars), "raw") => vars.raw.clone(),
-        (Scope::Semver(vars), "version") => vars.version.clone(),
-        (Scope::Semver(vars), "major") => vars.major.to_string(),
-        (Scope::Semver(vars), "minor") => vars.minor.to_string(),
-        (Scope::Semver(vars), "patch") => vars.patch.to_string(),
+        (Scope::Version(vars), "raw") => vars.raw.clone(),
+        (Scope::Version(vars), "version") => vars.version.clone(),
+        (Scope::Version(vars), "major") => vars.major.clone(),
+        (Scope::Version(vars), "minor") => vars.minor.clone(),
+        (Scope::Version(vars), "patch") => vars.patch.clone(),
         (Scope::Global, "branch") => ctx.branch().unwrap_or_default().to_owned(),
         (Scope::Global, "tag") => ctx.tag().unwrap_or_default().to_owned(),
         (Scope::Global, "sha") => ctx.short_sha().to_owned(),
         (Scope::Global, "is_default_branch") => ctx.is_default_branch().to_string(),
+        // Same as metadata-action: the negation of `{{is_default_branch}}`.
+        (Scope::Global, "is_not_default_branch") => (!ctx.is_default_branch()).to_string(),
         (Scope::Global, "base_ref") => {
             if ctx.tag().is_some() {
                 ctx.base_ref
@@ -1684,6 +1836,179 @@ mod tests {
             &[],
             &["1.2.3-alpha", "dev"],
         );
+    }
+
+    #[test]
+    fn semver_match_keeps_group_one_of_the_raw_tag() {
+        // metadata-action's README table for `type=semver`.
+        let rule = r"type=semver,pattern={{version}},match=v(\d.\d.\d)$";
+        check(tag("p1/v1.2.3"), &[rule], &[], &["1.2.3", "latest"]);
+        check(
+            push("master"),
+            &[r"type=semver,pattern={{version}},value=p1/v1.0.0,match=v(\d.\d.\d)$"],
+            &[],
+            &["1.0.0", "latest"],
+        );
+        // No match: the value is used whole (`/` then becomes `-`).
+        check(tag("v1.2.3"), &[rule], &[], &["1.2.3", "latest"]);
+        check(tag("p1/x"), &[rule], &[], &[]);
+        check(
+            tag("p1/v2.0.8-beta.67"),
+            &[r"type=semver,pattern={{major}},match=p1/(v.*)"],
+            &[],
+            &["2.0.8-beta.67"],
+        );
+        check_error(
+            tag("v1"),
+            &["type=semver,pattern={{version}},match=v(("],
+            &[],
+            "invalid `match` value `v((` in `type=semver,pattern={{version}},match=v((`; expected a regex whose group 1 is the version (regex parse error:\n    v((\n      ^\nerror: unclosed group)",
+        );
+    }
+
+    #[test]
+    fn pep440_rules_as_metadata_actions_readme() {
+        // Its README table for `type=pep440`, line by line.
+        let cases: [(&str, &str, &[&str]); 12] = [
+            ("1.2.3", "{{raw}}", &["1.2.3", "latest"]),
+            ("1.2.3", "{{version}}", &["1.2.3", "latest"]),
+            ("v1.2.3", "{{version}}", &["1.2.3", "latest"]),
+            ("1.2.3", "{{major}}.{{minor}}", &["1.2", "latest"]),
+            ("1.2.3", "v{{major}}", &["v1", "latest"]),
+            ("v1.2.3rc2", "{{raw}}", &["v1.2.3rc2"]),
+            ("1.2.3rc2", "{{version}}", &["1.2.3rc2"]),
+            ("1.2.3rc2", "{{major}}.{{minor}}", &["1.2.3rc2"]),
+            ("1.2.3post1", "{{major}}.{{minor}}", &["1.2.3.post1"]),
+            ("1.2.3beta2", "{{major}}.{{minor}}", &["1.2.3b2"]),
+            ("1.0dev4", "{{major}}.{{minor}}", &["1.0.dev4"]),
+            ("1.1beta2", "{{version}}", &["1.1b2"]),
+        ];
+        for (git_tag, pattern, expected) in cases {
+            let rule = format!("type=pep440,pattern={pattern}");
+            check(tag(git_tag), &[&rule], &[], expected);
+        }
+        check(
+            tag("p1/v1.2.3"),
+            &[r"type=pep440,pattern={{version}},match=v(\d.\d.\d)$"],
+            &[],
+            &["1.2.3", "latest"],
+        );
+        check(
+            push("master"),
+            &["type=pep440,pattern={{version}},value=1.0.0"],
+            &[],
+            &["1.0.0", "latest"],
+        );
+        check(
+            tag("1.2"),
+            &["type=pep440,pattern={{major}}.{{minor}}.{{patch}}"],
+            &[],
+            &["1.2.0", "latest"],
+        );
+        // A local version is a release; `+` becomes `-`.
+        check(
+            tag("1.2.3+ubuntu.1"),
+            &["type=pep440,pattern={{version}}"],
+            &[],
+            &["1.2.3-ubuntu-1", "latest"],
+        );
+        check(tag("1.2.x"), &["type=pep440,pattern={{version}}"], &[], &[]);
+        check(
+            push("master"),
+            &["type=pep440,pattern={{version}}"],
+            &[],
+            &[],
+        );
+        // Priority 900, as semver.
+        check(
+            tag("1.2.3"),
+            &["type=ref,event=tag", "type=pep440,pattern={{major}}"],
+            &[],
+            &["1", "1.2.3", "latest"],
+        );
+    }
+
+    #[test]
+    fn is_not_default_branch_is_the_negation() {
+        let rule = "type=raw,value=dev,enable={{is_not_default_branch}}";
+        check(push("feature"), &[rule], &[], &["dev"]);
+        check(push("master"), &[rule], &[], &[]);
+        check(tag("v1.0.0"), &[rule], &[], &["dev"]);
+        check(schedule("master"), &[rule], &[], &[]);
+    }
+
+    #[test]
+    fn a_cut_keeps_the_flavor_prefix_and_suffix() {
+        let long = "feature/".to_owned() + &"x".repeat(150);
+        let rules = ["type=ref,event=branch"];
+        let cut = format!(
+            "feature-{}",
+            "x".repeat(128 - "feature-".len() - "-alpine".len())
+        );
+        check(
+            push(&long),
+            &rules,
+            &["suffix=-alpine"],
+            &[&format!("{cut}-alpine")],
+        );
+        let cut = format!(
+            "feature-{}",
+            "x".repeat(128 - "feature-".len() - "-debian".len())
+        );
+        check(
+            push(&long),
+            &rules,
+            &["suffix=-debian"],
+            &[&format!("{cut}-debian")],
+        );
+        let cut = format!(
+            "feature-{}",
+            "x".repeat(128 - "feature-".len() - "v2-".len())
+        );
+        check(
+            push(&long),
+            &rules,
+            &["prefix=v2-"],
+            &[&format!("v2-{cut}")],
+        );
+        // Exactly 128 characters is not cut.
+        let exact = "y".repeat(121);
+        check(
+            push(&exact),
+            &rules,
+            &["suffix=-alpine"],
+            &[&format!("{exact}-alpine")],
+        );
+    }
+
+    #[test]
+    fn custom_labels_and_annotations_replace_or_add() {
+        let ctx = push("master");
+        let labels = oci_annotations(
+            Some("1.0.0"),
+            &[
+                "maintainer=CrazyMax",
+                "org.opencontainers.image.title=MyCustomTitle",
+                "org.opencontainers.image.vendor=MyCompany",
+                "built.from={{branch}}",
+                "a=b=c",
+                "no-equals-sign",
+            ],
+            &ctx,
+        )
+        .expect("valid entries");
+        assert_eq!(labels["maintainer"], "CrazyMax");
+        assert_eq!(labels["org.opencontainers.image.title"], "MyCustomTitle");
+        assert_eq!(labels["org.opencontainers.image.vendor"], "MyCompany");
+        assert_eq!(labels["org.opencontainers.image.version"], "1.0.0");
+        assert_eq!(labels["built.from"], "master");
+        assert_eq!(labels["a"], "b=c");
+        assert!(!labels.contains_key("no-equals-sign"));
+        let annotations = annotations_at_levels(
+            &BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+            &["manifest".to_owned(), "index".to_owned()],
+        );
+        assert_eq!(annotations, ["manifest:k=v", "index:k=v"]);
     }
 
     #[test]
@@ -2134,7 +2459,7 @@ mod tests {
             push("m"),
             &["type=semvr,pattern={{version}}"],
             &[],
-            "unknown tag rule type `semvr` in `type=semvr,pattern={{version}}` — did you mean `semver`?; valid types: schedule, semver, match, edge, ref, raw, sha",
+            "unknown tag rule type `semvr` in `type=semvr,pattern={{version}}` — did you mean `semver`?; valid types: schedule, semver, pep440, match, edge, ref, raw, sha",
         );
         check_error(
             push("m"),
@@ -2176,7 +2501,7 @@ mod tests {
             push("m"),
             &["type=raw,value={{brnch}}"],
             &[],
-            "invalid expression in `{{brnch}}`: unknown expression `{{brnch}}`; valid names: branch, tag, sha, base_ref, is_default_branch, date, commit_date",
+            "invalid expression in `{{brnch}}`: unknown expression `{{brnch}}`; valid names: branch, tag, sha, base_ref, is_default_branch, is_not_default_branch, date, commit_date",
         );
         check_error(
             push("m"),
@@ -2186,9 +2511,9 @@ mod tests {
         );
         check_error(
             push("m"),
-            &["type=pep440,pattern={{version}}"],
+            &["type=pep440,value=1.0"],
             &[],
-            "tag rule type `pep440` in `type=pep440,pattern={{version}}` is not supported by img-tag",
+            "tag rule `type=pep440,value=1.0` needs a `pattern` attribute",
         );
         check_error(
             push("m"),

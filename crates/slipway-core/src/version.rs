@@ -61,6 +61,16 @@ pub enum CommitError {
         /// The first line.
         subject: String,
     },
+    /// The type has upper-case letters (commitlint's `type-case`: lower-case).
+    #[error("commit type `{kind}` in `{subject}` must be lower-case: `{lower}`")]
+    TypeCase {
+        /// The first line.
+        subject: String,
+        /// The type as written.
+        kind: String,
+        /// The type in lower case.
+        lower: String,
+    },
     /// The line after the subject is not blank.
     #[error("the body must be separated from the subject `{subject}` by a blank line")]
     NoBlankLine {
@@ -194,9 +204,19 @@ fn breaking_footer(message: &str) -> Option<String> {
 }
 
 /// Checks a commit message or pull request title strictly: a Conventional
-/// Commit whose type is one of `types` (e.g. [`KNOWN_TYPES`]).
+/// Commit whose type is lower-case (commitlint's default `type-case`) and
+/// one of `types` (e.g. [`KNOWN_TYPES`]).
 pub fn check(message: &str, types: &[&str]) -> Result<ConventionalCommit, CommitError> {
     let commit = ConventionalCommit::parse(message)?;
+    let subject = message.trim().lines().next().unwrap_or_default();
+    let written = &subject[..commit.kind.len()];
+    if written != commit.kind {
+        return Err(CommitError::TypeCase {
+            subject: subject.to_owned(),
+            kind: written.to_owned(),
+            lower: commit.kind,
+        });
+    }
     if !types.contains(&commit.kind.as_str()) {
         let hint = types
             .iter()
@@ -279,6 +299,8 @@ pub fn apply_bump(base: &semver::Version, bump: Bump) -> semver::Version {
 /// What `next-version` decided.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NextVersion {
+    /// Whether there is something to release (the bump is not `none`).
+    pub has_release: bool,
     /// The next version (the last release's when the bump is none).
     #[serde(serialize_with = "display")]
     pub version: semver::Version,
@@ -291,14 +313,20 @@ pub struct NextVersion {
     pub height: usize,
 }
 
-/// The next version after `previous` (the last release, prereleases
-/// excluded) given the messages of the commits since, newest first.
-/// `bump_override` replaces the computed bump (release labels). With
-/// `prerelease = Some("dev")` and something to release, the version is
-/// `X.Y.Z-dev.N`, N being the number of commits since the last release: a
-/// counter that needs no pushed tags.
+/// The next version after `previous` (the last release reachable from
+/// HEAD, prereleases excluded) given the messages of the commits since,
+/// newest first. `bump_override` replaces the computed bump (release
+/// labels). With `prerelease = Some("dev")` and something to release, the
+/// version is `X.Y.Z-dev.N`, N being the number of commits since the last
+/// release: a counter that needs no pushed tags.
+///
+/// `highest_release` is the highest release tagged anywhere in the
+/// repository. A prerelease never sorts below it: a branch that was not
+/// merged back after a release (`dev` still at `1.2.0` while `1.3.0` is
+/// out) bumps from it instead (`1.4.0-dev.N`, not `1.3.0-dev.N`).
 pub fn next_version<S: AsRef<str>>(
     previous: Option<&semver::Version>,
+    highest_release: Option<&semver::Version>,
     messages: &[S],
     bump_override: Option<Bump>,
     prerelease: Option<&str>,
@@ -309,14 +337,60 @@ pub fn next_version<S: AsRef<str>>(
     let bump = bump_override.unwrap_or_else(|| bump_for(messages));
     let mut version = apply_bump(&base, bump);
     if let (Some(id), false) = (prerelease, bump == Bump::None) {
+        if let Some(highest) = highest_release.filter(|highest| **highest >= version) {
+            version = apply_bump(highest, bump);
+        }
         version.pre = semver::Prerelease::new(&format!("{id}.{}", messages.len()))?;
     }
     Ok(NextVersion {
+        has_release: bump != Bump::None,
         version,
         previous: previous.cloned(),
         bump,
         height: messages.len(),
     })
+}
+
+/// `changelog` (a Markdown file's text, possibly empty) with `section` (from
+/// [`changelog`], headed `## <version>`) added on top: after the file's title
+/// and preamble, before the first `## ` section. `None` when the file already
+/// has a section for that version, so running twice adds nothing.
+pub fn prepend_section(
+    changelog: &str,
+    version: &semver::Version,
+    section: &str,
+) -> Option<String> {
+    let heading = format!("## {version}");
+    let has_version = changelog.lines().any(|line| {
+        line.strip_prefix(&heading)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    });
+    if has_version {
+        return None;
+    }
+    if changelog.trim().is_empty() {
+        return Some(format!("# Changelog\n\n{section}"));
+    }
+    let section = section.trim_end();
+    let mut offset = 0;
+    for line in changelog.split_inclusive('\n') {
+        if line.starts_with("## ") {
+            return Some(format!(
+                "{}{section}\n\n{}",
+                &changelog[..offset],
+                &changelog[offset..]
+            ));
+        }
+        offset += line.len();
+    }
+    let separator = if changelog.ends_with("\n\n") {
+        ""
+    } else if changelog.ends_with('\n') {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    Some(format!("{changelog}{separator}{section}\n"))
 }
 
 fn display<S: serde::Serializer>(
@@ -354,8 +428,9 @@ const SECTIONS: [(&str, &str); 4] = [
 ];
 
 /// A Markdown changelog section for `version`: breaking changes first, then
-/// features, fixes, performance and reverts; other types and messages that
-/// are not Conventional Commits are left out. Pass every commit since the last
+/// features, fixes, performance and reverts (a breaking commit only under
+/// breaking changes); other types and messages that are not Conventional
+/// Commits are left out. Pass every commit since the last
 /// final release, so a release's section also holds what its prereleases had.
 pub fn changelog(
     version: &semver::Version,
@@ -387,9 +462,10 @@ pub fn changelog(
         out.push_str(&format!("\n### Breaking changes\n\n{breaking}"));
     }
     for (kind, title) in SECTIONS {
+        // A breaking commit is listed once, under breaking changes.
         let entries: String = parsed
             .iter()
-            .filter(|(c, _)| c.kind == kind)
+            .filter(|(c, _)| c.kind == kind && !c.is_breaking)
             .map(|(c, sha)| line(c, &c.description, sha))
             .collect();
         if !entries.is_empty() {
@@ -505,6 +581,15 @@ mod tests {
             "unknown commit type `feature` in `feature: x` — did you mean `feat`?; valid types: build, chore, ci, docs, feat, fix, perf, refactor, revert, style, test"
         );
         assert!(check("docs(readme): typo", &KNOWN_TYPES).is_ok());
+        // commitlint's default `type-case`: lower-case.
+        assert_eq!(
+            check("Feat: x", &KNOWN_TYPES).unwrap_err().to_string(),
+            "commit type `Feat` in `Feat: x` must be lower-case: `feat`"
+        );
+        assert_eq!(
+            check("chore: x", &["feat", "fix"]).unwrap_err().to_string(),
+            "unknown commit type `chore` in `chore: x`; valid types: feat, fix"
+        );
     }
 
     #[track_caller]
@@ -516,7 +601,7 @@ mod tests {
         expected: &str,
     ) {
         let previous = previous.map(|v| semver::Version::parse(v).unwrap());
-        let next = next_version(previous.as_ref(), messages, bump, pre).unwrap();
+        let next = next_version(previous.as_ref(), None, messages, bump, pre).unwrap();
         assert_eq!(
             next.version.to_string(),
             expected,
@@ -569,6 +654,61 @@ mod tests {
     }
 
     #[test]
+    fn a_prerelease_never_sorts_below_an_existing_release() {
+        let v = |text: &str| semver::Version::parse(text).unwrap();
+        let next = |previous: &str, highest: &str, pre: Option<&str>| {
+            next_version(
+                Some(&v(previous)),
+                Some(&v(highest)),
+                &["feat: a", "fix: b"],
+                None,
+                pre,
+            )
+            .unwrap()
+            .version
+            .to_string()
+        };
+        // `dev` not merged back after 1.3.0 was released from main.
+        assert_eq!(next("1.2.0", "1.3.0", Some("dev")), "1.4.0-dev.2");
+        assert_eq!(next("1.2.0", "1.2.0", Some("dev")), "1.3.0-dev.2");
+        assert_eq!(next("1.2.0", "1.2.5", Some("dev")), "1.3.0-dev.2");
+        assert_eq!(next("1.2.0", "2.0.0", Some("rc")), "2.1.0-rc.2");
+        // A release is what the commits since the reachable release ask.
+        assert_eq!(next("1.2.0", "1.3.0", None), "1.3.0");
+        let nothing =
+            next_version(Some(&v("1.2.0")), None, &["docs: x"], None, Some("dev")).unwrap();
+        assert!(!nothing.has_release);
+        assert_eq!(nothing.version.to_string(), "1.2.0");
+    }
+
+    #[test]
+    fn a_section_is_added_on_top_once() {
+        let version = semver::Version::new(1, 1, 0);
+        let section = "## 1.1.0\n\n### Features\n\n- a (aaaaaaa)\n";
+        let new = prepend_section("", &version, section).expect("a new file");
+        assert_eq!(
+            new,
+            "# Changelog\n\n## 1.1.0\n\n### Features\n\n- a (aaaaaaa)\n"
+        );
+        assert_eq!(prepend_section(&new, &version, section), None);
+        let old = "# Changelog\n\nAll notable changes.\n\n## 1.0.0\n\n- x\n";
+        assert_eq!(
+            prepend_section(old, &version, section).expect("a new section"),
+            "# Changelog\n\nAll notable changes.\n\n## 1.1.0\n\n### Features\n\n- a (aaaaaaa)\n\n## 1.0.0\n\n- x\n"
+        );
+        assert_eq!(
+            prepend_section("# Changelog\n", &version, section).expect("appended"),
+            "# Changelog\n\n## 1.1.0\n\n### Features\n\n- a (aaaaaaa)\n"
+        );
+        // `## 1.1.0 (2024-05-01)` counts; `## 1.1.0-rc.1` does not.
+        assert_eq!(
+            prepend_section("## 1.1.0 (2024-05-01)\n", &version, section),
+            None
+        );
+        assert!(prepend_section("## 1.1.0-rc.1\n", &version, section).is_some());
+    }
+
+    #[test]
     fn changelog_groups_by_type() {
         let entries: Vec<ChangelogEntry> = [
             ("aaaaaaa", "feat(api): add search"),
@@ -590,7 +730,7 @@ mod tests {
         let version = semver::Version::new(2, 0, 0);
         assert_eq!(
             changelog(&version, Some("2024-05-01"), &entries),
-            "## 2.0.0 (2024-05-01)\n\n### Breaking changes\n\n- `/v1` is gone (ddddddd)\n\n### Features\n\n- **api:** add search (aaaaaaa)\n- drop the v1 endpoint (ddddddd)\n\n### Bug fixes\n\n- crash on empty input (bbbbbbb)\n\n### Performance\n\n- cache lookups (fffffff)\n"
+            "## 2.0.0 (2024-05-01)\n\n### Breaking changes\n\n- `/v1` is gone (ddddddd)\n\n### Features\n\n- **api:** add search (aaaaaaa)\n\n### Bug fixes\n\n- crash on empty input (bbbbbbb)\n\n### Performance\n\n- cache lookups (fffffff)\n"
         );
         assert_eq!(changelog(&version, None, &[]), "## 2.0.0\n");
     }

@@ -74,9 +74,11 @@ pub struct Cli {
     #[arg(long, value_name = "LIST")]
     pub status: Option<String>,
 
-    /// Filters in dorny/paths-filter's YAML format (a filter named like an image targets it)
-    #[arg(long, value_name = "FILE")]
-    pub filters: Option<PathBuf>,
+    /// Filters in dorny/paths-filter's YAML format (a filter named like an image targets
+    /// it): a file, `-` for stdin, or, as paths-filter's `filters` input, the YAML itself
+    /// when the value holds a `:` or a newline (`--filters 'src: src/**'`)
+    #[arg(long, value_name = "FILE|-|YAML")]
+    pub filters: Option<String>,
 
     /// An inline filter, `NAME=GLOB`; repeat to add patterns; `!GLOB` excludes
     #[arg(long = "filter", value_name = "NAME=GLOB")]

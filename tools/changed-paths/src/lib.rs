@@ -162,6 +162,28 @@ fn read_list(path: &Path) -> anyhow::Result<(String, String)> {
     }
 }
 
+/// The `--filters` YAML and the name errors give it: stdin for `-`, the
+/// value itself when it holds a `:` or a newline (paths-filter's rule for its
+/// `filters` input), else the file it names.
+fn read_filters(value: &str, files_from: Option<&Path>) -> anyhow::Result<(String, String)> {
+    if value == "-" {
+        if files_from == Some(Path::new("-")) {
+            return Err(UsageError::new(
+                "`--filters -` and `--files-from -` cannot both read stdin; give one of them a file",
+            ));
+        }
+        let text = slipway_core::input::read_stdin_to_string()
+            .map_err(|e| UsageError::new(format!("cannot read the filters from stdin: {e}")))?;
+        Ok((text, "stdin".to_owned()))
+    } else if value.contains([':', '\n']) {
+        Ok((value.to_owned(), "--filters".to_owned()))
+    } else {
+        let text = slipway_core::input::read_to_string(Path::new(value))
+            .map_err(|e| UsageError::new(e.to_string()))?;
+        Ok((text, value.to_owned()))
+    }
+}
+
 /// All filters: slipway.toml's images and `[rebuild_all]`, then
 /// `--filters`, then `--filter`; a later filter replaces an earlier one of
 /// the same name (flags win).
@@ -191,12 +213,10 @@ fn compile_filters(
             add(spec, &mut specs);
         }
     }
-    if let Some(path) = &cli.filters {
-        let text = slipway_core::input::read_to_string(path)
+    if let Some(value) = &cli.filters {
+        let (text, source) = read_filters(value, cli.files_from.as_deref())?;
+        let parsed = paths::yaml::parse(&text, &source, cli.predicate_quantifier)
             .map_err(|e| UsageError::new(e.to_string()))?;
-        let parsed =
-            paths::yaml::parse(&text, &path.display().to_string(), cli.predicate_quantifier)
-                .map_err(|e| UsageError::new(e.to_string()))?;
         for spec in parsed {
             add(spec, &mut specs);
         }

@@ -40,6 +40,33 @@ pub(crate) struct RangeFlags {
     pub(crate) base_commit: Option<(Sha, String)>,
 }
 
+/// A usage error for a `--base` that names no revision but looks like a
+/// mistyped branch or tag (`mian`): exit 2 with the nearest names. `None`
+/// when nothing is near, or in a shallow clone, where the name may just not
+/// be fetched (git's error then says how to fetch it).
+fn misspelt_base(repo: &Repo, base: &str) -> Option<anyhow::Error> {
+    if repo.is_shallow() {
+        return None;
+    }
+    let names = repo.ref_names();
+    if names.iter().any(|name| name == base) {
+        return None;
+    }
+    let mut near: Vec<(f64, &String)> = names
+        .iter()
+        .map(|name| (strsim::jaro_winkler(base, name), name))
+        .filter(|(score, _)| *score > 0.8)
+        .collect();
+    near.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let near: Vec<String> = near.iter().take(3).map(|(_, n)| format!("`{n}`")).collect();
+    (!near.is_empty()).then(|| {
+        slipway_core::cli::UsageError::new(format!(
+            "invalid `--base` `{base}`: no branch, tag or commit has that name — did you mean {}?",
+            near.join(" or ")
+        ))
+    })
+}
+
 /// Chooses the range from the flags, else from `ctx`.
 pub(crate) fn choose(
     repo: &Repo,
@@ -74,7 +101,7 @@ pub(crate) fn choose(
     }
 
     if let Some(base) = &flags.base {
-        let base_sha = resolve(base)?;
+        let base_sha = resolve(base).map_err(|error| misspelt_base(repo, base).unwrap_or(error))?;
         differ.require_commit(&base_sha, "base")?;
         if flags.merge_base {
             let merge_base = repo.merge_base(&base_sha, &head)?;

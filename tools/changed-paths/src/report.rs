@@ -5,7 +5,6 @@
 
 use slipway_core::changes::ChangedFile;
 use slipway_core::cli::exit;
-use slipway_core::contract::changed_paths::{Filter, Report as Document};
 use slipway_core::git::Sha;
 use slipway_core::output::{Style, quote_path};
 use slipway_core::paths::Verdict;
@@ -94,39 +93,78 @@ fn json_list(items: &[&str]) -> String {
     serde_json::to_string(items).unwrap_or_default()
 }
 
-impl Report {
-    /// The JSON document: [`slipway_core::contract::changed_paths::Report`].
-    fn document(&self) -> Document {
+/// The JSON document, [`slipway_core::contract::changed_paths::Report`]
+/// field for field, written from the report's own data: a large diff lists
+/// each path once per filter, and none of them is copied to be printed.
+impl serde::Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
         let (base, head) = self.range();
-        let filters = self
-            .filters()
-            .map(|(name, files)| Filter {
-                name: name.to_owned(),
-                changed: !files.is_empty(),
-                count: files.len(),
-                files: files.iter().map(|f| f.path.clone()).collect(),
-            })
-            .collect();
-        let owned = |names: Vec<&str>| names.into_iter().map(str::to_owned).collect();
-        Document {
-            filters,
-            changes: owned(self.changes()),
-            targets: self.parts.targets.clone(),
-            base: base.cloned(),
-            head: head.cloned(),
-            base_image: match &self.parts.source {
-                Source::Commits { from_image, .. } => from_image.clone(),
-                _ => None,
-            },
-            files: self.parts.files.clone(),
-            explain: self.parts.explain.clone(),
+        let base_image = match &self.parts.source {
+            Source::Commits { from_image, .. } => from_image.as_ref(),
+            _ => None,
+        };
+        let fields =
+            6 + usize::from(base_image.is_some()) + usize::from(self.parts.explain.is_some());
+        let mut document = serializer.serialize_struct("Report", fields)?;
+        document.serialize_field("filters", &FiltersView(self))?;
+        document.serialize_field("changes", &self.changes())?;
+        document.serialize_field("targets", &self.parts.targets)?;
+        document.serialize_field("base", &base)?;
+        document.serialize_field("head", &head)?;
+        if let Some(image) = base_image {
+            document.serialize_field("base_image", image)?;
         }
+        document.serialize_field("files", &self.parts.files)?;
+        if let Some(explain) = &self.parts.explain {
+            document.serialize_field("explain", explain)?;
+        }
+        document.end()
     }
 }
 
-impl serde::Serialize for Report {
+/// `filters`: `{"<name>": {"changed", "count", "files"}}` in filter order.
+struct FiltersView<'a>(&'a Report);
+
+impl serde::Serialize for FiltersView<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.document().serialize(serializer)
+        use serde::ser::{SerializeMap as _, SerializeStruct as _};
+        struct Answer<'a> {
+            indices: &'a [usize],
+            files: &'a [ChangedFile],
+        }
+        impl serde::Serialize for Answer<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut answer = serializer.serialize_struct("Answer", 3)?;
+                answer.serialize_field("changed", &!self.indices.is_empty())?;
+                answer.serialize_field("count", &self.indices.len())?;
+                answer.serialize_field("files", &Paths(self))?;
+                answer.end()
+            }
+        }
+        struct Paths<'a>(&'a Answer<'a>);
+        impl serde::Serialize for Paths<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(
+                    self.0
+                        .indices
+                        .iter()
+                        .map(|i| self.0.files[*i].path.as_str()),
+                )
+            }
+        }
+        let parts = &self.0.parts;
+        let mut map = serializer.serialize_map(Some(parts.names.len()))?;
+        for (name, indices) in parts.names.iter().zip(&parts.matched) {
+            map.serialize_entry(
+                name,
+                &Answer {
+                    indices,
+                    files: &parts.files,
+                },
+            )?;
+        }
+        map.end()
     }
 }
 

@@ -210,18 +210,13 @@ fn filters_yaml_that_is_a_list_says_what_the_root_must_be() {
 }
 
 #[test]
-fn filters_yaml_with_an_unknown_change_status_names_filter_and_status() {
+fn filters_and_files_from_cannot_both_read_stdin() {
     let dir = empty_dir();
-    fs_err::write(
-        dir.path().join("filters.yml"),
-        "src:\n  - edited: 'src/**'\n",
-    )
-    .expect("filters");
     check(
         dir.path(),
-        &["--files-from", "-", "--filters", "filters.yml"],
+        &["--files-from", "-", "--filters", "-"],
         "",
-        "error: filters.yml:2:5: in filter `src`: unknown change status `edited`: expected one of `added`",
+        "error: `--filters -` and `--files-from -` cannot both read stdin; give one of them a file",
     );
 }
 

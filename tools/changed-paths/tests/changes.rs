@@ -688,3 +688,84 @@ fn a_tag_push_in_a_shallow_clone_is_refused_with_the_fix() {
     let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(json["files"].as_array().map(Vec::len), Some(2), "{json}");
 }
+
+#[test]
+fn filters_come_inline_or_from_stdin_as_paths_filter_takes_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let list = "M\tsrc/a.rs\nM\tv2/x\nM\tdocs/a.md\n";
+    fs_err::write(dir.path().join("list.txt"), list).expect("list");
+    let inline = run_in(
+        dir.path(),
+        &[
+            "--files-from",
+            "-",
+            "--filters",
+            "src: src/**\nversions: 'v{1..3}/**'",
+        ],
+        &[],
+        list,
+    );
+    let expected = "changed files: 3, files from stdin\nsrc: true (1 files)\n  modified src/a.rs\nversions: true (1 files)\n  modified v2/x\ntargets: [\"src\",\"versions\"]\n";
+    check(inline, 0, expected);
+    let from_stdin = run_in(
+        dir.path(),
+        &["--files-from", "list.txt", "--filters", "-"],
+        &[],
+        "src: src/**\nversions: 'v{1..3}/**'\n",
+    );
+    check(
+        from_stdin,
+        0,
+        &expected.replace("files from stdin", "files from list.txt"),
+    );
+}
+
+#[test]
+fn an_unknown_status_key_never_matches_and_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run_in(
+        dir.path(),
+        &[
+            "--files-from",
+            "-",
+            "--filters",
+            "src:\n  - changed: 'src/**'\n  - added|edited: 'lib/**'",
+        ],
+        &[("RUST_LOG", "warn")],
+        "M\tsrc/a.rs\nA\tlib/b.rs\n",
+    );
+    assert!(
+        out.stderr.contains("status `changed` of key `changed` in filter `src` (--filters:2) is not a change status, so it never matches (as in paths-filter); valid statuses: added, copied, deleted, modified, renamed, unmerged"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("status `edited`"), "{}", out.stderr);
+    check(
+        out,
+        0,
+        "changed files: 2, files from stdin\nsrc: true (1 files)\n  added lib/b.rs\ntargets: [\"src\"]\n",
+    );
+}
+
+#[test]
+fn a_misspelt_base_is_bad_input_with_the_nearest_names() {
+    let (repo, _) = project();
+    repo.tag("v1.0.0");
+    let out = run(&repo, &["--base", "mian"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.contains(
+            "error: invalid `--base` `mian`: no branch, tag or commit has that name — did you mean `main`?"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = run(&repo, &["--base", "v1.0.1"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `v1.0.0`?"),
+        "{}",
+        out.stderr
+    );
+}

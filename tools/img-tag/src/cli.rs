@@ -56,9 +56,24 @@ pub struct ApplyArgs {
     #[arg(value_name = "IMAGE")]
     pub image: ImageRef,
 
-    /// A tag to point at the image (repeatable, at least one); applied concurrently
-    #[arg(long = "tag", value_name = "TAG", required = true)]
+    /// A tag to point at the image (repeatable); applied concurrently. Without it, the tags are computed as `img-tag compute` computes them (see --computed)
+    #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<Tag>,
+
+    /// Compute the tags from the rules and the CI context, then apply them, in one call: the rules are --rule lines, else slipway.toml [tags] rules, else metadata-action's defaults [default: on when no --tag is given]
+    #[arg(long, conflicts_with = "tags")]
+    pub computed: bool,
+
+    /// A metadata-action `tags:` line for the computed tags, e.g. `type=semver,pattern={{version}}`; repeatable [default: slipway.toml [tags] rules]
+    #[arg(long = "rule", value_name = "RULE", conflicts_with = "tags")]
+    pub rules: Vec<String>,
+
+    /// A metadata-action `flavor:` line for the computed tags [default: slipway.toml [tags] flavor]
+    #[arg(long = "flavor", value_name = "LINE", conflicts_with = "tags")]
+    pub flavors: Vec<String>,
+
+    #[command(flatten)]
+    pub context: ContextArgs,
 
     /// Print what would change; change nothing
     #[arg(long)]
@@ -124,6 +139,21 @@ pub struct ComputeArgs {
     #[arg(long = "image", value_name = "LINE")]
     pub images: Vec<String>,
 
+    /// A label to add or override, `key=value` (expressions such as `{{branch}}` allowed), as metadata-action's `labels:`; repeatable
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+
+    /// An annotation to add or override, `key=value`, as metadata-action's `annotations:`; repeatable. Levels come from $DOCKER_METADATA_ANNOTATIONS_LEVELS (comma-separated) [default level: manifest]
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+
+    #[command(flatten)]
+    pub context: ContextArgs,
+}
+
+/// The facts tags are computed from: shared by `compute` and `apply`.
+#[derive(Debug, clap::Args)]
+pub struct ContextArgs {
     /// The event name [default: $GITHUB_EVENT_NAME, else `push`]
     #[arg(long, value_name = "NAME")]
     pub event: Option<String>,
@@ -148,11 +178,15 @@ pub struct ComputeArgs {
 /// Flags of `img-tag next-version`.
 #[derive(Debug, clap::Args)]
 pub struct NextVersionArgs {
-    /// Use this bump instead of the one the commits ask for (e.g. from a release label)
+    /// Use this bump instead of the one the commits (and release labels) ask for
     #[arg(long, value_enum, value_name = "BUMP")]
     pub bump: Option<Bump>,
 
-    /// Make a prerelease `X.Y.Z-<ID>.<N>`, N counting the commits since the last release
+    /// Release labels, comma-separated: `release:major`, `release:minor`, `release:patch` or `release:skip` decide the bump; other labels are ignored [default: the labels of the pull request in $GITHUB_EVENT_PATH, or $CI_MERGE_REQUEST_LABELS]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub labels: Option<Vec<String>>,
+
+    /// Make a prerelease `X.Y.Z-<ID>.<N>`, N counting the commits since the last release; it never sorts below a release tagged anywhere in the repository
     #[arg(long, value_name = "ID")]
     pub prerelease: Option<String>,
 
@@ -160,9 +194,25 @@ pub struct NextVersionArgs {
     #[arg(long, value_name = "BRANCH", requires = "prerelease")]
     pub prerelease_branch: Vec<String>,
 
-    /// Print the Markdown changelog section of the version instead of the version
+    /// The ref being built, `refs/heads/dev` or `dev`, for --prerelease-branch [default: the CI's ($GITHUB_REF, $CI_COMMIT_BRANCH; a pull request's head branch), else HEAD's branch]
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: Option<String>,
+
+    /// Write the version's changelog section on top of CHANGELOG.md (created if missing; a version already there is left alone), and print the section instead of the version
     #[arg(long)]
     pub changelog: bool,
+
+    /// The changelog file --changelog writes [default: CHANGELOG.md at the repository's root]
+    #[arg(long, value_name = "FILE", requires = "changelog")]
+    pub changelog_file: Option<std::path::PathBuf>,
+
+    /// With --changelog, print the section but write no file
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Exit 1 when there is nothing to release (no commit asks for a bump, or `release:skip`)
+    #[arg(long)]
+    pub exit_code: bool,
 
     /// The repository [default: the one holding the current directory]
     #[arg(long, value_name = "DIR", default_value = ".")]
@@ -177,6 +227,10 @@ pub struct CheckCommitArgs {
     pub message: String,
 
     /// Accept this type too, besides build, chore, ci, docs, feat, fix, perf, refactor, revert, style, test (repeatable)
-    #[arg(long = "type", value_name = "TYPE")]
-    pub types: Vec<String>,
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "types")]
+    pub extra_types: Vec<String>,
+
+    /// Accept only these types, comma-separated, e.g. `feat,fix,docs,chore` [default: build, chore, ci, docs, feat, fix, perf, refactor, revert, style, test]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub types: Option<Vec<String>>,
 }

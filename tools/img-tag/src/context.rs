@@ -8,13 +8,13 @@ use slipway_core::cli::UsageError;
 use slipway_core::tags::TagContext;
 use slipway_core::tags::context::{ContextInputs, gather};
 
-use crate::cli::ComputeArgs;
+use crate::cli::ContextArgs;
 
 /// Builds the tag context. `env` looks up environment variables (the real
 /// process environment in `run`); `default_branch_from_config` is
 /// slipway.toml's `[project] default_branch`, if any.
 pub(crate) fn tag_context(
-    args: &ComputeArgs,
+    args: &ContextArgs,
     env: &dyn Fn(&str) -> Option<String>,
     cwd: &Path,
     default_branch_from_config: Option<String>,

@@ -1,6 +1,7 @@
 //! The history `next-version` reads: the last release tag reachable from
-//! HEAD (prereleases ignored, so a release folds in its prereleases' commits)
-//! and the commits since.
+//! HEAD (prereleases ignored, so a release folds in its prereleases' commits),
+//! the commits since, and the highest release tagged anywhere (so a
+//! prerelease never sorts below a release that exists).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -11,10 +12,14 @@ use anyhow::Context as _;
 pub(crate) struct History {
     /// The highest `X.Y.Z` or `vX.Y.Z` tag on a commit reachable from HEAD.
     pub(crate) previous: Option<semver::Version>,
+    /// The highest `X.Y.Z` or `vX.Y.Z` tag of the repository, wherever it is.
+    pub(crate) highest: Option<semver::Version>,
     /// The commits since, newest first: short sha and message.
     pub(crate) commits: Vec<(String, String)>,
     /// HEAD's branch, when not detached.
     pub(crate) branch: Option<String>,
+    /// The repository's work tree (its git dir when bare).
+    pub(crate) root: std::path::PathBuf,
 }
 
 /// Reads the history of the repository holding `dir`.
@@ -55,6 +60,7 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<History> {
     };
     let reachable: HashSet<git2::Oid> = walk(None)?.into_iter().collect();
     let mut best: Option<(semver::Version, git2::Oid)> = None;
+    let mut highest: Option<semver::Version> = None;
     let names = repo.tag_names(None).context("cannot list the tags")?;
     for name in names.iter().flatten().flatten() {
         let Ok(version) = semver::Version::parse(name.strip_prefix('v').unwrap_or(name)) else {
@@ -62,6 +68,9 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<History> {
         };
         if !version.pre.is_empty() {
             continue;
+        }
+        if highest.as_ref().is_none_or(|v| version > *v) {
+            highest = Some(version.clone());
         }
         let commit = repo
             .revparse_single(&format!("refs/tags/{name}"))
@@ -82,7 +91,9 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<History> {
     }
     Ok(History {
         previous: best.map(|(version, _)| version),
+        highest,
         commits,
         branch,
+        root: repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf(),
     })
 }

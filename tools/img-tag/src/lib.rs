@@ -16,14 +16,14 @@ mod remote;
 use anyhow::Context as _;
 use slipway_core::cli::{UsageError, exit};
 use slipway_core::config::Config;
-use slipway_core::image_ref::Repository;
+use slipway_core::image_ref::{Repository, Tag};
 use slipway_core::output::{Output, Style};
 use slipway_core::tags::{self, ImageSpec};
-use slipway_core::version::{self, ChangelogEntry, KNOWN_TYPES};
+use slipway_core::version::{self, Bump, ChangelogEntry, KNOWN_TYPES};
 
 pub use cli::{
-    ApplyArgs, CheckCommitArgs, Cli, Command, ComputeArgs, LsArgs, NextVersionArgs, PromoteArgs,
-    RegistryArgs, ResolveArgs,
+    ApplyArgs, CheckCommitArgs, Cli, Command, ComputeArgs, ContextArgs, LsArgs, NextVersionArgs,
+    PromoteArgs, RegistryArgs, ResolveArgs,
 };
 pub use slipway_core::contract::img_tag::{
     ApplyReport, CheckCommitReport, ComputeReport, LsReport, NextVersionReport, PromoteReport,
@@ -37,7 +37,14 @@ pub enum Report {
     /// `compute`: tags, labels and version.
     Compute(ComputeReport),
     /// `next-version`.
-    NextVersion(NextVersionReport),
+    NextVersion {
+        /// What is printed.
+        #[serde(flatten)]
+        report: NextVersionReport,
+        /// `--exit-code`: exit 1 when there is nothing to release.
+        #[serde(skip)]
+        exit_code: bool,
+    },
     /// `check-commit`.
     CheckCommit(CheckCommitReport),
     /// `apply`.
@@ -54,7 +61,7 @@ impl slipway_core::output::Report for Report {
     fn render_plain(&self, style: &Style) -> String {
         match self {
             Report::Compute(report) => report.tags.iter().map(|tag| format!("{tag}\n")).collect(),
-            Report::NextVersion(report) => match &report.changelog {
+            Report::NextVersion { report, .. } => match &report.changelog {
                 Some(changelog) => changelog.clone(),
                 None => format!("{}\n", report.version),
             },
@@ -127,15 +134,18 @@ impl slipway_core::output::Report for Report {
                         .collect::<Vec<_>>()
                         .join("\n"),
                 ),
+                ("tag-names".to_owned(), report.tag_names.join("\n")),
+                ("annotations".to_owned(), report.annotations.join("\n")),
                 (
                     "version".to_owned(),
                     report.version.clone().unwrap_or_default(),
                 ),
                 ("json".to_owned(), json),
             ],
-            Report::NextVersion(report) => {
+            Report::NextVersion { report, .. } => {
                 let mut outputs = vec![
                     ("version".to_owned(), report.version.clone()),
+                    ("has_release".to_owned(), report.has_release.to_string()),
                     (
                         "previous".to_owned(),
                         report.previous.clone().unwrap_or_default(),
@@ -174,6 +184,10 @@ impl slipway_core::output::Report for Report {
     fn exit_code(&self) -> u8 {
         match self {
             Report::CheckCommit(report) if !report.valid => exit::NO,
+            Report::NextVersion {
+                report,
+                exit_code: true,
+            } if !report.has_release => exit::NO,
             _ => exit::SUCCESS,
         }
     }
@@ -193,11 +207,25 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             )
             .map(Report::Compute)
         }
-        Command::NextVersion(args) => next_version(&args, &cwd).map(Report::NextVersion),
+        Command::NextVersion(args) => {
+            let ci = slipway_core::ci::CiContext::detect().map_err(anyhow::Error::new)?;
+            next_version(&args, &ci, &cwd).map(|report| Report::NextVersion {
+                report,
+                exit_code: args.exit_code,
+            })
+        }
         Command::CheckCommit(args) => check_commit(&args).map(Report::CheckCommit),
         Command::Apply(args) => {
+            // The plan first: computed tags are worked out (and checked)
+            // before the registry is touched.
+            let tags = if args.tags.is_empty() {
+                let config = Config::locate_optional(cli.global.config.as_deref(), &cwd)?;
+                computed_tags(&args, config.as_ref(), &cwd)?
+            } else {
+                args.tags.clone()
+            };
             let client = remote::client(&args.registry, &[args.image.registry()], out)?;
-            remote::block_on(apply::apply(&client, &args.image, &args.tags, args.dry_run))
+            remote::block_on(apply::apply(&client, &args.image, &tags, args.dry_run))
                 .map(Report::Apply)
         }
         Command::Promote(args) => {
@@ -274,19 +302,69 @@ fn compute(
         })?;
     }
     let default_branch = config.map(|c| c.project.default_branch.clone());
-    let ctx = context::tag_context(args, env, cwd, default_branch)?;
+    let ctx = context::tag_context(&args.context, env, cwd, default_branch)?;
     tracing::debug!(event = %ctx.event_name, git_ref = %ctx.git_ref, sha = %ctx.sha, default_branch = ?ctx.default_branch, "tag context");
     let meta = slipway_core::tags::compute(&rules, &flavor, &images, &ctx)
         .map_err(|e| UsageError::new(e.to_string()))?;
+    let labels = tags::oci_annotations(meta.version.as_deref(), &args.labels, &ctx)
+        .map_err(|e| UsageError::new(format!("invalid `--label`: {e}")))?;
+    let annotations = tags::oci_annotations(meta.version.as_deref(), &args.annotations, &ctx)
+        .map_err(|e| UsageError::new(format!("invalid `--annotation`: {e}")))?;
+    // Same as metadata-action: `manifest` unless the variable names levels.
+    let levels: Vec<String> = env("DOCKER_METADATA_ANNOTATIONS_LEVELS")
+        .filter(|levels| !levels.is_empty())
+        .unwrap_or_else(|| "manifest".to_owned())
+        .split(',')
+        .map(|level| level.trim().to_owned())
+        .collect();
     Ok(ComputeReport {
         tags: meta.tags,
-        labels: meta.labels,
+        tag_names: meta.tag_names,
+        labels,
+        annotations: tags::annotations_at_levels(&annotations, &levels),
         version: meta.version,
     })
 }
 
+/// `apply` without `--tag`: the tags `compute` would print for this
+/// context, from `--rule`/`--flavor`, else slipway.toml's `[tags]`, else
+/// metadata-action's defaults.
+fn computed_tags(
+    args: &ApplyArgs,
+    config: Option<&Config>,
+    cwd: &std::path::Path,
+) -> anyhow::Result<Vec<Tag>> {
+    let (rules, flavor) =
+        tags::rules_and_flavor(&args.rules, &args.flavors, config.map(|c| &c.tags))
+            .map_err(|e| UsageError::new(e.replace("`--tag`", "`--rule`")))?;
+    let default_branch = config.map(|c| c.project.default_branch.clone());
+    let ctx = context::tag_context(
+        &args.context,
+        &|name| std::env::var(name).ok(),
+        cwd,
+        default_branch,
+    )?;
+    let meta =
+        tags::compute(&rules, &flavor, &[], &ctx).map_err(|e| UsageError::new(e.to_string()))?;
+    if meta.tag_names.is_empty() {
+        return Err(UsageError::new(format!(
+            "no rule yields a tag for ref `{}` (event `{}`): nothing to apply; give --tag, or rules that match (--rule, slipway.toml [tags] rules)",
+            ctx.git_ref, ctx.event_name
+        )));
+    }
+    meta.tag_names
+        .iter()
+        .map(|name| {
+            name.parse::<Tag>().map_err(|e| {
+                UsageError::new(format!("computed tag `{name}` is not a valid tag: {e}"))
+            })
+        })
+        .collect()
+}
+
 fn next_version(
     args: &NextVersionArgs,
+    ci: &slipway_core::ci::CiContext,
     cwd: &std::path::Path,
 ) -> anyhow::Result<NextVersionReport> {
     if let Some(id) = args
@@ -298,10 +376,18 @@ fn next_version(
             "invalid `--prerelease` `{id}`: expected one identifier of letters, digits and `-`, such as `dev`"
         )));
     }
+    let label_bump = match &args.labels {
+        Some(labels) => release_label_bump(labels)
+            .map_err(|label| UsageError::new(format!("invalid `--labels`: {label}")))?,
+        // A label on the pull request that is not a release label is none of
+        // our business; only `release:*` ones are read.
+        None => release_label_bump(&ci.pr_labels).unwrap_or(None),
+    };
     let history = history::read(&cwd.join(&args.repo))?;
+    let branch = branch_being_built(args.git_ref.as_deref(), ci, history.branch.as_deref());
+    tracing::debug!(?branch, "branch for --prerelease-branch");
     let on_prerelease_branch = args.prerelease_branch.is_empty()
-        || history
-            .branch
+        || branch
             .as_ref()
             .is_some_and(|branch| args.prerelease_branch.contains(branch));
     let prerelease = args.prerelease.as_deref().filter(|_| on_prerelease_branch);
@@ -310,9 +396,18 @@ fn next_version(
         .iter()
         .map(|(_, message)| message.as_str())
         .collect();
-    let next = version::next_version(history.previous.as_ref(), &messages, args.bump, prerelease)
-        .map_err(|e| UsageError::new(format!("invalid `--prerelease`: {e}")))?;
-    let changelog = args.changelog.then(|| {
+    let next = version::next_version(
+        history.previous.as_ref(),
+        history.highest.as_ref(),
+        &messages,
+        args.bump.or(label_bump),
+        prerelease,
+    )
+    .map_err(|e| UsageError::new(format!("invalid `--prerelease`: {e}")))?;
+    if !next.has_release {
+        tracing::info!(version = %next.version, "nothing to release");
+    }
+    let changelog = if args.changelog {
         let entries: Vec<ChangelogEntry> = history
             .commits
             .iter()
@@ -321,15 +416,104 @@ fn next_version(
                 message: message.clone(),
             })
             .collect();
-        version::changelog(&next.version, None, &entries)
-    });
+        let section = version::changelog(&next.version, None, &entries);
+        if !args.dry_run {
+            let file = match &args.changelog_file {
+                Some(file) => cwd.join(file),
+                None => history.root.join("CHANGELOG.md"),
+            };
+            write_changelog(&file, &next.version, &section)?;
+        }
+        Some(section)
+    } else {
+        None
+    };
     Ok(NextVersionReport {
         version: next.version.to_string(),
         previous: next.previous.map(|v| v.to_string()),
         bump: next.bump,
         height: next.height,
+        has_release: next.has_release,
         changelog,
     })
+}
+
+/// The bump release labels ask for: `release:skip` wins (nothing to
+/// release), else the highest of `release:major|minor|patch`; `None` without
+/// a release label. The error names a `release:` label that is none of these.
+fn release_label_bump(labels: &[String]) -> Result<Option<Bump>, String> {
+    let mut bump = None;
+    let mut skip = false;
+    for label in labels {
+        let Some(kind) = label.trim().strip_prefix("release:") else {
+            continue;
+        };
+        let this = match kind.trim() {
+            "major" => Bump::Major,
+            "minor" => Bump::Minor,
+            "patch" => Bump::Patch,
+            "skip" => {
+                skip = true;
+                continue;
+            }
+            other => {
+                return Err(format!(
+                    "unknown release label `release:{other}`; valid: release:major, release:minor, release:patch, release:skip"
+                ));
+            }
+        };
+        bump = bump.max(Some(this));
+    }
+    Ok(if skip { Some(Bump::None) } else { bump })
+}
+
+/// The branch `--prerelease-branch` is compared with: `--ref`, else the CI
+/// context's (a branch push's ref, a pull or merge request's head branch),
+/// else HEAD's branch. A tag ref names no branch. CI wins over git because
+/// CI checkouts are often detached (GitLab, Jenkins, a checkout by sha); a
+/// tag at HEAD does not matter, the branch decides.
+fn branch_being_built(
+    flag: Option<&str>,
+    ci: &slipway_core::ci::CiContext,
+    head_branch: Option<&str>,
+) -> Option<String> {
+    if let Some(git_ref) = flag {
+        return match git_ref.strip_prefix("refs/") {
+            Some(rest) => rest.strip_prefix("heads/").map(str::to_owned),
+            None => Some(git_ref.to_owned()),
+        };
+    }
+    match ci.git_ref.as_deref() {
+        Some(git_ref) if git_ref.starts_with("refs/heads/") => {
+            git_ref.strip_prefix("refs/heads/").map(str::to_owned)
+        }
+        Some(_) if ci.head_ref.is_some() => ci.head_ref.clone(),
+        Some(_) => None,
+        None => head_branch.map(str::to_owned),
+    }
+}
+
+/// Puts `section` on top of the changelog `file` (a temp file renamed over
+/// it), unless it already has the version's section.
+fn write_changelog(
+    file: &std::path::Path,
+    version: &semver::Version,
+    section: &str,
+) -> anyhow::Result<()> {
+    let old = match fs_err::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(error) => return Err(anyhow::Error::new(error)),
+    };
+    let Some(new) = version::prepend_section(&old, version, section) else {
+        tracing::info!(file = %file.display(), %version, "the changelog already has this version");
+        return Ok(());
+    };
+    let temp = file.with_extension("md.tmp");
+    fs_err::write(&temp, new)?;
+    fs_err::rename(&temp, file)?;
+    tracing::info!(file = %file.display(), %version, "changelog updated");
+    Ok(())
 }
 
 fn check_commit(args: &CheckCommitArgs) -> anyhow::Result<CheckCommitReport> {
@@ -344,11 +528,18 @@ fn check_commit(args: &CheckCommitArgs) -> anyhow::Result<CheckCommitReport> {
     } else {
         args.message.clone()
     };
-    let types: Vec<&str> = KNOWN_TYPES
-        .iter()
-        .copied()
-        .chain(args.types.iter().map(String::as_str))
-        .collect();
+    let types: Vec<&str> = match &args.types {
+        Some(only) => only
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        None => KNOWN_TYPES
+            .iter()
+            .copied()
+            .chain(args.extra_types.iter().map(String::as_str))
+            .collect(),
+    };
     Ok(match version::check(&message, &types) {
         Ok(commit) => CheckCommitReport {
             valid: true,

@@ -180,10 +180,15 @@ fn a_short_digest_states_the_digest_form() {
 }
 
 #[test]
-fn apply_without_a_tag_says_tag_is_required() {
+fn apply_without_a_tag_computes_them_and_says_when_none_comes_out() {
+    // No CI, no git: no ref, so metadata-action's default rules yield nothing.
     check(
         &["apply", IMAGE],
-        "error: the following required arguments were not provided:\n  --tag <TAG>",
+        "error: no rule yields a tag for ref `` (event `push`): nothing to apply; give --tag, or rules that match (--rule, slipway.toml [tags] rules)",
+    );
+    check(
+        &["apply", IMAGE, "--tag", "v1", "--computed"],
+        "error: the argument '--tag <TAG>' cannot be used with '--computed'",
     );
 }
 

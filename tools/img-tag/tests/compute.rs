@@ -50,6 +50,17 @@ fn a_tag_push_reads_the_event_and_payload_as_metadata_action_does() {
         json,
         serde_json::json!({
             "tags": ["ghcr.io/o/app:1.2.3", "ghcr.io/o/app:1.2", "ghcr.io/o/app:sha-860c190", "ghcr.io/o/app:latest"],
+            "tag_names": ["1.2.3", "1.2", "sha-860c190", "latest"],
+            "annotations": [
+                "manifest:org.opencontainers.image.created=2020-01-10T00:30:00.000Z",
+                "manifest:org.opencontainers.image.description=The app",
+                "manifest:org.opencontainers.image.licenses=MIT",
+                format!("manifest:org.opencontainers.image.revision={SHA}"),
+                "manifest:org.opencontainers.image.source=https://github.com/o/app",
+                "manifest:org.opencontainers.image.title=app",
+                "manifest:org.opencontainers.image.url=https://github.com/o/app",
+                "manifest:org.opencontainers.image.version=1.2.3"
+            ],
             "labels": {
                 "org.opencontainers.image.created": "2020-01-10T00:30:00.000Z",
                 "org.opencontainers.image.description": "The app",
@@ -63,6 +74,66 @@ fn a_tag_push_reads_the_event_and_payload_as_metadata_action_does() {
             "version": "1.2.3"
         })
     );
+}
+
+#[test]
+fn pep440_labels_and_annotations_as_metadata_action_gives_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = img_tag(
+        dir.path(),
+        &[
+            "compute",
+            "--format",
+            "json",
+            "--image",
+            "ghcr.io/o/app",
+            "--tag",
+            "type=pep440,pattern={{version}}",
+            "--tag",
+            "type=pep440,pattern={{major}}.{{minor}}",
+            "--label",
+            "maintainer=CrazyMax",
+            "--label",
+            "org.opencontainers.image.title=MyCustomTitle",
+            "--annotation",
+            "org.opencontainers.image.vendor=MyCompany",
+        ],
+        &[
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/tags/v1.2.3"),
+            ("GITHUB_SHA", SHA),
+            ("SOURCE_DATE_EPOCH", "1578616200"),
+            ("DOCKER_METADATA_ANNOTATIONS_LEVELS", "manifest,index"),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        json["tags"],
+        serde_json::json!([
+            "ghcr.io/o/app:1.2.3",
+            "ghcr.io/o/app:1.2",
+            "ghcr.io/o/app:latest"
+        ])
+    );
+    assert_eq!(json["labels"]["maintainer"], "CrazyMax");
+    assert_eq!(
+        json["labels"]["org.opencontainers.image.title"],
+        "MyCustomTitle"
+    );
+    assert_eq!(json["labels"].get("org.opencontainers.image.vendor"), None);
+    let annotations: Vec<&str> = json["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(annotations.len(), 18, "{annotations:?}");
+    assert!(annotations.contains(&"manifest:org.opencontainers.image.vendor=MyCompany"));
+    assert!(annotations.contains(&"index:org.opencontainers.image.vendor=MyCompany"));
+    assert!(annotations.contains(&"index:org.opencontainers.image.version=1.2.3"));
+    assert!(!annotations.iter().any(|a| a.contains("maintainer")));
 }
 
 #[test]

@@ -165,6 +165,137 @@ fn an_index_is_applied_and_promoted_intact_without_moving_layers() {
 }
 
 #[test]
+fn apply_computes_and_applies_the_tags_in_one_call() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let image = push_two_platform_index(&host, "team/app", "build-7");
+    let sha = "860c1904a1ce19322e91ac35af1ab07466440c37";
+    let env = [
+        ("GITHUB_EVENT_NAME", "push"),
+        ("GITHUB_REF", "refs/tags/v1.2.3"),
+        ("GITHUB_SHA", sha),
+    ];
+    let output = img_tag(
+        dir.path(),
+        &[
+            "apply",
+            &image,
+            "--rule",
+            "type=semver,pattern={{version}}",
+            "--rule",
+            "type=semver,pattern={{major}}.{{minor}}",
+            "--rule",
+            "type=sha",
+            "--format",
+            "json",
+        ],
+        &env,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let applied: Vec<&str> = report["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(applied, ["1.2.3", "1.2", "sha-860c190", "latest"]);
+    assert_eq!(
+        list_tags(&host, "team/app"),
+        [
+            "1.2",
+            "1.2.3",
+            "build-7",
+            "build-7-amd64",
+            "build-7-arm64",
+            "latest",
+            "sha-860c190"
+        ]
+    );
+    for tag in applied {
+        assert_eq!(
+            raw(&format!("{host}/team/app:{tag}")),
+            raw(&image),
+            "tag `{tag}`"
+        );
+    }
+
+    // Without --rule: slipway.toml's [tags], with the CI context's branch.
+    fs_err::write(
+        dir.path().join("slipway.toml"),
+        "[project]\nname = \"demo\"\ndefault_branch = \"main\"\n\n[tags]\nrules = [\"type=ref,event=branch\", \"type=edge\"]\n",
+    )
+    .unwrap();
+    let env = [
+        ("GITHUB_EVENT_NAME", "push"),
+        ("GITHUB_REF", "refs/heads/main"),
+        ("GITHUB_SHA", sha),
+    ];
+    let output = img_tag(
+        dir.path(),
+        &["apply", &image, "--computed", "--dry-run"],
+        &env,
+        None,
+    );
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "would set {host}/team/app:edge -> {d}\nwould set {host}/team/app:main -> {d}\n",
+            d = digest_of(&raw(&image))
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!list_tags(&host, "team/app").contains(&"main".to_owned()));
+    let output = img_tag(dir.path(), &["apply", &image], &env, None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let tags = list_tags(&host, "team/app");
+    assert!(
+        tags.contains(&"main".to_owned()) && tags.contains(&"edge".to_owned()),
+        "{tags:?}"
+    );
+
+    // A bad rule is bad input, and nothing is applied.
+    let output = img_tag(
+        dir.path(),
+        &["apply", &image, "--rule", "type=semvr"],
+        &env,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with("error: invalid `--rule`: unknown tag rule type `semvr`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// The tags of `repo`, sorted, as skopeo lists them.
+fn list_tags(host: &str, repo: &str) -> Vec<String> {
+    let output = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{host}/{repo}"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).expect("skopeo prints JSON");
+    let mut tags: Vec<String> = json["Tags"]
+        .as_array()
+        .expect("skopeo lists `Tags`")
+        .iter()
+        .map(|tag| tag.as_str().expect("a tag is a string").to_owned())
+        .collect();
+    tags.sort();
+    tags
+}
+
+#[test]
 fn promote_streams_blobs_to_another_registry() {
     let source = Registry::start();
     let target = Registry::start();

@@ -157,7 +157,11 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     cmd!(sh, "{cargo} build --release --locked --workspace --bins")
         .run()
         .context("cannot build the tools in release mode")?;
-    let bin_dir = sh.current_dir().join("target/release");
+    // Where cargo put them: `$CARGO_TARGET_DIR` when set, as for the chain.
+    let bin_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| sh.current_dir().join("target"))
+        .join("release");
 
     let mut comparisons = startup::comparisons(&bin_dir)?;
     comparisons.extend(ready_wait::comparisons(sh, &bin_dir, args.only.as_deref())?);

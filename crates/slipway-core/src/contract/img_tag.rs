@@ -10,8 +10,15 @@ pub use crate::version::{Bump, ConventionalCommit};
 pub struct ComputeReport {
     /// `image:tag` (bare tags without `--image`), in metadata-action's order.
     pub tags: Vec<String>,
-    /// The OCI labels, by name.
+    /// The tags without image names (metadata-action's `tag-names`).
+    #[serde(default)]
+    pub tag_names: Vec<String>,
+    /// The OCI labels, by name (with `--label` entries).
     pub labels: BTreeMap<String, String>,
+    /// metadata-action's `annotations`: `level:key=value`, for each level of
+    /// `DOCKER_METADATA_ANNOTATIONS_LEVELS` (`manifest` by default).
+    #[serde(default)]
+    pub annotations: Vec<String>,
     /// The main version (the first tag), or null when no rule yields a tag.
     pub version: Option<String>,
 }
@@ -27,6 +34,10 @@ pub struct NextVersionReport {
     pub bump: Bump,
     /// Commits since the last release.
     pub height: usize,
+    /// Whether there is anything to release: false when no commit asks for
+    /// a bump (or `release:skip`); `version` is then the last release's.
+    #[serde(default)]
+    pub has_release: bool,
     /// The Markdown changelog section (with `--changelog`; absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changelog: Option<String>,

@@ -158,7 +158,7 @@ mod tests {
             r#"{"image":"r/app@sha256:00","digest":"sha256:00","tags":[{"tag":"v1","previous_digest":null,"changed":true}],"dry_run":false}"#,
         );
         round_trip::<img_tag::NextVersionReport>(
-            r#"{"version":"1.1.0","previous":"1.0.0","bump":"minor","height":3}"#,
+            r#"{"version":"1.1.0","previous":"1.0.0","bump":"minor","height":3,"has_release":true}"#,
         );
         round_trip::<img_tag::CheckCommitReport>(
             r#"{"valid":true,"commit":{"type":"feat","scope":null,"is_breaking":false,"description":"x","breaking_note":null},"bump":"minor"}"#,

@@ -6,7 +6,8 @@
 //! - a leading `!` negates the whole pattern (the caller decides what a
 //!   negated pattern means); `!(a|b)` as a whole pattern negates `{a,b}`;
 //! - `@(a|b)` is `{a,b}`; the other extglobs (`+(…)`, `*(…)`, `?(…)`, a
-//!   `!(…)` inside a pattern) are refused with a message, never guessed;
+//!   `!(…)` inside a pattern, nested groups) and brace ranges (`{1..3}`)
+//!   go to [`super::extglob`], which matches them as picomatch does;
 //! - `**` that is not a whole path segment is a plain `*` (`**.md` matches
 //!   `a.md`, not `dir/a.md`);
 //! - a trailing `/**` also matches the directory itself (`src/**` matches a
@@ -19,8 +20,10 @@
 pub(crate) struct Translated {
     /// Whether a leading `!` (or `!(…)`) negated the pattern.
     pub(crate) negated: bool,
-    /// The globset globs, without the negation.
+    /// The globset globs, without the negation (empty with `matcher`).
     pub(crate) globs: Vec<String>,
+    /// The pattern's own matcher, when globset cannot express it.
+    pub(crate) matcher: Option<super::extglob::Matcher>,
 }
 
 /// Rewrites a paths-filter (picomatch) pattern; the error says what is not
@@ -43,6 +46,13 @@ pub(crate) fn translate(pattern: &str) -> Result<Translated, String> {
     if body.is_empty() {
         return Err("the pattern is empty".to_owned());
     }
+    if super::extglob::is_needed(body) {
+        return Ok(Translated {
+            negated,
+            globs: Vec::new(),
+            matcher: Some(super::extglob::Matcher::parse(body)?),
+        });
+    }
     let glob = rewrite(body)?;
     let mut globs = vec![glob.clone()];
     if let Some(dir) = glob.strip_suffix("/**")
@@ -51,7 +61,11 @@ pub(crate) fn translate(pattern: &str) -> Result<Translated, String> {
     {
         globs.push(dir.to_owned());
     }
-    Ok(Translated { negated, globs })
+    Ok(Translated {
+        negated,
+        globs,
+        matcher: None,
+    })
 }
 
 /// `inner` when `text` is exactly `<prefix>(inner)` with balanced parentheses.
@@ -71,6 +85,37 @@ fn whole_group(text: &str, prefix: char) -> Option<&str> {
         }
     }
     None
+}
+
+/// A rewritten glob that needs no glob matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plain {
+    /// `**`: every path.
+    Everything,
+    /// A path without glob syntax: itself only.
+    Literal(String),
+    /// `<dir>/**`, `dir` without glob syntax: every path under `dir`.
+    Tree(String),
+}
+
+/// What kind of plain glob `glob` (a [`translate`]d one) is, if any.
+pub(crate) fn plain_kind(glob: &str) -> Option<Plain> {
+    let is_literal = |text: &str| {
+        !text.is_empty()
+            && !text.contains(['*', '?', '[', ']', '{', '}', '\\'])
+            && !text.starts_with('/')
+            && !text.ends_with('/')
+            && !text.contains("//")
+    };
+    if glob == "**" {
+        Some(Plain::Everything)
+    } else if let Some(dir) = glob.strip_suffix("/**").filter(|dir| is_literal(dir)) {
+        Some(Plain::Tree(dir.to_owned()))
+    } else if is_literal(glob) {
+        Some(Plain::Literal(glob.to_owned()))
+    } else {
+        None
+    }
 }
 
 /// Escapes every character globset would read as syntax, for a literal path.
@@ -221,7 +266,8 @@ mod tests {
             translated,
             Translated {
                 negated,
-                globs: globs.iter().map(|g| (*g).to_owned()).collect()
+                globs: globs.iter().map(|g| (*g).to_owned()).collect(),
+                matcher: None,
             },
             "pattern `{pattern}`"
         );
@@ -255,6 +301,29 @@ mod tests {
     }
 
     #[test]
+    fn plain_globs_need_no_matching() {
+        assert_eq!(plain_kind("**"), Some(Plain::Everything));
+        assert_eq!(
+            plain_kind("src/go/**"),
+            Some(Plain::Tree("src/go".to_owned()))
+        );
+        assert_eq!(
+            plain_kind("Cargo.lock"),
+            Some(Plain::Literal("Cargo.lock".to_owned()))
+        );
+        assert_eq!(
+            plain_kind(".github"),
+            Some(Plain::Literal(".github".to_owned()))
+        );
+        for glob in [
+            "src/*/x", "src/**/a", "a?", "a/[bc]", "{a,b}", "\\*", "/abs", "a//b", "**/x",
+            "x/**/**",
+        ] {
+            assert_eq!(plain_kind(glob), None, "`{glob}`");
+        }
+    }
+
+    #[test]
     fn a_closing_brace_inside_an_extglob_is_literal() {
         // The fuzzer's pattern: the `}` closed the group's brace, then the
         // `)` took the brace depth below zero.
@@ -268,12 +337,15 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_globset_cannot_do() {
-        check_error(
-            "src/+(a|b)",
-            "the extglob `+(…)` is not supported: use `{a,b}` or `@(a|b)` for alternatives, and a leading `!` to negate a whole pattern",
-        );
+    fn hands_what_globset_cannot_do_to_the_extglob_matcher() {
+        for pattern in ["src/+(a|b)", "!x/*(y)", "v{1..3}/**", "@(a|@(b|c))"] {
+            let translated = translate(pattern).expect("supported pattern");
+            assert!(translated.matcher.is_some(), "`{pattern}`");
+            assert!(translated.globs.is_empty(), "`{pattern}`");
+        }
+        assert!(translate("!x/*(y)").expect("valid").negated);
         check_error("./", "the pattern is empty");
         check_error("@(a", "`@(` is not closed by `)`");
+        check_error("+(a", "an extglob `(` is not closed by `)`");
     }
 }

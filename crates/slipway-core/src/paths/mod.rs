@@ -15,6 +15,7 @@
 //! the caller's job; [`yaml`] and [`docker`] take their text.
 
 pub mod docker;
+mod extglob;
 mod glob;
 pub mod project;
 pub mod yaml;
@@ -154,11 +155,26 @@ struct Filter {
 }
 
 /// Compiled filters, ready to match.
+///
+/// The globs that are plain text are answered by hash lookups instead of
+/// the `GlobSet`: a literal path (`Cargo.lock`, `src`), a directory's tree
+/// (`src/go/**`, looked up for each directory above a path), and `**`
+/// (every path). A monorepo's filters are mostly of these kinds, so most
+/// patterns cost a lookup per path, not a regex.
 #[derive(Debug, Clone)]
 pub struct FilterSet {
     set: globset::GlobSet,
+    /// Patterns holding a glob that is one literal path, by that path.
+    literal_patterns: std::collections::HashMap<String, Vec<usize>>,
+    /// Patterns holding a glob `<dir>/**` (`dir` literal), by `dir`.
+    tree_patterns: std::collections::HashMap<String, Vec<usize>>,
+    /// Patterns holding the glob `**`.
+    everything_patterns: Vec<usize>,
     /// For each glob of `set`, the patterns it belongs to.
     glob_patterns: Vec<Vec<usize>>,
+    /// The patterns globset cannot express (extglobs, brace ranges), each
+    /// with its own matcher, by pattern index.
+    own_matchers: Vec<(extglob::Matcher, usize)>,
     patterns: Vec<Pattern>,
     /// For each pattern, the filter it belongs to.
     pattern_filter: Vec<usize>,
@@ -272,6 +288,11 @@ impl FilterSet {
         let mut builder = globset::GlobSetBuilder::new();
         let mut glob_index: std::collections::HashMap<String, usize> = Default::default();
         let mut glob_patterns: Vec<Vec<usize>> = Vec::new();
+        let mut literal_patterns: std::collections::HashMap<String, Vec<usize>> =
+            Default::default();
+        let mut tree_patterns: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        let mut everything_patterns = Vec::new();
+        let mut own_matchers = Vec::new();
         let mut patterns = Vec::new();
         let mut filters = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -287,7 +308,25 @@ impl FilterSet {
                     };
                     let translated = glob::translate(&pattern.text).map_err(error)?;
                     let index = patterns.len();
+                    if let Some(matcher) = translated.matcher {
+                        own_matchers.push((matcher, index));
+                    }
                     for text in translated.globs {
+                        match glob::plain_kind(&text) {
+                            Some(glob::Plain::Everything) => {
+                                everything_patterns.push(index);
+                                continue;
+                            }
+                            Some(glob::Plain::Literal(path)) => {
+                                literal_patterns.entry(path).or_default().push(index);
+                                continue;
+                            }
+                            Some(glob::Plain::Tree(dir)) => {
+                                tree_patterns.entry(dir).or_default().push(index);
+                                continue;
+                            }
+                            None => {}
+                        }
                         let slot = match glob_index.get(&text) {
                             Some(slot) => *slot,
                             None => {
@@ -339,7 +378,11 @@ impl FilterSet {
         })?;
         Ok(FilterSet {
             set,
+            literal_patterns,
+            tree_patterns,
+            everything_patterns,
             glob_patterns,
+            own_matchers,
             patterns,
             pattern_filter,
             match_without_hit,
@@ -363,14 +406,58 @@ impl FilterSet {
     }
 
     /// For each filter (in order), the indices of the files it matches.
+    ///
+    /// A large list is shared out between threads (one per core, at most
+    /// four), each matching a contiguous run of files; the answers are put
+    /// back in file order.
     pub fn match_files(&self, files: &[ChangedFile]) -> Vec<Vec<usize>> {
+        const FILES_PER_THREAD: usize = 8192;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+            .min(files.len() / FILES_PER_THREAD)
+            .max(1);
+        if threads == 1 {
+            return self.match_run(files, 0);
+        }
+        let run = files.len().div_ceil(threads);
+        let pieces: Vec<Vec<Vec<usize>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = files
+                .chunks(run)
+                .enumerate()
+                .skip(1)
+                .map(|(index, chunk)| scope.spawn(move || self.match_run(chunk, index * run)))
+                .collect();
+            let mut pieces = vec![self.match_run(&files[..run], 0)];
+            // A matching thread only panics on a bug; matching again here
+            // gives the same answer.
+            for (offset, handle) in handles.into_iter().enumerate() {
+                let start = (offset + 1) * run;
+                pieces.push(handle.join().unwrap_or_else(|_| {
+                    self.match_run(&files[start..(start + run).min(files.len())], start)
+                }));
+            }
+            pieces
+        });
+        let mut matched = vec![Vec::new(); self.filters.len()];
+        for piece in pieces {
+            for (filter, indices) in piece.into_iter().enumerate() {
+                matched[filter].extend(indices);
+            }
+        }
+        matched
+    }
+
+    /// [`FilterSet::match_files`] on `files`, whose first has index `first`.
+    fn match_run(&self, files: &[ChangedFile], first: usize) -> Vec<Vec<usize>> {
         let mut matched = vec![Vec::new(); self.filters.len()];
         let mut scratch = self.scratch();
         // The filters worth evaluating for the current file, and for each
         // filter the last file it was listed for.
         let mut candidates = Vec::with_capacity(self.filters.len());
         let mut listed_for = vec![usize::MAX; self.filters.len()];
-        for (file_index, file) in files.iter().enumerate() {
+        for (offset, file) in files.iter().enumerate() {
+            let file_index = first + offset;
             if file.status == ChangeStatus::Renamed && file.from.is_some() {
                 self.for_each_verdict(file, &mut scratch, |filter, is_match, _| {
                     if is_match {
@@ -474,9 +561,32 @@ impl FilterSet {
         for index in scratch.touched.drain(..) {
             scratch.hits[index] = false;
         }
+        let hit = |patterns: &[usize], scratch: &mut Scratch| {
+            for pattern in patterns {
+                scratch.hits[*pattern] = true;
+                scratch.touched.push(*pattern);
+            }
+        };
+        hit(&self.everything_patterns, scratch);
+        if let Some(patterns) = self.literal_patterns.get(path) {
+            hit(patterns, scratch);
+        }
+        if !self.tree_patterns.is_empty() {
+            for (slash, _) in path.match_indices('/') {
+                if let Some(patterns) = self.tree_patterns.get(&path[..slash]) {
+                    hit(patterns, scratch);
+                }
+            }
+        }
         self.set.matches_into(path, &mut scratch.globs);
         for glob in &scratch.globs {
             for pattern in &self.glob_patterns[*glob] {
+                scratch.hits[*pattern] = true;
+                scratch.touched.push(*pattern);
+            }
+        }
+        for (matcher, pattern) in &self.own_matchers {
+            if matcher.is_match(path) {
                 scratch.hits[*pattern] = true;
                 scratch.touched.push(*pattern);
             }
@@ -622,6 +732,7 @@ fn glob_reason(error: &globset::Error) -> String {
 /// compiles as a filter will compile it, so a config that loads never fails
 /// later on a pattern the matcher reads differently; the error says why not.
 pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
+    // A pattern with its own matcher was checked when it was parsed.
     for text in glob::translate(pattern)?.globs {
         glob::build(&text).map_err(|e| glob_reason(&e))?;
     }
@@ -736,6 +847,41 @@ mod tests {
             None,
             "app: matched by `*.toml` (slipway.toml)",
         );
+    }
+
+    #[test]
+    fn a_large_list_shared_out_between_threads_keeps_its_order() {
+        let files: Vec<ChangedFile> = (0..20_000)
+            .map(|i| {
+                ChangedFile::new(
+                    format!("src/d{}/f{i}.{}", i % 7, ["rs", "md"][i % 2]),
+                    ChangeStatus::Modified,
+                )
+            })
+            .collect();
+        let set = FilterSet::compile(vec![
+            exclude_filter("d3", vec![PatternSpec::new("src/d3/**", "test")]),
+            exclude_filter(
+                "rust",
+                vec![
+                    PatternSpec::new("**/*.rs", "test"),
+                    PatternSpec::new("!src/d1/**", "test"),
+                ],
+            ),
+            exclude_filter("all", vec![PatternSpec::new("**", "test")]),
+        ])
+        .expect("valid patterns");
+        let matched = set.match_files(&files);
+        for (filter, indices) in matched.iter().enumerate() {
+            let expected: Vec<usize> = files
+                .iter()
+                .enumerate()
+                .filter(|(_, file)| set.explain(file)[filter].matched)
+                .map(|(index, _)| index)
+                .collect();
+            assert_eq!(*indices, expected, "filter {filter}");
+        }
+        assert_eq!(matched[2].len(), 20_000);
     }
 
     #[test]

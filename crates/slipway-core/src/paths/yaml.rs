@@ -6,13 +6,14 @@
 //! (`added|modified: '**/*.js'`); lists nested by YAML anchors (`- *shared`)
 //! are flattened. Each pattern string is its own rule, each status entry
 //! one rule whose patterns are alternatives; the quantifier combines rules.
-//! Unlike paths-filter, an unknown status name is an error rather than a
-//! rule that never matches.
+//! As in paths-filter, a status key is split at `|`, each name trimmed and
+//! lowercased, and a name that is no status (`changed`) never matches; a
+//! warning names it and the valid ones.
 
 use saphyr::{LoadableYamlNode as _, MarkedYaml, Scalar, YamlData};
 
 use super::{FilterSpec, PathsError, PatternSpec, Quantifier, RuleSpec, Semantics};
-use crate::changes::parse_status_list;
+use crate::changes::ChangeStatus;
 
 /// Reads paths-filter YAML from `text`; `file` names it in errors and in
 /// each pattern's origin.
@@ -127,8 +128,7 @@ fn collect(
                         ),
                     ));
                 };
-                let statuses = parse_status_list(&key_text)
-                    .map_err(|e| error(key, format!("in filter `{name}`: {e}")))?;
+                let statuses = status_key(&key_text, name, &origin(key));
                 let mut patterns = Vec::new();
                 match &value.data {
                     YamlData::Sequence(items) => {
@@ -159,6 +159,31 @@ fn collect(
         }
     }
     Ok(())
+}
+
+/// The statuses a key names (`added|modified`), as paths-filter reads it:
+/// split at `|`, trimmed, lowercased; a name that is no status is kept out
+/// (so a rule with only such names never matches), with a warning.
+fn status_key(key: &str, filter: &str, at: &str) -> Vec<ChangeStatus> {
+    let mut statuses = Vec::new();
+    for name in key
+        .split('|')
+        .map(|name| name.trim().to_lowercase())
+        .filter(|name| !name.is_empty())
+    {
+        match name.parse::<ChangeStatus>() {
+            Ok(status) if !statuses.contains(&status) => statuses.push(status),
+            Ok(_) => {}
+            Err(_) => {
+                let valid: Vec<&str> = ChangeStatus::ALL.iter().map(|s| s.as_str()).collect();
+                tracing::warn!(
+                    "status `{name}` of key `{key}` in filter `{filter}` ({at}) is not a change status, so it never matches (as in paths-filter); valid statuses: {}",
+                    valid.join(", ")
+                );
+            }
+        }
+    }
+    statuses
 }
 
 /// A pattern must be a string, as in paths-filter (a number or boolean is
@@ -471,6 +496,69 @@ mod tests {
     }
 
     #[test]
+    fn unknown_status_keys_never_match_as_in_paths_filter() {
+        check(
+            "x:\n  - changed: '**'\ny:\n  - added|changed: '**'\nz:\n  - ADDED: 'a/*'",
+            &["a/1", "A a/2"],
+            &["x:", "y: a/2", "z: a/2"],
+        );
+        // Renames are off by default, as in paths-filter: `renamed` is a
+        // status that matches nothing then.
+        check("r:\n  - renamed: '**'", &["a/1", "A b/2", "D a/1"], &["r:"]);
+        check_with(
+            Quantifier::Every,
+            "x:\n  - 'a/**'\n  - changed: '**'",
+            &["a/1"],
+            &["x:"],
+        );
+    }
+
+    #[test]
+    fn extglobs_and_brace_ranges_as_paths_filter_reads_them() {
+        check(
+            "v: 'v{1..3}/**'",
+            &["v1/a", "v3/b/c", "v4/a", "v12/a"],
+            &["v: v1/a, v3/b/c"],
+        );
+        check(
+            "n: 'f{01..10}.txt'",
+            &["f0.txt", "f1.txt", "f01.txt", "f10.txt"],
+            &["n: f0.txt, f1.txt"],
+        );
+        check(
+            "x: 'src/+(a|b)/*.rs'",
+            &["src/a/x.rs", "src/abba/x.rs", "src/c/x.rs"],
+            &["x: src/a/x.rs, src/abba/x.rs"],
+        );
+        check(
+            "x: 'lib/*(x).rs'",
+            &["lib/.rs", "lib/xx.rs", "lib/y.rs"],
+            &["x: lib/.rs, lib/xx.rs"],
+        );
+        check(
+            "x: 'lib/?(x)y.rs'",
+            &["lib/y.rs", "lib/xy.rs", "lib/xxy.rs"],
+            &["x: lib/y.rs, lib/xy.rs"],
+        );
+        check(
+            "x: 'docs/!(*.md)'",
+            &["docs/a.md", "docs/a.rs", "docs/x/a.rs"],
+            &["x: docs/a.rs"],
+        );
+        check(
+            "x: '@(app|@(lib|bin))/**'",
+            &["app/a", "lib/b", "bin/c", "doc/d"],
+            &["x: app/a, lib/b, bin/c"],
+        );
+        // A negated extglob pattern is another alternative under `some`.
+        check(
+            "x:\n  - 'pkg/**'\n  - '!+(docs|site)/**'",
+            &["pkg/a", "docs/b", "site/c", "other/d"],
+            &["x: pkg/a, other/d"],
+        );
+    }
+
+    #[test]
     fn errors_name_the_file_and_line() {
         check_error(
             "not a dictionary",
@@ -478,7 +566,7 @@ mod tests {
         );
         check_error(
             "src:\n  - src/**/*.js\n  - dict:\n      some: value\n",
-            "filters.yml:3:5: in filter `src`: unknown change status `dict`: expected one of `added`, `copied`, `deleted`, `modified`, `renamed`, `unmerged`",
+            "filters.yml:4:7: in filter `src`, expected a pattern string, a list of them, or `status: pattern`",
         );
         check_error(
             "src:\n  - 42\n",
@@ -493,8 +581,8 @@ mod tests {
             "filters.yml:2:1: while parsing a flow sequence, expected ',' or ']'",
         );
         check_error(
-            "x: 'src/+(a|b)'",
-            "invalid pattern `src/+(a|b)` in filter `x` (filters.yml:1): the extglob `+(…)` is not supported: use `{a,b}` or `@(a|b)` for alternatives, and a leading `!` to negate a whole pattern",
+            "x: 'src/+(a|b'",
+            "invalid pattern `src/+(a|b` in filter `x` (filters.yml:1): an extglob `(` is not closed by `)`",
         );
         check_error(
             "x: 'a/{b'",
