@@ -137,7 +137,7 @@ fn an_unknown_template_expression_lists_the_valid_names() {
     check(
         repo.path(),
         &["--all", "--tag", "type=raw,value={{branchname}}"],
-        "unknown expression `{{branchname}}`; valid names: branch, tag, sha, base_ref, is_default_branch, date, commit_date",
+        "unknown expression `{{branchname}}`; valid names: branch, tag, sha, base_ref, is_default_branch, is_not_default_branch, date, commit_date",
     );
 }
 
