@@ -157,7 +157,7 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     cmd!(sh, "{cargo} build --release --locked --workspace --bins")
         .run()
         .context("cannot build the tools in release mode")?;
-    let bin_dir = sh.current_dir().join("target/release");
+    let bin_dir = crate::target_dir().join("release");
 
     let mut comparisons = startup::comparisons(&bin_dir)?;
     comparisons.extend(ready_wait::comparisons(sh, &bin_dir, args.only.as_deref())?);
