@@ -61,9 +61,7 @@ pub(super) fn comparisons(sh: &Shell, bin_dir: &Path) -> anyhow::Result<Vec<Comp
 /// The fixture repository: tags `base` (50,000 files) and `head` (10,000 of
 /// them modified), and `filters.yml` with 50 filters.
 fn fixture(sh: &Shell) -> anyhow::Result<PathBuf> {
-    let dir = sh
-        .current_dir()
-        .join("target/bench-fixtures/changed-paths-50k");
+    let dir = crate::target_dir().join("bench-fixtures/changed-paths-50k");
     let done = dir.join(".fixture-complete");
     if done.exists() {
         return Ok(dir);
