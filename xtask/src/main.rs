@@ -58,6 +58,12 @@ fn main() -> std::process::ExitCode {
     let result = xshell::Shell::new()
         .map_err(anyhow::Error::from)
         .and_then(|sh| {
+            // Nested cargo runs start at the project root: give them the
+            // target directory this run was started with, made absolute, so
+            // they build where target_dir() looks.
+            if std::env::var_os("CARGO_TARGET_DIR").is_some() {
+                sh.set_var("CARGO_TARGET_DIR", target_dir());
+            }
             sh.change_dir(project_root());
             match cli.task {
                 Task::Ci(args) => ci::run(&sh, &args),
@@ -89,6 +95,18 @@ fn project_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Cargo's target directory, where cargo put the binaries that xtask runs:
+/// `CARGO_TARGET_DIR` (relative to the directory `cargo xtask` started in,
+/// as cargo reads it), else `target/` at the project root.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => std::env::current_dir()
+            .map(|cwd| cwd.join(&dir))
+            .unwrap_or_else(|_| PathBuf::from(dir)),
+        None => project_root().join("target"),
+    }
 }
 
 /// The cargo that runs us, so nested builds use the same toolchain.

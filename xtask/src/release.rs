@@ -18,7 +18,7 @@ use slipway_core::contract::ssh_deploy::{self, HostReport, ReleaseResult};
 use slipway_core::contract::{changed_paths, image_stale_check, img_build, img_tag};
 use xshell::{Shell, cmd};
 
-use crate::{TOOLS, cargo, project_root};
+use crate::{TOOLS, cargo, project_root, target_dir};
 
 /// Flags of `cargo xtask release`.
 #[derive(Debug, Clone, clap::Args)]
@@ -532,10 +532,7 @@ pub(crate) fn print_summary(outcome: &Outcome) {
 
 /// Where cargo puts the debug binaries.
 pub(crate) fn bin_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"))
-        .join("debug")
+    target_dir().join("debug")
 }
 
 fn step(name: &str) {

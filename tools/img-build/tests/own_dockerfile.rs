@@ -4,7 +4,8 @@
 //! them all from the first one). Checked in the registry with skopeo: each
 //! image's label holds the sha256 of its own Dockerfile, and its layer holds
 //! its own service's files; a `Dockerfile.dockerignore` beside a Dockerfile
-//! still applies.
+//! still applies. The same holds for Dockerfiles side by side in one
+//! directory (`Dockerfile.app`, `Dockerfile.api`), each with its own ignore file.
 
 #![allow(clippy::unwrap_used, reason = "helpers panic like tests")]
 
@@ -157,4 +158,61 @@ fn buildah_builds_each_image_from_its_own_dockerfile() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     check_services(&repo, &json(&output));
+}
+
+/// Two Dockerfiles of one size and one mtime side by side in one directory
+/// (`docker/Dockerfile.app`, `docker/Dockerfile.api`), each with its own
+/// `<name>.dockerignore`, built in one run: each image has its own files.
+#[test]
+fn buildkit_builds_dockerfiles_of_one_directory_each_from_its_own() {
+    let registry = Registry::start();
+    let dockerd = Dockerd::start();
+    let repo = GitRepo::new();
+    let mut toml = format!("[project]\nregistry = \"{}/demo\"\n\n", registry.host());
+    for name in ["app", "api"] {
+        toml += &format!("[images.{name}]\ndockerfile = \"docker/Dockerfile.{name}\"\n\n");
+        repo.write(
+            format!("docker/Dockerfile.{name}"),
+            format!("FROM scratch\nCOPY src/{name} /srv\n"),
+        );
+        repo.write(
+            format!("docker/Dockerfile.{name}.dockerignore"),
+            format!("src/{name}/secret.key\n"),
+        );
+        repo.write(format!("src/{name}/{name}.txt"), format!("{name}\n"));
+        repo.write(format!("src/{name}/secret.key"), "not for the image\n");
+    }
+    repo.write("slipway.toml", toml + "[tags]\nrules = [\"type=sha\"]\n");
+    repo.commit("two Dockerfiles in one directory");
+    let touched = run(Command::new("touch")
+        .args(["-d", "2024-01-01 00:00:00"])
+        .args(["app", "api"].map(|n| repo.path().join(format!("docker/Dockerfile.{n}")))));
+    assert!(touched.status.success());
+    let output = run(img_build(repo.path())
+        .args(["--all", "--push", "--jobs", "2", "--backend", "buildkit"])
+        .args(["--network", "none", "--format", "json", "--docker"])
+        .arg(dockerd.client_path())
+        .env("DOCKER_HOST", dockerd.host())
+        .env("DOCKER_CONFIG", dockerd.temp_dir().join("client")));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report = json(&output);
+    let scratch = tempfile::tempdir().unwrap();
+    for name in ["app", "api"] {
+        let reference = target(&report, name)["reference"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let labels = &common::skopeo_inspect(&reference, false)["Labels"];
+        assert_eq!(
+            labels["dev.slipway.dockerfile.sha256"],
+            common::sha256_of(&repo.path().join(format!("docker/Dockerfile.{name}"))),
+            "{name}: {labels:#}"
+        );
+        assert_eq!(
+            layer_files(&reference, scratch.path()),
+            [format!("srv/{name}.txt")],
+            "{name}"
+        );
+    }
 }

@@ -218,3 +218,50 @@ fn buildkit_keeps_latest_and_its_digests_on_a_rerun() {
     build();
     assert_eq!(digests(&host), after_newer);
 }
+
+#[test]
+fn a_tag_at_a_commit_this_clone_has_not_fetched_stays_where_it_is() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let repo = app(&host);
+    // A colleague's clone, taken before the newer commit and never fetched since.
+    let clone = repo.clone_shallow(1000);
+    let build = |repo: &GitRepo| {
+        let dir = tempfile::tempdir().unwrap();
+        let output = run(img_build(repo.path())
+            .args(["--only", "app", "--push", "--backend", "buildah"])
+            .args(["--format", "json", "--ref", "refs/heads/main"])
+            .env("CONTAINERS_STORAGE_CONF", storage(dir.path()))
+            .env("BUILDAH_ISOLATION", "chroot"));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        (json(&output), stderr)
+    };
+    repo.write("app.txt", "two\n");
+    let newer = repo.commit("app two");
+    build(&repo);
+    let after_newer = digests(&host);
+
+    // The clone's own commit: `main` in the registry points at a revision
+    // this clone does not have, so img-build cannot tell forward from back.
+    clone.write("app.txt", "three\n");
+    let ours = clone.commit("app three");
+    let (report, stderr) = build(&clone);
+    let after = digests(&host);
+    assert_eq!(after["main"], after_newer["main"]);
+    assert_eq!(after["latest"], after_newer["latest"]);
+    assert!(after.contains_key(&short(&ours)), "{after:?}");
+    let held = target(&report, "app")["held_tags"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(held.len(), 2, "{report:#}");
+    assert_eq!(held[0]["revision"], newer);
+    assert!(
+        stderr.contains(&format!(
+            "img-build: `{host}/demo/app:latest` stays where it is: it points at {}, which the local history does not have",
+            &newer[..7]
+        )),
+        "{stderr}"
+    );
+}

@@ -75,9 +75,7 @@ pub(super) fn comparisons(sh: &Shell, bin_dir: &Path) -> anyhow::Result<Vec<Comp
 /// The fixture repository: tags `base` (50,000 files) and `head` (10,000 of
 /// them modified), and `filters.yml` with 50 filters.
 fn fixture(sh: &Shell) -> anyhow::Result<PathBuf> {
-    let dir = sh
-        .current_dir()
-        .join("target/bench-fixtures/changed-paths-50k");
+    let dir = crate::target_dir().join("bench-fixtures/changed-paths-50k");
     let done = dir.join(".fixture-complete");
     if done.exists() {
         return Ok(dir);
@@ -244,9 +242,7 @@ fn monorepo_paths() -> (Vec<(String, bool)>, Vec<String>) {
 /// and `filters.yml` with one filter per language, one for everything and
 /// eight for scripts, CI, Docker, make, docs, config, tests and lock files.
 fn monorepo_fixture(sh: &Shell) -> anyhow::Result<PathBuf> {
-    let dir = sh
-        .current_dir()
-        .join("target/bench-fixtures/changed-paths-monorepo");
+    let dir = crate::target_dir().join("bench-fixtures/changed-paths-monorepo");
     let done = dir.join(".fixture-complete");
     if done.exists() {
         return Ok(dir);

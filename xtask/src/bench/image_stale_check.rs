@@ -34,7 +34,7 @@ pub(super) struct Services {
 /// the comparisons to `comparisons`; does nothing (and starts nothing) when
 /// `--only` names none of them.
 pub(super) fn comparisons(
-    sh: &Shell,
+    _sh: &Shell,
     bin_dir: &Path,
     only: Option<&str>,
     comparisons: &mut Vec<Comparison>,
@@ -51,7 +51,7 @@ pub(super) fn comparisons(
     let host = registry.host();
     let repo = project(&host);
     let built = repo.head();
-    let tar = tiny_rootfs(&sh.current_dir().join("target/bench-image-stale-check"))?;
+    let tar = tiny_rootfs(&crate::target_dir().join("bench-image-stale-check"))?;
     for image in IMAGES {
         let reference = format!("{host}/demo/{image}:main");
         run_to_end(

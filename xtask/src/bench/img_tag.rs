@@ -33,7 +33,7 @@ pub(super) struct Services {
 /// `comparisons`; does nothing (and starts nothing) when `--only` names
 /// none of them.
 pub(super) fn comparisons(
-    sh: &Shell,
+    _sh: &Shell,
     bin_dir: &Path,
     only: Option<&str>,
     comparisons: &mut Vec<Comparison>,
@@ -45,7 +45,7 @@ pub(super) fn comparisons(
     {
         return Ok(None);
     }
-    let layer = random_layer(sh)?;
+    let layer = random_layer()?;
     eprintln!("xtask bench: starting a registry and dockerd, pushing the 200 MB image");
     let registry = Registry::start();
     let dockerd = Dockerd::start();
@@ -129,8 +129,8 @@ pub(super) fn comparisons(
 
 /// target/bench-img-tag/layer.bin: 200 MB from the system's random source,
 /// made once.
-fn random_layer(sh: &Shell) -> anyhow::Result<PathBuf> {
-    let dir = sh.current_dir().join("target/bench-img-tag");
+fn random_layer() -> anyhow::Result<PathBuf> {
+    let dir = crate::target_dir().join("bench-img-tag");
     let layer = dir.join("layer.bin");
     let is_ready = fs_err::metadata(&layer).is_ok_and(|m| m.len() == LAYER_BYTES as u64);
     if !is_ready {

@@ -17,6 +17,7 @@ mod startup;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -47,6 +48,18 @@ pub(crate) struct Cmd {
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) dir: Option<PathBuf>,
+    /// Untimed work before each run (a fresh daemon, say).
+    pub(crate) prepare: Option<Prepare>,
+}
+
+/// Work done before each run of a [`Cmd`], outside the timed span.
+#[derive(Clone)]
+pub(crate) struct Prepare(pub(crate) Arc<dyn Fn() -> anyhow::Result<()> + Send + Sync>);
+
+impl std::fmt::Debug for Prepare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prepare(..)")
+    }
 }
 
 impl Cmd {
@@ -67,11 +80,15 @@ impl Cmd {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             env: Vec::new(),
             dir: None,
+            prepare: None,
         }
     }
 
     /// Runs once, discarding output; fails if the command fails.
     fn time_once(&self) -> anyhow::Result<Duration> {
+        if let Some(prepare) = &self.prepare {
+            (prepare.0)().with_context(|| format!("cannot prepare `{}`", self.label))?;
+        }
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
@@ -157,11 +174,7 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     cmd!(sh, "{cargo} build --release --locked --workspace --bins")
         .run()
         .context("cannot build the tools in release mode")?;
-    // Where cargo put them: `$CARGO_TARGET_DIR` when set, as for the chain.
-    let bin_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| sh.current_dir().join("target"))
-        .join("release");
+    let bin_dir = crate::target_dir().join("release");
 
     let mut comparisons = startup::comparisons(&bin_dir)?;
     comparisons.extend(ready_wait::comparisons(sh, &bin_dir, args.only.as_deref())?);

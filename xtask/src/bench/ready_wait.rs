@@ -219,7 +219,7 @@ fn parse_times_field(field: &str) -> Option<Duration> {
 
 /// Installs wait-on into `target/bench-node` (once) and returns that directory.
 fn install_wait_on(sh: &Shell) -> anyhow::Result<PathBuf> {
-    let dir = sh.current_dir().join("target/bench-node");
+    let dir = crate::target_dir().join("bench-node");
     if dir.join("node_modules/.bin/wait-on").exists() {
         return Ok(dir);
     }

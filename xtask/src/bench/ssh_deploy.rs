@@ -22,7 +22,7 @@ const RUNS: usize = 3;
 
 /// Both figures, unless `--only` excludes them.
 pub(super) fn figures(
-    sh: &Shell,
+    _sh: &Shell,
     bin_dir: &Path,
     only: Option<&str>,
 ) -> anyhow::Result<Vec<Figure>> {
@@ -30,9 +30,9 @@ pub(super) fn figures(
     if !wanted(UPLOAD) && !wanted(NO_CHANGE) {
         return Ok(Vec::new());
     }
-    let fixture = fixture(&sh.current_dir().join("target/bench-fixtures"))?;
+    let fixture = fixture(&crate::target_dir().join("bench-fixtures"))?;
     let sshd = slipway_testbed::Sshd::start();
-    let work = sh.current_dir().join("target/bench-fixtures/ssh-deploy");
+    let work = crate::target_dir().join("bench-fixtures/ssh-deploy");
     if work.exists() {
         fs_err::remove_dir_all(&work)?;
     }
