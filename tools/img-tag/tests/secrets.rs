@@ -267,3 +267,158 @@ fn a_registry_echoing_the_request_headers_in_its_error_leaks_nothing() {
         "the PUT with credentials was sent"
     );
 }
+
+/// A hostile registry on loopback, for what no real registry does on its
+/// own: it asks for Basic credentials, then answers `tags/list` with the
+/// head and `Link` that `answer` gives for each request path. Records the
+/// `Authorization` header of each request (empty if none).
+struct HostileRegistry {
+    host: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl HostileRegistry {
+    fn start(answer: impl Fn(&str, &str) -> (String, String) + Send + 'static) -> Self {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let host = listener.local_addr().expect("address").to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let own = host.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+                let mut path = String::new();
+                let mut authorization = String::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if path.is_empty() {
+                        path = line.split(' ').nth(1).unwrap_or_default().to_owned();
+                    } else if let Some(value) = line
+                        .split_once(':')
+                        .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                        .map(|(_, value)| value.trim().to_owned())
+                    {
+                        authorization = value;
+                    }
+                    line.clear();
+                }
+                log.lock()
+                    .expect("log")
+                    .push((path.clone(), authorization.clone()));
+                let (head, body) = if path == "/v2/"
+                    || authorization.is_empty() && !path.contains("last=")
+                {
+                    (
+                        "401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"hostile\"".to_owned(),
+                        String::new(),
+                    )
+                } else {
+                    answer(&own, &path)
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {head}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { host, seen }
+    }
+
+    fn seen(&self) -> Vec<(String, String)> {
+        self.seen.lock().expect("log").clone()
+    }
+}
+
+/// A registry's `Link` to the next page of tags may name any URL; the
+/// credentials are only ever sent to the registry itself. A hostile (or
+/// tampered plain-HTTP) registry pointed `Link` at another host and got
+/// `Authorization: Basic base64(user:password)`.
+#[test]
+fn credentials_never_follow_a_link_to_another_origin() {
+    let password = distinctive("L1nk");
+    let secret = Secret::new("registry password", &password).with_user(USER);
+    let elsewhere = HostileRegistry::start(|_, _| {
+        (
+            "200 OK".to_owned(),
+            r#"{"name":"team/app","tags":["b"]}"#.to_owned(),
+        )
+    });
+    let other = elsewhere.host.clone();
+    let registry = HostileRegistry::start(move |_, _| {
+        (
+            format!("200 OK\r\nLink: <http://{other}/v2/team/app/tags/list?last=a>; rel=\"next\""),
+            r#"{"name":"team/app","tags":["a"]}"#.to_owned(),
+        )
+    });
+    let run = img_tag(
+        &[
+            "ls",
+            &format!("{}/team/app", registry.host),
+            "--username",
+            USER,
+            "--password-stdin",
+        ],
+        &[],
+        &password,
+    );
+    run.assert_no_leak(std::slice::from_ref(&secret), &[]);
+    let stderr = String::from_utf8_lossy(&run.output.stderr);
+    assert_eq!(run.output.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&run.output.stdout), "a\nb\n");
+    assert!(
+        registry
+            .seen()
+            .iter()
+            .any(|(_, authorization)| authorization.starts_with("Basic ")),
+        "the registry itself gets the credentials: {:?}",
+        registry.seen()
+    );
+    assert_eq!(
+        elsewhere.seen(),
+        vec![("/v2/team/app/tags/list?last=a".to_owned(), String::new())],
+        "the other origin got a request without credentials"
+    );
+}
+
+/// A `Link` that leads back to a page already read ends the listing with
+/// an error, instead of requesting without end (18 236 requests in 15 s).
+#[test]
+fn a_tag_list_whose_pages_loop_fails_instead_of_spinning() {
+    let password = distinctive("L00p");
+    let registry = HostileRegistry::start(|own, _| {
+        (
+            format!(
+                "200 OK\r\nLink: <http://{own}/v2/team/app/tags/list?n=1000&last=a>; rel=\"next\""
+            ),
+            r#"{"name":"team/app","tags":["a"]}"#.to_owned(),
+        )
+    });
+    let run = img_tag(
+        &[
+            "ls",
+            &format!("{}/team/app", registry.host),
+            "--username",
+            USER,
+            "--password-stdin",
+        ],
+        &[],
+        &password,
+    );
+    let stderr = String::from_utf8_lossy(&run.output.stderr);
+    assert_eq!(run.output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("a tag list whose `Link` pages end"),
+        "{stderr}"
+    );
+    assert!(
+        registry.seen().len() < 10,
+        "{} requests",
+        registry.seen().len()
+    );
+}

@@ -479,9 +479,18 @@ impl RegistryClient {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
+        // A registry whose `Link` leads back to a page already read, or on
+        // without end, is answered with an error, not an endless loop.
+        const MAX_PAGES: usize = 10_000;
+        let mut seen = std::collections::HashSet::new();
         let mut tags = Vec::new();
         let mut request = Some(Request::new(Method::GET, repository, "tags/list?n=1000"));
         while let Some(current) = request.take() {
+            if !seen.insert(current.path.clone()) || seen.len() > MAX_PAGES {
+                return Err(current.incomplete(
+                    "a tag list whose `Link` pages end (the next page was read already, or there were over 10000)",
+                ));
+            }
             let response = self.transport.send(&current).await?;
             if response.status() == reqwest::StatusCode::NOT_FOUND {
                 return Err(RegistryError::NotFound {

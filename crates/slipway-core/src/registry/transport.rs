@@ -31,7 +31,7 @@ pub(super) struct Request {
     method: Method,
     registry: String,
     /// `/v2/...`, or an absolute URL from a `Location` or `Link` header.
-    path: String,
+    pub(super) path: String,
     /// Token scopes, e.g. `repository:demo/app:pull,push`.
     scopes: Vec<String>,
     query: Vec<(String, String)>,
@@ -203,8 +203,41 @@ impl Transport {
         }
     }
 
+    /// Whether `request` goes to the registry it is for: a relative path
+    /// does; an absolute URL a registry handed out (a `Link` to the next
+    /// page, an upload `Location`) only if its scheme, host and port are the
+    /// registry's own.
+    fn is_same_origin(&self, request: &Request) -> bool {
+        if !(request.path.starts_with("http://") || request.path.starts_with("https://")) {
+            return true;
+        }
+        let origin = |url: &str| {
+            reqwest::Url::parse(url).ok().map(|url| {
+                (
+                    url.scheme().to_owned(),
+                    url.host_str().map(str::to_owned),
+                    url.port_or_known_default(),
+                )
+            })
+        };
+        match (
+            origin(&request.path),
+            origin(&self.base_url(&request.registry)),
+        ) {
+            (Some(target), Some(registry)) => target == registry,
+            _ => false,
+        }
+    }
+
     /// The `Authorization` header value for `request`, if any is known.
+    /// Credentials only ever go to the registry they are for: a `Link` or
+    /// `Location` that points at another origin gets none (as docker and
+    /// reqwest's redirects drop them), whatever that origin answers.
     async fn authorization(&self, request: &Request) -> Result<Option<String>, RegistryError> {
+        if !self.is_same_origin(request) {
+            tracing::debug!(path = %request.shown_path(), "another origin than the registry's; no credentials");
+            return Ok(None);
+        }
         let scheme = self.schemes.lock().await.get(&request.registry).cloned();
         let credentials = self.credentials.get(&request.registry);
         match scheme {
