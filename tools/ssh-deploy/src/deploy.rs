@@ -146,7 +146,10 @@ fn deploy_locked(
         // Under the lock, anything temporary is a killed deploy's leftover.
         remote::remove_leftovers(&session, &layout, io);
         let records = remote::releases(&sftp, &layout)?;
-        let id = records.last().map_or(1, |r| r.id + 1);
+        let id = match records.last() {
+            Some(last) => remote::next_release(last.id)?,
+            None => 1,
+        };
         let since = remote::now();
         let me = LockHolder {
             holder: identity.holder.clone(),
@@ -228,7 +231,8 @@ fn deploy_locked(
                 previous.id
             ));
             let files = vec![plan::deploy_env_file(&previous.images)?];
-            let back = step.run(id + 1, &previous.images, &files, Some(id))?;
+            let back_id = remote::next_release(id)?;
+            let back = step.run(back_id, &previous.images, &files, Some(id))?;
             report.rolled_back_to = Some(previous.id);
             report.outcome = if back.is_good {
                 Outcome::RolledBack
@@ -240,7 +244,7 @@ fn deploy_locked(
                     "{}; rolled back to release {} (recorded as release {})",
                     first.error.unwrap_or_default(),
                     previous.id,
-                    id + 1
+                    back_id
                 ),
                 false => format!(
                     "{}; the rollback to release {} failed too: {}",

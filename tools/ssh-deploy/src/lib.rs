@@ -131,7 +131,7 @@ impl slipway_core::output::Report for Report {
                     release
                         .git_sha
                         .as_deref()
-                        .map_or("-", |s| &s[..s.len().min(12)]),
+                        .map_or("-", |s| s.get(..12).unwrap_or(s)),
                     release.who,
                     images.join(" "),
                     release

@@ -1,0 +1,83 @@
+//! A host's files are input: release records, `holder.json` and
+//! `bundle.json` may be hand-edited or written by someone hostile. Whatever
+//! they say, ssh-deploy must not panic, must not read them without bound,
+//! and must not let them choose what runs.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is the test failing"
+)]
+
+mod common;
+
+use common::{Project, fake_ref};
+use slipway_testbed::Sshd;
+
+const SCRIPT: &str = "#!/bin/sh\nset -eu\nprintf '%s\\n' \"$APP_IMAGE\" > current.txt\n";
+
+fn project(sshd: &Sshd) -> Project {
+    Project::new(
+        sshd,
+        r#"command = "./deploy.sh""#,
+        &[("deploy.sh", SCRIPT, 0o755)],
+    )
+}
+
+fn deploy(project: &Project, sshd: &Sshd, n: u8) {
+    let image = format!("app={}", fake_ref(n));
+    let (code, report, stderr) =
+        project.run_json(sshd, &["deploy", "--env", "prod", "--image", &image]);
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+}
+
+/// Writes release record `name` on the host: record 1 with `change` applied.
+fn write_record(project: &Project, name: &str, change: impl FnOnce(&mut serde_json::Value)) {
+    let mut record = project.release(1);
+    change(&mut record);
+    let path = project.remote().join(".slipway/releases").join(name);
+    fs_err::write(path, serde_json::to_vec(&record).unwrap()).unwrap();
+}
+
+#[test]
+fn hostile_release_records_are_skipped_as_damaged() {
+    let sshd = Sshd::start();
+    let project = project(&sshd);
+    deploy(&project, &sshd, 1);
+    // An id with no successor: `id + 1` used to panic in `deploy`.
+    write_record(&project, "18446744073709551615.json", |r| {
+        r["id"] = serde_json::json!(u64::MAX);
+    });
+    // A git_sha that is not hex, with a multi-byte character where
+    // `releases` cut it at 12 bytes: it used to panic.
+    write_record(&project, "5.json", |r| {
+        r["id"] = serde_json::json!(5);
+        r["git_sha"] = serde_json::json!("aaaaaaaaaaa\u{e9}bbbb");
+    });
+    // An id that differs from the file name.
+    write_record(&project, "6.json", |r| r["id"] = serde_json::json!(1));
+    // Larger than ssh-deploy ever reads from a host file.
+    let big = project.remote().join(".slipway/releases/7.json");
+    fs_err::write(&big, vec![b' '; 17 * 1024 * 1024]).unwrap();
+
+    let output = project.run(&sshd, &["releases", "--env", "prod"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    for name in ["18446744073709551615.json", "5.json", "6.json", "7.json"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains("skipping a damaged release record") && l.contains(name)),
+            "no warning about {name}:\n{stderr}"
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.matches("\n  ").count(), 1, "{stdout}");
+
+    // Deploys go on, numbered after the last sound record.
+    deploy(&project, &sshd, 2);
+    assert_eq!(project.release(2)["id"], 2);
+    assert_eq!(
+        project.remote_file("current.txt"),
+        format!("{}\n", fake_ref(2))
+    );
+}
