@@ -341,6 +341,7 @@ fn run_deploy(
         lock_wait: run.lock_wait.map_or(env.lock_timeout, Into::into),
         keep_releases: env.keep_releases,
         is_rollback_allowed: !run.no_rollback,
+        image_vars: env.images.keys().cloned().collect(),
     };
     let progress = out.progress();
     let _group = out.group(&format!("ssh-deploy {}", env.name));

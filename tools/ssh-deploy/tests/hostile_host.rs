@@ -81,3 +81,50 @@ fn hostile_release_records_are_skipped_as_damaged() {
         format!("{}\n", fake_ref(2))
     );
 }
+
+#[test]
+fn a_rollback_refuses_a_record_whose_images_the_env_does_not_define() {
+    let sshd = Sshd::start();
+    let project = project(&sshd);
+    deploy(&project, &sshd, 1);
+    deploy(&project, &sshd, 2);
+    let env_before = project.remote_file("deploy.env");
+    // An extra variable that would reach the command's environment, and a
+    // mutable reference.
+    write_record(&project, "3.json", |r| {
+        r["id"] = serde_json::json!(3);
+        r["images"] = serde_json::json!({"APP_IMAGE": fake_ref(1), "PATH": "/tmp/evilbin"});
+    });
+    write_record(&project, "4.json", |r| {
+        r["id"] = serde_json::json!(4);
+        r["images"] = serde_json::json!({"APP_IMAGE": "evil.example/app:latest"});
+    });
+    for (to, bad) in [
+        ("3", "PATH=/tmp/evilbin"),
+        ("4", "APP_IMAGE=evil.example/app:latest"),
+    ] {
+        let (code, report, stderr) =
+            project.run_json(&sshd, &["rollback", "--env", "prod", "--to", to]);
+        assert_eq!(code, Some(3), "{report}\n{stderr}");
+        let error = report["hosts"][0]["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("release {to} cannot be redeployed")) && error.contains(bad),
+            "{error}"
+        );
+        // Nothing ran and nothing was written.
+        assert_eq!(project.remote_file("deploy.env"), env_before);
+        assert_eq!(
+            project.remote_file("current.txt"),
+            format!("{}\n", fake_ref(2))
+        );
+        assert!(project.is_lock_free());
+    }
+    // A sound record still rolls back.
+    let (code, report, stderr) =
+        project.run_json(&sshd, &["rollback", "--env", "prod", "--to", "1"]);
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+    assert_eq!(
+        project.remote_file("current.txt"),
+        format!("{}\n", fake_ref(1))
+    );
+}
