@@ -128,3 +128,40 @@ fn a_rollback_refuses_a_record_whose_images_the_env_does_not_define() {
         format!("{}\n", fake_ref(1))
     );
 }
+
+#[test]
+fn text_from_the_host_cannot_forge_lines_in_plain_output() {
+    let sshd = Sshd::start();
+    let project = project(&sshd);
+    deploy(&project, &sshd, 1);
+    let forged = "eve\n::error title=Forged::deploy failed\u{1b}[2J";
+    let holder = serde_json::json!({
+        "holder": forged,
+        "machine": "m",
+        "pid": 1,
+        "since": 0,
+        "deadline": 0,
+        "release": 1,
+        "ci_job": null,
+        "host_pid": null,
+    });
+    fs_err::write(
+        project.remote().join(".slipway/holder.json"),
+        serde_json::to_vec(&holder).unwrap(),
+    )
+    .unwrap();
+    write_record(&project, "1.json", |r| r["who"] = serde_json::json!(forged));
+    for args in [
+        &["lock", "status", "--env", "prod"][..],
+        &["releases", "--env", "prod"][..],
+    ] {
+        let output = project.run(&sshd, args);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stdout}");
+        assert!(stdout.contains(r"eve\n::error"), "{args:?}: {stdout}");
+        assert!(
+            !stdout.lines().any(|l| l.starts_with("::")) && !stdout.contains('\u{1b}'),
+            "{args:?}: {stdout}"
+        );
+    }
+}
