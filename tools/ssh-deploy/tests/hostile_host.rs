@@ -165,3 +165,31 @@ fn text_from_the_host_cannot_forge_lines_in_plain_output() {
         );
     }
 }
+
+#[test]
+fn output_without_newlines_is_passed_on_in_lines_of_at_most_64_kib() {
+    let sshd = Sshd::start();
+    // 20 MB with no newline: it used to be buffered whole and searched for
+    // a newline again on every read.
+    let project = Project::new(
+        &sshd,
+        r#"command = "head -c 20000000 /dev/zero | tr '\\0' x; echo""#,
+        &[("deploy.sh", SCRIPT, 0o755)],
+    );
+    let image = format!("app={}", fake_ref(1));
+    let output = project.run(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
+    let parts: Vec<usize> = stderr
+        .lines()
+        .filter(|l| l.contains("xxxx"))
+        .map(|l| l.matches('x').count())
+        .collect();
+    assert_eq!(parts.iter().sum::<usize>(), 20_000_000);
+    assert!(parts.iter().all(|n| *n <= 64 * 1024), "{parts:?}");
+}
