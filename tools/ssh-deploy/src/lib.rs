@@ -551,7 +551,8 @@ fn check_private_key_file(path: &std::path::Path) -> anyhow::Result<SecretString
             "`--ssh-key` (or `SLIPWAY_SSH_KEY`) holds a private key itself, not a file path; pass a key file, or the key with `--ssh-key-env VARIABLE`; the value given is not shown: it is a secret",
         ));
     }
-    let text = fs_err::read(path).map_err(|error| {
+    // Capped: `--ssh-key /dev/zero` fails naming the file and the limit.
+    let text = slipway_core::input::read(path).map_err(|error| {
         UsageError::new(format!(
             "cannot read `--ssh-key {}`: {error}; give a private key file, e.g. `~/.ssh/id_ed25519`",
             path.display()

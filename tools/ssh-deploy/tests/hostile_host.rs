@@ -193,3 +193,45 @@ fn output_without_newlines_is_passed_on_in_lines_of_at_most_64_kib() {
     assert_eq!(parts.iter().sum::<usize>(), 20_000_000);
     assert!(parts.iter().all(|n| *n <= 64 * 1024), "{parts:?}");
 }
+
+/// `ssh-deploy deploy` against `sshd` with `--ssh-key KEY --known-hosts KNOWN`.
+fn deploy_with(project: &Project, key: &str, known: &str) -> (Option<i32>, String) {
+    let image = format!("app={}", fake_ref(1));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+        .current_dir(project.dir.path())
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .args(["deploy", "--env", "prod", "--image", &image])
+        .args(["--ssh-key", key, "--known-hosts", known])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+#[test]
+fn endless_key_and_known_hosts_files_are_refused_naming_the_file_and_limit() {
+    let sshd = Sshd::start();
+    let project = project(&sshd);
+    let key = sshd.client_key_path();
+    let known = sshd.known_hosts_path();
+    let (key, known) = (key.to_str().unwrap(), known.to_str().unwrap());
+
+    let (code, stderr) = deploy_with(&project, "/dev/zero", known);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot read `--ssh-key /dev/zero`")
+            && stderr.contains("`/dev/zero` is larger than 16 MiB"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = deploy_with(&project, key, "/dev/zero");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("cannot read known_hosts `/dev/zero`")
+            && stderr.contains("`/dev/zero` is larger than 16 MiB"),
+        "{stderr}"
+    );
+    // Nothing ran on the host.
+    assert!(!project.remote().join("current.txt").exists());
+}
