@@ -2,11 +2,12 @@
 //! one SSH connection: connect, lock, upload, run, wait for readiness,
 //! record, unlock; a failed readiness redeploys the previous good release.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use slipway_core::config::Host;
+use slipway_core::image_ref::ImageRef;
 use slipway_core::progress::{Progress, Task};
 
 use crate::cancel::{self, Cancelled};
@@ -50,6 +51,9 @@ pub(crate) struct Job {
     pub(crate) lock_wait: Duration,
     pub(crate) keep_releases: u32,
     pub(crate) is_rollback_allowed: bool,
+    /// The `deploy.env` variables the env's `images` table defines: the
+    /// only names a recorded release may bring back.
+    pub(crate) image_vars: BTreeSet<String>,
 }
 
 /// Which image references a run deploys.
@@ -146,7 +150,10 @@ fn deploy_locked(
         // Under the lock, anything temporary is a killed deploy's leftover.
         remote::remove_leftovers(&session, &layout, io);
         let records = remote::releases(&sftp, &layout)?;
-        let id = records.last().map_or(1, |r| r.id + 1);
+        let id = match records.last() {
+            Some(last) => remote::next_release(last.id)?,
+            None => 1,
+        };
         let since = remote::now();
         let me = LockHolder {
             holder: identity.holder.clone(),
@@ -172,6 +179,7 @@ fn deploy_locked(
             }
             Images::Release(to) => {
                 let target = rollback_target(&records, *to)?;
+                check_recorded_images(target, &job.image_vars)?;
                 (
                     target.images.clone(),
                     vec![plan::deploy_env_file(&target.images)?],
@@ -227,8 +235,10 @@ fn deploy_locked(
                 "not ready; rolling back to release {}",
                 previous.id
             ));
+            check_recorded_images(previous, &job.image_vars)?;
             let files = vec![plan::deploy_env_file(&previous.images)?];
-            let back = step.run(id + 1, &previous.images, &files, Some(id))?;
+            let back_id = remote::next_release(id)?;
+            let back = step.run(back_id, &previous.images, &files, Some(id))?;
             report.rolled_back_to = Some(previous.id);
             report.outcome = if back.is_good {
                 Outcome::RolledBack
@@ -240,7 +250,7 @@ fn deploy_locked(
                     "{}; rolled back to release {} (recorded as release {})",
                     first.error.unwrap_or_default(),
                     previous.id,
-                    id + 1
+                    back_id
                 ),
                 false => format!(
                     "{}; the rollback to release {} failed too: {}",
@@ -306,6 +316,39 @@ fn open(host: &Host, connection: &Connection) -> anyhow::Result<ssh2::Session> {
         &connection.trust,
         connection.timeout,
     )?)
+}
+
+/// Refuses a recorded release whose images could not have been written by a
+/// deploy of this env: a record is host data, and its `images` become
+/// `deploy.env` and the remote command's environment. Only the env's own
+/// variables, each pinned by digest, may come back (a `PATH` or a
+/// `:latest` reference may not).
+pub(crate) fn check_recorded_images(
+    release: &Release,
+    image_vars: &BTreeSet<String>,
+) -> anyhow::Result<()> {
+    for (var, reference) in &release.images {
+        let shown = slipway_core::output::shell_quote(&format!("{var}={reference}"));
+        anyhow::ensure!(
+            image_vars.contains(var),
+            "release {} cannot be redeployed: its record sets {shown}, but `{var}` is not a variable of the env's `images` ({})",
+            release.id,
+            image_vars
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let is_pinned = reference
+            .parse::<ImageRef>()
+            .is_ok_and(|parsed| parsed.digest().is_some());
+        anyhow::ensure!(
+            is_pinned,
+            "release {} cannot be redeployed: its record sets {shown}, which is not pinned by digest (`repo@sha256:…`)",
+            release.id
+        );
+    }
+    Ok(())
 }
 
 /// The release a rollback redeploys: `to`, or the newest good release whose

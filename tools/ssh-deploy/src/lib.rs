@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use slipway_core::cli::{UsageError, exit};
 use slipway_core::config::{Config, Env, Host};
 use slipway_core::contract::ssh_deploy::Report as Json;
-use slipway_core::output::{Output, Style, shell_quote};
+use slipway_core::output::{Output, Style, escape_control, shell_quote};
 use slipway_core::secret::{ExposeSecret as _, SecretString};
 
 pub use cancel::exit_status as cancelled_exit_status;
@@ -84,33 +84,39 @@ impl slipway_core::output::Report for Report {
                 }
                 _ => style.error(outcome_name(host.outcome)),
             };
-            let _ = write!(text, "{outcome} {}", host.host);
+            let _ = write!(text, "{outcome} ");
+            // Everything after the (styled) outcome may hold text from the
+            // host (a holder, an error from the remote command): control
+            // characters are escaped so none can start a line of its own
+            // (`::error …`) or move the cursor.
+            let mut line = host.host.to_string();
             if let Some(release) = host.release {
-                let _ = write!(text, " release={release}");
+                let _ = write!(line, " release={release}");
             }
             if !host.uploaded.is_empty() || !host.unchanged.is_empty() {
                 let _ = write!(
-                    text,
+                    line,
                     " uploaded={} unchanged={}",
                     host.uploaded.len(),
                     host.unchanged.len()
                 );
             }
             if let Some(status) = host.exit_status {
-                let _ = write!(text, " exit_status={status}");
+                let _ = write!(line, " exit_status={status}");
             }
             if let Some(ready) = host.ready {
-                let _ = write!(text, " ready={ready}");
+                let _ = write!(line, " ready={ready}");
             }
             if let Some(to) = host.rolled_back_to {
-                let _ = write!(text, " rolled_back_to={to}");
+                let _ = write!(line, " rolled_back_to={to}");
             }
             if let Some(lock) = &host.lock {
-                let _ = write!(text, " lock={}", shell_quote(&remote::describe(lock)));
+                let _ = write!(line, " lock={}", shell_quote(&remote::describe(lock)));
             }
             if let Some(error) = &host.error {
-                let _ = write!(text, " error={}", shell_quote(error));
+                let _ = write!(line, " error={}", shell_quote(error));
             }
+            text.push_str(&escape_control(&line));
             text.push('\n');
             for release in &host.releases {
                 let images: Vec<String> = release
@@ -118,8 +124,8 @@ impl slipway_core::output::Report for Report {
                     .iter()
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
-                let _ = writeln!(
-                    text,
+                // A record is host data: escaped as the host line is.
+                let line = format!(
                     "  {} {} {} git={} who={} {}{}",
                     release.id,
                     release.time,
@@ -131,7 +137,7 @@ impl slipway_core::output::Report for Report {
                     release
                         .git_sha
                         .as_deref()
-                        .map_or("-", |s| &s[..s.len().min(12)]),
+                        .map_or("-", |s| s.get(..12).unwrap_or(s)),
                     release.who,
                     images.join(" "),
                     release
@@ -139,6 +145,7 @@ impl slipway_core::output::Report for Report {
                         .map(|n| format!(" rollback_of={n}"))
                         .unwrap_or_default()
                 );
+                let _ = writeln!(text, "{}", escape_control(&line));
             }
         }
         text
@@ -341,6 +348,7 @@ fn run_deploy(
         lock_wait: run.lock_wait.map_or(env.lock_timeout, Into::into),
         keep_releases: env.keep_releases,
         is_rollback_allowed: !run.no_rollback,
+        image_vars: env.images.keys().cloned().collect(),
     };
     let progress = out.progress();
     let _group = out.group(&format!("ssh-deploy {}", env.name));
@@ -543,7 +551,8 @@ fn check_private_key_file(path: &std::path::Path) -> anyhow::Result<SecretString
             "`--ssh-key` (or `SLIPWAY_SSH_KEY`) holds a private key itself, not a file path; pass a key file, or the key with `--ssh-key-env VARIABLE`; the value given is not shown: it is a secret",
         ));
     }
-    let text = fs_err::read(path).map_err(|error| {
+    // Capped: `--ssh-key /dev/zero` fails naming the file and the limit.
+    let text = slipway_core::input::read(path).map_err(|error| {
         UsageError::new(format!(
             "cannot read `--ssh-key {}`: {error}; give a private key file, e.g. `~/.ssh/id_ed25519`",
             path.display()

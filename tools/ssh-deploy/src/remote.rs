@@ -284,27 +284,38 @@ fn explain_sftp(
 
 /// All release records, oldest first.
 pub(crate) fn releases(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<Vec<Release>> {
+    Ok(listed(sftp, layout)?
+        .into_iter()
+        .map(|(_, record)| record)
+        .collect())
+}
+
+/// All release records that read back whole, oldest first, each with its path.
+fn listed(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<Vec<(PathBuf, Release)>> {
     let entries = sftp
         .readdir(layout.releases())
         .with_context(|| format!("cannot list `{}`", layout.releases().display()))?;
     let mut records = Vec::new();
     for (path, _) in entries {
-        let is_record = path
+        let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
-            .is_some_and(|s| s.parse::<u64>().is_ok())
-            && path.extension().is_some_and(|e| e == "json");
-        if !is_record {
+            .and_then(|s| s.parse::<u64>().ok());
+        let Some(stem) = stem.filter(|_| path.extension().is_some_and(|e| e == "json")) else {
             continue;
-        }
-        // A damaged record (empty, cut short, hand-edited) is skipped, never
-        // a blocker: deploys, rollbacks and `releases` go on without it.
+        };
+        // A damaged record (empty, cut short, hand-edited, too large) is
+        // skipped, never a blocker: deploys, rollbacks and `releases` go on
+        // without it.
         let record = read(sftp, &path).and_then(|bytes| {
-            serde_json::from_slice::<Release>(&bytes)
-                .with_context(|| format!("release record `{}` is not valid", path.display()))
+            let record = serde_json::from_slice::<Release>(&bytes)
+                .with_context(|| format!("release record `{}` is not valid", path.display()))?;
+            check_record(stem, &record)
+                .with_context(|| format!("release record `{}` is not valid", path.display()))?;
+            Ok(record)
         });
         match record {
-            Ok(record) => records.push(record),
+            Ok(record) => records.push((path, record)),
             Err(error) => tracing::warn!(
                 record = %path.display(),
                 error = %crate::deploy::chain(&error),
@@ -312,8 +323,39 @@ pub(crate) fn releases(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<Vec
             ),
         }
     }
-    records.sort_by_key(|r| r.id);
+    records.sort_by_key(|(_, r)| r.id);
     Ok(records)
+}
+
+/// What a record read from a host must be before anything uses it: the
+/// host is input, and a hand-edited record must not crash a deploy or be
+/// mistaken for another release.
+fn check_record(stem: u64, record: &Release) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        record.id == stem,
+        "its id {} differs from its file name `{stem}.json`",
+        record.id
+    );
+    anyhow::ensure!(
+        record.id.checked_add(1).is_some(),
+        "its id {} leaves no number for the next release",
+        record.id
+    );
+    if let Some(sha) = &record.git_sha {
+        anyhow::ensure!(
+            !sha.is_empty() && sha.len() <= 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+            "its git_sha {} is not a hexadecimal commit id",
+            slipway_core::output::shell_quote(sha)
+        );
+    }
+    Ok(())
+}
+
+/// The release number after `id`: records are checked on reading, but a
+/// host is input, so the arithmetic is checked too.
+pub(crate) fn next_release(id: u64) -> anyhow::Result<u64> {
+    id.checked_add(1)
+        .with_context(|| format!("no release number is left after {id}"))
 }
 
 /// Writes a release record (atomically), then drops the oldest beyond `keep`.
@@ -334,10 +376,12 @@ pub(crate) fn record(
         0o644,
         io,
     )?;
-    let all = releases(sftp, layout)?;
+    let all = listed(sftp, layout)?;
     let excess = all.len().saturating_sub(keep as usize);
-    for old in &all[..excess] {
-        let _ = sftp.unlink(&layout.releases().join(format!("{}.json", old.id)));
+    // By the name read from the directory, never a name rebuilt from what
+    // the record says.
+    for (old, _) in &all[..excess] {
+        let _ = sftp.unlink(old);
     }
     Ok(())
 }
@@ -673,13 +717,13 @@ pub(crate) fn pump(
 }
 
 fn read(sftp: &ssh2::Sftp, path: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut file = sftp
+    let file = sftp
         .open(path)
         .with_context(|| format!("cannot open `{}` on the host", path.display()))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read `{}` on the host", path.display()))?;
-    Ok(bytes)
+    // A host file larger than ssh-deploy ever writes is damaged, not read
+    // whole into memory.
+    slipway_core::input::read_capped(file, &format!("{} on the host", path.display()))
+        .with_context(|| format!("cannot read `{}` on the host", path.display()))
 }
 
 /// Seconds since the Unix epoch.

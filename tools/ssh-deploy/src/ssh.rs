@@ -311,7 +311,9 @@ fn check_host_key(
                 })?;
             if path.exists() {
                 let text =
-                    fs_err::read_to_string(path).map_err(|source| SshError::ReadKnownHosts {
+                    // Capped: `--known-hosts /dev/zero` fails naming the file
+                    // and the limit instead of reading without end.
+                    slipway_core::input::read_to_string(path).map_err(|source| SshError::ReadKnownHosts {
                         path: shown_path.clone(),
                         source,
                     })?;
@@ -409,6 +411,53 @@ pub(crate) enum Exit {
     Cancelled(i32),
 }
 
+/// The most of one output line held before it is handed on anyway: a
+/// command that prints without newlines (`head -c 200000000 /dev/zero`)
+/// must not grow memory without bound.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Splits a command's output into lines as it arrives, looking at each
+/// byte once, and hands on a partial line once it reaches [`MAX_LINE`].
+#[derive(Debug, Default)]
+struct Lines {
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    fn push(&mut self, mut bytes: &[u8], on_line: &mut impl FnMut(&str)) {
+        while !bytes.is_empty() {
+            let room = MAX_LINE - self.pending.len();
+            let window = &bytes[..bytes.len().min(room)];
+            match window.iter().position(|b| *b == b'\n') {
+                Some(end) => {
+                    self.pending.extend_from_slice(&window[..end]);
+                    self.flush(on_line);
+                    bytes = &bytes[end + 1..];
+                }
+                None => {
+                    self.pending.extend_from_slice(window);
+                    bytes = &bytes[window.len()..];
+                    if self.pending.len() >= MAX_LINE {
+                        self.flush(on_line);
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, on_line: &mut impl FnMut(&str)) {
+        on_line(String::from_utf8_lossy(&self.pending).trim_end_matches('\r'));
+        self.pending.clear();
+    }
+
+    /// Hands on what is left after the last newline.
+    fn finish(mut self, on_line: &mut impl FnMut(&str)) {
+        if !self.pending.is_empty() {
+            self.flush(on_line);
+        }
+    }
+}
+
 /// Runs `command` on the host with `stdin` (a local file, else nothing) as
 /// its standard input, handing each line of its merged stdout and stderr to
 /// `on_line` as it arrives, until it exits or `timeout` passes. Returns how
@@ -448,7 +497,7 @@ pub(crate) fn exec_streamed(
     };
     // Like `ssh -n`: a command that reads stdin sees its end, not a hang.
     let _ = channel.send_eof();
-    let mut pending: Vec<u8> = Vec::new();
+    let mut lines = Lines::default();
     let mut buffer = [0u8; 16 * 1024];
     let mut timed_out = false;
     let mut cancelled = None;
@@ -468,11 +517,7 @@ pub(crate) fn exec_streamed(
         match channel.read(&mut buffer) {
             Ok(0) => break,
             Ok(n) => {
-                pending.extend_from_slice(&buffer[..n]);
-                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = pending.drain(..=end).collect();
-                    on_line(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
-                }
+                lines.push(&buffer[..n], &mut on_line);
             }
             Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
             Err(_) if Instant::now() + Duration::from_millis(100) >= deadline => {
@@ -487,9 +532,7 @@ pub(crate) fn exec_streamed(
             }
         }
     }
-    if !pending.is_empty() {
-        on_line(String::from_utf8_lossy(&pending).trim_end_matches('\r'));
-    }
+    lines.finish(&mut on_line);
     session.set_timeout(millis(io));
     if timed_out || cancelled.is_some() {
         // Closing waits for the remote side, which is still running: free the
@@ -519,6 +562,42 @@ mod tests {
     #[track_caller]
     fn check(host: &str, port: u16, expected: &str) {
         assert_eq!(known_hosts_name(host, port), expected);
+    }
+
+    /// The lines `Lines` hands on for `chunks`, as (length, first char).
+    #[track_caller]
+    fn check_lines(chunks: &[&[u8]], expected: &[(usize, char)]) {
+        let mut lines = Lines::default();
+        let mut seen = Vec::new();
+        let mut on_line = |line: &str| seen.push((line.len(), line.chars().next().unwrap_or(' ')));
+        for chunk in chunks {
+            lines.push(chunk, &mut on_line);
+        }
+        lines.finish(&mut on_line);
+        assert_eq!(
+            seen,
+            expected,
+            "chunks of {:?} bytes",
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn output_is_split_into_lines_of_at_most_64_kib() {
+        check_lines(
+            &[b"ab\r\ncd", b"e\n", b"f"],
+            &[(2, 'a'), (3, 'c'), (1, 'f')],
+        );
+        check_lines(&[b"\n\n"], &[(0, ' '), (0, ' ')]);
+        let long = vec![b'z'; MAX_LINE * 2 + 10];
+        check_lines(
+            &[&long[..100], &long[100..], b"\n"],
+            &[(MAX_LINE, 'z'), (MAX_LINE, 'z'), (10, 'z')],
+        );
+        check_lines(
+            &[&long[..MAX_LINE], b"\nq"],
+            &[(MAX_LINE, 'z'), (0, ' '), (1, 'q')],
+        );
     }
 
     #[test]
