@@ -462,3 +462,34 @@ fn secrets_with_quotes_backslashes_or_non_ascii_are_redacted_when_echoed() {
         "the endpoint received the key"
     );
 }
+
+/// A malformed `ready_url` in slipway.toml was quoted with its password in
+/// the config error. Now the password is shown as `***`.
+#[test]
+fn a_malformed_ready_url_in_the_config_is_refused_without_its_password() {
+    let password = distinctive("Pa55");
+    let secrets = [Secret::new("ready URL password", &password).with_user("bob")];
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs_err::write(
+        dir.path().join("slipway.toml"),
+        format!(
+            "[envs.staging]\nhosts = [\"root@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nready_url = \"htp://bob:{password}@127.0.0.1:18080/api/ready\"\n"
+        ),
+    )
+    .expect("slipway.toml written");
+    let run = GithubRun::run(
+        Command::new(env!("CARGO_BIN_EXE_ready-wait"))
+            .args(["--env", "staging", "-vv"])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
+    );
+    assert_eq!(run.code(), Some(2), "{}", run.stderr());
+    let shown = "`htp://bob:***@127.0.0.1:18080/api/ready` is not an `http://`";
+    assert!(
+        run.stderr().contains(shown),
+        "`{shown}` in {}",
+        run.stderr()
+    );
+    run.assert_no_leak(&secrets, &[]);
+}
