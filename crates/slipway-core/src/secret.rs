@@ -22,25 +22,81 @@ static REDACTIONS: RwLock<Vec<Vec<u8>>> = RwLock::new(Vec::new());
 pub const MIN_REDACTED_LEN: usize = 4;
 
 /// Registers `secret` for redaction in every form it may be sent or echoed
-/// in: as it is, and base64 (padded or not). A header value such as
-/// `Bearer abc…` or `Basic abc…` is covered by registering the whole value;
-/// its credential part is registered too.
+/// in: as it is, base64 (padded or not), JSON-escaped and percent-encoded.
+/// A header value such as `Bearer abc…` or `Basic abc…` is covered by
+/// registering the whole value; its credential part is registered too.
 pub fn register(secret: &str) {
     let secret = secret.trim_end_matches(['\r', '\n']);
-    let mut forms = vec![secret.as_bytes().to_vec()];
+    let mut texts = vec![secret];
     if let Some((_scheme, credential)) = secret.split_once(' ') {
-        forms.push(credential.trim().as_bytes().to_vec());
+        texts.push(credential.trim());
     }
     // Each line of a multi-line secret (a private key) on its own, but not
     // PEM armour (`-----BEGIN … KEY-----`), which is no secret and appears
     // in messages about keys.
     for line in secret.lines().map(str::trim) {
         if !line.starts_with("-----") {
-            forms.push(line.as_bytes().to_vec());
+            texts.push(line);
         }
+    }
+    let mut forms = Vec::new();
+    for text in texts {
+        forms.push(text.as_bytes().to_vec());
+        // Raw bytes are not found once a JSON document (a report, an
+        // echoed body) escapes a `"` or `\` of the secret, nor once a URL
+        // percent-encodes it.
+        forms.push(json_escaped(text).into_bytes());
+        forms.push(percent_encoded(text).into_bytes());
     }
     forms.extend(base64_forms(secret));
     insert(forms);
+}
+
+/// `text` as it appears inside a JSON string, without the quotes.
+fn json_escaped(text: &str) -> String {
+    let quoted = serde_json::to_string(text).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_owned()
+}
+
+/// `text` with every byte but RFC 3986's unreserved characters written `%XX`.
+fn percent_encoded(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// `%XX` escapes decoded (lossily where they do not form UTF-8).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 /// Registers the password and the `Basic` credential of `user:password`
@@ -139,6 +195,65 @@ const SECRET_QUERY_KEYS: &[&str] = &[
     "apikey",
 ];
 
+/// The parts of `url` that [`redact_url`] hides, as written and
+/// percent-decoded: the userinfo's password (or a lone user, which is a
+/// token), and the values of secret-looking query parameters. A user name
+/// that comes with a password is not secret and is not returned.
+pub fn url_secrets(url: &str) -> Vec<String> {
+    let rest = url.find("://").map_or(url, |at| &url[at + 3..]);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let mut secrets = Vec::new();
+    if let Some((userinfo, _host)) = authority.rsplit_once('@') {
+        match userinfo.split_once(':') {
+            Some((_user, password)) => secrets.push(password),
+            None => secrets.push(userinfo),
+        }
+    }
+    if let Some((_path, query)) = tail.split_once('?') {
+        let query = query.split_once('#').map_or(query, |(q, _)| q);
+        for pair in query.split('&') {
+            if let Some((key, value)) = pair.split_once('=')
+                && is_secret_query_key(key)
+            {
+                secrets.push(value);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+        all.push(secret.to_owned());
+        all.push(percent_decoded(secret));
+    }
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// Registers every part of `url` that [`url_secrets`] names, and the
+/// `Basic` credential an HTTP client sends for its userinfo; returns those
+/// parts, for the caller to mask.
+pub fn register_url(url: &str) -> Vec<String> {
+    let secrets = url_secrets(url);
+    for secret in &secrets {
+        register(secret);
+    }
+    let rest = url.find("://").map_or(url, |at| &url[at + 3..]);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if let Some((userinfo, _host)) = authority.rsplit_once('@') {
+        // An HTTP client sends `Authorization: Basic base64(user:password)`,
+        // with an empty password for a lone user, which an endpoint may echo.
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        register_basic(&percent_decoded(user), &percent_decoded(password));
+        register_basic(user, password);
+    }
+    secrets
+}
+
+fn is_secret_query_key(key: &str) -> bool {
+    SECRET_QUERY_KEYS.contains(&key.to_ascii_lowercase().as_str())
+}
+
 /// Returns `url` with the userinfo's password (or a lone token user) and the
 /// values of secret-looking query parameters replaced by `***`.
 pub fn redact_url(url: &str) -> String {
@@ -167,9 +282,7 @@ pub fn redact_url(url: &str) -> String {
             let query: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((key, _))
-                        if SECRET_QUERY_KEYS.contains(&key.to_ascii_lowercase().as_str()) =>
-                    {
+                    Some((key, _)) if is_secret_query_key(key) => {
                         format!("{key}=***")
                     }
                     _ => pair.to_owned(),
@@ -236,6 +349,42 @@ mod tests {
             "echo: Authorization: Basic ***\nX-Token: *** pass=***"
         );
         assert_eq!(redact("nothing secret"), "nothing secret");
+    }
+
+    #[test]
+    fn escaped_forms_of_registered_secrets_are_redacted() {
+        register(r#"ab\cd"ef-escaped-me"#);
+        let json = serde_json::to_string(r#"key: ab\cd"ef-escaped-me"#).unwrap();
+        assert_eq!(redact(&json), r#""key: ***""#);
+        assert_eq!(redact("?k=ab%5Ccd%22ef-escaped-me"), "?k=***");
+    }
+
+    #[track_caller]
+    fn check_url_secrets(url: &str, expected: &[&str]) {
+        assert_eq!(url_secrets(url), expected, "url `{url}`");
+    }
+
+    #[test]
+    fn url_secrets_are_what_redact_url_hides() {
+        check_url_secrets("https://example.com/x?page=2", &[]);
+        check_url_secrets("https://bob:hunter2@example.com/x", &["hunter2"]);
+        check_url_secrets("https://ghp_tok@example.com/x", &["ghp_tok"]);
+        check_url_secrets(
+            "https://example.com/x?Token=a%2Fb&page=2#frag",
+            &["a%2Fb", "a/b"],
+        );
+        check_url_secrets("https://example.com/x?token=", &[]);
+    }
+
+    #[test]
+    fn registered_urls_redact_their_basic_credentials() {
+        let secrets = register_url("http://ghp_LoneUrlUser42@127.0.0.1:9/r?sig=sig-url-99");
+        assert_eq!(secrets, ["ghp_LoneUrlUser42", "sig-url-99"]);
+        let basic = base64::engine::general_purpose::STANDARD.encode("ghp_LoneUrlUser42:");
+        assert_eq!(
+            redact(&format!("Basic {basic} sig-url-99")),
+            "Basic *** ***"
+        );
     }
 
     #[test]

@@ -22,26 +22,16 @@ pub use slipway_core::ready::{
 };
 
 /// Under GitHub Actions, masks what in `plan` may be secret before the
-/// first request: URL passwords and the values of credential headers
-/// (`Authorization`, `Cookie`, and any name with `token`, `key`, `secret`,
-/// `auth`, `password` or `session` in it), also without their scheme word.
+/// first request: what `slipway_core::secret::url_secrets` finds in a URL
+/// (a password, a lone token user name, secret-looking query values) and
+/// the values of credential headers (`Authorization`, `Cookie`, and any
+/// name with `token`, `key`, `secret`, `auth`, `password` or `session` in
+/// it), also without their scheme word. Each is registered for redaction.
 fn mask_secrets(plan: &Plan, out: &Output) {
     let mut secrets: Vec<String> = Vec::new();
     for target in &plan.targets {
-        if let Target::Http(url) = target
-            && let Some(password) = url.password()
-        {
-            secrets.push(password.to_owned());
-            let user = percent_decode(url.username()).unwrap_or_else(|_| url.username().to_owned());
-            match percent_decode(password) {
-                Ok(decoded) => {
-                    // reqwest sends it as `Authorization: Basic base64(user:password)`,
-                    // which an endpoint may echo back.
-                    slipway_core::secret::register_basic(&user, &decoded);
-                    secrets.push(decoded);
-                }
-                Err(_) => slipway_core::secret::register_basic(&user, password),
-            }
+        if let Target::Http(url) = target {
+            secrets.extend(slipway_core::secret::register_url(url.as_str()));
         }
     }
     for (name, value) in &plan.http.headers {
@@ -50,11 +40,14 @@ fn mask_secrets(plan: &Plan, out: &Output) {
             || ["auth", "token", "key", "secret", "password", "session"]
                 .iter()
                 .any(|word| name.contains(word));
-        if let (true, Ok(value)) = (is_credential, value.to_str()) {
-            secrets.push(value.to_owned());
+        if is_credential {
+            // A value that is not visible ASCII (`to_str` refuses it) is a
+            // secret all the same: its bytes, read lossily, are masked.
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
             if let Some((_scheme, credentials)) = value.split_once(' ') {
                 secrets.push(credentials.trim().to_owned());
             }
+            secrets.push(value);
         }
     }
     secrets.sort();
@@ -62,30 +55,6 @@ fn mask_secrets(plan: &Plan, out: &Output) {
     for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
         out.mask(&slipway_core::secret::SecretString::from(secret));
     }
-}
-
-/// `%XX` escapes decoded, as a URL's userinfo is written.
-fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                decoded.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                decoded.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(decoded)
 }
 
 /// The report of a run: the [`Outcome`], as `--format json` prints it.

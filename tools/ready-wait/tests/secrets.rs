@@ -26,16 +26,22 @@ struct Endpoint {
 
 impl Endpoint {
     fn start(required: Vec<String>) -> Endpoint {
-        Endpoint::serve(Some(required))
+        Endpoint::serve(Some(required), false)
     }
 
     /// A server that answers every request 503 with a body quoting the
     /// request's head, credentials included, as a careless error page does.
     fn echoing() -> Endpoint {
-        Endpoint::serve(None)
+        Endpoint::serve(None, false)
     }
 
-    fn serve(required: Option<Vec<String>>) -> Endpoint {
+    /// A server that answers every request 200 with a JSON body whose
+    /// `headers` object holds the request's header lines, values included.
+    fn echoing_json() -> Endpoint {
+        Endpoint::serve(None, true)
+    }
+
+    fn serve(required: Option<Vec<String>>, is_json: bool) -> Endpoint {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
         let port = listener.local_addr().expect("bound").port();
         let heads = Arc::new(Mutex::new(Vec::new()));
@@ -53,6 +59,20 @@ impl Endpoint {
                     head.push(line.trim_end().to_owned());
                 }
                 seen.lock().expect("not poisoned").push(head.join("\n"));
+                if is_json {
+                    let fields: Vec<String> = head[1..]
+                        .iter()
+                        .filter_map(|line| line.split_once(": "))
+                        .map(|(name, value)| format!("\"{name}\":\"{}\"", json_escape(value)))
+                        .collect();
+                    let body = format!("{{\"headers\":{{{}}}}}", fields.join(","));
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    continue;
+                }
                 let Some(required) = &required else {
                     let body = format!("not ready; your request was:\n{}\n", head.join("\n"));
                     let _ = write!(
@@ -86,6 +106,11 @@ impl Endpoint {
     fn requests(&self) -> Vec<String> {
         self.heads.lock().expect("not poisoned").clone()
     }
+}
+
+/// `text` as inside a JSON string (no control characters in header values).
+fn json_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// Runs `ready-wait` at `-vv` with `RUST_LOG=trace` under GitHub Actions,
@@ -303,4 +328,168 @@ fn an_endpoint_echoing_the_request_headers_leaks_nothing() {
         endpoint.requests().iter().any(|head| head.contains(&key)),
         "the endpoint received the key"
     );
+}
+
+/// A token in the query of the target URL, and a token written as the URL's
+/// user name (no password; the client sends it as `Basic base64(token:)`),
+/// were printed in progress lines, the report's `target` and, echoed by the
+/// endpoint, `body_excerpt`. Now each is masked and redacted, in every form.
+#[test]
+fn a_token_in_the_url_query_or_as_its_user_name_is_masked_and_never_printed() {
+    let query_token = distinctive("QueryT0k");
+    let user_token = distinctive("UserT0k");
+    let secrets = [
+        Secret::new("query token", &query_token),
+        Secret::new("user-name token", &user_token),
+    ];
+    let lone_user_basic = basic_auth(&user_token, "");
+    let endpoint = Endpoint::echoing();
+    let query_url = format!(
+        "http://127.0.0.1:{}/api/ready?token={query_token}&page=2",
+        endpoint.port
+    );
+    let user_url = endpoint.url(&format!("{user_token}@"));
+    for format in ["json", "github", "plain"] {
+        for (url, shown) in [
+            (
+                &query_url,
+                format!("127.0.0.1:{}/api/ready?token=***&page=2", endpoint.port),
+            ),
+            (
+                &user_url,
+                format!("http://***@127.0.0.1:{}/ready", endpoint.port),
+            ),
+        ] {
+            let run = ready_wait(&[url, "--timeout", "300ms", "--format", format]);
+            assert_eq!(run.code(), Some(1), "--format {format}: {}", run.stderr());
+            let all = format!("{}{}", run.stdout(), run.stderr());
+            assert!(
+                all.contains("your request was:"),
+                "--format {format}: {all}"
+            );
+            assert!(
+                all.contains(&shown),
+                "--format {format}: `{shown}` in {all}"
+            );
+            run.assert_no_leak(&secrets, &[]);
+            assert!(
+                !all.contains(&lone_user_basic),
+                "--format {format}: the Basic form of the user-name token leaked: {all}"
+            );
+        }
+    }
+    let run = ready_wait(&[&query_url, &user_url, "--timeout", "300ms"]);
+    run.assert_masked(&secrets, Some(FIRST_USE));
+    assert!(
+        endpoint
+            .requests()
+            .iter()
+            .any(|head| head.contains(&query_token)),
+        "the endpoint received the query token"
+    );
+    assert!(
+        endpoint
+            .requests()
+            .iter()
+            .any(|head| head.contains(&lone_user_basic)),
+        "the endpoint received the user-name token as Basic credentials"
+    );
+}
+
+/// A secret with a `"` or `\\` in it appeared JSON-escaped (in
+/// `body_excerpt`, and in the not-ready reason "`$.headers` is `{…}`"),
+/// where its raw bytes were not found; a credential header value that is
+/// not ASCII was not masked at all. Now both are redacted in every form.
+#[test]
+fn secrets_with_quotes_backslashes_or_non_ascii_are_redacted_when_echoed() {
+    let key = format!(r#"ab\cd"ef-{}"#, distinctive("K3y"));
+    let token = format!("t\u{f6}k-{}", distinctive("T0k"));
+    let secrets = [
+        Secret::new("API key with a quote and a backslash", &key),
+        Secret::new("non-ASCII token", &token),
+    ];
+    let api_key = format!("X-Api-Key: {key}");
+    let auth_token = format!("X-Auth-Token: {token}");
+
+    let endpoint = Endpoint::echoing();
+    for format in ["json", "github", "plain"] {
+        let run = ready_wait(&[
+            &endpoint.url(""),
+            "-H",
+            &api_key,
+            "-H",
+            &auth_token,
+            "--timeout",
+            "300ms",
+            "--format",
+            format,
+        ]);
+        assert_eq!(run.code(), Some(1), "--format {format}: {}", run.stderr());
+        let all = format!("{}{}", run.stdout(), run.stderr());
+        assert!(all.contains("x-api-key: ***"), "--format {format}: {all}");
+        assert!(
+            all.contains("x-auth-token: ***"),
+            "--format {format}: {all}"
+        );
+        run.assert_no_leak(&secrets, &[]);
+        run.assert_masked(&secrets, Some(FIRST_USE));
+    }
+
+    let endpoint = Endpoint::echoing_json();
+    for format in ["json", "github", "plain"] {
+        let run = ready_wait(&[
+            &endpoint.url(""),
+            "-H",
+            &api_key,
+            "-H",
+            &auth_token,
+            "--json-path",
+            "$.headers",
+            "--equals",
+            "none",
+            "--timeout",
+            "300ms",
+            "--format",
+            format,
+        ]);
+        assert_eq!(run.code(), Some(1), "--format {format}: {}", run.stderr());
+        let all = format!("{}{}", run.stdout(), run.stderr());
+        assert!(all.contains("$.headers` is `{"), "--format {format}: {all}");
+        run.assert_no_leak(&secrets, &[]);
+    }
+    assert!(
+        endpoint.requests().iter().any(|head| head.contains(&key)),
+        "the endpoint received the key"
+    );
+}
+
+/// A malformed `ready_url` in slipway.toml was quoted with its password in
+/// the config error. Now the password is shown as `***`.
+#[test]
+fn a_malformed_ready_url_in_the_config_is_refused_without_its_password() {
+    let password = distinctive("Pa55");
+    let secrets = [Secret::new("ready URL password", &password).with_user("bob")];
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs_err::write(
+        dir.path().join("slipway.toml"),
+        format!(
+            "[envs.staging]\nhosts = [\"root@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nready_url = \"htp://bob:{password}@127.0.0.1:18080/api/ready\"\n"
+        ),
+    )
+    .expect("slipway.toml written");
+    let run = GithubRun::run(
+        Command::new(env!("CARGO_BIN_EXE_ready-wait"))
+            .args(["--env", "staging", "-vv"])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
+    );
+    assert_eq!(run.code(), Some(2), "{}", run.stderr());
+    let shown = "`htp://bob:***@127.0.0.1:18080/api/ready` is not an `http://`";
+    assert!(
+        run.stderr().contains(shown),
+        "`{shown}` in {}",
+        run.stderr()
+    );
+    run.assert_no_leak(&secrets, &[]);
 }

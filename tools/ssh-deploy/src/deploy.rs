@@ -616,7 +616,7 @@ impl Step<'_> {
             && let Some(target) = &self.job.ready
         {
             self.task
-                .message(&format!("release {id}: waiting for {}", target.url));
+                .message(&format!("release {id}: waiting for {}", target.shown()));
             let readiness =
                 crate::ready::wait(self.session, target, self.job.ready_timeout, self.io);
             result.ready = Some(readiness.is_ready);
@@ -626,7 +626,7 @@ impl Step<'_> {
             if !readiness.is_ready {
                 result.error = Some(format!(
                     "`{}` was not ready within {} ({} attempts; last: {})",
-                    target.url,
+                    target.shown(),
                     humantime::format_duration(self.job.ready_timeout),
                     readiness.attempts,
                     readiness.last_error.unwrap_or_default()

@@ -274,6 +274,13 @@ fn run_deploy(
     let env = config.env(&connect.env)?;
     plan::check_remote_path(env)?;
     let hosts = hosts(env, &connect.hosts)?;
+    if let Some(url) = &env.ready_url {
+        // Its password or `?token=` is a secret as much as a key is: masked
+        // before anything can print it, and redacted wherever it is echoed.
+        for secret in slipway_core::secret::register_url(url) {
+            out.mask(&slipway_core::secret::SecretString::from(secret));
+        }
+    }
     let ready = env
         .ready_url
         .as_deref()
@@ -327,7 +334,10 @@ fn run_deploy(
                     &env.command,
                 ),
                 command_env,
-                ready_url: env.ready_url.clone(),
+                ready_url: env
+                    .ready_url
+                    .as_deref()
+                    .map(slipway_core::secret::redact_url),
             }),
             hosts: Vec::new(),
         }));

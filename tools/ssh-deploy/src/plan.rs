@@ -12,6 +12,7 @@ use slipway_core::cli::UsageError;
 use slipway_core::config::Env;
 use slipway_core::image_ref::ImageRef;
 use slipway_core::output::shell_quote;
+use slipway_core::secret::RedactedUrl;
 
 /// The name `deploy.env` has on the host.
 pub(crate) const DEPLOY_ENV: &str = "deploy.env";
@@ -341,13 +342,23 @@ pub(crate) struct ReadyTarget {
     pub(crate) http_path: Option<String>,
 }
 
+impl ReadyTarget {
+    /// The URL as shown to people: secret-looking query values (`?token=…`)
+    /// as `***`.
+    pub(crate) fn shown(&self) -> RedactedUrl<'_> {
+        RedactedUrl(&self.url)
+    }
+}
+
 /// Parses an `http://` or `tcp://` ready URL. `https://` is refused: the
 /// probe runs through the SSH connection, where the host's own plain port is
 /// the one to ask.
 pub(crate) fn ready_target(url: &str) -> anyhow::Result<ReadyTarget> {
+    // The URL may hold a password or a token: messages show it redacted.
+    let shown = RedactedUrl(url);
     let fail = |why: &str| {
         UsageError::new(format!(
-            "ready URL `{url}` {why}; expected `http://host[:port]/path` or `tcp://host:port` as seen from the host, e.g. `http://127.0.0.1:8080/api/ready`"
+            "ready URL `{shown}` {why}; expected `http://host[:port]/path` or `tcp://host:port` as seen from the host, e.g. `http://127.0.0.1:8080/api/ready`"
         ))
     };
     let (is_http, rest) = if let Some(rest) = url.strip_prefix("http://") {
@@ -725,7 +736,7 @@ mod tests {
             .map_err(|e| e.to_string());
         let expected = expected
             .map(|(h, p, path)| (h.to_owned(), p, path.map(str::to_owned)))
-            .map_err(|why| format!("ready URL `{url}` {why}; expected `http://host[:port]/path` or `tcp://host:port` as seen from the host, e.g. `http://127.0.0.1:8080/api/ready`"));
+            .map_err(|why| format!("ready URL `{}` {why}; expected `http://host[:port]/path` or `tcp://host:port` as seen from the host, e.g. `http://127.0.0.1:8080/api/ready`", slipway_core::secret::redact_url(url)));
         assert_eq!(actual, expected);
     }
 
@@ -740,6 +751,8 @@ mod tests {
         check_ready("tcp://127.0.0.1:5432", Ok(("127.0.0.1", 5432, None)));
         check_ready("tcp://db", Err("has no port"));
         check_ready("http://u:p@h/", Err("holds credentials"));
+        check_ready("http://bob:Hunter2@h/", Err("holds credentials"));
+        check_ready("ftp://h/?token=T0k3n", Err("has an unsupported scheme"));
         check_ready(
             "https://h/",
             Err(

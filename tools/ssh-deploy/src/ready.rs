@@ -64,19 +64,33 @@ fn forward_and_wait(
 ) -> Result<Readiness, String> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
-        .map_err(|e| format!("cannot open a local forwarder for `{}`: {e}", target.url))?;
+        .map_err(|e| {
+            format!(
+                "cannot open a local forwarder for `{}`: {e}",
+                target.shown()
+            )
+        })?;
     let port = listener
         .local_addr()
-        .map_err(|e| format!("cannot open a local forwarder for `{}`: {e}", target.url))?
+        .map_err(|e| {
+            format!(
+                "cannot open a local forwarder for `{}`: {e}",
+                target.shown()
+            )
+        })?
         .port();
-    let plan = plan(target, port, timeout)
-        .map_err(|e| format!("cannot poll `{}` through the forwarder: {e}", target.url))?;
+    let plan = plan(target, port, timeout).map_err(|e| {
+        format!(
+            "cannot poll `{}` through the forwarder: {e}",
+            target.shown()
+        )
+    })?;
     let stop = AtomicBool::new(false);
     let refusal = Mutex::new(None);
     let outcome = std::thread::scope(|scope| {
         scope.spawn(|| serve(session, &listener, target, &stop, &refusal));
         let outcome = wait_blocking(&plan, |event| {
-            tracing::debug!(url = target.url, state = ?event.state, "readiness");
+            tracing::debug!(url = %target.shown(), state = ?event.state, "readiness");
         });
         stop.store(true, Ordering::Relaxed);
         outcome

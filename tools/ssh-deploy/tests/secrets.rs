@@ -373,3 +373,94 @@ fn other_key() -> (String, String) {
         fs_err::read_to_string(path.with_extension("pub")).expect("public key"),
     )
 }
+
+/// The password and `?token=` of the env's `ready_url` were printed: in the
+/// "holds credentials" and "is HTTPS" errors (and their `::error::`), in the
+/// dry run, and in the progress and error lines of a deploy whose ready URL
+/// never answers. Now they are masked and shown as `***` everywhere.
+#[test]
+fn a_ready_url_password_or_token_is_masked_and_never_printed() {
+    let sshd = Sshd::start();
+    let password = distinctive("Pa55");
+    let token = distinctive("T0k");
+    let secrets = [
+        Secret::new("ready URL password", &password).with_user("bob"),
+        Secret::new("ready URL token", &token),
+    ];
+    let image_flag = format!("app={}", fake_ref(1));
+    let dry_run = [
+        "deploy",
+        "--env",
+        "prod",
+        "--image",
+        &image_flag,
+        "--dry-run",
+    ];
+    let port = slipway_testbed::free_port();
+    // slipway.toml holds the URL, so the project directory is not searched,
+    // only the output, the GitHub files and the host's files.
+
+    for (scheme, why) in [("http", "holds credentials"), ("https", "is HTTPS")] {
+        let ready_url = format!("{scheme}://bob:{password}@127.0.0.1:{port}/api/ready");
+        let project = Project::new(
+            &sshd,
+            &format!("command = \"true\"\nready_url = \"{ready_url}\""),
+            &[("deploy.sh", SCRIPT, 0o750)],
+        );
+        let run = ssh_deploy(&project, &sshd, &dry_run, &[]);
+        assert_eq!(run.code(), Some(2), "{}", run.stderr());
+        let shown = format!("ready URL `{scheme}://bob:***@127.0.0.1:{port}/api/ready` {why}");
+        assert!(
+            run.stderr().contains(&shown),
+            "`{shown}` in {}",
+            run.stderr()
+        );
+        assert!(run.stderr().contains("::error::"), "{}", run.stderr());
+        run.assert_no_leak(&secrets, &[project.remote_dir.path()]);
+        run.assert_masked(&secrets[..1], None);
+    }
+
+    let ready_url = format!("http://127.0.0.1:{port}/api/ready?token={token}");
+    let shown = format!("http://127.0.0.1:{port}/api/ready?token=***");
+    let project = Project::new(
+        &sshd,
+        &format!("command = \"true\"\nready_url = \"{ready_url}\"\nready_timeout = \"1s\""),
+        &[("deploy.sh", SCRIPT, 0o750)],
+    );
+    for format in ["plain", "json"] {
+        let mut args = dry_run.to_vec();
+        args.extend(["--format", format]);
+        let run = ssh_deploy(&project, &sshd, &args, &[]);
+        assert_eq!(run.code(), Some(0), "{}", run.stderr());
+        assert!(
+            run.stdout().contains(&shown),
+            "`{shown}` in {}",
+            run.stdout()
+        );
+        run.assert_no_leak(&secrets, &[project.remote_dir.path()]);
+        run.assert_masked(&secrets[1..], None);
+    }
+
+    // A real deploy whose ready URL never answers (nothing listens).
+    let run = ssh_deploy(
+        &project,
+        &sshd,
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--image",
+            &image_flag,
+            "--ssh-key-env",
+            "DEPLOY_KEY",
+        ],
+        &[("DEPLOY_KEY", &sshd.client_key_pem())],
+    );
+    assert_ne!(run.code(), Some(0), "{}", run.stderr());
+    let not_ready = format!("`{shown}` was not ready within");
+    let all = format!("{}{}", run.stdout(), run.stderr());
+    assert!(all.contains(&not_ready), "`{not_ready}` in {all}");
+    assert!(all.contains(&format!("waiting for {shown}")), "{all}");
+    run.assert_no_leak(&secrets, &[project.remote_dir.path()]);
+    run.assert_masked(&secrets[1..], Some(&connecting(&sshd)));
+}

@@ -1012,7 +1012,8 @@ fn env<'a, 'i>(
                 return Err(table.invalid(
                     "ready_url",
                     url.at,
-                    format!("`{}` is not an `http://`, `https://` or `tcp://` URL, e.g. `http://127.0.0.1:8080/ready`", url.value),
+                    // The URL may hold a password or a token: shown redacted.
+                    format!("`{}` is not an `http://`, `https://` or `tcp://` URL, e.g. `http://127.0.0.1:8080/ready`", crate::secret::RedactedUrl(&url.value)),
                 ));
             }
             Some(url.value)

@@ -208,16 +208,11 @@ impl Target {
 }
 
 impl fmt::Display for Target {
-    /// The target as shown to people: the URL without any password.
+    /// The target as shown to people: the URL without its password, token
+    /// user name or secret-looking query values ([`crate::secret::redact_url`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::Http(url) => {
-                let mut shown = url.clone();
-                if shown.password().is_some() {
-                    let _ = shown.set_password(Some("***"));
-                }
-                write!(f, "{shown}")
-            }
+            Target::Http(url) => write!(f, "{}", crate::secret::RedactedUrl(url.as_str())),
             Target::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
             Target::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
         }
@@ -589,6 +584,10 @@ mod tests {
         check_target(
             "https://user:secret@example.invalid/r",
             "https://user:***@example.invalid/r",
+        );
+        check_target(
+            "http://ghp_tok@127.0.0.1/r?token=abc&page=2",
+            "http://***@127.0.0.1/r?token=***&page=2",
         );
         check_target("tcp://localhost:5432", "tcp://localhost:5432");
         check_target("tcp://[::1]:5432", "tcp://[::1]:5432");

@@ -161,6 +161,7 @@ fn judge(check: &HttpCheck, status: u16, body: &str) -> Option<String> {
                     value.as_str() == Some(expected.as_str()) || as_json.as_ref() == Some(*value)
                 };
                 if !selected.iter().any(matches) {
+                    let first = redacted_json(first);
                     return Some(format!("`{path}` is `{first}`, expected `{expected}`"));
                 }
             }
@@ -172,12 +173,34 @@ fn judge(check: &HttpCheck, status: u16, body: &str) -> Option<String> {
                     )
                 };
                 if !selected.iter().any(truthy) {
+                    let first = redacted_json(first);
                     return Some(format!("`{path}` is `{first}`"));
                 }
             }
         }
     }
     None
+}
+
+/// `value` as JSON text, each string redacted before it is escaped: a
+/// secret with a `"` or `\\` in it (an echoed request header) is no longer
+/// found by its raw bytes once escaped.
+fn redacted_json(value: &serde_json::Value) -> String {
+    fn redact(value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => Value::String(crate::secret::redact(text).into_owned()),
+            Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+            Value::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(key, value)| (crate::secret::redact(key).into_owned(), redact(value)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    redact(value).to_string()
 }
 
 /// One TCP attempt: ready when any address of the host accepts a connection.
