@@ -174,9 +174,9 @@ impl Output {
                 json.push('\n');
                 json.into_bytes()
             }
-            Format::Shell => shell_exports(&checked_outputs(report)?),
+            Format::Shell => shell_exports(&checked_outputs(report, Format::Shell)?),
             Format::Github => {
-                let outputs = checked_outputs(report)?;
+                let outputs = checked_outputs(report, Format::Github)?;
                 let mut text = report.render_plain(&stdout_style).into_bytes();
                 match &self.github_output {
                     Some(path) => {
@@ -329,12 +329,38 @@ pub fn check_output_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// The report's outputs, refusing a name [`check_output_name`] rejects (a
-/// tool checks its names before it works; this is the last line of defence).
-fn checked_outputs(report: &impl Report) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+/// Checks that `name` can become a shell variable of `--format shell`
+/// without taking over one that shells and programs read: besides
+/// [`check_output_name`], it must hold a lowercase letter. Names without
+/// one are the environment's (`PATH`, `IFS`, `BASH_ENV`, `ENV`,
+/// `LD_PRELOAD`, `GIT_SSH_COMMAND`, …; POSIX leaves names with lowercase
+/// letters to applications), and an `eval` of `export BASH_ENV=…` runs code
+/// in every later bash. A list of dangerous names would never be complete.
+pub fn check_shell_name(name: &str) -> Result<(), String> {
+    check_output_name(name)?;
+    if name.chars().any(|c| c.is_ascii_lowercase()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` cannot be a shell variable: a name without a lowercase letter belongs to the environment (`PATH`, `IFS`, `BASH_ENV`, `LD_PRELOAD`, …); give it a lowercase letter, or use `--format json`"
+        ))
+    }
+}
+
+/// The report's outputs, refusing a name [`check_output_name`] rejects, and
+/// for `shell` one [`check_shell_name`] rejects (a tool checks its names
+/// before it works; this is the last line of defence).
+fn checked_outputs(
+    report: &impl Report,
+    format: Format,
+) -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let outputs = report.byte_outputs();
     for (name, _) in &outputs {
-        check_output_name(name)
+        let checked = match format {
+            Format::Shell => check_shell_name(name),
+            _ => check_output_name(name),
+        };
+        checked
             .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
     }
     Ok(outputs)
@@ -617,6 +643,25 @@ mod tests {
             shell_exports(&outputs),
             b"export app=true\nexport app_files='a b'\nexport _1st='x\xff'\n"
         );
+    }
+
+    #[test]
+    fn shell_names_without_a_lowercase_letter_are_refused() {
+        for good in ["app", "App", "app_FILES", "x1"] {
+            assert_eq!(check_shell_name(good), Ok(()), "`{good}`");
+        }
+        for bad in [
+            "PATH",
+            "BASH_ENV",
+            "IFS",
+            "ENV",
+            "LD_PRELOAD",
+            "_",
+            "X1",
+            "a b",
+        ] {
+            assert!(check_shell_name(bad).is_err(), "`{bad}` was accepted");
+        }
     }
 
     #[test]

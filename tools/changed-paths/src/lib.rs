@@ -249,7 +249,12 @@ fn compile_filters(
         slipway_core::output::Format::Github | slipway_core::output::Format::Shell
     ) {
         for spec in &specs {
-            slipway_core::output::check_output_name(&spec.name).map_err(|why| {
+            let checked = if cli.global.format == slipway_core::output::Format::Shell {
+                slipway_core::output::check_shell_name(&spec.name)
+            } else {
+                slipway_core::output::check_output_name(&spec.name)
+            };
+            checked.map_err(|why| {
                 UsageError::new(format!(
                     "invalid filter name for `--format {}`: {why}",
                     if cli.global.format == slipway_core::output::Format::Github {

@@ -130,6 +130,33 @@ fn a_filter_name_that_cannot_be_a_step_output_is_refused() {
     );
 }
 
+/// `--format shell` output is meant for `eval`: a filter named `BASH_ENV`
+/// (or `PATH`, `IFS`, `LD_PRELOAD`) exported `BASH_ENV=true`, and the next
+/// bash ran the file `true`. Names without a lowercase letter belong to the
+/// environment and are refused for `shell`; `github` outputs are no
+/// variables, so the same name is fine there.
+#[test]
+fn a_filter_named_like_an_environment_variable_is_refused_for_shell() {
+    let dir = empty_dir();
+    for name in ["BASH_ENV", "PATH", "IFS", "LD_PRELOAD"] {
+        check(
+            dir.path(),
+            &[
+                "--files-from",
+                "-",
+                "--format",
+                "shell",
+                "--filter",
+                &format!("{name}=**"),
+            ],
+            "",
+            &format!(
+                "error: invalid filter name for `--format shell`: `{name}` cannot be a shell variable: a name without a lowercase letter belongs to the environment (`PATH`, `IFS`, `BASH_ENV`, `LD_PRELOAD`, …); give it a lowercase letter, or use `--format json`"
+            ),
+        );
+    }
+}
+
 #[test]
 fn an_unclosed_brace_in_a_filter_names_the_pattern_and_the_filter() {
     let dir = empty_dir();
