@@ -263,10 +263,13 @@ fn deploy_locked(
         Ok(())
     })();
     let is_connected = !lock.is_lost()
-        && result
-            .as_ref()
-            .err()
-            .is_none_or(|error| !ssh::is_connection_lost(error));
+        && result.as_ref().err().is_none_or(|error| {
+            // libssh2 reports a connection that died under an SFTP step in
+            // many ways (`channel read` with whichever code the transport
+            // gave); a step that failed for any reason is followed by one
+            // more round trip, which only a live connection answers.
+            !ssh::is_connection_lost(error) && ssh::answers(&session)
+        });
     if !is_connected {
         // Nothing more is tried on a dead connection; the host frees the
         // lock when the session ends, and its watchdog stops the command.

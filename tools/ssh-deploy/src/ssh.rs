@@ -250,6 +250,20 @@ pub(crate) fn run_captured(
     ))
 }
 
+/// Whether the connection still answers: a new channel is opened and closed
+/// again (bounded by the session's timeout, `--connect-timeout`). Used
+/// after a step failed, to tell a host that refused something from a
+/// connection that is gone.
+pub(crate) fn answers(session: &ssh2::Session) -> bool {
+    match session.channel_session() {
+        Ok(mut channel) => {
+            let _ = channel.close();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 /// Whether `error` means the connection is gone or the host stopped
 /// answering (a step ran past its time, the socket was closed or reset),
 /// after which nothing more is tried on it.
