@@ -75,32 +75,6 @@ pub(super) fn comparisons(sh: &Shell, bin_dir: &Path) -> anyhow::Result<Vec<Comp
 /// The fixture repository: tags `base` (50,000 files) and `head` (10,000 of
 /// them modified), and `filters.yml` with 50 filters.
 fn fixture(sh: &Shell) -> anyhow::Result<PathBuf> {
-    let dir = crate::target_dir().join("bench-fixtures/changed-paths-50k");
-    let done = dir.join(".fixture-complete");
-    if done.exists() {
-        return Ok(dir);
-    }
-    eprintln!(
-        "xtask bench: building the 50,000-file fixture in {}",
-        dir.display()
-    );
-    if dir.exists() {
-        fs_err::remove_dir_all(&dir)?;
-    }
-    fs_err::create_dir_all(&dir)?;
-    let stream = fast_import_stream();
-    let git_dir = dir.join(".git");
-    cmd!(sh, "git init --quiet {dir}").run()?;
-    cmd!(sh, "git --git-dir {git_dir} fast-import --quiet")
-        .stdin(stream)
-        .run()
-        .context("git fast-import failed")?;
-    // A work tree at `head`, so the tool runs where a checkout would be.
-    cmd!(
-        sh,
-        "git -C {dir} -c advice.detachedHead=false checkout --quiet head"
-    )
-    .run()?;
     let mut filters = String::new();
     for k in 0..FILTERS {
         let _ = writeln!(
@@ -108,6 +82,50 @@ fn fixture(sh: &Shell) -> anyhow::Result<PathBuf> {
             "f{k:02}:\n  - 'src/d{k:02}*/**'\n  - '**/*.f{k:02}'"
         );
     }
+    cached_repository(
+        sh,
+        "changed-paths-50k",
+        "50,000-file",
+        fast_import_stream,
+        &filters,
+    )
+}
+
+/// A repository built once under `bench-fixtures/NAME` of the target
+/// directory (a marker file says it is complete): `stream` imported with
+/// `git fast-import`, a work tree at tag `head` (the tool runs where a
+/// checkout would be), and `filters` in `filters.yml`.
+fn cached_repository(
+    sh: &Shell,
+    name: &str,
+    what: &str,
+    stream: fn() -> String,
+    filters: &str,
+) -> anyhow::Result<PathBuf> {
+    let dir = crate::target_dir().join("bench-fixtures").join(name);
+    let done = dir.join(".fixture-complete");
+    if done.exists() {
+        return Ok(dir);
+    }
+    eprintln!(
+        "xtask bench: building the {what} fixture in {}",
+        dir.display()
+    );
+    if dir.exists() {
+        fs_err::remove_dir_all(&dir)?;
+    }
+    fs_err::create_dir_all(&dir)?;
+    let git_dir = dir.join(".git");
+    cmd!(sh, "git init --quiet {dir}").run()?;
+    cmd!(sh, "git --git-dir {git_dir} fast-import --quiet")
+        .stdin(stream())
+        .run()
+        .context("git fast-import failed")?;
+    cmd!(
+        sh,
+        "git -C {dir} -c advice.detachedHead=false checkout --quiet head"
+    )
+    .run()?;
     fs_err::write(dir.join("filters.yml"), filters)?;
     fs_err::write(&done, "")?;
     Ok(dir)
@@ -242,30 +260,6 @@ fn monorepo_paths() -> (Vec<(String, bool)>, Vec<String>) {
 /// and `filters.yml` with one filter per language, one for everything and
 /// eight for scripts, CI, Docker, make, docs, config, tests and lock files.
 fn monorepo_fixture(sh: &Shell) -> anyhow::Result<PathBuf> {
-    let dir = crate::target_dir().join("bench-fixtures/changed-paths-monorepo");
-    let done = dir.join(".fixture-complete");
-    if done.exists() {
-        return Ok(dir);
-    }
-    eprintln!(
-        "xtask bench: building the 38,500-file monorepo fixture in {}",
-        dir.display()
-    );
-    if dir.exists() {
-        fs_err::remove_dir_all(&dir)?;
-    }
-    fs_err::create_dir_all(&dir)?;
-    let git_dir = dir.join(".git");
-    cmd!(sh, "git init --quiet {dir}").run()?;
-    cmd!(sh, "git --git-dir {git_dir} fast-import --quiet")
-        .stdin(monorepo_stream())
-        .run()
-        .context("git fast-import failed")?;
-    cmd!(
-        sh,
-        "git -C {dir} -c advice.detachedHead=false checkout --quiet head"
-    )
-    .run()?;
     let mut filters = String::new();
     for (language, _) in LANGUAGES {
         let _ = writeln!(filters, "{language}: 'src/{language}/**'");
@@ -282,9 +276,13 @@ fn monorepo_fixture(sh: &Shell) -> anyhow::Result<PathBuf> {
         "tests: '**/tests/**'\n",
         "lock: '**/*.lock'\n",
     ));
-    fs_err::write(dir.join("filters.yml"), filters)?;
-    fs_err::write(&done, "")?;
-    Ok(dir)
+    cached_repository(
+        sh,
+        "changed-paths-monorepo",
+        "38,500-file monorepo",
+        monorepo_stream,
+        &filters,
+    )
 }
 
 /// `base`, then `HISTORY` commits that each change their share of the
