@@ -161,8 +161,9 @@ fn own_targets(level: &str) -> String {
 
 /// Stderr for log lines: each line a subscriber writes is redacted
 /// ([`crate::secret::redact`]) and its control characters are escaped
-/// (but its final newline, and escape codes when colour is on), so a logged
-/// value can neither leak a secret nor start a line of its own.
+/// ([`crate::output::escape_keeping_color`]: all but its final newline, and colour
+/// sequences when colour is on), so a logged value can neither leak a
+/// secret nor start a line of its own or a workflow command.
 struct SafeStderr {
     color: bool,
 }
@@ -171,14 +172,8 @@ impl std::io::Write for SafeStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
         let body = text.strip_suffix('\n').unwrap_or(&text);
-        let mut safe = String::with_capacity(text.len());
-        for c in crate::secret::redact(body).chars() {
-            if c.is_control() && c != '\t' && !(self.color && c == '\u{1b}') {
-                safe.extend(c.escape_default());
-            } else {
-                safe.push(c);
-            }
-        }
+        let mut safe =
+            crate::output::escape_keeping_color(&crate::secret::redact(body), self.color);
         if body.len() < text.len() {
             safe.push('\n');
         }

@@ -166,8 +166,9 @@ impl Output {
         let stdout_style = Style {
             enabled: self.stdout_color,
         };
+        let plain = || escape_lines(&report.render_plain(&stdout_style), self.stdout_color);
         let text: Vec<u8> = match self.format {
-            Format::Plain => report.render_plain(&stdout_style).into_bytes(),
+            Format::Plain => plain().into_bytes(),
             Format::Json => {
                 let mut json =
                     serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
@@ -177,7 +178,7 @@ impl Output {
             Format::Shell => shell_exports(&checked_outputs(report, Format::Shell)?),
             Format::Github => {
                 let outputs = checked_outputs(report, Format::Github)?;
-                let mut text = report.render_plain(&stdout_style).into_bytes();
+                let mut text = plain().into_bytes();
                 match &self.github_output {
                     Some(path) => {
                         let outputs = spill_large_outputs(outputs, path)?;
@@ -260,11 +261,14 @@ pub struct Style {
 }
 
 impl Style {
+    /// `text` (escaped with [`escape_control`]: a painted name may come
+    /// from outside) in the colour `code`.
     fn paint(&self, code: &str, text: &str) -> String {
+        let text = escape_control(text);
         if self.enabled {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
-            text.to_owned()
+            text.into_owned()
         }
     }
 
@@ -495,18 +499,25 @@ pub fn shell_quote_bytes(value: &[u8]) -> Vec<u8> {
     quoted
 }
 
-/// Escapes control characters but tab (newline, carriage return, escape,
-/// …) in a text meant for one line of a human message, as `\n`, `\r` or
-/// `\u{1b}`, so no value can start a line of its own (a forged
-/// `::warning::`, a fake `error:`) or move the cursor.
+/// Renders text from outside (a registry, git, a file, a server, a value a
+/// user typed) for one human line: the one escaper of such text. Control
+/// characters but tab (newline, carriage return, escape, C1 controls like
+/// U+009B, …) become `\n`, `\r` or `\u{1b}`, and a leading `::` (after
+/// any blanks) becomes `\u{3a}:`, so no value can start a line of its own,
+/// be read as a GitHub workflow command (`::error::`, `::add-mask::`,
+/// `::stop-commands::`, which the runner finds after trimming blanks) or
+/// move the cursor. Text without any of these is returned as it is.
 pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
     let is_escaped = |c: char| c.is_control() && c != '\t';
-    if !text.chars().any(is_escaped) {
+    let command_at = workflow_command_at(text);
+    if command_at.is_none() && !text.chars().any(is_escaped) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if is_escaped(c) {
+    for (at, c) in text.char_indices() {
+        if Some(at) == command_at {
+            escaped.push_str("\\u{3a}");
+        } else if is_escaped(c) {
             escaped.extend(c.escape_default());
         } else {
             escaped.push(c);
@@ -515,8 +526,67 @@ pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(escaped)
 }
 
+/// Where a line starting with `text` would hold a workflow command's
+/// leading `:`: the byte offset of `::` after the leading blanks (that are
+/// not escaped), if there is one.
+fn workflow_command_at(text: &str) -> Option<usize> {
+    let start = text
+        .char_indices()
+        .find(|&(_, c)| !(c.is_whitespace() && (!c.is_control() || c == '\t')))
+        .map_or(text.len(), |(at, _)| at);
+    text[start..].starts_with("::").then_some(start)
+}
+
+/// Escapes every line of a rendered text (a report) with
+/// [`escape_keeping_color`], keeping its newlines. The last line of
+/// defence: whatever a tool forgot to escape, its output cannot forge a
+/// line or a workflow command, or rewrite the terminal.
+pub fn escape_lines(text: &str, keep_color: bool) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            escaped.push('\n');
+        }
+        escaped.push_str(&escape_keeping_color(line, keep_color));
+    }
+    escaped
+}
+
+/// [`escape_control`] of `text`, but, when `keep_color`, for the colour
+/// sequences (`ESC [ digits ; m`) [`Style`] writes; every other escape
+/// sequence is shown escaped.
+pub fn escape_keeping_color(text: &str, keep_color: bool) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((start, end)) = find_color(rest).filter(|_| keep_color) {
+        escaped.push_str(&escape_control(&rest[..start]));
+        escaped.push_str(&rest[start..end]);
+        rest = &rest[end..];
+    }
+    escaped.push_str(&escape_control(rest));
+    escaped
+}
+
+/// The first SGR (colour) sequence in `text`: `ESC [`, digits and `;`, `m`.
+fn find_color(text: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(found) = text[from..].find("\u{1b}[") {
+        let start = from + found;
+        let params = &text[start + 2..];
+        let len = params
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(params.len());
+        if params[len..].starts_with('m') {
+            return Some((start, start + 2 + len + 1));
+        }
+        from = start + 1;
+    }
+    None
+}
+
 /// A path (or any name) from bytes for a line of plain output: as it is
-/// when it is UTF-8 without control characters, `"` or `\`; otherwise in
+/// when it is UTF-8 without control characters, `"` or `\`, and does not
+/// start with `::` (a workflow command, see [`escape_control`]); otherwise in
 /// double quotes with C escapes, as git quotes paths (`\n`, `\t`, `\"`,
 /// `\\`, and `\ooo` octal for each byte that is not UTF-8 or is a
 /// control character), so the exact bytes can be read back.
@@ -525,6 +595,7 @@ pub fn quote_path(bytes: &[u8]) -> String {
         && !text
             .chars()
             .any(|c| c.is_control() || c == '"' || c == '\\')
+        && workflow_command_at(text).is_none()
     {
         return text.to_owned();
     }
@@ -706,6 +777,31 @@ mod tests {
             escape_control("x\n::warning::forged\r\x1b[2K"),
             r"x\n::warning::forged\r\u{1b}[2K"
         );
+    }
+
+    #[test]
+    fn a_leading_workflow_command_is_escaped_visibly() {
+        assert_eq!(escape_control("::error::x"), r"\u{3a}:error::x");
+        assert_eq!(escape_control(" \t::add-mask::x"), " \t\\u{3a}:add-mask::x");
+        assert_eq!(escape_control("a ::b"), "a ::b");
+        assert_eq!(escape_control(":x"), ":x");
+        assert_eq!(escape_control("\n::x"), r"\n::x");
+        assert_eq!(quote_path(b"::error::x"), r#""::error::x""#);
+        assert_eq!(quote_path(b"a::b"), "a::b");
+    }
+
+    #[test]
+    fn rendered_lines_keep_newlines_and_colour_only() {
+        let styled = Style { enabled: true }.bold("::stop-commands::\x1b[2Jx");
+        assert_eq!(styled, "\x1b[1m\\u{3a}:stop-commands::\\u{1b}[2Jx\x1b[0m");
+        assert_eq!(
+            escape_lines(
+                "a\n::error::x\r::b\n\x1b[31mred\x1b[0m\x1b]0;title\x07",
+                true
+            ),
+            "a\n\\u{3a}:error::x\\r::b\n\x1b[31mred\x1b[0m\\u{1b}]0;title\\u{7}"
+        );
+        assert_eq!(escape_lines("\x1b[31mred", false), r"\u{1b}[31mred");
     }
 
     /// Property: whatever bytes a value holds (newlines, quotes, `$(…)`,

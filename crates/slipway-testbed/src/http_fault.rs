@@ -43,6 +43,9 @@ pub struct Fault {
     pub echoes_request: bool,
     /// Whether only requests with an `Authorization` header match.
     pub needs_authorization: bool,
+    /// A body answered instead of the registry error document (a hostile
+    /// registry's answer, e.g. a tag list with forged names).
+    pub body: Option<String>,
 }
 
 impl Fault {
@@ -57,7 +60,15 @@ impl Fault {
             headers: Vec::new(),
             echoes_request: false,
             needs_authorization: false,
+            body: None,
         }
+    }
+
+    /// Answers with `body` (as `application/json`) instead of the registry
+    /// error document, as a hostile or broken registry would.
+    pub fn body(mut self, body: &str) -> Fault {
+        self.body = Some(body.to_owned());
+        self
     }
 
     /// The error body quotes the request line and every request header
@@ -270,10 +281,12 @@ fn serve(client: TcpStream, shared: &Shared) {
                     message.push_str("; your request was: ");
                     message.push_str(&head.lines.join("\n"));
                 }
-                let body = format!(
-                    r#"{{"errors":[{{"code":"{code}","message":{}}}]}}"#,
-                    json_string(&message)
-                );
+                let body = fault.body.clone().unwrap_or_else(|| {
+                    format!(
+                        r#"{{"errors":[{{"code":"{code}","message":{}}}]}}"#,
+                        json_string(&message)
+                    )
+                });
                 answer.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
                 if client.write_all(answer.as_bytes()).is_err() {
                     return;

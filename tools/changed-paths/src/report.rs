@@ -6,7 +6,7 @@
 use slipway_core::changes::ChangedFile;
 use slipway_core::cli::exit;
 use slipway_core::git::Sha;
-use slipway_core::output::{Style, quote_path};
+use slipway_core::output::{Style, escape_control, quote_path};
 use slipway_core::paths::Verdict;
 
 use crate::cli::ListFormat;
@@ -179,16 +179,24 @@ impl slipway_core::output::Report for Report {
                 from_image: Some(image),
                 ..
             } => format!(
-                "{} (from image `{image}`) -> {}",
+                "{} (from image `{}`) -> {}",
                 base.short(),
+                escape_control(image),
                 head.short()
             ),
             Source::Commits {
                 base, head, why, ..
-            } => format!("{} -> {} ({why})", base.short(), head.short()),
-            Source::AllAdded { head, why } => format!("all files of {} ({why})", head.short()),
+            } => format!(
+                "{} -> {} ({})",
+                base.short(),
+                head.short(),
+                escape_control(why)
+            ),
+            Source::AllAdded { head, why } => {
+                format!("all files of {} ({})", head.short(), escape_control(why))
+            }
             Source::WorkingTree => "the working tree against HEAD".to_owned(),
-            Source::FilesFrom { origin } => format!("files from {origin}"),
+            Source::FilesFrom { origin } => format!("files from {}", escape_control(origin)),
         };
         text.push_str(&format!("changed files: {count}, {source}\n"));
         for (name, files) in self.filters() {
@@ -233,7 +241,8 @@ impl slipway_core::output::Report for Report {
                     text.push_str("  no pattern of any filter matches\n");
                 }
                 for verdict in relevant {
-                    text.push_str(&format!("  {verdict}\n"));
+                    // A verdict quotes filter names and patterns from files.
+                    text.push_str(&format!("  {}\n", escape_control(&verdict.to_string())));
                 }
             }
         }

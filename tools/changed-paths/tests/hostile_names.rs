@@ -133,3 +133,54 @@ fn shell_output_of_hostile_file_names_runs_nothing_and_gives_back_the_exact_name
     assert_eq!(bytes, b"bad\xff\xfe name");
     assert_eq!(bad["path"], "bad\u{fffd}\u{fffd} name");
 }
+
+/// A committed name or a filter from a committed file can neither forge a
+/// GitHub workflow command (a line starting with `::`, after any CR) nor
+/// rewrite the terminal, even with `--color always`: `--explain` quotes a
+/// path starting with `::` as git quotes names, and a filter name holding
+/// ESC is shown escaped inside the colour codes (docs/errors.md, "Text
+/// from outside").
+#[test]
+fn explain_and_colour_show_forged_commands_and_escapes_inert() {
+    let repo = GitRepo::new();
+    repo.write("README", "x");
+    let base = repo.commit("chore: start");
+    repo.write("::error::forged", "x");
+    repo.write(OsStr::from_bytes(b"a\r::add-mask::x"), "x");
+    repo.write(
+        "filters.yml",
+        "\"x\\u001b[2Jy\":\n  - \"::*\"\n  - \"\\u001b[31m*\"\n",
+    );
+    repo.commit("feat: forged");
+    let output = Command::new(BIN)
+        .current_dir(repo.path())
+        .args(["--base", &base, "--filters", "filters.yml", "--explain"])
+        .args(["--color", "always"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .expect("changed-paths runs");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    for line in text.split(['\n', '\r']) {
+        assert!(
+            !line.trim_start().starts_with("::"),
+            "a forged workflow command in {text:?}"
+        );
+    }
+    let without_colour = text
+        .replace("\u{1b}[1m", "")
+        .replace("\u{1b}[32m", "")
+        .replace("\u{1b}[2m", "")
+        .replace("\u{1b}[0m", "");
+    assert!(!without_colour.contains('\u{1b}'), "a raw ESC in {text:?}");
+    assert!(
+        text.contains("\n\u{1b}[1mx\\u{1b}[2Jy\u{1b}[0m: \u{1b}[32mtrue\u{1b}[0m (1 files)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n\"::error::forged\" [added]\n  x\\u{1b}[2Jy: matched by `::*`"),
+        "{text}"
+    );
+    assert!(text.contains("\n\"a\\r::add-mask::x\" [added]\n"), "{text}");
+}

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use slipway_core::cli::exit;
-use slipway_core::output::Style;
+use slipway_core::output::{Style, escape_control};
 use slipway_core::stale::{FreshBecause, Verdict, Via};
 
 use slipway_core::contract::image_stale_check::Report as Json;
@@ -136,7 +136,8 @@ fn render_check(report: &CheckReport, style: &Style) -> String {
         let _ = write!(
             text,
             "{painted} {:<width$}  {}  ",
-            image.image, image.reference
+            escape_control(&image.image),
+            escape_control(&image.reference)
         );
         match &image.verdict {
             Verdict::Fresh {
@@ -180,17 +181,28 @@ fn render_check(report: &CheckReport, style: &Style) -> String {
                     );
                 }
                 for commit in commits {
-                    let _ = writeln!(text, "    {} {}", commit.sha.short(), commit.summary);
+                    let _ = writeln!(
+                        text,
+                        "    {} {}",
+                        commit.sha.short(),
+                        escape_control(&commit.summary)
+                    );
                 }
             }
             Verdict::Missing => {
                 let _ = writeln!(text, "no such tag: build and push it");
             }
             Verdict::Unknown { reason } => {
-                let _ = writeln!(text, "{}: {}", reason.describe(), reason.fix());
+                // The reason quotes a label read from the image.
+                let _ = writeln!(
+                    text,
+                    "{}: {}",
+                    escape_control(&reason.describe()),
+                    reason.fix()
+                );
             }
             Verdict::Unchecked { error } => {
-                let _ = writeln!(text, "could not check: {error}");
+                let _ = writeln!(text, "could not check: {}", escape_control(error));
             }
         }
     }

@@ -553,3 +553,47 @@ fn a_file_name_that_is_not_utf8_is_shown_exactly() {
         .collect();
     assert_eq!(bytes, b"worker/bad\xff\nname.rs");
 }
+
+/// A revision label is text from a published image: one holding a newline
+/// and `::error::`, a CR, or ESC sequences is shown escaped in the verdict
+/// line, so it can neither forge a workflow command nor rewrite the
+/// terminal (docs/errors.md, "Text from outside"); JSON keeps it exact.
+#[test]
+fn a_forged_revision_label_is_shown_escaped() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let repo = project(&host);
+    // JSON escapes, as the label is written into the config blob.
+    push_image(
+        &host,
+        "demo/app",
+        "main",
+        Some("x\\n::error::forged\\r::add-mask::y\\u001b[2J"),
+    );
+    let plain = run_in(repo.path(), &["--color", "always"]);
+    assert_eq!(plain.code, 1, "{plain:?}");
+    for line in plain.stdout.split(['\n', '\r']) {
+        assert!(
+            !line.trim_start().starts_with("::"),
+            "a forged workflow command in {plain:?}"
+        );
+    }
+    assert!(
+        plain.stdout.contains(
+            "revision label `x\\n::error::forged\\r::add-mask::y\\u{1b}[2J` is not a full commit sha: rebuild it"
+        ),
+        "{plain:?}"
+    );
+    let without_colour = plain
+        .stdout
+        .replace("\u{1b}[32m", "")
+        .replace("\u{1b}[33m", "")
+        .replace("\u{1b}[1;31m", "")
+        .replace("\u{1b}[0m", "");
+    assert!(!without_colour.contains('\u{1b}'), "{plain:?}");
+    let json = check(&repo, &[]);
+    assert_eq!(
+        json.image("app")["value"],
+        "x\n::error::forged\r::add-mask::y\u{1b}[2J"
+    );
+}

@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use slipway_core::cli::{UsageError, exit};
 use slipway_core::config::Config;
 use slipway_core::image_ref::{Repository, Tag};
-use slipway_core::output::{Output, Style};
+use slipway_core::output::{Output, Style, escape_control, escape_lines};
 use slipway_core::tags::{self, ImageSpec};
 use slipway_core::version::{self, Bump, ChangelogEntry, KNOWN_TYPES};
 
@@ -60,18 +60,26 @@ pub enum Report {
 impl slipway_core::output::Report for Report {
     fn render_plain(&self, style: &Style) -> String {
         match self {
-            Report::Compute(report) => report.tags.iter().map(|tag| format!("{tag}\n")).collect(),
+            Report::Compute(report) => report
+                .tags
+                .iter()
+                .map(|tag| format!("{}\n", escape_control(tag)))
+                .collect(),
+            // Commit subjects are outside text: a CR, an ESC or a line
+            // starting with `::` is shown escaped.
             Report::NextVersion { report, .. } => match &report.changelog {
-                Some(changelog) => changelog.clone(),
+                Some(changelog) => escape_lines(changelog, false),
                 None => format!("{}\n", report.version),
             },
             Report::CheckCommit(report) => match (&report.error, &report.commit, report.bump) {
-                (Some(error), _, _) => format!("{}: {error}\n", style.error("invalid")),
+                (Some(error), _, _) => {
+                    format!("{}: {}\n", style.error("invalid"), escape_control(error))
+                }
                 (None, Some(commit), Some(bump)) => {
                     format!(
                         "{}: `{}` commit, bump {bump}\n",
                         style.ok("ok"),
-                        commit.kind
+                        escape_control(&commit.kind)
                     )
                 }
                 _ => String::new(),
@@ -116,7 +124,12 @@ impl slipway_core::output::Report for Report {
                 report.blobs_skipped
             ),
             Report::Resolve(report) => format!("{}\n", report.digest),
-            Report::Ls(report) => report.tags.iter().map(|tag| format!("{tag}\n")).collect(),
+            // Tag names come from the registry: a hostile one is shown escaped.
+            Report::Ls(report) => report
+                .tags
+                .iter()
+                .map(|tag| format!("{}\n", escape_control(tag)))
+                .collect(),
         }
     }
 
