@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use secrecy::SecretString;
@@ -296,27 +297,114 @@ fn ask_helper(
     ))
 }
 
+/// How long a credential helper may take to answer before it is stopped:
+/// one waiting for a locked keychain or a passphrase nobody types would
+/// otherwise hang the tool (and a CI job) forever.
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs `docker-credential-<name> get` with `host` on stdin. "Credentials not
 /// found" is an empty answer (anonymous), as docker treats it.
 fn run_helper(name: &str, host: &str) -> Result<String, String> {
-    let program = format!("docker-credential-{name}");
-    let mut child = Command::new(&program)
+    run_helper_program(&format!("docker-credential-{name}"), host, HELPER_TIMEOUT)
+}
+
+/// Runs `program get` with `host` on stdin, reading its stdout and stderr
+/// through [`crate::input::read_capped`] (at most 16 MiB each) and stopping
+/// it (kill) when it has not exited within `timeout` or prints more.
+fn run_helper_program(program: &str, host: &str, timeout: Duration) -> Result<String, String> {
+    let started = Instant::now();
+    let mut child = Command::new(program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|error| format!("cannot run `{program}`: {error}"))?;
+    // Each stream is read on its own thread, so neither pipe fills up and
+    // blocks the helper; the answers come back over channels.
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>, what: String| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let bytes = match pipe {
+                Some(pipe) => crate::input::read_capped(pipe, &what),
+                None => Ok(Vec::new()),
+            };
+            let _ = sender.send(bytes);
+        });
+        receiver
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        format!("the output of `{program}`"),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        format!("the error output of `{program}`"),
+    );
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(host.as_bytes())
-            .map_err(|error| format!("cannot write to `{program}`: {error}"))?;
+        // A helper that exits without reading its stdin is judged by its answer.
+        let _ = stdin.write_all(host.as_bytes());
     }
-    let output = child
-        .wait_with_output()
-        .map_err(|error| format!("cannot wait for `{program}`: {error}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if output.status.success() {
+    let too_much = |error: std::io::Error| match error.kind() {
+        std::io::ErrorKind::InvalidData => format!(
+            "`{program}` printed more than {}, the most Slipway reads from a helper; it was stopped",
+            crate::input::MAX_INPUT_SHOWN
+        ),
+        _ => format!("cannot read the answer of `{program}`: {error}"),
+    };
+    let stop = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    let mut answer = None;
+    let status = loop {
+        if answer.is_none()
+            && let Ok(bytes) = stdout.try_recv()
+        {
+            match bytes {
+                Ok(bytes) => answer = Some(bytes),
+                Err(error) => {
+                    stop(&mut child);
+                    return Err(too_much(error));
+                }
+            }
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() >= timeout => {
+                stop(&mut child);
+                return Err(format!(
+                    "`{program}` did not answer within {}; it was stopped (is it waiting for a \
+                     locked keychain or a passphrase?)",
+                    crate::progress::format_duration(timeout)
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(error) => {
+                stop(&mut child);
+                return Err(format!("cannot wait for `{program}`: {error}"));
+            }
+        }
+    };
+    // The helper has exited; a process it left behind may still hold its
+    // pipes open, so the rest of the wait is bounded too.
+    let remaining = || timeout.saturating_sub(started.elapsed());
+    let stdout = match answer {
+        Some(bytes) => bytes,
+        None => stdout
+            .recv_timeout(remaining())
+            .map_err(|_| format!("`{program}` exited but its output did not end in time"))?
+            .map_err(too_much)?,
+    };
+    let stderr = stderr.recv_timeout(remaining()).ok().and_then(Result::ok);
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    if status.success() {
         return Ok(stdout);
     }
     // The protocol reports a missing entry on stdout with a failing status.
@@ -324,9 +412,11 @@ fn run_helper(name: &str, host: &str) -> Result<String, String> {
         return Ok(String::new());
     }
     Err(format!(
-        "exited with {}: {}",
-        output.status,
-        helper_failure(&stdout, &String::from_utf8_lossy(&output.stderr))
+        "exited with {status}: {}",
+        helper_failure(
+            &stdout,
+            &String::from_utf8_lossy(stderr.as_deref().unwrap_or_default())
+        )
     ))
 }
 
@@ -364,6 +454,55 @@ mod tests {
             "error getting credentials - err: exit status 1"
         );
         assert_eq!(helper_failure("", ""), "no message");
+    }
+
+    /// Writes an executable `docker-credential-<name>` script in `dir`.
+    fn helper_script(dir: &Path, name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = dir.join(format!("docker-credential-{name}"));
+        fs_err::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    /// A real helper process that never answers (a locked keychain) is
+    /// stopped at the timeout and named; one that prints without end is
+    /// stopped at the input limit; a good one still answers.
+    #[test]
+    fn a_helper_that_hangs_or_floods_is_stopped_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for body in ["read host; sleep 60", "exec sleep 60"] {
+            let program = helper_script(dir.path(), "hang", body);
+            let started = Instant::now();
+            let error =
+                run_helper_program(&program, "ghcr.io", Duration::from_millis(500)).unwrap_err();
+            assert!(started.elapsed() < Duration::from_secs(5), "{body}");
+            assert_eq!(
+                error,
+                format!(
+                    "`{program}` did not answer within 500ms; it was stopped (is it waiting for a \
+                     locked keychain or a passphrase?)"
+                )
+            );
+        }
+        let program = helper_script(dir.path(), "flood", "exec yes");
+        let error = run_helper_program(&program, "ghcr.io", Duration::from_secs(20)).unwrap_err();
+        assert_eq!(
+            error,
+            format!(
+                "`{program}` printed more than 16 MiB, the most Slipway reads from a helper; it \
+                 was stopped"
+            )
+        );
+        let program = helper_script(
+            dir.path(),
+            "good",
+            r#"read host; printf '{"Username":"bot","Secret":"s3"}'"#,
+        );
+        assert_eq!(
+            run_helper_program(&program, "ghcr.io", Duration::from_secs(20)).unwrap(),
+            r#"{"Username":"bot","Secret":"s3"}"#
+        );
     }
 
     fn no_helper(_: &str, _: &str) -> Result<String, String> {

@@ -261,7 +261,7 @@ impl HistoryGuard {
         if repo.is_shallow() {
             let file = repo.commondir().join("shallow");
             // In a linked worktree the list lives in the common git dir.
-            if let Ok(text) = fs_err::read_to_string(&file) {
+            if let Ok(text) = crate::input::read_to_string(&file) {
                 boundary.extend(
                     text.lines()
                         .filter_map(|l| git2::Oid::from_str(l.trim()).ok()),

@@ -616,7 +616,7 @@ impl Cache {
     /// The cache at `path`; a missing or unreadable one is empty (it is
     /// only a cache).
     fn load(path: &Path) -> Cache {
-        match fs_err::read(path) {
+        match crate::input::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
                 tracing::debug!(path = %path.display(), %error, "ignoring an unreadable cache");
                 Cache::default()

@@ -30,7 +30,7 @@ pub(crate) fn install(args: &InstallHookArgs, cwd: &Path) -> anyhow::Result<Hook
         args.strict,
         args.tag.as_ref().map(|t| t.as_str()),
     );
-    let existing = match fs_err::read_to_string(&path) {
+    let existing = match slipway_core::input::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
         Err(error) => return Err(error).context("cannot read the existing pre-push hook"),

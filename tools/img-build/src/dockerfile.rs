@@ -39,12 +39,15 @@ pub(crate) struct Dockerfile {
 impl Dockerfile {
     /// Reads `original` (and its `.dockerignore`) and names its copy in `dir`.
     pub(crate) fn read(original: &Path, dir: &Path) -> anyhow::Result<Dockerfile> {
-        let bytes = fs_err::read(original).context("cannot read the Dockerfile")?;
+        let bytes = slipway_core::input::read(original).context("cannot read the Dockerfile")?;
         let mut ignore_path = original.as_os_str().to_owned();
         ignore_path.push(".dockerignore");
         let ignore_path = PathBuf::from(ignore_path);
         let ignore = if ignore_path.is_file() {
-            Some(fs_err::read(&ignore_path).context("cannot read the Dockerfile's .dockerignore")?)
+            Some(
+                slipway_core::input::read(&ignore_path)
+                    .context("cannot read the Dockerfile's .dockerignore")?,
+            )
         } else {
             None
         };

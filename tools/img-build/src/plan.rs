@@ -235,6 +235,14 @@ pub(crate) fn plan(
                             path.display()
                         )));
                     }
+                    // Read once, capped, so that a runaway file fails here
+                    // (the run reads it again to redact it from logs).
+                    slipway_core::input::read(&path).map_err(|e| {
+                        UsageError::new(format!(
+                            "cannot read secret `{}` of image `{name}`: {e}",
+                            secret.id
+                        ))
+                    })?;
                     Secret::File(path)
                 }
             };

@@ -78,9 +78,9 @@ pub(crate) fn execute(
     for target in &plan.targets {
         for (id, secret) in &target.secret_sources {
             if let Secret::File(path) = secret
-                && let Ok(value) = fs_err::read_to_string(path)
+                && let Ok(value) = slipway_core::input::read(path)
             {
-                secret_values.push(value.trim().to_owned());
+                secret_values.push(String::from_utf8_lossy(&value).trim().to_owned());
             }
             if let Secret::Env(var) = secret {
                 let value = env(var).unwrap_or_default();
@@ -248,11 +248,7 @@ fn run_target(
     let result = run_commands(plan, target, work, &log_path, &task, progress, out);
     if out.is_github_actions() && !out.is_quiet() {
         let _group = out.group(&format!("img-build {}", target.name));
-        if let Ok(text) = fs_err::read_to_string(&log_path) {
-            for line in text.lines() {
-                progress.println(line);
-            }
-        }
+        print_log(&log_path, progress);
     }
     let duration = started.elapsed();
     match result {
@@ -371,7 +367,7 @@ const TAIL_LINES: usize = 8;
 /// replaced by `***`: no command lines of ours, no blank or progress-only
 /// lines (BuildKit's `#12 DONE 0.1s`, `#12 sha256:… 0.0s done`).
 fn log_tail(path: &Path, secret_values: &[String]) -> Option<String> {
-    let text = fs_err::read_to_string(path).ok()?;
+    let text = read_log_end(path)?;
     let meaningful: Vec<&str> = text
         .lines()
         .map(str::trim_end)
@@ -416,6 +412,56 @@ fn log_tail(path: &Path, secret_values: &[String]) -> Option<String> {
     Some(text)
 }
 
+/// How much of the end of a build log [`log_tail`] reads: a build may log
+/// gigabytes, its last lines fit in far less.
+const TAIL_BYTES: u64 = 64 * 1024;
+
+/// The last [`TAIL_BYTES`] of a build log as text (through
+/// `slipway_core::input`'s capped reader), from its first whole line.
+fn read_log_end(path: &Path) -> Option<String> {
+    use std::io::{Read as _, Seek as _};
+    let mut file = fs_err::File::open(path).ok()?;
+    let start = file.metadata().ok()?.len().saturating_sub(TAIL_BYTES);
+    file.seek(std::io::SeekFrom::Start(start)).ok()?;
+    let bytes =
+        slipway_core::input::read_capped(file.take(TAIL_BYTES), &path.display().to_string())
+            .ok()?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if start == 0 {
+        return Some(text);
+    }
+    // The first line was cut: drop it.
+    text.split_once('\n').map(|(_, rest)| rest.to_owned())
+}
+
+/// The longest piece of one log line [`print_log`] holds at a time.
+const LOG_LINE_BYTES: u64 = 64 * 1024;
+
+/// Prints a build log line by line, streaming: memory stays bounded
+/// whatever the log's size (a line past [`LOG_LINE_BYTES`] is printed in
+/// pieces).
+fn print_log(path: &Path, progress: &Progress) {
+    use std::io::{BufRead as _, Read as _};
+    let Ok(file) = fs_err::File::open(path) else {
+        return;
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut reader)
+            .take(LOG_LINE_BYTES)
+            .read_until(b'\n', &mut line)
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                progress.println(text.trim_end_matches(['\n', '\r']));
+            }
+        }
+    }
+}
+
 /// Appends a line of img-build's own to a target's log.
 fn write_line(log: &Mutex<fs_err::File>, line: &str) {
     let mut log = log
@@ -428,7 +474,7 @@ fn write_line(log: &Mutex<fs_err::File>, line: &str) {
 fn read_image_id(command: &Invocation) -> Option<String> {
     let position = command.argv.iter().position(|a| a == "--iidfile")?;
     let path = command.argv.get(position + 1)?;
-    fs_err::read_to_string(path)
+    slipway_core::input::read_to_string(Path::new(path))
         .ok()
         .map(|text| text.trim().to_owned())
         .filter(|text| !text.is_empty())
@@ -438,12 +484,13 @@ fn read_image_id(command: &Invocation) -> Option<String> {
 fn digest_of(command: &Invocation, lines: &[String]) -> anyhow::Result<Option<Digest>> {
     let text = match &command.digest {
         DigestSource::None => return Ok(None),
-        DigestSource::DigestFile(path) => fs_err::read_to_string(path)
+        DigestSource::DigestFile(path) => slipway_core::input::read_to_string(path)
             .context("cannot read the digest file")?
             .trim()
             .to_owned(),
         DigestSource::MetadataFile(path) => {
-            let text = fs_err::read_to_string(path).context("cannot read the metadata file")?;
+            let text = slipway_core::input::read_to_string(path)
+                .context("cannot read the metadata file")?;
             metadata_digest(&text)?
         }
         DigestSource::PushOutput => lines
@@ -623,6 +670,29 @@ mod tests {
                 "  #5 [2/2] RUN cat /run/secrets/key\n  #5 0.2 ***\n  #5 0.2 ***\n  #5 0.3 table t is missing\n  #5 ERROR: exit code: 7"
             )
         );
+    }
+
+    /// A build that logged far more than memory should hold (here a
+    /// sparse 8 GiB of NULs, then the failure): the tail reads only the
+    /// end, from a whole line, and still finds the builder's last words.
+    #[test]
+    fn a_log_tail_reads_only_the_end_of_a_huge_log() {
+        use std::io::{Seek as _, Write as _};
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let log = dir.path().join("app.log");
+        let mut file = fs_err::File::create(&log).expect("created");
+        file.set_len(8 << 30).expect("sparse");
+        file.seek(std::io::SeekFrom::End(0)).expect("seek");
+        file.write_all(b"\n#7 1.0 npm ERR! missing script\n#7 ERROR: exit code: 1\n")
+            .expect("written");
+        drop(file);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            log_tail(&log, &[]).as_deref(),
+            Some("  #7 1.0 npm ERR! missing script\n  #7 ERROR: exit code: 1")
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(read_log_end(&log).expect("read").len() <= TAIL_BYTES as usize);
     }
 
     #[test]

@@ -295,3 +295,46 @@ fn an_endless_input_file_is_refused_naming_it_and_the_limit() {
         "`/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
     );
 }
+
+/// A Dockerfile, its `.dockerignore` or a secret's `src=` file past 16 MiB
+/// is refused before anything runs (exit 2), naming the file and the
+/// limit; before, each was read whole into memory, whatever its size.
+#[test]
+fn a_huge_dockerfile_ignore_file_or_secret_file_is_refused_naming_it_and_the_limit() {
+    let repo = app_with("secrets = [\"id=npm,src=npmrc\"]\n");
+    let huge = |name: &str| {
+        fs_err::File::create(repo.path().join(name))
+            .unwrap()
+            .set_len(16 * 1024 * 1024 + 1)
+            .unwrap();
+    };
+    let limit =
+        "is larger than 16 MiB, the most Slipway reads from one input; is it the right file?";
+    huge("npmrc");
+    let stderr = check(
+        repo.path(),
+        &["--all"],
+        "error: cannot read secret `npm` of image `app`: `",
+    );
+    assert!(stderr.contains(&format!("npmrc` {limit}")), "{stderr}");
+
+    fs_err::write(repo.path().join("npmrc"), "token").unwrap();
+    huge("Dockerfile.dockerignore");
+    let stderr = check(
+        repo.path(),
+        &["--all"],
+        "error: cannot read the Dockerfile of image `app`: cannot read the Dockerfile's .dockerignore: `",
+    );
+    assert!(
+        stderr.contains(&format!("Dockerfile.dockerignore` {limit}")),
+        "{stderr}"
+    );
+
+    fs_err::remove_file(repo.path().join("Dockerfile.dockerignore")).unwrap();
+    huge("Dockerfile");
+    let stderr = check(repo.path(), &["--all"], "error: cannot read the Dockerfile");
+    assert!(
+        stderr.contains(&format!("/Dockerfile` {limit}")),
+        "{stderr}"
+    );
+}

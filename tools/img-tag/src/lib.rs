@@ -513,7 +513,7 @@ fn write_changelog(
     version: &semver::Version,
     section: &str,
 ) -> anyhow::Result<()> {
-    let old = match fs_err::read_to_string(file) {
+    let old = match slipway_core::input::read_to_string(file) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(error) => return Err(anyhow::Error::new(error)),
