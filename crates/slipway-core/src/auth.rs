@@ -83,6 +83,9 @@ pub enum AuthError {
         /// What went wrong (stderr, exit status or JSON error; never the secret).
         reason: String,
     },
+    /// A password of 1 to 3 bytes, from any source (exit 2).
+    #[error(transparent)]
+    TooShort(crate::secret::TooShort),
     /// Only one of `REGISTRY_USER` and `REGISTRY_PASSWORD` is set.
     #[error("`{set}` is set but `{missing}` is not: set both, or neither")]
     HalfEnv {
@@ -139,6 +142,35 @@ pub fn docker_config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBu
 /// references, e.g. `ghcr.io` or `127.0.0.1:5000`), in the order described in
 /// the module docs. `explicit` wins; `env` reads environment variables.
 pub fn resolve(
+    host: &str,
+    explicit: Option<Credentials>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Option<Credentials>, CredentialSource), AuthError> {
+    let (found, source) = find(host, explicit, env)?;
+    if let Some(found) = &found {
+        use secrecy::ExposeSecret as _;
+        let what = match &source {
+            CredentialSource::Flags => format!(
+                "the password of `{}` given with `--password-stdin`",
+                found.username
+            ),
+            CredentialSource::Env => "the value of `REGISTRY_PASSWORD`".to_owned(),
+            CredentialSource::DockerConfig(path) => {
+                format!("the password of `{host}` in `{}`", path.display())
+            }
+            CredentialSource::Helper(name) => {
+                format!("the secret `docker-credential-{name}` answered for `{host}`")
+            }
+            CredentialSource::Anonymous => "the password".to_owned(),
+        };
+        crate::secret::check_len(found.password.expose_secret(), &what)
+            .map_err(AuthError::TooShort)?;
+    }
+    Ok((found, source))
+}
+
+/// [`resolve`] before the length check.
+fn find(
     host: &str,
     explicit: Option<Credentials>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -629,7 +661,7 @@ mod tests {
     fn env_and_flags_come_first() {
         let env = |name: &str| match name {
             "REGISTRY_USER" => Some("ci".to_owned()),
-            "REGISTRY_PASSWORD" => Some("pw".to_owned()),
+            "REGISTRY_PASSWORD" => Some("pw-for-ci".to_owned()),
             _ => None,
         };
         let (credentials, source) = resolve("r.io", None, &env).expect("env is complete");
@@ -643,7 +675,7 @@ mod tests {
         );
         let flags = Credentials {
             username: "f".to_owned(),
-            password: SecretString::from("x".to_owned()),
+            password: SecretString::from("x-for-flags".to_owned()),
         };
         let (_, source) = resolve("r.io", Some(flags), &env).expect("flags win");
         assert_eq!(source, CredentialSource::Flags);

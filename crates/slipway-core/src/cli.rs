@@ -117,6 +117,10 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
         cause.is::<UsageError>()
             || cause.is::<crate::config::ConfigError>()
             || cause.is::<crate::image_ref::ImageRefError>()
+            || cause.is::<crate::secret::TooShort>()
+            || cause
+                .downcast_ref::<crate::auth::AuthError>()
+                .is_some_and(|e| matches!(e, crate::auth::AuthError::TooShort(_)))
     });
     if is_usage { exit::USAGE } else { exit::FAILURE }
 }

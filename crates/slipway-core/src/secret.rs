@@ -18,8 +18,39 @@ pub use secrecy::{ExposeSecret, SecretString};
 static REDACTIONS: RwLock<Vec<Vec<u8>>> = RwLock::new(Vec::new());
 
 /// Secrets shorter than this are not redacted: replacing every `a` or `ok`
-/// in the output would garble it and say which letters the secret has.
+/// in the output would garble it (a JSON report, `$GITHUB_OUTPUT`) and say
+/// which letters the secret has. So such a secret is refused where it is
+/// loaded ([`check_len`]), never held unredacted.
 pub const MIN_REDACTED_LEN: usize = 4;
+
+/// A secret of 1 to 3 bytes, refused ([`check_len`]): it could not be kept
+/// out of the output without destroying the output, and is guessed at once.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what} is {len} byte(s) long: a secret shorter than {MIN_REDACTED_LEN} bytes cannot be \
+     redacted from output without garbling it (and is guessed at once); use a longer one"
+)]
+pub struct TooShort {
+    /// Where the secret came from, e.g. ``the value of `REGISTRY_PASSWORD` ``.
+    pub what: String,
+    /// Its length in bytes.
+    pub len: usize,
+}
+
+/// Refuses a secret of 1 to 3 bytes (after a final newline, as [`register`]
+/// reads it); `what` says where it came from. An empty secret is no secret
+/// and passes.
+pub fn check_len(secret: &str, what: &str) -> Result<(), TooShort> {
+    let len = secret.trim_end_matches(['\r', '\n']).len();
+    if (1..MIN_REDACTED_LEN).contains(&len) {
+        Err(TooShort {
+            what: what.to_owned(),
+            len,
+        })
+    } else {
+        Ok(())
+    }
+}
 
 /// Registers `secret` for redaction in every form it may be sent or echoed
 /// in: as it is, base64 (padded or not), JSON-escaped and percent-encoded.
@@ -303,6 +334,25 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_of_1_to_3_bytes_are_refused_naming_where_they_came_from() {
+        for short in ["a", "ab", "abc", "ab\n"] {
+            let error = check_len(short, "the value of `X`").unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "the value of `X` is {} byte(s) long: a secret shorter than 4 bytes cannot be \
+                     redacted from output without garbling it (and is guessed at once); use a \
+                     longer one",
+                    short.trim_end().len()
+                )
+            );
+        }
+        for fine in ["", "abcd", "\n", "é€"] {
+            assert!(check_len(fine, "x").is_ok(), "{fine:?}");
+        }
+    }
 
     #[track_caller]
     fn check(url: &str, expected: &str) {

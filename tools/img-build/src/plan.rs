@@ -218,12 +218,17 @@ pub(crate) fn plan(
         for secret in &image.secrets {
             let source = match &secret.source {
                 SecretSource::Env(var) => {
-                    if env(var).is_none() {
+                    let Some(value) = env(var) else {
                         return Err(UsageError::new(format!(
                             "secret `{}` of image `{name}` reads ${var}, which is not set",
                             secret.id
                         )));
-                    }
+                    };
+                    slipway_core::secret::check_len(
+                        &value,
+                        &format!("secret `{}` of image `{name}` (${var})", secret.id),
+                    )
+                    .map_err(|e| UsageError::new(e.to_string()))?;
                     Secret::Env(var.clone())
                 }
                 SecretSource::File(path) => {
@@ -237,12 +242,21 @@ pub(crate) fn plan(
                     }
                     // Read once, capped, so that a runaway file fails here
                     // (the run reads it again to redact it from logs).
-                    slipway_core::input::read(&path).map_err(|e| {
+                    let value = slipway_core::input::read(&path).map_err(|e| {
                         UsageError::new(format!(
                             "cannot read secret `{}` of image `{name}`: {e}",
                             secret.id
                         ))
                     })?;
+                    slipway_core::secret::check_len(
+                        &String::from_utf8_lossy(&value),
+                        &format!(
+                            "secret `{}` of image `{name}` (`{}`)",
+                            secret.id,
+                            path.display()
+                        ),
+                    )
+                    .map_err(|e| UsageError::new(e.to_string()))?;
                     Secret::File(path)
                 }
             };

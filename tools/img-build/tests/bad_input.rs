@@ -338,3 +338,42 @@ fn a_huge_dockerfile_ignore_file_or_secret_file_is_refused_naming_it_and_the_lim
         "{stderr}"
     );
 }
+
+/// A build secret of 1 to 3 bytes (`env=` or `src=`) is refused at plan
+/// time (exit 2), naming the secret and never echoing it: it could not be
+/// redacted from build logs and errors without garbling them
+/// (docs/errors.md, "Short secrets").
+#[test]
+fn a_build_secret_shorter_than_4_bytes_is_refused() {
+    let why = "byte(s) long: a secret shorter than 4 bytes cannot be redacted from output without garbling it (and is guessed at once); use a longer one";
+    let repo = app_with("secrets = [\"id=npm,env=SLIPWAY_TEST_NPM\"]\n");
+    let output = run(img_build(repo.path())
+        .args([
+            "--dry-run",
+            "--backend",
+            "buildah",
+            "--log-dir",
+            "logs",
+            "--all",
+        ])
+        .env("SLIPWAY_TEST_NPM", "Zq"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: secret `npm` of image `app` ($SLIPWAY_TEST_NPM) is 2 {why}"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Zq"), "{stderr}");
+
+    let repo = app_with("secrets = [\"id=npm,src=npmrc\"]\n");
+    fs_err::write(repo.path().join("npmrc"), "Zq7\n").unwrap();
+    let stderr = check(
+        repo.path(),
+        &["--all"],
+        "error: secret `npm` of image `app` (`",
+    );
+    assert!(stderr.contains(&format!("npmrc`) is 3 {why}")), "{stderr}");
+    assert!(!stderr.contains("Zq"), "{stderr}");
+}

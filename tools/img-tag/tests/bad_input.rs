@@ -248,3 +248,79 @@ fn a_bad_tag_among_good_ones_moves_no_tag() {
     let tags: serde_json::Value = serde_json::from_slice(&tags.stdout).expect("skopeo JSON");
     assert_eq!(tags["Tags"], serde_json::json!(["sha-0123456"]));
 }
+
+/// A registry password of 1 to 3 bytes, from any source (`--password-stdin`,
+/// `REGISTRY_PASSWORD`, a docker config `auths` entry, a credential helper),
+/// is refused before any request (exit 2), naming the source and never
+/// echoing it: it could not be redacted from the output without garbling
+/// it (docs/errors.md, "Short secrets").
+#[test]
+fn a_registry_password_shorter_than_4_bytes_is_refused_naming_its_source() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let why = "byte(s) long: a secret shorter than 4 bytes cannot be redacted from output without garbling it (and is guessed at once); use a longer one";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let expect = |output: std::process::Output, expected: &str| {
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{text}");
+        assert_eq!(stdout(&output), "");
+        assert!(text.contains(expected), "expected `{expected}` in:\n{text}");
+        assert!(!text.contains("Zq"), "{text}");
+    };
+    let resolve = ["resolve", IMAGE];
+    expect(
+        img_tag(
+            dir.path(),
+            &["resolve", IMAGE, "--username", "bot", "--password-stdin"],
+            &[],
+            Some("Zq\n"),
+        ),
+        &format!("the password of `bot` given with `--password-stdin` is 2 {why}"),
+    );
+    expect(
+        img_tag(
+            dir.path(),
+            &resolve,
+            &[("REGISTRY_USER", "bot"), ("REGISTRY_PASSWORD", "Zq7")],
+            None,
+        ),
+        &format!("the value of `REGISTRY_PASSWORD` is 3 {why}"),
+    );
+    // `Ym90Olpx` is base64 of `bot:Zq`.
+    let config = dir.path().join("config.json");
+    fs_err::write(&config, r#"{"auths":{"127.0.0.1:1":{"auth":"Ym90Olpx"}}}"#).unwrap();
+    let config_dir = dir.path().display().to_string();
+    expect(
+        img_tag(
+            dir.path(),
+            &resolve,
+            &[("DOCKER_CONFIG", &config_dir)],
+            None,
+        ),
+        &format!(
+            "the password of `127.0.0.1:1` in `{}` is 2 {why}",
+            config.display()
+        ),
+    );
+    let helper = dir.path().join("docker-credential-short");
+    fs_err::write(
+        &helper,
+        "#!/bin/sh\nread host\nprintf '{\"Username\":\"bot\",\"Secret\":\"Z\"}'\n",
+    )
+    .unwrap();
+    fs_err::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fs_err::write(&config, r#"{"credsStore":"short"}"#).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    expect(
+        img_tag(
+            dir.path(),
+            &resolve,
+            &[("DOCKER_CONFIG", &config_dir), ("PATH", &path)],
+            None,
+        ),
+        &format!("the secret `docker-credential-short` answered for `127.0.0.1:1` is 1 {why}"),
+    );
+}

@@ -26,12 +26,19 @@ pub use slipway_core::ready::{
 /// (a password, a lone token user name, secret-looking query values) and
 /// the values of credential headers (`Authorization`, `Cookie`, and any
 /// name with `token`, `key`, `secret`, `auth`, `password` or `session` in
-/// it), also without their scheme word. Each is registered for redaction.
-fn mask_secrets(plan: &Plan, out: &Output) {
-    let mut secrets: Vec<String> = Vec::new();
+/// it), also without their scheme word. Each is registered for redaction;
+/// one of 1 to 3 bytes, which could not be redacted, is refused (exit 2).
+fn mask_secrets(plan: &Plan, out: &Output) -> anyhow::Result<()> {
+    // Each secret with where it came from, for a refusal of a short one.
+    let mut secrets: Vec<(String, String)> = Vec::new();
     for target in &plan.targets {
         if let Target::Http(url) = target {
-            secrets.extend(slipway_core::secret::register_url(url.as_str()));
+            let shown = slipway_core::secret::RedactedUrl(url.as_str()).to_string();
+            secrets.extend(
+                slipway_core::secret::register_url(url.as_str())
+                    .into_iter()
+                    .map(|secret| (secret, format!("a secret in the URL `{shown}`"))),
+            );
         }
     }
     for (name, value) in &plan.http.headers {
@@ -44,17 +51,23 @@ fn mask_secrets(plan: &Plan, out: &Output) {
             // A value that is not visible ASCII (`to_str` refuses it) is a
             // secret all the same: its bytes, read lossily, are masked.
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let what = format!("the value of header `{name}`");
             if let Some((_scheme, credentials)) = value.split_once(' ') {
-                secrets.push(credentials.trim().to_owned());
+                secrets.push((credentials.trim().to_owned(), what.clone()));
             }
-            secrets.push(value);
+            secrets.push((value, what));
         }
     }
     secrets.sort();
-    secrets.dedup();
-    for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+    secrets.dedup_by(|a, b| a.0 == b.0);
+    for (secret, what) in &secrets {
+        slipway_core::secret::check_len(secret, what)
+            .map_err(|error| UsageError::new(error.to_string()))?;
+    }
+    for (secret, _) in secrets.into_iter().filter(|(s, _)| !s.is_empty()) {
         out.mask(&slipway_core::secret::SecretString::from(secret));
     }
+    Ok(())
 }
 
 /// The report of a run: the [`Outcome`], as `--format json` prints it.
@@ -148,7 +161,7 @@ fn quote(text: &str) -> String {
 /// runtime (cheap to start, and waiting needs no more).
 pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     let plan = plan_from_cli(&cli)?;
-    mask_secrets(&plan, out);
+    mask_secrets(&plan, out)?;
     let progress = out.progress();
     let mut tasks: Vec<Option<Task>> = plan
         .targets

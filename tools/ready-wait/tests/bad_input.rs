@@ -214,3 +214,31 @@ fn an_endless_input_file_is_refused_naming_it_and_the_limit() {
         "`/dev/zero` is larger than 16 MiB, the most Slipway reads from one input; is it the right file?",
     );
 }
+
+/// A secret of 1 to 3 bytes (a URL password, a credential header's value
+/// or its token) is refused before the first attempt, exit 2, saying where
+/// it came from and never echoing it: it could not be redacted from the
+/// output without garbling it (docs/errors.md, "Short secrets").
+#[test]
+fn a_secret_shorter_than_4_bytes_is_refused_without_echoing_it() {
+    let why = "byte(s) long: a secret shorter than 4 bytes cannot be redacted from output without garbling it (and is guessed at once); use a longer one";
+    check(
+        &["http://probe:Zq@127.0.0.1:9/ready", "--timeout", "1s"],
+        &format!("error: a secret in the URL `http://probe:***@127.0.0.1:9/ready` is 2 {why}"),
+    );
+    check(
+        &["http://127.0.0.1:9/ready", "-H", "X-Api-Key: Zq7"],
+        &format!("error: the value of header `x-api-key` is 3 {why}"),
+    );
+    check(
+        &["http://127.0.0.1:9/ready", "-H", "Authorization: Bearer Zq"],
+        &format!("error: the value of header `authorization` is 2 {why}"),
+    );
+    for args in [
+        &["http://probe:Zq@127.0.0.1:9/ready"][..],
+        &["http://127.0.0.1:9/ready", "-H", "X-Api-Key: Zq7"],
+    ] {
+        let output = ready_wait(args);
+        assert!(!stderr(&output).contains("Zq"), "{}", stderr(&output));
+    }
+}

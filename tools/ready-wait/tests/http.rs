@@ -254,7 +254,7 @@ fn method_and_headers_are_sent() {
         "-X",
         "HEAD",
         "-H",
-        "Authorization: Bearer t",
+        "Authorization: Bearer tok1",
         "--timeout",
         "30s",
         &server.url("/"),
@@ -264,7 +264,10 @@ fn method_and_headers_are_sent() {
     let head = heads.first().expect("one request reached the server");
     assert!(head.starts_with("HEAD / HTTP/1.1\r\n"), "{head}");
     let lower = head.to_ascii_lowercase();
-    assert!(lower.contains("\r\nauthorization: bearer t\r\n"), "{head}");
+    assert!(
+        lower.contains("\r\nauthorization: bearer tok1\r\n"),
+        "{head}"
+    );
     // The app's logs say who asked.
     assert!(
         lower.contains(&format!(
