@@ -97,6 +97,23 @@ pub fn finish<R: Report>(output: &Output, result: anyhow::Result<R>) -> ExitCode
             Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
                 ExitCode::from(report.exit_code())
             }
+            // Output names that cannot be written (`output::check_output_names`):
+            // refused before anything was written, as bad input.
+            Err(error)
+                if error
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<crate::output::OutputNameError>()) =>
+            {
+                let error = anyhow::Error::from(error).context(format!(
+                    "cannot write the report in `--format {}`",
+                    match output.format() {
+                        crate::output::Format::Shell => "shell",
+                        _ => "github",
+                    }
+                ));
+                print_error(output, &error);
+                ExitCode::from(exit::USAGE)
+            }
             Err(error) => {
                 let error = anyhow::Error::from(error).context("cannot write the report to stdout");
                 print_error(output, &error);

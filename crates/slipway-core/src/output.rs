@@ -351,24 +351,70 @@ pub fn check_shell_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// The report's outputs, refusing a name [`check_output_name`] rejects, and
-/// for `shell` one [`check_shell_name`] rejects (a tool checks its names
-/// before it works; this is the last line of defence).
+/// The shell variable of `--format shell` an output `name` becomes: `-`
+/// (and anything else but ASCII letters and digits) turned into `_`.
+pub fn shell_variable(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// Checks a report's output names for `format`: each with
+/// [`check_output_name`] (`github`) or [`check_shell_name`] (`shell`), and
+/// that no two of them are one output: the same name twice in
+/// `$GITHUB_OUTPUT`, or, for `shell`, two names that become the same
+/// variable (`a-b` and `a_b`), where the later would silently overwrite
+/// the earlier. The error names both. `json` and `plain` write no outputs.
+pub fn check_output_names<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    format: Format,
+) -> Result<(), String> {
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for name in names {
+        match format {
+            Format::Shell => check_shell_name(name)?,
+            Format::Github => check_output_name(name)?,
+            Format::Json | Format::Plain => return Ok(()),
+        }
+        let key = match format {
+            Format::Shell => shell_variable(name),
+            _ => name.to_owned(),
+        };
+        if let Some(first) = seen.insert(key.clone(), name) {
+            return Err(if first == name {
+                format!(
+                    "the output `{name}` would be written twice, the second overwriting the first: rename what it comes from, or use `--format json`"
+                )
+            } else {
+                format!(
+                    "the outputs `{first}` and `{name}` both become the shell variable `{key}`, the second overwriting the first: rename one of them, or use `--format json`"
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The report's outputs, refusing names [`check_output_names`] rejects (a
+/// tool checks its names before it works; this is the last line of
+/// defence, an [`OutputNameError`] that `cli::finish` reports with exit 2,
+/// before anything is written).
 fn checked_outputs(
     report: &impl Report,
     format: Format,
 ) -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let outputs = report.byte_outputs();
-    for (name, _) in &outputs {
-        let checked = match format {
-            Format::Shell => check_shell_name(name),
-            _ => check_output_name(name),
-        };
-        checked
-            .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
-    }
+    check_output_names(outputs.iter().map(|(name, _)| name.as_str()), format).map_err(
+        |message| std::io::Error::new(std::io::ErrorKind::InvalidInput, OutputNameError(message)),
+    )?;
     Ok(outputs)
 }
+
+/// Output names [`Output::emit`] refused ([`check_output_names`]): bad
+/// input, which `cli::finish` reports with exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OutputNameError(String);
 
 /// GitHub caps one step output at 1 MiB (and all of a job's at 50 MiB).
 pub const GITHUB_OUTPUT_LIMIT: usize = 1024 * 1024;
@@ -453,10 +499,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 pub fn shell_exports(outputs: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut text = Vec::new();
     for (name, value) in outputs {
-        let var: String = name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
+        let var = shell_variable(name);
         text.extend_from_slice(format!("export {var}=").as_bytes());
         text.extend(shell_quote_bytes(value));
         text.push(b'\n');
@@ -733,6 +776,44 @@ mod tests {
         ] {
             assert!(check_shell_name(bad).is_err(), "`{bad}` was accepted");
         }
+    }
+
+    #[test]
+    fn outputs_that_would_be_one_are_refused_naming_both() {
+        assert_eq!(
+            check_output_names(["a-b", "x", "a_b"], Format::Shell).unwrap_err(),
+            "the outputs `a-b` and `a_b` both become the shell variable `a_b`, the second \
+             overwriting the first: rename one of them, or use `--format json`"
+        );
+        assert_eq!(check_output_names(["a-b", "a_b"], Format::Github), Ok(()));
+        assert!(check_output_names(["a", "a"], Format::Github).is_err());
+        assert_eq!(check_output_names(["a", "a", "BAD"], Format::Json), Ok(()));
+        assert!(check_output_names(["PATH"], Format::Shell).is_err());
+    }
+
+    /// The last line of defence: a report whose outputs collide is refused
+    /// by `emit` itself, with an error `cli::finish` turns into exit 2,
+    /// before anything is written.
+    #[test]
+    fn emit_refuses_colliding_outputs_before_writing() {
+        #[derive(serde::Serialize)]
+        struct Colliding;
+        impl Report for Colliding {
+            fn render_plain(&self, _: &Style) -> String {
+                String::new()
+            }
+            fn outputs(&self) -> Vec<(String, String)> {
+                vec![("a-b".into(), "1".into()), ("a_b".into(), "2".into())]
+            }
+        }
+        let output = Output::from_env(Format::Shell, ColorChoice::Never, false, |_| None);
+        let error = output.emit(&Colliding).unwrap_err();
+        assert!(
+            error
+                .get_ref()
+                .is_some_and(|inner| inner.is::<OutputNameError>()),
+            "{error}"
+        );
     }
 
     #[test]

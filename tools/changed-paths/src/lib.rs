@@ -242,30 +242,23 @@ fn compile_filters(
     }
     // With `github` and `shell`, each filter becomes step outputs (`NAME`,
     // `NAME_count`, `NAME_files`) and shell variables: a name that could end a
-    // `$GITHUB_OUTPUT` line early or inject one is refused before any work.
-    // `json` and `plain` write no outputs, so any name is fine there.
-    if matches!(
-        cli.global.format,
-        slipway_core::output::Format::Github | slipway_core::output::Format::Shell
-    ) {
-        for spec in &specs {
-            let checked = if cli.global.format == slipway_core::output::Format::Shell {
-                slipway_core::output::check_shell_name(&spec.name)
-            } else {
-                slipway_core::output::check_output_name(&spec.name)
-            };
-            checked.map_err(|why| {
-                UsageError::new(format!(
-                    "invalid filter name for `--format {}`: {why}",
-                    if cli.global.format == slipway_core::output::Format::Github {
-                        "github"
-                    } else {
-                        "shell"
-                    }
-                ))
-            })?;
-        }
-    }
+    // `$GITHUB_OUTPUT` line early or inject one, or two filters whose
+    // outputs would be one (`a-b` and `a_b` in a shell, `a_count` and `a`'s
+    // count), are refused before any work. `json` and `plain` write no
+    // outputs, so any name is fine there.
+    let names: Vec<String> = specs.iter().map(|spec| spec.name.clone()).collect();
+    let outputs = report::output_names(&names, cli.list_files);
+    slipway_core::output::check_output_names(outputs.iter().map(String::as_str), cli.global.format)
+        .map_err(|why| {
+            UsageError::new(format!(
+                "invalid filter name for `--format {}`: {why}",
+                if cli.global.format == slipway_core::output::Format::Github {
+                    "github"
+                } else {
+                    "shell"
+                }
+            ))
+        })?;
     FilterSet::compile(specs).map_err(|e| UsageError::new(e.to_string()))
 }
 

@@ -89,6 +89,25 @@ impl Report {
     }
 }
 
+/// The names of the outputs [`Report`]'s `byte_outputs` writes for filters
+/// named `names`, in the same order (checked before any work).
+pub(crate) fn output_names(names: &[String], list_files: ListFormat) -> Vec<String> {
+    let mut outputs = Vec::new();
+    for name in names {
+        outputs.push(name.clone());
+        outputs.push(format!("{name}_count"));
+        if list_files != ListFormat::None {
+            outputs.push(format!("{name}_files"));
+        }
+    }
+    for own in ["changes", "targets"] {
+        if !names.iter().any(|n| n == own) {
+            outputs.push(own.to_owned());
+        }
+    }
+    outputs
+}
+
 fn json_list(items: &[&str]) -> String {
     serde_json::to_string(items).unwrap_or_default()
 }

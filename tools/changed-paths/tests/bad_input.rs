@@ -418,3 +418,71 @@ fn a_value_with_newlines_cannot_forge_an_output_line() {
         "{stderr}"
     );
 }
+
+/// Two filters whose outputs would be one — `a-b` and `a_b` are both the
+/// shell variable `a_b` under `--format shell`; a filter `a_count` and the
+/// count of a filter `a` are one step output — were written one after the
+/// other, the second silently overwriting the first. Now they are refused
+/// before any work (exit 2), naming both (docs/errors.md).
+#[test]
+fn filters_whose_outputs_collide_are_refused_naming_both() {
+    let dir = empty_dir();
+    check(
+        dir.path(),
+        &[
+            "--files-from",
+            "-",
+            "--format",
+            "shell",
+            "--filter",
+            "a-b=src/**",
+            "--filter",
+            "a_b=docs/**",
+        ],
+        "src/x\n",
+        "error: invalid filter name for `--format shell`: the outputs `a-b` and `a_b` both \
+         become the shell variable `a_b`, the second overwriting the first: rename one of them, \
+         or use `--format json`",
+    );
+    check(
+        dir.path(),
+        &[
+            "--files-from",
+            "-",
+            "--format",
+            "github",
+            "--filter",
+            "web=src/**",
+            "--filter",
+            "web_count=docs/**",
+        ],
+        "src/x\n",
+        "error: invalid filter name for `--format github`: the output `web_count` would be \
+         written twice, the second overwriting the first: rename what it comes from, or use \
+         `--format json`",
+    );
+    // `github` outputs are no variables: `a-b` and `a_b` are two outputs there.
+    let output_file = dir.path().join("github_output");
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--files-from", "-", "--format", "github"])
+        .args(["--filter", "a-b=src/**", "--filter", "a_b=docs/**"])
+        .env_clear()
+        .env("GITHUB_OUTPUT", &output_file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(b"src/x\n")
+        .expect("stdin is read");
+    let output = child.wait_with_output().expect("the binary finishes");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let written = fs_err::read_to_string(&output_file).unwrap();
+    assert!(written.starts_with("a-b=true\na-b_count=1\n"), "{written}");
+    assert!(written.contains("\na_b=false\na_b_count=0\n"), "{written}");
+}
