@@ -520,7 +520,10 @@ pub fn shell_quote(value: &str) -> String {
 /// keeps every byte (newlines, `$`, backticks, `\`, bytes that are not
 /// UTF-8) as it is, and `'` is written `'\''`. No `$'…'`: dash, Debian's
 /// `sh`, does not know it. A NUL byte cannot be passed to a shell at all
-/// (git paths never hold one).
+/// (git paths never hold one). A line of the value that would start (after
+/// blanks) with `::` — a GitHub workflow command once the output is shown
+/// in a log — is preceded by an empty `''`, which `sh` drops: the printed
+/// line starts with `'`.
 pub fn shell_quote_bytes(value: &[u8]) -> Vec<u8> {
     if !value.is_empty()
         && value
@@ -531,11 +534,20 @@ pub fn shell_quote_bytes(value: &[u8]) -> Vec<u8> {
     }
     let mut quoted = Vec::with_capacity(value.len() + 2);
     quoted.push(b'\'');
-    for &byte in value {
+    for (at, &byte) in value.iter().enumerate() {
         if byte == b'\'' {
             quoted.extend_from_slice(br"'\''");
         } else {
             quoted.push(byte);
+        }
+        if matches!(byte, b'\n' | b'\r')
+            && value[at + 1..]
+                .iter()
+                .skip_while(|b| matches!(b, b' ' | b'\t'))
+                .take(2)
+                .eq(b"::")
+        {
+            quoted.extend_from_slice(b"''");
         }
     }
     quoted.push(b'\'');
@@ -744,6 +756,10 @@ mod tests {
         check_quote("$(touch /tmp/pwned)", "'$(touch /tmp/pwned)'");
         check_quote("`id`", "'`id`'");
         check_quote("a\nb", "'a\nb'");
+        // A line of the value is never a workflow command in a log.
+        check_quote("a\n::error::x", "'a\n''::error::x'");
+        check_quote("a\r \t::add-mask::x", "'a\r'' \t::add-mask::x'");
+        check_quote("::x\n:y", "'::x\n:y'");
     }
 
     #[test]
@@ -905,6 +921,7 @@ mod tests {
             b"\xff\xfe\x80".to_vec(),
             b"-n".to_vec(),
             b"~root".to_vec(),
+            b"a\n::error::x\r  ::add-mask::y\n".to_vec(),
         ];
         for _ in 0..2000 {
             let len = rng.usize(0..24);

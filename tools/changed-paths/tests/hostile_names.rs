@@ -184,3 +184,45 @@ fn explain_and_colour_show_forged_commands_and_escapes_inert() {
     );
     assert!(text.contains("\n\"a\\r::add-mask::x\" [added]\n"), "{text}");
 }
+
+/// `--format shell` keeps a newline of a value inside its quotes, so a
+/// committed name `x<newline>::error::forged` printed a log line starting
+/// with `::`, a workflow command when the exports are shown in a GitHub
+/// Actions log. Such a line now starts with an empty `''`, which `sh`
+/// drops: every line is inert and `eval` still gives back the exact name.
+#[test]
+fn shell_output_never_starts_a_line_with_a_workflow_command() {
+    let repo = GitRepo::new();
+    repo.write("README", "x");
+    let base = repo.commit("chore: start");
+    let names: [&[u8]; 2] = [b"x\n::error::forged", b"y\r  ::add-mask::z"];
+    for name in names {
+        repo.write(OsStr::from_bytes(name), "x");
+    }
+    repo.commit("feat: forged commands");
+    for list_format in ["shell", "escape", "csv"] {
+        let output = changed_paths(
+            &repo,
+            &base,
+            &["--format", "shell", "--list-files", list_format],
+        );
+        for line in output.stdout.split(|b| matches!(b, b'\n' | b'\r')) {
+            let line = String::from_utf8_lossy(line);
+            assert!(
+                !line.trim_start().starts_with("::"),
+                "{list_format}: a workflow command in {:?}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        if list_format != "csv" {
+            let sandbox = tempfile::tempdir().unwrap();
+            let mut words = eval_in_sh(&output.stdout, sandbox.path());
+            words.sort();
+            assert_eq!(
+                words,
+                [names[0].to_vec(), names[1].to_vec()],
+                "{list_format}"
+            );
+        }
+    }
+}
