@@ -602,6 +602,9 @@ impl TokenRegistry {
                 "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://{addr}/token\",service=\"fake\",scope=\"repository:team/app:pull\"\r\nContent-Length: 0\r\n\r\n"
             )
         };
+        // One request per connection, said so: a client that reused the
+        // connection after this thread closed it saw "connection reset".
+        let response = response.replacen("\r\n", "\r\nConnection: close\r\n", 1);
         let _ = stream.write_all(response.as_bytes());
     }
 }
