@@ -140,7 +140,7 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     (
         "missing remote_path",
         "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\ncommand = \"./deploy.sh\"\n",
-        "missing key `remote_path` in [envs.staging] at slipway.toml:1:1: the absolute directory on each host that holds releases, e.g. `/srv/demo`",
+        "missing key `remote_path` in [envs.staging] at slipway.toml:1:1: the absolute directory on each host that holds the bundle and the release records, e.g. `/srv/demo`",
     ),
     (
         "missing hosts",

@@ -508,7 +508,7 @@ impl Step<'_> {
         let (exit, sent) = ssh::exec_streamed(
             self.session,
             &line,
-            stdin.as_deref(),
+            stdin.as_ref(),
             self.job.timeout,
             self.io,
             true,

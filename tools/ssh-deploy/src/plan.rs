@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use sha2::Digest as _;
 use slipway_core::cli::UsageError;
@@ -20,11 +19,11 @@ pub(crate) const DEPLOY_ENV: &str = "deploy.env";
 /// One file uploaded with a release.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct BundleFile {
-    /// Its name in the remote path.
+    /// Its path under the remote path (`/`-separated).
     pub(crate) name: String,
-    /// Where it is read from locally (`None` for generated files).
+    /// The checked local file it is read from (`None` for generated files).
     #[serde(skip)]
-    pub(crate) local: Option<PathBuf>,
+    pub(crate) local: Option<crate::bundle::LocalFile>,
     /// Its contents when generated (`deploy.env`).
     #[serde(skip)]
     pub(crate) contents: Option<Vec<u8>>,
@@ -217,6 +216,10 @@ pub(crate) fn remote_command_line(
         );
     }
     for file in staged {
+        // A file in a directory of the bundle: the directory may be new.
+        if let Some((dir, _)) = file.name.rsplit_once('/') {
+            let _ = write!(line, "mkdir -p -- {} && ", shell_quote(dir));
+        }
         let _ = write!(
             line,
             "mv -f -- {} {} && ",

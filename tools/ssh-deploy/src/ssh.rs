@@ -227,8 +227,14 @@ pub(crate) fn connect(
     Ok(session)
 }
 
+/// The most of a captured command's output kept: its last bytes. A remote
+/// command that prints gigabytes must not grow memory without bound.
+pub(crate) const MAX_CAPTURED: usize = 64 * 1024;
+
 /// Runs `command` on the host with `stdin` as its standard input, and
-/// returns its exit status and merged output; every wait is bounded by `io`.
+/// returns its exit status and merged output (at most the last
+/// [`MAX_CAPTURED`] bytes, after a line saying how much was cut); every
+/// wait is bounded by `io`.
 pub(crate) fn run_captured(
     session: &ssh2::Session,
     command: &str,
@@ -241,13 +247,53 @@ pub(crate) fn run_captured(
     channel.exec(command)?;
     channel.write_all(stdin)?;
     channel.send_eof()?;
-    let mut output = Vec::new();
-    channel.read_to_end(&mut output)?;
+    let mut tail = Tail::default();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match channel.read(&mut buffer)? {
+            0 => break,
+            n => tail.push(&buffer[..n]),
+        }
+    }
     channel.wait_close()?;
-    Ok((
-        channel.exit_status()?,
-        String::from_utf8_lossy(&output).trim().to_owned(),
-    ))
+    Ok((channel.exit_status()?, tail.finish()))
+}
+
+/// The last [`MAX_CAPTURED`] bytes of a stream, and how many came before.
+#[derive(Debug, Default)]
+struct Tail {
+    kept: std::collections::VecDeque<u8>,
+    cut: u64,
+}
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8]) {
+        let bytes = match bytes.len().checked_sub(MAX_CAPTURED) {
+            Some(skip) if skip > 0 => {
+                self.cut += (skip + self.kept.len()) as u64;
+                self.kept.clear();
+                &bytes[skip..]
+            }
+            _ => bytes,
+        };
+        let over = (self.kept.len() + bytes.len()).saturating_sub(MAX_CAPTURED);
+        self.kept.drain(..over);
+        self.cut += over as u64;
+        self.kept.extend(bytes);
+    }
+
+    fn finish(self) -> String {
+        let (front, back) = self.kept.as_slices();
+        let text = String::from_utf8_lossy(&[front, back].concat())
+            .trim()
+            .to_owned();
+        match self.cut {
+            0 => text,
+            cut => format!(
+                "[{cut} earlier bytes of output cut; the last {MAX_CAPTURED} follow]\n{text}"
+            ),
+        }
+    }
 }
 
 /// Whether the connection still answers: a new channel is opened and closed
@@ -479,7 +525,7 @@ impl Lines {
 pub(crate) fn exec_streamed(
     session: &ssh2::Session,
     command: &str,
-    stdin: Option<&Path>,
+    stdin: Option<&crate::bundle::LocalFile>,
     timeout: Duration,
     io: Duration,
     is_cancellable: bool,
@@ -499,10 +545,10 @@ pub(crate) fn exec_streamed(
         Some(path) => match crate::remote::pump(path, &mut channel, deadline) {
             Ok(sent) => Some(sent),
             Err(error) => {
-                tracing::warn!(error = %error, "cannot send `{}` to the host", path.display());
+                tracing::warn!(error = %error, "cannot send `{}` to the host", path.path.display());
                 send_error = Some(format!(
                     "lost the remote command's output after sending `{}` on its stdin stopped ({error})",
-                    path.display()
+                    path.path.display()
                 ));
                 None
             }
@@ -611,6 +657,31 @@ mod tests {
         check_lines(
             &[&long[..MAX_LINE], b"\nq"],
             &[(MAX_LINE, 'z'), (0, ' '), (1, 'q')],
+        );
+    }
+
+    #[test]
+    fn captured_output_keeps_a_bounded_tail_and_says_what_was_cut() {
+        let mut tail = Tail::default();
+        tail.push(b"short");
+        assert_eq!(tail.finish(), "short");
+        let mut tail = Tail::default();
+        for _ in 0..100 {
+            tail.push(&[b'a'; 10_000]);
+        }
+        tail.push(b"the end");
+        let text = tail.finish();
+        assert_eq!(text.len(), MAX_CAPTURED + text.find('\n').unwrap() + 1);
+        assert!(text.starts_with(&format!(
+            "[{} earlier bytes of output cut; the last {MAX_CAPTURED} follow]\n",
+            1_000_007 - MAX_CAPTURED
+        )));
+        assert!(text.ends_with("aaathe end"));
+        let mut tail = Tail::default();
+        tail.push(&vec![b'b'; MAX_CAPTURED * 3]);
+        assert!(
+            tail.finish()
+                .starts_with(&format!("[{} earlier", MAX_CAPTURED * 2))
         );
     }
 

@@ -50,6 +50,7 @@ const ENV_KEYS: &[&str] = &[
     "lock_timeout",
     "keep_releases",
     "ssh_key_passphrase_env",
+    "strip_components",
 ];
 
 const DEFAULT_BRANCH: &str = "main";
@@ -931,7 +932,7 @@ fn env<'a, 'i>(
 
     let remote_path = table.required_string(
         "remote_path",
-        "the absolute directory on each host that holds releases, e.g. `/srv/demo`",
+        "the absolute directory on each host that holds the bundle and the release records, e.g. `/srv/demo`",
     )?;
     if !remote_path.value.starts_with('/') {
         return Err(table.invalid(
@@ -967,7 +968,7 @@ fn env<'a, 'i>(
 
     let command = table.required_string(
         "command",
-        "the command run in the release directory on each host, e.g. `./deploy.sh`",
+        "the command run in `remote_path` on each host, e.g. `./deploy.sh`",
     )?;
 
     let mut images = BTreeMap::new();
@@ -1035,8 +1036,23 @@ fn env<'a, 'i>(
             })?,
     };
 
+    let strip_components = match table.integer("strip_components", "an integer like 1")? {
+        None => 0,
+        Some(n) => u32::try_from(n.value).ok().filter(|n| *n <= 64).ok_or_else(|| {
+            table.invalid(
+                "strip_components",
+                n.at,
+                format!(
+                    "`{}` is not a number of leading directories to drop; use 0 (keep the paths as in the project) to 64",
+                    n.value
+                ),
+            )
+        })?,
+    };
+
     Ok(Env {
         name: name.to_owned(),
+        strip_components,
         hosts,
         remote_path: remote_path.value,
         bundle,
