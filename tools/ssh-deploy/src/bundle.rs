@@ -118,12 +118,15 @@ pub(crate) fn bundle_files(
             if let Some(other) = files.iter().find(|f| f.name == name) {
                 return Err(UsageError::new(format!(
                     "bundle files `{}` and `{}` of env `{}` would both be uploaded as `{name}`; paths in a bundle (after `strip_components = {}`) must differ",
-                    other.local.as_ref().map_or(Path::new(""), |l| &l.path).display(),
+                    other
+                        .local
+                        .as_ref()
+                        .map_or(Path::new(""), |l| &l.path)
+                        .display(),
                     local.path.display(),
                     env.name,
                     env.strip_components
-                ))
-                );
+                )));
             }
             let sha256 = if with_hashes {
                 Some(hash_file(&local)?)
