@@ -175,6 +175,80 @@ pub(crate) fn command_env(
     vars
 }
 
+/// The `--env-var` variables: each NAME a variable name, not one ssh-deploy
+/// sets (`SLIPWAY_…`, the env's `images`) nor one of its `env` table, set in
+/// the runner's environment (`lookup`); values are secrets.
+pub(crate) fn secret_vars(
+    names: &[String],
+    env: &Env,
+    lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> anyhow::Result<Vec<(String, slipway_core::secret::SecretString)>> {
+    let mut vars: Vec<(String, slipway_core::secret::SecretString)> = Vec::new();
+    for name in names {
+        let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        // The value given is not shown: a value pasted in place of a name may be a secret.
+        if !is_name {
+            return Err(UsageError::new(
+                "`--env-var` takes the name of an environment variable of the runner (letters, digits, `_`), e.g. `DATABASE_URL`, not its value; the value given is not shown: it may be a secret",
+            ));
+        }
+        if name.starts_with("SLIPWAY_")
+            || env.images.contains_key(name)
+            || env.env_vars.contains_key(name)
+        {
+            return Err(UsageError::new(format!(
+                "`--env-var {name}` names a variable ssh-deploy already sets for env `{}` (`SLIPWAY_…`, its `images` or its `env` table); give the runner's variable another name",
+                env.name
+            )));
+        }
+        if vars.iter().any(|(n, _)| n == name) {
+            return Err(UsageError::new(format!(
+                "`--env-var {name}` is given twice"
+            )));
+        }
+        let value = lookup(name)
+            .ok_or_else(|| UsageError::new(format!("`--env-var {name}` names a variable that is not set in this environment; set it (a CI secret) or drop the flag")))?
+            .into_string()
+            .map_err(|_| UsageError::new(format!("`--env-var {name}`: its value is not UTF-8")))?;
+        if value.contains('\0') {
+            return Err(UsageError::new(format!(
+                "`--env-var {name}`: its value holds a NUL byte, which no environment variable can carry"
+            )));
+        }
+        vars.push((
+            name.clone(),
+            slipway_core::secret::SecretString::from(value),
+        ));
+    }
+    Ok(vars)
+}
+
+/// A prefix of the command line that reads `vars` from its stdin, one
+/// base64 line each, and exports them; and those lines. Secret values never
+/// appear on a command line (which `ps` shows to every user of the host)
+/// nor in a file. The `x` kept through `$(…)` keeps trailing newlines.
+pub(crate) fn secret_reads(
+    vars: &[(String, slipway_core::secret::SecretString)],
+) -> (String, slipway_core::secret::SecretString) {
+    use base64::Engine as _;
+    use slipway_core::secret::ExposeSecret as _;
+    let mut line = String::new();
+    let mut lines = String::new();
+    for (name, value) in vars {
+        let _ = write!(
+            line,
+            "IFS= read -r slipway_v && {name}=$(printf '%s' \"$slipway_v\" | base64 -d && echo x) && {name}=${{{name}%x}} && export {name} && "
+        );
+        lines.push_str(&base64::engine::general_purpose::STANDARD.encode(value.expose_secret()));
+        lines.push('\n');
+    }
+    if !vars.is_empty() {
+        line.push_str("unset slipway_v && ");
+    }
+    (line, slipway_core::secret::SecretString::from(lines))
+}
+
 /// A file uploaded under a temporary name, moved into place when the command runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Staged {

@@ -154,6 +154,9 @@ pub struct Env {
     /// to the root before it lands under `remote_path` (0 keeps the
     /// project's layout), as scp-action's `strip_components`.
     pub strip_components: u32,
+    /// `env`: extra variables for the remote command, name -> value (not
+    /// secret: they are in slipway.toml).
+    pub env_vars: BTreeMap<String, String>,
     /// Command run in `remote_path` on each host.
     pub command: String,
     /// Environment variable holding the passphrase of an encrypted SSH key
