@@ -289,11 +289,32 @@ pub(crate) fn remote_command_line(
             file.size, file.mode
         );
     }
-    for file in staged {
-        // A file in a directory of the bundle: the directory may be new.
-        if let Some((dir, _)) = file.name.rsplit_once('/') {
-            let _ = write!(line, "mkdir -p -- {} && ", shell_quote(dir));
+    // The staged files reach the disk before any is renamed into place, in
+    // one flush (`sync FILE…`, coreutils 8.24+; else everything) instead of
+    // one fsync round trip per uploaded file.
+    if !staged.is_empty() {
+        line.push_str("{ sync --");
+        for file in staged {
+            let _ = write!(line, " {}", shell_quote(&file.temp));
         }
+        line.push_str(" 2>/dev/null || sync; } && ");
+    }
+    // The bundle's directories, which may be new: one `mkdir` for all (a
+    // process per file costs about 10 ms each on a busy host).
+    let mut dirs: Vec<&str> = staged
+        .iter()
+        .filter_map(|file| file.name.rsplit_once('/').map(|(dir, _)| dir))
+        .collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    if !dirs.is_empty() {
+        line.push_str("mkdir -p --");
+        for dir in dirs {
+            let _ = write!(line, " {}", shell_quote(dir));
+        }
+        line.push_str(" && ");
+    }
+    for file in staged {
         let _ = write!(
             line,
             "mv -f -- {} {} && ",
@@ -681,6 +702,20 @@ mod tests {
     }
 
     #[test]
+    fn staged_files_are_synced_once_and_their_directories_made_once() {
+        check_line(
+            &[
+                (".a%2Fx.slipway-tmp", "a/x"),
+                (".a%2Fy.slipway-tmp", "a/y"),
+                (".b%2Fc%2Fz.slipway-tmp", "b/c/z"),
+            ],
+            &[],
+            "./deploy.sh",
+            "cd '/srv/my app' && { sync -- .a%2Fx.slipway-tmp .a%2Fy.slipway-tmp .b%2Fc%2Fz.slipway-tmp 2>/dev/null || sync; } && mkdir -p -- a b/c && mv -f -- .a%2Fx.slipway-tmp a/x && mv -f -- .a%2Fy.slipway-tmp a/y && mv -f -- .b%2Fc%2Fz.slipway-tmp b/c/z && exec env sh -c ./deploy.sh",
+        );
+    }
+
+    #[test]
     fn the_supervised_line_takes_the_run_lock_records_its_pid_then_runs_the_line() {
         let pid_file = "/srv/my app/.slipway/command.pid";
         let line = supervised_command_line(
@@ -802,7 +837,7 @@ mod tests {
                 ("SLIPWAY_RELEASE", "3"),
             ],
             "./deploy.sh && echo 'done'",
-            "cd '/srv/my app' && mv -f -- .deploy.env.slipway-tmp deploy.env && exec env 'APP_IMAGE=$(touch /tmp/pwned)' SLIPWAY_RELEASE=3 sh -c './deploy.sh && echo '\\''done'\\'''",
+            "cd '/srv/my app' && { sync -- .deploy.env.slipway-tmp 2>/dev/null || sync; } && mv -f -- .deploy.env.slipway-tmp deploy.env && exec env 'APP_IMAGE=$(touch /tmp/pwned)' SLIPWAY_RELEASE=3 sh -c './deploy.sh && echo '\\''done'\\'''",
         );
     }
 

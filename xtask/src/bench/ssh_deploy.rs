@@ -19,7 +19,7 @@ use xshell::Shell;
 use super::{Figure, median};
 
 const UPLOAD: &str = "ssh-deploy: 200 MB bundle upload / scp";
-const SMALL: &str = "ssh-deploy: 200 small files / tar c | ssh tar x";
+const SMALL: &str = "ssh-deploy: 200 small files / tar pipe (tar -c, ssh tar -x)";
 const NO_CHANGE: &str = "ssh-deploy: no-change redeploy";
 const SIZE: u64 = 200 * 1024 * 1024;
 /// The small-file bundle: this many files of `SMALL_SIZE` bytes.
