@@ -193,6 +193,21 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "`tag` in [stale] at slipway.toml:2:7: invalid tag `-latest`: a tag starts with a letter, digit or `_` and has at most 128 of `A-Z a-z 0-9 _ . -`",
     ),
     (
+        "env variable named by ssh-deploy",
+        "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nenv = { SLIPWAY_ENV = \"x\" }\n",
+        "`env` in [envs.staging] at slipway.toml:5:9: `SLIPWAY_ENV` is set by ssh-deploy (`SLIPWAY_…` and the env's `images` variables); give it another name",
+    ),
+    (
+        "env variable that is no name",
+        "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nenv = { \"1X\" = \"x\" }\n",
+        "`env` in [envs.staging] at slipway.toml:5:9: `1X` is not a variable name; use letters, digits and `_`, not starting with a digit, e.g. `LOG_LEVEL`",
+    ),
+    (
+        "strip_components out of range",
+        "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nstrip_components = -1\n",
+        "`strip_components` in [envs.staging] at slipway.toml:5:20: `-1` is not a number of leading directories to drop; use 0 (keep the paths as in the project) to 64",
+    ),
+    (
         "string for keep_releases",
         "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nkeep_releases = \"10\"\n",
         "`keep_releases` in [envs.staging] at slipway.toml:5:17: expected an integer like 10, found a string",

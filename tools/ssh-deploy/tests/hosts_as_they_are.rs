@@ -314,3 +314,44 @@ fn extra_variables_reach_the_command_and_secret_ones_never_a_file_or_output() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn an_unreadable_or_invalid_ssh_config_is_refused_naming_the_file_and_line() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "touch ran""#,
+        &[("compose.yml", "services: {}\n", 0o644)],
+    );
+    let image = format!("app={}", fake_ref(1));
+    let missing = project.dir.path().join("no-such-config");
+    let bad = project.dir.path().join("ssh_config");
+    fs_err::write(&bad, "Host web\n  Port http\n").unwrap();
+    for (config, expected) in [
+        (
+            &missing,
+            format!(
+                "error: cannot read `--ssh-config` `{}`: ",
+                missing.display()
+            ),
+        ),
+        (
+            &bad,
+            format!(
+                "error: `--ssh-config` `{}:2`: `Port http` is not a port (1-65535)\n",
+                bad.display()
+            ),
+        ),
+    ] {
+        let output = project
+            .command(&sshd, &["deploy", "--env", "prod", "--image", &image])
+            .arg("--ssh-config")
+            .arg(config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.starts_with(&expected), "{stderr}");
+    }
+    assert!(!project.remote().exists(), "no host was touched");
+}
