@@ -140,7 +140,7 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     (
         "missing remote_path",
         "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\ncommand = \"./deploy.sh\"\n",
-        "missing key `remote_path` in [envs.staging] at slipway.toml:1:1: the absolute directory on each host that holds releases, e.g. `/srv/demo`",
+        "missing key `remote_path` in [envs.staging] at slipway.toml:1:1: the absolute directory on each host that holds the bundle and the release records, e.g. `/srv/demo`",
     ),
     (
         "missing hosts",
@@ -191,6 +191,21 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "invalid stale tag",
         "[stale]\ntag = \"-latest\"\n",
         "`tag` in [stale] at slipway.toml:2:7: invalid tag `-latest`: a tag starts with a letter, digit or `_` and has at most 128 of `A-Z a-z 0-9 _ . -`",
+    ),
+    (
+        "env variable named by ssh-deploy",
+        "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nenv = { SLIPWAY_ENV = \"x\" }\n",
+        "`env` in [envs.staging] at slipway.toml:5:9: `SLIPWAY_ENV` is set by ssh-deploy (`SLIPWAY_…` and the env's `images` variables); give it another name",
+    ),
+    (
+        "env variable that is no name",
+        "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nenv = { \"1X\" = \"x\" }\n",
+        "`env` in [envs.staging] at slipway.toml:5:9: `1X` is not a variable name; use letters, digits and `_`, not starting with a digit, e.g. `LOG_LEVEL`",
+    ),
+    (
+        "strip_components out of range",
+        "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nstrip_components = -1\n",
+        "`strip_components` in [envs.staging] at slipway.toml:5:20: `-1` is not a number of leading directories to drop; use 0 (keep the paths as in the project) to 64",
     ),
     (
         "string for keep_releases",

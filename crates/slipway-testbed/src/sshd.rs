@@ -36,6 +36,12 @@ impl Sshd {
     /// Panics if `sshd` (Debian package `openssh-server`) or `ssh` and
     /// `ssh-keygen` (`openssh-client`) are missing, or sshd does not start.
     pub fn start() -> Sshd {
+        Sshd::start_with("")
+    }
+
+    /// [`Sshd::start`] with `extra` appended to its `sshd_config`, e.g.
+    /// `"AllowTcpForwarding no\n"` for a hardened host.
+    pub fn start_with(extra: &str) -> Sshd {
         let binary = crate::require("/usr/sbin/sshd", "openssh-server");
         let ssh = crate::require("ssh", "openssh-client");
         let keygen = crate::require("ssh-keygen", "openssh-client");
@@ -71,7 +77,8 @@ impl Sshd {
              UsePAM no\n\
              PidFile {root}/sshd.pid\n\
              LogLevel VERBOSE\n\
-             Subsystem sftp internal-sftp\n",
+             Subsystem sftp internal-sftp\n\
+             {extra}",
             root = root.display()
         );
         fs_err::write(root.join("sshd_config"), config).unwrap_or_else(|e| panic!("{e}"));

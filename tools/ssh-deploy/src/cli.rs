@@ -91,6 +91,12 @@ pub struct ConnectArgs {
     )]
     pub ssh_key_passphrase_env: Option<String>,
 
+    /// OpenSSH client config read for the hosts: `Host` blocks' `HostName`, `User`, `Port`,
+    /// `IdentityFile` and `ProxyJump` (a bastion) apply where slipway.toml and the flags say
+    /// nothing [default: ~/.ssh/config, when it exists]
+    #[arg(long, env = "SLIPWAY_SSH_CONFIG", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
     /// known_hosts file the host keys are checked against [default: ~/.ssh/known_hosts]
     #[arg(long, env = "SLIPWAY_KNOWN_HOSTS", value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
@@ -147,6 +153,12 @@ pub struct RunArgs {
     /// Deploy one host at a time, stopping at the first failure [default: all hosts in parallel]
     #[arg(long)]
     pub rolling: bool,
+
+    /// Pass the runner's environment variable NAME to the remote command (repeatable); its
+    /// value is a secret: masked, never printed, sent on the command's stdin (never on a
+    /// command line or into a file on the host). The env's `env` table adds plain values
+    #[arg(long = "env-var", value_name = "NAME")]
+    pub env_vars: Vec<String>,
 
     /// Give the remote command this long, then stop it on the host and fail the deploy;
     /// uploading the bundle gets as long again (1ms to 1week)

@@ -24,6 +24,8 @@ pub(crate) struct Connection {
     pub(crate) trust: Trust,
     pub(crate) default_user: Option<String>,
     pub(crate) timeout: Duration,
+    /// The ssh config read for the hosts (`--ssh-config`, `~/.ssh/config`).
+    pub(crate) ssh_config: Option<std::sync::Arc<crate::ssh_config::SshConfig>>,
 }
 
 /// Who deploys, for the lock and the records.
@@ -54,6 +56,10 @@ pub(crate) struct Job {
     /// The `deploy.env` variables the env's `images` table defines: the
     /// only names a recorded release may bring back.
     pub(crate) image_vars: BTreeSet<String>,
+    /// The env's `env` table, added to the command's environment.
+    pub(crate) env_vars: Vec<(String, String)>,
+    /// `--env-var` names and their values, sent on the command's stdin.
+    pub(crate) secret_vars: Vec<(String, slipway_core::secret::SecretString)>,
 }
 
 /// Which image references a run deploys.
@@ -318,6 +324,7 @@ fn open(host: &Host, connection: &Connection) -> anyhow::Result<ssh2::Session> {
         &connection.auth,
         &connection.trust,
         connection.timeout,
+        connection.ssh_config.as_deref(),
     )?)
 }
 
@@ -475,7 +482,8 @@ impl Step<'_> {
                 return Err(error);
             }
         };
-        let vars = plan::command_env(&self.job.env, id, images);
+        let mut vars = plan::command_env(&self.job.env, id, images);
+        vars.extend(self.job.env_vars.iter().cloned());
         let from_stdin = upload.streamed.as_ref().and_then(|file| {
             let size = files.iter().find(|f| f.name == file.name)?.size;
             Some(plan::FromStdin {
@@ -492,12 +500,13 @@ impl Step<'_> {
             &self.job.command,
         );
         let pid_file = self.layout.command_pid();
+        let (reads, secrets) = plan::secret_reads(&self.job.secret_vars);
         let line = plan::supervised_command_line(
             &pid_file.to_string_lossy(),
             &self.layout.run_lock().to_string_lossy(),
             STOP_TIMEOUT.as_secs(),
             self.lock_pid,
-            &line,
+            &format!("{reads}{line}"),
         );
         tracing::debug!(host = self.host, line, "running the remote command");
         self.task
@@ -508,7 +517,10 @@ impl Step<'_> {
         let (exit, sent) = ssh::exec_streamed(
             self.session,
             &line,
-            stdin.as_deref(),
+            ssh::Stdin {
+                prefix: slipway_core::secret::ExposeSecret::expose_secret(&secrets).as_bytes(),
+                file: stdin.as_ref(),
+            },
             self.job.timeout,
             self.io,
             true,
@@ -574,7 +586,7 @@ impl Step<'_> {
                 match ssh::exec_streamed(
                     self.session,
                     &stop,
-                    None,
+                    ssh::Stdin::default(),
                     STOP_TIMEOUT,
                     self.io,
                     false,

@@ -18,6 +18,7 @@ mod plan;
 mod ready;
 mod remote;
 mod ssh;
+mod ssh_config;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -274,6 +275,10 @@ fn run_deploy(
     let env = config.env(&connect.env)?;
     plan::check_remote_path(env)?;
     let hosts = hosts(env, &connect.hosts)?;
+    let secret_vars = plan::secret_vars(&run.env_vars, env, |name| std::env::var_os(name))?;
+    for (_, value) in &secret_vars {
+        out.mask(value);
+    }
     if let Some(url) = &env.ready_url {
         // Its password or `?token=` is a secret as much as a key is: masked
         // before anything can print it, and redacted wherever it is echoed.
@@ -303,7 +308,18 @@ fn run_deploy(
                 "SLIPWAY_RELEASE" => (k, "<next release number>".to_owned()),
                 _ => (k, v),
             })
+            .chain(env.env_vars.iter().map(|(k, v)| (k.clone(), v.clone())))
             .collect::<Vec<_>>();
+        // `--env-var` values are read from stdin by the line's first words.
+        let line_env = command_env.clone();
+        let command_env: Vec<(String, String)> = command_env
+            .into_iter()
+            .chain(
+                secret_vars
+                    .iter()
+                    .map(|(k, _)| (k.clone(), "***".to_owned())),
+            )
+            .collect();
         let mut files: Vec<DryRunFile> = bundle
             .iter()
             .chain([&env_file])
@@ -326,12 +342,10 @@ fn run_deploy(
                     env_file.contents.as_deref().unwrap_or_default(),
                 )
                 .into_owned(),
-                command_line: plan::remote_command_line(
-                    &env.remote_path,
-                    None,
-                    &[],
-                    &command_env,
-                    &env.command,
+                command_line: format!(
+                    "{}{}",
+                    plan::secret_reads(&secret_vars).0,
+                    plan::remote_command_line(&env.remote_path, None, &[], &line_env, &env.command,)
                 ),
                 command_env,
                 ready_url: env
@@ -359,6 +373,8 @@ fn run_deploy(
         keep_releases: env.keep_releases,
         is_rollback_allowed: !run.no_rollback,
         image_vars: env.images.keys().cloned().collect(),
+        env_vars: env.env_vars.clone().into_iter().collect(),
+        secret_vars,
     };
     let progress = out.progress();
     let _group = out.group(&format!("ssh-deploy {}", env.name));
@@ -508,6 +524,7 @@ fn connection(
         trust,
         default_user: login_name(),
         timeout: Duration::from(connect.connect_timeout),
+        ssh_config: ssh_config::load(connect.ssh_config.as_deref())?.map(std::sync::Arc::new),
     })
 }
 

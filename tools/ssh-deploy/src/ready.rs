@@ -8,6 +8,13 @@
 //! The plan polls the forwarder with the original `Host` header. A channel
 //! that cannot open is answered `502` with the reason; for `tcp://` the
 //! forwarder itself answers `200` once the channel opens.
+//!
+//! A host that refuses TCP forwarding (`AllowTcpForwarding no`, common
+//! hardening) answers every channel open "administratively prohibited";
+//! that is detected first ([`is_forwarding_prohibited`], also what a fleet
+//! preflight can ask), and then readiness is probed from the host itself:
+//! `curl` (else `wget`) for `http://`, `nc -z` (else bash's `/dev/tcp`)
+//! for `tcp://`, run over the same connection, with the same backoff.
 
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
@@ -46,6 +53,16 @@ pub(crate) fn wait(
     timeout: Duration,
     io: Duration,
 ) -> Readiness {
+    if is_forwarding_prohibited(session, &target.host, target.port) {
+        tracing::warn!(
+            url = %target.shown(),
+            "the host refuses TCP forwarding (`AllowTcpForwarding no`): probing readiness from the host itself with curl or wget"
+        );
+        let readiness = wait_on_host(session, target, timeout);
+        session.set_blocking(true);
+        session.set_timeout(crate::ssh::millis(io));
+        return readiness;
+    }
     let readiness = forward_and_wait(session, target, timeout).unwrap_or_else(|error| Readiness {
         is_ready: false,
         attempts: 0,
@@ -55,6 +72,126 @@ pub(crate) fn wait(
     session.set_blocking(true);
     session.set_timeout(crate::ssh::millis(io));
     readiness
+}
+
+/// Whether the host refuses this connection's TCP channels: a
+/// `direct-tcpip` open to `host:port` (as the host sees it) answered
+/// "administratively prohibited", which is what sshd's `AllowTcpForwarding
+/// no` (or a `PermitOpen` that leaves the address out) answers. A channel
+/// that opens, or fails for another reason (nothing listens yet), means
+/// forwarding is allowed. The session is left blocking, timeout unchanged.
+pub(crate) fn is_forwarding_prohibited(session: &ssh2::Session, host: &str, port: u16) -> bool {
+    session.set_blocking(true);
+    match session.channel_direct_tcpip(host, port, None) {
+        Ok(mut channel) => {
+            let _ = channel.close();
+            false
+        }
+        Err(error) => {
+            tracing::debug!(%error, host, port, "direct-tcpip open failed");
+            error.message().contains("administratively prohibited")
+        }
+    }
+}
+
+/// The shell line that probes `target` once from the host: prints the
+/// HTTP status (`curl`), `200` (`wget`, which fails on any other), or
+/// `open` (`tcp://`); exits 127 naming what is missing.
+fn host_probe_line(target: &ReadyTarget) -> String {
+    use slipway_core::output::shell_quote;
+    let secs = ATTEMPT.as_secs();
+    match &target.http_path {
+        Some(_) => format!(
+            "u={url}; if command -v curl >/dev/null 2>&1; then curl -sS -o /dev/null -w '%{{http_code}}' --max-time {secs} \"$u\"; \
+             elif command -v wget >/dev/null 2>&1; then wget -q -O /dev/null -T {secs} -t 1 \"$u\" && echo 200; \
+             else echo 'neither curl nor wget is installed on the host' >&2; exit 127; fi",
+            url = shell_quote(&target.url)
+        ),
+        None => format!(
+            "h={host}; p={port}; if command -v nc >/dev/null 2>&1; then nc -z -w {secs} \"$h\" \"$p\"; \
+             elif command -v bash >/dev/null 2>&1; then timeout {secs} bash -c 'exec 3<>\"/dev/tcp/$0/$1\"' \"$h\" \"$p\"; \
+             else echo 'neither nc nor bash is installed on the host' >&2; exit 127; fi && echo open",
+            host = shell_quote(&target.host),
+            port = target.port
+        ),
+    }
+}
+
+/// Polls `target` from the host until it answers 2xx (or opens) or
+/// `timeout` passes, with the forwarder's backoff: 250 ms after a failure,
+/// ×1.5 up to 2 s.
+fn wait_on_host(session: &ssh2::Session, target: &ReadyTarget, timeout: Duration) -> Readiness {
+    let start = std::time::Instant::now();
+    let deadline = start + timeout;
+    let line = host_probe_line(target);
+    let mut delay = Duration::from_millis(250);
+    let mut attempts = 0;
+    loop {
+        if crate::cancel::requested().is_some() {
+            return Readiness {
+                is_ready: false,
+                attempts,
+                ready_after: None,
+                last_error: Some("cancelled".to_owned()),
+            };
+        }
+        attempts += 1;
+        let outcome =
+            crate::ssh::run_captured(session, &line, b"", ATTEMPT + Duration::from_secs(2));
+        let last_error = match outcome {
+            Ok((0, output)) => {
+                let answer = output.lines().last().unwrap_or_default().trim().to_owned();
+                let is_ready = answer == "open"
+                    || answer
+                        .parse::<u16>()
+                        .is_ok_and(|code| (200..300).contains(&code));
+                if is_ready {
+                    return Readiness {
+                        is_ready: true,
+                        attempts,
+                        ready_after: Some(start.elapsed()),
+                        last_error: None,
+                    };
+                }
+                format!("from the host: HTTP status {answer}")
+            }
+            Ok((127, output)) => {
+                return Readiness {
+                    is_ready: false,
+                    attempts,
+                    ready_after: None,
+                    last_error: Some(format!(
+                        "cannot probe from the host: {}",
+                        crate::remote::reason(&output)
+                    )),
+                };
+            }
+            Ok((_, output)) => format!("from the host: {}", crate::remote::reason(&output)),
+            Err(error) => {
+                return Readiness {
+                    is_ready: false,
+                    attempts,
+                    ready_after: None,
+                    last_error: Some(format!(
+                        "cannot probe from the host: {}",
+                        crate::deploy::chain(&error)
+                    )),
+                };
+            }
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Readiness {
+                is_ready: false,
+                attempts,
+                ready_after: None,
+                last_error: Some(last_error),
+            };
+        }
+        // The backoff between attempts, not test synchronisation.
+        std::thread::sleep(delay.min(left));
+        delay = (delay.mul_f32(1.5)).min(Duration::from_secs(2));
+    }
 }
 
 fn forward_and_wait(

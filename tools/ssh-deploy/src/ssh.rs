@@ -99,6 +99,12 @@ pub(crate) enum SshError {
     NoUser { host: String },
     #[error("`{host}` sent no host key")]
     NoHostKey { host: String },
+    #[error("cannot reach `{host}` through the jump host `{jump}` (`ProxyJump`): {why}")]
+    Jump {
+        host: String,
+        jump: String,
+        why: String,
+    },
     #[error("authentication as `{user}` on `{host}` failed ({method})")]
     Auth {
         user: String,
@@ -132,41 +138,220 @@ const CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-po
 /// Serialises appends to known_hosts when several hosts are trusted at once.
 static KNOWN_HOSTS_WRITE: Mutex<()> = Mutex::new(());
 
-/// Connects to `host`, checks its key by `trust` and authenticates by `auth`.
+/// Where and as whom to connect: a host as written, with what the ssh
+/// config adds (explicit values win).
+#[derive(Debug, Clone)]
+struct Target {
+    /// As written (`user@alias:port`), for messages.
+    shown: String,
+    /// The name or address connected to (`HostName`, else the host).
+    name: String,
+    port: u16,
+    user: String,
+    identity_files: Vec<PathBuf>,
+    /// `ProxyJump` hops, in order.
+    jumps: Vec<String>,
+}
+
+impl Target {
+    fn resolve(
+        host: &Host,
+        default_user: Option<&str>,
+        config: Option<&crate::ssh_config::SshConfig>,
+    ) -> Result<Target, SshError> {
+        let settings = config.map(|c| c.lookup(&host.host)).unwrap_or_default();
+        let shown = host.to_string();
+        let user = host
+            .user
+            .clone()
+            .or(settings.user)
+            .or(default_user.map(str::to_owned))
+            .ok_or_else(|| SshError::NoUser {
+                host: shown.clone(),
+            })?;
+        Ok(Target {
+            name: settings.host_name.unwrap_or_else(|| host.host.clone()),
+            port: host.port.or(settings.port).unwrap_or(22),
+            user,
+            identity_files: settings.identity_files,
+            jumps: settings.proxy_jump,
+            shown,
+        })
+    }
+}
+
+/// Connects to `host`, checks its key by `trust` and authenticates by
+/// `auth`. With an ssh config, the host's `HostName`, `User`, `Port`,
+/// `IdentityFile` (tried before ssh-agent when no key is given) and
+/// `ProxyJump` apply where slipway.toml and the flags say nothing; each
+/// jump host is connected to (and trusted, and authenticated to) in turn,
+/// and the next connection runs through a direct-tcpip channel of the one
+/// before.
 pub(crate) fn connect(
     host: &Host,
     default_user: Option<&str>,
     auth: &Auth,
     trust: &Trust,
     timeout: Duration,
+    config: Option<&crate::ssh_config::SshConfig>,
 ) -> Result<ssh2::Session, SshError> {
-    let port = host.port.unwrap_or(22);
-    let shown = host.to_string();
-    let user = host
-        .user
-        .as_deref()
-        .or(default_user)
-        .ok_or_else(|| SshError::NoUser {
-            host: shown.clone(),
+    let target = Target::resolve(host, default_user, config)?;
+    let mut previous: Option<(ssh2::Session, String)> = None;
+    for hop in &target.jumps {
+        let hop_host = hop.parse::<Host>().map_err(|error| SshError::Jump {
+            host: target.shown.clone(),
+            jump: hop.clone(),
+            why: format!("`ProxyJump {hop}` is not `[user@]host[:port]`: {error}"),
         })?;
+        let hop_target = Target {
+            jumps: Vec::new(),
+            ..Target::resolve(&hop_host, default_user, config)?
+        };
+        let stream = match previous.take() {
+            None => tcp_connect(&hop_target, timeout)?,
+            Some((session, via)) => relay(session, &via, &hop_target)?,
+        };
+        let session = handshake(stream, &hop_target, auth, trust, timeout)?;
+        previous = Some((session, hop_target.shown.clone()));
+    }
+    let stream = match previous {
+        None => tcp_connect(&target, timeout)?,
+        Some((session, via)) => relay(session, &via, &target)?,
+    };
+    handshake(stream, &target, auth, trust, timeout)
+}
+
+fn tcp_connect(target: &Target, timeout: Duration) -> Result<TcpStream, SshError> {
     let resolve_error = |source| SshError::Resolve {
-        host: shown.clone(),
-        name: host.host.clone(),
-        port,
+        host: target.shown.clone(),
+        name: target.name.clone(),
+        port: target.port,
         source,
     };
-    let address = (host.host.as_str(), port)
+    let address = (target.name.as_str(), target.port)
         .to_socket_addrs()
         .map_err(resolve_error)?
         .next()
         .ok_or_else(|| resolve_error(std::io::Error::other("the name resolves to no address")))?;
     let tcp =
         TcpStream::connect_timeout(&address, timeout).map_err(|source| SshError::Connect {
-            host: shown.clone(),
+            host: target.shown.clone(),
             address,
             source,
         })?;
     let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+/// A local stream that carries a direct-tcpip channel of `session` (the
+/// jump host `via`) to `target`: a loopback socket pair, the far end
+/// relayed to the channel by a thread that owns the jump session and ends
+/// when either side closes. (libssh2 needs a socket; this makes one of a
+/// channel.)
+fn relay(session: ssh2::Session, via: &str, target: &Target) -> Result<TcpStream, SshError> {
+    let jump_error = |why: String| SshError::Jump {
+        host: target.shown.clone(),
+        jump: via.to_owned(),
+        why,
+    };
+    let channel = session
+        .channel_direct_tcpip(&target.name, target.port, None)
+        .map_err(|error| {
+            jump_error(format!(
+                "the jump host cannot open a channel to `{}:{}`: {error}",
+                target.name, target.port
+            ))
+        })?;
+    let local =
+        |error: std::io::Error| jump_error(format!("cannot open a loopback relay: {error}"));
+    let listener =
+        std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(local)?;
+    let client = TcpStream::connect(listener.local_addr().map_err(local)?).map_err(local)?;
+    let (server, _) = listener.accept().map_err(local)?;
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    std::thread::Builder::new()
+        .name(format!("jump {via}"))
+        .spawn(move || pump_channel(session, channel, server))
+        .map_err(local)?;
+    Ok(client)
+}
+
+/// Copies socket→channel and channel→socket, non-blocking, until either
+/// side ends.
+fn pump_channel(session: ssh2::Session, mut channel: ssh2::Channel, mut socket: TcpStream) {
+    use std::io::ErrorKind::WouldBlock;
+    if socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    session.set_blocking(false);
+    let mut up: Vec<u8> = Vec::new();
+    let mut down: Vec<u8> = Vec::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let mut has_moved = false;
+        if up.len() < 1024 * 1024 {
+            match socket.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => {
+                    up.extend_from_slice(&buffer[..n]);
+                    has_moved = true;
+                }
+                Err(e) if e.kind() == WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        if !up.is_empty() {
+            match channel.write(&up) {
+                Ok(n) => {
+                    up.drain(..n);
+                    has_moved |= n > 0;
+                }
+                Err(e) if e.kind() == WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        if down.len() < 1024 * 1024 {
+            match channel.read(&mut buffer) {
+                Ok(0) if channel.eof() => break,
+                Ok(0) => {}
+                Ok(n) => {
+                    down.extend_from_slice(&buffer[..n]);
+                    has_moved = true;
+                }
+                Err(e) if e.kind() == WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        if !down.is_empty() {
+            match socket.write(&down) {
+                Ok(n) => {
+                    down.drain(..n);
+                    has_moved |= n > 0;
+                }
+                Err(e) if e.kind() == WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        if !has_moved {
+            // The relay's poll interval while both sides are idle.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+    let _ = channel.close();
+}
+
+/// The SSH handshake over `tcp`, the host key check and authentication.
+fn handshake(
+    tcp: TcpStream,
+    target: &Target,
+    auth: &Auth,
+    trust: &Trust,
+    timeout: Duration,
+) -> Result<ssh2::Session, SshError> {
+    let shown = target.shown.clone();
+    let user = target.user.as_str();
     let mut session = ssh2::Session::new().map_err(|source| SshError::Handshake {
         host: shown.clone(),
         source,
@@ -190,7 +375,7 @@ pub(crate) fn connect(
         mac = session.methods(ssh2::MethodType::MacCs),
         "ssh session"
     );
-    check_host_key(&session, &host.host, port, &shown, trust)?;
+    check_host_key(&session, &target.name, target.port, &shown, trust)?;
     let auth_error = |method, source| SshError::Auth {
         user: user.to_owned(),
         host: shown.clone(),
@@ -214,9 +399,27 @@ pub(crate) fn connect(
                 passphrase.as_ref().map(|p| p.expose_secret()),
             )
             .map_err(|e| auth_error("key from environment variable", e))?,
-        Auth::Agent => session
-            .userauth_agent(user)
-            .map_err(|e| auth_error("ssh-agent", e))?,
+        Auth::Agent => {
+            // As OpenSSH: the ssh config's `IdentityFile`s (those that
+            // exist, unencrypted), then the agent.
+            let by_file = target
+                .identity_files
+                .iter()
+                .filter(|path| path.is_file())
+                .any(|path| session.userauth_pubkey_file(user, None, path, None).is_ok());
+            if !by_file {
+                session.userauth_agent(user).map_err(|e| {
+                    auth_error(
+                        if target.identity_files.is_empty() {
+                            "ssh-agent"
+                        } else {
+                            "the ssh config's IdentityFile, then ssh-agent"
+                        },
+                        e,
+                    )
+                })?;
+            }
+        }
     }
     // Every later call that waits for the host is bounded too: a host (or
     // network) that goes silent fails the step instead of hanging it.
@@ -227,8 +430,14 @@ pub(crate) fn connect(
     Ok(session)
 }
 
+/// The most of a captured command's output kept: its last bytes. A remote
+/// command that prints gigabytes must not grow memory without bound.
+pub(crate) const MAX_CAPTURED: usize = 64 * 1024;
+
 /// Runs `command` on the host with `stdin` as its standard input, and
-/// returns its exit status and merged output; every wait is bounded by `io`.
+/// returns its exit status and merged output (at most the last
+/// [`MAX_CAPTURED`] bytes, after a line saying how much was cut); every
+/// wait is bounded by `io`.
 pub(crate) fn run_captured(
     session: &ssh2::Session,
     command: &str,
@@ -241,13 +450,53 @@ pub(crate) fn run_captured(
     channel.exec(command)?;
     channel.write_all(stdin)?;
     channel.send_eof()?;
-    let mut output = Vec::new();
-    channel.read_to_end(&mut output)?;
+    let mut tail = Tail::default();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match channel.read(&mut buffer)? {
+            0 => break,
+            n => tail.push(&buffer[..n]),
+        }
+    }
     channel.wait_close()?;
-    Ok((
-        channel.exit_status()?,
-        String::from_utf8_lossy(&output).trim().to_owned(),
-    ))
+    Ok((channel.exit_status()?, tail.finish()))
+}
+
+/// The last [`MAX_CAPTURED`] bytes of a stream, and how many came before.
+#[derive(Debug, Default)]
+struct Tail {
+    kept: std::collections::VecDeque<u8>,
+    cut: u64,
+}
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8]) {
+        let bytes = match bytes.len().checked_sub(MAX_CAPTURED) {
+            Some(skip) if skip > 0 => {
+                self.cut += (skip + self.kept.len()) as u64;
+                self.kept.clear();
+                &bytes[skip..]
+            }
+            _ => bytes,
+        };
+        let over = (self.kept.len() + bytes.len()).saturating_sub(MAX_CAPTURED);
+        self.kept.drain(..over);
+        self.cut += over as u64;
+        self.kept.extend(bytes);
+    }
+
+    fn finish(self) -> String {
+        let (front, back) = self.kept.as_slices();
+        let text = String::from_utf8_lossy(&[front, back].concat())
+            .trim()
+            .to_owned();
+        match self.cut {
+            0 => text,
+            cut => format!(
+                "[{cut} earlier bytes of output cut; the last {MAX_CAPTURED} follow]\n{text}"
+            ),
+        }
+    }
 }
 
 /// Whether the connection still answers: a new channel is opened and closed
@@ -472,14 +721,14 @@ impl Lines {
     }
 }
 
-/// Runs `command` on the host with `stdin` (a local file, else nothing) as
-/// its standard input, handing each line of its merged stdout and stderr to
+/// Runs `command` on the host with `stdin_prefix`, then `stdin` (a local
+/// file, else nothing) as its standard input, handing each line of its merged stdout and stderr to
 /// `on_line` as it arrives, until it exits or `timeout` passes. Returns how
 /// it ended and, when a file was sent, its size and hex SHA-256.
 pub(crate) fn exec_streamed(
     session: &ssh2::Session,
     command: &str,
-    stdin: Option<&Path>,
+    stdin: Stdin<'_>,
     timeout: Duration,
     io: Duration,
     is_cancellable: bool,
@@ -492,17 +741,21 @@ pub(crate) fn exec_streamed(
     // cannot deadlock on a full stderr window while we read stdout.
     channel.handle_extended_data(ssh2::ExtendedData::Merge)?;
     channel.exec(command)?;
+    // Lines the command line reads first (secret variables), then the file.
+    if !stdin.prefix.is_empty() {
+        channel.write_all(stdin.prefix)?;
+    }
     // A send cut short leaves a short file, which the command line's size
     // check refuses; its output says why, and a lost connection names it.
     let mut send_error = None;
-    let sent = match stdin {
+    let sent = match stdin.file {
         Some(path) => match crate::remote::pump(path, &mut channel, deadline) {
             Ok(sent) => Some(sent),
             Err(error) => {
-                tracing::warn!(error = %error, "cannot send `{}` to the host", path.display());
+                tracing::warn!(error = %error, "cannot send `{}` to the host", path.path.display());
                 send_error = Some(format!(
                     "lost the remote command's output after sending `{}` on its stdin stopped ({error})",
-                    path.display()
+                    path.path.display()
                 ));
                 None
             }
@@ -560,6 +813,13 @@ pub(crate) fn exec_streamed(
     Ok((Exit::Status(channel.exit_status()?), sent))
 }
 
+/// What a command gets on its stdin: `prefix`, then `file`'s bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Stdin<'a> {
+    pub(crate) prefix: &'a [u8],
+    pub(crate) file: Option<&'a crate::bundle::LocalFile>,
+}
+
 /// How long one read of a command's output waits before looking at the clock
 /// and for a signal.
 const TICK: Duration = Duration::from_millis(250);
@@ -612,6 +872,60 @@ mod tests {
             &[&long[..MAX_LINE], b"\nq"],
             &[(MAX_LINE, 'z'), (0, ' '), (1, 'q')],
         );
+    }
+
+    #[test]
+    fn captured_output_keeps_a_bounded_tail_and_says_what_was_cut() {
+        let mut tail = Tail::default();
+        tail.push(b"short");
+        assert_eq!(tail.finish(), "short");
+        let mut tail = Tail::default();
+        for _ in 0..100 {
+            tail.push(&[b'a'; 10_000]);
+        }
+        tail.push(b"the end");
+        let text = tail.finish();
+        assert_eq!(text.len(), MAX_CAPTURED + text.find('\n').unwrap() + 1);
+        assert!(text.starts_with(&format!(
+            "[{} earlier bytes of output cut; the last {MAX_CAPTURED} follow]\n",
+            1_000_007 - MAX_CAPTURED
+        )));
+        assert!(text.ends_with("aaathe end"));
+        let mut tail = Tail::default();
+        tail.push(&vec![b'b'; MAX_CAPTURED * 3]);
+        assert!(
+            tail.finish()
+                .starts_with(&format!("[{} earlier", MAX_CAPTURED * 2))
+        );
+    }
+
+    #[track_caller]
+    fn check_target(host: &str, expected: (&str, u16, &str, &[&str])) {
+        let config = crate::ssh_config::SshConfig::parse(
+            "Host web\n HostName 10.0.0.1\n User cfg\n Port 2200\n ProxyJump jump1,jump2\nHost *\n User other\n",
+            None,
+        )
+        .expect("valid config");
+        let host: Host = host.parse().expect("valid host");
+        let target = Target::resolve(&host, Some("login"), Some(&config)).expect("resolves");
+        let (name, port, user, jumps) = expected;
+        assert_eq!(
+            (
+                target.name.as_str(),
+                target.port,
+                target.user.as_str(),
+                target.jumps.iter().map(String::as_str).collect::<Vec<_>>()
+            ),
+            (name, port, user, jumps.to_vec()),
+            "`{host}`"
+        );
+    }
+
+    #[test]
+    fn explicit_user_and_port_win_over_the_ssh_config() {
+        check_target("web", ("10.0.0.1", 2200, "cfg", &["jump1", "jump2"]));
+        check_target("me@web:2222", ("10.0.0.1", 2222, "me", &["jump1", "jump2"]));
+        check_target("db", ("db", 22, "other", &[]));
     }
 
     #[test]

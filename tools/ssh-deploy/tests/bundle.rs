@@ -149,7 +149,8 @@ fn bundle_entries_outside_the_project_or_not_regular_files_are_refused() {
     );
 
     // Inside the project, a directory of files and a symlink to a file of
-    // the project are fine: each file goes up under its own name.
+    // the project are fine: each file keeps its path in the project, less
+    // the one leading directory `strip_components = 1` drops.
     fs_err::remove_file(dir.join("conf/nested/env")).unwrap();
     symlink(
         dir.join("deploy/compose.yml"),
@@ -159,6 +160,136 @@ fn bundle_entries_outside_the_project_or_not_regular_files_are_refused() {
     let (code, stderr) = deploy_with_bundle(&project, &sshd, &["conf"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(project.remote_file("app.yml"), "a: 1\n");
-    assert_eq!(project.remote_file("compose-link.yml"), "services: {}\n");
+    assert_eq!(
+        project.remote_file("nested/compose-link.yml"),
+        "services: {}\n"
+    );
     assert!(project.remote().join("ran").exists());
+}
+
+#[test]
+fn a_hard_link_to_a_file_outside_the_project_is_refused() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "touch ran""#,
+        &[("compose.yml", "services: {}\n", 0o644)],
+    );
+    let outside = tempfile::tempdir().unwrap();
+    fs_err::write(outside.path().join("secret.txt"), "not yours\n").unwrap();
+    fs_err::hard_link(
+        outside.path().join("secret.txt"),
+        project.dir.path().join("deploy/linked.txt"),
+    )
+    .unwrap();
+    let (code, stderr) = deploy_with_bundle(&project, &sshd, &["deploy/linked.txt"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bundle entry `deploy/linked.txt` of env `prod` points at `")
+            && stderr.contains("linked.txt`, which has 2 hard links: its other names may be outside the project, which cannot be checked; upload a copy instead"),
+        "{stderr}"
+    );
+    // Also inside a directory entry.
+    let (code, stderr) = deploy_with_bundle(&project, &sshd, &["deploy"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "bundle entry `deploy` of env `prod` holds `deploy/linked.txt`, which points at `"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not yours"), "{stderr}");
+    assert!(!project.remote().exists(), "nothing reached the host");
+}
+
+/// Sets the env's `strip_components` (the common project has 1).
+fn set_strip(project: &Project, strip: u32) {
+    let path = project.dir.path().join("slipway.toml");
+    let toml: String = fs_err::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|line| match line.starts_with("strip_components = ") {
+            true => format!("strip_components = {strip}\n"),
+            false => format!("{line}\n"),
+        })
+        .collect();
+    fs_err::write(&path, toml).unwrap();
+}
+
+#[test]
+fn bundle_files_keep_their_paths_in_the_project_less_stripped_directories() {
+    let sshd = Sshd::start();
+    // A team's script that finds the project root from its own path.
+    let project = Project::new(
+        &sshd,
+        r#"command = "tooling/deploy/deploy-compose.sh""#,
+        &[("compose.yml", "services: {}\n", 0o644)],
+    );
+    let dir = project.dir.path();
+    fs_err::create_dir_all(dir.join("tooling/deploy")).unwrap();
+    let script = dir.join("tooling/deploy/deploy-compose.sh");
+    fs_err::write(
+        &script,
+        "#!/bin/sh\nset -e\ncd \"$(dirname \"$0\")/../..\"\ncat compose.yml > ran-with\ncat deploy.env >> ran-with\npwd > ran-in\n",
+    )
+    .unwrap();
+    fs_err::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fs_err::write(dir.join("compose.yml"), "services: {app: {}}\n").unwrap();
+    set_strip(&project, 0);
+    let (code, stderr) = deploy_with_bundle(
+        &project,
+        &sshd,
+        &[
+            "./compose.yml",
+            "tooling/deploy/deploy-compose.sh",
+            "deploy",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let remote = project.remote();
+    assert_eq!(
+        fs_err::read_to_string(remote.join("ran-in"))
+            .unwrap()
+            .trim(),
+        fs_err::canonicalize(&remote).unwrap().to_str().unwrap()
+    );
+    assert!(
+        fs_err::read_to_string(remote.join("ran-with"))
+            .unwrap()
+            .starts_with("services: {app: {}}\n# Written by ssh-deploy"),
+    );
+    assert_eq!(project.remote_file("deploy/compose.yml"), "services: {}\n");
+    assert_eq!(
+        project.remote_mode("tooling/deploy/deploy-compose.sh"),
+        0o755
+    );
+    // No temporary file is left anywhere.
+    let leftovers = std::process::Command::new("find")
+        .arg(&remote)
+        .args(["-name", "*.slipway-tmp"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&leftovers.stdout), "");
+
+    // `strip_components = 2` drops `tooling/deploy/`; a file with no path
+    // left after stripping is refused, naming it.
+    set_strip(&project, 2);
+    let toml = fs_err::read_to_string(dir.join("slipway.toml")).unwrap();
+    fs_err::write(
+        dir.join("slipway.toml"),
+        toml.replace(
+            r#"command = "tooling/deploy/deploy-compose.sh""#,
+            r#"command = "test -x ./deploy-compose.sh""#,
+        ),
+    )
+    .unwrap();
+    let (code, stderr) = deploy_with_bundle(&project, &sshd, &["tooling/deploy/deploy-compose.sh"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(project.remote_mode("deploy-compose.sh"), 0o755);
+    let (code, stderr) = deploy_with_bundle(&project, &sshd, &["compose.yml"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bundle entry `compose.yml` of env `prod` holds `compose.yml`, which has no path left after `strip_components = 2` drops its leading directories; lower `strip_components`"),
+        "{stderr}"
+    );
 }

@@ -143,13 +143,21 @@ pub struct Env {
     pub name: String,
     /// The hosts, deployed to in order.
     pub hosts: Vec<Host>,
-    /// Absolute directory on each host holding releases.
+    /// Absolute directory on each host holding the bundle, `deploy.env`
+    /// and the release records.
     pub remote_path: String,
     /// Files (or directories of files) uploaded with each release, relative
     /// to [`Config::root`]; only checked to exist here: the deploying tool
     /// checks that each resolves to regular files inside the root.
     pub bundle: Vec<PathBuf>,
-    /// Command run in the release directory on each host.
+    /// Leading directories dropped from each bundle file's path relative
+    /// to the root before it lands under `remote_path` (0 keeps the
+    /// project's layout), as scp-action's `strip_components`.
+    pub strip_components: u32,
+    /// `env`: extra variables for the remote command, name -> value (not
+    /// secret: they are in slipway.toml).
+    pub env_vars: BTreeMap<String, String>,
+    /// Command run in `remote_path` on each host.
     pub command: String,
     /// Environment variable holding the passphrase of an encrypted SSH key
     /// (ssh-deploy's `--ssh-key-passphrase-env` wins over it).

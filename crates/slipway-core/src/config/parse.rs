@@ -50,6 +50,8 @@ const ENV_KEYS: &[&str] = &[
     "lock_timeout",
     "keep_releases",
     "ssh_key_passphrase_env",
+    "strip_components",
+    "env",
 ];
 
 const DEFAULT_BRANCH: &str = "main";
@@ -931,7 +933,7 @@ fn env<'a, 'i>(
 
     let remote_path = table.required_string(
         "remote_path",
-        "the absolute directory on each host that holds releases, e.g. `/srv/demo`",
+        "the absolute directory on each host that holds the bundle and the release records, e.g. `/srv/demo`",
     )?;
     if !remote_path.value.starts_with('/') {
         return Err(table.invalid(
@@ -967,7 +969,7 @@ fn env<'a, 'i>(
 
     let command = table.required_string(
         "command",
-        "the command run in the release directory on each host, e.g. `./deploy.sh`",
+        "the command run in `remote_path` on each host, e.g. `./deploy.sh`",
     )?;
 
     let mut images = BTreeMap::new();
@@ -1035,8 +1037,59 @@ fn env<'a, 'i>(
             })?,
     };
 
+    let mut env_vars = BTreeMap::new();
+    for (var, value) in
+        table.string_map("env", r#"a table of strings like { LOG_LEVEL = "info" }"#)?
+    {
+        let is_name = var
+            .value
+            .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && var
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let why = if !is_name {
+            Some(format!(
+                "`{}` is not a variable name; use letters, digits and `_`, not starting with a digit, e.g. `LOG_LEVEL`",
+                var.value
+            ))
+        } else if var.value.starts_with("SLIPWAY_") || images.contains_key(&var.value) {
+            Some(format!(
+                "`{}` is set by ssh-deploy (`SLIPWAY_…` and the env's `images` variables); give it another name",
+                var.value
+            ))
+        } else if value.value.contains('\0') {
+            Some(format!(
+                "the value of `{}` holds a NUL byte, which no environment variable can carry",
+                var.value
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(table.invalid("env", var.at, why));
+        }
+        env_vars.insert(var.value, value.value);
+    }
+
+    let strip_components = match table.integer("strip_components", "an integer like 1")? {
+        None => 0,
+        Some(n) => u32::try_from(n.value).ok().filter(|n| *n <= 64).ok_or_else(|| {
+            table.invalid(
+                "strip_components",
+                n.at,
+                format!(
+                    "`{}` is not a number of leading directories to drop; use 0 (keep the paths as in the project) to 64",
+                    n.value
+                ),
+            )
+        })?,
+    };
+
     Ok(Env {
         name: name.to_owned(),
+        strip_components,
+        env_vars,
         hosts,
         remote_path: remote_path.value,
         bundle,

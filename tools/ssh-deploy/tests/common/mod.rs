@@ -44,6 +44,7 @@ repository = "127.0.0.1:5000/app"
 hosts = ["{user}@127.0.0.1:{port}"]
 remote_path = "{remote}/srv"
 bundle = [{bundle}]
+strip_components = 1
 images = {{ APP_IMAGE = "app" }}
 {extra}
 "#,
