@@ -112,8 +112,10 @@ pub(crate) fn plan(
         git_ref: cli.git_ref.clone(),
         ..ContextInputs::default()
     };
+    let ci = slipway_core::ci::CiContext::from_env_or_github_variables(env)?;
     let ctx = gather(
         &inputs,
+        &ci,
         env,
         &config.root,
         Some(config.project.default_branch.clone()),
