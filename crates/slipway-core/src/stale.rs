@@ -849,7 +849,7 @@ pub fn published_tag(config: &Config) -> String {
         return tag.value.clone();
     }
     let branch = &config.project.default_branch;
-    let fallback = branch_tag(branch);
+    let fallback = crate::tags::branch_tag(branch);
     let Ok((rules, flavor)) = crate::tags::rules_and_flavor::<&str>(&[], &[], Some(&config.tags))
     else {
         return fallback;
@@ -882,22 +882,6 @@ pub fn published_tag(config: &Config) -> String {
         .find_map(|wanted| mutable.iter().find(|t| t.as_str() == *wanted))
         .or(mutable.first())
         .map_or(fallback.clone(), ToString::to_string)
-}
-
-/// The tag `branch` gets from docker/metadata-action's
-/// `type=ref,event=branch`: characters other than `[A-Za-z0-9_.-]` become
-/// `-`, as its sanitiser does.
-pub fn branch_tag(branch: &str) -> String {
-    branch
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -1059,16 +1043,15 @@ mod tests {
         check_files(&[("gone", Via::Paths)], &[vec![0], vec![1], vec![2]], &[]);
     }
 
-    #[track_caller]
-    fn check_tag(branch: &str, expected: &str) {
-        assert_eq!(branch_tag(branch), expected, "{branch}");
-    }
-
     #[test]
-    fn branch_tags_as_metadata_action_makes_them() {
-        check_tag("main", "main");
-        check_tag("feature/login", "feature-login");
-        check_tag("v1.2_x", "v1.2_x");
+    fn the_published_tag_of_an_awkward_branch_is_the_tag_img_tag_computes() {
+        // Runs of characters a tag can't hold become one `-`, as in
+        // metadata-action (and `img-tag compute`), so that the tag looked up
+        // is the tag a push of the branch moved, not `latest`.
+        check_published(
+            "default_branch = \"release/+2024\"\n[tags]\nrules = [\"type=ref,event=branch\", \"type=raw,value=latest\"]\n",
+            "release-2024",
+        );
     }
 
     #[test]

@@ -821,6 +821,13 @@ pub fn sanitize(tag: &str) -> String {
     INVALID.replace_all(tag, "-").into_owned()
 }
 
+/// The tag `type=ref,event=branch` gives `branch` (without prefix or
+/// suffix): metadata-action's sanitiser, then [`make_valid`]. The one
+/// branch → tag rule: image-stale-check looks up what img-tag computes.
+pub fn branch_tag(branch: &str) -> String {
+    make_valid(&sanitize(branch))
+}
+
 /// img-tag's fix for tags registries reject: leading `-` and `.` dropped,
 /// cut at [`MAX_TAG_LEN`] characters. `tag` is already sanitised (ASCII).
 pub fn make_valid(tag: &str) -> String {

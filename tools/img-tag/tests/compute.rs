@@ -396,3 +396,25 @@ fn gitlab_pipelines_get_the_tags_of_their_branch_and_merge_request() {
     ]);
     assert_eq!(merge_request, format!("pr-5\nsha-{short}\n"));
 }
+
+#[test]
+fn an_awkward_branch_gets_the_tag_image_stale_check_looks_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = img_tag(
+        dir.path(),
+        &[
+            "compute",
+            "--ref",
+            "refs/heads/release/+2024",
+            "--sha",
+            SHA,
+            "--tag",
+            "type=ref,event=branch",
+        ],
+        &[("SOURCE_DATE_EPOCH", "0")],
+        None,
+    );
+    // The same tag image-stale-check looks up for a default branch
+    // `release/+2024` (tools/image-stale-check/tests/check.rs).
+    assert_eq!(stdout(&output), "release-2024\n", "{}", stderr(&output));
+}
