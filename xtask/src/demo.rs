@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use slipway_core::image_ref::ImageRef;
 use slipway_testbed::git::GitRepo;
 use slipway_testbed::{Dockerd, Registry, Sshd};
 use xshell::{Shell, cmd};
@@ -272,9 +273,7 @@ fn promote_to_prod(
     }
     let staging = release::current_release(sh, &ssh_deploy, "staging", &connection)?;
     for reference in staging.values() {
-        let repository = reference
-            .split_once('@')
-            .map_or(reference.as_str(), |(r, _)| r);
+        let repository = image_ref(reference)?.repository().clone();
         let tagged = format!("docker://{repository}:prod");
         if cmd!(sh, "skopeo inspect --tls-verify=false {tagged}")
             .quiet()
@@ -300,9 +299,12 @@ fn promote_to_prod(
     for (variable, reference) in &prod {
         eprintln!("  {variable}={reference}");
         // The registry (read with skopeo) has the env tag on that very digest.
-        let (repository, digest) = reference
-            .split_once('@')
-            .with_context(|| format!("`{reference}` is not a digest reference"))?;
+        let image = image_ref(reference)?;
+        let repository = image.repository();
+        let digest = image
+            .digest()
+            .with_context(|| format!("`{reference}` is not a digest reference"))?
+            .to_string();
         let tagged = format!("docker://{repository}:prod");
         let format = "{{.Digest}}";
         let found = cmd!(
@@ -322,6 +324,13 @@ fn promote_to_prod(
         .run()
         .context("the prod app does not answer after the promotion")?;
     expect_page(prod_port, "version 1")
+}
+
+/// `reference`, as a tool reported it, parsed.
+fn image_ref(reference: &str) -> anyhow::Result<ImageRef> {
+    reference
+        .parse()
+        .with_context(|| format!("`{reference}` is not an image reference"))
 }
 
 fn expect_built(outcome: &Outcome, expected: &[&str]) -> anyhow::Result<()> {

@@ -27,6 +27,7 @@ use anyhow::{Context as _, bail};
 use slipway_core::config::Config;
 use slipway_core::contract::img_tag::{ApplyReport, ComputeReport};
 use slipway_core::contract::ssh_deploy;
+use slipway_core::image_ref::ImageRef;
 use xshell::{Shell, cmd};
 
 use crate::release::{self, Connection, Outcome, Row};
@@ -208,7 +209,7 @@ fn target_images(
                 "env `{to}` deploys image `{image}`, which env `{from}`'s newest good release does not run: release `{image}` to `{from}` first (`cargo xtask release --env {from} --all`), or deploy `{to}` with `cargo xtask release --env {to}`"
             );
         };
-        if !reference.contains("@sha256:") {
+        if !release::is_digest_reference(reference) {
             bail!(
                 "env `{from}` runs `{image}` as `{reference}`, not by digest: promote moves exact digests only; release `{from}` again with `cargo xtask release --env {from} --all`"
             );
@@ -249,9 +250,10 @@ fn apply_tags(
         if !status.success() {
             bail!("step `img-tag apply` failed ({status}) for `{reference}`");
         }
-        let repository = reference
-            .split_once('@')
-            .map_or(reference.as_str(), |(r, _)| r);
+        let repository = match reference.parse::<ImageRef>() {
+            Ok(image) => image.repository().to_string(),
+            Err(_) => reference.clone(),
+        };
         for change in &report.tags {
             let verb = match (change.changed, is_dry_run) {
                 (false, _) => "unchanged",
@@ -321,11 +323,14 @@ mod tests {
             .collect()
     }
 
+    const APP: &str =
+        "r/app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
     #[track_caller]
     fn check(to_images: &[(&str, &str)], expected: Result<&[(&str, &str)], &str>) {
         let from_images = map(&[("APP_IMAGE", "app"), ("MIGRATOR_IMAGE", "migrator")]);
         let running = map(&[
-            ("APP_IMAGE", "r/app@sha256:aa"),
+            ("APP_IMAGE", APP),
             ("MIGRATOR_IMAGE", "r/migrator:sha-1234567"),
         ]);
         let got = target_images(&from_images, &running, &map(to_images), "staging", "prod")
@@ -347,7 +352,7 @@ mod tests {
 
     #[test]
     fn the_target_env_gets_the_source_envs_references_by_image_name() {
-        check(&[("WEB", "app")], Ok(&[("app", "r/app@sha256:aa")]));
+        check(&[("WEB", "app")], Ok(&[("app", APP)]));
         check(
             &[("WEB", "base")],
             Err(

@@ -16,6 +16,7 @@ use anyhow::{Context as _, bail};
 use slipway_core::config::Config;
 use slipway_core::contract::ssh_deploy::{self, HostReport, ReleaseResult};
 use slipway_core::contract::{changed_paths, image_stale_check, img_build, img_tag};
+use slipway_core::image_ref::ImageRef;
 use xshell::{Shell, cmd};
 
 use crate::{TOOLS, cargo, project_root, target_dir};
@@ -178,8 +179,8 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
             );
         }
         for target in report.targets {
-            if let Some(reference) = target.reference.filter(|r| r.contains("@sha256:")) {
-                let tags = target.tags.iter().map(|t| tag_of(t).to_owned()).collect();
+            if let Some(reference) = target.reference.filter(|r| is_digest_reference(r)) {
+                let tags = target.tags.iter().map(|t| tag_of(t)).collect();
                 outcome.tags.insert(target.name.clone(), tags);
                 built.insert(target.name, reference);
             }
@@ -457,20 +458,35 @@ pub(crate) fn host_failure(host: &HostReport) -> Option<String> {
     ))
 }
 
-/// The tag of a full reference `registry[:port]/repo:tag`.
-fn tag_of(reference: &str) -> &str {
+/// Whether `reference` is an image reference by digest (`repo@sha256:…`).
+pub(crate) fn is_digest_reference(reference: &str) -> bool {
     reference
-        .rsplit_once(':')
-        .filter(|(_, tag)| !tag.contains('/'))
-        .map_or(reference, |(_, tag)| tag)
+        .parse::<ImageRef>()
+        .is_ok_and(|image| image.digest().is_some())
 }
 
-/// The first 12 hex digits of the digest of `repo@sha256:…`.
-fn short_digest(reference: &str) -> &str {
-    let hex = reference
-        .rsplit_once('@')
-        .map_or("-", |(_, digest)| digest.trim_start_matches("sha256:"));
-    hex.get(..12).unwrap_or(hex)
+/// The tag of a full reference `registry[:port]/repo:tag` (the reference
+/// itself when it has none).
+fn tag_of(reference: &str) -> String {
+    match reference
+        .parse::<ImageRef>()
+        .map(|image| image.tag().cloned())
+    {
+        Ok(Some(tag)) => tag.to_string(),
+        _ => reference.to_owned(),
+    }
+}
+
+/// The first 12 hex digits of the digest of `repo@sha256:…` (`-` without
+/// one).
+fn short_digest(reference: &str) -> String {
+    match reference
+        .parse::<ImageRef>()
+        .map(|image| image.digest().cloned())
+    {
+        Ok(Some(digest)) => digest.hex().chars().take(12).collect(),
+        _ => "-".to_owned(),
+    }
 }
 
 /// Milliseconds as seconds: to the millisecond under one second, else to
@@ -505,7 +521,7 @@ pub(crate) fn print_summary(outcome: &Outcome) {
             };
             lines.push([
                 row.image.clone(),
-                short_digest(&row.reference).to_owned(),
+                short_digest(&row.reference),
                 tags.clone(),
                 host.clone(),
                 ready,
@@ -606,7 +622,10 @@ mod tests {
         assert_eq!(tag_of("127.0.0.1:5000/demo/app:sha-0123456"), "sha-0123456");
         assert_eq!(tag_of("127.0.0.1:5000/demo/app"), "127.0.0.1:5000/demo/app");
         assert_eq!(
-            short_digest("127.0.0.1:5000/app@sha256:0123456789abcdef0123"),
+            short_digest(&format!(
+                "127.0.0.1:5000/app@sha256:{}",
+                "0123456789abcdef".repeat(4)
+            )),
             "0123456789ab"
         );
         assert_eq!(short_digest("127.0.0.1:5000/app:latest"), "-");

@@ -304,6 +304,21 @@ impl Differ {
         })
     }
 
+    /// A differ over a repository already opened (by [`crate::git::Repo`]).
+    pub fn from_repo(repo: crate::git::Repo) -> Differ {
+        git2::opts::strict_hash_verification(false);
+        let path = repo.workdir().to_owned();
+        Differ {
+            repo: repo.into_git2(),
+            path,
+        }
+    }
+
+    /// The repository it reads.
+    pub fn repository(&self) -> &git2::Repository {
+        &self.repo
+    }
+
     fn git_error(&self, operation: &'static str) -> impl FnOnce(git2::Error) -> ChangesError {
         let repo = self.path.clone();
         move |source| ChangesError::Git {

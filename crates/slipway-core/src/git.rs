@@ -355,6 +355,17 @@ impl Repo {
         &self.path
     }
 
+    /// The git directory (`.git` of a work tree).
+    pub fn git_dir(&self) -> &Path {
+        self.inner.path()
+    }
+
+    /// The opened git2 repository, for a module that walks it further
+    /// (`changes::Differ`) without opening it again.
+    pub fn into_git2(self) -> git2::Repository {
+        self.inner
+    }
+
     /// HEAD's commit.
     pub fn head_sha(&self) -> Result<Sha, GitError> {
         Ok(Sha::from_oid(self.head_commit()?.id()))

@@ -330,7 +330,7 @@ pub enum StaleError {
 
 /// Judges published images against one commit of one repository.
 pub struct Judge {
-    repo: git2::Repository,
+    /// The one handle on the repository: diffs and history walks alike.
     differ: Differ,
     rev: Sha,
     filters: Option<FilterSet>,
@@ -351,27 +351,41 @@ impl Judge {
     /// A judge of images against commit `rev` of the repository at
     /// `repo_root`, with slipway.toml's filters when `config` is given.
     pub fn new(config: Option<&Config>, repo_root: &Path, rev: Sha) -> Result<Judge, StaleError> {
-        let repo = git2::Repository::open(repo_root).map_err(|source| StaleError::Git {
-            path: repo_root.to_owned(),
-            source,
+        let repo = crate::git::Repo::open(repo_root).map_err(|error| match error {
+            crate::git::GitError::Open { path, source } => StaleError::Git { path, source },
+            other => StaleError::History(other),
         })?;
-        let differ = Differ::open(repo_root)?;
+        Self::from_repo(config, repo, rev)
+    }
+
+    /// [`Judge::new`] over a repository the caller has opened already (to
+    /// resolve `rev`), so it is opened once.
+    pub fn from_repo(
+        config: Option<&Config>,
+        repo: crate::git::Repo,
+        rev: Sha,
+    ) -> Result<Judge, StaleError> {
+        let repo_root = repo.workdir().to_owned();
+        let differ = Differ::from_repo(repo);
         let (filters, relevant) = match config {
             Some(config) => {
-                let set = FilterSet::compile(project::config_filters(config, repo_root)?)?;
+                let set = FilterSet::compile(project::config_filters(config, &repo_root)?)?;
                 let names: BTreeSet<String> = set.names().map(str::to_owned).collect();
                 (Some(set), relevant_filters(config, &names))
             }
             None => (None, BTreeMap::new()),
         };
         Ok(Judge {
-            repo,
             differ,
             rev,
             filters,
             relevant,
             diffs: HashMap::new(),
         })
+    }
+
+    fn repo(&self) -> &git2::Repository {
+        self.differ.repository()
     }
 
     /// The commit images are judged against.
@@ -395,11 +409,11 @@ impl Judge {
                 because: FreshBecause::SameCommit,
             });
         }
-        if self.repo.find_commit(revision.oid()).is_err() {
+        if self.repo().find_commit(revision.oid()).is_err() {
             return Ok(Verdict::Unknown {
                 reason: Unknown::NotInHistory {
                     revision: revision.to_string(),
-                    shallow: self.repo.is_shallow(),
+                    shallow: self.repo().is_shallow(),
                 },
             });
         }
@@ -463,12 +477,12 @@ impl Judge {
             source,
         };
         let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        let mut walk = self.repo.revwalk().map_err(git_error)?;
+        let mut walk = self.repo().revwalk().map_err(git_error)?;
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
             .map_err(git_error)?;
         walk.push(self.rev.oid()).map_err(git_error)?;
         walk.hide(revision.oid()).map_err(git_error)?;
-        let guard = crate::git::HistoryGuard::of(&self.repo);
+        let guard = crate::git::HistoryGuard::of(self.repo());
         let mut commits = Vec::new();
         for oid in walk {
             let oid = oid.map_err(git_error)?;
@@ -478,7 +492,7 @@ impl Judge {
                     revision.short()
                 )
             })?;
-            let commit = self.repo.find_commit(oid).map_err(git_error)?;
+            let commit = self.repo().find_commit(oid).map_err(git_error)?;
             let sha = Sha::from_oid(commit.id());
             let touched = match commit.parent_ids().next() {
                 Some(parent) => {
@@ -508,9 +522,9 @@ impl Judge {
     }
 
     fn differ_path(&self) -> PathBuf {
-        self.repo
+        self.repo()
             .workdir()
-            .unwrap_or_else(|| self.repo.path())
+            .unwrap_or_else(|| self.repo().path())
             .to_owned()
     }
 }
@@ -590,8 +604,13 @@ pub struct FetchOptions {
 /// Where the labels cache of the repository around `start` lives:
 /// `.git/slipway/stale-cache.json`.
 pub fn default_cache_path(start: &Path) -> Option<PathBuf> {
-    let repo = git2::Repository::discover(start).ok()?;
-    Some(repo.path().join("slipway").join("stale-cache.json"))
+    let repo = crate::git::Repo::discover(start).ok()?;
+    Some(cache_path(&repo))
+}
+
+/// Where the labels cache of `repo` lives: `.git/slipway/stale-cache.json`.
+pub fn cache_path(repo: &crate::git::Repo) -> PathBuf {
+    repo.git_dir().join("slipway").join("stale-cache.json")
 }
 
 /// The cache file: published labels by digest. Labels under a digest

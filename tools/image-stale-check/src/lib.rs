@@ -83,9 +83,7 @@ fn check(
         let client = client(&targets, timeout, args.hook, out)?;
         let options = FetchOptions {
             timeout,
-            cache: (!args.no_cache)
-                .then(|| stale::default_cache_path(repo.workdir()))
-                .flatten(),
+            cache: (!args.no_cache).then(|| stale::cache_path(&repo)),
         };
         let refs: Vec<ImageRef> = targets.iter().map(|(_, r)| r.clone()).collect();
         tokio::runtime::Builder::new_current_thread()
@@ -98,7 +96,7 @@ fn check(
             .collect()
     };
     let mut judge =
-        Judge::new(config.as_ref(), repo.workdir(), rev.clone()).map_err(|error| match error {
+        Judge::from_repo(config.as_ref(), repo, rev.clone()).map_err(|error| match error {
             // Filters that do not compile and a wrong `.dockerignore` are bad input.
             StaleError::Paths(_) | StaleError::Filters(ProjectFiltersError::DockerIgnore(_)) => {
                 UsageError::new(error.to_string())
@@ -188,8 +186,7 @@ fn client(
     let options = RegistryOptions {
         max_attempts: if hook { 1 } else { 3 },
         retry_budget: timeout,
-        user_agent: concat!("image-stale-check/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ..RegistryOptions::default()
+        ..RegistryOptions::for_tool("image-stale-check")
     };
     let registries = targets.iter().map(|(_, image)| image.registry());
     Ok(RegistryClient::for_registries(

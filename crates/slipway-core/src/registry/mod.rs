@@ -67,6 +67,18 @@ impl Default for RegistryOptions {
     }
 }
 
+impl RegistryOptions {
+    /// The defaults, sending `User-Agent: <tool>/<version>` (the
+    /// workspace's version, which every tool shares): what each tool starts
+    /// its options from.
+    pub fn for_tool(tool: &str) -> Self {
+        Self {
+            user_agent: format!("{tool}/{}", env!("CARGO_PKG_VERSION")),
+            ..Self::default()
+        }
+    }
+}
+
 /// Why a client for a set of registries could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientSetupError {
