@@ -84,7 +84,7 @@ fn main() -> std::process::ExitCode {
             for cause in error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(release::exit_code_for(&error))
         }
     }
 }

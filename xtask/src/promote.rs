@@ -107,13 +107,16 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
         "image-stale-check: the gate (every promoted image fresh at {short})"
     ));
     let references: Vec<&str> = rows.iter().map(|r| r.reference.as_str()).collect();
-    let refused = release::gate(sh, &bin("image-stale-check"), &references, Some(&sha))?;
+    let (status, refused) = release::gate(sh, &bin("image-stale-check"), &references, Some(&sha))?;
     if !refused.is_empty() {
         let short: String = sha.chars().take(7).collect();
-        bail!(
-            "step `image-stale-check` refused the promotion: {} at {short}; nothing was tagged or deployed. Release env `{from}` at this commit first, or promote what it runs as of an older commit with `--rev`",
-            refused.join(", ")
-        );
+        return Err(release::tool_failed(
+            &status,
+            format!(
+                "step `image-stale-check` refused the promotion: {} at {short}; nothing was tagged or deployed. Release env `{from}` at this commit first, or promote what it runs as of an older commit with `--rev`",
+                refused.join(", ")
+            ),
+        ));
     }
 
     let tags = env_tags(sh, &bin("img-tag"), &config, to, &sha)?;

@@ -122,14 +122,16 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
 
 /// Runs the chain and prints its summary table; an error names the step.
 pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
+    // The plan first: slipway.toml and the env are checked before anything
+    // is built, so a typo costs nothing.
+    let repo = sh.current_dir().join(&args.connection.repo);
+    let config = Config::discover(&repo)?;
+    let env = config.env(&args.env)?.clone();
+
     step("build the tools");
     build_tools(sh)?;
     let bin = |tool: &str| bin_dir().join(tool);
-
-    let repo = sh.current_dir().join(&args.connection.repo);
     let _dir = sh.push_dir(&repo);
-    let config = Config::discover(&repo)?;
-    let env = config.env(&args.env)?.clone();
 
     step("changed-paths: which images need a build");
     let (targets, targets_json) = if args.all {
@@ -172,11 +174,14 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
         )?;
         let report: img_build::BuildReport = parse_report(&output.stdout, "img-build")?;
         if !output.status.success() {
-            bail!(
-                "step `img-build` failed ({}): failed images [{}]; nothing was deployed",
-                output.status,
-                report.failed.join(", ")
-            );
+            return Err(tool_failed(
+                &output.status,
+                format!(
+                    "step `img-build` failed ({}): failed images [{}]; nothing was deployed",
+                    output.status,
+                    report.failed.join(", ")
+                ),
+            ));
         }
         for target in report.targets {
             if let Some(reference) = target.reference.filter(|r| is_digest_reference(r)) {
@@ -223,12 +228,15 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
 
     step("image-stale-check: the gate (every deployed image fresh at HEAD)");
     let references: Vec<&str> = outcome.rows.iter().map(|r| r.reference.as_str()).collect();
-    let refused = gate(sh, &bin("image-stale-check"), &references, None)?;
+    let (status, refused) = gate(sh, &bin("image-stale-check"), &references, None)?;
     if !refused.is_empty() {
-        bail!(
-            "step `image-stale-check` refused the release: {}; nothing was deployed",
-            refused.join(", ")
-        );
+        return Err(tool_failed(
+            &status,
+            format!(
+                "step `image-stale-check` refused the release: {}; nothing was deployed",
+                refused.join(", ")
+            ),
+        ));
     }
 
     let kept: Vec<&Row> = outcome.rows.iter().filter(|r| !r.rebuilt).collect();
@@ -288,11 +296,14 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     let failures = outcome.record_hosts(&report);
     print_summary(&outcome);
     if !status.success() || !failures.is_empty() {
-        bail!(
-            "step `ssh-deploy deploy` failed ({}): {}",
-            status,
-            failures.join("; ")
-        );
+        return Err(tool_failed(
+            &status,
+            format!(
+                "step `ssh-deploy deploy` failed ({}): {}",
+                status,
+                failures.join("; ")
+            ),
+        ));
     }
     Ok(outcome)
 }
@@ -395,13 +406,14 @@ pub(crate) fn build_tools(sh: &Shell) -> anyhow::Result<()> {
 
 /// The gate: image-stale-check on the exact `references`, against `rev`
 /// (default HEAD). Returns why each image that is not `fresh` is refused
-/// (empty: every one is fresh); an error when the tool could not judge.
+/// (empty: every one is fresh) with the tool's exit status; an error when
+/// the tool could not judge.
 pub(crate) fn gate(
     sh: &Shell,
     stale_check: &Path,
     references: &[&str],
     rev: Option<&str>,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(std::process::ExitStatus, Vec<String>)> {
     let rev: Vec<&str> = rev.map(|rev| vec!["--rev", rev]).unwrap_or_default();
     let (status, verdicts): (_, image_stale_check::CheckReport) = run_json(
         "image-stale-check",
@@ -426,7 +438,45 @@ pub(crate) fn gate(
     if !status.success() && refused.is_empty() {
         refused.push(format!("image-stale-check exited with {status}"));
     }
-    Ok(refused)
+    Ok((status, refused))
+}
+
+/// A step whose tool answered no (the stale gate refused, a deploy failed):
+/// the chain exits with the tool's exit code, as the tool alone would.
+#[derive(Debug)]
+pub(crate) struct ToolFailed {
+    /// The tool's exit code (never 0).
+    pub(crate) code: u8,
+    message: String,
+}
+
+impl std::fmt::Display for ToolFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ToolFailed {}
+
+/// The error of a step whose tool exited with `status`, carrying its code
+/// (`3`, an operation failed, when it has none: killed by a signal).
+pub(crate) fn tool_failed(status: &std::process::ExitStatus, message: String) -> anyhow::Error {
+    let code = status
+        .code()
+        .and_then(|code| u8::try_from(code).ok())
+        .filter(|code| *code != 0)
+        .unwrap_or(slipway_core::cli::exit::FAILURE);
+    anyhow::Error::new(ToolFailed { code, message })
+}
+
+/// The exit code of the chain for `error`: a tool's own code when a tool
+/// said no, else the code the error's type says (`2` for bad input such as
+/// an unknown env, `3` for a failed operation).
+pub(crate) fn exit_code_for(error: &anyhow::Error) -> u8 {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<ToolFailed>().map(|tool| tool.code))
+        .unwrap_or_else(|| slipway_core::cli::exit_code_for(error))
 }
 
 /// Runs a tool (see [`json_output`]) and parses its stdout as the report `T`;
@@ -615,6 +665,31 @@ mod tests {
             ),
             "{error:#}"
         );
+    }
+
+    #[test]
+    fn a_tools_refusal_exits_with_the_tools_code() {
+        // A real exit status: image-stale-check's "stale" is 1.
+        let status = std::process::Command::new("sh")
+            .args(["-c", "exit 1"])
+            .status()
+            .unwrap();
+        let error = tool_failed(
+            &status,
+            "step `image-stale-check` refused the release".into(),
+        )
+        .context("cannot release env `prod`");
+        assert_eq!(exit_code_for(&error), 1);
+        // A config mistake says 2 through the chain's own errors.
+        let config = Config::from_str(
+            "[project]\nregistry = \"127.0.0.1:5000/demo\"\n",
+            Path::new("slipway.toml"),
+        )
+        .unwrap();
+        let typo = anyhow::Error::new(config.env("prdo").unwrap_err());
+        assert_eq!(exit_code_for(&typo), 2);
+        // Anything else is a failed operation.
+        assert_eq!(exit_code_for(&anyhow::anyhow!("connection refused")), 3);
     }
 
     #[test]

@@ -92,6 +92,12 @@ pub enum AuthError {
     },
 }
 
+impl crate::cli::ExitStatus for AuthError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::FAILURE)
+    }
+}
+
 /// The subset of docker's `config.json` that holds credentials.
 #[derive(Debug, Default, serde::Deserialize)]
 struct DockerConfig {

@@ -274,6 +274,16 @@ pub enum ChangesError {
     },
 }
 
+impl crate::cli::ExitStatus for ChangesError {
+    fn exit_code(&self) -> Option<u8> {
+        match self {
+            // `--files-from` text that is not `git diff --name-status`.
+            Self::NameStatus { .. } => Some(crate::cli::exit::USAGE),
+            _ => Some(crate::cli::exit::FAILURE),
+        }
+    }
+}
+
 /// An open repository for diffing.
 pub struct Differ {
     repo: git2::Repository,

@@ -41,6 +41,12 @@ pub enum DurationError {
     },
 }
 
+impl crate::cli::ExitStatus for DurationError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::USAGE)
+    }
+}
+
 /// Parses a duration from zero to [`MAX`].
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
     parse_in_range(text, "0s")

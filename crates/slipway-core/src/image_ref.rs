@@ -144,6 +144,12 @@ pub enum ImageRefError {
     },
 }
 
+impl crate::cli::ExitStatus for ImageRefError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::USAGE)
+    }
+}
+
 /// ` in `input`` when the value is only part of the input, else nothing.
 fn within(input: &str, value: &str) -> String {
     if input == value {

@@ -328,6 +328,19 @@ pub enum StaleError {
     Paths(#[from] PathsError),
 }
 
+impl crate::cli::ExitStatus for StaleError {
+    fn exit_code(&self) -> Option<u8> {
+        // Transparent variants are not causes of their own: ask them here.
+        match self {
+            Self::Git { .. } => Some(crate::cli::exit::FAILURE),
+            Self::History(error) => error.exit_code(),
+            Self::Changes(error) => error.exit_code(),
+            Self::Filters(error) => error.exit_code(),
+            Self::Paths(error) => error.exit_code(),
+        }
+    }
+}
+
 /// Judges published images against one commit of one repository.
 pub struct Judge {
     /// The one handle on the repository: diffs and history walks alike.
@@ -793,6 +806,12 @@ pub enum FetchError {
         /// The limit.
         timeout: Duration,
     },
+}
+
+impl crate::cli::ExitStatus for FetchError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::FAILURE)
+    }
 }
 
 /// Fetches and judges in one go: for each `(name, reference)`, what is

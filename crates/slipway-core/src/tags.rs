@@ -116,6 +116,12 @@ pub enum TagError {
     },
 }
 
+impl crate::cli::ExitStatus for TagError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::USAGE)
+    }
+}
+
 /// ` — did you mean `x`?` for the valid name nearest to `given`, or empty.
 fn hint(given: &str, valid: &[&str]) -> String {
     valid

@@ -79,6 +79,12 @@ pub enum CommitError {
     },
 }
 
+impl crate::cli::ExitStatus for CommitError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::USAGE)
+    }
+}
+
 /// A parsed Conventional Commit message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConventionalCommit {

@@ -16,9 +16,8 @@ use slipway_core::cli::UsageError;
 use slipway_core::config::Config;
 use slipway_core::image_ref::{ImageRef, Tag};
 use slipway_core::output::Output;
-use slipway_core::paths::project::ProjectFiltersError;
 use slipway_core::registry::{RegistryClient, RegistryOptions};
-use slipway_core::stale::{self, FetchOptions, Judge, StaleError};
+use slipway_core::stale::{self, FetchOptions, Judge};
 
 pub use cli::{CheckArgs, Cli, Command, InstallHookArgs};
 pub use report::{CheckReport, HookReport, Report};
@@ -95,14 +94,9 @@ fn check(
             .map(|r| r.map_err(|e| stale::error_chain(&e)))
             .collect()
     };
-    let mut judge =
-        Judge::from_repo(config.as_ref(), repo, rev.clone()).map_err(|error| match error {
-            // Filters that do not compile and a wrong `.dockerignore` are bad input.
-            StaleError::Paths(_) | StaleError::Filters(ProjectFiltersError::DockerIgnore(_)) => {
-                UsageError::new(error.to_string())
-            }
-            other => anyhow::Error::new(other),
-        })?;
+    // Filters that do not compile and a wrong `.dockerignore` are bad input:
+    // the error's type says so (`ExitStatus`).
+    let mut judge = Judge::from_repo(config.as_ref(), repo, rev.clone())?;
     let images = stale::judge_all(&mut judge, &targets, published)?;
     Ok(CheckReport {
         rev,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use slipway_core::cli::UsageError;
+use slipway_core::cli::{ExitStatus as _, UsageError};
 use slipway_core::config::{Config, Platform, SecretSource};
 use slipway_core::image_ref::{Repository, Tag};
 use slipway_core::tags::context::{ContextInputs, gather};
@@ -111,8 +111,9 @@ pub(crate) fn plan(
         Some(config.project.default_branch.clone()),
     )
     .map_err(|error| {
-        if error.is_usage() {
-            UsageError::new(error.to_string())
+        // Bad input stands alone; a failed read says what it was for.
+        if error.exit_code() == Some(slipway_core::cli::exit::USAGE) {
+            anyhow::Error::new(error)
         } else {
             anyhow::Error::new(error).context("cannot gather the facts tags are computed from")
         }

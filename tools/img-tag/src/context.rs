@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use slipway_core::ci::CiContext;
-use slipway_core::cli::UsageError;
 use slipway_core::tags::TagContext;
 use slipway_core::tags::context::{ContextInputs, gather};
 
@@ -28,11 +27,5 @@ pub(crate) fn tag_context(
         default_branch: args.default_branch.clone(),
     };
     let ci = CiContext::from_env_or_github_variables(env)?;
-    gather(&inputs, &ci, env, cwd, default_branch_from_config).map_err(|error| {
-        if error.is_usage() {
-            UsageError::new(error.to_string())
-        } else {
-            anyhow::Error::new(error)
-        }
-    })
+    Ok(gather(&inputs, &ci, env, cwd, default_branch_from_config)?)
 }

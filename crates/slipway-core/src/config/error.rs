@@ -125,6 +125,13 @@ fn name_list(names: &[String]) -> String {
 #[error(transparent)]
 pub struct ConfigError(Box<ConfigErrorKind>);
 
+impl crate::cli::ExitStatus for ConfigError {
+    fn exit_code(&self) -> Option<u8> {
+        // A config that cannot be read or used is bad input.
+        Some(crate::cli::exit::USAGE)
+    }
+}
+
 impl ConfigError {
     /// What went wrong, with the facts.
     pub fn kind(&self) -> &ConfigErrorKind {

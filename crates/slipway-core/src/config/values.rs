@@ -38,6 +38,12 @@ pub enum ValueError {
     },
 }
 
+impl crate::cli::ExitStatus for ValueError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::USAGE)
+    }
+}
+
 /// An SSH destination: `[user@]host[:port]`, IPv6 addresses in brackets.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Host {

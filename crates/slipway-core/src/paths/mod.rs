@@ -132,6 +132,12 @@ pub enum PathsError {
     },
 }
 
+impl crate::cli::ExitStatus for PathsError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::USAGE)
+    }
+}
+
 /// A pattern after compilation.
 #[derive(Debug, Clone)]
 struct Pattern {

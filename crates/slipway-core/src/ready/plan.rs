@@ -25,6 +25,12 @@ pub enum PlanError {
     Combination(String),
 }
 
+impl crate::cli::ExitStatus for PlanError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::USAGE)
+    }
+}
+
 impl PlanError {
     fn invalid(flag: &str, value: &str, reason: impl Into<String>) -> PlanError {
         PlanError::Invalid {

@@ -114,6 +114,12 @@ pub enum ManifestError {
     },
 }
 
+impl crate::cli::ExitStatus for ManifestError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::FAILURE)
+    }
+}
+
 impl Manifest {
     /// Whether it is an index or manifest list.
     pub fn is_index(&self) -> bool {

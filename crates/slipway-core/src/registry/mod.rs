@@ -96,6 +96,12 @@ pub enum ClientSetupError {
     Client(#[source] Box<RegistryError>),
 }
 
+impl crate::cli::ExitStatus for ClientSetupError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::FAILURE)
+    }
+}
+
 /// What went wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -199,6 +205,12 @@ pub enum RegistryError {
         /// The JSON error.
         reason: String,
     },
+}
+
+impl crate::cli::ExitStatus for RegistryError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(crate::cli::exit::FAILURE)
+    }
 }
 
 impl RegistryError {

@@ -58,16 +58,15 @@ pub enum ContextError {
     },
 }
 
-impl ContextError {
-    /// Whether the error is bad input (a value the user gave), rather than a
-    /// failed read.
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+impl crate::cli::ExitStatus for ContextError {
+    fn exit_code(&self) -> Option<u8> {
+        match self {
             Self::InvalidSha { .. }
-                | Self::InvalidEpoch { .. }
-                | Self::InvalidShortShaLength { .. }
-        )
+            | Self::InvalidEpoch { .. }
+            | Self::InvalidShortShaLength { .. } => Some(crate::cli::exit::USAGE),
+            // Its cause, a git error, says.
+            Self::Git { .. } => None,
+        }
     }
 }
 
