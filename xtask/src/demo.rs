@@ -14,7 +14,8 @@ use slipway_testbed::git::GitRepo;
 use slipway_testbed::{Dockerd, Registry, Sshd};
 use xshell::{Shell, cmd};
 
-use crate::release::{self, Outcome};
+use crate::release;
+use crate::runner::{self, Outcome};
 use crate::{packages, project_root, promote, rollback};
 
 /// Flags of `cargo xtask demo`.
@@ -268,10 +269,10 @@ fn promote_to_prod(
     let mut dry_run = promote_args(first);
     dry_run.dry_run = true;
     promote::promote(sh, &dry_run).context("the dry run of the promotion failed")?;
-    if !release::current_release(sh, &ssh_deploy, "prod", &connection)?.is_empty() {
+    if !runner::current_release(sh, &ssh_deploy, "prod", &connection)?.is_empty() {
         bail!("`promote --dry-run` deployed to `prod`");
     }
-    let staging = release::current_release(sh, &ssh_deploy, "staging", &connection)?;
+    let staging = runner::current_release(sh, &ssh_deploy, "staging", &connection)?;
     for reference in staging.values() {
         let repository = image_ref(reference)?.repository().clone();
         let tagged = format!("docker://{repository}:prod");
@@ -291,7 +292,7 @@ fn promote_to_prod(
         bail!("the docker engine holds new images after the promotion: something was built");
     }
 
-    let prod = release::current_release(sh, &ssh_deploy, "prod", &connection)?;
+    let prod = runner::current_release(sh, &ssh_deploy, "prod", &connection)?;
     if staging.is_empty() || prod != staging {
         bail!("`prod` runs {prod:?}, `staging` runs {staging:?}: they should be the same digests");
     }
@@ -395,7 +396,7 @@ fn copy_tree(
 }
 
 fn bin(tool: &str) -> PathBuf {
-    release::bin_dir().join(tool)
+    runner::bin_dir().join(tool)
 }
 
 fn say(what: &str) {
@@ -403,8 +404,8 @@ fn say(what: &str) {
 }
 
 /// The demo's repository and its test-bed sshd's key and known_hosts.
-fn connection(repo: &GitRepo, sshd: &Sshd) -> release::Connection {
-    release::Connection {
+fn connection(repo: &GitRepo, sshd: &Sshd) -> runner::Connection {
+    runner::Connection {
         repo: repo.path().to_path_buf(),
         ssh_key: Some(sshd.client_key_path()),
         known_hosts: Some(sshd.known_hosts_path()),

@@ -30,7 +30,7 @@ use slipway_core::contract::ssh_deploy;
 use slipway_core::image_ref::ImageRef;
 use xshell::{Shell, cmd};
 
-use crate::release::{self, Connection, Outcome, Row};
+use crate::runner::{self, Connection, Outcome, Row};
 
 /// Flags of `cargo xtask promote`.
 #[derive(Debug, Clone, clap::Args)]
@@ -78,8 +78,8 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
         .clone();
 
     step("build the tools");
-    release::build_tools(sh)?;
-    let bin = |tool: &str| release::bin_dir().join(tool);
+    runner::build_tools(sh)?;
+    let bin = |tool: &str| runner::bin_dir().join(tool);
     let _dir = sh.push_dir(&repo);
     let rev = &args.rev;
     let commit = format!("{rev}^{{commit}}");
@@ -92,7 +92,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     step(&format!(
         "ssh-deploy releases: the images env `{from}` runs (its newest good release)"
     ));
-    let running = release::current_release(sh, &bin("ssh-deploy"), from, &args.connection)?;
+    let running = runner::current_release(sh, &bin("ssh-deploy"), from, &args.connection)?;
     if running.is_empty() {
         bail!(
             "env `{from}` has no good release to promote (no release recorded as `deployed` on its hosts): release it first with `cargo xtask release --env {from} --all`"
@@ -107,10 +107,10 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
         "image-stale-check: the gate (every promoted image fresh at {short})"
     ));
     let references: Vec<&str> = rows.iter().map(|r| r.reference.as_str()).collect();
-    let (status, refused) = release::gate(sh, &bin("image-stale-check"), &references, Some(&sha))?;
+    let (status, refused) = runner::gate(sh, &bin("image-stale-check"), &references, Some(&sha))?;
     if !refused.is_empty() {
         let short: String = sha.chars().take(7).collect();
-        return Err(release::tool_failed(
+        return Err(runner::tool_failed(
             &status,
             format!(
                 "step `image-stale-check` refused the promotion: {} at {short}; nothing was tagged or deployed. Release env `{from}` at this commit first, or promote what it runs as of an older commit with `--rev`",
@@ -149,7 +149,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     step(&format!(
         "ssh-deploy deploy --env {to}: the same digests, no build (readiness and rollback inside)"
     ));
-    let (status, report): (_, ssh_deploy::Report) = release::run_json(
+    let (status, report): (_, ssh_deploy::Report) = runner::run_json(
         "ssh-deploy deploy",
         cmd!(
             sh,
@@ -163,7 +163,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     };
     let failures = outcome.record_hosts(&report);
     if !status.success() || !failures.is_empty() || report.hosts.is_empty() {
-        release::print_summary(&outcome);
+        runner::print_summary(&outcome);
         bail!(
             "step `ssh-deploy deploy --env {to}` failed ({status}): {}; the `{to}` tags were not moved",
             if failures.is_empty() {
@@ -184,7 +184,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     for row in &outcome.rows {
         outcome.tags.insert(row.image.clone(), tags.clone());
     }
-    release::print_summary(&outcome);
+    runner::print_summary(&outcome);
     eprintln!(
         "promoted {from} -> {to}: {} image(s), nothing built",
         outcome.rows.len()
@@ -212,7 +212,7 @@ fn target_images(
                 "env `{to}` deploys image `{image}`, which env `{from}`'s newest good release does not run: release `{image}` to `{from}` first (`cargo xtask release --env {from} --all`), or deploy `{to}` with `cargo xtask release --env {to}`"
             );
         };
-        if !release::is_digest_reference(reference) {
+        if !runner::is_digest_reference(reference) {
             bail!(
                 "env `{from}` runs `{image}` as `{reference}`, not by digest: promote moves exact digests only; release `{from}` again with `cargo xtask release --env {from} --all`"
             );
@@ -242,7 +242,7 @@ fn apply_tags(
     for row in rows {
         let reference = &row.reference;
         let tag_flags = &tag_flags;
-        let (status, report): (_, ApplyReport) = release::run_json(
+        let (status, report): (_, ApplyReport) = runner::run_json(
             "img-tag apply",
             cmd!(
                 sh,
@@ -296,7 +296,7 @@ fn env_tags(
     )
     .read()
     .context("step `img-tag compute` failed")?;
-    let report: ComputeReport = release::parse_report(text.as_bytes(), "img-tag compute")?;
+    let report: ComputeReport = runner::parse_report(text.as_bytes(), "img-tag compute")?;
     for tag in report.tags {
         if !tags.contains(&tag) {
             tags.push(tag);

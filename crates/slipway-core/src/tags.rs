@@ -13,8 +13,8 @@
 //! supported; an unknown attribute or expression is an error, where the
 //! action ignores it.
 
-pub mod context;
 mod compute;
+pub mod context;
 mod date;
 mod flavor;
 mod image;

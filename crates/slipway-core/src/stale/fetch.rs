@@ -12,7 +12,6 @@ pub struct FetchOptions {
     pub cache: Option<PathBuf>,
 }
 
-
 /// What the registry holds under each of `images`, in order: labels of
 /// every platform, from manifests and config blobs only. With a cache, a
 /// digest seen before costs one `HEAD` of its manifest. Each lookup is

@@ -111,7 +111,11 @@ impl Judge {
 
     /// The changed files between `revision` and the judged commit that
     /// count for `image`.
-    pub(super) fn stale_files(&mut self, image: &str, revision: &Sha) -> Result<Vec<StaleFile>, StaleError> {
+    pub(super) fn stale_files(
+        &mut self,
+        image: &str,
+        revision: &Sha,
+    ) -> Result<Vec<StaleFile>, StaleError> {
         if !self.diffs.contains_key(revision) {
             let files = self
                 .differ

@@ -450,7 +450,10 @@ pub(super) fn compile_version_match(line: &str, pattern: &str) -> Result<regex::
 /// `None` when the rule does not apply. Same as metadata-action: the git tag
 /// (or `value`) must be valid semver, a leading `v` allowed; a prerelease
 /// gets its full version whatever the pattern, unless the pattern is `{{raw}}`.
-pub(super) fn semver_value(rule: &TagRule, ctx: &TagContext) -> Result<Option<(String, bool)>, TagError> {
+pub(super) fn semver_value(
+    rule: &TagRule,
+    ctx: &TagContext,
+) -> Result<Option<(String, bool)>, TagError> {
     let Some(raw) = version_source(rule, ctx)? else {
         return Ok(None);
     };
@@ -484,7 +487,10 @@ pub(super) fn semver_value(rule: &TagRule, ctx: &TagContext) -> Result<Option<(S
 /// rule does not apply. Same as metadata-action: the version must conform to
 /// PEP 440; a pre-, post- or dev-release gets its normalised version (or
 /// `{{raw}}`) whatever the pattern, and is no `latest`.
-pub(super) fn pep440_value(rule: &TagRule, ctx: &TagContext) -> Result<Option<(String, bool)>, TagError> {
+pub(super) fn pep440_value(
+    rule: &TagRule,
+    ctx: &TagContext,
+) -> Result<Option<(String, bool)>, TagError> {
     let Some(raw) = version_source(rule, ctx)? else {
         return Ok(None);
     };

@@ -322,7 +322,6 @@ pub fn sort_rules(rules: &mut [TagRule]) {
     rules.sort_by_key(|rule| std::cmp::Reverse(rule.priority));
 }
 
-
 impl fmt::Display for TagRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.line)

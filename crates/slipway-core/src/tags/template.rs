@@ -161,7 +161,11 @@ pub(super) fn unquote(value: &str) -> String {
 }
 
 /// Renders a template in a scope.
-pub(super) fn eval(template: &str, scope: &Scope<'_>, ctx: &TagContext) -> Result<String, TagError> {
+pub(super) fn eval(
+    template: &str,
+    scope: &Scope<'_>,
+    ctx: &TagContext,
+) -> Result<String, TagError> {
     let mut out = String::new();
     for piece in parse_template(template)? {
         match piece {
