@@ -92,11 +92,7 @@ pub enum AuthError {
     },
 }
 
-impl crate::cli::ExitStatus for AuthError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::FAILURE)
-    }
-}
+crate::cli::exit_status!(AuthError => FAILURE);
 
 /// The subset of docker's `config.json` that holds credentials.
 #[derive(Debug, Default, serde::Deserialize)]

@@ -60,12 +60,8 @@ pub enum CiError {
     },
 }
 
-impl crate::cli::ExitStatus for CiError {
-    fn exit_code(&self) -> Option<u8> {
-        // A CI variable or event file that cannot be used is bad input.
-        Some(crate::cli::exit::USAGE)
-    }
-}
+// A CI variable or event file that cannot be used is bad input.
+crate::cli::exit_status!(CiError => USAGE);
 
 /// The CI system running us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

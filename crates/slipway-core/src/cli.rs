@@ -119,11 +119,20 @@ pub trait ExitStatus {
     fn exit_code(&self) -> Option<u8>;
 }
 
-impl ExitStatus for UsageError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(exit::USAGE)
-    }
+/// Implements [`ExitStatus`] for error types whose every variant means one
+/// code: `exit_status!(ValueError => USAGE)` (a name of [`exit`]).
+macro_rules! exit_status {
+    ($($error:ty => $code:ident),+ $(,)?) => {$(
+        impl $crate::cli::ExitStatus for $error {
+            fn exit_code(&self) -> Option<u8> {
+                Some($crate::cli::exit::$code)
+            }
+        }
+    )+};
 }
+pub(crate) use exit_status;
+
+exit_status!(UsageError => USAGE);
 
 /// The exit code an error maps to: that of the first cause in its chain
 /// that says one ([`ExitStatus`]), else [`exit::FAILURE`].

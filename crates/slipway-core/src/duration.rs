@@ -41,11 +41,7 @@ pub enum DurationError {
     },
 }
 
-impl crate::cli::ExitStatus for DurationError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::USAGE)
-    }
-}
+crate::cli::exit_status!(DurationError => USAGE);
 
 /// Parses a duration from zero to [`MAX`].
 pub fn parse(text: &str) -> Result<Duration, DurationError> {

@@ -110,11 +110,7 @@ pub enum GitError {
     },
 }
 
-impl crate::cli::ExitStatus for GitError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::FAILURE)
-    }
-}
+crate::cli::exit_status!(GitError => FAILURE);
 
 /// The end of an error message about a missing revision in a shallow clone.
 fn shallow_hint(shallow: &bool) -> &'static str {

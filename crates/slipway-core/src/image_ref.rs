@@ -144,11 +144,7 @@ pub enum ImageRefError {
     },
 }
 
-impl crate::cli::ExitStatus for ImageRefError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::USAGE)
-    }
-}
+crate::cli::exit_status!(ImageRefError => USAGE);
 
 /// ` in `input`` when the value is only part of the input, else nothing.
 fn within(input: &str, value: &str) -> String {

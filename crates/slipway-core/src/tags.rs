@@ -129,11 +129,7 @@ pub enum TagError {
     },
 }
 
-impl crate::cli::ExitStatus for TagError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::USAGE)
-    }
-}
+crate::cli::exit_status!(TagError => USAGE);
 
 /// ` — did you mean `x`?` for the valid name nearest to `given`, or empty.
 pub(super) fn hint(given: &str, valid: &[&str]) -> String {

@@ -79,11 +79,7 @@ pub enum CommitError {
     },
 }
 
-impl crate::cli::ExitStatus for CommitError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::USAGE)
-    }
-}
+crate::cli::exit_status!(CommitError => USAGE);
 
 /// A parsed Conventional Commit message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

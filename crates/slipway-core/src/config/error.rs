@@ -125,12 +125,8 @@ fn name_list(names: &[String]) -> String {
 #[error(transparent)]
 pub struct ConfigError(Box<ConfigErrorKind>);
 
-impl crate::cli::ExitStatus for ConfigError {
-    fn exit_code(&self) -> Option<u8> {
-        // A config that cannot be read or used is bad input.
-        Some(crate::cli::exit::USAGE)
-    }
-}
+// A config that cannot be read or used is bad input.
+crate::cli::exit_status!(ConfigError => USAGE);
 
 impl ConfigError {
     /// What went wrong, with the facts.

@@ -38,11 +38,7 @@ pub enum ValueError {
     },
 }
 
-impl crate::cli::ExitStatus for ValueError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::USAGE)
-    }
-}
+crate::cli::exit_status!(ValueError => USAGE);
 
 /// An SSH destination: `[user@]host[:port]`, IPv6 addresses in brackets.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -132,11 +132,7 @@ pub enum PathsError {
     },
 }
 
-impl crate::cli::ExitStatus for PathsError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::USAGE)
-    }
-}
+crate::cli::exit_status!(PathsError => USAGE);
 
 /// A pattern after compilation.
 #[derive(Debug, Clone)]

@@ -25,11 +25,7 @@ pub enum PlanError {
     Combination(String),
 }
 
-impl crate::cli::ExitStatus for PlanError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::USAGE)
-    }
-}
+crate::cli::exit_status!(PlanError => USAGE);
 
 impl PlanError {
     fn invalid(flag: &str, value: &str, reason: impl Into<String>) -> PlanError {

@@ -114,11 +114,7 @@ pub enum ManifestError {
     },
 }
 
-impl crate::cli::ExitStatus for ManifestError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::FAILURE)
-    }
-}
+crate::cli::exit_status!(ManifestError => FAILURE);
 
 impl Manifest {
     /// Whether it is an index or manifest list.

@@ -96,11 +96,7 @@ pub enum ClientSetupError {
     Client(#[source] Box<RegistryError>),
 }
 
-impl crate::cli::ExitStatus for ClientSetupError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::FAILURE)
-    }
-}
+crate::cli::exit_status!(ClientSetupError => FAILURE);
 
 /// What went wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
@@ -207,11 +203,7 @@ pub enum RegistryError {
     },
 }
 
-impl crate::cli::ExitStatus for RegistryError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::FAILURE)
-    }
-}
+crate::cli::exit_status!(RegistryError => FAILURE);
 
 impl RegistryError {
     /// Whether the error is a 404 for a manifest or tag.

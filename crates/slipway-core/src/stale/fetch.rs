@@ -138,8 +138,4 @@ pub enum FetchError {
     },
 }
 
-impl crate::cli::ExitStatus for FetchError {
-    fn exit_code(&self) -> Option<u8> {
-        Some(crate::cli::exit::FAILURE)
-    }
-}
+crate::cli::exit_status!(FetchError => FAILURE);
