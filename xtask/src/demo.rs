@@ -9,11 +9,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use slipway_core::image_ref::ImageRef;
 use slipway_testbed::git::GitRepo;
 use slipway_testbed::{Dockerd, Registry, Sshd};
 use xshell::{Shell, cmd};
 
-use crate::release::{self, Outcome};
+use crate::release;
+use crate::runner::{self, Outcome};
 use crate::{packages, project_root, promote, rollback};
 
 /// Flags of `cargo xtask demo`.
@@ -267,14 +269,12 @@ fn promote_to_prod(
     let mut dry_run = promote_args(first);
     dry_run.dry_run = true;
     promote::promote(sh, &dry_run).context("the dry run of the promotion failed")?;
-    if !release::current_release(sh, &ssh_deploy, "prod", &connection)?.is_empty() {
+    if !runner::current_release(sh, &ssh_deploy, "prod", &connection)?.is_empty() {
         bail!("`promote --dry-run` deployed to `prod`");
     }
-    let staging = release::current_release(sh, &ssh_deploy, "staging", &connection)?;
+    let staging = runner::current_release(sh, &ssh_deploy, "staging", &connection)?;
     for reference in staging.values() {
-        let repository = reference
-            .split_once('@')
-            .map_or(reference.as_str(), |(r, _)| r);
+        let repository = image_ref(reference)?.repository().clone();
         let tagged = format!("docker://{repository}:prod");
         if cmd!(sh, "skopeo inspect --tls-verify=false {tagged}")
             .quiet()
@@ -292,7 +292,7 @@ fn promote_to_prod(
         bail!("the docker engine holds new images after the promotion: something was built");
     }
 
-    let prod = release::current_release(sh, &ssh_deploy, "prod", &connection)?;
+    let prod = runner::current_release(sh, &ssh_deploy, "prod", &connection)?;
     if staging.is_empty() || prod != staging {
         bail!("`prod` runs {prod:?}, `staging` runs {staging:?}: they should be the same digests");
     }
@@ -300,9 +300,12 @@ fn promote_to_prod(
     for (variable, reference) in &prod {
         eprintln!("  {variable}={reference}");
         // The registry (read with skopeo) has the env tag on that very digest.
-        let (repository, digest) = reference
-            .split_once('@')
-            .with_context(|| format!("`{reference}` is not a digest reference"))?;
+        let image = image_ref(reference)?;
+        let repository = image.repository();
+        let digest = image
+            .digest()
+            .with_context(|| format!("`{reference}` is not a digest reference"))?
+            .to_string();
         let tagged = format!("docker://{repository}:prod");
         let format = "{{.Digest}}";
         let found = cmd!(
@@ -322,6 +325,13 @@ fn promote_to_prod(
         .run()
         .context("the prod app does not answer after the promotion")?;
     expect_page(prod_port, "version 1")
+}
+
+/// `reference`, as a tool reported it, parsed.
+fn image_ref(reference: &str) -> anyhow::Result<ImageRef> {
+    reference
+        .parse()
+        .with_context(|| format!("`{reference}` is not an image reference"))
 }
 
 fn expect_built(outcome: &Outcome, expected: &[&str]) -> anyhow::Result<()> {
@@ -386,7 +396,7 @@ fn copy_tree(
 }
 
 fn bin(tool: &str) -> PathBuf {
-    release::bin_dir().join(tool)
+    runner::bin_dir().join(tool)
 }
 
 fn say(what: &str) {
@@ -394,8 +404,8 @@ fn say(what: &str) {
 }
 
 /// The demo's repository and its test-bed sshd's key and known_hosts.
-fn connection(repo: &GitRepo, sshd: &Sshd) -> release::Connection {
-    release::Connection {
+fn connection(repo: &GitRepo, sshd: &Sshd) -> runner::Connection {
+    runner::Connection {
         repo: repo.path().to_path_buf(),
         ssh_key: Some(sshd.client_key_path()),
         known_hosts: Some(sshd.known_hosts_path()),

@@ -20,7 +20,7 @@ use slipway_core::contract::image_stale_check;
 use slipway_core::output::shell_quote;
 use xshell::{Shell, cmd};
 
-use crate::release::{self, build_tools};
+use crate::runner::{self, build_tools};
 
 /// Flags of `cargo xtask install-hooks`.
 #[derive(Debug, Clone, clap::Args)]
@@ -88,12 +88,12 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         eprintln!("moved `{}` to `{}`", path.display(), backup.display());
     }
 
-    let stale_check = release::bin_dir().join("image-stale-check");
+    let stale_check = runner::bin_dir().join("image-stale-check");
     let text = cmd!(sh, "{stale_check} install-hook --format json")
         .read()
         .context("`image-stale-check install-hook` failed")?;
     let report: image_stale_check::Report =
-        release::parse_report(text.as_bytes(), "image-stale-check install-hook")?;
+        runner::parse_report(text.as_bytes(), "image-stale-check install-hook")?;
     let image_stale_check::Report::Hook(hook) = report else {
         bail!("`image-stale-check install-hook` printed verdicts instead of what it installed");
     };
@@ -107,7 +107,7 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     }
     println!("{} {}", hook.action, pre_push.display());
 
-    let img_tag = release::bin_dir().join("img-tag");
+    let img_tag = runner::bin_dir().join("img-tag");
     let script = commit_msg_hook(&img_tag.to_string_lossy());
     let action = match read_hook(&commit_msg)? {
         Some(old) if old == script => "unchanged",

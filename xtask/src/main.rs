@@ -16,6 +16,7 @@ mod packages;
 mod promote;
 mod release;
 mod rollback;
+mod runner;
 #[cfg(test)]
 mod tidy;
 
@@ -84,7 +85,7 @@ fn main() -> std::process::ExitCode {
             for cause in error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(runner::exit_code_for(&error))
         }
     }
 }

@@ -27,9 +27,10 @@ use anyhow::{Context as _, bail};
 use slipway_core::config::Config;
 use slipway_core::contract::img_tag::{ApplyReport, ComputeReport};
 use slipway_core::contract::ssh_deploy;
+use slipway_core::image_ref::ImageRef;
 use xshell::{Shell, cmd};
 
-use crate::release::{self, Connection, Outcome, Row};
+use crate::runner::{self, Connection, Outcome, Row};
 
 /// Flags of `cargo xtask promote`.
 #[derive(Debug, Clone, clap::Args)]
@@ -77,8 +78,8 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
         .clone();
 
     step("build the tools");
-    release::build_tools(sh)?;
-    let bin = |tool: &str| release::bin_dir().join(tool);
+    runner::build_tools(sh)?;
+    let bin = |tool: &str| runner::bin_dir().join(tool);
     let _dir = sh.push_dir(&repo);
     let rev = &args.rev;
     let commit = format!("{rev}^{{commit}}");
@@ -91,7 +92,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     step(&format!(
         "ssh-deploy releases: the images env `{from}` runs (its newest good release)"
     ));
-    let running = release::current_release(sh, &bin("ssh-deploy"), from, &args.connection)?;
+    let running = runner::current_release(sh, &bin("ssh-deploy"), from, &args.connection)?;
     if running.is_empty() {
         bail!(
             "env `{from}` has no good release to promote (no release recorded as `deployed` on its hosts): release it first with `cargo xtask release --env {from} --all`"
@@ -106,13 +107,16 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
         "image-stale-check: the gate (every promoted image fresh at {short})"
     ));
     let references: Vec<&str> = rows.iter().map(|r| r.reference.as_str()).collect();
-    let refused = release::gate(sh, &bin("image-stale-check"), &references, Some(&sha))?;
+    let (status, refused) = runner::gate(sh, &bin("image-stale-check"), &references, Some(&sha))?;
     if !refused.is_empty() {
         let short: String = sha.chars().take(7).collect();
-        bail!(
-            "step `image-stale-check` refused the promotion: {} at {short}; nothing was tagged or deployed. Release env `{from}` at this commit first, or promote what it runs as of an older commit with `--rev`",
-            refused.join(", ")
-        );
+        return Err(runner::tool_failed(
+            &status,
+            format!(
+                "step `image-stale-check` refused the promotion: {} at {short}; nothing was tagged or deployed. Release env `{from}` at this commit first, or promote what it runs as of an older commit with `--rev`",
+                refused.join(", ")
+            ),
+        ));
     }
 
     let tags = env_tags(sh, &bin("img-tag"), &config, to, &sha)?;
@@ -145,7 +149,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     step(&format!(
         "ssh-deploy deploy --env {to}: the same digests, no build (readiness and rollback inside)"
     ));
-    let (status, report): (_, ssh_deploy::Report) = release::run_json(
+    let (status, report): (_, ssh_deploy::Report) = runner::run_json(
         "ssh-deploy deploy",
         cmd!(
             sh,
@@ -159,7 +163,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     };
     let failures = outcome.record_hosts(&report);
     if !status.success() || !failures.is_empty() || report.hosts.is_empty() {
-        release::print_summary(&outcome);
+        runner::print_summary(&outcome);
         bail!(
             "step `ssh-deploy deploy --env {to}` failed ({status}): {}; the `{to}` tags were not moved",
             if failures.is_empty() {
@@ -180,7 +184,7 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
     for row in &outcome.rows {
         outcome.tags.insert(row.image.clone(), tags.clone());
     }
-    release::print_summary(&outcome);
+    runner::print_summary(&outcome);
     eprintln!(
         "promoted {from} -> {to}: {} image(s), nothing built",
         outcome.rows.len()
@@ -208,7 +212,7 @@ fn target_images(
                 "env `{to}` deploys image `{image}`, which env `{from}`'s newest good release does not run: release `{image}` to `{from}` first (`cargo xtask release --env {from} --all`), or deploy `{to}` with `cargo xtask release --env {to}`"
             );
         };
-        if !reference.contains("@sha256:") {
+        if !runner::is_digest_reference(reference) {
             bail!(
                 "env `{from}` runs `{image}` as `{reference}`, not by digest: promote moves exact digests only; release `{from}` again with `cargo xtask release --env {from} --all`"
             );
@@ -238,7 +242,7 @@ fn apply_tags(
     for row in rows {
         let reference = &row.reference;
         let tag_flags = &tag_flags;
-        let (status, report): (_, ApplyReport) = release::run_json(
+        let (status, report): (_, ApplyReport) = runner::run_json(
             "img-tag apply",
             cmd!(
                 sh,
@@ -249,9 +253,10 @@ fn apply_tags(
         if !status.success() {
             bail!("step `img-tag apply` failed ({status}) for `{reference}`");
         }
-        let repository = reference
-            .split_once('@')
-            .map_or(reference.as_str(), |(r, _)| r);
+        let repository = match reference.parse::<ImageRef>() {
+            Ok(image) => image.repository().to_string(),
+            Err(_) => reference.clone(),
+        };
         for change in &report.tags {
             let verb = match (change.changed, is_dry_run) {
                 (false, _) => "unchanged",
@@ -291,7 +296,7 @@ fn env_tags(
     )
     .read()
     .context("step `img-tag compute` failed")?;
-    let report: ComputeReport = release::parse_report(text.as_bytes(), "img-tag compute")?;
+    let report: ComputeReport = runner::parse_report(text.as_bytes(), "img-tag compute")?;
     for tag in report.tags {
         if !tags.contains(&tag) {
             tags.push(tag);
@@ -321,11 +326,14 @@ mod tests {
             .collect()
     }
 
+    const APP: &str =
+        "r/app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
     #[track_caller]
     fn check(to_images: &[(&str, &str)], expected: Result<&[(&str, &str)], &str>) {
         let from_images = map(&[("APP_IMAGE", "app"), ("MIGRATOR_IMAGE", "migrator")]);
         let running = map(&[
-            ("APP_IMAGE", "r/app@sha256:aa"),
+            ("APP_IMAGE", APP),
             ("MIGRATOR_IMAGE", "r/migrator:sha-1234567"),
         ]);
         let got = target_images(&from_images, &running, &map(to_images), "staging", "prod")
@@ -347,7 +355,7 @@ mod tests {
 
     #[test]
     fn the_target_env_gets_the_source_envs_references_by_image_name() {
-        check(&[("WEB", "app")], Ok(&[("app", "r/app@sha256:aa")]));
+        check(&[("WEB", "app")], Ok(&[("app", APP)]));
         check(
             &[("WEB", "base")],
             Err(

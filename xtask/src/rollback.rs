@@ -10,7 +10,7 @@ use slipway_core::config::Config;
 use slipway_core::contract::ssh_deploy::{self, ReleaseResult};
 use xshell::{Shell, cmd};
 
-use crate::release::{self, Connection, build_tools};
+use crate::runner::{self, Connection, build_tools};
 
 /// Flags of `cargo xtask rollback`.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,7 +43,7 @@ pub(crate) fn rollback(sh: &Shell, args: &Args) -> anyhow::Result<Running> {
         .with_context(|| format!("`--env {}` is not an env of slipway.toml", args.env))?;
     step("build the tools");
     build_tools(sh)?;
-    let ssh_deploy = release::bin_dir().join("ssh-deploy");
+    let ssh_deploy = runner::bin_dir().join("ssh-deploy");
     let _dir = sh.push_dir(&repo);
     let env = &args.env;
     let flags = &args.connection.ssh_flags();
@@ -56,18 +56,18 @@ pub(crate) fn rollback(sh: &Shell, args: &Args) -> anyhow::Result<Running> {
         "ssh-deploy rollback --env {env}{}",
         args.to.map(|n| format!(" --to {n}")).unwrap_or_default()
     ));
-    let output = release::json_output(
+    let output = runner::json_output(
         cmd!(
             sh,
             "{ssh_deploy} rollback --env {env} {to...} {flags...} --format json"
         ),
         None,
     )?;
-    let report: ssh_deploy::Report = release::parse_report(&output.stdout, "ssh-deploy rollback")?;
+    let report: ssh_deploy::Report = runner::parse_report(&output.stdout, "ssh-deploy rollback")?;
     let failures: Vec<String> = report
         .hosts
         .iter()
-        .filter_map(release::host_failure)
+        .filter_map(runner::host_failure)
         .collect();
 
     step("ssh-deploy releases: what each host runs now");
@@ -78,7 +78,7 @@ pub(crate) fn rollback(sh: &Shell, args: &Args) -> anyhow::Result<Running> {
     .read()
     .context("step `ssh-deploy releases` failed")?;
     let releases: ssh_deploy::Report =
-        release::parse_report(text.as_bytes(), "ssh-deploy releases")?;
+        runner::parse_report(text.as_bytes(), "ssh-deploy releases")?;
     let running: Running = releases
         .hosts
         .into_iter()

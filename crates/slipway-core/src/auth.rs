@@ -96,6 +96,16 @@ pub enum AuthError {
     },
 }
 
+impl crate::cli::ExitStatus for AuthError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(match self {
+            // Bad input, refused before anything was sent.
+            AuthError::TooShort(_) => crate::cli::exit::USAGE,
+            _ => crate::cli::exit::FAILURE,
+        })
+    }
+}
+
 /// The subset of docker's `config.json` that holds credentials.
 #[derive(Debug, Default, serde::Deserialize)]
 struct DockerConfig {

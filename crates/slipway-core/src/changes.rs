@@ -274,6 +274,16 @@ pub enum ChangesError {
     },
 }
 
+impl crate::cli::ExitStatus for ChangesError {
+    fn exit_code(&self) -> Option<u8> {
+        match self {
+            // `--files-from` text that is not `git diff --name-status`.
+            Self::NameStatus { .. } => Some(crate::cli::exit::USAGE),
+            _ => Some(crate::cli::exit::FAILURE),
+        }
+    }
+}
+
 /// An open repository for diffing.
 pub struct Differ {
     repo: git2::Repository,
@@ -302,6 +312,21 @@ impl Differ {
             repo,
             path: path.to_owned(),
         })
+    }
+
+    /// A differ over a repository already opened (by [`crate::git::Repo`]).
+    pub fn from_repo(repo: crate::git::Repo) -> Differ {
+        git2::opts::strict_hash_verification(false);
+        let path = repo.workdir().to_owned();
+        Differ {
+            repo: repo.into_git2(),
+            path,
+        }
+    }
+
+    /// The repository it reads.
+    pub fn repository(&self) -> &git2::Repository {
+        &self.repo
     }
 
     fn git_error(&self, operation: &'static str) -> impl FnOnce(git2::Error) -> ChangesError {

@@ -60,6 +60,9 @@ pub enum CiError {
     },
 }
 
+// A CI variable or event file that cannot be used is bad input.
+crate::cli::exit_status!(CiError => USAGE);
+
 /// The CI system running us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -154,7 +157,29 @@ pub struct CiContext {
     /// `pull_request.labels[].name`, `CI_MERGE_REQUEST_LABELS`); empty
     /// outside one.
     pub pr_labels: Vec<String>,
+    /// The repository's short name (payload `repository.name`).
+    pub repository_name: Option<String>,
+    /// The repository's description (payload `repository.description`).
+    pub repository_description: Option<String>,
+    /// The repository's web page (payload `repository.html_url`).
+    pub repository_url: Option<String>,
+    /// The repository's licence as an SPDX id (payload
+    /// `repository.license.spdx_id`).
+    pub repository_license: Option<String>,
+    /// The dates of the commits the event describes, by sha (payload
+    /// `commits[]` and `head_commit`, `id` and `timestamp`).
+    pub commit_dates: Vec<(String, jiff::Timestamp)>,
 }
+
+/// The variables that describe a GitHub event; outside a known CI, any of
+/// them set is read as that event by
+/// [`CiContext::from_env_or_github_variables`].
+const GITHUB_EVENT_VARIABLES: [&str; 4] = [
+    "GITHUB_EVENT_NAME",
+    "GITHUB_REF",
+    "GITHUB_SHA",
+    "GITHUB_EVENT_PATH",
+];
 
 /// Whether `get` describes a GitHub Actions run (`GITHUB_ACTIONS=true`).
 pub fn is_github_actions(get: impl Fn(&str) -> Option<String>) -> bool {
@@ -176,16 +201,38 @@ impl CiContext {
     }
 
     /// The context described by the variables `get` returns (and by the
-    /// GitHub event file they name).
+    /// GitHub event file they name): GitHub Actions (`GITHUB_ACTIONS=true`),
+    /// GitLab CI (`GITLAB_CI=true`), else [`CiContext::local`].
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
         let get = |name: &str| get(name).filter(|value| !value.is_empty());
         if is_github_actions(get) {
-            github(get)
+            github(Provider::GithubActions, get)
         } else if get("GITLAB_CI").as_deref() == Some("true") {
             gitlab(get)
         } else {
             Ok(CiContext::local())
         }
+    }
+
+    /// As [`CiContext::from_env`], but outside a known CI, GitHub's event
+    /// variables (`GITHUB_EVENT_NAME`, `GITHUB_REF`, `GITHUB_SHA`,
+    /// `GITHUB_EVENT_PATH`), when any is set, still describe the event, with
+    /// [`Provider::None`]. Same as docker/metadata-action's documented
+    /// defaults (`$GITHUB_REF`, …), which the tag context follows, so a run
+    /// by hand or in another CI can give the event that way.
+    pub fn from_env_or_github_variables(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<CiContext, CiError> {
+        let get = |name: &str| get(name).filter(|value| !value.is_empty());
+        let ctx = Self::from_env(get)?;
+        if ctx.provider == Provider::None
+            && GITHUB_EVENT_VARIABLES
+                .iter()
+                .any(|name| get(name).is_some())
+        {
+            return github(Provider::None, get);
+        }
+        Ok(ctx)
     }
 
     /// The context outside CI: no provider, event [`Event::Local`], no facts.
@@ -217,6 +264,11 @@ impl CiContext {
             run_attempt: None,
             actor: None,
             pr_labels: Vec::new(),
+            repository_name: None,
+            repository_description: None,
+            repository_url: None,
+            repository_license: None,
+            commit_dates: Vec::new(),
         }
     }
 
@@ -256,7 +308,7 @@ impl CiContext {
 }
 
 /// The context of a GitHub Actions run.
-fn github(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
+fn github(provider: Provider, get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
     let event_name = get("GITHUB_EVENT_NAME").unwrap_or_default();
     let git_ref = get("GITHUB_REF");
     let is_tag = git_ref
@@ -279,7 +331,7 @@ fn github(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
         payload.as_ref().map_or(Ok(None), |p| p.string(name))
     };
 
-    let mut ctx = CiContext::empty(Provider::GithubActions, event, event_name.clone());
+    let mut ctx = CiContext::empty(provider, event, event_name.clone());
     ctx.ref_name = get("GITHUB_REF_NAME").or_else(|| git_ref.as_deref().map(short_ref));
     ctx.git_ref = git_ref;
     ctx.sha = get("GITHUB_SHA");
@@ -289,6 +341,21 @@ fn github(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
     ctx.run_attempt = number(&get, "GITHUB_RUN_ATTEMPT")?;
     ctx.actor = get("GITHUB_ACTOR");
     ctx.default_branch = field("repository.default_branch")?;
+    if let Some(payload) = &payload {
+        // Read leniently, as metadata-action does: these only fill labels.
+        let text = |field: &str| {
+            payload
+                .get(field)
+                .and_then(serde_json::Value::as_str)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+        };
+        ctx.repository_name = text("repository.name");
+        ctx.repository_description = text("repository.description");
+        ctx.repository_url = text("repository.html_url");
+        ctx.repository_license = text("repository.license.spdx_id");
+        ctx.commit_dates = payload.commit_dates();
+    }
 
     match event_name.as_str() {
         "pull_request"
@@ -443,6 +510,22 @@ impl Payload {
             .split('.')
             .try_fold(&self.json, |value, key| value.get(key))
             .filter(|value| !value.is_null())
+    }
+
+    /// `commits[]` and `head_commit` as `(id, timestamp)`; commits without
+    /// both, or with a timestamp that is not RFC 3339, are left out.
+    fn commit_dates(&self) -> Vec<(String, jiff::Timestamp)> {
+        let commits = self.get("commits").and_then(serde_json::Value::as_array);
+        commits
+            .into_iter()
+            .flatten()
+            .chain(self.get("head_commit"))
+            .filter_map(|commit| {
+                let id = commit.get("id")?.as_str()?;
+                let date = commit.get("timestamp")?.as_str()?.parse().ok()?;
+                Some((id.to_owned(), date))
+            })
+            .collect()
     }
 
     fn wrong_type(&self, field: &'static str, expected: &'static str) -> CiError {
@@ -1039,6 +1122,24 @@ mod tests {
             None,
         );
         assert!(!is_github_actions(|_| None));
+        let vars = |name: &str| match name {
+            "GITHUB_SHA" => Some(AFTER.to_owned()),
+            "GITHUB_REF" => Some("refs/heads/main".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            CiContext::from_env_or_github_variables(vars).map_err(|e| e.to_string()),
+            Ok(CiContext {
+                sha: s(AFTER),
+                git_ref: s("refs/heads/main"),
+                ref_name: s("main"),
+                ..CiContext::empty(Provider::None, Event::Other(String::new()), String::new())
+            })
+        );
+        assert_eq!(
+            CiContext::from_env_or_github_variables(|_| None).map_err(|e| e.to_string()),
+            Ok(CiContext::local())
+        );
         assert!(is_github_actions(
             |name| (name == "GITHUB_ACTIONS").then(|| "true".to_owned())
         ));

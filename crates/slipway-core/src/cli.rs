@@ -127,19 +127,73 @@ pub fn finish<R: Report>(output: &Output, result: anyhow::Result<R>) -> ExitCode
     }
 }
 
-/// The exit code an error maps to: [`exit::USAGE`] when any cause is a usage,
-/// config or image-reference error, else [`exit::FAILURE`].
+/// An error that says which exit code it means: [`exit::USAGE`] for bad
+/// input, [`exit::FAILURE`] for a failed operation. Every error enum of
+/// slipway-core implements it.
+pub trait ExitStatus {
+    /// The exit code this error means; `None` when its cause decides (a
+    /// variant that only wraps another error).
+    fn exit_code(&self) -> Option<u8>;
+}
+
+/// Implements [`ExitStatus`] for error types whose every variant means one
+/// code: `exit_status!(ValueError => USAGE)` (a name of [`exit`]).
+macro_rules! exit_status {
+    ($($error:ty => $code:ident),+ $(,)?) => {$(
+        impl $crate::cli::ExitStatus for $error {
+            fn exit_code(&self) -> Option<u8> {
+                Some($crate::cli::exit::$code)
+            }
+        }
+    )+};
+}
+pub(crate) use exit_status;
+
+exit_status!(UsageError => USAGE);
+
+/// The exit code an error maps to: that of the first cause in its chain
+/// that says one ([`ExitStatus`]), else [`exit::FAILURE`].
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
-    let is_usage = error.chain().any(|cause| {
-        cause.is::<UsageError>()
-            || cause.is::<crate::config::ConfigError>()
-            || cause.is::<crate::image_ref::ImageRefError>()
-            || cause.is::<crate::secret::TooShort>()
-            || cause
-                .downcast_ref::<crate::auth::AuthError>()
-                .is_some_and(|e| matches!(e, crate::auth::AuthError::TooShort(_)))
-    });
-    if is_usage { exit::USAGE } else { exit::FAILURE }
+    error.chain().find_map(classify).unwrap_or(exit::FAILURE)
+}
+
+/// The exit code `cause` says, if it is one of slipway-core's errors (or a
+/// [`UsageError`]) that decides one.
+pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    fn code<E: ExitStatus + std::error::Error + 'static>(
+        cause: &(dyn std::error::Error + 'static),
+    ) -> Option<u8> {
+        cause.downcast_ref::<E>().and_then(ExitStatus::exit_code)
+    }
+    use crate::{
+        auth, changes, ci, config, duration, git, image_ref, paths, ready, registry, secret, stale,
+        tags, version,
+    };
+    [
+        code::<UsageError>,
+        code::<config::ConfigError>,
+        code::<config::ValueError>,
+        code::<image_ref::ImageRefError>,
+        code::<duration::DurationError>,
+        code::<ci::CiError>,
+        code::<tags::TagError>,
+        code::<tags::context::ContextError>,
+        code::<version::CommitError>,
+        code::<paths::PathsError>,
+        code::<paths::project::ProjectFiltersError>,
+        code::<ready::PlanError>,
+        code::<git::GitError>,
+        code::<changes::ChangesError>,
+        code::<stale::StaleError>,
+        code::<stale::FetchError>,
+        code::<auth::AuthError>,
+        code::<secret::TooShort>,
+        code::<registry::ClientSetupError>,
+        code::<registry::RegistryError>,
+        code::<registry::ManifestError>,
+    ]
+    .iter()
+    .find_map(|code| code(cause))
 }
 
 /// One stderr subscriber for `tracing`: `warn` by default, `-v` = `debug` and
@@ -250,6 +304,42 @@ mod tests {
     fn usage_errors_anywhere_in_the_chain_exit_2() {
         let error = UsageError::new("`--jobs 0` must be at least 1").context("cannot build");
         assert_eq!(exit_code_for(&error), exit::USAGE);
+    }
+
+    #[test]
+    fn typed_errors_say_their_exit_code_through_context() {
+        let bad_list = crate::changes::ChangesError::NameStatus {
+            origin: "changes.txt".to_owned(),
+            line: 3,
+            text: "X a".to_owned(),
+            reason: "unknown status `X`".to_owned(),
+        };
+        let error = anyhow::Error::new(bad_list).context("cannot read `--files-from`");
+        assert_eq!(exit_code_for(&error), exit::USAGE);
+        // The typed error stays in the chain: its message is a cause line.
+        let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
+        assert_eq!(
+            causes,
+            [
+                "cannot read `--files-from`",
+                "changes.txt:3: cannot read `X a`: unknown status `X`"
+            ]
+        );
+        // A transparent variant asks the error it wraps.
+        let wrapped = crate::stale::StaleError::Changes(crate::changes::ChangesError::NameStatus {
+            origin: "stdin".to_owned(),
+            line: 1,
+            text: "?".to_owned(),
+            reason: "no status".to_owned(),
+        });
+        assert_eq!(exit_code_for(&anyhow::Error::new(wrapped)), exit::USAGE);
+        let git = crate::git::Repo::discover(std::path::Path::new("/"))
+            .map(|_| ())
+            .map_err(|error| anyhow::Error::new(error).context("cannot open the repository"));
+        assert_eq!(
+            git.map_err(|error| exit_code_for(&error)),
+            Err(exit::FAILURE)
+        );
     }
 
     #[test]

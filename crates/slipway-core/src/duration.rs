@@ -41,6 +41,8 @@ pub enum DurationError {
     },
 }
 
+crate::cli::exit_status!(DurationError => USAGE);
+
 /// Parses a duration from zero to [`MAX`].
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
     parse_in_range(text, "0s")

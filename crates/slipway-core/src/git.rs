@@ -110,6 +110,8 @@ pub enum GitError {
     },
 }
 
+crate::cli::exit_status!(GitError => FAILURE);
+
 /// The end of an error message about a missing revision in a shallow clone.
 fn shallow_hint(shallow: &bool) -> &'static str {
     if *shallow {
@@ -353,6 +355,17 @@ impl Repo {
     /// The work tree's root, or the repository itself when it is bare.
     pub fn workdir(&self) -> &Path {
         &self.path
+    }
+
+    /// The git directory (`.git` of a work tree).
+    pub fn git_dir(&self) -> &Path {
+        self.inner.path()
+    }
+
+    /// The opened git2 repository, for a module that walks it further
+    /// (`changes::Differ`) without opening it again.
+    pub fn into_git2(self) -> git2::Repository {
+        self.inner
     }
 
     /// HEAD's commit.

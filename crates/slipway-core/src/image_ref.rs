@@ -144,6 +144,8 @@ pub enum ImageRefError {
     },
 }
 
+crate::cli::exit_status!(ImageRefError => USAGE);
+
 /// ` in `input`` when the value is only part of the input, else nothing.
 fn within(input: &str, value: &str) -> String {
     if input == value {

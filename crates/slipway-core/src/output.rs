@@ -117,7 +117,7 @@ impl Output {
             stderr_color: wants(stderr_is_terminal),
             stderr_is_terminal,
             quiet,
-            github_actions: env("GITHUB_ACTIONS").as_deref() == Some("true"),
+            github_actions: crate::ci::is_github_actions(&env),
             github_output: env("GITHUB_OUTPUT")
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from),

@@ -37,6 +37,8 @@ pub struct TooShort {
     pub len: usize,
 }
 
+crate::cli::exit_status!(TooShort => USAGE);
+
 /// Refuses a secret of 1 to 3 bytes (after a final newline, as [`register`]
 /// reads it); `what` says where it came from. An empty secret is no secret
 /// and passes.

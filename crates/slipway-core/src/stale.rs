@@ -10,6 +10,14 @@
 //! [`verdicts`] does both; [`revision_matches`] is the deploy gate's
 //! question. This module never prints.
 
+mod cache;
+mod fetch;
+mod judge;
+
+pub use cache::*;
+pub use fetch::*;
+pub use judge::*;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -328,452 +336,17 @@ pub enum StaleError {
     Paths(#[from] PathsError),
 }
 
-/// Judges published images against one commit of one repository.
-pub struct Judge {
-    repo: git2::Repository,
-    differ: Differ,
-    rev: Sha,
-    filters: Option<FilterSet>,
-    /// For each image: the filter names whose files make it stale.
-    relevant: BTreeMap<String, Vec<(String, Via)>>,
-    /// Changed files between a revision and `rev`, with the filters each
-    /// matched (indices into the filter set).
-    diffs: HashMap<Sha, (Vec<ChangedFile>, Vec<Vec<usize>>)>,
-}
-
-impl std::fmt::Debug for Judge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Judge").field("rev", &self.rev).finish()
-    }
-}
-
-impl Judge {
-    /// A judge of images against commit `rev` of the repository at
-    /// `repo_root`, with slipway.toml's filters when `config` is given.
-    pub fn new(config: Option<&Config>, repo_root: &Path, rev: Sha) -> Result<Judge, StaleError> {
-        let repo = git2::Repository::open(repo_root).map_err(|source| StaleError::Git {
-            path: repo_root.to_owned(),
-            source,
-        })?;
-        let differ = Differ::open(repo_root)?;
-        let (filters, relevant) = match config {
-            Some(config) => {
-                let set = FilterSet::compile(project::config_filters(config, repo_root)?)?;
-                let names: BTreeSet<String> = set.names().map(str::to_owned).collect();
-                (Some(set), relevant_filters(config, &names))
-            }
-            None => (None, BTreeMap::new()),
-        };
-        Ok(Judge {
-            repo,
-            differ,
-            rev,
-            filters,
-            relevant,
-            diffs: HashMap::new(),
-        })
-    }
-
-    /// The commit images are judged against.
-    pub fn rev(&self) -> &Sha {
-        &self.rev
-    }
-
-    /// The verdict for `image` (a slipway.toml image name; any other name
-    /// counts every changed file) given what is `published`.
-    pub fn judge(&mut self, image: &str, published: &Published) -> Result<Verdict, StaleError> {
-        if *published == Published::Missing {
-            return Ok(Verdict::Missing);
-        }
-        let revision = match revision_of(published) {
-            Ok(revision) => revision,
-            Err(reason) => return Ok(Verdict::Unknown { reason }),
-        };
-        if revision == self.rev {
-            return Ok(Verdict::Fresh {
-                revision,
-                because: FreshBecause::SameCommit,
-            });
-        }
-        if self.repo.find_commit(revision.oid()).is_err() {
-            return Ok(Verdict::Unknown {
-                reason: Unknown::NotInHistory {
-                    revision: revision.to_string(),
-                    shallow: self.repo.is_shallow(),
-                },
-            });
-        }
-        let files = self.stale_files(image, &revision)?;
-        if files.is_empty() {
-            return Ok(Verdict::Fresh {
-                revision,
-                because: FreshBecause::NoRelevantChange,
-            });
-        }
-        let commits = self.commits_touching(&revision, &files)?;
-        Ok(Verdict::Stale {
-            revision,
-            files,
-            commits,
-        })
-    }
-
-    /// The changed files between `revision` and the judged commit that
-    /// count for `image`.
-    fn stale_files(&mut self, image: &str, revision: &Sha) -> Result<Vec<StaleFile>, StaleError> {
-        if !self.diffs.contains_key(revision) {
-            let files = self
-                .differ
-                .between(revision, &self.rev, DiffOptions::default())?;
-            let matched = match &self.filters {
-                Some(filters) => filters.match_files(&files),
-                None => Vec::new(),
-            };
-            self.diffs.insert(revision.clone(), (files, matched));
-        }
-        let (files, matched) = &self.diffs[revision];
-        let names: Vec<&str> = self
-            .filters
-            .as_ref()
-            .map(|f| f.names().collect())
-            .unwrap_or_default();
-        Ok(match self.relevant.get(image) {
-            Some(relevant) => stale_files(relevant, &names, files, matched),
-            None => files
-                .iter()
-                .map(|f| StaleFile {
-                    path: f.path.clone(),
-                    status: f.status,
-                    via: Via::AnyFile,
-                    path_bytes: f.path_bytes.clone(),
-                })
-                .collect(),
-        })
-    }
-
-    /// The commits reachable from the judged commit and not from
-    /// `revision` that touched one of `files`, newest first.
-    fn commits_touching(
-        &self,
-        revision: &Sha,
-        files: &[StaleFile],
-    ) -> Result<Vec<StaleCommit>, StaleError> {
-        let git_error = |source| StaleError::Git {
-            path: self.differ_path(),
-            source,
-        };
-        let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        let mut walk = self.repo.revwalk().map_err(git_error)?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
-            .map_err(git_error)?;
-        walk.push(self.rev.oid()).map_err(git_error)?;
-        walk.hide(revision.oid()).map_err(git_error)?;
-        let guard = crate::git::HistoryGuard::of(&self.repo);
-        let mut commits = Vec::new();
-        for oid in walk {
-            let oid = oid.map_err(git_error)?;
-            guard.check(oid, || {
-                format!(
-                    "list the commits since `{}` that make the image stale",
-                    revision.short()
-                )
-            })?;
-            let commit = self.repo.find_commit(oid).map_err(git_error)?;
-            let sha = Sha::from_oid(commit.id());
-            let touched = match commit.parent_ids().next() {
-                Some(parent) => {
-                    self.differ
-                        .between(&Sha::from_oid(parent), &sha, DiffOptions::default())?
-                }
-                None => self.differ.all_added(&sha)?,
-            };
-            let hit: Vec<String> = touched
-                .into_iter()
-                .filter(|f| {
-                    wanted.contains(f.path.as_str())
-                        || f.from.as_deref().is_some_and(|p| wanted.contains(p))
-                })
-                .map(|f| f.path)
-                .collect();
-            if !hit.is_empty() {
-                commits.push(StaleCommit {
-                    sha,
-                    summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
-                        .into_owned(),
-                    files: hit,
-                });
-            }
-        }
-        Ok(commits)
-    }
-
-    fn differ_path(&self) -> PathBuf {
-        self.repo
-            .workdir()
-            .unwrap_or_else(|| self.repo.path())
-            .to_owned()
-    }
-}
-
-/// For each image of `config`: the filters whose files make it stale, its
-/// own first, then `[rebuild_all]`, then those of every image it depends
-/// on, directly or not. `names` are the filters that exist.
-pub fn relevant_filters(
-    config: &Config,
-    names: &BTreeSet<String>,
-) -> BTreeMap<String, Vec<(String, Via)>> {
-    let mut relevant = BTreeMap::new();
-    for name in config.images.keys() {
-        let mut list = vec![(name.clone(), Via::Paths)];
-        if names.contains(project::REBUILD_ALL) && !config.images.contains_key(project::REBUILD_ALL)
-        {
-            list.push((project::REBUILD_ALL.to_owned(), Via::RebuildAll));
-        }
-        let mut seen = BTreeSet::from([name.clone()]);
-        let mut queue: Vec<String> = config.images[name].depends_on.clone();
-        while let Some(dependency) = queue.pop() {
-            if !seen.insert(dependency.clone()) {
-                continue;
-            }
-            if let Some(image) = config.images.get(&dependency) {
-                queue.extend(image.depends_on.iter().cloned());
-            }
-            list.push((dependency.clone(), Via::DependsOn { image: dependency }));
-        }
-        relevant.insert(name.clone(), list);
-    }
-    relevant
-}
-
-/// The files of `files` matched by one of the `relevant` filters (named in
-/// `names`, their matches in `matched`), each once with the first reason
-/// that holds, sorted by path. Pure.
-pub fn stale_files(
-    relevant: &[(String, Via)],
-    names: &[&str],
-    files: &[ChangedFile],
-    matched: &[Vec<usize>],
-) -> Vec<StaleFile> {
-    let mut out: BTreeMap<usize, Via> = BTreeMap::new();
-    for (filter, via) in relevant {
-        let Some(position) = names.iter().position(|n| n == filter) else {
-            continue;
-        };
-        for index in matched.get(position).into_iter().flatten() {
-            out.entry(*index).or_insert_with(|| via.clone());
+impl crate::cli::ExitStatus for StaleError {
+    fn exit_code(&self) -> Option<u8> {
+        // Transparent variants are not causes of their own: ask them here.
+        match self {
+            Self::Git { .. } => Some(crate::cli::exit::FAILURE),
+            Self::History(error) => error.exit_code(),
+            Self::Changes(error) => error.exit_code(),
+            Self::Filters(error) => error.exit_code(),
+            Self::Paths(error) => error.exit_code(),
         }
     }
-    let mut stale: Vec<StaleFile> = out
-        .into_iter()
-        .filter_map(|(index, via)| {
-            files.get(index).map(|f| StaleFile {
-                path: f.path.clone(),
-                status: f.status,
-                via,
-                path_bytes: f.path_bytes.clone(),
-            })
-        })
-        .collect();
-    stale.sort_by(|a, b| a.path.cmp(&b.path));
-    stale
-}
-
-/// How published labels are fetched.
-#[derive(Debug, Clone)]
-pub struct FetchOptions {
-    /// The most time one image's lookup may take, retries included.
-    pub timeout: Duration,
-    /// The cache of labels by digest, if any (e.g. [`default_cache_path`]).
-    pub cache: Option<PathBuf>,
-}
-
-/// Where the labels cache of the repository around `start` lives:
-/// `.git/slipway/stale-cache.json`.
-pub fn default_cache_path(start: &Path) -> Option<PathBuf> {
-    let repo = git2::Repository::discover(start).ok()?;
-    Some(repo.path().join("slipway").join("stale-cache.json"))
-}
-
-/// The cache file: published labels by digest. Labels under a digest
-/// never change, so entries never expire; the file keeps the newest
-/// [`CACHE_ENTRIES`].
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-struct Cache {
-    #[serde(default)]
-    entries: Vec<CacheEntry>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct CacheEntry {
-    digest: String,
-    platforms: Vec<PlatformRevision>,
-}
-
-/// How many digests the cache remembers.
-pub const CACHE_ENTRIES: usize = 256;
-
-impl Cache {
-    /// The cache at `path`; a missing or unreadable one is empty (it is
-    /// only a cache).
-    fn load(path: &Path) -> Cache {
-        match crate::input::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
-                tracing::debug!(path = %path.display(), %error, "ignoring an unreadable cache");
-                Cache::default()
-            }),
-            Err(_) => Cache::default(),
-        }
-    }
-
-    fn get(&self, digest: &str) -> Option<Vec<PlatformRevision>> {
-        self.entries
-            .iter()
-            .find(|e| e.digest == digest)
-            .map(|e| e.platforms.clone())
-    }
-
-    fn insert(&mut self, digest: String, platforms: Vec<PlatformRevision>) {
-        self.entries.retain(|e| e.digest != digest);
-        self.entries.push(CacheEntry { digest, platforms });
-        let excess = self.entries.len().saturating_sub(CACHE_ENTRIES);
-        self.entries.drain(..excess);
-    }
-
-    /// Writes the cache atomically (temp file + rename in the same directory).
-    fn save(&self, path: &Path) -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        fs_err::create_dir_all(dir)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(&mut file, self).map_err(std::io::Error::other)?;
-        file.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    }
-}
-
-/// What the registry holds under each of `images`, in order: labels of
-/// every platform, from manifests and config blobs only. With a cache, a
-/// digest seen before costs one `HEAD` of its manifest. Each lookup is
-/// bounded by [`FetchOptions::timeout`]; all run concurrently (one per
-/// image of the project, a handful).
-pub async fn fetch_published(
-    client: &RegistryClient,
-    images: &[ImageRef],
-    options: &FetchOptions,
-) -> Vec<Result<Published, FetchError>> {
-    let cache = std::sync::Arc::new(
-        options
-            .cache
-            .as_deref()
-            .map(Cache::load)
-            .unwrap_or_default(),
-    );
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, image) in images.iter().enumerate() {
-        let client = client.clone();
-        let image = image.clone();
-        let timeout = options.timeout;
-        let cached = std::sync::Arc::clone(&cache);
-        tasks.spawn(async move {
-            let lookup = lookup(&client, &image, &cached);
-            let result = match tokio::time::timeout(timeout, lookup).await {
-                Ok(result) => result,
-                Err(_) => Err(FetchError::Timeout {
-                    image: image.to_string(),
-                    timeout,
-                }),
-            };
-            (index, result)
-        });
-    }
-    let mut results: Vec<Option<Result<(Published, bool), FetchError>>> =
-        (0..images.len()).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((index, result)) => results[index] = Some(result),
-            Err(error) => tracing::error!(%error, "a label lookup panicked"),
-        }
-    }
-    let mut cache = std::sync::Arc::unwrap_or_clone(cache);
-    let mut changed = false;
-    let out: Vec<Result<Published, FetchError>> = results
-        .into_iter()
-        .zip(images)
-        .map(|(result, image)| {
-            let (published, fresh_entry) = result.unwrap_or_else(|| {
-                Err(FetchError::Timeout {
-                    image: image.to_string(),
-                    timeout: options.timeout,
-                })
-            })?;
-            if let (true, Published::Found { digest, platforms }) = (fresh_entry, &published) {
-                cache.insert(digest.clone(), platforms.clone());
-                changed = true;
-            }
-            Ok(published)
-        })
-        .collect();
-    if let (true, Some(path)) = (changed, &options.cache)
-        && let Err(error) = cache.save(path)
-    {
-        tracing::warn!(path = %path.display(), %error, "cannot write the label cache");
-    }
-    out
-}
-
-/// One lookup: `HEAD` for the digest, then the cache or the labels.
-/// Returns whether the answer is new to the cache.
-async fn lookup(
-    client: &RegistryClient,
-    image: &ImageRef,
-    cache: &Cache,
-) -> Result<(Published, bool), FetchError> {
-    let registry_error = |source| FetchError::Registry {
-        image: image.to_string(),
-        source: Box::new(source),
-    };
-    let Some(digest) = client.resolve(image).await.map_err(registry_error)? else {
-        return Ok((Published::Missing, false));
-    };
-    if let Some(platforms) = cache.get(&digest.to_string()) {
-        tracing::debug!(%image, %digest, "labels from the cache");
-        return Ok((
-            Published::Found {
-                digest: digest.to_string(),
-                platforms,
-            },
-            false,
-        ));
-    }
-    // By digest, so the labels are those of what HEAD answered even if the
-    // tag moves meanwhile.
-    let pinned = image.clone().with_digest(digest.clone());
-    match client.fetch_config_labels(&pinned).await {
-        Ok(labels) => Ok((Published::from_labels(digest.to_string(), &labels), true)),
-        Err(error) if error.is_not_found() => Ok((Published::Missing, false)),
-        Err(source) => Err(registry_error(source)),
-    }
-}
-
-/// Why what is published under a reference could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// The registry failed or refused.
-    #[error("cannot read the labels of `{image}`")]
-    Registry {
-        /// The reference.
-        image: String,
-        /// What the registry client reported.
-        #[source]
-        source: Box<RegistryError>,
-    },
-    /// The lookup took longer than allowed.
-    #[error("reading the labels of `{image}` took longer than {}", humantime::format_duration(*.timeout))]
-    Timeout {
-        /// The reference.
-        image: String,
-        /// The limit.
-        timeout: Duration,
-    },
 }
 
 /// Fetches and judges in one go: for each `(name, reference)`, what is
@@ -849,7 +422,7 @@ pub fn published_tag(config: &Config) -> String {
         return tag.value.clone();
     }
     let branch = &config.project.default_branch;
-    let fallback = branch_tag(branch);
+    let fallback = crate::tags::branch_tag(branch);
     let Ok((rules, flavor)) = crate::tags::rules_and_flavor::<&str>(&[], &[], Some(&config.tags))
     else {
         return fallback;
@@ -882,22 +455,6 @@ pub fn published_tag(config: &Config) -> String {
         .find_map(|wanted| mutable.iter().find(|t| t.as_str() == *wanted))
         .or(mutable.first())
         .map_or(fallback.clone(), ToString::to_string)
-}
-
-/// The tag `branch` gets from docker/metadata-action's
-/// `type=ref,event=branch`: characters other than `[A-Za-z0-9_.-]` become
-/// `-`, as its sanitiser does.
-pub fn branch_tag(branch: &str) -> String {
-    branch
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -1059,16 +616,15 @@ mod tests {
         check_files(&[("gone", Via::Paths)], &[vec![0], vec![1], vec![2]], &[]);
     }
 
-    #[track_caller]
-    fn check_tag(branch: &str, expected: &str) {
-        assert_eq!(branch_tag(branch), expected, "{branch}");
-    }
-
     #[test]
-    fn branch_tags_as_metadata_action_makes_them() {
-        check_tag("main", "main");
-        check_tag("feature/login", "feature-login");
-        check_tag("v1.2_x", "v1.2_x");
+    fn the_published_tag_of_an_awkward_branch_is_the_tag_img_tag_computes() {
+        // Runs of characters a tag can't hold become one `-`, as in
+        // metadata-action (and `img-tag compute`), so that the tag looked up
+        // is the tag a push of the branch moved, not `latest`.
+        check_published(
+            "default_branch = \"release/+2024\"\n[tags]\nrules = [\"type=ref,event=branch\", \"type=raw,value=latest\"]\n",
+            "release-2024",
+        );
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub enum CommitError {
     },
 }
 
+crate::cli::exit_status!(CommitError => USAGE);
+
 /// A parsed Conventional Commit message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConventionalCommit {

@@ -104,10 +104,7 @@ fn revision(text: &str, mut published: Published) -> Result<(Sha, bool), String>
 /// A client for `registry` with its credentials (`REGISTRY_USER` and
 /// `REGISTRY_PASSWORD`, else the docker config), masked before use.
 fn client(registry: &str, out: &Output) -> anyhow::Result<RegistryClient> {
-    let options = RegistryOptions {
-        user_agent: concat!("changed-paths/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ..RegistryOptions::default()
-    };
+    let options = RegistryOptions::for_tool("changed-paths");
     Ok(RegistryClient::for_registries(
         [registry],
         None,

@@ -52,8 +52,7 @@ pub fn run(cli: Cli, out: &slipway_core::output::Output) -> anyhow::Result<Repor
     let (mut files, source) = match (&cli.files_from, &repo) {
         (Some(path), _) => {
             let (text, origin) = read_list(path)?;
-            let files = changes::parse_name_status(&text, &origin)
-                .map_err(|e| UsageError::new(e.to_string()))?;
+            let files = changes::parse_name_status(&text, &origin)?;
             (files, report::Source::FilesFrom { origin })
         }
         (None, repo) => {
@@ -74,8 +73,7 @@ pub fn run(cli: Cli, out: &slipway_core::output::Output) -> anyhow::Result<Repor
                 let ctx = if cli.base.is_some() || base_commit.is_some() {
                     slipway_core::ci::CiContext::local()
                 } else {
-                    slipway_core::ci::CiContext::detect()
-                        .map_err(|e| UsageError::new(e.to_string()))?
+                    slipway_core::ci::CiContext::detect()?
                 };
                 let flags = range::RangeFlags {
                     base: cli.base.clone(),
@@ -201,22 +199,16 @@ fn compile_filters(
         None => specs.push(spec),
     };
     if let Some(config) = config {
-        let specs_of_config =
-            paths::project::config_filters(config, repo_root).map_err(|error| match error {
-                // A `.dockerignore` that is wrong is bad input; an unreadable file is not.
-                paths::project::ProjectFiltersError::DockerIgnore(e) => {
-                    UsageError::new(e.to_string())
-                }
-                other => anyhow::Error::new(other),
-            })?;
+        // A `.dockerignore` that is wrong is bad input, an unreadable file
+        // is not: the error's type says which (`ExitStatus`).
+        let specs_of_config = paths::project::config_filters(config, repo_root)?;
         for spec in specs_of_config {
             add(spec, &mut specs);
         }
     }
     if let Some(value) = &cli.filters {
         let (text, source) = read_filters(value, cli.files_from.as_deref())?;
-        let parsed = paths::yaml::parse(&text, &source, cli.predicate_quantifier)
-            .map_err(|e| UsageError::new(e.to_string()))?;
+        let parsed = paths::yaml::parse(&text, &source, cli.predicate_quantifier)?;
         for spec in parsed {
             add(spec, &mut specs);
         }
@@ -259,7 +251,7 @@ fn compile_filters(
                 }
             ))
         })?;
-    FilterSet::compile(specs).map_err(|e| UsageError::new(e.to_string()))
+    Ok(FilterSet::compile(specs)?)
 }
 
 /// The images to build: each matched filter naming an image, every image

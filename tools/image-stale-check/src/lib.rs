@@ -16,9 +16,8 @@ use slipway_core::cli::UsageError;
 use slipway_core::config::Config;
 use slipway_core::image_ref::{ImageRef, Tag};
 use slipway_core::output::Output;
-use slipway_core::paths::project::ProjectFiltersError;
 use slipway_core::registry::{RegistryClient, RegistryOptions};
-use slipway_core::stale::{self, FetchOptions, Judge, StaleError};
+use slipway_core::stale::{self, FetchOptions, Judge};
 
 pub use cli::{CheckArgs, Cli, Command, InstallHookArgs};
 pub use report::{CheckReport, HookReport, Report};
@@ -83,9 +82,7 @@ fn check(
         let client = client(&targets, timeout, args.hook, out)?;
         let options = FetchOptions {
             timeout,
-            cache: (!args.no_cache)
-                .then(|| stale::default_cache_path(repo.workdir()))
-                .flatten(),
+            cache: (!args.no_cache).then(|| stale::cache_path(&repo)),
         };
         let refs: Vec<ImageRef> = targets.iter().map(|(_, r)| r.clone()).collect();
         tokio::runtime::Builder::new_current_thread()
@@ -97,14 +94,9 @@ fn check(
             .map(|r| r.map_err(|e| stale::error_chain(&e)))
             .collect()
     };
-    let mut judge =
-        Judge::new(config.as_ref(), repo.workdir(), rev.clone()).map_err(|error| match error {
-            // Filters that do not compile and a wrong `.dockerignore` are bad input.
-            StaleError::Paths(_) | StaleError::Filters(ProjectFiltersError::DockerIgnore(_)) => {
-                UsageError::new(error.to_string())
-            }
-            other => anyhow::Error::new(other),
-        })?;
+    // Filters that do not compile and a wrong `.dockerignore` are bad input:
+    // the error's type says so (`ExitStatus`).
+    let mut judge = Judge::from_repo(config.as_ref(), repo, rev.clone())?;
     let images = stale::judge_all(&mut judge, &targets, published)?;
     Ok(CheckReport {
         rev,
@@ -188,8 +180,7 @@ fn client(
     let options = RegistryOptions {
         max_attempts: if hook { 1 } else { 3 },
         retry_budget: timeout,
-        user_agent: concat!("image-stale-check/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ..RegistryOptions::default()
+        ..RegistryOptions::for_tool("image-stale-check")
     };
     let registries = targets.iter().map(|(_, image)| image.registry());
     Ok(RegistryClient::for_registries(

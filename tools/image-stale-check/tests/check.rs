@@ -597,3 +597,30 @@ fn a_forged_revision_label_is_shown_escaped() {
         "x\n::error::forged\r::add-mask::y\u{1b}[2J"
     );
 }
+
+#[test]
+fn an_awkward_default_branch_is_looked_up_by_the_tag_img_tag_computes() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let repo = GitRepo::new();
+    repo.write(
+        "slipway.toml",
+        format!(
+            "[project]\nregistry = \"{host}/demo\"\ndefault_branch = \"release/+2024\"\n\n\
+             [tags]\nrules = [\"type=ref,event=branch\", \"type=raw,value=latest\"]\n\n\
+             [images.app]\npaths = [\"app/**\"]\n"
+        ),
+    );
+    repo.write("app/main.rs", "fn main() {}\n");
+    repo.commit("initial");
+    // `img-tag compute --ref refs/heads/release/+2024` gives `release-2024`
+    // (tools/img-tag/tests/compute.rs), as metadata-action does: a run of
+    // characters a tag can't hold becomes one `-`.
+    let run = check(&repo, &[]);
+    assert_eq!(
+        run.image("app")["reference"],
+        format!("{host}/demo/app:release-2024"),
+        "{run:?}"
+    );
+    assert_eq!(run.statuses(), pairs(&[("app", "missing")]));
+}

@@ -11,7 +11,8 @@ use slipway_core::config::Platform;
 use xshell::Shell;
 
 use crate::cli::BackendChoice;
-use crate::plan::{Plan, Secret, Target};
+use crate::plan::{Plan, Target};
+use slipway_core::config::SecretSource;
 
 pub(crate) use slipway_core::contract::img_build::BackendKind;
 
@@ -272,11 +273,16 @@ fn registry_cache_ref(value: &str) -> Option<String> {
 
 /// `--secret` value for a build secret: buildx reads env vars itself; the
 /// others get a file (`env_file` is where the value was written).
-pub(crate) fn secret_arg(kind: BackendKind, id: &str, secret: &Secret, env_file: &str) -> String {
+pub(crate) fn secret_arg(
+    kind: BackendKind,
+    id: &str,
+    secret: &SecretSource,
+    env_file: &str,
+) -> String {
     match (secret, kind) {
-        (Secret::Env(var), BackendKind::Buildx) => format!("id={id},env={var}"),
-        (Secret::Env(_), _) => format!("id={id},src={env_file}"),
-        (Secret::File(path), _) => format!("id={id},src={}", path.display()),
+        (SecretSource::Env(var), BackendKind::Buildx) => format!("id={id},env={var}"),
+        (SecretSource::Env(_), _) => format!("id={id},src={env_file}"),
+        (SecretSource::File(path), _) => format!("id={id},src={}", path.display()),
     }
 }
 

@@ -23,9 +23,9 @@ use slipway_core::contract::img_build::HeldTag;
 use slipway_core::git::{Repo, Sha};
 use slipway_core::image_ref::ImageRef;
 use slipway_core::output::Output;
-use slipway_core::registry::{RegistryClient, RegistryOptions};
+use slipway_core::stale::REVISION_LABEL;
 
-use crate::plan::{Plan, REVISION_LABEL};
+use crate::plan::Plan;
 
 /// Looks up every mutable tag of every target of `plan` and takes the held
 /// ones out of the plan; returns them by target name. Errors when the
@@ -57,12 +57,8 @@ pub(crate) fn hold_tags(
         .with_context(|| format!("the revision `{}` is not a commit sha", plan.revision))?;
     let repo =
         Repo::discover(&config.root).context("cannot open the repository tags are compared in")?;
-    let options = RegistryOptions {
-        user_agent: concat!("img-build/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ..RegistryOptions::default()
-    };
     let registries: BTreeSet<&str> = lookups.iter().map(|(_, image)| image.registry()).collect();
-    let client = RegistryClient::for_registries(registries, None, options, out)?;
+    let client = crate::registry::client(registries, out)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -79,7 +79,7 @@ pub(crate) fn check(
     let client = client(&images, out)?;
     let options = FetchOptions {
         timeout: TIMEOUT,
-        cache: stale::default_cache_path(repo.workdir()),
+        cache: Some(stale::cache_path(&repo)),
     };
     let verdicts = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -170,8 +170,7 @@ fn client(images: &[(String, ImageRef)], out: &Output) -> anyhow::Result<Registr
     let options = RegistryOptions {
         max_attempts: 3,
         retry_budget: TIMEOUT,
-        user_agent: concat!("img-build/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ..RegistryOptions::default()
+        ..RegistryOptions::for_tool("img-build")
     };
     let registries = images.iter().map(|(_, image)| image.registry());
     Ok(RegistryClient::for_registries(

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use slipway_core::config::Platform;
 use slipway_core::image_ref::{Digest, Repository, Tag};
 use slipway_core::output::Output;
-use slipway_core::registry::{Manifest, OCI_INDEX, RegistryClient, RegistryOptions};
+use slipway_core::registry::{Manifest, OCI_INDEX};
 
 /// Puts an index of `entries` (platform, pushed manifest digest) at each of
 /// `tags` of `repository`; returns the index's digest.
@@ -17,11 +17,7 @@ pub(crate) fn push_index(
     tags: &[Tag],
     out: &Output,
 ) -> anyhow::Result<Digest> {
-    let options = RegistryOptions {
-        user_agent: concat!("img-build/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ..RegistryOptions::default()
-    };
-    let client = RegistryClient::for_registries([repository.registry()], None, options, out)?;
+    let client = crate::registry::client([repository.registry()], out)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

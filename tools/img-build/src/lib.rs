@@ -15,6 +15,7 @@ mod forward;
 mod freshness;
 mod index;
 mod plan;
+mod registry;
 mod report;
 mod run;
 mod verify;

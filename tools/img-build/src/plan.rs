@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use slipway_core::cli::UsageError;
+use slipway_core::cli::{ExitStatus as _, UsageError};
 use slipway_core::config::{Config, Platform, SecretSource};
 use slipway_core::image_ref::{Repository, Tag};
 use slipway_core::tags::context::{ContextInputs, gather};
@@ -16,9 +16,6 @@ use slipway_core::tags::{self, ImageSpec};
 use crate::backend::BackendKind;
 use crate::cli::Cli;
 use crate::dockerfile::{DOCKERFILE_LABEL, Dockerfile};
-
-/// The label the stale check reads; it must hold the commit the image was built from.
-pub(crate) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 
 /// Everything a run will do, decided before anything runs.
 #[derive(Debug)]
@@ -72,19 +69,12 @@ pub(crate) struct Target {
     pub(crate) cache_to: Vec<String>,
     /// Secrets as `id=…,env=…` or `id=…,src=…`: where the value is, never the value.
     pub(crate) secrets: Vec<String>,
-    pub(crate) secret_sources: Vec<(String, Secret)>,
+    /// Each secret's id and source: a variable checked to be set, or a file
+    /// checked to exist, resolved against the config's root.
+    pub(crate) secret_sources: Vec<(String, SecretSource)>,
 }
 
 pub(crate) use slipway_core::contract::img_build::DependencyArg;
-
-/// Where a build secret's value is.
-#[derive(Debug, Clone)]
-pub(crate) enum Secret {
-    /// An environment variable (checked to be set).
-    Env(String),
-    /// A file (checked to exist), resolved against the config's root.
-    File(PathBuf),
-}
 
 impl Plan {
     /// The target called `name`.
@@ -112,15 +102,18 @@ pub(crate) fn plan(
         git_ref: cli.git_ref.clone(),
         ..ContextInputs::default()
     };
+    let ci = slipway_core::ci::CiContext::from_env_or_github_variables(env)?;
     let ctx = gather(
         &inputs,
+        &ci,
         env,
         &config.root,
         Some(config.project.default_branch.clone()),
     )
     .map_err(|error| {
-        if error.is_usage() {
-            UsageError::new(error.to_string())
+        // Bad input stands alone; a failed read says what it was for.
+        if error.exit_code() == Some(slipway_core::cli::exit::USAGE) {
+            anyhow::Error::new(error)
         } else {
             anyhow::Error::new(error).context("cannot gather the facts tags are computed from")
         }
@@ -194,7 +187,10 @@ pub(crate) fn plan(
         }
         labels.extend(image.labels.clone());
         // The stale check compares this label with HEAD: nothing may override it.
-        labels.insert(REVISION_LABEL.to_owned(), revision.clone());
+        labels.insert(
+            slipway_core::stale::REVISION_LABEL.to_owned(),
+            revision.clone(),
+        );
 
         let depends_on: Vec<String> = image
             .depends_on
@@ -229,7 +225,7 @@ pub(crate) fn plan(
                         &format!("secret `{}` of image `{name}` (${var})", secret.id),
                     )
                     .map_err(|e| UsageError::new(e.to_string()))?;
-                    Secret::Env(var.clone())
+                    SecretSource::Env(var.clone())
                 }
                 SecretSource::File(path) => {
                     let path = config.resolve(path);
@@ -257,7 +253,7 @@ pub(crate) fn plan(
                         ),
                     )
                     .map_err(|e| UsageError::new(e.to_string()))?;
-                    Secret::File(path)
+                    SecretSource::File(path)
                 }
             };
             secret_sources.push((secret.id.clone(), source));
@@ -438,28 +434,19 @@ fn targets_from(path: &Path, cwd: &Path) -> anyhow::Result<Vec<String>> {
             .map_err(|e| UsageError::new(format!("invalid `--targets-from`: {e}")))?;
         (format!("`{}`", path.display()), text)
     };
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        UsageError::new(format!(
-            "invalid `--targets-from`: {shown} is not JSON ({e}); expected changed-paths' `--format json` report"
-        ))
-    })?;
-    let list = json
-        .get("targets")
-        .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| {
-            UsageError::new(format!(
-                "invalid `--targets-from`: {shown} has no `targets` list; expected changed-paths' `--format json` report, e.g. {{\"targets\": [\"app\"]}}"
-            ))
-        })?;
-    list.iter()
-        .map(|value| {
-            value.as_str().map(str::to_owned).ok_or_else(|| {
+    let report: slipway_core::contract::changed_paths::Targets = serde_json::from_str(&text)
+        .map_err(|e| {
+            if e.is_data() {
                 UsageError::new(format!(
-                    "invalid `--targets-from`: {shown} lists `{value}` in `targets`, which is not a string"
+                    "invalid `--targets-from`: {shown} has no `targets` list of image names ({e}); expected changed-paths' `--format json` report, e.g. {{\"targets\": [\"app\"]}}"
                 ))
-            })
-        })
-        .collect()
+            } else {
+                UsageError::new(format!(
+                    "invalid `--targets-from`: {shown} is not JSON ({e}); expected changed-paths' `--format json` report"
+                ))
+            }
+        })?;
+    Ok(report.targets)
 }
 
 /// The revision label: HEAD's full sha (with `-dirty` for uncommitted

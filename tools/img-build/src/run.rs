@@ -22,8 +22,9 @@ use xshell::Shell;
 
 use crate::backend::{Backend, BackendKind, DigestSource, Invocation};
 use crate::freshness::Freshness;
-use crate::plan::{Plan, Secret, Target};
+use crate::plan::{Plan, Target};
 use crate::work::work;
+use slipway_core::config::SecretSource;
 
 pub(crate) use slipway_core::contract::img_build::{SkipReason, Status};
 
@@ -77,12 +78,12 @@ pub(crate) fn execute(
     let mut secret_values: Vec<String> = Vec::new();
     for target in &plan.targets {
         for (id, secret) in &target.secret_sources {
-            if let Secret::File(path) = secret
+            if let SecretSource::File(path) = secret
                 && let Ok(value) = slipway_core::input::read(path)
             {
                 secret_values.push(String::from_utf8_lossy(&value).trim().to_owned());
             }
-            if let Secret::Env(var) = secret {
+            if let SecretSource::Env(var) = secret {
                 let value = env(var).unwrap_or_default();
                 secret_values.push(value.clone());
                 out.mask(&secrecy::SecretString::from(value.clone()));

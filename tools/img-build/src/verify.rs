@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use slipway_core::image_ref::{Digest, ImageRef};
 use slipway_core::output::Output;
-use slipway_core::registry::{RegistryClient, RegistryOptions};
 use xshell::Shell;
 
 use crate::backend::BackendKind;
@@ -59,11 +58,7 @@ pub(crate) fn local(plan: &Plan, target: &Target, image: &str) -> anyhow::Result
 
 /// Reads the labels of every platform of `repo@digest` from the registry and checks them.
 pub(crate) fn pushed(target: &Target, digest: &Digest, out: &Output) -> anyhow::Result<String> {
-    let options = RegistryOptions {
-        user_agent: concat!("img-build/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ..RegistryOptions::default()
-    };
-    let client = RegistryClient::for_registries([target.repo.registry()], None, options, out)?;
+    let client = crate::registry::client([target.repo.registry()], out)?;
     let image: ImageRef = target.repo.with_digest(digest.clone());
     let platforms = tokio::runtime::Builder::new_current_thread()
         .enable_all()

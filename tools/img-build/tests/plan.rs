@@ -568,3 +568,38 @@ fn cache_values_a_backend_cannot_use_are_left_out_and_flags_win() {
         "{none:?}"
     );
 }
+
+#[test]
+fn a_gitlab_branch_pipeline_on_a_detached_head_gets_the_branch_tag() {
+    let repo = project(REGISTRY, THREE_IMAGES, "FROM scratch\nCOPY base.txt /\n");
+    let head = repo.head();
+    // GitLab's runner checks out the commit, not the branch.
+    repo.checkout(&head);
+    // What GitLab CI sets for a push pipeline of `main`.
+    let gitlab = [
+        ("GITLAB_CI", "true"),
+        ("CI", "true"),
+        ("CI_PIPELINE_SOURCE", "push"),
+        ("CI_COMMIT_SHA", head.as_str()),
+        ("CI_COMMIT_BRANCH", "main"),
+        ("CI_COMMIT_REF_NAME", "main"),
+        (
+            "CI_COMMIT_BEFORE_SHA",
+            "0000000000000000000000000000000000000000",
+        ),
+        ("CI_DEFAULT_BRANCH", "main"),
+        ("CI_PROJECT_PATH", "group/demo"),
+    ];
+    let output = run(img_build(repo.path())
+        .args(["--dry-run", "--format", "json", "--log-dir", "logs"])
+        .args(["--only", "base", "--backend", "buildah"])
+        .envs(gitlab));
+    let report = json(&output);
+    assert_eq!(
+        common::target(&report, "base")["tags"],
+        serde_json::json!([
+            format!("{REGISTRY}/demo/base:main"),
+            format!("{REGISTRY}/demo/base:sha-{}", &head[..7]),
+        ])
+    );
+}

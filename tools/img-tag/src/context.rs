@@ -1,10 +1,10 @@
 //! The facts `compute` works from: the flags, handed to the shared gathering
-//! in `slipway_core::tags::context` (flags first, then `GITHUB_*` and the
-//! event payload, then git).
+//! in `slipway_core::tags::context` (flags first, then the CI context of
+//! `slipway_core::ci`, then git).
 
 use std::path::Path;
 
-use slipway_core::cli::UsageError;
+use slipway_core::ci::CiContext;
 use slipway_core::tags::TagContext;
 use slipway_core::tags::context::{ContextInputs, gather};
 
@@ -26,11 +26,6 @@ pub(crate) fn tag_context(
         sha: args.sha.clone(),
         default_branch: args.default_branch.clone(),
     };
-    gather(&inputs, env, cwd, default_branch_from_config).map_err(|error| {
-        if error.is_usage() {
-            UsageError::new(error.to_string())
-        } else {
-            anyhow::Error::new(error)
-        }
-    })
+    let ci = CiContext::from_env_or_github_variables(env)?;
+    Ok(gather(&inputs, &ci, env, cwd, default_branch_from_config)?)
 }

@@ -317,8 +317,7 @@ fn compute(
     let default_branch = config.map(|c| c.project.default_branch.clone());
     let ctx = context::tag_context(&args.context, env, cwd, default_branch)?;
     tracing::debug!(event = %ctx.event_name, git_ref = %ctx.git_ref, sha = %ctx.sha, default_branch = ?ctx.default_branch, "tag context");
-    let meta = slipway_core::tags::compute(&rules, &flavor, &images, &ctx)
-        .map_err(|e| UsageError::new(e.to_string()))?;
+    let meta = slipway_core::tags::compute(&rules, &flavor, &images, &ctx)?;
     let labels = tags::oci_annotations(meta.version.as_deref(), &args.labels, &ctx)
         .map_err(|e| UsageError::new(format!("invalid `--label`: {e}")))?;
     let annotations = tags::oci_annotations(meta.version.as_deref(), &args.annotations, &ctx)
@@ -357,8 +356,7 @@ fn computed_tags(
         cwd,
         default_branch,
     )?;
-    let meta =
-        tags::compute(&rules, &flavor, &[], &ctx).map_err(|e| UsageError::new(e.to_string()))?;
+    let meta = tags::compute(&rules, &flavor, &[], &ctx)?;
     if meta.tag_names.is_empty() {
         return Err(UsageError::new(format!(
             "no rule yields a tag for ref `{}` (event `{}`): nothing to apply; give --tag, or rules that match (--rule, slipway.toml [tags] rules)",

@@ -39,8 +39,7 @@ pub(crate) fn client(
     };
     let options = RegistryOptions {
         insecure: args.insecure,
-        user_agent: concat!("img-tag/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ..RegistryOptions::default()
+        ..RegistryOptions::for_tool("img-tag")
     };
     Ok(RegistryClient::for_registries(
         registries.iter().copied(),

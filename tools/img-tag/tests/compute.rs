@@ -340,3 +340,81 @@ fn help_is_the_manual() {
     let output = img_tag(dir.path(), &["next-version", "--help"], &[], None);
     insta::assert_snapshot!("next_version_help", stdout(&output));
 }
+
+#[test]
+fn gitlab_pipelines_get_the_tags_of_their_branch_and_merge_request() {
+    let repo = GitRepo::new();
+    repo.write("a.txt", "a\n");
+    let head = repo.commit("initial");
+    // GitLab's runner checks out the commit: HEAD is detached.
+    repo.checkout(&head);
+    let common = [
+        ("GITLAB_CI", "true"),
+        ("CI", "true"),
+        ("CI_COMMIT_SHA", head.as_str()),
+        ("CI_DEFAULT_BRANCH", "main"),
+        ("CI_PROJECT_PATH", "group/app"),
+        ("SOURCE_DATE_EPOCH", "0"),
+    ];
+    let compute = |env: &[(&str, &str)]| {
+        let env: Vec<(&str, &str)> = common.iter().chain(env).copied().collect();
+        let output = img_tag(
+            repo.path(),
+            &[
+                "compute",
+                "--tag",
+                "type=ref,event=branch",
+                "--tag",
+                "type=ref,event=pr",
+                "--tag",
+                "type=sha",
+            ],
+            &env,
+            None,
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let short = &head[..7];
+    let branch = compute(&[
+        ("CI_PIPELINE_SOURCE", "push"),
+        ("CI_COMMIT_BRANCH", "feature/login"),
+        ("CI_COMMIT_REF_NAME", "feature/login"),
+        (
+            "CI_COMMIT_BEFORE_SHA",
+            "0000000000000000000000000000000000000000",
+        ),
+    ]);
+    assert_eq!(branch, format!("feature-login\nsha-{short}\n"));
+    let merge_request = compute(&[
+        ("CI_PIPELINE_SOURCE", "merge_request_event"),
+        ("CI_MERGE_REQUEST_IID", "5"),
+        ("CI_MERGE_REQUEST_REF_PATH", "refs/merge-requests/5/head"),
+        ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/login"),
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+        ("CI_COMMIT_REF_NAME", "feature/login"),
+    ]);
+    assert_eq!(merge_request, format!("pr-5\nsha-{short}\n"));
+}
+
+#[test]
+fn an_awkward_branch_gets_the_tag_image_stale_check_looks_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = img_tag(
+        dir.path(),
+        &[
+            "compute",
+            "--ref",
+            "refs/heads/release/+2024",
+            "--sha",
+            SHA,
+            "--tag",
+            "type=ref,event=branch",
+        ],
+        &[("SOURCE_DATE_EPOCH", "0")],
+        None,
+    );
+    // The same tag image-stale-check looks up for a default branch
+    // `release/+2024` (tools/image-stale-check/tests/check.rs).
+    assert_eq!(stdout(&output), "release-2024\n", "{}", stderr(&output));
+}

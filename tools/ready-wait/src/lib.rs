@@ -231,7 +231,7 @@ pub fn plan_from_cli(cli: &Cli) -> anyhow::Result<Plan> {
         Some(name) => env_defaults(cli, name)?,
         None => EnvDefaults::default(),
     };
-    plan_from_flags(cli, defaults).map_err(|error| UsageError::new(error.to_string()))
+    Ok(plan_from_flags(cli, defaults)?)
 }
 
 /// What an env in slipway.toml contributes.

@@ -125,6 +125,9 @@ fn name_list(names: &[String]) -> String {
 #[error(transparent)]
 pub struct ConfigError(Box<ConfigErrorKind>);
 
+// A config that cannot be read or used is bad input.
+crate::cli::exit_status!(ConfigError => USAGE);
+
 impl ConfigError {
     /// What went wrong, with the facts.
     pub fn kind(&self) -> &ConfigErrorKind {

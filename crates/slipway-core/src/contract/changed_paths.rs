@@ -37,6 +37,15 @@ pub struct Report {
     pub explain: Option<Vec<Explained>>,
 }
 
+/// The part of a [`Report`] a reader that only builds the targets needs
+/// (`img-build --targets-from`): the `targets` list; other keys are ignored,
+/// so `{"targets": ["app"]}` is enough.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Targets {
+    /// [`Report::targets`].
+    pub targets: Vec<String>,
+}
+
 /// One filter's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
@@ -129,5 +138,27 @@ mod filters_by_name {
             }
             Ok(filters)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_is_read_back_as_its_targets() {
+        let report = Report {
+            filters: Vec::new(),
+            changes: vec!["app".to_owned()],
+            targets: vec!["base".to_owned(), "app".to_owned()],
+            base: None,
+            head: None,
+            base_image: None,
+            files: Vec::new(),
+            explain: None,
+        };
+        let json = serde_json::to_string(&report).expect("a report serialises");
+        let targets: Targets = serde_json::from_str(&json).expect("its targets are read");
+        assert_eq!(targets.targets, report.targets);
     }
 }

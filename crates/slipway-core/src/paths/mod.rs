@@ -132,6 +132,8 @@ pub enum PathsError {
     },
 }
 
+crate::cli::exit_status!(PathsError => USAGE);
+
 /// A pattern after compilation.
 #[derive(Debug, Clone)]
 struct Pattern {

@@ -43,6 +43,17 @@ pub enum ProjectFiltersError {
     DockerIgnore(#[from] PathsError),
 }
 
+impl crate::cli::ExitStatus for ProjectFiltersError {
+    fn exit_code(&self) -> Option<u8> {
+        match self {
+            Self::DockerIgnore(error) => error.exit_code(),
+            Self::Dockerfile { .. } | Self::DockerIgnoreRead { .. } => {
+                Some(crate::cli::exit::FAILURE)
+            }
+        }
+    }
+}
+
 /// One filter per image of `config` (its `paths`, or the paths derived from
 /// its build) and `[rebuild_all]` when it has paths, with patterns relative
 /// to `repo_root` (slipway.toml's paths are relative to its own directory).

@@ -25,6 +25,8 @@ pub enum PlanError {
     Combination(String),
 }
 
+crate::cli::exit_status!(PlanError => USAGE);
+
 impl PlanError {
     fn invalid(flag: &str, value: &str, reason: impl Into<String>) -> PlanError {
         PlanError::Invalid {

@@ -114,6 +114,8 @@ pub enum ManifestError {
     },
 }
 
+crate::cli::exit_status!(ManifestError => FAILURE);
+
 impl Manifest {
     /// Whether it is an index or manifest list.
     pub fn is_index(&self) -> bool {

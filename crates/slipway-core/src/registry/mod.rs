@@ -67,6 +67,18 @@ impl Default for RegistryOptions {
     }
 }
 
+impl RegistryOptions {
+    /// The defaults, sending `User-Agent: <tool>/<version>` (the
+    /// workspace's version, which every tool shares): what each tool starts
+    /// its options from.
+    pub fn for_tool(tool: &str) -> Self {
+        Self {
+            user_agent: format!("{tool}/{}", env!("CARGO_PKG_VERSION")),
+            ..Self::default()
+        }
+    }
+}
+
 /// Why a client for a set of registries could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientSetupError {
@@ -83,6 +95,8 @@ pub enum ClientSetupError {
     #[error("cannot set up the registry client")]
     Client(#[source] Box<RegistryError>),
 }
+
+crate::cli::exit_status!(ClientSetupError => FAILURE);
 
 /// What went wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +202,8 @@ pub enum RegistryError {
         reason: String,
     },
 }
+
+crate::cli::exit_status!(RegistryError => FAILURE);
 
 impl RegistryError {
     /// Whether the error is a 404 for a manifest or tag.

@@ -1,12 +1,14 @@
 //! Gathering a [`TagContext`] the way docker/metadata-action does: explicit
-//! values first, then `GITHUB_*` and the event payload, then git.
+//! values first, then the CI context (a view of [`CiContext`], the one
+//! reader of GitHub's and GitLab's variables and event payload), then git.
 //!
-//! This is the one IO corner of `tags`: it reads the event payload file and
-//! the git repository. The environment is passed in as a lookup function, so
-//! callers (and tests) decide what it holds.
+//! This is the one IO corner of `tags`: it reads the git repository. The
+//! environment is passed in as a lookup function, so callers (and tests)
+//! decide what it holds.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::ci::{CiContext, Event, Provider};
 use crate::git::{GitError, GitFacts, Repo};
 use crate::tags::{RepoInfo, TagContext};
 
@@ -28,22 +30,6 @@ pub struct ContextInputs {
 /// Why the context could not be gathered.
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
-    /// `$GITHUB_EVENT_PATH` names a file that cannot be read.
-    #[error("cannot read the event payload `{}` ($GITHUB_EVENT_PATH)", .path.display())]
-    ReadPayload {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The event payload is not JSON.
-    #[error("cannot parse the event payload `{}` as JSON", .path.display())]
-    ParsePayload {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: serde_json::Error,
-    },
     /// Git could not answer.
     #[error("cannot {what}")]
     Git {
@@ -72,49 +58,32 @@ pub enum ContextError {
     },
 }
 
-impl ContextError {
-    /// Whether the error is bad input (a value the user gave), rather than a
-    /// failed read.
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+impl crate::cli::ExitStatus for ContextError {
+    fn exit_code(&self) -> Option<u8> {
+        match self {
             Self::InvalidSha { .. }
-                | Self::InvalidEpoch { .. }
-                | Self::InvalidShortShaLength { .. }
-        )
+            | Self::InvalidEpoch { .. }
+            | Self::InvalidShortShaLength { .. } => Some(crate::cli::exit::USAGE),
+            // Its cause, a git error, says.
+            Self::Git { .. } => None,
+        }
     }
 }
 
-/// Builds the tag context. `env` looks up environment variables (empty values
-/// count as unset); `default_branch_from_config` is slipway.toml's
-/// `[project] default_branch`, if any; git is discovered from `cwd`.
+/// Builds the tag context: `inputs` first, then the CI context `ci` (the one
+/// reader of every CI's variables, [`CiContext::from_env_or_github_variables`]), then git.
+/// `env` looks up the variables metadata-action reads beyond the CI's
+/// (`SOURCE_DATE_EPOCH`, `DOCKER_METADATA_*`; empty values count as unset);
+/// `default_branch_from_config` is slipway.toml's `[project]
+/// default_branch`, if any; git is discovered from `cwd`.
 pub fn gather(
     inputs: &ContextInputs,
+    ci: &CiContext,
     env: &dyn Fn(&str) -> Option<String>,
     cwd: &Path,
     default_branch_from_config: Option<String>,
 ) -> Result<TagContext, ContextError> {
     let env = |name: &str| env(name).filter(|value| !value.is_empty());
-    let payload = match env("GITHUB_EVENT_PATH") {
-        Some(path) => {
-            let path = PathBuf::from(path);
-            let text = crate::input::read_to_string(&path).map_err(|source| {
-                ContextError::ReadPayload {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-            serde_json::from_str(&text)
-                .map_err(|source| ContextError::ParsePayload { path, source })?
-        }
-        None => serde_json::Value::Null,
-    };
-    let text = |pointer: &str| {
-        payload
-            .pointer(pointer)
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-    };
     let repo = match Repo::discover(cwd) {
         Ok(repo) => Some(repo),
         Err(error) => {
@@ -126,23 +95,25 @@ pub fn gather(
     let event_name = inputs
         .event
         .clone()
-        .or_else(|| env("GITHUB_EVENT_NAME"))
+        .or_else(|| event_name(ci))
         .unwrap_or_else(|| "push".to_owned());
     let git_ref = match (&inputs.git_ref, inputs.pr_number) {
         (Some(git_ref), _) => git_ref.clone(),
         (None, Some(number)) => format!("refs/pull/{number}/merge"),
-        (None, None) => match env("GITHUB_REF") {
+        (None, None) => match &ci.git_ref {
             // Same as metadata-action: `pull_request_target` runs on the base
             // branch, so the pull request's ref is rebuilt from its number.
-            Some(_) if event_name.contains("pull_request_target") => {
-                let number = payload
-                    .pointer("/number")
-                    .and_then(serde_json::Value::as_u64);
-                number
+            // A GitLab merge request's ref is spelled as GitHub's, so that
+            // `type=ref,event=pr` gives `pr-<iid>`.
+            Some(_)
+                if event_name.contains("pull_request_target")
+                    || ci.event == Event::MergeRequest =>
+            {
+                ci.pr_number
                     .map(|n| format!("refs/pull/{n}/merge"))
                     .unwrap_or_default()
             }
-            Some(git_ref) => git_ref,
+            Some(git_ref) => git_ref.clone(),
             None => repo
                 .as_ref()
                 .map(ref_from_git)
@@ -153,14 +124,14 @@ pub fn gather(
     let is_pr = event_name.contains("pull_request");
     let pr_head_sha = env("DOCKER_METADATA_PR_HEAD_SHA")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        .then(|| text("/pull_request/head/sha"))
+        .then(|| ci.pr_head_sha.clone())
         .flatten()
         .filter(|_| is_pr);
     let sha = match inputs
         .sha
         .clone()
         .or(pr_head_sha)
-        .or_else(|| env("GITHUB_SHA"))
+        .or_else(|| ci.sha.clone())
     {
         Some(sha) => sha,
         None => match &repo {
@@ -181,7 +152,7 @@ pub fn gather(
     let default_branch = inputs
         .default_branch
         .clone()
-        .or_else(|| text("/repository/default_branch"))
+        .or_else(|| ci.default_branch.clone())
         .or(default_branch_from_config)
         .or_else(|| repo.as_ref().and_then(|repo| repo.default_branch_guess()));
     let now = match env("SOURCE_DATE_EPOCH") {
@@ -193,30 +164,47 @@ pub fn gather(
             .ok_or(ContextError::InvalidEpoch { value: epoch })?,
         None => jiff::Timestamp::now(),
     };
-    let commit_date = commit_date(&payload, &sha, repo.as_ref()).unwrap_or(now);
+    let commit_date = commit_date(ci, &sha, repo.as_ref()).unwrap_or(now);
     let short_sha_length = match env("DOCKER_METADATA_SHORT_SHA_LENGTH") {
         Some(length) => length
             .parse()
             .map_err(|_| ContextError::InvalidShortShaLength { value: length })?,
         None => 7,
     };
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
     Ok(TagContext {
         event_name,
         git_ref,
         sha,
         default_branch,
-        base_ref: text("/base_ref"),
-        pr_base_ref: text("/pull_request/base/ref"),
+        // `{{base_ref}}` reads the first on a tag, the second on a pull
+        // request; the CI context names both `base_ref`.
+        base_ref: ci.base_ref.clone(),
+        pr_base_ref: ci.base_ref.clone(),
         now,
         commit_date,
         short_sha_length,
         repository: RepoInfo {
-            name: text("/repository/name").unwrap_or_default(),
-            description: text("/repository/description").unwrap_or_default(),
-            html_url: text("/repository/html_url").unwrap_or_default(),
-            license: text("/repository/license/spdx_id").unwrap_or_default(),
+            name: text(&ci.repository_name),
+            description: text(&ci.repository_description),
+            html_url: text(&ci.repository_url),
+            license: text(&ci.repository_license),
         },
     })
+}
+
+/// The event as metadata-action names it (GitHub's event names): GitHub's
+/// own name, or GitLab's pipeline source translated; `None` outside CI.
+fn event_name(ci: &CiContext) -> Option<String> {
+    let name = match (ci.provider, &ci.event) {
+        (_, Event::Local) => return None,
+        (Provider::GitlabCi, Event::Push | Event::Tag) => "push",
+        (Provider::GitlabCi, Event::MergeRequest) => "pull_request",
+        (Provider::GitlabCi, Event::Schedule) => "schedule",
+        (Provider::GitlabCi, Event::WorkflowDispatch) => "workflow_dispatch",
+        _ => ci.event_name.as_str(),
+    };
+    Some(name.to_owned()).filter(|name| !name.is_empty())
 }
 
 /// HEAD as a ref, as metadata-action's git context reads it: the branch, else
@@ -238,22 +226,15 @@ fn ref_from_git(repo: &Repo) -> Result<String, ContextError> {
         .unwrap_or_default())
 }
 
-/// The commit's date: from the payload when it describes the commit (as
+/// The commit's date: from the CI event when it describes the commit (as
 /// metadata-action does), else from git when HEAD is the commit.
-fn commit_date(
-    payload: &serde_json::Value,
-    sha: &str,
-    repo: Option<&Repo>,
-) -> Option<jiff::Timestamp> {
-    let from_payload = payload
-        .pointer("/commits")
-        .and_then(|commits| commits.as_array())
-        .into_iter()
-        .flatten()
-        .chain(payload.pointer("/head_commit"))
-        .find(|commit| commit.pointer("/id").and_then(|id| id.as_str()) == Some(sha))
-        .and_then(|commit| commit.pointer("/timestamp")?.as_str()?.parse().ok());
-    from_payload.or_else(|| {
+fn commit_date(ci: &CiContext, sha: &str, repo: Option<&Repo>) -> Option<jiff::Timestamp> {
+    let from_event = ci
+        .commit_dates
+        .iter()
+        .find(|(id, _)| id == sha)
+        .map(|(_, date)| *date);
+    from_event.or_else(|| {
         let facts = GitFacts::collect(repo?).ok()?;
         (facts.sha.as_str() == sha)
             .then(|| jiff::Timestamp::from_second(facts.commit_time).ok())
@@ -273,7 +254,8 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())
         };
-        let result = gather(&inputs, &env, dir.path(), None);
+        let ci = CiContext::from_env_or_github_variables(env).expect("the CI context is read");
+        let result = gather(&inputs, &ci, &env, dir.path(), None);
         match (result, expected) {
             (Ok(ctx), Ok((git_ref, sha))) => {
                 assert_eq!((ctx.git_ref.as_str(), ctx.sha.as_str()), (git_ref, sha));
