@@ -138,17 +138,7 @@ pub(crate) fn images_from_report(
     source: &str,
     env: &Env,
 ) -> anyhow::Result<Vec<String>> {
-    /// The part of img-build's report this reads; other fields are ignored.
-    #[derive(serde::Deserialize)]
-    struct BuildReport {
-        targets: Vec<BuildTarget>,
-    }
-    #[derive(serde::Deserialize)]
-    struct BuildTarget {
-        name: String,
-        reference: Option<String>,
-    }
-    let report: BuildReport = serde_json::from_str(text).map_err(|error| {
+    let report: slipway_core::contract::img_build::BuildReport = serde_json::from_str(text).map_err(|error| {
         UsageError::new(format!(
             "`--images-from {source}` is not img-build's JSON report (`img-build --format json`): {error}"
         ))

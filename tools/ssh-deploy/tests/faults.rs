@@ -628,7 +628,7 @@ fn a_release_never_ready_is_rolled_back_and_the_error_names_host_url_and_timeout
     let stdout = String::from_utf8_lossy(&output.stdout);
     let host = format!("{}@127.0.0.1:{}", sshd.user(), sshd.port());
     assert!(
-        stdout.starts_with(&format!("rolled-back {host} release=2")),
+        stdout.starts_with(&format!("rolled_back {host} release=2")),
         "{stdout}"
     );
     for expected in [
