@@ -63,6 +63,9 @@ pub(crate) enum Images {
     Given(BTreeMap<String, String>),
     /// Those of a recorded release: `Some(N)`, or the previous good one.
     Release(Option<u64>),
+    /// Those of the newest good release before release N: the fleet's
+    /// rollback of a host this run deployed as release N.
+    Before(u64),
 }
 
 /// Deploys `job` to `host`; every failure ends up in the report.
@@ -171,24 +174,38 @@ fn deploy_locked(
         };
         remote::write_holder(&session, &layout, &me, io)
             .context("cannot record who holds the lock")?;
-        let (images, files) = match &job.images {
-            Images::Given(images) => {
-                let mut files = job.bundle.clone();
-                files.push(plan::deploy_env_file(images)?);
-                (images.clone(), files)
-            }
-            Images::Release(to) => {
-                let target = rollback_target(&records, *to)?;
+        let target = match job.images {
+            Images::Given(_) => None,
+            Images::Release(to) => Some(rollback_target(&records, to)?),
+            Images::Before(release) => Some(
+                records
+                    .iter()
+                    .rev()
+                    .find(|r| r.id < release && r.result == ReleaseResult::Deployed)
+                    .with_context(|| {
+                        format!("no good release before release {release} is recorded on the host")
+                    })?,
+            ),
+        };
+        let (images, files) = match (&job.images, target) {
+            (_, Some(target)) => {
                 check_recorded_images(target, &job.image_vars)?;
+                report.rolled_back_to = Some(target.id);
                 (
                     target.images.clone(),
                     vec![plan::deploy_env_file(&target.images)?],
                 )
             }
+            (Images::Given(images), None) => {
+                let mut files = job.bundle.clone();
+                files.push(plan::deploy_env_file(images)?);
+                (images.clone(), files)
+            }
+            (_, None) => anyhow::bail!("a rollback without a release to redeploy (a bug)"),
         };
         let rollback_of = match job.images {
             Images::Given(_) => None,
-            Images::Release(_) => records.last().map(|r| r.id),
+            Images::Release(_) | Images::Before(_) => records.last().map(|r| r.id),
         };
         let step = Step {
             session: &session,
@@ -310,8 +327,8 @@ pub(crate) fn cancelled_in(error: &anyhow::Error) -> Option<i32> {
     })
 }
 
-/// Connects with the progress of the job's host.
-fn open(host: &Host, connection: &Connection) -> anyhow::Result<ssh2::Session> {
+/// Connects to `host`.
+pub(crate) fn open(host: &Host, connection: &Connection) -> anyhow::Result<ssh2::Session> {
     Ok(ssh::connect(
         host,
         connection.default_user.as_deref(),

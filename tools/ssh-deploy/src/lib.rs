@@ -13,6 +13,8 @@
 //! - `lock`: the deploy lock, held by the deploy's own SSH session;
 //! - `cancel`: SIGINT/SIGTERM turned into a clean stop;
 //! - `deploy`: one host's run, every step on one connection;
+//! - `preflight`, `fleet`: every host checked before any is touched, then
+//!   batches, and a failed host rolls back the hosts already deployed;
 //! - `render`: the report in plain text, as a step summary, as an exit code.
 
 mod access;
@@ -21,9 +23,11 @@ mod cancel;
 mod cli;
 mod deploy;
 mod dry_run;
+mod fleet;
 mod images;
 mod lock;
 mod plan;
+mod preflight;
 mod ready;
 mod remote;
 mod render;
@@ -60,7 +64,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
         }
         Command::Releases(connect) => {
             let (env, hosts, connection) = connect_plan(&config, &connect, out)?;
-            let reports = per_host(&hosts, false, |host| {
+            let reports = per_host(&hosts, |host| {
                 deploy::list_releases(host, &connection, &env.remote_path)
             });
             Ok(Report(Json {
@@ -81,7 +85,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 ),
             };
             let (env, hosts, connection) = connect_plan(&config, connect, out)?;
-            let reports = per_host(&hosts, false, |host| {
+            let reports = per_host(&hosts, |host| {
                 deploy::lock_action(host, &connection, &env.name, &env.remote_path, command)
             });
             Ok(Report(Json {
@@ -153,9 +157,35 @@ fn run_deploy(
     };
     let progress = out.progress();
     let _group = out.group(&format!("ssh-deploy {}", env.name));
-    let reports = per_host(&hosts, run.rolling, |host| {
-        deploy::deploy(host, &connection, &identity, &job, &progress)
-    });
+    let batch = match (run.rolling, run.batch.or(env.batch)) {
+        (true, _) => 1,
+        (false, Some(batch)) => batch.size(hosts.len()),
+        (false, None) => hosts.len(),
+    };
+    let fleet_plan = fleet::Plan {
+        batch,
+        canary: run.canary.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        is_keep_going: run.keep_going,
+    };
+    let need_bytes = job.bundle.iter().map(|f| f.size).sum::<u64>()
+        + match &job.images {
+            deploy::Images::Given(vars) => plan::deploy_env_file(vars)?.size,
+            _ => 0,
+        };
+    let checks = preflight::Checks {
+        need_bytes,
+        is_docker_needed: !env.images.is_empty(),
+        command: env.preflight.clone(),
+    };
+    let reports = fleet::deploy(
+        &hosts,
+        &connection,
+        &identity,
+        &job,
+        &progress,
+        fleet_plan,
+        &checks,
+    );
     Ok(Report(Json {
         env: env.name.clone(),
         action: if deploy.is_some() {
@@ -169,27 +199,8 @@ fn run_deploy(
     }))
 }
 
-/// Runs `work` for every host, in parallel threads, or one after the other
-/// stopping at the first host that is not deployed (`rolling`).
-fn per_host(
-    hosts: &[Host],
-    rolling: bool,
-    work: impl Fn(&Host) -> HostReport + Sync,
-) -> Vec<HostReport> {
-    if rolling {
-        let mut reports = Vec::new();
-        for host in hosts {
-            let is_failed = reports
-                .last()
-                .is_some_and(|r: &HostReport| r.outcome != Outcome::Deployed);
-            reports.push(if is_failed {
-                HostReport::new(&host.to_string())
-            } else {
-                work(host)
-            });
-        }
-        return reports;
-    }
+/// Runs `work` for every host, in parallel threads.
+fn per_host(hosts: &[Host], work: impl Fn(&Host) -> HostReport + Sync) -> Vec<HostReport> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = hosts
             .iter()

@@ -533,6 +533,40 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// What the preflight line prints, each on a line of its own.
+pub(crate) const PREFLIGHT_TAG: &str = "slipway-preflight:";
+
+/// The preflight's checks of a host in one line, creating nothing: prints
+/// `slipway-preflight: free <KiB>` for the file system of `remote_path` (or
+/// of its nearest existing parent), `slipway-preflight: locked` when
+/// `lock_file` is held, and with `is_docker_needed`
+/// `slipway-preflight: no docker` when no `docker` client is on the PATH.
+pub(crate) fn preflight_line(remote_path: &str, lock_file: &str, is_docker_needed: bool) -> String {
+    let mut line = format!(
+        "d={remote}; while [ ! -d \"$d\" ]; do d=$(dirname -- \"$d\"); done; echo \"{PREFLIGHT_TAG} free $(df -Pk -- \"$d\" | awk 'NR==2 {{print $4}}')\"; l={lock}; if [ -e \"$l\" ] && ! flock -n \"$l\" true; then echo '{PREFLIGHT_TAG} locked'; fi",
+        remote = shell_quote(remote_path),
+        lock = shell_quote(lock_file),
+    );
+    if is_docker_needed {
+        let _ = write!(
+            line,
+            "; command -v docker >/dev/null || echo '{PREFLIGHT_TAG} no docker'"
+        );
+    }
+    line
+}
+
+/// The env's `preflight` command, run in `remote_path` (in the login's home
+/// when the remote path does not exist yet), with `SLIPWAY_ENV` set.
+pub(crate) fn preflight_command_line(remote_path: &str, env: &str, command: &str) -> String {
+    format!(
+        "{{ cd {remote} 2>/dev/null || cd; }} && exec env {env_var} sh -c {command}",
+        remote = shell_quote(remote_path),
+        env_var = shell_quote(&format!("SLIPWAY_ENV={env}")),
+        command = shell_quote(command),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

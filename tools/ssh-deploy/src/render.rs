@@ -48,7 +48,7 @@ impl slipway_core::output::Report for Report {
                 Outcome::Deployed | Outcome::Listed | Outcome::Unlocked | Outcome::Released => {
                     style.ok(host.outcome.as_str())
                 }
-                Outcome::Skipped | Outcome::Locked | Outcome::Cancelled => {
+                Outcome::Skipped | Outcome::NotStarted | Outcome::Locked | Outcome::Cancelled => {
                     style.warn(host.outcome.as_str())
                 }
                 _ => style.error(host.outcome.as_str()),
@@ -156,7 +156,11 @@ impl slipway_core::output::Report for Report {
         } else if self.0.hosts.iter().any(|h| {
             matches!(
                 h.outcome,
-                Outcome::Failed | Outcome::RolledBack | Outcome::Skipped | Outcome::Cancelled
+                Outcome::Failed
+                    | Outcome::RolledBack
+                    | Outcome::Skipped
+                    | Outcome::NotStarted
+                    | Outcome::Cancelled
             )
         }) {
             exit::NO

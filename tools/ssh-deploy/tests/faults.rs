@@ -683,7 +683,7 @@ fn unreachable_hosts_fail_with_exit_3_naming_host_and_port() {
     assert_eq!(
         error,
         format!(
-            "cannot connect to `root@127.0.0.1:{closed}` at `127.0.0.1:{closed}`: Connection refused (os error 111)"
+            "preflight: cannot connect to `root@127.0.0.1:{closed}` at `127.0.0.1:{closed}`: Connection refused (os error 111)"
         )
     );
 
@@ -693,7 +693,7 @@ fn unreachable_hosts_fail_with_exit_3_naming_host_and_port() {
     assert_eq!(code, Some(3));
     assert!(
         error.starts_with(&format!(
-            "cannot resolve `{host}` (host `deploy@{host}`, port 22): "
+            "preflight: cannot resolve `{host}` (host `deploy@{host}`, port 22): "
         )),
         "{error}"
     );
@@ -705,7 +705,7 @@ fn unreachable_hosts_fail_with_exit_3_naming_host_and_port() {
     let (code, error) = unreachable(&sshd, &host);
     assert_eq!(code, Some(3));
     assert!(
-        error.starts_with(&format!("ssh handshake with `{host}` failed: ")),
+        error.starts_with(&format!("preflight: ssh handshake with `{host}` failed: ")),
         "{error}"
     );
 
@@ -714,7 +714,7 @@ fn unreachable_hosts_fail_with_exit_3_naming_host_and_port() {
     let (code, error) = unreachable(&sshd, &host);
     assert_eq!(code, Some(3));
     assert!(
-        error.starts_with(&format!("ssh handshake with `{host}` failed: ")),
+        error.starts_with(&format!("preflight: ssh handshake with `{host}` failed: ")),
         "{error}"
     );
 }

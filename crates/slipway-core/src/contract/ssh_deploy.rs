@@ -28,10 +28,14 @@ pub enum Outcome {
     Deployed,
     /// The deploy ran and failed; nothing was rolled back.
     Failed,
-    /// The deploy failed its readiness; the previous release was redeployed.
+    /// The deploy failed its readiness, or another host of the fleet failed;
+    /// the previous release was redeployed (`rolled_back_to`).
     RolledBack,
-    /// Not attempted: an earlier host of a `--rolling` deploy failed.
+    /// Not attempted (no longer reported by deploys, which say `not_started`).
     Skipped,
+    /// Not started: the fleet's preflight failed on another host, or a host
+    /// of an earlier batch failed; nothing was done on this host.
+    NotStarted,
     /// An operation failed (connection, host key, upload, lock).
     Error,
     /// The releases were listed.
@@ -55,6 +59,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::RolledBack => "rolled_back",
             Outcome::Skipped => "skipped",
+            Outcome::NotStarted => "not_started",
             Outcome::Error => "error",
             Outcome::Listed => "listed",
             Outcome::Locked => "locked",
