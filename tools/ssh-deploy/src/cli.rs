@@ -128,8 +128,9 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub run: RunArgs,
 
-    /// An image reference, `<image>=<registry/repo>@sha256:…` or `…:<tag>` (not `latest`);
-    /// every image the env's `images` table names is required (repeatable)
+    /// An image reference, `<image>=<registry/repo>@sha256:…` or `…:<tag>` (not `latest`; a tag
+    /// is resolved to its digest through the registry before any host is touched); every image
+    /// the env's `images` table names is required (repeatable)
     #[arg(long = "image", value_name = "IMAGE=REF")]
     pub images: Vec<String>,
 
@@ -144,7 +145,7 @@ pub struct DeployArgs {
     #[arg(long, value_name = "REV")]
     pub require_revision: Option<String>,
 
-    /// Print what would be uploaded and run, without connecting
+    /// Print what would be uploaded and run, without connecting to any host
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -197,9 +198,13 @@ pub struct RollbackArgs {
     pub run: RunArgs,
 
     /// The release to redeploy, as `releases` lists it [default: the newest good release before
-    /// the current one]
+    /// the current one whose images differ from it]
     #[arg(long, value_name = "N")]
     pub to: Option<u64>,
+
+    /// Show which release each host would roll back to, and why, without changing anything
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `lock`.

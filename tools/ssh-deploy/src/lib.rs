@@ -59,6 +59,27 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
         Command::Deploy(args) => {
             run_deploy(&config, &args.connect, &args.run, Some(&args), None, out)
         }
+        Command::Rollback(args) if args.dry_run => {
+            let (env, hosts, connection) = connect_plan(&config, &args.connect, out)?;
+            let image_vars = env.images.keys().cloned().collect();
+            let progress = out.progress();
+            let reports = per_host(&hosts, |host| {
+                deploy::plan_rollback(
+                    host,
+                    &connection,
+                    &env.remote_path,
+                    args.to,
+                    &image_vars,
+                    &progress,
+                )
+            });
+            Ok(Report(Json {
+                env: env.name.clone(),
+                action: "rollback".to_owned(),
+                dry_run: None,
+                hosts: reports,
+            }))
+        }
         Command::Rollback(args) => {
             run_deploy(&config, &args.connect, &args.run, None, Some(args.to), out)
         }
@@ -132,10 +153,10 @@ fn run_deploy(
         ),
         None => (deploy::Images::Release(rollback.flatten()), Vec::new()),
     };
-    if let (Some(args), deploy::Images::Given(vars)) = (deploy, &images)
+    if let (Some(args), deploy::Images::Given(given)) = (deploy, &images)
         && args.dry_run
     {
-        return Ok(Report(dry_run::report(env, &hosts, &bundle, vars)?));
+        return Ok(Report(dry_run::report(env, &hosts, &bundle, &given.vars)?));
     }
     let connection = access::connection(connect, env, out)?;
     let identity = access::identity(config);
@@ -169,7 +190,7 @@ fn run_deploy(
     };
     let need_bytes = job.bundle.iter().map(|f| f.size).sum::<u64>()
         + match &job.images {
-            deploy::Images::Given(vars) => plan::deploy_env_file(vars)?.size,
+            deploy::Images::Given(given) => plan::deploy_env_file(&given.vars)?.size,
             _ => 0,
         };
     let checks = preflight::Checks {

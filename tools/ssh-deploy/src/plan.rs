@@ -132,23 +132,25 @@ pub(crate) fn image_vars(env: &Env, given: &[String]) -> anyhow::Result<BTreeMap
 /// `--images-from`: the image references of img-build's JSON report
 /// (`text`, read from `source`) as `<image>=<reference>` values, for the
 /// images `env` deploys. Targets img-build did not build (failed, or not
-/// selected) have no reference and are left to `--image`.
+/// selected) have no reference and are left to `--image`. Also returns
+/// the revision img-build built.
 pub(crate) fn images_from_report(
     text: &str,
     source: &str,
     env: &Env,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, String)> {
     let report: slipway_core::contract::img_build::BuildReport = serde_json::from_str(text).map_err(|error| {
         UsageError::new(format!(
             "`--images-from {source}` is not img-build's JSON report (`img-build --format json`): {error}"
         ))
     })?;
-    Ok(report
+    let images = report
         .targets
         .into_iter()
         .filter(|target| env.images.values().any(|image| *image == target.name))
         .filter_map(|target| Some(format!("{}={}", target.name, target.reference?)))
-        .collect())
+        .collect();
+    Ok((images, report.revision))
 }
 
 /// The environment the remote command receives, besides the login's own:

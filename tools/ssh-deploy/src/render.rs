@@ -95,7 +95,7 @@ impl slipway_core::output::Report for Report {
                     .collect();
                 // A record is host data: escaped as the host line is.
                 let line = format!(
-                    "  {} {} {} git={} who={} {}{}",
+                    "  {} {} {} git={} who={} {}{}{}{}",
                     release.id,
                     release.time,
                     match release.result {
@@ -112,7 +112,16 @@ impl slipway_core::output::Report for Report {
                     release
                         .rollback_of
                         .map(|n| format!(" rollback_of={n}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    release
+                        .rolled_back_to
+                        .map(|n| format!(" rolled_back_to={n}"))
+                        .unwrap_or_default(),
+                    release
+                        .tags
+                        .iter()
+                        .map(|(var, tag)| format!(" tag:{var}={tag}"))
+                        .collect::<String>()
                 );
                 let _ = writeln!(text, "{}", escape_control(&line));
             }

@@ -208,10 +208,24 @@ pub struct Release {
     pub env: String,
     /// When it was recorded (RFC 3339, UTC).
     pub time: String,
-    /// The git commit deployed from, when known.
+    /// The revision the images were built from (their
+    /// `org.opencontainers.image.revision` label, or img-build's `revision`
+    /// for `--images-from`), when known and the same for every image; a
+    /// rollback records the revision of the release it redeploys.
     pub git_sha: Option<String>,
     /// `deploy.env` variables and their image references (`repo@sha256:…`).
     pub images: BTreeMap<String, String>,
+    /// A note: the reference each image was given as, for images given by
+    /// tag (`repo:1.2.0`) and resolved to the digest in `images`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// The commit ssh-deploy ran from (HEAD of the repository around
+    /// slipway.toml, or `$GITHUB_SHA`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployer_sha: Option<String>,
+    /// For a rollback: the release whose images it redeployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_to: Option<u64>,
     /// Who deployed (`$GITHUB_ACTOR` or `user@machine`).
     pub who: String,
     /// How it went.
