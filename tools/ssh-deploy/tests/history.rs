@@ -116,3 +116,55 @@ fn tags_resolve_to_digests_and_a_rollback_redeploys_what_ran() {
     );
     assert!(!project.remote().join(".slipway/releases/4.json").exists());
 }
+
+#[test]
+fn images_from_img_build_record_the_revision_it_built() {
+    use slipway_core::contract::img_build::{BackendKind, BuildReport, BuiltTarget, Status};
+
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "true""#,
+        &[("compose.yml", "x\n", 0o644)],
+    );
+    let reference = common::fake_ref(7);
+    let report = BuildReport {
+        backend: BackendKind::Buildah,
+        revision: REV2.to_owned(),
+        pushed: true,
+        log_dir: "logs".into(),
+        targets: vec![BuiltTarget {
+            name: "app".to_owned(),
+            status: Status::Built,
+            reason: None,
+            repository: "127.0.0.1:5000/app".to_owned(),
+            tags: Vec::new(),
+            reference: Some(reference.clone()),
+            digest: None,
+            image_id: None,
+            platforms: Vec::new(),
+            duration_seconds: 0.1,
+            log: "logs/app.log".into(),
+            error: None,
+            held_tags: Vec::new(),
+        }],
+        failed: Vec::new(),
+    };
+    let path = project.dir.path().join("build.json");
+    fs_err::write(&path, serde_json::to_string(&report).unwrap()).unwrap();
+    let (code, report, stderr) = project.run_json(
+        &sshd,
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--images-from",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+    let record = project.release(1);
+    assert_eq!(record["images"]["APP_IMAGE"], reference.as_str());
+    assert_eq!(record["git_sha"], REV2);
+    assert!(record.get("tags").is_none(), "{record}");
+}
