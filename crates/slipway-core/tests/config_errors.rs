@@ -193,6 +193,11 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "`tag` in [stale] at slipway.toml:2:7: invalid tag `-latest`: a tag starts with a letter, digit or `_` and has at most 128 of `A-Z a-z 0-9 _ . -`",
     ),
     (
+        "batch of no hosts",
+        "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nbatch = \"0%\"\n",
+        "`batch` in [envs.staging] at slipway.toml:5:9: `0%` is not a batch size; give a number of hosts (at least 1) like `2`, or a percentage from 1% to 100% like `25%`",
+    ),
+    (
         "string for keep_releases",
         "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nkeep_releases = \"10\"\n",
         "`keep_releases` in [envs.staging] at slipway.toml:5:17: expected an integer like 10, found a string",
