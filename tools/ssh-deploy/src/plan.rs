@@ -545,7 +545,7 @@ pub(crate) const PREFLIGHT_TAG: &str = "slipway-preflight:";
 /// `slipway-preflight: no docker` when no `docker` client is on the PATH.
 pub(crate) fn preflight_line(remote_path: &str, lock_file: &str, is_docker_needed: bool) -> String {
     let mut line = format!(
-        "d={remote}; while [ ! -d \"$d\" ]; do d=$(dirname -- \"$d\"); done; echo \"{PREFLIGHT_TAG} free $(df -Pk -- \"$d\" | awk 'NR==2 {{print $4}}')\"; l={lock}; if [ -e \"$l\" ] && ! flock -n \"$l\" true; then echo '{PREFLIGHT_TAG} locked'; fi",
+        "d={remote}; while [ ! -d \"$d\" ]; do d=$(dirname -- \"$d\"); done; echo \"{PREFLIGHT_TAG} free $(df -Pk -- \"$d\" | awk 'NR==2 {{print $4}}')\"; l={lock}; if command -v flock >/dev/null && [ -e \"$l\" ] && ! flock -n \"$l\" true; then echo '{PREFLIGHT_TAG} locked'; fi",
         remote = shell_quote(remote_path),
         lock = shell_quote(lock_file),
     );
