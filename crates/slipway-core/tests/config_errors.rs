@@ -208,6 +208,11 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "`strip_components` in [envs.staging] at slipway.toml:5:20: `-1` is not a number of leading directories to drop; use 0 (keep the paths as in the project) to 64",
     ),
     (
+        "batch of no hosts",
+        "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nbatch = \"0%\"\n",
+        "`batch` in [envs.staging] at slipway.toml:5:9: `0%` is not a batch size; give a number of hosts (at least 1) like `2`, or a percentage from 1% to 100% like `25%`",
+    ),
+    (
         "string for keep_releases",
         "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nkeep_releases = \"10\"\n",
         "`keep_releases` in [envs.staging] at slipway.toml:5:17: expected an integer like 10, found a string",

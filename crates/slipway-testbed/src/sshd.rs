@@ -27,6 +27,8 @@ pub struct Sshd {
     ssh: PathBuf,
     user: String,
     dir: tempfile::TempDir,
+    /// `(private, at)`: sshd runs in its own mount namespace where `private` is bind-mounted on `at`.
+    private_mount: Option<(PathBuf, PathBuf)>,
 }
 
 impl Sshd {
@@ -36,12 +38,32 @@ impl Sshd {
     /// Panics if `sshd` (Debian package `openssh-server`) or `ssh` and
     /// `ssh-keygen` (`openssh-client`) are missing, or sshd does not start.
     pub fn start() -> Sshd {
-        Sshd::start_with("")
+        Sshd::launch("", None)
     }
 
     /// [`Sshd::start`] with `extra` appended to its `sshd_config`, e.g.
     /// `"AllowTcpForwarding no\n"` for a hardened host.
     pub fn start_with(extra: &str) -> Sshd {
+        Sshd::launch(extra, None)
+    }
+
+    /// Like [`Sshd::start`], but sshd (and every session) runs in a mount
+    /// namespace of its own where the existing directory `at` shows a
+    /// private directory, [`Sshd::private_dir`]: several sshds on one
+    /// machine then act as hosts with a file system each under `at`.
+    /// The mount lives as long as sshd and its sessions (`unshare`, package
+    /// `util-linux`).
+    pub fn start_with_private_dir(at: &Path) -> Sshd {
+        Sshd::launch("", Some(at.to_path_buf()))
+    }
+
+    /// The directory this sshd's sessions see at the `at` of
+    /// [`Sshd::start_with_private_dir`].
+    pub fn private_dir(&self) -> PathBuf {
+        self.dir.path().join("private")
+    }
+
+    fn launch(extra: &str, private_at: Option<PathBuf>) -> Sshd {
         let binary = crate::require("/usr/sbin/sshd", "openssh-server");
         let ssh = crate::require("ssh", "openssh-client");
         let keygen = crate::require("ssh-keygen", "openssh-client");
@@ -113,7 +135,13 @@ impl Sshd {
             ssh,
             user,
             dir,
+            private_mount: None,
         };
+        if let Some(at) = private_at {
+            let private = sshd.private_dir();
+            fs_err::create_dir_all(&private).unwrap_or_else(|e| panic!("{e}"));
+            sshd.private_mount = Some((private, at));
+        }
         sshd.spawn();
         sshd
     }
@@ -123,7 +151,23 @@ impl Sshd {
         let root = self.dir.path();
         let log = self.log_path();
         let (stdout, stderr) = crate::log_stdio(&log);
-        let mut child = Command::new(&self.binary)
+        let mut command = match &self.private_mount {
+            None => Command::new(&self.binary),
+            Some((private, at)) => {
+                let unshare = crate::require("unshare", "util-linux");
+                let mut command = Command::new(unshare);
+                // unshare and sh exec, so the PID is sshd's.
+                command
+                    .args(["--mount", "--propagation", "private", "sh", "-c"])
+                    .arg(r#"mount --bind "$1" "$2" && shift 2 && exec "$@""#)
+                    .arg("sh")
+                    .arg(private)
+                    .arg(at)
+                    .arg(&self.binary);
+                command
+            }
+        };
+        let mut child = command
             .arg("-f")
             .arg(root.join("sshd_config"))
             .arg("-E")

@@ -11,15 +11,23 @@ use std::path::PathBuf;
 /// and records the release on the host. A failed readiness rolls back to the
 /// previous good release.
 ///
+/// A fleet fails as a unit: before any host is touched, a preflight checks
+/// every host (connection, host key, the lock, free space for the bundle, a
+/// `docker` client when the env deploys images, the env's `preflight`
+/// command); hosts deploy in batches (`--batch`, `--canary`), and when a
+/// host fails, the hosts not started are not started and those this run
+/// deployed are rolled back (unless `--keep-going`).
+///
 /// Exit status:
 ///   0  deployed (or the query answered)
 ///   1  the deploy ran and failed: the remote command exited non-zero, timed
 ///      out, or the ready URL never answered (then the previous release was
-///      redeployed unless --no-rollback)
+///      redeployed unless --no-rollback); hosts the run did not start and
+///      hosts it rolled back because another host failed also exit 1
 ///   2  bad input: flags, slipway.toml, image references
 ///   3  an operation failed: SSH connection (refused, cut, silent), host key
-///      refused, authentication, upload, a full disk on the host, or the
-///      env's lock is held by another deploy
+///      refused, authentication, upload, a full disk on the host, the env's
+///      lock is held by another deploy, or a host failed the preflight
 ///   130, 143  cancelled by SIGINT, SIGTERM: the remote command was stopped,
 ///      the release recorded as `cancelled`, the lock released
 ///
@@ -126,8 +134,9 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub run: RunArgs,
 
-    /// An image reference, `<image>=<registry/repo>@sha256:…` or `…:<tag>` (not `latest`);
-    /// every image the env's `images` table names is required (repeatable)
+    /// An image reference, `<image>=<registry/repo>@sha256:…` or `…:<tag>` (not `latest`; a tag
+    /// is resolved to its digest through the registry before any host is touched); every image
+    /// the env's `images` table names is required (repeatable)
     #[arg(long = "image", value_name = "IMAGE=REF")]
     pub images: Vec<String>,
 
@@ -142,7 +151,7 @@ pub struct DeployArgs {
     #[arg(long, value_name = "REV")]
     pub require_revision: Option<String>,
 
-    /// Print what would be uploaded and run, without connecting
+    /// Print what would be uploaded and run, without connecting to any host
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -150,8 +159,8 @@ pub struct DeployArgs {
 /// What deploys and rollbacks share.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// Deploy one host at a time, stopping at the first failure [default: all hosts in parallel]
-    #[arg(long)]
+    /// Deploy one host at a time (the same as `--batch 1`)
+    #[arg(long, conflicts_with = "batch")]
     pub rolling: bool,
 
     /// Pass the runner's environment variable NAME to the remote command (repeatable); its
@@ -159,6 +168,22 @@ pub struct RunArgs {
     /// command line or into a file on the host). The env's `env` table adds plain values
     #[arg(long = "env-var", value_name = "NAME")]
     pub env_vars: Vec<String>,
+
+    /// Deploy this many hosts at once, `N` or a percentage like `25%` (rounded up); each batch
+    /// must be deployed and ready before the next starts [default: the env's `batch`, else all
+    /// hosts at once]
+    #[arg(long, value_name = "N|P%")]
+    pub batch: Option<slipway_core::config::Batch>,
+
+    /// Deploy this many hosts first, wait until they are ready, then the rest in batches
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub canary: Option<u32>,
+
+    /// When a host fails, go on with the other hosts and leave the hosts already deployed as
+    /// they are [default: the hosts not yet started are not started, and those already
+    /// deployed by this run are rolled back to their previous release]
+    #[arg(long)]
+    pub keep_going: bool,
 
     /// Give the remote command this long, then stop it on the host and fail the deploy;
     /// uploading the bundle gets as long again (1ms to 1week)
@@ -185,9 +210,13 @@ pub struct RollbackArgs {
     pub run: RunArgs,
 
     /// The release to redeploy, as `releases` lists it [default: the newest good release before
-    /// the current one]
+    /// the current one whose images differ from it]
     #[arg(long, value_name = "N")]
     pub to: Option<u64>,
+
+    /// Show which release each host would roll back to, and why, without changing anything
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `lock`.

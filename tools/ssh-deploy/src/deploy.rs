@@ -11,6 +11,7 @@ use slipway_core::image_ref::ImageRef;
 use slipway_core::progress::{Progress, Task};
 
 use crate::cancel::{self, Cancelled};
+use crate::images::Given;
 use crate::lock::{self, Acquired};
 use crate::plan::{self, BundleFile, ReadyTarget};
 use crate::remote::{self, Layout, LockHolder, Release, ReleaseResult};
@@ -36,6 +37,7 @@ pub(crate) struct Identity {
     /// The CI job that deploys, if any (its URL where known).
     pub(crate) ci_job: Option<String>,
     pub(crate) who: String,
+    /// The commit ssh-deploy runs from, recorded as `deployer_sha`.
     pub(crate) git_sha: Option<String>,
 }
 
@@ -65,10 +67,13 @@ pub(crate) struct Job {
 /// Which image references a run deploys.
 #[derive(Debug, Clone)]
 pub(crate) enum Images {
-    /// These, from `--image`.
-    Given(BTreeMap<String, String>),
+    /// These, from `--image` and `--images-from`.
+    Given(Given),
     /// Those of a recorded release: `Some(N)`, or the previous good one.
     Release(Option<u64>),
+    /// Those of the newest good release before release N: the fleet's
+    /// rollback of a host this run deployed as release N.
+    Before(u64),
 }
 
 /// Deploys `job` to `host`; every failure ends up in the report.
@@ -177,24 +182,45 @@ fn deploy_locked(
         };
         remote::write_holder(&session, &layout, &me, io)
             .context("cannot record who holds the lock")?;
-        let (images, files) = match &job.images {
-            Images::Given(images) => {
-                let mut files = job.bundle.clone();
-                files.push(plan::deploy_env_file(images)?);
-                (images.clone(), files)
-            }
-            Images::Release(to) => {
-                let target = rollback_target(&records, *to)?;
+        let target = match job.images {
+            Images::Given(_) => None,
+            Images::Release(to) => Some(rollback_target(&records, to)?),
+            Images::Before(release) => Some(
+                records
+                    .iter()
+                    .rev()
+                    .find(|r| r.id < release && r.result == ReleaseResult::Deployed)
+                    .with_context(|| {
+                        format!("no good release before release {release} is recorded on the host")
+                    })?,
+            ),
+        };
+        if let (Images::Release(to), Some(target)) = (&job.images, target) {
+            progress.println(&format!(
+                "{}: rolling back to {}",
+                report.host,
+                rollback_reason(&records, target, *to)
+            ));
+        }
+        let (images, files) = match (&job.images, target) {
+            (_, Some(target)) => {
                 check_recorded_images(target, &job.image_vars)?;
+                report.rolled_back_to = Some(target.id);
                 (
                     target.images.clone(),
                     vec![plan::deploy_env_file(&target.images)?],
                 )
             }
+            (Images::Given(given), None) => {
+                let mut files = job.bundle.clone();
+                files.push(plan::deploy_env_file(&given.vars)?);
+                (given.vars.clone(), files)
+            }
+            (_, None) => anyhow::bail!("a rollback without a release to redeploy (a bug)"),
         };
         let rollback_of = match job.images {
             Images::Given(_) => None,
-            Images::Release(_) => records.last().map(|r| r.id),
+            Images::Release(_) | Images::Before(_) => records.last().map(|r| r.id),
         };
         let step = Step {
             session: &session,
@@ -208,7 +234,17 @@ fn deploy_locked(
             io,
             lock_pid: lock.pid,
         };
-        let first = step.run(id, &images, &files, rollback_of)?;
+        let note = match (&job.images, target) {
+            (_, Some(target)) => Note::of_rollback(target, rollback_of),
+            (Images::Given(given), None) => Note {
+                tags: given.tags.clone(),
+                revision: given.revision.clone(),
+                rollback_of: None,
+                rolled_back_to: None,
+            },
+            (_, None) => Note::default(),
+        };
+        let first = step.run(id, &images, &files, &note)?;
         report.release = Some(id);
         report.uploaded = first.uploaded.clone();
         report.unchanged = first.unchanged.clone();
@@ -244,7 +280,12 @@ fn deploy_locked(
             check_recorded_images(previous, &job.image_vars)?;
             let files = vec![plan::deploy_env_file(&previous.images)?];
             let back_id = remote::next_release(id)?;
-            let back = step.run(back_id, &previous.images, &files, Some(id))?;
+            let back = step.run(
+                back_id,
+                &previous.images,
+                &files,
+                &Note::of_rollback(previous, Some(id)),
+            )?;
             report.rolled_back_to = Some(previous.id);
             report.outcome = if back.is_good {
                 Outcome::RolledBack
@@ -316,8 +357,8 @@ pub(crate) fn cancelled_in(error: &anyhow::Error) -> Option<i32> {
     })
 }
 
-/// Connects with the progress of the job's host.
-fn open(host: &Host, connection: &Connection) -> anyhow::Result<ssh2::Session> {
+/// Connects to `host`.
+pub(crate) fn open(host: &Host, connection: &Connection) -> anyhow::Result<ssh2::Session> {
     Ok(ssh::connect(
         host,
         connection.default_user.as_deref(),
@@ -359,6 +400,32 @@ pub(crate) fn check_recorded_images(
         );
     }
     Ok(())
+}
+
+/// Why [`rollback_target`] chose the release it chose, in words.
+pub(crate) fn rollback_reason(records: &[Release], target: &Release, to: Option<u64>) -> String {
+    let revision = target
+        .git_sha
+        .as_deref()
+        .map(|sha| format!(", revision {}", sha.get(..12).unwrap_or(sha)))
+        .unwrap_or_default();
+    match to {
+        Some(_) => format!(
+            "release {} ({}{revision}): `--to {}` names it",
+            target.id, target.time, target.id
+        ),
+        None => {
+            let current = records
+                .iter()
+                .rev()
+                .find(|r| r.result == ReleaseResult::Deployed)
+                .map_or(0, |r| r.id);
+            format!(
+                "release {} ({}{revision}): the newest good release before the current release {current} whose images differ from it",
+                target.id, target.time
+            )
+        }
+    }
 }
 
 /// The release a rollback redeploys: `to`, or the newest good release whose
@@ -408,6 +475,31 @@ struct Step<'a> {
     lock_pid: u32,
 }
 
+/// What a release's record says besides its images.
+#[derive(Debug, Clone, Default)]
+struct Note {
+    /// The tags the images were given as.
+    tags: BTreeMap<String, String>,
+    /// The images' revision.
+    revision: Option<String>,
+    /// The release this one rolls back from.
+    rollback_of: Option<u64>,
+    /// The release whose images this one redeploys.
+    rolled_back_to: Option<u64>,
+}
+
+impl Note {
+    /// The note of a release that redeploys `target`, rolling back from `from`.
+    fn of_rollback(target: &Release, from: Option<u64>) -> Note {
+        Note {
+            tags: target.tags.clone(),
+            revision: target.git_sha.clone(),
+            rollback_of: from,
+            rolled_back_to: Some(target.id),
+        }
+    }
+}
+
 struct StepResult {
     uploaded: Vec<String>,
     unchanged: Vec<String>,
@@ -427,7 +519,7 @@ impl Step<'_> {
         id: u64,
         images: &BTreeMap<String, String>,
         files: &[BundleFile],
-        rollback_of: Option<u64>,
+        note: &Note,
     ) -> anyhow::Result<StepResult> {
         self.task.message(&format!("release {id}: uploading"));
         let record = |result: ReleaseResult, error: Option<String>| {
@@ -435,11 +527,14 @@ impl Step<'_> {
                 id,
                 env: self.job.env.clone(),
                 time: remote::timestamp(remote::now()),
-                git_sha: self.identity.git_sha.clone(),
+                git_sha: note.revision.clone(),
                 images: images.clone(),
+                tags: note.tags.clone(),
+                deployer_sha: self.identity.git_sha.clone(),
+                rolled_back_to: note.rolled_back_to,
                 who: self.identity.who.clone(),
                 result,
-                rollback_of,
+                rollback_of: note.rollback_of,
                 detail: error,
             };
             remote::record(
@@ -788,6 +883,45 @@ pub(crate) fn lock_action(
     report
 }
 
+/// `rollback --dry-run` on `host`: the release a rollback would redeploy,
+/// and why, without changing anything.
+pub(crate) fn plan_rollback(
+    host: &Host,
+    connection: &Connection,
+    remote_path: &str,
+    to: Option<u64>,
+    image_vars: &BTreeSet<String>,
+    progress: &Progress,
+) -> HostReport {
+    let mut report = HostReport::new(&host.to_string());
+    let result = (|| {
+        let session = open(host, connection)?;
+        let sftp = session.sftp().context("cannot start SFTP")?;
+        let layout = Layout::new(remote_path);
+        let records = if sftp.stat(&layout.root.join(".slipway/releases")).is_err() {
+            Vec::new()
+        } else {
+            remote::releases(&sftp, &layout)?
+        };
+        let target = rollback_target(&records, to)?;
+        check_recorded_images(target, image_vars)?;
+        anyhow::Ok((target.clone(), rollback_reason(&records, target, to)))
+    })();
+    match result {
+        Ok((target, why)) => {
+            progress.println(&format!("{}: would roll back to {why}", report.host));
+            report.outcome = Outcome::Listed;
+            report.rolled_back_to = Some(target.id);
+            report.releases = vec![target];
+        }
+        Err(error) => {
+            report.outcome = Outcome::Error;
+            report.error = Some(chain(&error));
+        }
+    }
+    report
+}
+
 /// An error and its causes on one line.
 pub(crate) fn chain(error: &anyhow::Error) -> String {
     error
@@ -808,6 +942,9 @@ mod tests {
             time: String::new(),
             git_sha: None,
             images: BTreeMap::from([("APP_IMAGE".to_owned(), image.to_owned())]),
+            tags: BTreeMap::new(),
+            deployer_sha: None,
+            rolled_back_to: None,
             who: String::new(),
             result,
             rollback_of: None,

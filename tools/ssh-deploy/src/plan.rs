@@ -131,33 +131,25 @@ pub(crate) fn image_vars(env: &Env, given: &[String]) -> anyhow::Result<BTreeMap
 /// `--images-from`: the image references of img-build's JSON report
 /// (`text`, read from `source`) as `<image>=<reference>` values, for the
 /// images `env` deploys. Targets img-build did not build (failed, or not
-/// selected) have no reference and are left to `--image`.
+/// selected) have no reference and are left to `--image`. Also returns
+/// the revision img-build built.
 pub(crate) fn images_from_report(
     text: &str,
     source: &str,
     env: &Env,
-) -> anyhow::Result<Vec<String>> {
-    /// The part of img-build's report this reads; other fields are ignored.
-    #[derive(serde::Deserialize)]
-    struct BuildReport {
-        targets: Vec<BuildTarget>,
-    }
-    #[derive(serde::Deserialize)]
-    struct BuildTarget {
-        name: String,
-        reference: Option<String>,
-    }
-    let report: BuildReport = serde_json::from_str(text).map_err(|error| {
+) -> anyhow::Result<(Vec<String>, String)> {
+    let report: slipway_core::contract::img_build::BuildReport = serde_json::from_str(text).map_err(|error| {
         UsageError::new(format!(
             "`--images-from {source}` is not img-build's JSON report (`img-build --format json`): {error}"
         ))
     })?;
-    Ok(report
+    let images = report
         .targets
         .into_iter()
         .filter(|target| env.images.values().any(|image| *image == target.name))
         .filter_map(|target| Some(format!("{}={}", target.name, target.reference?)))
-        .collect())
+        .collect();
+    Ok((images, report.revision))
 }
 
 /// The environment the remote command receives, besides the login's own:
@@ -639,6 +631,40 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         let _ = write!(text, "{b:02x}");
         text
     })
+}
+
+/// What the preflight line prints, each on a line of its own.
+pub(crate) const PREFLIGHT_TAG: &str = "slipway-preflight:";
+
+/// The preflight's checks of a host in one line, creating nothing: prints
+/// `slipway-preflight: free <KiB>` for the file system of `remote_path` (or
+/// of its nearest existing parent), `slipway-preflight: locked` when
+/// `lock_file` is held, and with `is_docker_needed`
+/// `slipway-preflight: no docker` when no `docker` client is on the PATH.
+pub(crate) fn preflight_line(remote_path: &str, lock_file: &str, is_docker_needed: bool) -> String {
+    let mut line = format!(
+        "d={remote}; while [ ! -d \"$d\" ]; do d=$(dirname -- \"$d\"); done; echo \"{PREFLIGHT_TAG} free $(df -Pk -- \"$d\" | awk 'NR==2 {{print $4}}')\"; l={lock}; if command -v flock >/dev/null && [ -e \"$l\" ] && ! flock -n \"$l\" true; then echo '{PREFLIGHT_TAG} locked'; fi",
+        remote = shell_quote(remote_path),
+        lock = shell_quote(lock_file),
+    );
+    if is_docker_needed {
+        let _ = write!(
+            line,
+            "; command -v docker >/dev/null || echo '{PREFLIGHT_TAG} no docker'"
+        );
+    }
+    line
+}
+
+/// The env's `preflight` command, run in `remote_path` (in the login's home
+/// when the remote path does not exist yet), with `SLIPWAY_ENV` set.
+pub(crate) fn preflight_command_line(remote_path: &str, env: &str, command: &str) -> String {
+    format!(
+        "{{ cd {remote} 2>/dev/null || cd; }} && exec env {env_var} sh -c {command}",
+        remote = shell_quote(remote_path),
+        env_var = shell_quote(&format!("SLIPWAY_ENV={env}")),
+        command = shell_quote(command),
+    )
 }
 
 #[cfg(test)]

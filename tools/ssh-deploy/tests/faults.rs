@@ -628,7 +628,7 @@ fn a_release_never_ready_is_rolled_back_and_the_error_names_host_url_and_timeout
     let stdout = String::from_utf8_lossy(&output.stdout);
     let host = format!("{}@127.0.0.1:{}", sshd.user(), sshd.port());
     assert!(
-        stdout.starts_with(&format!("rolled-back {host} release=2")),
+        stdout.starts_with(&format!("rolled_back {host} release=2")),
         "{stdout}"
     );
     for expected in [
@@ -683,7 +683,7 @@ fn unreachable_hosts_fail_with_exit_3_naming_host_and_port() {
     assert_eq!(
         error,
         format!(
-            "cannot connect to `root@127.0.0.1:{closed}` at `127.0.0.1:{closed}`: Connection refused (os error 111)"
+            "preflight: cannot connect to `root@127.0.0.1:{closed}` at `127.0.0.1:{closed}`: Connection refused (os error 111)"
         )
     );
 
@@ -693,7 +693,7 @@ fn unreachable_hosts_fail_with_exit_3_naming_host_and_port() {
     assert_eq!(code, Some(3));
     assert!(
         error.starts_with(&format!(
-            "cannot resolve `{host}` (host `deploy@{host}`, port 22): "
+            "preflight: cannot resolve `{host}` (host `deploy@{host}`, port 22): "
         )),
         "{error}"
     );
@@ -705,7 +705,7 @@ fn unreachable_hosts_fail_with_exit_3_naming_host_and_port() {
     let (code, error) = unreachable(&sshd, &host);
     assert_eq!(code, Some(3));
     assert!(
-        error.starts_with(&format!("ssh handshake with `{host}` failed: ")),
+        error.starts_with(&format!("preflight: ssh handshake with `{host}` failed: ")),
         "{error}"
     );
 
@@ -714,7 +714,7 @@ fn unreachable_hosts_fail_with_exit_3_naming_host_and_port() {
     let (code, error) = unreachable(&sshd, &host);
     assert_eq!(code, Some(3));
     assert!(
-        error.starts_with(&format!("ssh handshake with `{host}` failed: ")),
+        error.starts_with(&format!("preflight: ssh handshake with `{host}` failed: ")),
         "{error}"
     );
 }

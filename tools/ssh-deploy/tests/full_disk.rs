@@ -144,9 +144,18 @@ if [ -e fill-on-run ]; then dd if=/dev/zero of=ballast bs=4096 2>/dev/null || tr
 #[test]
 fn a_full_disk_at_any_step_leaves_the_host_as_it_was_and_says_so() {
     let sshd = Sshd::start();
+    // The disk fills between the preflight's check of the free space and
+    // the step: the env's preflight command fills it, leaving the number
+    // of pages the test writes to `fill-pages` (outside the host's files).
+    let control = tempfile::tempdir().unwrap();
+    let pages_file = control.path().join("fill-pages");
+    let preflight = format!(
+        "preflight = \"if [ -e {pages} ]; then rm -f filler; dd if=/dev/zero of=filler bs=4096 status=none 2>/dev/null; truncate -s $(( $(wc -c < filler) - $(cat {pages}) * 4096 )) filler; rm -f {pages}; fi\"",
+        pages = pages_file.display()
+    );
     let project = Project::new(
         &sshd,
-        r#"command = "./deploy.sh""#,
+        &format!("command = \"./deploy.sh\"\n{preflight}"),
         &[
             ("compose.yml", "services: {}\n", 0o644),
             ("deploy.sh", SCRIPT, 0o755),
@@ -189,7 +198,7 @@ fn a_full_disk_at_any_step_leaves_the_host_as_it_was_and_says_so() {
     ];
     for (step, pages, bundle, expected) in &cases {
         fs_err::write(&compose, bundle).unwrap();
-        tmpfs.fill_leaving(*pages);
+        fs_err::write(&pages_file, pages.to_string()).unwrap();
         let (code, error, stderr) = deploy(&project, &sshd, 2);
         assert_eq!(code, Some(3), "{step}: {error}\n{stderr}");
         assert!(
@@ -205,8 +214,9 @@ fn a_full_disk_at_any_step_leaves_the_host_as_it_was_and_says_so() {
         assert_eq!(list, [(1, "deployed".to_owned())], "{step}: {stderr}");
     }
 
-    // A large file, which rides on the command's own stdin (`cat`): the
-    // command line stops at the full disk, before anything is moved.
+    // A large file, which rides on the command's own stdin (`cat`), on a
+    // disk too small for it: the preflight refuses before anything is
+    // written.
     fs_err::write(&compose, "services: {}\n").unwrap();
     fs_err::write(
         project.dir.path().join("deploy/big.bin"),
@@ -225,55 +235,40 @@ fn a_full_disk_at_any_step_leaves_the_host_as_it_was_and_says_so() {
     .unwrap();
     tmpfs.fill_leaving(4);
     let (code, error, stderr) = deploy(&project, &sshd, 2);
-    assert_eq!(code, Some(1), "{error}\n{stderr}");
+    assert_eq!(code, Some(3), "{error}\n{stderr}");
     assert!(
-        error.contains(
-            "the remote command `./deploy.sh` exited with status 1: no space left on device"
-        ),
+        error.starts_with(&format!(
+            "preflight: only 16 KiB free for `{remote}` on the host; the bundle and deploy.env need 16 MiB"
+        )),
         "{error}"
     );
-    let mut after = snapshot(&project.remote());
-    assert_eq!(temp_files(&after), Vec::<&PathBuf>::new());
-    // The failed release is recorded (whole); nothing else changed.
-    assert!(
-        after
-            .remove(Path::new(".slipway/releases/2.json"))
-            .is_some()
-    );
+    let after = snapshot(&project.remote());
     assert_eq!(after, before, "the host's files changed");
     assert!(project.is_lock_free());
     tmpfs.empty();
     fs_err::write(&toml, plain).unwrap();
     let (list, stderr) = releases(&project, &sshd);
-    assert_eq!(
-        list,
-        [(1, "deployed".to_owned()), (2, "failed".to_owned())],
-        "{stderr}"
-    );
+    assert_eq!(list, [(1, "deployed".to_owned())], "{stderr}");
 
     // The record: the command itself fills the disk after it ran.
     fs_err::write(project.remote().join("fill-on-run"), "").unwrap();
     let (code, error, stderr) = deploy(&project, &sshd, 2);
     assert_eq!(code, Some(3), "{error}\n{stderr}");
     assert!(
-        error.contains(&format!("release 3 ran but cannot be recorded: cannot write `{remote}/.slipway/releases/3.json` on the host: no space left on device")),
+        error.contains(&format!("release 2 ran but cannot be recorded: cannot write `{remote}/.slipway/releases/2.json` on the host: no space left on device")),
         "{error}"
     );
     let after = snapshot(&project.remote());
     assert_eq!(temp_files(&after), Vec::<&PathBuf>::new());
     assert!(
-        !after.contains_key(Path::new(".slipway/releases/3.json")),
+        !after.contains_key(Path::new(".slipway/releases/2.json")),
         "an empty record was left"
     );
     assert!(project.is_lock_free());
     fs_err::remove_file(project.remote().join("fill-on-run")).unwrap();
     fs_err::remove_file(project.remote().join("ballast")).unwrap();
     let (list, stderr) = releases(&project, &sshd);
-    assert_eq!(
-        list,
-        [(1, "deployed".to_owned()), (2, "failed".to_owned())],
-        "{stderr}"
-    );
+    assert_eq!(list, [(1, "deployed".to_owned())], "{stderr}");
 
     // With room again, the next deploy and a rollback need nothing by hand.
     let (code, error, stderr) = deploy(&project, &sshd, 3);

@@ -7,6 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::{Project, fake_ref};
+use slipway_core::contract::img_build::{BackendKind, BuildReport, BuiltTarget, Status};
 use slipway_testbed::images::push_image;
 use slipway_testbed::{Registry, Sshd};
 
@@ -27,17 +28,44 @@ fn images_come_from_img_build_s_report_and_flags_win() {
     let sshd = Sshd::start();
     let project = Project::new(&sshd, r#"command = "true""#, &[("run.sh", "true\n", 0o755)]);
     let report = project.dir.path().join("build.json");
-    // The shape `img-build --format json` prints; `base` is built but not deployed.
+    // What `img-build --format json` prints, through its contract type;
+    // `base` is built but not deployed.
+    let target = |name: &str, reference: Option<String>| BuiltTarget {
+        name: name.to_owned(),
+        status: if reference.is_some() {
+            Status::Built
+        } else {
+            Status::Failed
+        },
+        reason: None,
+        repository: "127.0.0.1:5000/app".to_owned(),
+        tags: Vec::new(),
+        digest: None,
+        reference,
+        image_id: None,
+        platforms: Vec::new(),
+        duration_seconds: 0.1,
+        log: "logs/app.log".into(),
+        error: None,
+        held_tags: Vec::new(),
+    };
+    let build = |targets: Vec<BuiltTarget>| {
+        serde_json::to_string(&BuildReport {
+            backend: BackendKind::Buildah,
+            revision: "0123456789abcdef0123456789abcdef01234567".to_owned(),
+            pushed: true,
+            log_dir: "logs".into(),
+            targets,
+            failed: Vec::new(),
+        })
+        .unwrap()
+    };
     fs_err::write(
         &report,
-        format!(
-            r#"{{"backend": "buildah", "targets": [
-                {{"name": "base", "status": "built", "reference": "{}"}},
-                {{"name": "app", "status": "built", "reference": "{}"}}
-            ]}}"#,
-            fake_ref(1),
-            fake_ref(2)
-        ),
+        build(vec![
+            target("base", Some(fake_ref(1))),
+            target("app", Some(fake_ref(2))),
+        ]),
     )
     .unwrap();
     let from = report.to_str().unwrap();
@@ -57,11 +85,7 @@ fn images_come_from_img_build_s_report_and_flags_win() {
         "{stdout}"
     );
 
-    fs_err::write(
-        &report,
-        r#"{"targets": [{"name": "app", "status": "failed"}]}"#,
-    )
-    .unwrap();
+    fs_err::write(&report, build(vec![target("app", None)])).unwrap();
     let (code, _, stderr) = dry_run(&project, &sshd, &["--images-from", from]);
     assert_eq!(code, Some(2));
     assert!(

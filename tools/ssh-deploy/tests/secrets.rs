@@ -121,7 +121,8 @@ fn a_deploy_with_a_key_in_the_environment_and_a_locked_registry_leaks_nothing() 
     // The image the gate checks lives behind the registry password.
     let open = Registry::start();
     let locked = Registry::start_with_auth(REGISTRY_USER, &secrets.password);
-    slipway_testbed::images::push_image(&open.host(), "demo/app", "v1", "amd64", Some(&head));
+    let (pushed, _) =
+        slipway_testbed::images::push_image(&open.host(), "demo/app", "v1", "amd64", Some(&head));
     let image = format!("{}/demo/app:v1", locked.host());
     copy_image(
         &format!("{}/demo/app:v1", open.host()),
@@ -163,15 +164,17 @@ fn a_deploy_with_a_key_in_the_environment_and_a_locked_registry_leaks_nothing() 
         run.assert_masked(&secrets.all()[..1], Some(&connecting(&sshd)));
         run.assert_masked(&secrets.all()[1..2], Some("registry::transport: request"));
     }
-    // The deploy really ran with what it was given, and only that.
+    // The deploy really ran with what it was given (the tag resolved to
+    // its digest in the locked registry), and only that.
+    let pinned = format!("{}/demo/app@{pushed}", locked.host());
     let deploy_env = project.remote_file("deploy.env");
     assert!(
-        deploy_env.ends_with(&format!("\nAPP_IMAGE='{image}'\n")),
+        deploy_env.ends_with(&format!("\nAPP_IMAGE='{pinned}'\n")),
         "{deploy_env}"
     );
     let remote_env = project.remote_file("remote-env.txt");
     assert!(
-        remote_env.contains(&format!("APP_IMAGE={image}")),
+        remote_env.contains(&format!("APP_IMAGE={pinned}")),
         "{remote_env}"
     );
     assert!(

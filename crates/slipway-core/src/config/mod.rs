@@ -172,6 +172,12 @@ pub struct Env {
     pub lock_timeout: Duration,
     /// How many releases to keep on each host; defaults to 10.
     pub keep_releases: u32,
+    /// `batch`: how many hosts deploy at once (ssh-deploy's `--batch` wins
+    /// over it); `None` means all at once.
+    pub batch: Option<Batch>,
+    /// `preflight`: a command every host must run successfully, in the
+    /// remote path, before any host is deployed to.
+    pub preflight: Option<String>,
     /// Where the env's table starts.
     pub at: Location,
 }
@@ -384,6 +390,55 @@ fn nearest_first(wanted: &str, names: &[&str]) -> Vec<String> {
         .collect();
     sorted.sort();
     sorted.into_iter().map(|(_, n)| n.to_owned()).collect()
+}
+
+/// How many hosts of an env deploy at once: `batch = "2"` or `batch = "25%"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    /// This many hosts (at least 1).
+    Hosts(u32),
+    /// This percentage of the hosts, rounded up (1 to 100).
+    Percent(u32),
+}
+
+impl Batch {
+    /// The batch size for `hosts` hosts (at least 1).
+    pub fn size(self, hosts: usize) -> usize {
+        match self {
+            Batch::Hosts(n) => usize::try_from(n).unwrap_or(usize::MAX).max(1),
+            Batch::Percent(p) => {
+                let p = usize::try_from(p).unwrap_or(100);
+                (hosts * p).div_ceil(100).max(1)
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Batch {
+    type Err = String;
+
+    /// Parses `N` (hosts) or `P%` (percent of the hosts).
+    fn from_str(text: &str) -> Result<Batch, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not a batch size; give a number of hosts (at least 1) like `2`, or a percentage from 1% to 100% like `25%`"
+            )
+        };
+        match text.strip_suffix('%') {
+            Some(percent) => percent
+                .parse::<u32>()
+                .ok()
+                .filter(|p| (1..=100).contains(p))
+                .map(Batch::Percent)
+                .ok_or_else(bad),
+            None => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .map(Batch::Hosts)
+                .ok_or_else(bad),
+        }
+    }
 }
 
 #[cfg(test)]

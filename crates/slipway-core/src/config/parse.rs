@@ -52,6 +52,8 @@ const ENV_KEYS: &[&str] = &[
     "ssh_key_passphrase_env",
     "strip_components",
     "env",
+    "batch",
+    "preflight",
 ];
 
 const DEFAULT_BRANCH: &str = "main";
@@ -1086,6 +1088,15 @@ fn env<'a, 'i>(
         })?,
     };
 
+    let batch = match table.string("batch")? {
+        Some(text) => Some(
+            text.value
+                .parse::<super::Batch>()
+                .map_err(|reason| table.invalid("batch", text.at, reason))?,
+        ),
+        None => None,
+    };
+
     Ok(Env {
         name: name.to_owned(),
         strip_components,
@@ -1100,6 +1111,8 @@ fn env<'a, 'i>(
         ready_timeout: table.duration("ready_timeout", DEFAULT_READY_TIMEOUT)?,
         lock_timeout: table.duration("lock_timeout", DEFAULT_LOCK_TIMEOUT)?,
         keep_releases,
+        batch,
+        preflight: table.non_empty_string("preflight")?.map(|v| v.value),
         at: table.at.clone(),
     })
 }

@@ -28,10 +28,14 @@ pub enum Outcome {
     Deployed,
     /// The deploy ran and failed; nothing was rolled back.
     Failed,
-    /// The deploy failed its readiness; the previous release was redeployed.
+    /// The deploy failed its readiness, or another host of the fleet failed;
+    /// the previous release was redeployed (`rolled_back_to`).
     RolledBack,
-    /// Not attempted: an earlier host of a `--rolling` deploy failed.
+    /// Not attempted (no longer reported by deploys, which say `not_started`).
     Skipped,
+    /// Not started: the fleet's preflight failed on another host, or a host
+    /// of an earlier batch failed; nothing was done on this host.
+    NotStarted,
     /// An operation failed (connection, host key, upload, lock).
     Error,
     /// The releases were listed.
@@ -55,6 +59,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::RolledBack => "rolled_back",
             Outcome::Skipped => "skipped",
+            Outcome::NotStarted => "not_started",
             Outcome::Error => "error",
             Outcome::Listed => "listed",
             Outcome::Locked => "locked",
@@ -203,10 +208,24 @@ pub struct Release {
     pub env: String,
     /// When it was recorded (RFC 3339, UTC).
     pub time: String,
-    /// The git commit deployed from, when known.
+    /// The revision the images were built from (their
+    /// `org.opencontainers.image.revision` label, or img-build's `revision`
+    /// for `--images-from`), when known and the same for every image; a
+    /// rollback records the revision of the release it redeploys.
     pub git_sha: Option<String>,
     /// `deploy.env` variables and their image references (`repo@sha256:…`).
     pub images: BTreeMap<String, String>,
+    /// A note: the reference each image was given as, for images given by
+    /// tag (`repo:1.2.0`) and resolved to the digest in `images`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// The commit ssh-deploy ran from (HEAD of the repository around
+    /// slipway.toml, or `$GITHUB_SHA`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployer_sha: Option<String>,
+    /// For a rollback: the release whose images it redeployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_to: Option<u64>,
     /// Who deployed (`$GITHUB_ACTOR` or `user@machine`).
     pub who: String,
     /// How it went.
