@@ -163,12 +163,6 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "batch")]
     pub rolling: bool,
 
-    /// Pass the runner's environment variable NAME to the remote command (repeatable); its
-    /// value is a secret: masked, never printed, sent on the command's stdin (never on a
-    /// command line or into a file on the host). The env's `env` table adds plain values
-    #[arg(long = "env-var", value_name = "NAME")]
-    pub env_vars: Vec<String>,
-
     /// Deploy this many hosts at once, `N` or a percentage like `25%` (rounded up); each batch
     /// must be deployed and ready before the next starts [default: the env's `batch`, else all
     /// hosts at once]
@@ -184,6 +178,12 @@ pub struct RunArgs {
     /// deployed by this run are rolled back to their previous release]
     #[arg(long)]
     pub keep_going: bool,
+
+    /// Pass the runner's environment variable NAME to the remote command (repeatable); its
+    /// value is a secret: masked, never printed, sent on the command's stdin (never on a
+    /// command line or into a file on the host). The env's `env` table adds plain values
+    #[arg(long = "env-var", value_name = "NAME")]
+    pub env_vars: Vec<String>,
 
     /// Give the remote command this long, then stop it on the host and fail the deploy;
     /// uploading the bundle gets as long again (1ms to 1week)

@@ -96,7 +96,16 @@ pub enum ClientSetupError {
     Client(#[source] Box<RegistryError>),
 }
 
-crate::cli::exit_status!(ClientSetupError => FAILURE);
+impl crate::cli::ExitStatus for ClientSetupError {
+    fn exit_code(&self) -> Option<u8> {
+        match self {
+            // The credentials' own error decides: a refused short password
+            // is bad input (2), an unreadable docker config a failure (3).
+            ClientSetupError::Credentials { .. } => None,
+            ClientSetupError::Client(_) => Some(crate::cli::exit::FAILURE),
+        }
+    }
+}
 
 /// What went wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
