@@ -141,6 +141,7 @@ fn passphrase(
                 "`{shown} {var}` names an environment variable that is unset or empty; it must hold the key's passphrase"
             ))
         })?;
+    slipway_core::secret::check_len(&value, &format!("the passphrase in `{var}`"))?;
     let value = SecretString::from(value);
     out.mask(&value);
     Ok(Some(value))

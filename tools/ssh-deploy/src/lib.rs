@@ -142,6 +142,12 @@ fn run_deploy(
     if let Some(url) = &env.ready_url {
         // Its password or `?token=` is a secret as much as a key is: masked
         // before anything can print it, and redacted wherever it is echoed.
+        for secret in slipway_core::secret::url_secrets(url) {
+            slipway_core::secret::check_len(
+                &secret,
+                &format!("a secret in `ready_url` of [envs.{}]", env.name),
+            )?;
+        }
         for secret in slipway_core::secret::register_url(url) {
             out.mask(&slipway_core::secret::SecretString::from(secret));
         }

@@ -208,6 +208,14 @@ pub(crate) fn secret_vars(
                 "`--env-var {name}`: its value holds a NUL byte, which no environment variable can carry"
             )));
         }
+        // Every value is a secret, and one of 1 to 3 bytes could not be
+        // kept out of the output (docs/errors.md, "Short secrets").
+        slipway_core::secret::check_len(&value, &format!("the value of `--env-var {name}`"))
+            .map_err(|e| {
+                UsageError::new(format!(
+                    "{e}; a value that is no secret belongs in the env's `env` table"
+                ))
+            })?;
         vars.push((
             name.clone(),
             slipway_core::secret::SecretString::from(value),

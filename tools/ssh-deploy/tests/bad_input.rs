@@ -403,3 +403,47 @@ fn an_endless_images_from_file_is_refused_naming_the_limit() {
         "`--images-from /dev/zero` is larger than 4 MiB, the most ssh-deploy reads",
     );
 }
+
+/// A secret of 1 to 3 bytes could not be kept out of the output: a
+/// `--env-var` value, a key passphrase or a password in `ready_url` that
+/// short is refused before connecting, naming where it came from and never
+/// showing it (docs/errors.md, "Short secrets").
+#[test]
+fn secrets_shorter_than_4_bytes_are_refused_naming_where_they_came_from() {
+    let dir = project(&config(""));
+    let image = format!("app={}", fake_ref(1));
+    // The passphrase is read with the key it opens.
+    let with_key = ["--ssh-key-env", "DEPLOY_KEY", "--ssh-key-passphrase-env"];
+    for (flag, args) in [
+        ("--env-var", &["--env-var"][..]),
+        ("--ssh-key-passphrase-env", &with_key[..]),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+            .current_dir(dir.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("GITHUB_ACTIONS")
+            .env("NO_COLOR", "1")
+            .env("SHORT_VALUE", "q7")
+            .env("DEPLOY_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----\n")
+            .args(["deploy", "--env", "prod", "--image", &image])
+            .args(args)
+            .arg("SHORT_VALUE")
+            .output()
+            .expect("ssh-deploy runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(output.stdout.is_empty(), "{flag}");
+        let what = if flag == "--env-var" {
+            "the value of `--env-var SHORT_VALUE` is 2 byte(s) long"
+        } else {
+            "the passphrase in `SHORT_VALUE` is 2 byte(s) long"
+        };
+        assert!(stderr.contains(what), "{flag}: {stderr}");
+        assert!(!stderr.contains("q7"), "{flag} echoed the secret: {stderr}");
+    }
+    let stderr = check_config(
+        &config("ready_url = \"http://probe:q7@127.0.0.1:1/health\""),
+        "a secret in `ready_url` of [envs.prod] is 2 byte(s) long",
+    );
+    assert!(!stderr.contains("q7"), "{stderr}");
+}
