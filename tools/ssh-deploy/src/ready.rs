@@ -363,77 +363,18 @@ fn answer(stream: &mut TcpStream, status: &str, body: &str) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// Copies socket→channel and channel→socket, both non-blocking, until either
-/// side ends or `stop`. The poller never half-closes, so its socket closing
-/// (answer read, or its per-attempt timeout cutting a hung attempt) ends the
-/// bridge and the channel with it.
+/// Bridges the poller's socket and the channel until either ends or `stop`
+/// ([`crate::ssh::bridge`]). The poller never half-closes, so its socket
+/// closing (answer read, or its per-attempt timeout cutting a hung attempt)
+/// ends the bridge and the channel with it.
 fn bridge(
     session: &ssh2::Session,
     mut channel: ssh2::Channel,
     mut stream: TcpStream,
     stop: &AtomicBool,
 ) {
-    if stream.set_nonblocking(true).is_ok() {
-        session.set_blocking(false);
-        let mut up: Vec<u8> = Vec::new();
-        let mut down: Vec<u8> = Vec::new();
-        let mut is_server_done = false;
-        let mut buffer = [0u8; 16 * 1024];
-        while !stop.load(Ordering::Relaxed) {
-            let mut has_moved = false;
-            if up.is_empty() {
-                match stream.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        up.extend_from_slice(&buffer[..n]);
-                        has_moved = true;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(_) => break,
-                }
-            }
-            if !up.is_empty() {
-                match channel.write(&up) {
-                    Ok(n) => {
-                        up.drain(..n);
-                        has_moved |= n > 0;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(_) => break,
-                }
-            }
-            if down.is_empty() && !is_server_done {
-                match channel.read(&mut buffer) {
-                    Ok(0) => is_server_done = true,
-                    Ok(n) => {
-                        down.extend_from_slice(&buffer[..n]);
-                        has_moved = true;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(_) => is_server_done = true,
-                }
-            }
-            if !down.is_empty() {
-                match stream.write(&down) {
-                    Ok(n) => {
-                        down.drain(..n);
-                        has_moved |= n > 0;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(_) => break,
-                }
-            }
-            if is_server_done && down.is_empty() {
-                let _ = stream.shutdown(Shutdown::Write);
-                break;
-            }
-            if !has_moved {
-                // A poll interval of the forwarder, not test synchronisation.
-                std::thread::sleep(POLL);
-            }
-        }
-    }
-    session.set_blocking(true);
+    // A poll interval of the forwarder, not test synchronisation.
+    crate::ssh::bridge(session, &mut channel, &mut stream, stop, POLL);
     let _ = channel.close();
 }
 

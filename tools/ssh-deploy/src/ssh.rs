@@ -277,20 +277,47 @@ fn relay(session: ssh2::Session, via: &str, target: &Target) -> Result<TcpStream
     Ok(client)
 }
 
-/// Copies socket→channel and channel→socket, non-blocking, until either
-/// side ends.
+/// The jump host's relay: runs until either side ends, then closes both.
 fn pump_channel(session: ssh2::Session, mut channel: ssh2::Channel, mut socket: TcpStream) {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    // The relay's poll interval while both sides are idle.
+    bridge(
+        &session,
+        &mut channel,
+        &mut socket,
+        &never,
+        Duration::from_millis(1),
+    );
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+    let _ = channel.close();
+}
+
+/// Copies `socket`→`channel` and `channel`→`socket`, both non-blocking, up
+/// to 1 MiB in flight each way, until the socket's side closes or fails,
+/// `stop` is set, or the channel's side ends (its data then delivered and
+/// the socket half-closed). Sleeps `poll` while both sides are idle. Used
+/// by the jump host's relay and by readiness's tunnel; the session is left
+/// blocking again.
+pub(crate) fn bridge(
+    session: &ssh2::Session,
+    channel: &mut ssh2::Channel,
+    socket: &mut TcpStream,
+    stop: &std::sync::atomic::AtomicBool,
+    poll: Duration,
+) {
     use std::io::ErrorKind::WouldBlock;
+    const IN_FLIGHT: usize = 1024 * 1024;
     if socket.set_nonblocking(true).is_err() {
         return;
     }
     session.set_blocking(false);
     let mut up: Vec<u8> = Vec::new();
     let mut down: Vec<u8> = Vec::new();
+    let mut is_channel_done = false;
     let mut buffer = vec![0u8; 256 * 1024];
-    loop {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let mut has_moved = false;
-        if up.len() < 1024 * 1024 {
+        if up.len() < IN_FLIGHT {
             match socket.read(&mut buffer) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -311,16 +338,15 @@ fn pump_channel(session: ssh2::Session, mut channel: ssh2::Channel, mut socket: 
                 Err(_) => break,
             }
         }
-        if down.len() < 1024 * 1024 {
+        if down.len() < IN_FLIGHT && !is_channel_done {
             match channel.read(&mut buffer) {
-                Ok(0) if channel.eof() => break,
-                Ok(0) => {}
+                Ok(0) => is_channel_done = channel.eof(),
                 Ok(n) => {
                     down.extend_from_slice(&buffer[..n]);
                     has_moved = true;
                 }
                 Err(e) if e.kind() == WouldBlock => {}
-                Err(_) => break,
+                Err(_) => is_channel_done = true,
             }
         }
         if !down.is_empty() {
@@ -333,13 +359,15 @@ fn pump_channel(session: ssh2::Session, mut channel: ssh2::Channel, mut socket: 
                 Err(_) => break,
             }
         }
+        if is_channel_done && down.is_empty() {
+            let _ = socket.shutdown(std::net::Shutdown::Write);
+            break;
+        }
         if !has_moved {
-            // The relay's poll interval while both sides are idle.
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(poll);
         }
     }
-    let _ = socket.shutdown(std::net::Shutdown::Both);
-    let _ = channel.close();
+    session.set_blocking(true);
 }
 
 /// The SSH handshake over `tcp`, the host key check and authentication.
