@@ -417,10 +417,25 @@ pub(crate) fn force_release_line(lock_file: &str, pid: u32) -> String {
 /// is removed and the old file stays as it was. The shell's own messages
 /// (`No space left on device`) say why it failed.
 pub(crate) fn write_file_line(path: &str, mode: u32) -> String {
+    write_line(path, mode, "cat > \"$t\"")
+}
+
+/// As [`write_file_line`], from the next `size` bytes of stdin only (GNU
+/// `head -c` reads no further), so that more follows for the next step of
+/// the same line; a short read is refused by its size.
+pub(crate) fn write_sized_file_line(path: &str, mode: u32, size: usize) -> String {
+    write_line(
+        path,
+        mode,
+        &format!("head -c {size} > \"$t\" && [ $(wc -c < \"$t\") -eq {size} ]"),
+    )
+}
+
+fn write_line(path: &str, mode: u32, reader: &str) -> String {
     let (dir, name) = path.rsplit_once('/').unwrap_or((".", path));
     let dir = if dir.is_empty() { "/" } else { dir };
     format!(
-        "cd {dir} && t={temp} && {{ (umask 077 && cat > \"$t\") && chmod {mode:o} \"$t\" && {{ sync \"$t\" 2>/dev/null || sync; }} && mv -f \"$t\" {name} || {{ rm -f \"$t\"; exit 1; }}; }}",
+        "cd {dir} && t={temp} && {{ (umask 077 && {reader}) && chmod {mode:o} \"$t\" && {{ sync \"$t\" 2>/dev/null || sync; }} && mv -f \"$t\" {name} || {{ rm -f \"$t\"; exit 1; }}; }}",
         dir = shell_quote(dir),
         temp = shell_quote(&format!(".{name}.slipway-tmp")),
         name = shell_quote(name),
