@@ -812,6 +812,38 @@ mod tests {
     }
 
     #[test]
+    fn two_files_share_one_stdin_each_taking_its_size_and_a_short_one_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = dir.path().join("3.json");
+        let second = dir.path().join("bundle.json");
+        let line = format!(
+            "( {} ) && ( {} )",
+            write_sized_file_line(first.to_str().expect("utf-8"), 0o644, 5),
+            write_file_line(second.to_str().expect("utf-8"), 0o600),
+        );
+        let (status, output) = sh(&line, b"firstthe rest");
+        assert_eq!((status, output.as_str()), (0, ""));
+        assert_eq!(fs_err::read_to_string(&first).expect("written"), "first");
+        assert_eq!(
+            fs_err::read_to_string(&second).expect("written"),
+            "the rest"
+        );
+        // Fewer bytes than the size: the old file stays, no temp file.
+        let (status, _) = sh(
+            &write_sized_file_line(first.to_str().expect("utf-8"), 0o644, 9),
+            b"cut",
+        );
+        assert_ne!(status, 0);
+        assert_eq!(fs_err::read_to_string(&first).expect("kept"), "first");
+        let mut names: Vec<_> = fs_err::read_dir(dir.path())
+            .expect("listed")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["3.json", "bundle.json"]);
+    }
+
+    #[test]
     fn the_lock_holder_holds_the_lock_until_its_stdin_ends() {
         let dir = tempfile::tempdir().expect("temp dir");
         let lock = dir.path().join("deploy.lock");
