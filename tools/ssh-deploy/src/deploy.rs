@@ -158,8 +158,6 @@ fn deploy_locked(
     layout.holder_pid = Some(lock.pid);
     let layout = layout;
     let result = (|| -> anyhow::Result<()> {
-        // Under the lock, anything temporary is a killed deploy's leftover.
-        remote::remove_leftovers(&session, &layout, io);
         let records = remote::releases(&sftp, &layout)?;
         let id = match records.last() {
             Some(last) => remote::next_release(last.id)?,
@@ -180,6 +178,8 @@ fn deploy_locked(
             host_pid: Some(lock.pid),
             is_alive: None,
         };
+        // Under the lock, anything temporary is a killed deploy's leftover:
+        // removed by the same remote command that writes the holder.
         remote::write_holder(&session, &layout, &me, io)
             .context("cannot record who holds the lock")?;
         let target = match job.images {
@@ -331,8 +331,12 @@ fn deploy_locked(
             Ok(()) => anyhow::anyhow!(lost),
         });
     }
-    // A failed command line may have left a file it was writing (a full disk).
-    remote::remove_leftovers(&session, &layout, io);
+    // A failed step may have left a file it was writing (a full disk); a
+    // deploy that went through left nothing (each step cleans up after
+    // itself) and saves the remote command.
+    if result.is_err() || report.outcome != Outcome::Deployed {
+        remote::remove_leftovers(&session, &layout, io);
+    }
     remote::clear_holder(&sftp, &layout);
     let released = lock.release(&session);
     match result {
@@ -522,7 +526,7 @@ impl Step<'_> {
         note: &Note,
     ) -> anyhow::Result<StepResult> {
         self.task.message(&format!("release {id}: uploading"));
-        let record = |result: ReleaseResult, error: Option<String>| {
+        let record = |result: ReleaseResult, error: Option<String>, manifest: Option<&[u8]>| {
             let release = Release {
                 id,
                 env: self.job.env.clone(),
@@ -543,6 +547,7 @@ impl Step<'_> {
                 self.layout,
                 &release,
                 self.job.keep_releases,
+                manifest,
                 self.io,
             )
             .with_context(|| format!("release {id} ran but cannot be recorded"))
@@ -562,7 +567,7 @@ impl Step<'_> {
                         "cancelled by {} while uploading; nothing was run",
                         cancel::name(signal)
                     );
-                    record(ReleaseResult::Cancelled, Some(why.clone()))?;
+                    record(ReleaseResult::Cancelled, Some(why.clone()), None)?;
                     return Ok(StepResult {
                         uploaded: Vec::new(),
                         unchanged: Vec::new(),
@@ -706,21 +711,18 @@ impl Step<'_> {
         // The manifest only saves uploads next time: losing it is no failure.
         // After a failed command line the files may not have been moved:
         // then it is left as it was (changed files are seen by their mtime).
-        if exit == Exit::Status(0)
-            && let Err(error) = remote::save_manifest(
-                self.session,
-                self.sftp,
-                self.layout,
-                &mut upload,
-                sent,
-                self.io,
-            )
-        {
-            if ssh::is_connection_lost(&error) {
-                return Err(error);
-            }
-            tracing::warn!(host = self.host, error = %chain(&error), "cannot save the bundle manifest; unchanged files will be sent again next time");
-        }
+        // It is written with the record, in the same remote command.
+        let manifest = match exit {
+            Exit::Status(0) => remote::manifest(self.sftp, self.layout, &mut upload, sent)
+                .or_else(|error| {
+                    if ssh::is_connection_lost(&error) {
+                        return Err(error);
+                    }
+                    tracing::warn!(host = self.host, error = %chain(&error), "cannot save the bundle manifest; unchanged files will be sent again next time");
+                    Ok(None)
+                })?,
+            _ => None,
+        };
         if result.error.is_none()
             && cancel::check().is_ok()
             && let Some(target) = &self.job.ready
@@ -758,7 +760,7 @@ impl Step<'_> {
             (true, None) => ReleaseResult::Deployed,
             (false, None) => ReleaseResult::Failed,
         };
-        record(outcome, result.error.clone())?;
+        record(outcome, result.error.clone(), manifest.as_deref())?;
         Ok(result)
     }
 }

@@ -417,10 +417,25 @@ pub(crate) fn force_release_line(lock_file: &str, pid: u32) -> String {
 /// is removed and the old file stays as it was. The shell's own messages
 /// (`No space left on device`) say why it failed.
 pub(crate) fn write_file_line(path: &str, mode: u32) -> String {
+    write_line(path, mode, "cat > \"$t\"")
+}
+
+/// As [`write_file_line`], from the next `size` bytes of stdin only (GNU
+/// `head -c` reads no further), so that more follows for the next step of
+/// the same line; a short read is refused by its size.
+pub(crate) fn write_sized_file_line(path: &str, mode: u32, size: usize) -> String {
+    write_line(
+        path,
+        mode,
+        &format!("head -c {size} > \"$t\" && [ $(wc -c < \"$t\") -eq {size} ]"),
+    )
+}
+
+fn write_line(path: &str, mode: u32, reader: &str) -> String {
     let (dir, name) = path.rsplit_once('/').unwrap_or((".", path));
     let dir = if dir.is_empty() { "/" } else { dir };
     format!(
-        "cd {dir} && t={temp} && {{ (umask 077 && cat > \"$t\") && chmod {mode:o} \"$t\" && {{ sync \"$t\" 2>/dev/null || sync; }} && mv -f \"$t\" {name} || {{ rm -f \"$t\"; exit 1; }}; }}",
+        "cd {dir} && t={temp} && {{ (umask 077 && {reader}) && chmod {mode:o} \"$t\" && {{ sync \"$t\" 2>/dev/null || sync; }} && mv -f \"$t\" {name} || {{ rm -f \"$t\"; exit 1; }}; }}",
         dir = shell_quote(dir),
         temp = shell_quote(&format!(".{name}.slipway-tmp")),
         name = shell_quote(name),
@@ -828,6 +843,38 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, ["my record.json"]);
+    }
+
+    #[test]
+    fn two_files_share_one_stdin_each_taking_its_size_and_a_short_one_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = dir.path().join("3.json");
+        let second = dir.path().join("bundle.json");
+        let line = format!(
+            "( {} ) && ( {} )",
+            write_sized_file_line(first.to_str().expect("utf-8"), 0o644, 5),
+            write_file_line(second.to_str().expect("utf-8"), 0o600),
+        );
+        let (status, output) = sh(&line, b"firstthe rest");
+        assert_eq!((status, output.as_str()), (0, ""));
+        assert_eq!(fs_err::read_to_string(&first).expect("written"), "first");
+        assert_eq!(
+            fs_err::read_to_string(&second).expect("written"),
+            "the rest"
+        );
+        // Fewer bytes than the size: the old file stays, no temp file.
+        let (status, _) = sh(
+            &write_sized_file_line(first.to_str().expect("utf-8"), 0o644, 9),
+            b"cut",
+        );
+        assert_ne!(status, 0);
+        assert_eq!(fs_err::read_to_string(&first).expect("kept"), "first");
+        let mut names: Vec<_> = fs_err::read_dir(dir.path())
+            .expect("listed")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["3.json", "bundle.json"]);
     }
 
     #[test]

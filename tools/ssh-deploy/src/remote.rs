@@ -128,21 +128,29 @@ pub(crate) fn prepare(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Writes who holds the lock, atomically.
+/// Writes who holds the lock, atomically, after removing what an
+/// interrupted deploy may have left (as [`remove_leftovers`] does): one remote
+/// command for both, since each command costs a login shell on the host.
 pub(crate) fn write_holder(
     session: &ssh2::Session,
     layout: &Layout,
     holder: &LockHolder,
     io: Duration,
 ) -> anyhow::Result<()> {
+    // The removal is best effort, as in `remove_leftovers`: it never stops
+    // the write (`;`), and says nothing.
+    let before = format!("( {} ) >/dev/null 2>&1; ", leftovers_line(layout));
     write_atomic(
         session,
         layout,
+        &before,
         &layout.holder(),
         &serde_json::to_vec_pretty(holder)?,
         0o600,
+        None,
         io,
     )
+    .map(|_| ())
 }
 
 /// Who holds (or last held) the lock, if `holder.json` says; unreadable or
@@ -165,11 +173,7 @@ pub(crate) fn clear_holder(sftp: &ssh2::Sftp, layout: &Layout) {
 /// records. Only while holding the lock (checked on the host): then no
 /// other deploy writes them.
 pub(crate) fn remove_leftovers(session: &ssh2::Session, layout: &Layout, io: Duration) {
-    let line = format!(
-        "{}cd {} && rm -f -- .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp",
-        layout.guard(),
-        slipway_core::output::shell_quote(&layout.root.to_string_lossy())
-    );
+    let line = format!("{}{}", layout.guard(), leftovers_line(layout));
     match crate::ssh::run_captured(session, &line, b"", io) {
         Ok((0, _)) => {}
         Ok((_, output)) => tracing::warn!(output, "cannot remove temporary files"),
@@ -179,30 +183,73 @@ pub(crate) fn remove_leftovers(session: &ssh2::Session, layout: &Layout, io: Dur
     }
 }
 
+fn leftovers_line(layout: &Layout) -> String {
+    format!(
+        "cd {} && rm -f -- .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp",
+        slipway_core::output::shell_quote(&layout.root.to_string_lossy())
+    )
+}
+
+/// A file written after the main one in the same remote command, which may
+/// fail without failing the write (a cache such as the bundle manifest).
+pub(crate) struct Also<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) contents: &'a [u8],
+    pub(crate) mode: u32,
+}
+
+/// What [`write_atomic`] says of its [`Also`] file: `Err` holds why it
+/// was not written.
+type AlsoWritten = Result<(), String>;
+
 /// Writes `contents` to `path` on the host atomically: a temporary name,
 /// synced, renamed over `path` (see `plan::write_file_line`); on failure
 /// the old file stays and no temporary file is left. The error says why,
 /// from the host's own message (`no space left on device`).
-pub(crate) fn write_atomic(
+///
+/// After the shell text `before`, and followed by `also` (if any), all in
+/// one remote command: each command costs a login shell on the host
+/// (about 200 ms where the user's `.bashrc` is heavy), far more than the
+/// writes. Both contents travel on stdin, the first read by its exact size.
+#[allow(clippy::too_many_arguments)] // Each is one fact of the one write.
+fn write_atomic(
     session: &ssh2::Session,
     layout: &Layout,
+    before: &str,
     path: &Path,
     contents: &[u8],
     mode: u32,
+    also: Option<&Also<'_>>,
     io: Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<AlsoWritten> {
+    const NOT_SAVED: &str = "slipway: the second file was not written";
     let shown = path.display();
-    let line = format!(
-        "{}{}",
-        layout.guard(),
-        crate::plan::write_file_line(&path.to_string_lossy(), mode)
-    );
-    let (status, output) = crate::ssh::run_captured(session, &line, contents, io)
+    let mut line = format!("{}{before}", layout.guard());
+    let mut stdin = Vec::new();
+    match also {
+        None => {
+            line.push_str(&crate::plan::write_file_line(&path.to_string_lossy(), mode));
+            stdin.extend_from_slice(contents);
+        }
+        Some(also) => {
+            line.push_str(&format!(
+                "( {} ) && {{ ( {} ) || {{ echo '{NOT_SAVED}' >&2; true; }}; }}",
+                crate::plan::write_sized_file_line(&path.to_string_lossy(), mode, contents.len()),
+                crate::plan::write_file_line(&also.path.to_string_lossy(), also.mode),
+            ));
+            stdin.extend_from_slice(contents);
+            stdin.extend_from_slice(also.contents);
+        }
+    }
+    let (status, output) = crate::ssh::run_captured(session, &line, &stdin, io)
         .with_context(|| format!("cannot write `{shown}` on the host"))?;
     if status != 0 {
         anyhow::bail!("cannot write `{shown}` on the host: {}", reason(&output));
     }
-    Ok(())
+    Ok(match output.contains(NOT_SAVED) {
+        true => Err(reason(&output.replace(NOT_SAVED, ""))),
+        false => Ok(()),
+    })
 }
 
 /// The reason in a remote command's message, first: `no space left on
@@ -358,24 +405,42 @@ pub(crate) fn next_release(id: u64) -> anyhow::Result<u64> {
         .with_context(|| format!("no release number is left after {id}"))
 }
 
-/// Writes a release record (atomically), then drops the oldest beyond `keep`.
+/// Writes a release record (atomically), then drops the oldest beyond
+/// `keep`. `manifest` (from [`manifest`]) is written in the same remote
+/// command, after the record; losing it only costs uploads next time, so
+/// its failure is a warning.
 pub(crate) fn record(
     session: &ssh2::Session,
     sftp: &ssh2::Sftp,
     layout: &Layout,
     release: &Release,
     keep: u32,
+    manifest: Option<&[u8]>,
     io: Duration,
 ) -> anyhow::Result<()> {
     let path = layout.releases().join(format!("{}.json", release.id));
-    write_atomic(
+    let manifest_path = layout.manifest();
+    let also = manifest.map(|contents| Also {
+        path: &manifest_path,
+        contents,
+        mode: 0o644,
+    });
+    let written = write_atomic(
         session,
         layout,
+        "",
         &path,
         &serde_json::to_vec_pretty(release)?,
         0o644,
+        also.as_ref(),
         io,
     )?;
+    if let Err(why) = written {
+        tracing::warn!(
+            why,
+            "cannot save the bundle manifest; unchanged files will be sent again next time"
+        );
+    }
     let all = listed(sftp, layout)?;
     let excess = all.len().saturating_sub(keep as usize);
     // By the name read from the directory, never a name rebuilt from what
@@ -456,7 +521,6 @@ pub(crate) fn upload(
         }
         let temp = temp_name(&file.name);
         let temp_path = layout.root.join(&temp);
-        let _ = sftp.unlink(&temp_path);
         if let (None, Some(local), None) = (&file.contents, &file.local, &result.streamed)
             && file.size >= STREAM_THRESHOLD
         {
@@ -476,24 +540,17 @@ pub(crate) fn upload(
         }
         let sent = match (&file.contents, &file.local) {
             (None, Some(local)) if file.size >= STREAM_THRESHOLD => {
-                stream_upload(session, &temp_path, local, deadline)
+                let _ = sftp.unlink(&temp_path);
+                stream_upload(session, &temp_path, local, deadline).and_then(|sent| {
+                    sftp.setstat(&temp_path, mode_only(file.mode))
+                        .with_context(|| {
+                            format!("cannot set the mode of `{}`", temp_path.display())
+                        })?;
+                    Ok((sent, sftp.stat(&temp_path)?))
+                })
             }
             _ => sftp_upload(sftp, &temp_path, file, deadline),
-        }
-        .and_then(|sent| {
-            // The server's umask may have narrowed the mode; set it exactly.
-            let stat = ssh2::FileStat {
-                size: None,
-                uid: None,
-                gid: None,
-                perm: Some(file.mode),
-                atime: None,
-                mtime: None,
-            };
-            sftp.setstat(&temp_path, stat)
-                .with_context(|| format!("cannot set the mode of `{}`", temp_path.display()))?;
-            Ok((sent, sftp.stat(&temp_path)?))
-        });
+        };
         let ((written, sha256), stat) = match sent {
             Ok(sent) => sent,
             Err(error) => {
@@ -547,19 +604,47 @@ pub(crate) fn temp_name(name: &str) -> String {
 /// faster than libssh2's SFTP writes, at the cost of one remote command.
 const STREAM_THRESHOLD: u64 = 16 * 1024 * 1024;
 
+/// A file's attributes that set its mode only.
+fn mode_only(mode: u32) -> ssh2::FileStat {
+    ssh2::FileStat {
+        size: None,
+        uid: None,
+        gid: None,
+        perm: Some(mode),
+        atime: None,
+        mtime: None,
+    }
+}
+
+/// Writes one file through SFTP, with its exact mode, and returns its
+/// size, hash and attributes as the host has them. Every request goes
+/// through the open handle: a round trip costs more than a small file's
+/// bytes, so there are as few as can be (open, the writes, one `fstat`, a
+/// `fsetstat` only where the server's umask narrowed the mode, close).
 fn sftp_upload(
     sftp: &ssh2::Sftp,
     temp_path: &Path,
     file: &BundleFile,
     deadline: std::time::Instant,
-) -> anyhow::Result<(u64, String)> {
-    let mut remote = sftp.open_mode(
-        temp_path,
-        ssh2::OpenFlags::WRITE | ssh2::OpenFlags::CREATE | ssh2::OpenFlags::EXCLUSIVE,
-        i32::try_from(file.mode).unwrap_or(0o600),
-        ssh2::OpenType::File,
-    )?;
-    let result = match (&file.contents, &file.local) {
+) -> anyhow::Result<((u64, String), ssh2::FileStat)> {
+    let open = || {
+        sftp.open_mode(
+            temp_path,
+            ssh2::OpenFlags::WRITE | ssh2::OpenFlags::CREATE | ssh2::OpenFlags::EXCLUSIVE,
+            i32::try_from(file.mode).unwrap_or(0o600),
+            ssh2::OpenType::File,
+        )
+    };
+    // Leftovers were removed under the lock: a temporary file in the way is
+    // rare, and is removed only then.
+    let mut remote = match open() {
+        Ok(remote) => remote,
+        Err(_) => {
+            let _ = sftp.unlink(temp_path);
+            open()?
+        }
+    };
+    let sent = match (&file.contents, &file.local) {
         (Some(contents), _) => {
             remote.write_all(contents)?;
             (
@@ -570,10 +655,19 @@ fn sftp_upload(
         (None, Some(local)) => pump(local, &mut remote, deadline)?,
         (None, None) => (0, String::new()),
     };
+    let mut stat = remote
+        .stat()
+        .with_context(|| format!("cannot read the attributes of `{}`", temp_path.display()))?;
+    if stat.perm.map(|p| p & 0o7777) != Some(file.mode) {
+        remote
+            .setstat(mode_only(file.mode))
+            .with_context(|| format!("cannot set the mode of `{}`", temp_path.display()))?;
+        stat.perm = Some(file.mode);
+    }
     // No fsync per file (a round trip and a disk flush each, about 15 ms
     // per small file): the command line syncs every staged file at once
     // before moving them into place (`plan::remote_command_line`).
-    Ok(result)
+    Ok((sent, stat))
 }
 
 /// Streams a large file into `cat > temp` (created 0600; the caller sets the mode).
@@ -610,19 +704,18 @@ fn stream_upload(
     }
 }
 
-/// Writes the manifest of what `upload` staged; call it once the command
-/// line has moved the files into place. `streamed` is the size and hash of
-/// the file sent on stdin; it is recorded only if it was moved into place.
-pub(crate) fn save_manifest(
-    session: &ssh2::Session,
+/// The manifest of what `upload` staged, to write with the release record
+/// ([`record`]) once the command line has moved the files into place;
+/// `None` if nothing was staged. `streamed` is the size and hash of the
+/// file sent on stdin; it is recorded only if it was moved into place.
+pub(crate) fn manifest(
     sftp: &ssh2::Sftp,
     layout: &Layout,
     upload: &mut Upload,
     streamed: Option<(u64, String)>,
-    io: Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Vec<u8>>> {
     if upload.staged.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     if let Some(file) = &upload.streamed {
         upload.manifest.remove(&file.name);
@@ -642,14 +735,7 @@ pub(crate) fn save_manifest(
             );
         }
     }
-    write_atomic(
-        session,
-        layout,
-        &layout.manifest(),
-        &serde_json::to_vec_pretty(&upload.manifest)?,
-        0o644,
-        io,
-    )
+    Ok(Some(serde_json::to_vec_pretty(&upload.manifest)?))
 }
 
 /// Copies `local` to `remote` in large writes (libssh2 pipelines a large

@@ -316,3 +316,34 @@ fn a_large_file_is_sent_on_the_command_s_stdin_and_skipped_when_unchanged() {
     assert_eq!(code, Some(0));
     assert_eq!(report["hosts"][0]["uploaded"], serde_json::json!([]));
 }
+
+/// Each remote command costs a login shell on the host (about 100–200 ms
+/// where the user's `.bashrc` is heavy), so a deploy that goes through runs
+/// four: the lock holder, the holder's record (which also removes an
+/// interrupted deploy's leftovers), the command line, and the release
+/// record with the bundle manifest. Everything else goes through SFTP.
+#[test]
+fn a_deploy_that_goes_through_runs_four_remote_commands() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        r#"command = "./deploy.sh""#,
+        &[("deploy.sh", SCRIPT, 0o750)],
+    );
+    let commands = || sshd.log().matches("Starting session: command").count();
+    let before = commands();
+    let image = format!("app={}", fake_ref(1));
+    let (code, report, stderr) =
+        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+    assert_eq!(report["hosts"][0]["outcome"], "deployed");
+    assert_eq!(commands() - before, 4, "{}", sshd.log());
+    // The manifest went with the record: a second deploy sends nothing again.
+    let (code, report, stderr) =
+        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+    assert_eq!(
+        report["hosts"][0]["unchanged"],
+        serde_json::json!(["deploy.sh", "deploy.env"])
+    );
+}
