@@ -6,6 +6,7 @@
 
 mod cli;
 mod image;
+mod json;
 mod list;
 mod range;
 mod report;

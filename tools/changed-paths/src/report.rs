@@ -187,7 +187,68 @@ impl serde::Serialize for FiltersView<'_> {
     }
 }
 
+impl Report {
+    /// The JSON document, the bytes the [`serde::Serialize`] impl gives
+    /// through serde_json's pretty printer, written by [`crate::json`]:
+    /// `filters` and `files` list every path of a large diff, once per
+    /// matching filter and once more.
+    fn json(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        use crate::json;
+        let parts = &self.parts;
+        let listed: usize = parts.matched.iter().map(Vec::len).sum();
+        out.reserve(64 * (listed + parts.files.len()));
+        let (base, head) = self.range();
+        out.push(b'{');
+        json::key(out, "filters", 1, true)?;
+        out.push(b'{');
+        for (index, (name, indices)) in parts.names.iter().zip(&parts.matched).enumerate() {
+            json::key(out, name, 2, index == 0)?;
+            out.push(b'{');
+            json::key(out, "changed", 3, true)?;
+            json::value(out, &!indices.is_empty(), 3)?;
+            json::key(out, "count", 3, false)?;
+            json::value(out, &indices.len(), 3)?;
+            json::key(out, "files", 3, false)?;
+            json::paths(
+                out,
+                indices.iter().map(|i| parts.files[*i].path.as_str()),
+                3,
+            )?;
+            json::close(out, b'}', 2, true);
+        }
+        json::close(out, b'}', 1, !parts.names.is_empty());
+        json::key(out, "changes", 1, false)?;
+        json::value(out, &self.changes(), 1)?;
+        json::key(out, "targets", 1, false)?;
+        json::value(out, &parts.targets, 1)?;
+        json::key(out, "base", 1, false)?;
+        json::value(out, &base, 1)?;
+        json::key(out, "head", 1, false)?;
+        json::value(out, &head, 1)?;
+        if let Source::Commits {
+            from_image: Some(image),
+            ..
+        } = &parts.source
+        {
+            json::key(out, "base_image", 1, false)?;
+            json::value(out, image, 1)?;
+        }
+        json::key(out, "files", 1, false)?;
+        json::files(out, &parts.files, 1)?;
+        if let Some(explain) = &parts.explain {
+            json::key(out, "explain", 1, false)?;
+            json::value(out, explain, 1)?;
+        }
+        json::close(out, b'}', 0, true);
+        Ok(())
+    }
+}
+
 impl slipway_core::output::Report for Report {
+    fn write_json(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        self.json(out)
+    }
+
     fn render_plain(&self, style: &Style) -> String {
         let mut text = String::new();
         let count = self.parts.files.len();
@@ -344,5 +405,102 @@ impl slipway_core::output::Report for Report {
         } else {
             exit::SUCCESS
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use slipway_core::changes::{ChangeStatus, ChangedFile};
+    use slipway_core::paths::{Reason, Verdict};
+
+    use super::*;
+
+    fn report(source: Source, names: &[&str], matched: Vec<Vec<usize>>, explain: bool) -> Report {
+        let mut renamed = ChangedFile::new("b/new.rs", ChangeStatus::Renamed);
+        renamed.from = Some("a/\"old\".rs".to_owned());
+        let files = vec![
+            ChangedFile::new("a/plain.rs", ChangeStatus::Added),
+            ChangedFile::new("a/\"quoted\".rs", ChangeStatus::Modified),
+            ChangedFile::new("a\\back\\slashed.rs", ChangeStatus::Modified),
+            ChangedFile::new("a/tab\there\nnewline\u{1}.rs", ChangeStatus::Deleted),
+            ChangedFile::new("a/unit\u{1f}separator.rs", ChangeStatus::Deleted),
+            ChangedFile::new("a/ünïcödé ✓ \u{7f}.rs", ChangeStatus::Modified),
+            ChangedFile::from_bytes(b"a/latin1-\xe9.rs".to_vec(), ChangeStatus::Added, None),
+            renamed,
+        ];
+        let explain = explain.then(|| {
+            files
+                .iter()
+                .map(|file| Explained {
+                    file: file.clone(),
+                    verdicts: vec![Verdict {
+                        filter: "app".to_owned(),
+                        matched: false,
+                        reason: Reason::NoPattern,
+                    }],
+                })
+                .collect()
+        });
+        Report::new(Parts {
+            source,
+            files,
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            matched,
+            targets: vec!["app".to_owned()],
+            explain,
+            list_files: ListFormat::None,
+            exit_code: false,
+        })
+    }
+
+    /// The document written directly is the one serde_json pretty-prints
+    /// from the `Serialize` impl, byte for byte, on every kind of value.
+    #[test]
+    fn the_json_written_directly_is_serde_jsons_pretty_document() {
+        let sha = |c: char| c.to_string().repeat(40).parse::<Sha>().expect("a sha");
+        let commits = |from_image: Option<&str>| Source::Commits {
+            base: sha('a'),
+            head: sha('b'),
+            why: "--base".to_owned(),
+            from_image: from_image.map(str::to_owned),
+        };
+        let cases = [
+            report(
+                commits(None),
+                &["app", "we\"ird \\ name\n", "empty"],
+                vec![vec![0, 1, 2, 3, 4, 5, 6, 7], vec![1, 2, 4], vec![]],
+                false,
+            ),
+            report(
+                commits(Some("registry.example/app:1")),
+                &["app"],
+                vec![vec![7]],
+                true,
+            ),
+            report(Source::WorkingTree, &[], vec![], false),
+            report(
+                Source::AllAdded {
+                    head: sha('c'),
+                    why: "first push".to_owned(),
+                },
+                &["all"],
+                vec![vec![0]],
+                true,
+            ),
+        ];
+        for report in &cases {
+            let expected = serde_json::to_string_pretty(report).expect("serialises");
+            let mut written = Vec::new();
+            report.json(&mut written).expect("writes");
+            assert_eq!(String::from_utf8(written).expect("UTF-8"), expected);
+        }
+        let mut empty = report(Source::WorkingTree, &[], vec![], false);
+        empty.parts.files.clear();
+        let mut written = Vec::new();
+        empty.json(&mut written).expect("writes");
+        assert_eq!(
+            String::from_utf8(written).expect("UTF-8"),
+            serde_json::to_string_pretty(&empty).expect("serialises")
+        );
     }
 }

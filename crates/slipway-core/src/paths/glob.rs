@@ -118,6 +118,98 @@ pub(crate) fn plain_kind(glob: &str) -> Option<Plain> {
     }
 }
 
+/// What a glob's answer for a path depends on, so that it can be asked
+/// of as little as possible (see [`super::index`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope<'a> {
+    /// `<glob>/**`: globset's regex ends in `/.*`, whose `/` can only be a
+    /// `/` of the path's directory, so every file of one directory gets the
+    /// same answer (for a path with a `/`).
+    Directory,
+    /// `**/<name>`, `name` without `/`, `**`, `[` or `\`: its regex
+    /// `(?:/?|.*/)<name>` can only match the part after the last `/`, so
+    /// the glob holds exactly when `name` matches the file name. (A class
+    /// is left out to be safe: whether `[!a]` may match `/` is globset's
+    /// business.)
+    Name(&'a str),
+    /// Anything else: matched against the whole path.
+    Path,
+}
+
+/// The [`Scope`] of `glob` (a [`translate`]d one).
+pub(crate) fn scope(glob: &str) -> Scope<'_> {
+    if let Some(name) = glob.strip_prefix("**/")
+        && !name.is_empty()
+        && !name.contains(['/', '[', ']', '\\'])
+        && !name.contains("**")
+    {
+        Scope::Name(name)
+    } else if glob.ends_with("/**") {
+        Scope::Directory
+    } else {
+        Scope::Path
+    }
+}
+
+/// The most alternatives [`star_alternatives`] expands a glob into.
+const MAX_ALTERNATIVES: usize = 64;
+
+/// `name` (a [`Scope::Name`] glob) as the list of globs made only of
+/// literal text and `*` that it stands for, with its `{a,b}` groups
+/// expanded (not nested, not empty, at most [`MAX_ALTERNATIVES`]); `None`
+/// when it holds anything else (`?`, a class, an escape, a `,` outside a
+/// group), which globset then matches. globset reads such a glob as
+/// literal bytes and `[^/]*` (`literal_separator`), which is what a file
+/// name compared byte by byte with `*` as any run gives.
+pub(crate) fn star_alternatives(name: &str) -> Option<Vec<String>> {
+    let mut alternatives = vec![String::new()];
+    let mut rest = name;
+    while !rest.is_empty() {
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}')?;
+            let inside = &group[..end];
+            if inside.is_empty() || inside.contains('{') {
+                return None;
+            }
+            let choices: Vec<&str> = inside.split(',').collect();
+            if alternatives.len() * choices.len() > MAX_ALTERNATIVES {
+                return None;
+            }
+            alternatives = alternatives
+                .iter()
+                .flat_map(|before| {
+                    choices
+                        .iter()
+                        .map(move |choice| format!("{before}{choice}"))
+                })
+                .collect();
+            rest = &group[end + 1..];
+        } else {
+            let end = rest.find('{').unwrap_or(rest.len());
+            let text = &rest[..end];
+            if text.contains(',') {
+                return None;
+            }
+            for alternative in &mut alternatives {
+                alternative.push_str(text);
+            }
+            rest = &rest[end..];
+        }
+    }
+    alternatives
+        .iter()
+        .all(|a| !a.contains(['?', '[', ']', '\\', '{', '}', '/']))
+        .then_some(alternatives)
+}
+
+/// The literal text a path must start with for `glob` to match it, up to
+/// and including the last `/` before any glob syntax (`scripts/` for
+/// `scripts/**/*.py`); empty when there is none.
+pub(crate) fn literal_directory(glob: &str) -> &str {
+    let literal = &glob[..glob.find(['*', '?', '[', '{', '\\']).unwrap_or(glob.len())];
+    &literal[..literal.rfind('/').map_or(0, |slash| slash + 1)]
+}
+
 /// Escapes every character globset would read as syntax, for a literal path.
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -321,6 +413,32 @@ mod tests {
         ] {
             assert_eq!(plain_kind(glob), None, "`{glob}`");
         }
+    }
+
+    #[test]
+    fn scopes_say_what_an_answer_depends_on() {
+        assert_eq!(scope("**/*.sh"), Scope::Name("*.sh"));
+        assert_eq!(scope("**/tests/**"), Scope::Directory);
+        assert_eq!(scope("src/*/**"), Scope::Directory);
+        assert_eq!(scope("**/**"), Scope::Directory);
+        for glob in ["**/a/b", "**/[ab]", "**/a\\*", "src/**/*.py", "*.sh"] {
+            assert_eq!(scope(glob), Scope::Path, "`{glob}`");
+        }
+        assert_eq!(
+            star_alternatives("*.{yml,yaml}"),
+            Some(vec!["*.yml".to_owned(), "*.yaml".to_owned()])
+        );
+        assert_eq!(
+            star_alternatives("{a,}{b,c}"),
+            Some(["ab", "ac", "b", "c"].map(str::to_owned).to_vec())
+        );
+        for name in ["a?", "[ab]", "a,b", "{}", "{a,{b}}", "a}", "\\*"] {
+            assert_eq!(star_alternatives(name), None, "`{name}`");
+        }
+        assert_eq!(literal_directory("scripts/**/*.py"), "scripts/");
+        assert_eq!(literal_directory("a/b*/c"), "a/");
+        assert_eq!(literal_directory("*.md"), "");
+        assert_eq!(literal_directory("a\\*/b/*"), "");
     }
 
     #[test]

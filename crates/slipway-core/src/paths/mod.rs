@@ -1,5 +1,6 @@
-//! Path filters: named lists of glob patterns, compiled once into one
-//! `GlobSet` and matched against changed files in a single pass per path.
+//! Path filters: named lists of glob patterns, compiled once into one index
+//! of every glob ([`index`]) and matched against changed files in a single
+//! pass per path.
 //!
 //! Two meanings of `!` live here, deliberately:
 //! - slipway.toml's own `paths` ([`Semantics::Exclude`]): a file counts if it
@@ -17,6 +18,7 @@
 pub mod docker;
 mod extglob;
 mod glob;
+mod index;
 pub mod project;
 pub mod yaml;
 
@@ -158,25 +160,14 @@ struct Filter {
 
 /// Compiled filters, ready to match.
 ///
-/// The globs that are plain text are answered by hash lookups instead of
-/// the `GlobSet`: a literal path (`Cargo.lock`, `src`), a directory's tree
-/// (`src/go/**`, looked up for each directory above a path), and `**`
-/// (every path). A monorepo's filters are mostly of these kinds, so most
-/// patterns cost a lookup per path, not a regex.
+/// Which patterns a path hits comes from one index of every glob of every
+/// filter ([`index`]): plain globs (`**`, a literal path, `src/go/**`) by
+/// hash lookups, the others by `GlobSet`s asked per directory, per file
+/// name or per path, whichever the glob's answer depends on. Only the
+/// filters one of whose patterns hit are then evaluated.
 #[derive(Debug, Clone)]
 pub struct FilterSet {
-    set: globset::GlobSet,
-    /// Patterns holding a glob that is one literal path, by that path.
-    literal_patterns: std::collections::HashMap<String, Vec<usize>>,
-    /// Patterns holding a glob `<dir>/**` (`dir` literal), by `dir`.
-    tree_patterns: std::collections::HashMap<String, Vec<usize>>,
-    /// Patterns holding the glob `**`.
-    everything_patterns: Vec<usize>,
-    /// For each glob of `set`, the patterns it belongs to.
-    glob_patterns: Vec<Vec<usize>>,
-    /// The patterns globset cannot express (extglobs, brace ranges), each
-    /// with its own matcher, by pattern index.
-    own_matchers: Vec<(extglob::Matcher, usize)>,
+    index: index::PatternIndex,
     patterns: Vec<Pattern>,
     /// For each pattern, the filter it belongs to.
     pattern_filter: Vec<usize>,
@@ -276,25 +267,10 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// Which raw globs matched a path; reused across paths.
-#[derive(Debug, Default)]
-struct Scratch {
-    globs: Vec<usize>,
-    hits: Vec<bool>,
-    touched: Vec<usize>,
-}
-
 impl FilterSet {
     /// Compiles `specs`; a bad pattern names its filter and origin.
     pub fn compile(specs: Vec<FilterSpec>) -> Result<FilterSet, PathsError> {
-        let mut builder = globset::GlobSetBuilder::new();
-        let mut glob_index: std::collections::HashMap<String, usize> = Default::default();
-        let mut glob_patterns: Vec<Vec<usize>> = Vec::new();
-        let mut literal_patterns: std::collections::HashMap<String, Vec<usize>> =
-            Default::default();
-        let mut tree_patterns: std::collections::HashMap<String, Vec<usize>> = Default::default();
-        let mut everything_patterns = Vec::new();
-        let mut own_matchers = Vec::new();
+        let mut builder = index::IndexBuilder::default();
         let mut patterns = Vec::new();
         let mut filters = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -311,36 +287,12 @@ impl FilterSet {
                     let translated = glob::translate(&pattern.text).map_err(error)?;
                     let index = patterns.len();
                     if let Some(matcher) = translated.matcher {
-                        own_matchers.push((matcher, index));
+                        builder.add_matcher(matcher, index);
                     }
                     for text in translated.globs {
-                        match glob::plain_kind(&text) {
-                            Some(glob::Plain::Everything) => {
-                                everything_patterns.push(index);
-                                continue;
-                            }
-                            Some(glob::Plain::Literal(path)) => {
-                                literal_patterns.entry(path).or_default().push(index);
-                                continue;
-                            }
-                            Some(glob::Plain::Tree(dir)) => {
-                                tree_patterns.entry(dir).or_default().push(index);
-                                continue;
-                            }
-                            None => {}
-                        }
-                        let slot = match glob_index.get(&text) {
-                            Some(slot) => *slot,
-                            None => {
-                                let glob =
-                                    glob::build(&text).map_err(|e| error(glob_reason(&e)))?;
-                                builder.add(glob);
-                                glob_patterns.push(Vec::new());
-                                glob_index.insert(text, glob_patterns.len() - 1);
-                                glob_patterns.len() - 1
-                            }
-                        };
-                        glob_patterns[slot].push(index);
+                        builder
+                            .add_glob(&text, index)
+                            .map_err(|e| error(glob_reason(&e)))?;
                     }
                     patterns.push(Pattern {
                         spec: pattern,
@@ -372,19 +324,14 @@ impl FilterSet {
                 match_without_hit.push(index);
             }
         }
-        let set = builder.build().map_err(|e| PathsError::Pattern {
+        let index = builder.build().map_err(|e| PathsError::Pattern {
             filter: "*".to_owned(),
             pattern: String::new(),
             origin: "all filters".to_owned(),
             reason: glob_reason(&e),
         })?;
         Ok(FilterSet {
-            set,
-            literal_patterns,
-            tree_patterns,
-            everything_patterns,
-            glob_patterns,
-            own_matchers,
+            index,
             patterns,
             pattern_filter,
             match_without_hit,
@@ -470,7 +417,7 @@ impl FilterSet {
             }
             // A filter none of whose patterns matched the path cannot match
             // it, unless it is one of `match_without_hit`.
-            self.mark_hits(&file.path, &mut scratch);
+            self.index.mark(&file.path, &mut scratch);
             candidates.clear();
             let hit_filters = scratch.touched.iter().map(|p| self.pattern_filter[*p]);
             for filter in hit_filters.chain(self.match_without_hit.iter().copied()) {
@@ -509,12 +456,8 @@ impl FilterSet {
         verdicts
     }
 
-    fn scratch(&self) -> Scratch {
-        Scratch {
-            globs: Vec::new(),
-            hits: vec![false; self.patterns.len()],
-            touched: Vec::new(),
-        }
+    fn scratch(&self) -> index::Hits {
+        index::Hits::new(self.patterns.len())
     }
 
     /// Calls `each(filter, matched, reason)` for every filter. A renamed
@@ -522,14 +465,14 @@ impl FilterSet {
     fn for_each_verdict(
         &self,
         file: &ChangedFile,
-        scratch: &mut Scratch,
+        scratch: &mut index::Hits,
         mut each: impl FnMut(usize, bool, RawReason),
     ) {
         let old_path = match file.status {
             ChangeStatus::Renamed => file.from.as_deref(),
             _ => None,
         };
-        self.mark_hits(&file.path, scratch);
+        self.index.mark(&file.path, scratch);
         let Some(old_path) = old_path else {
             for (index, filter) in self.filters.iter().enumerate() {
                 let (matched, reason) =
@@ -544,7 +487,7 @@ impl FilterSet {
             .map(|filter| self.evaluate(filter, &file.path, file.status, &scratch.hits))
             .collect();
         {
-            self.mark_hits(old_path, scratch);
+            self.index.mark(old_path, scratch);
             for (index, filter) in self.filters.iter().enumerate() {
                 if !first[index].0 {
                     let again = self.evaluate(filter, old_path, file.status, &scratch.hits);
@@ -556,42 +499,6 @@ impl FilterSet {
         }
         for (index, (matched, reason)) in first.into_iter().enumerate() {
             each(index, matched, reason);
-        }
-    }
-
-    fn mark_hits(&self, path: &str, scratch: &mut Scratch) {
-        for index in scratch.touched.drain(..) {
-            scratch.hits[index] = false;
-        }
-        let hit = |patterns: &[usize], scratch: &mut Scratch| {
-            for pattern in patterns {
-                scratch.hits[*pattern] = true;
-                scratch.touched.push(*pattern);
-            }
-        };
-        hit(&self.everything_patterns, scratch);
-        if let Some(patterns) = self.literal_patterns.get(path) {
-            hit(patterns, scratch);
-        }
-        if !self.tree_patterns.is_empty() {
-            for (slash, _) in path.match_indices('/') {
-                if let Some(patterns) = self.tree_patterns.get(&path[..slash]) {
-                    hit(patterns, scratch);
-                }
-            }
-        }
-        self.set.matches_into(path, &mut scratch.globs);
-        for glob in &scratch.globs {
-            for pattern in &self.glob_patterns[*glob] {
-                scratch.hits[*pattern] = true;
-                scratch.touched.push(*pattern);
-            }
-        }
-        for (matcher, pattern) in &self.own_matchers {
-            if matcher.is_match(path) {
-                scratch.hits[*pattern] = true;
-                scratch.touched.push(*pattern);
-            }
         }
     }
 
