@@ -70,6 +70,13 @@ pub enum Provider {
     GithubActions,
     /// GitLab CI (`GITLAB_CI=true`).
     GitlabCi,
+    /// Jenkins (`JENKINS_URL` set), with the git plugin's and multibranch
+    /// pipelines' variables.
+    Jenkins,
+    /// Buildkite (`BUILDKITE=true`).
+    Buildkite,
+    /// CircleCI (`CIRCLECI=true`).
+    CircleCi,
     /// No CI we know: a developer's machine or another system.
     None,
 }
@@ -140,6 +147,10 @@ pub struct CiContext {
     pub is_new_branch: bool,
     /// The push was a force-push (GitHub payload `forced`; GitLab doesn't say).
     pub is_forced: bool,
+    /// Where `push_before` comes from when it is not the pushed ref's
+    /// previous value but the CI's record of an earlier build (Jenkins'
+    /// `GIT_PREVIOUS_SUCCESSFUL_COMMIT`), said in words for reports.
+    pub push_before_from: Option<&'static str>,
     /// The repository's default branch (payload `repository.default_branch`,
     /// `CI_DEFAULT_BRANCH`).
     pub default_branch: Option<String>,
@@ -209,6 +220,12 @@ impl CiContext {
             github(Provider::GithubActions, get)
         } else if get("GITLAB_CI").as_deref() == Some("true") {
             gitlab(get)
+        } else if get("JENKINS_URL").is_some() {
+            jenkins(get)
+        } else if get("BUILDKITE").as_deref() == Some("true") {
+            buildkite(get)
+        } else if get("CIRCLECI").as_deref() == Some("true") {
+            circleci(get)
         } else {
             Ok(CiContext::local())
         }
@@ -257,6 +274,7 @@ impl CiContext {
             push_after: None,
             is_new_branch: false,
             is_forced: false,
+            push_before_from: None,
             default_branch: None,
             repository: None,
             server_url: None,
@@ -451,6 +469,174 @@ fn gitlab(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
     ctx.server_url = get("CI_SERVER_URL");
     ctx.run_id = get("CI_PIPELINE_ID");
     ctx.actor = get("GITLAB_USER_LOGIN");
+    Ok(ctx)
+}
+
+/// The context of a Jenkins build. Jenkins has no event name: a build with
+/// `CHANGE_ID` is a pull request (multibranch), with `TAG_NAME` a tag, else
+/// a branch build, whose range starts at the last successful build's commit.
+/// Variables as Jenkins documents them: the git plugin's `GIT_COMMIT`,
+/// `GIT_BRANCH` (`origin/main`), `GIT_PREVIOUS_COMMIT` (the commit of the
+/// previous build of this branch) and `GIT_PREVIOUS_SUCCESSFUL_COMMIT`;
+/// multibranch pipelines' `BRANCH_NAME` (`main`, `PR-5`, `v1.2.3`),
+/// `CHANGE_ID`, `CHANGE_TARGET`, `CHANGE_BRANCH`, `TAG_NAME`.
+fn jenkins(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
+    let change = number::<u64>(&get, "CHANGE_ID")?;
+    let tag = get("TAG_NAME");
+    let (event, event_name) = if change.is_some() {
+        (Event::PullRequest, "pull_request")
+    } else if tag.is_some() {
+        (Event::Tag, "tag")
+    } else {
+        (Event::Push, "push")
+    };
+    let mut ctx = CiContext::empty(Provider::Jenkins, event, event_name.to_owned());
+    ctx.sha = get("GIT_COMMIT");
+    // The git plugin names the remote-tracking branch (`origin/main`).
+    let branch = get("BRANCH_NAME").or_else(|| {
+        get("GIT_BRANCH").map(|branch| {
+            ["refs/remotes/origin/", "remotes/origin/", "origin/", "refs/heads/"]
+                .iter()
+                .find_map(|prefix| branch.strip_prefix(prefix))
+                .unwrap_or(&branch)
+                .to_owned()
+        })
+    });
+    if let Some(number) = change {
+        ctx.git_ref = Some(format!("refs/pull/{number}/head"));
+        ctx.ref_name = branch;
+        ctx.pr_number = Some(number);
+        ctx.base_ref = get("CHANGE_TARGET");
+        ctx.head_ref = get("CHANGE_BRANCH");
+    } else if let Some(tag) = tag {
+        ctx.git_ref = Some(format!("refs/tags/{tag}"));
+        ctx.ref_name = Some(tag);
+    } else {
+        ctx.git_ref = branch.as_ref().map(|b| format!("refs/heads/{b}"));
+        ctx.ref_name = branch;
+        let successful = get("GIT_PREVIOUS_SUCCESSFUL_COMMIT");
+        let (before, from) = match successful {
+            Some(sha) => (
+                Some(sha),
+                "the last successful build's commit (GIT_PREVIOUS_SUCCESSFUL_COMMIT)",
+            ),
+            None => (
+                get("GIT_PREVIOUS_COMMIT"),
+                "the previous build's commit (GIT_PREVIOUS_COMMIT)",
+            ),
+        };
+        ctx.push_before_from = before.as_ref().map(|_| from);
+        ctx.push_before = before;
+        ctx.push_after = ctx.sha.clone();
+    }
+    ctx.run_id = get("BUILD_NUMBER");
+    Ok(ctx)
+}
+
+/// The context of a Buildkite build, from its documented variables:
+/// `BUILDKITE_COMMIT` (a sha, or `HEAD` before the agent resolved it),
+/// `BUILDKITE_BRANCH`, `BUILDKITE_TAG`, `BUILDKITE_PULL_REQUEST` (the number,
+/// or `false`), `BUILDKITE_PULL_REQUEST_BASE_BRANCH`, `BUILDKITE_SOURCE`
+/// (`webhook`, `api`, `ui`, `trigger_job`, `schedule`) and
+/// `BUILDKITE_PIPELINE_DEFAULT_BRANCH`. It gives no push range.
+fn buildkite(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
+    let source = get("BUILDKITE_SOURCE").unwrap_or_default();
+    let pull_request = get("BUILDKITE_PULL_REQUEST").filter(|value| value != "false");
+    let number = pull_request
+        .map(|value| {
+            value.parse::<u64>().map_err(|_| CiError::Variable {
+                name: "BUILDKITE_PULL_REQUEST",
+                value,
+                expected: "a number or `false`",
+            })
+        })
+        .transpose()?;
+    let tag = get("BUILDKITE_TAG");
+    let branch = get("BUILDKITE_BRANCH");
+    let event = if number.is_some() {
+        Event::PullRequest
+    } else if tag.is_some() {
+        Event::Tag
+    } else {
+        match source.as_str() {
+            "webhook" => Event::Push,
+            "schedule" => Event::Schedule,
+            "ui" => Event::WorkflowDispatch,
+            other => Event::Other(other.to_owned()),
+        }
+    };
+    let mut ctx = CiContext::empty(Provider::Buildkite, event, source);
+    ctx.sha = get("BUILDKITE_COMMIT").filter(|sha| sha != "HEAD");
+    if let Some(number) = number {
+        ctx.git_ref = Some(format!("refs/pull/{number}/head"));
+        ctx.pr_number = Some(number);
+        ctx.base_ref = get("BUILDKITE_PULL_REQUEST_BASE_BRANCH");
+        ctx.head_ref = branch.clone();
+        ctx.ref_name = branch;
+    } else if let Some(tag) = tag {
+        ctx.git_ref = Some(format!("refs/tags/{tag}"));
+        ctx.ref_name = Some(tag);
+    } else {
+        ctx.git_ref = branch.as_ref().map(|b| format!("refs/heads/{b}"));
+        ctx.ref_name = branch;
+    }
+    ctx.default_branch = get("BUILDKITE_PIPELINE_DEFAULT_BRANCH");
+    ctx.run_id = get("BUILDKITE_BUILD_ID");
+    ctx.actor = get("BUILDKITE_BUILD_CREATOR");
+    Ok(ctx)
+}
+
+/// The context of a CircleCI job, from its documented variables:
+/// `CIRCLE_SHA1`, `CIRCLE_BRANCH`, `CIRCLE_TAG`, `CIRCLE_PR_NUMBER` (set
+/// only for a pull request from a fork, whose build is the pull request's),
+/// `CIRCLE_PULL_REQUEST` (the URL of the branch's open pull request, ending
+/// in its number). A branch build with an open pull request stays a push
+/// build (its number is kept in `pr_number`); CircleCI names no base branch
+/// and gives no push range.
+fn circleci(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
+    let fork_number = number::<u64>(&get, "CIRCLE_PR_NUMBER")?;
+    let url_number = match get("CIRCLE_PULL_REQUEST") {
+        Some(url) => {
+            let last = url.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            Some(last.parse::<u64>().map_err(|_| CiError::Variable {
+                name: "CIRCLE_PULL_REQUEST",
+                value: url.clone(),
+                expected: "a pull request URL ending in its number",
+            })?)
+        }
+        None => None,
+    };
+    let tag = get("CIRCLE_TAG");
+    let branch = get("CIRCLE_BRANCH");
+    let (event, event_name) = if fork_number.is_some() {
+        (Event::PullRequest, "pull_request")
+    } else if tag.is_some() {
+        (Event::Tag, "tag")
+    } else {
+        (Event::Push, "push")
+    };
+    let mut ctx = CiContext::empty(Provider::CircleCi, event, event_name.to_owned());
+    ctx.sha = get("CIRCLE_SHA1");
+    ctx.pr_number = fork_number.or(url_number);
+    if let Some(number) = fork_number {
+        ctx.git_ref = Some(format!("refs/pull/{number}/head"));
+        ctx.head_ref = branch.clone();
+        ctx.ref_name = branch;
+    } else if let Some(tag) = tag {
+        ctx.git_ref = Some(format!("refs/tags/{tag}"));
+        ctx.ref_name = Some(tag);
+    } else {
+        ctx.git_ref = branch.as_ref().map(|b| format!("refs/heads/{b}"));
+        ctx.ref_name = branch;
+    }
+    ctx.run_id = get("CIRCLE_WORKFLOW_ID");
+    ctx.actor = get("CIRCLE_USERNAME");
+    if let (Some(owner), Some(name)) = (
+        get("CIRCLE_PROJECT_USERNAME"),
+        get("CIRCLE_PROJECT_REPONAME"),
+    ) {
+        ctx.repository = Some(format!("{owner}/{name}"));
+    }
     Ok(ctx)
 }
 

@@ -6,7 +6,7 @@
 
 use anyhow::Context as _;
 use slipway_core::changes::Differ;
-use slipway_core::ci::{CiContext, Event};
+use slipway_core::ci::{CiContext, Event, Provider};
 use slipway_core::git::{Repo, Sha};
 
 /// What to list.
@@ -144,6 +144,18 @@ pub(crate) fn choose(
             (None, Some(branch)) => resolve_branch(branch).with_context(|| {
                 format!("the pull request's base branch `{branch}` is not in this clone; fetch it (`git fetch origin {branch}`)")
             })?,
+            (None, None) if let Some(branch) = &default_branch
+                && let Some(default_sha) = resolve_branch(branch) =>
+            {
+                let merge_base = repo.merge_base(&default_sha, &head)?;
+                return Ok(Range::Commits {
+                    base: merge_base,
+                    head,
+                    why: format!(
+                        "merge base of `{branch}`: the CI names no base branch of the pull request"
+                    ),
+                });
+            }
             (None, None) => anyhow::bail!(slipway_core::cli::UsageError(
                 "the pull request event names no base: give `--base REV`".to_owned()
             )),
@@ -156,7 +168,17 @@ pub(crate) fn choose(
         });
     }
 
-    if matches!(ctx.event, Event::Push | Event::Tag) {
+    // Jenkins' previous build, Buildkite and CircleCI give no push range:
+    // a branch build without one is read as any other run (below), and the
+    // report says which range that was.
+    let no_push_range = ctx.push_before.is_none()
+        && !ctx.is_new_branch
+        && matches!(
+            ctx.provider,
+            Provider::Jenkins | Provider::Buildkite | Provider::CircleCi
+        );
+    if matches!(ctx.event, Event::Push | Event::Tag) && !(no_push_range && ctx.event == Event::Push)
+    {
         let head = match (&flags.head, &ctx.push_after) {
             (None, Some(sha)) => full_sha(sha, "head")?,
             _ => head,
@@ -172,7 +194,9 @@ pub(crate) fn choose(
                     return Ok(Range::Commits {
                         base: before,
                         head,
-                        why: if ctx.is_forced {
+                        why: if let Some(from) = ctx.push_before_from {
+                            from.to_owned()
+                        } else if ctx.is_forced {
                             "the commit the force-push replaced".to_owned()
                         } else {
                             "the push's previous commit".to_owned()
@@ -182,7 +206,9 @@ pub(crate) fn choose(
                 // A force-push's old commit is often not fetched: compare
                 // with the default branch instead of failing, as long as
                 // the clone is complete (a shallow one must say so).
-                Err(error) if ctx.is_forced && !repo.is_shallow() => {
+                Err(error)
+                    if (ctx.is_forced || ctx.push_before_from.is_some()) && !repo.is_shallow() =>
+                {
                     tracing::warn!("{error}; comparing with the default branch instead");
                 }
                 Err(error) => return Err(error.into()),
@@ -239,7 +265,7 @@ pub(crate) fn choose(
             return Ok(Range::Commits {
                 base: merge_base,
                 head,
-                why: format!("merge base of `{branch}`"),
+                why: format!("merge base of `{branch}`{}", no_range_note(ctx, no_push_range)),
             });
         }
     }
@@ -247,7 +273,7 @@ pub(crate) fn choose(
         Ok(parent) => Ok(Range::Commits {
             base: parent,
             head,
-            why: "the last commit".to_owned(),
+            why: format!("the last commit{}", no_range_note(ctx, no_push_range)),
         }),
         Err(error) if repo.is_shallow() => Err(anyhow::Error::new(error)
             .context("cannot find the parent of HEAD in this shallow clone; fetch more history (actions/checkout `fetch-depth: 0`, or `git fetch --deepen=<n>`)")),
@@ -255,5 +281,20 @@ pub(crate) fn choose(
             head,
             why: "the first commit: nothing to compare with".to_owned(),
         }),
+    }
+}
+
+/// Why a branch build was compared as a run without a push: its CI, named.
+fn no_range_note(ctx: &CiContext, no_push_range: bool) -> String {
+    let name = match ctx.provider {
+        Provider::Jenkins => "Jenkins gives no previous build's commit",
+        Provider::Buildkite => "Buildkite gives no push range",
+        Provider::CircleCi => "CircleCI gives no push range",
+        _ => return String::new(),
+    };
+    if no_push_range && ctx.event == Event::Push {
+        format!(" ({name})")
+    } else {
+        String::new()
     }
 }

@@ -103,11 +103,14 @@ pub fn gather(
         (None, None) => match &ci.git_ref {
             // Same as metadata-action: `pull_request_target` runs on the base
             // branch, so the pull request's ref is rebuilt from its number.
-            // A GitLab merge request's ref is spelled as GitHub's, so that
-            // `type=ref,event=pr` gives `pr-<iid>`.
+            // A GitLab merge request's ref (and a Jenkins, Buildkite or
+            // CircleCI pull request's) is spelled as GitHub's, so that
+            // `type=ref,event=pr` gives `pr-<n>`.
             Some(_)
                 if event_name.contains("pull_request_target")
-                    || ci.event == Event::MergeRequest =>
+                    || ci.event == Event::MergeRequest
+                    || (ci.event == Event::PullRequest
+                        && !matches!(ci.provider, Provider::GithubActions | Provider::None)) =>
             {
                 ci.pr_number
                     .map(|n| format!("refs/pull/{n}/merge"))
@@ -194,14 +197,15 @@ pub fn gather(
 }
 
 /// The event as metadata-action names it (GitHub's event names): GitHub's
-/// own name, or GitLab's pipeline source translated; `None` outside CI.
+/// own name, or another CI's event translated; `None` outside CI.
 fn event_name(ci: &CiContext) -> Option<String> {
     let name = match (ci.provider, &ci.event) {
         (_, Event::Local) => return None,
-        (Provider::GitlabCi, Event::Push | Event::Tag) => "push",
-        (Provider::GitlabCi, Event::MergeRequest) => "pull_request",
-        (Provider::GitlabCi, Event::Schedule) => "schedule",
-        (Provider::GitlabCi, Event::WorkflowDispatch) => "workflow_dispatch",
+        (Provider::GithubActions | Provider::None, _) => ci.event_name.as_str(),
+        (_, Event::Push | Event::Tag) => "push",
+        (_, Event::MergeRequest | Event::PullRequest) => "pull_request",
+        (_, Event::Schedule) => "schedule",
+        (_, Event::WorkflowDispatch) => "workflow_dispatch",
         _ => ci.event_name.as_str(),
     };
     Some(name.to_owned()).filter(|name| !name.is_empty())
