@@ -495,11 +495,16 @@ fn jenkins(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
     // The git plugin names the remote-tracking branch (`origin/main`).
     let branch = get("BRANCH_NAME").or_else(|| {
         get("GIT_BRANCH").map(|branch| {
-            ["refs/remotes/origin/", "remotes/origin/", "origin/", "refs/heads/"]
-                .iter()
-                .find_map(|prefix| branch.strip_prefix(prefix))
-                .unwrap_or(&branch)
-                .to_owned()
+            [
+                "refs/remotes/origin/",
+                "remotes/origin/",
+                "origin/",
+                "refs/heads/",
+            ]
+            .iter()
+            .find_map(|prefix| branch.strip_prefix(prefix))
+            .unwrap_or(&branch)
+            .to_owned()
         })
     });
     if let Some(number) = change {

@@ -265,7 +265,10 @@ pub(crate) fn choose(
             return Ok(Range::Commits {
                 base: merge_base,
                 head,
-                why: format!("merge base of `{branch}`{}", no_range_note(ctx, no_push_range)),
+                why: format!(
+                    "merge base of `{branch}`{}",
+                    no_range_note(ctx, no_push_range)
+                ),
             });
         }
     }

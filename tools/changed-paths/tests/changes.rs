@@ -769,3 +769,89 @@ fn a_misspelt_base_is_bad_input_with_the_nearest_names() {
         out.stderr
     );
 }
+
+/// The plain report's line that says which range was compared, and why.
+fn range_line(out: &Run) -> String {
+    out.stdout
+        .lines()
+        .find(|line| line.contains("->") || line.contains("all files of"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn jenkins_buildkite_and_circleci_builds_say_which_range_they_compare() {
+    let (repo, first) = project();
+    repo.write("app/a.js", "1\n");
+    let a = repo.commit("a");
+    repo.write("worker/src/b.py", "1\n");
+    let b = repo.commit("b");
+    let (short_first, short_a, short_b) = (&first[..7], &a[..7], &b[..7]);
+
+    // A two-commit push on Jenkins: from the last successful build's commit,
+    // so the first commit of the push counts too.
+    let jenkins = [
+        ("JENKINS_URL", "https://jenkins.example.com/"),
+        ("BUILD_NUMBER", "12"),
+        ("GIT_COMMIT", b.as_str()),
+        ("GIT_BRANCH", "origin/main"),
+        ("GIT_PREVIOUS_COMMIT", a.as_str()),
+        ("GIT_PREVIOUS_SUCCESSFUL_COMMIT", first.as_str()),
+    ];
+    let out = run_in(repo.path(), &["--format", "json"], &jenkins, "");
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["base"], serde_json::json!(first));
+    assert_eq!(json["changes"], serde_json::json!(["app", "worker"]));
+    let out = run_in(repo.path(), &[], &jenkins, "");
+    assert_eq!(
+        range_line(&out),
+        format!(
+            "changed files: 2, {short_first} -> {short_b} (the last successful build's commit (GIT_PREVIOUS_SUCCESSFUL_COMMIT))"
+        )
+    );
+    // Without a successful build, the previous build's commit.
+    let out = run_in(repo.path(), &[], &jenkins[..5], "");
+    assert_eq!(
+        range_line(&out),
+        format!(
+            "changed files: 1, {short_a} -> {short_b} (the previous build's commit (GIT_PREVIOUS_COMMIT))"
+        )
+    );
+    // The first build of the branch: the last commit, and why.
+    let out = run_in(repo.path(), &[], &jenkins[..4], "");
+    assert_eq!(
+        range_line(&out),
+        format!(
+            "changed files: 1, {short_a} -> {short_b} (the last commit (Jenkins gives no previous build's commit))"
+        )
+    );
+
+    let buildkite = [
+        ("BUILDKITE", "true"),
+        ("BUILDKITE_SOURCE", "webhook"),
+        ("BUILDKITE_COMMIT", b.as_str()),
+        ("BUILDKITE_BRANCH", "main"),
+        ("BUILDKITE_PULL_REQUEST", "false"),
+        ("BUILDKITE_PIPELINE_DEFAULT_BRANCH", "main"),
+    ];
+    let out = run_in(repo.path(), &[], &buildkite, "");
+    assert_eq!(
+        range_line(&out),
+        format!(
+            "changed files: 1, {short_a} -> {short_b} (the last commit (Buildkite gives no push range))"
+        )
+    );
+
+    let circleci = [
+        ("CIRCLECI", "true"),
+        ("CIRCLE_SHA1", b.as_str()),
+        ("CIRCLE_BRANCH", "main"),
+    ];
+    let out = run_in(repo.path(), &[], &circleci, "");
+    assert_eq!(
+        range_line(&out),
+        format!(
+            "changed files: 1, {short_a} -> {short_b} (the last commit (CircleCI gives no push range))"
+        )
+    );
+}
