@@ -418,3 +418,72 @@ fn an_awkward_branch_gets_the_tag_image_stale_check_looks_up() {
     // `release/+2024` (tools/image-stale-check/tests/check.rs).
     assert_eq!(stdout(&output), "release-2024\n", "{}", stderr(&output));
 }
+
+#[test]
+fn jenkins_buildkite_and_circleci_builds_get_their_branch_and_pr_tags() {
+    let repo = GitRepo::new();
+    repo.write("a.txt", "a\n");
+    let head = repo.commit("initial");
+    repo.checkout(&head);
+    let compute = |env: &[(&str, &str)]| {
+        let env: Vec<(&str, &str)> = [("SOURCE_DATE_EPOCH", "0")]
+            .iter()
+            .chain(env)
+            .copied()
+            .collect();
+        let output = img_tag(
+            repo.path(),
+            &[
+                "compute",
+                "--tag",
+                "type=ref,event=branch",
+                "--tag",
+                "type=ref,event=pr",
+                "--tag",
+                "type=ref,event=tag",
+                "--tag",
+                "type=sha",
+            ],
+            &env,
+            None,
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let short = &head[..7];
+    // A Jenkins multibranch build of `main`.
+    let jenkins = compute(&[
+        ("JENKINS_URL", "https://jenkins.example.com/"),
+        ("GIT_COMMIT", head.as_str()),
+        ("GIT_BRANCH", "origin/main"),
+        ("BRANCH_NAME", "main"),
+    ]);
+    assert_eq!(jenkins, format!("main\nsha-{short}\n"));
+    let jenkins_pr = compute(&[
+        ("JENKINS_URL", "https://jenkins.example.com/"),
+        ("GIT_COMMIT", head.as_str()),
+        ("BRANCH_NAME", "PR-7"),
+        ("CHANGE_ID", "7"),
+        ("CHANGE_TARGET", "main"),
+        ("CHANGE_BRANCH", "feature"),
+    ]);
+    assert_eq!(jenkins_pr, format!("pr-7\nsha-{short}\n"));
+    // A Buildkite pull request build.
+    let buildkite = compute(&[
+        ("BUILDKITE", "true"),
+        ("BUILDKITE_SOURCE", "webhook"),
+        ("BUILDKITE_COMMIT", head.as_str()),
+        ("BUILDKITE_BRANCH", "feature"),
+        ("BUILDKITE_PULL_REQUEST", "12"),
+        ("BUILDKITE_PULL_REQUEST_BASE_BRANCH", "main"),
+    ]);
+    assert_eq!(buildkite, format!("pr-12\nsha-{short}\n"));
+    // A CircleCI tag build.
+    let circleci = compute(&[
+        ("CIRCLECI", "true"),
+        ("CIRCLE_SHA1", head.as_str()),
+        ("CIRCLE_TAG", "v1.2.3"),
+    ]);
+    // `latest` follows a version tag, as metadata-action's `latest=auto`.
+    assert_eq!(circleci, format!("v1.2.3\nsha-{short}\nlatest\n"));
+}
