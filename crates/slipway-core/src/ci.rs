@@ -1302,6 +1302,318 @@ mod tests {
         );
     }
 
+    /// What a Jenkins build has, whatever the job (Jenkins' own variables).
+    const JENKINS: &[(&str, &str)] = &[
+        ("JENKINS_URL", "https://jenkins.example.com/"),
+        ("JENKINS_HOME", "/var/jenkins_home"),
+        ("BUILD_NUMBER", "31"),
+        ("BUILD_ID", "31"),
+        ("JOB_NAME", "app/main"),
+        ("GIT_URL", "https://github.com/octo/app.git"),
+    ];
+
+    fn jenkins(event: Event, name: &str) -> CiContext {
+        CiContext {
+            run_id: s("31"),
+            ..CiContext::empty(Provider::Jenkins, event, name.to_owned())
+        }
+    }
+
+    #[test]
+    fn jenkins_builds() {
+        // A multibranch build of `main` after a two-commit push: the range
+        // starts at the last successful build's commit.
+        let env = [
+            ("BRANCH_NAME", "main"),
+            ("GIT_COMMIT", AFTER),
+            ("GIT_BRANCH", "origin/main"),
+            ("GIT_PREVIOUS_COMMIT", BEFORE),
+            ("GIT_PREVIOUS_SUCCESSFUL_COMMIT", BASE),
+        ];
+        let push = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/heads/main"),
+            ref_name: s("main"),
+            push_before: s(BASE),
+            push_after: s(AFTER),
+            push_before_from: Some(
+                "the last successful build's commit (GIT_PREVIOUS_SUCCESSFUL_COMMIT)",
+            ),
+            ..jenkins(Event::Push, "push")
+        };
+        check(JENKINS, &env, None, Ok(push.clone()), Some((BASE, AFTER)));
+
+        // A freestyle job: no BRANCH_NAME, GIT_BRANCH names the remote's
+        // branch; no successful build yet, so the previous build's commit.
+        let env = [
+            ("GIT_COMMIT", AFTER),
+            ("GIT_BRANCH", "origin/feature/login"),
+            ("GIT_PREVIOUS_COMMIT", BEFORE),
+        ];
+        let freestyle = CiContext {
+            git_ref: s("refs/heads/feature/login"),
+            ref_name: s("feature/login"),
+            push_before: s(BEFORE),
+            push_before_from: Some("the previous build's commit (GIT_PREVIOUS_COMMIT)"),
+            ..push.clone()
+        };
+        check(JENKINS, &env, None, Ok(freestyle), Some((BEFORE, AFTER)));
+
+        // The branch's first build: no range.
+        let env = [("GIT_COMMIT", AFTER), ("GIT_BRANCH", "origin/main")];
+        let first = CiContext {
+            push_before: None,
+            push_before_from: None,
+            ..push
+        };
+        check(JENKINS, &env, None, Ok(first), None);
+
+        // A multibranch pull request build (GitHub branch source).
+        let env = [
+            ("BRANCH_NAME", "PR-5"),
+            ("CHANGE_ID", "5"),
+            ("CHANGE_TARGET", "main"),
+            ("CHANGE_BRANCH", "feature"),
+            ("CHANGE_URL", "https://github.com/octo/app/pull/5"),
+            ("GIT_COMMIT", MERGE),
+            ("GIT_BRANCH", "PR-5"),
+            ("GIT_PREVIOUS_COMMIT", BEFORE),
+        ];
+        let pr = CiContext {
+            sha: s(MERGE),
+            git_ref: s("refs/pull/5/head"),
+            ref_name: s("PR-5"),
+            base_ref: s("main"),
+            head_ref: s("feature"),
+            pr_number: Some(5),
+            ..jenkins(Event::PullRequest, "pull_request")
+        };
+        check(JENKINS, &env, None, Ok(pr), Some(("main", MERGE)));
+
+        // A tag build.
+        let env = [
+            ("BRANCH_NAME", "v1.2.3"),
+            ("TAG_NAME", "v1.2.3"),
+            ("TAG_UNIXTIME", "1700000000000"),
+            ("GIT_COMMIT", AFTER),
+            ("GIT_BRANCH", "v1.2.3"),
+        ];
+        let tag = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/tags/v1.2.3"),
+            ref_name: s("v1.2.3"),
+            ..jenkins(Event::Tag, "tag")
+        };
+        check(JENKINS, &env, None, Ok(tag), None);
+
+        check(
+            JENKINS,
+            &[("CHANGE_ID", "abc")],
+            None,
+            Err("CHANGE_ID `abc` is not a number"),
+            None,
+        );
+    }
+
+    /// What a Buildkite job has, whatever the build.
+    const BUILDKITE: &[(&str, &str)] = &[
+        ("BUILDKITE", "true"),
+        ("CI", "true"),
+        ("BUILDKITE_BUILD_ID", "0190-abcd"),
+        ("BUILDKITE_BUILD_NUMBER", "88"),
+        ("BUILDKITE_BUILD_CREATOR", "Dev Eloper"),
+        ("BUILDKITE_PIPELINE_DEFAULT_BRANCH", "main"),
+        ("BUILDKITE_REPO", "git@github.com:octo/app.git"),
+        ("BUILDKITE_TAG", ""),
+    ];
+
+    fn buildkite(event: Event, name: &str) -> CiContext {
+        CiContext {
+            run_id: s("0190-abcd"),
+            actor: s("Dev Eloper"),
+            default_branch: s("main"),
+            ..CiContext::empty(Provider::Buildkite, event, name.to_owned())
+        }
+    }
+
+    #[test]
+    fn buildkite_builds() {
+        let env = [
+            ("BUILDKITE_SOURCE", "webhook"),
+            ("BUILDKITE_COMMIT", AFTER),
+            ("BUILDKITE_BRANCH", "main"),
+            ("BUILDKITE_PULL_REQUEST", "false"),
+            ("BUILDKITE_PULL_REQUEST_BASE_BRANCH", ""),
+        ];
+        let push = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/heads/main"),
+            ref_name: s("main"),
+            ..buildkite(Event::Push, "webhook")
+        };
+        check(BUILDKITE, &env, None, Ok(push), None);
+
+        let env = [
+            ("BUILDKITE_SOURCE", "webhook"),
+            ("BUILDKITE_COMMIT", HEAD),
+            ("BUILDKITE_BRANCH", "feature"),
+            ("BUILDKITE_PULL_REQUEST", "12"),
+            ("BUILDKITE_PULL_REQUEST_BASE_BRANCH", "main"),
+            (
+                "BUILDKITE_PULL_REQUEST_REPO",
+                "git://github.com/octo/app.git",
+            ),
+        ];
+        let pr = CiContext {
+            sha: s(HEAD),
+            git_ref: s("refs/pull/12/head"),
+            ref_name: s("feature"),
+            base_ref: s("main"),
+            head_ref: s("feature"),
+            pr_number: Some(12),
+            ..buildkite(Event::PullRequest, "webhook")
+        };
+        check(BUILDKITE, &env, None, Ok(pr), Some(("main", HEAD)));
+
+        // A tag build: BUILDKITE_BRANCH holds the tag too.
+        let env = [
+            ("BUILDKITE_SOURCE", "webhook"),
+            ("BUILDKITE_COMMIT", AFTER),
+            ("BUILDKITE_BRANCH", "v1.2.3"),
+            ("BUILDKITE_TAG", "v1.2.3"),
+            ("BUILDKITE_PULL_REQUEST", "false"),
+        ];
+        let tag = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/tags/v1.2.3"),
+            ref_name: s("v1.2.3"),
+            ..buildkite(Event::Tag, "webhook")
+        };
+        check(BUILDKITE, &env, None, Ok(tag), None);
+
+        // A build from the web UI on `HEAD`, before the agent resolved it.
+        let env = [
+            ("BUILDKITE_SOURCE", "ui"),
+            ("BUILDKITE_COMMIT", "HEAD"),
+            ("BUILDKITE_BRANCH", "main"),
+            ("BUILDKITE_PULL_REQUEST", "false"),
+        ];
+        let manual = CiContext {
+            git_ref: s("refs/heads/main"),
+            ref_name: s("main"),
+            ..buildkite(Event::WorkflowDispatch, "ui")
+        };
+        check(BUILDKITE, &env, None, Ok(manual), None);
+
+        let env = [
+            ("BUILDKITE_SOURCE", "schedule"),
+            ("BUILDKITE_COMMIT", AFTER),
+            ("BUILDKITE_BRANCH", "main"),
+            ("BUILDKITE_PULL_REQUEST", "false"),
+        ];
+        let schedule = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/heads/main"),
+            ref_name: s("main"),
+            ..buildkite(Event::Schedule, "schedule")
+        };
+        check(BUILDKITE, &env, None, Ok(schedule), None);
+
+        check(
+            BUILDKITE,
+            &[("BUILDKITE_PULL_REQUEST", "yes")],
+            None,
+            Err("BUILDKITE_PULL_REQUEST `yes` is not a number or `false`"),
+            None,
+        );
+    }
+
+    /// What a CircleCI job has, whatever the build.
+    const CIRCLECI: &[(&str, &str)] = &[
+        ("CIRCLECI", "true"),
+        ("CI", "true"),
+        ("CIRCLE_BUILD_NUM", "120"),
+        ("CIRCLE_WORKFLOW_ID", "6fa2-wf"),
+        ("CIRCLE_USERNAME", "octocat"),
+        ("CIRCLE_PROJECT_USERNAME", "octo"),
+        ("CIRCLE_PROJECT_REPONAME", "app"),
+        ("CIRCLE_REPOSITORY_URL", "git@github.com:octo/app.git"),
+    ];
+
+    fn circleci(event: Event, name: &str) -> CiContext {
+        CiContext {
+            run_id: s("6fa2-wf"),
+            actor: s("octocat"),
+            repository: s("octo/app"),
+            ..CiContext::empty(Provider::CircleCi, event, name.to_owned())
+        }
+    }
+
+    #[test]
+    fn circleci_builds() {
+        let env = [("CIRCLE_SHA1", AFTER), ("CIRCLE_BRANCH", "main")];
+        let push = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/heads/main"),
+            ref_name: s("main"),
+            ..circleci(Event::Push, "push")
+        };
+        check(CIRCLECI, &env, None, Ok(push.clone()), None);
+
+        // A branch with an open pull request is still built as a push.
+        let env = [
+            ("CIRCLE_SHA1", AFTER),
+            ("CIRCLE_BRANCH", "feature"),
+            ("CIRCLE_PULL_REQUEST", "https://github.com/octo/app/pull/9"),
+            ("CIRCLE_PULL_REQUESTS", "https://github.com/octo/app/pull/9"),
+        ];
+        let branch = CiContext {
+            git_ref: s("refs/heads/feature"),
+            ref_name: s("feature"),
+            pr_number: Some(9),
+            ..push
+        };
+        check(CIRCLECI, &env, None, Ok(branch), None);
+
+        // A pull request from a fork: the build is the pull request's.
+        let env = [
+            ("CIRCLE_SHA1", HEAD),
+            ("CIRCLE_BRANCH", "pull/9"),
+            ("CIRCLE_PR_NUMBER", "9"),
+            ("CIRCLE_PR_USERNAME", "forker"),
+            ("CIRCLE_PR_REPONAME", "app"),
+            ("CIRCLE_PULL_REQUEST", "https://github.com/octo/app/pull/9"),
+        ];
+        let fork = CiContext {
+            sha: s(HEAD),
+            git_ref: s("refs/pull/9/head"),
+            ref_name: s("pull/9"),
+            head_ref: s("pull/9"),
+            pr_number: Some(9),
+            ..circleci(Event::PullRequest, "pull_request")
+        };
+        check(CIRCLECI, &env, None, Ok(fork), None);
+
+        let env = [("CIRCLE_SHA1", AFTER), ("CIRCLE_TAG", "v1.2.3")];
+        let tag = CiContext {
+            sha: s(AFTER),
+            git_ref: s("refs/tags/v1.2.3"),
+            ref_name: s("v1.2.3"),
+            ..circleci(Event::Tag, "tag")
+        };
+        check(CIRCLECI, &env, None, Ok(tag), None);
+
+        check(
+            CIRCLECI,
+            &[("CIRCLE_PULL_REQUEST", "https://github.com/octo/app/pulls")],
+            None,
+            Err(
+                "CIRCLE_PULL_REQUEST `https://github.com/octo/app/pulls` is not a pull request URL ending in its number",
+            ),
+            None,
+        );
+    }
+
     #[test]
     fn outside_ci() {
         check(&[], &[], None, Ok(CiContext::local()), None);
