@@ -324,3 +324,39 @@ fn a_registry_password_shorter_than_4_bytes_is_refused_naming_its_source() {
         &format!("the secret `docker-credential-short` answered for `127.0.0.1:1` is 1 {why}"),
     );
 }
+
+#[test]
+fn a_ci_variable_of_the_wrong_form_names_the_variable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (
+            [("BUILDKITE", "true"), ("BUILDKITE_PULL_REQUEST", "yes")],
+            "error: BUILDKITE_PULL_REQUEST `yes` is not a number or `false`",
+        ),
+        (
+            [
+                ("JENKINS_URL", "https://ci.example.com/"),
+                ("CHANGE_ID", "PR-7"),
+            ],
+            "error: CHANGE_ID `PR-7` is not a number",
+        ),
+        (
+            [
+                ("CIRCLECI", "true"),
+                ("CIRCLE_PULL_REQUEST", "https://github.com/o/r/pulls"),
+            ],
+            "error: CIRCLE_PULL_REQUEST `https://github.com/o/r/pulls` is not a pull request URL ending in its number",
+        ),
+    ];
+    for (env, expected) in cases {
+        let output = img_tag(dir.path(), &["compute", "--sha", SHA], &env, None);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{env:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stdout(&output), "", "{env:?}");
+        assert_eq!(stderr(&output), format!("{expected}\n"), "{env:?}");
+    }
+}
