@@ -603,3 +603,31 @@ fn a_gitlab_branch_pipeline_on_a_detached_head_gets_the_branch_tag() {
         ])
     );
 }
+
+#[test]
+fn a_jenkins_multibranch_build_on_a_detached_head_gets_the_branch_tag() {
+    let repo = project(REGISTRY, THREE_IMAGES, "FROM scratch\nCOPY base.txt /\n");
+    let head = repo.head();
+    // Jenkins' git plugin checks out the commit, not the branch.
+    repo.checkout(&head);
+    // What a Jenkins multibranch pipeline sets for a build of `main`.
+    let jenkins = [
+        ("JENKINS_URL", "https://jenkins.example.com/"),
+        ("BUILD_NUMBER", "31"),
+        ("BRANCH_NAME", "main"),
+        ("GIT_COMMIT", head.as_str()),
+        ("GIT_BRANCH", "origin/main"),
+    ];
+    let output = run(img_build(repo.path())
+        .args(["--dry-run", "--format", "json", "--log-dir", "logs"])
+        .args(["--only", "base", "--backend", "buildah"])
+        .envs(jenkins));
+    let report = json(&output);
+    assert_eq!(
+        common::target(&report, "base")["tags"],
+        serde_json::json!([
+            format!("{REGISTRY}/demo/base:main"),
+            format!("{REGISTRY}/demo/base:sha-{}", &head[..7]),
+        ])
+    );
+}
