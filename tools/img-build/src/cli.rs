@@ -116,7 +116,7 @@ pub struct Cli {
     #[arg(long = "flavor", value_name = "LINE")]
     pub flavors: Vec<String>,
 
-    /// The git ref tags are computed for [default: $GITHUB_REF (GitLab: $CI_COMMIT_TAG, $CI_COMMIT_BRANCH, or a merge request's `refs/pull/<iid>/merge`), else HEAD's branch or tag]
+    /// The git ref tags are computed for [default: $GITHUB_REF (GitLab: $CI_COMMIT_TAG, $CI_COMMIT_BRANCH, or a merge request's `refs/pull/<iid>/merge`; Jenkins, Buildkite, CircleCI: their tag, branch, or pull request's `refs/pull/<n>/merge`), else HEAD's branch or tag]
     #[arg(long = "ref", value_name = "REF")]
     pub git_ref: Option<String>,
 

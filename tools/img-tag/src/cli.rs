@@ -154,19 +154,19 @@ pub struct ComputeArgs {
 /// The facts tags are computed from: shared by `compute` and `apply`.
 #[derive(Debug, clap::Args)]
 pub struct ContextArgs {
-    /// The event name [default: $GITHUB_EVENT_NAME (GitLab: $CI_PIPELINE_SOURCE as GitHub names it), else `push`]
+    /// The event name [default: $GITHUB_EVENT_NAME (GitLab: $CI_PIPELINE_SOURCE as GitHub names it; Jenkins, Buildkite, CircleCI: `push` or `pull_request`), else `push`]
     #[arg(long, value_name = "NAME")]
     pub event: Option<String>,
 
-    /// The git ref, e.g. `refs/tags/v1.2.3` [default: $GITHUB_REF (GitLab: $CI_COMMIT_TAG, $CI_COMMIT_BRANCH, or a merge request's `refs/pull/<iid>/merge`), else HEAD's branch or tag]
+    /// The git ref, e.g. `refs/tags/v1.2.3` [default: $GITHUB_REF (GitLab: $CI_COMMIT_TAG, $CI_COMMIT_BRANCH, or a merge request's `refs/pull/<iid>/merge`; Jenkins, Buildkite, CircleCI: their tag, branch, or pull request's `refs/pull/<n>/merge`), else HEAD's branch or tag]
     #[arg(long = "ref", value_name = "REF")]
     pub git_ref: Option<String>,
 
-    /// The commit sha [default: $GITHUB_SHA (GitLab: $CI_COMMIT_SHA), else HEAD]
+    /// The commit sha [default: $GITHUB_SHA (GitLab: $CI_COMMIT_SHA; Jenkins: $GIT_COMMIT; Buildkite: $BUILDKITE_COMMIT; CircleCI: $CIRCLE_SHA1), else HEAD]
     #[arg(long, value_name = "SHA")]
     pub sha: Option<String>,
 
-    /// The default branch [default: the event payload's repository (GitLab: $CI_DEFAULT_BRANCH), else slipway.toml, else origin/HEAD, main or master]
+    /// The default branch [default: the event payload's repository (GitLab: $CI_DEFAULT_BRANCH; Buildkite: $BUILDKITE_PIPELINE_DEFAULT_BRANCH), else slipway.toml, else origin/HEAD, main or master]
     #[arg(long, value_name = "BRANCH")]
     pub default_branch: Option<String>,
 
