@@ -13,6 +13,10 @@ use slipway_core::paths::Quantifier;
 /// first push lists every file as added), a tag push with the previous
 /// version tag, anything else (and a run outside CI) with the default
 /// branch's merge base, or the last commit on the default branch itself.
+/// A Jenkins branch build starts at `$GIT_PREVIOUS_SUCCESSFUL_COMMIT` (else
+/// `$GIT_PREVIOUS_COMMIT`); Buildkite and CircleCI give no push range, so
+/// their branch builds are compared as "anything else", and the report says
+/// so.
 ///
 /// Filters come from slipway.toml (each image's `paths`, or the paths
 /// derived from its Dockerfile's `COPY`/`ADD` sources less `.dockerignore`;
