@@ -252,7 +252,12 @@ pub(crate) fn choose(
         }
         return Ok(Range::AllAdded {
             head,
-            why: "first push: nothing to compare with".to_owned(),
+            why: if ctx.push_before_from.is_some() {
+                "the previous build's commit is not in this clone: nothing to compare with"
+                    .to_owned()
+            } else {
+                "first push: nothing to compare with".to_owned()
+            },
         });
     }
 

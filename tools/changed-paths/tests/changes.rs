@@ -817,6 +817,24 @@ fn jenkins_buildkite_and_circleci_builds_say_which_range_they_compare() {
             "changed files: 1, {short_a} -> {short_b} (the previous build's commit (GIT_PREVIOUS_COMMIT))"
         )
     );
+    // A previous build's commit that history rewriting dropped: on the
+    // default branch every file counts, and the report says why.
+    let gone = [
+        ("JENKINS_URL", "https://jenkins.example.com/"),
+        ("GIT_COMMIT", b.as_str()),
+        ("GIT_BRANCH", "origin/main"),
+        (
+            "GIT_PREVIOUS_SUCCESSFUL_COMMIT",
+            "9999999999999999999999999999999999999999",
+        ),
+    ];
+    let out = run_in(repo.path(), &[], &gone, "");
+    assert_eq!(
+        range_line(&out),
+        format!(
+            "changed files: 11, all files of {short_b} (the previous build's commit is not in this clone: nothing to compare with)"
+        )
+    );
     // The first build of the branch: the last commit, and why.
     let out = run_in(repo.path(), &[], &jenkins[..4], "");
     assert_eq!(
