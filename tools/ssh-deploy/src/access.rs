@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use slipway_core::cli::UsageError;
 use slipway_core::config::{Config, Env, Host};
 use slipway_core::output::Output;
@@ -29,10 +30,7 @@ pub(crate) fn hosts(env: &Env, given: &[String]) -> anyhow::Result<Vec<Host>> {
     }
     given
         .iter()
-        .map(|h| {
-            h.parse::<Host>()
-                .map_err(|e| UsageError::new(format!("invalid `--host`: {e}")))
-        })
+        .map(|h| h.parse::<Host>().context("invalid `--host`"))
         .collect()
 }
 

@@ -217,7 +217,7 @@ fn require_revision(
 
     let sha = slipway_core::git::Repo::discover(&config.root)
         .and_then(|repo| repo.resolve(rev))
-        .map_err(|error| UsageError::new(format!("`--require-revision {rev}`: {error}")))?;
+        .map_err(|error| UsageError::caused_by(format!("`--require-revision {rev}`"), error))?;
     let images: Vec<ImageRef> = vars
         .values()
         .map(|reference| reference.parse())
