@@ -108,7 +108,7 @@ fn an_unset_ssh_key_env_names_the_variable() {
 fn a_missing_ssh_key_file_is_named_before_connecting() {
     check_deploy(
         &["--ssh-key", "/nonexistent/id_ed25519"],
-        "error: cannot read `--ssh-key /nonexistent/id_ed25519`: failed to open file `/nonexistent/id_ed25519`: No such file or directory (os error 2); give a private key file, e.g. `~/.ssh/id_ed25519`",
+        "error: cannot read `--ssh-key /nonexistent/id_ed25519`; give a private key file, e.g. `~/.ssh/id_ed25519`\n  caused by: failed to open file `/nonexistent/id_ed25519`: No such file or directory (os error 2)\n",
     );
 }
 
@@ -215,7 +215,7 @@ fn a_missing_images_from_file_names_the_flag() {
             "build.json",
             "--dry-run",
         ],
-        "error: cannot read `--images-from build.json`: failed to open file `build.json`: No such file or directory (os error 2); give img-build's JSON report (`img-build --format json > build.json`) or `-` for stdin",
+        "error: cannot read `--images-from build.json`; give img-build's JSON report (`img-build --format json > build.json`) or `-` for stdin\n  caused by: failed to open file `build.json`: No such file or directory (os error 2)\n",
     );
 }
 
