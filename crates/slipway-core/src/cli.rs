@@ -76,6 +76,28 @@ impl UsageError {
     pub fn new(message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(UsageError(message.into()))
     }
+
+    /// A usage mistake whose reason is another error (a revision git cannot
+    /// resolve): exits [`exit::USAGE`] whatever code `source` would say, and
+    /// keeps `source` in the chain, printed as `caused by:`.
+    pub fn caused_by(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> anyhow::Error {
+        anyhow::Error::new(UsageErrorCause {
+            message: message.into(),
+            source: source.into(),
+        })
+    }
+}
+
+/// A [`UsageError`] with a cause: built by [`UsageError::caused_by`].
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageErrorCause {
+    message: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
 }
 
 /// Sets up logging, colour and the output format; returns the [`Output`] the
@@ -149,7 +171,7 @@ macro_rules! exit_status {
 }
 pub(crate) use exit_status;
 
-exit_status!(UsageError => USAGE);
+exit_status!(UsageError => USAGE, UsageErrorCause => USAGE);
 
 /// The exit code an error maps to: that of the first cause in its chain
 /// that says one ([`ExitStatus`]), else [`exit::FAILURE`].
@@ -171,6 +193,7 @@ pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     };
     [
         code::<UsageError>,
+        code::<UsageErrorCause>,
         code::<config::ConfigError>,
         code::<config::ValueError>,
         code::<image_ref::ImageRefError>,
@@ -304,6 +327,23 @@ mod tests {
     fn usage_errors_anywhere_in_the_chain_exit_2() {
         let error = UsageError::new("`--jobs 0` must be at least 1").context("cannot build");
         assert_eq!(exit_code_for(&error), exit::USAGE);
+    }
+
+    #[test]
+    fn a_usage_error_with_a_cause_exits_2_and_keeps_the_cause() {
+        let git = crate::git::GitError::NotARepository {
+            start: std::path::PathBuf::from("/srv/app"),
+        };
+        let error = UsageError::caused_by("`--require-revision v9`", git);
+        assert_eq!(exit_code_for(&error), exit::USAGE);
+        let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
+        assert_eq!(
+            causes,
+            [
+                "`--require-revision v9`",
+                "`/srv/app` is not inside a git repository (searched upwards from `/srv/app`)",
+            ]
+        );
     }
 
     #[test]

@@ -303,6 +303,34 @@ impl HistoryGuard {
     }
 }
 
+/// The one walk of a commit range: calls `each` with every commit reachable
+/// from `head` and not from `base`, newest first (as `git log --date-order
+/// base..head`), and refuses with [`GitError::ShallowHistory`], naming
+/// `what` needed the history, when the walk reaches the edge of a shallow
+/// clone ([`HistoryGuard`]). `git_error` says what a failure of git2 during
+/// the walk means to the caller.
+pub fn walk_range<E: From<GitError>>(
+    repo: &git2::Repository,
+    base: &Sha,
+    head: &Sha,
+    what: impl Fn() -> String,
+    git_error: impl Fn(git2::Error) -> E,
+    mut each: impl FnMut(git2::Oid) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut walk = repo.revwalk().map_err(&git_error)?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+        .map_err(&git_error)?;
+    walk.push(head.oid()).map_err(&git_error)?;
+    walk.hide(base.oid()).map_err(&git_error)?;
+    let guard = HistoryGuard::of(repo);
+    for oid in walk {
+        let oid = oid.map_err(&git_error)?;
+        guard.check(oid, &what)?;
+        each(oid)?;
+    }
+    Ok(())
+}
+
 /// An open git repository.
 pub struct Repo {
     inner: git2::Repository,
@@ -541,36 +569,35 @@ impl Repo {
     pub fn commits_between(&self, base: &Sha, head: &Sha) -> Result<Vec<CommitInfo>, GitError> {
         self.find_commit(base)?;
         self.find_commit(head)?;
-        let walk_error = |source| self.operation("walk the history", source);
-        let mut walk = self.inner.revwalk().map_err(walk_error)?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
-            .map_err(walk_error)?;
-        walk.push(head.oid()).map_err(walk_error)?;
-        walk.hide(base.oid()).map_err(walk_error)?;
-        let guard = self.history_guard();
         let mut commits = Vec::new();
-        for oid in walk {
-            let oid = oid.map_err(walk_error)?;
-            guard.check(oid, || {
+        walk_range(
+            &self.inner,
+            base,
+            head,
+            || {
                 format!(
                     "list the commits between `{}` and `{}`",
                     base.short(),
                     head.short()
                 )
-            })?;
-            let commit = self
-                .inner
-                .find_commit(oid)
-                .map_err(|source| self.operation("read a commit", source))?;
-            commits.push(CommitInfo {
-                sha: Sha::from_oid(commit.id()),
-                summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
-                    .into_owned(),
-                message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
-                author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
-                time: commit.time().seconds(),
-            });
-        }
+            },
+            |source| self.operation("walk the history", source),
+            |oid| {
+                let commit = self
+                    .inner
+                    .find_commit(oid)
+                    .map_err(|source| self.operation("read a commit", source))?;
+                commits.push(CommitInfo {
+                    sha: Sha::from_oid(commit.id()),
+                    summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                        .into_owned(),
+                    message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+                    author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+                    time: commit.time().seconds(),
+                });
+                Ok(())
+            },
+        )?;
         Ok(commits)
     }
 

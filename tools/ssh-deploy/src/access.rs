@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use slipway_core::cli::UsageError;
 use slipway_core::config::{Config, Env, Host};
 use slipway_core::output::Output;
@@ -29,10 +30,7 @@ pub(crate) fn hosts(env: &Env, given: &[String]) -> anyhow::Result<Vec<Host>> {
     }
     given
         .iter()
-        .map(|h| {
-            h.parse::<Host>()
-                .map_err(|e| UsageError::new(format!("invalid `--host`: {e}")))
-        })
+        .map(|h| h.parse::<Host>().context("invalid `--host`"))
         .collect()
 }
 
@@ -160,10 +158,13 @@ fn check_private_key_file(path: &std::path::Path) -> anyhow::Result<SecretString
     }
     // Capped: `--ssh-key /dev/zero` fails naming the file and the limit.
     let text = slipway_core::input::read(path).map_err(|error| {
-        UsageError::new(format!(
-            "cannot read `--ssh-key {}`: {error}; give a private key file, e.g. `~/.ssh/id_ed25519`",
-            path.display()
-        ))
+        UsageError::caused_by(
+            format!(
+                "cannot read `--ssh-key {}`; give a private key file, e.g. `~/.ssh/id_ed25519`",
+                path.display()
+            ),
+            error,
+        )
     })?;
     // OpenSSH (`BEGIN OPENSSH PRIVATE KEY`), PEM (`BEGIN RSA PRIVATE KEY`)
     // and PKCS#8 (`BEGIN [ENCRYPTED ]PRIVATE KEY`) keys all have this marker.

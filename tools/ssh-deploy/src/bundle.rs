@@ -77,10 +77,10 @@ pub(crate) fn bundle_files(
     with_hashes: bool,
 ) -> anyhow::Result<Vec<BundleFile>> {
     let project = std::fs::canonicalize(root).map_err(|error| {
-        UsageError::new(format!(
-            "cannot resolve the project root `{}`: {error}",
-            root.display()
-        ))
+        UsageError::caused_by(
+            format!("cannot resolve the project root `{}`", root.display()),
+            error,
+        )
     })?;
     let mut files: Vec<BundleFile> = Vec::new();
     for entry in &env.bundle {

@@ -178,9 +178,12 @@ fn read_images_from(path: &std::path::Path, source: &str) -> anyhow::Result<Stri
         Box::new(std::io::stdin())
     } else {
         Box::new(fs_err::File::open(path).map_err(|error| {
-            UsageError::new(format!(
-                "cannot read `--images-from {source}`: {error}; give img-build's JSON report (`img-build --format json > build.json`) or `-` for stdin"
-            ))
+            UsageError::caused_by(
+                format!(
+                    "cannot read `--images-from {source}`; give img-build's JSON report (`img-build --format json > build.json`) or `-` for stdin"
+                ),
+                error,
+            )
         })?)
     };
     let mut bytes = Vec::new();
@@ -188,7 +191,7 @@ fn read_images_from(path: &std::path::Path, source: &str) -> anyhow::Result<Stri
         .take(IMAGES_FROM_LIMIT + 1)
         .read_to_end(&mut bytes)
         .map_err(|error| {
-            UsageError::new(format!("cannot read `--images-from {source}`: {error}"))
+            UsageError::caused_by(format!("cannot read `--images-from {source}`"), error)
         })?;
     if bytes.len() as u64 > IMAGES_FROM_LIMIT {
         return Err(UsageError::new(format!(
@@ -217,7 +220,7 @@ fn require_revision(
 
     let sha = slipway_core::git::Repo::discover(&config.root)
         .and_then(|repo| repo.resolve(rev))
-        .map_err(|error| UsageError::new(format!("`--require-revision {rev}`: {error}")))?;
+        .map_err(|error| UsageError::caused_by(format!("`--require-revision {rev}`"), error))?;
     let images: Vec<ImageRef> = vars
         .values()
         .map(|reference| reference.parse())

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use anyhow::Context as _;
 use sha2::Digest as _;
 use slipway_core::cli::UsageError;
 use slipway_core::config::Env;
@@ -90,7 +91,7 @@ pub(crate) fn image_vars(env: &Env, given: &[String]) -> anyhow::Result<BTreeMap
         })?;
         let parsed: ImageRef = reference
             .parse()
-            .map_err(|error| UsageError::new(format!("invalid `--image {value}`: {error}")))?;
+            .with_context(|| format!("invalid `--image {value}`"))?;
         let is_mutable =
             parsed.digest().is_none() && parsed.tag().is_none_or(|tag| tag.as_str() == "latest");
         if is_mutable {
@@ -211,10 +212,10 @@ pub(crate) fn secret_vars(
         // Every value is a secret, and one of 1 to 3 bytes could not be
         // kept out of the output (docs/errors.md, "Short secrets").
         slipway_core::secret::check_len(&value, &format!("the value of `--env-var {name}`"))
-            .map_err(|e| {
-                UsageError::new(format!(
-                    "{e}; a value that is no secret belongs in the env's `env` table"
-                ))
+            .with_context(|| {
+                format!(
+                    "cannot carry `--env-var {name}` as a secret; a value that is no secret belongs in the env's `env` table"
+                )
             })?;
         vars.push((
             name.clone(),

@@ -28,10 +28,13 @@ pub(crate) fn load(path: Option<&Path>) -> anyhow::Result<Option<SshConfig>> {
         (None, _) => return Ok(None),
     };
     let text = slipway_core::input::read_to_string(&path).map_err(|error| {
-        UsageError::new(format!(
-            "cannot read {flag} `{}`: {error}; give an OpenSSH client config file",
-            path.display()
-        ))
+        UsageError::caused_by(
+            format!(
+                "cannot read {flag} `{}`; give an OpenSSH client config file",
+                path.display()
+            ),
+            error,
+        )
     })?;
     let config = SshConfig::parse(&text, home).map_err(|(line, why)| {
         UsageError::new(format!("{flag} `{}:{line}`: {why}", path.display()))

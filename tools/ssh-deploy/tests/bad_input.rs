@@ -108,7 +108,7 @@ fn an_unset_ssh_key_env_names_the_variable() {
 fn a_missing_ssh_key_file_is_named_before_connecting() {
     check_deploy(
         &["--ssh-key", "/nonexistent/id_ed25519"],
-        "error: cannot read `--ssh-key /nonexistent/id_ed25519`: failed to open file `/nonexistent/id_ed25519`: No such file or directory (os error 2); give a private key file, e.g. `~/.ssh/id_ed25519`",
+        "error: cannot read `--ssh-key /nonexistent/id_ed25519`; give a private key file, e.g. `~/.ssh/id_ed25519`\n  caused by: failed to open file `/nonexistent/id_ed25519`: No such file or directory (os error 2)\n",
     );
 }
 
@@ -198,7 +198,7 @@ fn an_image_without_a_name_shows_the_form() {
 fn a_host_with_a_space_shows_the_host_form() {
     check_deploy(
         &["--host", "web 1", "--dry-run"],
-        "error: invalid `--host`: invalid host `web 1`: the host is empty or has characters other than letters, digits, `.`, `-` and `_`; expected `[user@]host[:port]`",
+        "error: invalid `--host`\n  caused by: invalid host `web 1`: the host is empty or has characters other than letters, digits, `.`, `-` and `_`; expected `[user@]host[:port]`",
     );
 }
 
@@ -215,7 +215,7 @@ fn a_missing_images_from_file_names_the_flag() {
             "build.json",
             "--dry-run",
         ],
-        "error: cannot read `--images-from build.json`: failed to open file `build.json`: No such file or directory (os error 2); give img-build's JSON report (`img-build --format json > build.json`) or `-` for stdin",
+        "error: cannot read `--images-from build.json`; give img-build's JSON report (`img-build --format json > build.json`) or `-` for stdin\n  caused by: failed to open file `build.json`: No such file or directory (os error 2)\n",
     );
 }
 
@@ -434,7 +434,8 @@ fn secrets_shorter_than_4_bytes_are_refused_naming_where_they_came_from() {
         assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
         assert!(output.stdout.is_empty(), "{flag}");
         let what = if flag == "--env-var" {
-            "the value of `--env-var SHORT_VALUE` is 2 byte(s) long"
+            // The refusal says what to do instead; the typed cause says why.
+            "error: cannot carry `--env-var SHORT_VALUE` as a secret; a value that is no secret belongs in the env's `env` table\n  caused by: the value of `--env-var SHORT_VALUE` is 2 byte(s) long"
         } else {
             "the passphrase in `SHORT_VALUE` is 2 byte(s) long"
         };

@@ -179,7 +179,10 @@ fn an_injection_attempt_in_an_image_value_is_refused_before_anything_runs() {
         let output = project.run(&sshd, &["deploy", "--env", "prod", "--image", &value]);
         assert_eq!(output.status.code(), Some(2), "{value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("invalid `--image"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("error: invalid `--image {value}`\n  caused by: ")),
+            "{stderr}"
+        );
     }
     assert!(!pwned.exists());
     assert!(!project.remote().exists(), "nothing reached the host");

@@ -332,7 +332,8 @@ fn an_unreadable_or_invalid_ssh_config_is_refused_naming_the_file_and_line() {
         (
             &missing,
             format!(
-                "error: cannot read `--ssh-config` `{}`: ",
+                "error: cannot read `--ssh-config` `{}`; give an OpenSSH client config file\n  caused by: failed to open file `{}`: ",
+                missing.display(),
                 missing.display()
             ),
         ),

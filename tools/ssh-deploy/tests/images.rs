@@ -171,5 +171,12 @@ fn the_revision_gate_refuses_images_built_from_another_commit() {
         &["--image", &image, "--require-revision", "v9.9"],
     );
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("`--require-revision v9.9`"), "{stderr}");
+    // Exit 2 (bad input) although git's own error would say 3; the git
+    // error stays as the cause.
+    assert!(
+        stderr.contains(
+            "error: `--require-revision v9.9`\n  caused by: cannot resolve `v9.9` in repository `"
+        ),
+        "{stderr}"
+    );
 }

@@ -158,47 +158,49 @@ impl Judge {
             source,
         };
         let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        let mut walk = self.repo().revwalk().map_err(git_error)?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
-            .map_err(git_error)?;
-        walk.push(self.rev.oid()).map_err(git_error)?;
-        walk.hide(revision.oid()).map_err(git_error)?;
-        let guard = crate::git::HistoryGuard::of(self.repo());
         let mut commits = Vec::new();
-        for oid in walk {
-            let oid = oid.map_err(git_error)?;
-            guard.check(oid, || {
+        crate::git::walk_range(
+            self.repo(),
+            revision,
+            &self.rev,
+            || {
                 format!(
                     "list the commits since `{}` that make the image stale",
                     revision.short()
                 )
-            })?;
-            let commit = self.repo().find_commit(oid).map_err(git_error)?;
-            let sha = Sha::from_oid(commit.id());
-            let touched = match commit.parent_ids().next() {
-                Some(parent) => {
-                    self.differ
-                        .between(&Sha::from_oid(parent), &sha, DiffOptions::default())?
-                }
-                None => self.differ.all_added(&sha)?,
-            };
-            let hit: Vec<String> = touched
-                .into_iter()
-                .filter(|f| {
-                    wanted.contains(f.path.as_str())
-                        || f.from.as_deref().is_some_and(|p| wanted.contains(p))
-                })
-                .map(|f| f.path)
-                .collect();
-            if !hit.is_empty() {
-                commits.push(StaleCommit {
-                    sha,
-                    summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+            },
+            git_error,
+            |oid| {
+                let commit = self.repo().find_commit(oid).map_err(git_error)?;
+                let sha = Sha::from_oid(commit.id());
+                let touched = match commit.parent_ids().next() {
+                    Some(parent) => {
+                        self.differ
+                            .between(&Sha::from_oid(parent), &sha, DiffOptions::default())?
+                    }
+                    None => self.differ.all_added(&sha)?,
+                };
+                let hit: Vec<String> = touched
+                    .into_iter()
+                    .filter(|f| {
+                        wanted.contains(f.path.as_str())
+                            || f.from.as_deref().is_some_and(|p| wanted.contains(p))
+                    })
+                    .map(|f| f.path)
+                    .collect();
+                if !hit.is_empty() {
+                    commits.push(StaleCommit {
+                        sha,
+                        summary: String::from_utf8_lossy(
+                            commit.summary_bytes().unwrap_or_default(),
+                        )
                         .into_owned(),
-                    files: hit,
-                });
-            }
-        }
+                        files: hit,
+                    });
+                }
+                Ok(())
+            },
+        )?;
         Ok(commits)
     }
 
