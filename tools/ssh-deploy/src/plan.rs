@@ -178,10 +178,8 @@ pub(crate) fn secret_vars(
 ) -> anyhow::Result<Vec<(String, slipway_core::secret::SecretString)>> {
     let mut vars: Vec<(String, slipway_core::secret::SecretString)> = Vec::new();
     for name in names {
-        let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         // The value given is not shown: a value pasted in place of a name may be a secret.
-        if !is_name {
+        if !slipway_core::config::is_variable_name(name) {
             return Err(UsageError::new(
                 "`--env-var` takes the name of an environment variable of the runner (letters, digits, `_`), e.g. `DATABASE_URL`, not its value; the value given is not shown: it may be a secret",
             ));

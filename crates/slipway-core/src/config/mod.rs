@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrorKind, Hint, Location};
-pub use values::{BuildSecret, Host, PathPattern, Platform, SecretSource, ValueError};
+pub use values::{
+    BuildSecret, Host, PathPattern, Platform, SecretSource, ValueError, is_variable_name,
+};
 
 use crate::image_ref::Repository;
 

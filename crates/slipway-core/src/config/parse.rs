@@ -1043,14 +1043,7 @@ fn env<'a, 'i>(
     for (var, value) in
         table.string_map("env", r#"a table of strings like { LOG_LEVEL = "info" }"#)?
     {
-        let is_name = var
-            .value
-            .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && var
-                .value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let why = if !is_name {
+        let why = if !is_variable_name(&var.value) {
             Some(format!(
                 "`{}` is not a variable name; use letters, digits and `_`, not starting with a digit, e.g. `LOG_LEVEL`",
                 var.value

@@ -275,8 +275,8 @@ pub struct PathPattern {
     pub negated: bool,
 }
 
-/// `[A-Za-z_][A-Za-z0-9_]*`.
-pub(crate) fn is_variable_name(name: &str) -> bool {
+/// Whether `name` is a shell/environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
