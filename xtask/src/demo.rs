@@ -14,9 +14,10 @@ use slipway_testbed::git::GitRepo;
 use slipway_testbed::{Dockerd, Registry, Sshd};
 use xshell::{Shell, cmd};
 
-use crate::release;
-use crate::runner::{self, Outcome};
-use crate::{packages, project_root, promote, rollback};
+use slipway_chain::runner::{self, Outcome};
+use slipway_chain::{promote, release, rollback};
+
+use crate::{build, packages, project_root};
 
 /// Flags of `cargo xtask demo`.
 #[derive(Debug, clap::Args)]
@@ -139,8 +140,8 @@ fn demo(
     say(
         "release 1: `cargo xtask release --env staging --all` builds base, app and migrator, and deploys",
     );
-    let outcome =
-        release::release(sh, &release_args(true, None)).context("the first release failed")?;
+    let outcome = release::release(sh, &build::tools, &release_args(true, None))
+        .context("the first release failed")?;
     expect_built(&outcome, &["app", "base", "migrator"])?;
     expect_page(app_port, "version 1")?;
     say(&format!(
@@ -162,7 +163,7 @@ fn demo(
         "release 2: `cargo xtask release --env staging --since {}` rebuilds only what changed",
         first.get(..7).unwrap_or(&first)
     ));
-    let outcome = release::release(sh, &release_args(false, Some(first.clone())))
+    let outcome = release::release(sh, &build::tools, &release_args(false, Some(first.clone())))
         .context("the second release failed")?;
     expect_built(&outcome, &["app"])?;
     expect_page(app_port, "version 2")?;
@@ -179,7 +180,7 @@ fn demo(
         to: None,
         connection: connection.clone(),
     };
-    rollback::rollback(sh, &rollback_args).context("the rollback failed")?;
+    rollback::rollback(sh, &build::tools, &rollback_args).context("the rollback failed")?;
     cmd!(sh, "{ready_wait} {ready_url} --timeout 30s")
         .run()
         .context("the app does not answer after the rollback")?;
@@ -220,7 +221,7 @@ fn promote_to_prod(
     say("promote --from prod --to staging: refused, `prod` has no release yet");
     let mut backwards = promote_args("HEAD");
     std::mem::swap(&mut backwards.from, &mut backwards.to);
-    match promote::promote(sh, &backwards) {
+    match promote::promote(sh, &build::tools, &backwards) {
         Ok(_) => bail!("promote from `prod`, which has no release, should have been refused"),
         Err(error) if error.to_string().contains("has no good release") => {
             eprintln!("refused as expected: {error}");
@@ -235,7 +236,7 @@ fn promote_to_prod(
     say(
         "promote --from staging --to prod: refused, since `staging` now runs release 1's app and HEAD changed its page",
     );
-    match promote::promote(sh, &promote_args("HEAD")) {
+    match promote::promote(sh, &build::tools, &promote_args("HEAD")) {
         Ok(_) => bail!(
             "promote at HEAD should have been refused: `staging` runs an app image older than HEAD's page"
         ),
@@ -268,7 +269,7 @@ fn promote_to_prod(
     let before = images()?;
     let mut dry_run = promote_args(first);
     dry_run.dry_run = true;
-    promote::promote(sh, &dry_run).context("the dry run of the promotion failed")?;
+    promote::promote(sh, &build::tools, &dry_run).context("the dry run of the promotion failed")?;
     if !runner::current_release(sh, &ssh_deploy, "prod", &connection)?.is_empty() {
         bail!("`promote --dry-run` deployed to `prod`");
     }
@@ -287,7 +288,7 @@ fn promote_to_prod(
         }
     }
     eprintln!("the dry run tagged and deployed nothing");
-    promote::promote(sh, &promote_args(first)).context("the promotion failed")?;
+    promote::promote(sh, &build::tools, &promote_args(first)).context("the promotion failed")?;
     if images()? != before {
         bail!("the docker engine holds new images after the promotion: something was built");
     }
@@ -367,7 +368,7 @@ fn expect_page(port: u16, expected: &str) -> anyhow::Result<()> {
 
 /// Copies the files under `from` to `to` with each `(from, to)` text
 /// replacement applied, keeping their modes.
-fn copy_tree(
+pub(crate) fn copy_tree(
     from: &Path,
     to: &Path,
     relative: &Path,
@@ -396,7 +397,7 @@ fn copy_tree(
 }
 
 fn bin(tool: &str) -> PathBuf {
-    runner::bin_dir().join(tool)
+    build::bin_dir().join(tool)
 }
 
 fn say(what: &str) {

@@ -7,22 +7,20 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod build;
 mod ci;
 mod demo;
 mod fuzz;
-mod hooks;
 mod install;
 mod packages;
-mod promote;
-mod release;
-mod rollback;
-mod runner;
 #[cfg(test)]
 mod tidy;
 
 use std::path::{Path, PathBuf};
 
 use clap::Parser as _;
+use slipway_chain::tools::TOOLS;
+use slipway_chain::{hooks, promote, release, rollback, runner};
 
 /// Slipway's project tasks.
 #[derive(Debug, clap::Parser)]
@@ -70,10 +68,10 @@ fn main() -> std::process::ExitCode {
                 Task::Ci(args) => ci::run(&sh, &args),
                 Task::Bench(args) => bench::run(&sh, &args),
                 Task::Install(args) => install::run(&sh, &args),
-                Task::Release(args) => release::run(&sh, &args),
-                Task::Promote(args) => promote::run(&sh, &args),
-                Task::Rollback(args) => rollback::run(&sh, &args),
-                Task::InstallHooks(args) => hooks::run(&sh, &args),
+                Task::Release(args) => release::run(&sh, &build::tools, &args),
+                Task::Promote(args) => promote::run(&sh, &build::tools, &args),
+                Task::Rollback(args) => rollback::run(&sh, &build::tools, &args),
+                Task::InstallHooks(args) => hooks::run(&sh, &build::tools, &args),
                 Task::Demo(args) => demo::run(&sh, &args),
                 Task::Fuzz(args) => fuzz::run(&sh, &args),
             }
@@ -114,13 +112,3 @@ fn target_dir() -> PathBuf {
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
-
-/// The tool binaries, in the order a release chains them.
-const TOOLS: &[&str] = &[
-    "changed-paths",
-    "img-build",
-    "img-tag",
-    "image-stale-check",
-    "ssh-deploy",
-    "ready-wait",
-];

@@ -6,6 +6,7 @@
 //! pair alternately, so both see the same machine state, takes medians, and
 //! writes docs/benchmarks.md. Figures live here, never in timed tests.
 
+mod chain;
 mod changed_paths;
 mod image_stale_check;
 mod img_build;
@@ -197,6 +198,7 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     let figures = [
         figures,
         ssh_deploy::figures(sh, &bin_dir, args.only.as_deref())?,
+        chain::figures(&bin_dir, args.runs, args.only.as_deref())?,
     ]
     .concat();
     if measured.is_empty() && figures.is_empty() {

@@ -31,35 +31,36 @@ use slipway_core::image_ref::ImageRef;
 use xshell::{Shell, cmd};
 
 use crate::runner::{self, Connection, Outcome, Row};
+use crate::tools::Provide;
 
 /// Flags of `cargo xtask promote`.
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct Args {
+pub struct Args {
     /// The env whose newest good release is promoted (e.g. `staging`)
     #[arg(long, value_name = "ENV")]
-    pub(crate) from: String,
+    pub from: String,
     /// The env to deploy those exact images to (e.g. `prod`)
     #[arg(long, value_name = "ENV")]
-    pub(crate) to: String,
+    pub to: String,
     /// The commit the promoted images must be fresh at (image-stale-check's
     /// gate) and whose `type=sha` tags they get
     #[arg(long, value_name = "REV", default_value = "HEAD")]
-    pub(crate) rev: String,
+    pub rev: String,
     /// Gate the images, then show the tags and the deploy plan; change
     /// nothing in the registry or on the hosts
     #[arg(long)]
-    pub(crate) dry_run: bool,
+    pub dry_run: bool,
     #[command(flatten)]
-    pub(crate) connection: Connection,
+    pub connection: Connection,
 }
 
 /// `cargo xtask promote`: the summary table is on stdout.
-pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
-    promote(sh, args).map(|_| ())
+pub fn run(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<()> {
+    promote(sh, provide, args).map(|_| ())
 }
 
 /// Promotes and prints the summary table; an error names the step.
-pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
+pub fn promote(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<Outcome> {
     let (from, to) = (&args.from, &args.to);
     if from == to {
         bail!(
@@ -77,9 +78,9 @@ pub(crate) fn promote(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
         .with_context(|| format!("`--to {to}` is not an env of slipway.toml"))?
         .clone();
 
-    step("build the tools");
-    runner::build_tools(sh)?;
-    let bin = |tool: &str| runner::bin_dir().join(tool);
+    step("find the tools");
+    let tools = provide(sh)?;
+    let bin = |tool: &str| tools.path(tool);
     let _dir = sh.push_dir(&repo);
     let rev = &args.rev;
     let commit = format!("{rev}^{{commit}}");
@@ -312,7 +313,7 @@ fn is_sha_rule(rule: &str) -> bool {
 }
 
 fn step(name: &str) {
-    eprintln!("\n== xtask promote: {name}");
+    eprintln!("\n== promote: {name}");
 }
 
 #[cfg(test)]

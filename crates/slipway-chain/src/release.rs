@@ -18,45 +18,46 @@ use slipway_core::contract::{changed_paths, img_build, img_tag};
 use xshell::{Shell, cmd};
 
 use crate::runner::{
-    Connection, Outcome, Row, bin_dir, build_tools, current_release, gate, is_digest_reference,
-    json_output, parse_report, print_summary, run_json, tag_of, tool_failed,
+    Connection, Outcome, Row, current_release, gate, is_digest_reference, json_output,
+    parse_report, print_summary, run_json, tag_of, tool_failed,
 };
+use crate::tools::Provide;
 
 /// Flags of `cargo xtask release`.
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct Args {
+pub struct Args {
     /// The env of slipway.toml to deploy to
     #[arg(long)]
-    pub(crate) env: String,
+    pub env: String,
     /// Build every image instead of asking changed-paths
     #[arg(long, conflicts_with = "since")]
-    pub(crate) all: bool,
+    pub all: bool,
     /// Build the images changed-paths selects between REF and HEAD
     #[arg(long, value_name = "REF")]
-    pub(crate) since: Option<String>,
+    pub since: Option<String>,
     /// Show the targets and img-build's plan; build, push and deploy nothing
     #[arg(long)]
-    pub(crate) dry_run: bool,
+    pub dry_run: bool,
     #[command(flatten)]
-    pub(crate) connection: Connection,
+    pub connection: Connection,
 }
 
 /// `cargo xtask release`: runs the chain; the summary table is on stdout.
-pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
-    release(sh, args).map(|_| ())
+pub fn run(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<()> {
+    release(sh, provide, args).map(|_| ())
 }
 
 /// Runs the chain and prints its summary table; an error names the step.
-pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
+pub fn release(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<Outcome> {
     // The plan first: slipway.toml and the env are checked before anything
     // is built, so a typo costs nothing.
     let repo = sh.current_dir().join(&args.connection.repo);
     let config = Config::discover(&repo)?;
     let env = config.env(&args.env)?.clone();
 
-    step("build the tools");
-    build_tools(sh)?;
-    let bin = |tool: &str| bin_dir().join(tool);
+    step("find the tools");
+    let tools = provide(sh)?;
+    let bin = |tool: &str| tools.path(tool);
     let _dir = sh.push_dir(&repo);
 
     step("changed-paths: which images need a build");
@@ -235,5 +236,5 @@ pub(crate) fn release(sh: &Shell, args: &Args) -> anyhow::Result<Outcome> {
 }
 
 fn step(name: &str) {
-    eprintln!("\n== xtask release: {name}");
+    eprintln!("\n== release: {name}");
 }

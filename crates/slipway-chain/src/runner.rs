@@ -12,26 +12,24 @@ use slipway_core::contract::ssh_deploy::{self, HostReport, ReleaseResult};
 use slipway_core::image_ref::ImageRef;
 use xshell::{Shell, cmd};
 
-use crate::{TOOLS, cargo, project_root, target_dir};
-
 /// Where slipway.toml is and how ssh-deploy reaches the hosts: the flags
 /// `release`, `promote` and `rollback` share.
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct Connection {
+pub struct Connection {
     /// The git repository holding slipway.toml
     #[arg(long, value_name = "DIR", default_value = ".")]
-    pub(crate) repo: PathBuf,
+    pub repo: PathBuf,
     /// Private key for ssh-deploy (default: the ssh-agent's keys)
     #[arg(long, value_name = "FILE")]
-    pub(crate) ssh_key: Option<PathBuf>,
+    pub ssh_key: Option<PathBuf>,
     /// known_hosts file for ssh-deploy (default: ~/.ssh/known_hosts)
     #[arg(long, value_name = "FILE")]
-    pub(crate) known_hosts: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
 }
 
 impl Connection {
     /// ssh-deploy's flags for these keys and known_hosts.
-    pub(crate) fn ssh_flags(&self) -> Vec<String> {
+    pub fn ssh_flags(&self) -> Vec<String> {
         let mut flags = Vec::new();
         if let Some(key) = &self.ssh_key {
             flags.push("--ssh-key".to_owned());
@@ -47,37 +45,37 @@ impl Connection {
 
 /// One image the env deploys, and where its reference came from.
 #[derive(Debug, Clone)]
-pub(crate) struct Row {
+pub struct Row {
     /// The image's name in slipway.toml.
-    pub(crate) image: String,
+    pub image: String,
     /// `repo@sha256:…`.
-    pub(crate) reference: String,
+    pub reference: String,
     /// Built by this release (else kept from the newest good release).
-    pub(crate) rebuilt: bool,
+    pub rebuilt: bool,
 }
 
 /// What a release did.
 #[derive(Debug, Default)]
-pub(crate) struct Outcome {
+pub struct Outcome {
     /// The images img-build built (dependencies like `base` included).
-    pub(crate) built: Vec<String>,
+    pub built: Vec<String>,
     /// The images the env deploys.
-    pub(crate) rows: Vec<Row>,
+    pub rows: Vec<Row>,
     /// `(host, outcome)` of each host ssh-deploy reported, the outcome as
     /// its JSON spells it (`deployed`, `rolled_back`, …).
-    pub(crate) hosts: Vec<(String, String)>,
+    pub hosts: Vec<(String, String)>,
     /// The tags each image (by name) got in this run, without the repository.
-    pub(crate) tags: BTreeMap<String, Vec<String>>,
+    pub tags: BTreeMap<String, Vec<String>>,
     /// How long each host (by name) took to get ready, in milliseconds, for
     /// hosts whose readiness check ran and passed.
-    pub(crate) ready_ms: BTreeMap<String, u64>,
+    pub ready_ms: BTreeMap<String, u64>,
 }
 
 impl Outcome {
     /// Records each host of ssh-deploy's deploy report (its outcome, and how
     /// long readiness took where it was ready); returns why the hosts that
     /// were not deployed failed (empty: every host was deployed).
-    pub(crate) fn record_hosts(&mut self, report: &ssh_deploy::Report) -> Vec<String> {
+    pub fn record_hosts(&mut self, report: &ssh_deploy::Report) -> Vec<String> {
         for host in &report.hosts {
             self.hosts
                 .push((host.host.clone(), host.outcome.as_str().to_owned()));
@@ -91,7 +89,7 @@ impl Outcome {
 
 /// The image references (by `deploy.env` variable) of the newest good
 /// release; every host must agree.
-pub(crate) fn current_release(
+pub fn current_release(
     sh: &Shell,
     ssh_deploy: &std::path::Path,
     env_name: &str,
@@ -126,7 +124,7 @@ pub(crate) fn current_release(
 
 /// Runs a tool with its stderr on the terminal (it is for people) and
 /// returns its exit status and stdout (its JSON report), whatever the status.
-pub(crate) fn json_output(
+pub fn json_output(
     command: xshell::Cmd<'_>,
     stdin: Option<&str>,
 ) -> anyhow::Result<std::process::Output> {
@@ -157,7 +155,7 @@ pub(crate) fn json_output(
 /// A tool's stdout parsed as its JSON report, the contract type `T` of
 /// `slipway_core::contract`; an error names the step and says what is wrong
 /// (a missing or mistyped field, or no JSON at all).
-pub(crate) fn parse_report<T: serde::de::DeserializeOwned>(
+pub fn parse_report<T: serde::de::DeserializeOwned>(
     stdout: &[u8],
     step: &str,
 ) -> anyhow::Result<T> {
@@ -170,26 +168,11 @@ pub(crate) fn parse_report<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Builds every tool binary (debug) with the cargo that runs us: the same
-/// package set for every task, so cargo's feature unification never
-/// relinks them differently between `release`, `promote` and the rest.
-pub(crate) fn build_tools(sh: &Shell) -> anyhow::Result<()> {
-    let cargo = cargo();
-    let packages: Vec<String> = TOOLS
-        .iter()
-        .flat_map(|t| ["-p".to_owned(), (*t).to_owned()])
-        .collect();
-    let _root = sh.push_dir(project_root());
-    cmd!(sh, "{cargo} build --quiet --bins {packages...}")
-        .run()
-        .context("step `build the tools` failed")
-}
-
 /// The gate: image-stale-check on the exact `references`, against `rev`
 /// (default HEAD). Returns why each image that is not `fresh` is refused
 /// (empty: every one is fresh) with the tool's exit status; an error when
 /// the tool could not judge.
-pub(crate) fn gate(
+pub fn gate(
     sh: &Shell,
     stale_check: &Path,
     references: &[&str],
@@ -225,9 +208,9 @@ pub(crate) fn gate(
 /// A step whose tool answered no (the stale gate refused, a deploy failed):
 /// the chain exits with the tool's exit code, as the tool alone would.
 #[derive(Debug)]
-pub(crate) struct ToolFailed {
+pub struct ToolFailed {
     /// The tool's exit code (never 0).
-    pub(crate) code: u8,
+    pub code: u8,
     message: String,
 }
 
@@ -241,7 +224,7 @@ impl std::error::Error for ToolFailed {}
 
 /// The error of a step whose tool exited with `status`, carrying its code
 /// (`3`, an operation failed, when it has none: killed by a signal).
-pub(crate) fn tool_failed(status: &std::process::ExitStatus, message: String) -> anyhow::Error {
+pub fn tool_failed(status: &std::process::ExitStatus, message: String) -> anyhow::Error {
     let code = status
         .code()
         .and_then(|code| u8::try_from(code).ok())
@@ -253,7 +236,7 @@ pub(crate) fn tool_failed(status: &std::process::ExitStatus, message: String) ->
 /// The exit code of the chain for `error`: a tool's own code when a tool
 /// said no, else the code the error's type says (`2` for bad input such as
 /// an unknown env, `3` for a failed operation).
-pub(crate) fn exit_code_for(error: &anyhow::Error) -> u8 {
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     error
         .chain()
         .find_map(|cause| cause.downcast_ref::<ToolFailed>().map(|tool| tool.code))
@@ -262,7 +245,7 @@ pub(crate) fn exit_code_for(error: &anyhow::Error) -> u8 {
 
 /// Runs a tool (see [`json_output`]) and parses its stdout as the report `T`;
 /// returns the exit status with it, since a failing tool still reports.
-pub(crate) fn run_json<T: serde::de::DeserializeOwned>(
+pub fn run_json<T: serde::de::DeserializeOwned>(
     step: &str,
     command: xshell::Cmd<'_>,
     stdin: Option<&str>,
@@ -273,7 +256,7 @@ pub(crate) fn run_json<T: serde::de::DeserializeOwned>(
 
 /// Why a host of ssh-deploy's report was not deployed, and whether
 /// ssh-deploy rolled it back; `None` when it was deployed.
-pub(crate) fn host_failure(host: &HostReport) -> Option<String> {
+pub fn host_failure(host: &HostReport) -> Option<String> {
     if host.outcome == ssh_deploy::Outcome::Deployed {
         return None;
     }
@@ -290,7 +273,7 @@ pub(crate) fn host_failure(host: &HostReport) -> Option<String> {
 }
 
 /// Whether `reference` is an image reference by digest (`repo@sha256:…`).
-pub(crate) fn is_digest_reference(reference: &str) -> bool {
+pub fn is_digest_reference(reference: &str) -> bool {
     reference
         .parse::<ImageRef>()
         .is_ok_and(|image| image.digest().is_some())
@@ -298,7 +281,7 @@ pub(crate) fn is_digest_reference(reference: &str) -> bool {
 
 /// The tag of a full reference `registry[:port]/repo:tag` (the reference
 /// itself when it has none).
-pub(crate) fn tag_of(reference: &str) -> String {
+pub fn tag_of(reference: &str) -> String {
     match reference
         .parse::<ImageRef>()
         .map(|image| image.tag().cloned())
@@ -332,7 +315,7 @@ fn seconds(ms: u64) -> String {
 
 /// The summary table: one line per image and host, columns as wide as
 /// their values (80 columns for short host names).
-pub(crate) fn print_summary(outcome: &Outcome) {
+pub fn print_summary(outcome: &Outcome) {
     let mut lines = vec![[
         "image".to_owned(),
         "digest".to_owned(),
@@ -375,11 +358,6 @@ pub(crate) fn print_summary(outcome: &Outcome) {
             w3 = widths[3],
         );
     }
-}
-
-/// Where cargo puts the debug binaries.
-pub(crate) fn bin_dir() -> PathBuf {
-    target_dir().join("debug")
 }
 
 #[cfg(test)]

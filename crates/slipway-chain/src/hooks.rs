@@ -20,17 +20,18 @@ use slipway_core::contract::image_stale_check;
 use slipway_core::output::shell_quote;
 use xshell::{Shell, cmd};
 
-use crate::runner::{self, build_tools};
+use crate::runner;
+use crate::tools::Provide;
 
 /// Flags of `cargo xtask install-hooks`.
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct Args {
+pub struct Args {
     /// The git repository to install the hooks in
     #[arg(long, value_name = "DIR", default_value = ".")]
-    pub(crate) repo: PathBuf,
+    pub repo: PathBuf,
     /// Replace hooks Slipway did not write; each is kept as `<hook>.before-slipway`
     #[arg(long)]
-    pub(crate) force: bool,
+    pub force: bool,
 }
 
 /// The first line of image-stale-check's block in `pre-push`
@@ -42,12 +43,12 @@ const COMMIT_MSG_MARKER: &str = "# >>> slipway commit-msg >>>";
 const BACKUP_SUFFIX: &str = ".before-slipway";
 
 /// `cargo xtask install-hooks`.
-pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
+pub fn run(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<()> {
     let repo = sh.current_dir().join(&args.repo);
     if !repo.is_dir() {
         bail!("`--repo {}` is not a directory", args.repo.display());
     }
-    build_tools(sh)?;
+    let tools = provide(sh)?;
     let _dir = sh.push_dir(&repo);
     let pre_push = hook_path(sh, &repo, "pre-push")?;
     let commit_msg = hook_path(sh, &repo, "commit-msg")?;
@@ -88,7 +89,7 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         eprintln!("moved `{}` to `{}`", path.display(), backup.display());
     }
 
-    let stale_check = runner::bin_dir().join("image-stale-check");
+    let stale_check = tools.path("image-stale-check");
     let text = cmd!(sh, "{stale_check} install-hook --format json")
         .read()
         .context("`image-stale-check install-hook` failed")?;
@@ -107,7 +108,7 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     }
     println!("{} {}", hook.action, pre_push.display());
 
-    let img_tag = runner::bin_dir().join("img-tag");
+    let img_tag = tools.path("img-tag");
     let script = commit_msg_hook(&img_tag.to_string_lossy());
     let action = match read_hook(&commit_msg)? {
         Some(old) if old == script => "unchanged",

@@ -10,40 +10,40 @@ use slipway_core::config::Config;
 use slipway_core::contract::ssh_deploy::{self, ReleaseResult};
 use xshell::{Shell, cmd};
 
-use crate::runner::{self, Connection, build_tools};
+use crate::runner::{self, Connection};
+use crate::tools::Provide;
 
 /// Flags of `cargo xtask rollback`.
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct Args {
+pub struct Args {
     /// The env of slipway.toml to roll back
     #[arg(long, value_name = "ENV")]
-    pub(crate) env: String,
+    pub env: String,
     /// Redeploy release N, as `ssh-deploy releases` numbers them [default:
     /// the newest good release whose images differ from the current one]
     #[arg(long, value_name = "N")]
-    pub(crate) to: Option<u64>,
+    pub to: Option<u64>,
     #[command(flatten)]
-    pub(crate) connection: Connection,
+    pub connection: Connection,
 }
 
 /// What each host runs after the rollback: `(host, newest good release)`.
-pub(crate) type Running = Vec<(String, Option<ssh_deploy::Release>)>;
+pub type Running = Vec<(String, Option<ssh_deploy::Release>)>;
 
 /// `cargo xtask rollback`: the summary table is on stdout.
-pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
-    rollback(sh, args).map(|_| ())
+pub fn run(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<()> {
+    rollback(sh, provide, args).map(|_| ())
 }
 
 /// Rolls back, prints what runs now, and returns it; an error names the step.
-pub(crate) fn rollback(sh: &Shell, args: &Args) -> anyhow::Result<Running> {
+pub fn rollback(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<Running> {
     let repo = sh.current_dir().join(&args.connection.repo);
     let config = Config::discover(&repo).context("`--repo`: cannot load slipway.toml")?;
     config
         .env(&args.env)
         .with_context(|| format!("`--env {}` is not an env of slipway.toml", args.env))?;
-    step("build the tools");
-    build_tools(sh)?;
-    let ssh_deploy = runner::bin_dir().join("ssh-deploy");
+    step("find the tools");
+    let ssh_deploy = provide(sh)?.path("ssh-deploy");
     let _dir = sh.push_dir(&repo);
     let env = &args.env;
     let flags = &args.connection.ssh_flags();
@@ -163,5 +163,5 @@ fn print_summary(report: &ssh_deploy::Report, running: &Running) {
 }
 
 fn step(name: &str) {
-    eprintln!("\n== xtask rollback: {name}");
+    eprintln!("\n== rollback: {name}");
 }

@@ -1,0 +1,65 @@
+//! `slipway`: the release chain as a program, for machines without a Rust
+//! toolchain or a Slipway checkout. It runs the tools installed beside it
+//! (or on PATH) and never builds them; `cargo xtask release` runs the same
+//! code from a checkout.
+#![allow(clippy::print_stderr)]
+
+use clap::Parser as _;
+use slipway_chain::tools::Tools;
+use slipway_chain::{hooks, promote, release, rollback, runner};
+
+/// Slipway's release chain: changed-paths → img-build → image-stale-check → img-tag → ssh-deploy,
+/// run from the tool binaries beside this program or on PATH.
+#[derive(Debug, clap::Parser)]
+#[command(name = "slipway", version, about)]
+struct Cli {
+    /// Say which tool binaries the chain runs and where they were found
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run the release chain: changed-paths, img-build --push, the stale gate, img-tag, ssh-deploy
+    Release(release::Args),
+    /// Deploy to one env the exact image digests another env runs: the stale gate, img-tag, ssh-deploy; nothing is built
+    Promote(promote::Args),
+    /// Roll an env back with ssh-deploy (to the previous good release, or release N) and show what runs now
+    Rollback(rollback::Args),
+    /// Install the git hooks: pre-push (image-stale-check) and commit-msg (img-tag check-commit)
+    InstallHooks(hooks::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let verbose = cli.verbose > 0;
+    let provide = move |_: &xshell::Shell| -> anyhow::Result<Tools> {
+        let tools = Tools::locate()?;
+        if verbose {
+            for (tool, path) in tools.iter() {
+                eprintln!("slipway: {tool}: {}", path.display());
+            }
+        }
+        Ok(tools)
+    };
+    let result = xshell::Shell::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|sh| match &cli.command {
+            Command::Release(args) => release::run(&sh, &provide, args),
+            Command::Promote(args) => promote::run(&sh, &provide, args),
+            Command::Rollback(args) => rollback::run(&sh, &provide, args),
+            Command::InstallHooks(args) => hooks::run(&sh, &provide, args),
+        });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::from(runner::exit_code_for(&error))
+        }
+    }
+}
