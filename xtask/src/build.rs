@@ -34,15 +34,22 @@ pub(crate) fn tools(sh: &Shell) -> anyhow::Result<Tools> {
         .flat_map(|t| ["-p".to_owned(), (*t).to_owned()])
         .collect();
     let _root = sh.push_dir(project_root());
-    let mut build = cmd!(sh, "{cargo} build --quiet --bins {packages...}");
+    nested(cmd!(sh, "{cargo} build --quiet --bins {packages...}"))
+        .run()
+        .context("step `build the tools` failed")?;
+    Tools::in_dir(&bin_dir())
+}
+
+/// A cargo command run from xtask, without the variables `cargo run` set
+/// for xtask itself (see [`CARGO_RUN_VARIABLES`]).
+pub(crate) fn nested(mut command: xshell::Cmd<'_>) -> xshell::Cmd<'_> {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if CARGO_RUN_VARIABLES.contains(&name.as_ref()) || name.starts_with("CARGO_PKG_") {
-            build = build.env_remove(name.as_ref());
+            command = command.env_remove(name.as_ref());
         }
     }
-    build.run().context("step `build the tools` failed")?;
-    Tools::in_dir(&bin_dir())
+    command
 }
 
 /// Where cargo puts the debug binaries.

@@ -11,7 +11,7 @@ use slipway_chain::{hooks, promote, release, rollback, runner};
 /// Slipway's release chain: changed-paths → img-build → image-stale-check → img-tag → ssh-deploy,
 /// run from the tool binaries beside this program or on PATH.
 #[derive(Debug, clap::Parser)]
-#[command(name = "slipway", version, about)]
+#[command(name = "slipway", version = slipway_core::cli::VERSION, about)]
 struct Cli {
     /// Say which tool binaries the chain runs and where they were found
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -33,6 +33,9 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    if let Some(code) = slipway_core::cli::generate::<Cli>() {
+        return code;
+    }
     let cli = Cli::parse();
     let verbose = cli.verbose > 0;
     let provide = move |_: &xshell::Shell| -> anyhow::Result<Tools> {

@@ -84,3 +84,56 @@ fn verbose_says_which_tool_binaries_run() {
     );
     assert_eq!(output.status.code(), Some(3), "{stderr}");
 }
+
+#[test]
+fn version_prints_the_package_version_and_the_commit() {
+    let output = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .arg("--version")
+        .output()
+        .expect("slipway runs");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        slipway_testbed::version_line("slipway", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn completions_and_the_man_page_are_generated_for_each_shell() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args(args)
+            .output()
+            .expect("slipway runs")
+    };
+    let bash = run(&["--generate-completions", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(script.contains("complete -F _slipway"), "{script}");
+    for subcommand in ["release", "promote", "rollback", "install-hooks"] {
+        assert!(script.contains(subcommand), "{subcommand}: {script}");
+    }
+    // bash itself reads the script without a syntax error.
+    let checked = Command::new("bash")
+        .args(["-n", "-c"])
+        .arg(script.as_ref())
+        .output()
+        .expect("bash runs");
+    assert!(checked.status.success(), "{checked:?}");
+    let zsh = run(&["--generate-completions", "zsh"]);
+    assert!(String::from_utf8_lossy(&zsh.stdout).starts_with("#compdef slipway\n"));
+    let fish = run(&["--generate-completions", "fish"]);
+    assert!(String::from_utf8_lossy(&fish.stdout).contains("complete -c slipway "));
+    let man = run(&["--generate-man"]);
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.starts_with(".ie \\n(.g .ds Aq \\(aq"), "{page}");
+    assert!(page.contains(".TH slipway 1"), "{page}");
+    let bad = run(&["--generate-completions", "powershell"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        "error: invalid value `powershell` for `--generate-completions`: valid shells are `bash`, `zsh`, `fish`\n"
+    );
+    assert!(bad.stdout.is_empty());
+}

@@ -23,6 +23,20 @@ pub mod exit {
     pub const FAILURE: u8 = 3;
 }
 
+/// What every binary's `--version` prints after its name: the version, then
+/// the commit and its date from build time (`0.1.0 (f64ed2f 2026-12-06)`;
+/// `unknown` outside a git checkout unless `SLIPWAY_BUILD_COMMIT` and
+/// `SLIPWAY_BUILD_DATE` say otherwise; see build.rs). Every binary shares
+/// the workspace version. Use as `#[command(version = slipway_core::cli::VERSION)]`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SLIPWAY_BUILD_COMMIT"),
+    " ",
+    env!("SLIPWAY_BUILD_DATE"),
+    ")"
+);
+
 /// Flags every tool accepts, spelled the same everywhere.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalArgs {
@@ -98,6 +112,54 @@ pub struct UsageErrorCause {
     message: String,
     #[source]
     source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+/// The hidden flags every binary answers before parsing its own, for
+/// packagers (`cargo xtask dist` ships their output):
+/// `--generate-completions bash|zsh|fish` prints the shell completion
+/// script, `--generate-man` the man page (roff) of the binary's `C` command.
+/// Returns the exit code when one of them was given (first on the command
+/// line, alone), `None` otherwise; call it first thing in `main`.
+pub fn generate<C: clap::CommandFactory>() -> Option<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).take(3).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut command = C::command();
+    let name = command.get_name().to_owned();
+    let mut out = std::io::stdout().lock();
+    let written = match args.as_slice() {
+        ["--generate-man"] => clap_mangen::Man::new(command).render(&mut out),
+        ["--generate-completions", shell] => {
+            let shell = match *shell {
+                "bash" => clap_complete::Shell::Bash,
+                "zsh" => clap_complete::Shell::Zsh,
+                "fish" => clap_complete::Shell::Fish,
+                other => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "error: invalid value `{other}` for `--generate-completions`: valid shells are `bash`, `zsh`, `fish`"
+                    );
+                    return Some(ExitCode::from(exit::USAGE));
+                }
+            };
+            clap_complete::generate(shell, &mut command, name, &mut out);
+            Ok(())
+        }
+        ["--generate-completions"] => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: `--generate-completions` needs a shell: `bash`, `zsh` or `fish`"
+            );
+            return Some(ExitCode::from(exit::USAGE));
+        }
+        _ => return None,
+    };
+    Some(match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::from(exit::SUCCESS),
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {error}");
+            ExitCode::from(exit::FAILURE)
+        }
+    })
 }
 
 /// Sets up logging, colour and the output format; returns the [`Output`] the

@@ -135,6 +135,34 @@ pub fn require(binary: &str, package: &str) -> PathBuf {
     })
 }
 
+/// The line `<binary> --version` must print for a build of this checkout:
+/// `<binary> <version> (<short commit> <commit date>)`, from git (as the
+/// build does), or `unknown` where git has no answer; `SLIPWAY_BUILD_COMMIT`
+/// and `SLIPWAY_BUILD_DATE` win as they do at build time.
+pub fn version_line(binary: &str, version: &str) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+            .filter(|text| !text.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
+    };
+    let commit = option_env!("SLIPWAY_BUILD_COMMIT")
+        .filter(|c| !c.is_empty())
+        .map_or_else(|| git(&["rev-parse", "--short", "HEAD"]), str::to_owned);
+    let date = option_env!("SLIPWAY_BUILD_DATE")
+        .filter(|d| !d.is_empty())
+        .map_or_else(
+            || git(&["log", "-1", "--format=%cs", "HEAD"]),
+            str::to_owned,
+        );
+    format!("{binary} {version} ({commit} {date})\n")
+}
+
 /// Whether a process with this PID exists and is not a zombie.
 ///
 /// Reads `/proc/PID/stat`; a zombie (state `Z`) counts as gone, because it

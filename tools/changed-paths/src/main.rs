@@ -2,6 +2,9 @@
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
+    if let Some(code) = slipway_core::cli::generate::<changed_paths::Cli>() {
+        return code;
+    }
     let cli = changed_paths::Cli::parse();
     let out = slipway_core::cli::init(&cli.global);
     let result = changed_paths::run(cli, &out);

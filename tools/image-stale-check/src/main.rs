@@ -2,6 +2,9 @@
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
+    if let Some(code) = slipway_core::cli::generate::<image_stale_check::Cli>() {
+        return code;
+    }
     let cli = image_stale_check::Cli::parse();
     let out = slipway_core::cli::init(&cli.global);
     let result = image_stale_check::run(cli, &out);

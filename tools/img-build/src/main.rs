@@ -2,6 +2,9 @@
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
+    if let Some(code) = slipway_core::cli::generate::<img_build::Cli>() {
+        return code;
+    }
     let cli = img_build::Cli::parse();
     let out = slipway_core::cli::init(&cli.global);
     let result = img_build::run(cli, &out);

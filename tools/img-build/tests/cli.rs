@@ -16,7 +16,7 @@ fn help_describes_the_tool_and_the_shared_flags() {
 }
 
 #[test]
-fn version_prints_the_package_version() {
+fn version_prints_the_package_version_and_the_commit() {
     let output = Command::new(env!("CARGO_BIN_EXE_img-build"))
         .arg("--version")
         .output()
@@ -24,7 +24,7 @@ fn version_prints_the_package_version() {
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        concat!("img-build ", env!("CARGO_PKG_VERSION"), "\n")
+        slipway_testbed::version_line("img-build", env!("CARGO_PKG_VERSION"))
     );
 }
 

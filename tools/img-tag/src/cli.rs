@@ -5,7 +5,7 @@ use slipway_core::version::Bump;
 
 /// Compute image tags (docker/metadata-action compatible) and next versions from git and CI facts; apply tags and promote images in registries without moving layers.
 #[derive(Debug, clap::Parser)]
-#[command(name = "img-tag", version)]
+#[command(name = "img-tag", version = slipway_core::cli::VERSION)]
 pub struct Cli {
     #[command(flatten)]
     pub global: slipway_core::cli::GlobalArgs,

@@ -487,3 +487,16 @@ fn jenkins_buildkite_and_circleci_builds_get_their_branch_and_pr_tags() {
     // `latest` follows a version tag, as metadata-action's `latest=auto`.
     assert_eq!(circleci, format!("v1.2.3\nsha-{short}\nlatest\n"));
 }
+
+#[test]
+fn version_prints_the_package_version_and_the_commit() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_img-tag"))
+        .arg("--version")
+        .output()
+        .expect("img-tag runs");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        slipway_testbed::version_line("img-tag", env!("CARGO_PKG_VERSION"))
+    );
+}

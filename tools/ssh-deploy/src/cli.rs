@@ -34,7 +34,7 @@ use std::path::PathBuf;
 /// The lock is held by the deploy's own SSH session on the host: a killed,
 /// cancelled or disconnected deploy frees it by itself.
 #[derive(Debug, clap::Parser)]
-#[command(name = "ssh-deploy", version, about, verbatim_doc_comment)]
+#[command(name = "ssh-deploy", version = slipway_core::cli::VERSION, about, verbatim_doc_comment)]
 pub struct Cli {
     #[command(flatten)]
     pub global: slipway_core::cli::GlobalArgs,

@@ -2,6 +2,9 @@
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
+    if let Some(code) = slipway_core::cli::generate::<ssh_deploy::Cli>() {
+        return code;
+    }
     let cli = ssh_deploy::Cli::parse();
     let out = slipway_core::cli::init(&cli.global);
     let result = ssh_deploy::run(cli, &out);
