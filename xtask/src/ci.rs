@@ -15,11 +15,28 @@ pub(crate) struct Args {
     /// Skip installing missing Debian packages (the tests then fail naming them)
     #[arg(long)]
     no_install: bool,
+    /// Run only this step: packages, fmt, clippy, workflows, fuzz, demo, install-script, container-image, tests
+    #[arg(long, value_name = "STEP", value_parser = STEPS)]
+    only: Option<String>,
 }
+
+/// The steps, in the order they run.
+const STEPS: [&str; 9] = [
+    "packages",
+    "fmt",
+    "clippy",
+    "workflows",
+    "fuzz",
+    "demo",
+    "install-script",
+    "container-image",
+    "tests",
+];
 
 pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     let cargo = cargo();
-    if !args.no_install {
+    let wanted = |name: &str| args.only.as_deref().is_none_or(|only| only == name);
+    if !args.no_install && wanted("packages") {
         step("packages");
         packages::ensure(sh)?;
     }
@@ -33,67 +50,93 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     let _incremental = one_shot.then(|| sh.push_env("CARGO_INCREMENTAL", "0"));
     report_free_disk(sh);
 
-    step("fmt");
-    cmd!(sh, "{cargo} fmt --all -- --check")
+    if wanted("fmt") {
+        step("fmt");
+        cmd!(sh, "{cargo} fmt --all -- --check")
+            .run()
+            .context("`cargo fmt --check` found unformatted code; run `cargo fmt`")?;
+    }
+
+    if wanted("clippy") {
+        step("clippy");
+        cmd!(
+            sh,
+            "{cargo} clippy --workspace --all-targets --locked -- -D warnings"
+        )
         .run()
-        .context("`cargo fmt --check` found unformatted code; run `cargo fmt`")?;
+        .context("clippy found warnings")?;
+    }
 
-    step("clippy");
-    cmd!(
-        sh,
-        "{cargo} clippy --workspace --all-targets --locked -- -D warnings"
-    )
-    .run()
-    .context("clippy found warnings")?;
-
-    step("workflows");
-    actionlint(sh)?;
+    if wanted("workflows") {
+        step("workflows");
+        actionlint(sh)?;
+    }
 
     // Every parser of user input, fuzzed briefly: enough to catch a
     // regression the seed corpus and a few seconds of mutation reach.
-    step("fuzz");
-    crate::fuzz::run(
-        sh,
-        &crate::fuzz::Args {
-            time: 5,
-            target: None,
-            reproduce: None,
-        },
-    )?;
-    if one_shot {
-        // The sanitizer build is not used again in this run; its 1.3 GB are
-        // what the demo's and the tests' builds need next.
-        let build = std::path::Path::new("target/fuzz");
-        for entry in sh.read_dir(build).unwrap_or_default() {
-            if entry.file_name().is_some_and(|name| name != "corpus") {
-                sh.remove_path(&entry)?;
+    if wanted("fuzz") {
+        step("fuzz");
+        crate::fuzz::run(
+            sh,
+            &crate::fuzz::Args {
+                time: 5,
+                target: None,
+                reproduce: None,
+            },
+        )?;
+        if one_shot {
+            // The sanitizer build is not used again in this run; its 1.3 GB are
+            // what the demo's and the tests' builds need next.
+            let build = std::path::Path::new("target/fuzz");
+            for entry in sh.read_dir(build).unwrap_or_default() {
+                if entry.file_name().is_some_and(|name| name != "corpus") {
+                    sh.remove_path(&entry)?;
+                }
             }
         }
     }
 
     // The demo is the product as a newcomer meets it: it must stay green.
-    step("demo");
-    crate::demo::run(sh, &crate::demo::Args { no_install: true })?;
+    if wanted("demo") {
+        step("demo");
+        crate::demo::run(sh, &crate::demo::Args { no_install: true })?;
+    }
+
+    // The GitHub Action's install script, on the debug build packed as a
+    // release archive and served on loopback.
+    if wanted("install-script") {
+        step("install script");
+        crate::install_check::run(sh)?;
+    }
+
+    // The container image, built on the test bed's dockerd and run against
+    // its registry.
+    if wanted("container-image") {
+        step("container image");
+        crate::image::check(sh)?;
+    }
 
     // The test run goes last, so the closing lines of CI's log are the
     // test runner's summary.
-    if has_nextest(sh, &cargo) {
-        step("doc tests");
-        cmd!(sh, "{cargo} test --workspace --locked --doc")
-            .run()
-            .context("doc tests failed")?;
-        step("tests");
-        cmd!(
-            sh,
-            "{cargo} nextest run --workspace --locked --no-fail-fast"
-        )
-        .run()
-        .context("tests failed")?;
-    } else {
-        step("tests");
-        cmd!(sh, "{cargo} test --workspace --locked --no-fail-fast")
+    if wanted("tests") {
+        if has_nextest(sh, &cargo) {
+            step("doc tests");
+            cmd!(sh, "{cargo} test --workspace --locked --doc")
+                .run()
+                .context("doc tests failed")?;
+            step("tests");
+            cmd!(
+                sh,
+                "{cargo} nextest run --workspace --locked --no-fail-fast"
+            )
             .run()
             .context("tests failed")?;
+        } else {
+            step("tests");
+            cmd!(sh, "{cargo} test --workspace --locked --no-fail-fast")
+                .run()
+                .context("tests failed")?;
+        }
     }
     Ok(())
 }
@@ -186,6 +229,7 @@ fn actionlint(sh: &Shell) -> anyhow::Result<()> {
         .into_iter()
         .filter(|path| path.extension().is_some_and(|ext| ext == "sh"))
         .map(|path| path.display().to_string())
+        .chain(["packaging/install.sh".to_owned()])
         .collect();
     cmd!(sh, "shellcheck {scripts...}")
         .run()

@@ -10,8 +10,11 @@ mod bench;
 mod build;
 mod ci;
 mod demo;
+mod dist;
 mod fuzz;
+mod image;
 mod install;
+mod install_check;
 mod packages;
 #[cfg(test)]
 mod tidy;
@@ -32,7 +35,7 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Task {
-    /// Run every check CI runs: install the Debian packages the tests need, then fmt, clippy, every test, workflow lint
+    /// Run every check CI runs: install the Debian packages the tests need, then fmt, clippy, workflow lint, fuzz, the demo, the install script, the container image, every test
     Ci(ci::Args),
     /// Measure Slipway side by side with the tools a user would pick instead; writes docs/benchmarks.md
     Bench(bench::Args),
@@ -48,6 +51,10 @@ enum Task {
     InstallHooks(hooks::Args),
     /// Run the release chain end to end on examples/demo against the test bed
     Demo(demo::Args),
+    /// Build the release archive for a target: dist/slipway-<version>-<target>.tar.gz (binaries, completions, man pages) and dist/sha256sums.txt
+    Dist(dist::Args),
+    /// Build the container image of packaging/Dockerfile (tools and slipway FROM scratch) with docker
+    Image(image::Args),
     /// Fuzz every parser that reads user input (fuzz/, cargo-fuzz) for --time seconds per target
     Fuzz(fuzz::Args),
 }
@@ -73,6 +80,8 @@ fn main() -> std::process::ExitCode {
                 Task::Rollback(args) => rollback::run(&sh, &build::tools, &args),
                 Task::InstallHooks(args) => hooks::run(&sh, &build::tools, &args),
                 Task::Demo(args) => demo::run(&sh, &args),
+                Task::Dist(args) => dist::run(&sh, &args),
+                Task::Image(args) => image::run(&sh, &args),
                 Task::Fuzz(args) => fuzz::run(&sh, &args),
             }
         });
