@@ -1,4 +1,4 @@
-//! `cargo xtask install-hooks`: the git hooks a team using Slipway wants.
+//! `slipway install-hooks` (and `cargo xtask install-hooks`): the git hooks a team using Slipway wants.
 //!
 //! - `pre-push`: image-stale-check's own block, written by
 //!   `image-stale-check install-hook` (warns when published images are stale
@@ -152,13 +152,13 @@ fn commit_msg_hook(img_tag: &str) -> String {
     format!(
         r#"#!/bin/sh
 {COMMIT_MSG_MARKER}
-# Written by `cargo xtask install-hooks`: run it again to update this hook.
+# Written by `slipway install-hooks` (or `cargo xtask install-hooks`): run it again to update this hook.
 # Refuses a commit whose message is not a Conventional Commit
 # (`img-tag check-commit`, docs/img-tag.md); `git commit --no-verify` skips it.
 slipway_bin={binary}
 [ -x "$slipway_bin" ] || slipway_bin=img-tag
 if ! command -v "$slipway_bin" >/dev/null 2>&1; then
-  echo "commit-msg: img-tag is not installed; the message was not checked (cargo xtask install)" >&2
+  echo "commit-msg: img-tag is not installed; the message was not checked (see docs/install.md)" >&2
   exit 0
 fi
 # Messages git writes itself are not Conventional Commits; let them through.

@@ -1,4 +1,4 @@
-//! `cargo xtask promote`: deploy to one env exactly the images another env
+//! `slipway promote` (and `cargo xtask promote`): deploy to one env exactly the images another env
 //! runs, by digest, without building anything (docs/pipeline.md):
 //!
 //! ssh-deploy releases (the source env's newest good release) →

@@ -1,4 +1,4 @@
-//! `cargo xtask release`: the release chain, run from the tools' command
+//! `slipway release` (and `cargo xtask release`): the release chain, run from the tools' command
 //! lines and their JSON reports (docs/pipeline.md):
 //!
 //! changed-paths → img-build `--push` → image-stale-check (the gate) →

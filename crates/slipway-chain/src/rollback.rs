@@ -1,4 +1,4 @@
-//! `cargo xtask rollback`: `ssh-deploy rollback` on an env, then a summary
+//! `slipway rollback` (and `cargo xtask rollback`): `ssh-deploy rollback` on an env, then a summary
 //! of what each host runs now, read back with `ssh-deploy releases`
 //! (docs/pipeline.md).
 //!
