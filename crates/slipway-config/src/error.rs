@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::image_ref::ImageRefError;
+use slipway_core::image_ref::ImageRefError;
 
 /// A place in a config file: the path as given (relative when given
 /// relative), 1-based line and column (in characters).
@@ -126,7 +126,7 @@ fn name_list(names: &[String]) -> String {
 pub struct ConfigError(Box<ConfigErrorKind>);
 
 // A config that cannot be read or used is bad input.
-crate::cli::exit_status!(ConfigError => USAGE);
+slipway_core::cli::exit_status!(ConfigError => USAGE);
 
 impl ConfigError {
     /// What went wrong, with the facts.

@@ -20,7 +20,7 @@ pub use values::{
     BuildSecret, Host, PathPattern, Platform, SecretSource, ValueError, is_variable_name,
 };
 
-use crate::image_ref::Repository;
+use slipway_core::image_ref::Repository;
 
 /// The file name looked for.
 pub const FILE_NAME: &str = "slipway.toml";
@@ -256,7 +256,7 @@ impl Config {
 
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = crate::input::read_to_string(path).map_err(|source| {
+        let text = slipway_core::input::read_to_string(path).map_err(|source| {
             ConfigError::from(ConfigErrorKind::Read {
                 path: path.to_owned(),
                 source,
@@ -441,6 +441,17 @@ impl std::str::FromStr for Batch {
                 .ok_or_else(bad),
         }
     }
+}
+
+/// The exit code `cause` says if it is one of slipway-config's errors: a tool that
+/// uses this crate passes it to [`slipway_core::cli::finish`].
+pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    [
+        slipway_core::cli::code::<ConfigError>,
+        slipway_core::cli::code::<ValueError>,
+    ]
+    .iter()
+    .find_map(|code| code(cause))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use toml::de::{DeString, DeTable, DeValue};
 use super::error::{ConfigError, ConfigErrorKind, Hint, Location};
 use super::values::{BuildSecret, Host, PathPattern, Platform, is_variable_name};
 use super::{Config, Env, Image, Located, Project, RebuildAll, Stale, Tags};
-use crate::image_ref::Repository;
+use slipway_core::image_ref::Repository;
 
 const TOP_KEYS: &[&str] = &["project", "rebuild_all", "images", "tags", "stale", "envs"];
 const PROJECT_KEYS: &[&str] = &["name", "registry", "default_branch", "source"];
@@ -119,7 +119,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         Some(table) => {
             let tag = table.string("tag")?;
             if let Some(tag) = &tag
-                && let Err(error) = tag.value.parse::<crate::image_ref::Tag>()
+                && let Err(error) = tag.value.parse::<slipway_core::image_ref::Tag>()
             {
                 return Err(table.invalid("tag", tag.at.clone(), error.to_string()));
             }
@@ -475,9 +475,9 @@ impl<'a, 'i> Table<'a, 'i> {
         let Some(text) = self.string(key)? else {
             return Ok(default);
         };
-        crate::duration::parse(&text.value).map_err(|error| {
+        slipway_core::duration::parse(&text.value).map_err(|error| {
             let why = match error {
-                crate::duration::DurationError::Syntax { .. } => {
+                slipway_core::duration::DurationError::Syntax { .. } => {
                     format!("`{}` is not a duration; {DURATION_HINT}", text.value)
                 }
                 range => format!("`{key}` {range}"),
@@ -592,7 +592,7 @@ fn patterns(table: &Table<'_, '_>, key: &str) -> Result<Vec<PathPattern>, Config
             // Read exactly as the paths module will match it (paths-filter's
             // picomatch rules: `*` stays inside one directory, `**` crosses
             // them, an unclosed `[` is a literal).
-            crate::paths::check_pattern(pattern).map_err(invalid)?;
+            slipway_glob::check_pattern(pattern).map_err(invalid)?;
             Ok(PathPattern {
                 pattern: pattern.to_owned(),
                 negated,
@@ -1017,7 +1017,7 @@ fn env<'a, 'i>(
                     "ready_url",
                     url.at,
                     // The URL may hold a password or a token: shown redacted.
-                    format!("`{}` is not an `http://`, `https://` or `tcp://` URL, e.g. `http://127.0.0.1:8080/ready`", crate::secret::RedactedUrl(&url.value)),
+                    format!("`{}` is not an `http://`, `https://` or `tcp://` URL, e.g. `http://127.0.0.1:8080/ready`", slipway_core::secret::RedactedUrl(&url.value)),
                 ));
             }
             Some(url.value)

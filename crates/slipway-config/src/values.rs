@@ -38,7 +38,7 @@ pub enum ValueError {
     },
 }
 
-crate::cli::exit_status!(ValueError => USAGE);
+slipway_core::cli::exit_status!(ValueError => USAGE);
 
 /// An SSH destination: `[user@]host[:port]`, IPv6 addresses in brackets.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use slipway_core::config::{BuildSecret, Config, Host, PathPattern, Platform, SecretSource};
+use slipway_config::{BuildSecret, Config, Host, PathPattern, Platform, SecretSource};
 
 /// Each mistake: a name, a slipway.toml, and the exact message it produces.
 /// Loaded as `slipway.toml` relative to the package directory, where no

@@ -4,9 +4,9 @@
 //! common). The flat dorny/paths-filter outputs (`<name>`, `<name>_count`,
 //! `<name>_files`) are the `shell` and `github` formats.
 
-pub use crate::changes::{ChangeStatus, ChangedFile};
-use crate::git::Sha;
-pub use crate::paths::{Reason, Verdict};
+use slipway_git::Sha;
+pub use slipway_git::changes::{ChangeStatus, ChangedFile};
+pub use slipway_git::paths::{Reason, Verdict};
 
 /// The whole JSON document.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::git::Sha;
-pub use crate::stale::{FreshBecause, ImageVerdict, StaleCommit, StaleFile, Unknown, Verdict, Via};
+use slipway_git::Sha;
+pub use slipway_stale::{
+    FreshBecause, ImageVerdict, StaleCommit, StaleFile, Unknown, Verdict, Via,
+};
 
 /// The whole JSON document: [`CheckReport`] or [`HookReport`] (untagged; a
 /// check has `rev`, a hook report `path`).

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-pub use crate::version::{Bump, ConventionalCommit};
+pub use slipway_tags::version::{Bump, ConventionalCommit};
 
 /// `img-tag compute --format json`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -111,7 +111,14 @@ pub fn init(global: &GlobalArgs) -> Output {
 /// Ends a run: emits the report and returns its exit code, or prints the
 /// error once (`error: …`, then one `caused by:` line per cause; `::error::`
 /// under GitHub Actions) and returns [`exit::USAGE`] or [`exit::FAILURE`].
-pub fn finish<R: Report>(output: &Output, result: anyhow::Result<R>) -> ExitCode {
+///
+/// `classifiers` are the `classify` functions of the crates the tool uses
+/// besides slipway-core (see [`exit_code_for`]).
+pub fn finish<R: Report>(
+    output: &Output,
+    result: anyhow::Result<R>,
+    classifiers: &[Classifier],
+) -> ExitCode {
     match result {
         Ok(report) => match output.emit(&report) {
             Ok(()) => ExitCode::from(report.exit_code()),
@@ -144,7 +151,7 @@ pub fn finish<R: Report>(output: &Output, result: anyhow::Result<R>) -> ExitCode
         },
         Err(error) => {
             print_error(output, &error);
-            ExitCode::from(exit_code_for(&error))
+            ExitCode::from(exit_code_for(&error, classifiers))
         }
     }
 }
@@ -160,7 +167,9 @@ pub trait ExitStatus {
 
 /// Implements [`ExitStatus`] for error types whose every variant means one
 /// code: `exit_status!(ValueError => USAGE)` (a name of [`exit`]).
-macro_rules! exit_status {
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __exit_status {
     ($($error:ty => $code:ident),+ $(,)?) => {$(
         impl $crate::cli::ExitStatus for $error {
             fn exit_code(&self) -> Option<u8> {
@@ -169,51 +178,45 @@ macro_rules! exit_status {
         }
     )+};
 }
-pub(crate) use exit_status;
+pub use __exit_status as exit_status;
 
 exit_status!(UsageError => USAGE, UsageErrorCause => USAGE);
 
+/// Says which exit code `cause` means if it is one of a crate's error types
+/// ([`ExitStatus`]); each Slipway library crate has one, named `classify`.
+pub type Classifier = fn(&(dyn std::error::Error + 'static)) -> Option<u8>;
+
 /// The exit code an error maps to: that of the first cause in its chain
-/// that says one ([`ExitStatus`]), else [`exit::FAILURE`].
-pub fn exit_code_for(error: &anyhow::Error) -> u8 {
-    error.chain().find_map(classify).unwrap_or(exit::FAILURE)
+/// that says one, asking slipway-core's errors ([`classify`]) and then
+/// `classifiers` (those of the crates the tool uses), else [`exit::FAILURE`].
+pub fn exit_code_for(error: &anyhow::Error, classifiers: &[Classifier]) -> u8 {
+    error
+        .chain()
+        .find_map(|cause| {
+            classify(cause).or_else(|| classifiers.iter().find_map(|classify| classify(cause)))
+        })
+        .unwrap_or(exit::FAILURE)
+}
+
+/// The exit code `cause` says if it is an `E` that decides one: the building
+/// block of each crate's `classify`.
+pub fn code<E: ExitStatus + std::error::Error + 'static>(
+    cause: &(dyn std::error::Error + 'static),
+) -> Option<u8> {
+    cause.downcast_ref::<E>().and_then(ExitStatus::exit_code)
 }
 
 /// The exit code `cause` says, if it is one of slipway-core's errors (or a
 /// [`UsageError`]) that decides one.
 pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
-    fn code<E: ExitStatus + std::error::Error + 'static>(
-        cause: &(dyn std::error::Error + 'static),
-    ) -> Option<u8> {
-        cause.downcast_ref::<E>().and_then(ExitStatus::exit_code)
-    }
-    use crate::{
-        auth, changes, ci, config, duration, git, image_ref, paths, ready, registry, secret, stale,
-        tags, version,
-    };
+    use crate::{ci, duration, image_ref, secret};
     [
         code::<UsageError>,
         code::<UsageErrorCause>,
-        code::<config::ConfigError>,
-        code::<config::ValueError>,
         code::<image_ref::ImageRefError>,
         code::<duration::DurationError>,
         code::<ci::CiError>,
-        code::<tags::TagError>,
-        code::<tags::context::ContextError>,
-        code::<version::CommitError>,
-        code::<paths::PathsError>,
-        code::<paths::project::ProjectFiltersError>,
-        code::<ready::PlanError>,
-        code::<git::GitError>,
-        code::<changes::ChangesError>,
-        code::<stale::StaleError>,
-        code::<stale::FetchError>,
-        code::<auth::AuthError>,
         code::<secret::TooShort>,
-        code::<registry::ClientSetupError>,
-        code::<registry::RegistryError>,
-        code::<registry::ManifestError>,
     ]
     .iter()
     .find_map(|code| code(cause))
@@ -326,65 +329,12 @@ mod tests {
     #[test]
     fn usage_errors_anywhere_in_the_chain_exit_2() {
         let error = UsageError::new("`--jobs 0` must be at least 1").context("cannot build");
-        assert_eq!(exit_code_for(&error), exit::USAGE);
-    }
-
-    #[test]
-    fn a_usage_error_with_a_cause_exits_2_and_keeps_the_cause() {
-        let git = crate::git::GitError::NotARepository {
-            start: std::path::PathBuf::from("/srv/app"),
-        };
-        let error = UsageError::caused_by("`--require-revision v9`", git);
-        assert_eq!(exit_code_for(&error), exit::USAGE);
-        let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
-        assert_eq!(
-            causes,
-            [
-                "`--require-revision v9`",
-                "`/srv/app` is not inside a git repository (searched upwards from `/srv/app`)",
-            ]
-        );
-    }
-
-    #[test]
-    fn typed_errors_say_their_exit_code_through_context() {
-        let bad_list = crate::changes::ChangesError::NameStatus {
-            origin: "changes.txt".to_owned(),
-            line: 3,
-            text: "X a".to_owned(),
-            reason: "unknown status `X`".to_owned(),
-        };
-        let error = anyhow::Error::new(bad_list).context("cannot read `--files-from`");
-        assert_eq!(exit_code_for(&error), exit::USAGE);
-        // The typed error stays in the chain: its message is a cause line.
-        let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
-        assert_eq!(
-            causes,
-            [
-                "cannot read `--files-from`",
-                "changes.txt:3: cannot read `X a`: unknown status `X`"
-            ]
-        );
-        // A transparent variant asks the error it wraps.
-        let wrapped = crate::stale::StaleError::Changes(crate::changes::ChangesError::NameStatus {
-            origin: "stdin".to_owned(),
-            line: 1,
-            text: "?".to_owned(),
-            reason: "no status".to_owned(),
-        });
-        assert_eq!(exit_code_for(&anyhow::Error::new(wrapped)), exit::USAGE);
-        let git = crate::git::Repo::discover(std::path::Path::new("/"))
-            .map(|_| ())
-            .map_err(|error| anyhow::Error::new(error).context("cannot open the repository"));
-        assert_eq!(
-            git.map_err(|error| exit_code_for(&error)),
-            Err(exit::FAILURE)
-        );
+        assert_eq!(exit_code_for(&error, &[]), exit::USAGE);
     }
 
     #[test]
     fn other_errors_exit_3() {
         let error = anyhow::anyhow!("connection refused").context("cannot push `a:b`");
-        assert_eq!(exit_code_for(&error), exit::FAILURE);
+        assert_eq!(exit_code_for(&error, &[]), exit::FAILURE);
     }
 }

@@ -6,22 +6,11 @@
 //! stderr are `output` (the report and workflow commands), `progress` and
 //! `cli::finish` (the final error).
 
-pub mod auth;
-pub mod changes;
 pub mod ci;
 pub mod cli;
-pub mod config;
-pub mod contract;
 pub mod duration;
-pub mod git;
 pub mod image_ref;
 pub mod input;
 pub mod output;
-pub mod paths;
 pub mod progress;
-pub mod ready;
-pub mod registry;
 pub mod secret;
-pub mod stale;
-pub mod tags;
-pub mod version;

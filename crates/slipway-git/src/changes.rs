@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::git::Sha;
+use crate::Sha;
 
 /// How a file changed, named as `git diff --name-status` and paths-filter
 /// name it.
@@ -274,12 +274,12 @@ pub enum ChangesError {
     },
 }
 
-impl crate::cli::ExitStatus for ChangesError {
+impl slipway_core::cli::ExitStatus for ChangesError {
     fn exit_code(&self) -> Option<u8> {
         match self {
             // `--files-from` text that is not `git diff --name-status`.
-            Self::NameStatus { .. } => Some(crate::cli::exit::USAGE),
-            _ => Some(crate::cli::exit::FAILURE),
+            Self::NameStatus { .. } => Some(slipway_core::cli::exit::USAGE),
+            _ => Some(slipway_core::cli::exit::FAILURE),
         }
     }
 }
@@ -314,8 +314,8 @@ impl Differ {
         })
     }
 
-    /// A differ over a repository already opened (by [`crate::git::Repo`]).
-    pub fn from_repo(repo: crate::git::Repo) -> Differ {
+    /// A differ over a repository already opened (by [`crate::Repo`]).
+    pub fn from_repo(repo: crate::Repo) -> Differ {
         git2::opts::strict_hash_verification(false);
         let path = repo.workdir().to_owned();
         Differ {

@@ -10,6 +10,9 @@
 //! cannot be found may simply be older than the fetched history, so those
 //! errors say how to fetch more.
 
+pub mod changes;
+pub mod paths;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -110,7 +113,7 @@ pub enum GitError {
     },
 }
 
-crate::cli::exit_status!(GitError => FAILURE);
+slipway_core::cli::exit_status!(GitError => FAILURE);
 
 /// The end of an error message about a missing revision in a shallow clone.
 fn shallow_hint(shallow: &bool) -> &'static str {
@@ -263,7 +266,7 @@ impl HistoryGuard {
         if repo.is_shallow() {
             let file = repo.commondir().join("shallow");
             // In a linked worktree the list lives in the common git dir.
-            if let Ok(text) = crate::input::read_to_string(&file) {
+            if let Ok(text) = slipway_core::input::read_to_string(&file) {
                 boundary.extend(
                     text.lines()
                         .filter_map(|l| git2::Oid::from_str(l.trim()).ok()),
@@ -707,6 +710,21 @@ impl Repo {
             source,
         }
     }
+}
+
+/// The exit code `cause` says if it is one of slipway-git's errors: a tool that
+/// uses this crate passes it to [`slipway_core::cli::finish`]. It asks the
+/// `classify` of the Slipway crates this one wraps errors of as well.
+pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    [
+        slipway_core::cli::code::<GitError>,
+        slipway_core::cli::code::<changes::ChangesError>,
+        slipway_core::cli::code::<paths::PathsError>,
+        slipway_core::cli::code::<paths::project::ProjectFiltersError>,
+        slipway_config::classify,
+    ]
+    .iter()
+    .find_map(|code| code(cause))
 }
 
 #[cfg(test)]

@@ -16,13 +16,14 @@
 //! the caller's job; [`yaml`] and [`docker`] take their text.
 
 pub mod docker;
-mod extglob;
-mod glob;
 mod index;
 pub mod project;
 pub mod yaml;
 
 use std::fmt;
+
+use slipway_glob as glob;
+use slipway_glob::extglob;
 
 use crate::changes::{ChangeStatus, ChangedFile};
 
@@ -134,7 +135,7 @@ pub enum PathsError {
     },
 }
 
-crate::cli::exit_status!(PathsError => USAGE);
+slipway_core::cli::exit_status!(PathsError => USAGE);
 
 /// A pattern after compilation.
 #[derive(Debug, Clone)]
@@ -292,7 +293,7 @@ impl FilterSet {
                     for text in translated.globs {
                         builder
                             .add_glob(&text, index)
-                            .map_err(|e| error(glob_reason(&e)))?;
+                            .map_err(|e| error(glob::glob_reason(&e)))?;
                     }
                     patterns.push(Pattern {
                         spec: pattern,
@@ -328,7 +329,7 @@ impl FilterSet {
             filter: "*".to_owned(),
             pattern: String::new(),
             origin: "all filters".to_owned(),
-            reason: glob_reason(&e),
+            reason: glob::glob_reason(&e),
         })?;
         Ok(FilterSet {
             index,
@@ -632,22 +633,6 @@ enum RawReason {
     NoPattern,
 }
 
-/// globset's error without its echo of the glob (the message names it).
-fn glob_reason(error: &globset::Error) -> String {
-    error.kind().to_string()
-}
-
-/// Checks that `pattern` (a path glob, without slipway.toml's leading `!`)
-/// compiles as a filter will compile it, so a config that loads never fails
-/// later on a pattern the matcher reads differently; the error says why not.
-pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
-    // A pattern with its own matcher was checked when it was parsed.
-    for text in glob::translate(pattern)?.globs {
-        glob::build(&text).map_err(|e| glob_reason(&e))?;
-    }
-    Ok(())
-}
-
 /// A filter from slipway.toml-style patterns: `!` excludes.
 pub fn exclude_filter(name: &str, patterns: Vec<PatternSpec>) -> FilterSpec {
     FilterSpec {
@@ -669,7 +654,7 @@ mod tests {
     fn slipway_toml_checks_a_pattern_as_the_filters_read_it() {
         // picomatch (and so paths-filter) reads an unclosed `[` literally:
         // `--filter` accepted it while slipway.toml refused it.
-        assert_eq!(check_pattern("app/[x"), Ok(()));
+        assert_eq!(glob::check_pattern("app/[x"), Ok(()));
         let set = FilterSet::compile(vec![exclude_filter(
             "app",
             vec![PatternSpec::new("app/[x", "slipway.toml")],
@@ -683,7 +668,7 @@ mod tests {
         };
         assert_eq!(set.match_files(&[file])[0].len(), 1);
         assert_eq!(
-            check_pattern("app/{a,b"),
+            glob::check_pattern("app/{a,b"),
             Err("unclosed alternate group; missing '}' (maybe escape '{' with '[{]'?)".to_owned())
         );
     }

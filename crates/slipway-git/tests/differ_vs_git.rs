@@ -10,8 +10,8 @@
 use std::path::Path;
 use std::str::FromStr as _;
 
-use slipway_core::changes::{ChangeStatus, DiffOptions, Differ};
-use slipway_core::git::Sha;
+use slipway_git::Sha;
+use slipway_git::changes::{ChangeStatus, DiffOptions, Differ};
 use slipway_testbed::git::GitRepo;
 
 /// Names the generator picks from: siblings whose order differs between a

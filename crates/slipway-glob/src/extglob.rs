@@ -63,13 +63,13 @@ enum Kind {
 
 /// A compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Matcher {
+pub struct Matcher {
     nodes: Vec<Node>,
 }
 
 /// Whether `body` (a pattern without its leading `!`) needs this matcher:
 /// an extglob other than one flat `@(…)`, or a brace range.
-pub(crate) fn is_needed(body: &str) -> bool {
+pub fn is_needed(body: &str) -> bool {
     let chars: Vec<char> = body.chars().collect();
     let mut depth = 0usize;
     let mut escaped = false;
@@ -116,7 +116,7 @@ fn brace_range(chars: &[char]) -> Option<(Vec<String>, usize)> {
 
 impl Matcher {
     /// Parses a pattern body (no leading `!`); the error says what is wrong.
-    pub(crate) fn parse(body: &str) -> Result<Matcher, String> {
+    pub fn parse(body: &str) -> Result<Matcher, String> {
         let mut parser = Parser {
             chars: body.chars().collect(),
             pos: 0,
@@ -126,7 +126,7 @@ impl Matcher {
     }
 
     /// Whether the whole of `path` matches.
-    pub(crate) fn is_match(&self, path: &str) -> bool {
+    pub fn is_match(&self, path: &str) -> bool {
         let mut starts = vec![false; path.len() + 1];
         starts[0] = true;
         ends(&self.nodes, path, starts)[path.len()]

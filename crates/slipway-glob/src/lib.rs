@@ -7,28 +7,30 @@
 //!   negated pattern means); `!(a|b)` as a whole pattern negates `{a,b}`;
 //! - `@(a|b)` is `{a,b}`; the other extglobs (`+(…)`, `*(…)`, `?(…)`, a
 //!   `!(…)` inside a pattern, nested groups) and brace ranges (`{1..3}`)
-//!   go to [`super::extglob`], which matches them as picomatch does;
+//!   go to [`crate::extglob`], which matches them as picomatch does;
 //! - `**` that is not a whole path segment is a plain `*` (`**.md` matches
 //!   `a.md`, not `dir/a.md`);
 //! - a trailing `/**` also matches the directory itself (`src/**` matches a
 //!   file named `src`);
 //! - a leading `./` is dropped.
 
+pub mod extglob;
+
 /// A pattern rewritten for globset: whether it was negated, and the globs
 /// (any of which matching means the pattern matches).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Translated {
+pub struct Translated {
     /// Whether a leading `!` (or `!(…)`) negated the pattern.
-    pub(crate) negated: bool,
+    pub negated: bool,
     /// The globset globs, without the negation (empty with `matcher`).
-    pub(crate) globs: Vec<String>,
+    pub globs: Vec<String>,
     /// The pattern's own matcher, when globset cannot express it.
-    pub(crate) matcher: Option<super::extglob::Matcher>,
+    pub matcher: Option<crate::extglob::Matcher>,
 }
 
 /// Rewrites a paths-filter (picomatch) pattern; the error says what is not
 /// supported.
-pub(crate) fn translate(pattern: &str) -> Result<Translated, String> {
+pub fn translate(pattern: &str) -> Result<Translated, String> {
     let mut negated = false;
     let mut body = pattern;
     // picomatch: `!` negates when more follows, except the `!(…)` extglob.
@@ -46,11 +48,11 @@ pub(crate) fn translate(pattern: &str) -> Result<Translated, String> {
     if body.is_empty() {
         return Err("the pattern is empty".to_owned());
     }
-    if super::extglob::is_needed(body) {
+    if crate::extglob::is_needed(body) {
         return Ok(Translated {
             negated,
             globs: Vec::new(),
-            matcher: Some(super::extglob::Matcher::parse(body)?),
+            matcher: Some(crate::extglob::Matcher::parse(body)?),
         });
     }
     let glob = rewrite(body)?;
@@ -89,7 +91,7 @@ fn whole_group(text: &str, prefix: char) -> Option<&str> {
 
 /// A rewritten glob that needs no glob matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Plain {
+pub enum Plain {
     /// `**`: every path.
     Everything,
     /// A path without glob syntax: itself only.
@@ -99,7 +101,7 @@ pub(crate) enum Plain {
 }
 
 /// What kind of plain glob `glob` (a [`translate`]d one) is, if any.
-pub(crate) fn plain_kind(glob: &str) -> Option<Plain> {
+pub fn plain_kind(glob: &str) -> Option<Plain> {
     let is_literal = |text: &str| {
         !text.is_empty()
             && !text.contains(['*', '?', '[', ']', '{', '}', '\\'])
@@ -121,7 +123,7 @@ pub(crate) fn plain_kind(glob: &str) -> Option<Plain> {
 /// What a glob's answer for a path depends on, so that it can be asked
 /// of as little as possible (see [`super::index`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scope<'a> {
+pub enum Scope<'a> {
     /// `<glob>/**`: globset's regex ends in `/.*`, whose `/` can only be a
     /// `/` of the path's directory, so every file of one directory gets the
     /// same answer (for a path with a `/`).
@@ -137,7 +139,7 @@ pub(crate) enum Scope<'a> {
 }
 
 /// The [`Scope`] of `glob` (a [`translate`]d one).
-pub(crate) fn scope(glob: &str) -> Scope<'_> {
+pub fn scope(glob: &str) -> Scope<'_> {
     if let Some(name) = glob.strip_prefix("**/")
         && !name.is_empty()
         && !name.contains(['/', '[', ']', '\\'])
@@ -161,7 +163,7 @@ const MAX_ALTERNATIVES: usize = 64;
 /// group), which globset then matches. globset reads such a glob as
 /// literal bytes and `[^/]*` (`literal_separator`), which is what a file
 /// name compared byte by byte with `*` as any run gives.
-pub(crate) fn star_alternatives(name: &str) -> Option<Vec<String>> {
+pub fn star_alternatives(name: &str) -> Option<Vec<String>> {
     let mut alternatives = vec![String::new()];
     let mut rest = name;
     while !rest.is_empty() {
@@ -205,13 +207,13 @@ pub(crate) fn star_alternatives(name: &str) -> Option<Vec<String>> {
 /// The literal text a path must start with for `glob` to match it, up to
 /// and including the last `/` before any glob syntax (`scripts/` for
 /// `scripts/**/*.py`); empty when there is none.
-pub(crate) fn literal_directory(glob: &str) -> &str {
+pub fn literal_directory(glob: &str) -> &str {
     let literal = &glob[..glob.find(['*', '?', '[', '{', '\\']).unwrap_or(glob.len())];
     &literal[..literal.rfind('/').map_or(0, |slash| slash + 1)]
 }
 
 /// Escapes every character globset would read as syntax, for a literal path.
-pub(crate) fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if "*?[]{}\\!()@+".contains(c) {
@@ -339,12 +341,28 @@ fn unsupported_extglob(c: char) -> String {
 
 /// Compiles one rewritten glob the way every filter pattern is compiled:
 /// `*` and `?` stop at `/`, `\` escapes, `{a,}` allows an empty alternative.
-pub(crate) fn build(glob: &str) -> Result<globset::Glob, globset::Error> {
+pub fn build(glob: &str) -> Result<globset::Glob, globset::Error> {
     globset::GlobBuilder::new(glob)
         .literal_separator(true)
         .backslash_escape(true)
         .empty_alternates(true)
         .build()
+}
+
+/// globset's error without its echo of the glob (the message names it).
+pub fn glob_reason(error: &globset::Error) -> String {
+    error.kind().to_string()
+}
+
+/// Checks that `pattern` (a path glob, without slipway.toml's leading `!`)
+/// compiles as a filter will compile it, so a config that loads never fails
+/// later on a pattern the matcher reads differently; the error says why not.
+pub fn check_pattern(pattern: &str) -> Result<(), String> {
+    // A pattern with its own matcher was checked when it was parsed.
+    for text in translate(pattern)?.globs {
+        build(&text).map_err(|e| glob_reason(&e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

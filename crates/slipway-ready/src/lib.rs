@@ -17,3 +17,11 @@ pub use plan::{
     parse_duration, parse_header, parse_method, parse_retry_after,
 };
 pub use wait::{Event, Outcome, State, TargetOutcome, wait, wait_blocking};
+
+/// The exit code `cause` says if it is one of slipway-ready's errors: a tool that
+/// uses this crate passes it to [`slipway_core::cli::finish`].
+pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    [slipway_core::cli::code::<PlanError>]
+        .iter()
+        .find_map(|code| code(cause))
+}

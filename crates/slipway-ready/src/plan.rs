@@ -25,7 +25,7 @@ pub enum PlanError {
     Combination(String),
 }
 
-crate::cli::exit_status!(PlanError => USAGE);
+slipway_core::cli::exit_status!(PlanError => USAGE);
 
 impl PlanError {
     fn invalid(flag: &str, value: &str, reason: impl Into<String>) -> PlanError {
@@ -158,7 +158,7 @@ impl Target {
     /// Parses `http(s)://…` or `tcp://host:port`.
     pub fn parse(value: &str) -> Result<Target, PlanError> {
         // A URL may carry a password: errors show it redacted.
-        let shown = crate::secret::redact_url(value);
+        let shown = slipway_core::secret::redact_url(value);
         let invalid = |reason: &str| {
             PlanError::invalid(
                 "TARGET",
@@ -211,10 +211,10 @@ impl Target {
 
 impl fmt::Display for Target {
     /// The target as shown to people: the URL without its password, token
-    /// user name or secret-looking query values ([`crate::secret::redact_url`]).
+    /// user name or secret-looking query values ([`slipway_core::secret::redact_url`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::Http(url) => write!(f, "{}", crate::secret::RedactedUrl(url.as_str())),
+            Target::Http(url) => write!(f, "{}", slipway_core::secret::RedactedUrl(url.as_str())),
             Target::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
             Target::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
         }
@@ -441,9 +441,9 @@ pub fn parse_cacert(
 }
 
 /// Parses a duration as `30s`, `500ms`, `2m` or `1m30s`, from zero to a
-/// week ([`crate::duration::parse`]).
+/// week ([`slipway_core::duration::parse`]).
 pub fn parse_duration(flag: &str, value: &str) -> Result<Duration, PlanError> {
-    crate::duration::parse(value)
+    slipway_core::duration::parse(value)
         .map_err(|error| PlanError::invalid(flag, value, error.to_string()))
 }
 

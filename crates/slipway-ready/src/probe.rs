@@ -125,7 +125,7 @@ pub(crate) async fn http(
         problem,
         // Redacted before it is cut: a secret the server echoes (a request
         // header quoted in an error page) must not survive in part.
-        body_excerpt: Some(excerpt(&crate::secret::redact(&text))),
+        body_excerpt: Some(excerpt(&slipway_core::secret::redact(&text))),
         retry_after,
     }
 }
@@ -189,12 +189,17 @@ fn redacted_json(value: &serde_json::Value) -> String {
     fn redact(value: &serde_json::Value) -> serde_json::Value {
         use serde_json::Value;
         match value {
-            Value::String(text) => Value::String(crate::secret::redact(text).into_owned()),
+            Value::String(text) => Value::String(slipway_core::secret::redact(text).into_owned()),
             Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
             Value::Object(fields) => Value::Object(
                 fields
                     .iter()
-                    .map(|(key, value)| (crate::secret::redact(key).into_owned(), redact(value)))
+                    .map(|(key, value)| {
+                        (
+                            slipway_core::secret::redact(key).into_owned(),
+                            redact(value),
+                        )
+                    })
                     .collect(),
             ),
             other => other.clone(),
@@ -296,7 +301,7 @@ fn excerpt(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ready::plan::{JsonPath, StatusSet};
+    use crate::plan::{JsonPath, StatusSet};
 
     fn check_with(configure: impl FnOnce(&mut HttpCheck)) -> HttpCheck {
         let mut check = HttpCheck::default();

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::plan::{Mode, Plan, Target};
 use super::probe::{self, Attempt};
-pub use crate::contract::ready_wait::{Outcome, TargetOutcome};
+pub use slipway_contract::ready_wait::{Outcome, TargetOutcome};
 
 /// How much the pause grows after each failed attempt.
 const BACKOFF: f64 = 1.5;
@@ -85,7 +85,8 @@ fn pending(target: &Target) -> TargetOutcome {
 /// every problem ends up in the [`Outcome`].
 pub async fn wait(plan: &Plan, mut events: impl FnMut(&Event)) -> Outcome {
     let started = Instant::now();
-    let deadline = tokio::time::Instant::from_std(crate::duration::deadline(started, plan.timeout));
+    let deadline =
+        tokio::time::Instant::from_std(slipway_core::duration::deadline(started, plan.timeout));
     let mut facts: Vec<TargetOutcome> = plan.targets.iter().map(pending).collect();
     let needs_client = plan.targets.iter().any(|t| matches!(t, Target::Http(_)));
     let client = if needs_client {
@@ -189,7 +190,7 @@ async fn poll(
     updates: mpsc::UnboundedSender<Update>,
 ) {
     let target = &plan.targets[index];
-    let deadline = crate::duration::deadline(started, plan.timeout);
+    let deadline = slipway_core::duration::deadline(started, plan.timeout);
     let mut facts = pending(target);
     if !plan.initial_delay.is_zero() {
         tokio::time::sleep(plan.initial_delay).await;

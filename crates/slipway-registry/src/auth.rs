@@ -85,7 +85,7 @@ pub enum AuthError {
     },
     /// A password of 1 to 3 bytes, from any source (exit 2).
     #[error(transparent)]
-    TooShort(crate::secret::TooShort),
+    TooShort(slipway_core::secret::TooShort),
     /// Only one of `REGISTRY_USER` and `REGISTRY_PASSWORD` is set.
     #[error("`{set}` is set but `{missing}` is not: set both, or neither")]
     HalfEnv {
@@ -96,12 +96,12 @@ pub enum AuthError {
     },
 }
 
-impl crate::cli::ExitStatus for AuthError {
+impl slipway_core::cli::ExitStatus for AuthError {
     fn exit_code(&self) -> Option<u8> {
         Some(match self {
             // Bad input, refused before anything was sent.
-            AuthError::TooShort(_) => crate::cli::exit::USAGE,
-            _ => crate::cli::exit::FAILURE,
+            AuthError::TooShort(_) => slipway_core::cli::exit::USAGE,
+            _ => slipway_core::cli::exit::FAILURE,
         })
     }
 }
@@ -173,7 +173,7 @@ pub fn resolve(
             }
             CredentialSource::Anonymous => "the password".to_owned(),
         };
-        crate::secret::check_len(found.password.expose_secret(), &what)
+        slipway_core::secret::check_len(found.password.expose_secret(), &what)
             .map_err(AuthError::TooShort)?;
     }
     Ok((found, source))
@@ -215,7 +215,7 @@ fn find(
     let Some(path) = docker_config_path(env) else {
         return Ok((None, CredentialSource::Anonymous));
     };
-    let text = match crate::input::read_to_string(&path) {
+    let text = match slipway_core::input::read_to_string(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Ok((None, CredentialSource::Anonymous));
@@ -272,7 +272,7 @@ fn config_keys(host: &str) -> Vec<String> {
         format!("https://{host}"),
         format!("http://{host}"),
     ];
-    if host == crate::image_ref::DOCKER_HUB {
+    if host == slipway_core::image_ref::DOCKER_HUB {
         keys.insert(0, "https://index.docker.io/v1/".to_owned());
         keys.push("index.docker.io".to_owned());
         keys.push("registry-1.docker.io".to_owned());
@@ -351,7 +351,7 @@ fn run_helper(name: &str, host: &str) -> Result<String, String> {
 }
 
 /// Runs `program get` with `host` on stdin, reading its stdout and stderr
-/// through [`crate::input::read_capped`] (at most 16 MiB each) and stopping
+/// through [`slipway_core::input::read_capped`] (at most 16 MiB each) and stopping
 /// it (kill) when it has not exited within `timeout` or prints more.
 fn run_helper_program(program: &str, host: &str, timeout: Duration) -> Result<String, String> {
     let started = Instant::now();
@@ -368,7 +368,7 @@ fn run_helper_program(program: &str, host: &str, timeout: Duration) -> Result<St
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let bytes = match pipe {
-                Some(pipe) => crate::input::read_capped(pipe, &what),
+                Some(pipe) => slipway_core::input::read_capped(pipe, &what),
                 None => Ok(Vec::new()),
             };
             let _ = sender.send(bytes);
@@ -396,7 +396,7 @@ fn run_helper_program(program: &str, host: &str, timeout: Duration) -> Result<St
     let too_much = |error: std::io::Error| match error.kind() {
         std::io::ErrorKind::InvalidData => format!(
             "`{program}` printed more than {}, the most Slipway reads from a helper; it was stopped",
-            crate::input::MAX_INPUT_SHOWN
+            slipway_core::input::MAX_INPUT_SHOWN
         ),
         _ => format!("cannot read the answer of `{program}`: {error}"),
     };
@@ -424,7 +424,7 @@ fn run_helper_program(program: &str, host: &str, timeout: Duration) -> Result<St
                 return Err(format!(
                     "`{program}` did not answer within {}; it was stopped (is it waiting for a \
                      locked keychain or a passphrase?)",
-                    crate::progress::format_duration(timeout)
+                    slipway_core::progress::format_duration(timeout)
                 ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),

@@ -13,6 +13,7 @@
 //! Manifests are moved as raw bytes with their media type and never
 //! re-serialised, so a digest never changes and an index stays an index.
 
+pub mod auth;
 mod manifest;
 mod transport;
 
@@ -29,7 +30,7 @@ pub use manifest::{
 };
 
 use crate::auth::Credentials;
-use crate::image_ref::{Digest, ImageRef, Repository};
+use slipway_core::image_ref::{Digest, ImageRef, Repository};
 use transport::{Request, Transport};
 
 /// How the client connects and retries.
@@ -96,13 +97,13 @@ pub enum ClientSetupError {
     Client(#[source] Box<RegistryError>),
 }
 
-impl crate::cli::ExitStatus for ClientSetupError {
+impl slipway_core::cli::ExitStatus for ClientSetupError {
     fn exit_code(&self) -> Option<u8> {
         match self {
             // The credentials' own error decides: a refused short password
             // is bad input (2), an unreadable docker config a failure (3).
             ClientSetupError::Credentials { .. } => None,
-            ClientSetupError::Client(_) => Some(crate::cli::exit::FAILURE),
+            ClientSetupError::Client(_) => Some(slipway_core::cli::exit::FAILURE),
         }
     }
 }
@@ -212,7 +213,7 @@ pub enum RegistryError {
     },
 }
 
-crate::cli::exit_status!(RegistryError => FAILURE);
+slipway_core::cli::exit_status!(RegistryError => FAILURE);
 
 impl RegistryError {
     /// Whether the error is a 404 for a manifest or tag.
@@ -260,7 +261,7 @@ impl RegistryClient {
         registries: impl IntoIterator<Item = &'a str>,
         explicit: Option<&Credentials>,
         options: RegistryOptions,
-        output: &crate::output::Output,
+        output: &slipway_core::output::Output,
     ) -> Result<Self, ClientSetupError> {
         use secrecy::ExposeSecret as _;
         let env = |name: &str| std::env::var(name).ok();
@@ -640,6 +641,19 @@ fn next_link(header: &str) -> Option<String> {
     })
 }
 
+/// The exit code `cause` says if it is one of slipway-registry's errors: a tool that
+/// uses this crate passes it to [`slipway_core::cli::finish`].
+pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    [
+        slipway_core::cli::code::<auth::AuthError>,
+        slipway_core::cli::code::<ClientSetupError>,
+        slipway_core::cli::code::<RegistryError>,
+        slipway_core::cli::code::<ManifestError>,
+    ]
+    .iter()
+    .find_map(|code| code(cause))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -820,7 +834,7 @@ mod tests {
                      after 2m, beyond the "
                 )) && message.ends_with(&format!(
                     " left of the {} retry budget: not retrying; run again later",
-                    crate::duration::format(Duration::from_secs(budget))
+                    slipway_core::duration::format(Duration::from_secs(budget))
                 )),
                 "{message}"
             );

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::image_ref::Digest;
+use slipway_core::image_ref::Digest;
 
 /// OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -114,7 +114,7 @@ pub enum ManifestError {
     },
 }
 
-crate::cli::exit_status!(ManifestError => FAILURE);
+slipway_core::cli::exit_status!(ManifestError => FAILURE);
 
 impl Manifest {
     /// Whether it is an index or manifest list.

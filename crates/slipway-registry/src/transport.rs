@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 
 use super::{Descriptor, RegistryError, RegistryOptions};
 use crate::auth::Credentials;
-use crate::image_ref::Repository;
+use slipway_core::image_ref::Repository;
 
 /// The longest backoff between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -105,7 +105,7 @@ impl Request {
     fn shown_path(&self) -> String {
         // Upload locations carry opaque state in their query; the path is enough.
         let path = self.path.split('?').next().unwrap_or(&self.path);
-        crate::secret::redact_url(path)
+        slipway_core::secret::redact_url(path)
     }
 
     pub(super) fn incomplete(&self, what: &str) -> RegistryError {
@@ -165,7 +165,7 @@ impl Transport {
         // the request's `Authorization: Basic …`) is redacted when printed.
         for found in credentials.values() {
             use secrecy::ExposeSecret as _;
-            crate::secret::register_basic(&found.username, found.password.expose_secret());
+            slipway_core::secret::register_basic(&found.username, found.password.expose_secret());
         }
         Ok(Self {
             http,
@@ -187,7 +187,7 @@ impl Transport {
             "https"
         };
         // Same as docker: Docker Hub's API lives on another host.
-        let host = if registry == crate::image_ref::DOCKER_HUB {
+        let host = if registry == slipway_core::image_ref::DOCKER_HUB {
             "registry-1.docker.io"
         } else {
             registry
@@ -314,7 +314,7 @@ impl Transport {
             .ok_or_else(|| token_request.incomplete("a JSON `token`"))?;
         // A token from the token service is a secret too: redacted wherever
         // it would be printed (an error body echoing `Bearer …`).
-        crate::secret::register(&token);
+        slipway_core::secret::register(&token);
         Ok(token)
     }
 
@@ -542,9 +542,9 @@ impl Transport {
             status: response.status().as_u16(),
             wait: format!(
                 "{}, beyond the {} left of the {} retry budget",
-                crate::duration::format(asked),
-                crate::progress::format_duration(left),
-                crate::duration::format(self.options.retry_budget)
+                slipway_core::duration::format(asked),
+                slipway_core::progress::format_duration(left),
+                slipway_core::duration::format(self.options.retry_budget)
             ),
         })
     }

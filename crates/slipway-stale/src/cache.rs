@@ -6,12 +6,12 @@ use super::*;
 /// Where the labels cache of the repository around `start` lives:
 /// `.git/slipway/stale-cache.json`.
 pub fn default_cache_path(start: &Path) -> Option<PathBuf> {
-    let repo = crate::git::Repo::discover(start).ok()?;
+    let repo = slipway_git::Repo::discover(start).ok()?;
     Some(cache_path(&repo))
 }
 
 /// Where the labels cache of `repo` lives: `.git/slipway/stale-cache.json`.
-pub fn cache_path(repo: &crate::git::Repo) -> PathBuf {
+pub fn cache_path(repo: &slipway_git::Repo) -> PathBuf {
     repo.git_dir().join("slipway").join("stale-cache.json")
 }
 
@@ -37,7 +37,7 @@ impl Cache {
     /// The cache at `path`; a missing or unreadable one is empty (it is
     /// only a cache).
     pub(super) fn load(path: &Path) -> Cache {
-        match crate::input::read(path) {
+        match slipway_core::input::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
                 tracing::debug!(path = %path.display(), %error, "ignoring an unreadable cache");
                 Cache::default()

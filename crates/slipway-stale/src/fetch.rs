@@ -138,4 +138,4 @@ pub enum FetchError {
     },
 }
 
-crate::cli::exit_status!(FetchError => FAILURE);
+slipway_core::cli::exit_status!(FetchError => FAILURE);

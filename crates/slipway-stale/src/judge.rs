@@ -28,8 +28,8 @@ impl Judge {
     /// A judge of images against commit `rev` of the repository at
     /// `repo_root`, with slipway.toml's filters when `config` is given.
     pub fn new(config: Option<&Config>, repo_root: &Path, rev: Sha) -> Result<Judge, StaleError> {
-        let repo = crate::git::Repo::open(repo_root).map_err(|error| match error {
-            crate::git::GitError::Open { path, source } => StaleError::Git { path, source },
+        let repo = slipway_git::Repo::open(repo_root).map_err(|error| match error {
+            slipway_git::GitError::Open { path, source } => StaleError::Git { path, source },
             other => StaleError::History(other),
         })?;
         Self::from_repo(config, repo, rev)
@@ -39,7 +39,7 @@ impl Judge {
     /// resolve `rev`), so it is opened once.
     pub fn from_repo(
         config: Option<&Config>,
-        repo: crate::git::Repo,
+        repo: slipway_git::Repo,
         rev: Sha,
     ) -> Result<Judge, StaleError> {
         let repo_root = repo.workdir().to_owned();
@@ -159,7 +159,7 @@ impl Judge {
         };
         let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
         let mut commits = Vec::new();
-        crate::git::walk_range(
+        slipway_git::walk_range(
             self.repo(),
             revision,
             &self.rev,

@@ -6,7 +6,7 @@
 //! registry (manifests and config blobs only, every platform of an index,
 //! through a small cache of answers by digest), and [`Judge`] turns what is
 //! published into a [`Verdict`] against local git history, reusing the
-//! filters `changed-paths` builds from slipway.toml ([`crate::paths::project`]).
+//! filters `changed-paths` builds from slipway.toml ([`slipway_git::paths::project`]).
 //! [`verdicts`] does both; [`revision_matches`] is the deploy gate's
 //! question. This module never prints.
 
@@ -22,12 +22,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::changes::{ChangeStatus, ChangedFile, ChangesError, DiffOptions, Differ};
-use crate::config::Config;
-use crate::git::Sha;
-use crate::image_ref::ImageRef;
-use crate::paths::{FilterSet, PathsError, project};
-use crate::registry::{PlatformLabels, RegistryClient, RegistryError};
+use slipway_config::Config;
+use slipway_core::image_ref::ImageRef;
+use slipway_git::Sha;
+use slipway_git::changes::{ChangeStatus, ChangedFile, ChangesError, DiffOptions, Differ};
+use slipway_git::paths::{FilterSet, PathsError, project};
+use slipway_registry::{PlatformLabels, RegistryClient, RegistryError};
 
 /// The OCI label holding the commit an image was built from.
 pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
@@ -324,7 +324,7 @@ pub enum StaleError {
     },
     /// A history walk reached the edge of a shallow clone.
     #[error(transparent)]
-    History(#[from] crate::git::GitError),
+    History(#[from] slipway_git::GitError),
     /// A diff failed.
     #[error(transparent)]
     Changes(#[from] ChangesError),
@@ -336,11 +336,11 @@ pub enum StaleError {
     Paths(#[from] PathsError),
 }
 
-impl crate::cli::ExitStatus for StaleError {
+impl slipway_core::cli::ExitStatus for StaleError {
     fn exit_code(&self) -> Option<u8> {
         // Transparent variants are not causes of their own: ask them here.
         match self {
-            Self::Git { .. } => Some(crate::cli::exit::FAILURE),
+            Self::Git { .. } => Some(slipway_core::cli::exit::FAILURE),
             Self::History(error) => error.exit_code(),
             Self::Changes(error) => error.exit_code(),
             Self::Filters(error) => error.exit_code(),
@@ -415,20 +415,20 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 /// slipway.toml names one, else the tag a push to the default branch
 /// publishes — `[tags]` rules evaluated for `refs/heads/<default branch>`,
 /// the branch tag if they give it, else `latest`, else their first mutable
-/// tag (see [`crate::image_ref::Tag::is_immutable`]) — else, when they give
+/// tag (see [`slipway_core::image_ref::Tag::is_immutable`]) — else, when they give
 /// none, the branch tag.
 pub fn published_tag(config: &Config) -> String {
     if let Some(tag) = &config.stale.tag {
         return tag.value.clone();
     }
     let branch = &config.project.default_branch;
-    let fallback = crate::tags::branch_tag(branch);
-    let Ok((rules, flavor)) = crate::tags::rules_and_flavor::<&str>(&[], &[], Some(&config.tags))
+    let fallback = slipway_tags::branch_tag(branch);
+    let Ok((rules, flavor)) = slipway_tags::rules_and_flavor::<&str>(&[], &[], Some(&config.tags))
     else {
         return fallback;
     };
     let now = jiff::Timestamp::UNIX_EPOCH;
-    let ctx = crate::tags::TagContext {
+    let ctx = slipway_tags::TagContext {
         event_name: "push".to_owned(),
         git_ref: format!("refs/heads/{branch}"),
         // Any commit: the tag this answer needs is not the sha one.
@@ -439,15 +439,15 @@ pub fn published_tag(config: &Config) -> String {
         now,
         commit_date: now,
         short_sha_length: 7,
-        repository: crate::tags::RepoInfo::default(),
+        repository: slipway_tags::RepoInfo::default(),
     };
-    let Ok(meta) = crate::tags::compute(&rules, &flavor, &[], &ctx) else {
+    let Ok(meta) = slipway_tags::compute(&rules, &flavor, &[], &ctx) else {
         return fallback;
     };
-    let mutable: Vec<crate::image_ref::Tag> = meta
+    let mutable: Vec<slipway_core::image_ref::Tag> = meta
         .tags
         .iter()
-        .filter_map(|tag| tag.parse::<crate::image_ref::Tag>().ok())
+        .filter_map(|tag| tag.parse::<slipway_core::image_ref::Tag>().ok())
         .filter(|tag| !tag.is_immutable())
         .collect();
     [fallback.as_str(), "latest"]
@@ -455,6 +455,87 @@ pub fn published_tag(config: &Config) -> String {
         .find_map(|wanted| mutable.iter().find(|t| t.as_str() == *wanted))
         .or(mutable.first())
         .map_or(fallback.clone(), ToString::to_string)
+}
+
+/// The exit code `cause` says if it is one of slipway-stale's errors: a tool that
+/// uses this crate passes it to [`slipway_core::cli::finish`]. It asks the
+/// `classify` of the Slipway crates this one wraps errors of as well.
+pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    [
+        slipway_core::cli::code::<StaleError>,
+        slipway_core::cli::code::<FetchError>,
+        slipway_config::classify,
+        slipway_git::classify,
+        slipway_registry::classify,
+        slipway_tags::classify,
+    ]
+    .iter()
+    .find_map(|code| code(cause))
+}
+
+/// Exit codes of errors of this crate and of the crates it wraps, classified
+/// as `finish` classifies them.
+#[cfg(test)]
+mod exit_codes {
+    use slipway_core::cli::{Classifier, UsageError, exit, exit_code_for};
+
+    const CLASSIFIERS: &[Classifier] = &[slipway_git::classify, crate::classify];
+
+    #[test]
+    fn a_usage_error_with_a_cause_exits_2_and_keeps_the_cause() {
+        let git = slipway_git::GitError::NotARepository {
+            start: std::path::PathBuf::from("/srv/app"),
+        };
+        let error = UsageError::caused_by("`--require-revision v9`", git);
+        assert_eq!(exit_code_for(&error, CLASSIFIERS), exit::USAGE);
+        let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
+        assert_eq!(
+            causes,
+            [
+                "`--require-revision v9`",
+                "`/srv/app` is not inside a git repository (searched upwards from `/srv/app`)",
+            ]
+        );
+    }
+
+    #[test]
+    fn typed_errors_say_their_exit_code_through_context() {
+        let bad_list = slipway_git::changes::ChangesError::NameStatus {
+            origin: "changes.txt".to_owned(),
+            line: 3,
+            text: "X a".to_owned(),
+            reason: "unknown status `X`".to_owned(),
+        };
+        let error = anyhow::Error::new(bad_list).context("cannot read `--files-from`");
+        assert_eq!(exit_code_for(&error, CLASSIFIERS), exit::USAGE);
+        // The typed error stays in the chain: its message is a cause line.
+        let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
+        assert_eq!(
+            causes,
+            [
+                "cannot read `--files-from`",
+                "changes.txt:3: cannot read `X a`: unknown status `X`"
+            ]
+        );
+        // A transparent variant asks the error it wraps.
+        let wrapped = crate::StaleError::Changes(slipway_git::changes::ChangesError::NameStatus {
+            origin: "stdin".to_owned(),
+            line: 1,
+            text: "?".to_owned(),
+            reason: "no status".to_owned(),
+        });
+        assert_eq!(
+            exit_code_for(&anyhow::Error::new(wrapped), CLASSIFIERS),
+            exit::USAGE
+        );
+        let git = slipway_git::Repo::discover(std::path::Path::new("/"))
+            .map(|_| ())
+            .map_err(|error| anyhow::Error::new(error).context("cannot open the repository"));
+        assert_eq!(
+            git.map_err(|error| exit_code_for(&error, CLASSIFIERS)),
+            Err(exit::FAILURE)
+        );
+    }
 }
 
 #[cfg(test)]

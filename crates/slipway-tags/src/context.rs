@@ -8,9 +8,9 @@
 
 use std::path::Path;
 
-use crate::ci::{CiContext, Event, Provider};
-use crate::git::{GitError, GitFacts, Repo};
-use crate::tags::{RepoInfo, TagContext};
+use crate::{RepoInfo, TagContext};
+use slipway_core::ci::{CiContext, Event, Provider};
+use slipway_git::{GitError, GitFacts, Repo};
 
 /// Values given explicitly (a tool's flags); each wins over the environment.
 #[derive(Debug, Clone, Default)]
@@ -58,12 +58,12 @@ pub enum ContextError {
     },
 }
 
-impl crate::cli::ExitStatus for ContextError {
+impl slipway_core::cli::ExitStatus for ContextError {
     fn exit_code(&self) -> Option<u8> {
         match self {
             Self::InvalidSha { .. }
             | Self::InvalidEpoch { .. }
-            | Self::InvalidShortShaLength { .. } => Some(crate::cli::exit::USAGE),
+            | Self::InvalidShortShaLength { .. } => Some(slipway_core::cli::exit::USAGE),
             // Its cause, a git error, says.
             Self::Git { .. } => None,
         }

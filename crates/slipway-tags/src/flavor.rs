@@ -26,7 +26,7 @@ pub enum Latest {
 pub fn rules_and_flavor<S: AsRef<str>>(
     tag_flags: &[S],
     flavor_flags: &[S],
-    config: Option<&crate::config::Tags>,
+    config: Option<&slipway_config::Tags>,
 ) -> Result<(Vec<TagRule>, Flavor), String> {
     let rules = if tag_flags.is_empty() {
         config

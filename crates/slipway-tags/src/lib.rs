@@ -21,6 +21,7 @@ mod image;
 pub mod pep440;
 mod rule;
 mod template;
+pub mod version;
 
 pub use compute::*;
 pub use date::*;
@@ -129,10 +130,10 @@ pub enum TagError {
     },
 }
 
-crate::cli::exit_status!(TagError => USAGE);
+slipway_core::cli::exit_status!(TagError => USAGE);
 
 /// ` — did you mean `x`?` for the valid name nearest to `given`, or empty.
-pub(super) fn hint(given: &str, valid: &[&str]) -> String {
+pub(crate) fn hint(given: &str, valid: &[&str]) -> String {
     valid
         .iter()
         .map(|candidate| (strsim::jaro_winkler(given, candidate), candidate))
@@ -142,6 +143,21 @@ pub(super) fn hint(given: &str, valid: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// The exit code `cause` says if it is one of slipway-tags' errors: a tool that
+/// uses this crate passes it to [`slipway_core::cli::finish`]. It asks the
+/// `classify` of the Slipway crates this one wraps errors of as well.
+pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    [
+        slipway_core::cli::code::<TagError>,
+        slipway_core::cli::code::<context::ContextError>,
+        slipway_core::cli::code::<version::CommitError>,
+        slipway_config::classify,
+        slipway_git::classify,
+    ]
+    .iter()
+    .find_map(|code| code(cause))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,7 +165,7 @@ mod tests {
     #[test]
     fn flags_win_over_slipway_toml_and_errors_name_their_source() {
         let text = "[project]\nname = \"p\"\nregistry = \"r.io/p\"\n\n[tags]\nrules = [\"type=sha\", \"type=nope\"]\nflavor = [\"latest=false\"]\n";
-        let config = crate::config::Config::from_str(text, std::path::Path::new("slipway.toml"))
+        let config = slipway_config::Config::from_str(text, std::path::Path::new("slipway.toml"))
             .expect("a config whose tag lines are only parsed later");
         let error = rules_and_flavor::<&str>(&[], &[], Some(&config.tags)).expect_err("type=nope");
         assert!(

@@ -79,7 +79,7 @@ pub enum CommitError {
     },
 }
 
-crate::cli::exit_status!(CommitError => USAGE);
+slipway_core::cli::exit_status!(CommitError => USAGE);
 
 /// A parsed Conventional Commit message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use slipway_core::paths::Quantifier;
+use slipway_git::paths::Quantifier;
 
 /// Tell which files changed between two refs and which named filters (and
 /// so which images) they touch.

@@ -27,8 +27,8 @@ pub use report::Report;
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
+use slipway_config::Config;
 use slipway_core::cli::UsageError;
-use slipway_core::config::Config;
 use slipway_core::output::Output;
 
 /// Runs `img-build`.

@@ -5,5 +5,15 @@ fn main() -> std::process::ExitCode {
     let cli = img_build::Cli::parse();
     let out = slipway_core::cli::init(&cli.global);
     let result = img_build::run(cli, &out);
-    slipway_core::cli::finish(&out, result)
+    slipway_core::cli::finish(
+        &out,
+        result,
+        &[
+            slipway_config::classify,
+            slipway_git::classify,
+            slipway_registry::classify,
+            slipway_tags::classify,
+            slipway_stale::classify,
+        ],
+    )
 }

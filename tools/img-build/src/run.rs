@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use slipway_core::config::Platform;
+use slipway_config::Platform;
 use slipway_core::image_ref::Digest;
 use slipway_core::output::Output;
 use slipway_core::progress::{Progress, Task};
@@ -24,9 +24,9 @@ use crate::backend::{Backend, BackendKind, DigestSource, Invocation};
 use crate::freshness::Freshness;
 use crate::plan::{Plan, Target};
 use crate::work::work;
-use slipway_core::config::SecretSource;
+use slipway_config::SecretSource;
 
-pub(crate) use slipway_core::contract::img_build::{SkipReason, Status};
+pub(crate) use slipway_contract::img_build::{SkipReason, Status};
 
 /// What one target produced.
 #[derive(Debug, Clone)]

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use slipway_config::{Config, Env, Host};
 use slipway_core::cli::UsageError;
-use slipway_core::config::{Config, Env, Host};
 use slipway_core::output::Output;
 use slipway_core::secret::{ExposeSecret as _, SecretString};
 
@@ -203,7 +203,7 @@ pub(crate) fn identity(config: &Config) -> deploy::Identity {
         .ok()
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| holder.clone());
-    let git_sha = slipway_core::git::Repo::discover(&config.root)
+    let git_sha = slipway_git::Repo::discover(&config.root)
         .and_then(|repo| repo.head_sha())
         .map(|sha| sha.as_str().to_owned())
         .ok()

@@ -167,7 +167,7 @@ pub struct RunArgs {
     /// must be deployed and ready before the next starts [default: the env's `batch`, else all
     /// hosts at once]
     #[arg(long, value_name = "N|P%")]
-    pub batch: Option<slipway_core::config::Batch>,
+    pub batch: Option<slipway_config::Batch>,
 
     /// Deploy this many hosts first, wait until they are ready, then the rest in batches
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use slipway_core::config::Host;
+use slipway_config::Host;
 use slipway_core::image_ref::ImageRef;
 use slipway_core::progress::{Progress, Task};
 

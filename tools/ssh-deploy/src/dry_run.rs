@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use slipway_core::config::{Env, Host};
-use slipway_core::contract::ssh_deploy::Report as Json;
+use slipway_config::{Env, Host};
+use slipway_contract::ssh_deploy::Report as Json;
 
 use crate::plan::{self, BundleFile};
 use crate::{DryRun, DryRunFile};

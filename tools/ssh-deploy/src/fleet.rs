@@ -4,7 +4,7 @@
 //! not started are not started and those this run deployed are rolled back
 //! to their previous release, unless `--keep-going`.
 
-use slipway_core::config::Host;
+use slipway_config::Host;
 use slipway_core::progress::Progress;
 
 use crate::deploy::{self, Connection, Identity, Images, Job};

@@ -35,8 +35,8 @@ mod ssh;
 mod ssh_config;
 
 use anyhow::Context as _;
-use slipway_core::config::{Config, Host};
-use slipway_core::contract::ssh_deploy::Report as Json;
+use slipway_config::{Config, Host};
+use slipway_contract::ssh_deploy::Report as Json;
 use slipway_core::output::Output;
 
 use access::connect_plan;
@@ -47,10 +47,10 @@ pub use cli::{
     RunArgs,
 };
 pub use render::Report;
-pub use slipway_core::contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
+pub use slipway_contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
 pub use ssh::read_known_hosts;
 
-pub use slipway_core::contract::ssh_deploy::{DryRun, DryRunFile, HostReport, Outcome};
+pub use slipway_contract::ssh_deploy::{DryRun, DryRunFile, HostReport, Outcome};
 
 /// Runs `ssh-deploy`.
 pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {

@@ -5,7 +5,17 @@ fn main() -> std::process::ExitCode {
     let cli = ssh_deploy::Cli::parse();
     let out = slipway_core::cli::init(&cli.global);
     let result = ssh_deploy::run(cli, &out);
-    let code = slipway_core::cli::finish(&out, result);
+    let code = slipway_core::cli::finish(
+        &out,
+        result,
+        &[
+            slipway_config::classify,
+            slipway_git::classify,
+            slipway_registry::classify,
+            slipway_stale::classify,
+            slipway_ready::classify,
+        ],
+    );
     // A deploy stopped by SIGINT or SIGTERM exits as the signal would: 130, 143.
     ssh_deploy::cancelled_exit_status().map_or(code, std::process::ExitCode::from)
 }

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 
 use anyhow::Context as _;
 use sha2::Digest as _;
+use slipway_config::Env;
 use slipway_core::cli::UsageError;
-use slipway_core::config::Env;
 use slipway_core::image_ref::ImageRef;
 use slipway_core::output::shell_quote;
 use slipway_core::secret::RedactedUrl;
@@ -139,7 +139,7 @@ pub(crate) fn images_from_report(
     source: &str,
     env: &Env,
 ) -> anyhow::Result<(Vec<String>, String)> {
-    let report: slipway_core::contract::img_build::BuildReport = serde_json::from_str(text).map_err(|error| {
+    let report: slipway_contract::img_build::BuildReport = serde_json::from_str(text).map_err(|error| {
         UsageError::new(format!(
             "`--images-from {source}` is not img-build's JSON report (`img-build --format json`): {error}"
         ))
@@ -179,7 +179,7 @@ pub(crate) fn secret_vars(
     let mut vars: Vec<(String, slipway_core::secret::SecretString)> = Vec::new();
     for name in names {
         // The value given is not shown: a value pasted in place of a name may be a secret.
-        if !slipway_core::config::is_variable_name(name) {
+        if !slipway_config::is_variable_name(name) {
             return Err(UsageError::new(
                 "`--env-var` takes the name of an environment variable of the runner (letters, digits, `_`), e.g. `DATABASE_URL`, not its value; the value given is not shown: it may be a secret",
             ));

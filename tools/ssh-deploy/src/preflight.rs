@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use slipway_core::config::Host;
+use slipway_config::Host;
 
 use crate::deploy::{self, Connection, Job};
 use crate::plan::{self, PREFLIGHT_TAG};

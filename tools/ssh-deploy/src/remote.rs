@@ -26,7 +26,7 @@ use sha2::Digest as _;
 
 use crate::plan::{BundleFile, Staged};
 
-pub(crate) use slipway_core::contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
+pub(crate) use slipway_contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
 
 /// One line for people about who holds a lock.
 pub(crate) fn describe(holder: &LockHolder) -> String {

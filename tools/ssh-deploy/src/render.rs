@@ -9,11 +9,11 @@ use slipway_core::output::{Style, escape_control, shell_quote};
 use crate::remote;
 use crate::{Outcome, ReleaseResult};
 
-/// The report of a run: [`slipway_core::contract::ssh_deploy::Report`], as
+/// The report of a run: [`slipway_contract::ssh_deploy::Report`], as
 /// `--format json` prints it.
 #[derive(Debug, serde::Serialize)]
 #[serde(transparent)]
-pub struct Report(pub slipway_core::contract::ssh_deploy::Report);
+pub struct Report(pub slipway_contract::ssh_deploy::Report);
 
 impl slipway_core::output::Report for Report {
     fn render_plain(&self, style: &Style) -> String {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sha2::Digest as _;
-use slipway_core::config::Host;
+use slipway_config::Host;
 use slipway_core::secret::{ExposeSecret as _, SecretString};
 
 /// How to authenticate.

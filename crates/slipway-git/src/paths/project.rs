@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{FilterSpec, PathsError, PatternSpec, docker, exclude_filter};
-use crate::config::{Config, PathPattern};
+use slipway_config::{Config, PathPattern};
 
 /// The name of the filter `[rebuild_all]` becomes.
 pub const REBUILD_ALL: &str = "rebuild_all";
@@ -43,12 +43,12 @@ pub enum ProjectFiltersError {
     DockerIgnore(#[from] PathsError),
 }
 
-impl crate::cli::ExitStatus for ProjectFiltersError {
+impl slipway_core::cli::ExitStatus for ProjectFiltersError {
     fn exit_code(&self) -> Option<u8> {
         match self {
             Self::DockerIgnore(error) => error.exit_code(),
             Self::Dockerfile { .. } | Self::DockerIgnoreRead { .. } => {
-                Some(crate::cli::exit::FAILURE)
+                Some(slipway_core::cli::exit::FAILURE)
             }
         }
     }
@@ -91,16 +91,14 @@ pub fn config_filters(
             ));
             continue;
         }
-        let dockerfile =
-            crate::input::read_to_string(&config.resolve(&image.dockerfile)).map_err(|source| {
-                ProjectFiltersError::Dockerfile {
-                    image: name.clone(),
-                    source,
-                }
+        let dockerfile = slipway_core::input::read_to_string(&config.resolve(&image.dockerfile))
+            .map_err(|source| ProjectFiltersError::Dockerfile {
+                image: name.clone(),
+                source,
             })?;
         let context = relative(&image.context);
         let ignore_path = config.resolve(&image.context).join(".dockerignore");
-        let ignore = match crate::input::read_to_string(&ignore_path) {
+        let ignore = match slipway_core::input::read_to_string(&ignore_path) {
             Ok(text) => Some(docker::DockerIgnore::parse(
                 &text,
                 &context,
