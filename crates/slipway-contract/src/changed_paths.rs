@@ -4,9 +4,10 @@
 //! common). The flat dorny/paths-filter outputs (`<name>`, `<name>_count`,
 //! `<name>_files`) are the `shell` and `github` formats.
 
-use slipway_git::Sha;
-pub use slipway_git::changes::{ChangeStatus, ChangedFile};
-pub use slipway_git::paths::{Reason, Verdict};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Sha;
 
 /// The whole JSON document.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -137,6 +138,275 @@ mod filters_by_name {
                 });
             }
             Ok(filters)
+        }
+    }
+}
+
+/// How a file changed, named as `git diff --name-status` and paths-filter
+/// name it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeStatus {
+    /// A new file (`A`); untracked files of the working tree count as added.
+    Added,
+    /// A copy of another file (`C`), reported only with rename detection.
+    Copied,
+    /// A removed file (`D`).
+    Deleted,
+    /// Changed contents or mode (`M`), or a changed type (`T`).
+    Modified,
+    /// A moved file (`R`), reported only with rename detection.
+    Renamed,
+    /// A file with an unresolved merge conflict (`U`).
+    Unmerged,
+}
+
+impl ChangeStatus {
+    /// Every status, in the order their names are listed in messages.
+    pub const ALL: [ChangeStatus; 6] = [
+        ChangeStatus::Added,
+        ChangeStatus::Copied,
+        ChangeStatus::Deleted,
+        ChangeStatus::Modified,
+        ChangeStatus::Renamed,
+        ChangeStatus::Unmerged,
+    ];
+
+    /// The lowercase name: `added`, `copied`, `deleted`, `modified`,
+    /// `renamed`, `unmerged`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeStatus::Added => "added",
+            ChangeStatus::Copied => "copied",
+            ChangeStatus::Deleted => "deleted",
+            ChangeStatus::Modified => "modified",
+            ChangeStatus::Renamed => "renamed",
+            ChangeStatus::Unmerged => "unmerged",
+        }
+    }
+
+    /// The letter `git diff --name-status` prints.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeStatus::Added => 'A',
+            ChangeStatus::Copied => 'C',
+            ChangeStatus::Deleted => 'D',
+            ChangeStatus::Modified => 'M',
+            ChangeStatus::Renamed => 'R',
+            ChangeStatus::Unmerged => 'U',
+        }
+    }
+
+    /// The status a `--name-status` letter or a name stands for. Besides
+    /// git's letters and this type's names, GitHub's API names are accepted
+    /// (`removed`, `changed`), so its file lists can be piped in.
+    pub fn from_token(token: &str) -> Option<ChangeStatus> {
+        let letter = match token.as_bytes() {
+            // `R100`, `C075`: a letter and a similarity score.
+            [first, rest @ ..] if rest.iter().all(u8::is_ascii_digit) => Some(*first),
+            _ => None,
+        };
+        match letter {
+            Some(b'A') => return Some(ChangeStatus::Added),
+            Some(b'C') => return Some(ChangeStatus::Copied),
+            Some(b'D') => return Some(ChangeStatus::Deleted),
+            Some(b'M' | b'T') => return Some(ChangeStatus::Modified),
+            Some(b'R') => return Some(ChangeStatus::Renamed),
+            Some(b'U') => return Some(ChangeStatus::Unmerged),
+            _ => {}
+        }
+        match token.to_ascii_lowercase().as_str() {
+            "removed" => Some(ChangeStatus::Deleted),
+            "changed" => Some(ChangeStatus::Modified),
+            name => ChangeStatus::ALL.into_iter().find(|s| s.as_str() == name),
+        }
+    }
+}
+
+impl fmt::Display for ChangeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status name that is not one of [`ChangeStatus::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStatus {
+    /// The name as given.
+    pub name: String,
+}
+
+impl fmt::Display for UnknownStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown change status `{}`: expected one of `added`, `copied`, `deleted`, `modified`, `renamed`, `unmerged`",
+            self.name
+        )
+    }
+}
+
+impl std::error::Error for UnknownStatus {}
+
+impl FromStr for ChangeStatus {
+    type Err = UnknownStatus;
+
+    /// Parses a lowercase or capitalised name (`added`, `Modified`), as
+    /// paths-filter's `added|modified:` keys are written.
+    fn from_str(name: &str) -> Result<Self, UnknownStatus> {
+        let lower = name.trim().to_ascii_lowercase();
+        ChangeStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == lower)
+            .ok_or_else(|| UnknownStatus {
+                name: name.to_owned(),
+            })
+    }
+}
+
+/// One changed file, its path relative to the repository root with `/`
+/// separators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChangedFile {
+    /// The path after the change (for a deleted file, the path it had).
+    pub path: String,
+    /// How it changed.
+    pub status: ChangeStatus,
+    /// For a renamed or copied file, the path it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The path's exact bytes when they are not UTF-8 (git allows any byte
+    /// but NUL in a path): JSON shows them as an array of byte values, and
+    /// `path` then holds the path with U+FFFD in place of each invalid
+    /// sequence, which is what filters match against. Absent for UTF-8
+    /// paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<Vec<u8>>,
+}
+
+impl ChangedFile {
+    /// A changed file without a source path.
+    pub fn new(path: impl Into<String>, status: ChangeStatus) -> ChangedFile {
+        ChangedFile {
+            path: path.into(),
+            status,
+            from: None,
+            path_bytes: None,
+        }
+    }
+
+    /// A changed file whose path is git's bytes, kept exactly when they are
+    /// not UTF-8 (see [`ChangedFile::path_bytes`]).
+    pub fn from_bytes(path: Vec<u8>, status: ChangeStatus, from: Option<String>) -> ChangedFile {
+        match String::from_utf8(path) {
+            Ok(path) => ChangedFile {
+                path,
+                status,
+                from,
+                path_bytes: None,
+            },
+            Err(error) => ChangedFile {
+                path: String::from_utf8_lossy(error.as_bytes()).into_owned(),
+                status,
+                from,
+                path_bytes: Some(error.into_bytes()),
+            },
+        }
+    }
+
+    /// The path's exact bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.path_bytes.as_deref().unwrap_or(self.path.as_bytes())
+    }
+}
+
+/// Why a filter did or did not match a file, for `--explain`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    /// A pattern matched (for a negated pattern: the path does not match
+    /// what follows the `!`).
+    Matched {
+        /// The pattern.
+        pattern: String,
+        /// Where it came from.
+        origin: String,
+    },
+    /// A positive pattern matched, but a `!` pattern excluded the path.
+    Excluded {
+        /// The positive pattern.
+        pattern: String,
+        /// The excluding pattern.
+        by: String,
+    },
+    /// Under `predicate-quantifier: every`, this pattern does not hold.
+    NotEvery {
+        /// The failing pattern.
+        pattern: String,
+    },
+    /// A pattern matched, but only for other change statuses.
+    Status {
+        /// The pattern.
+        pattern: String,
+        /// The statuses it is limited to.
+        statuses: Vec<ChangeStatus>,
+    },
+    /// The build context's `.dockerignore` leaves the path out.
+    DockerIgnored {
+        /// The positive pattern that matched.
+        pattern: String,
+        /// The `.dockerignore` line that excludes.
+        by: String,
+    },
+    /// No pattern of the filter matches the path.
+    NoPattern,
+}
+
+/// One filter's answer for one file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Verdict {
+    /// The filter.
+    pub filter: String,
+    /// Whether the file counts for the filter.
+    pub matched: bool,
+    /// Why.
+    #[serde(flatten)]
+    pub reason: Reason,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = &self.filter;
+        match &self.reason {
+            Reason::Matched { pattern, origin } => {
+                write!(f, "{name}: matched by `{pattern}` ({origin})")
+            }
+            Reason::Excluded { pattern, by } => {
+                write!(f, "{name}: `{pattern}` matches but `{by}` excludes it")
+            }
+            Reason::NotEvery { pattern } => {
+                write!(
+                    f,
+                    "{name}: `{pattern}` does not hold (predicate-quantifier: every)"
+                )
+            }
+            Reason::Status { pattern, statuses } => {
+                let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+                write!(
+                    f,
+                    "{name}: `{pattern}` matches but only for {}",
+                    names.join("|")
+                )
+            }
+            Reason::DockerIgnored { pattern, by } => {
+                write!(
+                    f,
+                    "{name}: `{pattern}` matches but .dockerignore `{by}` leaves it out"
+                )
+            }
+            Reason::NoPattern => write!(f, "{name}: no pattern matches"),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use slipway_stale::Verdict;
+pub use crate::image_stale_check::Verdict;
 
 /// The whole JSON document (untagged: a plan has `dry_run: true`, a build
 /// report has `pushed` and `log_dir`).

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-pub use slipway_tags::version::{Bump, ConventionalCommit};
+use std::fmt;
 
 /// `img-tag compute --format json`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -120,4 +120,64 @@ pub struct LsReport {
     pub repository: String,
     /// Its tags, sorted.
     pub tags: Vec<String>,
+}
+
+/// A parsed Conventional Commit message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConventionalCommit {
+    /// `feat`, `fix`, … (lowercased).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The scope between parentheses, if any.
+    pub scope: Option<String>,
+    /// Whether `!` or a `BREAKING CHANGE:` footer marks a breaking change.
+    pub is_breaking: bool,
+    /// The subject after `: `.
+    pub description: String,
+    /// The text of the `BREAKING CHANGE:` footer, if any.
+    pub breaking_note: Option<String>,
+}
+
+/// How much a release changes the version.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Bump {
+    /// Nothing to release.
+    None,
+    /// `x.y.Z+1`.
+    Patch,
+    /// `x.Y+1.0`.
+    Minor,
+    /// `X+1.0.0` (`0.Y+1.0` while the major version is 0).
+    Major,
+}
+
+impl fmt::Display for Bump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Bump::None => "none",
+            Bump::Patch => "patch",
+            Bump::Minor => "minor",
+            Bump::Major => "major",
+        })
+    }
+}
+
+impl ConventionalCommit {
+    /// The bump this commit asks for: `!` or `BREAKING CHANGE:` major,
+    /// `feat` minor, `fix` and `perf` patch, anything else none.
+    pub fn bump(&self) -> Bump {
+        if self.is_breaking {
+            Bump::Major
+        } else {
+            match self.kind.as_str() {
+                "feat" => Bump::Minor,
+                "fix" | "perf" => Bump::Patch,
+                _ => Bump::None,
+            }
+        }
+    }
 }

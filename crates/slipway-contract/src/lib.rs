@@ -3,9 +3,11 @@
 //! deserializes them. One module per tool.
 //!
 //! These shapes are a contract: adding a field is fine, renaming or removing
-//! one is breaking. Each tool's snapshot tests pin its shape. Types that were
-//! already shared domain types of this crate (`stale`, `changes`, `paths`,
-//! `version`) are re-exported by the tool's module rather than moved.
+//! one is breaking. Each tool's snapshot tests pin its shape. The domain types a
+//! report holds (a [`Sha`], a change status, a staleness verdict, a version
+//! bump) are defined here, so this crate depends on serde alone; the crates
+//! that compute them (slipway-git, slipway-stale, slipway-tags) re-export
+//! them.
 
 pub mod changed_paths;
 pub mod image_stale_check;
@@ -13,6 +15,87 @@ pub mod img_build;
 pub mod img_tag;
 pub mod ready_wait;
 pub mod ssh_deploy;
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A full commit sha: 40 lowercase hexadecimal digits.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha(String);
+
+impl Sha {
+    /// The number of hex digits in [`Sha::short`].
+    pub const SHORT_LEN: usize = 7;
+
+    /// The full 40 hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first seven hex digits, as `git rev-parse --short=7` prints them
+    /// (git would print more only if seven were ambiguous in the repository;
+    /// a fixed length keeps tags like `sha-0123abc` stable).
+    pub fn short(&self) -> &str {
+        &self.0[..Self::SHORT_LEN]
+    }
+}
+
+impl FromStr for Sha {
+    type Err = InvalidSha;
+
+    /// Accepts 40 hex digits in either case; stores them lowercase.
+    fn from_str(value: &str) -> Result<Self, InvalidSha> {
+        if value.len() == 40 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(value.to_ascii_lowercase()))
+        } else {
+            Err(InvalidSha {
+                value: value.to_owned(),
+            })
+        }
+    }
+}
+
+impl TryFrom<String> for Sha {
+    type Error = InvalidSha;
+
+    fn try_from(value: String) -> Result<Self, InvalidSha> {
+        value.parse()
+    }
+}
+
+impl From<Sha> for String {
+    fn from(sha: Sha) -> String {
+        sha.0
+    }
+}
+
+impl fmt::Display for Sha {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A string that should be a full commit sha is not one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSha {
+    /// The rejected value.
+    pub value: String,
+}
+
+impl fmt::Display for InvalidSha {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a full commit sha: expected 40 hexadecimal digits",
+            self.value
+        )
+    }
+}
+
+impl std::error::Error for InvalidSha {}
 
 /// (De)serializes a [`std::time::Duration`] as whole milliseconds.
 pub(crate) mod millis {

@@ -13,10 +13,11 @@
 pub mod changes;
 pub mod paths;
 
+pub use slipway_contract::{InvalidSha, Sha};
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 /// Why a git operation failed, naming the repository and what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -126,73 +127,30 @@ fn shallow_hint(shallow: &bool) -> &'static str {
     }
 }
 
-/// A full commit sha: 40 lowercase hexadecimal digits.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "String", into = "String")]
-pub struct Sha(String);
-
-impl Sha {
-    /// The number of hex digits in [`Sha::short`].
-    pub const SHORT_LEN: usize = 7;
-
-    /// The full 40 hex digits.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The first seven hex digits, as `git rev-parse --short=7` prints them
-    /// (git would print more only if seven were ambiguous in the repository;
-    /// a fixed length keeps tags like `sha-0123abc` stable).
-    pub fn short(&self) -> &str {
-        &self.0[..Self::SHORT_LEN]
-    }
-
+/// A [`Sha`] as git2 reads it: the sha is a contract type (serde only), so
+/// its conversions from and to git2's object ids live here.
+pub trait OidSha {
     /// The sha of a git2 object id.
-    pub fn from_oid(oid: git2::Oid) -> Self {
-        Self(oid.to_string())
-    }
-
+    fn from_oid(oid: git2::Oid) -> Self;
     /// The git2 object id of this sha.
-    pub fn oid(&self) -> git2::Oid {
+    fn oid(&self) -> git2::Oid;
+}
+
+impl OidSha for Sha {
+    fn from_oid(oid: git2::Oid) -> Self {
+        // An oid prints as 40 lowercase hex digits, which is always a valid sha.
+        Sha::try_from(oid.to_string()).expect("a git2 oid is 40 hex digits")
+    }
+
+    fn oid(&self) -> git2::Oid {
         // A `Sha` holds 40 hex digits by construction, which is always a valid oid.
-        git2::Oid::from_str(&self.0).expect("a `Sha` is 40 hex digits")
+        git2::Oid::from_str(self.as_str()).expect("a `Sha` is 40 hex digits")
     }
 }
 
-impl FromStr for Sha {
-    type Err = GitError;
-
-    /// Accepts 40 hex digits in either case; stores them lowercase.
-    fn from_str(value: &str) -> Result<Self, GitError> {
-        if value.len() == 40 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Ok(Self(value.to_ascii_lowercase()))
-        } else {
-            Err(GitError::InvalidSha {
-                value: value.to_owned(),
-            })
-        }
-    }
-}
-
-impl TryFrom<String> for Sha {
-    type Error = GitError;
-
-    fn try_from(value: String) -> Result<Self, GitError> {
-        value.parse()
-    }
-}
-
-impl From<Sha> for String {
-    fn from(sha: Sha) -> String {
-        sha.0
-    }
-}
-
-impl fmt::Display for Sha {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+impl From<InvalidSha> for GitError {
+    fn from(error: InvalidSha) -> Self {
+        GitError::InvalidSha { value: error.value }
     }
 }
 

@@ -20,8 +20,7 @@ mod index;
 pub mod project;
 pub mod yaml;
 
-use std::fmt;
-
+pub use slipway_contract::changed_paths::{Reason, Verdict};
 use slipway_glob as glob;
 use slipway_glob::extglob;
 
@@ -177,95 +176,6 @@ pub struct FilterSet {
     /// path); every other filter needs a hit to match.
     match_without_hit: Vec<usize>,
     filters: Vec<Filter>,
-}
-
-/// Why a filter did or did not match a file, for `--explain`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Reason {
-    /// A pattern matched (for a negated pattern: the path does not match
-    /// what follows the `!`).
-    Matched {
-        /// The pattern.
-        pattern: String,
-        /// Where it came from.
-        origin: String,
-    },
-    /// A positive pattern matched, but a `!` pattern excluded the path.
-    Excluded {
-        /// The positive pattern.
-        pattern: String,
-        /// The excluding pattern.
-        by: String,
-    },
-    /// Under `predicate-quantifier: every`, this pattern does not hold.
-    NotEvery {
-        /// The failing pattern.
-        pattern: String,
-    },
-    /// A pattern matched, but only for other change statuses.
-    Status {
-        /// The pattern.
-        pattern: String,
-        /// The statuses it is limited to.
-        statuses: Vec<ChangeStatus>,
-    },
-    /// The build context's `.dockerignore` leaves the path out.
-    DockerIgnored {
-        /// The positive pattern that matched.
-        pattern: String,
-        /// The `.dockerignore` line that excludes.
-        by: String,
-    },
-    /// No pattern of the filter matches the path.
-    NoPattern,
-}
-
-/// One filter's answer for one file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Verdict {
-    /// The filter.
-    pub filter: String,
-    /// Whether the file counts for the filter.
-    pub matched: bool,
-    /// Why.
-    #[serde(flatten)]
-    pub reason: Reason,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = &self.filter;
-        match &self.reason {
-            Reason::Matched { pattern, origin } => {
-                write!(f, "{name}: matched by `{pattern}` ({origin})")
-            }
-            Reason::Excluded { pattern, by } => {
-                write!(f, "{name}: `{pattern}` matches but `{by}` excludes it")
-            }
-            Reason::NotEvery { pattern } => {
-                write!(
-                    f,
-                    "{name}: `{pattern}` does not hold (predicate-quantifier: every)"
-                )
-            }
-            Reason::Status { pattern, statuses } => {
-                let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
-                write!(
-                    f,
-                    "{name}: `{pattern}` matches but only for {}",
-                    names.join("|")
-                )
-            }
-            Reason::DockerIgnored { pattern, by } => {
-                write!(
-                    f,
-                    "{name}: `{pattern}` matches but .dockerignore `{by}` leaves it out"
-                )
-            }
-            Reason::NoPattern => write!(f, "{name}: no pattern matches"),
-        }
-    }
 }
 
 impl FilterSet {

@@ -4,6 +4,7 @@
 //! stale.
 
 use super::*;
+use slipway_git::OidSha as _;
 
 /// Judges published images against one commit of one repository.
 pub struct Judge {

@@ -5,7 +5,7 @@
 //! Pure: the caller walks the history (commits since the last release tag,
 //! newest first) and hands the messages in.
 
-use std::fmt;
+pub use slipway_contract::img_tag::{Bump, ConventionalCommit};
 
 /// The types of the Conventional Commits convention (as commitlint's
 /// `config-conventional` lists them); `check-commit` accepts these.
@@ -81,27 +81,17 @@ pub enum CommitError {
 
 slipway_core::cli::exit_status!(CommitError => USAGE);
 
-/// A parsed Conventional Commit message.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ConventionalCommit {
-    /// `feat`, `fix`, … (lowercased).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The scope between parentheses, if any.
-    pub scope: Option<String>,
-    /// Whether `!` or a `BREAKING CHANGE:` footer marks a breaking change.
-    pub is_breaking: bool,
-    /// The subject after `: `.
-    pub description: String,
-    /// The text of the `BREAKING CHANGE:` footer, if any.
-    pub breaking_note: Option<String>,
-}
-
-impl ConventionalCommit {
+/// Parsing a [`ConventionalCommit`] (a contract type, serde only) from a
+/// commit message.
+pub trait ParseCommit: Sized {
     /// Parses a message: `type(scope)!: description`, then optionally a blank
     /// line, a body and footers. Any type is accepted; see [`check`] for the
     /// strict form.
-    pub fn parse(message: &str) -> Result<ConventionalCommit, CommitError> {
+    fn parse(message: &str) -> Result<Self, CommitError>;
+}
+
+impl ParseCommit for ConventionalCommit {
+    fn parse(message: &str) -> Result<ConventionalCommit, CommitError> {
         let message = message.trim();
         let mut lines = message.lines();
         let subject = lines
@@ -166,20 +156,6 @@ impl ConventionalCommit {
             breaking_note,
         })
     }
-
-    /// The bump this commit asks for: `!` or `BREAKING CHANGE:` major,
-    /// `feat` minor, `fix` and `perf` patch, anything else none.
-    pub fn bump(&self) -> Bump {
-        if self.is_breaking {
-            Bump::Major
-        } else {
-            match self.kind.as_str() {
-                "feat" => Bump::Minor,
-                "fix" | "perf" => Bump::Patch,
-                _ => Bump::None,
-            }
-        }
-    }
 }
 
 /// The text of a `BREAKING CHANGE:` (or `BREAKING-CHANGE:`) footer, with its
@@ -235,42 +211,6 @@ pub fn check(message: &str, types: &[&str]) -> Result<ConventionalCommit, Commit
         });
     }
     Ok(commit)
-}
-
-/// How much a release changes the version.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Bump {
-    /// Nothing to release.
-    None,
-    /// `x.y.Z+1`.
-    Patch,
-    /// `x.Y+1.0`.
-    Minor,
-    /// `X+1.0.0` (`0.Y+1.0` while the major version is 0).
-    Major,
-}
-
-impl fmt::Display for Bump {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Bump::None => "none",
-            Bump::Patch => "patch",
-            Bump::Minor => "minor",
-            Bump::Major => "major",
-        })
-    }
 }
 
 /// The largest bump the messages ask for; messages that are not
