@@ -244,10 +244,16 @@ fn init_logging(verbose: u8, quiet: bool, color: bool) {
         .try_init();
 }
 
-/// The tools' own library targets (`img_tag`, `changed_paths`, …), which the
-/// `-v` levels cover along with slipway-core.
+/// The tools' own library targets (`img_tag`, `changed_paths`, …) and the
+/// library crates', which the `-v` levels cover along with slipway-core.
 fn own_targets(level: &str) -> String {
     [
+        "slipway_config",
+        "slipway_git",
+        "slipway_registry",
+        "slipway_tags",
+        "slipway_stale",
+        "slipway_ready",
         "img_build",
         "img_tag",
         "changed_paths",
