@@ -5,7 +5,8 @@
 //! tables, types, globs, repositories, platforms, durations, hosts, the
 //! `depends_on` graph and that bundle files exist. Every error names the file,
 //! line and column and says what would be valid (see docs/config.md). Path
-//! matching is not here; it belongs to the paths module.
+//! matching is not here; it belongs to slipway-git's `paths` (the glob
+//! syntax, which loading checks, is slipway-glob).
 
 mod error;
 mod parse;

@@ -1,5 +1,7 @@
 //! Facts about a git repository, read through git2: HEAD, branch, tags,
-//! dirtiness, revisions, merge bases, history between two commits.
+//! dirtiness, revisions, merge bases, history between two commits. The
+//! crate's other modules build on them: [`changes`] (which files changed)
+//! and [`paths`] (the filters that map changed files to targets).
 //!
 //! This module only reads; it never fetches, commits or moves refs. git2 is
 //! blocking: async callers run it in `tokio::task::spawn_blocking` (a

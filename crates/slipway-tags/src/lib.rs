@@ -1,6 +1,7 @@
 //! Image tags and OCI labels computed the way docker/metadata-action computes
 //! them, from its own `tags:`, `flavor:` and `images:` lines, so a team can
 //! paste its workflow's inputs and get the same tags in the same order.
+//! [`version`] computes the next semver from Conventional Commits.
 //!
 //! This module is pure: the caller gathers the facts (event, ref, sha,
 //! default branch, clock) into a [`TagContext`]; nothing here reads the
