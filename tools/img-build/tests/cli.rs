@@ -19,7 +19,11 @@ fn version_prints_the_package_version() {
     Cmd::new(env!("CARGO_BIN_EXE_img-build"))
         .arg("--version")
         .run()
-        .assert(0, concat!("img-build ", env!("CARGO_PKG_VERSION"), "\n"), "");
+        .assert(
+            0,
+            concat!("img-build ", env!("CARGO_PKG_VERSION"), "\n"),
+            "",
+        );
 }
 
 #[test]

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{img_build, json, project, target};
 use slipway_testbed::Dockerd;
-use slipway_testbed::cmd::Cmd;
 use slipway_testbed::UNRESOLVABLE_REGISTRY as UNRESOLVABLE;
+use slipway_testbed::cmd::Cmd;
 
 /// No fault may make img-build hang: each run must end within this.
 const DEADLINE: Duration = Duration::from_secs(60);

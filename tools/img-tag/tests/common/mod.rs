@@ -16,7 +16,10 @@ pub(crate) fn img_tag(
     stdin: Option<&str>,
 ) -> Outcome {
     let mut command = Cmd::new(env!("CARGO_BIN_EXE_img-tag"));
-    command.args(args).current_dir(dir).envs(env.iter().copied());
+    command
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied());
     if let Some(text) = stdin {
         command.stdin(text);
     }
