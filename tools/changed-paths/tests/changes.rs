@@ -2,10 +2,9 @@
 //! merges, renames, deletions, new branches, force-pushes, shallow clones,
 //! the working tree and piped file lists, with exact outputs.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::git::GitRepo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_changed-paths");
@@ -18,49 +17,21 @@ struct Run {
     stderr: String,
 }
 
-/// Runs the binary in `dir` with `args`, a clean environment (no CI, no
-/// colour) plus `env`, and `stdin` piped in.
+/// Runs the binary in `dir` with `args` through the test bed's builder (a
+/// cleared environment: no CI, no colour) plus `env`, and `stdin` piped in.
 fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Run {
-    let mut command = Command::new(BIN);
-    command
+    let output = Cmd::new(BIN)
         .current_dir(dir)
         .args(args)
         .env("NO_COLOR", "1")
-        .env("RUST_LOG", "error");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("GITHUB_")
-            || name.starts_with("GITLAB")
-            || name.starts_with("CI_")
-            || name.starts_with("SLIPWAY_")
-        {
-            command.env_remove(name);
-        }
-    }
-    command.envs(env.iter().copied());
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("the binary starts");
-    let written = child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin.as_bytes());
-    // A run that stops at a usage error never reads stdin; its exit code
-    // and message are what the caller checks.
-    if let Err(error) = written {
-        assert_eq!(
-            error.kind(),
-            std::io::ErrorKind::BrokenPipe,
-            "stdin takes the list"
-        );
-    }
-    let output = child.wait_with_output().expect("the binary finishes");
+        .env("RUST_LOG", "error")
+        .envs(env.iter().copied())
+        .stdin(stdin)
+        .run();
     Run {
         code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        stdout: output.stdout_str(),
+        stderr: output.stderr_str(),
     }
 }
 

@@ -11,10 +11,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{Project, fake_ref};
 use slipway_testbed::Sshd;
+use slipway_testbed::cmd::Cmd;
 
 /// slipway.toml of a project deploying image `app` to env `prod` on a host
 /// nobody listens on; `extra` is appended to `[envs.prod]`.
@@ -46,15 +46,11 @@ fn project(toml: &str) -> tempfile::TempDir {
 /// `expected` in stderr; returns stderr.
 #[track_caller]
 fn check_in(dir: &Path, args: &[&str], expected: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
         .current_dir(dir)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("SLIPWAY_ENV")
         .env("NO_COLOR", "1")
         .args(args)
-        .output()
-        .expect("ssh-deploy runs");
+        .run();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(output.stdout.is_empty(), "{args:?}: stdout is for data");
@@ -418,18 +414,15 @@ fn secrets_shorter_than_4_bytes_are_refused_naming_where_they_came_from() {
         ("--env-var", &["--env-var"][..]),
         ("--ssh-key-passphrase-env", &with_key[..]),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+        let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
             .current_dir(dir.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("GITHUB_ACTIONS")
             .env("NO_COLOR", "1")
             .env("SHORT_VALUE", "q7")
             .env("DEPLOY_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----\n")
             .args(["deploy", "--env", "prod", "--image", &image])
             .args(args)
             .arg("SHORT_VALUE")
-            .output()
-            .expect("ssh-deploy runs");
+            .run();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
         assert!(output.stdout.is_empty(), "{flag}");

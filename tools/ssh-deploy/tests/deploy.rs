@@ -10,6 +10,7 @@ mod common;
 
 use common::{Project, fake_ref};
 use slipway_testbed::Sshd;
+use slipway_testbed::cmd::Cmd;
 
 const SCRIPT: &str = "#!/bin/sh\nset -eu\necho \"deploying $APP_IMAGE as release $SLIPWAY_RELEASE\"\necho \"to stderr\" >&2\nprintf '%s\\n' \"$APP_IMAGE\" > current.txt\n";
 
@@ -259,7 +260,7 @@ fn the_key_can_come_from_an_environment_variable_and_is_never_printed() {
     );
     let image = format!("app={}", fake_ref(1));
     let key = sshd.client_key_pem();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
         .current_dir(project.dir.path())
         .env("DEPLOY_KEY", &key)
         .env("GITHUB_ACTIONS", "true")
@@ -274,8 +275,7 @@ fn the_key_can_come_from_an_environment_variable_and_is_never_printed() {
             "--known-hosts",
         ])
         .arg(sshd.known_hosts_path())
-        .output()
-        .unwrap();
+        .run();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
