@@ -54,6 +54,13 @@ pub enum Command {
     Releases(ConnectArgs),
     /// Show or release the deploy lock of an env
     Lock(LockArgs),
+    /// Destroy an instance of a template env: run the env's `teardown` command in the
+    /// instance's directory, remove the directory, record the destruction
+    Destroy(DestroyArgs),
+    /// List the instances of a template env on each host: state, port, last deploy, images
+    Instances(ConnectArgs),
+    /// Destroy the instances of a template env whose last deploy is older than `--idle`
+    Gc(GcArgs),
 }
 
 /// How to reach and trust the hosts of an env.
@@ -62,6 +69,13 @@ pub struct ConnectArgs {
     /// The env in slipway.toml (`[envs.<NAME>]`)
     #[arg(long, env = "SLIPWAY_ENV", value_name = "NAME")]
     pub env: String,
+
+    /// The instance of a template env (`instances = true` in slipway.toml), e.g. `pr-123`: a
+    /// DNS label, 1 to 63 lowercase letters, digits and `-`; it fills `{instance}` in the env's
+    /// `remote_path` and `env`, and has its own lock, releases and port. Required for a
+    /// template env, refused for any other
+    #[arg(long, env = "SLIPWAY_INSTANCE", value_name = "NAME", value_parser = instance_name)]
+    pub instance: Option<String>,
 
     /// Deploy to this host instead of the env's hosts, `[user@]host[:port]` (repeatable)
     #[arg(long = "host", value_name = "HOST")]
@@ -244,6 +258,58 @@ pub struct LockReleaseArgs {
     /// Also stop a live deploy that holds the lock (its lock holder on the host), freeing it
     #[arg(long)]
     pub force: bool,
+}
+
+/// `destroy`.
+#[derive(Debug, clap::Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    #[command(flatten)]
+    pub teardown: TeardownArgs,
+}
+
+/// `gc`.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// Destroy the instances whose last deploy (or, never deployed, whose creation) is older
+    /// than this, e.g. `7d` (1m to 366days)
+    #[arg(long, value_name = "DURATION", value_parser = age)]
+    pub idle: humantime::Duration,
+
+    #[command(flatten)]
+    pub teardown: TeardownArgs,
+}
+
+/// What `destroy` and `gc` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TeardownArgs {
+    /// Give the env's `teardown` command this long (1ms to 1week)
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = positive_duration)]
+    pub timeout: humantime::Duration,
+
+    /// Wait this long for a deploy of the instance to end, e.g. `5m`, `0s` not to wait (up to
+    /// 1week) [default: the env's `lock_timeout`]
+    #[arg(long, value_name = "DURATION", value_parser = any_duration)]
+    pub lock_wait: Option<humantime::Duration>,
+
+    /// Show which instances would be destroyed on each host, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `--instance`: a DNS label.
+fn instance_name(text: &str) -> Result<String, String> {
+    crate::instance::parse_name(text)
+}
+
+/// An age flag (`--idle`), from 1m to 366 days, range-checked by slipway-core.
+fn age(text: &str) -> Result<humantime::Duration, slipway_core::duration::DurationError> {
+    slipway_core::duration::parse_age(text).map(humantime::Duration::from)
 }
 
 /// A duration flag that must be above zero, range-checked by slipway-core.
