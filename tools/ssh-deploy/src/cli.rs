@@ -18,16 +18,27 @@ use std::path::PathBuf;
 /// host fails, the hosts not started are not started and those this run
 /// deployed are rolled back (unless `--keep-going`).
 ///
+/// Preview environments: an env with `instances = true` is a template;
+/// `--instance pr-123` deploys (or rolls back, lists, locks) one instance of
+/// it, with its own directory (`{instance}` in `remote_path`), lock,
+/// releases and a port from `port_range` (`SLIPWAY_PORT`, `{port}` in
+/// `ready_url`). `destroy` runs the env's `teardown` and removes an
+/// instance, `instances` lists them, `gc --idle 7d` destroys idle ones;
+/// `max_instances` refuses a new instance past the limit (exit 3, before
+/// any host is touched).
+///
 /// Exit status:
 ///   0  deployed (or the query answered)
 ///   1  the deploy ran and failed: the remote command exited non-zero, timed
 ///      out, or the ready URL never answered (then the previous release was
 ///      redeployed unless --no-rollback); hosts the run did not start and
-///      hosts it rolled back because another host failed also exit 1
+///      hosts it rolled back because another host failed also exit 1; a
+///      `teardown` command that failed (the instance is kept)
 ///   2  bad input: flags, slipway.toml, image references
 ///   3  an operation failed: SSH connection (refused, cut, silent), host key
 ///      refused, authentication, upload, a full disk on the host, the env's
 ///      lock is held by another deploy, or a host failed the preflight
+///      (also: a new instance past `max_instances`)
 ///   130, 143  cancelled by SIGINT, SIGTERM: the remote command was stopped,
 ///      the release recorded as `cancelled`, the lock released
 ///

@@ -49,6 +49,8 @@ fn help_is_the_manual() {
         ("deploy_help", &["deploy", "--help"][..]),
         ("rollback_help", &["rollback", "--help"][..]),
         ("lock_release_help", &["lock", "release", "--help"][..]),
+        ("destroy_help", &["destroy", "--help"][..]),
+        ("gc_help", &["gc", "--help"][..]),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
             .args(args)
