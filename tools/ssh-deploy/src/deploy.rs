@@ -137,7 +137,15 @@ fn deploy_locked(
     let instance_job;
     let job = match &job.instance {
         Some(selected) => {
-            let port = crate::instance::claim(&session, &sftp, selected, io, job.lock_wait)?;
+            let is_new_allowed = matches!(job.images, Images::Given(_));
+            let port = crate::instance::claim(
+                &session,
+                &sftp,
+                selected,
+                is_new_allowed,
+                io,
+                job.lock_wait,
+            )?;
             let mut env_vars = job.env_vars.clone();
             env_vars.extend(crate::instance::port_vars(port));
             instance_job = Job {

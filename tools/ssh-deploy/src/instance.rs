@@ -287,14 +287,27 @@ pub(crate) fn preflight(session: &ssh2::Session, selected: &Selected) -> anyhow:
 
 /// Makes the instance active on the host before its deploy, under the
 /// env's instance lock: counts it against `max_instances` and chooses its
-/// port (kept from its record when it has one). Returns the port.
+/// port (kept from its record when it has one). Returns the port. Without
+/// `is_new_allowed` (a rollback), an instance that is not active is refused.
 pub(crate) fn claim(
     session: &ssh2::Session,
     sftp: &ssh2::Sftp,
     selected: &Selected,
+    is_new_allowed: bool,
     io: Duration,
     wait: Duration,
 ) -> anyhow::Result<Option<u16>> {
+    if !is_new_allowed {
+        // A rollback redeploys what an instance ran: it never creates one.
+        let records = read_records(sftp, &selected.base)?;
+        anyhow::ensure!(
+            records
+                .get(&selected.name)
+                .is_some_and(|r| r.state == InstanceState::Active),
+            "instance `{}` does not exist on the host (never deployed, or destroyed), so there is nothing to roll back",
+            selected.name
+        );
+    }
     for dir in [
         selected.base.clone(),
         selected.base.join(".slipway"),

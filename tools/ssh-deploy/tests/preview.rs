@@ -364,3 +364,83 @@ impl Drop for Cleanup<'_> {
         }
     }
 }
+
+/// A template env on `sshd` whose instances run `command` and tear down
+/// with `teardown`; returns the project and the directory of the instances.
+fn plain_template(sshd: &Sshd, teardown: &str) -> (Project, tempfile::TempDir) {
+    let remote = tempfile::tempdir().unwrap();
+    let extra = format!(
+        r#"command = "true"
+
+[envs.preview]
+hosts = ["{user}@127.0.0.1:{port}"]
+remote_path = "{previews}/{{instance}}"
+bundle = ["deploy/deploy.sh"]
+strip_components = 1
+command = "./deploy.sh"
+teardown = "{teardown}"
+instances = true
+"#,
+        user = sshd.user(),
+        port = sshd.port(),
+        previews = remote.path().join("previews").display(),
+    );
+    let project = Project::new(
+        sshd,
+        &extra,
+        &[(
+            "deploy.sh",
+            "#!/bin/sh\necho \"up $SLIPWAY_INSTANCE\"\n",
+            0o755,
+        )],
+    );
+    (project, remote)
+}
+
+#[test]
+fn a_failed_teardown_keeps_the_instance_and_exits_1() {
+    let sshd = Sshd::start();
+    let (project, remote) = plain_template(&sshd, "echo cannot stop; exit 4");
+    let instance = remote.path().join("previews/pr-9");
+    let (code, report, stderr) =
+        project.run_json(&sshd, &["deploy", "--env", "preview", "--instance", "pr-9"]);
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+    assert!(stderr.contains("| up pr-9"), "{stderr}");
+
+    let (code, report, stderr) = project.run_json(
+        &sshd,
+        &["destroy", "--env", "preview", "--instance", "pr-9"],
+    );
+    assert_eq!(code, Some(1), "{report}\n{stderr}");
+    assert_eq!(report["hosts"][0]["outcome"], "failed");
+    assert_eq!(
+        report["hosts"][0]["error"],
+        format!(
+            "the teardown command `echo cannot stop; exit 4` exited with status 4; `{}` is kept: fix it and run `ssh-deploy destroy` again",
+            instance.display()
+        )
+    );
+    assert!(stderr.contains("| cannot stop"), "{stderr}");
+    assert!(instance.join(".slipway/releases/1.json").exists());
+    // The instance's lock was released: a redeploy goes through.
+    let (code, report, stderr) =
+        project.run_json(&sshd, &["deploy", "--env", "preview", "--instance", "pr-9"]);
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+    assert_eq!(report["hosts"][0]["release"], 2);
+}
+
+#[test]
+fn a_rollback_never_creates_an_instance() {
+    let sshd = Sshd::start();
+    let (project, remote) = plain_template(&sshd, "true");
+    let (code, report, stderr) = project.run_json(
+        &sshd,
+        &["rollback", "--env", "preview", "--instance", "pr-5"],
+    );
+    assert_eq!(code, Some(3), "{report}\n{stderr}");
+    assert_eq!(
+        report["hosts"][0]["error"],
+        "instance `pr-5` does not exist on the host (never deployed, or destroyed), so there is nothing to roll back"
+    );
+    assert!(!remote.path().join("previews/pr-5").exists());
+}
