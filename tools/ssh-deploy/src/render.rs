@@ -201,8 +201,14 @@ impl slipway_core::output::Report for Report {
 
     fn summary_markdown(&self) -> Option<String> {
         let mut text = format!(
-            "### ssh-deploy {} `{}`\n\n| host | outcome | release | error |\n| --- | --- | ---: | --- |\n",
-            self.0.action, self.0.env
+            "### ssh-deploy {} `{}`{}\n\n| host | outcome | release | error |\n| --- | --- | ---: | --- |\n",
+            self.0.action,
+            self.0.env,
+            self.0
+                .instance
+                .as_deref()
+                .map(|name| format!(" instance `{name}`"))
+                .unwrap_or_default()
         );
         for host in &self.0.hosts {
             let _ = writeln!(
