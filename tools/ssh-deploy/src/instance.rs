@@ -210,7 +210,9 @@ fn read_records(sftp: &ssh2::Sftp, base: &Path) -> anyhow::Result<BTreeMap<Strin
             Ok(record)
         })();
         match read {
-            Ok(record) => {
+            Ok(mut record) => {
+                // Where its releases are is ours to say, not the record's.
+                record.remote_path = base.join(&record.name).to_string_lossy().into_owned();
                 records.insert(record.name.clone(), record);
             }
             Err(error) => tracing::warn!(
