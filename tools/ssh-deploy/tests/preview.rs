@@ -427,6 +427,52 @@ fn a_failed_teardown_keeps_the_instance_and_exits_1() {
         project.run_json(&sshd, &["deploy", "--env", "preview", "--instance", "pr-9"]);
     assert_eq!(code, Some(0), "{report}\n{stderr}");
     assert_eq!(report["hosts"][0]["release"], 2);
+
+    // `instances` in plain text: one line per host, one per instance.
+    let output = project.run(&sshd, &["instances", "--env", "preview"]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(
+        lines[0],
+        format!("listed {}@127.0.0.1:{}", sshd.user(), sshd.port())
+    );
+    let (head, tail) = lines[1].split_once(" last_deploy=").unwrap();
+    assert_eq!(head, "  pr-9 active port=-");
+    assert!(tail.ends_with("Z release=2 result=deployed"), "{stdout}");
+
+    // A dry run says what it would do and changes nothing.
+    let output = project.run(
+        &sshd,
+        &[
+            "destroy",
+            "--env",
+            "preview",
+            "--instance",
+            "pr-9",
+            "--dry-run",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.starts_with(&format!(
+            "dry run: the instances listed would be destroyed; nothing was changed\nlisted {}@127.0.0.1:{} instance=pr-9\n  pr-9 active port=- last_deploy=",
+            sshd.user(),
+            sshd.port()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "would run `echo cannot stop; exit 4` in `{dir}`, then remove `{dir}` and record instance `pr-9` as destroyed",
+            dir = instance.display()
+        )),
+        "{stderr}"
+    );
+    assert!(instance.join(".slipway/releases/2.json").exists());
 }
 
 #[test]
