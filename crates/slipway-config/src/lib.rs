@@ -181,6 +181,17 @@ pub struct Env {
     /// `preflight`: a command every host must run successfully, in the
     /// remote path, before any host is deployed to.
     pub preflight: Option<String>,
+    /// `instances = true`: the env is a template of preview instances
+    /// (`ssh-deploy --instance pr-123`); its `remote_path` ends in
+    /// `/{instance}`.
+    pub is_template: bool,
+    /// `max_instances`: how many instances may exist on a host at once.
+    pub max_instances: Option<u32>,
+    /// `port_range`: the ports an instance's port is chosen from.
+    pub port_range: Option<PortRange>,
+    /// `teardown`: the command `ssh-deploy destroy` runs in an instance's
+    /// directory before removing it.
+    pub teardown: Option<String>,
     /// Where the env's table starts.
     pub at: Location,
 }
@@ -453,6 +464,64 @@ pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     ]
     .iter()
     .find_map(|code| code(cause))
+}
+
+/// The placeholder of an instance name in a template env's keys.
+pub const INSTANCE_PLACEHOLDER: &str = "{instance}";
+
+/// The placeholder of an instance's port in `ready_url`.
+pub const PORT_PLACEHOLDER: &str = "{port}";
+
+/// The ports a template env's instances take theirs from:
+/// `port_range = "20000-20999"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// The first port of the range.
+    pub first: u16,
+    /// The last port of the range (included).
+    pub last: u16,
+}
+
+impl PortRange {
+    /// How many ports the range holds.
+    pub fn len(self) -> u32 {
+        u32::from(self.last) - u32::from(self.first) + 1
+    }
+
+    /// Whether the range holds no port (never, once parsed).
+    pub fn is_empty(self) -> bool {
+        self.last < self.first
+    }
+
+    /// Whether `port` lies in the range.
+    pub fn contains(self, port: u16) -> bool {
+        (self.first..=self.last).contains(&port)
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = String;
+
+    /// Parses `FIRST-LAST`, two ports from 1 to 65535, `FIRST <= LAST`.
+    fn from_str(text: &str) -> Result<PortRange, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not a port range; give `FIRST-LAST`, two ports from 1 to 65535 with FIRST <= LAST, e.g. `20000-20999`"
+            )
+        };
+        let (first, last) = text.split_once('-').ok_or_else(bad)?;
+        let port = |s: &str| s.parse::<u16>().ok().filter(|p| *p >= 1);
+        match (port(first), port(last)) {
+            (Some(first), Some(last)) if first <= last => Ok(PortRange { first, last }),
+            _ => Err(bad()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -54,6 +54,10 @@ const ENV_KEYS: &[&str] = &[
     "env",
     "batch",
     "preflight",
+    "instances",
+    "max_instances",
+    "port_range",
+    "teardown",
 ];
 
 const DEFAULT_BRANCH: &str = "main";
@@ -1090,8 +1094,14 @@ fn env<'a, 'i>(
         None => None,
     };
 
+    let template = template_keys(&table, &remote_path, ready_url.as_deref())?;
+
     Ok(Env {
         name: name.to_owned(),
+        is_template: template.is_template,
+        max_instances: template.max_instances,
+        port_range: template.port_range,
+        teardown: template.teardown,
         strip_components,
         env_vars,
         hosts,
@@ -1107,5 +1117,108 @@ fn env<'a, 'i>(
         batch,
         preflight: table.non_empty_string("preflight")?.map(|v| v.value),
         at: table.at.clone(),
+    })
+}
+
+/// The keys of a template env (`instances`, `max_instances`, `port_range`,
+/// `teardown`).
+struct TemplateKeys {
+    is_template: bool,
+    max_instances: Option<u32>,
+    port_range: Option<super::PortRange>,
+    teardown: Option<String>,
+}
+
+/// Reads and checks the template keys: `{instance}` only as the last
+/// component of `remote_path` of an env with `instances = true` (each
+/// instance a directory of its own under one directory of the env), the
+/// other keys only with it, and `{port}` in `ready_url` only with
+/// `port_range`.
+fn template_keys(
+    table: &Table<'_, '_>,
+    remote_path: &Located<String>,
+    ready_url: Option<&str>,
+) -> Result<TemplateKeys, ConfigError> {
+    use super::{INSTANCE_PLACEHOLDER, PORT_PLACEHOLDER};
+    let is_template = table
+        .boolean("instances", "`true` or `false`")?
+        .unwrap_or(false);
+    let max_instances = match table.integer("max_instances", "an integer like 5")? {
+        None => None,
+        Some(n) => Some(
+            u32::try_from(n.value)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    table.invalid(
+                        "max_instances",
+                        n.at,
+                        format!(
+                            "`{}` is not a number of instances; allow at least 1",
+                            n.value
+                        ),
+                    )
+                })?,
+        ),
+    };
+    let port_range = match table.string("port_range")? {
+        Some(text) => Some(
+            text.value
+                .parse::<super::PortRange>()
+                .map_err(|reason| table.invalid("port_range", text.at, reason))?,
+        ),
+        None => None,
+    };
+    let teardown = table.non_empty_string("teardown")?.map(|v| v.value);
+    let path = &remote_path.value;
+    if is_template {
+        let (parent, last) = path.rsplit_once('/').unwrap_or(("", path));
+        if last != INSTANCE_PLACEHOLDER || parent.is_empty() || parent.contains('{') {
+            return Err(table.invalid(
+                "remote_path",
+                remote_path.at.clone(),
+                format!(
+                    "`{path}` must end in `/{INSTANCE_PLACEHOLDER}` in an env with `instances = true` (each instance gets a directory of its own under one directory of the env), e.g. `/srv/previews/{INSTANCE_PLACEHOLDER}`"
+                ),
+            ));
+        }
+    } else {
+        if path.contains(INSTANCE_PLACEHOLDER) {
+            return Err(table.invalid(
+                "remote_path",
+                remote_path.at.clone(),
+                format!(
+                    "`{INSTANCE_PLACEHOLDER}` in `{path}` needs `instances = true` in the env (a template of preview instances)"
+                ),
+            ));
+        }
+        for (key, is_set) in [
+            ("max_instances", max_instances.is_some()),
+            ("port_range", port_range.is_some()),
+            ("teardown", teardown.is_some()),
+        ] {
+            if is_set {
+                return Err(table.invalid(
+                    key,
+                    table.at.clone(),
+                    format!("`{key}` needs `instances = true` in the env (a template of preview instances)"),
+                ));
+            }
+        }
+    }
+    if ready_url.is_some_and(|url| url.contains(PORT_PLACEHOLDER)) && port_range.is_none() {
+        return Err(table.invalid(
+            "ready_url",
+            table.at.clone(),
+            format!(
+                "`{PORT_PLACEHOLDER}` in `ready_url` needs `port_range` in the env (the ports an instance's port is chosen from), e.g. `port_range = \"20000-20999\"`"
+            ),
+        ));
+    }
+    Ok(TemplateKeys {
+        is_template,
+        max_instances,
+        port_range,
+        teardown,
     })
 }

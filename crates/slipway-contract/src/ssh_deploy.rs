@@ -1,8 +1,10 @@
 //! `ssh-deploy … --format json`: one [`Report`] for every subcommand
-//! (`deploy`, `rollback`, `releases`, `lock status`, `lock release`), with
-//! one [`HostReport`] per host. [`Release`] and [`LockHolder`] are also the
-//! records ssh-deploy keeps on each host (`.slipway/releases/<N>.json`,
-//! `.slipway/lock/holder.json`).
+//! (`deploy`, `rollback`, `releases`, `lock status`, `lock release`,
+//! `destroy`, `instances`, `gc`), with one [`HostReport`] per host.
+//! [`Release`], [`LockHolder`] and [`Instance`] are also the records
+//! ssh-deploy keeps on each host (`.slipway/releases/<N>.json`,
+//! `.slipway/holder.json`, and a template env's
+//! `.slipway/instances/<name>.json` beside its instances' directories).
 
 use std::collections::BTreeMap;
 
@@ -11,8 +13,12 @@ use std::collections::BTreeMap;
 pub struct Report {
     /// The env of slipway.toml.
     pub env: String,
-    /// `deploy`, `rollback`, `releases`, `lock status` or `lock release`.
+    /// `deploy`, `rollback`, `releases`, `lock status`, `lock release`,
+    /// `destroy`, `instances` or `gc`.
     pub action: String,
+    /// The instance of a template env (`--instance`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     /// The plan, for `--dry-run` (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<DryRun>,
@@ -49,6 +55,11 @@ pub enum Outcome {
     /// The deploy was cancelled (SIGINT, SIGTERM): its command stopped, its
     /// temporary files removed, the release recorded as `cancelled`.
     Cancelled,
+    /// `destroy`: the instance was torn down, its directory removed and its
+    /// destruction recorded.
+    Destroyed,
+    /// `destroy`: the instance does not exist on the host; nothing was done.
+    Absent,
 }
 
 impl Outcome {
@@ -66,6 +77,8 @@ impl Outcome {
             Outcome::Unlocked => "unlocked",
             Outcome::Released => "released",
             Outcome::Cancelled => "cancelled",
+            Outcome::Destroyed => "destroyed",
+            Outcome::Absent => "absent",
         }
     }
 }
@@ -102,6 +115,11 @@ pub struct HostReport {
     /// For `lock status`/`lock release`: the holder (absent when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<LockHolder>,
+    /// For `instances`: the env's instances on the host; for `destroy` and
+    /// `gc`: those destroyed (or, with `--dry-run`, those that would be).
+    /// Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<Instance>,
 }
 
 impl HostReport {
@@ -120,6 +138,7 @@ impl HostReport {
             error: None,
             releases: Vec::new(),
             lock: None,
+            instances: Vec::new(),
         }
     }
 }
@@ -234,4 +253,53 @@ pub struct Release {
     pub rollback_of: Option<u64>,
     /// Why it failed.
     pub detail: Option<String>,
+}
+
+/// Whether an instance of a template env exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceState {
+    /// Its directory exists (deployed, or a deploy failed): it counts
+    /// against `max_instances` and holds its port.
+    Active,
+    /// `destroy` or `gc` removed it; the record stays until it is deployed
+    /// again, which makes it active with a new port.
+    Destroyed,
+}
+
+/// One instance of a template env on one host: the record
+/// `.slipway/instances/<name>.json` under the directory holding the
+/// instances, and, for `instances`, what its newest release says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Instance {
+    /// The instance name (`--instance`), a DNS label.
+    pub name: String,
+    /// Whether it exists.
+    pub state: InstanceState,
+    /// Its directory on the host.
+    pub remote_path: String,
+    /// Its port, chosen from the env's `port_range` when it was first
+    /// deployed and kept across redeploys (null without `port_range`).
+    pub port: Option<u16>,
+    /// When it was first deployed (RFC 3339, UTC).
+    pub created: String,
+    /// When its newest release was recorded (RFC 3339, UTC); null when none
+    /// was (in the record on the host, always null: the releases say it).
+    #[serde(default)]
+    pub last_deploy: Option<String>,
+    /// Its newest release (null when none).
+    #[serde(default)]
+    pub release: Option<u64>,
+    /// How its newest release went.
+    #[serde(default)]
+    pub result: Option<ReleaseResult>,
+    /// Its newest release's images (`deploy.env` variable -> `repo@sha256:…`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
+    /// When it was destroyed (RFC 3339, UTC), for a destroyed instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroyed: Option<String>,
+    /// Who destroyed it, and why (`destroy`, or `gc` with the idle time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroyed_by: Option<String>,
 }

@@ -13,15 +13,22 @@ use slipway_core::secret::{ExposeSecret as _, SecretString};
 
 use crate::{ConnectArgs, deploy, plan, ssh};
 
-pub(crate) fn connect_plan<'c>(
-    config: &'c Config,
+pub(crate) fn connect_plan(
+    config: &Config,
     connect: &ConnectArgs,
     out: &Output,
-) -> anyhow::Result<(&'c Env, Vec<Host>, deploy::Connection)> {
-    let env = config.env(&connect.env)?;
-    plan::check_remote_path(env)?;
-    let hosts = hosts(env, &connect.hosts)?;
-    Ok((env, hosts, connection(connect, env, out)?))
+) -> anyhow::Result<(
+    Env,
+    Option<crate::instance::Selected>,
+    Vec<Host>,
+    deploy::Connection,
+)> {
+    let (env, selected) =
+        crate::instance::select(config.env(&connect.env)?, connect.instance.as_deref())?;
+    plan::check_remote_path(&env)?;
+    let hosts = hosts(&env, &connect.hosts)?;
+    let connection = connection(connect, &env, out)?;
+    Ok((env, selected, hosts, connection))
 }
 
 pub(crate) fn hosts(env: &Env, given: &[String]) -> anyhow::Result<Vec<Host>> {

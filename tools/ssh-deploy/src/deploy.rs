@@ -62,6 +62,8 @@ pub(crate) struct Job {
     pub(crate) env_vars: Vec<(String, String)>,
     /// `--env-var` names and their values, sent on the command's stdin.
     pub(crate) secret_vars: Vec<(String, slipway_core::secret::SecretString)>,
+    /// The instance of a template env this run deploys.
+    pub(crate) instance: Option<crate::instance::Selected>,
 }
 
 /// Which image references a run deploys.
@@ -131,6 +133,30 @@ fn deploy_locked(
     let io = connection.timeout;
     let session = open(host, connection)?;
     let sftp = session.sftp().context("cannot start SFTP")?;
+    // An instance is made active (and given its port) on the host first.
+    let instance_job;
+    let job = match &job.instance {
+        Some(selected) => {
+            let is_new_allowed = matches!(job.images, Images::Given(_));
+            let port = crate::instance::claim(
+                &session,
+                &sftp,
+                selected,
+                is_new_allowed,
+                io,
+                job.lock_wait,
+            )?;
+            let mut env_vars = job.env_vars.clone();
+            env_vars.extend(crate::instance::port_vars(port));
+            instance_job = Job {
+                env_vars,
+                ready: crate::instance::ready_target(selected, port)?,
+                ..job.clone()
+            };
+            &instance_job
+        }
+        None => job,
+    };
     let mut layout = Layout::new(&job.remote_path);
     remote::prepare(&sftp, &layout)?;
     cancel::check()?;

@@ -50,6 +50,7 @@ pub(crate) fn report(
     Ok(Json {
         env: env.name.clone(),
         action: "deploy".to_owned(),
+        instance: None,
         dry_run: Some(DryRun {
             hosts: hosts.iter().map(ToString::to_string).collect(),
             remote_path: env.remote_path.clone(),

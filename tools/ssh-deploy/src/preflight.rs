@@ -33,6 +33,9 @@ pub(crate) fn check(
 ) -> anyhow::Result<()> {
     let io = connection.timeout;
     let session = deploy::open(host, connection)?;
+    if let Some(selected) = &job.instance {
+        crate::instance::preflight(&session, selected)?;
+    }
     let layout = Layout::new(&job.remote_path);
     let lock_file = layout.lock_file().to_string_lossy().into_owned();
     let line = plan::preflight_line(&job.remote_path, &lock_file, checks.is_docker_needed);

@@ -441,3 +441,140 @@ fn secrets_shorter_than_4_bytes_are_refused_naming_where_they_came_from() {
     );
     assert!(!stderr.contains("q7"), "{stderr}");
 }
+
+/// A project with env `prod` and the template env `preview`.
+fn preview_project() -> tempfile::TempDir {
+    project(&config(
+        r#"
+[envs.preview]
+hosts = ["root@127.0.0.1:1"]
+remote_path = "/srv/previews/{instance}"
+command = "true"
+instances = true
+port_range = "20000-20009"
+"#,
+    ))
+}
+
+#[test]
+fn an_instance_name_that_is_not_a_dns_label_names_the_flag_and_the_form() {
+    let dir = preview_project();
+    for name in ["PR_123", "pr-", "../x", &"a".repeat(64)] {
+        check_in(
+            dir.path(),
+            &[
+                "deploy",
+                "--env",
+                "preview",
+                "--instance",
+                name,
+                "--dry-run",
+            ],
+            &format!(
+                "invalid value '{name}' for '--instance <NAME>': `{name}` is not an instance name: use a DNS label, 1 to 63 lowercase letters, digits and `-`, not starting or ending with `-`, e.g. `pr-123`"
+            ),
+        );
+    }
+}
+
+#[test]
+fn a_template_env_without_instance_says_how_to_name_one() {
+    let dir = preview_project();
+    let image = format!("app={}", fake_ref(1));
+    for args in [
+        &["deploy", "--env", "preview", "--image", &image][..],
+        &["destroy", "--env", "preview"][..],
+        &["releases", "--env", "preview"][..],
+    ] {
+        check_in(
+            dir.path(),
+            args,
+            "error: env `preview` is a template of instances (`instances = true`): name the instance with `--instance NAME`, e.g. `--instance pr-123`",
+        );
+    }
+}
+
+#[test]
+fn instance_on_a_plain_env_is_refused() {
+    let dir = preview_project();
+    let image = format!("app={}", fake_ref(1));
+    check_in(
+        dir.path(),
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--instance",
+            "pr-1",
+            "--image",
+            &image,
+        ],
+        "error: `--instance pr-1` needs a template env, and env `prod` has no `instances = true`; leave `--instance` out, or set `instances = true` and `remote_path = \"/srv/previews/{instance}\"` in [envs.prod]",
+    );
+    check_in(
+        dir.path(),
+        &["instances", "--env", "prod"],
+        "error: `ssh-deploy instances` needs a template env, and env `prod` has no `instances = true`",
+    );
+    check_in(
+        dir.path(),
+        &[
+            "gc",
+            "--env",
+            "preview",
+            "--idle",
+            "7d",
+            "--instance",
+            "pr-1",
+        ],
+        "error: `ssh-deploy gc` works on every instance of the env; leave out `--instance pr-1`",
+    );
+}
+
+#[test]
+fn an_idle_time_past_a_year_is_refused_and_two_weeks_is_not() {
+    let dir = preview_project();
+    check_in(
+        dir.path(),
+        &["gc", "--env", "preview", "--idle", "400d"],
+        "invalid value '400d' for '--idle <DURATION>': `400d` is out of range: give a duration from `1m` to `366days`",
+    );
+    // 14 days parses: the run goes on to connect, and 127.0.0.1:1 refuses (exit 3).
+    let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+        .current_dir(dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("SLIPWAY_ENV")
+        .args(["gc", "--env", "preview", "--idle", "14d", "--dry-run"])
+        .output()
+        .expect("ssh-deploy runs");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn template_keys_are_checked_when_the_file_loads() {
+    check_config(
+        &config("instances = true\n"),
+        "/slipway.toml:6:15: `/srv/app` must end in `/{instance}` in an env with `instances = true` (each instance gets a directory of its own under one directory of the env), e.g. `/srv/previews/{instance}`",
+    );
+    check_config(
+        &config("max_instances = 3\n"),
+        "`max_instances` needs `instances = true` in the env (a template of preview instances)",
+    );
+    check_config(
+        &config("ready_url = \"http://127.0.0.1:{port}/\"\n"),
+        "`{port}` in `ready_url` needs `port_range` in the env",
+    );
+    let bad_range = config("").replace(
+        "remote_path = \"/srv/app\"",
+        "remote_path = \"/srv/app/{instance}\"\ninstances = true\nport_range = \"30000-20000\"",
+    );
+    check_config(
+        &bad_range,
+        "`30000-20000` is not a port range; give `FIRST-LAST`, two ports from 1 to 65535 with FIRST <= LAST, e.g. `20000-20999`",
+    );
+}

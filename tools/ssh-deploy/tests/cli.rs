@@ -41,6 +41,8 @@ fn help_is_the_manual() {
         ("deploy_help", &["deploy", "--help"][..]),
         ("rollback_help", &["rollback", "--help"][..]),
         ("lock_release_help", &["lock", "release", "--help"][..]),
+        ("destroy_help", &["destroy", "--help"][..]),
+        ("gc_help", &["gc", "--help"][..]),
     ] {
         let output = Cmd::new(BIN).args(args).env("COLUMNS", "100").run();
         output.success();
