@@ -30,7 +30,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "SLIPWAY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Format of the report on stdout (`github` also writes $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY)
+    /// Format of the report on stdout (`github` also writes $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY; `dotenv` is for GitLab's `artifacts:reports:dotenv`)
     #[arg(
         long,
         global = true,
@@ -109,8 +109,10 @@ pub fn init(global: &GlobalArgs) -> Output {
 }
 
 /// Ends a run: emits the report and returns its exit code, or prints the
-/// error once (`error: …`, then one `caused by:` line per cause; `::error::`
-/// under GitHub Actions) and returns [`exit::USAGE`] or [`exit::FAILURE`].
+/// error once (`error: …`, then one `caused by:` line per cause; under
+/// GitHub Actions also an `::error` annotation, pointing at the file, line
+/// and column when a cause has them) and returns [`exit::USAGE`] or
+/// [`exit::FAILURE`].
 pub fn finish<R: Report>(output: &Output, result: anyhow::Result<R>) -> ExitCode {
     match result {
         Ok(report) => match output.emit(&report) {
@@ -128,10 +130,7 @@ pub fn finish<R: Report>(output: &Output, result: anyhow::Result<R>) -> ExitCode
             {
                 let error = anyhow::Error::from(error).context(format!(
                     "cannot write the report in `--format {}`",
-                    match output.format() {
-                        crate::output::Format::Shell => "shell",
-                        _ => "github",
-                    }
+                    output.format().name()
                 ));
                 print_error(output, &error);
                 ExitCode::from(exit::USAGE)
@@ -311,12 +310,29 @@ fn print_error(output: &Output, error: &anyhow::Error) {
         for cause in error.chain().skip(1) {
             message.push_str(&format!(": {cause}"));
         }
-        let _ = writeln!(
-            stderr,
-            "::error::{}",
-            crate::output::escape_workflow_data(&crate::secret::redact(&message))
+        let location = location_of(error).map(|at| crate::output::AnnotationLocation {
+            file: output.annotation_path(&at.file),
+            line: at.line,
+            column: at.column,
+        });
+        let line = crate::output::annotation(
+            "error",
+            location.as_ref(),
+            &crate::output::tool_name(),
+            &message,
         );
+        let _ = stderr.write_all(line.as_bytes());
     }
+}
+
+/// Where in a file the error is, if a cause in its chain knows: a config
+/// error from slipway.toml carries the file, line and column.
+fn location_of(error: &anyhow::Error) -> Option<crate::config::Location> {
+    error.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<crate::config::ConfigError>()
+            .and_then(|config| config.location().cloned())
+    })
 }
 
 #[cfg(test)]

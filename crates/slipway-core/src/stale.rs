@@ -284,6 +284,32 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// For a stale image, why, in one line for a CI annotation: the
+    /// revision it was built from and the files that changed since (the
+    /// first five, git-quoted); `None` for any other verdict.
+    pub fn stale_reason(&self) -> Option<String> {
+        let Verdict::Stale {
+            revision, files, ..
+        } = self
+        else {
+            return None;
+        };
+        let mut shown: Vec<String> = files
+            .iter()
+            .take(5)
+            .map(|file| crate::output::quote_path(file.bytes()))
+            .collect();
+        if files.len() > shown.len() {
+            shown.push(format!("and {} more", files.len() - shown.len()));
+        }
+        Some(format!(
+            "built from `{}`; {} file(s) it is built from changed since: {}",
+            revision.short(),
+            files.len(),
+            shown.join(", ")
+        ))
+    }
+
     /// The status as a word: `fresh`, `stale`, `missing`, `unknown`, `unchecked`.
     pub fn status(&self) -> &'static str {
         match self {
