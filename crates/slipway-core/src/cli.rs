@@ -312,8 +312,7 @@ fn print_error(output: &Output, error: &anyhow::Error) {
         }
         let location = location_of(error).map(|at| crate::output::AnnotationLocation {
             file: output.annotation_path(&at.file),
-            line: at.line,
-            column: at.column,
+            ..at
         });
         let line = crate::output::annotation(
             "error",
@@ -325,13 +324,44 @@ fn print_error(output: &Output, error: &anyhow::Error) {
     }
 }
 
-/// Where in a file the error is, if a cause in its chain knows: a config
-/// error from slipway.toml carries the file, line and column.
-fn location_of(error: &anyhow::Error) -> Option<crate::config::Location> {
+/// Where in a file the error is, if a cause in its chain knows: a
+/// slipway.toml error from the file (line and column), a filters file
+/// that is not valid YAML (line and column), a `.dockerignore` line, a
+/// line of a `--files-from` list. Only a name that is a file counts (not
+/// `stdin` or an inline `--filters` text).
+fn location_of(error: &anyhow::Error) -> Option<crate::output::AnnotationLocation> {
+    use crate::changes::ChangesError;
+    use crate::paths::PathsError;
+    let at = |file: &str, line: usize, column: Option<usize>| {
+        std::path::Path::new(file)
+            .is_file()
+            .then(|| crate::output::AnnotationLocation {
+                file: PathBuf::from(file),
+                line,
+                column,
+            })
+    };
     error.chain().find_map(|cause| {
-        cause
-            .downcast_ref::<crate::config::ConfigError>()
-            .and_then(|config| config.location().cloned())
+        if let Some(config) = cause.downcast_ref::<crate::config::ConfigError>() {
+            return config
+                .location()
+                .map(|location| crate::output::AnnotationLocation {
+                    file: location.file.clone(),
+                    line: location.line,
+                    column: Some(location.column),
+                });
+        }
+        match cause.downcast_ref::<PathsError>() {
+            Some(PathsError::Yaml {
+                file, line, column, ..
+            }) => return at(file, *line, Some(*column)),
+            Some(PathsError::DockerIgnore { file, line, .. }) => return at(file, *line, None),
+            _ => {}
+        }
+        match cause.downcast_ref::<ChangesError>() {
+            Some(ChangesError::NameStatus { origin, line, .. }) => at(origin, *line, None),
+            _ => None,
+        }
     })
 }
 

@@ -399,8 +399,8 @@ pub struct AnnotationLocation {
     pub file: PathBuf,
     /// 1-based line.
     pub line: usize,
-    /// 1-based column.
-    pub column: usize,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
 }
 
 /// One GitHub annotation line, ending in a newline:
@@ -420,7 +420,9 @@ pub fn annotation(
     if let Some(at) = location {
         properties.push(format!("file={}", property(&at.file.to_string_lossy())));
         properties.push(format!("line={}", at.line));
-        properties.push(format!("col={}", at.column));
+        if let Some(column) = at.column {
+            properties.push(format!("col={column}"));
+        }
     }
     properties.push(format!("title={}", property(title)));
     format!(
@@ -1338,7 +1340,7 @@ mod tests {
         let location = location.map(|(file, line, column)| AnnotationLocation {
             file: PathBuf::from(file),
             line,
-            column,
+            column: (column > 0).then_some(column),
         });
         assert_eq!(
             annotation(level, location.as_ref(), "img-tag", message),
@@ -1353,6 +1355,13 @@ mod tests {
             Some(("deploy/slipway.toml", 7, 1)),
             "unknown key `platfroms`",
             "::error file=deploy/slipway.toml,line=7,col=1,title=img-tag::unknown key `platfroms`\n",
+        );
+        // A line without a column (a `.dockerignore` line).
+        check_annotation(
+            "error",
+            Some((".dockerignore", 4, 0)),
+            "bad pattern",
+            "::error file=.dockerignore,line=4,title=img-tag::bad pattern\n",
         );
         check_annotation(
             "error",

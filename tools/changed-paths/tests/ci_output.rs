@@ -228,3 +228,57 @@ fn a_filter_named_like_an_environment_variable_is_refused_for_dotenv() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_filters_file_or_changes_list_error_points_at_its_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs_err::write(dir.path().join("filters.yml"), "src: [\n").expect("filters");
+    let github = [("GITHUB_ACTIONS", "true")];
+    let (code, _, stderr) = run_clean(
+        dir.path(),
+        &["--files-from", "-", "--filters", "filters.yml"],
+        "",
+        &github,
+    );
+    assert_eq!(code, 2, "{stderr}");
+    let annotation = stderr.lines().nth(1).unwrap_or_default();
+    assert!(
+        annotation.starts_with(
+            "::error file=filters.yml,line=2,col=1,title=changed-paths::filters.yml:2:1: "
+        ),
+        "{stderr}"
+    );
+
+    // A `--files-from` line: the line, no column.
+    fs_err::write(dir.path().join("changes.txt"), "M\tsrc/a.rs\nX\tb\n").expect("changes");
+    let (code, _, stderr) = run_clean(
+        dir.path(),
+        &["--files-from", "changes.txt", "--filter", "app=src/**"],
+        "",
+        &github,
+    );
+    assert_eq!(code, 2, "{stderr}");
+    let annotation = stderr
+        .lines()
+        .find(|line| line.starts_with("::error"))
+        .unwrap_or_default();
+    assert!(
+        annotation.starts_with("::error file=changes.txt,line=2,title=changed-paths::"),
+        "{stderr}"
+    );
+
+    // From stdin there is no file to point at.
+    let (code, _, stderr) = run_clean(
+        dir.path(),
+        &["--files-from", "-", "--filter", "app=src/**"],
+        "X\tb\n",
+        &github,
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line.starts_with("::error title=changed-paths::")),
+        "{stderr}"
+    );
+}
