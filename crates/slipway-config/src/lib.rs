@@ -455,6 +455,24 @@ impl std::str::FromStr for Batch {
     }
 }
 
+/// What slipway-config's errors say: their exit codes ([`classify`]) and
+/// the line and column in slipway.toml ([`locate`]). A tool that uses this
+/// crate passes it to [`slipway_core::cli::finish`].
+pub const ERRORS: slipway_core::cli::ErrorKinds =
+    slipway_core::cli::ErrorKinds { classify, locate };
+
+/// The place in slipway.toml a [`ConfigError`] names, for a CI annotation.
+pub fn locate(
+    cause: &(dyn std::error::Error + 'static),
+) -> Option<slipway_core::output::AnnotationLocation> {
+    let location = cause.downcast_ref::<ConfigError>()?.location()?;
+    Some(slipway_core::output::AnnotationLocation {
+        file: location.file.clone(),
+        line: location.line,
+        column: Some(location.column),
+    })
+}
+
 /// The exit code `cause` says if it is one of slipway-config's errors: a tool that
 /// uses this crate passes it to [`slipway_core::cli::finish`].
 pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {

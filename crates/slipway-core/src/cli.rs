@@ -30,7 +30,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "SLIPWAY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Format of the report on stdout (`github` also writes $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY)
+    /// Format of the report on stdout (`github` also writes $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY; `dotenv` is for GitLab's `artifacts:reports:dotenv`)
     #[arg(
         long,
         global = true,
@@ -109,15 +109,18 @@ pub fn init(global: &GlobalArgs) -> Output {
 }
 
 /// Ends a run: emits the report and returns its exit code, or prints the
-/// error once (`error: …`, then one `caused by:` line per cause; `::error::`
-/// under GitHub Actions) and returns [`exit::USAGE`] or [`exit::FAILURE`].
+/// error once (`error: …`, then one `caused by:` line per cause; under
+/// GitHub Actions also an `::error` annotation, pointing at the file, line
+/// and column when a cause has them) and returns [`exit::USAGE`] or
+/// [`exit::FAILURE`].
 ///
-/// `classifiers` are the `classify` functions of the crates the tool uses
-/// besides slipway-core (see [`exit_code_for`]).
+/// `kinds` are the [`ErrorKinds`] of the crates the tool uses besides
+/// slipway-core: what their errors say of exit codes ([`exit_code_for`])
+/// and of places in files.
 pub fn finish<R: Report>(
     output: &Output,
     result: anyhow::Result<R>,
-    classifiers: &[Classifier],
+    kinds: &[ErrorKinds],
 ) -> ExitCode {
     match result {
         Ok(report) => match output.emit(&report) {
@@ -135,23 +138,21 @@ pub fn finish<R: Report>(
             {
                 let error = anyhow::Error::from(error).context(format!(
                     "cannot write the report in `--format {}`",
-                    match output.format() {
-                        crate::output::Format::Shell => "shell",
-                        _ => "github",
-                    }
+                    output.format().name()
                 ));
-                print_error(output, &error);
+                print_error(output, &error, &[]);
                 ExitCode::from(exit::USAGE)
             }
             Err(error) => {
                 let error = anyhow::Error::from(error).context("cannot write the report to stdout");
-                print_error(output, &error);
+                print_error(output, &error, &[]);
                 ExitCode::from(exit::FAILURE)
             }
         },
         Err(error) => {
-            print_error(output, &error);
-            ExitCode::from(exit_code_for(&error, classifiers))
+            print_error(output, &error, kinds);
+            let classifiers: Vec<Classifier> = kinds.iter().map(|kind| kind.classify).collect();
+            ExitCode::from(exit_code_for(&error, &classifiers))
         }
     }
 }
@@ -185,6 +186,33 @@ exit_status!(UsageError => USAGE, UsageErrorCause => USAGE);
 /// Says which exit code `cause` means if it is one of a crate's error types
 /// ([`ExitStatus`]); each Slipway library crate has one, named `classify`.
 pub type Classifier = fn(&(dyn std::error::Error + 'static)) -> Option<u8>;
+
+/// Says where in a file `cause` is, if it is one of a crate's error types
+/// that knows (and the file exists: stdin or an inline text has no place to
+/// point at).
+pub type Locator =
+    fn(&(dyn std::error::Error + 'static)) -> Option<crate::output::AnnotationLocation>;
+
+/// What a library crate knows of its own errors: their exit codes and
+/// their places in files. Each Slipway library crate has one, `ERRORS`,
+/// and a tool passes [`finish`] those of the crates it uses.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorKinds {
+    /// The exit code a cause says.
+    pub classify: Classifier,
+    /// The place in a file a cause names.
+    pub locate: Locator,
+}
+
+impl ErrorKinds {
+    /// A crate whose errors name no place in a file.
+    pub const fn codes_only(classify: Classifier) -> ErrorKinds {
+        ErrorKinds {
+            classify,
+            locate: |_| None,
+        }
+    }
+}
 
 /// The exit code an error maps to: that of the first cause in its chain
 /// that says one, asking slipway-core's errors ([`classify`]) and then
@@ -299,7 +327,7 @@ fn message_line(text: &str) -> String {
     crate::output::escape_control(&crate::secret::redact(text)).into_owned()
 }
 
-fn print_error(output: &Output, error: &anyhow::Error) {
+fn print_error(output: &Output, error: &anyhow::Error, kinds: &[ErrorKinds]) {
     let style = output.stderr_style();
     let mut text = format!(
         "{}: {}\n",
@@ -320,12 +348,31 @@ fn print_error(output: &Output, error: &anyhow::Error) {
         for cause in error.chain().skip(1) {
             message.push_str(&format!(": {cause}"));
         }
-        let _ = writeln!(
-            stderr,
-            "::error::{}",
-            crate::output::escape_workflow_data(&crate::secret::redact(&message))
+        let location = location_of(error, kinds).map(|at| crate::output::AnnotationLocation {
+            file: output.annotation_path(&at.file),
+            ..at
+        });
+        let line = crate::output::annotation(
+            "error",
+            location.as_ref(),
+            &crate::output::tool_name(),
+            &message,
         );
+        let _ = stderr.write_all(line.as_bytes());
     }
+}
+
+/// Where in a file the error is: the place the first cause in its chain
+/// that knows one says (a slipway.toml error's line and column, a filters
+/// file that is not valid YAML, a `.dockerignore` line, a line of a
+/// `--files-from` list), asking each crate's [`ErrorKinds::locate`].
+fn location_of(
+    error: &anyhow::Error,
+    kinds: &[ErrorKinds],
+) -> Option<crate::output::AnnotationLocation> {
+    error
+        .chain()
+        .find_map(|cause| kinds.iter().find_map(|kind| (kind.locate)(cause)))
 }
 
 #[cfg(test)]

@@ -672,6 +672,43 @@ impl Repo {
     }
 }
 
+/// What slipway-git's errors say: their exit codes ([`classify`]) and the
+/// places in files they name ([`locate`]). A tool that uses this crate
+/// passes it to [`slipway_core::cli::finish`].
+pub const ERRORS: slipway_core::cli::ErrorKinds =
+    slipway_core::cli::ErrorKinds { classify, locate };
+
+/// The place in a file a cause names, for a CI annotation: a filters file
+/// that is not valid YAML (line and column), a `.dockerignore` line, a line
+/// of a `--files-from` list. Only a name that is a file counts (not `stdin`
+/// or an inline `--filters` text).
+pub fn locate(
+    cause: &(dyn std::error::Error + 'static),
+) -> Option<slipway_core::output::AnnotationLocation> {
+    use crate::changes::ChangesError;
+    use crate::paths::PathsError;
+    let at = |file: &str, line: usize, column: Option<usize>| {
+        std::path::Path::new(file)
+            .is_file()
+            .then(|| slipway_core::output::AnnotationLocation {
+                file: std::path::PathBuf::from(file),
+                line,
+                column,
+            })
+    };
+    match cause.downcast_ref::<PathsError>() {
+        Some(PathsError::Yaml {
+            file, line, column, ..
+        }) => return at(file, *line, Some(*column)),
+        Some(PathsError::DockerIgnore { file, line, .. }) => return at(file, *line, None),
+        _ => {}
+    }
+    match cause.downcast_ref::<ChangesError>() {
+        Some(ChangesError::NameStatus { origin, line, .. }) => at(origin, *line, None),
+        _ => None,
+    }
+}
+
 /// The exit code `cause` says if it is one of slipway-git's errors: a tool that
 /// uses this crate passes it to [`slipway_core::cli::finish`]. It asks the
 /// `classify` of the Slipway crates this one wraps errors of as well.

@@ -18,6 +18,12 @@ pub use plan::{
 };
 pub use wait::{Event, Outcome, State, TargetOutcome, wait, wait_blocking};
 
+/// What slipway-ready's errors say: their exit codes ([`classify`]); none
+/// names a place in a file. A tool that uses this crate passes it to
+/// [`slipway_core::cli::finish`].
+pub const ERRORS: slipway_core::cli::ErrorKinds =
+    slipway_core::cli::ErrorKinds::codes_only(classify);
+
 /// The exit code `cause` says if it is one of slipway-ready's errors: a tool that
 /// uses this crate passes it to [`slipway_core::cli::finish`].
 pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {

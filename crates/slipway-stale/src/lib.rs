@@ -117,6 +117,32 @@ pub fn revision_of(published: &Published) -> Result<Sha, Unknown> {
     }
 }
 
+/// For a stale image, why, in one line for a CI annotation: the revision
+/// it was built from and the files that changed since (the first five,
+/// git-quoted); `None` for any other verdict.
+pub fn stale_reason(verdict: &Verdict) -> Option<String> {
+    let Verdict::Stale {
+        revision, files, ..
+    } = verdict
+    else {
+        return None;
+    };
+    let mut shown: Vec<String> = files
+        .iter()
+        .take(5)
+        .map(|file| slipway_core::output::quote_path(file.bytes()))
+        .collect();
+    if files.len() > shown.len() {
+        shown.push(format!("and {} more", files.len() - shown.len()));
+    }
+    Some(format!(
+        "built from `{}`; {} file(s) it is built from changed since: {}",
+        revision.short(),
+        files.len(),
+        shown.join(", ")
+    ))
+}
+
 /// What went wrong judging, beyond the verdicts themselves.
 #[derive(Debug, thiserror::Error)]
 pub enum StaleError {
@@ -263,6 +289,12 @@ pub fn published_tag(config: &Config) -> String {
         .or(mutable.first())
         .map_or(fallback.clone(), ToString::to_string)
 }
+
+/// What slipway-stale's errors say: their exit codes ([`classify`]); none
+/// names a place in a file. A tool that uses this crate passes it to
+/// [`slipway_core::cli::finish`].
+pub const ERRORS: slipway_core::cli::ErrorKinds =
+    slipway_core::cli::ErrorKinds::codes_only(classify);
 
 /// The exit code `cause` says if it is one of slipway-stale's errors: a tool that
 /// uses this crate passes it to [`slipway_core::cli::finish`]. It asks the

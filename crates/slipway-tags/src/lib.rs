@@ -144,6 +144,12 @@ pub(crate) fn hint(given: &str, valid: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// What slipway-tags's errors say: their exit codes ([`classify`]); none
+/// names a place in a file. A tool that uses this crate passes it to
+/// [`slipway_core::cli::finish`].
+pub const ERRORS: slipway_core::cli::ErrorKinds =
+    slipway_core::cli::ErrorKinds::codes_only(classify);
+
 /// The exit code `cause` says if it is one of slipway-tags' errors: a tool that
 /// uses this crate passes it to [`slipway_core::cli::finish`]. It asks the
 /// `classify` of the Slipway crates this one wraps errors of as well.

@@ -245,11 +245,7 @@ fn compile_filters(
         .map_err(|why| {
             UsageError::new(format!(
                 "invalid filter name for `--format {}`: {why}",
-                if cli.global.format == slipway_core::output::Format::Github {
-                    "github"
-                } else {
-                    "shell"
-                }
+                cli.global.format.name()
             ))
         })?;
     Ok(FilterSet::compile(specs)?)

@@ -98,6 +98,12 @@ fn check(
     // the error's type says so (`ExitStatus`).
     let mut judge = Judge::from_repo(config.as_ref(), repo, rev.clone())?;
     let images = slipway_stale::judge_all(&mut judge, &targets, published)?;
+    // Under GitHub Actions each stale image is also a warning annotation.
+    for image in &images {
+        if let Some(reason) = slipway_stale::stale_reason(&image.verdict) {
+            out.warning(&format!("`{}` is stale: {reason}", image.image));
+        }
+    }
     Ok(CheckReport {
         rev,
         tag,

@@ -9,11 +9,11 @@ fn main() -> std::process::ExitCode {
         &out,
         result,
         &[
-            slipway_config::classify,
-            slipway_git::classify,
-            slipway_registry::classify,
-            slipway_tags::classify,
-            slipway_stale::classify,
+            slipway_config::ERRORS,
+            slipway_git::ERRORS,
+            slipway_registry::ERRORS,
+            slipway_tags::ERRORS,
+            slipway_stale::ERRORS,
         ],
     )
 }

@@ -8,6 +8,6 @@ fn main() -> std::process::ExitCode {
     slipway_core::cli::finish(
         &out,
         result,
-        &[slipway_config::classify, slipway_ready::classify],
+        &[slipway_config::ERRORS, slipway_ready::ERRORS],
     )
 }

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use slipway_core::cli::UsageError;
 use slipway_config::{Env, Host, INSTANCE_PLACEHOLDER, PORT_PLACEHOLDER, PortRange};
 use slipway_contract::ssh_deploy::{Instance, InstanceState};
+use slipway_core::cli::UsageError;
 use slipway_core::output::shell_quote;
 use slipway_core::progress::Progress;
 

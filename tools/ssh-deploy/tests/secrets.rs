@@ -417,7 +417,13 @@ fn a_ready_url_password_or_token_is_masked_and_never_printed() {
             "`{shown}` in {}",
             run.stderr()
         );
-        assert!(run.stderr().contains("::error::"), "{}", run.stderr());
+        assert!(
+            run.stderr()
+                .lines()
+                .any(|line| line.starts_with("::error ") && line.contains("title=ssh-deploy::")),
+            "an error annotation in {}",
+            run.stderr()
+        );
         run.assert_no_leak(&secrets, &[project.remote_dir.path()]);
         run.assert_masked(&secrets[..1], None);
     }
