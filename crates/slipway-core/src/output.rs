@@ -31,7 +31,7 @@ pub enum Format {
     Github,
     /// `export NAME='value'` lines of the step outputs, for `eval` in a shell.
     Shell,
-    /// `NAME=value` lines of the step outputs, for GitLab's `artifacts:reports:dotenv` (values it cannot carry are refused).
+    /// `NAME=value` lines of the step outputs, for GitLab's `artifacts:reports:dotenv` (values it cannot carry are left out, with a warning).
     Dotenv,
 }
 
@@ -232,9 +232,13 @@ impl Output {
                     .into_iter()
                     .map(|(name, value)| (name, crate::secret::redact_bytes(&value).into_owned()))
                     .collect();
-                let text = dotenv_file(&outputs).map_err(|why| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, OutputNameError(why))
-                })?;
+                // A value GitLab cannot carry is left out with a warning:
+                // the work is done by now (a deploy, a tag moved), and what
+                // a file name or a label holds must not fail the job.
+                let (text, left_out) = dotenv_file(&outputs);
+                for why in &left_out {
+                    tracing::warn!("{why}");
+                }
                 if text.len() > GITLAB_DOTENV_LIMIT {
                     tracing::warn!(
                         "the dotenv report is {} bytes, above GitLab's default limit of \
@@ -678,8 +682,7 @@ fn checked_outputs(
     Ok(outputs)
 }
 
-/// Outputs [`Output::emit`] refused: names ([`check_output_names`]), or
-/// values the format cannot carry ([`dotenv_file`]). Bad input, which
+/// Outputs [`Output::emit`] refused: names ([`check_output_names`]). Bad input, which
 /// `cli::finish` reports with exit 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -776,37 +779,41 @@ pub const GITLAB_DOTENV_LIMIT: usize = 5 * 1024;
 /// GitLab reads each line with `^(.*)=(.*)$` (the name runs to the *last*
 /// `=`) and strips blanks around the name and value; it documents no
 /// quoting, no escapes and no multi-line values. So a value GitLab would
-/// not give back byte for byte is refused, naming the output and why,
-/// rather than encoded in a way the next job would have to undo: one that
-/// is not UTF-8, holds `=` or a control character (newline, CR, tab, …),
-/// or starts or ends with a blank.
-pub fn dotenv_file(outputs: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
+/// not give back byte for byte is left out, rather than encoded in a way
+/// the next job would have to undo: one that is not UTF-8, holds `=` or a
+/// control character (newline, CR, tab, …), or starts or ends with a
+/// blank. The second list says, per output left out, which and why (the
+/// caller warns).
+pub fn dotenv_file(outputs: &[(String, Vec<u8>)]) -> (Vec<u8>, Vec<String>) {
     let mut text = Vec::new();
+    let mut left_out = Vec::new();
     for (name, value) in outputs {
         let var = shell_variable(name);
-        let refuse = |why: &str| {
-            Err(format!(
-                "the output `{name}` cannot be a GitLab dotenv value: it {why}; GitLab's dotenv report has no quoting or escapes, so use `--format json` for it"
-            ))
+        let why = match std::str::from_utf8(value) {
+            Err(_) => Some("is not UTF-8".to_owned()),
+            Ok(value) => {
+                if let Some(c) = value.chars().find(|c| c.is_control()) {
+                    Some(format!(
+                        "holds the control character `{}` (one value per line, no multi-line values)",
+                        c.escape_default()
+                    ))
+                } else if value.contains('=') {
+                    Some("holds `=` (GitLab reads a line's name up to its last `=`)".to_owned())
+                } else if value.trim() != value {
+                    Some("starts or ends with a blank (GitLab strips them)".to_owned())
+                } else {
+                    text.extend_from_slice(format!("{var}={value}\n").as_bytes());
+                    None
+                }
+            }
         };
-        let Ok(value) = std::str::from_utf8(value) else {
-            return refuse("is not UTF-8");
-        };
-        if let Some(c) = value.chars().find(|c| c.is_control()) {
-            return refuse(&format!(
-                "holds the control character `{}` (one value per line, no multi-line values)",
-                c.escape_default()
+        if let Some(why) = why {
+            left_out.push(format!(
+                "the output `{name}` is left out of the dotenv report: it {why}, and GitLab's dotenv has no quoting or escapes; use `--format json` for it"
             ));
         }
-        if value.contains('=') {
-            return refuse("holds `=` (GitLab reads a line's name up to its last `=`)");
-        }
-        if value.trim() != value {
-            return refuse("starts or ends with a blank (GitLab strips them)");
-        }
-        text.extend_from_slice(format!("{var}={value}\n").as_bytes());
     }
-    Ok(text)
+    (text, left_out)
 }
 
 /// Renders outputs as `export NAME='value'` lines: `-` in a name becomes
@@ -1405,8 +1412,12 @@ mod tests {
             .iter()
             .map(|(n, v)| ((*n).to_owned(), v.to_vec()))
             .collect();
-        let text = dotenv_file(&outputs).map(|bytes| String::from_utf8(bytes).unwrap());
-        assert_eq!(text.as_deref().map_err(String::as_str), expected);
+        let (text, left_out) = dotenv_file(&outputs);
+        let text = String::from_utf8(text).unwrap();
+        match expected {
+            Ok(expected) => assert_eq!((text.as_str(), left_out), (expected, vec![])),
+            Err(why) => assert_eq!((text.as_str(), left_out), ("", vec![why.to_owned()])),
+        }
     }
 
     #[test]
@@ -1426,11 +1437,11 @@ mod tests {
     }
 
     #[test]
-    fn dotenv_refuses_values_gitlab_would_not_give_back() {
+    fn dotenv_leaves_out_values_gitlab_would_not_give_back() {
         let refused = |why: &str| {
             format!(
-                "the output `x` cannot be a GitLab dotenv value: it {why}; GitLab's dotenv \
-                 report has no quoting or escapes, so use `--format json` for it"
+                "the output `x` is left out of the dotenv report: it {why}, and GitLab's \
+                 dotenv has no quoting or escapes; use `--format json` for it"
             )
         };
         for (value, why) in [

@@ -285,8 +285,9 @@ impl slipway_core::output::Report for Report {
             } else {
                 style.ok("true")
             };
+            let plural = if files.len() == 1 { "" } else { "s" };
             text.push_str(&format!(
-                "{}: {answer} ({} files)\n",
+                "{}: {answer} ({} file{plural})\n",
                 style.bold(name),
                 files.len()
             ));

@@ -99,10 +99,10 @@ fn renames_deletions_and_a_merge() {
         0,
         &format!(
             "changed files: 4, {} -> {} (`{first}`)
-app: true (1 files)
+app: true (1 file)
   renamed app/server.js
 base: false (0 files)
-worker: true (1 files)
+worker: true (1 file)
   modified worker/requirements.txt
 rebuild_all: false (0 files)
 targets: [\"app\",\"worker\"]
@@ -547,7 +547,7 @@ fn explain_says_which_pattern_matched() {
         out,
         0,
         "changed files: 3, files from stdin
-app: true (1 files)
+app: true (1 file)
   modified app/a.rs
 web: false (0 files)
 targets: [\"app\"]
@@ -676,7 +676,7 @@ fn filters_come_inline_or_from_stdin_as_paths_filter_takes_them() {
         &[],
         list,
     );
-    let expected = "changed files: 3, files from stdin\nsrc: true (1 files)\n  modified src/a.rs\nversions: true (1 files)\n  modified v2/x\ntargets: [\"src\",\"versions\"]\n";
+    let expected = "changed files: 3, files from stdin\nsrc: true (1 file)\n  modified src/a.rs\nversions: true (1 file)\n  modified v2/x\ntargets: [\"src\",\"versions\"]\n";
     check(inline, 0, expected);
     let from_stdin = run_in(
         dir.path(),
@@ -714,7 +714,7 @@ fn an_unknown_status_key_never_matches_and_says_so() {
     check(
         out,
         0,
-        "changed files: 2, files from stdin\nsrc: true (1 files)\n  added lib/b.rs\ntargets: [\"src\"]\n",
+        "changed files: 2, files from stdin\nsrc: true (1 file)\n  added lib/b.rs\ntargets: [\"src\"]\n",
     );
 }
 

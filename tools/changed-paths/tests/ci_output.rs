@@ -175,7 +175,7 @@ fn dotenv_outputs_are_read_back_as_gitlab_reads_them() {
 }
 
 #[test]
-fn a_value_gitlab_cannot_carry_is_refused_naming_the_output() {
+fn a_value_gitlab_cannot_carry_is_left_out_with_a_warning() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (code, stdout, stderr) = run_clean(
         dir.path(),
@@ -192,14 +192,15 @@ fn a_value_gitlab_cannot_carry_is_refused_naming_the_output() {
         "M\tsrc/key=value.txt\n",
         &[("GITLAB_CI", "true")],
     );
-    assert_eq!(code, 2, "{stderr}");
-    assert_eq!(stdout, "", "nothing is written");
+    // The file name is data, not bad input: the other outputs are written,
+    // the one GitLab would misread is left out, and a warning says which.
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "app=true\napp_count=1\ntargets=[\"app\"]\n");
     assert_eq!(
         stderr,
-        "error: cannot write the report in `--format dotenv`\n  caused by: the output \
-         `app_files` cannot be a GitLab dotenv value: it holds `=` (GitLab reads a line's name \
-         up to its last `=`); GitLab's dotenv report has no quoting or escapes, so use \
-         `--format json` for it\n"
+        "warning: the output `app_files` is left out of the dotenv report: it holds `=` \
+         (GitLab reads a line's name up to its last `=`), and GitLab's dotenv has no quoting \
+         or escapes; use `--format json` for it\n"
     );
 }
 

@@ -96,7 +96,7 @@ fn the_base_is_the_commit_the_image_was_built_from() {
         0,
         &format!(
             "changed files: 2, {} (from image `{image}`) -> {}
-app: true (1 files)
+app: true (1 file)
   modified app/main.js
 targets: [\"app\"]
 ",
@@ -121,7 +121,7 @@ targets: [\"app\"]
         0,
         &format!(
             "changed files: 1, {} (from image `{image}`) -> {}
-app: true (1 files)
+app: true (1 file)
   modified app/main.js
 targets: [\"app\"]
 ",

@@ -172,7 +172,7 @@ fn explain_and_colour_show_forged_commands_and_escapes_inert() {
         .replace("\u{1b}[0m", "");
     assert!(!without_colour.contains('\u{1b}'), "a raw ESC in {text:?}");
     assert!(
-        text.contains("\n\u{1b}[1mx\\u{1b}[2Jy\u{1b}[0m: \u{1b}[32mtrue\u{1b}[0m (1 files)\n"),
+        text.contains("\n\u{1b}[1mx\\u{1b}[2Jy\u{1b}[0m: \u{1b}[32mtrue\u{1b}[0m (1 file)\n"),
         "{text}"
     );
     assert!(

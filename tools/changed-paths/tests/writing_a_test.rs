@@ -13,7 +13,7 @@ fn the_architecture_docs_example_holds() {
         .run()
         .assert(
             0,
-            "changed files: 1, files from stdin\nweb: true (1 files)\n  modified src/main.rs\ntargets: [\"web\"]\n",
+            "changed files: 1, files from stdin\nweb: true (1 file)\n  modified src/main.rs\ntargets: [\"web\"]\n",
             "",
         );
 }
