@@ -552,15 +552,60 @@ impl Step<'_> {
             )
             .with_context(|| format!("release {id} ran but cannot be recorded"))
         };
-        let mut upload = match remote::upload(
+        let mut upload = remote::changes(self.sftp, self.layout, files)?;
+        let mut vars = plan::command_env(&self.job.env, id, images);
+        vars.extend(self.job.env_vars.iter().cloned());
+        let line = plan::remote_command_line(
+            &self.job.remote_path,
+            &upload.names(),
+            &vars,
+            &self.job.command,
+        );
+        let pid_file = self.layout.command_pid();
+        let (reads, secrets) = plan::secret_reads(&self.job.secret_vars);
+        // The secrets are read first, then the stream is unpacked, before
+        // the supervision writes anything: a full disk fails the upload.
+        let line = format!(
+            "{reads}{}{}",
+            plan::unpack_line(&self.job.remote_path, &upload.names()),
+            plan::supervised_command_line(
+                &pid_file.to_string_lossy(),
+                &self.layout.run_lock().to_string_lossy(),
+                STOP_TIMEOUT.as_secs(),
+                self.lock_pid,
+                &line,
+            )
+        );
+        tracing::debug!(host = self.host, line, "running the remote command");
+        self.task
+            .message(&format!("release {id}: running `{}`", self.job.command));
+        let members = upload.members();
+        // The last lines, for a reason the failure can name (a full disk).
+        let mut last_lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let streamed = ssh::exec_streamed(
             self.session,
-            self.sftp,
-            self.layout,
-            files,
-            self.io,
+            &line,
+            ssh::Stdin {
+                prefix: slipway_core::secret::ExposeSecret::expose_secret(&secrets).as_bytes(),
+                files: &members,
+                mtime: upload.mtime,
+            },
             self.job.timeout,
-        ) {
-            Ok(upload) => upload,
+            self.io,
+            true,
+            |text| {
+                // The upload's own failure is reported as such, not as output.
+                if text != plan::UPLOAD_TAG {
+                    self.progress.println(&format!("{} | {text}", self.host));
+                }
+                if last_lines.len() == 5 {
+                    last_lines.pop_front();
+                }
+                last_lines.push_back(text.to_owned());
+            },
+        );
+        let (exit, sent) = match streamed {
+            Ok(done) => done,
             Err(error) => {
                 if let Some(signal) = cancelled_in(&error) {
                     let why = format!(
@@ -579,67 +624,44 @@ impl Step<'_> {
                         error: Some(why),
                     });
                 }
-                return Err(error);
+                return Err(error.context("cannot run the remote command"));
             }
         };
-        let mut vars = plan::command_env(&self.job.env, id, images);
-        vars.extend(self.job.env_vars.iter().cloned());
-        let from_stdin = upload.streamed.as_ref().and_then(|file| {
-            let size = files.iter().find(|f| f.name == file.name)?.size;
-            Some(plan::FromStdin {
-                temp: file.temp.clone(),
-                size,
-                mode: file.mode,
-            })
-        });
-        let line = plan::remote_command_line(
-            &self.job.remote_path,
-            from_stdin.as_ref(),
-            &upload.staged,
-            &vars,
-            &self.job.command,
-        );
-        let pid_file = self.layout.command_pid();
-        let (reads, secrets) = plan::secret_reads(&self.job.secret_vars);
-        let line = plan::supervised_command_line(
-            &pid_file.to_string_lossy(),
-            &self.layout.run_lock().to_string_lossy(),
-            STOP_TIMEOUT.as_secs(),
-            self.lock_pid,
-            &format!("{reads}{line}"),
-        );
-        tracing::debug!(host = self.host, line, "running the remote command");
-        self.task
-            .message(&format!("release {id}: running `{}`", self.job.command));
-        let stdin = upload.streamed.as_ref().map(|file| file.local.clone());
-        // The last lines, for a reason the failure can name (a full disk).
-        let mut last_lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-        let (exit, sent) = ssh::exec_streamed(
-            self.session,
-            &line,
-            ssh::Stdin {
-                prefix: slipway_core::secret::ExposeSecret::expose_secret(&secrets).as_bytes(),
-                file: stdin.as_ref(),
-            },
-            self.job.timeout,
-            self.io,
-            true,
-            |text| {
-                self.progress.println(&format!("{} | {text}", self.host));
-                if last_lines.len() == 5 {
-                    last_lines.pop_front();
-                }
-                last_lines.push_back(text.to_owned());
-            },
-        )
-        .context("cannot run the remote command")?;
+        // The stream did not arrive whole (a full disk, cut short): nothing
+        // was moved into place and nothing ran, so nothing is recorded.
+        if exit == Exit::Status(plan::UPLOAD_FAILED)
+            && last_lines.back().is_some_and(|l| l == plan::UPLOAD_TAG)
+        {
+            let output: Vec<&str> = last_lines
+                .iter()
+                .map(String::as_str)
+                .filter(|l| *l != plan::UPLOAD_TAG)
+                .collect();
+            let output = output.join("\n");
+            // `tar` names the file it could not write.
+            let name = upload
+                .changed
+                .iter()
+                .map(|f| f.name.as_str())
+                .find(|name| output.contains(&format!("{name}:")))
+                .map_or_else(
+                    || format!("{} files", upload.changed.len()),
+                    |name| format!("`{name}`"),
+                );
+            anyhow::bail!(
+                "cannot upload {name} to `{}/{}`: {}; the files in place were left as they were",
+                self.job.remote_path.trim_end_matches('/'),
+                plan::STAGING,
+                remote::reason(&output)
+            );
+        }
         // What the line did not move into place (it stopped early, e.g. on
         // a full disk) goes now, before the record needs the room.
         if exit != Exit::Status(0) {
             remote::remove_leftovers(self.session, self.layout, self.io);
         }
         let mut result = StepResult {
-            uploaded: upload.staged.iter().map(|s| s.name.clone()).collect(),
+            uploaded: upload.names(),
             unchanged: upload.unchanged.clone(),
             exit_status: None,
             ready: None,
@@ -713,7 +735,7 @@ impl Step<'_> {
         // then it is left as it was (changed files are seen by their mtime).
         // It is written with the record, in the same remote command.
         let manifest = match exit {
-            Exit::Status(0) => remote::manifest(self.sftp, self.layout, &mut upload, sent)
+            Exit::Status(0) => remote::manifest(&mut upload, &sent)
                 .or_else(|error| {
                     if ssh::is_connection_lost(&error) {
                         return Err(error);

@@ -292,7 +292,7 @@ fn the_key_can_come_from_an_environment_variable_and_is_never_printed() {
 #[test]
 fn a_large_file_is_sent_on_the_command_s_stdin_and_skipped_when_unchanged() {
     let sshd = Sshd::start();
-    // Above the 16 MiB threshold, not a multiple of any buffer size.
+    // Larger than the stream's 4 MiB chunks, not a multiple of any buffer size.
     let large: String = (0..17 * 1024 * 1024 + 7)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
@@ -312,7 +312,7 @@ fn a_large_file_is_sent_on_the_command_s_stdin_and_skipped_when_unchanged() {
     assert!(stderr.contains(&format!("| {}", large.len())), "{stderr}");
     assert!(project.remote_file("large.bin") == large);
     assert_eq!(project.remote_mode("large.bin"), 0o640);
-    assert!(!project.remote().join(".large.bin.slipway-tmp").exists());
+    assert!(!project.remote().join(".slipway/staging").exists());
 
     let (code, report, _) =
         project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
