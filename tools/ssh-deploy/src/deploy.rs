@@ -76,13 +76,15 @@ pub(crate) enum Images {
     Before(u64),
 }
 
-/// Deploys `job` to `host`; every failure ends up in the report.
+/// Deploys `job` to `host`, on `session` (the preflight's) if it still
+/// answers, else on a new connection; every failure ends up in the report.
 pub(crate) fn deploy(
     host: &Host,
     connection: &Connection,
     identity: &Identity,
     job: &Job,
     progress: &Progress,
+    session: Option<ssh2::Session>,
 ) -> HostReport {
     let name = host.to_string();
     let task = progress.task(&name, "connecting");
@@ -95,6 +97,7 @@ pub(crate) fn deploy(
         progress,
         &task,
         &mut report,
+        session,
     ) {
         Ok(()) => match report.outcome {
             Outcome::Deployed => task.finish(&format!(
@@ -119,6 +122,7 @@ pub(crate) fn deploy(
     report
 }
 
+#[allow(clippy::too_many_arguments, reason = "one host's whole context")]
 fn deploy_locked(
     host: &Host,
     connection: &Connection,
@@ -127,9 +131,14 @@ fn deploy_locked(
     progress: &Progress,
     task: &Task,
     report: &mut HostReport,
+    session: Option<ssh2::Session>,
 ) -> anyhow::Result<()> {
     let io = connection.timeout;
-    let session = open(host, connection)?;
+    // A preflight connection idle through earlier batches may have died.
+    let session = match session.filter(ssh::answers) {
+        Some(session) => session,
+        None => open(host, connection)?,
+    };
     let sftp = session.sftp().context("cannot start SFTP")?;
     let mut layout = Layout::new(&job.remote_path);
     remote::prepare(&sftp, &layout)?;
@@ -178,10 +187,9 @@ fn deploy_locked(
             host_pid: Some(lock.pid),
             is_alive: None,
         };
-        // Under the lock, anything temporary is a killed deploy's leftover:
-        // removed by the same remote command that writes the holder.
-        remote::write_holder(&session, &layout, &me, io)
-            .context("cannot record who holds the lock")?;
+        // Written, and a killed deploy's leftovers removed, by the first
+        // command line (before anything else it does).
+        let me = serde_json::to_vec_pretty(&me)?;
         let target = match job.images {
             Images::Given(_) => None,
             Images::Release(to) => Some(rollback_target(&records, to)?),
@@ -244,7 +252,7 @@ fn deploy_locked(
             },
             (_, None) => Note::default(),
         };
-        let first = step.run(id, &images, &files, &note)?;
+        let first = step.run(id, &images, &files, &note, Some(&me))?;
         report.release = Some(id);
         report.uploaded = first.uploaded.clone();
         report.unchanged = first.unchanged.clone();
@@ -285,6 +293,7 @@ fn deploy_locked(
                 &previous.images,
                 &files,
                 &Note::of_rollback(previous, Some(id)),
+                None,
             )?;
             report.rolled_back_to = Some(previous.id);
             report.outcome = if back.is_good {
@@ -518,12 +527,15 @@ struct StepResult {
 }
 
 impl Step<'_> {
+    /// Runs release `id`; `holder` (who holds the lock, for `holder.json`)
+    /// is written first, on the deploy's first release.
     fn run(
         &self,
         id: u64,
         images: &BTreeMap<String, String>,
         files: &[BundleFile],
         note: &Note,
+        holder: Option<&[u8]>,
     ) -> anyhow::Result<StepResult> {
         self.task.message(&format!("release {id}: uploading"));
         let record = |result: ReleaseResult, error: Option<String>, manifest: Option<&[u8]>| {
@@ -566,7 +578,8 @@ impl Step<'_> {
         // The secrets are read first, then the stream is unpacked, before
         // the supervision writes anything: a full disk fails the upload.
         let line = format!(
-            "{reads}{}{}",
+            "{}{reads}{}{}",
+            holder.map_or_else(String::new, |h| remote::holder_line(self.layout, h.len())),
             plan::unpack_line(&self.job.remote_path, &upload.names()),
             plan::supervised_command_line(
                 &pid_file.to_string_lossy(),
@@ -586,6 +599,7 @@ impl Step<'_> {
             self.session,
             &line,
             ssh::Stdin {
+                head: holder.unwrap_or_default(),
                 prefix: slipway_core::secret::ExposeSecret::expose_secret(&secrets).as_bytes(),
                 files: &members,
                 mtime: upload.mtime,
@@ -594,8 +608,8 @@ impl Step<'_> {
             self.io,
             true,
             |text| {
-                // The upload's own failure is reported as such, not as output.
-                if text != plan::UPLOAD_TAG {
+                // The line's own failures are reported as such, not as output.
+                if text != plan::UPLOAD_TAG && text != remote::HOLDER_TAG {
                     self.progress.println(&format!("{} | {text}", self.host));
                 }
                 if last_lines.len() == 5 {
@@ -627,6 +641,20 @@ impl Step<'_> {
                 return Err(error.context("cannot run the remote command"));
             }
         };
+        if exit == Exit::Status(remote::HOLDER_FAILED)
+            && last_lines.back().is_some_and(|l| l == remote::HOLDER_TAG)
+        {
+            let output: Vec<&str> = last_lines
+                .iter()
+                .map(String::as_str)
+                .filter(|l| *l != remote::HOLDER_TAG)
+                .collect();
+            anyhow::bail!(
+                "cannot record who holds the lock: cannot write `{}` on the host: {}",
+                self.layout.holder().display(),
+                remote::reason(&output.join("\n"))
+            );
+        }
         // The stream did not arrive whole (a full disk, cut short): nothing
         // was moved into place and nothing ran, so nothing is recorded.
         if exit == Exit::Status(plan::UPLOAD_FAILED)

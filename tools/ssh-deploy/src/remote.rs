@@ -131,29 +131,25 @@ pub(crate) fn prepare(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Writes who holds the lock, atomically, after removing what an
-/// interrupted deploy may have left (as [`remove_leftovers`] does): one remote
-/// command for both, since each command costs a login shell on the host.
-pub(crate) fn write_holder(
-    session: &ssh2::Session,
-    layout: &Layout,
-    holder: &LockHolder,
-    io: Duration,
-) -> anyhow::Result<()> {
+/// The status, and the line printed before it, of a command line that
+/// could not record who holds the lock: nothing else of it ran.
+pub(crate) const HOLDER_FAILED: i32 = 87;
+pub(crate) const HOLDER_TAG: &str = "slipway-holder: failed";
+
+/// The start of a deploy's first command line: remove what an interrupted
+/// deploy may have left (as [`remove_leftovers`] does), then write who
+/// holds the lock, atomically, from the first `size` bytes of stdin; on
+/// failure the line stops with [`HOLDER_FAILED`]. Part of the command line,
+/// not a command of its own: each command costs a login shell on the host.
+pub(crate) fn holder_line(layout: &Layout, size: usize) -> String {
     // The removal is best effort, as in `remove_leftovers`: it never stops
     // the write (`;`), and says nothing.
-    let before = format!("( {} ) >/dev/null 2>&1; ", leftovers_line(layout));
-    write_atomic(
-        session,
-        layout,
-        &before,
-        &layout.holder(),
-        &serde_json::to_vec_pretty(holder)?,
-        0o600,
-        None,
-        io,
+    format!(
+        "{}( {} ) >/dev/null 2>&1; ( {} ) || {{ echo '{HOLDER_TAG}' >&2; exit {HOLDER_FAILED}; }}; ",
+        layout.guard(),
+        leftovers_line(layout),
+        crate::plan::write_sized_file_line(&layout.holder().to_string_lossy(), 0o600, size)
     )
-    .map(|_| ())
 }
 
 /// Who holds (or last held) the lock, if `holder.json` says; unreadable or
