@@ -580,7 +580,11 @@ impl Step<'_> {
         let line = format!(
             "{}{reads}{}{}",
             holder.map_or_else(String::new, |h| remote::holder_line(self.layout, h.len())),
-            plan::unpack_line(&self.job.remote_path, &upload.names()),
+            plan::unpack_line(
+                &self.job.remote_path,
+                &upload.names(),
+                upload.changed.iter().map(|f| f.size).sum()
+            ),
             plan::supervised_command_line(
                 &pid_file.to_string_lossy(),
                 &self.layout.run_lock().to_string_lossy(),

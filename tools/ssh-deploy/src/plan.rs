@@ -258,21 +258,35 @@ pub(crate) const STAGING: &str = ".slipway/staging";
 pub(crate) const UPLOAD_FAILED: i32 = 85;
 pub(crate) const UPLOAD_TAG: &str = "slipway-upload: failed";
 
+/// A stream from this size on is unpacked with large records.
+pub(crate) const LARGE_STREAM: u64 = 1 << 20;
+
 /// The start of the command line when files changed (else nothing): unpack
 /// the `staged` files, sent on stdin as one tar stream, into [`STAGING`]
 /// under the remote path, check the stream arrived whole and sync them.
 /// It runs before anything else of the line writes on the host, so a full
 /// disk or a cut stream is the upload's failure, with nothing changed.
-pub(crate) fn unpack_line(remote_path: &str, staged: &[String]) -> String {
+/// From [`LARGE_STREAM`] bytes on, GNU tar reads and writes 1 MiB records
+/// (`-b 2048 -B`; busybox has no such flag, so it is asked first): its
+/// default 10 KiB records take 20,000 reads and writes for 200 MB, which
+/// made the unpacking twice as slow as `cat`.
+pub(crate) fn unpack_line(remote_path: &str, staged: &[String], stream_size: u64) -> String {
     let mut line = String::new();
     if !staged.is_empty() {
         let staging = |name: &str| shell_quote(&format!("{STAGING}/{name}"));
         let _ = write!(line, "cd {} && ", shell_quote(remote_path));
         // A stream cut short, a full disk, a signal: the staging directory
         // goes, the files in place stay as they were, and the line says so.
+        let tar = format!("tar -x -p -o -f - -C {STAGING}");
+        let tar = match stream_size >= LARGE_STREAM {
+            true => format!(
+                "case $(tar --version 2>/dev/null) in *GNU*) tar -x -p -o -b 2048 -B -f - -C {STAGING};; *) {tar};; esac"
+            ),
+            false => tar,
+        };
         let _ = write!(
             line,
-            "{{ rm -rf {STAGING} && mkdir {STAGING} && tar -x -p -o -f - -C {STAGING} && [ -f {} ] && {{ sync --",
+            "{{ rm -rf {STAGING} && mkdir {STAGING} && {tar} && [ -f {} ] && {{ sync --",
             staging(crate::tarball::MARKER)
         );
         // The files reach the disk before any is renamed into place, in
@@ -745,7 +759,7 @@ mod tests {
         assert_eq!(
             format!(
                 "{}{}",
-                unpack_line("/srv/my app", &staged),
+                unpack_line("/srv/my app", &staged, 42),
                 remote_command_line("/srv/my app", &staged, &vars, command)
             ),
             expected
@@ -886,6 +900,15 @@ mod tests {
         assert!(output.starts_with("slipway-lock: locked "), "{output}");
         let (_, output) = sh(&lock_probe_line(lock), b"");
         assert_eq!(output, "slipway-lock: free\n");
+    }
+
+    #[test]
+    fn a_large_stream_is_unpacked_in_large_records_by_gnu_tar() {
+        assert_eq!(
+            unpack_line("/srv", &["big".to_owned()], LARGE_STREAM),
+            "cd /srv && { rm -rf .slipway/staging && mkdir .slipway/staging && case $(tar --version 2>/dev/null) in *GNU*) tar -x -p -o -b 2048 -B -f - -C .slipway/staging;; *) tar -x -p -o -f - -C .slipway/staging;; esac && [ -f .slipway/staging/.slipway-end ] && { sync -- .slipway/staging/big 2>/dev/null || sync; } || { rm -rf .slipway/staging; echo 'slipway-upload: failed' >&2; exit 85; }; } && "
+        );
+        assert_eq!(unpack_line("/srv", &[], LARGE_STREAM), "");
     }
 
     #[test]
