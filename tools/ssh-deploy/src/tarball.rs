@@ -311,7 +311,8 @@ mod tests {
     use super::*;
 
     /// Streams `files` (name, mode, contents) and unpacks them with the
-    /// machine's `tar`, the host's own tool: what arrives must be exact.
+    /// hosts' own tools, GNU tar and busybox's (package busybox-static):
+    /// what arrives must be exact.
     #[track_caller]
     fn check_unpacked(files: &[(&str, u32, &[u8])]) {
         let members: Vec<Member<'_>> = files
@@ -327,29 +328,39 @@ mod tests {
         let far = std::time::Instant::now() + std::time::Duration::from_secs(600);
         let sent = send(&members, 1_700_000_000, &mut stream, far).expect("sent");
         assert_eq!(stream.len() % BLOCK, 0);
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut tar = std::process::Command::new("tar")
-            .args(["-x", "-p", "-o", "-f", "-", "-C"])
-            .arg(dir.path())
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("tar runs");
-        std::io::Write::write_all(&mut tar.stdin.take().expect("stdin"), &stream).expect("fed");
-        assert!(tar.wait().expect("tar ends").success());
-        for ((name, mode, bytes), sent) in files.iter().zip(&sent) {
-            let path = dir.path().join(name);
-            assert_eq!(fs_err::read(&path).expect("unpacked"), *bytes, "`{name}`");
-            let meta = fs_err::metadata(&path).expect("unpacked");
-            assert_eq!(
-                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
-                *mode,
-                "`{name}`"
-            );
-            assert_eq!(std::os::unix::fs::MetadataExt::mtime(&meta), 1_700_000_000);
-            assert_eq!(sent.size, bytes.len() as u64);
-            assert_eq!(sent.sha256, crate::plan::hex(&sha2::Sha256::digest(bytes)));
+        for tar in [&["tar"][..], &["busybox", "tar"][..]] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut child = std::process::Command::new(tar[0])
+                .args(&tar[1..])
+                .args(["-x", "-p", "-o", "-f", "-", "-C"])
+                .arg(dir.path())
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot run {tar:?} (packages tar, busybox-static): {e}")
+                });
+            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &stream)
+                .expect("fed");
+            assert!(child.wait().expect("tar ends").success(), "{tar:?}");
+            for ((name, mode, bytes), sent) in files.iter().zip(&sent) {
+                let path = dir.path().join(name);
+                assert_eq!(
+                    fs_err::read(&path).expect("unpacked"),
+                    *bytes,
+                    "{tar:?} `{name}`"
+                );
+                let meta = fs_err::metadata(&path).expect("unpacked");
+                assert_eq!(
+                    std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
+                    *mode,
+                    "{tar:?} `{name}`"
+                );
+                assert_eq!(std::os::unix::fs::MetadataExt::mtime(&meta), 1_700_000_000);
+                assert_eq!(sent.size, bytes.len() as u64);
+                assert_eq!(sent.sha256, crate::plan::hex(&sha2::Sha256::digest(bytes)));
+            }
+            assert!(dir.path().join(MARKER).is_file(), "{tar:?}");
         }
-        assert!(dir.path().join(MARKER).is_file());
     }
 
     #[test]
