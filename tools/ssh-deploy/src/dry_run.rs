@@ -60,7 +60,7 @@ pub(crate) fn report(
             command_line: format!(
                 "{}{}",
                 plan::secret_reads(secret_vars).0,
-                plan::remote_command_line(&env.remote_path, None, &[], &line_env, &env.command)
+                plan::remote_command_line(&env.remote_path, &[], &line_env, &env.command)
             ),
             command_env,
             ready_url: env

@@ -8,7 +8,8 @@
 //! - `dry_run`: what `deploy --dry-run` shows;
 //! - `bundle`: the bundle's files, checked to lie inside the project;
 //! - `ssh`: connect, host keys, authentication, streamed commands;
-//! - `remote`: what is kept on the host (lock, release records, uploads), over SFTP;
+//! - `remote`: what is kept on the host (lock, release records, which files changed), over SFTP;
+//! - `tarball`: the changed files as one tar stream on the command's stdin;
 //! - `ready`: readiness probed through the SSH connection;
 //! - `lock`: the deploy lock, held by the deploy's own SSH session;
 //! - `cancel`: SIGINT/SIGTERM turned into a clean stop;
@@ -36,6 +37,7 @@ mod remote;
 mod render;
 mod ssh;
 mod ssh_config;
+mod tarball;
 
 use anyhow::Context as _;
 use slipway_config::{Config, Host};
