@@ -4,47 +4,31 @@
 //! back (or a refusal naming the value it cannot carry). The environment
 //! is cleared: only the variables each test names reach the binary.
 
+use slipway_testbed::cmd::Cmd;
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_changed-paths");
 
-/// Runs the binary in `dir` with `stdin`, nothing but `PATH`, `NO_COLOR`
-/// and `env` in its environment; returns exit code, stdout and stderr.
+/// Runs the binary in `dir` with `stdin` and `env` (the test bed's `Cmd`
+/// clears everything else); returns exit code, stdout and stderr.
 fn run_clean(
     dir: &Path,
     args: &[&str],
     stdin: &str,
     env: &[(&str, &str)],
 ) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
+    let output = Cmd::new(BIN)
         .current_dir(dir)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("NO_COLOR", "1")
-        .env("RUST_LOG", "error")
         .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let written = child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin.as_bytes());
-    if let Err(error) = written {
-        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "stdin");
-    }
-    let output = child.wait_with_output().expect("the binary finishes");
+        .stdin(stdin)
+        .run();
     (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
+        output.code().unwrap_or(-1),
+        output.stdout_str(),
+        output.stderr_str(),
     )
 }
 
@@ -195,10 +179,13 @@ fn a_value_gitlab_cannot_carry_is_left_out_with_a_warning() {
     // The file name is data, not bad input: the other outputs are written,
     // the one GitLab would misread is left out, and a warning says which.
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(stdout, "app=true\napp_count=1\ntargets=[\"app\"]\n");
+    assert_eq!(
+        stdout,
+        "app=true\napp_count=1\nchanges=[\"app\"]\ntargets=[\"app\"]\n"
+    );
     assert_eq!(
         stderr,
-        "warning: the output `app_files` is left out of the dotenv report: it holds `=` \
+        " WARN the output `app_files` is left out of the dotenv report: it holds `=` \
          (GitLab reads a line's name up to its last `=`), and GitLab's dotenv has no quoting \
          or escapes; use `--format json` for it\n"
     );

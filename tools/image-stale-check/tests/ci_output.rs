@@ -8,31 +8,27 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::{BIN, Run, project, push_image};
 use slipway_testbed::Registry;
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::git::GitRepo;
 
-/// Runs the binary in `dir` with nothing but `PATH`, `NO_COLOR`, an empty
-/// docker config and `env` in its environment.
+/// Runs the binary in `dir` with an empty docker config and `env` (the
+/// test bed's `Cmd` clears everything else).
 fn run_clean(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let output = Command::new(BIN)
+    let output = Cmd::new(BIN)
         .current_dir(dir)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "error")
         .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs");
+        .run();
     Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        code: output.code().unwrap_or(-1),
+        stdout: output.stdout_str(),
+        stderr: output.stderr_str(),
     }
 }
 

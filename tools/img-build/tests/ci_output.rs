@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::Command;
+use slipway_testbed::cmd::Cmd;
 
 use common::{project, run};
 use slipway_testbed::{Dockerd, Registry};
@@ -50,10 +50,8 @@ fn build_in_ci(
     ci: &[(&str, &str)],
     args: &[&str],
 ) -> std::process::Output {
-    run(Command::new(env!("CARGO_BIN_EXE_img-build"))
+    run(Cmd::new(env!("CARGO_BIN_EXE_img-build"))
         .current_dir(repo.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("NO_COLOR", "1")
         .env("DOCKER_HOST", dockerd.host())
         .env("DOCKER_CONFIG", dockerd.temp_dir().join("client"))
