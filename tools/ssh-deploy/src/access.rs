@@ -70,9 +70,9 @@ pub(crate) fn connection(
         }
         (None, Some(var)) => {
             // A key pasted in place of the variable's name must not be echoed.
-            if !is_variable_name(var) {
+            if !slipway_config::is_variable_name(var) {
                 return Err(UsageError::new(
-                    "`--ssh-key-env` takes the name of an environment variable (letters, digits, `_`), e.g. `DEPLOY_KEY`, not the key itself; the value given is not shown: it may be a secret",
+                    "`--ssh-key-env` takes the name of an environment variable (letters, digits and `_`, not starting with a digit), e.g. `DEPLOY_KEY`, not the key itself; the value given is not shown: it may be a secret",
                 ));
             }
             let key = std::env::var(var).ok().filter(|k| !k.trim().is_empty()).ok_or_else(|| {
@@ -112,10 +112,6 @@ pub(crate) fn connection(
     })
 }
 
-/// Whether `name` can be an environment variable's name (letters, digits, `_`).
-fn is_variable_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
 
 /// The key's passphrase, from the variable `--ssh-key-passphrase-env` (or
 /// the env's `ssh_key_passphrase_env`) names; masked, never printed.
@@ -133,9 +129,9 @@ fn passphrase(
         "ssh_key_passphrase_env"
     };
     // A passphrase pasted in place of the variable's name must not be echoed.
-    if !is_variable_name(var) {
+    if !slipway_config::is_variable_name(var) {
         return Err(UsageError::new(format!(
-            "`{shown}` takes the name of an environment variable (letters, digits, `_`), e.g. `DEPLOY_KEY_PASSPHRASE`, not the passphrase itself; the value given is not shown: it may be a secret"
+            "`{shown}` takes the name of an environment variable (letters, digits and `_`, not starting with a digit), e.g. `DEPLOY_KEY_PASSPHRASE`, not the passphrase itself; the value given is not shown: it may be a secret"
         )));
     }
     let value = std::env::var(var)

@@ -93,6 +93,16 @@ fn an_md5_fingerprint_says_which_form_and_where_to_get_it() {
 }
 
 #[test]
+fn a_key_variable_name_starting_with_a_digit_is_not_a_variable() {
+    // No shell can set `9KEY`: it is a value pasted where a name belongs.
+    let stderr = check_deploy(
+        &["--ssh-key-env", "9KEY"],
+        "error: `--ssh-key-env` takes the name of an environment variable (letters, digits and `_`, not starting with a digit), e.g. `DEPLOY_KEY`, not the key itself; the value given is not shown: it may be a secret",
+    );
+    assert!(!stderr.contains("9KEY"), "{stderr}");
+}
+
+#[test]
 fn an_unset_ssh_key_env_names_the_variable() {
     check_deploy(
         &["--ssh-key-env", "SLIPWAY_TEST_UNSET_KEY"],
