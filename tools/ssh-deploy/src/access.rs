@@ -112,7 +112,6 @@ pub(crate) fn connection(
     })
 }
 
-
 /// The key's passphrase, from the variable `--ssh-key-passphrase-env` (or
 /// the env's `ssh_key_passphrase_env`) names; masked, never printed.
 fn passphrase(

@@ -140,9 +140,12 @@ pub(crate) fn images_from_report(
     env: &Env,
 ) -> anyhow::Result<(Vec<String>, String)> {
     let report: slipway_contract::img_build::BuildReport = serde_json::from_str(text).map_err(|error| {
-        UsageError::new(format!(
-            "`--images-from {source}` is not img-build's JSON report (`img-build --format json`): {error}"
-        ))
+        UsageError::caused_by(
+            format!(
+                "`--images-from {source}` is not img-build's JSON report (`img-build --format json`)"
+            ),
+            error,
+        )
     })?;
     let images = report
         .targets

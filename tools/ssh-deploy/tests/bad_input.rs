@@ -239,7 +239,7 @@ fn a_truncated_images_from_report_says_where_json_ends() {
             "build.json",
             "--dry-run",
         ],
-        "error: `--images-from build.json` is not img-build's JSON report (`img-build --format json`): EOF while parsing a list at line 2 column 0",
+        "error: `--images-from build.json` is not img-build's JSON report (`img-build --format json`)\n  caused by: EOF while parsing a list at line 2 column 0",
     );
 }
 
