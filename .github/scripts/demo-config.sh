@@ -9,6 +9,7 @@
 #   DEPLOY_REGISTRY     required; the repository prefix, e.g. ghcr.io/acme/slipway-demo
 #   STAGING_HOST        [user@]host[:port]; becomes [envs.staging]'s hosts when set
 #   PROD_HOST           [user@]host[:port]; becomes [envs.prod]'s hosts when set
+#   PREVIEW_HOST        [user@]host[:port]; becomes [envs.preview]'s hosts when set
 #   DEMO_BUSYBOX_IMAGE  the image `base` starts from (default docker.io/library/busybox:1.36)
 #
 # The file is rewritten in the checkout and marked `skip-worktree`, so the
@@ -23,9 +24,10 @@ registry="${DEPLOY_REGISTRY:?set the repository variable DEPLOY_REGISTRY, e.g. g
 busybox="${DEMO_BUSYBOX_IMAGE:-docker.io/library/busybox:1.36}"
 staging="${STAGING_HOST:-}"
 prod="${PROD_HOST:-}"
+preview="${PREVIEW_HOST:-}"
 
 # Every value lands inside a TOML string: refuse what could break out of it.
-for value in "$registry" "$busybox" "$staging" "$prod"; do
+for value in "$registry" "$busybox" "$staging" "$prod" "$preview"; do
   case $value in
     *[!A-Za-z0-9@:./_\[\]-]*)
       echo "demo-config.sh: \`$value\` holds a character other than letters, digits and @:./_-[]" >&2
@@ -36,7 +38,7 @@ done
 
 # Exact lines of the committed file; each must be found as often as expected,
 # so a change to examples/demo/slipway.toml cannot silently skip a rewrite.
-awk -v registry="$registry" -v busybox="$busybox" -v staging="$staging" -v prod="$prod" '
+awk -v registry="$registry" -v busybox="$busybox" -v staging="$staging" -v prod="$prod" -v preview="$preview" '
   /^\[/ { table = $0 }
   $0 == "registry = \"127.0.0.1:5000/demo\"" {
     print "registry = \"" registry "\""; seen_registry++; next
@@ -57,10 +59,13 @@ awk -v registry="$registry" -v busybox="$busybox" -v staging="$staging" -v prod=
   $0 == "hosts = [\"root@127.0.0.1:2222\"]" && table == "[envs.prod]" {
     if (prod != "") print "hosts = [\"" prod "\"]"; else print; seen_hosts++; next
   }
+  $0 == "hosts = [\"root@127.0.0.1:2222\"]" && table == "[envs.preview]" {
+    if (preview != "") print "hosts = [\"" preview "\"]"; else print; seen_hosts++; next
+  }
   { print }
   END {
-    if (seen_registry != 1 || seen_busybox != 1 || seen_depends != 2 || seen_hosts != 2) {
-      printf "demo-config.sh: examples/demo/slipway.toml no longer has the lines this script rewrites (registry %d/1, BUSYBOX_IMAGE %d/1, depends_on %d/2, hosts of staging and prod %d/2)\n", seen_registry, seen_busybox, seen_depends, seen_hosts > "/dev/stderr"
+    if (seen_registry != 1 || seen_busybox != 1 || seen_depends != 2 || seen_hosts != 3) {
+      printf "demo-config.sh: examples/demo/slipway.toml no longer has the lines this script rewrites (registry %d/1, BUSYBOX_IMAGE %d/1, depends_on %d/2, hosts of staging, prod and preview %d/3)\n", seen_registry, seen_busybox, seen_depends, seen_hosts > "/dev/stderr"
       exit 1
     }
   }
@@ -68,4 +73,4 @@ awk -v registry="$registry" -v busybox="$busybox" -v staging="$staging" -v prod=
 
 mv -f -- "$config.new" "$config"
 git update-index --skip-worktree -- "$config"
-echo "demo-config.sh: $config now uses registry \`$registry\`${staging:+, staging \`$staging\`}${prod:+, prod \`$prod\`}"
+echo "demo-config.sh: $config now uses registry \`$registry\`${staging:+, staging \`$staging\`}${prod:+, prod \`$prod\`}${preview:+, preview \`$preview\`}"

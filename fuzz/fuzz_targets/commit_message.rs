@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use slipway_core::version::{self, Bump, ChangelogEntry, ConventionalCommit, KNOWN_TYPES};
+use slipway_tags::version::{self, Bump, ChangelogEntry, ConventionalCommit, KNOWN_TYPES, ParseCommit as _};
 
 fuzz_target!(|text: &str| {
     match ConventionalCommit::parse(text) {

@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use slipway_core::config::{Config, Location};
-use slipway_core::paths::FilterSet;
-use slipway_core::paths::project::config_filters;
+use slipway_config::{Config, Location};
+use slipway_git::paths::FilterSet;
+use slipway_git::paths::project::config_filters;
 
 /// A directory that does not exist, so no bundle file or Dockerfile is found.
 const ROOT: &str = "/nonexistent-slipway-fuzz";

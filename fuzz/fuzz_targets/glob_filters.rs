@@ -11,9 +11,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use slipway_core::changes::{ChangeStatus, ChangedFile};
-use slipway_core::paths::docker::{self, DockerIgnore};
-use slipway_core::paths::{
+use slipway_git::changes::{ChangeStatus, ChangedFile};
+use slipway_git::paths::docker::{self, DockerIgnore};
+use slipway_git::paths::{
     FilterSet, FilterSpec, PatternSpec, Quantifier, RuleSpec, Semantics, exclude_filter,
 };
 

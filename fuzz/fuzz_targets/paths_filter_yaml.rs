@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use slipway_core::changes::{ChangeStatus, ChangedFile};
-use slipway_core::paths::yaml;
-use slipway_core::paths::{FilterSet, PathsError, Quantifier};
+use slipway_git::changes::{ChangeStatus, ChangedFile};
+use slipway_git::paths::yaml;
+use slipway_git::paths::{FilterSet, PathsError, Quantifier};
 
 fuzz_target!(|text: &str| {
     let quantifier = if text.len() % 2 == 0 {

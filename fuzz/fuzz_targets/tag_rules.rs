@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use libfuzzer_sys::fuzz_target;
 use slipway_core::image_ref::Tag;
-use slipway_core::tags::{self, Flavor, ImageSpec, RepoInfo, TagContext, TagRule};
+use slipway_tags::{Flavor, ImageSpec, RepoInfo, TagContext, TagRule};
 
 fuzz_target!(|text: &str| {
     let mut rules = Vec::new();
@@ -44,7 +44,7 @@ fuzz_target!(|text: &str| {
     let Ok(images) = ImageSpec::parse_all(&images) else {
         return;
     };
-    let Ok(metadata) = tags::compute(&parsed, &flavor, &images, &ctx) else {
+    let Ok(metadata) = slipway_tags::compute(&parsed, &flavor, &images, &ctx) else {
         return;
     };
     let image_names = images.iter().any(|image| image.enable);

@@ -7,7 +7,11 @@
 //! - the crate dependency table in ARCHITECTURE.md (`<!-- tidy:deps -->`)
 //!   equals what the members' Cargo.toml files declare, and the layering
 //!   rules hold (no tool depends on a tool, the test bed uses nothing of ours
-//!   and is a dev-dependency of everything but xtask);
+//!   and is a dev-dependency of everything but xtask; slipway-core and
+//!   slipway-contract depend on no crate of ours, and `cargo tree` shows
+//!   slipway-core, slipway-contract and ready-wait free of git2, ssh2 and
+//!   (but ready-wait) reqwest; every tool passes `finish` the `classify` of
+//!   each library crate it depends on);
 //! - only the files listed under `<!-- tidy:writers -->` write to stdout or
 //!   stderr in library and tool code;
 //! - every `cargo xtask` task is named in ARCHITECTURE.md's code map, and
@@ -152,6 +156,100 @@ fn the_layering_rules_hold() {
                 !normal.contains("slipway-testbed"),
                 "`{name}` links the test bed into a shipped binary; make it a dev-dependency"
             );
+        }
+    }
+}
+
+/// The packages `cargo tree -e normal` shows `package` linking (itself
+/// included), by name.
+fn linked_packages(root: &Path, package: &str) -> BTreeSet<String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["tree", "--offline", "--locked", "-e", "normal"])
+        .args(["--prefix", "none", "--format", "{p}", "-p", package])
+        .current_dir(root)
+        .output()
+        .expect("the tidy test runs `cargo tree`");
+    assert!(
+        output.status.success(),
+        "`cargo tree -p {package}` failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_library_crates_link_only_what_their_layer_allows() {
+    let root = project_root();
+    let members = members(&root);
+    for base in ["slipway-core", "slipway-contract"] {
+        let ours = our_dependencies(&members[base], "dependencies", &members);
+        assert!(
+            ours.is_empty(),
+            "`{base}` depends on {ours:?}: it is the bottom layer and depends on no crate of ours"
+        );
+    }
+    const GIT_AND_SSH: &[&str] = &["git2", "libgit2-sys", "ssh2", "libssh2-sys"];
+    let rules: [(&str, &[&str], &str); 3] = [
+        (
+            "slipway-core",
+            &["git2", "libgit2-sys", "ssh2", "libssh2-sys", "reqwest"],
+            "slipway-core is what every tool links: git, registry and ssh code belong in the crates above it",
+        ),
+        (
+            "slipway-contract",
+            &[
+                "git2",
+                "libgit2-sys",
+                "ssh2",
+                "libssh2-sys",
+                "reqwest",
+                "tokio",
+            ],
+            "slipway-contract is serde types only: define the type there, keep its git or network code in the crate that computes it",
+        ),
+        (
+            "ready-wait",
+            GIT_AND_SSH,
+            "ready-wait polls endpoints: it must not link libgit2 or libssh2",
+        ),
+    ];
+    for (package, forbidden, why) in rules {
+        let linked = linked_packages(&root, package);
+        assert!(
+            linked.contains(package),
+            "`cargo tree -p {package}` does not list {package}: {linked:?}"
+        );
+        let found: Vec<&&str> = forbidden
+            .iter()
+            .filter(|name| linked.contains(**name))
+            .collect();
+        assert!(found.is_empty(), "`{package}` links {found:?}: {why}");
+    }
+}
+
+#[test]
+fn every_tool_classifies_the_errors_of_the_crates_it_uses() {
+    let root = project_root();
+    let members = members(&root);
+    for (name, dir) in &members {
+        if !dir.starts_with(root.join("tools")) {
+            continue;
+        }
+        let main = read(&dir.join("src/main.rs"));
+        for dep in our_dependencies(dir, "dependencies", &members) {
+            let lib = read(&members[&dep].join("src/lib.rs"));
+            let classify = format!("{}::ERRORS", dep.replace('-', "_"));
+            if lib.contains("pub const ERRORS:") {
+                assert!(
+                    main.contains(&classify),
+                    "`{name}` depends on `{dep}` but its main.rs does not pass `{classify}` to `finish`: its errors would exit 3 whatever code they say, and name no place in a file"
+                );
+            }
         }
     }
 }

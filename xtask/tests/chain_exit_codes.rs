@@ -1,7 +1,7 @@
 //! The chain's exit codes, from the real xtask binary: bad input exits 2
 //! (as the tools do) before anything is built.
 
-use std::process::Command;
+use slipway_testbed::cmd::Cmd;
 
 #[test]
 fn an_unknown_env_exits_2_before_anything_is_built() {
@@ -10,11 +10,10 @@ fn an_unknown_env_exits_2_before_anything_is_built() {
         "slipway.toml",
         "[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[envs.prod]\nhosts = [\"root@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\n",
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["release", "--env", "prdo", "--all", "--repo"])
         .arg(repo.path())
-        .output()
-        .expect("xtask runs");
+        .run();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.starts_with("error: unknown env `prdo`"), "{stderr}");

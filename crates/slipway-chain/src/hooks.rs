@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use slipway_core::contract::image_stale_check;
+use slipway_contract::image_stale_check;
 use slipway_core::output::shell_quote;
 use xshell::{Shell, cmd};
 

@@ -11,7 +11,7 @@ use slipway_chain::{hooks, promote, release, rollback, runner};
 /// Slipway's release chain: changed-paths → img-build → image-stale-check → img-tag → ssh-deploy,
 /// run from the tool binaries beside this program or on PATH.
 #[derive(Debug, clap::Parser)]
-#[command(name = "slipway", version = slipway_core::cli::VERSION, about)]
+#[command(name = "slipway", version = slipway_build_info::VERSION, about)]
 struct Cli {
     /// Say which tool binaries the chain runs and where they were found
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

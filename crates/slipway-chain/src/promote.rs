@@ -24,9 +24,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use slipway_core::config::Config;
-use slipway_core::contract::img_tag::{ApplyReport, ComputeReport};
-use slipway_core::contract::ssh_deploy;
+use slipway_config::Config;
+use slipway_contract::img_tag::{ApplyReport, ComputeReport};
+use slipway_contract::ssh_deploy;
 use slipway_core::image_ref::ImageRef;
 use xshell::{Shell, cmd};
 

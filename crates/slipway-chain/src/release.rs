@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
-use slipway_core::config::Config;
-use slipway_core::contract::ssh_deploy;
-use slipway_core::contract::{changed_paths, img_build, img_tag};
+use slipway_config::Config;
+use slipway_contract::ssh_deploy;
+use slipway_contract::{changed_paths, img_build, img_tag};
 use xshell::{Shell, cmd};
 
 use crate::runner::{

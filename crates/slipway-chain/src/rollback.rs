@@ -6,8 +6,8 @@
 //! ssh-deploy's: xtask only chains the two commands and reads their JSON.
 
 use anyhow::{Context as _, bail};
-use slipway_core::config::Config;
-use slipway_core::contract::ssh_deploy::{self, ReleaseResult};
+use slipway_config::Config;
+use slipway_contract::ssh_deploy::{self, ReleaseResult};
 use xshell::{Shell, cmd};
 
 use crate::runner::{self, Connection};

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use slipway_core::contract::image_stale_check;
-use slipway_core::contract::ssh_deploy::{self, HostReport, ReleaseResult};
+use slipway_contract::image_stale_check;
+use slipway_contract::ssh_deploy::{self, HostReport, ReleaseResult};
 use slipway_core::image_ref::ImageRef;
 use xshell::{Shell, cmd};
 
@@ -153,7 +153,7 @@ pub fn json_output(
 }
 
 /// A tool's stdout parsed as its JSON report, the contract type `T` of
-/// `slipway_core::contract`; an error names the step and says what is wrong
+/// `slipway_contract`; an error names the step and says what is wrong
 /// (a missing or mistyped field, or no JSON at all).
 pub fn parse_report<T: serde::de::DeserializeOwned>(
     stdout: &[u8],
@@ -240,7 +240,7 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     error
         .chain()
         .find_map(|cause| cause.downcast_ref::<ToolFailed>().map(|tool| tool.code))
-        .unwrap_or_else(|| slipway_core::cli::exit_code_for(error))
+        .unwrap_or_else(|| slipway_core::cli::exit_code_for(error, &[slipway_config::classify]))
 }
 
 /// Runs a tool (see [`json_output`]) and parses its stdout as the report `T`;
@@ -412,7 +412,7 @@ mod tests {
         let message = format!("{error:#}");
         assert!(message.contains("step `ssh-deploy deploy`"), "{message}");
         assert!(message.contains("missing field `action`"), "{message}");
-        let error = parse_report::<slipway_core::contract::img_build::BuildReport>(
+        let error = parse_report::<slipway_contract::img_build::BuildReport>(
             b"error: no such image\n",
             "img-build",
         )
@@ -439,7 +439,7 @@ mod tests {
         .context("cannot release env `prod`");
         assert_eq!(exit_code_for(&error), 1);
         // A config mistake says 2 through the chain's own errors.
-        let config = slipway_core::config::Config::from_str(
+        let config = slipway_config::Config::from_str(
             "[project]\nregistry = \"127.0.0.1:5000/demo\"\n",
             Path::new("slipway.toml"),
         )

@@ -197,6 +197,28 @@ pub fn is_github_actions(get: impl Fn(&str) -> Option<String>) -> bool {
     get("GITHUB_ACTIONS").as_deref() == Some("true")
 }
 
+/// Which CI the variables `get` returns describe, by the variable each CI
+/// sets to say it is there (GitHub Actions first, then GitLab CI, Jenkins,
+/// Buildkite, CircleCI); empty variables count as unset. Reads nothing
+/// else, so it cannot fail: [`crate::output`] uses it to pick each CI's
+/// annotations and log sections.
+pub fn provider(get: impl Fn(&str) -> Option<String>) -> Provider {
+    let get = |name: &str| get(name).filter(|value| !value.is_empty());
+    if is_github_actions(get) {
+        Provider::GithubActions
+    } else if get("GITLAB_CI").as_deref() == Some("true") {
+        Provider::GitlabCi
+    } else if get("JENKINS_URL").is_some() {
+        Provider::Jenkins
+    } else if get("BUILDKITE").as_deref() == Some("true") {
+        Provider::Buildkite
+    } else if get("CIRCLECI").as_deref() == Some("true") {
+        Provider::CircleCi
+    } else {
+        Provider::None
+    }
+}
+
 impl CiContext {
     /// The context of this process, from its environment.
     pub fn detect() -> Result<CiContext, CiError> {
@@ -216,18 +238,13 @@ impl CiContext {
     /// GitLab CI (`GITLAB_CI=true`), else [`CiContext::local`].
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<CiContext, CiError> {
         let get = |name: &str| get(name).filter(|value| !value.is_empty());
-        if is_github_actions(get) {
-            github(Provider::GithubActions, get)
-        } else if get("GITLAB_CI").as_deref() == Some("true") {
-            gitlab(get)
-        } else if get("JENKINS_URL").is_some() {
-            jenkins(get)
-        } else if get("BUILDKITE").as_deref() == Some("true") {
-            buildkite(get)
-        } else if get("CIRCLECI").as_deref() == Some("true") {
-            circleci(get)
-        } else {
-            Ok(CiContext::local())
+        match provider(get) {
+            Provider::GithubActions => github(Provider::GithubActions, get),
+            Provider::GitlabCi => gitlab(get),
+            Provider::Jenkins => jenkins(get),
+            Provider::Buildkite => buildkite(get),
+            Provider::CircleCi => circleci(get),
+            Provider::None => Ok(CiContext::local()),
         }
     }
 

@@ -23,20 +23,6 @@ pub mod exit {
     pub const FAILURE: u8 = 3;
 }
 
-/// What every binary's `--version` prints after its name: the version, then
-/// the commit and its date from build time (`0.1.0 (f64ed2f 2026-12-06)`;
-/// `unknown` outside a git checkout unless `SLIPWAY_BUILD_COMMIT` and
-/// `SLIPWAY_BUILD_DATE` say otherwise; see build.rs). Every binary shares
-/// the workspace version. Use as `#[command(version = slipway_core::cli::VERSION)]`.
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("SLIPWAY_BUILD_COMMIT"),
-    " ",
-    env!("SLIPWAY_BUILD_DATE"),
-    ")"
-);
-
 /// Flags every tool accepts, spelled the same everywhere.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalArgs {
@@ -44,7 +30,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "SLIPWAY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Format of the report on stdout (`github` also writes $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY)
+    /// Format of the report on stdout (`github` also writes $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY; `dotenv` is for GitLab's `artifacts:reports:dotenv`)
     #[arg(
         long,
         global = true,
@@ -171,9 +157,19 @@ pub fn init(global: &GlobalArgs) -> Output {
 }
 
 /// Ends a run: emits the report and returns its exit code, or prints the
-/// error once (`error: …`, then one `caused by:` line per cause; `::error::`
-/// under GitHub Actions) and returns [`exit::USAGE`] or [`exit::FAILURE`].
-pub fn finish<R: Report>(output: &Output, result: anyhow::Result<R>) -> ExitCode {
+/// error once (`error: …`, then one `caused by:` line per cause; under
+/// GitHub Actions also an `::error` annotation, pointing at the file, line
+/// and column when a cause has them) and returns [`exit::USAGE`] or
+/// [`exit::FAILURE`].
+///
+/// `kinds` are the [`ErrorKinds`] of the crates the tool uses besides
+/// slipway-core: what their errors say of exit codes ([`exit_code_for`])
+/// and of places in files.
+pub fn finish<R: Report>(
+    output: &Output,
+    result: anyhow::Result<R>,
+    kinds: &[ErrorKinds],
+) -> ExitCode {
     match result {
         Ok(report) => match output.emit(&report) {
             Ok(()) => ExitCode::from(report.exit_code()),
@@ -190,23 +186,21 @@ pub fn finish<R: Report>(output: &Output, result: anyhow::Result<R>) -> ExitCode
             {
                 let error = anyhow::Error::from(error).context(format!(
                     "cannot write the report in `--format {}`",
-                    match output.format() {
-                        crate::output::Format::Shell => "shell",
-                        _ => "github",
-                    }
+                    output.format().name()
                 ));
-                print_error(output, &error);
+                print_error(output, &error, &[]);
                 ExitCode::from(exit::USAGE)
             }
             Err(error) => {
                 let error = anyhow::Error::from(error).context("cannot write the report to stdout");
-                print_error(output, &error);
+                print_error(output, &error, &[]);
                 ExitCode::from(exit::FAILURE)
             }
         },
         Err(error) => {
-            print_error(output, &error);
-            ExitCode::from(exit_code_for(&error))
+            print_error(output, &error, kinds);
+            let classifiers: Vec<Classifier> = kinds.iter().map(|kind| kind.classify).collect();
+            ExitCode::from(exit_code_for(&error, &classifiers))
         }
     }
 }
@@ -222,7 +216,9 @@ pub trait ExitStatus {
 
 /// Implements [`ExitStatus`] for error types whose every variant means one
 /// code: `exit_status!(ValueError => USAGE)` (a name of [`exit`]).
-macro_rules! exit_status {
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __exit_status {
     ($($error:ty => $code:ident),+ $(,)?) => {$(
         impl $crate::cli::ExitStatus for $error {
             fn exit_code(&self) -> Option<u8> {
@@ -231,51 +227,72 @@ macro_rules! exit_status {
         }
     )+};
 }
-pub(crate) use exit_status;
+pub use __exit_status as exit_status;
 
 exit_status!(UsageError => USAGE, UsageErrorCause => USAGE);
 
+/// Says which exit code `cause` means if it is one of a crate's error types
+/// ([`ExitStatus`]); each Slipway library crate has one, named `classify`.
+pub type Classifier = fn(&(dyn std::error::Error + 'static)) -> Option<u8>;
+
+/// Says where in a file `cause` is, if it is one of a crate's error types
+/// that knows (and the file exists: stdin or an inline text has no place to
+/// point at).
+pub type Locator =
+    fn(&(dyn std::error::Error + 'static)) -> Option<crate::output::AnnotationLocation>;
+
+/// What a library crate knows of its own errors: their exit codes and
+/// their places in files. Each Slipway library crate has one, `ERRORS`,
+/// and a tool passes [`finish`] those of the crates it uses.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorKinds {
+    /// The exit code a cause says.
+    pub classify: Classifier,
+    /// The place in a file a cause names.
+    pub locate: Locator,
+}
+
+impl ErrorKinds {
+    /// A crate whose errors name no place in a file.
+    pub const fn codes_only(classify: Classifier) -> ErrorKinds {
+        ErrorKinds {
+            classify,
+            locate: |_| None,
+        }
+    }
+}
+
 /// The exit code an error maps to: that of the first cause in its chain
-/// that says one ([`ExitStatus`]), else [`exit::FAILURE`].
-pub fn exit_code_for(error: &anyhow::Error) -> u8 {
-    error.chain().find_map(classify).unwrap_or(exit::FAILURE)
+/// that says one, asking slipway-core's errors ([`classify`]) and then
+/// `classifiers` (those of the crates the tool uses), else [`exit::FAILURE`].
+pub fn exit_code_for(error: &anyhow::Error, classifiers: &[Classifier]) -> u8 {
+    error
+        .chain()
+        .find_map(|cause| {
+            classify(cause).or_else(|| classifiers.iter().find_map(|classify| classify(cause)))
+        })
+        .unwrap_or(exit::FAILURE)
+}
+
+/// The exit code `cause` says if it is an `E` that decides one: the building
+/// block of each crate's `classify`.
+pub fn code<E: ExitStatus + std::error::Error + 'static>(
+    cause: &(dyn std::error::Error + 'static),
+) -> Option<u8> {
+    cause.downcast_ref::<E>().and_then(ExitStatus::exit_code)
 }
 
 /// The exit code `cause` says, if it is one of slipway-core's errors (or a
 /// [`UsageError`]) that decides one.
 pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
-    fn code<E: ExitStatus + std::error::Error + 'static>(
-        cause: &(dyn std::error::Error + 'static),
-    ) -> Option<u8> {
-        cause.downcast_ref::<E>().and_then(ExitStatus::exit_code)
-    }
-    use crate::{
-        auth, changes, ci, config, duration, git, image_ref, paths, ready, registry, secret, stale,
-        tags, version,
-    };
+    use crate::{ci, duration, image_ref, secret};
     [
         code::<UsageError>,
         code::<UsageErrorCause>,
-        code::<config::ConfigError>,
-        code::<config::ValueError>,
         code::<image_ref::ImageRefError>,
         code::<duration::DurationError>,
         code::<ci::CiError>,
-        code::<tags::TagError>,
-        code::<tags::context::ContextError>,
-        code::<version::CommitError>,
-        code::<paths::PathsError>,
-        code::<paths::project::ProjectFiltersError>,
-        code::<ready::PlanError>,
-        code::<git::GitError>,
-        code::<changes::ChangesError>,
-        code::<stale::StaleError>,
-        code::<stale::FetchError>,
-        code::<auth::AuthError>,
         code::<secret::TooShort>,
-        code::<registry::ClientSetupError>,
-        code::<registry::RegistryError>,
-        code::<registry::ManifestError>,
     ]
     .iter()
     .find_map(|code| code(cause))
@@ -303,10 +320,16 @@ fn init_logging(verbose: u8, quiet: bool, color: bool) {
         .try_init();
 }
 
-/// The tools' own library targets (`img_tag`, `changed_paths`, …), which the
-/// `-v` levels cover along with slipway-core.
+/// The tools' own library targets (`img_tag`, `changed_paths`, …) and the
+/// library crates', which the `-v` levels cover along with slipway-core.
 fn own_targets(level: &str) -> String {
     [
+        "slipway_config",
+        "slipway_git",
+        "slipway_registry",
+        "slipway_tags",
+        "slipway_stale",
+        "slipway_ready",
         "img_build",
         "img_tag",
         "changed_paths",
@@ -352,7 +375,7 @@ fn message_line(text: &str) -> String {
     crate::output::escape_control(&crate::secret::redact(text)).into_owned()
 }
 
-fn print_error(output: &Output, error: &anyhow::Error) {
+fn print_error(output: &Output, error: &anyhow::Error, kinds: &[ErrorKinds]) {
     let style = output.stderr_style();
     let mut text = format!(
         "{}: {}\n",
@@ -373,12 +396,31 @@ fn print_error(output: &Output, error: &anyhow::Error) {
         for cause in error.chain().skip(1) {
             message.push_str(&format!(": {cause}"));
         }
-        let _ = writeln!(
-            stderr,
-            "::error::{}",
-            crate::output::escape_workflow_data(&crate::secret::redact(&message))
+        let location = location_of(error, kinds).map(|at| crate::output::AnnotationLocation {
+            file: output.annotation_path(&at.file),
+            ..at
+        });
+        let line = crate::output::annotation(
+            "error",
+            location.as_ref(),
+            &crate::output::tool_name(),
+            &message,
         );
+        let _ = stderr.write_all(line.as_bytes());
     }
+}
+
+/// Where in a file the error is: the place the first cause in its chain
+/// that knows one says (a slipway.toml error's line and column, a filters
+/// file that is not valid YAML, a `.dockerignore` line, a line of a
+/// `--files-from` list), asking each crate's [`ErrorKinds::locate`].
+fn location_of(
+    error: &anyhow::Error,
+    kinds: &[ErrorKinds],
+) -> Option<crate::output::AnnotationLocation> {
+    error
+        .chain()
+        .find_map(|cause| kinds.iter().find_map(|kind| (kind.locate)(cause)))
 }
 
 #[cfg(test)]
@@ -388,65 +430,12 @@ mod tests {
     #[test]
     fn usage_errors_anywhere_in_the_chain_exit_2() {
         let error = UsageError::new("`--jobs 0` must be at least 1").context("cannot build");
-        assert_eq!(exit_code_for(&error), exit::USAGE);
-    }
-
-    #[test]
-    fn a_usage_error_with_a_cause_exits_2_and_keeps_the_cause() {
-        let git = crate::git::GitError::NotARepository {
-            start: std::path::PathBuf::from("/srv/app"),
-        };
-        let error = UsageError::caused_by("`--require-revision v9`", git);
-        assert_eq!(exit_code_for(&error), exit::USAGE);
-        let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
-        assert_eq!(
-            causes,
-            [
-                "`--require-revision v9`",
-                "`/srv/app` is not inside a git repository (searched upwards from `/srv/app`)",
-            ]
-        );
-    }
-
-    #[test]
-    fn typed_errors_say_their_exit_code_through_context() {
-        let bad_list = crate::changes::ChangesError::NameStatus {
-            origin: "changes.txt".to_owned(),
-            line: 3,
-            text: "X a".to_owned(),
-            reason: "unknown status `X`".to_owned(),
-        };
-        let error = anyhow::Error::new(bad_list).context("cannot read `--files-from`");
-        assert_eq!(exit_code_for(&error), exit::USAGE);
-        // The typed error stays in the chain: its message is a cause line.
-        let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
-        assert_eq!(
-            causes,
-            [
-                "cannot read `--files-from`",
-                "changes.txt:3: cannot read `X a`: unknown status `X`"
-            ]
-        );
-        // A transparent variant asks the error it wraps.
-        let wrapped = crate::stale::StaleError::Changes(crate::changes::ChangesError::NameStatus {
-            origin: "stdin".to_owned(),
-            line: 1,
-            text: "?".to_owned(),
-            reason: "no status".to_owned(),
-        });
-        assert_eq!(exit_code_for(&anyhow::Error::new(wrapped)), exit::USAGE);
-        let git = crate::git::Repo::discover(std::path::Path::new("/"))
-            .map(|_| ())
-            .map_err(|error| anyhow::Error::new(error).context("cannot open the repository"));
-        assert_eq!(
-            git.map_err(|error| exit_code_for(&error)),
-            Err(exit::FAILURE)
-        );
+        assert_eq!(exit_code_for(&error, &[]), exit::USAGE);
     }
 
     #[test]
     fn other_errors_exit_3() {
         let error = anyhow::anyhow!("connection refused").context("cannot push `a:b`");
-        assert_eq!(exit_code_for(&error), exit::FAILURE);
+        assert_eq!(exit_code_for(&error, &[]), exit::FAILURE);
     }
 }

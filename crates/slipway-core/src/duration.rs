@@ -26,12 +26,14 @@ pub enum DurationError {
         reason: String,
     },
     /// Longer than [`MAX`] (or too large to represent at all).
-    #[error("`{text}` is out of range: give a duration from `{min}` to `1week` (7 days)")]
+    #[error("`{text}` is out of range: give a duration from `{min}` to {max}")]
     TooLong {
         /// The value as typed.
         text: String,
         /// The shortest allowed duration, as written.
         min: &'static str,
+        /// The longest allowed duration, as written (with backticks).
+        max: &'static str,
     },
     /// Zero where only a positive duration makes sense.
     #[error("`{text}` must be more than zero: give a duration from `1ms` to `1week` (7 days)")]
@@ -45,13 +47,34 @@ crate::cli::exit_status!(DurationError => USAGE);
 
 /// Parses a duration from zero to [`MAX`].
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
-    parse_in_range(text, "0s")
+    parse_in_range(text, "0s", MAX, MAX_TEXT)
 }
+
+/// The longest age [`parse_age`] accepts: 366 days.
+pub const MAX_AGE: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// Parses an age, from one minute to [`MAX_AGE`]: how long something may
+/// have been idle (`ssh-deploy gc --idle 14d`). An age is compared with a
+/// recorded time, never added to an `Instant`, so it may pass [`MAX`].
+pub fn parse_age(text: &str) -> Result<Duration, DurationError> {
+    let duration = parse_in_range(text, "1m", MAX_AGE, "`366days`")?;
+    if duration < Duration::from_secs(60) {
+        return Err(DurationError::TooLong {
+            text: text.trim().to_owned(),
+            min: "1m",
+            max: "`366days`",
+        });
+    }
+    Ok(duration)
+}
+
+/// [`MAX`] as the messages write it.
+const MAX_TEXT: &str = "`1week` (7 days)";
 
 /// Parses a duration from [`MIN_POSITIVE`] to [`MAX`], for timeouts and
 /// intervals where zero means nothing (or a busy loop).
 pub fn parse_positive(text: &str) -> Result<Duration, DurationError> {
-    let duration = parse_in_range(text, "1ms")?;
+    let duration = parse_in_range(text, "1ms", MAX, MAX_TEXT)?;
     if duration < MIN_POSITIVE {
         return Err(DurationError::Zero {
             text: text.trim().to_owned(),
@@ -60,21 +83,28 @@ pub fn parse_positive(text: &str) -> Result<Duration, DurationError> {
     Ok(duration)
 }
 
-fn parse_in_range(text: &str, min: &'static str) -> Result<Duration, DurationError> {
+fn parse_in_range(
+    text: &str,
+    min: &'static str,
+    max: Duration,
+    max_text: &'static str,
+) -> Result<Duration, DurationError> {
     let trimmed = text.trim();
     let duration = humantime::parse_duration(trimmed).map_err(|error| match error {
         humantime::DurationError::NumberOverflow => DurationError::TooLong {
             text: trimmed.to_owned(),
             min,
+            max: max_text,
         },
         other => DurationError::Syntax {
             reason: other.to_string(),
         },
     })?;
-    if duration > MAX {
+    if duration > max {
         return Err(DurationError::TooLong {
             text: trimmed.to_owned(),
             min,
+            max: max_text,
         });
     }
     Ok(duration)
@@ -141,6 +171,28 @@ mod tests {
             "`0s` must be more than zero: give a duration from `1ms` to `1week` (7 days)"
         );
         assert_eq!(parse_positive("1ms").unwrap(), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn ages_reach_past_a_week_to_a_year() {
+        let check_age = |text: &str, expected: Result<Duration, &str>| {
+            assert_eq!(
+                parse_age(text).map_err(|e| e.to_string()),
+                expected.map_err(str::to_owned),
+                "`{text}`"
+            );
+        };
+        check_age("7d", Ok(MAX));
+        check_age("14d", Ok(Duration::from_secs(14 * 24 * 3600)));
+        check_age("366days", Ok(MAX_AGE));
+        check_age(
+            "367days",
+            Err("`367days` is out of range: give a duration from `1m` to `366days`"),
+        );
+        check_age(
+            "30s",
+            Err("`30s` is out of range: give a duration from `1m` to `366days`"),
+        );
     }
 
     #[test]

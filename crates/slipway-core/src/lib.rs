@@ -1,27 +1,19 @@
-//! What more than one Slipway tool needs, one module per concern.
+//! What every Slipway tool does at its edges, one module per concern: the
+//! shared flags and the final error (`cli`), the report and its formats
+//! (`output`), progress, secrets and their redaction, the CI environment
+//! (`ci`), image references, durations and bounded input.
 //!
-//! Parsing and rules (`image_ref`, `config` checks) are pure and synchronous;
-//! IO lives in modules named for what they talk to (`git`, `ci`). This crate
-//! never parses a tool's own flags; the only places that write to stdout or
+//! Nothing here talks to git, a registry or a host: those are the crates
+//! built on this one (slipway-git, slipway-registry, …). This crate never
+//! parses a tool's own flags; the only places that write to stdout or
 //! stderr are `output` (the report and workflow commands), `progress` and
 //! `cli::finish` (the final error).
 
-pub mod auth;
-pub mod changes;
 pub mod ci;
 pub mod cli;
-pub mod config;
-pub mod contract;
 pub mod duration;
-pub mod git;
 pub mod image_ref;
 pub mod input;
 pub mod output;
-pub mod paths;
 pub mod progress;
-pub mod ready;
-pub mod registry;
 pub mod secret;
-pub mod stale;
-pub mod tags;
-pub mod version;

@@ -1,6 +1,9 @@
 //! Stdout is data, stderr is for people: the one place a tool's report is
-//! written, in the format the user chose, and where GitHub Actions workflow
-//! commands (`::group::`, `::add-mask::`) are emitted.
+//! written, in the format the user chose, and where each CI's own log
+//! syntax is emitted: GitHub Actions workflow commands (`::group::`,
+//! `::add-mask::`, `::warning::`), GitLab CI's collapsible sections,
+//! Buildkite's `---` groups. Which CI it is comes from
+//! [`crate::ci::provider`]; outside a CI that has them, nothing is added.
 //!
 //! A tool's `run` returns one value implementing [`Report`]; `cli::finish`
 //! hands it to [`Output::emit`]. Nothing else writes to stdout.
@@ -12,6 +15,7 @@ use std::path::PathBuf;
 
 use secrecy::ExposeSecret as _;
 
+use crate::ci::Provider;
 use crate::cli::{GlobalArgs, exit};
 use crate::progress::Progress;
 
@@ -27,6 +31,21 @@ pub enum Format {
     Github,
     /// `export NAME='value'` lines of the step outputs, for `eval` in a shell.
     Shell,
+    /// `NAME=value` lines of the step outputs, for GitLab's `artifacts:reports:dotenv` (values it cannot carry are left out, with a warning).
+    Dotenv,
+}
+
+impl Format {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Plain => "plain",
+            Format::Json => "json",
+            Format::Github => "github",
+            Format::Shell => "shell",
+            Format::Dotenv => "dotenv",
+        }
+    }
 }
 
 /// When to colour (`--color`).
@@ -89,7 +108,8 @@ pub struct Output {
     stderr_color: bool,
     stderr_is_terminal: bool,
     quiet: bool,
-    github_actions: bool,
+    provider: Provider,
+    github_workspace: Option<PathBuf>,
     github_output: Option<PathBuf>,
     github_step_summary: Option<PathBuf>,
 }
@@ -124,7 +144,10 @@ impl Output {
             stderr_color: wants(stderr_is_terminal),
             stderr_is_terminal,
             quiet,
-            github_actions: crate::ci::is_github_actions(&env),
+            provider: crate::ci::provider(&env),
+            github_workspace: env("GITHUB_WORKSPACE")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
             github_output: env("GITHUB_OUTPUT")
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from),
@@ -141,7 +164,22 @@ impl Output {
 
     /// Whether the run is inside GitHub Actions (`GITHUB_ACTIONS=true`).
     pub fn is_github_actions(&self) -> bool {
-        self.github_actions
+        self.provider == Provider::GithubActions
+    }
+
+    /// The CI this run is in ([`crate::ci::provider`]).
+    pub fn ci_provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// Whether [`Output::group`] folds what follows in this CI's log
+    /// (GitHub Actions, GitLab CI, Buildkite), so a tool can print a long
+    /// log there instead of streaming it.
+    pub fn has_log_groups(&self) -> bool {
+        matches!(
+            self.provider,
+            Provider::GithubActions | Provider::GitlabCi | Provider::Buildkite
+        )
     }
 
     /// Whether `-q` was given.
@@ -164,7 +202,10 @@ impl Output {
     /// Progress reporting for this run: bars on a terminal, timestamped lines
     /// otherwise, nothing under `-q`.
     pub fn progress(&self) -> Progress {
-        Progress::new(self.quiet, self.stderr_is_terminal && !self.github_actions)
+        Progress::new(
+            self.quiet,
+            self.stderr_is_terminal && !self.is_github_actions(),
+        )
     }
 
     /// Writes the report to stdout in the chosen format (and, for `github`,
@@ -183,6 +224,31 @@ impl Output {
                 json
             }
             Format::Shell => shell_exports(&checked_outputs(report, Format::Shell)?),
+            Format::Dotenv => {
+                let outputs = checked_outputs(report, Format::Dotenv)?;
+                // Secrets become `***` before the values are checked, as
+                // they are written.
+                let outputs: Vec<(String, Vec<u8>)> = outputs
+                    .into_iter()
+                    .map(|(name, value)| (name, crate::secret::redact_bytes(&value).into_owned()))
+                    .collect();
+                // A value GitLab cannot carry is left out with a warning:
+                // the work is done by now (a deploy, a tag moved), and what
+                // a file name or a label holds must not fail the job.
+                let (text, left_out) = dotenv_file(&outputs);
+                for why in &left_out {
+                    tracing::warn!("{why}");
+                }
+                if text.len() > GITLAB_DOTENV_LIMIT {
+                    tracing::warn!(
+                        "the dotenv report is {} bytes, above GitLab's default limit of \
+                         {GITLAB_DOTENV_LIMIT} bytes: GitLab refuses the artifact unless the \
+                         instance's `dotenv_size` limit was raised",
+                        text.len()
+                    );
+                }
+                text
+            }
             Format::Github => {
                 let outputs = checked_outputs(report, Format::Github)?;
                 let mut text = plain().into_bytes();
@@ -219,7 +285,7 @@ impl Output {
     /// every later line a tool prints shows it as `***`.
     pub fn mask(&self, secret: &secrecy::SecretString) {
         crate::secret::register(secret.expose_secret());
-        if self.github_actions {
+        if self.is_github_actions() {
             for line in secret
                 .expose_secret()
                 .lines()
@@ -231,33 +297,216 @@ impl Output {
         }
     }
 
-    /// Opens a collapsible log group under GitHub Actions (closed when the
-    /// guard drops); elsewhere a no-op.
+    /// Opens a collapsible log group in this CI's syntax, closed when the
+    /// guard drops: `::group::`/`::endgroup::` under GitHub Actions, a
+    /// collapsed `section_start`/`section_end` pair under GitLab CI, a
+    /// `--- ` group line under Buildkite (which has no end marker: the
+    /// next group starts a new one); elsewhere a no-op. The title is
+    /// redacted and escaped: it cannot end the line or the group.
     pub fn group(&self, title: &str) -> Group {
-        if self.github_actions {
+        let title = crate::secret::redact(title);
+        let (start, end) = match self.provider {
+            Provider::GithubActions => (
+                format!("::group::{}\n", escape_workflow_data(&title)),
+                Some("::endgroup::\n".to_owned()),
+            ),
+            Provider::GitlabCi => {
+                let name = gitlab_section_name(&title);
+                (
+                    gitlab_section_start(unix_seconds(), &name, &title),
+                    Some(name),
+                )
+            }
+            Provider::Buildkite => (format!("--- {}\n", escape_control(&title)), None),
+            Provider::Jenkins | Provider::CircleCi | Provider::None => {
+                return Group { end: None };
+            }
+        };
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(start.as_bytes());
+        let end = match (self.provider, end) {
+            (Provider::GitlabCi, Some(name)) => Some(GroupEnd::GitlabSection(name)),
+            (_, Some(line)) => Some(GroupEnd::Line(line)),
+            (_, None) => None,
+        };
+        Group { end }
+    }
+
+    /// Under GitHub Actions, a warning annotation for the run
+    /// (`::warning title=<tool>::<message>`, on stderr), with the message
+    /// redacted and escaped as workflow command data; elsewhere a no-op (the
+    /// report says it for people).
+    pub fn warning(&self, message: &str) {
+        if self.is_github_actions() {
+            let line = annotation("warning", None, &tool_name(), message);
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "::group::{}", escape_workflow_data(title));
+            let _ = stderr.write_all(line.as_bytes());
         }
-        Group {
-            is_open: self.github_actions,
+    }
+
+    /// `file` as a GitHub annotation names it: relative to
+    /// `$GITHUB_WORKSPACE` when it is inside it (a relative path is taken
+    /// from the current directory first), else as given.
+    pub fn annotation_path(&self, file: &std::path::Path) -> PathBuf {
+        let Some(workspace) = &self.github_workspace else {
+            return file.to_path_buf();
+        };
+        let absolute = if file.is_absolute() {
+            file.to_path_buf()
+        } else {
+            match std::env::current_dir() {
+                Ok(dir) => dir.join(file),
+                Err(_) => return file.to_path_buf(),
+            }
+        };
+        let absolute = normalize(&absolute);
+        match absolute.strip_prefix(normalize(workspace)) {
+            Ok(inside) if !inside.as_os_str().is_empty() => inside.to_path_buf(),
+            _ => file.to_path_buf(),
         }
     }
 }
 
-/// An open `::group::`; dropping it writes `::endgroup::`.
+/// `path` with `.` and `..` resolved lexically (no file system access, so
+/// a file that does not exist still has a path).
+fn normalize(path: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+/// The running tool's name for annotation titles: its binary's file name.
+pub(crate) fn tool_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|arg0| {
+            std::path::Path::new(&arg0)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "slipway".to_owned())
+}
+
+/// Where a GitHub annotation points: a file, and a line and column in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotationLocation {
+    /// The file, as the annotation names it ([`Output::annotation_path`]).
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+}
+
+/// One GitHub annotation line, ending in a newline:
+/// `::<level> file=…,line=…,col=…,title=…::<message>` (the location only
+/// when there is one). Property values go through [`escape_workflow_property`],
+/// the message through [`escape_workflow_data`], both after
+/// [`crate::secret::redact`]: no secret is shown, and no outside text can
+/// end the line, add a property or start a second command.
+pub fn annotation(
+    level: &str,
+    location: Option<&AnnotationLocation>,
+    title: &str,
+    message: &str,
+) -> String {
+    let property = |value: &str| escape_workflow_property(&crate::secret::redact(value));
+    let mut properties = Vec::new();
+    if let Some(at) = location {
+        properties.push(format!("file={}", property(&at.file.to_string_lossy())));
+        properties.push(format!("line={}", at.line));
+        if let Some(column) = at.column {
+            properties.push(format!("col={column}"));
+        }
+    }
+    properties.push(format!("title={}", property(title)));
+    format!(
+        "::{level} {}::{}\n",
+        properties.join(","),
+        escape_workflow_data(&crate::secret::redact(message))
+    )
+}
+
+/// An open log group; dropping it ends the group.
 #[derive(Debug)]
 #[must_use = "the group closes when this guard drops"]
 pub struct Group {
-    is_open: bool,
+    end: Option<GroupEnd>,
+}
+
+#[derive(Debug)]
+enum GroupEnd {
+    /// A fixed line (`::endgroup::`).
+    Line(String),
+    /// A GitLab section's name: its `section_end` takes the time it ends.
+    GitlabSection(String),
 }
 
 impl Drop for Group {
     fn drop(&mut self) {
-        if self.is_open {
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "::endgroup::");
-        }
+        let line = match self.end.take() {
+            Some(GroupEnd::Line(line)) => line,
+            Some(GroupEnd::GitlabSection(name)) => gitlab_section_end(unix_seconds(), &name),
+            None => return,
+        };
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(line.as_bytes());
     }
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// A GitLab section name for `title`: GitLab accepts letters, digits, `_`,
+/// `.` and `-` (anything else ends the marker), so every other character
+/// becomes `_`; at most 64 characters, never empty.
+pub fn gitlab_section_name(title: &str) -> String {
+    let name: String = title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "section".to_owned()
+    } else {
+        name
+    }
+}
+
+/// The line that opens a collapsed GitLab section (GitLab's documented
+/// syntax, `\e[0K` erasing what the marker printed):
+/// `\e[0Ksection_start:<unix>:<name>[collapsed=true]\r\e[0K<header>`.
+/// The header is escaped ([`escape_control`]): it cannot end the line.
+pub fn gitlab_section_start(unix: u64, name: &str, header: &str) -> String {
+    format!(
+        "\x1b[0Ksection_start:{unix}:{name}[collapsed=true]\r\x1b[0K{}\n",
+        escape_control(header)
+    )
+}
+
+/// The line that closes the GitLab section `name`:
+/// `\e[0Ksection_end:<unix>:<name>\r\e[0K`.
+pub fn gitlab_section_end(unix: u64, name: &str) -> String {
+    format!("\x1b[0Ksection_end:{unix}:{name}\r\x1b[0K\n")
 }
 
 /// ANSI styling that is a no-op when colour is off.
@@ -306,11 +555,22 @@ impl Style {
 }
 
 /// Escapes a workflow command's data part as the Actions runner expects
-/// (`%`, CR and LF percent-encoded).
+/// (`%`, CR and LF percent-encoded). Same as `escapeData` of
+/// `@actions/toolkit`'s `command.ts`, which the runner reverses.
 pub fn escape_workflow_data(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value (`file=…`, `title=…`):
+/// as [`escape_workflow_data`], plus `:` and `,`, which would end the
+/// property list or the value. Same as `escapeProperty` of
+/// `@actions/toolkit`'s `command.ts`.
+pub fn escape_workflow_property(text: &str) -> String {
+    escape_workflow_data(text)
+        .replace(':', "%3A")
+        .replace(',', "%2C")
 }
 
 /// The characters a step output name may hold: ASCII letters, digits, `_`
@@ -379,12 +639,12 @@ pub fn check_output_names<'a>(
     let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
     for name in names {
         match format {
-            Format::Shell => check_shell_name(name)?,
+            Format::Shell | Format::Dotenv => check_shell_name(name)?,
             Format::Github => check_output_name(name)?,
             Format::Json | Format::Plain => return Ok(()),
         }
         let key = match format {
-            Format::Shell => shell_variable(name),
+            Format::Shell | Format::Dotenv => shell_variable(name),
             _ => name.to_owned(),
         };
         if let Some(first) = seen.insert(key.clone(), name) {
@@ -394,7 +654,12 @@ pub fn check_output_names<'a>(
                 )
             } else {
                 format!(
-                    "the outputs `{first}` and `{name}` both become the shell variable `{key}`, the second overwriting the first: rename one of them, or use `--format json`"
+                    "the outputs `{first}` and `{name}` both become the {} `{key}`, the second overwriting the first: rename one of them, or use `--format json`",
+                    if format == Format::Dotenv {
+                        "dotenv variable"
+                    } else {
+                        "shell variable"
+                    }
                 )
             });
         }
@@ -417,8 +682,8 @@ fn checked_outputs(
     Ok(outputs)
 }
 
-/// Output names [`Output::emit`] refused ([`check_output_names`]): bad
-/// input, which `cli::finish` reports with exit 2.
+/// Outputs [`Output::emit`] refused: names ([`check_output_names`]). Bad input, which
+/// `cli::finish` reports with exit 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct OutputNameError(String);
@@ -498,6 +763,57 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle)
+}
+
+/// GitLab's default limit on a dotenv report (`dotenv_size`, 5 KiB); an
+/// instance's administrator can raise it, so a larger report is warned
+/// about, not refused.
+pub const GITLAB_DOTENV_LIMIT: usize = 5 * 1024;
+
+/// Renders outputs as GitLab dotenv lines, `NAME=value`, for
+/// `artifacts:reports:dotenv`: names as [`shell_variable`] makes them
+/// (checked with [`check_shell_name`] first: GitLab takes ASCII letters,
+/// digits and `_`, and the variables of later jobs must not replace
+/// `PATH` or `LD_PRELOAD`), values exactly as they are.
+///
+/// GitLab reads each line with `^(.*)=(.*)$` (the name runs to the *last*
+/// `=`) and strips blanks around the name and value; it documents no
+/// quoting, no escapes and no multi-line values. So a value GitLab would
+/// not give back byte for byte is left out, rather than encoded in a way
+/// the next job would have to undo: one that is not UTF-8, holds `=` or a
+/// control character (newline, CR, tab, …), or starts or ends with a
+/// blank. The second list says, per output left out, which and why (the
+/// caller warns).
+pub fn dotenv_file(outputs: &[(String, Vec<u8>)]) -> (Vec<u8>, Vec<String>) {
+    let mut text = Vec::new();
+    let mut left_out = Vec::new();
+    for (name, value) in outputs {
+        let var = shell_variable(name);
+        let why = match std::str::from_utf8(value) {
+            Err(_) => Some("is not UTF-8".to_owned()),
+            Ok(value) => {
+                if let Some(c) = value.chars().find(|c| c.is_control()) {
+                    Some(format!(
+                        "holds the control character `{}` (one value per line, no multi-line values)",
+                        c.escape_default()
+                    ))
+                } else if value.contains('=') {
+                    Some("holds `=` (GitLab reads a line's name up to its last `=`)".to_owned())
+                } else if value.trim() != value {
+                    Some("starts or ends with a blank (GitLab strips them)".to_owned())
+                } else {
+                    text.extend_from_slice(format!("{var}={value}\n").as_bytes());
+                    None
+                }
+            }
+        };
+        if let Some(why) = why {
+            left_out.push(format!(
+                "the output `{name}` is left out of the dotenv report: it {why}, and GitLab's dotenv has no quoting or escapes; use `--format json` for it"
+            ));
+        }
+    }
+    (text, left_out)
 }
 
 /// Renders outputs as `export NAME='value'` lines: `-` in a name becomes
@@ -1007,6 +1323,206 @@ mod tests {
     #[test]
     fn workflow_data_escapes_percent_and_newlines() {
         assert_eq!(escape_workflow_data("50%\r\nnext"), "50%25%0D%0Anext");
+        // `:` and `,` end nothing in the data part: kept, as `escapeData` keeps them.
+        assert_eq!(escape_workflow_data("a: b, c::d"), "a: b, c::d");
+    }
+
+    /// `escapeProperty` of `@actions/toolkit`: `%` first, then CR, LF, `:`, `,`.
+    #[test]
+    fn workflow_properties_escape_colon_and_comma_too() {
+        assert_eq!(
+            escape_workflow_property("C:\\a,b%3A\r\n"),
+            "C%3A\\a%2Cb%253A%0D%0A"
+        );
+        assert_eq!(escape_workflow_property("slipway.toml"), "slipway.toml");
+    }
+
+    #[track_caller]
+    fn check_annotation(
+        level: &str,
+        location: Option<(&str, usize, usize)>,
+        message: &str,
+        expected: &str,
+    ) {
+        let location = location.map(|(file, line, column)| AnnotationLocation {
+            file: PathBuf::from(file),
+            line,
+            column: (column > 0).then_some(column),
+        });
+        assert_eq!(
+            annotation(level, location.as_ref(), "img-tag", message),
+            expected
+        );
+    }
+
+    #[test]
+    fn annotations_carry_the_location_and_escape_what_comes_from_outside() {
+        check_annotation(
+            "error",
+            Some(("deploy/slipway.toml", 7, 1)),
+            "unknown key `platfroms`",
+            "::error file=deploy/slipway.toml,line=7,col=1,title=img-tag::unknown key `platfroms`\n",
+        );
+        // A line without a column (a `.dockerignore` line).
+        check_annotation(
+            "error",
+            Some((".dockerignore", 4, 0)),
+            "bad pattern",
+            "::error file=.dockerignore,line=4,title=img-tag::bad pattern\n",
+        );
+        check_annotation(
+            "error",
+            None,
+            "no slipway.toml found",
+            "::error title=img-tag::no slipway.toml found\n",
+        );
+        // A file name cannot add a property or end the property list; a
+        // message cannot start a second command on a line of its own.
+        check_annotation(
+            "warning",
+            Some(("a,line=99::x.toml", 1, 2)),
+            "50% done\n::error::forged",
+            "::warning file=a%2Cline=99%3A%3Ax.toml,line=1,col=2,title=img-tag::50%25 done%0A::error::forged\n",
+        );
+    }
+
+    #[test]
+    fn gitlab_sections_are_collapsed_and_their_names_safe() {
+        assert_eq!(gitlab_section_name("img-build app"), "img-build_app");
+        assert_eq!(gitlab_section_name("v1.2 é:[x]"), "v1.2____x_");
+        assert_eq!(gitlab_section_name(""), "section");
+        assert_eq!(gitlab_section_name(&"x".repeat(100)).len(), 64);
+        assert_eq!(
+            gitlab_section_start(1_700_000_000, "img-build_app", "img-build app"),
+            "\x1b[0Ksection_start:1700000000:img-build_app[collapsed=true]\r\x1b[0Kimg-build app\n"
+        );
+        assert_eq!(
+            gitlab_section_start(1, "x", "a\r\x1b[0Kb\nc"),
+            "\x1b[0Ksection_start:1:x[collapsed=true]\r\x1b[0Ka\\r\\u{1b}[0Kb\\nc\n"
+        );
+        assert_eq!(
+            gitlab_section_end(1_700_000_009, "img-build_app"),
+            "\x1b[0Ksection_end:1700000009:img-build_app\r\x1b[0K\n"
+        );
+    }
+
+    #[track_caller]
+    fn check_dotenv(outputs: &[(&str, &[u8])], expected: Result<&str, &str>) {
+        let outputs: Vec<(String, Vec<u8>)> = outputs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.to_vec()))
+            .collect();
+        let (text, left_out) = dotenv_file(&outputs);
+        let text = String::from_utf8(text).unwrap();
+        match expected {
+            Ok(expected) => assert_eq!((text.as_str(), left_out), (expected, vec![])),
+            Err(why) => assert_eq!((text.as_str(), left_out), ("", vec![why.to_owned()])),
+        }
+    }
+
+    #[test]
+    fn dotenv_lines_are_name_equals_value() {
+        check_dotenv(
+            &[
+                ("app", b"true"),
+                ("app-count", b"2"),
+                ("targets", br#"["app","worker"]"#),
+                ("empty", b""),
+                ("inner", b"a b:c/d@sha256:0"),
+            ],
+            Ok(
+                "app=true\napp_count=2\ntargets=[\"app\",\"worker\"]\nempty=\ninner=a b:c/d@sha256:0\n",
+            ),
+        );
+    }
+
+    #[test]
+    fn dotenv_leaves_out_values_gitlab_would_not_give_back() {
+        let refused = |why: &str| {
+            format!(
+                "the output `x` is left out of the dotenv report: it {why}, and GitLab's \
+                 dotenv has no quoting or escapes; use `--format json` for it"
+            )
+        };
+        for (value, why) in [
+            (
+                &b"a\nb"[..],
+                "holds the control character `\\n` (one value per line, no multi-line values)",
+            ),
+            (
+                b"a\rb",
+                "holds the control character `\\r` (one value per line, no multi-line values)",
+            ),
+            (
+                b"a\x1bb",
+                "holds the control character `\\u{1b}` (one value per line, no multi-line values)",
+            ),
+            (
+                b"k=v",
+                "holds `=` (GitLab reads a line's name up to its last `=`)",
+            ),
+            (b" a", "starts or ends with a blank (GitLab strips them)"),
+            (b"a ", "starts or ends with a blank (GitLab strips them)"),
+            (b"\xff", "is not UTF-8"),
+        ] {
+            check_dotenv(&[("x", value)], Err(&refused(why)));
+        }
+    }
+
+    #[test]
+    fn dotenv_names_follow_the_shell_rules() {
+        assert!(check_output_names(["PATH"], Format::Dotenv).is_err());
+        assert_eq!(
+            check_output_names(["a-b", "a_b"], Format::Dotenv).unwrap_err(),
+            "the outputs `a-b` and `a_b` both become the dotenv variable `a_b`, the second \
+             overwriting the first: rename one of them, or use `--format json`"
+        );
+        assert_eq!(
+            check_output_names(["app", "app_count"], Format::Dotenv),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn ci_providers_get_their_own_log_groups() {
+        let output = |name: &'static str, value: &'static str| {
+            Output::from_env(Format::Plain, ColorChoice::Never, false, move |n| {
+                (n == name).then(|| value.to_owned())
+            })
+        };
+        assert_eq!(
+            output("GITLAB_CI", "true").ci_provider(),
+            Provider::GitlabCi
+        );
+        assert!(output("GITLAB_CI", "true").has_log_groups());
+        assert!(output("BUILDKITE", "true").has_log_groups());
+        assert!(!output("JENKINS_URL", "http://ci").has_log_groups());
+        assert!(!output("CIRCLECI", "true").has_log_groups());
+        assert!(!output("GITLAB_CI", "").has_log_groups());
+    }
+
+    #[test]
+    fn annotation_paths_are_relative_to_the_workspace_inside_it() {
+        let output = Output::from_env(Format::Plain, ColorChoice::Never, false, |name| {
+            (name == "GITHUB_WORKSPACE").then(|| "/home/runner/work/app".to_owned())
+        });
+        let path = |p: &str| output.annotation_path(std::path::Path::new(p));
+        assert_eq!(
+            path("/home/runner/work/app/deploy/slipway.toml"),
+            PathBuf::from("deploy/slipway.toml")
+        );
+        assert_eq!(
+            path("/home/runner/work/app/x/../slipway.toml"),
+            PathBuf::from("slipway.toml")
+        );
+        assert_eq!(
+            path("/etc/slipway.toml"),
+            PathBuf::from("/etc/slipway.toml")
+        );
+        assert_eq!(
+            path("/home/runner/work/application/slipway.toml"),
+            PathBuf::from("/home/runner/work/application/slipway.toml")
+        );
     }
 
     #[test]

@@ -18,6 +18,9 @@
 //!   chosen status (429 with `Retry-After`, 503…) a given number of times,
 //!   forwards the rest, and records every request.
 //! - [`git`]: git history fixtures.
+//! - [`cmd`]: the one way tests run a tool binary, [`cmd::Cmd`]: environment
+//!   cleared (only `PATH`, a temp `HOME` and what the test sets), stdin
+//!   bytes, a bounded wait, and exact assertions on status, stdout and stderr.
 //! - [`secrets`]: distinctive secrets and the check that none of their bytes
 //!   reached a tool's output or files (with [`Registry::start_with_auth`]).
 //!
@@ -40,6 +43,7 @@
 //! its own temp dir. If the test process itself is killed (not a panic), its
 //! services keep running; they are found by their temp dir (`/tmp/tb*`).
 
+pub mod cmd;
 pub mod dockerd;
 pub mod git;
 pub mod http_fault;

@@ -8,7 +8,9 @@
 //! to hide; [`assert_masked`] checks those lines exist and come first.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+use crate::cmd::Cmd;
 
 use base64::Engine as _;
 
@@ -201,36 +203,26 @@ pub struct GithubRun {
 }
 
 impl GithubRun {
-    /// Runs `command` to its end with `GITHUB_ACTIONS=true`, the GitHub
-    /// files in a new temp dir, `RUST_LOG=trace` (every target, our
-    /// dependencies too) and `NO_COLOR`; stdin is empty.
-    pub fn run(command: &mut Command) -> GithubRun {
-        GithubRun::run_with_stdin(command, "")
-    }
-
-    /// [`GithubRun::run`] with `stdin` piped in (e.g. `--password-stdin`).
-    pub fn run_with_stdin(command: &mut Command, stdin: &str) -> GithubRun {
-        use std::io::Write as _;
+    /// Runs `cmd` (environment cleared, bounded wait: see [`Cmd`]) to its
+    /// end with `GITHUB_ACTIONS=true`, the GitHub files in a new temp dir,
+    /// `RUST_LOG=trace` (every target, our dependencies too) and
+    /// `NO_COLOR`; stdin is whatever `cmd` says (empty by default).
+    pub fn run(cmd: &mut Cmd) -> GithubRun {
         let files = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let mut child = command
+        let output = cmd
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_OUTPUT", files.path().join("github_output"))
             .env("GITHUB_STEP_SUMMARY", files.path().join("step_summary"))
             .env("RUST_LOG", "trace")
             .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-        if let Some(mut pipe) = child.stdin.take() {
-            // A tool that exits without reading its stdin closes the pipe.
-            let _ = pipe.write_all(stdin.as_bytes());
-        }
-        let output = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("cannot wait for {command:?}: {e}"));
+            .run()
+            .into();
         GithubRun { output, files }
+    }
+
+    /// [`GithubRun::run`] with `stdin` piped in (e.g. `--password-stdin`).
+    pub fn run_with_stdin(cmd: &mut Cmd, stdin: &str) -> GithubRun {
+        GithubRun::run(cmd.stdin(stdin))
     }
 
     /// The exit code.

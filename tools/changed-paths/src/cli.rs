@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use slipway_core::paths::Quantifier;
+use slipway_git::paths::Quantifier;
 
 /// Tell which files changed between two refs and which named filters (and
 /// so which images) they touch.
@@ -33,7 +33,7 @@ use slipway_core::paths::Quantifier;
 /// clone missing the base says how to fetch it; an image without the
 /// label, or not found, says so).
 #[derive(Debug, clap::Parser)]
-#[command(name = "changed-paths", version = slipway_core::cli::VERSION, about, long_about)]
+#[command(name = "changed-paths", version = slipway_build_info::VERSION, about, long_about)]
 pub struct Cli {
     #[command(flatten)]
     pub global: slipway_core::cli::GlobalArgs,

@@ -3,11 +3,11 @@
 //! read from its registry through manifests and config blobs only.
 
 use anyhow::Context as _;
-use slipway_core::git::Sha;
 use slipway_core::image_ref::ImageRef;
 use slipway_core::output::Output;
-use slipway_core::registry::{RegistryClient, RegistryOptions};
-use slipway_core::stale::{self, Published, REVISION_LABEL, Unknown};
+use slipway_git::Sha;
+use slipway_registry::{RegistryClient, RegistryOptions};
+use slipway_stale::{Published, REVISION_LABEL, Unknown};
 
 /// The suffix `img-build` appends to the revision of a build from a dirty tree.
 const DIRTY: &str = "-dirty";
@@ -65,7 +65,7 @@ fn revision(text: &str, mut published: Published) -> Result<(Sha, bool), String>
             }
         }
     }
-    match stale::revision_of(&published) {
+    match slipway_stale::revision_of(&published) {
         Ok(sha) => Ok((sha, dirty)),
         Err(Unknown::NoLabel { platform: None }) => Err(format!(
             "image `{text}` has no `{REVISION_LABEL}` label; {FIX}"
@@ -116,7 +116,7 @@ fn client(registry: &str, out: &Output) -> anyhow::Result<RegistryClient> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipway_core::stale::PlatformRevision;
+    use slipway_stale::PlatformRevision;
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

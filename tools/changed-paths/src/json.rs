@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use slipway_core::changes::ChangedFile;
+use slipway_git::changes::ChangedFile;
 
 /// Two spaces per level, as serde_json's `PrettyFormatter`.
 fn indent(out: &mut Vec<u8>, level: usize) {

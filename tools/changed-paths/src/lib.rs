@@ -15,10 +15,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Context as _;
-use slipway_core::changes::{self, ChangedFile, DiffOptions, Differ};
+use slipway_config::{Config, ConfigErrorKind};
 use slipway_core::cli::UsageError;
-use slipway_core::config::{Config, ConfigErrorKind};
-use slipway_core::paths::{self, FilterSet, FilterSpec, PatternSpec};
+use slipway_git::changes::{self, ChangedFile, DiffOptions, Differ};
+use slipway_git::paths::{self, FilterSet, FilterSpec, PatternSpec};
 
 pub use cli::{Cli, ListFormat};
 pub use report::Report;
@@ -42,7 +42,7 @@ pub fn run(cli: Cli, out: &slipway_core::output::Output) -> anyhow::Result<Repor
     let repo = if cli.files_from.is_some() {
         None
     } else {
-        Some(slipway_core::git::Repo::discover(&cwd)?)
+        Some(slipway_git::Repo::discover(&cwd)?)
     };
     let repo_root = repo.as_ref().map(|r| r.workdir().to_owned());
     let filters = compile_filters(&cli, config.as_ref(), repo_root.as_deref().unwrap_or(&cwd))?;
@@ -245,11 +245,7 @@ fn compile_filters(
         .map_err(|why| {
             UsageError::new(format!(
                 "invalid filter name for `--format {}`: {why}",
-                if cli.global.format == slipway_core::output::Format::Github {
-                    "github"
-                } else {
-                    "shell"
-                }
+                cli.global.format.name()
             ))
         })?;
     Ok(FilterSet::compile(specs)?)

@@ -5,9 +5,9 @@
 //! or the last commit when on the default branch).
 
 use anyhow::Context as _;
-use slipway_core::changes::Differ;
 use slipway_core::ci::{CiContext, Event, Provider};
-use slipway_core::git::{Repo, Sha};
+use slipway_git::changes::Differ;
+use slipway_git::{Repo, Sha};
 
 /// What to list.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,11 +3,11 @@
 //! a JSON list) and `targets` (the images to build, a JSON list ready for a
 //! matrix), as dorny/paths-filter names its outputs.
 
-use slipway_core::changes::ChangedFile;
 use slipway_core::cli::exit;
-use slipway_core::git::Sha;
 use slipway_core::output::{Style, escape_control, quote_path};
-use slipway_core::paths::Verdict;
+use slipway_git::Sha;
+use slipway_git::changes::ChangedFile;
+use slipway_git::paths::Verdict;
 
 use crate::cli::ListFormat;
 use crate::list;
@@ -32,7 +32,7 @@ pub(crate) enum Source {
     },
 }
 
-pub(crate) use slipway_core::contract::changed_paths::Explained;
+pub(crate) use slipway_contract::changed_paths::Explained;
 
 /// What [`Report::new`] is made of.
 #[derive(Debug)]
@@ -112,7 +112,7 @@ fn json_list(items: &[&str]) -> String {
     serde_json::to_string(items).unwrap_or_default()
 }
 
-/// The JSON document, [`slipway_core::contract::changed_paths::Report`]
+/// The JSON document, [`slipway_contract::changed_paths::Report`]
 /// field for field, written from the report's own data: a large diff lists
 /// each path once per filter, and none of them is copied to be printed.
 impl serde::Serialize for Report {
@@ -285,8 +285,9 @@ impl slipway_core::output::Report for Report {
             } else {
                 style.ok("true")
             };
+            let plural = if files.len() == 1 { "" } else { "s" };
             text.push_str(&format!(
-                "{}: {answer} ({} files)\n",
+                "{}: {answer} ({} file{plural})\n",
                 style.bold(name),
                 files.len()
             ));
@@ -315,7 +316,7 @@ impl slipway_core::output::Report for Report {
                 let relevant: Vec<&Verdict> = entry
                     .verdicts
                     .iter()
-                    .filter(|v| v.matched || v.reason != slipway_core::paths::Reason::NoPattern)
+                    .filter(|v| v.matched || v.reason != slipway_git::paths::Reason::NoPattern)
                     .collect();
                 if relevant.is_empty() {
                     text.push_str("  no pattern of any filter matches\n");
@@ -410,8 +411,8 @@ impl slipway_core::output::Report for Report {
 
 #[cfg(test)]
 mod tests {
-    use slipway_core::changes::{ChangeStatus, ChangedFile};
-    use slipway_core::paths::{Reason, Verdict};
+    use slipway_git::changes::{ChangeStatus, ChangedFile};
+    use slipway_git::paths::{Reason, Verdict};
 
     use super::*;
 

@@ -3,9 +3,9 @@
 //! nothing on stdout, and a message naming the flag, file, line or value and
 //! what would be valid. None needs a service.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+
+use slipway_testbed::cmd::Cmd;
 
 const BIN: &str = env!("CARGO_BIN_EXE_changed-paths");
 
@@ -16,33 +16,13 @@ const PROJECT: &str = "[project]\nregistry = \"127.0.0.1:5000/demo\"\n";
 /// and an empty stdout, and that stderr contains `expected`; returns stderr.
 #[track_caller]
 fn check(dir: &Path, args: &[&str], stdin: &str, expected: &str) -> String {
-    let mut command = Command::new(BIN);
-    command
+    let output = Cmd::new(BIN)
         .current_dir(dir)
         .args(args)
         .env("NO_COLOR", "1")
-        .env("RUST_LOG", "error");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("GITHUB_") || name.starts_with("CI") || name.starts_with("SLIPWAY_") {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let written = child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin.as_bytes());
-    // A run that stops at a usage error may never read stdin.
-    if let Err(error) = written {
-        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "stdin");
-    }
-    let output = child.wait_with_output().expect("the binary finishes");
+        .env("RUST_LOG", "error")
+        .stdin(stdin)
+        .run();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(output.stdout.is_empty(), "{args:?}: stdout is for data");
@@ -463,24 +443,13 @@ fn filters_whose_outputs_collide_are_refused_naming_both() {
     );
     // `github` outputs are no variables: `a-b` and `a_b` are two outputs there.
     let output_file = dir.path().join("github_output");
-    let mut child = Command::new(BIN)
+    let output = Cmd::new(BIN)
         .current_dir(dir.path())
         .args(["--files-from", "-", "--format", "github"])
         .args(["--filter", "a-b=src/**", "--filter", "a_b=docs/**"])
-        .env_clear()
         .env("GITHUB_OUTPUT", &output_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(b"src/x\n")
-        .expect("stdin is read");
-    let output = child.wait_with_output().expect("the binary finishes");
+        .stdin("src/x\n")
+        .run();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let written = fs_err::read_to_string(&output_file).unwrap();
     assert!(written.starts_with("a-b=true\na-b_count=1\n"), "{written}");

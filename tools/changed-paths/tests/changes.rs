@@ -2,10 +2,9 @@
 //! merges, renames, deletions, new branches, force-pushes, shallow clones,
 //! the working tree and piped file lists, with exact outputs.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::git::GitRepo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_changed-paths");
@@ -18,49 +17,21 @@ struct Run {
     stderr: String,
 }
 
-/// Runs the binary in `dir` with `args`, a clean environment (no CI, no
-/// colour) plus `env`, and `stdin` piped in.
+/// Runs the binary in `dir` with `args` through the test bed's builder (a
+/// cleared environment: no CI, no colour) plus `env`, and `stdin` piped in.
 fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Run {
-    let mut command = Command::new(BIN);
-    command
+    let output = Cmd::new(BIN)
         .current_dir(dir)
         .args(args)
         .env("NO_COLOR", "1")
-        .env("RUST_LOG", "error");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("GITHUB_")
-            || name.starts_with("GITLAB")
-            || name.starts_with("CI_")
-            || name.starts_with("SLIPWAY_")
-        {
-            command.env_remove(name);
-        }
-    }
-    command.envs(env.iter().copied());
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("the binary starts");
-    let written = child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin.as_bytes());
-    // A run that stops at a usage error never reads stdin; its exit code
-    // and message are what the caller checks.
-    if let Err(error) = written {
-        assert_eq!(
-            error.kind(),
-            std::io::ErrorKind::BrokenPipe,
-            "stdin takes the list"
-        );
-    }
-    let output = child.wait_with_output().expect("the binary finishes");
+        .env("RUST_LOG", "error")
+        .envs(env.iter().copied())
+        .stdin(stdin)
+        .run();
     Run {
         code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        stdout: output.stdout_str(),
+        stderr: output.stderr_str(),
     }
 }
 
@@ -128,10 +99,10 @@ fn renames_deletions_and_a_merge() {
         0,
         &format!(
             "changed files: 4, {} -> {} (`{first}`)
-app: true (1 files)
+app: true (1 file)
   renamed app/server.js
 base: false (0 files)
-worker: true (1 files)
+worker: true (1 file)
   modified worker/requirements.txt
 rebuild_all: false (0 files)
 targets: [\"app\",\"worker\"]
@@ -576,7 +547,7 @@ fn explain_says_which_pattern_matched() {
         out,
         0,
         "changed files: 3, files from stdin
-app: true (1 files)
+app: true (1 file)
   modified app/a.rs
 web: false (0 files)
 targets: [\"app\"]
@@ -705,7 +676,7 @@ fn filters_come_inline_or_from_stdin_as_paths_filter_takes_them() {
         &[],
         list,
     );
-    let expected = "changed files: 3, files from stdin\nsrc: true (1 files)\n  modified src/a.rs\nversions: true (1 files)\n  modified v2/x\ntargets: [\"src\",\"versions\"]\n";
+    let expected = "changed files: 3, files from stdin\nsrc: true (1 file)\n  modified src/a.rs\nversions: true (1 file)\n  modified v2/x\ntargets: [\"src\",\"versions\"]\n";
     check(inline, 0, expected);
     let from_stdin = run_in(
         dir.path(),
@@ -743,7 +714,7 @@ fn an_unknown_status_key_never_matches_and_says_so() {
     check(
         out,
         0,
-        "changed files: 2, files from stdin\nsrc: true (1 files)\n  added lib/b.rs\ntargets: [\"src\"]\n",
+        "changed files: 2, files from stdin\nsrc: true (1 file)\n  added lib/b.rs\ntargets: [\"src\"]\n",
     );
 }
 

@@ -9,8 +9,8 @@
 )]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::git::GitRepo;
 use slipway_testbed::images::{REVISION_LABEL as LABEL, push_image, push_index};
 use slipway_testbed::registry::Registry;
@@ -25,33 +25,18 @@ struct Run {
     stderr: String,
 }
 
-/// Runs the binary in `dir` with `args`, no CI variables, no colour, no
-/// docker credentials, plus `env`.
+/// Runs the binary in `dir` with `args` through the test bed's builder (no
+/// CI variables, no colour, no docker credentials), plus `env`.
 fn run_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let docker_config = tempfile::tempdir().unwrap();
-    let mut command = Command::new(BIN);
-    command
+    let output = Cmd::new(BIN)
         .current_dir(dir)
         .args(args)
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "error")
         .env("DOCKER_CONFIG", docker_config.path())
-        .env_remove("REGISTRY_USER")
-        .env_remove("REGISTRY_PASSWORD");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("GITHUB_")
-            || name.starts_with("GITLAB")
-            || name.starts_with("CI_")
-            || name.starts_with("SLIPWAY_")
-        {
-            command.env_remove(name);
-        }
-    }
-    let output = command
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .run();
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -111,7 +96,7 @@ fn the_base_is_the_commit_the_image_was_built_from() {
         0,
         &format!(
             "changed files: 2, {} (from image `{image}`) -> {}
-app: true (1 files)
+app: true (1 file)
   modified app/main.js
 targets: [\"app\"]
 ",
@@ -136,7 +121,7 @@ targets: [\"app\"]
         0,
         &format!(
             "changed files: 1, {} (from image `{image}`) -> {}
-app: true (1 files)
+app: true (1 file)
   modified app/main.js
 targets: [\"app\"]
 ",

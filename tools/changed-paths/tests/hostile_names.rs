@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 use std::process::Command;
 
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::git::GitRepo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_changed-paths");
@@ -22,15 +23,13 @@ const HOSTILE: &[&[u8]] = &[
 ];
 
 fn changed_paths(repo: &GitRepo, base: &str, args: &[&str]) -> std::process::Output {
-    let output = Command::new(BIN)
+    let output: std::process::Output = Cmd::new(BIN)
         .current_dir(repo.path())
         .args(["--base", base, "--filter", "all=**"])
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("NO_COLOR", "1")
-        .output()
-        .expect("changed-paths runs");
+        .run()
+        .into();
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -152,14 +151,12 @@ fn explain_and_colour_show_forged_commands_and_escapes_inert() {
         "\"x\\u001b[2Jy\":\n  - \"::*\"\n  - \"\\u001b[31m*\"\n",
     );
     repo.commit("feat: forged");
-    let output = Command::new(BIN)
+    let output: std::process::Output = Cmd::new(BIN)
         .current_dir(repo.path())
         .args(["--base", &base, "--filters", "filters.yml", "--explain"])
         .args(["--color", "always"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .output()
-        .expect("changed-paths runs");
+        .run()
+        .into();
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(0), "{text}");
     for line in text.split(['\n', '\r']) {
@@ -175,7 +172,7 @@ fn explain_and_colour_show_forged_commands_and_escapes_inert() {
         .replace("\u{1b}[0m", "");
     assert!(!without_colour.contains('\u{1b}'), "a raw ESC in {text:?}");
     assert!(
-        text.contains("\n\u{1b}[1mx\\u{1b}[2Jy\u{1b}[0m: \u{1b}[32mtrue\u{1b}[0m (1 files)\n"),
+        text.contains("\n\u{1b}[1mx\\u{1b}[2Jy\u{1b}[0m: \u{1b}[32mtrue\u{1b}[0m (1 file)\n"),
         "{text}"
     );
     assert!(

@@ -8,9 +8,9 @@
 //! before the first request.
 
 use std::path::Path;
-use std::process::Command;
 
 use slipway_testbed::Registry;
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::git::GitRepo;
 use slipway_testbed::secrets::{GithubRun, Secret, copy_image, distinctive};
 
@@ -22,13 +22,11 @@ const FIRST_REQUEST: &str = "registry::transport: request";
 /// (and PATH, HOME) set.
 fn changed_paths(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> GithubRun {
     GithubRun::run(
-        Command::new(BIN)
+        Cmd::new(BIN)
             .current_dir(dir)
             .args(args)
             .args(["-vv", "--format", "github"])
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir)
+            .home(dir)
             .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
             .envs(env.iter().copied()),
     )

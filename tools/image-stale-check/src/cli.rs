@@ -16,7 +16,7 @@ use std::time::Duration;
 /// only with `--strict`); 2 bad input; 3 the check could not run (under
 /// `--hook` a warning instead).
 #[derive(Debug, clap::Parser)]
-#[command(name = "image-stale-check", version = slipway_core::cli::VERSION, about, long_about)]
+#[command(name = "image-stale-check", version = slipway_build_info::VERSION, about, long_about)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(flatten)]

@@ -2,7 +2,7 @@
 //!
 //! `run` builds the plan first (config, commit, references, all checked),
 //! then reads what is published (registry or local engine) and judges it
-//! with `slipway_core::stale`, which deploy gates and `img-build` reuse.
+//! with `slipway_stale`, which deploy gates and `img-build` reuse.
 
 mod cli;
 mod hook;
@@ -12,16 +12,16 @@ mod report;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use slipway_config::Config;
 use slipway_core::cli::UsageError;
-use slipway_core::config::Config;
 use slipway_core::image_ref::{ImageRef, Tag};
 use slipway_core::output::Output;
-use slipway_core::registry::{RegistryClient, RegistryOptions};
-use slipway_core::stale::{self, FetchOptions, Judge};
+use slipway_registry::{RegistryClient, RegistryOptions};
+use slipway_stale::{FetchOptions, Judge};
 
 pub use cli::{CheckArgs, Cli, Command, InstallHookArgs};
 pub use report::{CheckReport, HookReport, Report};
-use slipway_core::contract::image_stale_check::Report as Json;
+use slipway_contract::image_stale_check::Report as Json;
 
 /// What to check: `(name, reference)` per image.
 type Targets = Vec<(String, ImageRef)>;
@@ -62,7 +62,7 @@ fn check(
         ));
     }
     let config = Config::locate_optional(explicit_config, cwd)?;
-    let repo = slipway_core::git::Repo::discover(cwd)?;
+    let repo = slipway_git::Repo::discover(cwd)?;
     let rev = repo
         .resolve(&args.rev)
         .map_err(|e| UsageError::new(format!("`--rev {}`: {e}", args.rev)))?;
@@ -82,22 +82,28 @@ fn check(
         let client = client(&targets, timeout, args.hook, out)?;
         let options = FetchOptions {
             timeout,
-            cache: (!args.no_cache).then(|| stale::cache_path(&repo)),
+            cache: (!args.no_cache).then(|| slipway_stale::cache_path(&repo)),
         };
         let refs: Vec<ImageRef> = targets.iter().map(|(_, r)| r.clone()).collect();
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?
-            .block_on(stale::fetch_published(&client, &refs, &options))
+            .block_on(slipway_stale::fetch_published(&client, &refs, &options))
             .into_iter()
-            .map(|r| r.map_err(|e| stale::error_chain(&e)))
+            .map(|r| r.map_err(|e| slipway_stale::error_chain(&e)))
             .collect()
     };
     // Filters that do not compile and a wrong `.dockerignore` are bad input:
     // the error's type says so (`ExitStatus`).
     let mut judge = Judge::from_repo(config.as_ref(), repo, rev.clone())?;
-    let images = stale::judge_all(&mut judge, &targets, published)?;
+    let images = slipway_stale::judge_all(&mut judge, &targets, published)?;
+    // Under GitHub Actions each stale image is also a warning annotation.
+    for image in &images {
+        if let Some(reason) = slipway_stale::stale_reason(&image.verdict) {
+            out.warning(&format!("`{}` is stale: {reason}", image.image));
+        }
+    }
     Ok(CheckReport {
         rev,
         tag,
@@ -141,7 +147,7 @@ fn targets(args: &CheckArgs, config: Option<&Config>) -> anyhow::Result<(Option<
     let tag_text = args
         .tag
         .clone()
-        .unwrap_or_else(|| stale::published_tag(config));
+        .unwrap_or_else(|| slipway_stale::published_tag(config));
     let tag: Tag = tag_text
         .parse()
         .map_err(|e| UsageError::new(format!("`--tag {tag_text}`: {e}")))?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use slipway_core::image_ref::ImageRef;
-use slipway_core::stale::{PlatformRevision, Published, REVISION_LABEL};
+use slipway_stale::{PlatformRevision, Published, REVISION_LABEL};
 
 /// The image id and revision label of `image` in the local engine, or
 /// `Missing` when the engine has no such image.

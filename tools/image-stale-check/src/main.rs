@@ -8,5 +8,14 @@ fn main() -> std::process::ExitCode {
     let cli = image_stale_check::Cli::parse();
     let out = slipway_core::cli::init(&cli.global);
     let result = image_stale_check::run(cli, &out);
-    slipway_core::cli::finish(&out, result)
+    slipway_core::cli::finish(
+        &out,
+        result,
+        &[
+            slipway_config::ERRORS,
+            slipway_git::ERRORS,
+            slipway_registry::ERRORS,
+            slipway_stale::ERRORS,
+        ],
+    )
 }

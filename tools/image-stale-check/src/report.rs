@@ -4,12 +4,12 @@ use std::fmt::Write as _;
 
 use slipway_core::cli::exit;
 use slipway_core::output::{Style, escape_control};
-use slipway_core::stale::{FreshBecause, Verdict, Via};
+use slipway_stale::{FreshBecause, Verdict, Via};
 
-use slipway_core::contract::image_stale_check::Report as Json;
-pub use slipway_core::contract::image_stale_check::{CheckReport, HookReport};
+use slipway_contract::image_stale_check::Report as Json;
+pub use slipway_contract::image_stale_check::{CheckReport, HookReport};
 
-/// The report of a run: [`slipway_core::contract::image_stale_check::Report`],
+/// The report of a run: [`slipway_contract::image_stale_check::Report`],
 /// as `--format json` prints it.
 #[derive(Debug, serde::Serialize)]
 #[serde(transparent)]

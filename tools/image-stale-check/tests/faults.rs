@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{BIN, Run, project, push_image};
+use common::{Run, project, push_image};
 use slipway_testbed::UNRESOLVABLE_REGISTRY as UNRESOLVABLE;
 use slipway_testbed::git::GitRepo;
 use slipway_testbed::{Fault, HttpFault, Mode, Registry, TcpProxy};
@@ -118,47 +117,11 @@ fn a_registry_that_never_answers_fails_the_check_within_its_timeout() {
 }
 
 /// Runs the check in `repo` (as `common::run_in` does), failing the test
-/// if it takes longer than [`DEADLINE`].
+/// if it takes longer than [`DEADLINE`] (the builder kills it and fails
+/// with what it printed so far).
 fn run_bounded(repo: &GitRepo, args: &[&str]) -> Run {
-    let dir = repo.path();
-    let mut command = Command::new(BIN);
-    command
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "error")
-        .env("DOCKER_CONFIG", dir.join(".no-docker-config"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("GITHUB_") || name.starts_with("SLIPWAY_") || name == "DOCKER" {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let started = Instant::now();
-    while child
-        .try_wait()
-        .expect("the child can be waited for")
-        .is_none()
-    {
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("the output is readable");
-            panic!(
-                "image-stale-check hung for {DEADLINE:?}; stderr so far:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("the output is readable");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    common::command(repo.path(), args, &[])
+        .timeout(DEADLINE)
+        .run()
+        .into()
 }

@@ -5,22 +5,22 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{project, push_image, run_in};
 use slipway_testbed::Registry;
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::git::GitRepo;
 
-/// `git push origin main` from `repo`; returns `(success, stderr)`.
+/// `git push origin main` from `repo` through the test bed's builder (so
+/// the hook, and the binary it runs, see no variable of the runner);
+/// returns `(success, stderr)`.
 fn push(repo: &GitRepo) -> (bool, String) {
     let git = slipway_testbed::require("git", "git");
-    let output = Command::new(git)
+    let output = Cmd::new(git)
         .current_dir(repo.path())
         .args(["push", "origin", "main"])
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "error")
-        .output()
-        .expect("git runs");
+        .run();
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stderr).into_owned(),

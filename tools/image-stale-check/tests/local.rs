@@ -7,6 +7,7 @@ use std::process::Command;
 
 use common::{BIN, project};
 use slipway_testbed::Dockerd;
+use slipway_testbed::cmd::Cmd;
 
 #[test]
 fn local_images_are_judged_like_published_ones() {
@@ -39,7 +40,7 @@ fn local_images_are_judged_like_published_ones() {
     repo.write("worker/main.rs", "changed\n");
     repo.commit("feat(worker): change");
 
-    let run = Command::new(BIN)
+    let run = Cmd::new(BIN)
         .current_dir(repo.path())
         .args([
             "--format", "json", "--local", "--image", "app", "--image", "base",
@@ -47,8 +48,7 @@ fn local_images_are_judged_like_published_ones() {
         .env("DOCKER", dockerd.client_path())
         .env("DOCKER_HOST", dockerd.host())
         .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
+        .run();
     let stdout = String::from_utf8_lossy(&run.stdout);
     let json: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&run.stderr)));

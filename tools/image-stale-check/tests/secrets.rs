@@ -10,10 +10,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{BIN, project};
 use slipway_testbed::Registry;
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::secrets::{GithubRun, Secret, copy_image, distinctive, write_docker_config};
 
 const USER: &str = "stale-bot";
@@ -23,13 +23,11 @@ const FIRST_REQUEST: &str = "registry::transport: request";
 /// (and PATH, HOME) set.
 fn check(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> GithubRun {
     GithubRun::run(
-        Command::new(BIN)
+        Cmd::new(BIN)
             .current_dir(dir)
             .args(args)
             .arg("-vv")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir)
+            .home(dir)
             .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
             .envs(env.iter().copied()),
     )

@@ -6,15 +6,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use slipway_config::Platform;
 use slipway_core::cli::UsageError;
-use slipway_core::config::Platform;
 use xshell::Shell;
 
 use crate::cli::BackendChoice;
 use crate::plan::{Plan, Target};
-use slipway_core::config::SecretSource;
+use slipway_config::SecretSource;
 
-pub(crate) use slipway_core::contract::img_build::BackendKind;
+pub(crate) use slipway_contract::img_build::BackendKind;
 
 /// Where the digest of what a command pushed can be read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// order, tags, labels, commands) is computed and checked before any build
 /// starts; `--dry-run` prints it.
 #[derive(Debug, clap::Parser)]
-#[command(name = "img-build", version = slipway_core::cli::VERSION, about)]
+#[command(name = "img-build", version = slipway_build_info::VERSION, about)]
 pub struct Cli {
     #[command(flatten)]
     pub global: slipway_core::cli::GlobalArgs,

@@ -18,12 +18,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
-use slipway_core::config::Config;
-use slipway_core::contract::img_build::HeldTag;
-use slipway_core::git::{Repo, Sha};
+use slipway_config::Config;
+use slipway_contract::img_build::HeldTag;
 use slipway_core::image_ref::ImageRef;
 use slipway_core::output::Output;
-use slipway_core::stale::REVISION_LABEL;
+use slipway_git::{Repo, Sha};
+use slipway_stale::REVISION_LABEL;
 
 use crate::plan::Plan;
 

@@ -1,5 +1,5 @@
 //! `--only-stale`: which targets are already published for the commit being
-//! built, asked of the registry through `slipway_core::stale` (the verdict
+//! built, asked of the registry through `slipway_stale` (the verdict
 //! `image-stale-check` gives), and so skipped.
 //!
 //! Only a `fresh` verdict because the published image was built from this
@@ -12,19 +12,19 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use slipway_core::config::Config;
-use slipway_core::git::Sha;
+use slipway_config::Config;
 use slipway_core::image_ref::{Digest, ImageRef};
 use slipway_core::output::Output;
-use slipway_core::registry::{RegistryClient, RegistryOptions};
-use slipway_core::stale::{self, FetchOptions, FreshBecause, ImageVerdict, Verdict};
+use slipway_git::Sha;
+use slipway_registry::{RegistryClient, RegistryOptions};
+use slipway_stale::{FetchOptions, FreshBecause, ImageVerdict, Verdict};
 
 use crate::plan::{Plan, Target};
 
 /// The most time one image's lookup may take, retries included.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(crate) use slipway_core::contract::img_build::Freshness;
+pub(crate) use slipway_contract::img_build::Freshness;
 
 /// The published image of `fresh` as a build arg for dependents: `repo@sha256:…`.
 pub(crate) fn published_reference(fresh: &Freshness, target: &Target) -> Option<String> {
@@ -65,7 +65,7 @@ pub(crate) fn check(
         .unwrap_or(&plan.revision)
         .parse()
         .with_context(|| format!("the revision `{}` is not a commit sha", plan.revision))?;
-    let repo = slipway_core::git::Repo::discover(&config.root)
+    let repo = slipway_git::Repo::discover(&config.root)
         .context("cannot open the repository the stale check compares with")?;
     let images: Vec<(String, ImageRef)> = plan
         .targets
@@ -79,13 +79,13 @@ pub(crate) fn check(
     let client = client(&images, out)?;
     let options = FetchOptions {
         timeout: TIMEOUT,
-        cache: Some(stale::cache_path(&repo)),
+        cache: Some(slipway_stale::cache_path(&repo)),
     };
     let verdicts = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(stale::verdicts(
+        .block_on(slipway_stale::verdicts(
             Some(config),
             &client,
             repo.workdir(),

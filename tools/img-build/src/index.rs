@@ -4,10 +4,10 @@
 //! through the registry client.
 
 use anyhow::Context as _;
-use slipway_core::config::Platform;
+use slipway_config::Platform;
 use slipway_core::image_ref::{Digest, Repository, Tag};
 use slipway_core::output::Output;
-use slipway_core::registry::{Manifest, OCI_INDEX};
+use slipway_registry::{Manifest, OCI_INDEX};
 
 /// Puts an index of `entries` (platform, pushed manifest digest) at each of
 /// `tags` of `repository`; returns the index's digest.

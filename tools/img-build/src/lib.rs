@@ -27,8 +27,8 @@ pub use report::Report;
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
+use slipway_config::Config;
 use slipway_core::cli::UsageError;
-use slipway_core::config::Config;
 use slipway_core::output::Output;
 
 /// Runs `img-build`.
@@ -58,6 +58,12 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     } else {
         BTreeMap::new()
     };
+    // Under GitHub Actions each stale image is also a warning annotation.
+    for (name, check) in &freshness {
+        if let Some(reason) = slipway_stale::stale_reason(&check.verdict) {
+            out.warning(&format!("`{name}` is stale: {reason}; it is rebuilt"));
+        }
+    }
     let is_skipped = |name: &str| freshness.get(name).is_some_and(|f| f.skip);
 
     if cli.dry_run {

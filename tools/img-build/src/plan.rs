@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use slipway_config::{Config, Platform, SecretSource};
 use slipway_core::cli::{ExitStatus as _, UsageError};
-use slipway_core::config::{Config, Platform, SecretSource};
 use slipway_core::image_ref::{Repository, Tag};
-use slipway_core::tags::context::{ContextInputs, gather};
-use slipway_core::tags::{self, ImageSpec};
+use slipway_tags::ImageSpec;
+use slipway_tags::context::{ContextInputs, gather};
 
 use crate::backend::BackendKind;
 use crate::cli::Cli;
@@ -74,7 +74,7 @@ pub(crate) struct Target {
     pub(crate) secret_sources: Vec<(String, SecretSource)>,
 }
 
-pub(crate) use slipway_core::contract::img_build::DependencyArg;
+pub(crate) use slipway_contract::img_build::DependencyArg;
 
 impl Plan {
     /// The target called `name`.
@@ -96,8 +96,9 @@ pub(crate) fn plan(
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let order = config.build_order(&refs)?;
 
-    let (rules, flavor) = tags::rules_and_flavor(&cli.tags, &cli.flavors, Some(&config.tags))
-        .map_err(UsageError::new)?;
+    let (rules, flavor) =
+        slipway_tags::rules_and_flavor(&cli.tags, &cli.flavors, Some(&config.tags))
+            .map_err(UsageError::new)?;
     let inputs = ContextInputs {
         git_ref: cli.git_ref.clone(),
         ..ContextInputs::default()
@@ -147,7 +148,7 @@ pub(crate) fn plan(
         let repo = image.repository().clone();
         let specs = ImageSpec::parse_all(&[repo.to_string()])
             .map_err(|e| UsageError::new(format!("invalid repository of `{name}`: {e}")))?;
-        let meta = slipway_core::tags::compute(&rules, &flavor, &specs, &ctx)
+        let meta = slipway_tags::compute(&rules, &flavor, &specs, &ctx)
             .map_err(|e| UsageError::new(format!("cannot compute the tags of `{name}`: {e}")))?;
         if meta.tags.is_empty() {
             return Err(UsageError::new(format!(
@@ -187,10 +188,7 @@ pub(crate) fn plan(
         }
         labels.extend(image.labels.clone());
         // The stale check compares this label with HEAD: nothing may override it.
-        labels.insert(
-            slipway_core::stale::REVISION_LABEL.to_owned(),
-            revision.clone(),
-        );
+        labels.insert(slipway_stale::REVISION_LABEL.to_owned(), revision.clone());
 
         let depends_on: Vec<String> = image
             .depends_on
@@ -434,7 +432,7 @@ fn targets_from(path: &Path, cwd: &Path) -> anyhow::Result<Vec<String>> {
             .map_err(|e| UsageError::new(format!("invalid `--targets-from`: {e}")))?;
         (format!("`{}`", path.display()), text)
     };
-    let report: slipway_core::contract::changed_paths::Targets = serde_json::from_str(&text)
+    let report: slipway_contract::changed_paths::Targets = serde_json::from_str(&text)
         .map_err(|e| {
             if e.is_data() {
                 UsageError::new(format!(
@@ -452,9 +450,9 @@ fn targets_from(path: &Path, cwd: &Path) -> anyhow::Result<Vec<String>> {
 /// The revision label: HEAD's full sha (with `-dirty` for uncommitted
 /// changes), else a full sha from the environment when there is no git.
 fn revision(config: &Config, ctx_sha: &str, require_clean: bool) -> anyhow::Result<String> {
-    match slipway_core::git::Repo::discover(&config.root) {
+    match slipway_git::Repo::discover(&config.root) {
         Ok(repo) => {
-            let facts = slipway_core::git::GitFacts::collect(&repo)
+            let facts = slipway_git::GitFacts::collect(&repo)
                 .context("cannot read HEAD's commit and whether the tree is clean")?;
             if facts.is_dirty {
                 if require_clean {

@@ -3,7 +3,7 @@
 //! registry involved, masked before use.
 
 use slipway_core::output::Output;
-use slipway_core::registry::{RegistryClient, RegistryOptions};
+use slipway_registry::{RegistryClient, RegistryOptions};
 
 /// A client for `registries` with img-build's options.
 pub(crate) fn client<'a>(

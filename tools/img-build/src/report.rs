@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use slipway_core::cli::exit;
-use slipway_core::contract::img_build::{
+use slipway_contract::img_build::{
     BuildReport, BuiltTarget, Command, HeldTag, PlanReport, PlannedTarget, Report as Inner,
 };
+use slipway_core::cli::exit;
 use slipway_core::output::Style;
 
 use crate::freshness::Freshness;
@@ -15,7 +15,7 @@ use crate::plan::{Plan, Target};
 use crate::run::{Outcome, SkipReason, Status};
 use crate::work::Work;
 
-/// The report of a run: [`slipway_core::contract::img_build::Report`], the
+/// The report of a run: [`slipway_contract::img_build::Report`], the
 /// plan of a dry run or what each image became.
 #[derive(Debug, serde::Serialize)]
 #[serde(transparent)]

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use slipway_core::config::Platform;
+use slipway_config::Platform;
 use slipway_core::image_ref::Digest;
 use slipway_core::output::Output;
 use slipway_core::progress::{Progress, Task};
@@ -24,9 +24,9 @@ use crate::backend::{Backend, BackendKind, DigestSource, Invocation};
 use crate::freshness::Freshness;
 use crate::plan::{Plan, Target};
 use crate::work::work;
-use slipway_core::config::SecretSource;
+use slipway_config::SecretSource;
 
-pub(crate) use slipway_core::contract::img_build::{SkipReason, Status};
+pub(crate) use slipway_contract::img_build::{SkipReason, Status};
 
 /// What one target produced.
 #[derive(Debug, Clone)]
@@ -247,7 +247,7 @@ fn run_target(
     let log_path = plan.log_dir.join(format!("{}.log", target.name));
     let task = progress.task(&target.name, "building");
     let result = run_commands(plan, target, work, &log_path, &task, progress, out);
-    if out.is_github_actions() && !out.is_quiet() {
+    if out.has_log_groups() && !out.is_quiet() {
         let _group = out.group(&format!("img-build {}", target.name));
         print_log(&log_path, progress);
     }
@@ -300,7 +300,8 @@ fn run_commands(
     out: &Output,
 ) -> anyhow::Result<(String, Option<Digest>, Option<String>)> {
     let log = Mutex::new(fs_err::File::create(log_path).context("cannot create the build log")?);
-    let stream = !out.is_quiet() && !out.is_github_actions();
+    // Where the CI folds groups, the log is printed in one after the build.
+    let stream = !out.is_quiet() && !out.has_log_groups();
     let mut first_digest: Option<Digest> = None;
     let mut platform_digests: Vec<(Platform, Digest)> = Vec::new();
     let mut image_id = None;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use slipway_core::config::Platform;
+use slipway_config::Platform;
 
 use crate::backend::{Backend, BuildSpec, Invocation, secret_arg};
 use crate::plan::{Plan, Target};

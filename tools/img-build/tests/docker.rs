@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{THREE_IMAGES, check_pushed, img_build, json, project, run, skopeo_inspect, target};
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::{Dockerd, Registry};
 
-fn img_build_docker(dir: &std::path::Path, dockerd: &Dockerd) -> Command {
+fn img_build_docker(dir: &std::path::Path, dockerd: &Dockerd) -> Cmd {
     let mut command = img_build(dir);
     command
         .args([

@@ -6,12 +6,13 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use common::{img_build, json, project, target};
 use slipway_testbed::Dockerd;
 use slipway_testbed::UNRESOLVABLE_REGISTRY as UNRESOLVABLE;
+use slipway_testbed::cmd::Cmd;
 
 /// No fault may make img-build hang: each run must end within this.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -94,29 +95,8 @@ fn a_push_to_an_unreachable_registry_fails_naming_the_host_and_port() {
     }
 }
 
-/// Runs `command`, failing the test if it takes longer than [`DEADLINE`].
-fn run_bounded(command: &mut Command) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("img-build starts");
-    let started = Instant::now();
-    while child
-        .try_wait()
-        .expect("img-build can be waited for")
-        .is_none()
-    {
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("the output is readable");
-            panic!(
-                "img-build hung for {DEADLINE:?}; stderr so far:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("the output is readable")
+/// Runs `command`, failing the test if it takes longer than [`DEADLINE`]
+/// (the builder kills it and fails with what it printed so far).
+fn run_bounded(command: &mut Cmd) -> Output {
+    command.timeout(DEADLINE).run().into()
 }

@@ -234,25 +234,10 @@ fn only_and_targets_from_select_images_and_keep_dependency_order() {
         command
             .args(["--dry-run", "--format", "json", "--backend", "buildkit"])
             .args(args);
-        let output = match stdin {
-            Some(text) => {
-                use std::io::Write as _;
-                let mut child = command
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(text.as_bytes())
-                    .unwrap();
-                child.wait_with_output().unwrap()
-            }
-            None => run(&mut command),
-        };
+        if let Some(text) = stdin {
+            command.stdin(text);
+        }
+        let output = run(&mut command);
         assert!(
             output.status.success(),
             "{args:?}: {}",

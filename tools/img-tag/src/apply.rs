@@ -9,10 +9,10 @@
 
 use anyhow::{Context as _, anyhow};
 use slipway_core::image_ref::{Digest, ImageRef, Repository, Tag};
-use slipway_core::registry::{Manifest, RegistryClient, RegistryError};
+use slipway_registry::{Manifest, RegistryClient, RegistryError};
 use tokio::task::JoinSet;
 
-pub(crate) use slipway_core::contract::img_tag::{ApplyReport, TagChange};
+pub(crate) use slipway_contract::img_tag::{ApplyReport, TagChange};
 
 /// The repository of `report`'s image, for the plain rendering (the image
 /// as given when it does not parse).

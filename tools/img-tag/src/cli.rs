@@ -1,11 +1,11 @@
 //! The command line of `img-tag`; the doc comments are its `--help`.
 
 use slipway_core::image_ref::{ImageRef, Repository, Tag};
-use slipway_core::version::Bump;
+use slipway_tags::version::Bump;
 
 /// Compute image tags (docker/metadata-action compatible) and next versions from git and CI facts; apply tags and promote images in registries without moving layers.
 #[derive(Debug, clap::Parser)]
-#[command(name = "img-tag", version = slipway_core::cli::VERSION)]
+#[command(name = "img-tag", version = slipway_build_info::VERSION)]
 pub struct Cli {
     #[command(flatten)]
     pub global: slipway_core::cli::GlobalArgs,

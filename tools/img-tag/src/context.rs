@@ -1,12 +1,12 @@
 //! The facts `compute` works from: the flags, handed to the shared gathering
-//! in `slipway_core::tags::context` (flags first, then the CI context of
+//! in `slipway_tags::context` (flags first, then the CI context of
 //! `slipway_core::ci`, then git).
 
 use std::path::Path;
 
 use slipway_core::ci::CiContext;
-use slipway_core::tags::TagContext;
-use slipway_core::tags::context::{ContextInputs, gather};
+use slipway_tags::TagContext;
+use slipway_tags::context::{ContextInputs, gather};
 
 use crate::cli::ContextArgs;
 

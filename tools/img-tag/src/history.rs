@@ -39,7 +39,7 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<History> {
     // In a shallow clone the walk stops at the fetched edge: the last
     // release tag and the commits since would be silently wrong (a depth-1
     // clone gave 0.1.0), so reaching the edge is refused.
-    let guard = slipway_core::git::HistoryGuard::of(&repo);
+    let guard = slipway_git::HistoryGuard::of(&repo);
     let walk = |hide: Option<git2::Oid>| -> anyhow::Result<Vec<git2::Oid>> {
         let mut walk = repo.revwalk().context("cannot walk the history")?;
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;

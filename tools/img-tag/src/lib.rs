@@ -14,18 +14,18 @@ mod promote;
 mod remote;
 
 use anyhow::Context as _;
+use slipway_config::Config;
 use slipway_core::cli::{UsageError, exit};
-use slipway_core::config::Config;
 use slipway_core::image_ref::{Repository, Tag};
 use slipway_core::output::{Output, Style, escape_control, escape_lines};
-use slipway_core::tags::{self, ImageSpec};
-use slipway_core::version::{self, Bump, ChangelogEntry, KNOWN_TYPES};
+use slipway_tags::ImageSpec;
+use slipway_tags::version::{self, Bump, ChangelogEntry, KNOWN_TYPES};
 
 pub use cli::{
     ApplyArgs, CheckCommitArgs, Cli, Command, ComputeArgs, ContextArgs, LsArgs, NextVersionArgs,
     PromoteArgs, RegistryArgs, ResolveArgs,
 };
-pub use slipway_core::contract::img_tag::{
+pub use slipway_contract::img_tag::{
     ApplyReport, CheckCommitReport, ComputeReport, LsReport, NextVersionReport, PromoteReport,
     ResolveReport, TagChange,
 };
@@ -301,7 +301,7 @@ fn compute(
 ) -> anyhow::Result<ComputeReport> {
     // The plan: every line parsed and checked before anything is computed.
     let (rules, flavor) =
-        tags::rules_and_flavor(&args.tags, &args.flavors, config.map(|c| &c.tags))
+        slipway_tags::rules_and_flavor(&args.tags, &args.flavors, config.map(|c| &c.tags))
             .map_err(UsageError::new)?;
     let images = ImageSpec::parse_all(&args.images)
         .map_err(|e| UsageError::new(format!("invalid `--image`: {e}")))?;
@@ -317,11 +317,12 @@ fn compute(
     let default_branch = config.map(|c| c.project.default_branch.clone());
     let ctx = context::tag_context(&args.context, env, cwd, default_branch)?;
     tracing::debug!(event = %ctx.event_name, git_ref = %ctx.git_ref, sha = %ctx.sha, default_branch = ?ctx.default_branch, "tag context");
-    let meta = slipway_core::tags::compute(&rules, &flavor, &images, &ctx)?;
-    let labels = tags::oci_annotations(meta.version.as_deref(), &args.labels, &ctx)
+    let meta = slipway_tags::compute(&rules, &flavor, &images, &ctx)?;
+    let labels = slipway_tags::oci_annotations(meta.version.as_deref(), &args.labels, &ctx)
         .map_err(|e| UsageError::new(format!("invalid `--label`: {e}")))?;
-    let annotations = tags::oci_annotations(meta.version.as_deref(), &args.annotations, &ctx)
-        .map_err(|e| UsageError::new(format!("invalid `--annotation`: {e}")))?;
+    let annotations =
+        slipway_tags::oci_annotations(meta.version.as_deref(), &args.annotations, &ctx)
+            .map_err(|e| UsageError::new(format!("invalid `--annotation`: {e}")))?;
     // Same as metadata-action: `manifest` unless the variable names levels.
     let levels: Vec<String> = env("DOCKER_METADATA_ANNOTATIONS_LEVELS")
         .filter(|levels| !levels.is_empty())
@@ -333,7 +334,7 @@ fn compute(
         tags: meta.tags,
         tag_names: meta.tag_names,
         labels,
-        annotations: tags::annotations_at_levels(&annotations, &levels),
+        annotations: slipway_tags::annotations_at_levels(&annotations, &levels),
         version: meta.version,
     })
 }
@@ -347,7 +348,7 @@ fn computed_tags(
     cwd: &std::path::Path,
 ) -> anyhow::Result<Vec<Tag>> {
     let (rules, flavor) =
-        tags::rules_and_flavor(&args.rules, &args.flavors, config.map(|c| &c.tags))
+        slipway_tags::rules_and_flavor(&args.rules, &args.flavors, config.map(|c| &c.tags))
             .map_err(|e| UsageError::new(e.replace("`--tag`", "`--rule`")))?;
     let default_branch = config.map(|c| c.project.default_branch.clone());
     let ctx = context::tag_context(
@@ -356,7 +357,7 @@ fn computed_tags(
         cwd,
         default_branch,
     )?;
-    let meta = tags::compute(&rules, &flavor, &[], &ctx)?;
+    let meta = slipway_tags::compute(&rules, &flavor, &[], &ctx)?;
     if meta.tag_names.is_empty() {
         return Err(UsageError::new(format!(
             "no rule yields a tag for ref `{}` (event `{}`): nothing to apply; give --tag, or rules that match (--rule, slipway.toml [tags] rules)",

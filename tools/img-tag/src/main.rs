@@ -8,5 +8,14 @@ fn main() -> std::process::ExitCode {
     let cli = img_tag::Cli::parse();
     let out = slipway_core::cli::init(&cli.global);
     let result = img_tag::run(cli, &out);
-    slipway_core::cli::finish(&out, result)
+    slipway_core::cli::finish(
+        &out,
+        result,
+        &[
+            slipway_config::ERRORS,
+            slipway_git::ERRORS,
+            slipway_registry::ERRORS,
+            slipway_tags::ERRORS,
+        ],
+    )
 }

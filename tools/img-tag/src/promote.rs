@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use slipway_core::image_ref::{Digest, ImageRef, Repository};
-use slipway_core::registry::{BlobTransfer, Content, Descriptor, Manifest, RegistryClient};
+use slipway_registry::{BlobTransfer, Content, Descriptor, Manifest, RegistryClient};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// Blobs transferred at the same time.
 const PARALLEL_BLOBS: usize = 4;
 
-pub(crate) use slipway_core::contract::img_tag::PromoteReport;
+pub(crate) use slipway_contract::img_tag::PromoteReport;
 
 /// Copies `source` to `destination`; see the module docs.
 pub(crate) async fn promote(

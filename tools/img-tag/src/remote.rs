@@ -3,11 +3,11 @@
 //! single-threaded runtime the concurrent requests run on.
 
 use anyhow::Context as _;
-use slipway_core::auth::Credentials;
 use slipway_core::cli::UsageError;
 use slipway_core::output::Output;
-use slipway_core::registry::{RegistryClient, RegistryOptions};
 use slipway_core::secret::SecretString;
+use slipway_registry::auth::Credentials;
+use slipway_registry::{RegistryClient, RegistryOptions};
 
 use crate::cli::RegistryArgs;
 

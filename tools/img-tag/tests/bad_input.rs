@@ -259,7 +259,7 @@ fn a_registry_password_shorter_than_4_bytes_is_refused_naming_its_source() {
     use std::os::unix::fs::PermissionsExt as _;
     let why = "byte(s) long: a secret shorter than 4 bytes cannot be redacted from output without garbling it (and is guessed at once); use a longer one";
     let dir = tempfile::tempdir().expect("temp dir");
-    let expect = |output: std::process::Output, expected: &str| {
+    let expect = |output: slipway_testbed::cmd::Outcome, expected: &str| {
         let text = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{text}");
         assert_eq!(stdout(&output), "");

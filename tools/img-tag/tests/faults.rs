@@ -5,11 +5,12 @@
 //! manifest whose blobs (and, for an index, whose children) all exist.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use slipway_testbed::UNRESOLVABLE_REGISTRY as UNRESOLVABLE;
+use slipway_testbed::cmd::{Cmd, Running};
 use slipway_testbed::images::{push_blob, put_manifest};
 use slipway_testbed::{Fault, HttpFault, Mode, Registry, TcpProxy};
 
@@ -280,51 +281,26 @@ fn run_bounded(dir: &Path, args: &[&str]) -> Output {
     wait_bounded(spawn(dir, args))
 }
 
-fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+fn spawn(dir: &Path, args: &[&str]) -> Running {
     let owned: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     spawn_owned(dir, &owned)
 }
 
-/// Starts img-tag as `common::img_tag` runs it (clean environment), without waiting.
-fn spawn_owned(dir: &Path, args: &[String]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_img-tag"))
+/// Starts img-tag as `common::img_tag` runs it (the test bed's builder:
+/// cleared environment), without waiting; [`DEADLINE`] counts from here.
+fn spawn_owned(dir: &Path, args: &[String]) -> Running {
+    Cmd::new(env!("CARGO_BIN_EXE_img-tag"))
         .args(args)
         .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .timeout(DEADLINE)
         .spawn()
-        .expect("img-tag starts")
 }
 
-/// Waits for `child` up to [`DEADLINE`]; kills it and fails the test after that.
-fn wait_bounded(mut child: std::process::Child) -> Output {
-    let started = Instant::now();
-    loop {
-        if child
-            .try_wait()
-            .expect("img-tag can be waited for")
-            .is_some()
-        {
-            return child
-                .wait_with_output()
-                .expect("img-tag's output is readable");
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let output = child
-                .wait_with_output()
-                .expect("img-tag's output is readable");
-            panic!(
-                "img-tag hung for {DEADLINE:?}; stderr so far:\n{}",
-                stderr(&output)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Waits for `child` up to [`DEADLINE`]; the builder kills it and fails the
+/// test with what it printed after that.
+fn wait_bounded(child: Running) -> Output {
+    child.wait().into()
 }
 
 /// Pushes a two-platform index at `tag`, each platform with a [`BIG_LAYER`]

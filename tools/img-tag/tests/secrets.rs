@@ -7,9 +7,8 @@
 //! stderr, `$GITHUB_OUTPUT` or `$GITHUB_STEP_SUMMARY`; each password is
 //! announced with `::add-mask::` before the first request.
 
-use std::process::Command;
-
 use slipway_testbed::Registry;
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::secrets::{GithubRun, Secret, distinctive, write_docker_config};
 
 const USER: &str = "slipway-bot";
@@ -20,12 +19,10 @@ const USER: &str = "slipway-bot";
 fn img_tag(args: &[&str], env: &[(&str, &str)], stdin: &str) -> GithubRun {
     let dir = tempfile::tempdir().expect("temp dir");
     GithubRun::run_with_stdin(
-        Command::new(env!("CARGO_BIN_EXE_img-tag"))
+        Cmd::new(env!("CARGO_BIN_EXE_img-tag"))
             .args(args)
             .args(["-vv", "--format", "github"])
             .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("DOCKER_CONFIG", dir.path().join("no-docker-config"))
             .envs(env.iter().copied()),
         stdin,

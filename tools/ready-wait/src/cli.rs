@@ -27,7 +27,7 @@ Exit codes:
 /// growing the pause ×1.5 per failure up to `--max-interval`, and gives up at
 /// `--timeout`.
 #[derive(Debug, clap::Parser)]
-#[command(name = "ready-wait", version = slipway_core::cli::VERSION, about, after_help = AFTER_HELP)]
+#[command(name = "ready-wait", version = slipway_build_info::VERSION, about, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: slipway_core::cli::GlobalArgs,

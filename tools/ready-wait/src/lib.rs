@@ -1,6 +1,6 @@
 //! `ready-wait`: wait until HTTP(S) or TCP endpoints are really ready.
 //!
-//! The binary is a thin front over `slipway_core::ready`, which ssh-deploy
+//! The binary is a thin front over `slipway_ready`, which ssh-deploy
 //! calls too; its items are re-exported here unchanged: build a [`Plan`]
 //! (from flags with [`plan_from_cli`], or by hand from [`Plan::new`]), then
 //! [`wait`] (or [`wait_blocking`]) for an [`Outcome`].
@@ -15,7 +15,7 @@ use slipway_core::output::{Output, Style};
 use slipway_core::progress::Task;
 
 pub use cli::Cli;
-pub use slipway_core::ready::{
+pub use slipway_ready::{
     Event, HttpCheck, JsonPath, Mode, Outcome, Plan, PlanError, State, StatusSet, Target,
     TargetOutcome, Tls, parse_cacert, parse_duration, parse_header, parse_method,
     parse_retry_after, wait, wait_blocking,
@@ -243,7 +243,7 @@ struct EnvDefaults {
 
 fn env_defaults(cli: &Cli, name: &str) -> anyhow::Result<EnvDefaults> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let config = slipway_core::config::Config::locate(cli.global.config.as_deref(), &cwd)?;
+    let config = slipway_config::Config::locate(cli.global.config.as_deref(), &cwd)?;
     let Some(env) = config.envs.get(name) else {
         let known: Vec<String> = config.envs.keys().map(|k| format!("`{k}`")).collect();
         return Err(UsageError::new(format!(

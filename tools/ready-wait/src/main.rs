@@ -8,5 +8,9 @@ fn main() -> std::process::ExitCode {
     let cli = ready_wait::Cli::parse();
     let out = slipway_core::cli::init(&cli.global);
     let result = ready_wait::run(cli, &out);
-    slipway_core::cli::finish(&out, result)
+    slipway_core::cli::finish(
+        &out,
+        result,
+        &[slipway_config::ERRORS, slipway_ready::ERRORS],
+    )
 }

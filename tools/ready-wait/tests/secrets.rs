@@ -9,9 +9,9 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::secrets::{GithubRun, Secret, basic_auth, distinctive};
 
 const USER: &str = "probe";
@@ -118,12 +118,10 @@ fn json_escape(text: &str) -> String {
 fn ready_wait(args: &[&str]) -> GithubRun {
     let dir = tempfile::tempdir().expect("temp dir");
     GithubRun::run(
-        Command::new(env!("CARGO_BIN_EXE_ready-wait"))
+        Cmd::new(env!("CARGO_BIN_EXE_ready-wait"))
             .args(args)
             .args(["-vv", "--interval", "50ms", "--max-interval", "100ms"])
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
+            .current_dir(dir.path()),
     )
 }
 
@@ -478,11 +476,9 @@ fn a_malformed_ready_url_in_the_config_is_refused_without_its_password() {
     )
     .expect("slipway.toml written");
     let run = GithubRun::run(
-        Command::new(env!("CARGO_BIN_EXE_ready-wait"))
+        Cmd::new(env!("CARGO_BIN_EXE_ready-wait"))
             .args(["--env", "staging", "-vv"])
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
+            .current_dir(dir.path()),
     );
     assert_eq!(run.code(), Some(2), "{}", run.stderr());
     let shown = "`htp://bob:***@127.0.0.1:18080/api/ready` is not an `http://`";

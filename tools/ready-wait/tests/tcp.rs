@@ -2,9 +2,8 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
-use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use common::{Reply, Server, command, json, ready_wait, stderr};
 
@@ -17,7 +16,7 @@ fn connection_refused_then_up() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/api/ready");
-    let mut child = command(&[
+    let child = command(&[
         "--format",
         "json",
         "--interval",
@@ -28,24 +27,28 @@ fn connection_refused_then_up() {
         "30s",
         &url,
     ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let refused = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|line| line.contains("connection refused"));
-    assert!(
-        refused.is_some(),
-        "ready-wait never reported the refused connection"
-    );
+    .spawn();
+    // The end of the first line reporting the refused connection.
+    let started = Instant::now();
+    let refused_end = loop {
+        let so_far = child.stderr_so_far();
+        if let Some(at) = so_far.find("connection refused")
+            && let Some(end) = so_far[at..].find('\n')
+        {
+            break at + end + 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "ready-wait never reported the refused connection: {so_far}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let _server = Server::start_on(TcpListener::bind(("127.0.0.1", port)).unwrap(), |_, _| {
         Reply::status(200)
     });
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let output = child.wait_with_output().unwrap();
+    let output = child.wait();
+    let stderr_text = output.stderr_str();
+    let rest: Vec<&str> = stderr_text[refused_end..].lines().collect();
     assert_eq!(output.status.code(), Some(0), "{rest:?}");
     let report = json(&output);
     assert!(

@@ -6,22 +6,29 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use slipway_config::{Config, Env, Host};
 use slipway_core::cli::UsageError;
-use slipway_core::config::{Config, Env, Host};
 use slipway_core::output::Output;
 use slipway_core::secret::{ExposeSecret as _, SecretString};
 
 use crate::{ConnectArgs, deploy, plan, ssh};
 
-pub(crate) fn connect_plan<'c>(
-    config: &'c Config,
+pub(crate) fn connect_plan(
+    config: &Config,
     connect: &ConnectArgs,
     out: &Output,
-) -> anyhow::Result<(&'c Env, Vec<Host>, deploy::Connection)> {
-    let env = config.env(&connect.env)?;
-    plan::check_remote_path(env)?;
-    let hosts = hosts(env, &connect.hosts)?;
-    Ok((env, hosts, connection(connect, env, out)?))
+) -> anyhow::Result<(
+    Env,
+    Option<crate::instance::Selected>,
+    Vec<Host>,
+    deploy::Connection,
+)> {
+    let (env, selected) =
+        crate::instance::select(config.env(&connect.env)?, connect.instance.as_deref())?;
+    plan::check_remote_path(&env)?;
+    let hosts = hosts(&env, &connect.hosts)?;
+    let connection = connection(connect, &env, out)?;
+    Ok((env, selected, hosts, connection))
 }
 
 pub(crate) fn hosts(env: &Env, given: &[String]) -> anyhow::Result<Vec<Host>> {
@@ -63,9 +70,9 @@ pub(crate) fn connection(
         }
         (None, Some(var)) => {
             // A key pasted in place of the variable's name must not be echoed.
-            if !is_variable_name(var) {
+            if !slipway_config::is_variable_name(var) {
                 return Err(UsageError::new(
-                    "`--ssh-key-env` takes the name of an environment variable (letters, digits, `_`), e.g. `DEPLOY_KEY`, not the key itself; the value given is not shown: it may be a secret",
+                    "`--ssh-key-env` takes the name of an environment variable (letters, digits and `_`, not starting with a digit), e.g. `DEPLOY_KEY`, not the key itself; the value given is not shown: it may be a secret",
                 ));
             }
             let key = std::env::var(var).ok().filter(|k| !k.trim().is_empty()).ok_or_else(|| {
@@ -105,11 +112,6 @@ pub(crate) fn connection(
     })
 }
 
-/// Whether `name` can be an environment variable's name (letters, digits, `_`).
-fn is_variable_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 /// The key's passphrase, from the variable `--ssh-key-passphrase-env` (or
 /// the env's `ssh_key_passphrase_env`) names; masked, never printed.
 fn passphrase(
@@ -126,9 +128,9 @@ fn passphrase(
         "ssh_key_passphrase_env"
     };
     // A passphrase pasted in place of the variable's name must not be echoed.
-    if !is_variable_name(var) {
+    if !slipway_config::is_variable_name(var) {
         return Err(UsageError::new(format!(
-            "`{shown}` takes the name of an environment variable (letters, digits, `_`), e.g. `DEPLOY_KEY_PASSPHRASE`, not the passphrase itself; the value given is not shown: it may be a secret"
+            "`{shown}` takes the name of an environment variable (letters, digits and `_`, not starting with a digit), e.g. `DEPLOY_KEY_PASSPHRASE`, not the passphrase itself; the value given is not shown: it may be a secret"
         )));
     }
     let value = std::env::var(var)
@@ -203,7 +205,7 @@ pub(crate) fn identity(config: &Config) -> deploy::Identity {
         .ok()
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| holder.clone());
-    let git_sha = slipway_core::git::Repo::discover(&config.root)
+    let git_sha = slipway_git::Repo::discover(&config.root)
         .and_then(|repo| repo.head_sha())
         .map(|sha| sha.as_str().to_owned())
         .ok()

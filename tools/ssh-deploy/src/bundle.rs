@@ -12,8 +12,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::Digest as _;
+use slipway_config::Env;
 use slipway_core::cli::UsageError;
-use slipway_core::config::Env;
 
 use crate::plan::{BundleFile, DEPLOY_ENV, hex};
 

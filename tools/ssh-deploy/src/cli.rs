@@ -18,23 +18,34 @@ use std::path::PathBuf;
 /// host fails, the hosts not started are not started and those this run
 /// deployed are rolled back (unless `--keep-going`).
 ///
+/// Preview environments: an env with `instances = true` is a template;
+/// `--instance pr-123` deploys (or rolls back, lists, locks) one instance of
+/// it, with its own directory (`{instance}` in `remote_path`), lock,
+/// releases and a port from `port_range` (`SLIPWAY_PORT`, `{port}` in
+/// `ready_url`). `destroy` runs the env's `teardown` and removes an
+/// instance, `instances` lists them, `gc --idle 7d` destroys idle ones;
+/// `max_instances` refuses a new instance past the limit (exit 3, before
+/// any host is touched).
+///
 /// Exit status:
 ///   0  deployed (or the query answered)
 ///   1  the deploy ran and failed: the remote command exited non-zero, timed
 ///      out, or the ready URL never answered (then the previous release was
 ///      redeployed unless --no-rollback); hosts the run did not start and
-///      hosts it rolled back because another host failed also exit 1
+///      hosts it rolled back because another host failed also exit 1; a
+///      `teardown` command that failed (the instance is kept)
 ///   2  bad input: flags, slipway.toml, image references
 ///   3  an operation failed: SSH connection (refused, cut, silent), host key
 ///      refused, authentication, upload, a full disk on the host, the env's
 ///      lock is held by another deploy, or a host failed the preflight
+///      (also: a new instance past `max_instances`)
 ///   130, 143  cancelled by SIGINT, SIGTERM: the remote command was stopped,
 ///      the release recorded as `cancelled`, the lock released
 ///
 /// The lock is held by the deploy's own SSH session on the host: a killed,
 /// cancelled or disconnected deploy frees it by itself.
 #[derive(Debug, clap::Parser)]
-#[command(name = "ssh-deploy", version = slipway_core::cli::VERSION, about, verbatim_doc_comment)]
+#[command(name = "ssh-deploy", version = slipway_build_info::VERSION, about, verbatim_doc_comment)]
 pub struct Cli {
     #[command(flatten)]
     pub global: slipway_core::cli::GlobalArgs,
@@ -54,6 +65,13 @@ pub enum Command {
     Releases(ConnectArgs),
     /// Show or release the deploy lock of an env
     Lock(LockArgs),
+    /// Destroy an instance of a template env: run the env's `teardown` command in the
+    /// instance's directory, remove the directory, record the destruction
+    Destroy(DestroyArgs),
+    /// List the instances of a template env on each host: state, port, last deploy, images
+    Instances(ConnectArgs),
+    /// Destroy the instances of a template env whose last deploy is older than `--idle`
+    Gc(GcArgs),
 }
 
 /// How to reach and trust the hosts of an env.
@@ -62,6 +80,13 @@ pub struct ConnectArgs {
     /// The env in slipway.toml (`[envs.<NAME>]`)
     #[arg(long, env = "SLIPWAY_ENV", value_name = "NAME")]
     pub env: String,
+
+    /// The instance of a template env (`instances = true` in slipway.toml), e.g. `pr-123`: a
+    /// DNS label, 1 to 63 lowercase letters, digits and `-`; it fills `{instance}` in the env's
+    /// `remote_path` and `env`, and has its own lock, releases and port. Required for a
+    /// template env, refused for any other
+    #[arg(long, env = "SLIPWAY_INSTANCE", value_name = "NAME", value_parser = instance_name)]
+    pub instance: Option<String>,
 
     /// Deploy to this host instead of the env's hosts, `[user@]host[:port]` (repeatable)
     #[arg(long = "host", value_name = "HOST")]
@@ -167,7 +192,7 @@ pub struct RunArgs {
     /// must be deployed and ready before the next starts [default: the env's `batch`, else all
     /// hosts at once]
     #[arg(long, value_name = "N|P%")]
-    pub batch: Option<slipway_core::config::Batch>,
+    pub batch: Option<slipway_config::Batch>,
 
     /// Deploy this many hosts first, wait until they are ready, then the rest in batches
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -244,6 +269,58 @@ pub struct LockReleaseArgs {
     /// Also stop a live deploy that holds the lock (its lock holder on the host), freeing it
     #[arg(long)]
     pub force: bool,
+}
+
+/// `destroy`.
+#[derive(Debug, clap::Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    #[command(flatten)]
+    pub teardown: TeardownArgs,
+}
+
+/// `gc`.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// Destroy the instances whose last deploy (or, never deployed, whose creation) is older
+    /// than this, e.g. `7d` (1m to 366days)
+    #[arg(long, value_name = "DURATION", value_parser = age)]
+    pub idle: humantime::Duration,
+
+    #[command(flatten)]
+    pub teardown: TeardownArgs,
+}
+
+/// What `destroy` and `gc` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TeardownArgs {
+    /// Give the env's `teardown` command this long (1ms to 1week)
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = positive_duration)]
+    pub timeout: humantime::Duration,
+
+    /// Wait this long for a deploy of the instance to end, e.g. `5m`, `0s` not to wait (up to
+    /// 1week) [default: the env's `lock_timeout`]
+    #[arg(long, value_name = "DURATION", value_parser = any_duration)]
+    pub lock_wait: Option<humantime::Duration>,
+
+    /// Show which instances would be destroyed on each host, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `--instance`: a DNS label.
+fn instance_name(text: &str) -> Result<String, String> {
+    crate::instance::parse_name(text)
+}
+
+/// An age flag (`--idle`), from 1m to 366 days, range-checked by slipway-core.
+fn age(text: &str) -> Result<humantime::Duration, slipway_core::duration::DurationError> {
+    slipway_core::duration::parse_age(text).map(humantime::Duration::from)
 }
 
 /// A duration flag that must be above zero, range-checked by slipway-core.

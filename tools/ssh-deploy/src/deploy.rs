@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use slipway_core::config::Host;
+use slipway_config::Host;
 use slipway_core::image_ref::ImageRef;
 use slipway_core::progress::{Progress, Task};
 
@@ -62,6 +62,8 @@ pub(crate) struct Job {
     pub(crate) env_vars: Vec<(String, String)>,
     /// `--env-var` names and their values, sent on the command's stdin.
     pub(crate) secret_vars: Vec<(String, slipway_core::secret::SecretString)>,
+    /// The instance of a template env this run deploys.
+    pub(crate) instance: Option<crate::instance::Selected>,
 }
 
 /// Which image references a run deploys.
@@ -76,13 +78,15 @@ pub(crate) enum Images {
     Before(u64),
 }
 
-/// Deploys `job` to `host`; every failure ends up in the report.
+/// Deploys `job` to `host`, on `session` (the preflight's) if it still
+/// answers, else on a new connection; every failure ends up in the report.
 pub(crate) fn deploy(
     host: &Host,
     connection: &Connection,
     identity: &Identity,
     job: &Job,
     progress: &Progress,
+    session: Option<ssh2::Session>,
 ) -> HostReport {
     let name = host.to_string();
     let task = progress.task(&name, "connecting");
@@ -95,6 +99,7 @@ pub(crate) fn deploy(
         progress,
         &task,
         &mut report,
+        session,
     ) {
         Ok(()) => match report.outcome {
             Outcome::Deployed => task.finish(&format!(
@@ -119,6 +124,7 @@ pub(crate) fn deploy(
     report
 }
 
+#[allow(clippy::too_many_arguments, reason = "one host's whole context")]
 fn deploy_locked(
     host: &Host,
     connection: &Connection,
@@ -127,10 +133,39 @@ fn deploy_locked(
     progress: &Progress,
     task: &Task,
     report: &mut HostReport,
+    session: Option<ssh2::Session>,
 ) -> anyhow::Result<()> {
     let io = connection.timeout;
-    let session = open(host, connection)?;
+    // A preflight connection idle through earlier batches may have died.
+    let session = match session.filter(ssh::answers) {
+        Some(session) => session,
+        None => open(host, connection)?,
+    };
     let sftp = session.sftp().context("cannot start SFTP")?;
+    // An instance is made active (and given its port) on the host first.
+    let instance_job;
+    let job = match &job.instance {
+        Some(selected) => {
+            let is_new_allowed = matches!(job.images, Images::Given(_));
+            let port = crate::instance::claim(
+                &session,
+                &sftp,
+                selected,
+                is_new_allowed,
+                io,
+                job.lock_wait,
+            )?;
+            let mut env_vars = job.env_vars.clone();
+            env_vars.extend(crate::instance::port_vars(port));
+            instance_job = Job {
+                env_vars,
+                ready: crate::instance::ready_target(selected, port)?,
+                ..job.clone()
+            };
+            &instance_job
+        }
+        None => job,
+    };
     let mut layout = Layout::new(&job.remote_path);
     remote::prepare(&sftp, &layout)?;
     cancel::check()?;
@@ -178,10 +213,9 @@ fn deploy_locked(
             host_pid: Some(lock.pid),
             is_alive: None,
         };
-        // Under the lock, anything temporary is a killed deploy's leftover:
-        // removed by the same remote command that writes the holder.
-        remote::write_holder(&session, &layout, &me, io)
-            .context("cannot record who holds the lock")?;
+        // Written, and a killed deploy's leftovers removed, by the first
+        // command line (before anything else it does).
+        let me = serde_json::to_vec_pretty(&me)?;
         let target = match job.images {
             Images::Given(_) => None,
             Images::Release(to) => Some(rollback_target(&records, to)?),
@@ -244,7 +278,7 @@ fn deploy_locked(
             },
             (_, None) => Note::default(),
         };
-        let first = step.run(id, &images, &files, &note)?;
+        let first = step.run(id, &images, &files, &note, Some(&me))?;
         report.release = Some(id);
         report.uploaded = first.uploaded.clone();
         report.unchanged = first.unchanged.clone();
@@ -285,6 +319,7 @@ fn deploy_locked(
                 &previous.images,
                 &files,
                 &Note::of_rollback(previous, Some(id)),
+                None,
             )?;
             report.rolled_back_to = Some(previous.id);
             report.outcome = if back.is_good {
@@ -518,12 +553,15 @@ struct StepResult {
 }
 
 impl Step<'_> {
+    /// Runs release `id`; `holder` (who holds the lock, for `holder.json`)
+    /// is written first, on the deploy's first release.
     fn run(
         &self,
         id: u64,
         images: &BTreeMap<String, String>,
         files: &[BundleFile],
         note: &Note,
+        holder: Option<&[u8]>,
     ) -> anyhow::Result<StepResult> {
         self.task.message(&format!("release {id}: uploading"));
         let record = |result: ReleaseResult, error: Option<String>, manifest: Option<&[u8]>| {
@@ -552,15 +590,66 @@ impl Step<'_> {
             )
             .with_context(|| format!("release {id} ran but cannot be recorded"))
         };
-        let mut upload = match remote::upload(
+        let mut upload = remote::changes(self.sftp, self.layout, files)?;
+        let mut vars = plan::command_env(&self.job.env, id, images);
+        vars.extend(self.job.env_vars.iter().cloned());
+        let line = plan::remote_command_line(
+            &self.job.remote_path,
+            &upload.names(),
+            &vars,
+            &self.job.command,
+        );
+        let pid_file = self.layout.command_pid();
+        let (reads, secrets) = plan::secret_reads(&self.job.secret_vars);
+        // The secrets are read first, then the stream is unpacked, before
+        // the supervision writes anything: a full disk fails the upload.
+        let line = format!(
+            "{}{reads}{}{}",
+            holder.map_or_else(String::new, |h| remote::holder_line(self.layout, h.len())),
+            plan::unpack_line(
+                &self.job.remote_path,
+                &upload.names(),
+                upload.changed.iter().map(|f| f.size).sum()
+            ),
+            plan::supervised_command_line(
+                &pid_file.to_string_lossy(),
+                &self.layout.run_lock().to_string_lossy(),
+                STOP_TIMEOUT.as_secs(),
+                self.lock_pid,
+                &line,
+            )
+        );
+        tracing::debug!(host = self.host, line, "running the remote command");
+        self.task
+            .message(&format!("release {id}: running `{}`", self.job.command));
+        let members = upload.members();
+        // The last lines, for a reason the failure can name (a full disk).
+        let mut last_lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let streamed = ssh::exec_streamed(
             self.session,
-            self.sftp,
-            self.layout,
-            files,
-            self.io,
+            &line,
+            ssh::Stdin {
+                head: holder.unwrap_or_default(),
+                prefix: slipway_core::secret::ExposeSecret::expose_secret(&secrets).as_bytes(),
+                files: &members,
+                mtime: upload.mtime,
+            },
             self.job.timeout,
-        ) {
-            Ok(upload) => upload,
+            self.io,
+            true,
+            |text| {
+                // The line's own failures are reported as such, not as output.
+                if text != plan::UPLOAD_TAG && text != remote::HOLDER_TAG {
+                    self.progress.println(&format!("{} | {text}", self.host));
+                }
+                if last_lines.len() == 5 {
+                    last_lines.pop_front();
+                }
+                last_lines.push_back(text.to_owned());
+            },
+        );
+        let (exit, sent) = match streamed {
+            Ok(done) => done,
             Err(error) => {
                 if let Some(signal) = cancelled_in(&error) {
                     let why = format!(
@@ -579,67 +668,58 @@ impl Step<'_> {
                         error: Some(why),
                     });
                 }
-                return Err(error);
+                return Err(error.context("cannot run the remote command"));
             }
         };
-        let mut vars = plan::command_env(&self.job.env, id, images);
-        vars.extend(self.job.env_vars.iter().cloned());
-        let from_stdin = upload.streamed.as_ref().and_then(|file| {
-            let size = files.iter().find(|f| f.name == file.name)?.size;
-            Some(plan::FromStdin {
-                temp: file.temp.clone(),
-                size,
-                mode: file.mode,
-            })
-        });
-        let line = plan::remote_command_line(
-            &self.job.remote_path,
-            from_stdin.as_ref(),
-            &upload.staged,
-            &vars,
-            &self.job.command,
-        );
-        let pid_file = self.layout.command_pid();
-        let (reads, secrets) = plan::secret_reads(&self.job.secret_vars);
-        let line = plan::supervised_command_line(
-            &pid_file.to_string_lossy(),
-            &self.layout.run_lock().to_string_lossy(),
-            STOP_TIMEOUT.as_secs(),
-            self.lock_pid,
-            &format!("{reads}{line}"),
-        );
-        tracing::debug!(host = self.host, line, "running the remote command");
-        self.task
-            .message(&format!("release {id}: running `{}`", self.job.command));
-        let stdin = upload.streamed.as_ref().map(|file| file.local.clone());
-        // The last lines, for a reason the failure can name (a full disk).
-        let mut last_lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-        let (exit, sent) = ssh::exec_streamed(
-            self.session,
-            &line,
-            ssh::Stdin {
-                prefix: slipway_core::secret::ExposeSecret::expose_secret(&secrets).as_bytes(),
-                file: stdin.as_ref(),
-            },
-            self.job.timeout,
-            self.io,
-            true,
-            |text| {
-                self.progress.println(&format!("{} | {text}", self.host));
-                if last_lines.len() == 5 {
-                    last_lines.pop_front();
-                }
-                last_lines.push_back(text.to_owned());
-            },
-        )
-        .context("cannot run the remote command")?;
+        if exit == Exit::Status(remote::HOLDER_FAILED)
+            && last_lines.back().is_some_and(|l| l == remote::HOLDER_TAG)
+        {
+            let output: Vec<&str> = last_lines
+                .iter()
+                .map(String::as_str)
+                .filter(|l| *l != remote::HOLDER_TAG)
+                .collect();
+            anyhow::bail!(
+                "cannot record who holds the lock: cannot write `{}` on the host: {}",
+                self.layout.holder().display(),
+                remote::reason(&output.join("\n"))
+            );
+        }
+        // The stream did not arrive whole (a full disk, cut short): nothing
+        // was moved into place and nothing ran, so nothing is recorded.
+        if exit == Exit::Status(plan::UPLOAD_FAILED)
+            && last_lines.back().is_some_and(|l| l == plan::UPLOAD_TAG)
+        {
+            let output: Vec<&str> = last_lines
+                .iter()
+                .map(String::as_str)
+                .filter(|l| *l != plan::UPLOAD_TAG)
+                .collect();
+            let output = output.join("\n");
+            // `tar` names the file it could not write.
+            let name = upload
+                .changed
+                .iter()
+                .map(|f| f.name.as_str())
+                .find(|name| output.contains(&format!("{name}:")))
+                .map_or_else(
+                    || format!("{} files", upload.changed.len()),
+                    |name| format!("`{name}`"),
+                );
+            anyhow::bail!(
+                "cannot upload {name} to `{}/{}`: {}; the files in place were left as they were",
+                self.job.remote_path.trim_end_matches('/'),
+                plan::STAGING,
+                remote::reason(&output)
+            );
+        }
         // What the line did not move into place (it stopped early, e.g. on
         // a full disk) goes now, before the record needs the room.
         if exit != Exit::Status(0) {
             remote::remove_leftovers(self.session, self.layout, self.io);
         }
         let mut result = StepResult {
-            uploaded: upload.staged.iter().map(|s| s.name.clone()).collect(),
+            uploaded: upload.names(),
             unchanged: upload.unchanged.clone(),
             exit_status: None,
             ready: None,
@@ -713,7 +793,7 @@ impl Step<'_> {
         // then it is left as it was (changed files are seen by their mtime).
         // It is written with the record, in the same remote command.
         let manifest = match exit {
-            Exit::Status(0) => remote::manifest(self.sftp, self.layout, &mut upload, sent)
+            Exit::Status(0) => remote::manifest(&mut upload, &sent)
                 .or_else(|error| {
                     if ssh::is_connection_lost(&error) {
                         return Err(error);

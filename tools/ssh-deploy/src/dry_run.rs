@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use slipway_core::config::{Env, Host};
-use slipway_core::contract::ssh_deploy::Report as Json;
+use slipway_config::{Env, Host};
+use slipway_contract::ssh_deploy::Report as Json;
 
 use crate::plan::{self, BundleFile};
 use crate::{DryRun, DryRunFile};
@@ -50,6 +50,7 @@ pub(crate) fn report(
     Ok(Json {
         env: env.name.clone(),
         action: "deploy".to_owned(),
+        instance: None,
         dry_run: Some(DryRun {
             hosts: hosts.iter().map(ToString::to_string).collect(),
             remote_path: env.remote_path.clone(),
@@ -59,7 +60,7 @@ pub(crate) fn report(
             command_line: format!(
                 "{}{}",
                 plan::secret_reads(secret_vars).0,
-                plan::remote_command_line(&env.remote_path, None, &[], &line_env, &env.command)
+                plan::remote_command_line(&env.remote_path, &[], &line_env, &env.command)
             ),
             command_env,
             ready_url: env

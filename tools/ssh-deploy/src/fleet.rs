@@ -4,7 +4,7 @@
 //! not started are not started and those this run deployed are rolled back
 //! to their previous release, unless `--keep-going`.
 
-use slipway_core::config::Host;
+use slipway_config::Host;
 use slipway_core::progress::Progress;
 
 use crate::deploy::{self, Connection, Identity, Images, Job};
@@ -56,6 +56,9 @@ pub(crate) fn deploy(
         })
         .collect();
     let all: Vec<usize> = (0..hosts.len()).collect();
+    // Each host's preflight connection, which its deploy goes on with.
+    let sessions: Vec<std::sync::Mutex<Option<ssh2::Session>>> =
+        hosts.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let task = progress.task("preflight", "checking every host");
     let checked = parallel(&all, |i| {
         let task = progress.task(&hosts[i].to_string(), "connecting");
@@ -65,11 +68,19 @@ pub(crate) fn deploy(
                 format!("preflight: {}", deploy::chain(&error)),
             )
         });
-        match &result {
-            Ok(()) => task.finish("preflight passed"),
-            Err((_, message)) => task.fail(message),
+        match result {
+            Ok(session) => {
+                task.finish("preflight passed");
+                if let Ok(mut slot) = sessions[i].lock() {
+                    *slot = Some(session);
+                }
+                Ok(())
+            }
+            Err((cancelled, message)) => {
+                task.fail(&message);
+                Err((cancelled, message))
+            }
         }
-        result
     });
     let mut good = Vec::new();
     for (i, result) in all.iter().zip(checked) {
@@ -106,7 +117,8 @@ pub(crate) fn deploy(
             break;
         }
         let results = parallel(batch, |i| {
-            deploy::deploy(&hosts[i], connection, identity, job, progress)
+            let session = sessions[i].lock().ok().and_then(|mut slot| slot.take());
+            deploy::deploy(&hosts[i], connection, identity, job, progress, session)
         });
         let mut failed = Vec::new();
         for (i, report) in batch.iter().zip(results) {
@@ -166,9 +178,16 @@ fn roll_back(
         .collect();
     let order: Vec<usize> = (0..deployed.len()).collect();
     let results = parallel(&order, |k| {
-        jobs[k]
-            .as_ref()
-            .map(|job| deploy::deploy(&hosts[deployed[k]], connection, identity, job, progress))
+        jobs[k].as_ref().map(|job| {
+            deploy::deploy(
+                &hosts[deployed[k]],
+                connection,
+                identity,
+                job,
+                progress,
+                None,
+            )
+        })
     });
     for (i, result) in deployed.iter().zip(results) {
         let report = &mut reports[*i];

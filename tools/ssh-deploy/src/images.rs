@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use slipway_config::{Config, Env};
 use slipway_core::cli::UsageError;
-use slipway_core::config::{Config, Env};
 use slipway_core::output::Output;
 
 use crate::{DeployArgs, plan};
@@ -91,7 +91,7 @@ fn resolve_tags(
     out: &Output,
 ) -> anyhow::Result<BTreeMap<String, String>> {
     use slipway_core::image_ref::{Digest, ImageRef};
-    use slipway_core::stale::{self, Published};
+    use slipway_stale::Published;
 
     let mut tagged = Vec::new();
     for (var, reference) in vars.iter() {
@@ -127,7 +127,7 @@ fn resolve_tags(
         tracing::info!(%image, %pinned, "resolved the tag to its digest");
         revisions.insert(
             var.clone(),
-            stale::revision_of(&published)
+            slipway_stale::revision_of(&published)
                 .ok()
                 .map(|sha| sha.as_str().to_owned()),
         );
@@ -143,10 +143,9 @@ fn fetch_published(
     config: &Config,
     images: &[slipway_core::image_ref::ImageRef],
     out: &Output,
-) -> anyhow::Result<Vec<Result<slipway_core::stale::Published, slipway_core::stale::FetchError>>> {
+) -> anyhow::Result<Vec<Result<slipway_stale::Published, slipway_stale::FetchError>>> {
     use slipway_core::image_ref::ImageRef;
-    use slipway_core::registry::{RegistryClient, RegistryOptions};
-    use slipway_core::stale;
+    use slipway_registry::{RegistryClient, RegistryOptions};
 
     let options = RegistryOptions {
         max_attempts: 3,
@@ -155,15 +154,15 @@ fn fetch_published(
     };
     let client =
         RegistryClient::for_registries(images.iter().map(ImageRef::registry), None, options, out)?;
-    let fetch = stale::FetchOptions {
+    let fetch = slipway_stale::FetchOptions {
         timeout: Duration::from_secs(30),
-        cache: stale::default_cache_path(&config.root),
+        cache: slipway_stale::default_cache_path(&config.root),
     };
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(stale::fetch_published(&client, images, &fetch)))
+        .block_on(slipway_stale::fetch_published(&client, images, &fetch)))
 }
 
 /// The most `--images-from` reads: img-build's report for a few images is a
@@ -216,9 +215,8 @@ fn require_revision(
     out: &Output,
 ) -> anyhow::Result<String> {
     use slipway_core::image_ref::ImageRef;
-    use slipway_core::stale;
 
-    let sha = slipway_core::git::Repo::discover(&config.root)
+    let sha = slipway_git::Repo::discover(&config.root)
         .and_then(|repo| repo.resolve(rev))
         .map_err(|error| UsageError::caused_by(format!("`--require-revision {rev}`"), error))?;
     let images: Vec<ImageRef> = vars
@@ -230,8 +228,8 @@ fn require_revision(
     let mut refused = Vec::new();
     for (image, published) in images.iter().zip(published) {
         let published = published.map_err(own_registry_hint)?;
-        if !stale::revision_matches(&published, &sha) {
-            let found = match stale::revision_of(&published) {
+        if !slipway_stale::revision_matches(&published, &sha) {
+            let found = match slipway_stale::revision_of(&published) {
                 Ok(revision) => format!("built from `{}`", revision.short()),
                 Err(reason) => reason.describe(),
             };
@@ -253,9 +251,9 @@ fn require_revision(
 /// A registry's refusal (401/403) with ssh-deploy's own way out: the
 /// library's hint names `--username`/`--password-stdin`, which ssh-deploy
 /// does not have.
-fn own_registry_hint(error: slipway_core::stale::FetchError) -> anyhow::Error {
-    use slipway_core::registry::RegistryError;
-    use slipway_core::stale::FetchError;
+fn own_registry_hint(error: slipway_stale::FetchError) -> anyhow::Error {
+    use slipway_registry::RegistryError;
+    use slipway_stale::FetchError;
     match &error {
         FetchError::Registry { image, source } => match source.as_ref() {
             RegistryError::Unauthorized {

@@ -8,13 +8,16 @@
 //! - `dry_run`: what `deploy --dry-run` shows;
 //! - `bundle`: the bundle's files, checked to lie inside the project;
 //! - `ssh`: connect, host keys, authentication, streamed commands;
-//! - `remote`: what is kept on the host (lock, release records, uploads), over SFTP;
+//! - `remote`: what is kept on the host (lock, release records, which files changed), over SFTP;
+//! - `tarball`: the changed files as one tar stream on the command's stdin;
 //! - `ready`: readiness probed through the SSH connection;
 //! - `lock`: the deploy lock, held by the deploy's own SSH session;
 //! - `cancel`: SIGINT/SIGTERM turned into a clean stop;
 //! - `deploy`: one host's run, every step on one connection;
 //! - `preflight`, `fleet`: every host checked before any is touched, then
 //!   batches, and a failed host rolls back the hosts already deployed;
+//! - `instance`: preview environments, the instances of a template env
+//!   (`--instance`, `destroy`, `instances`, `gc`);
 //! - `render`: the report in plain text, as a step summary, as an exit code.
 
 mod access;
@@ -25,6 +28,7 @@ mod deploy;
 mod dry_run;
 mod fleet;
 mod images;
+mod instance;
 mod lock;
 mod plan;
 mod preflight;
@@ -33,24 +37,25 @@ mod remote;
 mod render;
 mod ssh;
 mod ssh_config;
+mod tarball;
 
 use anyhow::Context as _;
-use slipway_core::config::{Config, Host};
-use slipway_core::contract::ssh_deploy::Report as Json;
+use slipway_config::{Config, Host};
+use slipway_contract::ssh_deploy::Report as Json;
 use slipway_core::output::Output;
 
 use access::connect_plan;
 
 pub use cancel::exit_status as cancelled_exit_status;
 pub use cli::{
-    Cli, Command, ConnectArgs, DeployArgs, LockAction, LockArgs, LockReleaseArgs, RollbackArgs,
-    RunArgs,
+    Cli, Command, ConnectArgs, DeployArgs, DestroyArgs, GcArgs, LockAction, LockArgs,
+    LockReleaseArgs, RollbackArgs, RunArgs, TeardownArgs,
 };
 pub use render::Report;
-pub use slipway_core::contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
+pub use slipway_contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
 pub use ssh::read_known_hosts;
 
-pub use slipway_core::contract::ssh_deploy::{DryRun, DryRunFile, HostReport, Outcome};
+pub use slipway_contract::ssh_deploy::{DryRun, DryRunFile, HostReport, Outcome};
 
 /// Runs `ssh-deploy`.
 pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
@@ -61,7 +66,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             run_deploy(&config, &args.connect, &args.run, Some(&args), None, out)
         }
         Command::Rollback(args) if args.dry_run => {
-            let (env, hosts, connection) = connect_plan(&config, &args.connect, out)?;
+            let (env, selected, hosts, connection) = connect_plan(&config, &args.connect, out)?;
             let image_vars = env.images.keys().cloned().collect();
             let progress = out.progress();
             let reports = per_host(&hosts, |host| {
@@ -77,6 +82,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             Ok(Report(Json {
                 env: env.name.clone(),
                 action: "rollback".to_owned(),
+                instance: selected.map(|s| s.name),
                 dry_run: None,
                 hosts: reports,
             }))
@@ -85,13 +91,14 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             run_deploy(&config, &args.connect, &args.run, None, Some(args.to), out)
         }
         Command::Releases(connect) => {
-            let (env, hosts, connection) = connect_plan(&config, &connect, out)?;
+            let (env, selected, hosts, connection) = connect_plan(&config, &connect, out)?;
             let reports = per_host(&hosts, |host| {
                 deploy::list_releases(host, &connection, &env.remote_path)
             });
             Ok(Report(Json {
                 env: env.name.clone(),
                 action: "releases".to_owned(),
+                instance: selected.map(|s| s.name),
                 dry_run: None,
                 hosts: reports,
             }))
@@ -106,12 +113,13 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                     },
                 ),
             };
-            let (env, hosts, connection) = connect_plan(&config, connect, out)?;
+            let (env, selected, hosts, connection) = connect_plan(&config, connect, out)?;
             let reports = per_host(&hosts, |host| {
                 deploy::lock_action(host, &connection, &env.name, &env.remote_path, command)
             });
             Ok(Report(Json {
                 env: env.name.clone(),
+                instance: selected.map(|s| s.name),
                 action: match command {
                     deploy::LockCommand::Status => "lock status",
                     deploy::LockCommand::Release { .. } => "lock release",
@@ -121,6 +129,116 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 hosts: reports,
             }))
         }
+        Command::Destroy(args) => {
+            let (env, selected, hosts, connection) = connect_plan(&config, &args.connect, out)?;
+            let selected = selected.ok_or_else(|| {
+                slipway_core::cli::UsageError::new(format!(
+                    "`ssh-deploy destroy` needs a template env, and env `{}` has no `instances = true`",
+                    env.name
+                ))
+            })?;
+            let template = config.env(&args.connect.env)?;
+            let teardown = teardown(template, &args.teardown, &connection);
+            let identity = access::identity(&config);
+            let progress = out.progress();
+            let reports = per_host(&hosts, |host| {
+                instance::destroy(
+                    host,
+                    &connection,
+                    &identity,
+                    &selected,
+                    &teardown,
+                    &progress,
+                )
+            });
+            Ok(Report(Json {
+                env: env.name.clone(),
+                action: "destroy".to_owned(),
+                instance: Some(selected.name),
+                dry_run: None,
+                hosts: reports,
+            }))
+        }
+        Command::Instances(connect) => {
+            let (env, base, hosts, connection) =
+                template_plan(&config, &connect, "instances", out)?;
+            let reports = per_host(&hosts, |host| instance::list(host, &connection, &base));
+            Ok(Report(Json {
+                env: env.name.clone(),
+                action: "instances".to_owned(),
+                instance: None,
+                dry_run: None,
+                hosts: reports,
+            }))
+        }
+        Command::Gc(args) => {
+            let (env, base, hosts, connection) = template_plan(&config, &args.connect, "gc", out)?;
+            let teardown = teardown(env, &args.teardown, &connection);
+            let identity = access::identity(&config);
+            let progress = out.progress();
+            let template = instance::Selected {
+                name: String::new(),
+                base,
+                port_range: env.port_range,
+                max_instances: env.max_instances,
+                ready_url: None,
+            };
+            let reports = per_host(&hosts, |host| {
+                instance::gc(
+                    host,
+                    &connection,
+                    &identity,
+                    &template,
+                    args.idle.into(),
+                    &teardown,
+                    &progress,
+                )
+            });
+            Ok(Report(Json {
+                env: env.name.clone(),
+                action: "gc".to_owned(),
+                instance: None,
+                dry_run: None,
+                hosts: reports,
+            }))
+        }
+    }
+}
+
+/// The hosts and connection of a template env's `instances` or `gc`, and
+/// the directory holding its instances.
+fn template_plan<'c>(
+    config: &'c Config,
+    connect: &ConnectArgs,
+    subcommand: &str,
+    out: &Output,
+) -> anyhow::Result<(
+    &'c slipway_config::Env,
+    std::path::PathBuf,
+    Vec<Host>,
+    deploy::Connection,
+)> {
+    instance::refuse_instance(subcommand, connect.instance.as_deref())?;
+    let env = config.env(&connect.env)?;
+    let base = instance::template(env, subcommand)?;
+    let hosts = access::hosts(env, &connect.hosts)?;
+    Ok((env, base, hosts, access::connection(connect, env, out)?))
+}
+
+/// What `destroy` and `gc` run, from the template env and the flags.
+fn teardown(
+    env: &slipway_config::Env,
+    args: &cli::TeardownArgs,
+    connection: &deploy::Connection,
+) -> instance::Teardown {
+    instance::Teardown {
+        env: env.name.clone(),
+        command: env.teardown.clone(),
+        env_vars: env.env_vars.clone(),
+        timeout: args.timeout.into(),
+        lock_wait: args.lock_wait.map_or(env.lock_timeout, Into::into),
+        is_dry_run: args.dry_run,
+        io: connection.timeout,
     }
 }
 
@@ -132,7 +250,8 @@ fn run_deploy(
     rollback: Option<Option<u64>>,
     out: &Output,
 ) -> anyhow::Result<Report> {
-    let env = config.env(&connect.env)?;
+    let (env, selected) = instance::select(config.env(&connect.env)?, connect.instance.as_deref())?;
+    let env = &env;
     plan::check_remote_path(env)?;
     let hosts = access::hosts(env, &connect.hosts)?;
     let secret_vars = plan::secret_vars(&run.env_vars, env, |name| std::env::var_os(name))?;
@@ -167,13 +286,21 @@ fn run_deploy(
     if let (Some(args), deploy::Images::Given(given)) = (deploy, &images)
         && args.dry_run
     {
-        return Ok(Report(dry_run::report(
-            env,
-            &hosts,
-            &bundle,
-            &given.vars,
-            &secret_vars,
-        )?));
+        let mut report = dry_run::report(env, &hosts, &bundle, &given.vars, &secret_vars)?;
+        if let Some(selected) = &selected {
+            report.instance = Some(selected.name.clone());
+            if let (Some(dry), Some(range)) = (&mut report.dry_run, selected.port_range) {
+                dry.command_env.push((
+                    "SLIPWAY_PORT".to_owned(),
+                    format!("<the instance's port on each host, from {range}>"),
+                ));
+                dry.ready_url = selected
+                    .ready_url
+                    .as_deref()
+                    .map(slipway_core::secret::redact_url);
+            }
+        }
+        return Ok(Report(report));
     }
     let connection = access::connection(connect, env, out)?;
     let identity = access::identity(config);
@@ -194,6 +321,7 @@ fn run_deploy(
         image_vars: env.images.keys().cloned().collect(),
         env_vars: env.env_vars.clone().into_iter().collect(),
         secret_vars,
+        instance: selected.clone(),
     };
     let progress = out.progress();
     let _group = out.group(&format!("ssh-deploy {}", env.name));
@@ -228,6 +356,7 @@ fn run_deploy(
     );
     Ok(Report(Json {
         env: env.name.clone(),
+        instance: selected.map(|s| s.name),
         action: if deploy.is_some() {
             "deploy"
         } else {

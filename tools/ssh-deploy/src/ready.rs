@@ -1,4 +1,4 @@
-//! Readiness through the SSH connection, awaited with `slipway_core::ready`
+//! Readiness through the SSH connection, awaited with `slipway_ready`
 //! (ready-wait's library).
 //!
 //! The ready URL is as seen from the host, so a local forwarder stands in for
@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use slipway_core::ready::{Plan, PlanError, Target, parse_header, wait_blocking};
+use slipway_ready::{Plan, PlanError, Target, parse_header, wait_blocking};
 
 use crate::plan::ReadyTarget;
 

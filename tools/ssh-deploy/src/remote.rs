@@ -1,6 +1,7 @@
 //! What ssh-deploy keeps on a host, through SFTP and small shell commands on
 //! the one connection: the lock's files, the release records, the bundle
-//! manifest and the uploads.
+//! manifest, and which bundle files a release must send (they travel as
+//! one tar stream on the command's stdin, see `tarball`).
 //!
 //! Layout under the env's remote path:
 //! - the bundle files and `deploy.env` (0600);
@@ -10,23 +11,25 @@
 //!   `.slipway/command.pid`: its process group, for stopping it;
 //! - `.slipway/releases/<N>.json`: one record per deploy;
 //! - `.slipway/bundle.json`: hash, size and mtime of each uploaded file, so
-//!   unchanged files are not sent again.
+//!   unchanged files are not sent again;
+//! - `.slipway/staging/`: where the command line unpacks the changed files
+//!   before moving them into place; gone once they are.
 //!
 //! Records, the manifest and the holder are written atomically (a temporary
 //! name, synced, renamed): a full disk or a cut leaves the old file whole,
 //! never an empty one. What cannot be read is skipped with a warning.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use sha2::Digest as _;
 
-use crate::plan::{BundleFile, Staged};
+use crate::plan::BundleFile;
 
-pub(crate) use slipway_core::contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
+pub(crate) use slipway_contract::ssh_deploy::{LockHolder, Release, ReleaseResult};
 
 /// One line for people about who holds a lock.
 pub(crate) fn describe(holder: &LockHolder) -> String {
@@ -128,29 +131,25 @@ pub(crate) fn prepare(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Writes who holds the lock, atomically, after removing what an
-/// interrupted deploy may have left (as [`remove_leftovers`] does): one remote
-/// command for both, since each command costs a login shell on the host.
-pub(crate) fn write_holder(
-    session: &ssh2::Session,
-    layout: &Layout,
-    holder: &LockHolder,
-    io: Duration,
-) -> anyhow::Result<()> {
+/// The status, and the line printed before it, of a command line that
+/// could not record who holds the lock: nothing else of it ran.
+pub(crate) const HOLDER_FAILED: i32 = 87;
+pub(crate) const HOLDER_TAG: &str = "slipway-holder: failed";
+
+/// The start of a deploy's first command line: remove what an interrupted
+/// deploy may have left (as [`remove_leftovers`] does), then write who
+/// holds the lock, atomically, from the first `size` bytes of stdin; on
+/// failure the line stops with [`HOLDER_FAILED`]. Part of the command line,
+/// not a command of its own: each command costs a login shell on the host.
+pub(crate) fn holder_line(layout: &Layout, size: usize) -> String {
     // The removal is best effort, as in `remove_leftovers`: it never stops
     // the write (`;`), and says nothing.
-    let before = format!("( {} ) >/dev/null 2>&1; ", leftovers_line(layout));
-    write_atomic(
-        session,
-        layout,
-        &before,
-        &layout.holder(),
-        &serde_json::to_vec_pretty(holder)?,
-        0o600,
-        None,
-        io,
+    format!(
+        "{}( {} ) >/dev/null 2>&1; ( {} ) || {{ echo '{HOLDER_TAG}' >&2; exit {HOLDER_FAILED}; }}; ",
+        layout.guard(),
+        leftovers_line(layout),
+        crate::plan::write_sized_file_line(&layout.holder().to_string_lossy(), 0o600, size)
     )
-    .map(|_| ())
 }
 
 /// Who holds (or last held) the lock, if `holder.json` says; unreadable or
@@ -168,9 +167,9 @@ pub(crate) fn clear_holder(sftp: &ssh2::Sftp, layout: &Layout) {
     let _ = sftp.unlink(&layout.holder());
 }
 
-/// Removes what an interrupted deploy may have left: every
-/// `.<name>.slipway-tmp` in the remote path, `.slipway/` and the release
-/// records. Only while holding the lock (checked on the host): then no
+/// Removes what an interrupted deploy may have left: the staging
+/// directory of an upload, and every `.<name>.slipway-tmp` in the remote
+/// path, `.slipway/` and the release records. Only while holding the lock (checked on the host): then no
 /// other deploy writes them.
 pub(crate) fn remove_leftovers(session: &ssh2::Session, layout: &Layout, io: Duration) {
     let line = format!("{}{}", layout.guard(), leftovers_line(layout));
@@ -185,8 +184,9 @@ pub(crate) fn remove_leftovers(session: &ssh2::Session, layout: &Layout, io: Dur
 
 fn leftovers_line(layout: &Layout) -> String {
     format!(
-        "cd {} && rm -f -- .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp",
-        slipway_core::output::shell_quote(&layout.root.to_string_lossy())
+        "cd {} && rm -rf -- {} && rm -f -- .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp",
+        slipway_core::output::shell_quote(&layout.root.to_string_lossy()),
+        crate::plan::STAGING
     )
 }
 
@@ -272,60 +272,6 @@ pub(crate) fn reason(output: &str) -> String {
         Some((_, reason)) => format!("{reason} (the host said: `{output}`)"),
         None if output.is_empty() => "the host's command failed without a message".to_owned(),
         None => format!("the host said: `{output}`"),
-    }
-}
-
-/// Why an SFTP step failed, beyond libssh2's `failure`: the SFTP status,
-/// and for a generic failure of a write (OpenSSH reports a full disk as
-/// plain `failure`) the free space of `dir`, read with `stat -f`.
-fn explain_sftp(
-    session: &ssh2::Session,
-    error: &anyhow::Error,
-    dir: &Path,
-    needed: u64,
-    io: Duration,
-) -> String {
-    let sftp_code = error.chain().find_map(|cause| {
-        match cause.downcast_ref::<ssh2::Error>().map(ssh2::Error::code) {
-            Some(ssh2::ErrorCode::SFTP(code)) => Some(code),
-            _ => None,
-        }
-    });
-    let status = match sftp_code {
-        Some(2) => "no such file or directory",
-        Some(3) => "permission denied",
-        Some(14) => return "no space left on device".to_owned(),
-        Some(15) => return "disk quota exceeded".to_owned(),
-        Some(4) | None => "",
-        Some(_) => "the SFTP server refused it",
-    };
-    if !status.is_empty() {
-        return status.to_owned();
-    }
-    let line = format!(
-        "LC_ALL=C stat -f -c '%a %S' {}",
-        slipway_core::output::shell_quote(&dir.to_string_lossy())
-    );
-    let free = crate::ssh::run_captured(session, &line, b"", io)
-        .ok()
-        .filter(|(status, _)| *status == 0)
-        .and_then(|(_, output)| {
-            let mut words = output.split_whitespace().map(str::parse::<u64>);
-            match (words.next(), words.next()) {
-                (Some(Ok(blocks)), Some(Ok(size))) => Some(blocks.saturating_mul(size)),
-                _ => None,
-            }
-        });
-    match free {
-        Some(free) if free < needed.saturating_add(64 * 1024) => format!(
-            "no space left on device: `{}` has {free} bytes free, {needed} needed",
-            dir.display()
-        ),
-        Some(free) => format!(
-            "the SFTP server reported a failure (`{}` has {free} bytes free)",
-            dir.display()
-        ),
-        None => "the SFTP server reported a failure".to_owned(),
     }
 }
 
@@ -459,44 +405,62 @@ struct Uploaded {
     mtime: u64,
 }
 
-/// A file sent on the remote command's stdin (`cat > temp`) instead of SFTP.
-#[derive(Debug, Clone)]
-pub(crate) struct Streamed {
-    pub(crate) temp: String,
-    pub(crate) name: String,
-    pub(crate) local: crate::bundle::LocalFile,
-    pub(crate) mode: u32,
-}
-
-/// The upload of a bundle: which files were staged and which were unchanged.
+/// What a release sends: the files that changed since the host's
+/// manifest, and those it already has.
 #[derive(Debug, Default)]
 pub(crate) struct Upload {
-    pub(crate) staged: Vec<Staged>,
-    /// At most one large file, written by the command line itself.
-    pub(crate) streamed: Option<Streamed>,
+    /// In bundle order: sent as one tar stream on the command's stdin and
+    /// moved into place by the command line.
+    pub(crate) changed: Vec<BundleFile>,
     pub(crate) unchanged: Vec<String>,
+    /// The mtime every changed file is given, which the manifest records.
+    pub(crate) mtime: u64,
     manifest: BTreeMap<String, Uploaded>,
 }
 
-/// Uploads each file whose hash, size or mtime differs from what the host
-/// has, under a temporary name with the file's mode; the command line moves
-/// them into place.
-pub(crate) fn upload(
-    session: &ssh2::Session,
+impl Upload {
+    /// The changed files as members of the tar stream.
+    pub(crate) fn members(&self) -> Vec<crate::tarball::Member<'_>> {
+        self.changed
+            .iter()
+            .filter_map(|file| {
+                let source = match (&file.contents, &file.local) {
+                    (Some(bytes), _) => crate::tarball::Source::Bytes(bytes),
+                    (None, Some(local)) => crate::tarball::Source::File(local),
+                    (None, None) => return None,
+                };
+                Some(crate::tarball::Member {
+                    name: &file.name,
+                    mode: file.mode,
+                    size: file.size,
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// The names of the changed files.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.changed.iter().map(|f| f.name.clone()).collect()
+    }
+}
+
+/// Which of `files` the host lacks: each whose hash, size, mtime or mode
+/// differs from what the host's manifest and the file itself say. Sends
+/// nothing: the changed files travel on the command's stdin.
+pub(crate) fn changes(
     sftp: &ssh2::Sftp,
     layout: &Layout,
     files: &[BundleFile],
-    io: Duration,
-    timeout: Duration,
 ) -> anyhow::Result<Upload> {
-    // A network that trickles bytes never trips `io`: the whole upload is
-    // bounded by `--timeout` too.
-    let deadline = std::time::Instant::now() + timeout;
-    let mut manifest: BTreeMap<String, Uploaded> = read(sftp, &layout.manifest())
+    let manifest: BTreeMap<String, Uploaded> = read(sftp, &layout.manifest())
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
-    let mut result = Upload::default();
+    let mut result = Upload {
+        mtime: u64::try_from(now()).unwrap_or_default(),
+        ..Upload::default()
+    };
     for file in files {
         crate::cancel::check()?;
         let target = layout.root.join(&file.name);
@@ -509,306 +473,48 @@ pub(crate) fn upload(
                 })
         });
         // Hash only a file that may be unchanged; others are hashed as they go.
-        let is_unchanged = match (known, &file.sha256, &file.local) {
-            (None, _, _) => false,
-            (Some(known), Some(sha256), _) => known.sha256 == *sha256,
-            (Some(known), None, Some(local)) => known.sha256 == crate::bundle::hash_file(local)?,
-            (Some(_), None, None) => false,
+        let is_unchanged = match (known, &file.sha256, &file.local, &file.contents) {
+            (None, ..) => false,
+            (Some(known), Some(sha256), _, _) => known.sha256 == *sha256,
+            (Some(known), None, _, Some(contents)) => {
+                known.sha256 == crate::plan::hex(&sha2::Sha256::digest(contents))
+            }
+            (Some(known), None, Some(local), None) => {
+                known.sha256 == crate::bundle::hash_file(local)?
+            }
+            (Some(_), None, None, None) => false,
         };
         if is_unchanged {
             result.unchanged.push(file.name.clone());
-            continue;
+        } else {
+            result.changed.push(file.clone());
         }
-        let temp = temp_name(&file.name);
-        let temp_path = layout.root.join(&temp);
-        if let (None, Some(local), None) = (&file.contents, &file.local, &result.streamed)
-            && file.size >= STREAM_THRESHOLD
-        {
-            // The largest change rides on the command's own stdin: no extra
-            // round trip, and a channel moves bytes faster than SFTP writes.
-            result.streamed = Some(Streamed {
-                temp: temp.clone(),
-                name: file.name.clone(),
-                local: local.clone(),
-                mode: file.mode,
-            });
-            result.staged.push(Staged {
-                temp,
-                name: file.name.clone(),
-            });
-            continue;
-        }
-        let sent = match (&file.contents, &file.local) {
-            (None, Some(local)) if file.size >= STREAM_THRESHOLD => {
-                let _ = sftp.unlink(&temp_path);
-                stream_upload(session, &temp_path, local, deadline).and_then(|sent| {
-                    sftp.setstat(&temp_path, mode_only(file.mode))
-                        .with_context(|| {
-                            format!("cannot set the mode of `{}`", temp_path.display())
-                        })?;
-                    Ok((sent, sftp.stat(&temp_path)?))
-                })
-            }
-            _ => sftp_upload(sftp, &temp_path, file, deadline),
-        };
-        let ((written, sha256), stat) = match sent {
-            Ok(sent) => sent,
-            Err(error) => {
-                // Leave nothing half-written behind, then say why it failed.
-                let _ = sftp.unlink(&temp_path);
-                let why = if crate::ssh::is_connection_lost(&error)
-                    || error.is::<crate::cancel::Cancelled>()
-                {
-                    crate::deploy::chain(&error)
-                } else {
-                    explain_sftp(session, &error, &layout.root, file.size, io)
-                };
-                return Err(error.context(format!(
-                    "cannot upload `{}` to `{}`: {why}",
-                    file.name,
-                    temp_path.display()
-                )));
-            }
-        };
-        manifest.insert(
-            file.name.clone(),
-            Uploaded {
-                sha256,
-                size: written,
-                mtime: stat.mtime.unwrap_or_default(),
-            },
-        );
-        result.staged.push(Staged {
-            temp,
-            name: file.name.clone(),
-        });
     }
     result.manifest = manifest;
     Ok(result)
 }
 
-/// The temporary name a file is uploaded under, in the remote path itself
-/// (a file of a bundle directory too: `tooling/deploy.sh` is staged as
-/// `.tooling%2Fdeploy.sh.slipway-tmp`), moved into place by the command
-/// line. Every temporary name is hidden and at the top, where an
-/// interrupted deploy's leftovers are looked for; `%` and `/` are escaped,
-/// so two paths never share one.
-pub(crate) fn temp_name(name: &str) -> String {
-    format!(
-        ".{}.slipway-tmp",
-        name.replace('%', "%25").replace('/', "%2F")
-    )
-}
-
-/// Files from this size on go through a `cat` channel, which moves bytes
-/// faster than libssh2's SFTP writes, at the cost of one remote command.
-const STREAM_THRESHOLD: u64 = 16 * 1024 * 1024;
-
-/// A file's attributes that set its mode only.
-fn mode_only(mode: u32) -> ssh2::FileStat {
-    ssh2::FileStat {
-        size: None,
-        uid: None,
-        gid: None,
-        perm: Some(mode),
-        atime: None,
-        mtime: None,
-    }
-}
-
-/// Writes one file through SFTP, with its exact mode, and returns its
-/// size, hash and attributes as the host has them. Every request goes
-/// through the open handle: a round trip costs more than a small file's
-/// bytes, so there are as few as can be (open, the writes, one `fstat`, a
-/// `fsetstat` only where the server's umask narrowed the mode, close).
-fn sftp_upload(
-    sftp: &ssh2::Sftp,
-    temp_path: &Path,
-    file: &BundleFile,
-    deadline: std::time::Instant,
-) -> anyhow::Result<((u64, String), ssh2::FileStat)> {
-    let open = || {
-        sftp.open_mode(
-            temp_path,
-            ssh2::OpenFlags::WRITE | ssh2::OpenFlags::CREATE | ssh2::OpenFlags::EXCLUSIVE,
-            i32::try_from(file.mode).unwrap_or(0o600),
-            ssh2::OpenType::File,
-        )
-    };
-    // Leftovers were removed under the lock: a temporary file in the way is
-    // rare, and is removed only then.
-    let mut remote = match open() {
-        Ok(remote) => remote,
-        Err(_) => {
-            let _ = sftp.unlink(temp_path);
-            open()?
-        }
-    };
-    let sent = match (&file.contents, &file.local) {
-        (Some(contents), _) => {
-            remote.write_all(contents)?;
-            (
-                contents.len() as u64,
-                crate::plan::hex(&sha2::Sha256::digest(contents)),
-            )
-        }
-        (None, Some(local)) => pump(local, &mut remote, deadline)?,
-        (None, None) => (0, String::new()),
-    };
-    let mut stat = remote
-        .stat()
-        .with_context(|| format!("cannot read the attributes of `{}`", temp_path.display()))?;
-    if stat.perm.map(|p| p & 0o7777) != Some(file.mode) {
-        remote
-            .setstat(mode_only(file.mode))
-            .with_context(|| format!("cannot set the mode of `{}`", temp_path.display()))?;
-        stat.perm = Some(file.mode);
-    }
-    // No fsync per file (a round trip and a disk flush each, about 15 ms
-    // per small file): the command line syncs every staged file at once
-    // before moving them into place (`plan::remote_command_line`).
-    Ok((sent, stat))
-}
-
-/// Streams a large file into `cat > temp` (created 0600; the caller sets the mode).
-fn stream_upload(
-    session: &ssh2::Session,
-    temp_path: &Path,
-    local: &crate::bundle::LocalFile,
-    deadline: std::time::Instant,
-) -> anyhow::Result<(u64, String)> {
-    let temp = temp_path.to_string_lossy();
-    let command = format!(
-        "umask 077 && set -o noclobber && exec cat > {}",
-        slipway_core::output::shell_quote(&temp)
-    );
-    let mut channel = session.channel_session()?;
-    channel.exec(&command)?;
-    let pumped = pump(local, &mut channel, deadline);
-    if let Err(error) = &pumped
-        && (crate::ssh::is_connection_lost(error) || crate::deploy::cancelled_in(error).is_some())
-    {
-        return pumped;
-    }
-    // `cat` may have stopped early (a full disk): its message says why.
-    let _ = channel.send_eof();
-    let mut message = String::new();
-    let _ = channel.stderr().read_to_string(&mut message);
-    channel.wait_close()?;
-    match (pumped, channel.exit_status()?) {
-        (Ok(sent), 0) => Ok(sent),
-        (_, status) => anyhow::bail!(
-            "`{command}` exited with status {status}: {}",
-            reason(&message)
-        ),
-    }
-}
-
-/// The manifest of what `upload` staged, to write with the release record
-/// ([`record`]) once the command line has moved the files into place;
-/// `None` if nothing was staged. `streamed` is the size and hash of the
-/// file sent on stdin; it is recorded only if it was moved into place.
+/// The manifest after `upload`'s files, `sent` as the stream sent them,
+/// were moved into place, to write with the release record ([`record`]);
+/// `None` if nothing changed.
 pub(crate) fn manifest(
-    sftp: &ssh2::Sftp,
-    layout: &Layout,
     upload: &mut Upload,
-    streamed: Option<(u64, String)>,
+    sent: &[crate::tarball::Sent],
 ) -> anyhow::Result<Option<Vec<u8>>> {
-    if upload.staged.is_empty() {
+    if upload.changed.is_empty() {
         return Ok(None);
     }
-    if let Some(file) = &upload.streamed {
-        upload.manifest.remove(&file.name);
-        let is_in_place = sftp.stat(&layout.root.join(&file.temp)).is_err();
-        if let (true, Some((size, sha256)), Ok(stat)) = (
-            is_in_place,
-            streamed,
-            sftp.stat(&layout.root.join(&file.name)),
-        ) {
-            upload.manifest.insert(
-                file.name.clone(),
-                Uploaded {
-                    sha256,
-                    size,
-                    mtime: stat.mtime.unwrap_or_default(),
-                },
-            );
-        }
+    for (file, sent) in upload.changed.iter().zip(sent) {
+        upload.manifest.insert(
+            file.name.clone(),
+            Uploaded {
+                sha256: sent.sha256.clone(),
+                size: sent.size,
+                mtime: upload.mtime,
+            },
+        );
     }
     Ok(Some(serde_json::to_vec_pretty(&upload.manifest)?))
-}
-
-/// Copies `local` to `remote` in large writes (libssh2 pipelines a large
-/// SFTP write into many requests in flight) while another thread reads and
-/// hashes ahead; returns the size and the hex SHA-256.
-pub(crate) fn pump(
-    local: &crate::bundle::LocalFile,
-    remote: &mut impl std::io::Write,
-    deadline: std::time::Instant,
-) -> anyhow::Result<(u64, String)> {
-    const CHUNK: usize = 4 * 1024 * 1024;
-    let mut source = local.reader();
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-    std::thread::scope(|scope| {
-        let reader = scope.spawn(move || -> std::io::Result<String> {
-            let mut hasher = sha2::Sha256::new();
-            loop {
-                let mut buffer = vec![0u8; CHUNK];
-                let mut filled = 0;
-                while filled < CHUNK {
-                    match source.read(&mut buffer[filled..])? {
-                        0 => break,
-                        n => filled += n,
-                    }
-                }
-                if filled == 0 {
-                    return Ok(crate::plan::hex(&hasher.finalize()));
-                }
-                buffer.truncate(filled);
-                hasher.update(&buffer);
-                // The writer stopped on an error, which it reports.
-                if sender.send(buffer).is_err() {
-                    return Ok(String::new());
-                }
-            }
-        });
-        let mut total = 0u64;
-        let written = receiver.iter().try_for_each(|chunk| {
-            // A signal is acted on between whole chunks only: libssh2's SFTP
-            // writes are pipelined, and a handle left with writes in flight
-            // confuses the SFTP steps that clean up after the cancel.
-            if let Some(signal) = crate::cancel::requested() {
-                return Err(std::io::Error::other(crate::cancel::Cancelled(signal)));
-            }
-            // One write call at a time (each bounded by the session's
-            // timeout), looking at the clock in between; past the deadline
-            // the connection is given up, so its state no longer matters.
-            let mut at = 0;
-            while at < chunk.len() {
-                if std::time::Instant::now() >= deadline {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the upload ran longer than `--timeout`",
-                    ));
-                }
-                match remote.write(&chunk[at..]) {
-                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                    Ok(n) => at += n,
-                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(error) => return Err(error),
-                }
-            }
-            total += chunk.len() as u64;
-            Ok(())
-        });
-        drop(receiver);
-        let sha256 = reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the reading thread panicked (a bug)"))?
-            .with_context(|| format!("cannot read `{}`", local.path.display()))?;
-        written?;
-        Ok((total, sha256))
-    })
 }
 
 fn read(sftp: &ssh2::Sftp, path: &Path) -> anyhow::Result<Vec<u8>> {

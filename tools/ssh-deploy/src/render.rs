@@ -8,12 +8,22 @@ use slipway_core::output::{Style, escape_control, shell_quote};
 
 use crate::remote;
 use crate::{Outcome, ReleaseResult};
+use slipway_contract::ssh_deploy::InstanceState;
 
-/// The report of a run: [`slipway_core::contract::ssh_deploy::Report`], as
+/// A release's result as the records spell it.
+fn release_result(result: ReleaseResult) -> &'static str {
+    match result {
+        ReleaseResult::Deployed => "deployed",
+        ReleaseResult::Failed => "failed",
+        ReleaseResult::Cancelled => "cancelled",
+    }
+}
+
+/// The report of a run: [`slipway_contract::ssh_deploy::Report`], as
 /// `--format json` prints it.
 #[derive(Debug, serde::Serialize)]
 #[serde(transparent)]
-pub struct Report(pub slipway_core::contract::ssh_deploy::Report);
+pub struct Report(pub slipway_contract::ssh_deploy::Report);
 
 impl slipway_core::output::Report for Report {
     fn render_plain(&self, style: &Style) -> String {
@@ -43,11 +53,26 @@ impl slipway_core::output::Report for Report {
             }
             return text;
         }
+        if matches!(self.0.action.as_str(), "destroy" | "gc")
+            && self
+                .0
+                .hosts
+                .iter()
+                .any(|h| h.outcome == Outcome::Listed && !h.instances.is_empty())
+        {
+            let _ = writeln!(
+                text,
+                "dry run: the instances listed would be destroyed; nothing was changed"
+            );
+        }
         for host in &self.0.hosts {
             let outcome = match host.outcome {
-                Outcome::Deployed | Outcome::Listed | Outcome::Unlocked | Outcome::Released => {
-                    style.ok(host.outcome.as_str())
-                }
+                Outcome::Deployed
+                | Outcome::Listed
+                | Outcome::Unlocked
+                | Outcome::Released
+                | Outcome::Destroyed
+                | Outcome::Absent => style.ok(host.outcome.as_str()),
                 Outcome::Skipped | Outcome::NotStarted | Outcome::Locked | Outcome::Cancelled => {
                     style.warn(host.outcome.as_str())
                 }
@@ -59,6 +84,9 @@ impl slipway_core::output::Report for Report {
             // characters are escaped so none can start a line of its own
             // (`::error …`) or move the cursor.
             let mut line = host.host.to_string();
+            if let Some(instance) = &self.0.instance {
+                let _ = write!(line, " instance={instance}");
+            }
             if let Some(release) = host.release {
                 let _ = write!(line, " release={release}");
             }
@@ -125,6 +153,39 @@ impl slipway_core::output::Report for Report {
                 );
                 let _ = writeln!(text, "{}", escape_control(&line));
             }
+            for instance in &host.instances {
+                let images: Vec<String> = instance
+                    .images
+                    .iter()
+                    .map(|(k, v)| format!(" {k}={v}"))
+                    .collect();
+                // A record is host data: escaped as the host line is.
+                let line = format!(
+                    "  {} {} port={} last_deploy={} release={}{}{}{}",
+                    instance.name,
+                    match instance.state {
+                        InstanceState::Active => "active",
+                        InstanceState::Destroyed => "destroyed",
+                    },
+                    instance.port.map_or("-".to_owned(), |p| p.to_string()),
+                    instance.last_deploy.as_deref().unwrap_or("-"),
+                    instance.release.map_or("-".to_owned(), |r| r.to_string()),
+                    instance
+                        .result
+                        .map(|r| format!(" result={}", release_result(r)))
+                        .unwrap_or_default(),
+                    images.concat(),
+                    instance
+                        .destroyed
+                        .as_deref()
+                        .map(|at| format!(
+                            " destroyed={at} by={}",
+                            shell_quote(instance.destroyed_by.as_deref().unwrap_or("-"))
+                        ))
+                        .unwrap_or_default(),
+                );
+                let _ = writeln!(text, "{}", escape_control(&line));
+            }
         }
         text
     }
@@ -140,8 +201,14 @@ impl slipway_core::output::Report for Report {
 
     fn summary_markdown(&self) -> Option<String> {
         let mut text = format!(
-            "### ssh-deploy {} `{}`\n\n| host | outcome | release | error |\n| --- | --- | ---: | --- |\n",
-            self.0.action, self.0.env
+            "### ssh-deploy {} `{}`{}\n\n| host | outcome | release | error |\n| --- | --- | ---: | --- |\n",
+            self.0.action,
+            self.0.env,
+            self.0
+                .instance
+                .as_deref()
+                .map(|name| format!(" instance `{name}`"))
+                .unwrap_or_default()
         );
         for host in &self.0.hosts {
             let _ = writeln!(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sha2::Digest as _;
-use slipway_core::config::Host;
+use slipway_config::Host;
 use slipway_core::secret::{ExposeSecret as _, SecretString};
 
 /// How to authenticate.
@@ -749,10 +749,16 @@ impl Lines {
     }
 }
 
-/// Runs `command` on the host with `stdin_prefix`, then `stdin` (a local
-/// file, else nothing) as its standard input, handing each line of its merged stdout and stderr to
-/// `on_line` as it arrives, until it exits or `timeout` passes. Returns how
-/// it ended and, when a file was sent, its size and hex SHA-256.
+/// Runs `command` on the host with `stdin.prefix`, then `stdin.files` as one
+/// tar stream (see `tarball`), as its standard input, handing each line of
+/// its merged stdout and stderr to `on_line` as it arrives, until it exits
+/// or `timeout` passes. Returns how it ended and what was sent of each file.
+///
+/// A stream that cannot be written (the connection, `--timeout`, a signal)
+/// is an error naming the file under way, returned at once: the host's
+/// `tar` sees the stream end short and the command line stops without
+/// moving anything. A local file that cannot be read ends the stream too;
+/// the error is returned once the host's line has stopped.
 pub(crate) fn exec_streamed(
     session: &ssh2::Session,
     command: &str,
@@ -761,7 +767,7 @@ pub(crate) fn exec_streamed(
     io: Duration,
     is_cancellable: bool,
     mut on_line: impl FnMut(&str),
-) -> anyhow::Result<(Exit, Option<(u64, String)>)> {
+) -> anyhow::Result<(Exit, Vec<crate::tarball::Sent>)> {
     let deadline = Instant::now() + timeout;
     session.set_timeout(millis(io));
     let mut channel = session.channel_session()?;
@@ -769,26 +775,34 @@ pub(crate) fn exec_streamed(
     // cannot deadlock on a full stderr window while we read stdout.
     channel.handle_extended_data(ssh2::ExtendedData::Merge)?;
     channel.exec(command)?;
-    // Lines the command line reads first (secret variables), then the file.
-    if !stdin.prefix.is_empty() {
-        channel.write_all(stdin.prefix)?;
+    // What the command line reads first (who holds the lock, secret
+    // variables), then the files.
+    for part in [stdin.head, stdin.prefix] {
+        if !part.is_empty() {
+            channel.write_all(part)?;
+        }
     }
-    // A send cut short leaves a short file, which the command line's size
-    // check refuses; its output says why, and a lost connection names it.
-    let mut send_error = None;
-    let sent = match stdin.file {
-        Some(path) => match crate::remote::pump(path, &mut channel, deadline) {
-            Ok(sent) => Some(sent),
-            Err(error) => {
-                tracing::warn!(error = %error, "cannot send `{}` to the host", path.path.display());
-                send_error = Some(format!(
-                    "lost the remote command's output after sending `{}` on its stdin stopped ({error})",
-                    path.path.display()
-                ));
-                None
+    let mut read_error = None;
+    let sent = match stdin.files {
+        [] => Vec::new(),
+        files => match crate::tarball::send(files, stdin.mtime, &mut channel, deadline) {
+            Ok(sent) => sent,
+            Err(crate::tarball::Stopped::Read(error)) => {
+                read_error = Some(error);
+                Vec::new()
+            }
+            Err(crate::tarball::Stopped::Write { name, error }) => {
+                // Whatever state the channel is in, it is given up without
+                // waiting for the host.
+                session.set_blocking(false);
+                let _ = channel.send_eof();
+                drop(channel);
+                session.set_blocking(true);
+                session.set_timeout(millis(io));
+                return Err(anyhow::Error::from(error)
+                    .context(format!("cannot upload `{name}` to the host")));
             }
         },
-        None => None,
     };
     // Like `ssh -n`: a command that reads stdin sees its end, not a hang.
     let _ = channel.send_eof();
@@ -821,9 +835,7 @@ pub(crate) fn exec_streamed(
             }
             Err(error) => {
                 session.set_timeout(millis(io));
-                let lost =
-                    send_error.unwrap_or_else(|| "lost the remote command's output".to_owned());
-                return Err(anyhow::Error::from(error).context(lost));
+                return Err(anyhow::Error::from(error).context("lost the remote command's output"));
             }
         }
     }
@@ -838,14 +850,21 @@ pub(crate) fn exec_streamed(
         return Ok((cancelled.map_or(Exit::TimedOut, Exit::Cancelled), sent));
     }
     channel.wait_close()?;
-    Ok((Exit::Status(channel.exit_status()?), sent))
+    let status = channel.exit_status()?;
+    if let Some(error) = read_error {
+        return Err(error);
+    }
+    Ok((Exit::Status(status), sent))
 }
 
-/// What a command gets on its stdin: `prefix`, then `file`'s bytes.
+/// What a command gets on its stdin: `head`, `prefix`, then `files` as one
+/// tar stream (none: nothing), each file with `mtime`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Stdin<'a> {
+    pub(crate) head: &'a [u8],
     pub(crate) prefix: &'a [u8],
-    pub(crate) file: Option<&'a crate::bundle::LocalFile>,
+    pub(crate) files: &'a [crate::tarball::Member<'a>],
+    pub(crate) mtime: u64,
 }
 
 /// How long one read of a command's output waits before looking at the clock

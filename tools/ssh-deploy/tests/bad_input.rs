@@ -11,10 +11,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{Project, fake_ref};
 use slipway_testbed::Sshd;
+use slipway_testbed::cmd::Cmd;
 
 /// slipway.toml of a project deploying image `app` to env `prod` on a host
 /// nobody listens on; `extra` is appended to `[envs.prod]`.
@@ -46,15 +46,11 @@ fn project(toml: &str) -> tempfile::TempDir {
 /// `expected` in stderr; returns stderr.
 #[track_caller]
 fn check_in(dir: &Path, args: &[&str], expected: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
         .current_dir(dir)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("SLIPWAY_ENV")
         .env("NO_COLOR", "1")
         .args(args)
-        .output()
-        .expect("ssh-deploy runs");
+        .run();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(output.stdout.is_empty(), "{args:?}: stdout is for data");
@@ -94,6 +90,16 @@ fn an_md5_fingerprint_says_which_form_and_where_to_get_it() {
         &["--host-key-fingerprint", "MD5:16:27:ac:a5"],
         "error: invalid `--host-key-fingerprint MD5:16:27:ac:a5`: expected `SHA256:` and 43 base64 characters, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the host",
     );
+}
+
+#[test]
+fn a_key_variable_name_starting_with_a_digit_is_not_a_variable() {
+    // No shell can set `9KEY`: it is a value pasted where a name belongs.
+    let stderr = check_deploy(
+        &["--ssh-key-env", "9KEY"],
+        "error: `--ssh-key-env` takes the name of an environment variable (letters, digits and `_`, not starting with a digit), e.g. `DEPLOY_KEY`, not the key itself; the value given is not shown: it may be a secret",
+    );
+    assert!(!stderr.contains("9KEY"), "{stderr}");
 }
 
 #[test]
@@ -233,7 +239,7 @@ fn a_truncated_images_from_report_says_where_json_ends() {
             "build.json",
             "--dry-run",
         ],
-        "error: `--images-from build.json` is not img-build's JSON report (`img-build --format json`): EOF while parsing a list at line 2 column 0",
+        "error: `--images-from build.json` is not img-build's JSON report (`img-build --format json`)\n  caused by: EOF while parsing a list at line 2 column 0",
     );
 }
 
@@ -418,18 +424,15 @@ fn secrets_shorter_than_4_bytes_are_refused_naming_where_they_came_from() {
         ("--env-var", &["--env-var"][..]),
         ("--ssh-key-passphrase-env", &with_key[..]),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+        let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
             .current_dir(dir.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("GITHUB_ACTIONS")
             .env("NO_COLOR", "1")
             .env("SHORT_VALUE", "q7")
             .env("DEPLOY_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----\n")
             .args(["deploy", "--env", "prod", "--image", &image])
             .args(args)
             .arg("SHORT_VALUE")
-            .output()
-            .expect("ssh-deploy runs");
+            .run();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
         assert!(output.stdout.is_empty(), "{flag}");
@@ -447,4 +450,138 @@ fn secrets_shorter_than_4_bytes_are_refused_naming_where_they_came_from() {
         "a secret in `ready_url` of [envs.prod] is 2 byte(s) long",
     );
     assert!(!stderr.contains("q7"), "{stderr}");
+}
+
+/// A project with env `prod` and the template env `preview`.
+fn preview_project() -> tempfile::TempDir {
+    project(&config(
+        r#"
+[envs.preview]
+hosts = ["root@127.0.0.1:1"]
+remote_path = "/srv/previews/{instance}"
+command = "true"
+instances = true
+port_range = "20000-20009"
+"#,
+    ))
+}
+
+#[test]
+fn an_instance_name_that_is_not_a_dns_label_names_the_flag_and_the_form() {
+    let dir = preview_project();
+    for name in ["PR_123", "pr-", "../x", &"a".repeat(64)] {
+        check_in(
+            dir.path(),
+            &[
+                "deploy",
+                "--env",
+                "preview",
+                "--instance",
+                name,
+                "--dry-run",
+            ],
+            &format!(
+                "invalid value '{name}' for '--instance <NAME>': `{name}` is not an instance name: use a DNS label, 1 to 63 lowercase letters, digits and `-`, not starting or ending with `-`, e.g. `pr-123`"
+            ),
+        );
+    }
+}
+
+#[test]
+fn a_template_env_without_instance_says_how_to_name_one() {
+    let dir = preview_project();
+    let image = format!("app={}", fake_ref(1));
+    for args in [
+        &["deploy", "--env", "preview", "--image", &image][..],
+        &["destroy", "--env", "preview"][..],
+        &["releases", "--env", "preview"][..],
+    ] {
+        check_in(
+            dir.path(),
+            args,
+            "error: env `preview` is a template of instances (`instances = true`): name the instance with `--instance NAME`, e.g. `--instance pr-123`",
+        );
+    }
+}
+
+#[test]
+fn instance_on_a_plain_env_is_refused() {
+    let dir = preview_project();
+    let image = format!("app={}", fake_ref(1));
+    check_in(
+        dir.path(),
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--instance",
+            "pr-1",
+            "--image",
+            &image,
+        ],
+        "error: `--instance pr-1` needs a template env, and env `prod` has no `instances = true`; leave `--instance` out, or set `instances = true` and `remote_path = \"/srv/previews/{instance}\"` in [envs.prod]",
+    );
+    check_in(
+        dir.path(),
+        &["instances", "--env", "prod"],
+        "error: `ssh-deploy instances` needs a template env, and env `prod` has no `instances = true`",
+    );
+    check_in(
+        dir.path(),
+        &[
+            "gc",
+            "--env",
+            "preview",
+            "--idle",
+            "7d",
+            "--instance",
+            "pr-1",
+        ],
+        "error: `ssh-deploy gc` works on every instance of the env; leave out `--instance pr-1`",
+    );
+}
+
+#[test]
+fn an_idle_time_past_a_year_is_refused_and_two_weeks_is_not() {
+    let dir = preview_project();
+    check_in(
+        dir.path(),
+        &["gc", "--env", "preview", "--idle", "400d"],
+        "invalid value '400d' for '--idle <DURATION>': `400d` is out of range: give a duration from `1m` to `366days`",
+    );
+    // 14 days parses: the run goes on to connect, and 127.0.0.1:1 refuses (exit 3).
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+        .current_dir(dir.path())
+        .args(["gc", "--env", "preview", "--idle", "14d", "--dry-run"])
+        .run();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn template_keys_are_checked_when_the_file_loads() {
+    check_config(
+        &config("instances = true\n"),
+        "/slipway.toml:6:15: `/srv/app` must end in `/{instance}` in an env with `instances = true` (each instance gets a directory of its own under one directory of the env), e.g. `/srv/previews/{instance}`",
+    );
+    check_config(
+        &config("max_instances = 3\n"),
+        "`max_instances` needs `instances = true` in the env (a template of preview instances)",
+    );
+    check_config(
+        &config("ready_url = \"http://127.0.0.1:{port}/\"\n"),
+        "`{port}` in `ready_url` needs `port_range` in the env",
+    );
+    let bad_range = config("").replace(
+        "remote_path = \"/srv/app\"",
+        "remote_path = \"/srv/app/{instance}\"\ninstances = true\nport_range = \"30000-20000\"",
+    );
+    check_config(
+        &bad_range,
+        "`30000-20000` is not a port range; give `FIRST-LAST`, two ports from 1 to 65535 with FIRST <= LAST, e.g. `20000-20999`",
+    );
 }

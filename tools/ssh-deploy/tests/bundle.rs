@@ -263,10 +263,10 @@ fn bundle_files_keep_their_paths_in_the_project_less_stripped_directories() {
         project.remote_mode("tooling/deploy/deploy-compose.sh"),
         0o755
     );
-    // No temporary file is left anywhere.
+    // No temporary file or staging directory is left anywhere.
     let leftovers = std::process::Command::new("find")
         .arg(&remote)
-        .args(["-name", "*.slipway-tmp"])
+        .args(["(", "-name", "*.slipway-tmp", "-o", "-name", "staging", ")"])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&leftovers.stdout), "");
@@ -292,4 +292,90 @@ fn bundle_files_keep_their_paths_in_the_project_less_stripped_directories() {
         stderr.contains("bundle entry `compose.yml` of env `prod` holds `compose.yml`, which has no path left after `strip_components = 2` drops its leading directories; lower `strip_components`"),
         "{stderr}"
     );
+}
+
+/// Every file under `dir`, with its contents and mode, by relative path.
+fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, (Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut files = std::collections::BTreeMap::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(next) = dirs.pop() {
+        for entry in fs_err::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let mode = fs_err::metadata(&path).unwrap().permissions().mode() & 0o7777;
+                let name = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(name, (fs_err::read(&path).unwrap(), mode));
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn many_small_files_in_nested_directories_arrive_exactly_with_their_modes() {
+    let sshd = Sshd::start();
+    let project = Project::new(&sshd, r#"command = "true""#, &[]);
+    let site = project.dir.path().join("deploy/site");
+    // 200 files in nested directories, four modes (setuid included), odd
+    // names, and paths past tar's 100-byte name field and its 255-byte
+    // ustar limit.
+    let modes = [0o644, 0o600, 0o755, 0o4750];
+    let long = format!(
+        "{}/{}/{}",
+        "d".repeat(100),
+        "e".repeat(100),
+        "f".repeat(100)
+    );
+    let mut names: Vec<String> = (0..196)
+        .map(|n| format!("level{}/sub{}/file-{n:03}.txt", n % 3, n % 5))
+        .collect();
+    names.extend([
+        "top level 'quoted' \"name\".txt".to_owned(),
+        format!("{}/{}", "p".repeat(90), "q".repeat(60)),
+        long.clone(),
+        "level0/-dash".to_owned(),
+    ]);
+    for (n, name) in names.iter().enumerate() {
+        let path = site.join(name);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(&path, format!("{n}\n").repeat(n % 7 * 300)).unwrap();
+        fs_err::set_permissions(
+            &path,
+            std::os::unix::fs::PermissionsExt::from_mode(modes[n % 4]),
+        )
+        .unwrap();
+    }
+    let (code, stderr) = deploy_with_bundle(&project, &sshd, &["deploy/site"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let remote = project.remote().join("site");
+    assert_eq!(tree(&remote), tree(&site));
+    assert!(!project.remote().join(".slipway/staging").exists());
+
+    // Three changed files travel again; the other files of their
+    // directories stay as they are.
+    for name in [&names[0], &names[15], &long] {
+        fs_err::write(site.join(name), "changed\n").unwrap();
+    }
+    let image = format!("app={}", fake_ref(1));
+    let (code, report, stderr) =
+        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        report["hosts"][0]["uploaded"],
+        // In the bundle's (sorted) order.
+        serde_json::json!([
+            format!("site/{long}"),
+            format!("site/{}", names[0]),
+            format!("site/{}", names[15])
+        ])
+    );
+    assert_eq!(tree(&remote), tree(&site));
+    assert!(!project.remote().join(".slipway/staging").exists());
 }

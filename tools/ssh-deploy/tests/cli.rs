@@ -1,15 +1,14 @@
 //! The command line of `ssh-deploy` answers `--help` and `--version` like every tool.
 
-use assert_cmd::Command;
+use slipway_testbed::cmd::Cmd;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ssh-deploy");
 
 #[test]
 fn help_describes_the_tool_and_the_shared_flags() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let help = String::from_utf8(output.stdout).unwrap();
+    let output = Cmd::new(BIN).arg("--help").run();
+    output.success();
+    let help = output.stdout_str();
     for flag in ["--config", "--format", "--verbose", "--quiet", "--color"] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
@@ -17,25 +16,18 @@ fn help_describes_the_tool_and_the_shared_flags() {
 
 #[test]
 fn version_prints_the_package_version_and_the_commit() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
-        .arg("--version")
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    assert_eq!(
-        String::from_utf8(output.stdout).unwrap(),
-        slipway_testbed::version_line("ssh-deploy", env!("CARGO_PKG_VERSION"))
+    Cmd::new(BIN).arg("--version").run().assert(
+        0,
+        &slipway_testbed::version_line("ssh-deploy", env!("CARGO_PKG_VERSION")),
+        "",
     );
 }
 
 #[test]
 fn an_unknown_format_is_a_usage_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
-        .args(["--format", "yaml"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let output = Cmd::new(BIN).args(["--format", "yaml"]).run();
+    output.assert_code(2).assert_stdout("");
+    let stderr = output.stderr_str();
     assert!(
         stderr.contains("invalid value 'yaml' for '--format <FORMAT>'"),
         "{stderr}"
@@ -49,14 +41,12 @@ fn help_is_the_manual() {
         ("deploy_help", &["deploy", "--help"][..]),
         ("rollback_help", &["rollback", "--help"][..]),
         ("lock_release_help", &["lock", "release", "--help"][..]),
+        ("destroy_help", &["destroy", "--help"][..]),
+        ("gc_help", &["gc", "--help"][..]),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
-            .args(args)
-            .env("COLUMNS", "100")
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{name}");
-        insta::assert_snapshot!(name, String::from_utf8(output.stdout).unwrap());
+        let output = Cmd::new(BIN).args(args).env("COLUMNS", "100").run();
+        output.success();
+        insta::assert_snapshot!(name, output.stdout_str());
     }
 }
 

@@ -10,6 +10,7 @@ mod common;
 
 use common::{Project, fake_ref};
 use slipway_testbed::Sshd;
+use slipway_testbed::cmd::Cmd;
 
 const SCRIPT: &str = "#!/bin/sh\nset -eu\necho \"deploying $APP_IMAGE as release $SLIPWAY_RELEASE\"\necho \"to stderr\" >&2\nprintf '%s\\n' \"$APP_IMAGE\" > current.txt\n";
 
@@ -259,7 +260,7 @@ fn the_key_can_come_from_an_environment_variable_and_is_never_printed() {
     );
     let image = format!("app={}", fake_ref(1));
     let key = sshd.client_key_pem();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
         .current_dir(project.dir.path())
         .env("DEPLOY_KEY", &key)
         .env("GITHUB_ACTIONS", "true")
@@ -274,8 +275,7 @@ fn the_key_can_come_from_an_environment_variable_and_is_never_printed() {
             "--known-hosts",
         ])
         .arg(sshd.known_hosts_path())
-        .output()
-        .unwrap();
+        .run();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -292,7 +292,7 @@ fn the_key_can_come_from_an_environment_variable_and_is_never_printed() {
 #[test]
 fn a_large_file_is_sent_on_the_command_s_stdin_and_skipped_when_unchanged() {
     let sshd = Sshd::start();
-    // Above the 16 MiB threshold, not a multiple of any buffer size.
+    // Larger than the stream's 4 MiB chunks, not a multiple of any buffer size.
     let large: String = (0..17 * 1024 * 1024 + 7)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
@@ -312,7 +312,7 @@ fn a_large_file_is_sent_on_the_command_s_stdin_and_skipped_when_unchanged() {
     assert!(stderr.contains(&format!("| {}", large.len())), "{stderr}");
     assert!(project.remote_file("large.bin") == large);
     assert_eq!(project.remote_mode("large.bin"), 0o640);
-    assert!(!project.remote().join(".large.bin.slipway-tmp").exists());
+    assert!(!project.remote().join(".slipway/staging").exists());
 
     let (code, report, _) =
         project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
@@ -320,13 +320,16 @@ fn a_large_file_is_sent_on_the_command_s_stdin_and_skipped_when_unchanged() {
     assert_eq!(report["hosts"][0]["uploaded"], serde_json::json!([]));
 }
 
-/// Each remote command costs a login shell on the host (about 100–200 ms
-/// where the user's `.bashrc` is heavy), so a deploy that goes through runs
-/// four: the lock holder, the holder's record (which also removes an
-/// interrupted deploy's leftovers), the command line, and the release
-/// record with the bundle manifest. Everything else goes through SFTP.
+/// Each remote command costs a login shell on the host (about 100–300 ms
+/// where the user's `.bashrc` is heavy), and each connection more, so a
+/// deploy that goes through opens one connection (the preflight's, which
+/// the deploy goes on with) and runs four commands: the preflight's check,
+/// the lock holder, the command line (which first records who holds the
+/// lock and removes an interrupted deploy's leftovers, then unpacks the
+/// files sent on its stdin), and the release record with the bundle
+/// manifest. Everything else goes through SFTP.
 #[test]
-fn a_deploy_that_goes_through_runs_four_remote_commands() {
+fn a_deploy_that_goes_through_runs_four_remote_commands_on_one_connection() {
     let sshd = Sshd::start();
     let project = Project::new(
         &sshd,
@@ -334,16 +337,18 @@ fn a_deploy_that_goes_through_runs_four_remote_commands() {
         &[("deploy.sh", SCRIPT, 0o750)],
     );
     let commands = || sshd.log().matches("Starting session: command").count();
+    let connections = || sshd.log().matches("Accepted publickey").count();
     let before = commands();
+    let connected = connections();
     let image = format!("app={}", fake_ref(1));
     let (code, report, stderr) =
         project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
     assert_eq!(code, Some(0), "{report}\n{stderr}");
     assert_eq!(report["hosts"][0]["outcome"], "deployed");
-    // The preflight's one check (on a connection of its own), then the
-    // deploy's four: the lock holder, the holder record, the command line,
-    // the release record with the manifest.
-    assert_eq!(commands() - before, 1 + 4, "{}", sshd.log());
+    // The preflight's one check, then the deploy's three: the lock
+    // holder, the command line, the release record.
+    assert_eq!(commands() - before, 1 + 3, "{}", sshd.log());
+    assert_eq!(connections() - connected, 1, "{}", sshd.log());
     // The manifest went with the record: a second deploy sends nothing again.
     let (code, report, stderr) =
         project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);

@@ -142,14 +142,18 @@ fn releases(project: &Project, sshd: &Sshd) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// The files in the remote path whose names start with `.` and end with
-/// `.slipway-tmp`: what an interrupted upload leaves.
+/// The files in the remote path whose names end with `.slipway-tmp`, and
+/// the upload's staging directory: what an interrupted deploy leaves.
 fn temp_files(remote: &Path) -> Vec<String> {
-    fs_err::read_dir(remote)
+    let mut found: Vec<String> = fs_err::read_dir(remote)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".slipway-tmp"))
-        .collect()
+        .collect();
+    if remote.join(".slipway/staging").exists() {
+        found.push(".slipway/staging".to_owned());
+    }
+    found
 }
 
 /// Whether the env's lock on the host is free (no live holder; a killed
@@ -234,9 +238,9 @@ fn cut_during_upload(size: usize, cut: u64) {
 }
 
 #[test]
-fn a_connection_cut_during_an_sftp_upload_leaves_the_old_files_whole_and_a_retry_completes() {
-    // 8 MiB goes over SFTP (below the 16 MiB of the stdin path); the cut
-    // lands after 3 MiB of it.
+fn a_connection_cut_mid_stream_leaves_the_old_files_whole_and_a_retry_completes() {
+    // The 8 MiB file travels in the tar stream on the command's stdin; the
+    // cut lands after 3 MiB of it.
     cut_during_upload(8 << 20, 3 << 20);
 }
 

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use common::{Project, fake_ref};
 use slipway_testbed::Sshd;
+use slipway_testbed::cmd::Cmd;
 
 /// `n` hosts deploying env `prod` of one project.
 struct Fleet {
@@ -89,11 +90,9 @@ impl Fleet {
     /// `ssh-deploy --format json deploy --image app=<fake_ref(image)> ARGS` to every host.
     fn deploy(&self, image: u8, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
         let image = format!("app={}", fake_ref(image));
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"));
+        let mut command = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"));
         command
             .current_dir(self.project.dir.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("GITHUB_ACTIONS")
             .env("NO_COLOR", "1")
             .args([
                 "--format", "json", "deploy", "--env", "prod", "--image", &image,
@@ -110,8 +109,7 @@ impl Fleet {
             .arg("--known-hosts")
             .arg(&self.known_hosts)
             .args(extra)
-            .output()
-            .unwrap();
+            .run();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         let report =
             serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));

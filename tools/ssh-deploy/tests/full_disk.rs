@@ -100,7 +100,10 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn temp_files(files: &BTreeMap<PathBuf, Vec<u8>>) -> Vec<&PathBuf> {
     files
         .keys()
-        .filter(|p| p.to_string_lossy().contains("slipway-tmp"))
+        .filter(|p| {
+            let path = p.to_string_lossy();
+            path.contains("slipway-tmp") || path.starts_with(".slipway/staging")
+        })
         .collect()
 }
 
@@ -184,7 +187,7 @@ fn a_full_disk_at_any_step_leaves_the_host_as_it_was_and_says_so() {
             // A changed bundle file, uploaded first.
             "services: {}\n# grown\n",
             format!(
-                "cannot upload `compose.yml` to `{remote}/.compose.yml.slipway-tmp`: no space left on device"
+                "cannot upload `compose.yml` to `{remote}/.slipway/staging`: no space left on device"
             ),
         ),
         (
@@ -192,7 +195,7 @@ fn a_full_disk_at_any_step_leaves_the_host_as_it_was_and_says_so() {
             1,
             "services: {}\n",
             format!(
-                "cannot upload `deploy.env` to `{remote}/.deploy.env.slipway-tmp`: no space left on device"
+                "cannot upload `deploy.env` to `{remote}/.slipway/staging`: no space left on device"
             ),
         ),
     ];
@@ -203,7 +206,7 @@ fn a_full_disk_at_any_step_leaves_the_host_as_it_was_and_says_so() {
         assert_eq!(code, Some(3), "{step}: {error}\n{stderr}");
         assert!(
             error.contains(expected.as_str()),
-            "{step}: expected `{expected}` in:\n{error}"
+            "{step}: expected `{expected}` in:\n{error}\n{stderr}"
         );
         let after = snapshot(&project.remote());
         assert_eq!(temp_files(&after), Vec::<&PathBuf>::new(), "{step}");

@@ -119,7 +119,7 @@ fn tags_resolve_to_digests_and_a_rollback_redeploys_what_ran() {
 
 #[test]
 fn images_from_img_build_record_the_revision_it_built() {
-    use slipway_core::contract::img_build::{BackendKind, BuildReport, BuiltTarget, Status};
+    use slipway_contract::img_build::{BackendKind, BuildReport, BuiltTarget, Status};
 
     let sshd = Sshd::start();
     let project = Project::new(

@@ -12,6 +12,7 @@ mod common;
 
 use common::{Project, fake_ref};
 use slipway_testbed::Sshd;
+use slipway_testbed::cmd::Cmd;
 
 const SCRIPT: &str = "#!/bin/sh\nset -eu\nprintf '%s\\n' \"$APP_IMAGE\" > current.txt\n";
 
@@ -197,14 +198,12 @@ fn output_without_newlines_is_passed_on_in_lines_of_at_most_64_kib() {
 /// `ssh-deploy deploy` against `sshd` with `--ssh-key KEY --known-hosts KNOWN`.
 fn deploy_with(project: &Project, key: &str, known: &str) -> (Option<i32>, String) {
     let image = format!("app={}", fake_ref(1));
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
         .current_dir(project.dir.path())
-        .env_clear()
         .env("NO_COLOR", "1")
         .args(["deploy", "--env", "prod", "--image", &image])
         .args(["--ssh-key", key, "--known-hosts", known])
-        .output()
-        .unwrap();
+        .run();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     (output.status.code(), stderr)
 }

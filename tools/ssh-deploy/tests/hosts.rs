@@ -11,6 +11,7 @@ mod common;
 
 use common::{Project, fake_ref};
 use slipway_testbed::Sshd;
+use slipway_testbed::cmd::Cmd;
 
 fn run(project: &Project, a: &Sshd, b: &Sshd, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
     let known_hosts = project.dir.path().join("known_hosts");
@@ -18,7 +19,7 @@ fn run(project: &Project, a: &Sshd, b: &Sshd, extra: &[&str]) -> (Option<i32>, s
         + &fs_err::read_to_string(b.known_hosts_path()).unwrap();
     fs_err::write(&known_hosts, both).unwrap();
     let image = format!("app={}", fake_ref(1));
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
         .current_dir(project.dir.path())
         .args([
             "--format", "json", "deploy", "--env", "prod", "--image", &image,
@@ -30,8 +31,7 @@ fn run(project: &Project, a: &Sshd, b: &Sshd, extra: &[&str]) -> (Option<i32>, s
         .arg("--known-hosts")
         .arg(&known_hosts)
         .args(extra)
-        .output()
-        .unwrap();
+        .run();
     let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!("{e}: {}", String::from_utf8_lossy(&output.stderr));
     });

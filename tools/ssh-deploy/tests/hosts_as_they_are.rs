@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{Project, fake_ref};
 use slipway_testbed::Sshd;
+use slipway_testbed::cmd::Cmd;
 
 /// An app on loopback answering every request `200`, keeping each request's
 /// head. Returns its port and the heads seen.
@@ -126,17 +127,14 @@ fn deploy_via_config(
     n: u8,
 ) -> (Option<i32>, String) {
     let image = format!("app={}", fake_ref(n));
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
         .current_dir(project.dir.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("GITHUB_ACTIONS")
         .env("NO_COLOR", "1")
         .args(["deploy", "--env", "prod", "--image", &image, "--ssh-config"])
         .arg(config)
         .arg("--known-hosts")
         .arg(known_hosts)
-        .output()
-        .unwrap();
+        .run();
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),

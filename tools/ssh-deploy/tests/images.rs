@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::{Project, fake_ref};
-use slipway_core::contract::img_build::{BackendKind, BuildReport, BuiltTarget, Status};
+use slipway_contract::img_build::{BackendKind, BuildReport, BuiltTarget, Status};
 use slipway_testbed::images::push_image;
 use slipway_testbed::{Registry, Sshd};
 

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{Project, fake_ref};
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::secrets::{GithubRun, Secret, copy_image, distinctive};
 use slipway_testbed::{Registry, Sshd};
 
@@ -67,14 +68,12 @@ impl Secrets {
 /// GitHub Actions, with `env` (and PATH, HOME) only; no ssh-agent.
 fn ssh_deploy(project: &Project, sshd: &Sshd, args: &[&str], env: &[(&str, &str)]) -> GithubRun {
     GithubRun::run(
-        Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+        Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
             .current_dir(project.dir.path())
             .args(args)
             .args(["-vv", "--known-hosts"])
             .arg(sshd.known_hosts_path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", project.dir.path())
+            .home(project.dir.path())
             .env(
                 "DOCKER_CONFIG",
                 project.dir.path().join(".no-docker-config"),
@@ -418,7 +417,13 @@ fn a_ready_url_password_or_token_is_masked_and_never_printed() {
             "`{shown}` in {}",
             run.stderr()
         );
-        assert!(run.stderr().contains("::error::"), "{}", run.stderr());
+        assert!(
+            run.stderr()
+                .lines()
+                .any(|line| line.starts_with("::error ") && line.contains("title=ssh-deploy::")),
+            "an error annotation in {}",
+            run.stderr()
+        );
         run.assert_no_leak(&secrets, &[project.remote_dir.path()]);
         run.assert_masked(&secrets[..1], None);
     }

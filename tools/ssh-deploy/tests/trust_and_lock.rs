@@ -12,6 +12,7 @@ use std::process::Stdio;
 
 use common::{Project, fake_ref, wait_for};
 use slipway_testbed::Sshd;
+use slipway_testbed::cmd::Cmd;
 
 fn deploy_args(image: &str, known_hosts: &std::path::Path) -> Vec<String> {
     vec![
@@ -39,14 +40,14 @@ fn an_unknown_host_key_is_refused_with_its_fingerprint_and_trusted_only_on_reque
     let empty = project.dir.path().join("known_hosts");
     fs_err::write(&empty, "").unwrap();
     let run = |extra: &[&str]| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"));
+        let mut command = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"));
         command
             .current_dir(project.dir.path())
             .args(deploy_args(&image, &empty))
             .arg("--ssh-key")
             .arg(sshd.client_key_path())
             .args(extra);
-        command.output().unwrap()
+        command.run()
     };
 
     let output = run(&[]);
@@ -102,13 +103,12 @@ fn a_changed_host_key_is_refused() {
     );
     let known = project.dir.path().join("known_hosts");
     fs_err::write(&known, line).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
         .current_dir(project.dir.path())
         .args(deploy_args(&format!("app={}", fake_ref(1)), &known))
         .args(["--accept-new-host-key", "--ssh-key"])
         .arg(sshd.client_key_path())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(output.status.code(), Some(3));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("has CHANGED"), "{stdout}");
@@ -129,13 +129,12 @@ fn a_changed_host_key_is_refused() {
         .output()
         .unwrap();
     assert!(removed.status.success(), "{removed:?}");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
         .current_dir(project.dir.path())
         .args(deploy_args(&format!("app={}", fake_ref(1)), &known))
         .args(["--accept-new-host-key", "--ssh-key"])
         .arg(sshd.client_key_path())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -164,10 +163,8 @@ fn an_encrypted_key_is_used_with_its_passphrase_from_the_environment_and_refused
     assert!(encrypted.status.success(), "{encrypted:?}");
     let image = format!("app={}", fake_ref(1));
     let run = |extra: &[&str], env: &[(&str, &str)]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+        let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
             .current_dir(project.dir.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("DEPLOY_KEY_PASSPHRASE")
             .envs(env.iter().copied())
             .args([
                 "deploy",
@@ -181,8 +178,7 @@ fn an_encrypted_key_is_used_with_its_passphrase_from_the_environment_and_refused
             .arg("--ssh-key")
             .arg(&key)
             .args(extra)
-            .output()
-            .unwrap();
+            .run();
         let all = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
@@ -434,15 +430,14 @@ fn the_key_can_come_from_ssh_agent() {
         "{}",
         String::from_utf8_lossy(&added.stderr)
     );
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssh-deploy"))
+    let output = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"))
         .current_dir(project.dir.path())
         .env("SSH_AUTH_SOCK", &socket)
         .args(deploy_args(
             &format!("app={}", fake_ref(1)),
             &sshd.known_hosts_path(),
         ))
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(
         output.status.code(),
         Some(0),

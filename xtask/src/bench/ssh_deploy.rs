@@ -21,6 +21,7 @@ use super::{Figure, median};
 const UPLOAD: &str = "ssh-deploy: 200 MB bundle upload / scp";
 const SMALL: &str = "ssh-deploy: 200 small files / tar pipe (tar -c, ssh tar -x)";
 const NO_CHANGE: &str = "ssh-deploy: no-change redeploy";
+const ROUND_TRIPS: &str = "ssh-deploy: connections and remote commands of a deploy (each command costs the login shell's rc)";
 const SIZE: u64 = 200 * 1024 * 1024;
 /// The small-file bundle: this many files of `SMALL_SIZE` bytes.
 const SMALL_FILES: usize = 200;
@@ -34,7 +35,7 @@ pub(super) fn figures(
     only: Option<&str>,
 ) -> anyhow::Result<Vec<Figure>> {
     let wanted = |name: &str| only.is_none_or(|only| name.contains(only));
-    if !wanted(UPLOAD) && !wanted(NO_CHANGE) && !wanted(SMALL) {
+    if !wanted(UPLOAD) && !wanted(NO_CHANGE) && !wanted(SMALL) && !wanted(ROUND_TRIPS) {
         return Ok(Vec::new());
     }
     let fixture = fixture(&crate::target_dir().join("bench-fixtures"))?;
@@ -157,6 +158,18 @@ pub(super) fn figures(
         unchanged.push(time(&mut deploy())?);
     }
     let unchanged = median(&mut unchanged);
+
+    // What a deploy costs in what the host charges for: connections (a
+    // key exchange each) and commands (a login shell each), from sshd's log.
+    let count = |text: &str| sshd.log().matches(text).count();
+    let (connections, commands) = (
+        count("Accepted publickey"),
+        count("Starting session: command"),
+    );
+    let _ = fs_err::remove_file(small_remote.join(".slipway/bundle.json"));
+    time(&mut deploy_env("small"))?;
+    let connections = count("Accepted publickey") - connections;
+    let commands = count("Starting session: command") - commands;
     Ok(vec![
         Figure {
             name: UPLOAD.to_owned(),
@@ -185,6 +198,12 @@ pub(super) fn figures(
             value: format!("{} ms", unchanged.as_millis()),
             goal: "< 1000 ms".to_owned(),
             is_met: unchanged < Duration::from_secs(1),
+        },
+        Figure {
+            name: ROUND_TRIPS.to_owned(),
+            value: format!("{connections} connection(s), {commands} commands"),
+            goal: "report".to_owned(),
+            is_met: true,
         },
     ])
 }

@@ -9,8 +9,8 @@
 )]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
+use slipway_testbed::cmd::{Cmd, Outcome};
 use slipway_testbed::git::GitRepo;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_image-stale-check");
@@ -57,36 +57,39 @@ impl Run {
     }
 }
 
-/// Runs the binary in `dir` with `args`, no colour, no inherited Slipway
-/// or CI variables.
+impl From<Outcome> for Run {
+    fn from(output: Outcome) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: output.stdout_str(),
+            stderr: output.stderr_str(),
+        }
+    }
+}
+
+/// The binary in `dir` with `args` and `env`, through the test bed's
+/// builder (environment cleared: no CI, `SLIPWAY_*` or `DOCKER*` of the
+/// runner), no colour, errors-only logs, no docker credentials.
+pub(crate) fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Cmd {
+    let mut command = Cmd::new(BIN);
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "error")
+        .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
+        .envs(env.iter().copied());
+    command
+}
+
+/// Runs the binary in `dir` with `args` (see [`command`]).
 pub(crate) fn run_in(dir: &Path, args: &[&str]) -> Run {
     run_with_env(dir, args, &[])
 }
 
 /// [`run_in`] with `env` set on top.
 pub(crate) fn run_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(BIN);
-    command
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "error")
-        .env("DOCKER_CONFIG", dir.join(".no-docker-config"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("GITHUB_") || name.starts_with("SLIPWAY_") || name == "DOCKER" {
-            command.env_remove(name);
-        }
-    }
-    command.envs(env.iter().copied());
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    command(dir, args, env).run().into()
 }
 
 /// A project with images `base`, `app` (depends on base) and `worker`, a

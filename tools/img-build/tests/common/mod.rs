@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::git::GitRepo;
 
 /// The two-stage Dockerfile: `app` and `migrator`, both from `$BASE_IMAGE`.
@@ -45,24 +46,38 @@ pub(crate) const THREE_IMAGES: &str = "[images.base]\ndockerfile = \"base.Docker
 [images.app]\ntarget = \"app\"\ndepends_on = [\"base\"]\nlabels = { \"com.example.team\" = \"web\" }\n\n\
 [images.migrator]\ntarget = \"migrator\"\ndepends_on = [\"base\"]\n";
 
-/// `img-build` run in `dir`.
-pub(crate) fn img_build(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_img-build"));
-    command
-        .current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_SHA")
-        .env_remove("GITHUB_REF")
-        .env_remove("GITHUB_EVENT_NAME")
-        .env_remove("GITHUB_EVENT_PATH")
-        .env_remove("SLIPWAY_BACKEND")
-        .env_remove("DOCKER");
+/// `img-build` run in `dir`, through the test bed's builder: the
+/// environment cleared (`PATH`, a temp `HOME`, and what the test sets), so
+/// the runner's CI, `SLIPWAY_*`, `DOCKER*` and registry variables never
+/// reach it.
+pub(crate) fn img_build(dir: &Path) -> Cmd {
+    let mut command = Cmd::new(env!("CARGO_BIN_EXE_img-build"));
+    command.current_dir(dir);
     command
 }
 
+/// Something [`run`] can run: the tool through [`Cmd`] (bounded), or an
+/// oracle (`skopeo`, `tar`, `sha256sum`) through `std::process::Command`.
+pub(crate) trait Runnable {
+    /// Runs to the end and returns the output.
+    fn run_to_end(&mut self) -> Output;
+}
+
+impl Runnable for Cmd {
+    fn run_to_end(&mut self) -> Output {
+        self.run().into()
+    }
+}
+
+impl Runnable for Command {
+    fn run_to_end(&mut self) -> Output {
+        self.output().expect("the command starts")
+    }
+}
+
 /// Runs a command and returns its output (never panics on a failed status).
-pub(crate) fn run(command: &mut Command) -> Output {
-    command.output().expect("the command starts")
+pub(crate) fn run(command: &mut impl Runnable) -> Output {
+    command.run_to_end()
 }
 
 /// Stdout as JSON, with stderr in the panic message when it is not.

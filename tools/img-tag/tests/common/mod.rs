@@ -1,35 +1,29 @@
-//! Helpers shared by the integration tests: the real binary, run with a
-//! clean environment so the runner's own `GITHUB_*` never leaks in.
+//! Helpers shared by the integration tests: the real binary, run through
+//! the test bed's builder with a cleared environment, so the runner's own
+//! `GITHUB_*` (or any CI variable) never leaks in.
 
 use std::path::Path;
+
+use slipway_testbed::cmd::{Cmd, Outcome};
 use std::process::Output;
 
-/// Runs `img-tag` in `dir` with only `env` (and PATH) set.
+/// Runs `img-tag` in `dir` with only `env` (and `PATH`, a temp `HOME`) set,
+/// `stdin` piped in (empty when `None`), within the builder's deadline.
 pub(crate) fn img_tag(
     dir: &Path,
     args: &[&str],
     env: &[(&str, &str)],
     stdin: Option<&str>,
-) -> Output {
-    use std::io::Write as _;
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_img-tag"));
+) -> Outcome {
+    let mut command = Cmd::new(env!("CARGO_BIN_EXE_img-tag"));
     command
         .args(args)
         .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().expect("img-tag starts");
-    let mut pipe = child.stdin.take().expect("stdin is piped");
+        .envs(env.iter().copied());
     if let Some(text) = stdin {
-        pipe.write_all(text.as_bytes())
-            .expect("stdin accepts the message");
+        command.stdin(text);
     }
-    drop(pipe);
-    child.wait_with_output().expect("img-tag runs")
+    command.run()
 }
 
 /// Stdout as text.

@@ -11,10 +11,12 @@
 
 use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+
+use slipway_testbed::cmd::{Cmd, Outcome};
 
 /// What the server answers to one request.
 #[derive(Debug, Clone)]
@@ -233,25 +235,17 @@ pub fn self_signed() -> (Arc<rustls::ServerConfig>, String) {
     (Arc::new(config), certified.cert.pem())
 }
 
-/// Runs `ready-wait` with `args` to its end.
-pub fn ready_wait(args: &[&str]) -> Output {
-    command(args).output().unwrap()
+/// Runs `ready-wait` with `args` to its end (within the builder's deadline).
+pub fn ready_wait(args: &[&str]) -> Outcome {
+    command(args).run()
 }
 
-/// A `ready-wait` command with `args`, free of the caller's environment.
-pub fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ready-wait"));
-    command.args(args);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if name.starts_with("SLIPWAY_")
-            || name.starts_with("GITHUB_")
-            || name.to_ascii_lowercase().ends_with("_proxy")
-        {
-            command.env_remove(name);
-        }
-    }
-    command.env("NO_COLOR", "1");
+/// A `ready-wait` command with `args`, through the test bed's builder: free
+/// of the caller's environment (no CI, `SLIPWAY_*` or proxy variable), with
+/// `NO_COLOR` set.
+pub fn command(args: &[&str]) -> Cmd {
+    let mut command = Cmd::new(env!("CARGO_BIN_EXE_ready-wait"));
+    command.args(args).env("NO_COLOR", "1");
     command
 }
 

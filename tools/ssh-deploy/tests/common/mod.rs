@@ -13,11 +13,15 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use slipway_testbed::Sshd;
+use slipway_testbed::cmd::Cmd;
 
 /// A project (slipway.toml and bundle) and the remote path it deploys to.
 pub(crate) struct Project {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) remote_dir: tempfile::TempDir,
+    /// The deploying user's empty `HOME` (no `~/.ssh` of the machine), which
+    /// outlives every command started in the project.
+    pub(crate) home: tempfile::TempDir,
 }
 
 impl Project {
@@ -54,7 +58,12 @@ images = {{ APP_IMAGE = "app" }}
             bundle = bundle.join(", "),
         );
         fs_err::write(dir.path().join("slipway.toml"), toml).unwrap();
-        Project { dir, remote_dir }
+        let home = tempfile::tempdir().unwrap();
+        Project {
+            dir,
+            remote_dir,
+            home,
+        }
     }
 
     /// The env's remote path.
@@ -62,13 +71,15 @@ images = {{ APP_IMAGE = "app" }}
         self.remote_dir.path().join("srv")
     }
 
-    /// `ssh-deploy` run in the project, with the test bed's key and known_hosts.
-    pub(crate) fn command(&self, sshd: &Sshd, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ssh-deploy"));
+    /// `ssh-deploy` run in the project, with the test bed's key and
+    /// known_hosts, through the test bed's builder: the environment cleared
+    /// (no CI variable, no `SSH_AUTH_SOCK` of the runner), `HOME` the
+    /// project's own, `NO_COLOR` set.
+    pub(crate) fn cmd(&self, sshd: &Sshd, args: &[&str]) -> Cmd {
+        let mut command = Cmd::new(env!("CARGO_BIN_EXE_ssh-deploy"));
         command
             .current_dir(self.dir.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("GITHUB_ACTIONS")
+            .home(self.home.path())
             .env("NO_COLOR", "1")
             .args(args)
             .arg("--ssh-key")
@@ -78,9 +89,17 @@ images = {{ APP_IMAGE = "app" }}
         command
     }
 
-    /// Runs `ssh-deploy ARGS`, returning the output.
+    /// [`Project::cmd`] as a `std::process::Command` (same environment),
+    /// for a test that drives the child itself (signals, stdio of its own)
+    /// and bounds its wait.
+    pub(crate) fn command(&self, sshd: &Sshd, args: &[&str]) -> Command {
+        self.cmd(sshd, args).command()
+    }
+
+    /// Runs `ssh-deploy ARGS` within the builder's deadline, returning the
+    /// output ([`Project::cmd`]`.run()` gives the builder's exact assertions).
     pub(crate) fn run(&self, sshd: &Sshd, args: &[&str]) -> Output {
-        self.command(sshd, args).output().unwrap()
+        self.cmd(sshd, args).run().into()
     }
 
     /// Runs `ssh-deploy --format json ARGS` and parses the report.
