@@ -87,24 +87,22 @@ fn verbose_says_which_tool_binaries_run() {
 
 #[test]
 fn version_prints_the_package_version_and_the_commit() {
-    let output = Command::new(env!("CARGO_BIN_EXE_slipway"))
+    slipway_testbed::cmd::Cmd::new(env!("CARGO_BIN_EXE_slipway"))
         .arg("--version")
-        .output()
-        .expect("slipway runs");
-    assert!(output.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        slipway_testbed::version_line("slipway", env!("CARGO_PKG_VERSION"))
-    );
+        .run()
+        .assert(
+            0,
+            &slipway_testbed::version_line("slipway", env!("CARGO_PKG_VERSION")),
+            "",
+        );
 }
 
 #[test]
 fn completions_and_the_man_page_are_generated_for_each_shell() {
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_slipway"))
+        slipway_testbed::cmd::Cmd::new(env!("CARGO_BIN_EXE_slipway"))
             .args(args)
-            .output()
-            .expect("slipway runs")
+            .run()
     };
     let bash = run(&["--generate-completions", "bash"]);
     assert!(bash.status.success());

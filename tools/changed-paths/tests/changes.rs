@@ -847,13 +847,12 @@ fn jenkins_buildkite_and_circleci_builds_say_which_range_they_compare() {
 
 #[test]
 fn version_prints_the_package_version_and_the_commit() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_changed-paths"))
+    slipway_testbed::cmd::Cmd::new(env!("CARGO_BIN_EXE_changed-paths"))
         .arg("--version")
-        .output()
-        .expect("changed-paths runs");
-    assert!(output.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        slipway_testbed::version_line("changed-paths", env!("CARGO_PKG_VERSION"))
-    );
+        .run()
+        .assert(
+            0,
+            &slipway_testbed::version_line("changed-paths", env!("CARGO_PKG_VERSION")),
+            "",
+        );
 }

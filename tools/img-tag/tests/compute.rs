@@ -490,13 +490,12 @@ fn jenkins_buildkite_and_circleci_builds_get_their_branch_and_pr_tags() {
 
 #[test]
 fn version_prints_the_package_version_and_the_commit() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_img-tag"))
+    slipway_testbed::cmd::Cmd::new(env!("CARGO_BIN_EXE_img-tag"))
         .arg("--version")
-        .output()
-        .expect("img-tag runs");
-    assert!(output.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        slipway_testbed::version_line("img-tag", env!("CARGO_PKG_VERSION"))
-    );
+        .run()
+        .assert(
+            0,
+            &slipway_testbed::version_line("img-tag", env!("CARGO_PKG_VERSION")),
+            "",
+        );
 }

@@ -69,13 +69,12 @@ fn bad_input_names_the_flag_and_exits_2() {
 
 #[test]
 fn version_prints_the_package_version_and_the_commit() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ready-wait"))
+    slipway_testbed::cmd::Cmd::new(env!("CARGO_BIN_EXE_ready-wait"))
         .arg("--version")
-        .output()
-        .expect("ready-wait runs");
-    assert!(output.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        slipway_testbed::version_line("ready-wait", env!("CARGO_PKG_VERSION"))
-    );
+        .run()
+        .assert(
+            0,
+            &slipway_testbed::version_line("ready-wait", env!("CARGO_PKG_VERSION")),
+            "",
+        );
 }
