@@ -59,6 +59,7 @@ if [ "$version" = latest ]; then
   version=${effective##*/}
 fi
 case "$version" in
+  *[!A-Za-z0-9._+-]*) fail 2 "invalid version: a release tag such as \`v0.1.0\` (letters, digits, \`.\`, \`-\`, \`+\`, \`_\`), or \`latest\`" ;;
   v[0-9]*) ;;
   *) fail 2 "invalid version \`$version\`: a release tag such as \`v0.1.0\`, or \`latest\`" ;;
 esac

@@ -167,7 +167,26 @@ pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
             && String::from_utf8_lossy(&output.stderr).contains("unknown tool `img-tga`"),
         "install.sh with an unknown tool: {output:?}"
     );
-    eprintln!("install.sh refused a checksum mismatch and an unknown tool, installing nothing");
+    // A version that is not a plain tag cannot reach outside the install dir.
+    let output = Command::new(project_root().join("packaging/install.sh"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &dir)
+        .env("SLIPWAY_VERSION", "v1/../../escaped")
+        .env("SLIPWAY_BASE_URL", &base)
+        .env("SLIPWAY_INSTALL_DIR", &dir)
+        .env("GITHUB_PATH", &github_path)
+        .output()
+        .context("cannot run packaging/install.sh")?;
+    ensure!(
+        output.status.code() == Some(2)
+            && String::from_utf8_lossy(&output.stderr).contains("invalid version:")
+            && !dir.exists(),
+        "install.sh with a version holding `/..`: {output:?}"
+    );
+    eprintln!(
+        "install.sh refused a checksum mismatch, an unknown tool and a version with a path in it, installing nothing"
+    );
     drop(server);
     Ok(())
 }
