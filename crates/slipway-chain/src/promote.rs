@@ -64,7 +64,7 @@ pub fn promote(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
     let (from, to) = (&args.from, &args.to);
     if from == to {
         bail!(
-            "`--from {from}` and `--to {to}` are the same env: promote copies one env's release to another; to redeploy `{to}` use `cargo xtask rollback --env {to} --to N` or `cargo xtask release --env {to}`"
+            "`--from {from}` and `--to {to}` are the same env: promote copies one env's release to another; to redeploy `{to}` use `slipway rollback --env {to} --to N` or `slipway release --env {to}`"
         );
     }
     let repo = sh.current_dir().join(&args.connection.repo);
@@ -96,7 +96,7 @@ pub fn promote(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
     let running = runner::current_release(sh, &bin("ssh-deploy"), from, &args.connection)?;
     if running.is_empty() {
         bail!(
-            "env `{from}` has no good release to promote (no release recorded as `deployed` on its hosts): release it first with `cargo xtask release --env {from} --all`"
+            "env `{from}` has no good release to promote (no release recorded as `deployed` on its hosts): release it first with `slipway release --env {from} --all`"
         );
     }
     let rows = target_images(&from_env.images, &running, &to_env.images, from, to)?;
@@ -210,12 +210,12 @@ fn target_images(
             .find_map(|(variable, _)| running.get(variable));
         let Some(reference) = reference else {
             bail!(
-                "env `{to}` deploys image `{image}`, which env `{from}`'s newest good release does not run: release `{image}` to `{from}` first (`cargo xtask release --env {from} --all`), or deploy `{to}` with `cargo xtask release --env {to}`"
+                "env `{to}` deploys image `{image}`, which env `{from}`'s newest good release does not run: release `{image}` to `{from}` first (`slipway release --env {from} --all`), or deploy `{to}` with `slipway release --env {to}`"
             );
         };
         if !runner::is_digest_reference(reference) {
             bail!(
-                "env `{from}` runs `{image}` as `{reference}`, not by digest: promote moves exact digests only; release `{from}` again with `cargo xtask release --env {from} --all`"
+                "env `{from}` runs `{image}` as `{reference}`, not by digest: promote moves exact digests only; release `{from}` again with `slipway release --env {from} --all`"
             );
         }
         rows.push(Row {
@@ -360,13 +360,13 @@ mod tests {
         check(
             &[("WEB", "base")],
             Err(
-                "env `prod` deploys image `base`, which env `staging`'s newest good release does not run: release `base` to `staging` first (`cargo xtask release --env staging --all`), or deploy `prod` with `cargo xtask release --env prod`",
+                "env `prod` deploys image `base`, which env `staging`'s newest good release does not run: release `base` to `staging` first (`slipway release --env staging --all`), or deploy `prod` with `slipway release --env prod`",
             ),
         );
         check(
             &[("M", "migrator")],
             Err(
-                "env `staging` runs `migrator` as `r/migrator:sha-1234567`, not by digest: promote moves exact digests only; release `staging` again with `cargo xtask release --env staging --all`",
+                "env `staging` runs `migrator` as `r/migrator:sha-1234567`, not by digest: promote moves exact digests only; release `staging` again with `slipway release --env staging --all`",
             ),
         );
     }
