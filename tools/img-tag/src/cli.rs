@@ -116,7 +116,7 @@ pub struct ReferrersArgs {
     pub image: ImageRef,
 
     /// Only referrers of this artifact type, e.g. `application/spdx+json`
-    #[arg(long, value_name = "TYPE")]
+    #[arg(long, value_name = "TYPE", value_parser = media_type)]
     pub artifact_type: Option<String>,
 
     #[command(flatten)]
@@ -254,4 +254,20 @@ pub struct CheckCommitArgs {
     /// Accept only these types, comma-separated, e.g. `feat,fix,docs,chore` [default: build, chore, ci, docs, feat, fix, perf, refactor, revert, style, test]
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub types: Option<Vec<String>>,
+}
+
+/// A media type `type/subtype` (RFC 6838 characters), for `--artifact-type`.
+fn media_type(value: &str) -> Result<String, String> {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    match value.split_once('/') {
+        Some((kind, subtype)) if valid(kind) && valid(subtype) => Ok(value.to_owned()),
+        _ => Err(format!(
+            "`{value}` is not a media type: expected `type/subtype` (letters, digits and `!#$&^_.+-`), e.g. `application/spdx+json`"
+        )),
+    }
 }
