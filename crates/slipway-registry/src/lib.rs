@@ -25,11 +25,11 @@ use std::time::Duration;
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 
-pub use referrers::{Referrer, ReferrersSource};
 pub use manifest::{
     Content, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, MANIFEST_MEDIA_TYPES, Manifest,
     ManifestError, OCI_INDEX, OCI_MANIFEST, Platform, config_labels, media_type_of,
 };
+pub use referrers::{Referrer, ReferrersSource};
 
 use crate::auth::Credentials;
 use slipway_core::image_ref::{Digest, ImageRef, Repository};
@@ -449,12 +449,8 @@ impl RegistryClient {
         let shown = format!("{repository}:{tag}");
         match self.fetch_manifest_at(repository, &tag, &shown).await {
             Ok(index) => {
-                let referrers = referrers::parse_index(&index.bytes).map_err(|reason| {
-                    RegistryError::Referrers {
-                        tag: shown,
-                        reason,
-                    }
-                })?;
+                let referrers = referrers::parse_index(&index.bytes)
+                    .map_err(|reason| RegistryError::Referrers { tag: shown, reason })?;
                 Ok((referrers, ReferrersSource::FallbackTag))
             }
             Err(error) if error.is_not_found() => Ok((Vec::new(), ReferrersSource::Nothing)),

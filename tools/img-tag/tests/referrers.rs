@@ -44,7 +44,8 @@ fn fixture(host: &str, repo: &str) -> Fixture {
     let subject = json!({"mediaType": OCI_MANIFEST, "digest": image_digest, "size": image_size});
     let sbom = push_artifact(host, repo, SPDX, br#"{"spdxVersion":"SPDX-2.3"}"#, &subject);
     add_to_fallback(host, repo, &image_digest, &sbom.descriptor);
-    let subject = json!({"mediaType": OCI_MANIFEST, "digest": sbom.digest, "size": sbom.bytes.len()});
+    let subject =
+        json!({"mediaType": OCI_MANIFEST, "digest": sbom.digest, "size": sbom.bytes.len()});
     let signature = push_artifact(host, repo, SIGNATURE, b"signature of the sbom", &subject);
     add_to_fallback(host, repo, &sbom.digest, &signature.descriptor);
     Fixture {
@@ -163,7 +164,12 @@ fn assert_carried(host: &str, repo: &str, artifact: &Artifact, subject: &str) {
 fn run_json(args: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let output = img_tag(dir.path(), args, &[], None);
-    assert_eq!(output.status.code(), Some(0), "{args:?}: {}", stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        stderr(&output)
+    );
     serde_json::from_str(&stdout(&output)).expect("JSON report")
 }
 
@@ -262,17 +268,19 @@ fn promote_streams_referrers_to_another_registry_and_merges_its_fallback_index()
     // The destination already lists another referrer of the image: kept.
     let subject = json!({"mediaType": OCI_MANIFEST, "digest": f.image_digest, "size": 1});
     let other = push_artifact(&target.host(), "mirror/app", SIGNATURE, b"other", &subject);
-    add_to_fallback(&target.host(), "mirror/app", &f.image_digest, &other.descriptor);
+    add_to_fallback(
+        &target.host(),
+        "mirror/app",
+        &f.image_digest,
+        &other.descriptor,
+    );
     let destination = format!("{}/mirror/app:1.0", target.host());
 
     let report = run_json(&["promote", &f.image, &destination, "--format", "json"]);
     assert_eq!(report["referrers_copied"].as_u64(), Some(2));
     assert_eq!(
         fallback_digests(&target.host(), "mirror/app", &f.image_digest),
-        Some(vec![
-            other.digest.clone(),
-            f.sbom.digest.clone()
-        ])
+        Some(vec![other.digest.clone(), f.sbom.digest.clone()])
     );
     assert_carried(&target.host(), "mirror/app", &f.signature, &f.sbom.digest);
     let (status, body) = get(
@@ -324,7 +332,10 @@ fn a_referrer_that_cannot_be_read_fails_the_promote_before_the_tag_moves() {
     // Listed, but gone (deleted after the index was written).
     let deleted = Command::new("curl")
         .args(["-sSf", "-X", "DELETE"])
-        .arg(format!("http://{host}/v2/team/app/manifests/{}", sbom.digest))
+        .arg(format!(
+            "http://{host}/v2/team/app/manifests/{}",
+            sbom.digest
+        ))
         .status()
         .expect("curl runs");
     assert!(deleted.success());
@@ -351,4 +362,36 @@ fn a_referrer_that_cannot_be_read_fails_the_promote_before_the_tag_moves() {
     );
     let (status, _) = get(&host, "prod/app/manifests/1.0");
     assert_eq!(status, 404, "the destination tag was not written");
+}
+
+#[test]
+fn referrers_of_an_index_and_of_its_children_are_carried() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let index = slipway_testbed::images::push_index(
+        &host,
+        "team/app",
+        "multi",
+        &[("amd64", "rev-1"), ("arm64", "rev-1")],
+    );
+    let (index_status, index_body) = get(&host, "team/app/manifests/multi");
+    assert_eq!(index_status, 200);
+    let child: Value = serde_json::from_str::<Value>(&index_body).unwrap()["manifests"][0].clone();
+    let index_subject = json!({"mediaType": OCI_INDEX, "digest": index, "size": index_body.len()});
+    let on_index = push_artifact(&host, "team/app", SPDX, b"index sbom", &index_subject);
+    add_to_fallback(&host, "team/app", &index, &on_index.descriptor);
+    let child_digest = child["digest"].as_str().unwrap().to_owned();
+    let on_child = push_artifact(&host, "team/app", SIGNATURE, b"child signature", &child);
+    add_to_fallback(&host, "team/app", &child_digest, &on_child.descriptor);
+
+    let report = run_json(&[
+        "promote",
+        &format!("{host}/team/app:multi"),
+        &format!("{host}/prod/app"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(report["referrers_copied"].as_u64(), Some(2));
+    assert_carried(&host, "prod/app", &on_index, &index);
+    assert_carried(&host, "prod/app", &on_child, &child_digest);
 }
