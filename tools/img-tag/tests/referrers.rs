@@ -162,7 +162,7 @@ fn assert_carried(host: &str, repo: &str, artifact: &Artifact, subject: &str) {
 }
 
 fn run_json(args: &[&str]) -> Value {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
     let output = img_tag(dir.path(), args, &[], None);
     assert_eq!(
         output.status.code(),
