@@ -276,6 +276,21 @@ fn promote_streams_referrers_to_another_registry_and_merges_its_fallback_index()
     );
     let destination = format!("{}/mirror/app:1.0", target.host());
 
+    let report = run_json(&[
+        "promote",
+        &f.image,
+        &destination,
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(report["referrers_copied"].as_u64(), Some(2));
+    let (status, _) = get(
+        &target.host(),
+        &format!("mirror/app/manifests/{}", f.sbom.digest),
+    );
+    assert_eq!(status, 404, "a dry run pushes no referrer");
+
     let report = run_json(&["promote", &f.image, &destination, "--format", "json"]);
     assert_eq!(report["referrers_copied"].as_u64(), Some(2));
     assert_eq!(
