@@ -111,7 +111,7 @@ impl slipway_core::output::Report for Report {
                     .collect()
             }
             Report::Promote(report) => format!(
-                "{}{} -> {} {}\nblobs: {} mounted, {} copied ({} bytes), {} skipped\n",
+                "{}{} -> {} {}\nblobs: {} mounted, {} copied ({} bytes), {} skipped\n{}",
                 if report.dry_run {
                     "would promote "
                 } else {
@@ -123,7 +123,15 @@ impl slipway_core::output::Report for Report {
                 report.blobs_mounted,
                 report.blobs_copied,
                 report.bytes_copied,
-                report.blobs_skipped
+                report.blobs_skipped,
+                if report.referrers_copied > 0 {
+                    format!(
+                        "referrers: {} copied, {} referrers tag(s) updated\n",
+                        report.referrers_copied, report.referrer_tags_updated
+                    )
+                } else {
+                    String::new()
+                }
             ),
             // Artifact types come from the registry: shown escaped.
             Report::Referrers(report) => report

@@ -258,6 +258,16 @@ fn promote_carries_referrers_and_theirs_to_another_repository_without_reading_bl
     assert_carried(&host, "prod/app", &f.signature, &f.sbom.digest);
     let listed = run_json(&["referrers", &destination, "--format", "json"]);
     assert_eq!(listed["referrers"][0]["digest"], json!(f.sbom.digest));
+
+    let dir = tempfile::tempdir().unwrap();
+    let output = img_tag(dir.path(), &["promote", &f.image, &destination], &[], None);
+    assert!(
+        stdout(&output).ends_with(
+            "\nblobs: 0 mounted, 0 copied (0 bytes), 4 skipped\nreferrers: 2 copied, 0 referrers tag(s) updated\n"
+        ),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
