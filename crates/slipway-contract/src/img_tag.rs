@@ -102,6 +102,45 @@ pub struct PromoteReport {
     pub bytes_copied: u64,
     /// Whether this was a `--dry-run` (the counts say what would happen).
     pub dry_run: bool,
+    /// Referrer manifests (signatures, SBOMs, attestations, and their own
+    /// referrers) pushed to the destination; 0 with `--no-referrers` or
+    /// within one repository (referrers follow the digest there).
+    #[serde(default)]
+    pub referrers_copied: usize,
+    /// Fallback `sha256-<hex>` index tags written or extended at the
+    /// destination (registries without the referrers API).
+    #[serde(default)]
+    pub referrer_tags_updated: usize,
+}
+
+/// `img-tag referrers --format json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReferrersReport {
+    /// The reference, as given.
+    pub image: String,
+    /// The digest whose referrers these are.
+    pub digest: String,
+    /// `api` (the registry's referrers API), `tag` (the `sha256-<hex>`
+    /// fallback index) or `none` (neither: no referrers).
+    pub source: String,
+    /// The referrers, as listed.
+    pub referrers: Vec<ReferrerEntry>,
+}
+
+/// One referrer in a [`ReferrersReport`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReferrerEntry {
+    /// The referrer manifest's digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its `artifactType`, e.g. `application/spdx+json`, when listed.
+    pub artifact_type: Option<String>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The descriptor's annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// `img-tag resolve --format json`.

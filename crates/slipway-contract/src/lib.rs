@@ -247,7 +247,10 @@ mod tests {
             r#"{"valid":true,"commit":{"type":"feat","scope":null,"is_breaking":false,"description":"x","breaking_note":null},"bump":"minor"}"#,
         );
         round_trip::<img_tag::PromoteReport>(
-            r#"{"source":"a","destination":"b:1","digest":"sha256:00","blobs_mounted":1,"blobs_copied":2,"blobs_skipped":3,"bytes_copied":4,"dry_run":false}"#,
+            r#"{"source":"a","destination":"b:1","digest":"sha256:00","blobs_mounted":1,"blobs_copied":2,"blobs_skipped":3,"bytes_copied":4,"dry_run":false,"referrers_copied":1,"referrer_tags_updated":1}"#,
+        );
+        round_trip::<img_tag::ReferrersReport>(
+            r#"{"image":"r/app:1","digest":"sha256:00","source":"tag","referrers":[{"digest":"sha256:01","media_type":"application/vnd.oci.image.manifest.v1+json","artifact_type":"application/spdx+json","size":9,"annotations":{"k":"v"}}]}"#,
         );
         let outcome: ready_wait::Outcome = round_trip(
             r#"{"ready":true,"elapsed_ms":1500,"targets":[{"target":"http://127.0.0.1:1/","ready":true,"attempts":2,"last_status":200,"last_error":null,"body_excerpt":"ok","ready_after_ms":1499}]}"#,

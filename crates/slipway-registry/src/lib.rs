@@ -15,6 +15,7 @@
 
 pub mod auth;
 mod manifest;
+pub mod referrers;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +29,7 @@ pub use manifest::{
     Content, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, MANIFEST_MEDIA_TYPES, Manifest,
     ManifestError, OCI_INDEX, OCI_MANIFEST, Platform, config_labels, media_type_of,
 };
+pub use referrers::{Referrer, ReferrersSource};
 
 use crate::auth::Credentials;
 use slipway_core::image_ref::{Digest, ImageRef, Repository};
@@ -197,6 +199,14 @@ pub enum RegistryError {
         path: String,
         /// What was missing, e.g. "a `Docker-Content-Digest` header".
         what: String,
+    },
+    /// A referrers fallback tag that does not hold a referrers index.
+    #[error("`{tag}` is not an image index of referrers: {reason}")]
+    Referrers {
+        /// The fallback tag, `registry/repo:sha256-<hex>`.
+        tag: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A manifest that cannot be read.
     #[error(transparent)]
@@ -386,13 +396,95 @@ impl RegistryClient {
         reference: &str,
         manifest: &Manifest,
     ) -> Result<Digest, RegistryError> {
+        Ok(self.put_referrer(repository, reference, manifest).await?.0)
+    }
+
+    /// [`Self::put_manifest`], also saying whether the registry indexed the
+    /// manifest's `subject` itself (it answered an `OCI-Subject` header:
+    /// it has the referrers API, so no fallback tag is needed).
+    #[tracing::instrument(skip_all, fields(repository = %repository, reference = reference))]
+    pub async fn put_referrer(
+        &self,
+        repository: &Repository,
+        reference: &str,
+        manifest: &Manifest,
+    ) -> Result<(Digest, bool), RegistryError> {
         let request = Request::new(Method::PUT, repository, &format!("manifests/{reference}"))
             .push()
             .header(CONTENT_TYPE, manifest.media_type.clone())
             .body(manifest.bytes.clone());
         let response = self.transport.send(&request).await?;
         let response = self.transport.expect_success(&request, response).await?;
-        Ok(header_digest(&response).unwrap_or_else(|| manifest.digest.clone()))
+        let indexed = response.headers().contains_key("oci-subject");
+        Ok((
+            header_digest(&response).unwrap_or_else(|| manifest.digest.clone()),
+            indexed,
+        ))
+    }
+
+    /// The referrers of `digest` in `repository`: from the referrers API,
+    /// else (404, 405 or 501: no API) from the `sha256-<hex>` fallback tag,
+    /// else none.
+    #[tracing::instrument(skip_all, fields(repository = %repository, digest = %digest))]
+    pub async fn list_referrers(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<(Vec<Referrer>, ReferrersSource), RegistryError> {
+        let request = Request::new(Method::GET, repository, &format!("referrers/{digest}"))
+            .header(ACCEPT, OCI_INDEX.to_owned());
+        let response = self.transport.send(&request).await?;
+        if !matches!(response.status().as_u16(), 404 | 405 | 501) {
+            let response = self.transport.expect_success(&request, response).await?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|error| request.unreachable(1, &error))?;
+            let referrers = referrers::parse_index(&bytes).map_err(|reason| {
+                request.incomplete(&format!("an image index of referrers ({reason})"))
+            })?;
+            return Ok((referrers, ReferrersSource::Api));
+        }
+        let tag = referrers::fallback_tag(digest);
+        let shown = format!("{repository}:{tag}");
+        match self.fetch_manifest_at(repository, &tag, &shown).await {
+            Ok(index) => {
+                let referrers = referrers::parse_index(&index.bytes)
+                    .map_err(|reason| RegistryError::Referrers { tag: shown, reason })?;
+                Ok((referrers, ReferrersSource::FallbackTag))
+            }
+            Err(error) if error.is_not_found() => Ok((Vec::new(), ReferrersSource::Nothing)),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The fallback index at `repository:sha256-<hex of subject>` with
+    /// `added` in it, each digest once (read, merged, written only when
+    /// something was missing). Returns how many were added.
+    #[tracing::instrument(skip_all, fields(repository = %repository, subject = %subject))]
+    pub async fn add_to_fallback_index(
+        &self,
+        repository: &Repository,
+        subject: &Digest,
+        added: &[Referrer],
+    ) -> Result<bool, RegistryError> {
+        let tag = referrers::fallback_tag(subject);
+        let shown = format!("{repository}:{tag}");
+        let existing = match self.fetch_manifest_at(repository, &tag, &shown).await {
+            Ok(index) => Some(index.bytes),
+            Err(error) if error.is_not_found() => None,
+            Err(error) => return Err(error),
+        };
+        let Some(bytes) = referrers::merge_index(existing.as_deref(), added) else {
+            return Ok(false);
+        };
+        let request = Request::new(Method::PUT, repository, &format!("manifests/{tag}"))
+            .push()
+            .header(CONTENT_TYPE, OCI_INDEX.to_owned())
+            .body(bytes);
+        let response = self.transport.send(&request).await?;
+        self.transport.expect_success(&request, response).await?;
+        Ok(true)
     }
 
     /// Deletes tag `tag` of `repository` (OCI distribution 1.1 tag deletion),

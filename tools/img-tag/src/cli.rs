@@ -25,8 +25,10 @@ pub enum Command {
     CheckCommit(CheckCommitArgs),
     /// Add tags to an image in its registry, keeping its digest (indexes stay indexes); all tags move, or none
     Apply(ApplyArgs),
-    /// Copy an image (every platform of an index) to another repository or registry; blobs are mounted or streamed, never stored locally
+    /// Copy an image (every platform of an index) and its referrers to another repository or registry; blobs are mounted or streamed, never stored locally
     Promote(PromoteArgs),
+    /// List the referrers of an image (signatures, SBOMs, attestations: manifests whose `subject` is its digest), from the referrers API, else the `sha256-<hex>` fallback tag
+    Referrers(ReferrersArgs),
     /// Print the digest a reference points at
     Resolve(ResolveArgs),
     /// List the tags of a repository
@@ -97,6 +99,25 @@ pub struct PromoteArgs {
     /// Print what would be copied; change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Copy the image only, not its referrers (signatures, SBOMs, attestations) [default: referrers of the image, of an index's children, and theirs, up to 4 levels deep, are copied before the tag is written]
+    #[arg(long)]
+    pub no_referrers: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Flags of `img-tag referrers`.
+#[derive(Debug, clap::Args)]
+pub struct ReferrersArgs {
+    /// The image, as `registry/repo:tag` or `registry/repo@sha256:…`
+    #[arg(value_name = "IMAGE")]
+    pub image: ImageRef,
+
+    /// Only referrers of this artifact type, e.g. `application/spdx+json`
+    #[arg(long, value_name = "TYPE", value_parser = media_type)]
+    pub artifact_type: Option<String>,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -233,4 +254,20 @@ pub struct CheckCommitArgs {
     /// Accept only these types, comma-separated, e.g. `feat,fix,docs,chore` [default: build, chore, ci, docs, feat, fix, perf, refactor, revert, style, test]
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub types: Option<Vec<String>>,
+}
+
+/// A media type `type/subtype` (RFC 6838 characters), for `--artifact-type`.
+fn media_type(value: &str) -> Result<String, String> {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    match value.split_once('/') {
+        Some((kind, subtype)) if valid(kind) && valid(subtype) => Ok(value.to_owned()),
+        _ => Err(format!(
+            "`{value}` is not a media type: expected `type/subtype` (letters, digits and `!#$&^_.+-`), e.g. `application/spdx+json`"
+        )),
+    }
 }

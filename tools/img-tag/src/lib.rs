@@ -23,11 +23,11 @@ use slipway_tags::version::{self, Bump, ChangelogEntry, KNOWN_TYPES};
 
 pub use cli::{
     ApplyArgs, CheckCommitArgs, Cli, Command, ComputeArgs, ContextArgs, LsArgs, NextVersionArgs,
-    PromoteArgs, RegistryArgs, ResolveArgs,
+    PromoteArgs, ReferrersArgs, RegistryArgs, ResolveArgs,
 };
 pub use slipway_contract::img_tag::{
     ApplyReport, CheckCommitReport, ComputeReport, LsReport, NextVersionReport, PromoteReport,
-    ResolveReport, TagChange,
+    ReferrerEntry, ReferrersReport, ResolveReport, TagChange,
 };
 
 /// What a run of `img-tag` reports.
@@ -51,6 +51,8 @@ pub enum Report {
     Apply(ApplyReport),
     /// `promote`.
     Promote(PromoteReport),
+    /// `referrers`.
+    Referrers(ReferrersReport),
     /// `resolve`.
     Resolve(ResolveReport),
     /// `ls`.
@@ -109,7 +111,7 @@ impl slipway_core::output::Report for Report {
                     .collect()
             }
             Report::Promote(report) => format!(
-                "{}{} -> {} {}\nblobs: {} mounted, {} copied ({} bytes), {} skipped\n",
+                "{}{} -> {} {}\nblobs: {} mounted, {} copied ({} bytes), {} skipped\n{}",
                 if report.dry_run {
                     "would promote "
                 } else {
@@ -121,8 +123,29 @@ impl slipway_core::output::Report for Report {
                 report.blobs_mounted,
                 report.blobs_copied,
                 report.bytes_copied,
-                report.blobs_skipped
+                report.blobs_skipped,
+                if report.referrers_copied > 0 {
+                    format!(
+                        "referrers: {} copied, {} referrers tag(s) updated\n",
+                        report.referrers_copied, report.referrer_tags_updated
+                    )
+                } else {
+                    String::new()
+                }
             ),
+            // Artifact types come from the registry: shown escaped.
+            Report::Referrers(report) => report
+                .referrers
+                .iter()
+                .map(|referrer| {
+                    format!(
+                        "{} {} {} bytes\n",
+                        referrer.digest,
+                        escape_control(referrer.artifact_type.as_deref().unwrap_or("-")),
+                        referrer.size
+                    )
+                })
+                .collect(),
             Report::Resolve(report) => format!("{}\n", report.digest),
             // Tag names come from the registry: a hostile one is shown escaped.
             Report::Ls(report) => report
@@ -187,6 +210,18 @@ impl slipway_core::output::Report for Report {
             Report::Promote(report) => vec![
                 ("digest".to_owned(), report.digest.clone()),
                 ("destination".to_owned(), report.destination.clone()),
+                ("json".to_owned(), json),
+            ],
+            Report::Referrers(report) => vec![
+                (
+                    "referrers".to_owned(),
+                    report
+                        .referrers
+                        .iter()
+                        .map(|r| r.digest.clone())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
                 ("json".to_owned(), json),
             ],
             Report::Resolve(report) => vec![("digest".to_owned(), report.digest.clone())],
@@ -259,8 +294,13 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 &args.source,
                 &destination,
                 args.dry_run,
+                !args.no_referrers,
             ))
             .map(Report::Promote)
+        }
+        Command::Referrers(args) => {
+            let client = remote::client(&args.registry, &[args.image.registry()], out)?;
+            remote::block_on(list_referrers(&client, &args)).map(Report::Referrers)
         }
         Command::Resolve(args) => {
             let client = remote::client(&args.registry, &[args.image.registry()], out)?;
@@ -291,6 +331,47 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             }))
         }
     }
+}
+
+/// `img-tag referrers`: the referrers of the digest `args.image` names.
+async fn list_referrers(
+    client: &slipway_registry::RegistryClient,
+    args: &ReferrersArgs,
+) -> anyhow::Result<ReferrersReport> {
+    let image = &args.image;
+    let digest = match image.digest() {
+        Some(digest) => digest.clone(),
+        None => client
+            .resolve(image)
+            .await
+            .with_context(|| format!("cannot resolve `{image}`"))?
+            .with_context(|| format!("`{image}` does not exist"))?,
+    };
+    let (listed, source) = client
+        .list_referrers(image.repository(), &digest)
+        .await
+        .with_context(|| format!("cannot list the referrers of `{image}`"))?;
+    let referrers = listed
+        .into_iter()
+        .filter(|r| {
+            args.artifact_type
+                .as_ref()
+                .is_none_or(|wanted| r.artifact_type.as_ref() == Some(wanted))
+        })
+        .map(|r| ReferrerEntry {
+            digest: r.digest.to_string(),
+            media_type: r.media_type,
+            artifact_type: r.artifact_type,
+            size: r.size,
+            annotations: r.annotations,
+        })
+        .collect();
+    Ok(ReferrersReport {
+        image: image.to_string(),
+        digest: digest.to_string(),
+        source: source.as_str().to_owned(),
+        referrers,
+    })
 }
 
 fn compute(

@@ -3,10 +3,20 @@
 //!
 //! Order matters so that a tag never points at something incomplete: for an
 //! index, each child's blobs, then the child manifest (by digest); for an
-//! image, its blobs; the top manifest is pushed last, under the tag. Blobs
-//! the destination has are skipped (HEAD); on the same registry the rest
-//! are mounted (`POST …/blobs/uploads/?mount=…&from=…`, no bytes move),
-//! across registries streamed from source to destination.
+//! image, its blobs; then the referrers; the top manifest is pushed last,
+//! under the tag. Blobs the destination has are skipped (HEAD); on the same
+//! registry the rest are mounted (`POST …/blobs/uploads/?mount=…&from=…`,
+//! no bytes move), across registries streamed from source to destination.
+//!
+//! Referrers (manifests whose `subject` is the image's digest, or a
+//! child's) are listed at the source (API, else the `sha256-<hex>` fallback
+//! tag) and each is copied as an image is (blobs, then its manifest by
+//! digest, unchanged), then their own referrers, [`REFERRER_DEPTH`] levels
+//! deep. A destination that answers the push without `OCI-Subject` has no
+//! referrers API: its fallback index for the subject is extended (read,
+//! merged without duplicates, written once per subject). Within one
+//! repository nothing is copied: referrers attach to the digest, which a
+//! retag keeps.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,14 +30,24 @@ use tokio::task::JoinSet;
 /// Blobs transferred at the same time.
 const PARALLEL_BLOBS: usize = 4;
 
+/// Levels of referrers followed: an image's SBOM is level 1, the SBOM's
+/// signature level 2. Deeper ones are not copied (and logged).
+const REFERRER_DEPTH: usize = 4;
+
+/// Referrer manifests one promote copies at most (a bound on a registry
+/// that lists without end).
+const MAX_REFERRERS: usize = 1000;
+
 pub(crate) use slipway_contract::img_tag::PromoteReport;
 
-/// Copies `source` to `destination`; see the module docs.
+/// Copies `source` to `destination` (and its referrers unless
+/// `with_referrers` is false); see the module docs.
 pub(crate) async fn promote(
     client: &RegistryClient,
     source: &ImageRef,
     destination: &ImageRef,
     dry_run: bool,
+    with_referrers: bool,
 ) -> anyhow::Result<PromoteReport> {
     let top = client
         .fetch_manifest(source)
@@ -35,6 +55,50 @@ pub(crate) async fn promote(
         .with_context(|| format!("cannot read the manifest of `{source}`"))?;
     let from = source.repository();
     let to = destination.repository();
+    let mut report = PromoteReport {
+        source: source.to_string(),
+        destination: destination.to_string(),
+        digest: top.digest.to_string(),
+        dry_run,
+        ..PromoteReport::default()
+    };
+    let mut seen = HashSet::new();
+    let subjects = copy_tree(client, from, to, &top, dry_run, &mut report, &mut seen).await?;
+    if with_referrers && from != to {
+        carry_referrers(
+            client,
+            from,
+            to,
+            &top,
+            subjects,
+            dry_run,
+            &mut report,
+            &mut seen,
+        )
+        .await?;
+    }
+    if !dry_run {
+        let reference = destination
+            .tag()
+            .map_or_else(|| top.digest.to_string(), ToString::to_string);
+        push(client, to, &reference, &top).await?;
+        tracing::info!(%source, %destination, digest = %top.digest, "promoted");
+    }
+    Ok(report)
+}
+
+/// Copies what `top` points at (an index's children, each after its blobs;
+/// an image's blobs), not `top` itself. Returns the digests of `top` and
+/// its children: the subjects whose referrers follow.
+async fn copy_tree(
+    client: &RegistryClient,
+    from: &Repository,
+    to: &Repository,
+    top: &Manifest,
+    dry_run: bool,
+    report: &mut PromoteReport,
+    seen: &mut HashSet<Digest>,
+) -> anyhow::Result<Vec<Digest>> {
     // Children first (by digest), each after its own blobs.
     let images: Vec<Manifest> = match top.content()? {
         Content::Index(children) => {
@@ -50,14 +114,7 @@ pub(crate) async fn promote(
         }
         Content::Image { .. } => vec![top.clone()],
     };
-    let mut report = PromoteReport {
-        source: source.to_string(),
-        destination: destination.to_string(),
-        digest: top.digest.to_string(),
-        dry_run,
-        ..PromoteReport::default()
-    };
-    let mut seen = HashSet::new();
+    let mut digests = vec![top.digest.clone()];
     for image in &images {
         let Content::Image { config, layers } = image.content()? else {
             bail!(
@@ -69,19 +126,110 @@ pub(crate) async fn promote(
             .chain(layers)
             .filter(|blob| seen.insert(blob.digest.clone()))
             .collect();
-        transfer_blobs(client, from, to, blobs, dry_run, &mut report).await?;
-        if image.digest != top.digest && !dry_run {
-            push(client, to, &image.digest.to_string(), image).await?;
+        transfer_blobs(client, from, to, blobs, dry_run, report).await?;
+        if image.digest != top.digest {
+            if !dry_run {
+                push(client, to, &image.digest.to_string(), image).await?;
+            }
+            digests.push(image.digest.clone());
         }
     }
-    if !dry_run {
-        let reference = destination
-            .tag()
-            .map_or_else(|| top.digest.to_string(), ToString::to_string);
-        push(client, to, &reference, &top).await?;
-        tracing::info!(%source, %destination, digest = %top.digest, "promoted");
+    Ok(digests)
+}
+
+/// Copies the referrers of `subjects` (and theirs, [`REFERRER_DEPTH`]
+/// levels) from `from` to `to`; `top` is pushed by digest before the first
+/// one, for registries that want a referrer's subject present.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+async fn carry_referrers(
+    client: &RegistryClient,
+    from: &Repository,
+    to: &Repository,
+    top: &Manifest,
+    subjects: Vec<Digest>,
+    dry_run: bool,
+    report: &mut PromoteReport,
+    seen: &mut HashSet<Digest>,
+) -> anyhow::Result<()> {
+    let mut carried = HashSet::new();
+    let mut top_pushed = false;
+    let mut level = subjects;
+    for depth in 0..=REFERRER_DEPTH {
+        let mut next = Vec::new();
+        for subject in &level {
+            let (listed, _) = client
+                .list_referrers(from, subject)
+                .await
+                .with_context(|| format!("cannot list the referrers of `{from}@{subject}`"))?;
+            if depth == REFERRER_DEPTH {
+                if !listed.is_empty() {
+                    tracing::warn!(%subject, "referrers deeper than {REFERRER_DEPTH} levels are not copied");
+                }
+                continue;
+            }
+            let mut unindexed = Vec::new();
+            for referrer in listed {
+                if !carried.insert(referrer.digest.clone()) {
+                    continue;
+                }
+                if carried.len() > MAX_REFERRERS {
+                    bail!(
+                        "`{from}` lists over {MAX_REFERRERS} referrers for `{}`; not copying them (pass --no-referrers to copy the image alone)",
+                        top.digest
+                    );
+                }
+                let shown = format!("{from}@{}", referrer.digest);
+                let manifest = client
+                    .fetch_manifest_by_digest(from, &referrer.digest)
+                    .await
+                    .with_context(|| {
+                        format!("cannot read referrer `{shown}` of `{subject}`; the destination tag was not written (pass --no-referrers to copy the image alone)")
+                    })?;
+                let tree = copy_tree(client, from, to, &manifest, dry_run, report, seen)
+                    .await
+                    .with_context(|| format!("cannot copy referrer `{shown}` of `{subject}`; the destination tag was not written"))?;
+                if !dry_run {
+                    if !top_pushed {
+                        push(client, to, &top.digest.to_string(), top).await?;
+                        top_pushed = true;
+                    }
+                    let (digest, indexed) = client
+                        .put_referrer(to, &referrer.digest.to_string(), &manifest)
+                        .await
+                        .with_context(|| format!("cannot push referrer `{shown}` of `{subject}` to `{to}`; the destination tag was not written"))?;
+                    if digest != manifest.digest {
+                        bail!(
+                            "`{to}` stored referrer `{}` as `{digest}`; the digest must not change",
+                            manifest.digest
+                        );
+                    }
+                    if !indexed {
+                        unindexed.push(referrer);
+                    }
+                }
+                report.referrers_copied += 1;
+                next.extend(tree);
+            }
+            if !unindexed.is_empty()
+                && client
+                    .add_to_fallback_index(to, subject, &unindexed)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot write the referrers tag `{to}:{}`; the destination tag was not written",
+                            slipway_registry::referrers::fallback_tag(subject)
+                        )
+                    })?
+            {
+                report.referrer_tags_updated += 1;
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        level = next;
     }
-    Ok(report)
+    Ok(())
 }
 
 async fn push(

@@ -360,3 +360,19 @@ fn a_ci_variable_of_the_wrong_form_names_the_variable() {
         assert_eq!(stderr(&output), format!("{expected}\n"), "{env:?}");
     }
 }
+
+#[test]
+fn a_referrers_artifact_type_that_is_no_media_type_states_the_form() {
+    check(
+        &["referrers", IMAGE, "--artifact-type", "spdx json"],
+        "error: invalid value 'spdx json' for '--artifact-type <TYPE>': `spdx json` is not a media type: expected `type/subtype` (letters, digits and `!#$&^_.+-`), e.g. `application/spdx+json`",
+    );
+}
+
+#[test]
+fn referrers_of_a_short_digest_states_the_digest_form() {
+    check(
+        &["referrers", "127.0.0.1:5000/team/app@sha256:abc123"],
+        "invalid digest `sha256:abc123` in `127.0.0.1:5000/team/app@sha256:abc123`: expected `sha256:` followed by 64 lowercase hex digits",
+    );
+}

@@ -129,6 +129,8 @@ fn an_index_is_applied_and_promoted_intact_without_moving_layers() {
             "blobs_skipped": 0,
             "bytes_copied": 0,
             "dry_run": false,
+            "referrers_copied": 0,
+            "referrer_tags_updated": 0,
         })
     );
     let promoted_raw = raw(&format!("{destination}:build-1"));
@@ -467,7 +469,7 @@ fn bad_input_and_missing_images_are_reported() {
 #[test]
 fn registry_commands_explain_themselves() {
     let dir = tempfile::tempdir().unwrap();
-    for command in ["apply", "promote", "resolve", "ls"] {
+    for command in ["apply", "promote", "referrers", "resolve", "ls"] {
         let output = img_tag(dir.path(), &[command, "--help"], &[], None);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         insta::assert_snapshot!(format!("{command}_help"), stdout(&output));
