@@ -601,15 +601,22 @@ impl Step<'_> {
         );
         let pid_file = self.layout.command_pid();
         let (reads, secrets) = plan::secret_reads(&self.job.secret_vars);
+        let nonce = plan::nonce();
+        let (upload_tag, holder_tag) = (plan::upload_tag(&nonce), remote::holder_tag(&nonce));
         // The secrets are read first, then the stream is unpacked, before
         // the supervision writes anything: a full disk fails the upload.
         let line = format!(
             "{}{reads}{}{}",
-            holder.map_or_else(String::new, |h| remote::holder_line(self.layout, h.len())),
+            holder.map_or_else(String::new, |h| remote::holder_line(
+                self.layout,
+                h.len(),
+                &nonce
+            )),
             plan::unpack_line(
                 &self.job.remote_path,
                 &upload.names(),
-                upload.changed.iter().map(|f| f.size).sum()
+                upload.changed.iter().map(|f| f.size).sum(),
+                &nonce
             ),
             plan::supervised_command_line(
                 &pid_file.to_string_lossy(),
@@ -639,7 +646,7 @@ impl Step<'_> {
             true,
             |text| {
                 // The line's own failures are reported as such, not as output.
-                if text != plan::UPLOAD_TAG && text != remote::HOLDER_TAG {
+                if text != upload_tag && text != holder_tag {
                     self.progress.println(&format!("{} | {text}", self.host));
                 }
                 if last_lines.len() == 5 {
@@ -672,12 +679,12 @@ impl Step<'_> {
             }
         };
         if exit == Exit::Status(remote::HOLDER_FAILED)
-            && last_lines.back().is_some_and(|l| l == remote::HOLDER_TAG)
+            && last_lines.back().is_some_and(|l| *l == holder_tag)
         {
             let output: Vec<&str> = last_lines
                 .iter()
                 .map(String::as_str)
-                .filter(|l| *l != remote::HOLDER_TAG)
+                .filter(|l| *l != holder_tag)
                 .collect();
             anyhow::bail!(
                 "cannot record who holds the lock: cannot write `{}` on the host: {}",
@@ -688,12 +695,12 @@ impl Step<'_> {
         // The stream did not arrive whole (a full disk, cut short): nothing
         // was moved into place and nothing ran, so nothing is recorded.
         if exit == Exit::Status(plan::UPLOAD_FAILED)
-            && last_lines.back().is_some_and(|l| l == plan::UPLOAD_TAG)
+            && last_lines.back().is_some_and(|l| *l == upload_tag)
         {
             let output: Vec<&str> = last_lines
                 .iter()
                 .map(String::as_str)
-                .filter(|l| *l != plan::UPLOAD_TAG)
+                .filter(|l| *l != upload_tag)
                 .collect();
             let output = output.join("\n");
             // `tar` names the file it could not write.
