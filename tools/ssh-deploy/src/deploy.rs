@@ -176,6 +176,10 @@ fn deploy_locked(
             |holder| remote::describe(&holder),
         )
     };
+    // The command line's and the record's login shells start now, while
+    // the lock holder's does (see `ssh::Warm`).
+    let warm_line = ssh::warm(&session);
+    let warm_record = ssh::warm(&session);
     let lock = match lock::acquire(&session, &lock_file, job.lock_wait, io, || {
         task.message(&format!("waiting for the lock, {}", who()));
     })? {
@@ -267,6 +271,8 @@ fn deploy_locked(
             host: &report.host,
             io,
             lock_pid: lock.pid,
+            warm_line: std::cell::RefCell::new(warm_line),
+            warm_record: std::cell::RefCell::new(warm_record),
         };
         let note = match (&job.images, target) {
             (_, Some(target)) => Note::of_rollback(target, rollback_of),
@@ -512,6 +518,10 @@ struct Step<'a> {
     io: Duration,
     /// The PID of the lock holder on the host, which the command's watchdog follows.
     lock_pid: u32,
+    /// Login shells started while the lock was taken, for the first
+    /// command line and the first record (later ones start their own).
+    warm_line: std::cell::RefCell<Option<ssh::Warm>>,
+    warm_record: std::cell::RefCell<Option<ssh::Warm>>,
 }
 
 /// What a release's record says besides its images.
@@ -581,6 +591,7 @@ impl Step<'_> {
             };
             remote::record(
                 self.session,
+                self.warm_record.borrow_mut().take(),
                 self.sftp,
                 self.layout,
                 &release,
@@ -634,6 +645,7 @@ impl Step<'_> {
         let mut last_lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
         let streamed = ssh::exec_streamed(
             self.session,
+            self.warm_line.borrow_mut().take(),
             &line,
             ssh::Stdin {
                 head: holder.unwrap_or_default(),
@@ -772,6 +784,7 @@ impl Step<'_> {
                 let stop = plan::stop_command_line(&pid_file.to_string_lossy());
                 match ssh::exec_streamed(
                     self.session,
+                    None,
                     &stop,
                     ssh::Stdin::default(),
                     STOP_TIMEOUT,

@@ -219,6 +219,7 @@ type AlsoWritten = Result<(), String>;
 #[allow(clippy::too_many_arguments)] // Each is one fact of the one write.
 fn write_atomic(
     session: &ssh2::Session,
+    warm: Option<crate::ssh::Warm>,
     layout: &Layout,
     before: &str,
     path: &Path,
@@ -246,7 +247,7 @@ fn write_atomic(
             stdin.extend_from_slice(also.contents);
         }
     }
-    let (status, output) = crate::ssh::run_captured(session, &line, &stdin, io)
+    let (status, output) = crate::ssh::run_captured_on(session, warm, &line, &stdin, io)
         .with_context(|| format!("cannot write `{shown}` on the host"))?;
     if status != 0 {
         anyhow::bail!("cannot write `{shown}` on the host: {}", reason(&output));
@@ -362,6 +363,7 @@ pub(crate) fn next_release(id: u64) -> anyhow::Result<u64> {
 /// its failure is a warning.
 pub(crate) fn record(
     session: &ssh2::Session,
+    warm: Option<crate::ssh::Warm>,
     sftp: &ssh2::Sftp,
     layout: &Layout,
     release: &Release,
@@ -378,6 +380,7 @@ pub(crate) fn record(
     });
     let written = write_atomic(
         session,
+        warm,
         layout,
         "",
         &path,
