@@ -86,7 +86,7 @@ pub(crate) fn deploy(
     identity: &Identity,
     job: &Job,
     progress: &Progress,
-    session: Option<ssh2::Session>,
+    session: Option<(ssh2::Session, ssh::Warms)>,
 ) -> HostReport {
     let name = host.to_string();
     let task = progress.task(&name, "connecting");
@@ -133,13 +133,17 @@ fn deploy_locked(
     progress: &Progress,
     task: &Task,
     report: &mut HostReport,
-    session: Option<ssh2::Session>,
+    session: Option<(ssh2::Session, ssh::Warms)>,
 ) -> anyhow::Result<()> {
     let io = connection.timeout;
     // A preflight connection idle through earlier batches may have died.
-    let session = match session.filter(ssh::answers) {
+    let (session, warms) = match session.filter(|(session, _)| ssh::answers(session)) {
         Some(session) => session,
-        None => open(host, connection)?,
+        None => {
+            let session = open(host, connection)?;
+            let warms = ssh::Warms::start(&session);
+            (session, warms)
+        }
     };
     let sftp = session.sftp().context("cannot start SFTP")?;
     // An instance is made active (and given its port) on the host first.
@@ -176,11 +180,14 @@ fn deploy_locked(
             |holder| remote::describe(&holder),
         )
     };
-    // The command line's and the record's login shells start now, while
-    // the lock holder's does (see `ssh::Warm`).
-    let warm_line = ssh::warm(&session);
-    let warm_record = ssh::warm(&session);
-    let lock = match lock::acquire(&session, &lock_file, job.lock_wait, io, || {
+    // The lock holder's, the command line's and the record's login shells
+    // started with the preflight's (see `ssh::Warm`).
+    let ssh::Warms {
+        lock: warm_lock,
+        line: warm_line,
+        record: warm_record,
+    } = warms;
+    let lock = match lock::acquire(&session, warm_lock, &lock_file, job.lock_wait, io, || {
         task.message(&format!("waiting for the lock, {}", who()));
     })? {
         Acquired::Held(lock) => lock,

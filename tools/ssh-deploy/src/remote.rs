@@ -361,6 +361,10 @@ pub(crate) fn next_release(id: u64) -> anyhow::Result<u64> {
 /// `keep`. `manifest` (from [`manifest`]) is written in the same remote
 /// command, after the record; losing it only costs uploads next time, so
 /// its failure is a warning.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each is one fact of the one record"
+)]
 pub(crate) fn record(
     session: &ssh2::Session,
     warm: Option<crate::ssh::Warm>,

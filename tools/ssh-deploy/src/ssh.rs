@@ -492,6 +492,26 @@ impl Drop for Warm {
     }
 }
 
+/// The warm channels of one deploy's steps: the lock holder, the first
+/// command line and the first release record.
+#[derive(Default)]
+pub(crate) struct Warms {
+    pub(crate) lock: Option<Warm>,
+    pub(crate) line: Option<Warm>,
+    pub(crate) record: Option<Warm>,
+}
+
+impl Warms {
+    /// Starts all three on `session`.
+    pub(crate) fn start(session: &ssh2::Session) -> Warms {
+        Warms {
+            lock: warm(session),
+            line: warm(session),
+            record: warm(session),
+        }
+    }
+}
+
 /// Starts a [`Warm`] channel; `None` if the host refuses one (the step then
 /// opens its own).
 pub(crate) fn warm(session: &ssh2::Session) -> Option<Warm> {
@@ -508,7 +528,7 @@ pub(crate) fn warm(session: &ssh2::Session) -> Option<Warm> {
 
 /// A channel running `command`: on `warm` if given and `command` is one
 /// line, else on a new channel. Output of both is merged.
-fn start(
+pub(crate) fn start(
     session: &ssh2::Session,
     command: &str,
     warm: Option<Warm>,
@@ -833,6 +853,10 @@ impl Lines {
 /// `tar` sees the stream end short and the command line stops without
 /// moving anything. A local file that cannot be read ends the stream too;
 /// the error is returned once the host's line has stopped.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the channel, the line, its stdin and its bounds"
+)]
 pub(crate) fn exec_streamed(
     session: &ssh2::Session,
     warm: Option<Warm>,
