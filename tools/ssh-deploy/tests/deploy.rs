@@ -157,6 +157,25 @@ fn a_command_printing_the_upload_or_holder_marker_fails_as_itself() {
     }
 }
 
+/// A command of several lines cannot go as the one line a warm channel
+/// reads (see `ssh::Warm`): it runs on a channel of its own, whole.
+#[test]
+fn a_command_of_several_lines_runs_whole() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        "command = \"\"\"\necho first\necho second > lines.txt\n\"\"\"",
+        &[("compose.yml", "services: {}\n", 0o644)],
+    );
+    let image = format!("app={}", fake_ref(1));
+    let (code, report, stderr) =
+        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+    assert!(stderr.contains("| first"), "{stderr}");
+    assert_eq!(project.remote_file("lines.txt"), "second\n");
+    assert_eq!(project.release(1)["result"], "deployed");
+}
+
 #[test]
 fn a_command_that_runs_too_long_fails_at_the_timeout() {
     let sshd = Sshd::start();
