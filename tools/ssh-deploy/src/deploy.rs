@@ -86,7 +86,7 @@ pub(crate) fn deploy(
     identity: &Identity,
     job: &Job,
     progress: &Progress,
-    session: Option<ssh2::Session>,
+    session: Option<(ssh2::Session, ssh::Warms)>,
 ) -> HostReport {
     let name = host.to_string();
     let task = progress.task(&name, "connecting");
@@ -133,13 +133,17 @@ fn deploy_locked(
     progress: &Progress,
     task: &Task,
     report: &mut HostReport,
-    session: Option<ssh2::Session>,
+    session: Option<(ssh2::Session, ssh::Warms)>,
 ) -> anyhow::Result<()> {
     let io = connection.timeout;
     // A preflight connection idle through earlier batches may have died.
-    let session = match session.filter(ssh::answers) {
+    let (session, warms) = match session.filter(|(session, _)| ssh::answers(session)) {
         Some(session) => session,
-        None => open(host, connection)?,
+        None => {
+            let session = open(host, connection)?;
+            let warms = ssh::Warms::start(&session);
+            (session, warms)
+        }
     };
     let sftp = session.sftp().context("cannot start SFTP")?;
     // An instance is made active (and given its port) on the host first.
@@ -176,7 +180,14 @@ fn deploy_locked(
             |holder| remote::describe(&holder),
         )
     };
-    let lock = match lock::acquire(&session, &lock_file, job.lock_wait, io, || {
+    // The lock holder's, the command line's and the record's login shells
+    // started with the preflight's (see `ssh::Warm`).
+    let ssh::Warms {
+        lock: warm_lock,
+        line: warm_line,
+        record: warm_record,
+    } = warms;
+    let lock = match lock::acquire(&session, warm_lock, &lock_file, job.lock_wait, io, || {
         task.message(&format!("waiting for the lock, {}", who()));
     })? {
         Acquired::Held(lock) => lock,
@@ -267,6 +278,8 @@ fn deploy_locked(
             host: &report.host,
             io,
             lock_pid: lock.pid,
+            warm_line: std::cell::RefCell::new(warm_line),
+            warm_record: std::cell::RefCell::new(warm_record),
         };
         let note = match (&job.images, target) {
             (_, Some(target)) => Note::of_rollback(target, rollback_of),
@@ -512,6 +525,10 @@ struct Step<'a> {
     io: Duration,
     /// The PID of the lock holder on the host, which the command's watchdog follows.
     lock_pid: u32,
+    /// Login shells started while the lock was taken, for the first
+    /// command line and the first record (later ones start their own).
+    warm_line: std::cell::RefCell<Option<ssh::Warm>>,
+    warm_record: std::cell::RefCell<Option<ssh::Warm>>,
 }
 
 /// What a release's record says besides its images.
@@ -581,6 +598,7 @@ impl Step<'_> {
             };
             remote::record(
                 self.session,
+                self.warm_record.borrow_mut().take(),
                 self.sftp,
                 self.layout,
                 &release,
@@ -601,15 +619,22 @@ impl Step<'_> {
         );
         let pid_file = self.layout.command_pid();
         let (reads, secrets) = plan::secret_reads(&self.job.secret_vars);
+        let nonce = plan::nonce();
+        let (upload_tag, holder_tag) = (plan::upload_tag(&nonce), remote::holder_tag(&nonce));
         // The secrets are read first, then the stream is unpacked, before
         // the supervision writes anything: a full disk fails the upload.
         let line = format!(
             "{}{reads}{}{}",
-            holder.map_or_else(String::new, |h| remote::holder_line(self.layout, h.len())),
+            holder.map_or_else(String::new, |h| remote::holder_line(
+                self.layout,
+                h.len(),
+                &nonce
+            )),
             plan::unpack_line(
                 &self.job.remote_path,
                 &upload.names(),
-                upload.changed.iter().map(|f| f.size).sum()
+                upload.changed.iter().map(|f| f.size).sum(),
+                &nonce
             ),
             plan::supervised_command_line(
                 &pid_file.to_string_lossy(),
@@ -627,6 +652,7 @@ impl Step<'_> {
         let mut last_lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
         let streamed = ssh::exec_streamed(
             self.session,
+            self.warm_line.borrow_mut().take(),
             &line,
             ssh::Stdin {
                 head: holder.unwrap_or_default(),
@@ -639,7 +665,7 @@ impl Step<'_> {
             true,
             |text| {
                 // The line's own failures are reported as such, not as output.
-                if text != plan::UPLOAD_TAG && text != remote::HOLDER_TAG {
+                if text != upload_tag && text != holder_tag {
                     self.progress.println(&format!("{} | {text}", self.host));
                 }
                 if last_lines.len() == 5 {
@@ -672,12 +698,12 @@ impl Step<'_> {
             }
         };
         if exit == Exit::Status(remote::HOLDER_FAILED)
-            && last_lines.back().is_some_and(|l| l == remote::HOLDER_TAG)
+            && last_lines.back().is_some_and(|l| *l == holder_tag)
         {
             let output: Vec<&str> = last_lines
                 .iter()
                 .map(String::as_str)
-                .filter(|l| *l != remote::HOLDER_TAG)
+                .filter(|l| *l != holder_tag)
                 .collect();
             anyhow::bail!(
                 "cannot record who holds the lock: cannot write `{}` on the host: {}",
@@ -688,12 +714,12 @@ impl Step<'_> {
         // The stream did not arrive whole (a full disk, cut short): nothing
         // was moved into place and nothing ran, so nothing is recorded.
         if exit == Exit::Status(plan::UPLOAD_FAILED)
-            && last_lines.back().is_some_and(|l| l == plan::UPLOAD_TAG)
+            && last_lines.back().is_some_and(|l| *l == upload_tag)
         {
             let output: Vec<&str> = last_lines
                 .iter()
                 .map(String::as_str)
-                .filter(|l| *l != plan::UPLOAD_TAG)
+                .filter(|l| *l != upload_tag)
                 .collect();
             let output = output.join("\n");
             // `tar` names the file it could not write.
@@ -765,6 +791,7 @@ impl Step<'_> {
                 let stop = plan::stop_command_line(&pid_file.to_string_lossy());
                 match ssh::exec_streamed(
                     self.session,
+                    None,
                     &stop,
                     ssh::Stdin::default(),
                     STOP_TIMEOUT,

@@ -57,7 +57,7 @@ pub(crate) fn deploy(
         .collect();
     let all: Vec<usize> = (0..hosts.len()).collect();
     // Each host's preflight connection, which its deploy goes on with.
-    let sessions: Vec<std::sync::Mutex<Option<ssh2::Session>>> =
+    let sessions: Vec<std::sync::Mutex<Option<(ssh2::Session, crate::ssh::Warms)>>> =
         hosts.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let task = progress.task("preflight", "checking every host");
     let checked = parallel(&all, |i| {

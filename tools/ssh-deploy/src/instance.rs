@@ -326,7 +326,7 @@ pub(crate) fn claim(
             })?;
         }
     }
-    let lock = match lock::acquire(session, &env_lock(&selected.base), wait, io, || {})? {
+    let lock = match lock::acquire(session, None, &env_lock(&selected.base), wait, io, || {})? {
         Acquired::Held(lock) => lock,
         Acquired::Busy => anyhow::bail!(
             "the instances of this env are locked by another deploy or destroy (`{}`) past the lock wait",
@@ -557,7 +557,7 @@ fn destroy_on(
         remote::prepare(sftp, &layout)?;
         let lock_file = layout.lock_file().to_string_lossy().into_owned();
         held = Some(
-            match lock::acquire(session, &lock_file, teardown.lock_wait, io, || {})? {
+            match lock::acquire(session, None, &lock_file, teardown.lock_wait, io, || {})? {
                 Acquired::Held(lock) => lock,
                 Acquired::Busy => anyhow::bail!(
                     "instance `{}` of env `{}` on `{host}` is locked by a deploy; waited {} (`--lock-wait`)",
@@ -627,6 +627,7 @@ fn destroy_on(
     // The record is the env's: written under the env's instance lock.
     let env_lock = match lock::acquire(
         session,
+        None,
         &env_lock(&selected.base),
         teardown.lock_wait,
         io,

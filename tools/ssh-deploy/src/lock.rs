@@ -54,6 +54,7 @@ pub(crate) enum Acquired {
 /// (calling `on_wait` once if it must wait).
 pub(crate) fn acquire(
     session: &ssh2::Session,
+    warm: Option<crate::ssh::Warm>,
     lock_file: &str,
     wait: Duration,
     io: Duration,
@@ -67,12 +68,7 @@ pub(crate) fn acquire(
         heartbeat_timeout(io).as_secs(),
     );
     session.set_timeout(millis(io));
-    let mut channel = session
-        .channel_session()
-        .context("cannot open a channel for the lock")?;
-    channel.handle_extended_data(ssh2::ExtendedData::Merge)?;
-    channel
-        .exec(&line)
+    let mut channel = crate::ssh::start(session, &line, warm)
         .with_context(|| format!("cannot start the lock holder on `{lock_file}`"))?;
     let deadline = Instant::now() + wait.max(Duration::from_secs(2)) + io;
     let mut pending: Vec<u8> = Vec::new();

@@ -257,9 +257,29 @@ pub(crate) const STAGING: &str = ".slipway/staging";
 
 /// The status, and the line printed before it, of a command line whose
 /// upload did not arrive whole (cut short, a full disk): nothing was moved
-/// into place and nothing was run.
+/// into place and nothing was run. The line ends with the command line's
+/// [`nonce`], so a command printing it and exiting 85 is still the
+/// command failing.
 pub(crate) const UPLOAD_FAILED: i32 = 85;
-pub(crate) const UPLOAD_TAG: &str = "slipway-upload: failed";
+pub(crate) fn upload_tag(nonce: &str) -> String {
+    format!("slipway-upload: failed {nonce}")
+}
+
+/// A fresh random word (16 hex digits) for one command line's markers
+/// ([`upload_tag`], `remote::holder_tag`): never in a file, never the same
+/// twice, so no command's output can be taken for the line's own.
+pub(crate) fn nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
 
 /// A stream from this size on is unpacked with large records.
 pub(crate) const LARGE_STREAM: u64 = 1 << 20;
@@ -273,7 +293,12 @@ pub(crate) const LARGE_STREAM: u64 = 1 << 20;
 /// (`-b 2048 -B`; busybox has no such flag, so it is asked first): its
 /// default 10 KiB records take 20,000 reads and writes for 200 MB, which
 /// made the unpacking twice as slow as `cat`.
-pub(crate) fn unpack_line(remote_path: &str, staged: &[String], stream_size: u64) -> String {
+pub(crate) fn unpack_line(
+    remote_path: &str,
+    staged: &[String],
+    stream_size: u64,
+    nonce: &str,
+) -> String {
     let mut line = String::new();
     if !staged.is_empty() {
         let staging = |name: &str| shell_quote(&format!("{STAGING}/{name}"));
@@ -299,7 +324,8 @@ pub(crate) fn unpack_line(remote_path: &str, staged: &[String], stream_size: u64
         }
         let _ = write!(
             line,
-            " 2>/dev/null || sync; }} || {{ rm -rf {STAGING}; echo '{UPLOAD_TAG}' >&2; exit {UPLOAD_FAILED}; }}; }} && "
+            " 2>/dev/null || sync; }} || {{ rm -rf {STAGING}; echo '{}' >&2; exit {UPLOAD_FAILED}; }}; }} && ",
+            upload_tag(nonce)
         );
     }
     line
@@ -762,7 +788,7 @@ mod tests {
         assert_eq!(
             format!(
                 "{}{}",
-                unpack_line("/srv/my app", &staged, 42),
+                unpack_line("/srv/my app", &staged, 42, "n0nce"),
                 remote_command_line("/srv/my app", &staged, &vars, command)
             ),
             expected
@@ -775,7 +801,7 @@ mod tests {
             &["a/x", "top", "a/y", "b/c/z"],
             &[],
             "./deploy.sh",
-            "cd '/srv/my app' && { rm -rf .slipway/staging && mkdir .slipway/staging && tar -x -p -o -f - -C .slipway/staging && [ -f .slipway/staging/.slipway-end ] && { sync -- .slipway/staging/a/x .slipway/staging/top .slipway/staging/a/y .slipway/staging/b/c/z 2>/dev/null || sync; } || { rm -rf .slipway/staging; echo 'slipway-upload: failed' >&2; exit 85; }; } && cd '/srv/my app' && mkdir -p -- a b/c && mv -f -- .slipway/staging/top ./ && mv -f -- .slipway/staging/a/x .slipway/staging/a/y a/ && mv -f -- .slipway/staging/b/c/z b/c/ && rm -rf .slipway/staging && exec env sh -c ./deploy.sh",
+            "cd '/srv/my app' && { rm -rf .slipway/staging && mkdir .slipway/staging && tar -x -p -o -f - -C .slipway/staging && [ -f .slipway/staging/.slipway-end ] && { sync -- .slipway/staging/a/x .slipway/staging/top .slipway/staging/a/y .slipway/staging/b/c/z 2>/dev/null || sync; } || { rm -rf .slipway/staging; echo 'slipway-upload: failed n0nce' >&2; exit 85; }; } && cd '/srv/my app' && mkdir -p -- a b/c && mv -f -- .slipway/staging/top ./ && mv -f -- .slipway/staging/a/x .slipway/staging/a/y a/ && mv -f -- .slipway/staging/b/c/z b/c/ && rm -rf .slipway/staging && exec env sh -c ./deploy.sh",
         );
     }
 
@@ -908,10 +934,20 @@ mod tests {
     #[test]
     fn a_large_stream_is_unpacked_in_large_records_by_gnu_tar() {
         assert_eq!(
-            unpack_line("/srv", &["big".to_owned()], LARGE_STREAM),
-            "cd /srv && { rm -rf .slipway/staging && mkdir .slipway/staging && case $(tar --version 2>/dev/null) in *GNU*) tar -x -p -o -b 2048 -B -f - -C .slipway/staging;; *) tar -x -p -o -f - -C .slipway/staging;; esac && [ -f .slipway/staging/.slipway-end ] && { sync -- .slipway/staging/big 2>/dev/null || sync; } || { rm -rf .slipway/staging; echo 'slipway-upload: failed' >&2; exit 85; }; } && "
+            unpack_line("/srv", &["big".to_owned()], LARGE_STREAM, "n0nce"),
+            "cd /srv && { rm -rf .slipway/staging && mkdir .slipway/staging && case $(tar --version 2>/dev/null) in *GNU*) tar -x -p -o -b 2048 -B -f - -C .slipway/staging;; *) tar -x -p -o -f - -C .slipway/staging;; esac && [ -f .slipway/staging/.slipway-end ] && { sync -- .slipway/staging/big 2>/dev/null || sync; } || { rm -rf .slipway/staging; echo 'slipway-upload: failed n0nce' >&2; exit 85; }; } && "
         );
-        assert_eq!(unpack_line("/srv", &[], LARGE_STREAM), "");
+        assert_eq!(unpack_line("/srv", &[], LARGE_STREAM, "n0nce"), "");
+    }
+
+    #[test]
+    fn each_nonce_is_16_hex_digits_and_new() {
+        let (a, b) = (nonce(), nonce());
+        assert_ne!(a, b);
+        for n in [&a, &b] {
+            assert_eq!(n.len(), 16, "{n}");
+            assert!(n.bytes().all(|c| c.is_ascii_hexdigit()), "{n}");
+        }
     }
 
     #[test]
@@ -929,7 +965,7 @@ mod tests {
                 ("SLIPWAY_RELEASE", "3"),
             ],
             "./deploy.sh && echo 'done'",
-            "cd '/srv/my app' && { rm -rf .slipway/staging && mkdir .slipway/staging && tar -x -p -o -f - -C .slipway/staging && [ -f .slipway/staging/.slipway-end ] && { sync -- .slipway/staging/deploy.env '.slipway/staging/it'\\''s here/x' 2>/dev/null || sync; } || { rm -rf .slipway/staging; echo 'slipway-upload: failed' >&2; exit 85; }; } && cd '/srv/my app' && mkdir -p -- 'it'\\''s here' && mv -f -- .slipway/staging/deploy.env ./ && mv -f -- '.slipway/staging/it'\\''s here/x' 'it'\\''s here'/ && rm -rf .slipway/staging && exec env 'APP_IMAGE=$(touch /tmp/pwned)' SLIPWAY_RELEASE=3 sh -c './deploy.sh && echo '\\''done'\\'''",
+            "cd '/srv/my app' && { rm -rf .slipway/staging && mkdir .slipway/staging && tar -x -p -o -f - -C .slipway/staging && [ -f .slipway/staging/.slipway-end ] && { sync -- .slipway/staging/deploy.env '.slipway/staging/it'\\''s here/x' 2>/dev/null || sync; } || { rm -rf .slipway/staging; echo 'slipway-upload: failed n0nce' >&2; exit 85; }; } && cd '/srv/my app' && mkdir -p -- 'it'\\''s here' && mv -f -- .slipway/staging/deploy.env ./ && mv -f -- '.slipway/staging/it'\\''s here/x' 'it'\\''s here'/ && rm -rf .slipway/staging && exec env 'APP_IMAGE=$(touch /tmp/pwned)' SLIPWAY_RELEASE=3 sh -c './deploy.sh && echo '\\''done'\\'''",
         );
     }
 

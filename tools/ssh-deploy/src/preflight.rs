@@ -26,15 +26,17 @@ pub(crate) struct Checks {
 
 /// Checks `host`; the error says what failed. Returns the open
 /// connection, which the deploy goes on with: a connection costs far more
-/// (150–300 ms) than any step on it.
+/// (150–300 ms) than any step on it, with the deploy's [`ssh::Warms`],
+/// whose login shells start alongside the preflight's own.
 pub(crate) fn check(
     host: &Host,
     connection: &Connection,
     job: &Job,
     checks: &Checks,
-) -> anyhow::Result<ssh2::Session> {
+) -> anyhow::Result<(ssh2::Session, ssh::Warms)> {
     let io = connection.timeout;
     let session = deploy::open(host, connection)?;
+    let warms = ssh::Warms::start(&session);
     if let Some(selected) = &job.instance {
         crate::instance::preflight(&session, selected)?;
     }
@@ -104,7 +106,7 @@ pub(crate) fn check(
             }
         );
     }
-    Ok(session)
+    Ok((session, warms))
 }
 
 /// A byte count for people: `12 KiB`, `3 MiB`.

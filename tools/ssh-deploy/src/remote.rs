@@ -133,22 +133,27 @@ pub(crate) fn prepare(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<()> 
 
 /// The status, and the line printed before it, of a command line that
 /// could not record who holds the lock: nothing else of it ran.
+/// The line ends with the command line's `plan::nonce`, as
+/// `plan::upload_tag`'s does.
 pub(crate) const HOLDER_FAILED: i32 = 87;
-pub(crate) const HOLDER_TAG: &str = "slipway-holder: failed";
+pub(crate) fn holder_tag(nonce: &str) -> String {
+    format!("slipway-holder: failed {nonce}")
+}
 
 /// The start of a deploy's first command line: remove what an interrupted
 /// deploy may have left (as [`remove_leftovers`] does), then write who
 /// holds the lock, atomically, from the first `size` bytes of stdin; on
 /// failure the line stops with [`HOLDER_FAILED`]. Part of the command line,
 /// not a command of its own: each command costs a login shell on the host.
-pub(crate) fn holder_line(layout: &Layout, size: usize) -> String {
+pub(crate) fn holder_line(layout: &Layout, size: usize, nonce: &str) -> String {
     // The removal is best effort, as in `remove_leftovers`: it never stops
     // the write (`;`), and says nothing.
     format!(
-        "{}( {} ) >/dev/null 2>&1; ( {} ) || {{ echo '{HOLDER_TAG}' >&2; exit {HOLDER_FAILED}; }}; ",
+        "{}( {} ) >/dev/null 2>&1; ( {} ) || {{ echo '{}' >&2; exit {HOLDER_FAILED}; }}; ",
         layout.guard(),
         leftovers_line(layout),
-        crate::plan::write_sized_file_line(&layout.holder().to_string_lossy(), 0o600, size)
+        crate::plan::write_sized_file_line(&layout.holder().to_string_lossy(), 0o600, size),
+        holder_tag(nonce)
     )
 }
 
@@ -214,6 +219,7 @@ type AlsoWritten = Result<(), String>;
 #[allow(clippy::too_many_arguments)] // Each is one fact of the one write.
 fn write_atomic(
     session: &ssh2::Session,
+    warm: Option<crate::ssh::Warm>,
     layout: &Layout,
     before: &str,
     path: &Path,
@@ -241,7 +247,7 @@ fn write_atomic(
             stdin.extend_from_slice(also.contents);
         }
     }
-    let (status, output) = crate::ssh::run_captured(session, &line, &stdin, io)
+    let (status, output) = crate::ssh::run_captured_on(session, warm, &line, &stdin, io)
         .with_context(|| format!("cannot write `{shown}` on the host"))?;
     if status != 0 {
         anyhow::bail!("cannot write `{shown}` on the host: {}", reason(&output));
@@ -355,8 +361,13 @@ pub(crate) fn next_release(id: u64) -> anyhow::Result<u64> {
 /// `keep`. `manifest` (from [`manifest`]) is written in the same remote
 /// command, after the record; losing it only costs uploads next time, so
 /// its failure is a warning.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each is one fact of the one record"
+)]
 pub(crate) fn record(
     session: &ssh2::Session,
+    warm: Option<crate::ssh::Warm>,
     sftp: &ssh2::Sftp,
     layout: &Layout,
     release: &Release,
@@ -373,6 +384,7 @@ pub(crate) fn record(
     });
     let written = write_atomic(
         session,
+        warm,
         layout,
         "",
         &path,

@@ -462,6 +462,91 @@ fn handshake(
 /// command that prints gigabytes must not grow memory without bound.
 pub(crate) const MAX_CAPTURED: usize = 64 * 1024;
 
+/// What a [`Warm`] channel runs: the user's login shell (and its rc files)
+/// starts at once, then waits for its command line, one line on stdin.
+/// `read` takes a byte at a time from a pipe or socket, so what follows
+/// the line on stdin is the command line's own.
+const TRAMPOLINE: &str = "IFS= read -r slipway_line && eval \"$slipway_line\"";
+
+/// A channel whose login shell was started ahead of its command line. Each
+/// exec request runs the user's login shell, which reads `~/.bashrc` (a
+/// heavy one takes 100–500 ms); started early, that time passes while the
+/// deploy does something else (takes the lock, uploads), and the command
+/// line then starts in a round trip. Dropped unused, its shell reads the
+/// end of its stdin and exits.
+pub(crate) struct Warm {
+    channel: Option<ssh2::Channel>,
+    session: ssh2::Session,
+}
+
+impl Drop for Warm {
+    fn drop(&mut self) {
+        if let Some(mut channel) = self.channel.take() {
+            // Unused: its shell sees the end of stdin and exits; the channel
+            // is freed without waiting for the host.
+            self.session.set_blocking(false);
+            let _ = channel.send_eof();
+            drop(channel);
+            self.session.set_blocking(true);
+        }
+    }
+}
+
+/// The warm channels of one deploy's steps: the lock holder, the first
+/// command line and the first release record.
+#[derive(Default)]
+pub(crate) struct Warms {
+    pub(crate) lock: Option<Warm>,
+    pub(crate) line: Option<Warm>,
+    pub(crate) record: Option<Warm>,
+}
+
+impl Warms {
+    /// Starts all three on `session`.
+    pub(crate) fn start(session: &ssh2::Session) -> Warms {
+        Warms {
+            lock: warm(session),
+            line: warm(session),
+            record: warm(session),
+        }
+    }
+}
+
+/// Starts a [`Warm`] channel; `None` if the host refuses one (the step then
+/// opens its own).
+pub(crate) fn warm(session: &ssh2::Session) -> Option<Warm> {
+    let mut channel = session.channel_session().ok()?;
+    channel
+        .handle_extended_data(ssh2::ExtendedData::Merge)
+        .ok()?;
+    channel.exec(TRAMPOLINE).ok()?;
+    Some(Warm {
+        channel: Some(channel),
+        session: session.clone(),
+    })
+}
+
+/// A channel running `command`: on `warm` if given and `command` is one
+/// line, else on a new channel. Output of both is merged.
+pub(crate) fn start(
+    session: &ssh2::Session,
+    command: &str,
+    warm: Option<Warm>,
+) -> anyhow::Result<ssh2::Channel> {
+    if let Some(mut channel) = warm
+        .filter(|_| !command.contains('\n'))
+        .and_then(|mut warm| warm.channel.take())
+    {
+        channel.write_all(command.as_bytes())?;
+        channel.write_all(b"\n")?;
+        return Ok(channel);
+    }
+    let mut channel = session.channel_session()?;
+    channel.handle_extended_data(ssh2::ExtendedData::Merge)?;
+    channel.exec(command)?;
+    Ok(channel)
+}
+
 /// Runs `command` on the host with `stdin` as its standard input, and
 /// returns its exit status and merged output (at most the last
 /// [`MAX_CAPTURED`] bytes, after a line saying how much was cut); every
@@ -472,10 +557,19 @@ pub(crate) fn run_captured(
     stdin: &[u8],
     io: Duration,
 ) -> anyhow::Result<(i32, String)> {
+    run_captured_on(session, None, command, stdin, io)
+}
+
+/// [`run_captured`] on `warm`, if given.
+pub(crate) fn run_captured_on(
+    session: &ssh2::Session,
+    warm: Option<Warm>,
+    command: &str,
+    stdin: &[u8],
+    io: Duration,
+) -> anyhow::Result<(i32, String)> {
     session.set_timeout(millis(io));
-    let mut channel = session.channel_session()?;
-    channel.handle_extended_data(ssh2::ExtendedData::Merge)?;
-    channel.exec(command)?;
+    let mut channel = start(session, command, warm)?;
     channel.write_all(stdin)?;
     channel.send_eof()?;
     let mut tail = Tail::default();
@@ -759,8 +853,13 @@ impl Lines {
 /// `tar` sees the stream end short and the command line stops without
 /// moving anything. A local file that cannot be read ends the stream too;
 /// the error is returned once the host's line has stopped.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the channel, the line, its stdin and its bounds"
+)]
 pub(crate) fn exec_streamed(
     session: &ssh2::Session,
+    warm: Option<Warm>,
     command: &str,
     stdin: Stdin<'_>,
     timeout: Duration,
@@ -770,11 +869,9 @@ pub(crate) fn exec_streamed(
 ) -> anyhow::Result<(Exit, Vec<crate::tarball::Sent>)> {
     let deadline = Instant::now() + timeout;
     session.set_timeout(millis(io));
-    let mut channel = session.channel_session()?;
     // One stream keeps the remote's own interleaving of stdout and stderr and
     // cannot deadlock on a full stderr window while we read stdout.
-    channel.handle_extended_data(ssh2::ExtendedData::Merge)?;
-    channel.exec(command)?;
+    let mut channel = start(session, command, warm)?;
     // What the command line reads first (who holds the lock, secret
     // variables), then the files.
     for part in [stdin.head, stdin.prefix] {

@@ -125,6 +125,57 @@ fn a_failing_remote_command_fails_the_deploy_with_exit_1() {
     assert!(project.is_lock_free());
 }
 
+/// The upload's and the lock holder's failures are told by their exit
+/// status and a last line carrying a per-deploy nonce: a command that
+/// prints the bare old markers and exits with those statuses is the
+/// command failing, with its output shown and the release recorded.
+#[test]
+fn a_command_printing_the_upload_or_holder_marker_fails_as_itself() {
+    for (marker, status) in [
+        ("slipway-upload: failed", 85),
+        ("slipway-holder: failed", 87),
+    ] {
+        let sshd = Sshd::start();
+        let project = Project::new(
+            &sshd,
+            &format!(r#"command = "echo '{marker}' >&2; exit {status}""#),
+            &[("compose.yml", "services: {}\n", 0o644)],
+        );
+        let image = format!("app={}", fake_ref(1));
+        let (code, report, stderr) =
+            project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+        assert_eq!(code, Some(1), "{stderr}");
+        let host = &report["hosts"][0];
+        assert_eq!(host["outcome"], "failed", "{report}");
+        assert_eq!(host["exit_status"], status, "{report}");
+        assert!(stderr.contains(&format!("| {marker}")), "{stderr}");
+        assert!(!stderr.contains("cannot upload"), "{stderr}");
+        assert!(!stderr.contains("cannot record who holds"), "{stderr}");
+        assert_eq!(project.release(1)["result"], "failed");
+        assert_eq!(project.remote_file("compose.yml"), "services: {}\n");
+        assert!(project.is_lock_free());
+    }
+}
+
+/// A command of several lines cannot go as the one line a warm channel
+/// reads (see `ssh::Warm`): it runs on a channel of its own, whole.
+#[test]
+fn a_command_of_several_lines_runs_whole() {
+    let sshd = Sshd::start();
+    let project = Project::new(
+        &sshd,
+        "command = \"\"\"\necho first\necho second > lines.txt\n\"\"\"",
+        &[("compose.yml", "services: {}\n", 0o644)],
+    );
+    let image = format!("app={}", fake_ref(1));
+    let (code, report, stderr) =
+        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+    assert!(stderr.contains("| first"), "{stderr}");
+    assert_eq!(project.remote_file("lines.txt"), "second\n");
+    assert_eq!(project.release(1)["result"], "deployed");
+}
+
 #[test]
 fn a_command_that_runs_too_long_fails_at_the_timeout() {
     let sshd = Sshd::start();
