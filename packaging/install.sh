@@ -23,6 +23,19 @@ set -eu
 version=${SLIPWAY_VERSION:-latest}
 tools=${SLIPWAY_TOOLS:-all}
 base=${SLIPWAY_BASE_URL:-}
+# Inside a composite action `github.action_repository` may be empty
+# (actions/runner#2525): the action's own checkout path names it,
+# `…/_actions/<owner>/<repo>/<ref>`.
+if [ -z "${GITHUB_ACTION_REPOSITORY:-}" ]; then
+  case "${GITHUB_ACTION_PATH:-}" in
+    */_actions/*/*/*)
+      rest=${GITHUB_ACTION_PATH##*/_actions/}
+      owner=${rest%%/*}
+      rest=${rest#*/}
+      GITHUB_ACTION_REPOSITORY="$owner/${rest%%/*}"
+      ;;
+  esac
+fi
 if [ -z "$base" ] && [ -n "${GITHUB_ACTION_REPOSITORY:-}" ]; then
   base="https://github.com/$GITHUB_ACTION_REPOSITORY/releases"
 fi
@@ -36,7 +49,7 @@ fail() {
 
 command -v curl >/dev/null 2>&1 || fail 1 "curl is needed to download the release"
 case "$base" in
-  https://* | http://127.* | http://localhost[:/]*) ;;
+  https://* | http://127.0.0.1 | http://127.0.0.1[:/]* | http://localhost | http://localhost[:/]*) ;;
   '') fail 2 "SLIPWAY_BASE_URL is not set: the releases' URL, e.g. https://github.com/OWNER/slipway/releases" ;;
   *) fail 2 "invalid SLIPWAY_BASE_URL \`$base\`: an https:// URL (plain http only on loopback)" ;;
 esac
@@ -56,7 +69,10 @@ if [ "$version" = latest ]; then
   effective=$(curl --fail --silent --show-error --location --head \
     --output /dev/null --write-out '%{url_effective}' "$base/latest") ||
     fail 1 "cannot find the latest release at \`$base/latest\`"
-  version=${effective##*/}
+  case "$effective" in
+    */tag/*) version=${effective##*/} ;;
+    *) fail 1 "no release found at \`$base/latest\` (it led to \`$effective\`, not to a release tag)" ;;
+  esac
 fi
 case "$version" in
   *[!A-Za-z0-9._+-]*) fail 2 "invalid version: a release tag such as \`v0.1.0\` (letters, digits, \`.\`, \`-\`, \`+\`, \`_\`), or \`latest\`" ;;

@@ -431,19 +431,58 @@ impl RegistryClient {
         repository: &Repository,
         digest: &Digest,
     ) -> Result<(Vec<Referrer>, ReferrersSource), RegistryError> {
-        let request = Request::new(Method::GET, repository, &format!("referrers/{digest}"))
+        // The API may answer in pages (`Link: <…>; rel="next"`): all are
+        // read, a loop or an endless chain is an error, and each page is
+        // read to at most 4 MiB, the largest manifest registries accept.
+        const MAX_PAGES: usize = 100;
+        const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+        let mut request = Request::new(Method::GET, repository, &format!("referrers/{digest}"))
             .header(ACCEPT, OCI_INDEX.to_owned());
         let response = self.transport.send(&request).await?;
         if !matches!(response.status().as_u16(), 404 | 405 | 501) {
-            let response = self.transport.expect_success(&request, response).await?;
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|error| request.unreachable(1, &error))?;
-            let referrers = referrers::parse_index(&bytes).map_err(|reason| {
-                request.incomplete(&format!("an image index of referrers ({reason})"))
-            })?;
-            return Ok((referrers, ReferrersSource::Api));
+            let mut referrers = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            let mut response = Some(response);
+            loop {
+                if !seen.insert(request.path.clone()) || seen.len() > MAX_PAGES {
+                    return Err(request.incomplete(
+                        "a referrers list whose `Link` pages end (the next page was read already, or there were over 100)",
+                    ));
+                }
+                let answer = match response.take() {
+                    Some(answer) => answer,
+                    None => self.transport.send(&request).await?,
+                };
+                let mut answer = self.transport.expect_success(&request, answer).await?;
+                let next = answer
+                    .headers()
+                    .get(reqwest::header::LINK)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(next_link);
+                let mut bytes = Vec::new();
+                while let Some(chunk) = answer
+                    .chunk()
+                    .await
+                    .map_err(|error| request.unreachable(1, &error))?
+                {
+                    if bytes.len() + chunk.len() > MAX_PAGE_BYTES {
+                        return Err(
+                            request.incomplete("a referrers list of at most 4 MiB per page")
+                        );
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                referrers.extend(referrers::parse_index(&bytes).map_err(|reason| {
+                    request.incomplete(&format!("an image index of referrers ({reason})"))
+                })?);
+                match next {
+                    Some(link) => {
+                        request = Request::at(Method::GET, repository, link)
+                            .header(ACCEPT, OCI_INDEX.to_owned());
+                    }
+                    None => return Ok((referrers, ReferrersSource::Api)),
+                }
+            }
         }
         let tag = referrers::fallback_tag(digest);
         let shown = format!("{repository}:{tag}");

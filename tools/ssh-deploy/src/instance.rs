@@ -527,6 +527,20 @@ fn destroy_on(
         ));
         return Ok((Outcome::Absent, own.into_iter().collect()));
     }
+    // No record, but a directory where the instance would be: only one
+    // Slipway deployed to (its releases are there) is an instance whose
+    // record was lost; anything else (`/srv/www` for `--instance www`, a
+    // mistyped number) is not ours to tear down or remove.
+    if own.is_none() {
+        let releases = Layout::new(&dir).releases_dir();
+        if sftp.stat(&releases).is_err() {
+            progress.println(&format!(
+                "{host}: `{dir}` is not an instance Slipway deployed (no record, no `{}`): left alone, nothing destroyed",
+                releases.display()
+            ));
+            return Ok((Outcome::Absent, Vec::new()));
+        }
+    }
     let mut record = own.unwrap_or_else(|| Instance {
         name: selected.name.clone(),
         state: InstanceState::Active,
@@ -588,14 +602,23 @@ fn destroy_on(
                 .iter()
                 .map(|(n, v)| format!("{} ", shell_quote(&format!("{n}={v}"))))
                 .collect();
+            // Bounded on the host too: a teardown that keeps printing would
+            // never trip the read timeout, and one left running after we
+            // gave up would outlive the instance's lock.
+            let secs = teardown.timeout.as_secs().max(1);
             let line = format!(
-                "cd {} && exec env {assignments}sh -c {}",
+                "cd {} && exec env {assignments}timeout -k 10 {secs} sh -c {}",
                 shell_quote(&dir),
                 shell_quote(command)
             );
             progress.println(&format!("{host}: running `{command}` in `{dir}`"));
-            let (status, output) = ssh::run_captured(session, &line, b"", teardown.timeout)
-                .with_context(|| format!("cannot run the teardown command `{command}`"))?;
+            let (status, output) = ssh::run_captured(
+                session,
+                &line,
+                b"",
+                teardown.timeout + Duration::from_secs(15),
+            )
+            .with_context(|| format!("cannot run the teardown command `{command}`"))?;
             for text in output.lines() {
                 progress.println(&format!("{host} | {text}"));
             }
@@ -603,8 +626,13 @@ fn destroy_on(
                 if let Some(lock) = held.take() {
                     lock.release(session)?;
                 }
+                let what = if status == 124 || status == 137 {
+                    format!("did not finish within {secs} s (`--timeout`)")
+                } else {
+                    format!("exited with status {status}")
+                };
                 anyhow::bail!(Failed(format!(
-                    "the teardown command `{command}` exited with status {status}; `{dir}` is kept: fix it and run `ssh-deploy destroy` again"
+                    "the teardown command `{command}` {what}; `{dir}` is kept: fix it and run `ssh-deploy destroy` again"
                 )));
             }
         }
@@ -749,13 +777,18 @@ pub(crate) fn gc(
                 progress,
             ) {
                 Ok((_, instances)) => done.extend(instances),
-                Err(error) => {
-                    failures.push(format!("`{}`: {}", record.name, deploy::chain(&error)))
-                }
+                Err(error) => failures.push((
+                    format!("`{}`: {}", record.name, deploy::chain(&error)),
+                    error.downcast_ref::<Failed>().is_some(),
+                )),
             }
         }
         if !failures.is_empty() {
-            anyhow::bail!(
+            // Teardowns that said no are the command's answer (exit 1, as
+            // `destroy`'s); anything else is an operation that failed.
+            let all_refused = failures.iter().all(|(_, refused)| *refused);
+            let failures: Vec<String> = failures.into_iter().map(|(text, _)| text).collect();
+            let text = format!(
                 "cannot destroy {}; destroyed: {}",
                 failures.join("; "),
                 if done.is_empty() {
@@ -767,6 +800,10 @@ pub(crate) fn gc(
                         .join(", ")
                 }
             );
+            if all_refused {
+                anyhow::bail!(Failed(text));
+            }
+            anyhow::bail!(text);
         }
         let outcome = if teardown.is_dry_run || done.is_empty() {
             Outcome::Listed

@@ -467,14 +467,17 @@ pub(crate) fn write_file_line(path: &str, mode: u32) -> String {
     write_line(path, mode, "cat > \"$t\"")
 }
 
-/// As [`write_file_line`], from the next `size` bytes of stdin only (GNU
-/// `head -c` reads no further), so that more follows for the next step of
-/// the same line; a short read is refused by its size.
+/// As [`write_file_line`], from the next `size` bytes of stdin only, so
+/// that more follows for the next step of the same line; a short read is
+/// refused by its size. `dd bs=1` reads exactly that many bytes on every
+/// host: busybox's `head -c` (Alpine) reads ahead through stdio and would
+/// swallow what follows. The files read this way are small (a lock
+/// holder, a release record).
 pub(crate) fn write_sized_file_line(path: &str, mode: u32, size: usize) -> String {
     write_line(
         path,
         mode,
-        &format!("head -c {size} > \"$t\" && [ $(wc -c < \"$t\") -eq {size} ]"),
+        &format!("dd bs=1 count={size} of=\"$t\" 2>/dev/null && [ $(wc -c < \"$t\") -eq {size} ]"),
     )
 }
 
@@ -884,6 +887,33 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, ["my record.json"]);
+    }
+
+    #[test]
+    fn a_sized_file_leaves_the_rest_of_stdin_with_busybox_tools_too() {
+        // busybox's `head -c` reads ahead and swallowed the rest: an Alpine
+        // host's tar then got nothing. Every tool of the line is busybox here.
+        let tools = tempfile::tempdir().expect("temp dir");
+        for tool in ["dd", "head", "wc", "chmod", "sync", "mv", "rm", "cat", "sh"] {
+            std::os::unix::fs::symlink("/bin/busybox", tools.path().join(tool))
+                .expect("busybox link");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = dir.path().join("holder.json");
+        let rest = dir.path().join("rest");
+        let line = format!(
+            "PATH={}; {} && cat > {}",
+            shell_quote(tools.path().to_str().expect("utf-8")),
+            write_sized_file_line(first.to_str().expect("utf-8"), 0o600, 5),
+            shell_quote(rest.to_str().expect("utf-8")),
+        );
+        let (status, output) = sh(&line, b"firstthe rest of the stream");
+        assert_eq!((status, output.as_str()), (0, ""));
+        assert_eq!(fs_err::read_to_string(&first).expect("written"), "first");
+        assert_eq!(
+            fs_err::read_to_string(&rest).expect("written"),
+            "the rest of the stream"
+        );
     }
 
     #[test]

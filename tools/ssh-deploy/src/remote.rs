@@ -105,7 +105,7 @@ impl Layout {
     pub(crate) fn run_lock(&self) -> PathBuf {
         self.state().join("run.lock")
     }
-    fn releases(&self) -> PathBuf {
+    pub(crate) fn releases_dir(&self) -> PathBuf {
         self.state().join("releases")
     }
     fn manifest(&self) -> PathBuf {
@@ -115,7 +115,7 @@ impl Layout {
 
 /// Creates the remote path's `.slipway` directories (the remote path's parent must exist).
 pub(crate) fn prepare(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<()> {
-    for dir in [&layout.root, &layout.state(), &layout.releases()] {
+    for dir in [&layout.root, &layout.state(), &layout.releases_dir()] {
         // Another deploy may create it between the two calls; that is fine.
         if sftp.stat(dir).is_err()
             && let Err(error) = sftp.mkdir(dir, 0o755)
@@ -292,8 +292,8 @@ pub(crate) fn releases(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<Vec
 /// All release records that read back whole, oldest first, each with its path.
 fn listed(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<Vec<(PathBuf, Release)>> {
     let entries = sftp
-        .readdir(layout.releases())
-        .with_context(|| format!("cannot list `{}`", layout.releases().display()))?;
+        .readdir(layout.releases_dir())
+        .with_context(|| format!("cannot list `{}`", layout.releases_dir().display()))?;
     let mut records = Vec::new();
     for (path, _) in entries {
         let stem = path
@@ -375,7 +375,7 @@ pub(crate) fn record(
     manifest: Option<&[u8]>,
     io: Duration,
 ) -> anyhow::Result<()> {
-    let path = layout.releases().join(format!("{}.json", release.id));
+    let path = layout.releases_dir().join(format!("{}.json", release.id));
     let manifest_path = layout.manifest();
     let also = manifest.map(|contents| Also {
         path: &manifest_path,

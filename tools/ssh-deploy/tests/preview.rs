@@ -490,3 +490,58 @@ fn a_rollback_never_creates_an_instance() {
     );
     assert!(!remote.path().join("previews/pr-5").exists());
 }
+
+#[test]
+fn a_directory_slipway_never_deployed_is_not_an_instance_to_destroy() {
+    let sshd = Sshd::start();
+    let (project, remote) = plain_template(&sshd, "touch torn-down");
+    // `/srv/{instance}` with `--instance www`: someone else's directory.
+    let theirs = remote.path().join("previews/www");
+    fs_err::create_dir_all(&theirs).unwrap();
+    fs_err::write(theirs.join("index.html"), "theirs").unwrap();
+    let (code, report, stderr) =
+        project.run_json(&sshd, &["destroy", "--env", "preview", "--instance", "www"]);
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+    assert_eq!(report["hosts"][0]["outcome"], "absent");
+    assert!(
+        stderr.contains(&format!(
+            "`{}` is not an instance Slipway deployed (no record, no `{}`): left alone, nothing destroyed",
+            theirs.display(),
+            theirs.join(".slipway/releases").display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(tree(&theirs), [PathBuf::from("index.html")], "untouched");
+}
+
+#[test]
+fn a_teardown_past_the_timeout_is_stopped_on_the_host_and_the_instance_kept() {
+    let sshd = Sshd::start();
+    // Prints every half second: a read timeout alone would never trip.
+    let (project, remote) = plain_template(&sshd, "while :; do echo still; sleep 0.5; done");
+    let instance = remote.path().join("previews/pr-3");
+    let (code, report, stderr) =
+        project.run_json(&sshd, &["deploy", "--env", "preview", "--instance", "pr-3"]);
+    assert_eq!(code, Some(0), "{report}\n{stderr}");
+    let (code, report, stderr) = project.run_json(
+        &sshd,
+        &[
+            "destroy",
+            "--env",
+            "preview",
+            "--instance",
+            "pr-3",
+            "--timeout",
+            "2s",
+        ],
+    );
+    assert_eq!(code, Some(1), "{report}\n{stderr}");
+    assert_eq!(
+        report["hosts"][0]["error"],
+        format!(
+            "the teardown command `while :; do echo still; sleep 0.5; done` did not finish within 2 s (`--timeout`); `{}` is kept: fix it and run `ssh-deploy destroy` again",
+            instance.display()
+        )
+    );
+    assert!(instance.join(".slipway/releases/1.json").exists());
+}
