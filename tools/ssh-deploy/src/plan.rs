@@ -477,7 +477,7 @@ pub(crate) fn write_sized_file_line(path: &str, mode: u32, size: usize) -> Strin
     write_line(
         path,
         mode,
-        &format!("dd bs=1 count={size} of=\"$t\" 2>/dev/null && [ $(wc -c < \"$t\") -eq {size} ]"),
+        &format!("dd bs=1 count={size} status=none of=\"$t\" && [ $(wc -c < \"$t\") -eq {size} ]"),
     )
 }
 
