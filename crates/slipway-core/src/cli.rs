@@ -309,6 +309,9 @@ fn init_logging(verbose: u8, quiet: bool, color: bool) {
         (false, 1) => "warn,slipway=debug,slipway_core=debug".to_owned() + &own_targets("debug"),
         (false, _) => "warn,slipway=trace,slipway_core=trace".to_owned() + &own_targets("trace"),
     };
+    // The TLS verifier logs each refused certificate at `error`; the error
+    // Slipway returns says the same, with what to do about it.
+    let default = default + ",rustls_platform_verifier=off";
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // A second init (tests calling `init` twice) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()

@@ -7,20 +7,22 @@
 //! and dropped connections with exponential backoff and jitter, honouring
 //! `Retry-After` (bounded in count and in total time), gives up on a
 //! request that gets no answer within [`RegistryOptions::request_timeout`],
-//! and speaks plain HTTP to loopback registries (as docker does) or to
-//! every registry with [`RegistryOptions::insecure`].
+//! and speaks plain HTTP to loopback registries (as docker does) and to
+//! those [`RegistryOptions`] names (`--plain-http`, `--plain-http-registry`),
+//! TLS with the CA certificates of `--ca-cert` and docker's certs.d
+//! directories to the others.
 //!
 //! Manifests are moved as raw bytes with their media type and never
 //! re-serialised, so a digest never changes and an index stays an index.
 
 pub mod auth;
 mod manifest;
+mod options;
 pub mod referrers;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
@@ -29,58 +31,12 @@ pub use manifest::{
     Content, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, MANIFEST_MEDIA_TYPES, Manifest,
     ManifestError, OCI_INDEX, OCI_MANIFEST, Platform, config_labels, media_type_of,
 };
+pub use options::{CaCert, RegistryArgs, RegistryOptions, default_certs_dirs};
 pub use referrers::{Referrer, ReferrersSource};
 
 use crate::auth::Credentials;
 use slipway_core::image_ref::{Digest, ImageRef, Repository};
 use transport::{Request, Transport};
-
-/// How the client connects and retries.
-#[derive(Debug, Clone)]
-pub struct RegistryOptions {
-    /// Plain HTTP to every registry, not only loopback ones.
-    pub insecure: bool,
-    /// Attempts per request (the first included) on 429, 5xx and dropped
-    /// connections.
-    pub max_attempts: u32,
-    /// The most time one request may spend retrying.
-    pub retry_budget: Duration,
-    /// The first backoff; it doubles per attempt, up to 5 s, and each wait
-    /// is drawn between half and all of that (jitter). A `Retry-After`
-    /// answer replaces it, up to 30 s.
-    pub first_backoff: Duration,
-    /// The most one attempt of a request may take, answer included; then it
-    /// counts as dropped (and is retried). Streamed blob copies are exempt:
-    /// their size has no bound.
-    pub request_timeout: Duration,
-    /// The `User-Agent` header.
-    pub user_agent: String,
-}
-
-impl Default for RegistryOptions {
-    fn default() -> Self {
-        Self {
-            insecure: false,
-            max_attempts: 5,
-            retry_budget: Duration::from_secs(60),
-            first_backoff: Duration::from_millis(200),
-            request_timeout: Duration::from_secs(30),
-            user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")).to_owned(),
-        }
-    }
-}
-
-impl RegistryOptions {
-    /// The defaults, sending `User-Agent: <tool>/<version>` (the
-    /// workspace's version, which every tool shares): what each tool starts
-    /// its options from.
-    pub fn for_tool(tool: &str) -> Self {
-        Self {
-            user_agent: format!("{tool}/{}", env!("CARGO_PKG_VERSION")),
-            ..Self::default()
-        }
-    }
-}
 
 /// Why a client for a set of registries could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +53,15 @@ pub enum ClientSetupError {
     /// The HTTP client could not be built.
     #[error("cannot set up the registry client")]
     Client(#[source] Box<RegistryError>),
+    /// A registry's TLS files (certs.d) cannot be used.
+    #[error("cannot set up TLS for `{registry}`")]
+    Tls {
+        /// The registry host.
+        registry: String,
+        /// What is wrong.
+        #[source]
+        source: Box<RegistryError>,
+    },
 }
 
 impl slipway_core::cli::ExitStatus for ClientSetupError {
@@ -105,6 +70,10 @@ impl slipway_core::cli::ExitStatus for ClientSetupError {
             // The credentials' own error decides: a refused short password
             // is bad input (2), an unreadable docker config a failure (3).
             ClientSetupError::Credentials { .. } => None,
+            // A bad certs.d file is bad input (2).
+            ClientSetupError::Tls { source, .. } => {
+                slipway_core::cli::ExitStatus::exit_code(source.as_ref())
+            }
             ClientSetupError::Client(_) => Some(slipway_core::cli::exit::FAILURE),
         }
     }
@@ -149,6 +118,54 @@ pub enum RegistryError {
         credentials: String,
         /// The registry's own message, `: …`, or empty.
         message: String,
+    },
+    /// The registry's TLS certificate cannot be verified.
+    #[error(
+        "cannot verify the TLS certificate of `{registry}` for `{method} {path}`: {reason}; trust its CA with --ca-cert FILE or a certs.d directory (`/etc/docker/certs.d/{registry}/ca.crt`, or --certs-dir DIR), or, if it serves plain HTTP, pass --plain-http-registry {registry}"
+    )]
+    Tls {
+        /// The registry host.
+        registry: String,
+        /// The HTTP method.
+        method: String,
+        /// The URL path.
+        path: String,
+        /// What TLS said, e.g. "invalid peer certificate: UnknownIssuer".
+        reason: String,
+    },
+    /// The registry ended the TLS handshake with an alert.
+    #[error(
+        "`{registry}` refused the TLS handshake for `{method} {path}` (alert `{alert}`): if it requires a client certificate, put `client.cert` and `client.key` in `/etc/docker/certs.d/{registry}/` (or in a --certs-dir DIR)"
+    )]
+    TlsRefused {
+        /// The registry host.
+        registry: String,
+        /// The HTTP method.
+        method: String,
+        /// The URL path.
+        path: String,
+        /// The TLS alert, e.g. `BadCertificate`.
+        alert: String,
+    },
+    /// The registry answered a TLS handshake in plain HTTP.
+    #[error(
+        "`{registry}` speaks plain HTTP, not TLS (`{method} {path}`): pass --plain-http-registry {registry} (or --plain-http for every registry)"
+    )]
+    NotTls {
+        /// The registry host.
+        registry: String,
+        /// The HTTP method.
+        method: String,
+        /// The URL path.
+        path: String,
+    },
+    /// A file of a registry's certs.d directory that cannot be used.
+    #[error("invalid certs.d file `{path}`: {reason}")]
+    CertsFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// An unexpected answer.
     #[error("`{registry}` answered {status} to `{method} {path}`{message}")]
@@ -223,7 +240,15 @@ pub enum RegistryError {
     },
 }
 
-slipway_core::cli::exit_status!(RegistryError => FAILURE);
+impl slipway_core::cli::ExitStatus for RegistryError {
+    fn exit_code(&self) -> Option<u8> {
+        match self {
+            // A file the user put in place (or pointed at) is bad input.
+            RegistryError::CertsFile { .. } => Some(slipway_core::cli::exit::USAGE),
+            _ => Some(slipway_core::cli::exit::FAILURE),
+        }
+    }
+}
 
 impl RegistryError {
     /// Whether the error is a 404 for a manifest or tag.
@@ -276,10 +301,12 @@ impl RegistryClient {
         use secrecy::ExposeSecret as _;
         let env = |name: &str| std::env::var(name).ok();
         let mut credentials = HashMap::new();
+        let mut registries_seen: Vec<String> = Vec::new();
         for registry in registries {
-            if credentials.contains_key(registry) {
+            if registries_seen.iter().any(|seen| seen == registry) {
                 continue;
             }
+            registries_seen.push(registry.to_owned());
             let (found, source) =
                 crate::auth::resolve(registry, explicit.cloned(), &env).map_err(|source| {
                     ClientSetupError::Credentials {
@@ -295,7 +322,20 @@ impl RegistryClient {
                 credentials.insert(registry.to_owned(), found);
             }
         }
-        Self::new(options, credentials).map_err(|error| ClientSetupError::Client(Box::new(error)))
+        let client = Self::new(options, credentials)
+            .map_err(|error| ClientSetupError::Client(Box::new(error)))?;
+        // Each registry's TLS files are read now, before any request, so a
+        // bad one stops the tool before it has done anything.
+        for registry in registries_seen {
+            client
+                .transport
+                .http(&registry)
+                .map_err(|source| ClientSetupError::Tls {
+                    registry,
+                    source: Box::new(source),
+                })?;
+        }
+        Ok(client)
     }
 
     /// A client using `credentials` (by registry host, as written in image
@@ -311,7 +351,7 @@ impl RegistryClient {
 
     /// Whether `registry` is spoken to over plain HTTP: loopback hosts
     /// (`localhost`, 127.0.0.0/8, `::1`) always, as docker does; others
-    /// with [`RegistryOptions::insecure`].
+    /// as [`RegistryOptions::is_plain_http`] says.
     pub fn is_plain_http(&self, registry: &str) -> bool {
         self.transport.is_plain_http(registry)
     }
@@ -794,6 +834,7 @@ pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[track_caller]
     fn check(header: &str, expected: Option<&str>) {

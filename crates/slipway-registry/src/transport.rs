@@ -118,6 +118,32 @@ impl Request {
     }
 
     pub(super) fn unreachable(&self, attempts: u32, error: &reqwest::Error) -> RegistryError {
+        match tls_failure(error) {
+            Some(TlsFailure::NotTls) => {
+                return RegistryError::NotTls {
+                    registry: self.registry.clone(),
+                    method: self.method.to_string(),
+                    path: self.shown_path(),
+                };
+            }
+            Some(TlsFailure::Refused(alert)) => {
+                return RegistryError::TlsRefused {
+                    registry: self.registry.clone(),
+                    method: self.method.to_string(),
+                    path: self.shown_path(),
+                    alert,
+                };
+            }
+            Some(TlsFailure::Other(reason)) => {
+                return RegistryError::Tls {
+                    registry: self.registry.clone(),
+                    method: self.method.to_string(),
+                    path: self.shown_path(),
+                    reason,
+                };
+            }
+            None => {}
+        }
         RegistryError::Unreachable {
             registry: self.registry.clone(),
             method: self.method.to_string(),
@@ -140,7 +166,8 @@ enum Scheme {
 
 /// The HTTP side of [`super::RegistryClient`].
 pub(super) struct Transport {
-    http: reqwest::Client,
+    /// One HTTP client per registry: each has its own TLS files (certs.d).
+    clients: std::sync::Mutex<HashMap<String, reqwest::Client>>,
     options: RegistryOptions,
     credentials: HashMap<String, Credentials>,
     schemes: Mutex<HashMap<String, Scheme>>,
@@ -156,11 +183,6 @@ impl Transport {
         // The workspace's reqwest has no built-in crypto provider; ring is
         // ours. A second install in the same process is fine to ignore.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(options.user_agent.clone())
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|error| RegistryError::Client(innermost(&error)))?;
         // Whatever a registry or proxy echoes back (an error body quoting
         // the request's `Authorization: Basic …`) is redacted when printed.
         for found in credentials.values() {
@@ -168,7 +190,7 @@ impl Transport {
             slipway_core::secret::register_basic(&found.username, found.password.expose_secret());
         }
         Ok(Self {
-            http,
+            clients: std::sync::Mutex::new(HashMap::new()),
             options,
             credentials,
             schemes: Mutex::new(HashMap::new()),
@@ -177,7 +199,22 @@ impl Transport {
     }
 
     pub(super) fn is_plain_http(&self, registry: &str) -> bool {
-        self.options.insecure || is_loopback(registry)
+        self.options.is_plain_http(registry)
+    }
+
+    /// The HTTP client for `registry`, built on first use (its TLS files
+    /// read then) and kept: one connection pool per registry.
+    pub(super) fn http(&self, registry: &str) -> Result<reqwest::Client, RegistryError> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = clients.get(registry) {
+            return Ok(client.clone());
+        }
+        let client = self.options.http_client(registry)?;
+        clients.insert(registry.to_owned(), client.clone());
+        Ok(client)
     }
 
     fn base_url(&self, registry: &str) -> String {
@@ -291,7 +328,7 @@ impl Transport {
         };
         let url = with_query(realm, &query)
             .map_err(|_| token_request.incomplete("a valid token realm URL"))?;
-        let mut builder = self.http.get(url);
+        let mut builder = self.http(&request.registry)?.get(url);
         if let Some(credentials) = credentials {
             builder = builder.header(reqwest::header::AUTHORIZATION, basic_header(credentials));
         }
@@ -333,7 +370,9 @@ impl Transport {
                 .collect();
             let url = with_query(&self.url(request), &pairs)
                 .map_err(|_| request.incomplete("a valid URL"))?;
-            let mut builder = self.http.request(request.method.clone(), url);
+            let mut builder = self
+                .http(&request.registry)?
+                .request(request.method.clone(), url);
             for (name, value) in &request.headers {
                 builder = builder.header(name.clone(), value.clone());
             }
@@ -353,7 +392,12 @@ impl Transport {
                     && started.elapsed().saturating_add(wait) <= self.options.retry_budget
             };
             match builder.send().await {
-                Err(error) if error.is_builder() || !may_retry(backoff) => {
+                // A TLS failure is the same on every attempt.
+                Err(error)
+                    if error.is_builder()
+                        || tls_failure(&error).is_some()
+                        || !may_retry(backoff) =>
+                {
                     return Err(request.unreachable(attempt, &error));
                 }
                 Err(error) => {
@@ -480,7 +524,7 @@ impl Transport {
             let url = with_query(&self.url(&put), &[("digest", &digest)])
                 .map_err(|_| put.incomplete("a valid upload `Location`"))?;
             let mut builder = self
-                .http
+                .http(&put.registry)?
                 .put(url)
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(CONTENT_LENGTH, descriptor.size.to_string())
@@ -515,7 +559,9 @@ impl Transport {
                     }
                     return self.expect_success(&put, response).await.map(|_| ());
                 }
-                Err(error) if !may_retry(backoff) => return Err(put.unreachable(attempt, &error)),
+                Err(error) if tls_failure(&error).is_some() || !may_retry(backoff) => {
+                    return Err(put.unreachable(attempt, &error));
+                }
                 Err(error) => {
                     tracing::debug!(reason = %innermost(&error), attempt, "blob upload failed; retrying");
                     backoff
@@ -724,13 +770,43 @@ pub(super) fn is_loopback(registry: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The innermost cause of a reqwest error: "connection refused", not "error sending request".
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = error;
-    while let Some(source) = current.source() {
-        current = source;
+use crate::options::innermost;
+
+/// Why a TLS handshake failed.
+enum TlsFailure {
+    /// The server answered in plain HTTP.
+    NotTls,
+    /// The server ended the handshake with an alert (no or a refused
+    /// client certificate, no common protocol).
+    Refused(String),
+    /// Anything else TLS said (an untrusted certificate, a wrong name).
+    Other(String),
+}
+
+/// The TLS failure behind `error`, if it is one.
+fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<TlsFailure> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(match tls {
+                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+                    TlsFailure::NotTls
+                }
+                rustls::Error::AlertReceived(alert) => TlsFailure::Refused(format!("{alert:?}")),
+                other => TlsFailure::Other(other.to_string()),
+            });
+        }
+        // An `io::Error` hides the error it wraps from `source()` (it
+        // answers that error's source): step into it instead.
+        current = match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
-    current.to_string()
+    None
 }
 
 #[cfg(test)]

@@ -52,12 +52,14 @@ pub mod proxy;
 pub mod registry;
 pub mod secrets;
 pub mod sshd;
+pub mod tls;
 
 pub use dockerd::Dockerd;
 pub use http_fault::{Fault, HttpFault};
 pub use proxy::{Mode, TcpProxy};
 pub use registry::Registry;
 pub use sshd::Sshd;
+pub use tls::TestCa;
 
 /// The one spelling of [`UNRESOLVABLE_HOST`], so that
 /// [`UNRESOLVABLE_REGISTRY`] can be built from it at compile time.

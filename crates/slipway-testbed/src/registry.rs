@@ -17,6 +17,8 @@ pub struct Registry {
     pid: u32,
     /// Whether `GET /v2/` answers 401 (auth configured) rather than 200.
     is_authenticated: bool,
+    /// Whether it serves TLS (then a plain `GET /v2/` answers 400).
+    is_tls: bool,
     binary: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -72,6 +74,7 @@ impl Registry {
             child: None,
             pid: 0,
             is_authenticated: auth.is_some(),
+            is_tls: false,
             binary,
             dir,
         };
@@ -93,7 +96,15 @@ impl Registry {
             .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", self.binary.display()));
         self.pid = child.id();
         let addr = self.addr();
-        let ready_status = if self.is_authenticated { 401 } else { 200 };
+        let ready_status = if self.is_tls {
+            // Go's answer to plain HTTP on a TLS port: "Client sent an
+            // HTTP request to an HTTPS server".
+            400
+        } else if self.is_authenticated {
+            401
+        } else {
+            200
+        };
         crate::wait_ready(
             "docker-registry",
             &mut child,
@@ -107,6 +118,58 @@ impl Registry {
     /// `127.0.0.1:PORT`, the registry part of an image reference.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The same address written `127.1:PORT`: it resolves to 127.0.0.1
+    /// everywhere (the C library's short form of an IPv4 address) without
+    /// touching /etc/hosts, yet it is not a name clients take for loopback,
+    /// so Slipway speaks HTTPS to it unless told otherwise: a stand-in for
+    /// `registry.lan:5000`.
+    pub fn non_loopback_host(&self) -> String {
+        format!("127.1:{}", self.port)
+    }
+
+    /// A second registry process serving this one's storage over TLS, on
+    /// its own free port, with a server certificate `ca` signs for
+    /// `127.0.0.1` and `localhost`; with `require_client_cert`, only
+    /// clients presenting a certificate `ca` signed are served (mutual
+    /// TLS). Reach it as [`Registry::non_loopback_host`]: loopback names
+    /// get plain HTTP. Ready when a plain `GET /v2/` answers 400.
+    pub fn tls_front(&self, ca: &crate::TestCa, require_client_cert: bool) -> Registry {
+        let binary = crate::require("docker-registry", "docker-registry");
+        let dir = crate::short_temp_dir();
+        let port = crate::free_port();
+        let (cert, key) = ca
+            .server(&["127.0.0.1", "localhost"])
+            .write(dir.path(), "server", "pem");
+        let ca_file = dir.path().join("ca.pem");
+        fs_err::write(&ca_file, ca.cert_pem()).unwrap_or_else(|e| panic!("{e}"));
+        let client_cas = if require_client_cert {
+            format!("    clientcas:\n      - {}\n", ca_file.display())
+        } else {
+            String::new()
+        };
+        let config = format!(
+            "version: 0.1\n\
+             log:\n  level: info\n  accesslog:\n    disabled: false\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n{client_cas}",
+            self.storage_dir().display(),
+            cert.display(),
+            key.display()
+        );
+        fs_err::write(dir.path().join("registry.yml"), config).unwrap_or_else(|e| panic!("{e}"));
+        let mut registry = Registry {
+            port,
+            child: None,
+            pid: 0,
+            is_authenticated: false,
+            is_tls: true,
+            binary,
+            dir,
+        };
+        registry.spawn();
+        registry
     }
 
     /// `http://127.0.0.1:PORT`, the base URL of the registry API.

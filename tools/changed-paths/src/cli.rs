@@ -104,6 +104,9 @@ pub struct Cli {
     /// Exit with 1 when no filter matched (for `if changed-paths …; then`)
     #[arg(long)]
     pub exit_code: bool,
+
+    #[command(flatten)]
+    pub registry: slipway_registry::RegistryArgs,
 }
 
 /// How a filter's files are listed in its `_files` output.

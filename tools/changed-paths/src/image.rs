@@ -17,11 +17,15 @@ const FIX: &str = "build it with img-build (which sets it) or pass --base";
 
 /// The commit the image `text` names was built from; a dirty build's
 /// commit with a warning.
-pub(crate) fn base_revision(text: &str, out: &Output) -> anyhow::Result<Sha> {
+pub(crate) fn base_revision(
+    text: &str,
+    registry: &slipway_registry::RegistryArgs,
+    out: &Output,
+) -> anyhow::Result<Sha> {
     let image: ImageRef = text
         .parse()
         .with_context(|| format!("`--base-from-image {text}` is not an image reference"))?;
-    let client = client(image.registry(), out)?;
+    let client = client(image.registry(), registry, out)?;
     let labels = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -103,8 +107,12 @@ fn revision(text: &str, mut published: Published) -> Result<(Sha, bool), String>
 
 /// A client for `registry` with its credentials (`REGISTRY_USER` and
 /// `REGISTRY_PASSWORD`, else the docker config), masked before use.
-fn client(registry: &str, out: &Output) -> anyhow::Result<RegistryClient> {
-    let options = RegistryOptions::for_tool("changed-paths");
+fn client(
+    registry: &str,
+    args: &slipway_registry::RegistryArgs,
+    out: &Output,
+) -> anyhow::Result<RegistryClient> {
+    let options = RegistryOptions::for_tool("changed-paths", args);
     Ok(RegistryClient::for_registries(
         [registry],
         None,

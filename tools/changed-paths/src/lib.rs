@@ -66,7 +66,7 @@ pub fn run(cli: Cli, out: &slipway_core::output::Output) -> anyhow::Result<Repor
             } else {
                 let base_commit = match &cli.base_from_image {
                     Some(text) => Some((
-                        image::base_revision(text, out)?,
+                        image::base_revision(text, &cli.registry, out)?,
                         format!("from image `{text}`"),
                     )),
                     None => None,

@@ -106,4 +106,7 @@ pub struct CheckArgs {
     /// Do not read or write the label cache (`.git/slipway/stale-cache.json`)
     #[arg(long)]
     pub no_cache: bool,
+
+    #[command(flatten)]
+    pub registry: slipway_registry::RegistryArgs,
 }

@@ -79,7 +79,7 @@ fn check(
             .map(|(_, image)| local::inspect(&args.docker, image).map_err(|e| format!("{e:#}")))
             .collect()
     } else {
-        let client = client(&targets, timeout, args.hook, out)?;
+        let client = client(&targets, &args.registry, timeout, args.hook, out)?;
         let options = FetchOptions {
             timeout,
             cache: (!args.no_cache).then(|| slipway_stale::cache_path(&repo)),
@@ -179,6 +179,7 @@ fn targets(args: &CheckArgs, config: Option<&Config>) -> anyhow::Result<(Option<
 /// `timeout`.
 fn client(
     targets: &[(String, ImageRef)],
+    registry: &slipway_registry::RegistryArgs,
     timeout: Duration,
     hook: bool,
     out: &Output,
@@ -186,7 +187,7 @@ fn client(
     let options = RegistryOptions {
         max_attempts: if hook { 1 } else { 3 },
         retry_budget: timeout,
-        ..RegistryOptions::for_tool("image-stale-check")
+        ..RegistryOptions::for_tool("image-stale-check", registry)
     };
     let registries = targets.iter().map(|(_, image)| image.registry());
     Ok(RegistryClient::for_registries(

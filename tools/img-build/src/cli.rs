@@ -123,6 +123,9 @@ pub struct Cli {
     /// Directory for each image's build log (`<image>.log`) [default: a new temp dir, named in failures]
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub registry: slipway_registry::RegistryArgs,
 }
 
 /// The builders `img-build` can drive.

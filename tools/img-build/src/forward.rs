@@ -58,7 +58,7 @@ pub(crate) fn hold_tags(
     let repo =
         Repo::discover(&config.root).context("cannot open the repository tags are compared in")?;
     let registries: BTreeSet<&str> = lookups.iter().map(|(_, image)| image.registry()).collect();
-    let client = crate::registry::client(registries, out)?;
+    let client = crate::registry::client(registries, &plan.registry, out)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -76,7 +76,7 @@ pub(crate) fn check(
             Ok((target.name.clone(), target.repo.with_tag(tag.clone())))
         })
         .collect::<anyhow::Result<_>>()?;
-    let client = client(&images, out)?;
+    let client = client(&images, &plan.registry, out)?;
     let options = FetchOptions {
         timeout: TIMEOUT,
         cache: Some(slipway_stale::cache_path(&repo)),
@@ -166,11 +166,15 @@ fn decide(verdict: ImageVerdict, is_dirty: bool, built_dependency: Option<&str>)
 }
 
 /// A registry client with the credentials of every registry involved.
-fn client(images: &[(String, ImageRef)], out: &Output) -> anyhow::Result<RegistryClient> {
+fn client(
+    images: &[(String, ImageRef)],
+    options: &RegistryOptions,
+    out: &Output,
+) -> anyhow::Result<RegistryClient> {
     let options = RegistryOptions {
         max_attempts: 3,
         retry_budget: TIMEOUT,
-        ..RegistryOptions::for_tool("img-build")
+        ..options.clone()
     };
     let registries = images.iter().map(|(_, image)| image.registry());
     Ok(RegistryClient::for_registries(

@@ -15,9 +15,10 @@ pub(crate) fn push_index(
     repository: &Repository,
     entries: &[(Platform, Digest)],
     tags: &[Tag],
+    options: &slipway_registry::RegistryOptions,
     out: &Output,
 ) -> anyhow::Result<Digest> {
-    let client = crate::registry::client([repository.registry()], out)?;
+    let client = crate::registry::client([repository.registry()], options, out)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

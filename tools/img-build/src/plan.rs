@@ -41,6 +41,9 @@ pub(crate) struct Plan {
     /// What the plan left out and the user should know (cache values the backend cannot use).
     pub(crate) notices: Vec<String>,
     pub(crate) log_dir: PathBuf,
+    /// How Slipway's own registry calls (index push, freshness, tag holds,
+    /// verification) reach each registry.
+    pub(crate) registry: slipway_registry::RegistryOptions,
 }
 
 /// One image to build.
@@ -338,6 +341,7 @@ pub(crate) fn plan(
         log_dir,
         no_cache: cli.no_cache,
         notices,
+        registry: slipway_registry::RegistryOptions::for_tool("img-build", &cli.registry),
     };
     crate::backend::validate(&plan)?;
     Ok(plan)

@@ -330,9 +330,14 @@ fn run_commands(
     }
     if let Some(tags) = &work.index_tags {
         task.message("pushing the index");
-        let digest =
-            crate::index::push_index(&target.repo, &platform_digests, &target.tag_names, out)
-                .context("cannot push the image index")?;
+        let digest = crate::index::push_index(
+            &target.repo,
+            &platform_digests,
+            &target.tag_names,
+            &plan.registry,
+            out,
+        )
+        .context("cannot push the image index")?;
         let mut log = log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -342,7 +347,7 @@ fn run_commands(
     let main_tag = target.tags.first().cloned().unwrap_or_default();
     if plan.backend == BackendKind::Buildx {
         let checked = match (&first_digest, plan.push, plan.load) {
-            (Some(digest), true, _) => Some(crate::verify::pushed(target, digest, out)?),
+            (Some(digest), true, _) => Some(crate::verify::pushed(plan, target, digest, out)?),
             (_, false, true) => Some(crate::verify::local(plan, target, &main_tag)?),
             // The image stays in the builder's cache: nothing to read back.
             _ => None,

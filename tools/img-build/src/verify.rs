@@ -57,8 +57,13 @@ pub(crate) fn local(plan: &Plan, target: &Target, image: &str) -> anyhow::Result
 }
 
 /// Reads the labels of every platform of `repo@digest` from the registry and checks them.
-pub(crate) fn pushed(target: &Target, digest: &Digest, out: &Output) -> anyhow::Result<String> {
-    let client = crate::registry::client([target.repo.registry()], out)?;
+pub(crate) fn pushed(
+    plan: &Plan,
+    target: &Target,
+    digest: &Digest,
+    out: &Output,
+) -> anyhow::Result<String> {
+    let client = crate::registry::client([target.repo.registry()], &plan.registry, out)?;
     let image: ImageRef = target.repo.with_digest(digest.clone());
     let platforms = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -46,8 +46,11 @@ pub struct RegistryArgs {
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
 
-    /// Speak plain HTTP to every registry; loopback registries (localhost, 127.0.0.0/8, ::1) always use it
-    #[arg(long)]
+    #[command(flatten)]
+    pub connection: slipway_registry::RegistryArgs,
+
+    /// Renamed `--plain-http`: refused with exit 2 saying so (ready-wait's `--insecure` skips TLS verification, a different meaning)
+    #[arg(long, hide = true)]
     pub insecure: bool,
 }
 

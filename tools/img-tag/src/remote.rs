@@ -19,6 +19,11 @@ pub(crate) fn client(
     registries: &[&str],
     out: &Output,
 ) -> anyhow::Result<RegistryClient> {
+    if args.insecure {
+        return Err(UsageError::new(
+            "`--insecure` was renamed `--plain-http` (plain HTTP to every registry); for one registry pass --plain-http-registry HOST[:PORT], for a private CA --ca-cert FILE",
+        ));
+    }
     let explicit = match (&args.username, args.password_stdin) {
         (Some(username), true) => {
             let password = slipway_core::input::read_stdin_to_string().map_err(|e| {
@@ -37,10 +42,7 @@ pub(crate) fn client(
         }
         _ => None,
     };
-    let options = RegistryOptions {
-        insecure: args.insecure,
-        ..RegistryOptions::for_tool("img-tag")
-    };
+    let options = RegistryOptions::for_tool("img-tag", &args.connection);
     Ok(RegistryClient::for_registries(
         registries.iter().copied(),
         explicit.as_ref(),

@@ -179,6 +179,9 @@ pub struct DeployArgs {
     /// Print what would be uploaded and run, without connecting to any host
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub registry: slipway_registry::RegistryArgs,
 }
 
 /// What deploys and rollbacks share.

@@ -59,10 +59,10 @@ pub(crate) fn given_images(
             (var.clone(), from_report)
         })
         .collect();
-    let tags = resolve_tags(config, &mut vars, &mut revisions, out)?;
+    let tags = resolve_tags(config, &args.registry, &mut vars, &mut revisions, out)?;
     let mut revision = None;
     if let Some(rev) = &args.require_revision {
-        revision = Some(require_revision(config, rev, &vars, out)?);
+        revision = Some(require_revision(config, &args.registry, rev, &vars, out)?);
     }
     let known: BTreeSet<&Option<String>> = revisions.values().collect();
     if revision.is_none() && known.len() == 1 {
@@ -86,6 +86,7 @@ fn is_commit_id(text: &str) -> bool {
 /// returns the tags given. A tag the registry does not have is bad input.
 fn resolve_tags(
     config: &Config,
+    registry: &slipway_registry::RegistryArgs,
     vars: &mut BTreeMap<String, String>,
     revisions: &mut BTreeMap<String, Option<String>>,
     out: &Output,
@@ -106,7 +107,7 @@ fn resolve_tags(
         return Ok(BTreeMap::new());
     }
     let images: Vec<ImageRef> = tagged.iter().map(|(_, image)| image.clone()).collect();
-    let published = fetch_published(config, &images, out)?;
+    let published = fetch_published(config, registry, &images, out)?;
     let mut tags = BTreeMap::new();
     for ((var, image), published) in tagged.into_iter().zip(published) {
         let published = published
@@ -141,6 +142,7 @@ fn resolve_tags(
 /// blobs only), one result per image.
 fn fetch_published(
     config: &Config,
+    registry: &slipway_registry::RegistryArgs,
     images: &[slipway_core::image_ref::ImageRef],
     out: &Output,
 ) -> anyhow::Result<Vec<Result<slipway_stale::Published, slipway_stale::FetchError>>> {
@@ -149,8 +151,7 @@ fn fetch_published(
 
     let options = RegistryOptions {
         max_attempts: 3,
-        user_agent: concat!("ssh-deploy/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ..RegistryOptions::default()
+        ..RegistryOptions::for_tool("ssh-deploy", registry)
     };
     let client =
         RegistryClient::for_registries(images.iter().map(ImageRef::registry), None, options, out)?;
@@ -210,6 +211,7 @@ fn read_images_from(path: &std::path::Path, source: &str) -> anyhow::Result<Stri
 /// Returns the commit `rev` names.
 fn require_revision(
     config: &Config,
+    registry: &slipway_registry::RegistryArgs,
     rev: &str,
     vars: &BTreeMap<String, String>,
     out: &Output,
@@ -224,7 +226,7 @@ fn require_revision(
         .map(|reference| reference.parse())
         .collect::<Result<_, _>>()
         .context("an image reference no longer parses")?;
-    let published = fetch_published(config, &images, out)?;
+    let published = fetch_published(config, registry, &images, out)?;
     let mut refused = Vec::new();
     for (image, published) in images.iter().zip(published) {
         let published = published.map_err(own_registry_hint)?;

@@ -1,0 +1,376 @@
+//! How the client reaches registries: the one set of registry flags every
+//! tool that talks to a registry flattens into its CLI ([`RegistryArgs`]),
+//! the options they map into ([`RegistryOptions`], built in one place,
+//! [`RegistryOptions::for_tool`]), and the TLS settings of each registry:
+//! extra CA certificates (`--ca-cert`) and docker's
+//! `certs.d/<host[:port]>/` directories, read as docker and podman read
+//! them (`*.crt` CA certificates; a `<name>.cert` + `<name>.key` client
+//! certificate).
+//!
+//! Files are read when a client for a registry is first needed; nothing
+//! here prints.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::RegistryError;
+
+/// The registry flags of every tool that talks to a registry; map them with
+/// [`RegistryOptions::for_tool`].
+#[derive(Debug, Clone, Default, clap::Args)]
+// Its own group id: img-tag's credential flags are a `RegistryArgs` too.
+#[group(id = "registry_connection")]
+#[command(next_help_heading = "Registry connection")]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to every registry [default: plain HTTP only to loopback registries (localhost, 127.0.0.0/8, ::1) and those of --plain-http-registry; HTTPS elsewhere]
+    #[arg(long, env = "SLIPWAY_PLAIN_HTTP")]
+    pub plain_http: bool,
+
+    /// Speak plain HTTP to this registry, `HOST[:PORT]` as written in image references (repeatable; the variable takes a comma-separated list)
+    #[arg(
+        long = "plain-http-registry",
+        value_name = "HOST[:PORT]",
+        env = "SLIPWAY_PLAIN_HTTP_REGISTRIES",
+        value_delimiter = ',',
+        value_parser = parse_registry_host
+    )]
+    pub plain_http_registries: Vec<String>,
+
+    /// Trust the CA certificates of this PEM file for every registry, besides the system's (repeatable; the variable takes a comma-separated list)
+    #[arg(
+        long = "ca-cert",
+        value_name = "FILE",
+        env = "SLIPWAY_CA_CERTS",
+        value_delimiter = ',',
+        value_parser = parse_ca_cert
+    )]
+    pub ca_certs: Vec<CaCert>,
+
+    /// Read each registry's TLS files from `DIR/<host[:port]>/`, as docker's certs.d: `*.crt` CA certificates, a `client.cert` + `client.key` client certificate (repeatable; replaces the defaults) [default: /etc/docker/certs.d, ~/.docker/certs.d, /etc/containers/certs.d]
+    #[arg(
+        long = "certs-dir",
+        value_name = "DIR",
+        env = "SLIPWAY_CERTS_DIR",
+        value_delimiter = ','
+    )]
+    pub certs_dirs: Vec<PathBuf>,
+}
+
+/// The certificates of one `--ca-cert` PEM file.
+#[derive(Clone)]
+pub struct CaCert {
+    /// The file, as given.
+    pub path: PathBuf,
+    certs: Vec<reqwest::Certificate>,
+}
+
+impl std::fmt::Debug for CaCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaCert")
+            .field("path", &self.path)
+            .field("certs", &self.certs.len())
+            .finish()
+    }
+}
+
+impl CaCert {
+    /// Reads the certificates of the PEM file at `path`; the error says
+    /// what is wrong with it (clap names the flag and the file).
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let pem = slipway_core::input::read(path).map_err(|error| {
+            format!(
+                "cannot read it: {}",
+                std::error::Error::source(&error).map_or(error.to_string(), |s| s.to_string())
+            )
+        })?;
+        let certs = parse_pem_certificates(&pem)?;
+        Ok(Self {
+            path: path.to_owned(),
+            certs,
+        })
+    }
+}
+
+/// The certificates of a PEM bundle; at least one.
+fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|error| format!("not a PEM certificate file: {}", innermost(&error)))?;
+    if certs.is_empty() {
+        return Err(
+            "holds no `-----BEGIN CERTIFICATE-----` block; give a PEM file of CA certificates"
+                .to_owned(),
+        );
+    }
+    Ok(certs)
+}
+
+fn parse_ca_cert(value: &str) -> Result<CaCert, String> {
+    CaCert::read(Path::new(value))
+}
+
+/// Checks a `--plain-http-registry` value: `HOST[:PORT]`, no scheme or path.
+fn parse_registry_host(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let expected = "expected a registry as written in image references, `HOST[:PORT]` (e.g. `registry.lan:5000`)";
+    if value.is_empty() {
+        return Err(format!("is empty; {expected}"));
+    }
+    if value.contains("://") {
+        return Err(format!("has a scheme; {expected}, without `http://`"));
+    }
+    if value.contains('/') || value.contains(char::is_whitespace) || value.contains('@') {
+        return Err(format!("is not a host; {expected}"));
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+/// docker's and podman's certs.d directories, in the order they are read.
+pub fn default_certs_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/etc/docker/certs.d")];
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        dirs.push(Path::new(&home).join(".docker/certs.d"));
+    }
+    dirs.push(PathBuf::from("/etc/containers/certs.d"));
+    dirs
+}
+
+/// How the client connects and retries.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Plain HTTP to every registry, not only loopback ones (`--plain-http`).
+    pub plain_http: bool,
+    /// Registries (`host[:port]`, lowercase) spoken to over plain HTTP
+    /// (`--plain-http-registry`).
+    pub plain_http_registries: Vec<String>,
+    /// CA certificates trusted for every registry, besides the system's
+    /// (`--ca-cert`).
+    pub ca_certs: Vec<CaCert>,
+    /// Where each registry's `<host[:port]>/` TLS files are looked for
+    /// (`--certs-dir`, else [`default_certs_dirs`]).
+    pub certs_dirs: Vec<PathBuf>,
+    /// Attempts per request (the first included) on 429, 5xx and dropped
+    /// connections.
+    pub max_attempts: u32,
+    /// The most time one request may spend retrying.
+    pub retry_budget: Duration,
+    /// The first backoff; it doubles per attempt, up to 5 s, and each wait
+    /// is drawn between half and all of that (jitter). A `Retry-After`
+    /// answer replaces it, up to 30 s.
+    pub first_backoff: Duration,
+    /// The most one attempt of a request may take, answer included; then it
+    /// counts as dropped (and is retried). Streamed blob copies are exempt:
+    /// their size has no bound.
+    pub request_timeout: Duration,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        Self {
+            plain_http: false,
+            plain_http_registries: Vec::new(),
+            ca_certs: Vec::new(),
+            certs_dirs: default_certs_dirs(),
+            max_attempts: 5,
+            retry_budget: Duration::from_secs(60),
+            first_backoff: Duration::from_millis(200),
+            request_timeout: Duration::from_secs(30),
+            user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl RegistryOptions {
+    /// The one place a tool's registry options are built: the defaults,
+    /// the registry flags the user gave (`args`), and `User-Agent:
+    /// <tool>/<version>` (the workspace's version, which every tool
+    /// shares). A tool may then tighten the retry bounds.
+    pub fn for_tool(tool: &str, args: &RegistryArgs) -> Self {
+        let defaults = Self::default();
+        Self {
+            plain_http: args.plain_http,
+            plain_http_registries: args.plain_http_registries.clone(),
+            ca_certs: args.ca_certs.clone(),
+            certs_dirs: if args.certs_dirs.is_empty() {
+                defaults.certs_dirs.clone()
+            } else {
+                args.certs_dirs.clone()
+            },
+            user_agent: format!("{tool}/{}", env!("CARGO_PKG_VERSION")),
+            ..defaults
+        }
+    }
+
+    /// Whether `registry` (`host[:port]` as written in image references) is
+    /// spoken to over plain HTTP: loopback hosts always, as docker does;
+    /// others with `--plain-http` or `--plain-http-registry`.
+    pub fn is_plain_http(&self, registry: &str) -> bool {
+        self.plain_http
+            || crate::transport::is_loopback(registry)
+            || self
+                .plain_http_registries
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(registry))
+    }
+
+    /// The HTTP client for `registry`: the system's roots, `--ca-cert`'s,
+    /// and those of the registry's certs.d directories, with its client
+    /// certificate if one is there.
+    pub(crate) fn http_client(&self, registry: &str) -> Result<reqwest::Client, RegistryError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(self.user_agent.clone())
+            .connect_timeout(Duration::from_secs(10));
+        if !self.is_plain_http(registry) {
+            let files = self.certs_d(registry)?;
+            let roots = self
+                .ca_certs
+                .iter()
+                .flat_map(|ca| ca.certs.iter().cloned())
+                .chain(files.roots);
+            builder = builder.tls_certs_merge(roots);
+            if let Some(identity) = files.identity {
+                builder = builder.identity(identity);
+            }
+        }
+        builder
+            .build()
+            .map_err(|error| RegistryError::Client(innermost(&error)))
+    }
+
+    /// What the certs.d directories hold for `registry`.
+    fn certs_d(&self, registry: &str) -> Result<CertsD, RegistryError> {
+        let mut found = CertsD::default();
+        for dir in &self.certs_dirs {
+            let host_dir = dir.join(registry);
+            let Ok(entries) = fs_err::read_dir(&host_dir) else {
+                continue;
+            };
+            let mut names: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .collect();
+            names.sort();
+            for path in &names {
+                let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+                let bad = |reason: String| RegistryError::CertsFile {
+                    path: path.display().to_string(),
+                    reason,
+                };
+                match extension {
+                    "crt" => {
+                        let pem = slipway_core::input::read(path)
+                            .map_err(|error| bad(format!("cannot read it: {error}")))?;
+                        found
+                            .roots
+                            .extend(parse_pem_certificates(&pem).map_err(bad)?);
+                        tracing::debug!(%registry, path = %path.display(), "CA certificates from certs.d");
+                    }
+                    "cert" => {
+                        let key = path.with_extension("key");
+                        if !key.is_file() {
+                            return Err(bad(format!(
+                                "has no private key next to it: add `{}`, or remove the certificate",
+                                key.display()
+                            )));
+                        }
+                        if found.identity.is_some() {
+                            continue;
+                        }
+                        let mut pem = slipway_core::input::read(path)
+                            .map_err(|error| bad(format!("cannot read it: {error}")))?;
+                        pem.push(b'\n');
+                        pem.extend(slipway_core::input::read(&key).map_err(|error| {
+                            bad(format!("cannot read its key `{}`: {error}", key.display()))
+                        })?);
+                        let identity = reqwest::Identity::from_pem(&pem).map_err(|error| {
+                            bad(format!(
+                                "is not a PEM client certificate with its key `{}`: {}",
+                                key.display(),
+                                innermost(&error)
+                            ))
+                        })?;
+                        tracing::debug!(%registry, path = %path.display(), "client certificate from certs.d");
+                        found.identity = Some(identity);
+                    }
+                    "key" if !path.with_extension("cert").is_file() => {
+                        return Err(bad(format!(
+                            "is a key without its certificate: add `{}`, or remove the key",
+                            path.with_extension("cert").display()
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The TLS files of one registry's certs.d directories.
+#[derive(Default)]
+struct CertsD {
+    roots: Vec<reqwest::Certificate>,
+    identity: Option<reqwest::Identity>,
+}
+
+/// The innermost cause of an error: "connection refused", not "error sending request".
+pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_host(value: &str, expected: Result<&str, &str>) {
+        let got = parse_registry_host(value);
+        match expected {
+            Ok(host) => assert_eq!(got.as_deref(), Ok(host), "`{value}`"),
+            Err(start) => assert!(
+                got.as_ref().is_err_and(|e| e.starts_with(start)),
+                "`{value}`: {got:?}"
+            ),
+        }
+    }
+
+    #[test]
+    fn plain_http_registry_values() {
+        check_host("registry.lan:5000", Ok("registry.lan:5000"));
+        check_host("Registry.LAN", Ok("registry.lan"));
+        check_host("[fd00::1]:5000", Ok("[fd00::1]:5000"));
+        check_host("http://registry.lan", Err("has a scheme"));
+        check_host("registry.lan/app", Err("is not a host"));
+        check_host("", Err("is empty"));
+    }
+
+    #[track_caller]
+    fn check_plain(options: &RegistryOptions, registry: &str, expected: bool) {
+        assert_eq!(options.is_plain_http(registry), expected, "{registry}");
+    }
+
+    #[test]
+    fn plain_http_is_chosen_per_registry() {
+        let options = RegistryOptions {
+            plain_http_registries: vec!["registry.lan:5000".to_owned()],
+            ..RegistryOptions::default()
+        };
+        check_plain(&options, "registry.lan:5000", true);
+        check_plain(&options, "REGISTRY.lan:5000", true);
+        // Another port of the same host is another registry.
+        check_plain(&options, "registry.lan:5001", false);
+        check_plain(&options, "registry.lan", false);
+        check_plain(&options, "ghcr.io", false);
+        check_plain(&options, "127.0.0.1:5000", true);
+        let everywhere = RegistryOptions {
+            plain_http: true,
+            ..RegistryOptions::default()
+        };
+        check_plain(&everywhere, "ghcr.io", true);
+    }
+}

@@ -1,0 +1,227 @@
+//! img-tag against registries that are not plain-HTTP loopback ones: a
+//! registry served over TLS with a CA the test makes (reached with
+//! `--ca-cert`, with a certs.d directory, with a client certificate, and
+//! refused without), and a plain-HTTP registry under a name that does not
+//! look like loopback (`--plain-http-registry`, `--plain-http`). The names
+//! are `127.1:PORT` ([`Registry::non_loopback_host`]): 127.0.0.1 to the
+//! resolver, an ordinary host to Slipway's plain-HTTP-for-loopback rule.
+
+use std::path::Path;
+
+use slipway_testbed::cmd::Cmd;
+use slipway_testbed::images::push_image;
+use slipway_testbed::{Registry, TestCa};
+
+fn img_tag(args: &[&str]) -> Cmd {
+    let mut command = Cmd::new(env!("CARGO_BIN_EXE_img-tag"));
+    command.args(args);
+    command
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
+#[test]
+fn a_tls_registry_is_trusted_through_ca_cert_or_certs_d_and_refused_without() {
+    let plain = Registry::start();
+    let (digest, _) = push_image(&plain.host(), "app", "1", "amd64", None);
+    let ca = TestCa::new();
+    let tls = plain.tls_front(&ca, false);
+    let host = tls.non_loopback_host();
+    let image = format!("{host}/app:1");
+    let dir = tempfile::tempdir().unwrap();
+    let no_certs = dir.path().join("no-certs.d");
+    fs_err::create_dir_all(&no_certs).unwrap();
+
+    img_tag(&["resolve", &image, "--certs-dir", path(&no_certs)])
+        .run()
+        .assert(
+            3,
+            "",
+            &format!(
+                "error: cannot resolve `{image}`\n  caused by: cannot verify the TLS certificate of \
+                 `{host}` for `HEAD /v2/app/manifests/1`: invalid peer certificate: UnknownIssuer; \
+                 trust its CA with --ca-cert FILE or a certs.d directory \
+                 (`/etc/docker/certs.d/{host}/ca.crt`, or --certs-dir DIR), or, if it serves \
+                 plain HTTP, pass --plain-http-registry {host}\n"
+            ),
+        );
+
+    let ca_file = dir.path().join("ca.pem");
+    fs_err::write(&ca_file, ca.cert_pem()).unwrap();
+    img_tag(&[
+        "resolve",
+        &image,
+        "--ca-cert",
+        path(&ca_file),
+        "--certs-dir",
+        path(&no_certs),
+    ])
+    .run()
+    .assert(0, &format!("{digest}\n"), "");
+
+    // docker's layout: certs.d/<host:port>/ca.crt, found by host and port.
+    let certs_d = dir.path().join("certs.d");
+    fs_err::create_dir_all(certs_d.join(&host)).unwrap();
+    fs_err::write(certs_d.join(&host).join("ca.crt"), ca.cert_pem()).unwrap();
+    img_tag(&["resolve", &image, "--certs-dir", path(&certs_d)])
+        .run()
+        .assert(0, &format!("{digest}\n"), "");
+    img_tag(&["resolve", &image])
+        .env("SLIPWAY_CERTS_DIR", path(&certs_d))
+        .run()
+        .assert(0, &format!("{digest}\n"), "");
+    // The same certs.d holds nothing for another port: still refused.
+    let other = plain.tls_front(&ca, false);
+    img_tag(&[
+        "resolve",
+        &format!("{}/app:1", other.non_loopback_host()),
+        "--certs-dir",
+        path(&certs_d),
+    ])
+    .run()
+    .assert_code(3);
+
+    // A promote from the TLS registry into a plain one streams the blobs
+    // through both clients.
+    let target = Registry::start();
+    img_tag(&[
+        "promote",
+        &image,
+        &format!("{}/copy:1", target.host()),
+        "--ca-cert",
+        path(&ca_file),
+        "-q",
+    ])
+    .run()
+    .assert_code(0);
+    img_tag(&["resolve", &format!("{}/copy:1", target.host())])
+        .run()
+        .assert(0, &format!("{digest}\n"), "");
+}
+
+#[test]
+fn a_client_certificate_from_certs_d_is_presented() {
+    let plain = Registry::start();
+    let (digest, _) = push_image(&plain.host(), "app", "1", "amd64", None);
+    let ca = TestCa::new();
+    let tls = plain.tls_front(&ca, true);
+    let host = tls.non_loopback_host();
+    let image = format!("{host}/app:1");
+    let dir = tempfile::tempdir().unwrap();
+    let certs_d = dir.path().join("certs.d");
+    let host_dir = certs_d.join(&host);
+    fs_err::create_dir_all(&host_dir).unwrap();
+    fs_err::write(host_dir.join("ca.crt"), ca.cert_pem()).unwrap();
+
+    img_tag(&["resolve", &image, "--certs-dir", path(&certs_d)])
+        .run()
+        .assert(
+            3,
+            "",
+            &format!(
+                "error: cannot resolve `{image}`\n  caused by: `{host}` refused the TLS handshake \
+                 for `HEAD /v2/app/manifests/1` (alert `BadCertificate`): if it requires a client \
+                 certificate, put `client.cert` and `client.key` in \
+                 `/etc/docker/certs.d/{host}/` (or in a --certs-dir DIR)\n"
+            ),
+        );
+
+    ca.client().write(&host_dir, "client", "cert");
+    img_tag(&["resolve", &image, "--certs-dir", path(&certs_d)])
+        .run()
+        .assert(0, &format!("{digest}\n"), "");
+
+    // A certificate without its key is a bad file, named.
+    fs_err::remove_file(host_dir.join("client.key")).unwrap();
+    img_tag(&["resolve", &image, "--certs-dir", path(&certs_d)])
+        .run()
+        .assert(
+            2,
+            "",
+            &format!(
+                "error: cannot set up TLS for `{host}`\n  caused by: invalid certs.d file `{}`: has no \
+                 private key next to it: add `{}`, or remove the certificate\n",
+                host_dir.join("client.cert").display(),
+                host_dir.join("client.key").display()
+            ),
+        );
+}
+
+#[test]
+fn a_plain_http_registry_by_name_needs_plain_http_registry() {
+    let registry = Registry::start();
+    let (digest, _) = push_image(&registry.host(), "app", "1", "amd64", None);
+    let host = registry.non_loopback_host();
+    let image = format!("{host}/app:1");
+
+    img_tag(&["resolve", &image]).run().assert(
+        3,
+        "",
+        &format!(
+            "error: cannot resolve `{image}`\n  caused by: `{host}` speaks plain HTTP, not TLS \
+             (`HEAD /v2/app/manifests/1`): pass --plain-http-registry {host} (or --plain-http for \
+             every registry)\n"
+        ),
+    );
+    img_tag(&["resolve", &image, "--plain-http-registry", &host])
+        .run()
+        .assert(0, &format!("{digest}\n"), "");
+    img_tag(&["resolve", &image])
+        .env(
+            "SLIPWAY_PLAIN_HTTP_REGISTRIES",
+            format!("registry.lan,{host}"),
+        )
+        .run()
+        .assert(0, &format!("{digest}\n"), "");
+    img_tag(&["resolve", &image, "--plain-http"])
+        .run()
+        .assert(0, &format!("{digest}\n"), "");
+    // Another registry in the list is not this one.
+    img_tag(&[
+        "resolve",
+        &image,
+        "--plain-http-registry",
+        "registry.lan:5000",
+    ])
+    .run()
+    .assert_code(3);
+}
+
+#[test]
+fn bad_registry_flags_are_usage_errors_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    fs_err::write(&not_pem, "not a certificate").unwrap();
+    let missing = dir.path().join("missing.pem");
+    let image = "127.1:1/app:1";
+    img_tag(&["resolve", image, "--ca-cert", path(&missing)])
+        .run()
+        .assert_code(2)
+        .assert_stderr(&format!(
+            "error: invalid value '{}' for '--ca-cert <FILE>': cannot read it: failed to open file `{}`: No such file or directory (os error 2)\n\nFor more information, try '--help'.\n",
+            missing.display(),
+            missing.display()
+        ));
+    img_tag(&["resolve", image, "--ca-cert", path(&not_pem)])
+        .run()
+        .assert_code(2)
+        .assert_stderr(&format!(
+            "error: invalid value '{}' for '--ca-cert <FILE>': holds no `-----BEGIN CERTIFICATE-----` block; give a PEM file of CA certificates\n\nFor more information, try '--help'.\n",
+            not_pem.display()
+        ));
+    img_tag(&["resolve", image, "--plain-http-registry", "http://registry.lan"])
+        .run()
+        .assert_code(2)
+        .assert_stderr(
+            "error: invalid value 'http://registry.lan' for '--plain-http-registry <HOST[:PORT]>': has a scheme; expected a registry as written in image references, `HOST[:PORT]` (e.g. `registry.lan:5000`), without `http://`\n\nFor more information, try '--help'.\n",
+        );
+    // img-tag's old `--insecure` meant plain HTTP; ready-wait's skips TLS
+    // verification. One name, one meaning: img-tag's is renamed.
+    img_tag(&["resolve", image, "--insecure"]).run().assert(
+        2,
+        "",
+        "error: `--insecure` was renamed `--plain-http` (plain HTTP to every registry); for one registry pass --plain-http-registry HOST[:PORT], for a private CA --ca-cert FILE\n",
+    );
+}
