@@ -288,3 +288,74 @@ fn base_from_image_conflicts_with_other_bases() {
         out.stderr
     );
 }
+
+/// A registry behind TLS with a CA the test makes, under a name Slipway
+/// does not take for loopback (`127.1:PORT`): refused without its CA,
+/// saying which flag fixes it; read with `--ca-cert` or a certs.d directory.
+#[test]
+fn a_tls_registry_is_read_with_ca_cert_or_certs_d() {
+    let plain = Registry::start();
+    let ca = slipway_testbed::TestCa::new();
+    let tls = plain.tls_front(&ca, false);
+    let host = tls.non_loopback_host();
+    let (repo, [first, _, third]) = history();
+    push_image(&plain.host(), "demo/app", "main", "amd64", Some(&first));
+    let image = format!("{host}/demo/app:main");
+    let dir = tempfile::tempdir().unwrap();
+    let certs_d = dir.path().join("certs.d");
+    fs_err::create_dir_all(&certs_d).unwrap();
+    let certs_d_arg = certs_d.to_str().unwrap().to_owned();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["--base-from-image", &image, "--filter", "app=app/**"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    };
+    let run_args = |extra: &[&str]| {
+        let args = args(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(repo.path(), &args)
+    };
+
+    let refused = run_args(&["--certs-dir", &certs_d_arg]);
+    assert_eq!(
+        (refused.code, refused.stdout.as_str()),
+        (3, ""),
+        "{refused:?}"
+    );
+    assert!(
+        refused.stderr.contains(&format!(
+            "cannot verify the TLS certificate of `{host}` for `GET /v2/demo/app/manifests/main`: \
+             invalid peer certificate: UnknownIssuer; trust its CA with --ca-cert FILE"
+        )),
+        "{}",
+        refused.stderr
+    );
+
+    let expected = format!(
+        "changed files: 2, {} (from image `{image}`) -> {}
+app: true (1 file)
+  modified app/main.js
+targets: [\"app\"]
+",
+        &first[..7],
+        &third[..7]
+    );
+    let ca_file = dir.path().join("ca.pem");
+    fs_err::write(&ca_file, ca.cert_pem()).unwrap();
+    check(
+        run_args(&[
+            "--ca-cert",
+            ca_file.to_str().unwrap(),
+            "--certs-dir",
+            &certs_d_arg,
+        ]),
+        0,
+        &expected,
+    );
+    fs_err::create_dir_all(certs_d.join(&host)).unwrap();
+    fs_err::write(certs_d.join(&host).join("ca.crt"), ca.cert_pem()).unwrap();
+    check(run_args(&["--certs-dir", &certs_d_arg]), 0, &expected);
+}

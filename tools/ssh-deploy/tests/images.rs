@@ -180,3 +180,38 @@ fn the_revision_gate_refuses_images_built_from_another_commit() {
         "{stderr}"
     );
 }
+
+/// Tag resolution reaches a registry through the registry flags every tool
+/// shares: a plain-HTTP registry under a name Slipway does not take for
+/// loopback (`127.1:PORT`) is refused with the flag that fixes it, before
+/// any host is touched, and resolved with `--plain-http-registry`.
+#[test]
+fn a_tag_is_resolved_on_a_plain_http_registry_named_by_plain_http_registry() {
+    let sshd = Sshd::start();
+    let registry = Registry::start();
+    let project = Project::new(&sshd, r#"command = "true""#, &[("run.sh", "true\n", 0o755)]);
+    let (digest, _) = push_image(&registry.host(), "demo/app", "prod", "amd64", None);
+    let host = registry.non_loopback_host();
+    let image = format!("app={host}/demo/app:prod");
+
+    let (code, stdout, stderr) = dry_run(&project, &sshd, &["--image", &image]);
+    assert_eq!((code, stdout.as_str()), (Some(3), ""), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "`{host}` speaks plain HTTP, not TLS (`HEAD /v2/demo/app/manifests/prod`): pass \
+             --plain-http-registry {host} (or --plain-http for every registry)"
+        )),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = dry_run(
+        &project,
+        &sshd,
+        &["--image", &image, "--plain-http-registry", &host],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("{host}/demo/app@{digest}")),
+        "{stdout}"
+    );
+}
