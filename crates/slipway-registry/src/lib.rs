@@ -19,6 +19,7 @@ pub mod auth;
 mod manifest;
 mod options;
 pub mod referrers;
+mod retry;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap};
