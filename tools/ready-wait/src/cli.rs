@@ -113,8 +113,13 @@ pub struct Cli {
     #[arg(long)]
     pub follow: bool,
 
-    /// Also trust the certificates in this PEM file (repeatable; system roots stay trusted)
-    #[arg(long, env = "SLIPWAY_CACERT", value_name = "FILE")]
+    /// Also trust the certificates in this PEM file (repeatable; system roots stay trusted); `--ca-cert`, as the registry tools spell it, is the same flag
+    #[arg(
+        long,
+        env = "SLIPWAY_CACERT",
+        value_name = "FILE",
+        visible_alias = "ca-cert"
+    )]
     pub cacert: Vec<PathBuf>,
 
     /// Accept any TLS certificate: no verification at all

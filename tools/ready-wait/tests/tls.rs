@@ -33,6 +33,16 @@ fn a_self_signed_certificate_needs_cacert_or_insecure() {
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 
+    // The registry tools' spelling names the same flag.
+    let output = ready_wait(&[
+        "--timeout",
+        "30s",
+        "--ca-cert",
+        cacert.to_str().unwrap(),
+        &url,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
     let output = ready_wait(&["--timeout", "30s", "--insecure", &url]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
