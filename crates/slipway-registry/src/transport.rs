@@ -485,6 +485,20 @@ impl Transport {
                 message,
             ));
         }
+        // A TLS port answers plain HTTP with a bare 400 ("Client sent an
+        // HTTP request to an HTTPS server"): say which setting sent it.
+        let message = if status == 400
+            && message.is_empty()
+            && self.is_plain_http(&request.registry)
+            && !is_loopback(&request.registry)
+        {
+            format!(
+                " (spoken to in plain HTTP, as --plain-http or --plain-http-registry asked: if `{}` serves HTTPS, leave it out of them)",
+                request.registry
+            )
+        } else {
+            message
+        };
         Err(RegistryError::Status {
             registry: request.registry.clone(),
             method: request.method.to_string(),

@@ -83,6 +83,20 @@ fn a_tls_registry_is_trusted_through_ca_cert_or_certs_d_and_refused_without() {
     .run()
     .assert_code(3);
 
+    // Plain HTTP to the TLS port gets a bare 400: the error says which
+    // setting sent plain HTTP.
+    img_tag(&["resolve", &image, "--plain-http-registry", &host])
+        .run()
+        .assert(
+            3,
+            "",
+            &format!(
+                "error: cannot resolve `{image}`\n  caused by: `{host}` answered 400 to `HEAD \
+                 /v2/app/manifests/1` (spoken to in plain HTTP, as --plain-http or \
+                 --plain-http-registry asked: if `{host}` serves HTTPS, leave it out of them)\n"
+            ),
+        );
+
     // A promote from the TLS registry into a plain one streams the blobs
     // through both clients.
     let target = Registry::start();
