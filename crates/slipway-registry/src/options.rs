@@ -121,6 +121,15 @@ fn parse_registry_host(value: &str) -> Result<String, String> {
     if value.contains('/') || value.contains(char::is_whitespace) || value.contains('@') {
         return Err(format!("is not a host; {expected}"));
     }
+    // The registry part of an image reference, by the same parser.
+    let repository: slipway_core::image_ref::Repository = format!("{value}/x")
+        .parse()
+        .map_err(|error| format!("{error}; {expected}"))?;
+    if !repository.registry().eq_ignore_ascii_case(value) {
+        return Err(format!(
+            "is not a registry host (one has a `.` or a `:port`, or is `localhost`); {expected}"
+        ));
+    }
     Ok(value.to_ascii_lowercase())
 }
 
@@ -347,6 +356,9 @@ mod tests {
         check_host("http://registry.lan", Err("has a scheme"));
         check_host("registry.lan/app", Err("is not a host"));
         check_host("", Err("is empty"));
+        check_host("registry.lan:99999", Err("invalid port `99999`"));
+        check_host("myregistry", Err("is not a registry host"));
+        check_host("localhost:5000", Ok("localhost:5000"));
     }
 
     #[track_caller]
