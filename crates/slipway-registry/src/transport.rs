@@ -1,7 +1,9 @@
-//! HTTP under the registry client: URLs (plain HTTP for loopback), the
-//! `Basic`/`Bearer` challenge dance with a token cache, and retries with
-//! exponential backoff and jitter on 429, 5xx and dropped connections,
-//! honouring `Retry-After` up to a cap.
+//! HTTP under the registry client: URLs (plain HTTP for loopback registries
+//! and those the options name), one HTTP client per registry (its own TLS
+//! files), the `Basic`/`Bearer` challenge dance with a token cache, and
+//! retries by the policy of [`crate::retry`] on 429, 5xx and dropped
+//! connections, honouring `Retry-After` up to a cap; a TLS failure is
+//! reported as one, naming the flags that fix it, and never retried.
 //!
 //! Every request the client makes is safe to send twice: GET, HEAD, PUT and
 //! DELETE are idempotent, and a repeated `POST …/blobs/uploads/` only opens
@@ -21,6 +23,7 @@ use tokio::sync::Mutex;
 
 use super::{Descriptor, RegistryError, RegistryOptions};
 use crate::auth::Credentials;
+use crate::options::innermost;
 use crate::retry::{backoff, is_retryable, retry_after, retry_wait};
 use slipway_core::image_ref::Repository;
 
@@ -739,8 +742,6 @@ pub(super) fn is_loopback(registry: &str) -> bool {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
-
-use crate::options::innermost;
 
 /// Why a TLS handshake failed.
 enum TlsFailure {
