@@ -16,6 +16,7 @@
 pub mod auth;
 mod manifest;
 pub mod referrers;
+pub(crate) mod token;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap};
@@ -150,6 +151,48 @@ pub enum RegistryError {
         /// The registry's own message, `: …`, or empty.
         message: String,
     },
+    /// A token server failed (5xx, 429) and kept failing through the retries:
+    /// the auth service is down, not the credentials wrong.
+    #[error(
+        "the token server of `{registry}` (`{realm}`) answered {status} after {attempts} attempt(s){message}; the registry's auth service is failing, not the credentials: try again later"
+    )]
+    TokenServer {
+        /// The registry host.
+        registry: String,
+        /// The token endpoint (the challenge's realm), without its query.
+        realm: String,
+        /// The last status.
+        status: u16,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The server's own message, `: …`, or empty.
+        message: String,
+    },
+    /// The credentials were accepted but do not allow the access asked for
+    /// (a 403, or a token without the scope: `401 insufficient_scope`).
+    #[error(
+        "{who} may not {action} `{repository}` on `{registry}`: {by} answered {status} to `{method} {path}`{message}; ask for {action} access to `{repository}`, or use credentials that have it"
+    )]
+    Denied {
+        /// "`user` (from `source`)".
+        who: String,
+        /// `pull` or `push`.
+        action: &'static str,
+        /// The repository path.
+        repository: String,
+        /// The registry host.
+        registry: String,
+        /// "the registry" or "its token server `URL`".
+        by: String,
+        /// 401 or 403.
+        status: u16,
+        /// The HTTP method of the refused request.
+        method: String,
+        /// Its URL path.
+        path: String,
+        /// The server's own message, `: …`, or empty.
+        message: String,
+    },
     /// An unexpected answer.
     #[error("`{registry}` answered {status} to `{method} {path}`{message}")]
     Status {
@@ -269,37 +312,58 @@ impl RegistryClient {
     /// before its first use. This is how every tool builds its client.
     pub fn for_registries<'a>(
         registries: impl IntoIterator<Item = &'a str>,
-        explicit: Option<&Credentials>,
+        explicit: Option<&'a Credentials>,
+        options: RegistryOptions,
+        output: &slipway_core::output::Output,
+    ) -> Result<Self, ClientSetupError> {
+        Self::for_targets(
+            registries.into_iter().map(|registry| (registry, explicit)),
+            options,
+            output,
+        )
+    }
+
+    /// A client for `targets`, each a registry host or a repository on it
+    /// (`host/team/app`, whose most specific namespaced entry of a
+    /// containers auth file wins) with its own explicit credentials, if
+    /// any: a promote between two registries (or two repositories) that
+    /// need different users. A request uses the credentials of the most
+    /// specific target that covers its repository. The first entry for a
+    /// target wins.
+    pub fn for_targets<'a>(
+        targets: impl IntoIterator<Item = (&'a str, Option<&'a Credentials>)>,
         options: RegistryOptions,
         output: &slipway_core::output::Output,
     ) -> Result<Self, ClientSetupError> {
         use secrecy::ExposeSecret as _;
         let env = |name: &str| std::env::var(name).ok();
         let mut credentials = HashMap::new();
-        for registry in registries {
-            if credentials.contains_key(registry) {
+        for (target, explicit) in targets {
+            if credentials.contains_key(target) {
                 continue;
             }
+            let registry = target.split('/').next().unwrap_or(target);
             let (found, source) =
-                crate::auth::resolve(registry, explicit.cloned(), &env).map_err(|source| {
+                crate::auth::resolve(target, explicit.cloned(), &env).map_err(|source| {
                     ClientSetupError::Credentials {
                         registry: registry.to_owned(),
                         source,
                     }
                 })?;
-            tracing::debug!(%registry, ?source, "credentials");
+            tracing::debug!(%target, ?source, "credentials");
             if let Some(found) = found {
                 if !found.password.expose_secret().is_empty() {
                     output.mask(&found.password);
                 }
-                credentials.insert(registry.to_owned(), found);
+                credentials.insert(target.to_owned(), found);
             }
         }
         Self::new(options, credentials).map_err(|error| ClientSetupError::Client(Box::new(error)))
     }
 
     /// A client using `credentials` (by registry host, as written in image
-    /// references) and anonymous access elsewhere.
+    /// references, or by repository, `host/team/app`) and anonymous access
+    /// elsewhere.
     pub fn new(
         options: RegistryOptions,
         credentials: HashMap<String, Credentials>,

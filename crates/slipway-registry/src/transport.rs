@@ -21,6 +21,7 @@ use tokio::sync::Mutex;
 
 use super::{Descriptor, RegistryError, RegistryOptions};
 use crate::auth::Credentials;
+use crate::token::{Scheme, fetch_token, parse_challenge};
 use slipway_core::image_ref::Repository;
 
 /// The longest backoff between two attempts.
@@ -128,16 +129,6 @@ impl Request {
     }
 }
 
-/// How a registry wants to be authenticated, learnt from its first challenge.
-#[derive(Debug, Clone)]
-enum Scheme {
-    Basic,
-    Bearer {
-        realm: String,
-        service: Option<String>,
-    },
-}
-
 /// The HTTP side of [`super::RegistryClient`].
 pub(super) struct Transport {
     http: reqwest::Client,
@@ -174,6 +165,31 @@ impl Transport {
             schemes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The credentials for `request`: those given for its repository
+    /// (`host/team/app`) or a parent of it (`host/team`), most specific
+    /// first, else those of its registry host.
+    fn credentials_for(&self, request: &Request) -> Option<&Credentials> {
+        let repository = request
+            .scopes
+            .first()
+            .and_then(|scope| scope.strip_prefix("repository:"))
+            .and_then(|rest| rest.rsplit_once(':'))
+            .map(|(name, _)| name);
+        let mut key = match repository {
+            Some(path) => format!("{}/{path}", request.registry),
+            None => request.registry.clone(),
+        };
+        loop {
+            if let Some(found) = self.credentials.get(&key) {
+                return Some(found);
+            }
+            match key.rsplit_once('/') {
+                Some((parent, _)) => key = parent.to_owned(),
+                None => return None,
+            }
+        }
     }
 
     pub(super) fn is_plain_http(&self, registry: &str) -> bool {
@@ -239,7 +255,7 @@ impl Transport {
             return Ok(None);
         }
         let scheme = self.schemes.lock().await.get(&request.registry).cloned();
-        let credentials = self.credentials.get(&request.registry);
+        let credentials = self.credentials_for(request);
         match scheme {
             None => Ok(None),
             Some(Scheme::Basic) => Ok(credentials.map(basic_header)),
@@ -248,74 +264,21 @@ impl Transport {
                 if let Some(token) = self.tokens.lock().await.get(&key) {
                     return Ok(Some(format!("Bearer {token}")));
                 }
-                let token = self
-                    .fetch_token(request, &realm, service.as_deref(), credentials)
-                    .await?;
+                let token = fetch_token(
+                    &self.http,
+                    &self.options,
+                    &request.registry,
+                    &realm,
+                    service.as_deref(),
+                    &request.scopes,
+                    request.method.as_str(),
+                    credentials,
+                )
+                .await?;
                 self.tokens.lock().await.insert(key, token.clone());
                 Ok(Some(format!("Bearer {token}")))
             }
         }
-    }
-
-    async fn fetch_token(
-        &self,
-        request: &Request,
-        realm: &str,
-        service: Option<&str>,
-        credentials: Option<&Credentials>,
-    ) -> Result<String, RegistryError> {
-        #[derive(serde::Deserialize)]
-        struct TokenAnswer {
-            #[serde(default)]
-            token: Option<String>,
-            #[serde(default)]
-            access_token: Option<String>,
-        }
-        let mut query: Vec<(&str, &str)> = request
-            .scopes
-            .iter()
-            .map(|s| ("scope", s.as_str()))
-            .collect();
-        if let Some(service) = service {
-            query.push(("service", service));
-        }
-        let token_request = Request {
-            method: Method::GET,
-            registry: request.registry.clone(),
-            path: realm.to_owned(),
-            scopes: Vec::new(),
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: None,
-            streaming: false,
-        };
-        let url = with_query(realm, &query)
-            .map_err(|_| token_request.incomplete("a valid token realm URL"))?;
-        let mut builder = self.http.get(url);
-        if let Some(credentials) = credentials {
-            builder = builder.header(reqwest::header::AUTHORIZATION, basic_header(credentials));
-        }
-        let response = builder
-            .send()
-            .await
-            .map_err(|error| token_request.unreachable(1, &error))?;
-        if !response.status().is_success() {
-            let status = response.status().as_u16();
-            let message = error_message(response).await;
-            return Err(unauthorized(&token_request, status, credentials, message));
-        }
-        let answer: TokenAnswer = response
-            .json()
-            .await
-            .map_err(|_| token_request.incomplete("a JSON `token`"))?;
-        let token = answer
-            .token
-            .or(answer.access_token)
-            .ok_or_else(|| token_request.incomplete("a JSON `token`"))?;
-        // A token from the token service is a secret too: redacted wherever
-        // it would be printed (an error body echoing `Bearer …`).
-        slipway_core::secret::register(&token);
-        Ok(token)
     }
 
     /// Sends `request`, answering one auth challenge and retrying 429, 5xx
@@ -406,7 +369,7 @@ impl Transport {
         let Some(scheme) = parse_challenge(challenge) else {
             return false;
         };
-        if matches!(scheme, Scheme::Basic) && !self.credentials.contains_key(&request.registry) {
+        if matches!(scheme, Scheme::Basic) && self.credentials_for(request).is_none() {
             return false;
         }
         tracing::debug!(registry = %request.registry, ?scheme, "auth challenge");
@@ -434,12 +397,38 @@ impl Transport {
         if response.status().is_success() {
             return Ok(response);
         }
+        let insufficient_scope = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(crate::token::is_insufficient_scope);
         let message = error_message(response).await;
-        if status == 401 || status == 403 {
-            return Err(unauthorized(
-                request,
+        let credentials = self.credentials_for(request);
+        if let Some(credentials) = credentials
+            && (status == 403 || (status == 401 && insufficient_scope))
+        {
+            // The credentials were accepted; the rights were not.
+            let (repository, action) =
+                crate::token::denied_access(&request.scopes, request.method.as_str());
+            return Err(RegistryError::Denied {
+                who: crate::token::who(credentials),
+                action,
+                repository,
+                registry: request.registry.clone(),
+                by: "the registry".to_owned(),
                 status,
-                self.credentials.get(&request.registry),
+                method: request.method.to_string(),
+                path: request.shown_path(),
+                message,
+            });
+        }
+        if status == 401 || status == 403 {
+            return Err(unauthorized_by(
+                &request.registry,
+                request.method.as_str(),
+                &request.shown_path(),
+                status,
+                credentials,
                 message,
             ));
         }
@@ -564,7 +553,7 @@ impl Transport {
 
 /// Whether an answer with `status` is worth another attempt: 429 (too many
 /// requests) and 5xx (the registry or a proxy in front of it failed).
-fn is_retryable(status: reqwest::StatusCode) -> bool {
+pub(crate) fn is_retryable(status: reqwest::StatusCode) -> bool {
     status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
@@ -576,7 +565,7 @@ fn retry_wait(response: &reqwest::Response, backoff: Duration) -> Duration {
 }
 
 /// The response's `Retry-After`, if it has a valid one.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
@@ -598,14 +587,14 @@ fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration
 /// `first · 2^(attempt-1)`, capped at [`MAX_BACKOFF`], then scaled into its
 /// upper half by `jitter` (0 to 1): clients that failed together do not
 /// retry together, and no wait is shorter than half the nominal one.
-fn backoff(first: Duration, attempt: u32, jitter: f64) -> Duration {
+pub(crate) fn backoff(first: Duration, attempt: u32, jitter: f64) -> Duration {
     let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
     let nominal = first.saturating_mul(factor).min(MAX_BACKOFF);
     nominal.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
 /// `url` with `pairs` appended to its query (kept, if it has one).
-fn with_query(url: &str, pairs: &[(&str, &str)]) -> Result<reqwest::Url, ()> {
+pub(crate) fn with_query(url: &str, pairs: &[(&str, &str)]) -> Result<reqwest::Url, ()> {
     let mut url = reqwest::Url::parse(url).map_err(|_| ())?;
     if !pairs.is_empty() {
         url.query_pairs_mut().extend_pairs(pairs);
@@ -613,7 +602,7 @@ fn with_query(url: &str, pairs: &[(&str, &str)]) -> Result<reqwest::Url, ()> {
     Ok(url)
 }
 
-fn basic_header(credentials: &Credentials) -> String {
+pub(crate) fn basic_header(credentials: &Credentials) -> String {
     use base64::Engine as _;
     let raw = format!(
         "{}:{}",
@@ -626,19 +615,23 @@ fn basic_header(credentials: &Credentials) -> String {
     )
 }
 
-fn unauthorized(
-    request: &Request,
+/// The error for a 401 (or a 403 without credentials) to `method path`
+/// of `registry`: names the user and where the credentials came from.
+pub(crate) fn unauthorized_by(
+    registry: &str,
+    method: &str,
+    path: &str,
     status: u16,
     credentials: Option<&Credentials>,
     message: String,
 ) -> RegistryError {
     RegistryError::Unauthorized {
-        registry: request.registry.clone(),
-        method: request.method.to_string(),
-        path: request.shown_path(),
+        registry: registry.to_owned(),
+        method: method.to_owned(),
+        path: path.to_owned(),
         status,
         credentials: match credentials {
-            Some(c) => format!("the credentials of `{}`", c.username),
+            Some(c) => format!("the credentials of `{}` from {}", c.username, c.source),
             None => "anonymous access".to_owned(),
         },
         message,
@@ -646,7 +639,7 @@ fn unauthorized(
 }
 
 /// `: CODE message` from the registry's `{"errors":[{"code","message"}]}`, or empty.
-async fn error_message(response: reqwest::Response) -> String {
+pub(crate) async fn error_message(response: reqwest::Response) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         #[serde(default)]
@@ -675,42 +668,6 @@ async fn error_message(response: reqwest::Response) -> String {
     }
 }
 
-/// Parses `Basic realm="…"` or `Bearer realm="…",service="…",scope="…"`.
-fn parse_challenge(header: &str) -> Option<Scheme> {
-    let (scheme, params) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
-    if scheme.eq_ignore_ascii_case("basic") {
-        return Some(Scheme::Basic);
-    }
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let mut realm = None;
-    let mut service = None;
-    // Values are quoted and may hold commas (a scope list), so split by hand.
-    let mut rest = params.trim();
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once('=')?;
-        let after = after.trim_start();
-        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"')?;
-            (&quoted[..end], &quoted[end + 1..])
-        } else {
-            let end = after.find(',').unwrap_or(after.len());
-            (&after[..end], &after[end..])
-        };
-        match key.trim().to_ascii_lowercase().as_str() {
-            "realm" => realm = Some(value.to_owned()),
-            "service" => service = Some(value.to_owned()),
-            _ => {}
-        }
-        rest = next.trim_start().trim_start_matches(',').trim_start();
-    }
-    Some(Scheme::Bearer {
-        realm: realm?,
-        service,
-    })
-}
-
 /// Whether `registry` (`host[:port]`) is a loopback host.
 pub(super) fn is_loopback(registry: &str) -> bool {
     let host = if let Some(rest) = registry.strip_prefix('[') {
@@ -725,7 +682,7 @@ pub(super) fn is_loopback(registry: &str) -> bool {
 }
 
 /// The innermost cause of a reqwest error: "connection refused", not "error sending request".
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
     while let Some(source) = current.source() {
         current = source;
@@ -736,28 +693,6 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[track_caller]
-    fn check(header: &str, expected: &str) {
-        let got = match parse_challenge(header) {
-            Some(Scheme::Basic) => "basic".to_owned(),
-            Some(Scheme::Bearer { realm, service }) => format!("bearer {realm} {service:?}"),
-            None => "none".to_owned(),
-        };
-        assert_eq!(got, expected, "{header}");
-    }
-
-    #[test]
-    fn challenges() {
-        check(r#"Basic realm="Registry""#, "basic");
-        check(
-            r#"Bearer realm="https://auth.io/token",service="r.io",scope="repository:a:pull,push""#,
-            r#"bearer https://auth.io/token Some("r.io")"#,
-        );
-        check(r#"bearer realm="https://a/t""#, "bearer https://a/t None");
-        check(r#"Bearer service="x""#, "none");
-        check("Negotiate abc", "none");
-    }
 
     #[test]
     fn loopback_hosts() {

@@ -100,12 +100,54 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    #[command(flatten)]
+    pub sides: SideCredentialArgs,
+
     /// Copy the image only, not its referrers (signatures, SBOMs, attestations) [default: referrers of the image, of an index's children, and theirs, up to 4 levels deep, are copied before the tag is written]
     #[arg(long)]
     pub no_referrers: bool,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// Credentials for one side of a promote (skopeo's `--src-creds` and
+/// `--dest-creds`, without a password on the command line).
+#[derive(Debug, clap::Args)]
+pub struct SideCredentialArgs {
+    /// Username for the SOURCE's registry only (a promote between registries that need different users); its password comes from --src-password-env or --src-password-file [default: --username, else as for any registry]
+    #[arg(long, value_name = "USER")]
+    pub src_username: Option<String>,
+
+    /// The environment variable holding the password (or token) of --src-username, e.g. `SRC_REGISTRY_PASSWORD`
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "src_username",
+        conflicts_with = "src_password_file"
+    )]
+    pub src_password_env: Option<String>,
+
+    /// A file holding the password (or token) of --src-username (one line)
+    #[arg(long, value_name = "FILE", requires = "src_username")]
+    pub src_password_file: Option<std::path::PathBuf>,
+
+    /// Username for the DESTINATION's registry only; its password comes from --dest-password-env or --dest-password-file [default: --username, else as for any registry]
+    #[arg(long, value_name = "USER")]
+    pub dest_username: Option<String>,
+
+    /// The environment variable holding the password (or token) of --dest-username, e.g. `DEST_REGISTRY_PASSWORD`
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "dest_username",
+        conflicts_with = "dest_password_file"
+    )]
+    pub dest_password_env: Option<String>,
+
+    /// A file holding the password (or token) of --dest-username (one line)
+    #[arg(long, value_name = "FILE", requires = "dest_username")]
+    pub dest_password_file: Option<std::path::PathBuf>,
 }
 
 /// Flags of `img-tag referrers`.
