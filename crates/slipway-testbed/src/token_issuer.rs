@@ -196,6 +196,11 @@ impl TokenIssuer {
         lock(&self.shared).seen.clone()
     }
 
+    /// Forgets the requests seen so far (those of a test's set-up).
+    pub fn clear_seen(&self) {
+        lock(&self.shared).seen.clear();
+    }
+
     /// The token endpoint, the registry's `realm`: `http://127.0.0.1:PORT/token`.
     pub fn realm(&self) -> String {
         format!("http://{}/token", self.addr)
@@ -377,6 +382,8 @@ fn serve(stream: TcpStream, shared: &Shared) {
                     request.authorization.as_deref().unwrap_or_default(),
                     request.body
                 )
+            } else if status == 403 {
+                "access to the repository is denied".to_owned()
             } else {
                 "the token service is failing".to_owned()
             };
