@@ -346,4 +346,52 @@ mod tests {
         );
         assert_eq!(denied_access(&[], "GET"), (String::new(), "pull"));
     }
+
+    /// A token server that accepts the connection and never answers is
+    /// given up on: each attempt is bounded by the request timeout, the
+    /// attempts by the retry policy, and the error names the token server.
+    #[test]
+    fn a_token_server_that_hangs_is_given_up_on_in_time() {
+        use crate::auth::{CredentialSource, Credentials};
+        use slipway_testbed::{IssuerFault, Registry, TokenIssuer};
+        let issuer = TokenIssuer::start();
+        issuer.add_user("bot", "bot-pw-1234", &[("*", "pull")]);
+        let registry = Registry::start_with_token(&issuer);
+        issuer.set_fault(Some(IssuerFault::Hang), None);
+        let host = registry.host();
+        let options = RegistryOptions {
+            request_timeout: Duration::from_millis(400),
+            max_attempts: 2,
+            first_backoff: Duration::from_millis(10),
+            ..RegistryOptions::default()
+        };
+        let credentials = [(
+            host.clone(),
+            Credentials {
+                username: "bot".to_owned(),
+                password: secrecy::SecretString::from("bot-pw-1234".to_owned()),
+                source: CredentialSource::Env,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let client = crate::RegistryClient::new(options, credentials).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let image: slipway_core::image_ref::ImageRef =
+            format!("{host}/team/app:1").parse().unwrap();
+        let started = Instant::now();
+        let error = runtime.block_on(client.resolve(&image)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "cannot reach `{host}` for `GET {}` after 2 attempt(s): operation timed out",
+                issuer.realm()
+            )
+        );
+        assert_eq!(issuer.seen().len(), 2);
+    }
 }
