@@ -38,7 +38,7 @@ pub enum Command {
 /// How to reach registries: shared by `apply`, `promote`, `resolve` and `ls`.
 #[derive(Debug, clap::Args)]
 pub struct RegistryArgs {
-    /// Username for the registries of this call [default: $REGISTRY_USER, else the docker config's `auths`, `credHelpers`, `credsStore`, else anonymous]
+    /// Username for the registries of this call [default: $REGISTRY_USER, else the first of $REGISTRY_AUTH_FILE (else $XDG_RUNTIME_DIR/containers/auth.json), ~/.config/containers/auth.json and the docker config that has the registry (`auths`, `credHelpers`, `credsStore`), else anonymous]
     #[arg(long, value_name = "USER", requires = "password_stdin")]
     pub username: Option<String>,
 
@@ -100,15 +100,15 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    #[command(flatten)]
-    pub sides: SideCredentialArgs,
-
     /// Copy the image only, not its referrers (signatures, SBOMs, attestations) [default: referrers of the image, of an index's children, and theirs, up to 4 levels deep, are copied before the tag is written]
     #[arg(long)]
     pub no_referrers: bool,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+
+    #[command(flatten)]
+    pub sides: SideCredentialArgs,
 }
 
 /// Credentials for one side of a promote (skopeo's `--src-creds` and
