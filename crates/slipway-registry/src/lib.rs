@@ -171,7 +171,7 @@ pub enum RegistryError {
     /// The credentials were accepted but do not allow the access asked for
     /// (a 403, or a token without the scope: `401 insufficient_scope`).
     #[error(
-        "{who} may not {action} `{repository}` on `{registry}`: {by} answered {status} to `{method} {path}`{message}; ask for {action} access to `{repository}`, or use credentials that have it"
+        "{who} may not {action} `{repository}` on `{registry}`: {answer}; ask for {action} access to `{repository}`, or use credentials that have it"
     )]
     Denied {
         /// "`user` (from `source`)".
@@ -182,16 +182,9 @@ pub enum RegistryError {
         repository: String,
         /// The registry host.
         registry: String,
-        /// "the registry" or "its token server `URL`".
-        by: String,
-        /// 401 or 403.
-        status: u16,
-        /// The HTTP method of the refused request.
-        method: String,
-        /// Its URL path.
-        path: String,
-        /// The server's own message, `: …`, or empty.
-        message: String,
+        /// Who answered what to which request, with the server's own
+        /// message: "the registry answered 401 to `PUT /v2/…`: …".
+        answer: String,
     },
     /// An unexpected answer.
     #[error("`{registry}` answered {status} to `{method} {path}`{message}")]

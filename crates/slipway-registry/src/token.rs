@@ -122,21 +122,38 @@ pub(crate) fn who(credentials: &Credentials) -> String {
     format!("`{}` (from {})", credentials.username, credentials.source)
 }
 
-/// Asks the token server at `realm` (of `registry`, for `service`) for a
-/// token with `scopes`, on behalf of `method` (what the denial of a 403
-/// names: pull for `GET`/`HEAD`, else push), with `credentials` or
+/// What a token is asked for: a Bearer challenge's `realm` and `service`,
+/// and the registry request that met it.
+pub(crate) struct TokenRequest<'a> {
+    /// The registry host (`host[:port]`).
+    pub(crate) registry: &'a str,
+    /// The token endpoint, from the challenge.
+    pub(crate) realm: &'a str,
+    /// The challenge's `service`, if any.
+    pub(crate) service: Option<&'a str>,
+    /// The scopes the registry request needs (`repository:team/app:pull,push`).
+    pub(crate) scopes: &'a [String],
+    /// The registry request's method: what a 403 denies (pull for
+    /// `GET`/`HEAD`, else push).
+    pub(crate) method: &'a str,
+}
+
+/// Asks the token server for a token for `request`, with `credentials` or
 /// anonymously; see the module docs for the two request forms, the retries
 /// and the errors.
 pub(crate) async fn fetch_token(
     http: &reqwest::Client,
     options: &RegistryOptions,
-    registry: &str,
-    realm: &str,
-    service: Option<&str>,
-    scopes: &[String],
-    method: &str,
+    request: &TokenRequest<'_>,
     credentials: Option<&Credentials>,
 ) -> Result<String, RegistryError> {
+    let TokenRequest {
+        registry,
+        realm,
+        service,
+        scopes,
+        method,
+    } = *request;
     #[derive(serde::Deserialize)]
     struct TokenAnswer {
         #[serde(default)]
@@ -254,11 +271,9 @@ pub(crate) async fn fetch_token(
                     action,
                     repository,
                     registry: registry.to_owned(),
-                    by: format!("its token server `{shown_realm}`"),
-                    status,
-                    method: token_method.to_string(),
-                    path: shown_realm,
-                    message,
+                    answer: format!(
+                        "its token server `{shown_realm}` answered {status} to `{token_method} {shown_realm}`{message}"
+                    ),
                 }
             }
             _ if is_retryable(response_status(status)) => RegistryError::TokenServer {

@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 
 use super::{Descriptor, RegistryError, RegistryOptions};
 use crate::auth::Credentials;
-use crate::token::{Scheme, fetch_token, parse_challenge};
+use crate::token::{Scheme, TokenRequest, fetch_token, parse_challenge};
 use slipway_core::image_ref::Repository;
 
 /// The longest backoff between two attempts.
@@ -267,11 +267,13 @@ impl Transport {
                 let token = fetch_token(
                     &self.http,
                     &self.options,
-                    &request.registry,
-                    &realm,
-                    service.as_deref(),
-                    &request.scopes,
-                    request.method.as_str(),
+                    &TokenRequest {
+                        registry: &request.registry,
+                        realm: &realm,
+                        service: service.as_deref(),
+                        scopes: &request.scopes,
+                        method: request.method.as_str(),
+                    },
                     credentials,
                 )
                 .await?;
@@ -415,11 +417,11 @@ impl Transport {
                 action,
                 repository,
                 registry: request.registry.clone(),
-                by: "the registry".to_owned(),
-                status,
-                method: request.method.to_string(),
-                path: request.shown_path(),
-                message,
+                answer: format!(
+                    "the registry answered {status} to `{} {}`{message}",
+                    request.method,
+                    request.shown_path()
+                ),
             });
         }
         if status == 401 || status == 403 {

@@ -72,8 +72,10 @@ fn seed(registry: &Registry, creds: &str, to: &str) -> String {
 /// `{"auths":{key:{field:value}}}` written to `dir/file`; returns the path.
 fn auth_file(dir: &std::path::Path, file: &str, key: &str, entry: &str) -> String {
     let path = dir.join(file);
-    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
-    fs_err::write(&path, format!(r#"{{"auths":{{"{key}":{entry}}}}}"#)).unwrap();
+    let parent = path.parent().expect("the file is in a directory");
+    fs_err::create_dir_all(parent).expect("the fixture directory is made");
+    fs_err::write(&path, format!(r#"{{"auths":{{"{key}":{entry}}}}}"#))
+        .expect("the fixture file is written");
     path.display().to_string()
 }
 
