@@ -591,6 +591,29 @@ fn promote_between_registries_with_a_user_for_each_side() {
         stderr(&output),
         "error: `--src-username alice` needs its password: give `--src-password-env NAME` or `--src-password-file FILE` (never the password itself on the command line)\n"
     );
+    // A side's password of 1 to 3 bytes is refused as any other, named by where it came from.
+    let output = img_tag(
+        dir.path(),
+        &[
+            "promote",
+            &source.image(),
+            &target,
+            "--src-username",
+            "alice",
+            "--src-password-env",
+            "SRC_PW",
+        ],
+        &[("SRC_PW", "abc")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: cannot find credentials for `{}`\n  caused by: the password of `alice` given with `$SRC_PW` (`--src-password-env`) is 3 byte(s) long: a secret shorter than 4 bytes cannot be redacted from output without garbling it (and is guessed at once); use a longer one\n",
+            source.host()
+        )
+    );
     let output = img_tag(
         dir.path(),
         &[
