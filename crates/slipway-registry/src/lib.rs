@@ -673,12 +673,21 @@ impl RegistryClient {
             if response.status() == reqwest::StatusCode::CREATED {
                 return Ok(BlobTransfer::Mounted);
             }
-            // 202: the registry opened an upload instead (e.g. the source
-            // blob is not readable to us); close it and copy.
-            let response = self.transport.expect_success(&request, response).await?;
-            if let Some(location) = location_of(&response) {
-                let cancel = Request::at(Method::DELETE, to, location).push();
-                let _ = self.transport.send(&cancel).await;
+            if matches!(response.status().as_u16(), 401 | 403) {
+                // The destination's credentials may not read the source (a
+                // promote with a user per side): copy, each side with its own.
+                tracing::debug!(
+                    status = response.status().as_u16(),
+                    "mount refused; copying"
+                );
+            } else {
+                // 202: the registry opened an upload instead (e.g. the source
+                // blob is not readable to us); close it and copy.
+                let response = self.transport.expect_success(&request, response).await?;
+                if let Some(location) = location_of(&response) {
+                    let cancel = Request::at(Method::DELETE, to, location).push();
+                    let _ = self.transport.send(&cancel).await;
+                }
             }
         }
         self.transport.stream_blob(from, to, descriptor).await?;

@@ -557,6 +557,40 @@ fn promote_between_registries_with_a_user_for_each_side() {
         "{combined}"
     );
 
+    // Within one registry, a user per namespace: bob may not read `team/`,
+    // so the blobs are copied (alice reads, bob writes), not mounted.
+    source
+        .issuer
+        .add_user("bob", "bob-pw-9a7e", &[("prod/*", "pull,push")]);
+    let same_registry = format!("{}/prod/app:1", source.host());
+    let output = img_tag(
+        dir.path(),
+        &[
+            "promote",
+            &source.image(),
+            &same_registry,
+            "--src-username",
+            "alice",
+            "--src-password-env",
+            "SRC_PW",
+            "--dest-username",
+            "bob",
+            "--dest-password-file",
+            password_file.to_str().unwrap(),
+        ],
+        &[("SRC_PW", "alice-pw-5d2")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let inspect = Command::new(slipway_testbed::require("skopeo", "skopeo"))
+        .args(["inspect", "--tls-verify=false", "--creds=bob:bob-pw-9a7e"])
+        .arg(format!("docker://{same_registry}"))
+        .output()
+        .expect("skopeo runs");
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&inspect.stdout).expect("skopeo answers JSON");
+    assert_eq!(inspected["Digest"], source.digest.as_str());
+
     // One user for both sides cannot do it: bob may not read the source.
     let output = img_tag(
         dir.path(),
