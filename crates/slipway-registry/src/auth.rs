@@ -1,13 +1,20 @@
 //! Registry credentials: where a tool finds the username and password for a
-//! registry host, in docker's order of precedence.
+//! registry host or a repository on it (docs/auth.md).
 //!
-//! 1. explicit credentials (a tool's `--username` + `--password-stdin`);
+//! 1. explicit credentials (a tool's `--username` + `--password-stdin`, or a
+//!    promote side's own), carrying their [`CredentialSource`];
 //! 2. `REGISTRY_USER` / `REGISTRY_PASSWORD`;
-//! 3. `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`):
-//!    `credHelpers[host]`, then `auths[host]` (base64 `auth` or
-//!    `username`/`password`), then `credsStore`, through the
-//!    docker-credential-helpers protocol (`docker-credential-<name> get`, the
-//!    host on stdin, `{"Username", "Secret"}` on stdout);
+//! 3. the first credentials file with an entry, of ([`auth_file_paths`]):
+//!    `$REGISTRY_AUTH_FILE` (else `$XDG_RUNTIME_DIR/containers/auth.json`),
+//!    `$XDG_CONFIG_HOME/containers/auth.json` (else
+//!    `~/.config/containers/auth.json`), and `$DOCKER_CONFIG/config.json`
+//!    (else `~/.docker/config.json`): in each, `credHelpers[host]`, then
+//!    `auths` (the most specific of `host/ns/repo`, `host/ns`, then `host`;
+//!    base64 `auth`, `username`/`password`, or an `identitytoken`, which
+//!    becomes the `<token>` user, exchanged by the OAuth2 refresh-token POST),
+//!    then `credsStore`, through the docker-credential-helpers protocol
+//!    (`docker-credential-<name> get`, the host on stdin,
+//!    `{"Username", "Secret"}` on stdout);
 //! 4. anonymous.
 //!
 //! Secrets stay in [`SecretString`]; nothing here logs or prints them.
