@@ -115,6 +115,35 @@ fn a_cross_registry_promote_shows_each_blob_and_a_closing_table_on_stderr() {
         ]
     );
 
+    // A dry run says what would happen to each blob, and moves nothing.
+    let output = img_tag(
+        dir.path(),
+        &[
+            "promote",
+            &pushed.image,
+            &format!("{}/dry/app", target.host()),
+            "--dry-run",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut blobs = normalized(&stderr(&output))[..2].to_vec();
+    blobs.sort();
+    let mut expected = vec![
+        format!(
+            "[TS] {}: {} B would be copied ([TIME])",
+            short(&config.0),
+            config.1
+        ),
+        format!(
+            "[TS] {}: 3.00 MiB would be copied ([TIME])",
+            short(&layer.0)
+        ),
+    ];
+    expected.sort();
+    assert_eq!(blobs, expected);
+
     // JSON carries the table's figures, besides the keys it always had.
     let elsewhere = format!("{}/other/app:rc", target.host());
     let output = img_tag(
