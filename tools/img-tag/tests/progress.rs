@@ -9,6 +9,7 @@ mod common;
 use common::{img_tag, stderr, stdout};
 use serde_json::{Value, json};
 use slipway_testbed::Registry;
+use slipway_testbed::cmd::Cmd;
 use slipway_testbed::images::{push_blob, put_manifest};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -201,4 +202,39 @@ fn a_cross_registry_promote_shows_each_blob_and_a_closing_table_on_stderr() {
         ),
         "",
     );
+}
+
+/// On a terminal (a pty, from util-linux's `script`), blobs being streamed
+/// are drawn as byte bars (bytes of total), each giving way to its line
+/// when done, with no timestamps; the table closes it.
+#[test]
+fn on_a_terminal_a_promote_draws_byte_bars() {
+    let source = Registry::start();
+    let target = Registry::start();
+    let pushed = push_image(&source.host(), "team/app", "rc", 3 * MIB);
+    let destination = format!("{}/mirror/app:rc", target.host());
+    let command = format!(
+        "{} promote {} {destination} >/dev/null",
+        env!("CARGO_BIN_EXE_img-tag"),
+        pushed.image
+    );
+    let output = Cmd::new(slipway_testbed::require("script", "util-linux"))
+        .args(["-qefc", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .run();
+    assert_eq!(output.code(), Some(0), "{}", output.stdout_str());
+    let screen = output.stdout_str();
+    let layer = short(&pushed.layer.0);
+    let bar = regex::Regex::new(&format!(
+        r"{layer} \[[=> ]{{30}}\] [0-9.]+ [KM]?i?B/3\.00 MiB "
+    ))
+    .expect("a valid regex");
+    assert!(bar.is_match(&screen), "no byte bar drawn: {screen:?}");
+    assert!(
+        screen.contains(&format!("{layer} ✓ 3.00 MiB copied (")),
+        "{screen:?}"
+    );
+    assert!(screen.contains("total "), "{screen:?}");
+    let timestamp = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").expect("a valid regex");
+    assert!(!timestamp.is_match(&screen), "{screen:?}");
 }
