@@ -204,7 +204,7 @@ fn a_cross_registry_promote_shows_each_blob_and_a_closing_table_on_stderr() {
     );
 }
 
-/// On a terminal (a pty, from util-linux's `script`), blobs being streamed
+/// On a terminal (a pty from `script`, util-linux in Debian's bsdutils), blobs streamed
 /// are drawn as byte bars (bytes of total), each giving way to its line
 /// when done, with no timestamps; the table closes it.
 #[test]
@@ -218,7 +218,7 @@ fn on_a_terminal_a_promote_draws_byte_bars() {
         env!("CARGO_BIN_EXE_img-tag"),
         pushed.image
     );
-    let output = Cmd::new(slipway_testbed::require("script", "util-linux"))
+    let output = Cmd::new(slipway_testbed::require("script", "bsdutils"))
         .args(["-qefc", &command, "/dev/null"])
         .env("TERM", "xterm")
         .run();
