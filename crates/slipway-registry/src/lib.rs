@@ -280,6 +280,11 @@ pub enum BlobTransfer {
     Copied(u64),
 }
 
+/// Told the bytes of a blob streamed so far, after each chunk (from 0
+/// again when a failed copy is retried whole); shared with the upload body,
+/// which may outlive the call.
+pub type BlobProgress = Arc<dyn Fn(u64) + Send + Sync>;
+
 /// The labels of one image of a (possibly multi-platform) reference.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PlatformLabels {
@@ -650,13 +655,15 @@ impl RegistryClient {
 
     /// Makes blob `descriptor` present in `to`: nothing when it is there
     /// already, a cross-repository mount when `from` is on the same registry
-    /// (no bytes move), else a streamed copy (never held whole in memory).
+    /// (no bytes move), else a streamed copy (never held whole in memory),
+    /// whose bytes so far `progress` is told after each chunk.
     #[tracing::instrument(skip_all, fields(from = %from, to = %to, digest = %descriptor.digest))]
     pub async fn transfer_blob(
         &self,
         from: &Repository,
         to: &Repository,
         descriptor: &Descriptor,
+        progress: BlobProgress,
     ) -> Result<BlobTransfer, RegistryError> {
         if self.blob_size(to, &descriptor.digest).await?.is_some() {
             tracing::debug!("blob present; skipping");
@@ -690,7 +697,9 @@ impl RegistryClient {
                 }
             }
         }
-        self.transport.stream_blob(from, to, descriptor).await?;
+        self.transport
+            .stream_blob(from, to, descriptor, progress)
+            .await?;
         Ok(BlobTransfer::Copied(descriptor.size))
     }
 
@@ -1071,10 +1080,17 @@ mod tests {
             panic!("a single image")
         };
         let to: Repository = format!("{}/copy", front.host()).parse().unwrap();
+        // The progress callback hears the bytes so far, up to the whole blob.
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let progress: BlobProgress = {
+            let heard = heard.clone();
+            Arc::new(move |bytes| heard.lock().unwrap().push(bytes))
+        };
         let transfer = runtime
-            .block_on(client.transfer_blob(image.repository(), &to, &config))
+            .block_on(client.transfer_blob(image.repository(), &to, &config, progress))
             .unwrap();
         assert_eq!(transfer, BlobTransfer::Copied(config.size));
+        assert_eq!(heard.lock().unwrap().last(), Some(&config.size));
         let digest = runtime
             .block_on(client.put_manifest(&to, "1", &manifest))
             .unwrap();

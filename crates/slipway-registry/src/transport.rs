@@ -450,7 +450,9 @@ impl Transport {
         from: &Repository,
         to: &Repository,
         descriptor: &Descriptor,
+        progress: super::BlobProgress,
     ) -> Result<(), RegistryError> {
+        use futures_util::StreamExt as _;
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -475,7 +477,17 @@ impl Transport {
                 .put(url)
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(CONTENT_LENGTH, descriptor.size.to_string())
-                .body(reqwest::Body::wrap_stream(source.bytes_stream()));
+                .body(reqwest::Body::wrap_stream({
+                    // Each chunk is counted as it is handed to the upload.
+                    let progress = progress.clone();
+                    let mut sent = 0u64;
+                    source.bytes_stream().inspect(move |chunk| {
+                        if let Ok(chunk) = chunk {
+                            sent = sent.saturating_add(chunk.len() as u64);
+                            progress(sent);
+                        }
+                    })
+                }));
             if let Some(value) = self.authorization(&put).await? {
                 builder = builder.header(reqwest::header::AUTHORIZATION, value);
             }

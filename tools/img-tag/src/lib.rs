@@ -300,6 +300,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 &destination,
                 args.dry_run,
                 !args.no_referrers,
+                &out.progress(),
             ))
             .map(Report::Promote)
         }
