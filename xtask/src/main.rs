@@ -22,8 +22,8 @@ mod tidy;
 use std::path::{Path, PathBuf};
 
 use clap::Parser as _;
+use slipway_chain::runner;
 use slipway_chain::tools::TOOLS;
-use slipway_chain::{hooks, promote, release, rollback, runner};
 
 /// Slipway's project tasks.
 #[derive(Debug, clap::Parser)]
@@ -41,14 +41,10 @@ enum Task {
     Bench(bench::Args),
     /// Install every tool binary with `cargo install --path tools/<name>`
     Install(install::Args),
-    /// Run the release chain: changed-paths, img-build --push, the stale gate, img-tag, ssh-deploy
-    Release(release::Args),
-    /// Deploy to one env the exact image digests another env runs: the stale gate, img-tag, ssh-deploy; nothing is built
-    Promote(promote::Args),
-    /// Roll an env back with ssh-deploy (to the previous good release, or release N) and show what runs now
-    Rollback(rollback::Args),
-    /// Install the git hooks: pre-push (image-stale-check) and commit-msg (img-tag check-commit)
-    InstallHooks(hooks::Args),
+    /// The release chain (`release`, `promote`, `rollback`, `install-hooks`),
+    /// declared once in slipway-chain: the `slipway` program's subcommands.
+    #[command(flatten)]
+    Chain(slipway_chain::Command),
     /// Run the release chain end to end on examples/demo against the test bed
     Demo(demo::Args),
     /// Build the release archive for a target: dist/slipway-<version>-<target>.tar.gz (binaries, completions, man pages) and dist/sha256sums.txt
@@ -75,10 +71,7 @@ fn main() -> std::process::ExitCode {
                 Task::Ci(args) => ci::run(&sh, &args),
                 Task::Bench(args) => bench::run(&sh, &args),
                 Task::Install(args) => install::run(&sh, &args),
-                Task::Release(args) => release::run(&sh, &build::tools, &args),
-                Task::Promote(args) => promote::run(&sh, &build::tools, &args),
-                Task::Rollback(args) => rollback::run(&sh, &build::tools, &args),
-                Task::InstallHooks(args) => hooks::run(&sh, &build::tools, &args),
+                Task::Chain(command) => command.run(&sh, &build::tools),
                 Task::Demo(args) => demo::run(&sh, &args),
                 Task::Dist(args) => dist::run(&sh, &args),
                 Task::Image(args) => image::run(&sh, &args),
@@ -120,4 +113,32 @@ fn target_dir() -> PathBuf {
 /// The cargo that runs us, so nested builds use the same toolchain.
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// The chain's subcommands are `slipway`'s, flattened: each is a task of
+    /// xtask with the same help and flags.
+    #[test]
+    fn the_chain_tasks_are_the_slipway_subcommands() {
+        let xtask = super::Cli::command();
+        xtask.clone().debug_assert();
+        let slipway = <slipway_chain::Command as clap::Subcommand>::augment_subcommands(
+            clap::Command::new("slipway"),
+        );
+        let names: Vec<&str> = slipway.get_subcommands().map(|c| c.get_name()).collect();
+        assert_eq!(names, ["release", "promote", "rollback", "install-hooks"]);
+        for chain in slipway.get_subcommands() {
+            let task = xtask
+                .find_subcommand(chain.get_name())
+                .unwrap_or_else(|| panic!("xtask has no `{}` task", chain.get_name()));
+            let flags = |c: &clap::Command| -> Vec<String> {
+                c.get_arguments().map(|a| a.get_id().to_string()).collect()
+            };
+            assert_eq!(task.get_about(), chain.get_about());
+            assert_eq!(flags(task), flags(chain));
+        }
+    }
 }

@@ -345,24 +345,47 @@ fn kebab(variant: &str) -> String {
     out
 }
 
+/// The variants of `enum <name>` in `source`, kebab-cased as clap names
+/// them; a `#[command(flatten)]` variant is left out (its own enum names
+/// its subcommands).
+fn subcommands(source: &str, name: &str) -> Vec<String> {
+    let body = source
+        .split(&format!("enum {name} {{"))
+        .nth(1)
+        .and_then(|rest| rest.split("\n}").next())
+        .unwrap_or_else(|| panic!("no `enum {name}` found"));
+    let mut flattened = false;
+    let mut variants = Vec::new();
+    for line in body.lines().map(str::trim) {
+        if line.starts_with("#[command(flatten)]") {
+            flattened = true;
+        }
+        if line.starts_with("///") || line.starts_with('#') {
+            continue;
+        }
+        let Some(variant) = line.split('(').next() else {
+            continue;
+        };
+        let variant = variant.trim_end_matches(',').trim();
+        if variant.is_empty() {
+            continue;
+        }
+        if !std::mem::take(&mut flattened) {
+            variants.push(kebab(variant));
+        }
+    }
+    variants
+}
+
 #[test]
 fn every_xtask_task_is_on_the_map() {
     let root = project_root();
     let main = read(&root.join("xtask/src/main.rs"));
-    let body = main
-        .split("enum Task {")
-        .nth(1)
-        .and_then(|rest| rest.split("\n}").next())
-        .expect("xtask/src/main.rs declares `enum Task`");
-    let tasks: Vec<String> = body
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.starts_with("///") && !line.starts_with('#'))
-        .filter_map(|line| line.split('(').next())
-        .map(|variant| variant.trim_end_matches(',').trim())
-        .filter(|variant| !variant.is_empty())
-        .map(kebab)
-        .collect();
+    // The chain's tasks are declared once, in slipway-chain, and flattened
+    // into xtask's.
+    let chain = read(&root.join("crates/slipway-chain/src/command.rs"));
+    let mut tasks = subcommands(&main, "Task");
+    tasks.extend(subcommands(&chain, "Command"));
     assert!(tasks.len() >= 8, "parsed the xtask tasks: {tasks:?}");
     let doc = read(&root.join("docs/ARCHITECTURE.md"));
     let xtask_entry = doc

@@ -9,9 +9,12 @@
 //! table on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod command;
 pub mod hooks;
 pub mod promote;
 pub mod release;
 pub mod rollback;
 pub mod runner;
 pub mod tools;
+
+pub use command::Command;

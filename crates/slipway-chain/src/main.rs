@@ -6,7 +6,7 @@
 
 use clap::Parser as _;
 use slipway_chain::tools::Tools;
-use slipway_chain::{hooks, promote, release, rollback, runner};
+use slipway_chain::{Command, runner};
 
 /// Slipway's release chain: changed-paths → img-build → image-stale-check → img-tag → ssh-deploy,
 /// run from the tool binaries beside this program or on PATH.
@@ -18,18 +18,6 @@ struct Cli {
     verbose: u8,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Command {
-    /// Run the release chain: changed-paths, img-build --push, the stale gate, img-tag, ssh-deploy
-    Release(release::Args),
-    /// Deploy to one env the exact image digests another env runs: the stale gate, img-tag, ssh-deploy; nothing is built
-    Promote(promote::Args),
-    /// Roll an env back with ssh-deploy (to the previous good release, or release N) and show what runs now
-    Rollback(rollback::Args),
-    /// Install the git hooks: pre-push (image-stale-check) and commit-msg (img-tag check-commit)
-    InstallHooks(hooks::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,12 +37,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = xshell::Shell::new()
         .map_err(anyhow::Error::from)
-        .and_then(|sh| match &cli.command {
-            Command::Release(args) => release::run(&sh, &provide, args),
-            Command::Promote(args) => promote::run(&sh, &provide, args),
-            Command::Rollback(args) => rollback::run(&sh, &provide, args),
-            Command::InstallHooks(args) => hooks::run(&sh, &provide, args),
-        });
+        .and_then(|sh| cli.command.run(&sh, &provide));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

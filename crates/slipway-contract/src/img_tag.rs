@@ -111,6 +111,41 @@ pub struct PromoteReport {
     /// destination (registries without the referrers API).
     #[serde(default)]
     pub referrer_tags_updated: usize,
+    /// The blobs of each image copied, in order: the image (or each
+    /// platform of its index), then each referrer's. A blob two of them
+    /// share counts in the first.
+    #[serde(default)]
+    pub images: Vec<PromotedImage>,
+    /// Time from the start to the end of the promote; JSON `elapsed_ms`,
+    /// whole milliseconds.
+    #[serde(default, rename = "elapsed_ms", with = "super::millis")]
+    pub elapsed: std::time::Duration,
+}
+
+/// One image of a promote and what became of its blobs: an entry of
+/// [`PromoteReport::images`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PromotedImage {
+    /// The image manifest's digest (`sha256:…`).
+    pub digest: String,
+    /// The platform of an index's image (`linux/amd64`); null for a
+    /// single image or a referrer.
+    pub platform: Option<String>,
+    /// Whether it is a referrer (a signature, SBOM or attestation, or one
+    /// of an index of them), not the promoted image.
+    pub referrer: bool,
+    /// Its blobs mounted from the source repository.
+    pub blobs_mounted: usize,
+    /// Its blobs streamed from source to destination.
+    pub blobs_copied: usize,
+    /// Its blobs the destination had already.
+    pub blobs_skipped: usize,
+    /// Bytes streamed for it.
+    pub bytes_copied: u64,
+    /// Time its blobs (and, for an index's image, its manifest) took;
+    /// JSON `elapsed_ms`, whole milliseconds.
+    #[serde(rename = "elapsed_ms", with = "super::millis")]
+    pub elapsed: std::time::Duration,
 }
 
 /// `img-tag referrers --format json`.

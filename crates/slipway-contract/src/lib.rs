@@ -246,9 +246,22 @@ mod tests {
         round_trip::<img_tag::CheckCommitReport>(
             r#"{"valid":true,"commit":{"type":"feat","scope":null,"is_breaking":false,"description":"x","breaking_note":null},"bump":"minor"}"#,
         );
-        round_trip::<img_tag::PromoteReport>(
-            r#"{"source":"a","destination":"b:1","digest":"sha256:00","blobs_mounted":1,"blobs_copied":2,"blobs_skipped":3,"bytes_copied":4,"dry_run":false,"referrers_copied":1,"referrer_tags_updated":1}"#,
+        let promote: img_tag::PromoteReport = round_trip(
+            r#"{"source":"a","destination":"b:1","digest":"sha256:00","blobs_mounted":1,"blobs_copied":2,"blobs_skipped":3,"bytes_copied":4,"dry_run":false,"referrers_copied":1,"referrer_tags_updated":1,"images":[{"digest":"sha256:01","platform":"linux/amd64","referrer":false,"blobs_mounted":1,"blobs_copied":2,"blobs_skipped":3,"bytes_copied":4,"elapsed_ms":20}],"elapsed_ms":25}"#,
         );
+        assert_eq!(
+            (promote.images[0].elapsed, promote.elapsed),
+            (
+                std::time::Duration::from_millis(20),
+                std::time::Duration::from_millis(25)
+            )
+        );
+        // Reports from before `images` and `elapsed_ms` existed still read.
+        let older: img_tag::PromoteReport = serde_json::from_str(
+            r#"{"source":"a","destination":"b:1","digest":"sha256:00","blobs_mounted":1,"blobs_copied":2,"blobs_skipped":3,"bytes_copied":4,"dry_run":false}"#,
+        )
+        .unwrap();
+        assert_eq!((older.images.len(), older.elapsed.as_millis()), (0, 0));
         round_trip::<img_tag::ReferrersReport>(
             r#"{"image":"r/app:1","digest":"sha256:00","source":"tag","referrers":[{"digest":"sha256:01","media_type":"application/vnd.oci.image.manifest.v1+json","artifact_type":"application/spdx+json","size":9,"annotations":{"k":"v"}}]}"#,
         );

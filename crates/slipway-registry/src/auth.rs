@@ -1,13 +1,20 @@
 //! Registry credentials: where a tool finds the username and password for a
-//! registry host, in docker's order of precedence.
+//! registry host or a repository on it (docs/auth.md).
 //!
-//! 1. explicit credentials (a tool's `--username` + `--password-stdin`);
+//! 1. explicit credentials (a tool's `--username` + `--password-stdin`, or a
+//!    promote side's own), carrying their [`CredentialSource`];
 //! 2. `REGISTRY_USER` / `REGISTRY_PASSWORD`;
-//! 3. `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`):
-//!    `credHelpers[host]`, then `auths[host]` (base64 `auth` or
-//!    `username`/`password`), then `credsStore`, through the
-//!    docker-credential-helpers protocol (`docker-credential-<name> get`, the
-//!    host on stdin, `{"Username", "Secret"}` on stdout);
+//! 3. the first credentials file with an entry, of ([`auth_file_paths`]):
+//!    `$REGISTRY_AUTH_FILE` (else `$XDG_RUNTIME_DIR/containers/auth.json`),
+//!    `$XDG_CONFIG_HOME/containers/auth.json` (else
+//!    `~/.config/containers/auth.json`), and `$DOCKER_CONFIG/config.json`
+//!    (else `~/.docker/config.json`): in each, `credHelpers[host]`, then
+//!    `auths` (the most specific of `host/ns/repo`, `host/ns`, then `host`;
+//!    base64 `auth`, `username`/`password`, or an `identitytoken`, which
+//!    becomes the `<token>` user, exchanged by the OAuth2 refresh-token POST),
+//!    then `credsStore`, through the docker-credential-helpers protocol
+//!    (`docker-credential-<name> get`, the host on stdin,
+//!    `{"Username", "Secret"}` on stdout);
 //! 4. anonymous.
 //!
 //! Secrets stay in [`SecretString`]; nothing here logs or prints them.
@@ -28,6 +35,8 @@ pub struct Credentials {
     pub username: String,
     /// The password or token.
     pub password: SecretString,
+    /// Where they came from, named in errors (never the secret).
+    pub source: CredentialSource,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -35,15 +44,16 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("username", &self.username)
             .field("password", &"***")
+            .field("source", &self.source)
             .finish()
     }
 }
 
-/// Where credentials came from, for `debug` logs and reports.
+/// Where credentials came from, for `debug` logs and errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialSource {
-    /// The tool's own flags.
-    Flags,
+    /// The tool's own flags, as the tool names them (`--password-stdin`).
+    Flags(String),
     /// `REGISTRY_USER` / `REGISTRY_PASSWORD`.
     Env,
     /// `auths` of a docker config file.
@@ -52,6 +62,18 @@ pub enum CredentialSource {
     Helper(String),
     /// No credentials.
     Anonymous,
+}
+
+impl std::fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CredentialSource::Flags(flags) => write!(f, "{flags}"),
+            CredentialSource::Env => write!(f, "`REGISTRY_USER`/`REGISTRY_PASSWORD`"),
+            CredentialSource::DockerConfig(path) => write!(f, "`{}`", path.display()),
+            CredentialSource::Helper(name) => write!(f, "`docker-credential-{name}`"),
+            CredentialSource::Anonymous => write!(f, "nowhere (anonymous)"),
+        }
+    }
 }
 
 /// What went wrong while looking for credentials.
@@ -148,22 +170,58 @@ pub fn docker_config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBu
         .map(|home| Path::new(&home).join(".docker").join("config.json"))
 }
 
-/// Finds the credentials for registry `host` (as written in image
-/// references, e.g. `ghcr.io` or `127.0.0.1:5000`), in the order described in
-/// the module docs. `explicit` wins; `env` reads environment variables.
+/// The files credentials are looked for in, in order: the containers
+/// tools' (`$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`;
+/// then `$XDG_CONFIG_HOME/containers/auth.json`, else
+/// `~/.config/containers/auth.json`), then docker's
+/// ([`docker_config_path`]). This is the order of containers-auth.json(5)
+/// (podman, skopeo, buildah); the first file with an entry wins.
+pub fn auth_file_paths(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let set = |name: &str| env(name).filter(|value| !value.is_empty());
+    let mut paths = Vec::new();
+    if let Some(file) = set("REGISTRY_AUTH_FILE") {
+        paths.push(PathBuf::from(file));
+    } else if let Some(dir) = set("XDG_RUNTIME_DIR") {
+        paths.push(Path::new(&dir).join("containers").join("auth.json"));
+    }
+    if let Some(dir) = set("XDG_CONFIG_HOME") {
+        paths.push(Path::new(&dir).join("containers").join("auth.json"));
+    } else if let Some(home) = set("HOME") {
+        paths.push(
+            Path::new(&home)
+                .join(".config")
+                .join("containers")
+                .join("auth.json"),
+        );
+    }
+    paths.extend(docker_config_path(env));
+    let mut unique = Vec::new();
+    for path in paths {
+        if !unique.contains(&path) {
+            unique.push(path);
+        }
+    }
+    unique
+}
+
+/// Finds the credentials for `target`: a registry host as written in image
+/// references (`ghcr.io`, `127.0.0.1:5000`) or a repository on it
+/// (`ghcr.io/team/app`, whose most specific `auths` key wins), in the order
+/// described in the module docs. `explicit` wins; `env` reads environment
+/// variables.
 pub fn resolve(
-    host: &str,
+    target: &str,
     explicit: Option<Credentials>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Option<Credentials>, CredentialSource), AuthError> {
-    let (found, source) = find(host, explicit, env)?;
+    let host = target.split('/').next().unwrap_or(target);
+    let (found, source) = find(target, explicit, env)?;
     if let Some(found) = &found {
         use secrecy::ExposeSecret as _;
         let what = match &source {
-            CredentialSource::Flags => format!(
-                "the password of `{}` given with `--password-stdin`",
-                found.username
-            ),
+            CredentialSource::Flags(flags) => {
+                format!("the password of `{}` given with {flags}", found.username)
+            }
             CredentialSource::Env => "the value of `REGISTRY_PASSWORD`".to_owned(),
             CredentialSource::DockerConfig(path) => {
                 format!("the password of `{host}` in `{}`", path.display())
@@ -181,12 +239,13 @@ pub fn resolve(
 
 /// [`resolve`] before the length check.
 fn find(
-    host: &str,
+    target: &str,
     explicit: Option<Credentials>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Option<Credentials>, CredentialSource), AuthError> {
     if let Some(credentials) = explicit {
-        return Ok((Some(credentials), CredentialSource::Flags));
+        let source = credentials.source.clone();
+        return Ok((Some(credentials), source));
     }
     match (env("REGISTRY_USER"), env("REGISTRY_PASSWORD")) {
         (Some(username), Some(password)) => {
@@ -194,6 +253,7 @@ fn find(
                 Some(Credentials {
                     username,
                     password: SecretString::from(password),
+                    source: CredentialSource::Env,
                 }),
                 CredentialSource::Env,
             ));
@@ -212,47 +272,64 @@ fn find(
         }
         (None, None) => {}
     }
-    let Some(path) = docker_config_path(env) else {
-        return Ok((None, CredentialSource::Anonymous));
-    };
-    let text = match slipway_core::input::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((None, CredentialSource::Anonymous));
+    let mut source = CredentialSource::Anonymous;
+    for path in auth_file_paths(env) {
+        let text = match slipway_core::input::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                return Err(AuthError::Config {
+                    path,
+                    reason: error.to_string(),
+                });
+            }
+        };
+        match from_docker_config(target, &text, &path, &run_helper)? {
+            (Some(found), found_source) => return Ok((Some(found), found_source)),
+            // A helper that knows nothing of the registry: the next file may.
+            (None, found_source) => {
+                if source == CredentialSource::Anonymous {
+                    source = found_source;
+                }
+            }
         }
-        Err(error) => {
-            return Err(AuthError::Config {
-                path,
-                reason: error.to_string(),
-            });
-        }
-    };
-    from_docker_config(host, &text, &path, &run_helper)
+    }
+    Ok((None, source))
 }
 
 /// A credential helper: `(helper name, host) -> answer JSON`.
 type HelperRunner = dyn Fn(&str, &str) -> Result<String, String>;
 
-/// The credentials for `host` in docker config `text` (read from `path`).
+/// The credentials for `target` (a host, or `host/repository`) in
+/// credentials file `text` (read from `path`: a docker config or a
+/// containers auth file, which share their format).
 fn from_docker_config(
-    host: &str,
+    target: &str,
     text: &str,
     path: &Path,
     helper: &HelperRunner,
 ) -> Result<(Option<Credentials>, CredentialSource), AuthError> {
+    let host = target.split('/').next().unwrap_or(target);
     let config: DockerConfig = serde_json::from_str(text).map_err(|error| AuthError::Config {
         path: path.to_owned(),
         reason: error.to_string(),
     })?;
-    let keys = config_keys(host);
-    if let Some(name) = keys.iter().find_map(|k| config.cred_helpers.get(k)) {
+    if let Some(name) = config_keys(host)
+        .iter()
+        .find_map(|k| config.cred_helpers.get(k))
+    {
         return ask_helper(name, host, helper);
     }
+    let keys = repository_keys(target)
+        .into_iter()
+        .chain(config_keys(host))
+        .collect::<Vec<_>>();
     if let Some((key, entry)) = keys
         .iter()
         .find_map(|k| config.auths.get(k).map(|entry| (k, entry)))
-        && let Some(credentials) = entry_credentials(entry, key, path)?
+        && let Some(mut credentials) = entry_credentials(entry, key, path)?
     {
+        credentials.source = CredentialSource::DockerConfig(path.to_owned());
         return Ok((
             Some(credentials),
             CredentialSource::DockerConfig(path.to_owned()),
@@ -262,6 +339,18 @@ fn from_docker_config(
         return ask_helper(name, host, helper);
     }
     Ok((None, CredentialSource::Anonymous))
+}
+
+/// The namespaced keys of the containers tools for `host/a/b/c`, most
+/// specific first: `host/a/b/c`, `host/a/b`, `host/a` (containers-auth.json(5)).
+fn repository_keys(target: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut current = target.trim_end_matches('/');
+    while let Some((parent, _)) = current.rsplit_once('/') {
+        keys.push(current.to_owned());
+        current = parent;
+    }
+    keys
 }
 
 /// The keys docker may have stored `host` under: itself, with a scheme, and
@@ -298,19 +387,22 @@ fn entry_credentials(
         return Ok(Some(Credentials {
             username: username.to_owned(),
             password: SecretString::from(password.to_owned()),
+            source: CredentialSource::Anonymous,
         }));
     }
     if let (Some(username), Some(password)) = (&entry.username, &entry.password) {
         return Ok(Some(Credentials {
             username: username.clone(),
             password: SecretString::from(password.clone()),
+            source: CredentialSource::Anonymous,
         }));
     }
     // An identity token is a refresh token for the token endpoint; docker
     // sends it as the password of the `<token>` user.
     Ok(entry.identity_token.as_ref().map(|token| Credentials {
-        username: "<token>".to_owned(),
+        username: crate::token::IDENTITY_TOKEN_USER.to_owned(),
         password: SecretString::from(token.clone()),
+        source: CredentialSource::Anonymous,
     }))
 }
 
@@ -334,6 +426,7 @@ fn ask_helper(
         Some(Credentials {
             username: answer.username,
             password: SecretString::from(answer.secret),
+            source: CredentialSource::Helper(name.to_owned()),
         }),
         CredentialSource::Helper(name.to_owned()),
     ))
@@ -634,6 +727,52 @@ mod tests {
     }
 
     #[test]
+    fn the_most_specific_namespaced_key_wins() {
+        let config = r#"{"auths":{"r.io/team/app":{"auth":"dTpw"},"r.io/team":{"username":"t","password":"tp"},"r.io":{"username":"a","password":"b"}}}"#;
+        check(config, "r.io/team/app", Some(("u", "p")), "config");
+        check(config, "r.io/team/web", Some(("t", "tp")), "config");
+        check(config, "r.io/other/app", Some(("a", "b")), "config");
+        check(config, "r.io", Some(("a", "b")), "config");
+        check(config, "r.iox/team/app", None, "Anonymous");
+    }
+
+    #[test]
+    fn containers_auth_files_come_before_dockers() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        let paths = |vars: &'static [(&'static str, &'static str)]| -> Vec<String> {
+            auth_file_paths(&env(vars))
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            paths(&[("HOME", "/h"), ("XDG_RUNTIME_DIR", "/run/u")]),
+            [
+                "/run/u/containers/auth.json",
+                "/h/.config/containers/auth.json",
+                "/h/.docker/config.json"
+            ]
+        );
+        assert_eq!(
+            paths(&[
+                ("HOME", "/h"),
+                ("XDG_RUNTIME_DIR", "/run/u"),
+                ("REGISTRY_AUTH_FILE", "/a.json"),
+                ("XDG_CONFIG_HOME", "/cfg"),
+                ("DOCKER_CONFIG", "/d"),
+            ]),
+            ["/a.json", "/cfg/containers/auth.json", "/d/config.json"]
+        );
+        assert!(paths(&[]).is_empty());
+    }
+
+    #[test]
     fn bad_configs_name_the_problem() {
         let error = from_docker_config(
             "r.io",
@@ -686,12 +825,16 @@ mod tests {
         let flags = Credentials {
             username: "f".to_owned(),
             password: SecretString::from("x-for-flags".to_owned()),
+            source: CredentialSource::Flags("`--password-stdin`".to_owned()),
         };
         let (_, source) = resolve("r.io", Some(flags), &env).expect("flags win");
-        assert_eq!(source, CredentialSource::Flags);
+        assert_eq!(
+            source,
+            CredentialSource::Flags("`--password-stdin`".to_owned())
+        );
         assert_eq!(
             format!("{:?}", resolve("r.io", None, &env).expect("ok").0),
-            r#"Some(Credentials { username: "ci", password: "***" })"#
+            r#"Some(Credentials { username: "ci", password: "***", source: Env })"#
         );
     }
 }

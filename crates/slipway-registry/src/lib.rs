@@ -20,6 +20,7 @@ mod manifest;
 mod options;
 pub mod referrers;
 mod retry;
+pub(crate) mod token;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap};
@@ -168,6 +169,41 @@ pub enum RegistryError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A token server failed (5xx, 429) and kept failing through the retries:
+    /// the auth service is down, not the credentials wrong.
+    #[error(
+        "the token server of `{registry}` (`{realm}`) answered {status} after {attempts} attempt(s){message}; the registry's auth service is failing, not the credentials: try again later"
+    )]
+    TokenServer {
+        /// The registry host.
+        registry: String,
+        /// The token endpoint (the challenge's realm), without its query.
+        realm: String,
+        /// The last status.
+        status: u16,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The server's own message, `: …`, or empty.
+        message: String,
+    },
+    /// The credentials were accepted but do not allow the access asked for
+    /// (a 403, or a token without the scope: `401 insufficient_scope`).
+    #[error(
+        "{who} may not {action} `{repository}` on `{registry}`: {answer}; ask for {action} access to `{repository}`, or use credentials that have it"
+    )]
+    Denied {
+        /// "`user` (from `source`)".
+        who: String,
+        /// `pull` or `push`.
+        action: &'static str,
+        /// The repository path.
+        repository: String,
+        /// The registry host.
+        registry: String,
+        /// Who answered what to which request, with the server's own
+        /// message: "the registry answered 401 to `PUT /v2/…`: …".
+        answer: String,
+    },
     /// An unexpected answer.
     #[error("`{registry}` answered {status} to `{method} {path}`{message}")]
     Status {
@@ -270,6 +306,11 @@ pub enum BlobTransfer {
     Copied(u64),
 }
 
+/// Told the bytes of a blob streamed so far, after each chunk (from 0
+/// again when a failed copy is retried whole); shared with the upload body,
+/// which may outlive the call.
+pub type BlobProgress = Arc<dyn Fn(u64) + Send + Sync>;
+
 /// The labels of one image of a (possibly multi-platform) reference.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PlatformLabels {
@@ -295,7 +336,26 @@ impl RegistryClient {
     /// before its first use. This is how every tool builds its client.
     pub fn for_registries<'a>(
         registries: impl IntoIterator<Item = &'a str>,
-        explicit: Option<&Credentials>,
+        explicit: Option<&'a Credentials>,
+        options: RegistryOptions,
+        output: &slipway_core::output::Output,
+    ) -> Result<Self, ClientSetupError> {
+        Self::for_targets(
+            registries.into_iter().map(|registry| (registry, explicit)),
+            options,
+            output,
+        )
+    }
+
+    /// A client for `targets`, each a registry host or a repository on it
+    /// (`host/team/app`, whose most specific namespaced entry of a
+    /// containers auth file wins) with its own explicit credentials, if
+    /// any: a promote between two registries (or two repositories) that
+    /// need different users. A request uses the credentials of the most
+    /// specific target that covers its repository. The first entry for a
+    /// target wins.
+    pub fn for_targets<'a>(
+        targets: impl IntoIterator<Item = (&'a str, Option<&'a Credentials>)>,
         options: RegistryOptions,
         output: &slipway_core::output::Output,
     ) -> Result<Self, ClientSetupError> {
@@ -303,24 +363,29 @@ impl RegistryClient {
         let env = |name: &str| std::env::var(name).ok();
         let mut credentials = HashMap::new();
         let mut registries_seen: Vec<String> = Vec::new();
-        for registry in registries {
-            if registries_seen.iter().any(|seen| seen == registry) {
+        let mut targets_seen: Vec<&str> = Vec::new();
+        for (target, explicit) in targets {
+            if targets_seen.contains(&target) {
                 continue;
             }
-            registries_seen.push(registry.to_owned());
+            targets_seen.push(target);
+            let registry = target.split('/').next().unwrap_or(target);
+            if !registries_seen.iter().any(|seen| seen == registry) {
+                registries_seen.push(registry.to_owned());
+            }
             let (found, source) =
-                crate::auth::resolve(registry, explicit.cloned(), &env).map_err(|source| {
+                crate::auth::resolve(target, explicit.cloned(), &env).map_err(|source| {
                     ClientSetupError::Credentials {
                         registry: registry.to_owned(),
                         source,
                     }
                 })?;
-            tracing::debug!(%registry, ?source, "credentials");
+            tracing::debug!(%target, ?source, "credentials");
             if let Some(found) = found {
                 if !found.password.expose_secret().is_empty() {
                     output.mask(&found.password);
                 }
-                credentials.insert(registry.to_owned(), found);
+                credentials.insert(target.to_owned(), found);
             }
         }
         let client = Self::new(options, credentials)
@@ -340,7 +405,8 @@ impl RegistryClient {
     }
 
     /// A client using `credentials` (by registry host, as written in image
-    /// references) and anonymous access elsewhere.
+    /// references, or by repository, `host/team/app`) and anonymous access
+    /// elsewhere.
     pub fn new(
         options: RegistryOptions,
         credentials: HashMap<String, Credentials>,
@@ -634,13 +700,15 @@ impl RegistryClient {
 
     /// Makes blob `descriptor` present in `to`: nothing when it is there
     /// already, a cross-repository mount when `from` is on the same registry
-    /// (no bytes move), else a streamed copy (never held whole in memory).
+    /// (no bytes move), else a streamed copy (never held whole in memory),
+    /// whose bytes so far `progress` is told after each chunk.
     #[tracing::instrument(skip_all, fields(from = %from, to = %to, digest = %descriptor.digest))]
     pub async fn transfer_blob(
         &self,
         from: &Repository,
         to: &Repository,
         descriptor: &Descriptor,
+        progress: BlobProgress,
     ) -> Result<BlobTransfer, RegistryError> {
         if self.blob_size(to, &descriptor.digest).await?.is_some() {
             tracing::debug!("blob present; skipping");
@@ -657,15 +725,26 @@ impl RegistryClient {
             if response.status() == reqwest::StatusCode::CREATED {
                 return Ok(BlobTransfer::Mounted);
             }
-            // 202: the registry opened an upload instead (e.g. the source
-            // blob is not readable to us); close it and copy.
-            let response = self.transport.expect_success(&request, response).await?;
-            if let Some(location) = location_of(&response) {
-                let cancel = Request::at(Method::DELETE, to, location).push();
-                let _ = self.transport.send(&cancel).await;
+            if matches!(response.status().as_u16(), 401 | 403) {
+                // The destination's credentials may not read the source (a
+                // promote with a user per side): copy, each side with its own.
+                tracing::debug!(
+                    status = response.status().as_u16(),
+                    "mount refused; copying"
+                );
+            } else {
+                // 202: the registry opened an upload instead (e.g. the source
+                // blob is not readable to us); close it and copy.
+                let response = self.transport.expect_success(&request, response).await?;
+                if let Some(location) = location_of(&response) {
+                    let cancel = Request::at(Method::DELETE, to, location).push();
+                    let _ = self.transport.send(&cancel).await;
+                }
             }
         }
-        self.transport.stream_blob(from, to, descriptor).await?;
+        self.transport
+            .stream_blob(from, to, descriptor, progress)
+            .await?;
         Ok(BlobTransfer::Copied(descriptor.size))
     }
 
@@ -1047,10 +1126,17 @@ mod tests {
             panic!("a single image")
         };
         let to: Repository = format!("{}/copy", front.host()).parse().unwrap();
+        // The progress callback hears the bytes so far, up to the whole blob.
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let progress: BlobProgress = {
+            let heard = heard.clone();
+            Arc::new(move |bytes| heard.lock().unwrap().push(bytes))
+        };
         let transfer = runtime
-            .block_on(client.transfer_blob(image.repository(), &to, &config))
+            .block_on(client.transfer_blob(image.repository(), &to, &config, progress))
             .unwrap();
         assert_eq!(transfer, BlobTransfer::Copied(config.size));
+        assert_eq!(heard.lock().unwrap().last(), Some(&config.size));
         let digest = runtime
             .block_on(client.put_manifest(&to, "1", &manifest))
             .unwrap();

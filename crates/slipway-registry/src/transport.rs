@@ -25,6 +25,7 @@ use super::{Descriptor, RegistryError, RegistryOptions};
 use crate::auth::Credentials;
 use crate::options::innermost;
 use crate::retry::{backoff, is_retryable, retry_after, retry_wait};
+use crate::token::{Scheme, TokenRequest, fetch_token, parse_challenge};
 use slipway_core::image_ref::Repository;
 
 /// One API call, rebuilt for every attempt.
@@ -155,16 +156,6 @@ impl Request {
     }
 }
 
-/// How a registry wants to be authenticated, learnt from its first challenge.
-#[derive(Debug, Clone)]
-enum Scheme {
-    Basic,
-    Bearer {
-        realm: String,
-        service: Option<String>,
-    },
-}
-
 /// The HTTP side of [`super::RegistryClient`].
 pub(super) struct Transport {
     /// One HTTP client per registry: each has its own TLS files (certs.d).
@@ -197,6 +188,31 @@ impl Transport {
             schemes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The credentials for `request`: those given for its repository
+    /// (`host/team/app`) or a parent of it (`host/team`), most specific
+    /// first, else those of its registry host.
+    fn credentials_for(&self, request: &Request) -> Option<&Credentials> {
+        let repository = request
+            .scopes
+            .first()
+            .and_then(|scope| scope.strip_prefix("repository:"))
+            .and_then(|rest| rest.rsplit_once(':'))
+            .map(|(name, _)| name);
+        let mut key = match repository {
+            Some(path) => format!("{}/{path}", request.registry),
+            None => request.registry.clone(),
+        };
+        loop {
+            if let Some(found) = self.credentials.get(&key) {
+                return Some(found);
+            }
+            match key.rsplit_once('/') {
+                Some((parent, _)) => key = parent.to_owned(),
+                None => return None,
+            }
+        }
     }
 
     pub(super) fn is_plain_http(&self, registry: &str) -> bool {
@@ -277,7 +293,7 @@ impl Transport {
             return Ok(None);
         }
         let scheme = self.schemes.lock().await.get(&request.registry).cloned();
-        let credentials = self.credentials.get(&request.registry);
+        let credentials = self.credentials_for(request);
         match scheme {
             None => Ok(None),
             Some(Scheme::Basic) => Ok(credentials.map(basic_header)),
@@ -286,74 +302,23 @@ impl Transport {
                 if let Some(token) = self.tokens.lock().await.get(&key) {
                     return Ok(Some(format!("Bearer {token}")));
                 }
-                let token = self
-                    .fetch_token(request, &realm, service.as_deref(), credentials)
-                    .await?;
+                let token = fetch_token(
+                    &self.http(&request.registry)?,
+                    &self.options,
+                    &TokenRequest {
+                        registry: &request.registry,
+                        realm: &realm,
+                        service: service.as_deref(),
+                        scopes: &request.scopes,
+                        method: request.method.as_str(),
+                    },
+                    credentials,
+                )
+                .await?;
                 self.tokens.lock().await.insert(key, token.clone());
                 Ok(Some(format!("Bearer {token}")))
             }
         }
-    }
-
-    async fn fetch_token(
-        &self,
-        request: &Request,
-        realm: &str,
-        service: Option<&str>,
-        credentials: Option<&Credentials>,
-    ) -> Result<String, RegistryError> {
-        #[derive(serde::Deserialize)]
-        struct TokenAnswer {
-            #[serde(default)]
-            token: Option<String>,
-            #[serde(default)]
-            access_token: Option<String>,
-        }
-        let mut query: Vec<(&str, &str)> = request
-            .scopes
-            .iter()
-            .map(|s| ("scope", s.as_str()))
-            .collect();
-        if let Some(service) = service {
-            query.push(("service", service));
-        }
-        let token_request = Request {
-            method: Method::GET,
-            registry: request.registry.clone(),
-            path: realm.to_owned(),
-            scopes: Vec::new(),
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: None,
-            streaming: false,
-        };
-        let url = with_query(realm, &query)
-            .map_err(|_| token_request.incomplete("a valid token realm URL"))?;
-        let mut builder = self.http(&request.registry)?.get(url);
-        if let Some(credentials) = credentials {
-            builder = builder.header(reqwest::header::AUTHORIZATION, basic_header(credentials));
-        }
-        let response = builder
-            .send()
-            .await
-            .map_err(|error| token_request.unreachable(1, &error))?;
-        if !response.status().is_success() {
-            let status = response.status().as_u16();
-            let message = error_message(response).await;
-            return Err(unauthorized(&token_request, status, credentials, message));
-        }
-        let answer: TokenAnswer = response
-            .json()
-            .await
-            .map_err(|_| token_request.incomplete("a JSON `token`"))?;
-        let token = answer
-            .token
-            .or(answer.access_token)
-            .ok_or_else(|| token_request.incomplete("a JSON `token`"))?;
-        // A token from the token service is a secret too: redacted wherever
-        // it would be printed (an error body echoing `Bearer …`).
-        slipway_core::secret::register(&token);
-        Ok(token)
     }
 
     /// Sends `request`, answering one auth challenge and retrying 429, 5xx
@@ -451,7 +416,7 @@ impl Transport {
         let Some(scheme) = parse_challenge(challenge) else {
             return false;
         };
-        if matches!(scheme, Scheme::Basic) && !self.credentials.contains_key(&request.registry) {
+        if matches!(scheme, Scheme::Basic) && self.credentials_for(request).is_none() {
             return false;
         }
         tracing::debug!(registry = %request.registry, ?scheme, "auth challenge");
@@ -479,12 +444,38 @@ impl Transport {
         if response.status().is_success() {
             return Ok(response);
         }
+        let insufficient_scope = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(crate::token::is_insufficient_scope);
         let message = error_message(response).await;
+        let credentials = self.credentials_for(request);
+        if let Some(credentials) = credentials
+            && (status == 403 || (status == 401 && insufficient_scope))
+        {
+            // The credentials were accepted; the rights were not.
+            let (repository, action) =
+                crate::token::denied_access(&request.scopes, request.method.as_str());
+            return Err(RegistryError::Denied {
+                who: crate::token::who(credentials),
+                action,
+                repository,
+                registry: request.registry.clone(),
+                answer: format!(
+                    "the registry answered {status} to `{} {}`{message}",
+                    request.method,
+                    request.shown_path()
+                ),
+            });
+        }
         if status == 401 || status == 403 {
-            return Err(unauthorized(
-                request,
+            return Err(unauthorized_by(
+                &request.registry,
+                request.method.as_str(),
+                &request.shown_path(),
                 status,
-                self.credentials.get(&request.registry),
+                credentials,
                 message,
             ));
         }
@@ -518,7 +509,9 @@ impl Transport {
         from: &Repository,
         to: &Repository,
         descriptor: &Descriptor,
+        progress: super::BlobProgress,
     ) -> Result<(), RegistryError> {
+        use futures_util::StreamExt as _;
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -543,7 +536,17 @@ impl Transport {
                 .put(url)
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(CONTENT_LENGTH, descriptor.size.to_string())
-                .body(reqwest::Body::wrap_stream(source.bytes_stream()));
+                .body(reqwest::Body::wrap_stream({
+                    // Each chunk is counted as it is handed to the upload.
+                    let progress = progress.clone();
+                    let mut sent = 0u64;
+                    source.bytes_stream().inspect(move |chunk| {
+                        if let Ok(chunk) = chunk {
+                            sent = sent.saturating_add(chunk.len() as u64);
+                            progress(sent);
+                        }
+                    })
+                }));
             if let Some(value) = self.authorization(&put).await? {
                 builder = builder.header(reqwest::header::AUTHORIZATION, value);
             }
@@ -624,7 +627,7 @@ impl Transport {
 }
 
 /// `url` with `pairs` appended to its query (kept, if it has one).
-fn with_query(url: &str, pairs: &[(&str, &str)]) -> Result<reqwest::Url, ()> {
+pub(crate) fn with_query(url: &str, pairs: &[(&str, &str)]) -> Result<reqwest::Url, ()> {
     let mut url = reqwest::Url::parse(url).map_err(|_| ())?;
     if !pairs.is_empty() {
         url.query_pairs_mut().extend_pairs(pairs);
@@ -632,7 +635,7 @@ fn with_query(url: &str, pairs: &[(&str, &str)]) -> Result<reqwest::Url, ()> {
     Ok(url)
 }
 
-fn basic_header(credentials: &Credentials) -> String {
+pub(crate) fn basic_header(credentials: &Credentials) -> String {
     use base64::Engine as _;
     let raw = format!(
         "{}:{}",
@@ -645,19 +648,23 @@ fn basic_header(credentials: &Credentials) -> String {
     )
 }
 
-fn unauthorized(
-    request: &Request,
+/// The error for a 401 (or a 403 without credentials) to `method path`
+/// of `registry`: names the user and where the credentials came from.
+pub(crate) fn unauthorized_by(
+    registry: &str,
+    method: &str,
+    path: &str,
     status: u16,
     credentials: Option<&Credentials>,
     message: String,
 ) -> RegistryError {
     RegistryError::Unauthorized {
-        registry: request.registry.clone(),
-        method: request.method.to_string(),
-        path: request.shown_path(),
+        registry: registry.to_owned(),
+        method: method.to_owned(),
+        path: path.to_owned(),
         status,
         credentials: match credentials {
-            Some(c) => format!("the credentials of `{}`", c.username),
+            Some(c) => format!("the credentials of `{}` from {}", c.username, c.source),
             None => "anonymous access".to_owned(),
         },
         message,
@@ -665,7 +672,7 @@ fn unauthorized(
 }
 
 /// `: CODE message` from the registry's `{"errors":[{"code","message"}]}`, or empty.
-async fn error_message(response: reqwest::Response) -> String {
+pub(crate) async fn error_message(response: reqwest::Response) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         #[serde(default)]
@@ -692,42 +699,6 @@ async fn error_message(response: reqwest::Response) -> String {
         }
         _ => String::new(),
     }
-}
-
-/// Parses `Basic realm="…"` or `Bearer realm="…",service="…",scope="…"`.
-fn parse_challenge(header: &str) -> Option<Scheme> {
-    let (scheme, params) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
-    if scheme.eq_ignore_ascii_case("basic") {
-        return Some(Scheme::Basic);
-    }
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let mut realm = None;
-    let mut service = None;
-    // Values are quoted and may hold commas (a scope list), so split by hand.
-    let mut rest = params.trim();
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once('=')?;
-        let after = after.trim_start();
-        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"')?;
-            (&quoted[..end], &quoted[end + 1..])
-        } else {
-            let end = after.find(',').unwrap_or(after.len());
-            (&after[..end], &after[end..])
-        };
-        match key.trim().to_ascii_lowercase().as_str() {
-            "realm" => realm = Some(value.to_owned()),
-            "service" => service = Some(value.to_owned()),
-            _ => {}
-        }
-        rest = next.trim_start().trim_start_matches(',').trim_start();
-    }
-    Some(Scheme::Bearer {
-        realm: realm?,
-        service,
-    })
 }
 
 /// Whether `registry` (`host[:port]`) is a loopback host.
@@ -783,28 +754,6 @@ fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<TlsFailure> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[track_caller]
-    fn check(header: &str, expected: &str) {
-        let got = match parse_challenge(header) {
-            Some(Scheme::Basic) => "basic".to_owned(),
-            Some(Scheme::Bearer { realm, service }) => format!("bearer {realm} {service:?}"),
-            None => "none".to_owned(),
-        };
-        assert_eq!(got, expected, "{header}");
-    }
-
-    #[test]
-    fn challenges() {
-        check(r#"Basic realm="Registry""#, "basic");
-        check(
-            r#"Bearer realm="https://auth.io/token",service="r.io",scope="repository:a:pull,push""#,
-            r#"bearer https://auth.io/token Some("r.io")"#,
-        );
-        check(r#"bearer realm="https://a/t""#, "bearer https://a/t None");
-        check(r#"Bearer service="x""#, "none");
-        check("Negotiate abc", "none");
-    }
 
     #[test]
     fn loopback_hosts() {

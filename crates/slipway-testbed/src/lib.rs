@@ -17,6 +17,9 @@
 //! - [`HttpFault`]: a loopback HTTP front that answers chosen requests with a
 //!   chosen status (429 with `Retry-After`, 503…) a given number of times,
 //!   forwards the rest, and records every request.
+//! - [`TokenIssuer`]: a Docker token issuer (ES256 JWTs, OAuth2 password and
+//!   refresh-token grants, fault switches) for a registry started with
+//!   [`Registry::start_with_token`], which verifies every token.
 //! - [`git`]: git history fixtures.
 //! - [`cmd`]: the one way tests run a tool binary, [`cmd::Cmd`]: environment
 //!   cleared (only `PATH`, a temp `HOME` and what the test sets), stdin
@@ -53,6 +56,7 @@ pub mod registry;
 pub mod secrets;
 pub mod sshd;
 pub mod tls;
+pub mod token_issuer;
 
 pub use dockerd::Dockerd;
 pub use http_fault::{Fault, HttpFault};
@@ -60,6 +64,7 @@ pub use proxy::{Mode, TcpProxy};
 pub use registry::Registry;
 pub use sshd::Sshd;
 pub use tls::TestCa;
+pub use token_issuer::{IssuerFault, TokenIssuer};
 
 /// The one spelling of [`UNRESOLVABLE_HOST`], so that
 /// [`UNRESOLVABLE_REGISTRY`] can be built from it at compile time.

@@ -9,6 +9,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// How a registry checks its clients.
+enum Auth<'a> {
+    None,
+    Htpasswd(&'a str, &'a str),
+    Token(&'a crate::TokenIssuer),
+}
+
 /// A running `docker-registry`; dropping it stops the process and removes its storage.
 #[derive(Debug)]
 pub struct Registry {
@@ -30,7 +37,7 @@ impl Registry {
     /// Panics if `docker-registry` is not installed (Debian package
     /// `docker-registry`) or the registry does not become ready.
     pub fn start() -> Registry {
-        Registry::start_inner(None)
+        Registry::start_inner(Auth::None)
     }
 
     /// Starts a registry like [`Registry::start`] that accepts only `user`
@@ -41,10 +48,19 @@ impl Registry {
     /// distribution 2.8 accepts htpasswd auth over plain HTTP, so loopback
     /// clients need no TLS (skopeo: `--tls-verify=false --creds user:pw`).
     pub fn start_with_auth(user: &str, password: &str) -> Registry {
-        Registry::start_inner(Some((user, password)))
+        Registry::start_inner(Auth::Htpasswd(user, password))
     }
 
-    fn start_inner(auth: Option<(&str, &str)>) -> Registry {
+    /// Starts a registry like [`Registry::start`] with distribution's
+    /// `auth: token`: it challenges with `Bearer realm="<issuer>/token",
+    /// service="slipway-testbed-registry"` and verifies every token itself
+    /// against `issuer`'s certificate (its `rootcertbundle`), issuer name,
+    /// audience, expiry and granted access. Ready when `GET /v2/` answers 401.
+    pub fn start_with_token(issuer: &crate::TokenIssuer) -> Registry {
+        Registry::start_inner(Auth::Token(issuer))
+    }
+
+    fn start_inner(auth: Auth<'_>) -> Registry {
         let binary = crate::require("docker-registry", "docker-registry");
         let dir = crate::short_temp_dir();
         let port = crate::free_port();
@@ -57,7 +73,20 @@ impl Registry {
              http:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
-        if let Some((user, password)) = auth {
+        let is_authenticated = !matches!(auth, Auth::None);
+        if let Auth::Token(issuer) = auth {
+            let bundle = dir.path().join("rootcertbundle.pem");
+            fs_err::write(&bundle, issuer.cert_pem()).unwrap_or_else(|e| panic!("{e}"));
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
+                 rootcertbundle: {}\n",
+                issuer.realm(),
+                crate::token_issuer::SERVICE,
+                crate::token_issuer::ISSUER,
+                bundle.display()
+            ));
+        }
+        if let Auth::Htpasswd(user, password) = auth {
             // The minimum cost keeps each request's hash check fast; the
             // registry checks every request's password.
             let hash = bcrypt::hash(password, 4).unwrap_or_else(|e| panic!("bcrypt: {e}"));
@@ -73,7 +102,7 @@ impl Registry {
             port,
             child: None,
             pid: 0,
-            is_authenticated: auth.is_some(),
+            is_authenticated,
             is_tls: false,
             binary,
             dir,

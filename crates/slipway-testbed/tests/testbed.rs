@@ -333,3 +333,92 @@ fn proxy_in_front_of_a_registry_fails_requests_when_refusing() {
     proxy.set_mode(Mode::Refuse);
     assert!(http_status(proxy.addr(), "/v2/").is_err());
 }
+
+/// skopeo (the independent client) runs docker's token flow against a
+/// registry with `auth: token`: the registry verifies the issuer's JWTs,
+/// grants exactly what the issuer granted, and refuses a token signed by
+/// another key.
+#[test]
+fn token_registry_verifies_the_issuers_tokens() {
+    let issuer = slipway_testbed::TokenIssuer::start();
+    issuer.add_user("writer", "writer-pw", &[("team/*", "pull,push")]);
+    issuer.add_user("reader", "reader-pw", &[("team/*", "pull")]);
+    let registry = Registry::start_with_token(&issuer);
+    let plain = Registry::start();
+    slipway_testbed::images::push_image(&plain.host(), "src/app", "1", "amd64", Some("r1"));
+    let skopeo = slipway_testbed::require("skopeo", "skopeo");
+    let copy = |creds: &str, to: &str| {
+        Command::new(&skopeo)
+            .args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false"])
+            .arg(format!("--dest-creds={creds}"))
+            .arg(format!("docker://{}/src/app:1", plain.host()))
+            .arg(format!("docker://{}/{to}", registry.host()))
+            .output()
+            .expect("skopeo runs")
+    };
+    let pushed = copy("writer:writer-pw", "team/app:1");
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let refused = copy("reader:reader-pw", "team/app:2");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let inspect = |creds: &str| {
+        Command::new(&skopeo)
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("--creds={creds}"))
+            .arg(format!("docker://{}/team/app:1", registry.host()))
+            .output()
+            .expect("skopeo runs")
+    };
+    assert!(inspect("reader:reader-pw").status.success());
+    assert!(!inspect("reader:wrong-pw").status.success());
+    let seen = issuer.seen();
+    assert!(seen.iter().any(|r| r.status == 401), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|r| r.auth_scheme.as_deref() != Some("Bearer"))
+    );
+
+    // A token from another issuer (another key, same names) is refused.
+    let other = slipway_testbed::TokenIssuer::start();
+    other.add_user("writer", "writer-pw", &[("*", "pull,push")]);
+    let token = Command::new("curl")
+        .args(["-fsS", "-u", "writer:writer-pw"])
+        .arg(format!(
+            "{}?service=slipway-testbed-registry&scope=repository:team/app:pull",
+            other.realm()
+        ))
+        .output()
+        .expect("curl runs");
+    let answer: serde_json::Value = serde_json::from_slice(&token.stdout).expect("JSON token");
+    let token = answer["token"].as_str().expect("a token");
+    let status = |token: &str| {
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+            .arg(format!("Accept: {}", slipway_testbed::images::OCI_MANIFEST))
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {token}"))
+            .arg(format!("{}/v2/team/app/manifests/1", registry.url()))
+            .output()
+            .expect("curl runs");
+        stdout(&out)
+    };
+    assert_eq!(status(token), "401");
+    let token = Command::new("curl")
+        .args(["-fsS", "-u", "writer:writer-pw"])
+        .arg(format!(
+            "{}?service=slipway-testbed-registry&scope=repository:team/app:pull",
+            issuer.realm()
+        ))
+        .output()
+        .expect("curl runs");
+    let answer: serde_json::Value = serde_json::from_slice(&token.stdout).expect("JSON token");
+    assert_eq!(status(answer["token"].as_str().expect("a token")), "200");
+}

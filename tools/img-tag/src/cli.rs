@@ -38,7 +38,7 @@ pub enum Command {
 /// How to reach registries: shared by `apply`, `promote`, `resolve` and `ls`.
 #[derive(Debug, clap::Args)]
 pub struct RegistryArgs {
-    /// Username for the registries of this call [default: $REGISTRY_USER, else the docker config's `auths`, `credHelpers`, `credsStore`, else anonymous]
+    /// Username for the registries of this call [default: $REGISTRY_USER, else the first of $REGISTRY_AUTH_FILE (else $XDG_RUNTIME_DIR/containers/auth.json), ~/.config/containers/auth.json and the docker config that has the registry (`auths`, `credHelpers`, `credsStore`), else anonymous]
     #[arg(long, value_name = "USER", requires = "password_stdin")]
     pub username: Option<String>,
 
@@ -109,6 +109,49 @@ pub struct PromoteArgs {
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+
+    #[command(flatten)]
+    pub sides: SideCredentialArgs,
+}
+
+/// Credentials for one side of a promote (skopeo's `--src-creds` and
+/// `--dest-creds`, without a password on the command line).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Credentials per side")]
+pub struct SideCredentialArgs {
+    /// Username for the SOURCE's registry only (a promote between registries that need different users); its password comes from --src-password-env or --src-password-file [default: --username, else as for any registry]
+    #[arg(long, value_name = "USER")]
+    pub src_username: Option<String>,
+
+    /// The environment variable holding the password (or token) of --src-username, e.g. `SRC_REGISTRY_PASSWORD`
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "src_username",
+        conflicts_with = "src_password_file"
+    )]
+    pub src_password_env: Option<String>,
+
+    /// A file holding the password (or token) of --src-username (one line)
+    #[arg(long, value_name = "FILE", requires = "src_username")]
+    pub src_password_file: Option<std::path::PathBuf>,
+
+    /// Username for the DESTINATION's registry only; its password comes from --dest-password-env or --dest-password-file [default: --username, else as for any registry]
+    #[arg(long, value_name = "USER")]
+    pub dest_username: Option<String>,
+
+    /// The environment variable holding the password (or token) of --dest-username, e.g. `DEST_REGISTRY_PASSWORD`
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "dest_username",
+        conflicts_with = "dest_password_file"
+    )]
+    pub dest_password_env: Option<String>,
+
+    /// A file holding the password (or token) of --dest-username (one line)
+    #[arg(long, value_name = "FILE", requires = "dest_username")]
+    pub dest_password_file: Option<std::path::PathBuf>,
 }
 
 /// Flags of `img-tag referrers`.

@@ -272,7 +272,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             } else {
                 args.tags.clone()
             };
-            let client = remote::client(&args.registry, &[args.image.registry()], out)?;
+            let client = remote::client(&args.registry, &[args.image.repository()], out)?;
             remote::block_on(apply::apply(&client, &args.image, &tags, args.dry_run))
                 .map(Report::Apply)
         }
@@ -287,23 +287,29 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 (None, Some(tag)) => args.destination.clone().with_tag(tag.clone()),
                 _ => args.destination.clone(),
             };
-            let registries = [args.source.registry(), destination.registry()];
-            let client = remote::client(&args.registry, &registries, out)?;
+            let client = remote::promote_client(
+                &args.registry,
+                &args.sides,
+                args.source.repository(),
+                destination.repository(),
+                out,
+            )?;
             remote::block_on(promote::promote(
                 &client,
                 &args.source,
                 &destination,
                 args.dry_run,
                 !args.no_referrers,
+                &out.progress(),
             ))
             .map(Report::Promote)
         }
         Command::Referrers(args) => {
-            let client = remote::client(&args.registry, &[args.image.registry()], out)?;
+            let client = remote::client(&args.registry, &[args.image.repository()], out)?;
             remote::block_on(list_referrers(&client, &args)).map(Report::Referrers)
         }
         Command::Resolve(args) => {
-            let client = remote::client(&args.registry, &[args.image.registry()], out)?;
+            let client = remote::client(&args.registry, &[args.image.repository()], out)?;
             let digest = remote::block_on(async {
                 client
                     .resolve(&args.image)
@@ -317,7 +323,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             }))
         }
         Command::Ls(args) => {
-            let client = remote::client(&args.registry, &[args.repository.registry()], out)?;
+            let client = remote::client(&args.registry, &[&args.repository], out)?;
             let mut tags = remote::block_on(async {
                 client
                     .list_tags(&args.repository)

@@ -17,12 +17,19 @@
 //! merged without duplicates, written once per subject). Within one
 //! repository nothing is copied: referrers attach to the digest, which a
 //! retag keeps.
+//!
+//! Progress goes to stderr only (stdout keeps the report): each blob as it
+//! is copied (a byte bar on a terminal, a line when it ends elsewhere), and
+//! a closing table of each image's blobs, bytes and time, which the JSON
+//! report carries too (`images`, `elapsed_ms`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use slipway_core::image_ref::{Digest, ImageRef, Repository};
+use slipway_core::progress::{Progress, format_bytes, format_duration};
 use slipway_registry::{BlobTransfer, Content, Descriptor, Manifest, RegistryClient};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -38,23 +45,42 @@ const REFERRER_DEPTH: usize = 4;
 /// that lists without end).
 const MAX_REFERRERS: usize = 1000;
 
-pub(crate) use slipway_contract::img_tag::PromoteReport;
+pub(crate) use slipway_contract::img_tag::{PromoteReport, PromotedImage};
+
+/// What every step of one promote shares.
+struct Promotion<'a> {
+    client: &'a RegistryClient,
+    from: &'a Repository,
+    to: &'a Repository,
+    dry_run: bool,
+    progress: &'a Progress,
+}
 
 /// Copies `source` to `destination` (and its referrers unless
-/// `with_referrers` is false); see the module docs.
+/// `with_referrers` is false), showing its progress on `progress`; see the
+/// module docs.
 pub(crate) async fn promote(
     client: &RegistryClient,
     source: &ImageRef,
     destination: &ImageRef,
     dry_run: bool,
     with_referrers: bool,
+    progress: &Progress,
 ) -> anyhow::Result<PromoteReport> {
+    let started = Instant::now();
     let top = client
         .fetch_manifest(source)
         .await
         .with_context(|| format!("cannot read the manifest of `{source}`"))?;
     let from = source.repository();
     let to = destination.repository();
+    let promotion = Promotion {
+        client,
+        from,
+        to,
+        dry_run,
+        progress,
+    };
     let mut report = PromoteReport {
         source: source.to_string(),
         destination: destination.to_string(),
@@ -63,19 +89,9 @@ pub(crate) async fn promote(
         ..PromoteReport::default()
     };
     let mut seen = HashSet::new();
-    let subjects = copy_tree(client, from, to, &top, dry_run, &mut report, &mut seen).await?;
+    let subjects = copy_tree(&promotion, &top, false, &mut report, &mut seen).await?;
     if with_referrers && from != to {
-        carry_referrers(
-            client,
-            from,
-            to,
-            &top,
-            subjects,
-            dry_run,
-            &mut report,
-            &mut seen,
-        )
-        .await?;
+        carry_referrers(&promotion, &top, subjects, &mut report, &mut seen).await?;
     }
     if !dry_run {
         let reference = destination
@@ -84,23 +100,31 @@ pub(crate) async fn promote(
         push(client, to, &reference, &top).await?;
         tracing::info!(%source, %destination, digest = %top.digest, "promoted");
     }
+    report.elapsed = started.elapsed();
+    show_table(progress, &report);
     Ok(report)
 }
 
 /// Copies what `top` points at (an index's children, each after its blobs;
-/// an image's blobs), not `top` itself. Returns the digests of `top` and
-/// its children: the subjects whose referrers follow.
+/// an image's blobs), not `top` itself, adding an entry per image to
+/// `report` (`referrer`: they are a referrer's). Returns the digests of
+/// `top` and its children: the subjects whose referrers follow.
 async fn copy_tree(
-    client: &RegistryClient,
-    from: &Repository,
-    to: &Repository,
+    promotion: &Promotion<'_>,
     top: &Manifest,
-    dry_run: bool,
+    referrer: bool,
     report: &mut PromoteReport,
     seen: &mut HashSet<Digest>,
 ) -> anyhow::Result<Vec<Digest>> {
+    let Promotion {
+        client,
+        from,
+        to,
+        dry_run,
+        ..
+    } = *promotion;
     // Children first (by digest), each after its own blobs.
-    let images: Vec<Manifest> = match top.content()? {
+    let images: Vec<(Option<String>, Manifest)> = match top.content()? {
         Content::Index(children) => {
             let mut images = Vec::new();
             for child in children {
@@ -108,14 +132,15 @@ async fn copy_tree(
                     .fetch_manifest_by_digest(from, &child.digest)
                     .await
                     .with_context(|| format!("cannot read `{from}@{}`", child.digest))?;
-                images.push(manifest);
+                images.push((child.platform.as_ref().map(ToString::to_string), manifest));
             }
             images
         }
-        Content::Image { .. } => vec![top.clone()],
+        Content::Image { .. } => vec![(None, top.clone())],
     };
     let mut digests = vec![top.digest.clone()];
-    for image in &images {
+    for (platform, image) in images {
+        let started = Instant::now();
         let Content::Image { config, layers } = image.content()? else {
             bail!(
                 "`{from}@{}` is an index inside an index; img-tag copies one level of index",
@@ -126,13 +151,22 @@ async fn copy_tree(
             .chain(layers)
             .filter(|blob| seen.insert(blob.digest.clone()))
             .collect();
-        transfer_blobs(client, from, to, blobs, dry_run, report).await?;
+        let mut entry = transfer_blobs(promotion, blobs).await?;
         if image.digest != top.digest {
             if !dry_run {
-                push(client, to, &image.digest.to_string(), image).await?;
+                push(client, to, &image.digest.to_string(), &image).await?;
             }
             digests.push(image.digest.clone());
         }
+        entry.digest = image.digest.to_string();
+        entry.platform = platform;
+        entry.referrer = referrer;
+        entry.elapsed = started.elapsed();
+        report.blobs_mounted += entry.blobs_mounted;
+        report.blobs_copied += entry.blobs_copied;
+        report.blobs_skipped += entry.blobs_skipped;
+        report.bytes_copied += entry.bytes_copied;
+        report.images.push(entry);
     }
     Ok(digests)
 }
@@ -140,17 +174,20 @@ async fn copy_tree(
 /// Copies the referrers of `subjects` (and theirs, [`REFERRER_DEPTH`]
 /// levels) from `from` to `to`; `top` is pushed by digest before the first
 /// one, for registries that want a referrer's subject present.
-#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 async fn carry_referrers(
-    client: &RegistryClient,
-    from: &Repository,
-    to: &Repository,
+    promotion: &Promotion<'_>,
     top: &Manifest,
     subjects: Vec<Digest>,
-    dry_run: bool,
     report: &mut PromoteReport,
     seen: &mut HashSet<Digest>,
 ) -> anyhow::Result<()> {
+    let Promotion {
+        client,
+        from,
+        to,
+        dry_run,
+        ..
+    } = *promotion;
     let mut carried = HashSet::new();
     let mut top_pushed = false;
     let mut level = subjects;
@@ -185,7 +222,7 @@ async fn carry_referrers(
                     .with_context(|| {
                         format!("cannot read referrer `{shown}` of `{subject}`; the destination tag was not written (pass --no-referrers to copy the image alone)")
                     })?;
-                let tree = copy_tree(client, from, to, &manifest, dry_run, report, seen)
+                let tree = copy_tree(promotion, &manifest, true, report, seen)
                     .await
                     .with_context(|| format!("cannot copy referrer `{shown}` of `{subject}`; the destination tag was not written"))?;
                 if !dry_run {
@@ -256,22 +293,28 @@ async fn push(
     Ok(())
 }
 
+/// Makes `blobs` present at the destination, [`PARALLEL_BLOBS`] at a time,
+/// each shown as it moves; returns their counts (an entry of the report
+/// without its image's facts).
 async fn transfer_blobs(
-    client: &RegistryClient,
-    from: &Repository,
-    to: &Repository,
+    promotion: &Promotion<'_>,
     blobs: Vec<Descriptor>,
-    dry_run: bool,
-    report: &mut PromoteReport,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PromotedImage> {
+    let dry_run = promotion.dry_run;
     let permits = Arc::new(Semaphore::new(PARALLEL_BLOBS));
-    let same_registry = from.registry() == to.registry();
+    let same_registry = promotion.from.registry() == promotion.to.registry();
     let mut tasks = JoinSet::new();
     for blob in blobs {
-        let (client, from, to, permits) =
-            (client.clone(), from.clone(), to.clone(), permits.clone());
+        let (client, from, to, permits, progress) = (
+            promotion.client.clone(),
+            promotion.from.clone(),
+            promotion.to.clone(),
+            permits.clone(),
+            promotion.progress.clone(),
+        );
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
+            let transfer = Arc::new(progress.transfer(&short(&blob.digest), blob.size));
             let outcome = if dry_run {
                 match client.blob_size(&to, &blob.digest).await {
                     Ok(Some(_)) => Ok(BlobTransfer::Skipped),
@@ -280,22 +323,97 @@ async fn transfer_blobs(
                     Err(error) => Err(error),
                 }
             } else {
-                client.transfer_blob(&from, &to, &blob).await
+                let moving = transfer.clone();
+                client
+                    .transfer_blob(
+                        &from,
+                        &to,
+                        &blob,
+                        Arc::new(move |bytes| moving.bytes(bytes)),
+                    )
+                    .await
             };
+            if let Ok(done) = &outcome {
+                transfer.finish(match (done, dry_run) {
+                    (BlobTransfer::Skipped, _) => "already there",
+                    (BlobTransfer::Mounted, false) => "mounted",
+                    (BlobTransfer::Copied(_), false) => "copied",
+                    (BlobTransfer::Mounted, true) => "would be mounted",
+                    (BlobTransfer::Copied(_), true) => "would be copied",
+                });
+            }
             outcome.with_context(|| {
                 format!("cannot copy blob `{}` from `{from}` to `{to}`", blob.digest)
             })
         });
     }
+    let mut counts = PromotedImage::default();
     while let Some(joined) = tasks.join_next().await {
         match joined.context("a blob copy task panicked")?? {
-            BlobTransfer::Skipped => report.blobs_skipped += 1,
-            BlobTransfer::Mounted => report.blobs_mounted += 1,
+            BlobTransfer::Skipped => counts.blobs_skipped += 1,
+            BlobTransfer::Mounted => counts.blobs_mounted += 1,
             BlobTransfer::Copied(bytes) => {
-                report.blobs_copied += 1;
-                report.bytes_copied += bytes;
+                counts.blobs_copied += 1;
+                counts.bytes_copied += bytes;
             }
         }
     }
-    Ok(())
+    Ok(counts)
+}
+
+/// A blob's short name in progress lines: `sha256:` and 12 hex digits.
+fn short(digest: &Digest) -> String {
+    let hex = digest.hex();
+    let end = hex.len().min(12);
+    format!("{}:{}", digest.algorithm().as_str(), &hex[..end])
+}
+
+/// The closing table on stderr: each image's blobs, bytes moved and time,
+/// then the totals.
+fn show_table(progress: &Progress, report: &PromoteReport) {
+    let row = |name: String, mounted, copied, skipped, bytes, elapsed| {
+        vec![
+            name,
+            format!("{mounted}"),
+            format!("{copied}"),
+            format!("{skipped}"),
+            format_bytes(bytes),
+            format_duration(elapsed),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = report
+        .images
+        .iter()
+        .map(|image| {
+            let digest = image
+                .digest
+                .parse::<Digest>()
+                .map_or_else(|_| image.digest.clone(), |digest| short(&digest));
+            let what = match (&image.platform, image.referrer) {
+                (_, true) => " referrer".to_owned(),
+                (Some(platform), false) => format!(" {platform}"),
+                (None, false) => String::new(),
+            };
+            row(
+                format!("{digest}{what}"),
+                image.blobs_mounted,
+                image.blobs_copied,
+                image.blobs_skipped,
+                image.bytes_copied,
+                image.elapsed,
+            )
+        })
+        .collect();
+    rows.push(row(
+        "total".to_owned(),
+        report.blobs_mounted,
+        report.blobs_copied,
+        report.blobs_skipped,
+        report.bytes_copied,
+        report.elapsed,
+    ));
+    progress.table(
+        &["image", "mounted", "copied", "skipped", "bytes", "time"],
+        &rows,
+    );
 }

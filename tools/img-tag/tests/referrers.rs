@@ -303,6 +303,32 @@ fn promote_streams_referrers_to_another_registry_and_merges_its_fallback_index()
 
     let report = run_json(&["promote", &f.image, &destination, "--format", "json"]);
     assert_eq!(report["referrers_copied"].as_u64(), Some(2));
+    // The report's `images`: the image, then its SBOM, then the SBOM's
+    // signature, each with what became of its blobs (copied, skipped). The
+    // artifacts' empty config is at the destination already (the other
+    // signature's): skipped for the SBOM, and not counted again for the
+    // signature, which shares it.
+    let images: Vec<(&str, bool, u64, u64)> = report["images"]
+        .as_array()
+        .expect("`images` is a list")
+        .iter()
+        .map(|image| {
+            (
+                image["digest"].as_str().unwrap_or_default(),
+                image["referrer"].as_bool().unwrap_or_default(),
+                image["blobs_copied"].as_u64().unwrap_or_default(),
+                image["blobs_skipped"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        images,
+        [
+            (f.image_digest.as_str(), false, 1, 0),
+            (f.sbom.digest.as_str(), true, 1, 1),
+            (f.signature.digest.as_str(), true, 1, 0),
+        ]
+    );
     assert_eq!(
         fallback_digests(&target.host(), "mirror/app", &f.image_digest),
         Some(vec![other.digest.clone(), f.sbom.digest.clone()])
