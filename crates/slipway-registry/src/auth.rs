@@ -10,8 +10,9 @@
 //!    `~/.config/containers/auth.json`), and `$DOCKER_CONFIG/config.json`
 //!    (else `~/.docker/config.json`): in each, `credHelpers[host]`, then
 //!    `auths` (the most specific of `host/ns/repo`, `host/ns`, then `host`;
-//!    base64 `auth`, `username`/`password`, or an `identitytoken`, which
-//!    becomes the `<token>` user, exchanged by the OAuth2 refresh-token POST),
+//!    an `identitytoken`, which becomes the `<token>` user, exchanged by
+//!    the OAuth2 refresh-token POST, and wins over an `auth` beside it;
+//!    else base64 `auth` or `username`/`password`),
 //!    then `credsStore`, through the docker-credential-helpers protocol
 //!    (`docker-credential-<name> get`, the host on stdin,
 //!    `{"Username", "Secret"}` on stdout);
@@ -378,6 +379,17 @@ fn entry_credentials(
         path: path.to_owned(),
         host: key.to_owned(),
     };
+    // An identity token is a refresh token for the token endpoint; docker
+    // sends it as the password of the `<token>` user. It wins over `auth`:
+    // `docker login` stores both, `auth` holding `username:` with an empty
+    // password, and docker (like containers/image) then uses the token.
+    if let Some(token) = entry.identity_token.as_ref().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credentials {
+            username: crate::token::IDENTITY_TOKEN_USER.to_owned(),
+            password: SecretString::from(token.clone()),
+            source: CredentialSource::Anonymous,
+        }));
+    }
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
@@ -397,13 +409,7 @@ fn entry_credentials(
             source: CredentialSource::Anonymous,
         }));
     }
-    // An identity token is a refresh token for the token endpoint; docker
-    // sends it as the password of the `<token>` user.
-    Ok(entry.identity_token.as_ref().map(|token| Credentials {
-        username: crate::token::IDENTITY_TOKEN_USER.to_owned(),
-        password: SecretString::from(token.clone()),
-        source: CredentialSource::Anonymous,
-    }))
+    Ok(None)
 }
 
 fn ask_helper(
@@ -705,6 +711,14 @@ mod tests {
             "Anonymous",
         );
         check(r#"{}"#, "r.io", None, "Anonymous");
+        // What `docker login` stores for an identity token: `auth` is
+        // base64 of `u:` (an empty password), and the token is what counts.
+        check(
+            r#"{"auths":{"r.io":{"auth":"dTo=","identitytoken":"refresh-1234"}}}"#,
+            "r.io",
+            Some(("<token>", "refresh-1234")),
+            "config",
+        );
         check(
             r#"{"credsStore":"pass"}"#,
             "ghcr.io",

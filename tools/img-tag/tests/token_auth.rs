@@ -201,7 +201,11 @@ fn identity_tokens_are_exchanged_by_the_oauth2_refresh_token_post() {
         dir.path(),
         "docker/config.json",
         &host,
-        &format!(r#"{{"auth":"","identitytoken":"{refresh}"}}"#),
+        // As `docker login` stores it: `auth` is `writer:` (no password).
+        &format!(
+            r#"{{"auth":"{}","identitytoken":"{refresh}"}}"#,
+            slipway_testbed::secrets::basic_auth(WRITER.0, "")
+        ),
     );
     let config_dir = dir.path().join("docker").display().to_string();
 
