@@ -327,7 +327,13 @@ fn from_docker_config(
         .collect::<Vec<_>>();
     if let Some((key, entry)) = keys
         .iter()
-        .find_map(|k| config.auths.get(k).map(|entry| (k, entry)))
+        .find_map(|k| config.auths.get_key_value(k))
+        .or_else(|| {
+            config
+                .auths
+                .iter()
+                .find(|(key, _)| normalized_key(key).as_deref() == Some(host))
+        })
         && let Some(mut credentials) = entry_credentials(entry, key, path)?
     {
         credentials.source = CredentialSource::DockerConfig(path.to_owned());
@@ -368,6 +374,24 @@ fn config_keys(host: &str) -> Vec<String> {
         keys.push("registry-1.docker.io".to_owned());
     }
     keys
+}
+
+/// The registry host a URL-shaped `auths` key stands for, as docker's
+/// `ConvertToHostname` and containers/image's `normalizeAuthFileKey` read
+/// it: the scheme and any path dropped (`https://r.io/v1/` is `r.io`), and
+/// Docker Hub's other names as `docker.io`. `None` for a key without a
+/// scheme, which is matched as written (a host, or a namespace on it).
+fn normalized_key(key: &str) -> Option<String> {
+    let rest = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    Some(match host {
+        "index.docker.io" | "registry-1.docker.io" => {
+            slipway_core::image_ref::DOCKER_HUB.to_owned()
+        }
+        _ => host.to_owned(),
+    })
 }
 
 fn entry_credentials(
@@ -736,6 +760,37 @@ mod tests {
             r#"{"credsStore":"pass","auths":{"ghcr.io":{"auth":"dTpw"}}}"#,
             "ghcr.io",
             Some(("u", "p")),
+            "config",
+        );
+    }
+
+    /// URL-shaped keys (older `docker login`s, hand-written files) stand
+    /// for their host, whatever path follows, as in docker and podman.
+    #[test]
+    fn url_keys_stand_for_their_host() {
+        for key in ["https://r.io/", "https://r.io/v1/", "http://r.io/v2"] {
+            let config = format!(r#"{{"auths":{{"{key}":{{"auth":"dTpw"}}}}}}"#);
+            check(&config, "r.io", Some(("u", "p")), "config");
+            check(&config, "r.io/team/app", Some(("u", "p")), "config");
+            check(&config, "r.iox", None, "Anonymous");
+        }
+        check(
+            r#"{"auths":{"http://127.0.0.1:5000/v2/":{"auth":"dTpw"}}}"#,
+            "127.0.0.1:5000",
+            Some(("u", "p")),
+            "config",
+        );
+        check(
+            r#"{"auths":{"https://registry-1.docker.io/v2/":{"auth":"dTpw"}}}"#,
+            "docker.io",
+            Some(("u", "p")),
+            "config",
+        );
+        // A host's own key still wins over a URL-shaped one.
+        check(
+            r#"{"auths":{"https://r.io/v1/":{"auth":"dTpw"},"r.io":{"username":"a","password":"b"}}}"#,
+            "r.io",
+            Some(("a", "b")),
             "config",
         );
     }
