@@ -138,6 +138,14 @@ fn side(
             "the password of `--{side}-username {username}` from {source} is empty"
         )));
     }
+    // A password is one line: more is the wrong file or variable (a key, a
+    // config), whose content must not go to a registry as a password.
+    let lines = password.lines().count();
+    if lines > 1 {
+        return Err(UsageError::new(format!(
+            "the password of `--{side}-username {username}` from {source} has {lines} lines: it must hold the password (or token) alone, on one line"
+        )));
+    }
     Ok(Some(Credentials {
         username: username.to_owned(),
         password: SecretString::from(password),

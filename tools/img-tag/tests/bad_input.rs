@@ -376,3 +376,47 @@ fn referrers_of_a_short_digest_states_the_digest_form() {
         "invalid digest `sha256:abc123` in `127.0.0.1:5000/team/app@sha256:abc123`: expected `sha256:` followed by 64 lowercase hex digits",
     );
 }
+
+/// A promote side's password file or variable holds the password alone: a
+/// file of several lines (a private key, a config given by mistake) or an
+/// empty variable is refused naming the flag and the source, and its
+/// content is never shown.
+#[test]
+fn a_promote_sides_password_is_one_line_and_not_empty() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("dest-pw");
+    fs_err::write(
+        &file,
+        "-----BEGIN KEY-----\nQmFkS2V5Qnl0ZXM\n-----END KEY-----\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let promote = ["promote", IMAGE, "127.0.0.1:1/team/prod:1"];
+    let stderr = check_in(
+        dir.path(),
+        &[
+            &promote[..],
+            &["--dest-username", "bob", "--dest-password-file", &file],
+        ]
+        .concat(),
+        &format!(
+            "error: the password of `--dest-username bob` from `{file}` (`--dest-password-file`) has 3 lines: it must hold the password (or token) alone, on one line\n"
+        ),
+    );
+    assert!(!stderr.contains("QmFkS2V5"), "{stderr}");
+    let output = img_tag(
+        dir.path(),
+        &[
+            &promote[..],
+            &["--src-username", "alice", "--src-password-env", "SRC_PW"],
+        ]
+        .concat(),
+        &[("SRC_PW", "")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        common::stderr(&output),
+        "error: the password of `--src-username alice` from `$SRC_PW` (`--src-password-env`) is empty\n"
+    );
+}
