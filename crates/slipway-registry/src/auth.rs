@@ -109,8 +109,9 @@ pub enum AuthError {
     /// A password of 1 to 3 bytes, from any source (exit 2).
     #[error(transparent)]
     TooShort(slipway_core::secret::TooShort),
-    /// Only one of `REGISTRY_USER` and `REGISTRY_PASSWORD` is set.
-    #[error("`{set}` is set but `{missing}` is not: set both, or neither")]
+    /// Only one of `REGISTRY_USER` and `REGISTRY_PASSWORD` is set (and not
+    /// empty); exit 2.
+    #[error("`{set}` is set but `{missing}` is not (or is empty): set both, or neither")]
     HalfEnv {
         /// The variable that is set.
         set: &'static str,
@@ -123,7 +124,7 @@ impl slipway_core::cli::ExitStatus for AuthError {
     fn exit_code(&self) -> Option<u8> {
         Some(match self {
             // Bad input, refused before anything was sent.
-            AuthError::TooShort(_) => slipway_core::cli::exit::USAGE,
+            AuthError::TooShort(_) | AuthError::HalfEnv { .. } => slipway_core::cli::exit::USAGE,
             _ => slipway_core::cli::exit::FAILURE,
         })
     }
@@ -248,7 +249,11 @@ fn find(
         let source = credentials.source.clone();
         return Ok((Some(credentials), source));
     }
-    match (env("REGISTRY_USER"), env("REGISTRY_PASSWORD")) {
+    // An empty variable counts as unset: a CI secret that is missing in
+    // this run (a fork's pull request) expands to "", and sending an empty
+    // password only earns a 401 that blames the credentials.
+    let set = |name: &str| env(name).filter(|value| !value.is_empty());
+    match (set("REGISTRY_USER"), set("REGISTRY_PASSWORD")) {
         (Some(username), Some(password)) => {
             return Ok((
                 Some(Credentials {
@@ -889,8 +894,23 @@ mod tests {
         let error = resolve("r.io", None, &half).expect_err("half set");
         assert_eq!(
             error.to_string(),
-            "`REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not: set both, or neither"
+            "`REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not (or is empty): set both, or neither"
         );
+        // A missing CI secret expands to "": not a password to send.
+        let empty = |name: &str| match name {
+            "REGISTRY_USER" => Some("ci".to_owned()),
+            "REGISTRY_PASSWORD" => Some(String::new()),
+            _ => None,
+        };
+        let error = resolve("r.io", None, &empty).expect_err("empty password");
+        assert_eq!(
+            error.to_string(),
+            "`REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not (or is empty): set both, or neither"
+        );
+        let both_empty = |name: &str| name.starts_with("REGISTRY_").then(String::new);
+        let (credentials, source) = resolve("r.io", None, &both_empty).expect("both empty");
+        assert!(credentials.is_none());
+        assert_eq!(source, CredentialSource::Anonymous);
         let flags = Credentials {
             username: "f".to_owned(),
             password: SecretString::from("x-for-flags".to_owned()),

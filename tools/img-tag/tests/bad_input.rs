@@ -420,3 +420,23 @@ fn a_promote_sides_password_is_one_line_and_not_empty() {
         "error: the password of `--src-username alice` from `$SRC_PW` (`--src-password-env`) is empty\n"
     );
 }
+
+/// `REGISTRY_PASSWORD` that expands to "" (a CI secret missing in this
+/// run) is bad input named as such, exit 2, not an empty password sent to
+/// the registry and a 401 that blames the credentials.
+#[test]
+fn an_empty_registry_password_variable_is_refused_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = img_tag(
+        dir.path(),
+        &["resolve", IMAGE],
+        &[("REGISTRY_USER", "ci"), ("REGISTRY_PASSWORD", "")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output),
+        "error: cannot find credentials for `127.0.0.1:1`\n  caused by: `REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not (or is empty): set both, or neither\n"
+    );
+}
