@@ -117,8 +117,13 @@ pub(crate) fn denied_access(scopes: &[String], method: &str) -> (String, &'stati
     (repository, action)
 }
 
-/// How the credentials are named in errors: "`bot` (from `REGISTRY_PASSWORD`)".
+/// How the credentials are named in errors: "`bot` (from `REGISTRY_PASSWORD`)",
+/// or "the identity token (from `…/config.json`)" for docker's `<token>` user,
+/// which is no user anyone would recognise.
 pub(crate) fn who(credentials: &Credentials) -> String {
+    if credentials.username == IDENTITY_TOKEN_USER {
+        return format!("the identity token (from {})", credentials.source);
+    }
     format!("`{}` (from {})", credentials.username, credentials.source)
 }
 

@@ -301,6 +301,33 @@ fn identity_tokens_are_exchanged_by_the_oauth2_refresh_token_post() {
         message.as_bytes(),
     );
     assert_eq!(bed.issuer.seen().len(), 2 + 5);
+
+    // A revoked (or expired) identity token: refused by the token server,
+    // named as the identity token of its file, never as a `<token>` user.
+    bed.issuer.set_fault(None, None);
+    let revoked = auth_file(
+        dir.path(),
+        "revoked/config.json",
+        &host,
+        r#"{"identitytoken":"revoked-refresh-0042"}"#,
+    );
+    let output = img_tag(
+        dir.path(),
+        &["resolve", &image],
+        &[(
+            "DOCKER_CONFIG",
+            dir.path().join("revoked").to_str().unwrap(),
+        )],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: cannot resolve `{image}`\n  caused by: `{host}` refused the identity token from `{revoked}` for `POST {realm}` (401): UNAUTHORIZED invalid refresh token; log in with `docker login {host}`, or pass --username and --password-stdin\n"
+        )
+    );
+    assert!(!stderr(&output).contains("revoked-refresh-0042"));
 }
 
 /// A token server's 5xx is retried per the retry policy and, when it
