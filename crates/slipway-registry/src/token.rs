@@ -2,7 +2,8 @@
 //! the request for a Bearer token to the token server it names.
 //!
 //! - A username and password go as HTTP `Basic` on
-//!   `GET <realm>?service=…&scope=…` (Docker's token spec).
+//!   `GET <realm>?scope=…&service=…&account=<username>` (Docker's token
+//!   spec, and what docker sends).
 //! - A docker *identity token* (`identitytoken` in a docker config, or a
 //!   credential helper answering the user `<token>`) is an OAuth2 refresh
 //!   token: it goes, as docker sends it, in a form `POST <realm>` with
@@ -218,6 +219,11 @@ pub(crate) async fn fetch_token(
                     scopes.iter().map(|s| ("scope", s.as_str())).collect();
                 if let Some(service) = service {
                     query.push(("service", service));
+                }
+                // Same as docker: the user is named as `account` too, which
+                // some token servers read instead of the Basic header's.
+                if let Some(credentials) = credentials {
+                    query.push(("account", credentials.username.as_str()));
                 }
                 let url = with_query(realm, &query)
                     .map_err(|()| incomplete("a valid token realm URL"))?;

@@ -114,6 +114,20 @@ fn bearer_challenges_are_answered_with_the_configured_credentials() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output), format!("{}\n", bed.digest));
     assert_eq!(stderr(&output), format!("::add-mask::{}\n", WRITER.1));
+    // As docker asks: GET with Basic, the user also named as `account`.
+    let seen = bed.issuer.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].auth_scheme.as_deref()),
+        ("GET", Some("Basic"))
+    );
+    assert_eq!(
+        seen[0].target,
+        format!(
+            "/token?scope=repository%3Ateam%2Fapp%3Apull&service={}&account=writer",
+            slipway_testbed::token_issuer::SERVICE
+        )
+    );
 
     let output = img_tag(
         dir.path(),
