@@ -170,6 +170,15 @@ pub(crate) async fn fetch_token(
         refresh_token: Option<String>,
     }
     let shown_realm = slipway_core::secret::redact_url(realm.split('?').next().unwrap_or(realm));
+    // Credentials never travel in clear text when the registry itself is
+    // spoken to over TLS: a challenge (from a compromised or misconfigured
+    // registry) naming an `http://` realm would otherwise downgrade them.
+    if credentials.is_some() && is_downgrade(options, registry, realm) {
+        return Err(RegistryError::PlainHttpRealm {
+            registry: registry.to_owned(),
+            realm: shown_realm,
+        });
+    }
     let identity_token = credentials.filter(|c| c.username == IDENTITY_TOKEN_USER);
     let token_method = if identity_token.is_some() {
         Method::POST
@@ -322,6 +331,20 @@ pub(crate) async fn fetch_token(
     Ok(token)
 }
 
+/// Whether `realm` is plain HTTP off loopback while `registry` is spoken
+/// to over HTTPS (neither `--insecure` nor a loopback host).
+fn is_downgrade(options: &RegistryOptions, registry: &str, realm: &str) -> bool {
+    if options.insecure || transport::is_loopback(registry) {
+        return false;
+    }
+    match reqwest::Url::parse(realm) {
+        Ok(url) if url.scheme() == "http" => !url
+            .host_str()
+            .is_some_and(|host| transport::is_loopback(host)),
+        _ => false,
+    }
+}
+
 fn response_status(status: u16) -> reqwest::StatusCode {
     reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR)
 }
@@ -371,6 +394,60 @@ mod tests {
             ("team/app".to_owned(), "pull")
         );
         assert_eq!(denied_access(&[], "GET"), (String::new(), "pull"));
+    }
+
+    /// An HTTPS registry whose challenge names an `http://` realm off
+    /// loopback does not get its credentials sent there in clear text; an
+    /// anonymous token request, a loopback realm, or `--insecure` may.
+    #[test]
+    fn credentials_never_go_to_a_plain_http_realm_of_an_https_registry() {
+        use crate::auth::{CredentialSource, Credentials};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::new();
+        let options = RegistryOptions::default();
+        let credentials = Credentials {
+            username: "bot".to_owned(),
+            password: secrecy::SecretString::from("bot-pw-1234".to_owned()),
+            source: CredentialSource::Env,
+        };
+        let scopes = ["repository:team/app:pull".to_owned()];
+        let request = TokenRequest {
+            registry: "registry.example.com",
+            realm: "http://auth.example.com/token?x=1",
+            service: Some("registry"),
+            scopes: &scopes,
+            method: "GET",
+        };
+        let error = runtime
+            .block_on(fetch_token(&http, &options, &request, Some(&credentials)))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`registry.example.com` is reached over HTTPS but names a plain-HTTP token server \
+             `http://auth.example.com/token`: its credentials are not sent in clear text; the \
+             registry's token realm should be `https://`"
+        );
+        assert!(is_downgrade(&options, "r.io", "http://auth.r.io/token"));
+        assert!(!is_downgrade(&options, "r.io", "https://auth.r.io/token"));
+        assert!(!is_downgrade(
+            &options,
+            "r.io",
+            "http://127.0.0.1:5001/token"
+        ));
+        assert!(!is_downgrade(
+            &options,
+            "127.0.0.1:5000",
+            "http://auth.r.io/token"
+        ));
+        let insecure = RegistryOptions {
+            insecure: true,
+            ..RegistryOptions::default()
+        };
+        assert!(!is_downgrade(&insecure, "r.io", "http://auth.r.io/token"));
     }
 
     /// A token server that accepts the connection and never answers is
