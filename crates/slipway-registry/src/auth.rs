@@ -365,6 +365,10 @@ fn repository_keys(target: &str) -> Vec<String> {
     keys
 }
 
+/// The server address docker gives Docker Hub: its `auths` key and what
+/// it asks credential helpers for.
+const DOCKER_HUB_INDEX: &str = "https://index.docker.io/v1/";
+
 /// The keys docker may have stored `host` under: itself, with a scheme, and
 /// for Docker Hub its historical index URL.
 fn config_keys(host: &str) -> Vec<String> {
@@ -374,7 +378,7 @@ fn config_keys(host: &str) -> Vec<String> {
         format!("http://{host}"),
     ];
     if host == slipway_core::image_ref::DOCKER_HUB {
-        keys.insert(0, "https://index.docker.io/v1/".to_owned());
+        keys.insert(0, DOCKER_HUB_INDEX.to_owned());
         keys.push("index.docker.io".to_owned());
         keys.push("registry-1.docker.io".to_owned());
     }
@@ -451,7 +455,21 @@ fn ask_helper(
         host: host.to_owned(),
         reason,
     };
-    let answer = helper(name, host).map_err(fail)?;
+    // Same as docker: Docker Hub's credentials are kept under its index
+    // URL (what `docker login` hands the helper), so that is asked first;
+    // `docker.io` after it, as the containers tools store it.
+    let servers: &[&str] = if host == slipway_core::image_ref::DOCKER_HUB {
+        &[DOCKER_HUB_INDEX, host]
+    } else {
+        &[host]
+    };
+    let mut answer = String::new();
+    for server in servers {
+        answer = helper(name, server).map_err(fail)?;
+        if !answer.trim().is_empty() {
+            break;
+        }
+    }
     if answer.trim().is_empty() {
         return Ok((None, CredentialSource::Helper(name.to_owned())));
     }
@@ -684,6 +702,9 @@ mod tests {
             ("pass", "ghcr.io") => {
                 Ok(r#"{"ServerURL":"ghcr.io","Username":"bot","Secret":"s3"}"#.to_owned())
             }
+            ("pass", "https://index.docker.io/v1/") => {
+                Ok(r#"{"Username":"hub","Secret":"hub-s3"}"#.to_owned())
+            }
             ("pass", _) => Ok(String::new()),
             _ => Err("boom".to_owned()),
         }
@@ -755,6 +776,20 @@ mod tests {
             "helper:pass",
         );
         check(r#"{"credsStore":"pass"}"#, "r.io", None, "helper:pass");
+        // Docker Hub's credentials are kept under its index URL, as
+        // `docker login` stores them through a helper.
+        check(
+            r#"{"credsStore":"pass"}"#,
+            "docker.io/library/busybox",
+            Some(("hub", "hub-s3")),
+            "helper:pass",
+        );
+        check(
+            r#"{"credHelpers":{"docker.io":"pass"}}"#,
+            "docker.io",
+            Some(("hub", "hub-s3")),
+            "helper:pass",
+        );
         check(
             r#"{"credHelpers":{"ghcr.io":"pass"},"auths":{"ghcr.io":{"auth":"dTpw"}}}"#,
             "ghcr.io",
