@@ -440,3 +440,32 @@ fn an_empty_registry_password_variable_is_refused_naming_it() {
         "error: cannot find credentials for `127.0.0.1:1`\n  caused by: `REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not (or is empty): set both, or neither\n"
     );
 }
+
+/// A password typed where `--src-password-env` wants a variable's name, or
+/// `--dest-password-file` a path, is refused (exit 2) without being echoed.
+#[test]
+fn a_password_given_in_place_of_a_name_or_path_is_not_echoed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let promote = ["promote", IMAGE, "127.0.0.1:1/team/prod:1"];
+    let secret = "s3cret-Pw!9";
+    let stderr = check_in(
+        dir.path(),
+        &[
+            &promote[..],
+            &["--src-username", "alice", "--src-password-env", secret],
+        ]
+        .concat(),
+        "error: `--src-password-env` takes the name of an environment variable (letters, digits and `_`, not starting with a digit), e.g. `SRC_REGISTRY_PASSWORD`, not the password itself; the value given is not shown: it may be a secret\n",
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+    let stderr = check_in(
+        dir.path(),
+        &[
+            &promote[..],
+            &["--dest-username", "bob", "--dest-password-file", secret],
+        ]
+        .concat(),
+        "error: `--dest-password-file`: there is no file at the path given (not shown: it may be the password itself); give the path of a file holding the password of `bob`\n",
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+}
