@@ -338,9 +338,7 @@ fn is_downgrade(options: &RegistryOptions, registry: &str, realm: &str) -> bool 
         return false;
     }
     match reqwest::Url::parse(realm) {
-        Ok(url) if url.scheme() == "http" => !url
-            .host_str()
-            .is_some_and(|host| transport::is_loopback(host)),
+        Ok(url) if url.scheme() == "http" => !url.host_str().is_some_and(transport::is_loopback),
         _ => false,
     }
 }
