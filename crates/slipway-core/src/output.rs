@@ -199,12 +199,14 @@ impl Output {
         }
     }
 
-    /// Progress reporting for this run: bars on a terminal, timestamped lines
-    /// otherwise, nothing under `-q`.
+    /// Progress reporting for this run: bars on a terminal outside CI,
+    /// timestamped lines otherwise, nothing under `-q`. A CI that runs
+    /// steps in a pseudo-terminal (Buildkite, CircleCI) still keeps a log,
+    /// where redrawn bars (`\r`, cursor moves) are noise.
     pub fn progress(&self) -> Progress {
         Progress::new(
             self.quiet,
-            self.stderr_is_terminal && !self.is_github_actions(),
+            self.stderr_is_terminal && self.provider == Provider::None,
         )
     }
 

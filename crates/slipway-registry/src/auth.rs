@@ -10,8 +10,9 @@
 //!    `~/.config/containers/auth.json`), and `$DOCKER_CONFIG/config.json`
 //!    (else `~/.docker/config.json`): in each, `credHelpers[host]`, then
 //!    `auths` (the most specific of `host/ns/repo`, `host/ns`, then `host`;
-//!    base64 `auth`, `username`/`password`, or an `identitytoken`, which
-//!    becomes the `<token>` user, exchanged by the OAuth2 refresh-token POST),
+//!    an `identitytoken`, which becomes the `<token>` user, exchanged by
+//!    the OAuth2 refresh-token POST, and wins over an `auth` beside it;
+//!    else base64 `auth` or `username`/`password`),
 //!    then `credsStore`, through the docker-credential-helpers protocol
 //!    (`docker-credential-<name> get`, the host on stdin,
 //!    `{"Username", "Secret"}` on stdout);
@@ -108,8 +109,9 @@ pub enum AuthError {
     /// A password of 1 to 3 bytes, from any source (exit 2).
     #[error(transparent)]
     TooShort(slipway_core::secret::TooShort),
-    /// Only one of `REGISTRY_USER` and `REGISTRY_PASSWORD` is set.
-    #[error("`{set}` is set but `{missing}` is not: set both, or neither")]
+    /// Only one of `REGISTRY_USER` and `REGISTRY_PASSWORD` is set (and not
+    /// empty); exit 2.
+    #[error("`{set}` is set but `{missing}` is not (or is empty): set both, or neither")]
     HalfEnv {
         /// The variable that is set.
         set: &'static str,
@@ -122,7 +124,7 @@ impl slipway_core::cli::ExitStatus for AuthError {
     fn exit_code(&self) -> Option<u8> {
         Some(match self {
             // Bad input, refused before anything was sent.
-            AuthError::TooShort(_) => slipway_core::cli::exit::USAGE,
+            AuthError::TooShort(_) | AuthError::HalfEnv { .. } => slipway_core::cli::exit::USAGE,
             _ => slipway_core::cli::exit::FAILURE,
         })
     }
@@ -247,7 +249,11 @@ fn find(
         let source = credentials.source.clone();
         return Ok((Some(credentials), source));
     }
-    match (env("REGISTRY_USER"), env("REGISTRY_PASSWORD")) {
+    // An empty variable counts as unset: a CI secret that is missing in
+    // this run (a fork's pull request) expands to "", and sending an empty
+    // password only earns a 401 that blames the credentials.
+    let set = |name: &str| env(name).filter(|value| !value.is_empty());
+    match (set("REGISTRY_USER"), set("REGISTRY_PASSWORD")) {
         (Some(username), Some(password)) => {
             return Ok((
                 Some(Credentials {
@@ -326,7 +332,13 @@ fn from_docker_config(
         .collect::<Vec<_>>();
     if let Some((key, entry)) = keys
         .iter()
-        .find_map(|k| config.auths.get(k).map(|entry| (k, entry)))
+        .find_map(|k| config.auths.get_key_value(k))
+        .or_else(|| {
+            config
+                .auths
+                .iter()
+                .find(|(key, _)| normalized_key(key).as_deref() == Some(host))
+        })
         && let Some(mut credentials) = entry_credentials(entry, key, path)?
     {
         credentials.source = CredentialSource::DockerConfig(path.to_owned());
@@ -353,6 +365,10 @@ fn repository_keys(target: &str) -> Vec<String> {
     keys
 }
 
+/// The server address docker gives Docker Hub: its `auths` key and what
+/// it asks credential helpers for.
+const DOCKER_HUB_INDEX: &str = "https://index.docker.io/v1/";
+
 /// The keys docker may have stored `host` under: itself, with a scheme, and
 /// for Docker Hub its historical index URL.
 fn config_keys(host: &str) -> Vec<String> {
@@ -362,11 +378,29 @@ fn config_keys(host: &str) -> Vec<String> {
         format!("http://{host}"),
     ];
     if host == slipway_core::image_ref::DOCKER_HUB {
-        keys.insert(0, "https://index.docker.io/v1/".to_owned());
+        keys.insert(0, DOCKER_HUB_INDEX.to_owned());
         keys.push("index.docker.io".to_owned());
         keys.push("registry-1.docker.io".to_owned());
     }
     keys
+}
+
+/// The registry host a URL-shaped `auths` key stands for, as docker's
+/// `ConvertToHostname` and containers/image's `normalizeAuthFileKey` read
+/// it: the scheme and any path dropped (`https://r.io/v1/` is `r.io`), and
+/// Docker Hub's other names as `docker.io`. `None` for a key without a
+/// scheme, which is matched as written (a host, or a namespace on it).
+fn normalized_key(key: &str) -> Option<String> {
+    let rest = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    Some(match host {
+        "index.docker.io" | "registry-1.docker.io" => {
+            slipway_core::image_ref::DOCKER_HUB.to_owned()
+        }
+        _ => host.to_owned(),
+    })
 }
 
 fn entry_credentials(
@@ -378,6 +412,17 @@ fn entry_credentials(
         path: path.to_owned(),
         host: key.to_owned(),
     };
+    // An identity token is a refresh token for the token endpoint; docker
+    // sends it as the password of the `<token>` user. It wins over `auth`:
+    // `docker login` stores both, `auth` holding `username:` with an empty
+    // password, and docker (like containers/image) then uses the token.
+    if let Some(token) = entry.identity_token.as_ref().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credentials {
+            username: crate::token::IDENTITY_TOKEN_USER.to_owned(),
+            password: SecretString::from(token.clone()),
+            source: CredentialSource::Anonymous,
+        }));
+    }
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
@@ -397,13 +442,7 @@ fn entry_credentials(
             source: CredentialSource::Anonymous,
         }));
     }
-    // An identity token is a refresh token for the token endpoint; docker
-    // sends it as the password of the `<token>` user.
-    Ok(entry.identity_token.as_ref().map(|token| Credentials {
-        username: crate::token::IDENTITY_TOKEN_USER.to_owned(),
-        password: SecretString::from(token.clone()),
-        source: CredentialSource::Anonymous,
-    }))
+    Ok(None)
 }
 
 fn ask_helper(
@@ -416,7 +455,21 @@ fn ask_helper(
         host: host.to_owned(),
         reason,
     };
-    let answer = helper(name, host).map_err(fail)?;
+    // Same as docker: Docker Hub's credentials are kept under its index
+    // URL (what `docker login` hands the helper), so that is asked first;
+    // `docker.io` after it, as the containers tools store it.
+    let servers: &[&str] = if host == slipway_core::image_ref::DOCKER_HUB {
+        &[DOCKER_HUB_INDEX, host]
+    } else {
+        &[host]
+    };
+    let mut answer = String::new();
+    for server in servers {
+        answer = helper(name, server).map_err(fail)?;
+        if !answer.trim().is_empty() {
+            break;
+        }
+    }
     if answer.trim().is_empty() {
         return Ok((None, CredentialSource::Helper(name.to_owned())));
     }
@@ -649,6 +702,9 @@ mod tests {
             ("pass", "ghcr.io") => {
                 Ok(r#"{"ServerURL":"ghcr.io","Username":"bot","Secret":"s3"}"#.to_owned())
             }
+            ("pass", "https://index.docker.io/v1/") => {
+                Ok(r#"{"Username":"hub","Secret":"hub-s3"}"#.to_owned())
+            }
             ("pass", _) => Ok(String::new()),
             _ => Err("boom".to_owned()),
         }
@@ -705,6 +761,14 @@ mod tests {
             "Anonymous",
         );
         check(r#"{}"#, "r.io", None, "Anonymous");
+        // What `docker login` stores for an identity token: `auth` is
+        // base64 of `u:` (an empty password), and the token is what counts.
+        check(
+            r#"{"auths":{"r.io":{"auth":"dTo=","identitytoken":"refresh-1234"}}}"#,
+            "r.io",
+            Some(("<token>", "refresh-1234")),
+            "config",
+        );
         check(
             r#"{"credsStore":"pass"}"#,
             "ghcr.io",
@@ -712,6 +776,20 @@ mod tests {
             "helper:pass",
         );
         check(r#"{"credsStore":"pass"}"#, "r.io", None, "helper:pass");
+        // Docker Hub's credentials are kept under its index URL, as
+        // `docker login` stores them through a helper.
+        check(
+            r#"{"credsStore":"pass"}"#,
+            "docker.io/library/busybox",
+            Some(("hub", "hub-s3")),
+            "helper:pass",
+        );
+        check(
+            r#"{"credHelpers":{"docker.io":"pass"}}"#,
+            "docker.io",
+            Some(("hub", "hub-s3")),
+            "helper:pass",
+        );
         check(
             r#"{"credHelpers":{"ghcr.io":"pass"},"auths":{"ghcr.io":{"auth":"dTpw"}}}"#,
             "ghcr.io",
@@ -722,6 +800,37 @@ mod tests {
             r#"{"credsStore":"pass","auths":{"ghcr.io":{"auth":"dTpw"}}}"#,
             "ghcr.io",
             Some(("u", "p")),
+            "config",
+        );
+    }
+
+    /// URL-shaped keys (older `docker login`s, hand-written files) stand
+    /// for their host, whatever path follows, as in docker and podman.
+    #[test]
+    fn url_keys_stand_for_their_host() {
+        for key in ["https://r.io/", "https://r.io/v1/", "http://r.io/v2"] {
+            let config = format!(r#"{{"auths":{{"{key}":{{"auth":"dTpw"}}}}}}"#);
+            check(&config, "r.io", Some(("u", "p")), "config");
+            check(&config, "r.io/team/app", Some(("u", "p")), "config");
+            check(&config, "r.iox", None, "Anonymous");
+        }
+        check(
+            r#"{"auths":{"http://127.0.0.1:5000/v2/":{"auth":"dTpw"}}}"#,
+            "127.0.0.1:5000",
+            Some(("u", "p")),
+            "config",
+        );
+        check(
+            r#"{"auths":{"https://registry-1.docker.io/v2/":{"auth":"dTpw"}}}"#,
+            "docker.io",
+            Some(("u", "p")),
+            "config",
+        );
+        // A host's own key still wins over a URL-shaped one.
+        check(
+            r#"{"auths":{"https://r.io/v1/":{"auth":"dTpw"},"r.io":{"username":"a","password":"b"}}}"#,
+            "r.io",
+            Some(("a", "b")),
             "config",
         );
     }
@@ -820,8 +929,23 @@ mod tests {
         let error = resolve("r.io", None, &half).expect_err("half set");
         assert_eq!(
             error.to_string(),
-            "`REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not: set both, or neither"
+            "`REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not (or is empty): set both, or neither"
         );
+        // A missing CI secret expands to "": not a password to send.
+        let empty = |name: &str| match name {
+            "REGISTRY_USER" => Some("ci".to_owned()),
+            "REGISTRY_PASSWORD" => Some(String::new()),
+            _ => None,
+        };
+        let error = resolve("r.io", None, &empty).expect_err("empty password");
+        assert_eq!(
+            error.to_string(),
+            "`REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not (or is empty): set both, or neither"
+        );
+        let both_empty = |name: &str| name.starts_with("REGISTRY_").then(String::new);
+        let (credentials, source) = resolve("r.io", None, &both_empty).expect("both empty");
+        assert!(credentials.is_none());
+        assert_eq!(source, CredentialSource::Anonymous);
         let flags = Credentials {
             username: "f".to_owned(),
             password: SecretString::from("x-for-flags".to_owned()),

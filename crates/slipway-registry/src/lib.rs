@@ -169,6 +169,17 @@ pub enum RegistryError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A registry reached over HTTPS names a plain-HTTP token realm (not on
+    /// loopback): its credentials would cross the network in clear text.
+    #[error(
+        "`{registry}` is reached over HTTPS but names a plain-HTTP token server `{realm}`: its credentials are not sent in clear text; the registry's token realm should be `https://`"
+    )]
+    PlainHttpRealm {
+        /// The registry host.
+        registry: String,
+        /// The token endpoint, without its query.
+        realm: String,
+    },
     /// A token server failed (5xx, 429) and kept failing through the retries:
     /// the auth service is down, not the credentials wrong.
     #[error(

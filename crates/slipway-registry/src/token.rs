@@ -2,7 +2,8 @@
 //! the request for a Bearer token to the token server it names.
 //!
 //! - A username and password go as HTTP `Basic` on
-//!   `GET <realm>?service=…&scope=…` (Docker's token spec).
+//!   `GET <realm>?scope=…&service=…&account=<username>` (Docker's token
+//!   spec, and what docker sends).
 //! - A docker *identity token* (`identitytoken` in a docker config, or a
 //!   credential helper answering the user `<token>`) is an OAuth2 refresh
 //!   token: it goes, as docker sends it, in a form `POST <realm>` with
@@ -117,8 +118,13 @@ pub(crate) fn denied_access(scopes: &[String], method: &str) -> (String, &'stati
     (repository, action)
 }
 
-/// How the credentials are named in errors: "`bot` (from `REGISTRY_PASSWORD`)".
+/// How the credentials are named in errors: "`bot` (from `REGISTRY_PASSWORD`)",
+/// or "the identity token (from `…/config.json`)" for docker's `<token>` user,
+/// which is no user anyone would recognise.
 pub(crate) fn who(credentials: &Credentials) -> String {
+    if credentials.username == IDENTITY_TOKEN_USER {
+        return format!("the identity token (from {})", credentials.source);
+    }
     format!("`{}` (from {})", credentials.username, credentials.source)
 }
 
@@ -164,6 +170,15 @@ pub(crate) async fn fetch_token(
         refresh_token: Option<String>,
     }
     let shown_realm = slipway_core::secret::redact_url(realm.split('?').next().unwrap_or(realm));
+    // Credentials never travel in clear text when the registry itself is
+    // spoken to over TLS: a challenge (from a compromised or misconfigured
+    // registry) naming an `http://` realm would otherwise downgrade them.
+    if credentials.is_some() && is_downgrade(options, registry, realm) {
+        return Err(RegistryError::PlainHttpRealm {
+            registry: registry.to_owned(),
+            realm: shown_realm,
+        });
+    }
     let identity_token = credentials.filter(|c| c.username == IDENTITY_TOKEN_USER);
     let token_method = if identity_token.is_some() {
         Method::POST
@@ -213,6 +228,11 @@ pub(crate) async fn fetch_token(
                     scopes.iter().map(|s| ("scope", s.as_str())).collect();
                 if let Some(service) = service {
                     query.push(("service", service));
+                }
+                // Same as docker: the user is named as `account` too, which
+                // some token servers read instead of the Basic header's.
+                if let Some(credentials) = credentials {
+                    query.push(("account", credentials.username.as_str()));
                 }
                 let url = with_query(realm, &query)
                     .map_err(|()| incomplete("a valid token realm URL"))?;
@@ -311,6 +331,19 @@ pub(crate) async fn fetch_token(
     Ok(token)
 }
 
+/// Whether `realm` is plain HTTP off loopback while `registry` is spoken
+/// to over HTTPS (not a loopback host, nor named by `--plain-http` or
+/// `--plain-http-registry`).
+fn is_downgrade(options: &RegistryOptions, registry: &str, realm: &str) -> bool {
+    if options.is_plain_http(registry) {
+        return false;
+    }
+    match reqwest::Url::parse(realm) {
+        Ok(url) if url.scheme() == "http" => !url.host_str().is_some_and(transport::is_loopback),
+        _ => false,
+    }
+}
+
 fn response_status(status: u16) -> reqwest::StatusCode {
     reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR)
 }
@@ -360,6 +393,67 @@ mod tests {
             ("team/app".to_owned(), "pull")
         );
         assert_eq!(denied_access(&[], "GET"), (String::new(), "pull"));
+    }
+
+    /// An HTTPS registry whose challenge names an `http://` realm off
+    /// loopback does not get its credentials sent there in clear text; an
+    /// anonymous token request, a loopback realm, or a registry spoken to in
+    /// plain HTTP (`--plain-http`, `--plain-http-registry`) may.
+    #[test]
+    fn credentials_never_go_to_a_plain_http_realm_of_an_https_registry() {
+        use crate::auth::{CredentialSource, Credentials};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::new();
+        let options = RegistryOptions::default();
+        let credentials = Credentials {
+            username: "bot".to_owned(),
+            password: secrecy::SecretString::from("bot-pw-1234".to_owned()),
+            source: CredentialSource::Env,
+        };
+        let scopes = ["repository:team/app:pull".to_owned()];
+        let request = TokenRequest {
+            registry: "registry.example.com",
+            realm: "http://auth.example.com/token?x=1",
+            service: Some("registry"),
+            scopes: &scopes,
+            method: "GET",
+        };
+        let error = runtime
+            .block_on(fetch_token(&http, &options, &request, Some(&credentials)))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`registry.example.com` is reached over HTTPS but names a plain-HTTP token server \
+             `http://auth.example.com/token`: its credentials are not sent in clear text; the \
+             registry's token realm should be `https://`"
+        );
+        assert!(is_downgrade(&options, "r.io", "http://auth.r.io/token"));
+        assert!(!is_downgrade(&options, "r.io", "https://auth.r.io/token"));
+        assert!(!is_downgrade(
+            &options,
+            "r.io",
+            "http://127.0.0.1:5001/token"
+        ));
+        assert!(!is_downgrade(
+            &options,
+            "127.0.0.1:5000",
+            "http://auth.r.io/token"
+        ));
+        let plain = RegistryOptions {
+            plain_http: true,
+            ..RegistryOptions::default()
+        };
+        assert!(!is_downgrade(&plain, "r.io", "http://auth.r.io/token"));
+        let plain_one = RegistryOptions {
+            plain_http_registries: vec!["r.io".to_owned()],
+            ..RegistryOptions::default()
+        };
+        assert!(!is_downgrade(&plain_one, "r.io", "http://auth.r.io/token"));
+        assert!(is_downgrade(&plain_one, "s.io", "http://auth.s.io/token"));
     }
 
     /// A token server that accepts the connection and never answers is

@@ -664,6 +664,9 @@ pub(crate) fn unauthorized_by(
         path: path.to_owned(),
         status,
         credentials: match credentials {
+            Some(c) if c.username == crate::token::IDENTITY_TOKEN_USER => {
+                format!("the identity token from {}", c.source)
+            }
             Some(c) => format!("the credentials of `{}` from {}", c.username, c.source),
             None => "anonymous access".to_owned(),
         },

@@ -514,7 +514,7 @@ fn issue(shared: &Shared, request: &Incoming, form: &[(String, String)]) -> (u16
         "token": token,
         "access_token": token,
         "expires_in": 300,
-        "issued_at": "2026-01-01T00:00:00Z",
+        "issued_at": rfc3339(now),
     });
     if request.method == "POST"
         && field("grant_type").as_deref() == Some("password")
@@ -555,4 +555,27 @@ fn sign(shared: &Shared, claims: &serde_json::Value) -> String {
         .sign(&ring::rand::SystemRandom::new(), signing_input.as_bytes())
         .unwrap_or_else(|e| panic!("cannot sign a token: {e}"));
     format!("{signing_input}.{}", b64(signature.as_ref()))
+}
+
+/// `secs` since the Unix epoch as RFC 3339 UTC (`2026-12-06T11:20:00Z`),
+/// what a token answer's `issued_at` holds (days to civil date: Howard
+/// Hinnant's `civil_from_days`).
+fn rfc3339(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rest = secs % 86_400;
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
 }

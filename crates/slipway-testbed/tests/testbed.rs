@@ -421,4 +421,17 @@ fn token_registry_verifies_the_issuers_tokens() {
         .expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&token.stdout).expect("JSON token");
     assert_eq!(status(answer["token"].as_str().expect("a token")), "200");
+    // `issued_at` is when the token was issued (GNU date reads it), so a
+    // client that ages tokens by it as docker does sees a fresh one.
+    let issued = Command::new("date")
+        .args(["-u", "+%s", "-d"])
+        .arg(answer["issued_at"].as_str().expect("an issued_at"))
+        .output()
+        .expect("date runs");
+    let issued: u64 = stdout(&issued).trim().parse().expect("seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    assert!(now.abs_diff(issued) < 120, "issued at {issued}, now {now}");
 }

@@ -113,6 +113,13 @@ fn side(
     };
     let (password, source) = match (env, file) {
         (Some(name), _) => {
+            // A password pasted in place of the variable's name must not be echoed.
+            if !slipway_config::is_variable_name(name) {
+                return Err(UsageError::new(format!(
+                    "`--{side}-password-env` takes the name of an environment variable (letters, digits and `_`, not starting with a digit), e.g. `{}_REGISTRY_PASSWORD`, not the password itself; the value given is not shown: it may be a secret",
+                    side.to_ascii_uppercase()
+                )));
+            }
             let value = std::env::var(name).map_err(|_| {
                 UsageError::new(format!(
                     "`--{side}-password-env {name}`: the environment variable `{name}` is not set (or not UTF-8); set it to the password of `{username}`"
@@ -122,6 +129,12 @@ fn side(
         }
         (None, Some(path)) => {
             let value = slipway_core::input::read_to_string(path).map_err(|e| {
+                // What names no file may be the password itself: not echoed.
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    return UsageError::new(format!(
+                        "`--{side}-password-file`: there is no file at the path given (not shown: it may be the password itself); give the path of a file holding the password of `{username}`"
+                    ));
+                }
                 UsageError::new(format!(
                     "`--{side}-password-file {}` cannot be read: {e}",
                     path.display()
@@ -142,6 +155,14 @@ fn side(
     if password.is_empty() {
         return Err(UsageError::new(format!(
             "the password of `--{side}-username {username}` from {source} is empty"
+        )));
+    }
+    // A password is one line: more is the wrong file or variable (a key, a
+    // config), whose content must not go to a registry as a password.
+    let lines = password.lines().count();
+    if lines > 1 {
+        return Err(UsageError::new(format!(
+            "the password of `--{side}-username {username}` from {source} has {lines} lines: it must hold the password (or token) alone, on one line"
         )));
     }
     Ok(Some(Credentials {

@@ -376,3 +376,96 @@ fn referrers_of_a_short_digest_states_the_digest_form() {
         "invalid digest `sha256:abc123` in `127.0.0.1:5000/team/app@sha256:abc123`: expected `sha256:` followed by 64 lowercase hex digits",
     );
 }
+
+/// A promote side's password file or variable holds the password alone: a
+/// file of several lines (a private key, a config given by mistake) or an
+/// empty variable is refused naming the flag and the source, and its
+/// content is never shown.
+#[test]
+fn a_promote_sides_password_is_one_line_and_not_empty() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("dest-pw");
+    fs_err::write(
+        &file,
+        "-----BEGIN KEY-----\nQmFkS2V5Qnl0ZXM\n-----END KEY-----\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let promote = ["promote", IMAGE, "127.0.0.1:1/team/prod:1"];
+    let stderr = check_in(
+        dir.path(),
+        &[
+            &promote[..],
+            &["--dest-username", "bob", "--dest-password-file", &file],
+        ]
+        .concat(),
+        &format!(
+            "error: the password of `--dest-username bob` from `{file}` (`--dest-password-file`) has 3 lines: it must hold the password (or token) alone, on one line\n"
+        ),
+    );
+    assert!(!stderr.contains("QmFkS2V5"), "{stderr}");
+    let output = img_tag(
+        dir.path(),
+        &[
+            &promote[..],
+            &["--src-username", "alice", "--src-password-env", "SRC_PW"],
+        ]
+        .concat(),
+        &[("SRC_PW", "")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        common::stderr(&output),
+        "error: the password of `--src-username alice` from `$SRC_PW` (`--src-password-env`) is empty\n"
+    );
+}
+
+/// `REGISTRY_PASSWORD` that expands to "" (a CI secret missing in this
+/// run) is bad input named as such, exit 2, not an empty password sent to
+/// the registry and a 401 that blames the credentials.
+#[test]
+fn an_empty_registry_password_variable_is_refused_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = img_tag(
+        dir.path(),
+        &["resolve", IMAGE],
+        &[("REGISTRY_USER", "ci"), ("REGISTRY_PASSWORD", "")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output),
+        "error: cannot find credentials for `127.0.0.1:1`\n  caused by: `REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not (or is empty): set both, or neither\n"
+    );
+}
+
+/// A password typed where `--src-password-env` wants a variable's name, or
+/// `--dest-password-file` a path, is refused (exit 2) without being echoed.
+#[test]
+fn a_password_given_in_place_of_a_name_or_path_is_not_echoed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let promote = ["promote", IMAGE, "127.0.0.1:1/team/prod:1"];
+    let secret = "s3cret-Pw!9";
+    let stderr = check_in(
+        dir.path(),
+        &[
+            &promote[..],
+            &["--src-username", "alice", "--src-password-env", secret],
+        ]
+        .concat(),
+        "error: `--src-password-env` takes the name of an environment variable (letters, digits and `_`, not starting with a digit), e.g. `SRC_REGISTRY_PASSWORD`, not the password itself; the value given is not shown: it may be a secret\n",
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+    let stderr = check_in(
+        dir.path(),
+        &[
+            &promote[..],
+            &["--dest-username", "bob", "--dest-password-file", secret],
+        ]
+        .concat(),
+        "error: `--dest-password-file`: there is no file at the path given (not shown: it may be the password itself); give the path of a file holding the password of `bob`\n",
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+}

@@ -238,3 +238,35 @@ fn on_a_terminal_a_promote_draws_byte_bars() {
     let timestamp = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").expect("a valid regex");
     assert!(!timestamp.is_match(&screen), "{screen:?}");
 }
+
+/// In a CI that runs steps in a pseudo-terminal (Buildkite here; CircleCI
+/// too), the log gets one timestamped line per blob, as in any CI: no bar
+/// redrawn with `\r` or cursor moves.
+#[test]
+fn in_a_ci_with_a_terminal_a_promote_prints_lines_not_bars() {
+    let source = Registry::start();
+    let target = Registry::start();
+    let pushed = push_image(&source.host(), "team/app", "rc", 3 * MIB);
+    let destination = format!("{}/mirror/app:rc", target.host());
+    let command = format!(
+        "{} promote {} {destination} >/dev/null",
+        env!("CARGO_BIN_EXE_img-tag"),
+        pushed.image
+    );
+    let output = Cmd::new(slipway_testbed::require("script", "bsdutils"))
+        .args(["-qefc", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("BUILDKITE", "true")
+        .run();
+    assert_eq!(output.code(), Some(0), "{}", output.stdout_str());
+    // The pty turns each `\n` into `\r\n`; any other `\r` is a redraw.
+    let screen = output.stdout_str().replace("\r\n", "\n");
+    assert!(!screen.contains('\r'), "{screen:?}");
+    assert!(!screen.contains('\u{1b}'), "{screen:?}");
+    let layer = short(&pushed.layer.0);
+    let line = regex::Regex::new(&format!(
+        r"(?m)^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ {layer}: 3\.00 MiB copied \("
+    ))
+    .expect("a valid regex");
+    assert!(line.is_match(&screen), "no line for the layer: {screen:?}");
+}

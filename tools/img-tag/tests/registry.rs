@@ -481,7 +481,7 @@ fn bad_input_and_missing_images_are_reported() {
         &[("REGISTRY_USER", "ci")],
         None,
     );
-    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("`REGISTRY_USER` is set but `REGISTRY_PASSWORD` is not"),
         "{}",

@@ -114,6 +114,20 @@ fn bearer_challenges_are_answered_with_the_configured_credentials() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output), format!("{}\n", bed.digest));
     assert_eq!(stderr(&output), format!("::add-mask::{}\n", WRITER.1));
+    // As docker asks: GET with Basic, the user also named as `account`.
+    let seen = bed.issuer.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].auth_scheme.as_deref()),
+        ("GET", Some("Basic"))
+    );
+    assert_eq!(
+        seen[0].target,
+        format!(
+            "/token?scope=repository%3Ateam%2Fapp%3Apull&service={}&account=writer",
+            slipway_testbed::token_issuer::SERVICE
+        )
+    );
 
     let output = img_tag(
         dir.path(),
@@ -201,7 +215,11 @@ fn identity_tokens_are_exchanged_by_the_oauth2_refresh_token_post() {
         dir.path(),
         "docker/config.json",
         &host,
-        &format!(r#"{{"auth":"","identitytoken":"{refresh}"}}"#),
+        // As `docker login` stores it: `auth` is `writer:` (no password).
+        &format!(
+            r#"{{"auth":"{}","identitytoken":"{refresh}"}}"#,
+            slipway_testbed::secrets::basic_auth(WRITER.0, "")
+        ),
     );
     let config_dir = dir.path().join("docker").display().to_string();
 
@@ -297,6 +315,33 @@ fn identity_tokens_are_exchanged_by_the_oauth2_refresh_token_post() {
         message.as_bytes(),
     );
     assert_eq!(bed.issuer.seen().len(), 2 + 5);
+
+    // A revoked (or expired) identity token: refused by the token server,
+    // named as the identity token of its file, never as a `<token>` user.
+    bed.issuer.set_fault(None, None);
+    let revoked = auth_file(
+        dir.path(),
+        "revoked/config.json",
+        &host,
+        r#"{"identitytoken":"revoked-refresh-0042"}"#,
+    );
+    let output = img_tag(
+        dir.path(),
+        &["resolve", &image],
+        &[(
+            "DOCKER_CONFIG",
+            dir.path().join("revoked").to_str().unwrap(),
+        )],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: cannot resolve `{image}`\n  caused by: `{host}` refused the identity token from `{revoked}` for `POST {realm}` (401): UNAUTHORIZED invalid refresh token; log in with `docker login {host}`, or pass --username and --password-stdin\n"
+        )
+    );
+    assert!(!stderr(&output).contains("revoked-refresh-0042"));
 }
 
 /// A token server's 5xx is retried per the retry policy and, when it
