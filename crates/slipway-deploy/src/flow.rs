@@ -237,7 +237,7 @@ fn run(
         host.outcome = Outcome::Deployed;
         return Ok(host);
     };
-    tracing::warn!(release = release.id, %why, "the deploy failed");
+    tracing::info!(release = release.id, %why, "the deploy failed");
     release.detail = Some(why.clone());
     host.outcome = Outcome::Failed;
     host.error = Some(why);
