@@ -194,7 +194,7 @@ fn the_stack_runs_the_exact_digests_and_a_failing_update_is_rolled_back() {
         "deployed swarm:demo-dev release=1 ready=true\n",
         "",
     );
-    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.clone()]);
+    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.as_str()]);
 
     // The bad image's healthcheck fails: swarm rolls the service back and
     // swarm-deploy reports it, the good digest running again.
@@ -203,7 +203,7 @@ fn the_stack_runs_the_exact_digests_and_a_failing_update_is_rolled_back() {
         "rolled_back swarm:demo-dev release=2 rolled_back_to=1 error='swarm rolled service `demo-dev_web` back: rollback completed'\n",
         "",
     );
-    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.clone()]);
+    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.as_str()]);
 
     let listed = swarm_deploy(
         &bed,
@@ -286,7 +286,7 @@ fn the_lock_refuses_a_second_deploy_and_a_killed_deploys_lease_is_taken_over() {
         "{}",
         third.stderr_str()
     );
-    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.clone()]);
+    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.as_str()]);
     assert!(
         !bed.configs().iter().any(|c| c.contains(".lock")),
         "{:?}",
