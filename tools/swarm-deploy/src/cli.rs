@@ -28,8 +28,9 @@ use std::path::PathBuf;
 /// on the swarm (the cluster's own store: every runner that reaches the
 /// manager reads the same history). The lock is a docker config
 /// `slipway.<stack>.lock` (created atomically: a second deploy cannot
-/// create it) with a 15 s lease renewed every 5 s while the deploy runs; a
-/// lease past its expiry (a killed deploy) is taken over with a warning.
+/// create it) with a 15 s lease renewed every 5 s while the deploy runs,
+/// removed when the deploy ends or is cancelled (SIGINT, SIGTERM); a lease
+/// past its expiry (a killed deploy) is taken over with a warning.
 ///
 /// Exit status:
 ///   0  deployed (or the releases listed)
@@ -42,6 +43,8 @@ use std::path::PathBuf;
 ///   3  an operation failed: docker (the manager unreachable, not a swarm
 ///      manager), the registry, the env's lock held by another deploy past
 ///      `lock_timeout`
+///   130, 143  cancelled by SIGINT, SIGTERM: the lock removed; the release
+///      stays recorded as a deploy that did not finish
 #[derive(Debug, clap::Parser)]
 #[command(name = "swarm-deploy", version = slipway_build_info::VERSION, about, verbatim_doc_comment)]
 pub struct Cli {

@@ -6,6 +6,9 @@
 //! that expires within [`TTL`]; the next deploy takes it over, saying so.
 //! A takeover removes the stale lock by its ID, so of two deploys taking
 //! over at once only one removes it and only one then creates its own.
+//! A deploy cancelled by SIGINT or SIGTERM (a cancelled CI job) removes
+//! its lock before it exits 130 or 143; its record keeps saying that the
+//! deploy did not finish.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,12 +34,18 @@ pub(crate) struct Lease {
     id: String,
     stop: Arc<AtomicBool>,
     heartbeat: Option<std::thread::JoinHandle<()>>,
+    /// The lock's ID for the signal watcher; `None` once released.
+    held: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl LockGuard for Lease {}
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        *self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.heartbeat.take() {
             let _ = thread.join();
@@ -66,6 +75,11 @@ pub(crate) fn acquire(
     let holder = format!("{} pid {}", who.holder, std::process::id());
     let deadline = Instant::now().checked_add(wait);
     let mut waited = false;
+    // Watched from before the lock exists, so that no signal falls between
+    // its creation and the watch.
+    let held = Arc::new(std::sync::Mutex::new(None::<String>));
+    let stop = Arc::new(AtomicBool::new(false));
+    release_on_signal(docker, &held, &stop);
     loop {
         let expires = slipway_deploy::now() + secs(TTL);
         let ran = docker.try_run(
@@ -86,7 +100,9 @@ pub(crate) fn acquire(
         )?;
         if ran.success {
             let id = ran.stdout.trim().to_owned();
-            let stop = Arc::new(AtomicBool::new(false));
+            *held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
             let heartbeat = {
                 let (docker, id, stop, name) =
                     (docker.clone(), id.clone(), stop.clone(), name.clone());
@@ -97,6 +113,7 @@ pub(crate) fn acquire(
                 id,
                 stop,
                 heartbeat: Some(heartbeat),
+                held,
             });
         }
         if !ran.stderr.contains("already exists") {
@@ -235,4 +252,58 @@ fn beat(docker: &Docker, id: &str, name: &str, stop: &AtomicBool) {
             Err(error) => tracing::warn!("cannot renew the lock's lease: {error:#}"),
         }
     }
+}
+
+/// On SIGINT or SIGTERM: stops the heartbeat, removes the lock, exits
+/// 128 + the signal's number. Without a way to watch for signals the
+/// lease still expires by itself (a warning says so).
+fn release_on_signal(
+    docker: &Docker,
+    held: &Arc<std::sync::Mutex<Option<String>>>,
+    stop: &Arc<AtomicBool>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's lock expires with its lease");
+            return;
+        }
+    };
+    let signals = runtime.block_on(async {
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        ))
+    });
+    let (mut interrupt, mut terminate) = match signals {
+        Ok(signals) => signals,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's lock expires with its lease");
+            return;
+        }
+    };
+    let (docker, held, stop) = (docker.clone(), held.clone(), stop.clone());
+    std::thread::spawn(move || {
+        let received = runtime.block_on(async move {
+            tokio::select! {
+                _ = interrupt.recv() => 2,
+                _ = terminate.recv() => 15,
+            }
+        });
+        stop.store(true, Ordering::SeqCst);
+        let id = held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(id) = id {
+            tracing::warn!("cancelled: releasing the lock");
+            remove_beats(&docker, &id);
+            let _ = docker.try_run(&["config", "rm", &id], &[], None);
+        }
+        std::process::exit(128 + received);
+    });
 }

@@ -335,3 +335,41 @@ fn a_compose_file_that_does_not_use_the_image_variable_is_refused() {
             "error: the compose file `deploy/stack.yml` of env `dev` does not use `${APP_IMAGE}`: its services would not run the pinned digests; write e.g. `image: ${APP_IMAGE}`\n",
         );
 }
+
+#[test]
+fn a_deploy_cancelled_by_sigterm_releases_its_lock_at_once() {
+    let bed = Bed::start();
+    let port = slipway_testbed::free_port();
+    let dir = project(port, "");
+    let image = format!("app={}", bed.good);
+    let running = swarm_deploy(
+        &bed,
+        dir.path(),
+        &["deploy", "--env", "dev", "--image", &image],
+    )
+    .spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !bed.configs().contains(&"slipway.demo-dev.lock".to_owned()) {
+        assert!(Instant::now() < deadline, "the deploy never took the lock");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &running.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    let cancelled = running.wait();
+    assert_eq!(cancelled.code(), Some(143), "{}", cancelled.stderr_str());
+    assert!(
+        cancelled
+            .stderr_str()
+            .contains("cancelled: releasing the lock"),
+        "{}",
+        cancelled.stderr_str()
+    );
+    assert!(
+        !bed.configs().iter().any(|c| c.contains(".lock")),
+        "{:?}",
+        bed.configs()
+    );
+}
