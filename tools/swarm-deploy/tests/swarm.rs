@@ -12,13 +12,15 @@ use std::time::{Duration, Instant};
 use slipway_testbed::cmd::{Cmd, Outcome};
 use slipway_testbed::{Dockerd, Registry};
 
-/// A swarm, a registry, and two images pushed to it: `good` (has `/ok`,
-/// which the healthcheck tests, and `/www/ready`) and `bad` (no `/ok`).
+/// A swarm, a registry, and three images pushed to it: `good` (has `/ok`,
+/// which the healthcheck tests, and `/www/ready`, the ready URL), `bad`
+/// (no `/ok`: unhealthy) and `unready` (healthy, but no `/www/ready`).
 struct Bed {
     dockerd: Dockerd,
     registry: Registry,
     good: String,
     bad: String,
+    unready: String,
 }
 
 impl Bed {
@@ -27,13 +29,15 @@ impl Bed {
         let dockerd = Dockerd::start();
         dockerd.swarm_init();
         let base = dockerd.base_image(&registry);
-        let good = image(&dockerd, &registry, &base, "good", true);
-        let bad = image(&dockerd, &registry, &base, "bad", false);
+        let good = image(&dockerd, &registry, &base, "good", true, true);
+        let bad = image(&dockerd, &registry, &base, "bad", false, true);
+        let unready = image(&dockerd, &registry, &base, "unready", true, false);
         Bed {
             dockerd,
             registry,
             good,
             bad,
+            unready,
         }
     }
 
@@ -70,12 +74,21 @@ impl Bed {
     }
 }
 
-/// Builds `FROM base` plus `/www/ready` (and `/ok` when `healthy`), pushes
-/// it as `<registry>/app:<tag>`, returns `<registry>/app@<digest>`.
-fn image(dockerd: &Dockerd, registry: &Registry, base: &str, tag: &str, healthy: bool) -> String {
+/// Builds `FROM base` plus `/www` (holding `ready` when `ready`) and `/ok`
+/// when `healthy`, pushes it as `<registry>/app:<tag>`, returns
+/// `<registry>/app@<digest>`.
+fn image(
+    dockerd: &Dockerd,
+    registry: &Registry,
+    base: &str,
+    tag: &str,
+    healthy: bool,
+    ready: bool,
+) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     fs_err::create_dir_all(dir.path().join("www")).expect("www");
-    fs_err::write(dir.path().join("www/ready"), "ready\n").expect("ready");
+    let page = if ready { "ready" } else { "index.html" };
+    fs_err::write(dir.path().join("www").join(page), "ready\n").expect("page");
     fs_err::write(dir.path().join("ok"), "ok\n").expect("ok");
     let ok = if healthy { "COPY ok /ok\n" } else { "" };
     fs_err::write(
@@ -372,4 +385,33 @@ fn a_deploy_cancelled_by_sigterm_releases_its_lock_at_once() {
         "{:?}",
         bed.configs()
     );
+}
+
+#[test]
+fn a_release_that_never_gets_ready_is_replaced_by_the_previous_digests_and_rollback_redeploys() {
+    let bed = Bed::start();
+    let port = slipway_testbed::free_port();
+    let dir = project(port, "");
+    deploy(&bed, dir.path(), &bed.good).assert(
+        0,
+        "deployed swarm:demo-dev release=1 ready=true\n",
+        "",
+    );
+    // Healthy, so swarm completes the update; the ready URL answers 404.
+    let failed = deploy(&bed, dir.path(), &bed.unready);
+    failed.assert_code(1);
+    assert!(
+        failed.stdout_str().starts_with(&format!(
+            "rolled_back swarm:demo-dev release=2 ready=false rolled_back_to=1 error='`http://127.0.0.1:{port}/ready` not ready after 10s: "
+        )),
+        "{}",
+        failed.stdout_str()
+    );
+    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.as_str()]);
+
+    // `rollback --to 1` redeploys release 1's digest as release 3.
+    swarm_deploy(&bed, dir.path(), &["rollback", "--env", "dev", "--to", "1"])
+        .run()
+        .assert(0, "deployed swarm:demo-dev release=3 ready=true\n", "");
+    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.as_str()]);
 }
