@@ -269,3 +269,31 @@ fn a_latest_image_is_refused_before_anything_runs() {
     );
     assert_eq!(runs(dir.path()), "");
 }
+
+#[test]
+fn images_from_img_build_s_report_give_the_digest_and_the_revision() {
+    let dir = project(
+        "env | grep -E \"^(SLIPWAY_|APP_IMAGE)\" | sort > got.env",
+        "",
+    );
+    let report = format!(
+        r#"{{"backend":"buildkit","revision":"0123456789abcdef0123456789abcdef01234567","pushed":true,"log_dir":"/tmp","targets":[{{"name":"app","status":"built","repository":"127.0.0.1:5000/app","tags":["127.0.0.1:5000/app:sha-0123456"],"reference":"127.0.0.1:5000/app@{D1}","digest":"{D1}","image_id":null,"platforms":["linux/amd64"],"duration_seconds":1.5,"log":"/tmp/app.log"}}],"failed":[]}}"#
+    );
+    cmd_deploy(
+        dir.path(),
+        &["deploy", "--env", "prod", "--images-from", "-"],
+    )
+    .stdin(report)
+    .run()
+    .assert(0, "deployed command:prod release=1\n", "");
+    assert_eq!(
+        fs_err::read_to_string(dir.path().join("got.env")).expect("the script ran"),
+        format!(
+            "APP_IMAGE=127.0.0.1:5000/app@{D1}\nSLIPWAY_ENV=prod\nSLIPWAY_IMAGE_APP=127.0.0.1:5000/app@{D1}\nSLIPWAY_RELEASE=1\nSLIPWAY_REVISION=0123456789abcdef0123456789abcdef01234567\n"
+        )
+    );
+    assert_eq!(
+        record(dir.path(), 1)["git_sha"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+}
