@@ -18,7 +18,8 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrorKind, Hint, Location};
 pub use values::{
-    BuildSecret, Host, PathPattern, Platform, SecretSource, ValueError, is_variable_name,
+    BuildSecret, Host, PathPattern, Platform, SecretSource, ValueError, check_builder_name,
+    is_variable_name,
 };
 
 use slipway_core::image_ref::Repository;
@@ -67,6 +68,9 @@ pub struct Project {
     pub default_branch: String,
     /// Source URL, written into the `org.opencontainers.image.source` label.
     pub source: Option<String>,
+    /// `builder`: the buildx builder every image is built on, unless an
+    /// image names its own (`docker buildx build --builder NAME`).
+    pub builder: Option<String>,
 }
 
 /// `[rebuild_all]`: paths whose change selects every image.
@@ -110,6 +114,9 @@ pub struct Image {
     /// `[rebuild_all]`, a dependency's change, the stale check); `false`
     /// means it is built and checked only when named.
     pub is_default: bool,
+    /// `builder`: the buildx builder this image is built on (its own key,
+    /// else `[project] builder`); `None` is the runner's own daemon.
+    pub builder: Option<String>,
     /// Where the image's table starts.
     pub at: Location,
 }

@@ -14,12 +14,12 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::error::{ConfigError, ConfigErrorKind, Hint, Location};
-use super::values::{BuildSecret, Host, PathPattern, Platform, is_variable_name};
+use super::values::{self, BuildSecret, Host, PathPattern, Platform, is_variable_name};
 use super::{Config, Env, Image, Located, Project, RebuildAll, Stale, Tags};
 use slipway_core::image_ref::Repository;
 
 const TOP_KEYS: &[&str] = &["project", "rebuild_all", "images", "tags", "stale", "envs"];
-const PROJECT_KEYS: &[&str] = &["name", "registry", "default_branch", "source"];
+const PROJECT_KEYS: &[&str] = &["name", "registry", "default_branch", "source", "builder"];
 const REBUILD_ALL_KEYS: &[&str] = &["paths"];
 const IMAGE_KEYS: &[&str] = &[
     "context",
@@ -36,6 +36,7 @@ const IMAGE_KEYS: &[&str] = &[
     "cache_to",
     "secrets",
     "default",
+    "builder",
 ];
 const TAGS_KEYS: &[&str] = &["rules", "flavor"];
 const STALE_KEYS: &[&str] = &["tag"];
@@ -512,6 +513,7 @@ fn project(table: Option<Table<'_, '_>>, root: &Path) -> Result<Project, ConfigE
             registry: None,
             default_branch: DEFAULT_BRANCH.to_owned(),
             source: None,
+            builder: None,
         });
     };
     let registry = match table.string("registry")? {
@@ -527,7 +529,19 @@ fn project(table: Option<Table<'_, '_>>, root: &Path) -> Result<Project, ConfigE
             .non_empty_string("default_branch")?
             .map_or_else(|| DEFAULT_BRANCH.to_owned(), |b| b.value),
         source: table.non_empty_string("source")?.map(|s| s.value),
+        builder: builder(&table)?,
     })
+}
+
+/// `builder`: a buildx builder's name (`docker buildx create --name`).
+fn builder(table: &Table<'_, '_>) -> Result<Option<String>, ConfigError> {
+    let Some(text) = table.string("builder")? else {
+        return Ok(None);
+    };
+    match values::check_builder_name(&text.value) {
+        Ok(()) => Ok(Some(text.value)),
+        Err(reason) => Err(table.invalid("builder", text.at, reason)),
+    }
 }
 
 /// `project.registry`, a repository prefix.
@@ -769,6 +783,7 @@ fn image<'a, 'i>(
             is_default: table
                 .boolean("default", "`true` or `false`")?
                 .unwrap_or(true),
+            builder: builder(&table)?.or_else(|| project.builder.clone()),
             at: table.at.clone(),
         },
         depends_on,

@@ -20,7 +20,7 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     (
         "key with no near match",
         "[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[images.app]\ncontext = \".\"\npaths = [\"app/**\"]\ncolour = \"blue\"\n",
-        "unknown key `colour` in [images.app] at slipway.toml:7:1 — valid keys: `context`, `dockerfile`, `target`, `repository`, `build_args`, `labels`, `platforms`, `paths`, `depends_on`, `depends_on_arg`, `cache_from`, `cache_to`, `secrets`, `default`",
+        "unknown key `colour` in [images.app] at slipway.toml:7:1 — valid keys: `context`, `dockerfile`, `target`, `repository`, `build_args`, `labels`, `platforms`, `paths`, `depends_on`, `depends_on_arg`, `cache_from`, `cache_to`, `secrets`, `default`, `builder`",
     ),
     (
         "misspelt table",
