@@ -153,9 +153,11 @@ impl ConfigError {
             | K::DependencyCycle { at, .. }
             | K::UnknownEnvImage { at, .. }
             | K::BundleFileMissing { at, .. } => Some(at),
-            K::NotFound { .. } | K::Read { .. } | K::UnknownImage { .. } | K::UnknownEnv { .. } => {
-                None
-            }
+            K::NotFound { .. }
+            | K::Read { .. }
+            | K::UnknownImage { .. }
+            | K::UnknownEnv { .. }
+            | K::WrongTarget { .. } => None,
         }
     }
 }
@@ -398,5 +400,16 @@ pub enum ConfigErrorKind {
         hint: Hint,
         /// Every env, nearest first.
         envs: Vec<String>,
+    },
+    /// An env asked of a tool that does not deploy to its target, e.g.
+    /// ssh-deploy for an env with `target = "swarm"`.
+    #[error("env `{env}` deploys to {target}: use {tool}")]
+    WrongTarget {
+        /// The env.
+        env: String,
+        /// Its `target`.
+        target: crate::DeployTarget,
+        /// The tool that deploys to it.
+        tool: &'static str,
     },
 }

@@ -199,8 +199,96 @@ pub struct Env {
     /// `teardown`: the command `ssh-deploy destroy` runs in an instance's
     /// directory before removing it.
     pub teardown: Option<String>,
+    /// `target`: what the env deploys to (`ssh` unless said otherwise).
+    /// Only an `ssh` env has hosts, a remote path, a bundle and a command;
+    /// the others leave them empty and carry their own table.
+    pub target: DeployTarget,
+    /// `[envs.<name>.swarm]`, present exactly when `target = "swarm"`.
+    pub swarm: Option<SwarmTarget>,
+    /// `[envs.<name>.command]`, present exactly when `target = "command"`.
+    pub command_target: Option<CommandTarget>,
     /// Where the env's table starts.
     pub at: Location,
+}
+
+/// What an env deploys to: its `target` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeployTarget {
+    /// Hosts reached over SSH (ssh-deploy); the default.
+    #[default]
+    Ssh,
+    /// A Docker swarm stack (swarm-deploy).
+    Swarm,
+    /// Kubernetes workloads (kube-deploy).
+    Kubernetes,
+    /// A command run on the runner itself (cmd-deploy).
+    Command,
+}
+
+impl DeployTarget {
+    /// Every target, as written in slipway.toml.
+    pub const ALL: [DeployTarget; 4] = [
+        DeployTarget::Ssh,
+        DeployTarget::Swarm,
+        DeployTarget::Kubernetes,
+        DeployTarget::Command,
+    ];
+
+    /// The value of `target` in slipway.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployTarget::Ssh => "ssh",
+            DeployTarget::Swarm => "swarm",
+            DeployTarget::Kubernetes => "kubernetes",
+            DeployTarget::Command => "command",
+        }
+    }
+
+    /// The tool that deploys to this target.
+    pub fn tool(self) -> &'static str {
+        match self {
+            DeployTarget::Ssh => "ssh-deploy",
+            DeployTarget::Swarm => "swarm-deploy",
+            DeployTarget::Kubernetes => "kube-deploy",
+            DeployTarget::Command => "cmd-deploy",
+        }
+    }
+}
+
+impl std::fmt::Display for DeployTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[envs.<name>.swarm]`: the env's compose file deployed as a stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmTarget {
+    /// `compose_file`: the compose file, relative to [`Config::root`].
+    pub compose_file: PathBuf,
+    /// `stack`: the stack name; defaults to `<project>-<env>`.
+    pub stack: String,
+    /// `docker_host`: the manager (`ssh://user@host`, `tcp://…`,
+    /// `unix://…`); without it, `DOCKER_HOST` or docker's default.
+    pub docker_host: Option<String>,
+    /// `prune`: remove services no longer in the compose file.
+    pub prune: bool,
+    /// `converge_timeout`: how long the services may take to converge;
+    /// defaults to 5m.
+    pub converge_timeout: Duration,
+}
+
+/// `[envs.<name>.command]`: a command run on the runner with the images in
+/// its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandTarget {
+    /// `run`: the command, run by `sh -c` in [`Config::root`].
+    pub run: String,
+    /// `history`: the directory holding the env's release records and its
+    /// lock, relative to [`Config::root`] unless absolute.
+    pub history: PathBuf,
+    /// `timeout`: how long the command may run; defaults to 30m.
+    pub timeout: Duration,
 }
 
 impl Config {
@@ -319,6 +407,21 @@ impl Config {
                 envs: nearest_first(name, &names),
             })
         })
+    }
+
+    /// The env called `name`, which must deploy to `target`: another
+    /// target's env is refused naming the tool that deploys it.
+    pub fn env_for(&self, name: &str, target: DeployTarget) -> Result<&Env, ConfigError> {
+        let env = self.env(name)?;
+        if env.target == target {
+            Ok(env)
+        } else {
+            Err(ConfigError::from(ConfigErrorKind::WrongTarget {
+                env: env.name.clone(),
+                target: env.target,
+                tool: env.target.tool(),
+            }))
+        }
     }
 
     /// The `selected` images in build order: each after everything it depends

@@ -15,7 +15,10 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::error::{ConfigError, ConfigErrorKind, Hint, Location};
 use super::values::{self, BuildSecret, Host, PathPattern, Platform, is_variable_name};
-use super::{Config, Env, Image, Located, Project, RebuildAll, Stale, Tags};
+use super::{
+    CommandTarget, Config, DeployTarget, Env, Image, Located, Project, RebuildAll, Stale,
+    SwarmTarget, Tags,
+};
 use slipway_core::image_ref::Repository;
 
 const TOP_KEYS: &[&str] = &["project", "rebuild_all", "images", "tags", "stale", "envs"];
@@ -41,6 +44,7 @@ const IMAGE_KEYS: &[&str] = &[
 const TAGS_KEYS: &[&str] = &["rules", "flavor"];
 const STALE_KEYS: &[&str] = &["tag"];
 const ENV_KEYS: &[&str] = &[
+    "target",
     "hosts",
     "remote_path",
     "bundle",
@@ -60,6 +64,28 @@ const ENV_KEYS: &[&str] = &[
     "port_range",
     "teardown",
 ];
+
+/// The keys every env has, whatever its target; an env that does not
+/// deploy over SSH has these and its target's table.
+const TARGET_ENV_KEYS: &[&str] = &[
+    "target",
+    "images",
+    "ready_url",
+    "ready_timeout",
+    "lock_timeout",
+    "keep_releases",
+    "env",
+];
+const SWARM_KEYS: &[&str] = &[
+    "compose_file",
+    "stack",
+    "docker_host",
+    "prune",
+    "converge_timeout",
+];
+const COMMAND_KEYS: &[&str] = &["run", "history", "timeout"];
+const DEFAULT_CONVERGE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 const DEFAULT_BRANCH: &str = "main";
 const DEFAULT_DEPENDS_ON_ARG: &str = "BASE_IMAGE";
@@ -136,7 +162,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut envs = BTreeMap::new();
     if let Some(table) = top.table("envs", None, "[envs.staging]")? {
         for (key, value) in &table.entries {
-            let env = env(&table, key, value, &root, &image_names)?;
+            let env = env(&table, key, value, &root, &image_names, &project.name)?;
             envs.insert(env.name.clone(), env);
         }
     }
@@ -919,9 +945,30 @@ fn env<'a, 'i>(
     value: &'a Value<'i>,
     root: &Path,
     image_names: &[&str],
+    project: &str,
 ) -> Result<Env, ConfigError> {
     let name: &str = key.get_ref();
-    let table = envs.as_table(name, value, Some(ENV_KEYS), &format!("[envs.{name}]"))?;
+    let example = format!("[envs.{name}]");
+    let table = envs.as_table(name, value, None, &example)?;
+    let target = env_target(&table)?;
+    let (swarm, command_target) = match target {
+        DeployTarget::Ssh => {
+            envs.as_table(name, value, Some(ENV_KEYS), &example)?;
+            (None, None)
+        }
+        other => {
+            check_target_keys(&table, name, other)?;
+            let swarm = match other {
+                DeployTarget::Swarm => Some(swarm_target(&table, root, project, name)?),
+                _ => None,
+            };
+            let command = match other {
+                DeployTarget::Command => Some(command_target(&table)?),
+                _ => None,
+            };
+            return target_env(&table, name, image_names, other, swarm, command);
+        }
+    };
 
     let host_texts = table.strings(
         "hosts",
@@ -993,6 +1040,78 @@ fn env<'a, 'i>(
         "the command run in `remote_path` on each host, e.g. `./deploy.sh`",
     )?;
 
+    let Common {
+        images,
+        ready_url,
+        keep_releases,
+        env_vars,
+    } = common_keys(&table, name, image_names)?;
+
+    let strip_components = match table.integer("strip_components", "an integer like 1")? {
+        None => 0,
+        Some(n) => u32::try_from(n.value).ok().filter(|n| *n <= 64).ok_or_else(|| {
+            table.invalid(
+                "strip_components",
+                n.at,
+                format!(
+                    "`{}` is not a number of leading directories to drop; use 0 (keep the paths as in the project) to 64",
+                    n.value
+                ),
+            )
+        })?,
+    };
+
+    let batch = match table.string("batch")? {
+        Some(text) => Some(
+            text.value
+                .parse::<super::Batch>()
+                .map_err(|reason| table.invalid("batch", text.at, reason))?,
+        ),
+        None => None,
+    };
+
+    let template = template_keys(&table, &remote_path, ready_url.as_deref())?;
+
+    Ok(Env {
+        name: name.to_owned(),
+        is_template: template.is_template,
+        max_instances: template.max_instances,
+        port_range: template.port_range,
+        teardown: template.teardown,
+        strip_components,
+        env_vars,
+        hosts,
+        remote_path: remote_path.value,
+        bundle,
+        command: command.value,
+        ssh_key_passphrase_env: table.string("ssh_key_passphrase_env")?.map(|v| v.value),
+        images,
+        ready_url,
+        ready_timeout: table.duration("ready_timeout", DEFAULT_READY_TIMEOUT)?,
+        lock_timeout: table.duration("lock_timeout", DEFAULT_LOCK_TIMEOUT)?,
+        keep_releases,
+        batch,
+        preflight: table.non_empty_string("preflight")?.map(|v| v.value),
+        target,
+        swarm,
+        command_target,
+        at: table.at.clone(),
+    })
+}
+
+/// The keys every env has ([`TARGET_ENV_KEYS`] but `target`).
+struct Common {
+    images: BTreeMap<String, String>,
+    ready_url: Option<String>,
+    keep_releases: u32,
+    env_vars: BTreeMap<String, String>,
+}
+
+fn common_keys(
+    table: &Table<'_, '_>,
+    name: &str,
+    image_names: &[&str],
+) -> Result<Common, ConfigError> {
     let mut images = BTreeMap::new();
     for (var, image) in
         table.string_map("images", r#"a table of strings like { APP_IMAGE = "app" }"#)?
@@ -1086,52 +1205,273 @@ fn env<'a, 'i>(
         env_vars.insert(var.value, value.value);
     }
 
-    let strip_components = match table.integer("strip_components", "an integer like 1")? {
-        None => 0,
-        Some(n) => u32::try_from(n.value).ok().filter(|n| *n <= 64).ok_or_else(|| {
+    Ok(Common {
+        images,
+        ready_url,
+        keep_releases,
+        env_vars,
+    })
+}
+
+/// `target`: `ssh` unless written.
+fn env_target(table: &Table<'_, '_>) -> Result<DeployTarget, ConfigError> {
+    let Some(text) = table.string("target")? else {
+        return Ok(DeployTarget::Ssh);
+    };
+    DeployTarget::ALL
+        .into_iter()
+        .find(|t| t.as_str() == text.value)
+        .ok_or_else(|| {
             table.invalid(
-                "strip_components",
-                n.at,
+                "target",
+                text.at,
                 format!(
-                    "`{}` is not a number of leading directories to drop; use 0 (keep the paths as in the project) to 64",
-                    n.value
+                    "`{}` is not a deploy target; use `ssh` (the default), `swarm`, `kubernetes` or `command`",
+                    text.value
                 ),
             )
-        })?,
-    };
+        })
+}
 
-    let batch = match table.string("batch")? {
-        Some(text) => Some(
-            text.value
-                .parse::<super::Batch>()
-                .map_err(|reason| table.invalid("batch", text.at, reason))?,
-        ),
-        None => None,
-    };
+/// The table key of a non-SSH target (`[envs.dev.swarm]`).
+fn target_table(target: DeployTarget) -> &'static str {
+    target.as_str()
+}
 
-    let template = template_keys(&table, &remote_path, ready_url.as_deref())?;
+/// An env that does not deploy over SSH has the common keys and its
+/// target's table: an SSH key is refused saying so, any other key as
+/// unknown, with the valid ones.
+fn check_target_keys(
+    table: &Table<'_, '_>,
+    name: &str,
+    target: DeployTarget,
+) -> Result<(), ConfigError> {
+    let mut allowed: Vec<&str> = TARGET_ENV_KEYS.to_vec();
+    allowed.push(target_table(target));
+    for (key, _) in &table.entries {
+        let key_name: &str = key.get_ref();
+        if allowed.contains(&key_name) {
+            continue;
+        }
+        if ENV_KEYS.contains(&key_name) {
+            return Err(table.invalid(
+                key_name,
+                table.source.at(key.span().start),
+                format!(
+                    "`{key_name}` is a key of envs deployed over SSH, and env `{name}` deploys to {target} (`target = \"{target}\"`); its keys are {}",
+                    allowed
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        return Err(ConfigError::from(ConfigErrorKind::UnknownKey {
+            at: table.source.at(key.span().start),
+            table: table.name.clone(),
+            key: key_name.to_owned(),
+            hint: Hint::key(key_name, &allowed),
+        }));
+    }
+    Ok(())
+}
 
+/// The env of a target that is not SSH: no hosts, remote path, bundle or
+/// command of its own.
+fn target_env(
+    table: &Table<'_, '_>,
+    name: &str,
+    image_names: &[&str],
+    target: DeployTarget,
+    swarm: Option<SwarmTarget>,
+    command_target: Option<CommandTarget>,
+) -> Result<Env, ConfigError> {
+    let Common {
+        images,
+        ready_url,
+        keep_releases,
+        env_vars,
+    } = common_keys(table, name, image_names)?;
+    if ready_url
+        .as_deref()
+        .is_some_and(|url| url.contains(super::PORT_PLACEHOLDER))
+    {
+        return Err(table.invalid(
+            "ready_url",
+            table.at.clone(),
+            format!(
+                "`{}` in `ready_url` is for template envs deployed over SSH; env `{name}` deploys to {target}",
+                super::PORT_PLACEHOLDER
+            ),
+        ));
+    }
     Ok(Env {
         name: name.to_owned(),
-        is_template: template.is_template,
-        max_instances: template.max_instances,
-        port_range: template.port_range,
-        teardown: template.teardown,
-        strip_components,
+        hosts: Vec::new(),
+        remote_path: String::new(),
+        bundle: Vec::new(),
+        strip_components: 0,
         env_vars,
-        hosts,
-        remote_path: remote_path.value,
-        bundle,
-        command: command.value,
-        ssh_key_passphrase_env: table.string("ssh_key_passphrase_env")?.map(|v| v.value),
+        command: String::new(),
+        ssh_key_passphrase_env: None,
         images,
         ready_url,
         ready_timeout: table.duration("ready_timeout", DEFAULT_READY_TIMEOUT)?,
         lock_timeout: table.duration("lock_timeout", DEFAULT_LOCK_TIMEOUT)?,
         keep_releases,
-        batch,
-        preflight: table.non_empty_string("preflight")?.map(|v| v.value),
+        batch: None,
+        preflight: None,
+        is_template: false,
+        max_instances: None,
+        port_range: None,
+        teardown: None,
+        target,
+        swarm,
+        command_target,
         at: table.at.clone(),
+    })
+}
+
+/// `[envs.<name>.swarm]`.
+fn swarm_target(
+    env: &Table<'_, '_>,
+    root: &Path,
+    project: &str,
+    name: &str,
+) -> Result<SwarmTarget, ConfigError> {
+    let example = r#"[envs.dev.swarm] with `compose_file = "deploy/compose.yml"`"#;
+    let Some(table) = env.table("swarm", Some(SWARM_KEYS), example)? else {
+        return Err(ConfigError::from(ConfigErrorKind::MissingKey {
+            at: env.at.clone(),
+            table: env.name.clone(),
+            key: "swarm".to_owned(),
+            what: format!(
+                "a swarm env needs its table, e.g. `[envs.{name}.swarm]` with `compose_file = \"deploy/compose.yml\"`"
+            ),
+        }));
+    };
+    let file = table.required_string(
+        "compose_file",
+        "the compose file deployed as the stack, relative to slipway.toml, e.g. `deploy/compose.yml`",
+    )?;
+    let compose_file = PathBuf::from(&file.value);
+    let resolved = root.join(&compose_file);
+    if !resolved.is_file() {
+        return Err(table.invalid(
+            "compose_file",
+            file.at,
+            format!(
+                "`{}` is not a file (looked at `{}`); name the compose file relative to slipway.toml",
+                file.value,
+                resolved.display()
+            ),
+        ));
+    }
+    let stack = match table.string("stack")? {
+        Some(stack) => {
+            if !is_stack_name(&stack.value) {
+                return Err(table.invalid(
+                    "stack",
+                    stack.at,
+                    format!(
+                        "`{}` is not a stack name; use letters, digits, `_`, `.` and `-`, starting with a letter or digit, e.g. `demo-prod`",
+                        stack.value
+                    ),
+                ));
+            }
+            stack.value
+        }
+        None => {
+            // The project's name is a directory's by default (`.tmpXYZ`,
+            // `my app`): its characters a stack name cannot hold become `-`.
+            let project: String = project
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            let project = project.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+            let derived = if project.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{project}-{name}")
+            };
+            if !is_stack_name(&derived) {
+                return Err(ConfigError::from(ConfigErrorKind::MissingKey {
+                    at: table.at.clone(),
+                    table: table.name.clone(),
+                    key: "stack".to_owned(),
+                    what: format!(
+                        "the default stack name `{derived}` (`<project>-<env>`) is not a valid one; set `stack`, e.g. `stack = \"demo-{name}\"`"
+                    ),
+                }));
+            }
+            derived
+        }
+    };
+    let docker_host = table.non_empty_string("docker_host")?.map(|v| v.value);
+    if let Some(host) = &docker_host
+        && !["ssh://", "tcp://", "unix://", "npipe://"]
+            .iter()
+            .any(|scheme| host.starts_with(scheme))
+    {
+        return Err(table.invalid(
+            "docker_host",
+            table.at.clone(),
+            format!(
+                "`{}` is not a docker host; use `ssh://user@host`, `tcp://host:2376` or `unix:///path/docker.sock`",
+                slipway_core::secret::RedactedUrl(host)
+            ),
+        ));
+    }
+    Ok(SwarmTarget {
+        compose_file,
+        stack,
+        docker_host,
+        prune: table
+            .boolean("prune", "`true` or `false`")?
+            .unwrap_or(false),
+        converge_timeout: table.duration("converge_timeout", DEFAULT_CONVERGE_TIMEOUT)?,
+    })
+}
+
+/// A docker stack (and service) name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 63.
+fn is_stack_name(name: &str) -> bool {
+    name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// `[envs.<name>.command]`.
+fn command_target(env: &Table<'_, '_>) -> Result<CommandTarget, ConfigError> {
+    let example = r#"[envs.prod.command] with `run = "pulumi up --yes"`"#;
+    let Some(table) = env.table("command", Some(COMMAND_KEYS), example)? else {
+        return Err(ConfigError::from(ConfigErrorKind::MissingKey {
+            at: env.at.clone(),
+            table: env.name.clone(),
+            key: "command".to_owned(),
+            what: "a command env needs its table, e.g. `[envs.prod.command]` with `run = \"./deploy.sh\"`".to_owned(),
+        }));
+    };
+    let run = table.required_string(
+        "run",
+        "the command run by `sh -c` on the runner, e.g. `pulumi up --yes --config imageTag=$SLIPWAY_TAG`",
+    )?;
+    let history = match table.non_empty_string("history")? {
+        Some(path) => PathBuf::from(path.value),
+        None => PathBuf::from(".slipway/releases").join(env.name.trim_start_matches("envs.")),
+    };
+    Ok(CommandTarget {
+        run: run.value,
+        history,
+        timeout: table.duration("timeout", DEFAULT_COMMAND_TIMEOUT)?,
     })
 }
 

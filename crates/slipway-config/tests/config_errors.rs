@@ -217,6 +217,31 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "[envs.staging]\nhosts = [\"deploy@127.0.0.1:2222\"]\nremote_path = \"/srv/demo\"\ncommand = \"./deploy.sh\"\nkeep_releases = \"10\"\n",
         "`keep_releases` in [envs.staging] at slipway.toml:5:17: expected an integer like 10, found a string",
     ),
+    (
+        "unknown deploy target",
+        "[envs.dev]\ntarget = \"nomad\"\n",
+        "`target` in [envs.dev] at slipway.toml:2:10: `nomad` is not a deploy target; use `ssh` (the default), `swarm`, `kubernetes` or `command`",
+    ),
+    (
+        "ssh key on a swarm env",
+        "[envs.dev]\ntarget = \"swarm\"\nhosts = [\"deploy@127.0.0.1\"]\n\n[envs.dev.swarm]\ncompose_file = \"Cargo.toml\"\n",
+        "`hosts` in [envs.dev] at slipway.toml:3:1: `hosts` is a key of envs deployed over SSH, and env `dev` deploys to swarm (`target = \"swarm\"`); its keys are `target`, `images`, `ready_url`, `ready_timeout`, `lock_timeout`, `keep_releases`, `env`, `swarm`",
+    ),
+    (
+        "unknown key in a command target",
+        "[envs.prod]\ntarget = \"command\"\n\n[envs.prod.command]\nrun = \"./deploy.sh\"\nrnu = \"x\"\n",
+        "unknown key `rnu` in [envs.prod.command] at slipway.toml:6:1 — did you mean `run`?",
+    ),
+    (
+        "swarm env without its table",
+        "[envs.dev]\ntarget = \"swarm\"\n",
+        "missing key `swarm` in [envs.dev] at slipway.toml:1:1: a swarm env needs its table, e.g. `[envs.dev.swarm]` with `compose_file = \"deploy/compose.yml\"`",
+    ),
+    (
+        "missing compose file",
+        "[envs.dev]\ntarget = \"swarm\"\n\n[envs.dev.swarm]\ncompose_file = \"deploy/stack.yml\"\n",
+        "`compose_file` in [envs.dev.swarm] at slipway.toml:5:16: `deploy/stack.yml` is not a file (looked at `deploy/stack.yml`); name the compose file relative to slipway.toml",
+    ),
 ];
 
 #[track_caller]
@@ -290,6 +315,16 @@ fn load_with_bundle(toml: &str) -> (tempfile::TempDir, Config) {
             fs_err::create_dir_all(path.parent().expect("a file has a parent"))
                 .expect("bundle directory created");
             fs_err::write(&path, "#!/bin/sh\n").expect("bundle file written");
+        }
+        if let Some(compose) = env
+            .get("swarm")
+            .and_then(|s| s.get("compose_file"))
+            .and_then(|f| f.as_str())
+        {
+            let path = dir.path().join(compose);
+            fs_err::create_dir_all(path.parent().expect("a file has a parent"))
+                .expect("compose directory created");
+            fs_err::write(&path, "services: {}\n").expect("compose file written");
         }
     }
     let path = dir.path().join("slipway.toml");

@@ -23,8 +23,10 @@ pub(crate) fn connect_plan(
     Vec<Host>,
     deploy::Connection,
 )> {
-    let (env, selected) =
-        crate::instance::select(config.env(&connect.env)?, connect.instance.as_deref())?;
+    let (env, selected) = crate::instance::select(
+        config.env_for(&connect.env, slipway_config::DeployTarget::Ssh)?,
+        connect.instance.as_deref(),
+    )?;
     plan::check_remote_path(&env)?;
     let hosts = hosts(&env, &connect.hosts)?;
     let connection = connection(connect, &env, out)?;

@@ -137,7 +137,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                     env.name
                 ))
             })?;
-            let template = config.env(&args.connect.env)?;
+            let template = config.env_for(&args.connect.env, slipway_config::DeployTarget::Ssh)?;
             let teardown = teardown(template, &args.teardown, &connection);
             let identity = access::identity(&config);
             let progress = out.progress();
@@ -219,7 +219,7 @@ fn template_plan<'c>(
     deploy::Connection,
 )> {
     instance::refuse_instance(subcommand, connect.instance.as_deref())?;
-    let env = config.env(&connect.env)?;
+    let env = config.env_for(&connect.env, slipway_config::DeployTarget::Ssh)?;
     let base = instance::template(env, subcommand)?;
     let hosts = access::hosts(env, &connect.hosts)?;
     Ok((env, base, hosts, access::connection(connect, env, out)?))
@@ -250,7 +250,10 @@ fn run_deploy(
     rollback: Option<Option<u64>>,
     out: &Output,
 ) -> anyhow::Result<Report> {
-    let (env, selected) = instance::select(config.env(&connect.env)?, connect.instance.as_deref())?;
+    let (env, selected) = instance::select(
+        config.env_for(&connect.env, slipway_config::DeployTarget::Ssh)?,
+        connect.instance.as_deref(),
+    )?;
     let env = &env;
     plan::check_remote_path(env)?;
     let hosts = access::hosts(env, &connect.hosts)?;

@@ -585,3 +585,22 @@ fn template_keys_are_checked_when_the_file_loads() {
         "`30000-20000` is not a port range; give `FIRST-LAST`, two ports from 1 to 65535 with FIRST <= LAST, e.g. `20000-20999`",
     );
 }
+
+#[test]
+fn an_env_of_another_target_names_the_tool_that_deploys_it() {
+    let toml = format!(
+        "{}\n[envs.dev]\ntarget = \"swarm\"\nimages = {{ APP_IMAGE = \"app\" }}\n\n[envs.dev.swarm]\ncompose_file = \"deploy/compose.yml\"\n",
+        config("")
+    );
+    let dir = project(&toml);
+    let image = format!("app={}", fake_ref(1));
+    let stderr = check_in(
+        dir.path(),
+        &["deploy", "--env", "dev", "--image", &image, "--dry-run"],
+        "",
+    );
+    assert_eq!(
+        stderr,
+        "error: env `dev` deploys to swarm: use swarm-deploy\n"
+    );
+}
