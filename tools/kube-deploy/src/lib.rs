@@ -99,6 +99,20 @@ fn source(
     })
 }
 
+/// Every `[images.*]` as (name, repository), in both spellings of the repository.
+fn known_images(config: &Config) -> Vec<(String, String)> {
+    config
+        .images
+        .values()
+        .flat_map(|image| {
+            [
+                (image.name.clone(), image.repository().to_string()),
+                (image.name.clone(), image.repository().familiar()),
+            ]
+        })
+        .collect()
+}
+
 /// Who deploys: the CI's actor, else the login name.
 fn deployer(env: &dyn Fn(&str) -> Option<String>) -> String {
     [
@@ -164,7 +178,14 @@ fn deploy(args: &DeployArgs, config: &Config, out: &Output) -> anyhow::Result<Re
             deploy::set_image_change(workloads, &images)?
         }
         (_, Some(source)) => {
-            let rendered = manifests::render(&kubectl, &PROCESS, &source, &images, &release)?;
+            let rendered = manifests::render(
+                &kubectl,
+                &PROCESS,
+                &source,
+                &images,
+                &release,
+                &known_images(config),
+            )?;
             report.commands.extend(rendered.commands);
             report.kustomization = Some(rendered.kustomization);
             report.manifest = Some(rendered.list.clone());
@@ -289,7 +310,7 @@ fn workloads(
                 revision: None,
                 deployer: String::new(),
             };
-            Ok(manifests::render(kubectl, &PROCESS, &source, &[], &release)?.workloads)
+            Ok(manifests::render(kubectl, &PROCESS, &source, &[], &release, &[])?.workloads)
         }
         (_, None) => anyhow::bail!("a manifests or kustomize env has its manifests"),
     }

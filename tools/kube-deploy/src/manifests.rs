@@ -35,7 +35,7 @@ pub(crate) enum Source {
 
 impl Source {
     /// The files of a `manifests` path: the file itself, or the directory's
-    /// manifest files (not its subdirectories), sorted.
+    /// manifest files (not its subdirectories, nor a `kustomization.yaml`), sorted.
     pub(crate) fn manifests(path: &Path) -> anyhow::Result<Source> {
         if path.is_file() {
             return Ok(Source::Files(vec![path.to_owned()]));
@@ -45,7 +45,10 @@ impl Source {
             .filter_map(Result::ok)
             .map(|entry| entry.path())
             .filter(|p| {
+                // A kustomization is not a manifest (`kustomize` applies one).
+                let is_kustomization = p.file_stem().is_some_and(|s| s == "kustomization");
                 p.is_file()
+                    && !is_kustomization
                     && p.extension()
                         .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
             })
@@ -104,12 +107,15 @@ pub(crate) fn kustomization(source: &Source, dir: &Path, images: &[Pinned]) -> S
 }
 
 /// Renders the env's manifests with `images` pinned and `release` annotated.
+/// `known` is every `[images.*]` (name, repository): a container running one
+/// of them by tag, not pinned by this deploy, is refused.
 pub(crate) fn render(
     kubectl: &Kubectl,
     runner: &dyn Runner,
     source: &Source,
     images: &[Pinned],
     release: &Release,
+    known: &[(String, String)],
 ) -> anyhow::Result<Rendered> {
     let dir = tempfile::Builder::new()
         .prefix("kube-deploy-")
@@ -164,7 +170,7 @@ pub(crate) fn render(
             annotated.reason()
         )));
     }
-    let (list, workloads) = finish(&annotated.stdout, images, release)?;
+    let (list, workloads) = finish(&annotated.stdout, images, release, known)?;
     Ok(Rendered {
         kustomization: text,
         list,
@@ -180,6 +186,7 @@ pub(crate) fn finish(
     json: &[u8],
     images: &[Pinned],
     release: &Release,
+    known: &[(String, String)],
 ) -> anyhow::Result<(String, Vec<String>)> {
     let mut items = Vec::new();
     for object in serde_json::Deserializer::from_slice(json).into_iter::<serde_json::Value>() {
@@ -208,6 +215,17 @@ pub(crate) fn finish(
                 if container == image.reference() {
                     found.insert(image.name.as_str(), true);
                 }
+            }
+            let repository = repository_of(&container);
+            let is_pinned = images.iter().any(|i| container == i.reference());
+            if let Some((unpinned, _)) = known.iter().find(|(_, r)| *r == repository)
+                && !is_pinned
+                && !release.images.is_empty()
+            {
+                return Err(UsageError::new(format!(
+                    "`{}/{name}` runs `{container}`, image `{unpinned}` by tag: this deploy does not pin it to a digest; give `--image {unpinned}=<registry/repo>@sha256:…` (or build it into `--images-from`)",
+                    kind.to_lowercase()
+                )));
             }
         }
         if WORKLOAD_KINDS.contains(&kind.as_str()) {
@@ -265,6 +283,16 @@ fn containers(object: &serde_json::Value) -> Vec<String> {
     images
 }
 
+/// The repository of an image reference as written in a manifest: without
+/// its `@digest` and `:tag` (a `:` before the last `/` is a registry's port).
+fn repository_of(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => &name[..colon],
+        _ => name,
+    }
+}
+
 /// `path` relative to `from` (both absolute): `../..` up to `/`, then down.
 fn relative(from: &Path, path: &Path) -> PathBuf {
     let from: Vec<Component<'_>> = from.components().collect();
@@ -288,6 +316,20 @@ fn yaml_string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repositories_drop_tag_and_digest_but_keep_the_port() {
+        assert_eq!(
+            repository_of("127.0.0.1:5000/demo/app:main"),
+            "127.0.0.1:5000/demo/app"
+        );
+        assert_eq!(
+            repository_of("127.0.0.1:5000/demo/app"),
+            "127.0.0.1:5000/demo/app"
+        );
+        assert_eq!(repository_of("r/app@sha256:aa"), "r/app");
+        assert_eq!(repository_of("nginx:1.27"), "nginx");
+    }
 
     #[test]
     fn relative_paths_climb_to_the_common_root() {
