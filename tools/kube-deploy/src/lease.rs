@@ -184,7 +184,8 @@ pub(crate) struct Held {
 }
 
 /// Takes the env's lease for `holder`, waiting up to `wait` while another
-/// deploy holds it. `say` tells people what happens (a takeover, a wait).
+/// deploy holds it. `say` tells people what happens (a takeover, a wait);
+/// `ran` gets each command run.
 pub(crate) fn acquire(
     kubectl: &Kubectl,
     runner: &'static dyn Runner,
@@ -192,13 +193,16 @@ pub(crate) fn acquire(
     holder: &str,
     wait: Duration,
     say: &dyn Fn(&str),
+    ran: &mut Vec<Vec<String>>,
 ) -> anyhow::Result<Held> {
     let name = name(env);
     let namespace = kubectl.namespace.clone();
     let deadline = slipway_core::duration::deadline(Instant::now(), wait);
     let mut said_waiting = false;
     loop {
-        let read = runner.run(&get_argv(kubectl, &name), b"")?;
+        let argv = get_argv(kubectl, &name);
+        let read = runner.run(&argv, b"")?;
+        ran.push(argv);
         if !read.is_success() {
             anyhow::bail!(
                 "cannot read the lease `{namespace}/{name}` ({})",
@@ -262,7 +266,9 @@ pub(crate) fn acquire(
             resource_version.as_deref(),
             transitions,
         );
-        let written = runner.run(&write_argv(kubectl, verb), lease.to_string().as_bytes())?;
+        let argv = write_argv(kubectl, verb);
+        let written = runner.run(&argv, lease.to_string().as_bytes())?;
+        ran.push(argv);
         if written.is_success() {
             let version = resource_version_of(&written.stdout)?;
             return Ok(start(
@@ -371,8 +377,8 @@ impl Held {
     }
 
     /// Stops renewing and gives the lease back (holder cleared); a failure
-    /// is a warning: the lease expires by itself.
-    pub(crate) fn release(mut self, runner: &dyn Runner) {
+    /// is a warning: the lease expires by itself. Returns the command run.
+    pub(crate) fn release(mut self, runner: &dyn Runner) -> Vec<String> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -392,10 +398,8 @@ impl Held {
             Some(&version),
             transitions,
         );
-        match runner.run(
-            &write_argv(&self.kubectl, "replace"),
-            lease.to_string().as_bytes(),
-        ) {
+        let argv = write_argv(&self.kubectl, "replace");
+        match runner.run(&argv, lease.to_string().as_bytes()) {
             Ok(ran) if ran.is_success() => {
                 tracing::debug!(lease = %self.shown(), holder = %self.holder, "released");
             }
@@ -406,6 +410,7 @@ impl Held {
                 tracing::warn!(lease = %self.shown(), %error, "cannot release the lease; it expires by itself within {LEASE_SECONDS}s")
             }
         }
+        argv
     }
 }
 

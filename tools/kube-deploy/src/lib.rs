@@ -237,6 +237,7 @@ fn deploy(args: &DeployArgs, config: &Config, out: &Output) -> anyhow::Result<Re
         &holder,
         env.lock_timeout,
         &say,
+        &mut report.commands,
     )?;
     report.lease = Some(held.shown());
     let ready = ready_check(env, out);
@@ -259,7 +260,7 @@ fn deploy(args: &DeployArgs, config: &Config, out: &Output) -> anyhow::Result<Re
     if held.is_lost() {
         out.warning("the env's lease could not be renewed during the deploy: another deploy may have run at the same time");
     }
-    held.release(&PROCESS);
+    report.commands.push(held.release(&PROCESS));
     result?;
     Ok(report)
 }
@@ -376,6 +377,7 @@ fn rollback(args: &RollbackArgs, config: &Config, out: &Output) -> anyhow::Resul
         &holder,
         env.lock_timeout,
         &say,
+        &mut steps.commands,
     )?;
     report.lease = Some(held.shown());
     let result = (|| -> anyhow::Result<()> {
@@ -414,7 +416,7 @@ fn rollback(args: &RollbackArgs, config: &Config, out: &Output) -> anyhow::Resul
         Ok(())
     })();
     report.commands = steps.commands;
-    held.release(&PROCESS);
+    report.commands.push(held.release(&PROCESS));
     result?;
     Ok(report)
 }
