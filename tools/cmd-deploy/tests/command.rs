@@ -1,0 +1,271 @@
+//! cmd-deploy with a real script on the runner: the environment it gets
+//! (images pinned by digest, the tag resolved through the test bed's
+//! registry), a failing script recorded and rolled back by re-running the
+//! previous release's images, `rollback`, the flock that a second deploy
+//! waits for and that a SIGKILLed deploy frees, and bad input.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use slipway_testbed::Registry;
+use slipway_testbed::cmd::{Cmd, Outcome};
+
+const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// A project whose env `prod` runs `run` with image `app` (variable
+/// `APP_IMAGE`) and `LOG_LEVEL=info`.
+fn project(run: &str, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let toml = format!(
+        r#"[project]
+name = "demo"
+
+[images.app]
+repository = "127.0.0.1:5000/app"
+
+[envs.prod]
+target = "command"
+images = {{ APP_IMAGE = "app" }}
+env = {{ LOG_LEVEL = "info" }}
+{extra}
+[envs.prod.command]
+run = '{run}'
+history = "history"
+"#
+    );
+    fs_err::write(dir.path().join("slipway.toml"), toml).expect("slipway.toml");
+    dir
+}
+
+fn cmd_deploy(dir: &Path, args: &[&str]) -> Cmd {
+    let mut cmd = Cmd::new(env!("CARGO_BIN_EXE_cmd-deploy"));
+    cmd.current_dir(dir).env("NO_COLOR", "1").args(args);
+    cmd
+}
+
+fn deploy(dir: &Path, reference: &str) -> Outcome {
+    let image = format!("app={reference}");
+    cmd_deploy(dir, &["deploy", "--env", "prod", "--image", &image]).run()
+}
+
+fn record(dir: &Path, id: u64) -> serde_json::Value {
+    let text = fs_err::read_to_string(dir.join(format!("history/{id}.json"))).expect("record");
+    serde_json::from_str(&text).expect("a record is JSON")
+}
+
+/// What `runs.log` holds: one line per run of the script.
+fn runs(dir: &Path) -> String {
+    fs_err::read_to_string(dir.join("runs.log")).unwrap_or_default()
+}
+
+/// Appends `<release> <image>` to runs.log; fails when `fail-<release>` exists.
+const LOGGING: &str =
+    r#"echo "$SLIPWAY_RELEASE $SLIPWAY_IMAGE_APP" >> runs.log; test ! -e "fail-$SLIPWAY_RELEASE""#;
+
+#[test]
+fn the_command_gets_the_images_pinned_by_digest_and_the_release_is_recorded() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let (digest, _) =
+        slipway_testbed::images::push_image(&host, "app", "sha-0123456", "amd64", None);
+    let dir = project(
+        "env | grep -E \"^(SLIPWAY_|APP_IMAGE|LOG_LEVEL)\" | sort > got.env",
+        "",
+    );
+    deploy(dir.path(), &format!("{host}/app:sha-0123456")).assert(
+        0,
+        "deployed command:prod release=1\n",
+        "",
+    );
+    let pinned = format!("{host}/app@{digest}");
+    assert_eq!(
+        fs_err::read_to_string(dir.path().join("got.env")).expect("the script ran"),
+        format!(
+            "APP_IMAGE={pinned}\nLOG_LEVEL=info\nSLIPWAY_ENV=prod\nSLIPWAY_IMAGE_APP={pinned}\nSLIPWAY_RELEASE=1\n"
+        )
+    );
+    let record = record(dir.path(), 1);
+    assert_eq!(record["result"], "deployed");
+    assert_eq!(record["images"]["APP_IMAGE"], pinned.as_str());
+    assert_eq!(
+        record["tags"]["APP_IMAGE"],
+        format!("{host}/app:sha-0123456").as_str()
+    );
+}
+
+#[test]
+fn a_failing_command_is_recorded_and_the_previous_images_run_again() {
+    let dir = project(LOGGING, "");
+    let first = format!("127.0.0.1:5000/app@{D1}");
+    let second = format!("127.0.0.1:5000/app@{D2}");
+    deploy(dir.path(), &first).success();
+    fs_err::write(dir.path().join("fail-2"), "").expect("marker");
+    deploy(dir.path(), &second).assert(
+        1,
+        "rolled_back command:prod release=2 rolled_back_to=1 error='the command failed (exit status 1)'\n",
+        "",
+    );
+    assert_eq!(
+        runs(dir.path()),
+        format!("1 {first}\n2 {second}\n1 {first}\n")
+    );
+    let failed = record(dir.path(), 2);
+    assert_eq!(failed["result"], "failed");
+    assert_eq!(failed["rolled_back_to"], 1);
+    assert_eq!(failed["detail"], "the command failed (exit status 1)");
+}
+
+#[test]
+fn no_rollback_leaves_a_failed_release_failed() {
+    let dir = project(LOGGING, "");
+    let first = format!("127.0.0.1:5000/app@{D1}");
+    let second = format!("127.0.0.1:5000/app@{D2}");
+    deploy(dir.path(), &first).success();
+    fs_err::write(dir.path().join("fail-2"), "").expect("marker");
+    let image = format!("app={second}");
+    cmd_deploy(
+        dir.path(),
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--image",
+            &image,
+            "--no-rollback",
+        ],
+    )
+    .run()
+    .assert(
+        1,
+        "failed command:prod release=2 error='the command failed (exit status 1)'\n",
+        "",
+    );
+    assert_eq!(runs(dir.path()), format!("1 {first}\n2 {second}\n"));
+}
+
+#[test]
+fn rollback_reruns_the_command_with_the_older_release_images() {
+    let dir = project(LOGGING, "");
+    let first = format!("127.0.0.1:5000/app@{D1}");
+    let second = format!("127.0.0.1:5000/app@{D2}");
+    deploy(dir.path(), &first).success();
+    deploy(dir.path(), &second).success();
+    cmd_deploy(dir.path(), &["rollback", "--env", "prod"])
+        .run()
+        .assert(0, "deployed command:prod release=3\n", "");
+    assert_eq!(
+        runs(dir.path()),
+        format!("1 {first}\n2 {second}\n3 {first}\n")
+    );
+    let third = record(dir.path(), 3);
+    assert_eq!(third["rolled_back_to"], 1);
+    assert_eq!(third["rollback_of"], 2);
+    let listed = cmd_deploy(
+        dir.path(),
+        &["releases", "--env", "prod", "--format", "json"],
+    )
+    .run();
+    listed.assert_code(0);
+    let ids: Vec<u64> = listed.json()["hosts"][0]["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .map(|r| r["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+}
+
+#[test]
+fn a_second_deploy_waits_for_the_lock_and_a_killed_deploy_frees_it() {
+    // The first deploy's command waits until the test lets it go.
+    let dir = project(
+        "touch started; while [ ! -e go ]; do sleep 0.05; done",
+        "lock_timeout = \"1s\"\n",
+    );
+    let image = format!("app=127.0.0.1:5000/app@{D1}");
+    let first = cmd_deploy(dir.path(), &["deploy", "--env", "prod", "--image", &image]).spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.path().join("started").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the first deploy's command never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = deploy(dir.path(), &format!("127.0.0.1:5000/app@{D2}"));
+    second.assert_code(3);
+    let stderr = second.stderr_str();
+    assert!(
+        stderr.contains("error: env `prod` is locked by another deploy (")
+            && stderr.contains("and stayed locked for `lock_timeout` (1s)"),
+        "{stderr}"
+    );
+    assert!(second.stdout.is_empty());
+
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &first.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    // The orphaned script ends too, so the killed binary's pipes close.
+    fs_err::write(dir.path().join("go"), "").expect("go");
+    let killed = first.wait();
+    assert_eq!(killed.code(), None, "SIGKILL ends the deploy");
+    // What a killed deploy leaves: its record says it did not finish.
+    assert_eq!(record(dir.path(), 1)["detail"], "the deploy did not finish");
+
+    deploy(dir.path(), &format!("127.0.0.1:5000/app@{D2}")).assert(
+        0,
+        "deployed command:prod release=2\n",
+        "",
+    );
+}
+
+#[test]
+fn dry_run_prints_the_command_and_its_environment_and_runs_nothing() {
+    let dir = project(LOGGING, "");
+    let image = format!("app=127.0.0.1:5000/app@{D1}");
+    let root = dir.path().canonicalize().expect("canonical");
+    cmd_deploy(
+        dir.path(),
+        &["deploy", "--env", "prod", "--image", &image, "--dry-run"],
+    )
+    .run()
+    .assert(
+        0,
+        &format!(
+            "dry run: nothing was deployed or recorded\ntarget: command:prod\ncommand env:\n  LOG_LEVEL=info\n  SLIPWAY_ENV=prod\n  SLIPWAY_RELEASE=0\n  APP_IMAGE=127.0.0.1:5000/app@{D1}\n  SLIPWAY_IMAGE_APP=127.0.0.1:5000/app@{D1}\nrun: cd {} && sh -c '{}'\n",
+            root.display(),
+            LOGGING.replace('\'', r"'\''")
+        ),
+        "",
+    );
+    assert_eq!(runs(dir.path()), "");
+    assert!(!dir.path().join("history").exists());
+}
+
+#[test]
+fn an_env_of_another_target_names_its_tool() {
+    let dir = project(LOGGING, "");
+    let toml = fs_err::read_to_string(dir.path().join("slipway.toml")).expect("toml");
+    fs_err::write(
+        dir.path().join("slipway.toml"),
+        format!("{toml}\n[envs.dev]\nhosts = [\"root@127.0.0.1:1\"]\nremote_path = \"/srv\"\ncommand = \"true\"\n"),
+    )
+    .expect("toml");
+    cmd_deploy(dir.path(), &["releases", "--env", "dev"])
+        .run()
+        .assert(2, "", "error: env `dev` deploys to ssh: use ssh-deploy\n");
+}
+
+#[test]
+fn a_latest_image_is_refused_before_anything_runs() {
+    let dir = project(LOGGING, "");
+    deploy(dir.path(), "127.0.0.1:5000/app:latest").assert(
+        2,
+        "",
+        "error: `--image app=127.0.0.1:5000/app:latest` is not immutable: give a digest (`repo@sha256:…`) or a tag such as `sha-<commit>`, never `latest`\n",
+    );
+    assert_eq!(runs(dir.path()), "");
+}
