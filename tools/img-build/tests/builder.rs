@@ -80,7 +80,7 @@ fn slipway_toml_names_a_builder_per_project_and_per_image() {
         "FROM scratch\nCOPY base.txt /\n",
     );
     let toml = repo.path().join("slipway.toml");
-    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = fs_err::read_to_string(&toml).unwrap();
     repo.write(
         "slipway.toml",
         text.replacen("[project]\n", "[project]\nbuilder = \"remote\"\n", 1),
@@ -149,7 +149,7 @@ fn a_builder_is_refused_where_it_cannot_work() {
         stderr.starts_with("error: invalid value '1st' for '--builder <NAME>': `1st` is not a buildx builder name: it starts with a letter and holds only letters, digits, `.`, `-` and `_` (as `docker buildx create --name` takes)\n"),
         "{stderr}"
     );
-    let text = std::fs::read_to_string(dir.join("slipway.toml")).unwrap();
+    let text = fs_err::read_to_string(dir.join("slipway.toml")).unwrap();
     repo.write(
         "slipway.toml",
         text.replacen("[images.base]\n", "[images.base]\nbuilder = \"a b\"\n", 1),
@@ -195,8 +195,8 @@ fn a_real_run_on_a_builder_runs_exactly_the_planned_command() {
     let repo = project(REGISTRY, THREE_IMAGES, "FROM scratch\nCOPY base.txt /\n");
     let shim_dir = tempfile::tempdir().unwrap();
     let shim = shim_dir.path().join("docker");
-    std::fs::write(&shim, SHIM).unwrap();
-    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fs_err::write(&shim, SHIM).unwrap();
+    fs_err::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
     let shim_shown = shim.display().to_string();
     let args = [
         "--only",
@@ -226,7 +226,7 @@ fn a_real_run_on_a_builder_runs_exactly_the_planned_command() {
     // Without a push, the reference is the main tag (the branch's, first).
     assert_eq!(base["reference"], format!("{REGISTRY}/demo/base:main"));
 
-    let recorded = std::fs::read_to_string(shim_dir.path().join("argv")).unwrap();
+    let recorded = fs_err::read_to_string(shim_dir.path().join("argv")).unwrap();
     let commands: Vec<Vec<&str>> = recorded
         .split_terminator("--\n")
         .map(|c| c.lines().collect())

@@ -7,28 +7,35 @@ use std::time::Duration;
 ///
 /// The env is a `target = "kubernetes"` env of slipway.toml with its
 /// `[envs.<name>.kubernetes]` table: `context`, `namespace`, and what is
-/// deployed — named `workloads` (`kubectl set image`), or `manifests` /
-/// `kustomize` rendered with every image pinned to its digest (kustomize's
-/// `images:`) and applied (`kubectl apply -f -`). Then `kubectl rollout
-/// status --timeout` for each workload, the env's `ready_url`, and `kubectl
-/// rollout undo` of every workload when a rollout or the readiness fails.
+/// deployed — named `workloads` (`kubectl annotate` + `kubectl set image`),
+/// or `manifests` / `kustomize` rendered offline by `kubectl kustomize`
+/// with every image pinned to its digest (kustomize's `images:`) and
+/// applied (`kubectl apply -f -`). Then `kubectl rollout status --timeout`
+/// for each workload and the env's `ready_url`; when a rollout or the
+/// readiness fails, `kubectl rollout undo` of each workload the deploy
+/// changed (unless --no-rollback).
 ///
-/// The lock is a `coordination.k8s.io/v1` Lease named `slipway-<env>` in the
-/// namespace, taken with optimistic concurrency (create, or replace at the
-/// resourceVersion read), renewed while the deploy runs and released at the
-/// end; a deploy that dies stops renewing it, and the next one takes it over
-/// once it expires. History is the cluster's own: `kubectl rollout history`,
-/// whose change-cause Slipway sets (release, digests, git sha, deployer).
+/// Images are the env's `images` (each `--image` or img-build's report,
+/// tags resolved to digests through the registry). The lock is a
+/// `coordination.k8s.io/v1` Lease `slipway-<env>` in the namespace, taken
+/// with optimistic concurrency (create, or replace at the resourceVersion
+/// read), renewed every 10 s while the deploy runs and released at the
+/// end: a killed deploy stops renewing it and the next one takes it over
+/// once it expires (30 s). The release records are the ConfigMap
+/// `slipway-<env>-releases`; each workload's `kubernetes.io/change-cause`
+/// names the release, so `kubectl rollout history` agrees with `releases`.
 ///
 /// Exit status:
-///   0  deployed (or the query answered)
+///   0  deployed (or the releases listed)
 ///   1  the deploy ran and failed: a rollout or the readiness failed (the
-///      workloads were rolled back unless --no-rollback)
-///   2  bad input: flags, slipway.toml, image references, manifests
-///   3  an operation failed: kubectl could not reach the cluster, a command
-///      was refused, or another deploy holds the env's lease past `lock_timeout`
+///      changed workloads were rolled back unless --no-rollback)
+///   2  bad input: flags, slipway.toml, image references, manifests, an env
+///      that is not `target = "kubernetes"`
+///   3  an operation failed: kubectl could not reach the cluster or was
+///      refused, the registry, or another deploy holds the env's lease past
+///      `lock_timeout`
 #[derive(Debug, clap::Parser)]
-#[command(name = "kube-deploy", version = slipway_build_info::VERSION, about)]
+#[command(name = "kube-deploy", version = slipway_build_info::VERSION, about, verbatim_doc_comment)]
 pub struct Cli {
     #[command(flatten)]
     pub global: slipway_core::cli::GlobalArgs,
@@ -42,9 +49,9 @@ pub struct Cli {
 pub enum Command {
     /// Deploy image digests to the env's workloads
     Deploy(DeployArgs),
-    /// Roll the env's workloads back to the previous revision (or `--to N`)
+    /// Redeploy the previous good release (or `--to N`): its images applied again
     Rollback(RollbackArgs),
-    /// List the revisions of each workload of the env, from `kubectl rollout history`
+    /// List the env's releases, from its records in the cluster
     Releases(ClusterArgs),
 }
 
@@ -74,7 +81,8 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
 
-    /// An image reference, `<image>=<registry/repo>@sha256:…` (repeatable); wins over `--images-from`
+    /// An image to deploy: `NAME=REGISTRY/REPO@sha256:…` or a tag such as `NAME=REGISTRY/REPO:sha-0123456`
+    /// (resolved to its digest; never `latest`); repeat per image; wins over --images-from
     #[arg(long = "image", value_name = "IMAGE=REF")]
     pub images: Vec<String>,
 
@@ -85,10 +93,6 @@ pub struct DeployArgs {
     /// How long each workload may take to roll out [default: the env's `rollout_timeout`, else 5m]
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub timeout: Option<Duration>,
-
-    /// The git commit deployed, recorded in the change-cause [default: img-build's revision, else the CI's sha]
-    #[arg(long, value_name = "SHA")]
-    pub revision: Option<String>,
 
     /// Leave a failed rollout or readiness as it is (no `kubectl rollout undo`)
     #[arg(long)]
@@ -105,18 +109,14 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
 
-    /// Roll back to revision N of the first workload (as `releases` lists it); the other
-    /// workloads go to their revision of the same Slipway release [default: the previous one]
+    /// The release to go back to, as `releases` numbers them [default: the deployed release
+    /// before the current one]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub to: Option<u64>,
 
     /// How long each workload may take to roll back [default: the env's `rollout_timeout`, else 5m]
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub timeout: Option<Duration>,
-
-    /// Print the kubectl commands that would run; touch no cluster
-    #[arg(long)]
-    pub dry_run: bool,
 }
 
 /// A duration flag, as every tool parses them (`30s`, `5m`).

@@ -134,11 +134,6 @@ impl Kubectl {
         args.push(REQUEST_TIMEOUT);
         self.cluster(&args)
     }
-
-    /// `rollout history WORKLOAD`.
-    pub(crate) fn rollout_history(&self, workload: &str) -> Vec<String> {
-        self.cluster(&["rollout", "history", workload, REQUEST_TIMEOUT])
-    }
 }
 
 #[cfg(test)]
@@ -171,10 +166,6 @@ mod tests {
         check(
             kubectl(None).rollout_undo("statefulset/db", Some(3)),
             "kubectl --namespace shop rollout undo statefulset/db --to-revision=3 --request-timeout=30s",
-        );
-        check(
-            kubectl(Some("prod")).rollout_history("deployment/web"),
-            "kubectl --context prod --namespace shop rollout history deployment/web --request-timeout=30s",
         );
     }
 

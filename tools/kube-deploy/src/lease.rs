@@ -371,11 +371,6 @@ impl Held {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    /// Whether a renewal failed (the lease may be another deploy's now).
-    pub(crate) fn is_lost(&self) -> bool {
-        self.is_lost.load(Ordering::SeqCst)
-    }
-
     /// Stops renewing and gives the lease back (holder cleared); a failure
     /// is a warning: the lease expires by itself. Returns the command run.
     pub(crate) fn release(mut self, runner: &dyn Runner) -> Vec<String> {
@@ -384,6 +379,9 @@ impl Held {
         }
         if let Some(renewer) = self.renewer.take() {
             let _ = renewer.join();
+        }
+        if self.is_lost.load(Ordering::SeqCst) {
+            tracing::warn!(lease = %self.shown(), "the lease could not be renewed during the deploy: another deploy may have run at the same time");
         }
         let (version, transitions) = self
             .resource_version

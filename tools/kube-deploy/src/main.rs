@@ -11,6 +11,11 @@ fn main() -> std::process::ExitCode {
     slipway_core::cli::finish(
         &out,
         result,
-        &[slipway_config::ERRORS, slipway_ready::ERRORS],
+        &[
+            slipway_config::ERRORS,
+            slipway_registry::ERRORS,
+            slipway_ready::ERRORS,
+            slipway_deploy::ERRORS,
+        ],
     )
 }

@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use slipway_core::cli::UsageError;
 
 use crate::kubectl::{Kubectl, Runner};
-use crate::release::{Pinned, Release};
+use crate::release::{Pinned, ReleaseFacts};
 
 /// The annotation every applied object carries: the release that applied it.
 pub(crate) const RELEASE_ANNOTATION: &str = "slipway.dev/release";
@@ -114,7 +114,7 @@ pub(crate) fn render(
     runner: &dyn Runner,
     source: &Source,
     images: &[Pinned],
-    release: &Release,
+    release: &ReleaseFacts,
     known: &[(String, String)],
 ) -> anyhow::Result<Rendered> {
     let dir = tempfile::Builder::new()
@@ -185,7 +185,7 @@ pub(crate) fn render(
 pub(crate) fn finish(
     json: &[u8],
     images: &[Pinned],
-    release: &Release,
+    release: &ReleaseFacts,
     known: &[(String, String)],
 ) -> anyhow::Result<(String, Vec<String>)> {
     let mut items = Vec::new();

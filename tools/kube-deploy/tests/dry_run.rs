@@ -3,9 +3,11 @@
 //! release), the exact kubectl command lines it would run, and bad input
 //! refused before any cluster is touched (exit 2).
 
+#![allow(clippy::unwrap_used, reason = "test helpers panic like tests")]
+
 mod common;
 
-use common::{APP_DIGEST, WORKER_DIGEST, commands, kube_deploy, kubectl, project};
+use common::{APP_DIGEST, WORKER_DIGEST, kube_deploy, kubectl, planned, project};
 
 const REVISION: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -23,7 +25,7 @@ fn dry_run(dir: &std::path::Path, env: &str) -> serde_json::Value {
     let outcome = kube_deploy(dir)
         .args(["deploy", "--env", env, "--dry-run", "--format", "json"])
         .args(images())
-        .args(["--revision", REVISION, "--kubectl"])
+        .arg("--kubectl")
         .arg(&kubectl)
         .env("GITHUB_ACTOR", "alice")
         .run();
@@ -47,11 +49,7 @@ fn a_kustomize_env_is_rendered_with_every_image_pinned_and_applied() {
     let dir = project();
     let report = dry_run(dir.path(), "prod");
     let kubectl = kubectl().display().to_string();
-    let release = report["release"]["id"]
-        .as_str()
-        .expect("a release id")
-        .to_owned();
-    let commands = commands(&report);
+    let commands = planned(&report);
     // The first names our temp kustomization dir (random, removed after).
     assert!(
         commands[0].starts_with(&format!("{kubectl} kustomize /")),
@@ -61,16 +59,19 @@ fn a_kustomize_env_is_rendered_with_every_image_pinned_and_applied() {
     assert_eq!(
         commands[1..],
         [
-            format!(
-                "{kubectl} annotate -f - --local -o json --overwrite slipway.dev/release={release}"
-            ),
+            // A dry run records nothing: its release is number 0.
+            format!("{kubectl} annotate -f - --local -o json --overwrite slipway.dev/release=0"),
             format!("{k} get lease slipway-prod -o json --ignore-not-found --request-timeout=30s"),
             format!("{k} create -f - -o json --request-timeout=30s"),
             format!(
-                "{k} get deployment/web -o jsonpath={{.metadata.generation}} --ignore-not-found --request-timeout=30s"
+                "{k} get configmap slipway-prod-releases -o json --ignore-not-found --request-timeout=30s"
+            ),
+            format!("{k} create -f - -o json --request-timeout=30s"),
+            format!(
+                "{k} get deployment/web -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
             ),
             format!(
-                "{k} get deployment/worker -o jsonpath={{.metadata.generation}} --ignore-not-found --request-timeout=30s"
+                "{k} get deployment/worker -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
             ),
             format!("{k} apply -f - --request-timeout=30s"),
             format!("{k} rollout status deployment/web --timeout=120s"),
@@ -117,20 +118,20 @@ fn a_kustomize_env_is_rendered_with_every_image_pinned_and_applied() {
     assert_eq!(
         annotations["kubernetes.io/change-cause"],
         format!(
-            "slipway {release}: app=127.0.0.1:5000/demo/app@{APP_DIGEST}, worker=127.0.0.1:5000/demo/worker@{WORKER_DIGEST}; git 0123456; by alice"
+            "slipway release 0: app=127.0.0.1:5000/demo/app@{APP_DIGEST}, worker=127.0.0.1:5000/demo/worker@{WORKER_DIGEST}; by alice"
         )
     );
-    assert_eq!(annotations["slipway.dev/revision"], REVISION);
+    assert_eq!(annotations["slipway.dev/release"], "0");
     assert_eq!(annotations["slipway.dev/deployer"], "alice");
     // Every object is marked with the release; only workloads get the rest.
     let service = item(&manifest, "Service", "web");
     assert_eq!(
         service["metadata"]["annotations"],
-        serde_json::json!({"slipway.dev/release": release})
+        serde_json::json!({"slipway.dev/release": "0"})
     );
     assert_eq!(
-        report["workloads"],
-        serde_json::json!([{"workload": "deployment/web"}, {"workload": "deployment/worker"}])
+        report["dry_run"]["hosts"],
+        serde_json::json!(["kubernetes:prod/shop"])
     );
 }
 
@@ -163,7 +164,7 @@ fn the_applied_list_is_what_kubectl_itself_renders_but_for_images_and_annotation
             continue;
         };
         let file = dir.path().join(format!("oracle-{index}.yaml"));
-        std::fs::write(&file, document).unwrap();
+        fs_err::write(&file, document).unwrap();
         let pinned = std::process::Command::new(&kubectl)
             .args(["set", "image", "-f"])
             .arg(&file)
@@ -223,7 +224,7 @@ fn a_manifests_env_applies_its_files_and_a_workloads_env_sets_images() {
     let dir = project();
     let report = dry_run(dir.path(), "files");
     let kubectl = kubectl().display().to_string();
-    let commands_run = commands(&report);
+    let commands_run = planned(&report);
     assert!(
         commands_run[0].starts_with(&format!(
             "{kubectl} kustomize --load-restrictor LoadRestrictionsNone /"
@@ -241,28 +242,34 @@ fn a_manifests_env_applies_its_files_and_a_workloads_env_sets_images() {
         !kustomization.contains("kustomization.yaml\""),
         "{kustomization}"
     );
-    assert_eq!(report["namespace"], "shop-files");
+    assert_eq!(
+        report["dry_run"]["hosts"],
+        serde_json::json!(["kubernetes:current/shop-files"])
+    );
 
     let report = dry_run(dir.path(), "dev");
-    let release = report["release"]["id"].as_str().unwrap().to_owned();
     let k = format!("{kubectl} --namespace shop-dev");
     let app = format!("127.0.0.1:5000/demo/app@{APP_DIGEST}");
     let worker = format!("127.0.0.1:5000/demo/worker@{WORKER_DIGEST}");
     let annotations = |workload: &str| {
         format!(
-            "{k} annotate {workload} --overwrite kubernetes.io/change-cause=slipway {release}: app={app}, worker={worker}; git 0123456; by alice slipway.dev/release={release} slipway.dev/images={{\"app\":\"{app}\",\"worker\":\"{worker}\"}} slipway.dev/deployer=alice slipway.dev/revision={REVISION} --request-timeout=30s"
+            "{k} annotate {workload} --overwrite 'kubernetes.io/change-cause=slipway release 0: app={app}, worker={worker}; by alice' slipway.dev/release=0 'slipway.dev/images={{\"app\":\"{app}\",\"worker\":\"{worker}\"}}' slipway.dev/deployer=alice --request-timeout=30s"
         )
     };
     assert_eq!(
-        commands(&report),
+        planned(&report),
         [
             format!("{k} get lease slipway-dev -o json --ignore-not-found --request-timeout=30s"),
             format!("{k} create -f - -o json --request-timeout=30s"),
             format!(
-                "{k} get deployment/web -o jsonpath={{.metadata.generation}} --ignore-not-found --request-timeout=30s"
+                "{k} get configmap slipway-dev-releases -o json --ignore-not-found --request-timeout=30s"
+            ),
+            format!("{k} create -f - -o json --request-timeout=30s"),
+            format!(
+                "{k} get deployment/web -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
             ),
             format!(
-                "{k} get deployment/worker -o jsonpath={{.metadata.generation}} --ignore-not-found --request-timeout=30s"
+                "{k} get deployment/worker -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
             ),
             annotations("deployment/web"),
             format!("{k} set image deployment/web web={app} --request-timeout=30s"),
@@ -302,10 +309,17 @@ fn img_build_s_report_gives_the_digests() {
         .run();
     outcome.assert_code(0);
     let report = outcome.json();
-    assert_eq!(report["release"]["revision"], REVISION);
-    assert_eq!(
-        report["release"]["images"]["worker"],
-        format!("127.0.0.1:5000/demo/worker@{WORKER_DIGEST}")
+    // img-build's revision goes into the change-cause (`git <short sha>`).
+    let manifest = report["manifest"].as_str().unwrap_or_default();
+    assert!(
+        report.get("manifest").is_none(),
+        "a workloads env applies no manifest: {manifest}"
+    );
+    assert!(
+        planned(&report).iter().any(|line| line.contains(&format!(
+            "worker=127.0.0.1:5000/demo/worker@{WORKER_DIGEST}; git 0123456; by unknown"
+        ))),
+        "{report:#}"
     );
 }
 
@@ -331,28 +345,23 @@ fn bad_input_is_refused_before_any_cluster_is_touched() {
     );
     check_refused(
         dir,
+        &["deploy", "--env", "prod", "--image", &app],
+        "env `prod` needs `--image worker=…` (for `WORKER_IMAGE`)",
+    );
+    check_refused(
+        dir,
         &[
             "deploy",
             "--env",
             "prod",
             "--image",
-            "app=127.0.0.1:5000/demo/app:1.2",
+            "app=127.0.0.1:5000/demo/app:latest",
         ],
-        "`app=127.0.0.1:5000/demo/app:1.2` names a tag, not a digest: kube-deploy deploys `repo@sha256:…` only, so that what the cluster runs is what was built (img-build's report, or `img-tag`, gives the digest)",
+        "`--image app=127.0.0.1:5000/demo/app:latest` is not immutable: give a digest (`repo@sha256:…`) or a tag such as `sha-<commit>`, never `latest`",
     );
     check_refused(
         dir,
-        &["deploy", "--env", "prod"],
-        "no image to deploy: give `--image <image>=<registry/repo>@sha256:…` or `--images-from FILE` (img-build's JSON report)",
-    );
-    check_refused(
-        dir,
-        &["deploy", "--env", "dev", "--image", &app],
-        "container `worker` of `deployment/worker` runs image `worker`, which is not given: add `--image worker=<registry/repo>@sha256:…` (or build it into `--images-from`)",
-    );
-    check_refused(
-        dir,
-        &["deploy", "--env", "files", "--image", &app],
+        &["deploy", "--env", "partial", "--image", &app],
         "`deployment/worker` runs `127.0.0.1:5000/demo/worker:main`, image `worker` by tag: this deploy does not pin it to a digest; give `--image worker=<registry/repo>@sha256:…` (or build it into `--images-from`)",
     );
     let cron = format!("cron=127.0.0.1:5000/demo/cron@{APP_DIGEST}");
@@ -360,7 +369,7 @@ fn bad_input_is_refused_before_any_cluster_is_touched() {
     check_refused(
         dir,
         &[
-            "deploy", "--env", "prod", "--image", &app, "--image", &worker, "--image", &cron,
+            "deploy", "--env", "extra", "--image", &app, "--image", &worker, "--image", &cron,
         ],
         "image `cron` is in no container of the env's manifests: no `image:` names its repository `127.0.0.1:5000/demo/cron`; deploy only the images the manifests use, or add it to them",
     );
@@ -385,7 +394,7 @@ fn an_unreachable_cluster_fails_at_the_lease_with_kubectl_s_reason() {
     // port 1 of loopback): the first cluster command, the lease, fails.
     let dir = project();
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
+    fs_err::write(
         &kubeconfig,
         "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\ncontexts: [{name: prod, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: not-a-secret}}]\ncurrent-context: prod\n",
     )

@@ -31,6 +31,7 @@ registry = "127.0.0.1:5000/demo"
 
 [envs.prod]
 target = "kubernetes"
+images = { APP_IMAGE = "app", WORKER_IMAGE = "worker" }
 lock_timeout = "5s"
 
 [envs.prod.kubernetes]
@@ -41,6 +42,7 @@ rollout_timeout = "2m"
 
 [envs.files]
 target = "kubernetes"
+images = { APP_IMAGE = "app", WORKER_IMAGE = "worker" }
 
 [envs.files.kubernetes]
 namespace = "shop-files"
@@ -48,6 +50,7 @@ manifests = "k8s/base"
 
 [envs.dev]
 target = "kubernetes"
+images = { APP_IMAGE = "app", WORKER_IMAGE = "worker" }
 
 [envs.dev.kubernetes]
 namespace = "shop-dev"
@@ -55,6 +58,20 @@ namespace = "shop-dev"
 [envs.dev.kubernetes.workloads]
 "deployment/web" = { web = "app" }
 "deployment/worker" = { worker = "worker", migrate = "app" }
+
+[envs.extra]
+target = "kubernetes"
+images = { APP_IMAGE = "app", WORKER_IMAGE = "worker", CRON_IMAGE = "cron" }
+
+[envs.extra.kubernetes]
+kustomize = "k8s/overlays/prod"
+
+[envs.partial]
+target = "kubernetes"
+images = { APP_IMAGE = "app" }
+
+[envs.partial.kubernetes]
+manifests = "k8s/base"
 
 [envs.hosts]
 hosts = ["deploy@127.0.0.1"]
@@ -113,8 +130,8 @@ pub(crate) fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let write = |path: &str, text: &str| {
         let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
     };
     write("slipway.toml", SLIPWAY_TOML);
     write("k8s/base/deployment.yaml", DEPLOYMENT);
@@ -141,6 +158,16 @@ pub(crate) fn kube_deploy(dir: &Path) -> Cmd {
 /// The real kubectl, for what runs offline.
 pub(crate) fn kubectl() -> PathBuf {
     slipway_testbed::require("kubectl", "kubectl (kubernetes-client)")
+}
+
+/// The command lines of a dry run, shell-quoted, one per line.
+pub(crate) fn planned(report: &serde_json::Value) -> Vec<String> {
+    report["dry_run"]["command_line"]
+        .as_str()
+        .expect("a dry run's command lines")
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The argvs of a report's `commands`, each joined by spaces.
