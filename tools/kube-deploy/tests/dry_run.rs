@@ -413,3 +413,42 @@ fn an_unreachable_cluster_fails_at_the_lease_with_kubectl_s_reason() {
         "error: cannot read the lease `shop/slipway-prod` (exit 1: The connection to the server 127.0.0.1:1 was refused - did you specify the right host or port?)\n"
     );
 }
+
+#[test]
+fn the_lobmob_example_renders_for_dev_and_prod() {
+    // examples/lobmob as the workflow deploys it: each overlay's namespace
+    // and replicas kept, the image pinned.
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lobmob");
+    let reference = format!("registry.example.com/lobmob/app@{APP_DIGEST}");
+    for (env, namespace, replicas) in [("dev", "lobmob-dev", 1), ("prod", "lobmob", 3)] {
+        let outcome = kube_deploy(&example)
+            .args([
+                "deploy",
+                "--env",
+                env,
+                "--dry-run",
+                "--format",
+                "json",
+                "--image",
+            ])
+            .arg(format!("app={reference}"))
+            .arg("--kubectl")
+            .arg(kubectl())
+            .run();
+        outcome.assert_code(0);
+        let report = outcome.json();
+        let manifest: serde_json::Value =
+            serde_json::from_str(report["manifest"].as_str().unwrap()).unwrap();
+        let deployment = item(&manifest, "Deployment", "lobmob");
+        assert_eq!(deployment["metadata"]["namespace"], namespace, "{env}");
+        assert_eq!(deployment["spec"]["replicas"], replicas, "{env}");
+        assert_eq!(
+            deployment["spec"]["template"]["spec"]["containers"][0]["image"], reference,
+            "{env}"
+        );
+        assert_eq!(
+            report["dry_run"]["hosts"],
+            serde_json::json!([format!("kubernetes:lobmob/{namespace}")])
+        );
+    }
+}
