@@ -490,6 +490,105 @@ mod tests {
         );
     }
 
+    /// A runner that answers each argv in turn, checking it.
+    struct Script(std::sync::Mutex<Vec<(String, crate::kubectl::Ran)>>);
+
+    impl Runner for Script {
+        fn run(&self, argv: &[String], _stdin: &[u8]) -> anyhow::Result<crate::kubectl::Ran> {
+            let (expected, ran) = self.0.lock().unwrap().remove(0);
+            assert_eq!(argv.join(" "), expected);
+            Ok(ran)
+        }
+    }
+
+    fn ran(code: i32, stdout: &str, stderr: &str) -> crate::kubectl::Ran {
+        crate::kubectl::Ran {
+            code: Some(code),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.to_owned(),
+        }
+    }
+
+    fn kubectl() -> Kubectl {
+        Kubectl {
+            program: "kubectl".into(),
+            context: None,
+            namespace: "shop".to_owned(),
+        }
+    }
+
+    const GET: &str = "kubectl --namespace shop get lease slipway-prod -o json --ignore-not-found --request-timeout=30s";
+    const REPLACE: &str = "kubectl --namespace shop replace -f - -o json --request-timeout=30s";
+
+    #[test]
+    fn an_expired_lease_is_taken_over_and_a_lost_race_read_again() {
+        let expired = lease("ci-7 (gone)", "2020-01-01T00:00:00.000000Z", 30).to_string();
+        let script: &'static Script = Box::leak(Box::new(Script(std::sync::Mutex::new(vec![
+            (GET.to_owned(), ran(0, &expired, "")),
+            // Another deploy replaced it first: the API says Conflict.
+            (
+                REPLACE.to_owned(),
+                ran(
+                    1,
+                    "",
+                    "Error from server (Conflict): the object has been modified",
+                ),
+            ),
+            (GET.to_owned(), ran(0, &expired, "")),
+            (
+                REPLACE.to_owned(),
+                ran(0, r#"{"metadata":{"resourceVersion":"43"}}"#, ""),
+            ),
+        ]))));
+        let said = std::sync::Mutex::new(Vec::new());
+        let mut commands = Vec::new();
+        let held = acquire(
+            &kubectl(),
+            script,
+            "prod",
+            "alice",
+            Duration::from_secs(5),
+            &|line| said.lock().unwrap().push(line.to_owned()),
+            &mut commands,
+        )
+        .expect("taken over");
+        assert_eq!(commands.len(), 4);
+        assert_eq!(
+            said.lock().unwrap()[0],
+            "taking over the lease `shop/slipway-prod` of `ci-7 (gone)`, which expired at 2020-01-01T00:00:30.000000Z (that deploy stopped without releasing it)"
+        );
+        script
+            .0
+            .lock()
+            .unwrap()
+            .push((REPLACE.to_owned(), ran(0, "{}", "")));
+        assert_eq!(held.release(script).join(" "), REPLACE);
+    }
+
+    #[test]
+    fn a_held_lease_is_waited_for_then_refused_naming_its_holder() {
+        let held = lease("bob (ci@runner, pid 7)", "2999-01-01T00:00:00.000000Z", 30).to_string();
+        let script: &'static Script = Box::leak(Box::new(Script(std::sync::Mutex::new(vec![(
+            GET.to_owned(),
+            ran(0, &held, ""),
+        )]))));
+        let error = acquire(
+            &kubectl(),
+            script,
+            "prod",
+            "alice",
+            Duration::ZERO,
+            &|_| {},
+            &mut Vec::new(),
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(
+            error.to_string(),
+            "env `prod` is being deployed by `bob (ci@runner, pid 7)`: it holds the lease `shop/slipway-prod` until 2999-01-01T00:00:30.000000Z (renewed while it runs); waited 0s"
+        );
+    }
+
     #[test]
     fn lease_names_are_dns_names() {
         assert_eq!(name("prod"), "slipway-prod");
