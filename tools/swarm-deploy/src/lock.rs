@@ -1,0 +1,238 @@
+//! The env's lock on the swarm: a docker config `slipway.<stack>.lock`,
+//! which the engine creates atomically (a second `config create` of the
+//! name fails), holding a lease: the holder and an expiry, renewed every
+//! [`RENEW`] by a heartbeat config while the deploy runs, removed when the
+//! deploy ends. A deploy killed before it could remove it leaves a lease
+//! that expires within [`TTL`]; the next deploy takes it over, saying so.
+//! A takeover removes the stale lock by its ID, so of two deploys taking
+//! over at once only one removes it and only one then creates its own.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use slipway_deploy::{Identity, LockGuard};
+
+use crate::docker::Docker;
+
+/// How long a lease lasts without renewal.
+pub(crate) const TTL: Duration = Duration::from_secs(15);
+/// How often the holder renews it.
+const RENEW: Duration = Duration::from_secs(5);
+
+const LOCK_LABEL: &str = "dev.slipway.lock";
+const HOLDER_LABEL: &str = "dev.slipway.holder";
+const EXPIRES_LABEL: &str = "dev.slipway.expires";
+const BEAT_LABEL: &str = "dev.slipway.beat";
+
+/// A held lock; dropping it stops the heartbeat and removes the lock.
+pub(crate) struct Lease {
+    docker: Docker,
+    id: String,
+    stop: Arc<AtomicBool>,
+    heartbeat: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LockGuard for Lease {}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.heartbeat.take() {
+            let _ = thread.join();
+        }
+        remove_beats(&self.docker, &self.id);
+        if let Err(error) = self.docker.run(&["config", "rm", &self.id], &[], None) {
+            tracing::warn!("cannot remove the lock: {error:#}; it expires by itself");
+        }
+    }
+}
+
+/// The lock's config name for `stack`.
+pub(crate) fn name(stack: &str) -> String {
+    format!("slipway.{stack}.lock")
+}
+
+/// Takes the lock of `stack` (env `env`), waiting at most `wait` for a
+/// live lease of another deploy.
+pub(crate) fn acquire(
+    docker: &Docker,
+    stack: &str,
+    env: &str,
+    who: &Identity,
+    wait: Duration,
+) -> anyhow::Result<Lease> {
+    let name = name(stack);
+    let holder = format!("{} pid {}", who.holder, std::process::id());
+    let deadline = Instant::now().checked_add(wait);
+    let mut waited = false;
+    loop {
+        let expires = slipway_deploy::now() + secs(TTL);
+        let ran = docker.try_run(
+            &[
+                "config",
+                "create",
+                "--label",
+                &format!("{LOCK_LABEL}={stack}"),
+                "--label",
+                &format!("{HOLDER_LABEL}={holder}"),
+                "--label",
+                &format!("{EXPIRES_LABEL}={expires}"),
+                &name,
+                "-",
+            ],
+            &[],
+            Some(holder.as_bytes()),
+        )?;
+        if ran.success {
+            let id = ran.stdout.trim().to_owned();
+            let stop = Arc::new(AtomicBool::new(false));
+            let heartbeat = {
+                let (docker, id, stop, name) =
+                    (docker.clone(), id.clone(), stop.clone(), name.clone());
+                std::thread::spawn(move || beat(&docker, &id, &name, &stop))
+            };
+            return Ok(Lease {
+                docker: docker.clone(),
+                id,
+                stop,
+                heartbeat: Some(heartbeat),
+            });
+        }
+        if !ran.stderr.contains("already exists") {
+            anyhow::bail!(
+                "cannot create the lock `{name}` on the swarm: {}",
+                ran.stderr.trim()
+            );
+        }
+        let inspect = docker.try_run(
+            &[
+                "config",
+                "inspect",
+                &name,
+                "--format",
+                &format!(
+                    "{{{{.ID}}}}\t{{{{index .Spec.Labels \"{HOLDER_LABEL}\"}}}}\t{{{{index .Spec.Labels \"{EXPIRES_LABEL}\"}}}}"
+                ),
+            ],
+            &[],
+            None,
+        )?;
+        if !inspect.success {
+            // Removed between our create and this look: try again.
+            continue;
+        }
+        let line = inspect.stdout.trim().to_owned();
+        let mut fields = line.split('\t');
+        let id = fields.next().unwrap_or_default().to_owned();
+        let other = fields.next().unwrap_or_default().to_owned();
+        let mut until: i64 = fields.next().and_then(|e| e.parse().ok()).unwrap_or(0);
+        until = until.max(latest_beat(docker, &id));
+        let now = slipway_deploy::now();
+        if until < now {
+            tracing::warn!(
+                "taking over the lock of env `{env}` from {other}: its lease expired at {} (a deploy that was killed or lost the manager)",
+                slipway_deploy::timestamp(until)
+            );
+            remove_beats(docker, &id);
+            // By ID: if another deploy took it over first, this fails and
+            // the loop sees the new holder.
+            let _ = docker.try_run(&["config", "rm", &id], &[], None);
+            continue;
+        }
+        if deadline.is_none_or(|d| Instant::now() >= d) {
+            anyhow::bail!(
+                "env `{env}` is locked by another deploy ({other}) whose lease runs until {} and stayed locked for `lock_timeout` ({}s); the lock is the docker config `{name}`, renewed every {}s while that deploy runs and taken over once it expires",
+                slipway_deploy::timestamp(until),
+                wait.as_secs(),
+                RENEW.as_secs()
+            );
+        }
+        if !waited {
+            tracing::warn!("env `{env}` is locked by {other}; waiting up to `lock_timeout`");
+            waited = true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The latest expiry among the heartbeats of lock `id`.
+fn latest_beat(docker: &Docker, id: &str) -> i64 {
+    let filter = format!("label={BEAT_LABEL}={id}");
+    let Ok(ids) = docker.run(&["config", "ls", "-q", "--filter", &filter], &[], None) else {
+        return 0;
+    };
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if ids.is_empty() {
+        return 0;
+    }
+    let mut args = vec!["config", "inspect"];
+    args.extend(ids);
+    let format = format!("{{{{index .Spec.Labels \"{EXPIRES_LABEL}\"}}}}");
+    args.extend(["--format", &format]);
+    docker
+        .run(&args, &[], None)
+        .map(|text| {
+            text.lines()
+                .filter_map(|l| l.trim().parse::<i64>().ok())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+fn remove_beats(docker: &Docker, id: &str) {
+    let filter = format!("label={BEAT_LABEL}={id}");
+    if let Ok(ids) = docker.run(&["config", "ls", "-q", "--filter", &filter], &[], None) {
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["config", "rm"];
+            args.extend(ids);
+            let _ = docker.try_run(&args, &[], None);
+        }
+    }
+}
+
+/// Renews the lease every [`RENEW`] until `stop`: a new heartbeat config
+/// with a later expiry, then the previous one removed.
+fn beat(docker: &Docker, id: &str, name: &str, stop: &AtomicBool) {
+    let mut previous: Option<String> = None;
+    let mut seq = 0u64;
+    let mut next = Instant::now() + RENEW;
+    while !stop.load(Ordering::SeqCst) {
+        if Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        next = Instant::now() + RENEW;
+        seq += 1;
+        let expires = slipway_deploy::now() + secs(TTL);
+        let beat_name = format!("{name}.beat.{}.{seq}", id.get(..12).unwrap_or(id));
+        let created = docker.run(
+            &[
+                "config",
+                "create",
+                "--label",
+                &format!("{BEAT_LABEL}={id}"),
+                "--label",
+                &format!("{EXPIRES_LABEL}={expires}"),
+                &beat_name,
+                "-",
+            ],
+            &[],
+            Some(b"beat"),
+        );
+        match created {
+            Ok(_) => {
+                if let Some(old) = previous.replace(beat_name) {
+                    let _ = docker.try_run(&["config", "rm", &old], &[], None);
+                }
+            }
+            Err(error) => tracing::warn!("cannot renew the lock's lease: {error:#}"),
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The swarm target: `docker stack deploy` of the env's compose file with
+//! the pinned digests in docker's environment, convergence watched through
+//! each service's `UpdateStatus` and replicas, release records kept as
+//! docker configs on the swarm.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use slipway_config::{Config, Env};
+use slipway_core::cli::UsageError;
+use slipway_core::output::Output;
+use slipway_deploy::{Identity, LockGuard, Release, Target};
+
+use crate::EnvArgs;
+use crate::docker::Docker;
+
+/// The label every release record of a stack carries.
+const RELEASE_LABEL: &str = "dev.slipway.release.stack";
+/// The label holding the record itself (JSON on one line).
+const RECORD_LABEL: &str = "dev.slipway.record";
+/// The label docker stack puts on the stack's services.
+const STACK_LABEL: &str = "com.docker.stack.namespace";
+
+/// One env's swarm stack.
+pub(crate) struct SwarmTarget {
+    docker: Docker,
+    env: Env,
+    stack: String,
+    compose: PathBuf,
+    prune: bool,
+    converge_timeout: Duration,
+}
+
+impl SwarmTarget {
+    pub(crate) fn new(
+        config: &Config,
+        env: &Env,
+        args: &EnvArgs,
+        _out: &Output,
+    ) -> anyhow::Result<SwarmTarget> {
+        let swarm = env
+            .swarm
+            .as_ref()
+            .context("a swarm env without its [swarm] table")?;
+        let compose = config.root.join(&swarm.compose_file);
+        let text = fs_err::read_to_string(&compose).map_err(|error| {
+            UsageError::caused_by(
+                format!(
+                    "cannot read the compose file `{}` of env `{}`",
+                    swarm.compose_file.display(),
+                    env.name
+                ),
+                error,
+            )
+        })?;
+        // Every image variable must reach a service, or that service would
+        // run whatever its compose line names instead of the pinned digest.
+        let unused: Vec<String> = env
+            .images
+            .keys()
+            .filter(|var| !text.contains(&format!("${{{var}")) && !uses_bare(&text, var))
+            .map(|var| format!("`${{{var}}}`"))
+            .collect();
+        if !unused.is_empty() {
+            return Err(UsageError::new(format!(
+                "the compose file `{}` of env `{}` does not use {}: its services would not run the pinned digests; write e.g. `image: ${{{}}}`",
+                swarm.compose_file.display(),
+                env.name,
+                unused.join(", "),
+                env.images.keys().next().map_or("APP_IMAGE", String::as_str)
+            )));
+        }
+        let host = args
+            .docker_host
+            .clone()
+            .or_else(|| swarm.docker_host.clone());
+        Ok(SwarmTarget {
+            docker: Docker {
+                client: args.docker.clone(),
+                host,
+            },
+            env: env.clone(),
+            stack: swarm.stack.clone(),
+            compose,
+            prune: swarm.prune,
+            converge_timeout: swarm.converge_timeout,
+        })
+    }
+
+    /// docker's environment for the stack: the env's `env` table and its
+    /// image variables.
+    fn variables(&self, release: &Release) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = self
+            .env
+            .env_vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        vars.extend(release.images.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars
+    }
+
+    fn deploy_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "stack".to_owned(),
+            "deploy".to_owned(),
+            "--compose-file".to_owned(),
+            self.compose.display().to_string(),
+            "--with-registry-auth".to_owned(),
+        ];
+        if self.prune {
+            args.push("--prune".to_owned());
+        }
+        args.push(self.stack.clone());
+        args
+    }
+
+    fn record_name(&self, id: u64) -> String {
+        format!("slipway.{}.release.{id}", self.stack)
+    }
+
+    /// Each service of the stack, by name.
+    fn services(&self) -> anyhow::Result<BTreeMap<String, Service>> {
+        let filter = format!("label={STACK_LABEL}={}", self.stack);
+        let listed = self.docker.run(
+            &[
+                "service",
+                "ls",
+                "--filter",
+                &filter,
+                "--format",
+                "{{.Name}}\t{{.Replicas}}",
+            ],
+            &[],
+            None,
+        )?;
+        let mut services = BTreeMap::new();
+        for line in listed.lines() {
+            let mut fields = line.split('\t');
+            let (Some(name), Some(replicas)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            // `1/2`, or `1/2 (max 1 per node)`.
+            let counts = replicas.split_whitespace().next().unwrap_or_default();
+            let (running, desired) = counts.split_once('/').unwrap_or(("0", "1"));
+            services.insert(
+                name.to_owned(),
+                Service {
+                    is_running: running == desired,
+                    replicas: counts.to_owned(),
+                    ..Service::default()
+                },
+            );
+        }
+        if services.is_empty() {
+            return Ok(services);
+        }
+        let mut args = vec!["service", "inspect"];
+        args.extend(services.keys().map(String::as_str));
+        args.extend([
+            "--format",
+            "{{.Spec.Name}}\t{{.Version.Index}}\t{{if .UpdateStatus}}{{.UpdateStatus.State}}\t{{if .UpdateStatus.StartedAt}}{{.UpdateStatus.StartedAt.UnixNano}}{{end}}\t{{.UpdateStatus.Message}}{{else}}-\t-\t-{{end}}",
+        ]);
+        let inspected = self.docker.run(&args, &[], None)?;
+        for line in inspected.lines() {
+            let fields: Vec<&str> = line.splitn(5, '\t').collect();
+            let [name, version, state, started, message] = fields[..] else {
+                continue;
+            };
+            if let Some(service) = services.get_mut(name) {
+                service.version = version.to_owned();
+                service.state = state.to_owned();
+                service.started = started.to_owned();
+                service.message = message.to_owned();
+            }
+        }
+        Ok(services)
+    }
+
+    /// Waits until every service has converged after a deploy that found
+    /// the services `before`: an update of its own that completed (or no
+    /// change), and its replicas running.
+    fn converge(&self, before: &BTreeMap<String, Service>) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.converge_timeout;
+        let mut quiet_polls = BTreeMap::<String, u32>::new();
+        loop {
+            let services = self.services()?;
+            let mut pending = Vec::new();
+            for (name, now) in &services {
+                let old = before.get(name);
+                let changed = old.is_none_or(|old| old.version != now.version);
+                let own_status = now.state != "-"
+                    && old.is_none_or(|old| old.started != now.started || old.state == "-");
+                if changed && own_status {
+                    match now.state.as_str() {
+                        "completed" => {}
+                        "rollback_completed" => {
+                            anyhow::bail!("swarm rolled service `{name}` back: {}", now.message)
+                        }
+                        "paused" | "rollback_paused" => anyhow::bail!(
+                            "the update of service `{name}` paused ({}): {}",
+                            now.state,
+                            now.message
+                        ),
+                        state => {
+                            pending.push(format!("{name} ({state}: {})", now.message));
+                            continue;
+                        }
+                    }
+                } else if changed && old.is_some() {
+                    // A changed spec whose update has not reported yet; a
+                    // change that restarts no task may never report, so
+                    // running replicas for a few polls count as converged.
+                    let polls = quiet_polls.entry(name.clone()).or_default();
+                    *polls += 1;
+                    if *polls < 4 {
+                        pending.push(format!("{name} (update not started)"));
+                        continue;
+                    }
+                }
+                if !now.is_running {
+                    pending.push(format!("{name} (replicas {})", now.replicas));
+                }
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                anyhow::bail!(
+                    "the stack `{}` did not converge within `converge_timeout` ({}s): {}",
+                    self.stack,
+                    self.converge_timeout.as_secs(),
+                    pending.join(", ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// What one service looks like now.
+#[derive(Debug, Clone, Default)]
+struct Service {
+    version: String,
+    /// `UpdateStatus.State`, `-` when the service never updated.
+    state: String,
+    started: String,
+    message: String,
+    replicas: String,
+    is_running: bool,
+}
+
+/// Whether `text` uses `$var` not followed by a name character.
+fn uses_bare(text: &str, var: &str) -> bool {
+    let needle = format!("${var}");
+    text.match_indices(&needle).any(|(at, _)| {
+        !text[at + needle.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+impl Target for SwarmTarget {
+    fn name(&self) -> String {
+        format!("swarm:{}", self.stack)
+    }
+
+    fn lock(&mut self, who: &Identity, wait: Duration) -> anyhow::Result<Box<dyn LockGuard>> {
+        Ok(Box::new(crate::lock::acquire(
+            &self.docker,
+            &self.stack,
+            &self.env.name,
+            who,
+            wait,
+        )?))
+    }
+
+    fn history(&self) -> anyhow::Result<Vec<Release>> {
+        let filter = format!("label={RELEASE_LABEL}={}", self.stack);
+        let ids = self
+            .docker
+            .run(&["config", "ls", "-q", "--filter", &filter], &[], None)?;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["config", "inspect"];
+        args.extend(ids);
+        let format = format!("{{{{index .Spec.Labels \"{RECORD_LABEL}\"}}}}");
+        args.extend(["--format", &format]);
+        let text = self.docker.run(&args, &[], None)?;
+        let mut releases = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let release: Release = serde_json::from_str(line).with_context(|| {
+                format!(
+                    "a release record of stack `{}` is not one swarm-deploy wrote",
+                    self.stack
+                )
+            })?;
+            releases.push(release);
+        }
+        releases.sort_by_key(|r| r.id);
+        Ok(releases)
+    }
+
+    fn record(&mut self, release: &Release, keep: u32) -> anyhow::Result<()> {
+        let name = self.record_name(release.id);
+        let json = serde_json::to_string(release).context("cannot encode the record")?;
+        // Configs are immutable: a record whose result changed replaces
+        // the one written before the deploy.
+        let _ = self.docker.try_run(&["config", "rm", &name], &[], None)?;
+        self.docker.run(
+            &[
+                "config",
+                "create",
+                "--label",
+                &format!("{RELEASE_LABEL}={}", self.stack),
+                "--label",
+                &format!("{RECORD_LABEL}={json}"),
+                &name,
+                "-",
+            ],
+            &[],
+            Some(json.as_bytes()),
+        )?;
+        let ids: Vec<u64> = self.history()?.iter().map(|r| r.id).collect();
+        let excess = ids
+            .len()
+            .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
+        for id in &ids[..excess] {
+            self.docker
+                .run(&["config", "rm", &self.record_name(*id)], &[], None)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, release: &Release) -> anyhow::Result<()> {
+        let before = self.services()?;
+        let args = self.deploy_args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.docker.run(&args, &self.variables(release), None)?;
+        self.converge(&before)
+    }
+
+    fn commands(&self, _release: &Release) -> Vec<String> {
+        let args = self.deploy_args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        vec![self.docker.display(&args)]
+    }
+
+    fn command_env(&self, release: &Release) -> Vec<(String, String)> {
+        self.variables(release)
+    }
+}
