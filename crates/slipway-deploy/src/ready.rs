@@ -53,7 +53,7 @@ pub fn wait(env: &Env, tool: &str) -> anyhow::Result<Gate> {
 
 fn humanize(duration: Duration) -> String {
     let ms = duration.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
