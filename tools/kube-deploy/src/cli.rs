@@ -117,6 +117,11 @@ pub struct RollbackArgs {
     /// How long each workload may take to roll back [default: the env's `rollout_timeout`, else 5m]
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub timeout: Option<Duration>,
+
+    /// Print the release it would go back to, the kubectl commands and the manifests; read the
+    /// records (the one cluster read), change and record nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// A duration flag, as every tool parses them (`30s`, `5m`).

@@ -80,6 +80,20 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 flow::deploy(&mut target, env, &pinned, &who, &options)?
             }
         }
+        Command::Rollback(args) if args.dry_run => {
+            // The records are read (the one cluster read); nothing is locked or changed.
+            let history = slipway_deploy::Target::history(&target)?;
+            let chosen = rollback_to(&history, args.to, env, &target)?;
+            let pinned = slipway_deploy::images::Pinned {
+                vars: chosen.images.clone(),
+                tags: chosen.tags.clone(),
+                revision: chosen.git_sha.clone(),
+            };
+            target.change(&dry_release(env, &pinned, &who))?;
+            let mut report = flow::dry_run(&target, env, &pinned, &who);
+            report.action = "rollback".to_owned();
+            report
+        }
         Command::Rollback(args) => flow::rollback(&mut target, env, args.to, &who, &options)?,
         Command::Releases(_) => flow::releases(&target, env)?,
     };
@@ -99,6 +113,42 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
         kustomization: rendered.as_ref().map(|r| r.kustomization.clone()),
         manifest: rendered.map(|r| r.list),
     })
+}
+
+/// The release `rollback` would redeploy, chosen as slipway-deploy's flow
+/// chooses it: release `to`, else the newest deployed release before the
+/// one that runs now.
+fn rollback_to<'a>(
+    history: &'a [slipway_deploy::Release],
+    to: Option<u64>,
+    env: &Env,
+    target: &dyn slipway_deploy::Target,
+) -> anyhow::Result<&'a slipway_deploy::Release> {
+    use slipway_deploy::ReleaseResult::Deployed;
+    let chosen = match to {
+        Some(id) => history.iter().find(|r| r.id == id),
+        None => {
+            let running = history.iter().rev().find(|r| r.result == Deployed);
+            let before = running.map_or(u64::MAX, |r| r.id);
+            history
+                .iter()
+                .rev()
+                .find(|r| r.result == Deployed && r.id < before)
+        }
+    };
+    match chosen {
+        Some(release) if release.result == Deployed => Ok(release),
+        Some(release) => Err(UsageError::new(format!(
+            "release {} of env `{}` failed; roll back only to a release that was deployed (`releases` lists them)",
+            release.id, env.name
+        ))),
+        None => Err(UsageError::new(format!(
+            "env `{}` has no release to roll back to on {}{} (`releases` lists them)",
+            env.name,
+            target.name(),
+            to.map(|id| format!(" numbered {id}")).unwrap_or_default()
+        ))),
+    }
 }
 
 /// The release a plan is checked with, and a dry run shows (number 0: nothing is recorded).

@@ -258,3 +258,51 @@ fn a_failed_rollout_undoes_what_changed_and_exits_1() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_rollback_dry_run_reads_the_records_and_changes_nothing() {
+    let project = project();
+    let cluster = Cluster::new();
+    cluster.deploy(project.path()).assert_code(0);
+    cluster.deploy(project.path()).assert_code(0);
+    let before = cluster.log().len();
+    let outcome = kube_deploy(project.path())
+        .args([
+            "rollback",
+            "--env",
+            "prod",
+            "--dry-run",
+            "--format",
+            "json",
+            "--kubectl",
+        ])
+        .arg(&cluster.shim)
+        .env("SHIM_DIR", cluster.dir.path())
+        .env("REAL_KUBECTL", kubectl())
+        .run();
+    outcome.assert_code(0);
+    let report = outcome.json();
+    assert_eq!(report["action"], "rollback");
+    assert!(
+        report["dry_run"]["command_line"]
+            .as_str()
+            .unwrap()
+            .contains("apply -f - --request-timeout=30s")
+    );
+    // Release 1's digests, rendered: what the rollback would apply.
+    let manifest = report["manifest"].as_str().unwrap();
+    assert!(manifest.contains(&format!("127.0.0.1:5000/demo/app@{APP_DIGEST}")));
+    // Only the records were read from the cluster; the rest is offline.
+    let log = cluster.log();
+    let cluster_commands: Vec<&String> = log[before..]
+        .iter()
+        .filter(|l| !l.starts_with("kustomize ") && !l.starts_with("annotate "))
+        .collect();
+    assert_eq!(
+        cluster_commands,
+        [
+            "--context prod --namespace shop get configmap slipway-prod-releases -o json --ignore-not-found --request-timeout=30s"
+        ]
+    );
+    assert_eq!(records(&cluster).len(), 2);
+}
