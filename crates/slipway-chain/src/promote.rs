@@ -90,10 +90,13 @@ pub fn promote(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
         .with_context(|| format!("`--rev {rev}` is not a commit of `{}`", repo.display()))?;
     let short: String = sha.chars().take(7).collect();
 
+    // Each env's own deploy tool (ssh-deploy, swarm-deploy, kube-deploy,
+    // cmd-deploy); each prints ssh-deploy's report shape.
+    let (from_tool, to_tool) = (from_env.target.tool(), to_env.target.tool());
     step(&format!(
-        "ssh-deploy releases: the images env `{from}` runs (its newest good release)"
+        "{from_tool} releases: the images env `{from}` runs (its newest good release)"
     ));
-    let running = runner::current_release(sh, &bin("ssh-deploy"), from, &args.connection)?;
+    let running = runner::current_release(sh, &bin(from_tool), from, &args.connection)?;
     if running.is_empty() {
         bail!(
             "env `{from}` has no good release to promote (no release recorded as `deployed` on its hosts): release it first with `slipway release --env {from} --all`"
@@ -122,8 +125,8 @@ pub fn promote(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
 
     let tags = env_tags(sh, &bin("img-tag"), &config, to, &sha)?;
     let img_tag = bin("img-tag");
-    let ssh_deploy = bin("ssh-deploy");
-    let mut flags = args.connection.ssh_flags();
+    let ssh_deploy = bin(to_tool);
+    let mut flags = args.connection.flags_for(&to_env);
     for row in &rows {
         flags.push("--image".to_owned());
         flags.push(format!("{}={}", row.image, row.reference));
@@ -135,11 +138,11 @@ pub fn promote(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
         ));
         apply_tags(sh, &img_tag, &rows, &tags, true)?;
         step(&format!(
-            "ssh-deploy deploy --env {to} --dry-run: the same digests, no build"
+            "{to_tool} deploy --env {to} --dry-run: the same digests, no build"
         ));
         cmd!(sh, "{ssh_deploy} deploy --env {to} {flags...} --dry-run")
             .run()
-            .context("step `ssh-deploy deploy --dry-run` failed")?;
+            .with_context(|| format!("step `{to_tool} deploy --dry-run` failed"))?;
         eprintln!("dry run: nothing was tagged or deployed");
         return Ok(Outcome {
             rows,
@@ -148,10 +151,10 @@ pub fn promote(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
     }
 
     step(&format!(
-        "ssh-deploy deploy --env {to}: the same digests, no build (readiness and rollback inside)"
+        "{to_tool} deploy --env {to}: the same digests, no build (readiness and rollback inside)"
     ));
     let (status, report): (_, ssh_deploy::Report) = runner::run_json(
-        "ssh-deploy deploy",
+        &format!("{to_tool} deploy"),
         cmd!(
             sh,
             "{ssh_deploy} deploy --env {to} {flags...} --format json"
@@ -166,7 +169,7 @@ pub fn promote(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
     if !status.success() || !failures.is_empty() || report.hosts.is_empty() {
         runner::print_summary(&outcome);
         bail!(
-            "step `ssh-deploy deploy --env {to}` failed ({status}): {}; the `{to}` tags were not moved",
+            "step `{to_tool} deploy --env {to}` failed ({status}): {}; the `{to}` tags were not moved",
             if failures.is_empty() {
                 "no host reported".to_owned()
             } else {

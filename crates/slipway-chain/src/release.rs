@@ -125,8 +125,11 @@ pub fn release(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
     // newest good release on the hosts.
     let kept_needed = env.images.values().any(|image| !built.contains_key(image));
     let current = if kept_needed {
-        step("ssh-deploy releases: the references of images not rebuilt");
-        current_release(sh, &bin("ssh-deploy"), &args.env, &args.connection)?
+        step(&format!(
+            "{} releases: the references of images not rebuilt",
+            env.target.tool()
+        ));
+        current_release(sh, &bin(env.target.tool()), &args.env, &args.connection)?
     } else {
         BTreeMap::new()
     };
@@ -194,17 +197,22 @@ pub fn release(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
         }
     }
 
-    step("ssh-deploy: deploy, wait for readiness (rolls back by itself when not ready)");
-    let ssh_deploy = bin("ssh-deploy");
+    // The env's deploy tool: ssh-deploy, swarm-deploy, kube-deploy or
+    // cmd-deploy; each prints ssh-deploy's report shape.
+    let tool = env.target.tool();
+    step(&format!(
+        "{tool}: deploy, wait for readiness (rolls back by itself when not ready)"
+    ));
+    let ssh_deploy = bin(tool);
     let env_name = &args.env;
-    let mut flags = args.connection.ssh_flags();
+    let mut flags = args.connection.flags_for(&env);
     for row in outcome.rows.iter().filter(|r| !r.rebuilt) {
         flags.push("--image".to_owned());
         flags.push(format!("{}={}", row.image, row.reference));
     }
     let (status, report): (_, ssh_deploy::Report) = match &build_json {
         Some(json) => run_json(
-            "ssh-deploy deploy",
+            &format!("{tool} deploy"),
             cmd!(
                 sh,
                 "{ssh_deploy} deploy --env {env_name} --images-from - {flags...} --format json"
@@ -212,7 +220,7 @@ pub fn release(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
             Some(json),
         )?,
         None => run_json(
-            "ssh-deploy deploy",
+            &format!("{tool} deploy"),
             cmd!(
                 sh,
                 "{ssh_deploy} deploy --env {env_name} {flags...} --format json"
@@ -226,7 +234,7 @@ pub fn release(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
         return Err(tool_failed(
             &status,
             format!(
-                "step `ssh-deploy deploy` failed ({}): {}",
+                "step `{tool} deploy` failed ({}): {}",
                 status,
                 failures.join("; ")
             ),

@@ -39,21 +39,23 @@ pub fn run(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<()> 
 pub fn rollback(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<Running> {
     let repo = sh.current_dir().join(&args.connection.repo);
     let config = Config::discover(&repo).context("`--repo`: cannot load slipway.toml")?;
-    config
+    let env_config = config
         .env(&args.env)
         .with_context(|| format!("`--env {}` is not an env of slipway.toml", args.env))?;
+    // The env's deploy tool; each prints ssh-deploy's report shape.
+    let tool = env_config.target.tool();
     step("find the tools");
-    let ssh_deploy = provide(sh)?.path("ssh-deploy");
+    let ssh_deploy = provide(sh)?.path(tool);
     let _dir = sh.push_dir(&repo);
     let env = &args.env;
-    let flags = &args.connection.ssh_flags();
+    let flags = &args.connection.flags_for(env_config);
     let to: Vec<String> = args
         .to
         .map(|n| vec!["--to".to_owned(), n.to_string()])
         .unwrap_or_default();
 
     step(&format!(
-        "ssh-deploy rollback --env {env}{}",
+        "{tool} rollback --env {env}{}",
         args.to.map(|n| format!(" --to {n}")).unwrap_or_default()
     ));
     let output = runner::json_output(
@@ -63,22 +65,23 @@ pub fn rollback(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result
         ),
         None,
     )?;
-    let report: ssh_deploy::Report = runner::parse_report(&output.stdout, "ssh-deploy rollback")?;
+    let report: ssh_deploy::Report =
+        runner::parse_report(&output.stdout, &format!("{tool} rollback"))?;
     let failures: Vec<String> = report
         .hosts
         .iter()
         .filter_map(runner::host_failure)
         .collect();
 
-    step("ssh-deploy releases: what each host runs now");
+    step(&format!("{tool} releases: what each host runs now"));
     let text = cmd!(
         sh,
         "{ssh_deploy} releases --env {env} {flags...} --format json"
     )
     .read()
-    .context("step `ssh-deploy releases` failed")?;
+    .with_context(|| format!("step `{tool} releases` failed"))?;
     let releases: ssh_deploy::Report =
-        runner::parse_report(text.as_bytes(), "ssh-deploy releases")?;
+        runner::parse_report(text.as_bytes(), &format!("{tool} releases"))?;
     let running: Running = releases
         .hosts
         .into_iter()
@@ -94,7 +97,7 @@ pub fn rollback(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result
     print_summary(&report, &running);
     if !output.status.success() || !failures.is_empty() || report.hosts.is_empty() {
         bail!(
-            "step `ssh-deploy rollback --env {env}` failed ({}): {}",
+            "step `{tool} rollback --env {env}` failed ({}): {}",
             output.status,
             if failures.is_empty() {
                 "no host reported".to_owned()

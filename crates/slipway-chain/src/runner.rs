@@ -28,6 +28,16 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The flags of `env`'s deploy tool: ssh-deploy's key and known_hosts
+    /// for an SSH env, none for the other targets (their tools reach their
+    /// targets without SSH keys of ours).
+    pub fn flags_for(&self, env: &slipway_config::Env) -> Vec<String> {
+        match env.target {
+            slipway_config::DeployTarget::Ssh => self.ssh_flags(),
+            _ => Vec::new(),
+        }
+    }
+
     /// ssh-deploy's flags for these keys and known_hosts.
     pub fn ssh_flags(&self) -> Vec<String> {
         let mut flags = Vec::new();
@@ -95,14 +105,23 @@ pub fn current_release(
     env_name: &str,
     connection: &Connection,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    let flags = connection.ssh_flags();
+    // Every deploy tool prints ssh-deploy's report shape; only ssh-deploy
+    // takes the SSH flags.
+    let tool = ssh_deploy
+        .file_name()
+        .map_or_else(|| "ssh-deploy".into(), |n| n.to_string_lossy().into_owned());
+    let flags = if tool == "ssh-deploy" {
+        connection.ssh_flags()
+    } else {
+        Vec::new()
+    };
     let text = cmd!(
         sh,
         "{ssh_deploy} releases --env {env_name} {flags...} --format json"
     )
     .read()
-    .context("step `ssh-deploy releases` failed")?;
-    let report: ssh_deploy::Report = parse_report(text.as_bytes(), "ssh-deploy releases")?;
+    .with_context(|| format!("step `{tool} releases` failed"))?;
+    let report: ssh_deploy::Report = parse_report(text.as_bytes(), &format!("{tool} releases"))?;
     let mut agreed: Option<BTreeMap<String, String>> = None;
     for host in report.hosts {
         let images = host

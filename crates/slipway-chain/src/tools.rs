@@ -1,4 +1,4 @@
-//! Where the chain finds the six tool binaries. The chain never builds
+//! Where the chain finds the tool binaries. The chain never builds
 //! them: `slipway` takes the ones next to its own executable (a release
 //! archive's `bin/`, the container image's `/usr/local/bin`), else the ones
 //! on `PATH`; `cargo xtask` builds them with cargo first and hands over its
@@ -19,6 +19,8 @@ pub const TOOLS: &[&str] = &[
     "image-stale-check",
     "ssh-deploy",
     "ready-wait",
+    "swarm-deploy",
+    "cmd-deploy",
 ];
 
 /// How a chain task gets the tools once its plan is checked (so a typo in
@@ -89,7 +91,7 @@ impl Tools {
                 |dir| format!("`{}`", dir.display()),
             );
             bail!(
-                "cannot find the tools {}: neither next to slipway in {beside} nor on PATH; install all six tools beside slipway (a release archive's `bin/` holds them) or on PATH",
+                "cannot find the tools {}: neither next to slipway in {beside} nor on PATH; install every tool beside slipway (a release archive's `bin/` holds them) or on PATH",
                 missing.join(", ")
             );
         }
@@ -146,19 +148,19 @@ mod tests {
 
     #[test]
     fn tools_beside_slipway_win_over_path_and_missing_ones_are_named() {
-        let beside = tool_dir("beside", &TOOLS[..5]);
+        let beside = tool_dir("beside", &TOOLS[..TOOLS.len() - 1]);
         let on_path = tool_dir("path", TOOLS);
         let exe = beside.join("slipway");
         let tools =
             Tools::beside_or_on_path(Some(&exe), Some(on_path.as_os_str())).expect("all found");
         assert_eq!(tools.path("img-build"), beside.join("img-build"));
-        assert_eq!(tools.path("ready-wait"), on_path.join("ready-wait"));
+        assert_eq!(tools.path("cmd-deploy"), on_path.join("cmd-deploy"));
         let error = Tools::beside_or_on_path(Some(&exe), Some(OsStr::new("/nonexistent")))
-            .expect_err("ready-wait is missing");
+            .expect_err("cmd-deploy is missing");
         assert_eq!(
             error.to_string(),
             format!(
-                "cannot find the tools `ready-wait`: neither next to slipway in `{}` nor on PATH; install all six tools beside slipway (a release archive's `bin/` holds them) or on PATH",
+                "cannot find the tools `cmd-deploy`: neither next to slipway in `{}` nor on PATH; install every tool beside slipway (a release archive's `bin/` holds them) or on PATH",
                 beside.display()
             )
         );

@@ -34,6 +34,8 @@ pub struct Dockerd {
     dir: Option<tempfile::TempDir>,
     /// The base image pushed to each registry, by registry host.
     base_images: Mutex<HashMap<String, String>>,
+    /// Whether [`Dockerd::swarm_init`] made this daemon a swarm manager.
+    is_swarm: Mutex<bool>,
 }
 
 impl Dockerd {
@@ -79,6 +81,7 @@ impl Dockerd {
             client,
             dir: Some(dir),
             base_images: Mutex::new(HashMap::new()),
+            is_swarm: Mutex::new(false),
         };
         let socket = dockerd.dir().join("d.sock");
         let mut version = dockerd.docker();
@@ -133,6 +136,35 @@ impl Dockerd {
             .env("DOCKER_BUILDKIT", "1")
             .env("DOCKER_CONFIG", self.dir().join("client"));
         command
+    }
+
+    /// Makes this daemon a one-node swarm manager (`docker swarm init
+    /// --advertise-addr 127.0.0.1` on a free loopback port), once; later
+    /// calls do nothing. Services on it need the `host` network (the
+    /// daemon has no bridge and no overlay ingress): in a compose file,
+    /// `networks: [hostnet]` with `hostnet: {external: true, name: host}`.
+    /// Dropping the daemon leaves the swarm and unmounts the `nsfs` mount
+    /// that leaving leaves under the exec root.
+    ///
+    /// Panics if `swarm init` fails, with its output and dockerd's log.
+    pub fn swarm_init(&self) {
+        let mut is_swarm = self
+            .is_swarm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *is_swarm {
+            return;
+        }
+        let port = crate::free_port();
+        let log_tail = || format!("last lines of dockerd's log:\n{}", self.log_tail());
+        crate::run(
+            self.docker()
+                .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
+                .arg("--listen-addr")
+                .arg(format!("127.0.0.1:{port}")),
+            &log_tail,
+        );
+        *is_swarm = true;
     }
 
     /// The path of the docker client [`Dockerd::docker`] runs (`/usr/bin/docker`).
@@ -229,6 +261,27 @@ impl Dockerd {
     /// Stops dockerd and everything it started, unmounts what it mounted
     /// under the temp dir, and removes the temp dir.
     fn shut_down(&mut self) {
+        let is_swarm = *self
+            .is_swarm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if is_swarm && self.child.is_some() && self.dir.is_some() {
+            // Leaving removes the stacks' services and tasks with the node;
+            // bounded, since a wedged daemon must not stall the drop.
+            let mut leave = self.docker();
+            leave
+                .args(["swarm", "leave", "--force"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if let Ok(mut leaving) = leave.spawn() {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while leaving.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = leaving.kill();
+                let _ = leaving.wait();
+            }
+        }
         let Some(dir) = self.dir.take() else {
             return;
         };

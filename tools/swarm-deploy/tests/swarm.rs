@@ -1,0 +1,337 @@
+//! swarm-deploy against a real one-node swarm (the test bed's dockerd
+//! after `docker swarm init`) and the test bed's registry: the tasks run
+//! the exact digests, an update whose healthcheck fails is rolled back to
+//! the old digests, and the lock refuses a second deploy and is taken over
+//! once a SIGKILLed deploy's lease expires. What runs is checked with the
+//! docker client itself (`docker service ps`, `docker config ls`), not
+//! with swarm-deploy.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use slipway_testbed::cmd::{Cmd, Outcome};
+use slipway_testbed::{Dockerd, Registry};
+
+/// A swarm, a registry, and two images pushed to it: `good` (has `/ok`,
+/// which the healthcheck tests, and `/www/ready`) and `bad` (no `/ok`).
+struct Bed {
+    dockerd: Dockerd,
+    registry: Registry,
+    good: String,
+    bad: String,
+}
+
+impl Bed {
+    fn start() -> Bed {
+        let registry = Registry::start();
+        let dockerd = Dockerd::start();
+        dockerd.swarm_init();
+        let base = dockerd.base_image(&registry);
+        let good = image(&dockerd, &registry, &base, "good", true);
+        let bad = image(&dockerd, &registry, &base, "bad", false);
+        Bed {
+            dockerd,
+            registry,
+            good,
+            bad,
+        }
+    }
+
+    /// The image each task of service `name` runs, for tasks that should run.
+    fn running_images(&self, service: &str) -> Vec<String> {
+        let output = self
+            .dockerd
+            .docker()
+            .args(["service", "ps", service, "--no-trunc"])
+            .args(["--filter", "desired-state=running"])
+            .args(["--format", "{{.Image}}"])
+            .output()
+            .expect("docker service ps runs");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn configs(&self) -> Vec<String> {
+        let output = self
+            .dockerd
+            .docker()
+            .args(["config", "ls", "--format", "{{.Name}}"])
+            .output()
+            .expect("docker config ls runs");
+        let mut names: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Builds `FROM base` plus `/www/ready` (and `/ok` when `healthy`), pushes
+/// it as `<registry>/app:<tag>`, returns `<registry>/app@<digest>`.
+fn image(dockerd: &Dockerd, registry: &Registry, base: &str, tag: &str, healthy: bool) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs_err::create_dir_all(dir.path().join("www")).expect("www");
+    fs_err::write(dir.path().join("www/ready"), "ready\n").expect("ready");
+    fs_err::write(dir.path().join("ok"), "ok\n").expect("ok");
+    let ok = if healthy { "COPY ok /ok\n" } else { "" };
+    fs_err::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {base}\nCOPY www /www\n{ok}"),
+    )
+    .expect("Dockerfile");
+    let reference = format!("{}/app:{tag}", registry.host());
+    let built = dockerd
+        .docker()
+        .args(["build", "--network=none", "-q", "-t", &reference])
+        .arg(dir.path())
+        .output()
+        .expect("docker build runs");
+    assert!(built.status.success(), "{built:?}");
+    let pushed = dockerd
+        .docker()
+        .args(["push", &reference])
+        .output()
+        .expect("docker push runs");
+    assert!(pushed.status.success(), "{pushed:?}");
+    let text = String::from_utf8_lossy(&pushed.stdout);
+    let digest = text
+        .split_whitespace()
+        .skip_while(|w| *w != "digest:")
+        .nth(1)
+        .expect("docker push prints the digest");
+    format!("{}/app@{digest}", registry.host())
+}
+
+/// A project deploying image `app` as stack `demo-dev` whose service
+/// serves `/www` on `port` (the ready URL) and is healthy when `/ok` exists.
+fn project(port: u16, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs_err::write(
+        dir.path().join("slipway.toml"),
+        format!(
+            r#"[project]
+name = "demo"
+
+[images.app]
+repository = "127.0.0.1:5000/app"
+
+[envs.dev]
+target = "swarm"
+images = {{ APP_IMAGE = "app" }}
+ready_url = "http://127.0.0.1:{port}/ready"
+ready_timeout = "10s"
+{extra}
+[envs.dev.swarm]
+compose_file = "deploy/stack.yml"
+converge_timeout = "90s"
+"#
+        ),
+    )
+    .expect("slipway.toml");
+    fs_err::create_dir_all(dir.path().join("deploy")).expect("deploy dir");
+    fs_err::write(
+        dir.path().join("deploy/stack.yml"),
+        format!(
+            r#"version: "3.8"
+services:
+  web:
+    image: ${{APP_IMAGE}}
+    command: ["httpd", "-f", "-p", "127.0.0.1:{port}", "-h", "/www"]
+    networks: [hostnet]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "cat", "/ok"]
+      interval: 1s
+      timeout: 1s
+      retries: 1
+    deploy:
+      replicas: 1
+      update_config:
+        failure_action: rollback
+        order: stop-first
+        monitor: 3s
+      rollback_config:
+        order: stop-first
+networks:
+  hostnet:
+    external: true
+    name: host
+"#
+        ),
+    )
+    .expect("stack.yml");
+    dir
+}
+
+fn swarm_deploy(bed: &Bed, dir: &Path, args: &[&str]) -> Cmd {
+    let mut cmd = Cmd::new(env!("CARGO_BIN_EXE_swarm-deploy"));
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("DOCKER_HOST", bed.dockerd.host())
+        .env("DOCKER", bed.dockerd.client_path())
+        .timeout(Duration::from_secs(240))
+        .args(args);
+    cmd
+}
+
+fn deploy(bed: &Bed, dir: &Path, reference: &str) -> Outcome {
+    let image = format!("app={reference}");
+    swarm_deploy(bed, dir, &["deploy", "--env", "dev", "--image", &image]).run()
+}
+
+#[test]
+fn the_stack_runs_the_exact_digests_and_a_failing_update_is_rolled_back() {
+    let bed = Bed::start();
+    let port = slipway_testbed::free_port();
+    let dir = project(port, "");
+
+    deploy(&bed, dir.path(), &bed.good).assert(
+        0,
+        "deployed swarm:demo-dev release=1 ready=true\n",
+        "",
+    );
+    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.as_str()]);
+
+    // The bad image's healthcheck fails: swarm rolls the service back and
+    // swarm-deploy reports it, the good digest running again.
+    deploy(&bed, dir.path(), &bed.bad).assert(
+        1,
+        "rolled_back swarm:demo-dev release=2 rolled_back_to=1 error='swarm rolled service `demo-dev_web` back: rollback completed'\n",
+        "",
+    );
+    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.as_str()]);
+
+    let listed = swarm_deploy(
+        &bed,
+        dir.path(),
+        &["releases", "--env", "dev", "--format", "json"],
+    )
+    .run();
+    listed.assert_code(0);
+    let releases = listed.json()["hosts"][0]["releases"].clone();
+    assert_eq!(releases[0]["result"], "deployed");
+    assert_eq!(releases[0]["images"]["APP_IMAGE"], bed.good.as_str());
+    assert_eq!(releases[1]["result"], "failed");
+    assert_eq!(releases[1]["images"]["APP_IMAGE"], bed.bad.as_str());
+    assert_eq!(releases[1]["rolled_back_to"], 1);
+    assert_eq!(
+        bed.configs(),
+        ["slipway.demo-dev.release.1", "slipway.demo-dev.release.2"],
+        "the records are on the swarm, and no lock is left"
+    );
+    drop(bed.registry);
+}
+
+#[test]
+fn the_lock_refuses_a_second_deploy_and_a_killed_deploys_lease_is_taken_over() {
+    let bed = Bed::start();
+    let port = slipway_testbed::free_port();
+    let dir = project(port, "lock_timeout = \"1s\"\n");
+    let image = format!("app={}", bed.good);
+    let first = swarm_deploy(
+        &bed,
+        dir.path(),
+        &["deploy", "--env", "dev", "--image", &image],
+    )
+    .spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !bed.configs().contains(&"slipway.demo-dev.lock".to_owned()) {
+        assert!(
+            Instant::now() < deadline,
+            "the first deploy never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = deploy(&bed, dir.path(), &bed.good);
+    second.assert_code(3);
+    let stderr = second.stderr_str();
+    assert!(
+        stderr.contains("error: env `dev` is locked by another deploy (")
+            && stderr.contains("and stayed locked for `lock_timeout` (1s); the lock is the docker config `slipway.demo-dev.lock`"),
+        "{stderr}"
+    );
+
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &first.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    assert_eq!(first.wait().code(), None);
+    assert!(bed.configs().contains(&"slipway.demo-dev.lock".to_owned()));
+
+    // Its lease expires within 15 s; a deploy that waits longer takes over.
+    let toml = fs_err::read_to_string(dir.path().join("slipway.toml")).expect("toml");
+    fs_err::write(
+        dir.path().join("slipway.toml"),
+        toml.replace("lock_timeout = \"1s\"", "lock_timeout = \"60s\""),
+    )
+    .expect("toml");
+    let third = deploy(&bed, dir.path(), &bed.good);
+    third.assert_code(0);
+    assert!(
+        third
+            .stdout_str()
+            .starts_with("deployed swarm:demo-dev release=2"),
+        "{}",
+        third.stdout_str()
+    );
+    assert!(
+        third
+            .stderr_str()
+            .contains("taking over the lock of env `dev` from "),
+        "{}",
+        third.stderr_str()
+    );
+    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.as_str()]);
+    assert!(
+        !bed.configs().iter().any(|c| c.contains(".lock")),
+        "{:?}",
+        bed.configs()
+    );
+}
+
+#[test]
+fn dry_run_prints_the_stack_deploy_and_touches_nothing() {
+    let dir = project(8080, "");
+    let image = "app=127.0.0.1:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let root = dir.path().canonicalize().expect("canonical");
+    Cmd::new(env!("CARGO_BIN_EXE_swarm-deploy"))
+        .current_dir(dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .args(["deploy", "--env", "dev", "--image", image, "--dry-run"])
+        .run()
+        .assert(
+            0,
+            &format!(
+                "dry run: nothing was deployed or recorded\ntarget: swarm:demo-dev\ncommand env:\n  APP_IMAGE=127.0.0.1:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111\nrun: docker stack deploy --compose-file {}/deploy/stack.yml --with-registry-auth demo-dev\nready: http://127.0.0.1:8080/ready\n",
+                root.display()
+            ),
+            "",
+        );
+}
+
+#[test]
+fn a_compose_file_that_does_not_use_the_image_variable_is_refused() {
+    let dir = project(8080, "");
+    let path = dir.path().join("deploy/stack.yml");
+    let text = fs_err::read_to_string(&path).expect("stack.yml");
+    fs_err::write(
+        &path,
+        text.replace("${APP_IMAGE}", "127.0.0.1:5000/app:latest"),
+    )
+    .expect("write");
+    let image = "app=127.0.0.1:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    Cmd::new(env!("CARGO_BIN_EXE_swarm-deploy"))
+        .current_dir(dir.path())
+        .args(["deploy", "--env", "dev", "--image", image])
+        .run()
+        .assert(
+            2,
+            "",
+            "error: the compose file `deploy/stack.yml` of env `dev` does not use `${APP_IMAGE}`: its services would not run the pinned digests; write e.g. `image: ${APP_IMAGE}`\n",
+        );
+}
