@@ -452,3 +452,42 @@ fn the_lobmob_example_renders_for_dev_and_prod() {
         );
     }
 }
+
+#[test]
+fn context_and_namespace_flags_win_over_slipway_toml() {
+    let dir = project();
+    let outcome = kube_deploy(dir.path())
+        .args(["deploy", "--env", "dev", "--dry-run", "--format", "json"])
+        .args(images())
+        .args([
+            "--context",
+            "staging-cluster",
+            "--namespace",
+            "shop-blue",
+            "--timeout",
+            "45s",
+        ])
+        .arg("--kubectl")
+        .arg(kubectl())
+        .run();
+    outcome.assert_code(0);
+    let report = outcome.json();
+    assert_eq!(
+        report["dry_run"]["hosts"],
+        serde_json::json!(["kubernetes:staging-cluster/shop-blue"])
+    );
+    let kubectl = kubectl().display().to_string();
+    let lines = planned(&report);
+    assert_eq!(
+        lines[0],
+        format!(
+            "{kubectl} --context staging-cluster --namespace shop-blue get lease slipway-dev -o json --ignore-not-found --request-timeout=30s"
+        )
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!(
+            "{kubectl} --context staging-cluster --namespace shop-blue rollout status deployment/worker --timeout=45s"
+        )
+    );
+}
