@@ -40,7 +40,7 @@ if [ -z "$base" ] && [ -n "${GITHUB_ACTION_REPOSITORY:-}" ]; then
   base="https://github.com/$GITHUB_ACTION_REPOSITORY/releases"
 fi
 base=${base%/}
-all_binaries="changed-paths img-build img-tag image-stale-check ssh-deploy ready-wait swarm-deploy cmd-deploy slipway"
+all_binaries="changed-paths img-build img-tag image-stale-check ssh-deploy ready-wait swarm-deploy kube-deploy cmd-deploy slipway"
 
 fail() {
   echo "slipway install: error: $2" >&2

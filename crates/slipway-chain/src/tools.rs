@@ -20,6 +20,7 @@ pub const TOOLS: &[&str] = &[
     "ssh-deploy",
     "ready-wait",
     "swarm-deploy",
+    "kube-deploy",
     "cmd-deploy",
 ];
 

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrorKind, Hint, Location};
 pub use values::{
-    BuildSecret, Host, PathPattern, Platform, SecretSource, ValueError, is_variable_name,
+    BuildSecret, Host, PathPattern, Platform, SecretSource, ValueError, check_builder_name,
+    is_variable_name,
 };
 
 use slipway_core::image_ref::Repository;
@@ -67,6 +68,9 @@ pub struct Project {
     pub default_branch: String,
     /// Source URL, written into the `org.opencontainers.image.source` label.
     pub source: Option<String>,
+    /// `builder`: the buildx builder every image is built on, unless an
+    /// image names its own (`docker buildx build --builder NAME`).
+    pub builder: Option<String>,
 }
 
 /// `[rebuild_all]`: paths whose change selects every image.
@@ -110,6 +114,9 @@ pub struct Image {
     /// `[rebuild_all]`, a dependency's change, the stale check); `false`
     /// means it is built and checked only when named.
     pub is_default: bool,
+    /// `builder`: the buildx builder this image is built on (its own key,
+    /// else `[project] builder`); `None` is the runner's own daemon.
+    pub builder: Option<String>,
     /// Where the image's table starts.
     pub at: Location,
 }
@@ -200,6 +207,8 @@ pub struct Env {
     pub swarm: Option<SwarmTarget>,
     /// `[envs.<name>.command]`, present exactly when `target = "command"`.
     pub command_target: Option<CommandTarget>,
+    /// `[envs.<name>.kubernetes]`, present exactly when `target = "kubernetes"`.
+    pub kubernetes: Option<KubernetesTarget>,
     /// Where the env's table starts.
     pub at: Location,
 }
@@ -269,6 +278,47 @@ pub struct SwarmTarget {
     /// `converge_timeout`: how long the services may take to converge;
     /// defaults to 5m.
     pub converge_timeout: Duration,
+}
+
+/// `[envs.<name>.kubernetes]`: workloads in a cluster, reached with kubectl.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesTarget {
+    /// `context`: the kubeconfig context (`kubectl --context`); without
+    /// it, kubectl's current context.
+    pub context: Option<String>,
+    /// `namespace`: where the workloads, and the deploy's Lease, live;
+    /// defaults to `default`.
+    pub namespace: String,
+    /// What is deployed: `workloads`, `manifests` or `kustomize`.
+    pub source: KubernetesSource,
+    /// `rollout_timeout`: how long each workload may take to roll out
+    /// (`kubectl rollout status --timeout`); defaults to 5m.
+    pub rollout_timeout: Duration,
+}
+
+/// What a kubernetes env deploys: exactly one of its three keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubernetesSource {
+    /// `workloads`: running workloads whose containers get new images
+    /// (`kubectl set image`).
+    Workloads(Vec<Workload>),
+    /// `manifests`: a manifest file or a directory of them, relative to
+    /// [`Config::root`], applied with the images substituted.
+    Manifests(PathBuf),
+    /// `kustomize`: a kustomization directory (an overlay), relative to
+    /// [`Config::root`], rendered with the images substituted and applied.
+    Kustomize(PathBuf),
+}
+
+/// One entry of `workloads`: `"deployment/web" = { web = "app" }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// `deployment`, `statefulset` or `daemonset`.
+    pub kind: String,
+    /// The workload's name.
+    pub name: String,
+    /// Container name -> image name (an `[images.*]` key).
+    pub containers: BTreeMap<String, String>,
 }
 
 /// `[envs.<name>.command]`: a command run on the runner with the images in

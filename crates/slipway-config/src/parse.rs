@@ -14,15 +14,15 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::error::{ConfigError, ConfigErrorKind, Hint, Location};
-use super::values::{BuildSecret, Host, PathPattern, Platform, is_variable_name};
+use super::values::{self, BuildSecret, Host, PathPattern, Platform, is_variable_name};
 use super::{
-    CommandTarget, Config, DeployTarget, Env, Image, Located, Project, RebuildAll, Stale,
-    SwarmTarget, Tags,
+    CommandTarget, Config, DeployTarget, Env, Image, KubernetesSource, KubernetesTarget, Located,
+    Project, RebuildAll, Stale, SwarmTarget, Tags, Workload,
 };
 use slipway_core::image_ref::Repository;
 
 const TOP_KEYS: &[&str] = &["project", "rebuild_all", "images", "tags", "stale", "envs"];
-const PROJECT_KEYS: &[&str] = &["name", "registry", "default_branch", "source"];
+const PROJECT_KEYS: &[&str] = &["name", "registry", "default_branch", "source", "builder"];
 const REBUILD_ALL_KEYS: &[&str] = &["paths"];
 const IMAGE_KEYS: &[&str] = &[
     "context",
@@ -39,6 +39,7 @@ const IMAGE_KEYS: &[&str] = &[
     "cache_to",
     "secrets",
     "default",
+    "builder",
 ];
 const TAGS_KEYS: &[&str] = &["rules", "flavor"];
 const STALE_KEYS: &[&str] = &["tag"];
@@ -436,6 +437,31 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 
     /// A table of strings, e.g. `build_args = { RUST_VERSION = "1.95" }`.
+    /// This table's own entries as strings (a table of strings whose keys are free).
+    fn string_map_of_self(&self, expected: &str) -> Result<Vec<StringEntry>, ConfigError> {
+        self.entries
+            .iter()
+            .map(|(k, v)| match v.get_ref() {
+                DeValue::String(text) => Ok((
+                    Located {
+                        value: k.get_ref().to_string(),
+                        at: self.source.at(k.span().start),
+                    },
+                    Located {
+                        value: text.to_string(),
+                        at: self.at(v),
+                    },
+                )),
+                other => Err(ConfigError::from(ConfigErrorKind::InvalidValue {
+                    at: self.at(v),
+                    table: self.name.clone(),
+                    key: k.get_ref().to_string(),
+                    reason: format!("expected {expected}, found {}", found(other)),
+                })),
+            })
+            .collect()
+    }
+
     fn string_map(&self, key: &str, expected: &str) -> Result<Vec<StringEntry>, ConfigError> {
         let Some(value) = self.get(key) else {
             return Ok(Vec::new());
@@ -538,6 +564,7 @@ fn project(table: Option<Table<'_, '_>>, root: &Path) -> Result<Project, ConfigE
             registry: None,
             default_branch: DEFAULT_BRANCH.to_owned(),
             source: None,
+            builder: None,
         });
     };
     let registry = match table.string("registry")? {
@@ -553,7 +580,19 @@ fn project(table: Option<Table<'_, '_>>, root: &Path) -> Result<Project, ConfigE
             .non_empty_string("default_branch")?
             .map_or_else(|| DEFAULT_BRANCH.to_owned(), |b| b.value),
         source: table.non_empty_string("source")?.map(|s| s.value),
+        builder: builder(&table)?,
     })
+}
+
+/// `builder`: a buildx builder's name (`docker buildx create --name`).
+fn builder(table: &Table<'_, '_>) -> Result<Option<String>, ConfigError> {
+    let Some(text) = table.string("builder")? else {
+        return Ok(None);
+    };
+    match values::check_builder_name(&text.value) {
+        Ok(()) => Ok(Some(text.value)),
+        Err(reason) => Err(table.invalid("builder", text.at, reason)),
+    }
 }
 
 /// `project.registry`, a repository prefix.
@@ -795,6 +834,7 @@ fn image<'a, 'i>(
             is_default: table
                 .boolean("default", "`true` or `false`")?
                 .unwrap_or(true),
+            builder: builder(&table)?.or_else(|| project.builder.clone()),
             at: table.at.clone(),
         },
         depends_on,
@@ -951,7 +991,15 @@ fn env<'a, 'i>(
                 DeployTarget::Command => Some(command_target(&table)?),
                 _ => None,
             };
-            return target_env(&table, name, image_names, other, swarm, command);
+            let kubernetes = match other {
+                DeployTarget::Kubernetes => {
+                    Some(kubernetes_target(&table, root, name, image_names)?)
+                }
+                _ => None,
+            };
+            let mut env = target_env(&table, name, image_names, other, swarm, command)?;
+            env.kubernetes = kubernetes;
+            return Ok(env);
         }
     };
 
@@ -1080,6 +1128,7 @@ fn env<'a, 'i>(
         target,
         swarm,
         command_target,
+        kubernetes: None,
         at: table.at.clone(),
     })
 }
@@ -1314,6 +1363,7 @@ fn target_env(
         target,
         swarm,
         command_target,
+        kubernetes: None,
         at: table.at.clone(),
     })
 }
@@ -1423,6 +1473,186 @@ fn swarm_target(
             .unwrap_or(false),
         converge_timeout: table.duration("converge_timeout", DEFAULT_CONVERGE_TIMEOUT)?,
     })
+}
+
+const KUBERNETES_KEYS: &[&str] = &[
+    "context",
+    "namespace",
+    "workloads",
+    "manifests",
+    "kustomize",
+    "rollout_timeout",
+];
+const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// The workload kinds `kubectl rollout` manages.
+const WORKLOAD_KINDS: &[&str] = &["deployment", "statefulset", "daemonset"];
+
+/// `[envs.<name>.kubernetes]`.
+fn kubernetes_target(
+    env: &Table<'_, '_>,
+    root: &Path,
+    name: &str,
+    image_names: &[&str],
+) -> Result<KubernetesTarget, ConfigError> {
+    let example =
+        r#"[envs.prod.kubernetes] with `namespace = "shop"` and `kustomize = "k8s/overlays/prod"`"#;
+    let Some(table) = env.table("kubernetes", Some(KUBERNETES_KEYS), example)? else {
+        return Err(ConfigError::from(ConfigErrorKind::MissingKey {
+            at: env.at.clone(),
+            table: env.name.clone(),
+            key: "kubernetes".to_owned(),
+            what: format!(
+                "a kubernetes env needs its table, e.g. `[envs.{name}.kubernetes]` with `kustomize = \"k8s/overlays/{name}\"`"
+            ),
+        }));
+    };
+    let context = table.non_empty_string("context")?.map(|v| v.value);
+    let namespace = match table.non_empty_string("namespace")? {
+        Some(text) if !is_dns_label(&text.value) => {
+            return Err(table.invalid(
+                "namespace",
+                text.at,
+                format!(
+                    "`{}` is not a namespace name: 1 to 63 lowercase letters, digits and `-`, starting and ending with a letter or digit",
+                    text.value
+                ),
+            ));
+        }
+        Some(text) => text.value,
+        None => "default".to_owned(),
+    };
+    let mut workloads = Vec::new();
+    if let Some(list) = table.table(
+        "workloads",
+        None,
+        r#"{ "deployment/web" = { web = "app" } }"#,
+    )? {
+        for (key, value) in &list.entries {
+            let workload: &str = key.get_ref();
+            let at = list.source.at(key.span().start);
+            let (kind, workload_name) = workload.split_once('/').unwrap_or(("", workload));
+            if !WORKLOAD_KINDS.contains(&kind) || !is_dns_subdomain(workload_name) {
+                return Err(table.invalid(
+                    "workloads",
+                    at,
+                    format!(
+                        "`{workload}` is not a workload: write `deployment/NAME`, `statefulset/NAME` or `daemonset/NAME` (what `kubectl rollout` manages), NAME in lowercase letters, digits, `-` and `.`"
+                    ),
+                ));
+            }
+            let containers = list.as_table(workload, value, None, r#"{ web = "app" }"#)?;
+            let mut images = BTreeMap::new();
+            for (container, image) in containers
+                .string_map_of_self(r#"a table of container = image name, like { web = "app" }"#)?
+            {
+                if !is_dns_label(&container.value) {
+                    return Err(table.invalid(
+                        "workloads",
+                        container.at,
+                        format!(
+                            "`{}` is not a container name: lowercase letters, digits and `-`",
+                            container.value
+                        ),
+                    ));
+                }
+                if !image_names.contains(&image.value.as_str()) {
+                    return Err(table.invalid(
+                        "workloads",
+                        image.at,
+                        format!(
+                            "container `{}` of `{workload}` gets image `{}`, which is not an [images.*] table; images are {}",
+                            container.value,
+                            image.value,
+                            image_names
+                                .iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+                images.insert(container.value, image.value);
+            }
+            if images.is_empty() {
+                return Err(table.invalid(
+                    "workloads",
+                    at,
+                    format!("`{workload}` names no container: write e.g. `\"{workload}\" = {{ web = \"app\" }}` (container = image)"),
+                ));
+            }
+            workloads.push(Workload {
+                kind: kind.to_owned(),
+                name: workload_name.to_owned(),
+                containers: images,
+            });
+        }
+    }
+    let path_of = |key: &str| -> Result<Option<PathBuf>, ConfigError> {
+        let Some(text) = table.non_empty_string(key)? else {
+            return Ok(None);
+        };
+        let resolved = root.join(&text.value);
+        let is_there = if key == "kustomize" {
+            ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+                .iter()
+                .any(|f| resolved.join(f).is_file())
+        } else {
+            resolved.is_dir() || resolved.is_file()
+        };
+        if !is_there {
+            let what = if key == "kustomize" {
+                "a directory holding a kustomization.yaml"
+            } else {
+                "a manifest file or a directory of them"
+            };
+            return Err(table.invalid(
+                key,
+                text.at,
+                format!(
+                    "`{}` is not {what} (looked at `{}`); name it relative to slipway.toml",
+                    text.value,
+                    resolved.display()
+                ),
+            ));
+        }
+        Ok(Some(PathBuf::from(text.value)))
+    };
+    let manifests = path_of("manifests")?;
+    let kustomize = path_of("kustomize")?;
+    let source = match (workloads.is_empty(), manifests, kustomize) {
+        (false, None, None) => KubernetesSource::Workloads(workloads),
+        (true, Some(dir), None) => KubernetesSource::Manifests(dir),
+        (true, None, Some(dir)) => KubernetesSource::Kustomize(dir),
+        _ => {
+            return Err(ConfigError::from(ConfigErrorKind::MissingKey {
+                at: table.at.clone(),
+                table: table.name.clone(),
+                key: "workloads".to_owned(),
+                what: "say what is deployed with exactly one of `workloads` (`kubectl set image` on running workloads), `manifests` (a directory of manifests applied) or `kustomize` (an overlay applied)".to_owned(),
+            }));
+        }
+    };
+    Ok(KubernetesTarget {
+        context,
+        namespace,
+        source,
+        rollout_timeout: table.duration("rollout_timeout", DEFAULT_ROLLOUT_TIMEOUT)?,
+    })
+}
+
+/// A DNS-1123 label: what a namespace or container name is.
+fn is_dns_label(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// A DNS-1123 subdomain: what a workload's name is.
+fn is_dns_subdomain(name: &str) -> bool {
+    (1..=253).contains(&name.len()) && name.split('.').all(is_dns_label)
 }
 
 /// A docker stack (and service) name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 63.

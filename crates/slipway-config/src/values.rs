@@ -275,6 +275,21 @@ pub struct PathPattern {
     pub negated: bool,
 }
 
+/// Checks a buildx builder name as buildx's store does (`^[a-zA-Z][a-zA-Z0-9._-]*$`),
+/// so a bad name fails here, naming the key or flag, not in the middle of a build.
+pub fn check_builder_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let is_valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if is_valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a buildx builder name: it starts with a letter and holds only letters, digits, `.`, `-` and `_` (as `docker buildx create --name` takes)"
+        ))
+    }
+}
+
 /// Whether `name` is a shell/environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
 pub fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -287,6 +302,16 @@ pub fn is_variable_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builder_names_follow_buildx() {
+        for name in ["remote", "k8s-builder", "b.1_x"] {
+            assert_eq!(check_builder_name(name), Ok(()), "{name}");
+        }
+        for name in ["", "-x", "1builder", "a b", "a/b"] {
+            assert!(check_builder_name(name).is_err(), "{name}");
+        }
+    }
 
     #[track_caller]
     fn check<T: FromStr<Err = ValueError> + fmt::Display>(

@@ -20,7 +20,7 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     (
         "key with no near match",
         "[project]\nregistry = \"127.0.0.1:5000/demo\"\n\n[images.app]\ncontext = \".\"\npaths = [\"app/**\"]\ncolour = \"blue\"\n",
-        "unknown key `colour` in [images.app] at slipway.toml:7:1 — valid keys: `context`, `dockerfile`, `target`, `repository`, `build_args`, `labels`, `platforms`, `paths`, `depends_on`, `depends_on_arg`, `cache_from`, `cache_to`, `secrets`, `default`",
+        "unknown key `colour` in [images.app] at slipway.toml:7:1 — valid keys: `context`, `dockerfile`, `target`, `repository`, `build_args`, `labels`, `platforms`, `paths`, `depends_on`, `depends_on_arg`, `cache_from`, `cache_to`, `secrets`, `default`, `builder`",
     ),
     (
         "misspelt table",
@@ -241,6 +241,31 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "missing compose file",
         "[envs.dev]\ntarget = \"swarm\"\n\n[envs.dev.swarm]\ncompose_file = \"deploy/stack.yml\"\n",
         "`compose_file` in [envs.dev.swarm] at slipway.toml:5:16: `deploy/stack.yml` is not a file (looked at `deploy/stack.yml`); name the compose file relative to slipway.toml",
+    ),
+    (
+        "kubernetes env without its table",
+        "[envs.prod]\ntarget = \"kubernetes\"\n",
+        "missing key `kubernetes` in [envs.prod] at slipway.toml:1:1: a kubernetes env needs its table, e.g. `[envs.prod.kubernetes]` with `kustomize = \"k8s/overlays/prod\"`",
+    ),
+    (
+        "kubernetes env deploying nothing",
+        "[envs.prod]\ntarget = \"kubernetes\"\n\n[envs.prod.kubernetes]\nnamespace = \"shop\"\n",
+        "missing key `workloads` in [envs.prod.kubernetes] at slipway.toml:4:1: say what is deployed with exactly one of `workloads` (`kubectl set image` on running workloads), `manifests` (a directory of manifests applied) or `kustomize` (an overlay applied)",
+    ),
+    (
+        "kubernetes workload of an unknown kind",
+        "[images.app]\nrepository = \"127.0.0.1:5000/demo/app\"\n\n[envs.prod]\ntarget = \"kubernetes\"\n\n[envs.prod.kubernetes.workloads]\n\"pod/web\" = { web = \"app\" }\n",
+        "`workloads` in [envs.prod.kubernetes] at slipway.toml:8:1: `pod/web` is not a workload: write `deployment/NAME`, `statefulset/NAME` or `daemonset/NAME` (what `kubectl rollout` manages), NAME in lowercase letters, digits, `-` and `.`",
+    ),
+    (
+        "kubernetes container of an unknown image",
+        "[images.app]\nrepository = \"127.0.0.1:5000/demo/app\"\n\n[envs.prod]\ntarget = \"kubernetes\"\n\n[envs.prod.kubernetes.workloads]\n\"deployment/web\" = { web = \"ap\" }\n",
+        "`workloads` in [envs.prod.kubernetes] at slipway.toml:8:28: container `web` of `deployment/web` gets image `ap`, which is not an [images.*] table; images are `app`",
+    ),
+    (
+        "kubernetes namespace that is no DNS label",
+        "[envs.prod]\ntarget = \"kubernetes\"\n\n[envs.prod.kubernetes]\nnamespace = \"Shop\"\nkustomize = \".\"\n",
+        "`namespace` in [envs.prod.kubernetes] at slipway.toml:5:13: `Shop` is not a namespace name: 1 to 63 lowercase letters, digits and `-`, starting and ending with a letter or digit",
     ),
 ];
 

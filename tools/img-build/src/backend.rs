@@ -92,11 +92,30 @@ pub(crate) fn backend(plan: &Plan) -> Box<dyn Backend> {
 
 /// Picks the backend: the one asked for, or under `auto` the first that
 /// answers (buildx, then docker with BuildKit, then buildah); says why.
+/// `builder` says where a buildx builder was asked for (`--builder remote`):
+/// only buildx can hand a build to one, so `auto` takes buildx without
+/// probing, and the other backends refuse.
 pub(crate) fn choose(
     choice: BackendChoice,
     docker: &Path,
     buildah: &Path,
+    builder: Option<&str>,
 ) -> anyhow::Result<(BackendKind, String)> {
+    if let Some(builder) = builder {
+        return match choice {
+            BackendChoice::Auto => Ok((
+                BackendKind::Buildx,
+                format!("{builder} is a buildx builder"),
+            )),
+            BackendChoice::Buildx => Ok((BackendKind::Buildx, "--backend buildx".to_owned())),
+            BackendChoice::Buildkit => Err(UsageError::new(format!(
+                "{builder} names a buildx builder, which the buildkit backend (`docker build` with DOCKER_BUILDKIT=1, on the daemon at $DOCKER_HOST) cannot use: choose `--backend buildx` or `auto`, or leave the builder out"
+            ))),
+            BackendChoice::Buildah => Err(UsageError::new(format!(
+                "{builder} names a buildx builder, but buildah builds on this machine, without BuildKit, and cannot hand a build to a builder: choose `--backend buildx` or `auto`, or leave the builder out"
+            ))),
+        };
+    }
     match choice {
         BackendChoice::Buildx => return Ok((BackendKind::Buildx, "--backend buildx".to_owned())),
         BackendChoice::Buildkit => {
@@ -188,6 +207,14 @@ pub(crate) fn validate(plan: &Plan) -> anyhow::Result<()> {
         let multi = target.platforms.len() > 1;
         match plan.backend {
             BackendKind::Buildx => {
+                if let Some(builder) = &target.builder
+                    && !plan.push
+                    && !plan.load
+                {
+                    return Err(UsageError::new(format!(
+                        "image `{name}` is built on buildx builder `{builder}`, which keeps what it builds in its own cache, not in an image store on this machine: add `--push` to push it to its registry, or `--load` to load it into the local docker"
+                    )));
+                }
                 if multi && plan.load {
                     return Err(UsageError::new(format!(
                         "image `{name}` is built for {} platforms, which `--load` cannot keep in the local image store: use `--push`",
@@ -340,6 +367,9 @@ impl Backend for Buildx {
             "buildx".to_owned(),
             "build".to_owned(),
         ];
+        if let Some(builder) = &spec.target.builder {
+            args.extend(["--builder".to_owned(), builder.clone()]);
+        }
         common_args(spec, &mut args);
         for value in &spec.target.cache_from {
             args.extend(["--cache-from".to_owned(), value.clone()]);

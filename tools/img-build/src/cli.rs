@@ -29,6 +29,17 @@ pub struct Cli {
     #[arg(long, value_enum, env = "SLIPWAY_BACKEND", default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
 
+    /// Build on this buildx builder (`docker buildx build --builder NAME`): a remote BuildKit, a Kubernetes builder [default: slipway.toml's `builder`, else the runner's own daemon]
+    ///
+    /// Wins over `builder` in slipway.toml for every image. A builder needs
+    /// the buildx backend (`auto` picks it without probing; `buildkit` and
+    /// `buildah` refuse it), and, since a remote builder has no image store
+    /// on this machine, `--push` or `--load`. Create one first, e.g. `docker
+    /// buildx create --name remote --driver remote tcp://buildkitd:1234` or
+    /// `docker buildx create --name k8s --driver kubernetes`.
+    #[arg(long, env = "SLIPWAY_BUILDER", value_name = "NAME", value_parser = builder_name)]
+    pub builder: Option<String>,
+
     /// The docker client to run (buildx and buildkit backends)
     #[arg(long, env = "DOCKER", value_name = "PATH", default_value = "docker")]
     pub docker: PathBuf,
@@ -126,6 +137,11 @@ pub struct Cli {
 
     #[command(flatten)]
     pub registry: slipway_registry::RegistryArgs,
+}
+
+/// `--builder`: a buildx builder name, checked as buildx checks it.
+fn builder_name(value: &str) -> Result<String, String> {
+    slipway_config::check_builder_name(value).map(|()| value.to_owned())
 }
 
 /// The builders `img-build` can drive.

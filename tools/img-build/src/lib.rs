@@ -41,8 +41,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let config = Config::locate(cli.global.config.as_deref(), &cwd)?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let chosen = backend::choose(cli.backend, &cli.docker, &cli.buildah)?;
-    let mut plan = plan::plan(&cli, &config, &env, &cwd, chosen)?;
+    let mut plan = plan::plan(&cli, &config, &env, &cwd)?;
     let builder = backend::backend(&plan);
     let progress = out.progress();
     progress.println(&format!(

@@ -75,6 +75,9 @@ pub(crate) struct Target {
     /// Each secret's id and source: a variable checked to be set, or a file
     /// checked to exist, resolved against the config's root.
     pub(crate) secret_sources: Vec<(String, SecretSource)>,
+    /// The buildx builder it is built on (`--builder`, else slipway.toml's
+    /// `builder`); `None` is the client's current builder.
+    pub(crate) builder: Option<String>,
 }
 
 pub(crate) use slipway_contract::img_build::DependencyArg;
@@ -86,18 +89,32 @@ impl Plan {
     }
 }
 
-/// Builds and checks the plan. `env` is the process environment; `backend`
-/// is the chosen backend and why.
+/// Builds and checks the plan, choosing the backend for the selected
+/// images (a buildx builder needs buildx). `env` is the process environment.
 pub(crate) fn plan(
     cli: &Cli,
     config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
     cwd: &Path,
-    backend: (BackendKind, String),
 ) -> anyhow::Result<Plan> {
     let names = selected(cli, config, cwd)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let order = config.build_order(&refs)?;
+    let builder_reason = match &cli.builder {
+        Some(builder) => Some(format!("`--builder {builder}`")),
+        None => order.iter().find_map(|name| {
+            let builder = config.image(name).ok()?.builder.as_ref()?;
+            Some(format!(
+                "`builder = \"{builder}\"` of image `{name}` in slipway.toml"
+            ))
+        }),
+    };
+    let backend = crate::backend::choose(
+        cli.backend,
+        &cli.docker,
+        &cli.buildah,
+        builder_reason.as_deref(),
+    )?;
 
     let (rules, flavor) =
         slipway_tags::rules_and_flavor(&cli.tags, &cli.flavors, Some(&config.tags))
@@ -314,6 +331,7 @@ pub(crate) fn plan(
             ),
             secrets: image.secrets.iter().map(ToString::to_string).collect(),
             secret_sources,
+            builder: cli.builder.clone().or_else(|| image.builder.clone()),
         });
     }
 

@@ -1,0 +1,308 @@
+//! A whole deploy by the real binary, whose `--kubectl` is a shim: no API
+//! server can run here, so the shim records each command line and answers
+//! as a cluster would (the Lease written, workloads' generations, rollout
+//! status), handing what runs offline (`kustomize`, `annotate --local`) to
+//! the real kubectl. What is checked is what kube-deploy asks, in order.
+
+#![allow(clippy::unwrap_used, reason = "test helpers panic like tests")]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use common::{APP_DIGEST, WORKER_DIGEST, commands, kube_deploy, kubectl, project};
+
+const SHIM: &str = r#"#!/bin/sh
+# Flags before the verb say where: drop them (the log keeps the whole line).
+echo "$*" >> "$SHIM_DIR/log"
+while [ "${1#--}" != "$1" ]; do shift 2; done
+case "$1 $2" in
+"kustomize "*|"annotate "*) exec "$REAL_KUBECTL" "$@" ;;
+"get lease") ;;
+"get configmap") if [ -e "$SHIM_DIR/records.json" ]; then cat "$SHIM_DIR/records.json"; fi ;;
+"create -f"|"replace -f")
+    body=$(cat)
+    case "$body" in
+    *'"kind":"ConfigMap"'*)
+        n=$(ls "$SHIM_DIR" | grep -c '^records-')
+        printf '%s\n' "$body" > "$SHIM_DIR/records-$n.json"
+        printf '%s\n' "$body" | sed -e 's/,"resourceVersion":"[0-9]*"//' \
+            -e "s/\"metadata\":{/\"metadata\":{\"resourceVersion\":\"$((n + 500))\",/" > "$SHIM_DIR/records.json"
+        cat "$SHIM_DIR/records.json" ;;
+    *)
+        n=$(ls "$SHIM_DIR" | grep -c '^lease-')
+        printf '%s\n' "$body" > "$SHIM_DIR/lease-$n.json"
+        echo "{\"metadata\":{\"resourceVersion\":\"$((n + 100))\"}}" ;;
+    esac ;;
+"get "*) if [ -e "$SHIM_DIR/applied" ]; then echo 2; else echo 1; fi ;;
+"apply -f") cat > "$SHIM_DIR/applied"; echo "deployment.apps/web configured" ;;
+"rollout status")
+    if [ -e "$SHIM_DIR/fail-${3#*/}" ] && [ ! -e "$SHIM_DIR/undone" ]; then
+        echo "error: $3 exceeded its progress deadline" >&2; exit 1
+    fi
+    echo "$3 successfully rolled out" ;;
+"rollout undo") touch "$SHIM_DIR/undone"; echo "$3 rolled back" ;;
+*) echo "shim: unexpected kubectl $*" >&2; exit 1 ;;
+esac
+"#;
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    shim: std::path::PathBuf,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let shim = dir.path().join("kubectl");
+        fs_err::write(&shim, SHIM).unwrap();
+        fs_err::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Cluster { dir, shim }
+    }
+
+    fn log(&self) -> Vec<String> {
+        fs_err::read_to_string(self.dir.path().join("log"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn lease(&self, n: usize) -> serde_json::Value {
+        let text = fs_err::read_to_string(self.dir.path().join(format!("lease-{n}.json")))
+            .unwrap_or_else(|e| panic!("lease-{n}.json: {e}"));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn deploy(&self, project: &std::path::Path) -> slipway_testbed::cmd::Outcome {
+        kube_deploy(project)
+            .args(["deploy", "--env", "prod", "--format", "json", "--image"])
+            .arg(format!("app=127.0.0.1:5000/demo/app@{APP_DIGEST}"))
+            .arg("--image")
+            .arg(format!("worker=127.0.0.1:5000/demo/worker@{WORKER_DIGEST}"))
+            .arg("--kubectl")
+            .arg(&self.shim)
+            .env("SHIM_DIR", self.dir.path())
+            .env("REAL_KUBECTL", kubectl())
+            .env("GITHUB_ACTOR", "alice")
+            .run()
+    }
+}
+
+fn records(cluster: &Cluster) -> Vec<serde_json::Value> {
+    let map: serde_json::Value = serde_json::from_str(
+        &fs_err::read_to_string(cluster.dir.path().join("records.json")).unwrap(),
+    )
+    .unwrap();
+    serde_json::from_str(map["data"]["releases.json"].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn a_deploy_takes_the_lease_records_applies_rolls_out_and_releases_it() {
+    let project = project();
+    let cluster = Cluster::new();
+    let outcome = cluster.deploy(project.path());
+    outcome.assert_code(0);
+    let report = outcome.json();
+    assert_eq!(report["action"], "deploy");
+    let host = &report["hosts"][0];
+    assert_eq!(host["host"], "kubernetes:prod/shop");
+    assert_eq!(host["outcome"], "deployed");
+    assert_eq!(host["release"], 1);
+    let k = "--context prod --namespace shop";
+    let log = cluster.log();
+    // What ran is what the report says ran (the lease's renewals aside).
+    let reported: Vec<String> = commands(&report)
+        .iter()
+        .map(|c| c.split_once(' ').unwrap().1.to_owned())
+        .collect();
+    assert_eq!(log, reported);
+    let read_records = format!(
+        "{k} get configmap slipway-prod-releases -o json --ignore-not-found --request-timeout=30s"
+    );
+    let generation = |w: &str| {
+        format!(
+            "{k} get deployment/{w} -o jsonpath={{.metadata.generation}} --ignore-not-found --request-timeout=30s"
+        )
+    };
+    assert_eq!(
+        log.iter()
+            .filter(|l| !l.starts_with("kustomize ") && !l.starts_with("annotate "))
+            .cloned()
+            .collect::<Vec<_>>(),
+        [
+            format!("{k} get lease slipway-prod -o json --ignore-not-found --request-timeout=30s"),
+            format!("{k} create -f - -o json --request-timeout=30s"),
+            // The history read, then the release recorded as failed
+            // before anything changes…
+            read_records.clone(),
+            read_records.clone(),
+            format!("{k} create -f - -o json --request-timeout=30s"),
+            generation("web"),
+            generation("worker"),
+            format!("{k} apply -f - --request-timeout=30s"),
+            generation("web"),
+            generation("worker"),
+            format!("{k} rollout status deployment/web --timeout=120s"),
+            format!("{k} rollout status deployment/worker --timeout=120s"),
+            // …then as deployed, at the resourceVersion read.
+            read_records,
+            format!("{k} replace -f - -o json --request-timeout=30s"),
+            format!("{k} replace -f - -o json --request-timeout=30s"),
+        ]
+    );
+    // The lease: taken for this deploy, then released at the resourceVersion it got.
+    let taken = cluster.lease(0);
+    assert_eq!(taken["kind"], "Lease");
+    assert_eq!(taken["apiVersion"], "coordination.k8s.io/v1");
+    assert_eq!(
+        taken["metadata"],
+        serde_json::json!({"name": "slipway-prod", "namespace": "shop"})
+    );
+    let holder = taken["spec"]["holderIdentity"].as_str().unwrap();
+    assert!(holder.starts_with("alice ("), "{holder}");
+    assert_eq!(taken["spec"]["leaseDurationSeconds"], 30);
+    let released = cluster.lease(1);
+    assert_eq!(released["metadata"]["resourceVersion"], "100");
+    assert!(
+        released["spec"].get("holderIdentity").is_none(),
+        "{released:#}"
+    );
+    // The record in the cluster: release 1, deployed, its digests.
+    let records = records(&cluster);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["id"], 1);
+    assert_eq!(records[0]["result"], "deployed");
+    assert_eq!(
+        records[0]["images"],
+        serde_json::json!({
+            "APP_IMAGE": format!("127.0.0.1:5000/demo/app@{APP_DIGEST}"),
+            "WORKER_IMAGE": format!("127.0.0.1:5000/demo/worker@{WORKER_DIGEST}"),
+        })
+    );
+    // What was applied is the pinned List, its workloads naming release 1.
+    let applied: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(cluster.dir.path().join("applied")).unwrap())
+            .unwrap();
+    assert_eq!(applied["kind"], "List");
+    let web = applied["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "Deployment" && i["metadata"]["name"] == "web")
+        .unwrap();
+    assert_eq!(
+        web["metadata"]["annotations"]["kubernetes.io/change-cause"],
+        format!(
+            "slipway release 1: app=127.0.0.1:5000/demo/app@{APP_DIGEST}, worker=127.0.0.1:5000/demo/worker@{WORKER_DIGEST}; by alice"
+        )
+    );
+
+    // `releases` reads the records back.
+    let listed = kube_deploy(project.path())
+        .args(["releases", "--env", "prod", "--format", "json", "--kubectl"])
+        .arg(&cluster.shim)
+        .env("SHIM_DIR", cluster.dir.path())
+        .run();
+    listed.assert_code(0);
+    assert_eq!(listed.json()["hosts"][0]["releases"][0]["id"], 1);
+}
+
+#[test]
+fn a_failed_rollout_undoes_what_changed_and_exits_1() {
+    let project = project();
+    let cluster = Cluster::new();
+    cluster.deploy(project.path()).assert_code(0);
+    // Release 2 changes the workloads (generation 1 -> 2), then `worker`
+    // does not roll out: both are undone, the release recorded as failed.
+    fs_err::remove_file(cluster.dir.path().join("applied")).unwrap();
+    fs_err::write(cluster.dir.path().join("fail-worker"), "").unwrap();
+    let before = cluster.log().len();
+    let outcome = cluster.deploy(project.path());
+    outcome.assert_code(1);
+    let report = outcome.json();
+    let host = &report["hosts"][0];
+    assert_eq!(host["outcome"], "rolled_back", "{report:#}");
+    assert_eq!(host["release"], 2);
+    assert_eq!(host["rolled_back_to"], 1);
+    assert_eq!(
+        host["error"],
+        "`deployment/worker` did not roll out (exit 1: error: deployment/worker exceeded its progress deadline)"
+    );
+    let k = "--context prod --namespace shop";
+    let log = cluster.log();
+    let run: Vec<&String> = log[before..].iter().collect();
+    let tail: Vec<String> = run[run.len() - 8..].iter().map(|l| (*l).clone()).collect();
+    assert_eq!(
+        tail,
+        [
+            format!("{k} rollout status deployment/worker --timeout=120s"),
+            format!("{k} rollout undo deployment/web --request-timeout=30s"),
+            format!("{k} rollout status deployment/web --timeout=120s"),
+            format!("{k} rollout undo deployment/worker --request-timeout=30s"),
+            format!("{k} rollout status deployment/worker --timeout=120s"),
+            format!(
+                "{k} get configmap slipway-prod-releases -o json --ignore-not-found --request-timeout=30s"
+            ),
+            format!("{k} replace -f - -o json --request-timeout=30s"),
+            format!("{k} replace -f - -o json --request-timeout=30s"),
+        ]
+    );
+    let records = records(&cluster);
+    assert_eq!(records[1]["id"], 2);
+    assert_eq!(records[1]["result"], "failed");
+    assert_eq!(records[1]["rolled_back_to"], 1);
+    let stderr = outcome.stderr_str();
+    assert!(
+        stderr.contains("kube-deploy: rollout undo deployment/worker\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_rollback_dry_run_reads_the_records_and_changes_nothing() {
+    let project = project();
+    let cluster = Cluster::new();
+    cluster.deploy(project.path()).assert_code(0);
+    cluster.deploy(project.path()).assert_code(0);
+    let before = cluster.log().len();
+    let outcome = kube_deploy(project.path())
+        .args([
+            "rollback",
+            "--env",
+            "prod",
+            "--dry-run",
+            "--format",
+            "json",
+            "--kubectl",
+        ])
+        .arg(&cluster.shim)
+        .env("SHIM_DIR", cluster.dir.path())
+        .env("REAL_KUBECTL", kubectl())
+        .run();
+    outcome.assert_code(0);
+    let report = outcome.json();
+    assert_eq!(report["action"], "rollback");
+    assert!(
+        report["dry_run"]["command_line"]
+            .as_str()
+            .unwrap()
+            .contains("apply -f - --request-timeout=30s")
+    );
+    // Release 1's digests, rendered: what the rollback would apply.
+    let manifest = report["manifest"].as_str().unwrap();
+    assert!(manifest.contains(&format!("127.0.0.1:5000/demo/app@{APP_DIGEST}")));
+    // Only the records were read from the cluster; the rest is offline.
+    let log = cluster.log();
+    let cluster_commands: Vec<&String> = log[before..]
+        .iter()
+        .filter(|l| !l.starts_with("kustomize ") && !l.starts_with("annotate "))
+        .collect();
+    assert_eq!(
+        cluster_commands,
+        [
+            "--context prod --namespace shop get configmap slipway-prod-releases -o json --ignore-not-found --request-timeout=30s"
+        ]
+    );
+    assert_eq!(records(&cluster).len(), 2);
+}
