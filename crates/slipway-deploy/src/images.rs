@@ -30,11 +30,12 @@ const IMAGES_FROM_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// Pins the images of `env` given by `images_from` (a path, `-` for stdin)
 /// and `images` (`NAME=REF`, which win), resolving tags through the
-/// registry as `tool`.
+/// registry as `tool`, reached as `registry` says.
 pub fn pin(
     env: &Env,
     images_from: Option<&std::path::Path>,
     images: &[String],
+    registry: &slipway_registry::RegistryArgs,
     tool: &str,
     out: &Output,
 ) -> anyhow::Result<Pinned> {
@@ -71,7 +72,7 @@ pub fn pin(
     });
     given.extend(images.iter().cloned());
     let mut vars = image_vars(env, &given)?;
-    let tags = resolve_tags(&mut vars, tool, out)?;
+    let tags = resolve_tags(&mut vars, registry, tool, out)?;
     Ok(Pinned {
         vars,
         tags,
@@ -158,6 +159,7 @@ fn image_vars(env: &Env, given: &[String]) -> anyhow::Result<BTreeMap<String, St
 /// tags given. A tag the registry does not have is bad input.
 fn resolve_tags(
     vars: &mut BTreeMap<String, String>,
+    registry: &slipway_registry::RegistryArgs,
     tool: &str,
     out: &Output,
 ) -> anyhow::Result<BTreeMap<String, String>> {
@@ -177,7 +179,7 @@ fn resolve_tags(
     }
     let options = RegistryOptions {
         max_attempts: 3,
-        ..RegistryOptions::for_tool(tool)
+        ..RegistryOptions::for_tool(tool, registry)
     };
     let client = RegistryClient::for_registries(
         tagged.iter().map(|(_, image)| image.registry()),

@@ -83,6 +83,9 @@ pub struct DeployArgs {
     /// When the command or readiness fails, keep it failed: do not re-run the previous release
     #[arg(long)]
     pub no_rollback: bool,
+
+    #[command(flatten)]
+    pub registry: slipway_registry::RegistryArgs,
 }
 
 /// `rollback`.

@@ -37,6 +37,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 &env,
                 args.images_from.as_deref(),
                 &args.images,
+                &args.registry,
                 TOOL,
                 out,
             )?;

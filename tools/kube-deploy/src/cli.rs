@@ -101,6 +101,9 @@ pub struct DeployArgs {
     /// Print the kubectl commands and the manifests that would be applied; touch no cluster
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub registry: slipway_registry::RegistryArgs,
 }
 
 /// `rollback`.

@@ -106,6 +106,9 @@ pub struct DeployArgs {
     /// When convergence or readiness fails, leave the stack as it is: do not redeploy the previous release
     #[arg(long)]
     pub no_rollback: bool,
+
+    #[command(flatten)]
+    pub registry: slipway_registry::RegistryArgs,
 }
 
 /// `rollback`.
