@@ -169,16 +169,30 @@ pub enum RegistryError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A registry reached over HTTPS names a plain-HTTP token realm (not on
-    /// loopback): its credentials would cross the network in clear text.
+    /// A registry names a plain-HTTP token realm off loopback that the user
+    /// did not name for plain HTTP: its credentials would cross the network
+    /// in clear text.
     #[error(
-        "`{registry}` is reached over HTTPS but names a plain-HTTP token server `{realm}`: its credentials are not sent in clear text; the registry's token realm should be `https://`"
+        "`{registry}` names a plain-HTTP token server `{realm}` off this machine: its credentials are not sent there in clear text; the registry's token realm should be `https://` (or, if clear text is meant, pass --plain-http-registry with the token server's HOST[:PORT])"
     )]
     PlainHttpRealm {
         /// The registry host.
         registry: String,
         /// The token endpoint, without its query.
         realm: String,
+    },
+    /// The TLS handshake with a registry's token server failed (never
+    /// retried: it fails the same way every time).
+    #[error(
+        "cannot speak TLS with the token server `{realm}` of `{registry}`: {reason}; it is reached with the registry's TLS settings: trust its CA with --ca-cert FILE or in the registry's certs.d directory (`/etc/docker/certs.d/{registry}/ca.crt`, or --certs-dir DIR)"
+    )]
+    TokenServerTls {
+        /// The registry host.
+        registry: String,
+        /// The token endpoint (the challenge's realm), without its query.
+        realm: String,
+        /// What TLS said.
+        reason: String,
     },
     /// A token server failed (5xx, 429) and kept failing through the retries:
     /// the auth service is down, not the credentials wrong.

@@ -22,7 +22,7 @@ use crate::RegistryError;
 #[group(id = "registry_connection")]
 #[command(next_help_heading = "Registry connection")]
 pub struct RegistryArgs {
-    /// Speak plain HTTP to every registry [default: plain HTTP only to loopback registries (localhost, 127.0.0.0/8, ::1) and those of --plain-http-registry; HTTPS elsewhere]
+    /// Speak plain HTTP to every registry [default: plain HTTP only to loopback registries (localhost, 127.0.0.0/8, ::1) and those of --plain-http-registry; HTTPS elsewhere, and to a loopback registry with a certs.d directory]
     #[arg(long, env = "SLIPWAY_PLAIN_HTTP")]
     pub plain_http: bool,
 
@@ -46,12 +46,13 @@ pub struct RegistryArgs {
     )]
     pub ca_certs: Vec<CaCert>,
 
-    /// Read each registry's TLS files from `DIR/<host[:port]>/`, as docker's certs.d: `*.crt` CA certificates, a `client.cert` + `client.key` client certificate (repeatable; replaces the defaults) [default: /etc/docker/certs.d, ~/.docker/certs.d, /etc/containers/certs.d]
+    /// Read each registry's TLS files from `DIR/<host[:port]>/`, as docker's certs.d: `*.crt` CA certificates, a `client.cert` + `client.key` client certificate (repeatable; replaces the defaults) [default: /etc/docker/certs.d, ~/.docker/certs.d, /etc/containers/certs.d, ~/.config/containers/certs.d]
     #[arg(
         long = "certs-dir",
         value_name = "DIR",
         env = "SLIPWAY_CERTS_DIR",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = parse_certs_dir
     )]
     pub certs_dirs: Vec<PathBuf>,
 }
@@ -105,7 +106,20 @@ fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, Strin
 }
 
 fn parse_ca_cert(value: &str) -> Result<CaCert, String> {
+    if value.trim().is_empty() {
+        return Err("is empty; expected the path of a PEM file of CA certificates (in a comma-separated list, no empty items)".to_owned());
+    }
     CaCert::read(Path::new(value))
+}
+
+/// Checks a `--certs-dir` value. An empty one (`SLIPWAY_CERTS_DIR=",/etc/certs.d"`)
+/// is refused: as a path it would be the working directory, and a checkout's
+/// `<host>/` directories would become trusted CAs.
+fn parse_certs_dir(value: &str) -> Result<PathBuf, String> {
+    if value.trim().is_empty() {
+        return Err("is empty; expected a directory holding `<host[:port]>/` directories, as docker's certs.d (in a comma-separated list, no empty items)".to_owned());
+    }
+    Ok(PathBuf::from(value))
 }
 
 /// Checks a `--plain-http-registry` value: `HOST[:PORT]`, no scheme or path.
@@ -133,13 +147,19 @@ fn parse_registry_host(value: &str) -> Result<String, String> {
     Ok(value.to_ascii_lowercase())
 }
 
-/// docker's and podman's certs.d directories, in the order they are read.
+/// docker's and podman's certs.d directories, in the order they are read
+/// (podman's rootless one is `~/.config/containers/certs.d`, per
+/// containers-certs.d(5)).
 pub fn default_certs_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![PathBuf::from("/etc/docker/certs.d")];
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        dirs.push(Path::new(&home).join(".docker/certs.d"));
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    if let Some(home) = &home {
+        dirs.push(Path::new(home).join(".docker/certs.d"));
     }
     dirs.push(PathBuf::from("/etc/containers/certs.d"));
+    if let Some(home) = &home {
+        dirs.push(Path::new(home).join(".config/containers/certs.d"));
+    }
     dirs
 }
 
@@ -212,35 +232,55 @@ impl RegistryOptions {
     }
 
     /// Whether `registry` (`host[:port]` as written in image references) is
-    /// spoken to over plain HTTP: loopback hosts always, as docker does;
-    /// others with `--plain-http` or `--plain-http-registry`.
+    /// spoken to over plain HTTP: with `--plain-http` or
+    /// `--plain-http-registry`, and loopback hosts (docker allows them plain
+    /// HTTP) unless a certs.d directory has a `<host[:port]>/` directory
+    /// for them, which says they serve TLS (docker's own example is
+    /// `certs.d/localhost:5000/`).
     pub fn is_plain_http(&self, registry: &str) -> bool {
+        self.is_named_plain_http(registry)
+            || (crate::transport::is_loopback(registry) && !self.has_certs_d(registry))
+    }
+
+    /// Whether the user asked for plain HTTP to `registry` (`host[:port]`):
+    /// `--plain-http`, or `--plain-http-registry` naming it.
+    pub fn is_named_plain_http(&self, registry: &str) -> bool {
         self.plain_http
-            || crate::transport::is_loopback(registry)
             || self
                 .plain_http_registries
                 .iter()
                 .any(|r| r.eq_ignore_ascii_case(registry))
     }
 
-    /// The HTTP client for `registry`: the system's roots, `--ca-cert`'s,
-    /// and those of the registry's certs.d directories, with its client
-    /// certificate if one is there.
+    /// Whether a certs.d directory has a directory for `registry`.
+    fn has_certs_d(&self, registry: &str) -> bool {
+        self.certs_dirs
+            .iter()
+            .any(|dir| dir.join(registry).is_dir())
+    }
+
+    /// The HTTP client for `registry`, which also asks its token server
+    /// for tokens (as docker's does): the system's roots, `--ca-cert`'s
+    /// (even for a plain-HTTP registry, whose token server may serve
+    /// HTTPS), and for a registry spoken to over TLS those of its certs.d
+    /// directories, with its client certificate if one is there.
     pub(crate) fn http_client(&self, registry: &str) -> Result<reqwest::Client, RegistryError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(self.user_agent.clone())
             .connect_timeout(Duration::from_secs(10));
-        if !self.is_plain_http(registry) {
-            let files = self.certs_d(registry)?;
-            let roots = self
-                .ca_certs
-                .iter()
-                .flat_map(|ca| ca.certs.iter().cloned())
-                .chain(files.roots);
-            builder = builder.tls_certs_merge(roots);
-            if let Some(identity) = files.identity {
-                builder = builder.identity(identity);
-            }
+        let files = if self.is_plain_http(registry) {
+            CertsD::default()
+        } else {
+            self.certs_d(registry)?
+        };
+        let roots = self
+            .ca_certs
+            .iter()
+            .flat_map(|ca| ca.certs.iter().cloned())
+            .chain(files.roots);
+        builder = builder.tls_certs_merge(roots);
+        if let Some(identity) = files.identity {
+            builder = builder.identity(identity);
         }
         builder
             .build()
@@ -252,8 +292,18 @@ impl RegistryOptions {
         let mut found = CertsD::default();
         for dir in &self.certs_dirs {
             let host_dir = dir.join(registry);
-            let Ok(entries) = fs_err::read_dir(&host_dir) else {
-                continue;
+            // Same as docker: a directory that is not there is no TLS
+            // files; one that cannot be read (permissions, a file in its
+            // place) is an error, not silently a registry without its CA.
+            let entries = match std::fs::read_dir(&host_dir) {
+                Ok(entries) => entries,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => {
+                    return Err(RegistryError::CertsFile {
+                        path: host_dir.display().to_string(),
+                        reason: format!("cannot read the directory: {error}"),
+                    });
+                }
             };
             let mut names: Vec<PathBuf> = entries
                 .filter_map(Result::ok)
@@ -384,5 +434,65 @@ mod tests {
             ..RegistryOptions::default()
         };
         check_plain(&everywhere, "ghcr.io", true);
+    }
+
+    /// A loopback registry with a certs.d directory serves TLS (docker's
+    /// own example is `certs.d/localhost:5000/`): spoken to over HTTPS,
+    /// unless the user names it for plain HTTP.
+    #[test]
+    fn a_loopback_registry_with_a_certs_d_directory_is_spoken_to_over_https() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::create_dir_all(dir.path().join("localhost:5000")).unwrap();
+        fs_err::create_dir_all(dir.path().join("[::1]:5000")).unwrap();
+        let options = RegistryOptions {
+            certs_dirs: vec![dir.path().join("absent"), dir.path().to_owned()],
+            ..RegistryOptions::default()
+        };
+        check_plain(&options, "localhost:5000", false);
+        check_plain(&options, "[::1]:5000", false);
+        check_plain(&options, "localhost:5001", true);
+        check_plain(&options, "127.0.0.1:5000", true);
+        let named = RegistryOptions {
+            plain_http_registries: vec!["localhost:5000".to_owned()],
+            ..options
+        };
+        check_plain(&named, "localhost:5000", true);
+    }
+
+    /// A certs.d entry that cannot be read as a directory is an error
+    /// naming it (as docker's), not a registry silently left without its CA.
+    #[test]
+    fn an_unreadable_certs_d_entry_is_an_error() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("registry.lan:5000"), "not a directory").unwrap();
+        let options = RegistryOptions {
+            certs_dirs: vec![dir.path().to_owned()],
+            ..RegistryOptions::default()
+        };
+        let error = options.http_client("registry.lan:5000").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid certs.d file `{}/registry.lan:5000`: cannot read the directory: Not a \
+                 directory (os error 20)",
+                dir.path().display()
+            )
+        );
+        // Absent is fine: no TLS files for that registry.
+        assert!(options.http_client("other.lan:5000").is_ok());
+    }
+
+    #[test]
+    fn empty_list_items_are_refused() {
+        assert!(
+            parse_certs_dir("").is_err_and(|e| e.starts_with("is empty; expected a directory"))
+        );
+        assert!(parse_certs_dir(" ").is_err());
+        assert!(parse_ca_cert("").is_err_and(|e| e.starts_with("is empty; expected the path")));
+        assert_eq!(
+            parse_certs_dir("/etc/docker/certs.d"),
+            Ok(PathBuf::from("/etc/docker/certs.d"))
+        );
     }
 }

@@ -252,6 +252,16 @@ pub(crate) async fn fetch_token(
                 && started.elapsed().saturating_add(wait) <= options.retry_budget
         };
         match builder.send().await {
+            // A TLS failure is the same on every attempt: said at once.
+            Err(error) if transport::tls_failure(&error).is_some() => {
+                return Err(RegistryError::TokenServerTls {
+                    registry: registry.to_owned(),
+                    realm: shown_realm,
+                    reason: transport::tls_failure(&error)
+                        .map(|failure| failure.to_string())
+                        .unwrap_or_default(),
+                });
+            }
             Err(error) if error.is_builder() || !may_retry(wait) => {
                 return Err(RegistryError::Unreachable {
                     registry: registry.to_owned(),
@@ -331,17 +341,27 @@ pub(crate) async fn fetch_token(
     Ok(token)
 }
 
-/// Whether `realm` is plain HTTP off loopback while `registry` is spoken
-/// to over HTTPS (not a loopback host, nor named by `--plain-http` or
-/// `--plain-http-registry`).
+/// Whether sending credentials to `realm` would put them on the network in
+/// clear text when the user never asked for plain HTTP: an `http://` realm
+/// off loopback, unless `--plain-http` is given or `--plain-http-registry`
+/// names the registry or the realm's `host[:port]`. A loopback registry is
+/// spoken to in plain HTTP by default, but its traffic stays on the
+/// machine (often a tunnel to a real registry); its realm's would not.
 fn is_downgrade(options: &RegistryOptions, registry: &str, realm: &str) -> bool {
-    if options.is_plain_http(registry) {
+    let Ok(url) = reqwest::Url::parse(realm) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    if url.scheme() != "http" || transport::is_loopback(host) {
         return false;
     }
-    match reqwest::Url::parse(realm) {
-        Ok(url) if url.scheme() == "http" => !url.host_str().is_some_and(transport::is_loopback),
-        _ => false,
-    }
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    !(options.is_named_plain_http(registry) || options.is_named_plain_http(&authority))
 }
 
 fn response_status(status: u16) -> reqwest::StatusCode {
@@ -427,9 +447,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "`registry.example.com` is reached over HTTPS but names a plain-HTTP token server \
-             `http://auth.example.com/token`: its credentials are not sent in clear text; the \
-             registry's token realm should be `https://`"
+            "`registry.example.com` names a plain-HTTP token server `http://auth.example.com/token` \
+             off this machine: its credentials are not sent there in clear text; the registry's \
+             token realm should be `https://` (or, if clear text is meant, pass \
+             --plain-http-registry with the token server's HOST[:PORT])"
         );
         assert!(is_downgrade(&options, "r.io", "http://auth.r.io/token"));
         assert!(!is_downgrade(&options, "r.io", "https://auth.r.io/token"));
@@ -438,10 +459,29 @@ mod tests {
             "r.io",
             "http://127.0.0.1:5001/token"
         ));
-        assert!(!is_downgrade(
+        assert!(!is_downgrade(&options, "r.io", "http://127.1:5001/token"));
+        assert!(!is_downgrade(&options, "r.io", "http://[::1]:5001/token"));
+        assert!(is_downgrade(
+            &options,
+            "r.io",
+            "http://localhost.r.io/token"
+        ));
+        // A loopback registry is plain HTTP by default, but its realm off
+        // the machine is not: a tunnel to a registry must not put the
+        // credentials on the network in clear text.
+        assert!(is_downgrade(
             &options,
             "127.0.0.1:5000",
             "http://auth.r.io/token"
+        ));
+        let realm_named = RegistryOptions {
+            plain_http_registries: vec!["auth.r.io:8080".to_owned()],
+            ..RegistryOptions::default()
+        };
+        assert!(!is_downgrade(
+            &realm_named,
+            "127.0.0.1:5000",
+            "http://auth.r.io:8080/token"
         ));
         let plain = RegistryOptions {
             plain_http: true,
@@ -454,6 +494,68 @@ mod tests {
         };
         assert!(!is_downgrade(&plain_one, "r.io", "http://auth.r.io/token"));
         assert!(is_downgrade(&plain_one, "s.io", "http://auth.s.io/token"));
+    }
+
+    /// A token server whose TLS certificate cannot be verified is named as
+    /// such at once (no retries, which would fail the same way), with the
+    /// flags that trust its CA; with `--ca-cert`, the client of a registry
+    /// spoken to in plain HTTP trusts it (a plain registry may have an
+    /// HTTPS token server).
+    #[test]
+    fn a_token_server_tls_failure_is_named_and_not_retried() {
+        use slipway_testbed::{Registry, TestCa};
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let plain = Registry::start();
+        let ca = TestCa::new();
+        // Any TLS server will do as a realm: the TLS front of a registry.
+        let tls = plain.tls_front(&ca, false);
+        let realm = format!("https://{}/v2/", tls.host());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let scopes = ["repository:team/app:pull".to_owned()];
+        let request = TokenRequest {
+            registry: "127.0.0.1:5000",
+            realm: &realm,
+            service: None,
+            scopes: &scopes,
+            method: "GET",
+        };
+        let options = RegistryOptions {
+            first_backoff: Duration::from_secs(1),
+            ..RegistryOptions::default()
+        };
+        let http = options.http_client("127.0.0.1:5000").unwrap();
+        let error = runtime
+            .block_on(fetch_token(&http, &options, &request, None))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "cannot speak TLS with the token server `{realm}` of `127.0.0.1:5000`: invalid \
+                 peer certificate: UnknownIssuer; it is reached with the registry's TLS \
+                 settings: trust its CA with --ca-cert FILE or in the registry's certs.d \
+                 directory (`/etc/docker/certs.d/127.0.0.1:5000/ca.crt`, or --certs-dir DIR)"
+            )
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        fs_err::write(&ca_file, ca.cert_pem()).unwrap();
+        let trusting = RegistryOptions {
+            ca_certs: vec![crate::CaCert::read(&ca_file).unwrap()],
+            ..RegistryOptions::default()
+        };
+        let http = trusting.http_client("127.0.0.1:5000").unwrap();
+        // The handshake succeeds; the registry's `/v2/` is no token server.
+        let error = runtime
+            .block_on(fetch_token(&http, &trusting, &request, None))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("`127.0.0.1:5000` answered `GET {realm}` without a JSON `token`")
+        );
     }
 
     /// A token server that accepts the connection and never answers is

@@ -484,12 +484,18 @@ impl Transport {
         let message = if status == 400
             && message.is_empty()
             && self.is_plain_http(&request.registry)
-            && !is_loopback(&request.registry)
         {
-            format!(
-                " (spoken to in plain HTTP, as --plain-http or --plain-http-registry asked: if `{}` serves HTTPS, leave it out of them)",
-                request.registry
-            )
+            if self.options.is_named_plain_http(&request.registry) {
+                format!(
+                    " (spoken to in plain HTTP, as --plain-http or --plain-http-registry asked: if `{}` serves HTTPS, leave it out of them)",
+                    request.registry
+                )
+            } else {
+                format!(
+                    " (spoken to in plain HTTP, as every loopback registry is by default: if `{0}` serves HTTPS, give it a certs.d directory, `/etc/docker/certs.d/{0}/` or `<--certs-dir DIR>/{0}/`, holding its CA as `ca.crt`)",
+                    request.registry
+                )
+            }
         } else {
             message
         };
@@ -718,7 +724,7 @@ pub(super) fn is_loopback(registry: &str) -> bool {
 }
 
 /// Why a TLS handshake failed.
-enum TlsFailure {
+pub(crate) enum TlsFailure {
     /// The server answered in plain HTTP.
     NotTls,
     /// The server ended the handshake with an alert (no or a refused
@@ -728,8 +734,18 @@ enum TlsFailure {
     Other(String),
 }
 
+impl std::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsFailure::NotTls => f.write_str("it answers in plain HTTP, not TLS"),
+            TlsFailure::Refused(alert) => write!(f, "it refused the handshake (alert `{alert}`)"),
+            TlsFailure::Other(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// The TLS failure behind `error`, if it is one.
-fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<TlsFailure> {
+pub(crate) fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<TlsFailure> {
     let mut current = Some(error);
     while let Some(error) = current {
         if let Some(tls) = error.downcast_ref::<rustls::Error>() {

@@ -163,6 +163,82 @@ fn a_client_certificate_from_certs_d_is_presented() {
         );
 }
 
+/// docker's own certs.d example is `certs.d/localhost:5000/`: a loopback
+/// registry that serves TLS is reached over HTTPS once certs.d has a
+/// directory for it; without one it gets plain HTTP, and the 400 its TLS
+/// port answers says how to change that.
+#[test]
+fn a_loopback_tls_registry_is_reached_through_its_certs_d_directory() {
+    let plain = Registry::start();
+    let (digest, _) = push_image(&plain.host(), "app", "1", "amd64", None);
+    let ca = TestCa::new();
+    let tls = plain.tls_front(&ca, false);
+    let host = tls.host();
+    let image = format!("{host}/app:1");
+    let dir = tempfile::tempdir().unwrap();
+    let certs_d = dir.path().join("certs.d");
+    fs_err::create_dir_all(&certs_d).unwrap();
+
+    img_tag(&["resolve", &image, "--certs-dir", path(&certs_d)])
+        .run()
+        .assert(
+            3,
+            "",
+            &format!(
+                "error: cannot resolve `{image}`\n  caused by: `{host}` answered 400 to `HEAD \
+                 /v2/app/manifests/1` (spoken to in plain HTTP, as every loopback registry is by \
+                 default: if `{host}` serves HTTPS, give it a certs.d directory, \
+                 `/etc/docker/certs.d/{host}/` or `<--certs-dir DIR>/{host}/`, holding its CA as \
+                 `ca.crt`)\n"
+            ),
+        );
+
+    fs_err::create_dir_all(certs_d.join(&host)).unwrap();
+    fs_err::write(certs_d.join(&host).join("ca.crt"), ca.cert_pem()).unwrap();
+    img_tag(&["resolve", &image, "--certs-dir", path(&certs_d)])
+        .run()
+        .assert(0, &format!("{digest}\n"), "");
+    // Naming it for plain HTTP still wins.
+    img_tag(&[
+        "resolve",
+        &image,
+        "--certs-dir",
+        path(&certs_d),
+        "--plain-http-registry",
+        &host,
+    ])
+    .run()
+    .assert_code(3);
+}
+
+/// An empty item in a comma-separated variable would be the working
+/// directory as a certs.d (a checkout's `<host>/` directories trusted as
+/// CAs) or as a CA file: refused, naming the flag.
+#[test]
+fn empty_items_in_registry_variables_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    img_tag(&["resolve", "127.1:1/app:1"])
+        .env("SLIPWAY_CERTS_DIR", format!("{},", path(dir.path())))
+        .run()
+        .assert(
+            2,
+            "",
+            "error: invalid value '' for '--certs-dir <DIR>': is empty; expected a directory \
+             holding `<host[:port]>/` directories, as docker's certs.d (in a comma-separated \
+             list, no empty items)\n\nFor more information, try '--help'.\n",
+        );
+    img_tag(&["resolve", "127.1:1/app:1"])
+        .env("SLIPWAY_CA_CERTS", ",")
+        .run()
+        .assert(
+            2,
+            "",
+            "error: invalid value '' for '--ca-cert <FILE>': is empty; expected the path of a \
+             PEM file of CA certificates (in a comma-separated list, no empty items)\n\nFor more \
+             information, try '--help'.\n",
+        );
+}
+
 #[test]
 fn a_plain_http_registry_by_name_needs_plain_http_registry() {
     let registry = Registry::start();
