@@ -287,6 +287,46 @@ impl RegistryOptions {
             .map_err(|error| RegistryError::Client(innermost(&error)))
     }
 
+    /// Warns of certificate files directly in a certs.d directory, which
+    /// are read for no registry: docker's layout is one `<host[:port]>/`
+    /// directory per registry, while skopeo's and buildah's `--cert-dir`
+    /// is such a host directory itself (an easy mix-up).
+    pub(crate) fn warn_misplaced_certs(&self) {
+        for dir in &self.certs_dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut misplaced: Vec<String> = entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.is_file()
+                        && path
+                            .extension()
+                            .and_then(|e| e.to_str())
+                            .is_some_and(|e| matches!(e, "crt" | "cert" | "key"))
+                })
+                .filter_map(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            if misplaced.is_empty() {
+                continue;
+            }
+            misplaced.sort();
+            tracing::warn!(
+                "`{}` holds {} directly: a certs.d file is read only from a `<host[:port]>/` directory in it, e.g. `{}`",
+                dir.display(),
+                misplaced
+                    .iter()
+                    .map(|name| format!("`{name}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                dir.join("registry.example.com:5000")
+                    .join(&misplaced[0])
+                    .display()
+            );
+        }
+    }
+
     /// What the certs.d directories hold for `registry`.
     fn certs_d(&self, registry: &str) -> Result<CertsD, RegistryError> {
         let mut found = CertsD::default();

@@ -181,6 +181,7 @@ impl Transport {
             use secrecy::ExposeSecret as _;
             slipway_core::secret::register_basic(&found.username, found.password.expose_secret());
         }
+        options.warn_misplaced_certs();
         Ok(Self {
             clients: std::sync::Mutex::new(HashMap::new()),
             options,

@@ -211,6 +211,47 @@ fn a_loopback_tls_registry_is_reached_through_its_certs_d_directory() {
     .assert_code(3);
 }
 
+/// skopeo's and buildah's `--cert-dir` is one registry's directory; a
+/// certs.d is a directory of them. A CA put directly in a `--certs-dir`
+/// is read for no registry: the warning says where it belongs.
+#[test]
+fn a_certificate_directly_in_a_certs_dir_is_warned_of() {
+    let plain = Registry::start();
+    let (digest, _) = push_image(&plain.host(), "app", "1", "amd64", None);
+    let ca = TestCa::new();
+    let tls = plain.tls_front(&ca, false);
+    let host = tls.non_loopback_host();
+    let image = format!("{host}/app:1");
+    let dir = tempfile::tempdir().unwrap();
+    let certs_dir = dir.path().join("certs");
+    fs_err::create_dir_all(&certs_dir).unwrap();
+    fs_err::write(certs_dir.join("ca.crt"), ca.cert_pem()).unwrap();
+
+    let stderr = img_tag(&["resolve", &image, "--certs-dir", path(&certs_dir)])
+        .run()
+        .assert_code(3)
+        .stderr_str();
+    assert!(
+        stderr.starts_with(&format!(
+            " WARN `{0}` holds `ca.crt` directly: a certs.d file is read only from a \
+             `<host[:port]>/` directory in it, e.g. `{0}/registry.example.com:5000/ca.crt`\n\
+             error: cannot resolve `{image}`\n  caused by: cannot verify the TLS certificate",
+            certs_dir.display()
+        )),
+        "{stderr}"
+    );
+
+    fs_err::create_dir_all(certs_dir.join(&host)).unwrap();
+    fs_err::rename(
+        certs_dir.join("ca.crt"),
+        certs_dir.join(&host).join("ca.crt"),
+    )
+    .unwrap();
+    img_tag(&["resolve", &image, "--certs-dir", path(&certs_dir)])
+        .run()
+        .assert(0, &format!("{digest}\n"), "");
+}
+
 /// An empty item in a comma-separated variable would be the working
 /// directory as a certs.d (a checkout's `<host>/` directories trusted as
 /// CAs) or as a CA file: refused, naming the flag.
