@@ -86,6 +86,7 @@ pub(crate) fn backend(plan: &Plan) -> Box<dyn Backend> {
         }),
         BackendKind::Buildah => Box::new(Buildah {
             buildah: plan.buildah.clone(),
+            registry: plan.registry.clone(),
         }),
     }
 }
@@ -474,6 +475,22 @@ impl Backend for Buildkit {
 
 struct Buildah {
     buildah: PathBuf,
+    /// The registry flags: a registry Slipway speaks plain HTTP to is one
+    /// buildah must be told may be plain HTTP.
+    registry: slipway_registry::RegistryOptions,
+}
+
+impl Buildah {
+    /// `--tls-verify=false` for a registry spoken to in plain HTTP (a
+    /// loopback one without a certs.d directory, or one named by
+    /// `--plain-http`/`--plain-http-registry`): buildah, unlike docker,
+    /// allows plain HTTP only when told, and the telling also turns off
+    /// its certificate checks for that registry.
+    fn tls_verify_flag(&self, registry: &str) -> Option<String> {
+        self.registry
+            .is_plain_http(registry)
+            .then(|| "--tls-verify=false".to_owned())
+    }
 }
 
 impl Backend for Buildah {
@@ -487,11 +504,9 @@ impl Backend for Buildah {
 
     fn build(&self, spec: &BuildSpec<'_>) -> Invocation {
         let mut args = vec![self.buildah.display().to_string(), "bud".to_owned()];
-        if is_loopback(spec.target.repo.registry()) {
-            // Base images (a dependency's pushed reference) are pulled from the
-            // image's own registry, which on loopback speaks plain HTTP.
-            args.push("--tls-verify=false".to_owned());
-        }
+        // Base images (a dependency's pushed reference) are pulled from the
+        // image's own registry.
+        args.extend(self.tls_verify_flag(spec.target.repo.registry()));
         common_args(spec, &mut args);
         if let Some(ignore) = spec.target.build_file.ignore_copy() {
             // BuildKit finds `<Dockerfile>.dockerignore` beside the Dockerfile
@@ -540,11 +555,7 @@ impl Backend for Buildah {
     fn push(&self, reference: &str, digest_file: &Path) -> Option<Invocation> {
         let mut argv = vec![self.buildah.display().to_string(), "push".to_owned()];
         let host = reference.split('/').next().unwrap_or_default();
-        if is_loopback(host) {
-            // Loopback registries speak plain HTTP, which docker allows by
-            // default and buildah only when told.
-            argv.push("--tls-verify=false".to_owned());
-        }
+        argv.extend(self.tls_verify_flag(host));
         argv.extend([
             "--digestfile".to_owned(),
             digest_file.display().to_string(),
@@ -575,20 +586,6 @@ fn clone_spec<'a>(spec: &BuildSpec<'a>) -> BuildSpec<'a> {
         source_date_epoch: spec.source_date_epoch,
         no_cache: spec.no_cache,
     }
-}
-
-/// Whether a registry host is on loopback (`localhost`, 127.0.0.0/8, `::1`),
-/// as the registry client decides it.
-pub(crate) fn is_loopback(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
-    };
-    name == "localhost"
-        || name == "::1"
-        || name
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -616,3 +616,50 @@ fn a_jenkins_multibranch_build_on_a_detached_head_gets_the_branch_tag() {
         ])
     );
 }
+
+/// buildah allows plain HTTP only when told (`--tls-verify=false`): it is
+/// told for exactly the registries Slipway's own calls speak plain HTTP
+/// to, so `--plain-http-registry` reaches the builder's pulls and pushes
+/// too, and a loopback registry with a certs.d directory (TLS) keeps
+/// buildah's certificate checks.
+#[test]
+fn buildah_is_told_plain_http_for_the_registries_the_flags_name() {
+    let run_with = |registry: &str, args: &[&str]| {
+        let repo = project(
+            registry,
+            "[images.base]\ndockerfile = \"base.Dockerfile\"\n",
+            "FROM scratch\nCOPY base.txt /\n",
+        );
+        let output = dry_run(
+            repo.path(),
+            &[&["--only", "base", "--backend", "buildah", "--push"], args].concat(),
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report = json(&output);
+        [argv(&report, "base", 0), argv(&report, "base", 1)]
+            .map(|argv| argv.iter().any(|a| a == "--tls-verify=false"))
+    };
+    assert_eq!(run_with("registry.lan:5000", &[]), [false, false]);
+    assert_eq!(
+        run_with(
+            "registry.lan:5000",
+            &["--plain-http-registry", "registry.lan:5000"]
+        ),
+        [true, true]
+    );
+    assert_eq!(
+        run_with("registry.lan:5000", &["--plain-http"]),
+        [true, true]
+    );
+    assert_eq!(run_with(REGISTRY, &[]), [true, true]);
+    let certs = tempfile::tempdir().unwrap();
+    fs_err::create_dir_all(certs.path().join(REGISTRY)).unwrap();
+    assert_eq!(
+        run_with(REGISTRY, &["--certs-dir", certs.path().to_str().unwrap()]),
+        [false, false]
+    );
+}
