@@ -123,7 +123,7 @@ pub enum RegistryError {
     },
     /// The registry's TLS certificate cannot be verified.
     #[error(
-        "cannot verify the TLS certificate of `{registry}` for `{method} {path}`: {reason}; trust its CA with --ca-cert FILE or a certs.d directory (`/etc/docker/certs.d/{registry}/ca.crt`, or --certs-dir DIR), or, if it serves plain HTTP, pass --plain-http-registry {registry}"
+        "cannot verify the TLS certificate of `{registry}` for `{method} {path}`: {reason}; {hint}"
     )]
     Tls {
         /// The registry host.
@@ -134,6 +134,9 @@ pub enum RegistryError {
         path: String,
         /// What TLS said, e.g. "invalid peer certificate: UnknownIssuer".
         reason: String,
+        /// What fixes it: trusting a CA helps an unknown issuer, not a
+        /// certificate for another name or out of its validity period.
+        hint: String,
     },
     /// The registry ended the TLS handshake with an alert.
     #[error(

@@ -136,8 +136,9 @@ impl Request {
                     alert,
                 };
             }
-            Some(TlsFailure::Other(reason)) => {
+            Some(TlsFailure::Other(reason, problem)) => {
                 return RegistryError::Tls {
+                    hint: problem.hint(&self.registry),
                     registry: self.registry.clone(),
                     method: self.method.to_string(),
                     path: self.shown_path(),
@@ -732,7 +733,50 @@ pub(crate) enum TlsFailure {
     /// client certificate, no common protocol).
     Refused(String),
     /// Anything else TLS said (an untrusted certificate, a wrong name).
-    Other(String),
+    Other(String, CertProblem),
+}
+
+/// What is wrong with a certificate that failed verification, for the fix
+/// an error names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CertProblem {
+    /// Not issued for the name the registry was reached by.
+    Name,
+    /// Expired, or not valid yet.
+    Validity,
+    /// Anything else: an unknown issuer, mostly, which trusting a CA fixes.
+    Trust,
+}
+
+impl CertProblem {
+    fn of(error: &rustls::Error) -> Self {
+        use rustls::CertificateError as E;
+        match error {
+            rustls::Error::InvalidCertificate(
+                E::NotValidForName | E::NotValidForNameContext { .. },
+            ) => CertProblem::Name,
+            rustls::Error::InvalidCertificate(
+                E::Expired
+                | E::ExpiredContext { .. }
+                | E::NotValidYet
+                | E::NotValidYetContext { .. },
+            ) => CertProblem::Validity,
+            _ => CertProblem::Trust,
+        }
+    }
+
+    /// What fixes it, for `registry` (`host[:port]`).
+    pub(crate) fn hint(self, registry: &str) -> String {
+        match self {
+            CertProblem::Name => format!(
+                "its certificate is not issued for the name `{registry}` was reached by: write the registry as its certificate names it, or have the certificate reissued (trusting a CA does not help)"
+            ),
+            CertProblem::Validity => "its certificate is outside its validity period: have it renewed, or check this machine's clock (trusting a CA does not help)".to_owned(),
+            CertProblem::Trust => format!(
+                "trust its CA with --ca-cert FILE or a certs.d directory (`/etc/docker/certs.d/{registry}/ca.crt`, or --certs-dir DIR), or, if it serves plain HTTP, pass --plain-http-registry {registry}"
+            ),
+        }
+    }
 }
 
 impl std::fmt::Display for TlsFailure {
@@ -740,7 +784,7 @@ impl std::fmt::Display for TlsFailure {
         match self {
             TlsFailure::NotTls => f.write_str("it answers in plain HTTP, not TLS"),
             TlsFailure::Refused(alert) => write!(f, "it refused the handshake (alert `{alert}`)"),
-            TlsFailure::Other(reason) => f.write_str(reason),
+            TlsFailure::Other(reason, _) => f.write_str(reason),
         }
     }
 }
@@ -755,7 +799,7 @@ pub(crate) fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<T
                     TlsFailure::NotTls
                 }
                 rustls::Error::AlertReceived(alert) => TlsFailure::Refused(format!("{alert:?}")),
-                other => TlsFailure::Other(other.to_string()),
+                other => TlsFailure::Other(other.to_string(), CertProblem::of(other)),
             });
         }
         // An `io::Error` hides the error it wraps from `source()` (it
@@ -784,6 +828,38 @@ mod tests {
         check_loopback("ghcr.io", false);
         check_loopback("10.0.0.1:5000", false);
         check_loopback("localhost.example.com", false);
+    }
+
+    /// Trusting a CA fixes an unknown issuer, not a certificate for another
+    /// name or out of its validity period: each error names its own fix.
+    #[test]
+    fn each_certificate_failure_names_its_own_fix() {
+        use rustls::CertificateError as E;
+        let check = |error: rustls::Error, expected: &str| {
+            let problem = CertProblem::of(&error);
+            let hint = problem.hint("registry.lan:5000");
+            assert!(hint.starts_with(expected), "{error:?}: {hint}");
+        };
+        check(
+            rustls::Error::InvalidCertificate(E::UnknownIssuer),
+            "trust its CA with --ca-cert FILE",
+        );
+        check(
+            rustls::Error::InvalidCertificate(E::BadSignature),
+            "trust its CA with --ca-cert FILE",
+        );
+        check(
+            rustls::Error::InvalidCertificate(E::NotValidForName),
+            "its certificate is not issued for the name `registry.lan:5000` was reached by",
+        );
+        check(
+            rustls::Error::InvalidCertificate(E::Expired),
+            "its certificate is outside its validity period",
+        );
+        check(
+            rustls::Error::InvalidCertificate(E::NotValidYet),
+            "its certificate is outside its validity period",
+        );
     }
 
     #[track_caller]
