@@ -136,9 +136,14 @@ fn parse_registry_host(value: &str) -> Result<String, String> {
         return Err(format!("is not a host; {expected}"));
     }
     // The registry part of an image reference, by the same parser.
-    let repository: slipway_core::image_ref::Repository = format!("{value}/x")
-        .parse()
-        .map_err(|error| format!("{error}; {expected}"))?;
+    let repository = format!("{value}/x")
+        .parse::<slipway_core::image_ref::Repository>()
+        .map_err(|error| {
+            // The parser names the reference it was given, `<value>/x`,
+            // which the user never typed.
+            let error = error.to_string().replace(&format!(" in `{value}/x`"), "");
+            format!("{error}; {expected}")
+        })?;
     if !repository.registry().eq_ignore_ascii_case(value) {
         return Err(format!(
             "is not a registry host (one has a `.` or a `:port`, or is `localhost`); {expected}"
@@ -449,6 +454,16 @@ mod tests {
         check_host("registry.lan:99999", Err("invalid port `99999`"));
         check_host("myregistry", Err("is not a registry host"));
         check_host("localhost:5000", Ok("localhost:5000"));
+        check_host("[::1]:5000", Ok("[::1]:5000"));
+        check_host("[FD00::1]", Ok("[fd00::1]"));
+        check_host("127.1:5000", Ok("127.1:5000"));
+        // IPv6 needs its brackets, as in image references.
+        check_host(
+            "::1",
+            Err(
+                "invalid registry `::1`: expected a host name, an IPv4 address or an IPv6 address in brackets",
+            ),
+        );
     }
 
     #[track_caller]
