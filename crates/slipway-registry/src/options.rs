@@ -97,10 +97,17 @@ fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, Strin
     let certs = reqwest::Certificate::from_pem_bundle(pem)
         .map_err(|error| format!("not a PEM certificate file: {}", innermost(&error)))?;
     if certs.is_empty() {
-        return Err(
-            "holds no `-----BEGIN CERTIFICATE-----` block; give a PEM file of CA certificates"
-                .to_owned(),
-        );
+        // A DER certificate is an ASN.1 SEQUENCE: `0x30`, then a length.
+        let hint = if pem.first() == Some(&0x30) {
+            " (it looks like a DER certificate: convert it with `openssl x509 -inform der -in FILE -out FILE.pem`)"
+        } else if pem.windows(16).any(|w| w == b"PRIVATE KEY-----") {
+            " (it holds a private key: a client certificate's key goes in a certs.d directory as `<name>.key`)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "holds no `-----BEGIN CERTIFICATE-----` block; give a PEM file of CA certificates{hint}"
+        ));
     }
     Ok(certs)
 }
@@ -536,6 +543,38 @@ mod tests {
         );
         // Absent is fine: no TLS files for that registry.
         assert!(options.http_client("other.lan:5000").is_ok());
+    }
+
+    /// The usual wrong files given as a CA: a DER certificate, a key.
+    #[test]
+    fn a_ca_file_that_is_not_pem_says_what_it_looks_like() {
+        use base64::Engine as _;
+        let pem = slipway_testbed::TestCa::new().cert_pem();
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        let error = |bytes: &[u8]| parse_pem_certificates(bytes).err().unwrap_or_default();
+        assert_eq!(
+            error(&der),
+            "holds no `-----BEGIN CERTIFICATE-----` block; give a PEM file of CA certificates \
+             (it looks like a DER certificate: convert it with `openssl x509 -inform der -in FILE \
+             -out FILE.pem`)"
+        );
+        assert_eq!(
+            error(b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"),
+            "holds no `-----BEGIN CERTIFICATE-----` block; give a PEM file of CA certificates \
+             (it holds a private key: a client certificate's key goes in a certs.d directory as \
+             `<name>.key`)"
+        );
+        assert_eq!(
+            error(b"not a certificate"),
+            "holds no `-----BEGIN CERTIFICATE-----` block; give a PEM file of CA certificates"
+        );
+        assert_eq!(
+            error(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"),
+            "not a PEM certificate file: invalid certificate encoding"
+        );
     }
 
     #[test]
