@@ -140,7 +140,7 @@ pub enum RegistryError {
     },
     /// The registry ended the TLS handshake with an alert.
     #[error(
-        "`{registry}` refused the TLS handshake for `{method} {path}` (alert `{alert}`): if it requires a client certificate, put `client.cert` and `client.key` in `/etc/docker/certs.d/{registry}/` (or in a --certs-dir DIR)"
+        "`{registry}` refused the TLS handshake for `{method} {path}` (alert `{alert}`): {hint}"
     )]
     TlsRefused {
         /// The registry host.
@@ -151,6 +151,9 @@ pub enum RegistryError {
         path: String,
         /// The TLS alert, e.g. `BadCertificate`.
         alert: String,
+        /// What to do: add a client certificate, or, when one was
+        /// presented, use one the registry accepts.
+        hint: String,
     },
     /// The registry answered a TLS handshake in plain HTTP.
     #[error(

@@ -276,7 +276,12 @@ impl RegistryOptions {
     /// (even for a plain-HTTP registry, whose token server may serve
     /// HTTPS), and for a registry spoken to over TLS those of its certs.d
     /// directories, with its client certificate if one is there.
-    pub(crate) fn http_client(&self, registry: &str) -> Result<reqwest::Client, RegistryError> {
+    /// Also returns the client certificate file it presents, if any (named
+    /// when a registry refuses it).
+    pub(crate) fn http_client(
+        &self,
+        registry: &str,
+    ) -> Result<(reqwest::Client, Option<PathBuf>), RegistryError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(self.user_agent.clone())
             .connect_timeout(Duration::from_secs(10));
@@ -294,9 +299,10 @@ impl RegistryOptions {
         if let Some(identity) = files.identity {
             builder = builder.identity(identity);
         }
-        builder
+        let client = builder
             .build()
-            .map_err(|error| RegistryError::Client(innermost(&error)))
+            .map_err(|error| RegistryError::Client(innermost(&error)))?;
+        Ok((client, files.identity_file))
     }
 
     /// Warns of certificate files directly in a certs.d directory, which
@@ -403,6 +409,7 @@ impl RegistryOptions {
                         })?;
                         tracing::debug!(%registry, path = %path.display(), "client certificate from certs.d");
                         found.identity = Some(identity);
+                        found.identity_file = Some(path.clone());
                     }
                     "key" if !path.with_extension("cert").is_file() => {
                         return Err(bad(format!(
@@ -423,6 +430,8 @@ impl RegistryOptions {
 struct CertsD {
     roots: Vec<reqwest::Certificate>,
     identity: Option<reqwest::Identity>,
+    /// The `*.cert` file of `identity`.
+    identity_file: Option<PathBuf>,
 }
 
 /// The innermost cause of an error: "connection refused", not "error sending request".
@@ -532,7 +541,7 @@ mod tests {
             certs_dirs: vec![dir.path().to_owned()],
             ..RegistryOptions::default()
         };
-        let error = options.http_client("registry.lan:5000").unwrap_err();
+        let error = options.http_client("registry.lan:5000").err().unwrap();
         assert_eq!(
             error.to_string(),
             format!(

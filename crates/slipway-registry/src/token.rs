@@ -526,7 +526,7 @@ mod tests {
             first_backoff: Duration::from_secs(1),
             ..RegistryOptions::default()
         };
-        let http = options.http_client("127.0.0.1:5000").unwrap();
+        let (http, _) = options.http_client("127.0.0.1:5000").unwrap();
         let error = runtime
             .block_on(fetch_token(&http, &options, &request, None))
             .unwrap_err();
@@ -547,7 +547,7 @@ mod tests {
             ca_certs: vec![crate::CaCert::read(&ca_file).unwrap()],
             ..RegistryOptions::default()
         };
-        let http = trusting.http_client("127.0.0.1:5000").unwrap();
+        let (http, _) = trusting.http_client("127.0.0.1:5000").unwrap();
         // The handshake succeeds; the registry's `/v2/` is no token server.
         let error = runtime
             .block_on(fetch_token(&http, &trusting, &request, None))

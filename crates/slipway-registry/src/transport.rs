@@ -130,6 +130,10 @@ impl Request {
             }
             Some(TlsFailure::Refused(alert)) => {
                 return RegistryError::TlsRefused {
+                    hint: format!(
+                        "if it requires a client certificate, put `client.cert` and `client.key` in `/etc/docker/certs.d/{}/` (or in a --certs-dir DIR)",
+                        self.registry
+                    ),
                     registry: self.registry.clone(),
                     method: self.method.to_string(),
                     path: self.shown_path(),
@@ -159,8 +163,9 @@ impl Request {
 
 /// The HTTP side of [`super::RegistryClient`].
 pub(super) struct Transport {
-    /// One HTTP client per registry: each has its own TLS files (certs.d).
-    clients: std::sync::Mutex<HashMap<String, reqwest::Client>>,
+    /// One HTTP client per registry: each has its own TLS files (certs.d),
+    /// with the client certificate file it presents, if any.
+    clients: std::sync::Mutex<HashMap<String, (reqwest::Client, Option<std::path::PathBuf>)>>,
     options: RegistryOptions,
     credentials: HashMap<String, Credentials>,
     schemes: Mutex<HashMap<String, Scheme>>,
@@ -228,12 +233,36 @@ impl Transport {
             .clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(client) = clients.get(registry) {
+        if let Some((client, _)) = clients.get(registry) {
             return Ok(client.clone());
         }
-        let client = self.options.http_client(registry)?;
-        clients.insert(registry.to_owned(), client.clone());
+        let (client, certificate) = self.options.http_client(registry)?;
+        clients.insert(registry.to_owned(), (client.clone(), certificate));
         Ok(client)
+    }
+
+    /// `request.unreachable(…)`, told whether a client certificate was
+    /// presented: a handshake refused despite one is about that one.
+    fn unreachable(
+        &self,
+        request: &Request,
+        attempts: u32,
+        error: &reqwest::Error,
+    ) -> RegistryError {
+        let mut error = request.unreachable(attempts, error);
+        if let RegistryError::TlsRefused { registry, hint, .. } = &mut error {
+            let clients = self
+                .clients
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((_, Some(certificate))) = clients.get(registry.as_str()) {
+                *hint = format!(
+                    "it refused the client certificate `{}`: use one its CA signed and within its validity period, or remove it if the registry needs none",
+                    certificate.display()
+                );
+            }
+        }
+        error
     }
 
     fn base_url(&self, registry: &str) -> String {
@@ -366,7 +395,7 @@ impl Transport {
                         || tls_failure(&error).is_some()
                         || !may_retry(backoff) =>
                 {
-                    return Err(request.unreachable(attempt, &error));
+                    return Err(self.unreachable(request, attempt, &error));
                 }
                 Err(error) => {
                     tracing::debug!(reason = %innermost(&error), attempt, ?backoff, "transport error; retrying");
@@ -586,7 +615,7 @@ impl Transport {
                     return self.expect_success(&put, response).await.map(|_| ());
                 }
                 Err(error) if tls_failure(&error).is_some() || !may_retry(backoff) => {
-                    return Err(put.unreachable(attempt, &error));
+                    return Err(self.unreachable(&put, attempt, &error));
                 }
                 Err(error) => {
                     tracing::debug!(reason = %innermost(&error), attempt, "blob upload failed; retrying");

@@ -142,6 +142,23 @@ fn a_client_certificate_from_certs_d_is_presented() {
             ),
         );
 
+    // A client certificate the registry's CA did not sign is refused: the
+    // error names it, rather than asking for one.
+    let (stranger_cert, _) = TestCa::new().client().write(&host_dir, "client", "cert");
+    let stderr = img_tag(&["resolve", &image, "--certs-dir", path(&certs_d)])
+        .run()
+        .assert_code(3)
+        .stderr_str();
+    assert!(
+        stderr.starts_with(&format!("error: cannot resolve `{image}`\n  caused by: `{host}` refused the TLS handshake for `HEAD /v2/app/manifests/1` (alert `"))
+            && stderr.ends_with(&format!(
+                "`): it refused the client certificate `{}`: use one its CA signed and within its \
+                 validity period, or remove it if the registry needs none\n",
+                stranger_cert.display()
+            )),
+        "{stderr}"
+    );
+
     ca.client().write(&host_dir, "client", "cert");
     img_tag(&["resolve", &image, "--certs-dir", path(&certs_d)])
         .run()
