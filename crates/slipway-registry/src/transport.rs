@@ -249,18 +249,37 @@ impl Transport {
         attempts: u32,
         error: &reqwest::Error,
     ) -> RegistryError {
+        let failure = tls_failure(error);
         let mut error = request.unreachable(attempts, error);
-        if let RegistryError::TlsRefused { registry, hint, .. } = &mut error {
-            let clients = self
-                .clients
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((_, Some(certificate))) = clients.get(registry.as_str()) {
-                *hint = format!(
-                    "it refused the client certificate `{}`: use one its CA signed and within its validity period, or remove it if the registry needs none",
-                    certificate.display()
-                );
+        // Where the user keeps TLS files, if not docker's defaults: the
+        // first --certs-dir.
+        let certs_dir = (self.options.certs_dirs != crate::options::default_certs_dirs())
+            .then(|| self.options.certs_dirs.first())
+            .flatten();
+        match &mut error {
+            RegistryError::Tls { registry, hint, .. } => {
+                if let Some(TlsFailure::Other(_, problem)) = failure {
+                    *hint = problem.hint_in(registry, certs_dir.map(|d| d.as_path()));
+                }
             }
+            RegistryError::TlsRefused { registry, hint, .. } => {
+                let clients = self
+                    .clients
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some((_, Some(certificate))) = clients.get(registry.as_str()) {
+                    *hint = format!(
+                        "it refused the client certificate `{}`: use one its CA signed and within its validity period, or remove it if the registry needs none",
+                        certificate.display()
+                    );
+                } else if let Some(dir) = certs_dir {
+                    *hint = format!(
+                        "if it requires a client certificate, put `client.cert` and `client.key` in `{}`",
+                        dir.join(registry.as_str()).display()
+                    );
+                }
+            }
+            _ => {}
         }
         error
     }
@@ -796,6 +815,18 @@ impl CertProblem {
 
     /// What fixes it, for `registry` (`host[:port]`).
     pub(crate) fn hint(self, registry: &str) -> String {
+        self.hint_in(registry, None)
+    }
+
+    /// [`Self::hint`], naming `certs_dir` (a `--certs-dir`) as where a CA
+    /// goes, rather than docker's directory.
+    pub(crate) fn hint_in(self, registry: &str, certs_dir: Option<&std::path::Path>) -> String {
+        if let (CertProblem::Trust, Some(dir)) = (self, certs_dir) {
+            return format!(
+                "trust its CA with --ca-cert FILE or a certs.d directory (`{}`), or, if it serves plain HTTP, pass --plain-http-registry {registry}",
+                dir.join(registry).join("ca.crt").display()
+            );
+        }
         match self {
             CertProblem::Name => format!(
                 "its certificate is not issued for the name `{registry}` was reached by: write the registry as its certificate names it, or have the certificate reissued (trusting a CA does not help)"

@@ -95,8 +95,8 @@ fn a_tls_registry_with_a_private_ca_is_checked_with_ca_cert() {
             "cannot read the labels of `{host}/demo/app:main`: cannot verify the TLS certificate \
              of `{host}` for `HEAD /v2/demo/app/manifests/main`: invalid peer certificate: \
              UnknownIssuer; trust its CA with --ca-cert FILE or a certs.d directory \
-             (`/etc/docker/certs.d/{host}/ca.crt`, or --certs-dir DIR), or, if it serves plain \
-             HTTP, pass --plain-http-registry {host}"
+             (`{no_certs}/{host}/ca.crt`), or, if it serves plain HTTP, pass \
+             --plain-http-registry {host}"
         ),
         "{run:?}"
     );

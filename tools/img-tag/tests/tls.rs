@@ -43,8 +43,9 @@ fn a_tls_registry_is_trusted_through_ca_cert_or_certs_d_and_refused_without() {
                 "error: cannot resolve `{image}`\n  caused by: cannot verify the TLS certificate of \
                  `{host}` for `HEAD /v2/app/manifests/1`: invalid peer certificate: UnknownIssuer; \
                  trust its CA with --ca-cert FILE or a certs.d directory \
-                 (`/etc/docker/certs.d/{host}/ca.crt`, or --certs-dir DIR), or, if it serves \
-                 plain HTTP, pass --plain-http-registry {host}\n"
+                 (`{}/{host}/ca.crt`), or, if it serves plain HTTP, pass --plain-http-registry \
+                 {host}\n",
+                no_certs.display()
             ),
         );
 
@@ -137,8 +138,8 @@ fn a_client_certificate_from_certs_d_is_presented() {
             &format!(
                 "error: cannot resolve `{image}`\n  caused by: `{host}` refused the TLS handshake \
                  for `HEAD /v2/app/manifests/1` (alert `BadCertificate`): if it requires a client \
-                 certificate, put `client.cert` and `client.key` in \
-                 `/etc/docker/certs.d/{host}/` (or in a --certs-dir DIR)\n"
+                 certificate, put `client.cert` and `client.key` in `{}`\n",
+                host_dir.display()
             ),
         );
 
