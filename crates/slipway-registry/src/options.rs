@@ -26,7 +26,7 @@ pub struct RegistryArgs {
     #[arg(long, env = "SLIPWAY_PLAIN_HTTP")]
     pub plain_http: bool,
 
-    /// Speak plain HTTP to this registry, `HOST[:PORT]` as written in image references (repeatable; the variable takes a comma-separated list)
+    /// Speak plain HTTP to this registry, `HOST[:PORT]` as written in image references (repeatable; the variable takes a comma-separated list, empty items skipped)
     #[arg(
         long = "plain-http-registry",
         value_name = "HOST[:PORT]",
@@ -36,7 +36,7 @@ pub struct RegistryArgs {
     )]
     pub plain_http_registries: Vec<String>,
 
-    /// Trust the CA certificates of this PEM file for every registry, besides the system's (repeatable; the variable takes a comma-separated list)
+    /// Trust the CA certificates of this PEM file for every registry, besides the system's (repeatable; the variable takes a comma-separated list, empty items skipped)
     #[arg(
         long = "ca-cert",
         value_name = "FILE",
@@ -46,7 +46,7 @@ pub struct RegistryArgs {
     )]
     pub ca_certs: Vec<CaCert>,
 
-    /// Read each registry's TLS files from `DIR/<host[:port]>/`, as docker's certs.d: `*.crt` CA certificates, a `client.cert` + `client.key` client certificate (repeatable; replaces the defaults) [default: /etc/docker/certs.d, ~/.docker/certs.d, /etc/containers/certs.d, ~/.config/containers/certs.d]
+    /// Read each registry's TLS files from `DIR/<host[:port]>/`, as docker's certs.d: `*.crt` CA certificates, a `client.cert` + `client.key` client certificate (repeatable; the variable takes a comma-separated list, empty items skipped; replaces the defaults) [default: /etc/docker/certs.d, ~/.docker/certs.d, /etc/containers/certs.d, ~/.config/containers/certs.d]
     #[arg(
         long = "certs-dir",
         value_name = "DIR",
@@ -112,29 +112,37 @@ fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, Strin
     Ok(certs)
 }
 
+/// Reads a `--ca-cert` file. An empty value (an unset CI variable
+/// `SLIPWAY_CA_CERTS=`, a trailing comma) stands for nothing: a `CaCert`
+/// without a path or certificates, which [`RegistryOptions::for_tool`]
+/// drops.
 fn parse_ca_cert(value: &str) -> Result<CaCert, String> {
     if value.trim().is_empty() {
-        return Err("is empty; expected the path of a PEM file of CA certificates (in a comma-separated list, no empty items)".to_owned());
+        return Ok(CaCert {
+            path: PathBuf::new(),
+            certs: Vec::new(),
+        });
     }
     CaCert::read(Path::new(value))
 }
 
-/// Checks a `--certs-dir` value. An empty one (`SLIPWAY_CERTS_DIR=",/etc/certs.d"`)
-/// is refused: as a path it would be the working directory, and a checkout's
-/// `<host>/` directories would become trusted CAs.
+/// Checks a `--certs-dir` value. An empty one (`SLIPWAY_CERTS_DIR=`, or
+/// `/a,`) stands for nothing and is dropped by
+/// [`RegistryOptions::for_tool`]: as a path it would be the working
+/// directory, and a checkout's `<host>/` directories would become trusted
+/// CAs.
 fn parse_certs_dir(value: &str) -> Result<PathBuf, String> {
-    if value.trim().is_empty() {
-        return Err("is empty; expected a directory holding `<host[:port]>/` directories, as docker's certs.d (in a comma-separated list, no empty items)".to_owned());
-    }
-    Ok(PathBuf::from(value))
+    Ok(PathBuf::from(value.trim()))
 }
 
 /// Checks a `--plain-http-registry` value: `HOST[:PORT]`, no scheme or path.
 fn parse_registry_host(value: &str) -> Result<String, String> {
     let value = value.trim();
     let expected = "expected a registry as written in image references, `HOST[:PORT]` (e.g. `registry.lan:5000`)";
+    // An empty item (an unset CI variable, a trailing comma) is dropped by
+    // `RegistryOptions::for_tool`.
     if value.is_empty() {
-        return Err(format!("is empty; {expected}"));
+        return Ok(String::new());
     }
     if value.contains("://") {
         return Err(format!("has a scheme; {expected}, without `http://`"));
@@ -229,14 +237,32 @@ impl RegistryOptions {
     /// shares). A tool may then tighten the retry bounds.
     pub fn for_tool(tool: &str, args: &RegistryArgs) -> Self {
         let defaults = Self::default();
+        // Empty list items (`SLIPWAY_CERTS_DIR=`, `a.pem,`) stand for nothing,
+        // as an empty variable does for docker and the containers tools.
+        let certs_dirs: Vec<PathBuf> = args
+            .certs_dirs
+            .iter()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .cloned()
+            .collect();
         Self {
             plain_http: args.plain_http,
-            plain_http_registries: args.plain_http_registries.clone(),
-            ca_certs: args.ca_certs.clone(),
-            certs_dirs: if args.certs_dirs.is_empty() {
+            plain_http_registries: args
+                .plain_http_registries
+                .iter()
+                .filter(|registry| !registry.is_empty())
+                .cloned()
+                .collect(),
+            ca_certs: args
+                .ca_certs
+                .iter()
+                .filter(|ca| !ca.path.as_os_str().is_empty())
+                .cloned()
+                .collect(),
+            certs_dirs: if certs_dirs.is_empty() {
                 defaults.certs_dirs.clone()
             } else {
-                args.certs_dirs.clone()
+                certs_dirs
             },
             user_agent: format!("{tool}/{}", env!("CARGO_PKG_VERSION")),
             ..defaults
@@ -466,7 +492,7 @@ mod tests {
         check_host("[fd00::1]:5000", Ok("[fd00::1]:5000"));
         check_host("http://registry.lan", Err("has a scheme"));
         check_host("registry.lan/app", Err("is not a host"));
-        check_host("", Err("is empty"));
+        check_host("", Ok(""));
         check_host("registry.lan:99999", Err("invalid port `99999`"));
         check_host("myregistry", Err("is not a registry host"));
         check_host("localhost:5000", Ok("localhost:5000"));
@@ -586,16 +612,30 @@ mod tests {
         );
     }
 
+    /// An empty item (an unset CI variable, a trailing comma) stands for
+    /// nothing: never the working directory as a certs.d, never an error.
     #[test]
-    fn empty_list_items_are_refused() {
-        assert!(
-            parse_certs_dir("").is_err_and(|e| e.starts_with("is empty; expected a directory"))
-        );
-        assert!(parse_certs_dir(" ").is_err());
-        assert!(parse_ca_cert("").is_err_and(|e| e.starts_with("is empty; expected the path")));
+    fn empty_list_items_are_skipped() {
+        let args = RegistryArgs {
+            plain_http: false,
+            plain_http_registries: vec![
+                parse_registry_host("").unwrap(),
+                parse_registry_host("registry.lan:5000").unwrap(),
+            ],
+            ca_certs: vec![parse_ca_cert("").unwrap()],
+            certs_dirs: vec![parse_certs_dir("").unwrap(), parse_certs_dir(" ").unwrap()],
+        };
+        let options = RegistryOptions::for_tool("test", &args);
+        assert_eq!(options.plain_http_registries, ["registry.lan:5000"]);
+        assert!(options.ca_certs.is_empty());
+        assert_eq!(options.certs_dirs, default_certs_dirs());
+        let args = RegistryArgs {
+            certs_dirs: vec![parse_certs_dir("").unwrap(), PathBuf::from("/certs.d")],
+            ..RegistryArgs::default()
+        };
         assert_eq!(
-            parse_certs_dir("/etc/docker/certs.d"),
-            Ok(PathBuf::from("/etc/docker/certs.d"))
+            RegistryOptions::for_tool("test", &args).certs_dirs,
+            [PathBuf::from("/certs.d")]
         );
     }
 }

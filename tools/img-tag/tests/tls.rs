@@ -270,32 +270,46 @@ fn a_certificate_directly_in_a_certs_dir_is_warned_of() {
         .assert(0, &format!("{digest}\n"), "");
 }
 
-/// An empty item in a comma-separated variable would be the working
-/// directory as a certs.d (a checkout's `<host>/` directories trusted as
-/// CAs) or as a CA file: refused, naming the flag.
+/// An empty item in a comma-separated variable (an unset CI variable, a
+/// trailing comma) stands for nothing: never the working directory as a
+/// certs.d (a checkout's `<host>/ca.crt` trusted), never an error.
 #[test]
-fn empty_items_in_registry_variables_are_refused() {
+fn empty_items_in_registry_variables_are_skipped() {
+    let plain = Registry::start();
+    let (digest, _) = push_image(&plain.host(), "app", "1", "amd64", None);
+    let ca = TestCa::new();
+    let tls = plain.tls_front(&ca, false);
+    let host = tls.non_loopback_host();
+    let image = format!("{host}/app:1");
     let dir = tempfile::tempdir().unwrap();
-    img_tag(&["resolve", "127.1:1/app:1"])
-        .env("SLIPWAY_CERTS_DIR", format!("{},", path(dir.path())))
+    let empty = dir.path().join("empty.d");
+    fs_err::create_dir_all(&empty).unwrap();
+    // A checkout that plants a CA for the registry in the working directory.
+    let checkout = dir.path().join("checkout");
+    fs_err::create_dir_all(checkout.join(&host)).unwrap();
+    fs_err::write(checkout.join(&host).join("ca.crt"), ca.cert_pem()).unwrap();
+
+    let mut command = img_tag(&["resolve", &image]);
+    command
+        .current_dir(&checkout)
+        .env("SLIPWAY_CERTS_DIR", format!("{},", path(&empty)));
+    let stderr = command.run().assert_code(3).stderr_str();
+    assert!(
+        stderr.contains("invalid peer certificate: UnknownIssuer"),
+        "{stderr}"
+    );
+
+    let ca_file = dir.path().join("ca.pem");
+    fs_err::write(&ca_file, ca.cert_pem()).unwrap();
+    img_tag(&["resolve", &image, "--ca-cert", path(&ca_file)])
+        .env("SLIPWAY_CERTS_DIR", "")
+        .env("SLIPWAY_PLAIN_HTTP_REGISTRIES", "")
         .run()
-        .assert(
-            2,
-            "",
-            "error: invalid value '' for '--certs-dir <DIR>': is empty; expected a directory \
-             holding `<host[:port]>/` directories, as docker's certs.d (in a comma-separated \
-             list, no empty items)\n\nFor more information, try '--help'.\n",
-        );
-    img_tag(&["resolve", "127.1:1/app:1"])
-        .env("SLIPWAY_CA_CERTS", ",")
+        .assert(0, &format!("{digest}\n"), "");
+    img_tag(&["resolve", &image])
+        .env("SLIPWAY_CA_CERTS", format!("{},", path(&ca_file)))
         .run()
-        .assert(
-            2,
-            "",
-            "error: invalid value '' for '--ca-cert <FILE>': is empty; expected the path of a \
-             PEM file of CA certificates (in a comma-separated list, no empty items)\n\nFor more \
-             information, try '--help'.\n",
-        );
+        .assert(0, &format!("{digest}\n"), "");
 }
 
 #[test]
