@@ -61,7 +61,7 @@ fn a_config_error_under_github_actions_is_an_error_annotation_at_its_location() 
     assert_eq!(stdout, "");
     let message = format!(
         "unknown key `regsitry_auth` in [project] at {workspace}/deploy/slipway.toml:3:1 \
-         — valid keys: `name`, `registry`, `default_branch`, `source`"
+         — valid keys: `name`, `registry`, `default_branch`, `source`, `builder`"
     );
     assert_eq!(
         stderr,
