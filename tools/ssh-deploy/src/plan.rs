@@ -388,13 +388,16 @@ pub(crate) fn remote_command_line(
 ///   it starts), waiting up to `wait_secs` for the processes of an earlier
 ///   deploy to be gone, so two commands never overlap even when a killed
 ///   deploy's command is still being stopped;
-/// - a watchdog in the background (holding none of the channel's pipes)
-///   checks every second that the SSH session's process (the shell's
+/// - a watchdog in the background checks every second that the SSH session's process (the shell's
 ///   parent) and the deploy's lock holder (`holder_pid`) still run (a
 ///   zombie, unreaped under a stopped sshd, counts as gone); once either is
 ///   gone (the connection died, or the holder gave up the lock)
 ///   it sends SIGTERM to the group, and SIGKILL 5 s later. It ends by
-///   itself when the shell does. It needs `/proc` (Linux).
+///   itself when the shell does. It needs `/proc` (Linux). It holds none
+///   of the channel's pipes, not even for its check of `/proc` (its one
+///   process is redirected as a whole): sshd ends the channel when the
+///   last holder of its stdout closes it, so a watchdog holding it would
+///   keep every deploy waiting up to a second for its next check.
 pub(crate) fn supervised_command_line(
     pid_file: &str,
     run_lock: &str,
@@ -403,7 +406,7 @@ pub(crate) fn supervised_command_line(
     line: &str,
 ) -> String {
     format!(
-        "p=$PPID && h={holder_pid} && exec 9>>{run_lock} && {{ flock -w {wait_secs} 9 || {{ echo \"the command of an earlier deploy still runs on the host (it holds {run_lock})\" >&2; exit 75; }}; }} && echo $$ > {pid_file} && {{ [ -d /proc/$p ] && (trap '' TERM; z() {{ [ -d /proc/$1 ] && ! grep -q '^[0-9]* (.*) Z' /proc/$1/stat 2>/dev/null; }}; while z $$; do {{ z $p && z $h; }} || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 & }} && {line}",
+        "p=$PPID && h={holder_pid} && exec 9>>{run_lock} && {{ flock -w {wait_secs} 9 || {{ echo \"the command of an earlier deploy still runs on the host (it holds {run_lock})\" >&2; exit 75; }}; }} && echo $$ > {pid_file} && {{ ([ -d /proc/$p ] || exit 0; trap '' TERM; z() {{ [ -d /proc/$1 ] && ! grep -q '^[0-9]* (.*) Z' /proc/$1/stat 2>/dev/null; }}; while z $$; do {{ z $p && z $h; }} || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 & }} && {line}",
         pid_file = shell_quote(pid_file),
         run_lock = shell_quote(run_lock),
     )
@@ -838,6 +841,84 @@ mod tests {
             stop.starts_with("p=$(cat '/srv/my app/.slipway/command.pid' 2>/dev/null)"),
             "{stop}"
         );
+    }
+
+    /// The processes other than this one that hold `pipe` (`pipe:[inode]`)
+    /// open, each with its command line (NULs as spaces).
+    fn holders(pipe: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in fs_err::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if pid == std::process::id() {
+                continue;
+            }
+            let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+                continue;
+            };
+            let holds = fds
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == pipe));
+            if holds {
+                let cmdline = fs_err::read(entry.path().join("cmdline")).unwrap_or_default();
+                found.push(
+                    String::from_utf8_lossy(&cmdline)
+                        .replace('\0', " ")
+                        .trim()
+                        .to_owned(),
+                );
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_watchdog_holds_none_of_the_channels_pipes() {
+        use std::io::BufRead as _;
+        use std::os::fd::AsRawFd as _;
+        // sshd ends the channel (and ssh-deploy its step) once nobody holds
+        // its stdout; while the command runs, only the command may. The
+        // line runs in the user's login shell: bash forks where dash and
+        // busybox do not.
+        for shell in [&["bash"][..], &["sh"][..], &["busybox", "sh"][..]] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let line = supervised_command_line(
+                &dir.path().join("command.pid").to_string_lossy(),
+                &dir.path().join("run.lock").to_string_lossy(),
+                5,
+                std::process::id(),
+                "echo started && exec cat",
+            );
+            let mut child = std::process::Command::new(shell[0])
+                .args(&shell[1..])
+                .args(["-c", &line])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {shell:?} (busybox-static): {e}"));
+            let stdout = child.stdout.take().expect("piped stdout");
+            let pipe = fs_err::read_link(format!("/proc/self/fd/{}", stdout.as_raw_fd()))
+                .expect("a pipe")
+                .to_string_lossy()
+                .into_owned();
+            let mut stdout = std::io::BufReader::new(stdout);
+            let mut started = String::new();
+            stdout.read_line(&mut started).expect("the line starts");
+            assert_eq!(started, "started\n", "{shell:?}");
+            // The watchdog was forked before `started`; a process that has
+            // not applied its redirections yet gets a moment.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let mut held_by = holders(&pipe);
+            while held_by != ["cat"] && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                held_by = holders(&pipe);
+            }
+            drop(child.stdin.take());
+            assert!(child.wait().expect("the line ends").success(), "{shell:?}");
+            assert_eq!(held_by, ["cat"], "{shell:?}: {line}");
+        }
     }
 
     /// Runs `line` with `sh -c` and `stdin`, returning its status and output.
