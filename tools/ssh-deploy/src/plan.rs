@@ -284,6 +284,15 @@ pub(crate) fn nonce() -> String {
 /// A stream from this size on is unpacked with large records.
 pub(crate) const LARGE_STREAM: u64 = 1 << 20;
 
+/// Up to this many staged files are synced one by one (`sync -- FILE…`, an
+/// fsync each); more, with one `sync -f` of their file system (syncfs).
+/// Each fsync of a new file waits for a journal commit of its own: 200
+/// files of 4 KiB took 0.4–0.9 s here, one syncfs 0.04–0.13 s (load 9–11,
+/// other builds writing to the same file system). A syncfs also flushes
+/// what other writers left on that file system, so a handful of files
+/// keep their own fsyncs.
+pub(crate) const SYNC_EACH_AT_MOST: usize = 8;
+
 /// The start of the command line when files changed (else nothing): unpack
 /// the `staged` files, sent on stdin as one tar stream, into [`STAGING`]
 /// under the remote path, check the stream arrived whole and sync them.
@@ -314,13 +323,19 @@ pub(crate) fn unpack_line(
         };
         let _ = write!(
             line,
-            "{{ rm -rf {STAGING} && mkdir {STAGING} && {tar} && [ -f {} ] && {{ sync --",
+            "{{ rm -rf {STAGING} && mkdir {STAGING} && {tar} && [ -f {} ] && {{ sync ",
             staging(crate::tarball::MARKER)
         );
         // The files reach the disk before any is renamed into place, in
-        // one process (`sync FILE…`, coreutils 8.24+; else everything).
-        for name in staged {
-            let _ = write!(line, " {}", staging(name));
+        // one process (`sync FILE…` and `sync -f`: coreutils 8.24+ and
+        // busybox; else everything).
+        if staged.len() <= SYNC_EACH_AT_MOST {
+            line.push_str("--");
+            for name in staged {
+                let _ = write!(line, " {}", staging(name));
+            }
+        } else {
+            let _ = write!(line, "-f {STAGING}");
         }
         let _ = write!(
             line,
@@ -809,6 +824,26 @@ mod tests {
             "./deploy.sh",
             "cd '/srv/my app' && { rm -rf .slipway/staging && mkdir .slipway/staging && tar -x -p -o -f - -C .slipway/staging && [ -f .slipway/staging/.slipway-end ] && { sync -- .slipway/staging/a/x .slipway/staging/top .slipway/staging/a/y .slipway/staging/b/c/z 2>/dev/null || sync; } || { rm -rf .slipway/staging; echo 'slipway-upload: failed n0nce' >&2; exit 85; }; } && cd '/srv/my app' && mkdir -p -- a b/c && mv -f -- .slipway/staging/top ./ && mv -f -- .slipway/staging/a/x .slipway/staging/a/y a/ && mv -f -- .slipway/staging/b/c/z b/c/ && rm -rf .slipway/staging && exec env sh -c ./deploy.sh",
         );
+    }
+
+    #[test]
+    fn many_staged_files_are_synced_with_one_syncfs() {
+        let staged: Vec<String> = (0..=SYNC_EACH_AT_MOST).map(|n| format!("f{n}")).collect();
+        assert_eq!(
+            unpack_line("/srv", &staged, 4096, "n0nce"),
+            "cd /srv && { rm -rf .slipway/staging && mkdir .slipway/staging && tar -x -p -o -f - -C .slipway/staging && [ -f .slipway/staging/.slipway-end ] && { sync -f .slipway/staging 2>/dev/null || sync; } || { rm -rf .slipway/staging; echo 'slipway-upload: failed n0nce' >&2; exit 85; }; } && "
+        );
+        // The host's own `sync` takes the flag: coreutils, and busybox.
+        let dir = tempfile::tempdir().expect("temp dir");
+        for sync in [&["sync"][..], &["busybox", "sync"][..]] {
+            let status = std::process::Command::new(sync[0])
+                .args(&sync[1..])
+                .args(["-f"])
+                .arg(dir.path())
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run {sync:?} (busybox-static): {e}"));
+            assert!(status.success(), "{sync:?}");
+        }
     }
 
     #[test]
