@@ -197,7 +197,7 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     let figures: Vec<Figure> = ready_wait::figures(sh, &bin_dir, args.only.as_deref())?;
     let figures = [
         figures,
-        ssh_deploy::figures(sh, &bin_dir, args.only.as_deref())?,
+        ssh_deploy::figures(sh, &bin_dir, args.runs, args.only.as_deref())?,
         chain::figures(&bin_dir, args.runs, args.only.as_deref())?,
     ]
     .concat();
