@@ -164,7 +164,11 @@ fn check_duplicate_images(given: &[String]) -> anyhow::Result<()> {
 /// images `env` deploys. Targets img-build did not build (failed, or not
 /// selected) have no reference and are left to `--image`. Also returns
 /// the revision img-build built.
-fn images_from_report(text: &str, source: &str, env: &Env) -> anyhow::Result<(Vec<String>, String)> {
+fn images_from_report(
+    text: &str,
+    source: &str,
+    env: &Env,
+) -> anyhow::Result<(Vec<String>, String)> {
     let report: slipway_contract::img_build::BuildReport = serde_json::from_str(text).map_err(|error| {
         UsageError::caused_by(
             format!(

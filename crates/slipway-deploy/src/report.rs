@@ -177,10 +177,7 @@ pub fn release_line(release: &Release) -> String {
 /// The CI outputs of a run: `deployed` (every host deployed) and the
 /// `release` of the first host that has one.
 pub fn outputs(report: &slipway_contract::ssh_deploy::Report) -> Vec<(String, String)> {
-    let deployed = report
-        .hosts
-        .iter()
-        .all(|h| h.outcome == Outcome::Deployed);
+    let deployed = report.hosts.iter().all(|h| h.outcome == Outcome::Deployed);
     let mut outputs = vec![("deployed".to_owned(), deployed.to_string())];
     if let Some(release) = report.hosts.iter().find_map(|h| h.release) {
         outputs.push(("release".to_owned(), release.to_string()));
