@@ -141,8 +141,8 @@ pub fn image_variable(image: &str) -> String {
 }
 
 /// What slipway-deploy's errors say: none has an exit code or a place of
-/// its own (they wrap the config's, the registry's and readiness's, which
-/// their crates classify).
+/// its own (they wrap the config's, git's, the registry's, the labels' and
+/// readiness's, which their crates classify).
 pub const ERRORS: slipway_core::cli::ErrorKinds =
     slipway_core::cli::ErrorKinds::codes_only(classify);
 
@@ -150,7 +150,9 @@ pub const ERRORS: slipway_core::cli::ErrorKinds =
 pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     [
         slipway_config::classify,
+        slipway_git::classify,
         slipway_registry::classify,
+        slipway_stale::classify,
         slipway_ready::classify,
     ]
     .iter()

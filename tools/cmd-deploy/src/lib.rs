@@ -33,14 +33,14 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     };
     let report = match cli.command {
         Command::Deploy(args) => {
-            let pinned = slipway_deploy::images::pin(
-                &env,
-                args.images_from.as_deref(),
-                &args.images,
-                &args.registry,
-                TOOL,
-                out,
-            )?;
+            let request = slipway_deploy::images::Request {
+                images_from: args.images_from.as_deref(),
+                images: &args.images,
+                require_revision: args.require_revision.as_deref(),
+                registry: &args.registry,
+                root: Some(&config.root),
+            };
+            let pinned = slipway_deploy::images::pin_images(&env, &request, TOOL, out)?;
             if args.dry_run {
                 flow::dry_run(&target, &env, &pinned, &who)
             } else {

@@ -13,6 +13,7 @@ fn main() -> std::process::ExitCode {
         result,
         &[
             slipway_config::ERRORS,
+            slipway_deploy::ERRORS,
             slipway_git::ERRORS,
             slipway_registry::ERRORS,
             slipway_stale::ERRORS,

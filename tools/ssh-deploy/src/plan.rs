@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use sha2::Digest as _;
 use slipway_config::Env;
 use slipway_core::cli::UsageError;
-use slipway_core::image_ref::ImageRef;
 use slipway_core::output::shell_quote;
 use slipway_core::secret::RedactedUrl;
 
@@ -76,84 +75,6 @@ pub(crate) fn render_deploy_env(images: &BTreeMap<String, String>) -> anyhow::Re
         let _ = writeln!(text, "{var}='{value}'");
     }
     Ok(text)
-}
-
-/// Parses `--image <image>=<ref>` values into `deploy.env` variables through
-/// the env's `images` table; every variable needs a reference, and each
-/// reference must be immutable (a digest, or a tag other than `latest`).
-pub(crate) fn image_vars(env: &Env, given: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut by_image: BTreeMap<String, String> = BTreeMap::new();
-    for value in given {
-        let (name, reference) = value.split_once('=').ok_or_else(|| {
-            UsageError::new(format!(
-                "invalid `--image {value}`: expected `<image>=<registry/repo>@sha256:<digest>`, e.g. `app=registry.example.com/app@sha256:…`"
-            ))
-        })?;
-        let parsed: ImageRef = reference
-            .parse()
-            .with_context(|| format!("invalid `--image {value}`"))?;
-        let is_mutable =
-            parsed.digest().is_none() && parsed.tag().is_none_or(|tag| tag.as_str() == "latest");
-        if is_mutable {
-            return Err(UsageError::new(format!(
-                "`--image {value}` is not immutable: give a digest (`repo@sha256:…`) or a tag such as `sha-<commit>`, never `latest`"
-            )));
-        }
-        if !env.images.values().any(|image| image == name) {
-            let known: Vec<&str> = env.images.values().map(String::as_str).collect();
-            return Err(UsageError::new(format!(
-                "`--image {value}` names image `{name}`, which env `{}` does not deploy; its images are {}",
-                env.name,
-                list(&known)
-            )));
-        }
-        by_image.insert(name.to_owned(), parsed.to_string());
-    }
-    let mut vars = BTreeMap::new();
-    let mut missing = Vec::new();
-    for (var, image) in &env.images {
-        match by_image.get(image) {
-            Some(reference) => {
-                vars.insert(var.clone(), reference.clone());
-            }
-            None => missing.push(format!("`--image {image}=…` (for `{var}`)")),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(UsageError::new(format!(
-            "env `{}` needs {}",
-            env.name,
-            missing.join(", ")
-        )));
-    }
-    Ok(vars)
-}
-
-/// `--images-from`: the image references of img-build's JSON report
-/// (`text`, read from `source`) as `<image>=<reference>` values, for the
-/// images `env` deploys. Targets img-build did not build (failed, or not
-/// selected) have no reference and are left to `--image`. Also returns
-/// the revision img-build built.
-pub(crate) fn images_from_report(
-    text: &str,
-    source: &str,
-    env: &Env,
-) -> anyhow::Result<(Vec<String>, String)> {
-    let report: slipway_contract::img_build::BuildReport = serde_json::from_str(text).map_err(|error| {
-        UsageError::caused_by(
-            format!(
-                "`--images-from {source}` is not img-build's JSON report (`img-build --format json`)"
-            ),
-            error,
-        )
-    })?;
-    let images = report
-        .targets
-        .into_iter()
-        .filter(|target| env.images.values().any(|image| *image == target.name))
-        .filter_map(|target| Some(format!("{}={}", target.name, target.reference?)))
-        .collect();
-    Ok((images, report.revision))
 }
 
 /// The environment the remote command receives, besides the login's own:
@@ -669,25 +590,6 @@ fn check_remote_path_of(name: &str, path: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Refuses two `--image` flags for one image: which one was meant is not
-/// for ssh-deploy to guess.
-pub(crate) fn check_duplicate_images(given: &[String]) -> anyhow::Result<()> {
-    for (index, value) in given.iter().enumerate() {
-        let Some((name, _)) = value.split_once('=') else {
-            continue;
-        };
-        if let Some(other) = given[..index]
-            .iter()
-            .find(|earlier| earlier.split_once('=').is_some_and(|(n, _)| n == name))
-        {
-            return Err(UsageError::new(format!(
-                "image `{name}` is given twice: `--image {other}` and `--image {value}`; give one reference per image"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Checks a `--host-key-fingerprint` value.
 pub(crate) fn parse_fingerprint(value: &str) -> anyhow::Result<String> {
     let body = value.strip_prefix("SHA256:").unwrap_or_default();
@@ -701,18 +603,6 @@ pub(crate) fn parse_fingerprint(value: &str) -> anyhow::Result<String> {
         Err(UsageError::new(format!(
             "invalid `--host-key-fingerprint {value}`: expected `SHA256:` and 43 base64 characters, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the host"
         )))
-    }
-}
-
-fn list(names: &[&str]) -> String {
-    if names.is_empty() {
-        "none".to_owned()
-    } else {
-        names
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 }
 

@@ -167,6 +167,44 @@ fn text_from_the_host_cannot_forge_lines_in_plain_output() {
     }
 }
 
+/// `releases` says why a release failed (its record's `detail`), as every
+/// deploy tool's listing does, and that text from the host is escaped too.
+#[test]
+fn releases_list_why_a_release_failed_and_its_detail_cannot_forge_lines() {
+    let sshd = Sshd::start();
+    let project = project(&sshd);
+    deploy(&project, &sshd, 1);
+    write_record(&project, "1.json", |r| {
+        r["result"] = serde_json::json!("failed");
+        r["detail"] = serde_json::json!("the deploy did not finish");
+    });
+    let output = project.run(&sshd, &["releases", "--env", "prod"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let release = stdout.lines().nth(1).unwrap_or_default();
+    assert!(release.starts_with("  1 "), "{stdout}");
+    assert!(
+        release.ends_with(&format!(
+            " failed git=- who={} APP_IMAGE={} detail='the deploy did not finish'",
+            project.release(1)["who"].as_str().unwrap(),
+            fake_ref(1)
+        )),
+        "{stdout}"
+    );
+
+    write_record(&project, "1.json", |r| {
+        r["detail"] = serde_json::json!("eve\n::error title=Forged::deploy failed\u{1b}[2J");
+    });
+    let output = project.run(&sshd, &["releases", "--env", "prod"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(r"eve\n::error"), "{stdout}");
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("::")) && !stdout.contains('\u{1b}'),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn output_without_newlines_is_passed_on_in_lines_of_at_most_64_kib() {
     let sshd = Sshd::start();

@@ -99,6 +99,12 @@ pub struct DeployArgs {
     #[arg(long, value_name = "FILE")]
     pub images_from: Option<PathBuf>,
 
+    /// Refuse to deploy (exit 2, before anything is touched) unless every image's
+    /// `org.opencontainers.image.revision` label, read from its registry, is this commit
+    /// (a sha or any revision of the repository around slipway.toml, e.g. `HEAD`)
+    #[arg(long, value_name = "REV")]
+    pub require_revision: Option<String>,
+
     /// Print the docker commands and the environment they would get; change and record nothing
     #[arg(long)]
     pub dry_run: bool,
