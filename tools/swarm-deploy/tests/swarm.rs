@@ -350,6 +350,33 @@ fn a_compose_file_that_does_not_use_the_image_variable_is_refused() {
 }
 
 #[test]
+fn a_compose_image_that_bypasses_the_variables_is_refused() {
+    let dir = project(8080, "");
+    let path = dir.path().join("deploy/stack.yml");
+    let text = fs_err::read_to_string(&path).expect("stack.yml");
+    // The web service runs the pinned variable; a second service and an
+    // anchor name mutable tags, and a variable of the env table a third.
+    fs_err::write(
+        &path,
+        text.replace(
+            "networks:\n  hostnet:",
+            "  cache:\n    image: \"redis:7\"  # a sidecar\n  worker:\n    image: ${OTHER_IMAGE:-127.0.0.1:5000/app:latest}\n  pinned:\n    image: 127.0.0.1:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111\nx-base: &base\n  image: 127.0.0.1:5000/app:latest\nnetworks:\n  hostnet:",
+        ),
+    )
+    .expect("write");
+    let image = "app=127.0.0.1:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    Cmd::new(env!("CARGO_BIN_EXE_swarm-deploy"))
+        .current_dir(dir.path())
+        .args(["deploy", "--env", "dev", "--dry-run", "--image", image])
+        .run()
+        .assert(
+            2,
+            "",
+            "error: the compose file `deploy/stack.yml` of env `dev` names an image that is neither one of the env's image variables (`${APP_IMAGE}`) nor pinned by digest (line 22: `image: \"redis:7\"`, line 24: `image: ${OTHER_IMAGE:-127.0.0.1:5000/app:latest}`, line 28: `image: 127.0.0.1:5000/app:latest`): it would reach the swarm as a mutable tag; write `image: ${VAR}` with a variable of the env's `images` table, or `repo@sha256:…`\n",
+        );
+}
+
+#[test]
 fn a_deploy_cancelled_by_sigterm_releases_its_lock_at_once() {
     let bed = Bed::start();
     let port = slipway_testbed::free_port();
