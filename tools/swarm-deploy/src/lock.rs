@@ -104,9 +104,8 @@ pub(crate) fn acquire(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
             let heartbeat = {
-                let (docker, id, stop, name) =
-                    (docker.clone(), id.clone(), stop.clone(), name.clone());
-                std::thread::spawn(move || beat(&docker, &id, &name, &stop))
+                let (docker, id, stop) = (docker.clone(), id.clone(), stop.clone());
+                std::thread::spawn(move || beat(&docker, &id, &stop))
             };
             return Ok(Lease {
                 docker: docker.clone(),
@@ -216,7 +215,7 @@ fn remove_beats(docker: &Docker, id: &str) {
 
 /// Renews the lease every [`RENEW`] until `stop`: a new heartbeat config
 /// with a later expiry, then the previous one removed.
-fn beat(docker: &Docker, id: &str, name: &str, stop: &AtomicBool) {
+fn beat(docker: &Docker, id: &str, stop: &AtomicBool) {
     let mut previous: Option<String> = None;
     let mut seq = 0u64;
     let mut next = Instant::now() + RENEW;
@@ -228,7 +227,9 @@ fn beat(docker: &Docker, id: &str, name: &str, stop: &AtomicBool) {
         next = Instant::now() + RENEW;
         seq += 1;
         let expires = slipway_deploy::now() + secs(TTL);
-        let beat_name = format!("{name}.beat.{}.{seq}", id.get(..12).unwrap_or(id));
+        // Named after the lock's ID, not the stack, so that the name stays
+        // within the 64 characters swarm allows a config's.
+        let beat_name = format!("slipway.lock.beat.{}.{seq}", id.get(..12).unwrap_or(id));
         let created = docker.run(
             &[
                 "config",
