@@ -334,6 +334,37 @@ fn check_refused(dir: &std::path::Path, args: &[&str], message: &str) {
 }
 
 #[test]
+fn a_manifest_image_of_no_env_image_by_tag_is_refused() {
+    let dir = project();
+    let path = dir.path().join("k8s/base/deployment.yaml");
+    let text = fs_err::read_to_string(&path).unwrap();
+    // A sidecar pinned by digest is fine; one by tag is not.
+    fs_err::write(
+        &path,
+        format!(
+            "{text}      - name: proxy\n        image: 127.0.0.1:5000/ext/proxy:1@{APP_DIGEST}\n      - name: cache\n        image: redis:7\n"
+        ),
+    )
+    .unwrap();
+    let app = format!("app=127.0.0.1:5000/demo/app@{APP_DIGEST}");
+    let worker = format!("worker=127.0.0.1:5000/demo/worker@{WORKER_DIGEST}");
+    check_refused(
+        dir.path(),
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--dry-run",
+            "--image",
+            &app,
+            "--image",
+            &worker,
+        ],
+        "`deployment/web` runs `redis:7` by tag, an image this deploy does not pin: write it with its digest in the manifests (`redis@sha256:…`), or make it an image of slipway.toml that the env deploys",
+    );
+}
+
+#[test]
 fn bad_input_is_refused_before_any_cluster_is_touched() {
     let dir = project();
     let dir = dir.path();
