@@ -365,6 +365,37 @@ fn a_manifest_image_of_no_env_image_by_tag_is_refused() {
 }
 
 #[test]
+fn two_envs_that_would_share_a_lease_are_refused() {
+    let dir = project();
+    let path = dir.path().join("slipway.toml");
+    let text = fs_err::read_to_string(&path).unwrap();
+    // `Prod` spells `prod`'s Lease and records in the same namespace.
+    let prod = text
+        .split("[envs.prod]")
+        .nth(1)
+        .and_then(|rest| rest.split("[envs.files]").next())
+        .unwrap()
+        .replace("[envs.prod.kubernetes]", "[envs.Prod.kubernetes]");
+    fs_err::write(&path, format!("{text}\n[envs.Prod]{prod}")).unwrap();
+    let app = format!("app=127.0.0.1:5000/demo/app@{APP_DIGEST}");
+    let worker = format!("worker=127.0.0.1:5000/demo/worker@{WORKER_DIGEST}");
+    check_refused(
+        dir.path(),
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--dry-run",
+            "--image",
+            &app,
+            "--image",
+            &worker,
+        ],
+        "envs `prod` and `Prod` of slipway.toml both keep their Lease and release records as `slipway-prod` in namespace `shop`: they would share a lock and a history; rename one (lowercase letters, digits and `-` name them exactly) or give it another `namespace`",
+    );
+}
+
+#[test]
 fn bad_input_is_refused_before_any_cluster_is_touched() {
     let dir = project();
     let dir = dir.path();
