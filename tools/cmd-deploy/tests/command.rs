@@ -234,6 +234,24 @@ fn a_deploy_cancelled_by_sigterm_stops_its_command() {
 }
 
 #[test]
+fn a_ready_url_the_probe_cannot_use_is_refused_before_the_command_runs() {
+    // slipway.toml accepts it (a `tcp://` URL); the probe needs a port.
+    let dir = project(LOGGING, "ready_url = \"tcp://127.0.0.1\"\n");
+    for args in [&["--dry-run"][..], &[]] {
+        let image = format!("app=127.0.0.1:5000/app@{D1}");
+        let mut all = vec!["deploy", "--env", "prod", "--image", &image];
+        all.extend(args);
+        cmd_deploy(dir.path(), &all).run().assert(
+            2,
+            "",
+            "error: the `ready_url` of env `prod`\n  caused by: invalid `TARGET` value `tcp://127.0.0.1`: no port; valid targets are `http://host[:port]/path`, `https://…` or `tcp://host:port`\n",
+        );
+    }
+    assert_eq!(runs(dir.path()), "", "the command ran");
+    assert!(!dir.path().join("history/1.json").exists());
+}
+
+#[test]
 fn a_second_deploy_waits_for_the_lock_and_a_killed_deploy_frees_it() {
     // The first deploy's command waits until the test lets it go.
     let dir = project(

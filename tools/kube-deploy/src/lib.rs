@@ -72,7 +72,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             // checked before any cluster is touched; a dry run shows it.
             target.change(&dry_release(env, &pinned, &who))?;
             if args.dry_run {
-                flow::dry_run(&target, env, &pinned, &who)
+                flow::dry_run(&target, env, &pinned, &who, &options)?
             } else {
                 let options = Options {
                     rollback_on_failure: !args.no_rollback,
@@ -91,7 +91,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 revision: chosen.git_sha.clone(),
             };
             target.change(&dry_release(env, &pinned, &who))?;
-            let mut report = flow::dry_run(&target, env, &pinned, &who);
+            let mut report = flow::dry_run(&target, env, &pinned, &who, &options)?;
             report.action = "rollback".to_owned();
             report
         }
