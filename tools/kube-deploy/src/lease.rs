@@ -12,7 +12,10 @@
 //! live lease over, and keep a dead one held when the holder's ran ahead. The holder renews it every third of
 //! its duration while the deploy runs and releases it at the end (holder
 //! cleared). A deploy that dies stops renewing: the lease expires by itself
-//! and the next deploy takes it over, saying so. It cannot go stale.
+//! and the next deploy takes it over, saying so. It cannot go stale. A
+//! deploy cancelled by SIGINT or SIGTERM (a cancelled CI job) gives the
+//! lease back before it exits 130 or 143, so the next deploy need not wait
+//! for it to expire; its record keeps saying that it did not finish.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -358,6 +361,80 @@ fn resource_version_of(stdout: &[u8]) -> anyhow::Result<String> {
         .context("the lease written has no resourceVersion")
 }
 
+/// What the signal watcher needs to give the held lease back.
+struct OnSignal {
+    kubectl: Kubectl,
+    runner: &'static dyn Runner,
+    name: String,
+    version: Arc<Mutex<(String, u64)>>,
+}
+
+/// The lease this process holds, for the signal watcher; `None` when none.
+static HELD: Mutex<Option<OnSignal>> = Mutex::new(None);
+
+/// From the first lease taken on: on SIGINT or SIGTERM, gives the held
+/// lease back (holder cleared, at its latest resourceVersion) and exits
+/// 128 + the signal's number. Without a way to watch for signals the lease
+/// still expires by itself (a warning says so).
+fn watch_signals() {
+    static WATCH: std::sync::Once = std::sync::Once::new();
+    WATCH.call_once(|| {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watched = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .and_then(|runtime| {
+                let signals = runtime.block_on(async {
+                    Ok::<_, std::io::Error>((
+                        signal(SignalKind::interrupt())?,
+                        signal(SignalKind::terminate())?,
+                    ))
+                })?;
+                Ok((runtime, signals))
+            });
+        let (runtime, (mut interrupt, mut terminate)) = match watched {
+            Ok(watched) => watched,
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's lease expires by itself");
+                return;
+            }
+        };
+        std::thread::spawn(move || {
+            let received = runtime.block_on(async move {
+                tokio::select! {
+                    _ = interrupt.recv() => 2,
+                    _ = terminate.recv() => 15,
+                }
+            });
+            let held = HELD
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(held) = held {
+                tracing::warn!("cancelled: releasing the lease");
+                let (version, transitions) = held
+                    .version
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let lease = object(
+                    &held.name,
+                    &held.kubectl.namespace,
+                    None,
+                    Timestamp::now(),
+                    Some(&version),
+                    transitions,
+                );
+                let _ = held.runner.run(
+                    &write_argv(&held.kubectl, "replace"),
+                    lease.to_string().as_bytes(),
+                );
+            }
+            std::process::exit(128 + received);
+        });
+    });
+}
+
 /// Starts renewing a lease just taken.
 fn start(
     kubectl: Kubectl,
@@ -369,6 +446,15 @@ fn start(
 ) -> Held {
     let namespace = kubectl.namespace.clone();
     let version = Arc::new(Mutex::new((resource_version, transitions)));
+    *HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(OnSignal {
+        kubectl: kubectl.clone(),
+        runner,
+        name: name.clone(),
+        version: Arc::clone(&version),
+    });
+    watch_signals();
     let is_lost = Arc::new(AtomicBool::new(false));
     let (stop, stopped) = mpsc::channel::<()>();
     let renewer = {
@@ -432,6 +518,9 @@ impl Held {
     /// Stops renewing and gives the lease back (holder cleared); a failure
     /// is a warning: the lease expires by itself. Returns the command run.
     pub(crate) fn release(mut self, runner: &dyn Runner) -> Vec<String> {
+        *HELD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
