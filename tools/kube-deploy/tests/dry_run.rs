@@ -136,6 +136,42 @@ fn a_kustomize_env_is_rendered_with_every_image_pinned_and_applied() {
 }
 
 #[test]
+fn large_manifests_are_rendered_without_waiting_on_a_full_pipe() {
+    let dir = project();
+    // About 430 KB of manifests: far more than a pipe holds, so kubectl
+    // prints while kube-deploy is still writing to it.
+    let big: Vec<String> = (0..400)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  k: {}\n",
+                "x".repeat(1000)
+            )
+        })
+        .collect();
+    fs_err::write(dir.path().join("k8s/base/big.yaml"), big.join("---\n")).unwrap();
+    fs_err::write(
+        dir.path().join("k8s/base/kustomization.yaml"),
+        "resources: [deployment.yaml, worker.yaml, service.yaml, big.yaml]\n",
+    )
+    .unwrap();
+    let outcome = kube_deploy(dir.path())
+        .args(["deploy", "--env", "prod", "--dry-run", "--format", "json"])
+        .args(images())
+        .arg("--kubectl")
+        .arg(kubectl())
+        .timeout(std::time::Duration::from_secs(60))
+        .run();
+    outcome.assert_code(0);
+    let report = outcome.json();
+    let manifest: serde_json::Value =
+        serde_json::from_str(report["manifest"].as_str().expect("a manifest")).unwrap();
+    assert_eq!(
+        item(&manifest, "ConfigMap", "cm-399")["data"]["k"],
+        "x".repeat(1000)
+    );
+}
+
+#[test]
 fn the_applied_list_is_what_kubectl_itself_renders_but_for_images_and_annotations() {
     // The oracle: the overlay rendered by kubectl alone, then each image
     // pinned by `kubectl set image --local`, container by container.
