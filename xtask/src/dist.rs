@@ -1,6 +1,6 @@
 //! `cargo xtask dist`: the release archives a user without Rust installs
 //! (docs/install.md): `dist/slipway-<version>-<target>.tar.gz` holding
-//! `bin/` (the six tools and `slipway`), `completions/{bash,zsh,fish}/`,
+//! `bin/` (the nine tools and `slipway`), `completions/{bash,zsh,fish}/`,
 //! `man/man1/`, README.md and the licence files, and `dist/sha256sums.txt`
 //! over every archive in `dist/`.
 //!

@@ -1,5 +1,5 @@
 //! `cargo xtask image`: the container image of packaging/Dockerfile — the
-//! six tools and `slipway` FROM scratch, with the glibc libraries they link
+//! nine tools and `slipway` FROM scratch, with the glibc libraries they link
 //! (found with ldd on this machine), git and its libraries, and the CA
 //! certificates — and its check in `cargo xtask ci`: built on the test
 //! bed's dockerd, a tool run from inside it lists a repository of the test

@@ -49,6 +49,7 @@ pub fn run(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<()> 
         bail!("`--repo {}` is not a directory", args.repo.display());
     }
     let tools = provide(sh)?;
+    tools.require(&["image-stale-check", "img-tag"])?;
     let _dir = sh.push_dir(&repo);
     let pre_push = hook_path(sh, &repo, "pre-push")?;
     let commit_msg = hook_path(sh, &repo, "commit-msg")?;

@@ -2,7 +2,7 @@
 //! as a library: run by the shipped `slipway` program (`src/main.rs`) and by
 //! `cargo xtask` from a checkout.
 //!
-//! The chain runs the six tool binaries as processes and reads their JSON
+//! The chain runs the nine tool binaries as processes and reads their JSON
 //! reports into `slipway_core::contract` types; it never re-implements a
 //! tool's logic and never builds a tool (see [`tools`] for where it finds
 //! them). It prints for people: steps and tool logs on stderr, the summary

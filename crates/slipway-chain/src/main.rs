@@ -27,7 +27,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let verbose = cli.verbose > 0;
     let provide = move |_: &xshell::Shell| -> anyhow::Result<Tools> {
-        let tools = Tools::locate()?;
+        let tools = Tools::locate();
         if verbose {
             for (tool, path) in tools.iter() {
                 eprintln!("slipway: {tool}: {}", path.display());

@@ -80,6 +80,12 @@ pub fn promote(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
 
     step("find the tools");
     let tools = provide(sh)?;
+    tools.require(&[
+        "image-stale-check",
+        "img-tag",
+        from_env.target.tool(),
+        to_env.target.tool(),
+    ])?;
     let bin = |tool: &str| tools.path(tool);
     let _dir = sh.push_dir(&repo);
     let rev = &args.rev;

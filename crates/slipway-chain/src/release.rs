@@ -57,6 +57,22 @@ pub fn release(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result<
 
     step("find the tools");
     let tools = provide(sh)?;
+    // changed-paths only picks the images, which `--all` does itself.
+    let picker = if args.all {
+        None
+    } else {
+        Some("changed-paths")
+    };
+    let needed: Vec<&str> = picker
+        .into_iter()
+        .chain([
+            "img-build",
+            "image-stale-check",
+            "img-tag",
+            env.target.tool(),
+        ])
+        .collect();
+    tools.require(&needed)?;
     let bin = |tool: &str| tools.path(tool);
     let _dir = sh.push_dir(&repo);
 

@@ -45,7 +45,9 @@ pub fn rollback(sh: &Shell, provide: Provide<'_>, args: &Args) -> anyhow::Result
     // The env's deploy tool; each prints ssh-deploy's report shape.
     let tool = env_config.target.tool();
     step("find the tools");
-    let ssh_deploy = provide(sh)?.path(tool);
+    let tools = provide(sh)?;
+    tools.require(&[tool])?;
+    let ssh_deploy = tools.path(tool);
     let _dir = sh.push_dir(&repo);
     let env = &args.env;
     let flags = &args.connection.flags_for(env_config);

@@ -33,6 +33,8 @@ pub type Provide<'a> = &'a dyn Fn(&Shell) -> anyhow::Result<Tools>;
 #[derive(Debug, Clone)]
 pub struct Tools {
     paths: BTreeMap<&'static str, PathBuf>,
+    /// Where the tools not found were looked for, for [`Tools::require`].
+    looked: String,
 }
 
 impl Tools {
@@ -56,19 +58,22 @@ impl Tools {
                 dir.display()
             );
         }
-        Ok(Tools { paths })
+        Ok(Tools {
+            paths,
+            looked: format!("in `{}`", dir.display()),
+        })
     }
 
     /// Each tool next to `exe` (the running `slipway`), else on `path` (the
-    /// value of `PATH`); an error names every tool found in neither place
-    /// and where it was looked for.
-    pub fn beside_or_on_path(exe: Option<&Path>, path: Option<&OsStr>) -> anyhow::Result<Tools> {
+    /// value of `PATH`). A tool found in neither place is not an error
+    /// here: a task asks for the tools it runs with [`Tools::require`]
+    /// (an SSH env's release needs no kube-deploy).
+    pub fn beside_or_on_path(exe: Option<&Path>, path: Option<&OsStr>) -> Tools {
         let beside = exe.and_then(Path::parent);
         let search: Vec<PathBuf> = path
             .map(|p| std::env::split_paths(p).collect())
             .unwrap_or_default();
         let mut paths = BTreeMap::new();
-        let mut missing = Vec::new();
         for tool in TOOLS {
             let found = beside
                 .map(|dir| dir.join(tool))
@@ -79,29 +84,41 @@ impl Tools {
                         .map(|dir| dir.join(tool))
                         .find(|candidate| is_executable(candidate))
                 });
-            match found {
-                Some(found) => {
-                    paths.insert(*tool, found);
-                }
-                None => missing.push(format!("`{tool}`")),
+            if let Some(found) = found {
+                paths.insert(*tool, found);
             }
         }
-        if !missing.is_empty() {
-            let beside = beside.map_or(
-                "(the running program's directory is unknown)".to_owned(),
-                |dir| format!("`{}`", dir.display()),
-            );
-            bail!(
-                "cannot find the tools {}: neither next to slipway in {beside} nor on PATH; install every tool beside slipway (a release archive's `bin/` holds them) or on PATH",
-                missing.join(", ")
-            );
+        let beside = beside.map_or(
+            "(the running program's directory is unknown)".to_owned(),
+            |dir| format!("`{}`", dir.display()),
+        );
+        Tools {
+            paths,
+            looked: format!("neither next to slipway in {beside} nor on PATH"),
         }
-        Ok(Tools { paths })
+    }
+
+    /// Checks that every tool of `needed` was found; an error names each
+    /// one that was not, and where it was looked for.
+    pub fn require(&self, needed: &[&str]) -> anyhow::Result<()> {
+        let missing: Vec<String> = TOOLS
+            .iter()
+            .filter(|tool| needed.contains(tool) && !self.paths.contains_key(*tool))
+            .map(|tool| format!("`{tool}`"))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        bail!(
+            "cannot find the tools {}: {}; install every tool beside slipway (a release archive's `bin/` holds them) or on PATH",
+            missing.join(", "),
+            self.looked
+        );
     }
 
     /// The running program's own tools: [`Tools::beside_or_on_path`] for
     /// the current executable and `PATH`.
-    pub fn locate() -> anyhow::Result<Tools> {
+    pub fn locate() -> Tools {
         let exe = std::env::current_exe().ok();
         let path = std::env::var_os("PATH");
         Tools::beside_or_on_path(exe.as_deref(), path.as_deref())
@@ -152,11 +169,17 @@ mod tests {
         let beside = tool_dir("beside", &TOOLS[..TOOLS.len() - 1]);
         let on_path = tool_dir("path", TOOLS);
         let exe = beside.join("slipway");
-        let tools =
-            Tools::beside_or_on_path(Some(&exe), Some(on_path.as_os_str())).expect("all found");
+        let tools = Tools::beside_or_on_path(Some(&exe), Some(on_path.as_os_str()));
+        tools.require(TOOLS).expect("all found");
         assert_eq!(tools.path("img-build"), beside.join("img-build"));
         assert_eq!(tools.path("cmd-deploy"), on_path.join("cmd-deploy"));
-        let error = Tools::beside_or_on_path(Some(&exe), Some(OsStr::new("/nonexistent")))
+        let tools = Tools::beside_or_on_path(Some(&exe), Some(OsStr::new("/nonexistent")));
+        // A task that does not run cmd-deploy does not need it.
+        tools
+            .require(&["img-build", "ssh-deploy"])
+            .expect("the tools this task runs are found");
+        let error = tools
+            .require(&["img-build", "cmd-deploy"])
             .expect_err("cmd-deploy is missing");
         assert_eq!(
             error.to_string(),

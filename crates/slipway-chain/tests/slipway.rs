@@ -31,7 +31,7 @@ fn a_missing_tool_is_named_with_where_slipway_looked() {
     assert_eq!(
         stderr.lines().last().unwrap_or_default(),
         format!(
-            "error: cannot find the tools `changed-paths`, `img-build`, `img-tag`, `image-stale-check`, `ssh-deploy`, `ready-wait`, `swarm-deploy`, `kube-deploy`, `cmd-deploy`: neither next to slipway in `{}` nor on PATH; install every tool beside slipway (a release archive's `bin/` holds them) or on PATH",
+            "error: cannot find the tools `img-build`, `img-tag`, `image-stale-check`, `ssh-deploy`: neither next to slipway in `{}` nor on PATH; install every tool beside slipway (a release archive's `bin/` holds them) or on PATH",
             exe.parent().unwrap().display()
         ),
         "{stderr}"

@@ -1410,7 +1410,7 @@ fn swarm_target(
                     "stack",
                     stack.at,
                     format!(
-                        "`{}` is not a stack name; use letters, digits, `_`, `.` and `-`, starting with a letter or digit, e.g. `demo-prod`",
+                        "`{}` is not a stack name; use at most {MAX_STACK_NAME} letters, digits, `_`, `.` and `-`, starting with a letter or digit, e.g. `demo-prod`",
                         stack.value
                     ),
                 ));
@@ -1442,7 +1442,7 @@ fn swarm_target(
                     table: table.name.clone(),
                     key: "stack".to_owned(),
                     what: format!(
-                        "the default stack name `{derived}` (`<project>-<env>`) is not a valid one; set `stack`, e.g. `stack = \"demo-{name}\"`"
+                        "the default stack name `{derived}` (`<project>-<env>`) is not a valid one (at most {MAX_STACK_NAME} letters, digits, `_`, `.` and `-`); set `stack`, e.g. `stack = \"demo-{name}\"`"
                     ),
                 }));
             }
@@ -1655,9 +1655,15 @@ fn is_dns_subdomain(name: &str) -> bool {
     (1..=253).contains(&name.len()) && name.split('.').all(is_dns_label)
 }
 
-/// A docker stack (and service) name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 63.
+/// The longest stack name: swarm-deploy keeps a stack's records as docker
+/// configs `slipway.<stack>.release.<N>`, and swarm refuses a config name
+/// longer than 64 characters; 40 leaves 7 digits for `N`.
+const MAX_STACK_NAME: usize = 40;
+
+/// A docker stack (and service) name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most
+/// [`MAX_STACK_NAME`] characters.
 fn is_stack_name(name: &str) -> bool {
-    name.len() <= 63
+    name.len() <= MAX_STACK_NAME
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()

@@ -243,6 +243,11 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "`compose_file` in [envs.dev.swarm] at slipway.toml:5:16: `deploy/stack.yml` is not a file (looked at `deploy/stack.yml`); name the compose file relative to slipway.toml",
     ),
     (
+        "swarm stack name too long for its records' config names",
+        "[envs.dev]\ntarget = \"swarm\"\n\n[envs.dev.swarm]\ncompose_file = \"Cargo.toml\"\nstack = \"a-stack-name-of-forty-one-characters-xyz1\"\n",
+        "`stack` in [envs.dev.swarm] at slipway.toml:6:9: `a-stack-name-of-forty-one-characters-xyz1` is not a stack name; use at most 40 letters, digits, `_`, `.` and `-`, starting with a letter or digit, e.g. `demo-prod`",
+    ),
+    (
         "kubernetes env without its table",
         "[envs.prod]\ntarget = \"kubernetes\"\n",
         "missing key `kubernetes` in [envs.prod] at slipway.toml:1:1: a kubernetes env needs its table, e.g. `[envs.prod.kubernetes]` with `kustomize = \"k8s/overlays/prod\"`",

@@ -80,7 +80,15 @@ fn current(history: &[Release]) -> Option<&Release> {
 
 /// `--dry-run`: the exact commands, the environment they get, the ready
 /// URL; nothing is locked, applied or recorded.
-pub fn dry_run(target: &dyn Target, env: &Env, pinned: &Pinned, who: &Identity) -> Report {
+pub fn dry_run(
+    target: &dyn Target,
+    env: &Env,
+    pinned: &Pinned,
+    who: &Identity,
+    options: &Options,
+) -> anyhow::Result<Report> {
+    // The ready URL is checked as a deploy would, before anything.
+    ready::plan(env, options.tool)?;
     let release = new_release(env, 0, pinned, who);
     let mut report = report(env, "deploy", Vec::new());
     report.dry_run = Some(DryRun {
@@ -95,7 +103,7 @@ pub fn dry_run(target: &dyn Target, env: &Env, pinned: &Pinned, who: &Identity) 
             .as_deref()
             .map(|u| slipway_core::secret::RedactedUrl(u).to_string()),
     });
-    report
+    Ok(report)
 }
 
 /// Deploys `pinned` to `target`.
@@ -106,12 +114,20 @@ pub fn deploy(
     who: &Identity,
     options: &Options,
 ) -> anyhow::Result<Report> {
+    let ready = ready::plan(env, options.tool)?;
     let _lock = target.lock(who, options.lock_wait)?;
     let history = target.history()?;
     let id = history.iter().map(|r| r.id).max().unwrap_or(0) + 1;
     let previous = current(&history).cloned();
     let release = new_release(env, id, pinned, who);
-    let host = run(target, env, release, previous.as_ref(), options)?;
+    let host = run(
+        target,
+        env,
+        release,
+        previous.as_ref(),
+        ready.as_ref(),
+        options,
+    )?;
     Ok(report(env, "deploy", vec![host]))
 }
 
@@ -124,6 +140,7 @@ pub fn rollback(
     who: &Identity,
     options: &Options,
 ) -> anyhow::Result<Report> {
+    let ready = ready::plan(env, options.tool)?;
     let _lock = target.lock(who, options.lock_wait)?;
     let history = target.history()?;
     let running = current(&history).cloned();
@@ -187,7 +204,14 @@ pub fn rollback(
         rollback_of: running.as_ref().map(|r| r.id),
         detail: None,
     };
-    let host = run(target, env, release, running.as_ref(), options)?;
+    let host = run(
+        target,
+        env,
+        release,
+        running.as_ref(),
+        ready.as_ref(),
+        options,
+    )?;
     Ok(report(env, "rollback", vec![host]))
 }
 
@@ -205,6 +229,7 @@ fn run(
     env: &Env,
     mut release: Release,
     previous: Option<&Release>,
+    ready: Option<&slipway_ready::Plan>,
     options: &Options,
 ) -> anyhow::Result<HostReport> {
     let mut host = host(target);
@@ -217,7 +242,7 @@ fn run(
     target.record(&release, env.keep_releases)?;
     let failure = match target.apply(&release) {
         Err(error) => Some(format!("{error:#}")),
-        Ok(()) => match ready::wait(env, options.tool)? {
+        Ok(()) => match ready::wait(ready, env) {
             Gate::NoUrl => None,
             Gate::Ready(elapsed) => {
                 host.ready = Some(true);

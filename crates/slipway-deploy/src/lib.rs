@@ -123,6 +123,15 @@ pub fn timestamp(seconds: i64) -> String {
         .unwrap_or_else(|_| seconds.to_string())
 }
 
+/// Seconds since the Unix epoch of an RFC 3339 time (`2026-12-06T11:40:00.5Z`,
+/// an offset or fractions allowed), as docker and kubectl print them.
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    text.trim()
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_second())
+}
+
 /// The variable a command target's images are given in:
 /// `SLIPWAY_IMAGE_<NAME>`, the image name upper-cased with every character
 /// that cannot be in a variable name as `_` (`api-gw` → `SLIPWAY_IMAGE_API_GW`).
@@ -166,6 +175,19 @@ mod tests {
     #[track_caller]
     fn check(image: &str, expected: &str) {
         assert_eq!(image_variable(image), expected, "image `{image}`");
+    }
+
+    #[test]
+    fn timestamps_parse_with_fractions_and_offsets() {
+        assert_eq!(
+            parse_timestamp("2026-12-06T11:40:00.123456789Z"),
+            Some(1_796_557_200)
+        );
+        assert_eq!(
+            parse_timestamp("2026-12-06T12:40:00+01:00\n"),
+            Some(1_796_557_200)
+        );
+        assert_eq!(parse_timestamp("yesterday"), None);
     }
 
     #[test]

@@ -17,11 +17,13 @@ pub enum Gate {
     NotReady(String),
 }
 
-/// Polls `env`'s `ready_url` (if any) until it is ready or `ready_timeout`
-/// passes; `tool` names the `User-Agent`.
-pub fn wait(env: &Env, tool: &str) -> anyhow::Result<Gate> {
+/// The readiness plan of `env`'s `ready_url` (`None`: no URL), checked:
+/// built before anything is locked or changed, so a URL the probe cannot
+/// use is bad input that leaves the target as it was. `tool` names the
+/// `User-Agent`.
+pub fn plan(env: &Env, tool: &str) -> anyhow::Result<Option<slipway_ready::Plan>> {
     let Some(url) = &env.ready_url else {
-        return Ok(Gate::NoUrl);
+        return Ok(None);
     };
     let target = slipway_ready::Target::parse(url)
         .with_context(|| format!("the `ready_url` of env `{}`", env.name))?;
@@ -30,10 +32,23 @@ pub fn wait(env: &Env, tool: &str) -> anyhow::Result<Gate> {
     plan.user_agent = format!("{tool}/{}", env!("CARGO_PKG_VERSION"));
     plan.validate()
         .with_context(|| format!("the `ready_url` of env `{}`", env.name))?;
-    let outcome =
-        slipway_ready::wait_blocking(&plan, |_| {}).context("cannot wait for the ready URL")?;
+    Ok(Some(plan))
+}
+
+/// Polls `plan` (`env`'s, from [`plan`]) until it is ready or
+/// `ready_timeout` passes. A wait that cannot even start counts as not
+/// ready, so the deploy is rolled back rather than left half-done.
+pub fn wait(plan: Option<&slipway_ready::Plan>, env: &Env) -> Gate {
+    let (Some(plan), Some(url)) = (plan, &env.ready_url) else {
+        return Gate::NoUrl;
+    };
+    let shown = slipway_core::secret::RedactedUrl(url);
+    let outcome = match slipway_ready::wait_blocking(plan, |_| {}) {
+        Ok(outcome) => outcome,
+        Err(error) => return Gate::NotReady(format!("cannot wait for `{shown}`: {error}")),
+    };
     if outcome.ready {
-        return Ok(Gate::Ready(outcome.elapsed));
+        return Gate::Ready(outcome.elapsed);
     }
     let last = outcome
         .targets
@@ -44,11 +59,10 @@ pub fn wait(env: &Env, tool: &str) -> anyhow::Result<Gate> {
                 .or_else(|| t.last_status.map(|s| format!("status {s}")))
         })
         .unwrap_or_else(|| "no answer".to_owned());
-    Ok(Gate::NotReady(format!(
-        "`{}` not ready after {}: {last}",
-        slipway_core::secret::RedactedUrl(url),
+    Gate::NotReady(format!(
+        "`{shown}` not ready after {}: {last}",
         humanize(env.ready_timeout)
-    )))
+    ))
 }
 
 fn humanize(duration: Duration) -> String {

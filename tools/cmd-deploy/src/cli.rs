@@ -20,7 +20,10 @@ use std::path::PathBuf;
 /// Its output goes to stderr: stdout is the report.
 ///
 /// The lock is an flock(2) on `<history>/.lock`, held by this process: the
-/// kernel drops it when the process ends, killed or not.
+/// kernel drops it when the process ends, killed or not. The command runs
+/// in a process group of its own; past its `timeout`, or when cmd-deploy
+/// gets SIGINT or SIGTERM, the whole group is stopped (SIGTERM, then
+/// SIGKILL 5s later) before cmd-deploy goes on or exits (130, 143).
 ///
 /// Exit status:
 ///   0  deployed (or the releases listed)

@@ -42,7 +42,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             };
             let pinned = slipway_deploy::images::pin_images(&env, &request, TOOL, out)?;
             if args.dry_run {
-                flow::dry_run(&target, &env, &pinned, &who)
+                flow::dry_run(&target, &env, &pinned, &who, &options)?
             } else {
                 let options = Options {
                     rollback_on_failure: !args.no_rollback,

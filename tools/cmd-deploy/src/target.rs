@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -195,8 +196,24 @@ impl Target for CommandTarget {
     }
 }
 
+/// The process group of the command that runs now (0: none), which the
+/// signal watcher stops before cmd-deploy exits.
+static RUNNING: AtomicU32 = AtomicU32::new(0);
+/// Set once SIGINT or SIGTERM arrived: no command starts after it, and the
+/// one that ended because of it is not judged (the process exits).
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+/// How long a stopped command gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+
 /// Runs `sh -c run` in `dir` with `vars` added, its stdout and stderr on
 /// this process's stderr, for at most `timeout`.
+///
+/// The command runs in a process group of its own, and everything in that
+/// group is stopped (SIGTERM, then SIGKILL after [`GRACE`]) when it runs
+/// past `timeout` or cmd-deploy gets SIGINT or SIGTERM: a `pulumi` or
+/// `helm` the script started never outlives the deploy that holds the
+/// lock, nor runs beside the previous release's command that a rollback
+/// starts.
 fn run_command(
     dir: &Path,
     run: &str,
@@ -204,10 +221,15 @@ fn run_command(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     use std::os::fd::AsFd as _;
+    use std::os::unix::process::CommandExt as _;
+    watch_signals();
     let stderr = std::io::stderr()
         .as_fd()
         .try_clone_to_owned()
         .context("cannot pass stderr to the command")?;
+    if CANCELLED.load(Ordering::SeqCst) {
+        wait_for_exit();
+    }
     let mut child = std::process::Command::new("sh")
         .arg("-c")
         .arg(run)
@@ -220,30 +242,121 @@ fn run_command(
                 .context("cannot pass stderr to the command")?,
         ))
         .stderr(Stdio::from(stderr))
+        .process_group(0)
         .spawn()
         .context("cannot start `sh`")?;
+    let group = child.id();
+    RUNNING.store(group, Ordering::SeqCst);
     let deadline = Instant::now().checked_add(timeout);
-    loop {
+    let ended = loop {
         if let Some(status) = child.try_wait().context("cannot wait for the command")? {
-            if status.success() {
-                return Ok(());
-            }
-            anyhow::bail!(
-                "the command failed ({})",
-                match status.code() {
-                    Some(code) => format!("exit status {code}"),
-                    None => "killed by a signal".to_owned(),
-                }
-            );
+            break Ok(status);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            let _ = child.kill();
+            stop_group(group, || matches!(child.try_wait(), Ok(None)));
             let _ = child.wait();
-            anyhow::bail!(
-                "the command ran past its `timeout` ({}s) and was killed",
+            break Err(anyhow::anyhow!(
+                "the command ran past its `timeout` ({}s) and was stopped, with every process it started",
                 timeout.as_secs()
-            );
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    // Whatever the command left running in its group goes with it.
+    signal_group(group, "KILL");
+    RUNNING.store(0, Ordering::SeqCst);
+    if CANCELLED.load(Ordering::SeqCst) {
+        wait_for_exit();
     }
+    let status = ended?;
+    if status.success() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the command failed ({})",
+        match status.code() {
+            Some(code) => format!("exit status {code}"),
+            None => "killed by a signal".to_owned(),
+        }
+    );
+}
+
+/// Blocks while the signal watcher ends the process.
+fn wait_for_exit() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// Sends `signal` (`TERM`, `KILL`, `0`) to process group `group`; whether
+/// it reached a process. Through `kill(1)`: the workspace has no unsafe
+/// code for `killpg(2)`.
+fn signal_group(group: u32, signal: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", "kill -s \"$1\" -- \"-$2\" 2>/dev/null", "sh"])
+        .args([signal, &group.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// SIGTERM to the group, then SIGKILL once `is_running` stops saying yes
+/// or after [`GRACE`].
+fn stop_group(group: u32, mut is_running: impl FnMut() -> bool) {
+    signal_group(group, "TERM");
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline && is_running() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal_group(group, "KILL");
+}
+
+/// From the first command on: on SIGINT or SIGTERM, stops the command's
+/// group and exits 128 + the signal's number. The lock goes with the
+/// process; the release stays recorded as a deploy that did not finish.
+fn watch_signals() {
+    static WATCH: std::sync::Once = std::sync::Once::new();
+    WATCH.call_once(|| {
+        use tokio::signal::unix::{SignalKind, signal};
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's command is not stopped");
+                return;
+            }
+        };
+        let signals = runtime.block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            ))
+        });
+        let (mut interrupt, mut terminate) = match signals {
+            Ok(signals) => signals,
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's command is not stopped");
+                return;
+            }
+        };
+        std::thread::spawn(move || {
+            let received = runtime.block_on(async move {
+                tokio::select! {
+                    _ = interrupt.recv() => 2,
+                    _ = terminate.recv() => 15,
+                }
+            });
+            CANCELLED.store(true, Ordering::SeqCst);
+            let group = RUNNING.load(Ordering::SeqCst);
+            if group != 0 {
+                tracing::warn!("cancelled: stopping the command");
+                stop_group(group, || signal_group(group, "0"));
+            }
+            std::process::exit(128 + received);
+        });
+    });
 }

@@ -176,6 +176,81 @@ fn rollback_reruns_the_command_with_the_older_release_images() {
     assert_eq!(ids, [1, 2, 3]);
 }
 
+/// Waits until `file` exists in `dir`.
+fn wait_for(dir: &Path, file: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.join(file).exists() {
+        assert!(Instant::now() < deadline, "`{file}` never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_command_past_its_timeout_is_stopped_with_what_it_started() {
+    // A background job of the script, as pulumi or helm started by it.
+    let dir = project("(sleep 2; touch outlived) & sleep 4", "");
+    let toml = dir.path().join("slipway.toml");
+    let text = fs_err::read_to_string(&toml).expect("slipway.toml");
+    fs_err::write(&toml, format!("{text}timeout = \"1s\"\n")).expect("slipway.toml");
+    let image = format!("app=127.0.0.1:5000/app@{D1}");
+    let started = Instant::now();
+    cmd_deploy(dir.path(), &["deploy", "--env", "prod", "--image", &image])
+        .run()
+        .assert(
+            1,
+            "failed command:prod release=1 error='the command ran past its `timeout` (1s) and was stopped, with every process it started'\n",
+            "",
+        );
+    // Past the moment the background job would have written its file.
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(started.elapsed()));
+    assert!(
+        !dir.path().join("outlived").exists(),
+        "a process the command started outlived the deploy"
+    );
+}
+
+#[test]
+fn a_deploy_cancelled_by_sigterm_stops_its_command() {
+    let dir = project("touch started; sleep 2; touch finished", "");
+    let image = format!("app=127.0.0.1:5000/app@{D1}");
+    let running = cmd_deploy(dir.path(), &["deploy", "--env", "prod", "--image", &image]).spawn();
+    wait_for(dir.path(), "started");
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &running.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    let cancelled = running.wait();
+    cancelled.assert(143, "", " WARN cancelled: stopping the command\n");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !dir.path().join("finished").exists(),
+        "the command ran on after its deploy was cancelled"
+    );
+    // The lock went with the process, and the record says the deploy did
+    // not finish.
+    assert_eq!(record(dir.path(), 1)["detail"], "the deploy did not finish");
+    deploy(dir.path(), &format!("127.0.0.1:5000/app@{D2}")).assert_code(0);
+}
+
+#[test]
+fn a_ready_url_the_probe_cannot_use_is_refused_before_the_command_runs() {
+    // slipway.toml accepts it (a `tcp://` URL); the probe needs a port.
+    let dir = project(LOGGING, "ready_url = \"tcp://127.0.0.1\"\n");
+    for args in [&["--dry-run"][..], &[]] {
+        let image = format!("app=127.0.0.1:5000/app@{D1}");
+        let mut all = vec!["deploy", "--env", "prod", "--image", &image];
+        all.extend(args);
+        cmd_deploy(dir.path(), &all).run().assert(
+            2,
+            "",
+            "error: the `ready_url` of env `prod`\n  caused by: invalid `TARGET` value `tcp://127.0.0.1`: no port; valid targets are `http://host[:port]/path`, `https://…` or `tcp://host:port`\n",
+        );
+    }
+    assert_eq!(runs(dir.path()), "", "the command ran");
+    assert!(!dir.path().join("history/1.json").exists());
+}
+
 #[test]
 fn a_second_deploy_waits_for_the_lock_and_a_killed_deploy_frees_it() {
     // The first deploy's command waits until the test lets it go.

@@ -21,7 +21,8 @@ use std::time::Duration;
 /// with optimistic concurrency (create, or replace at the resourceVersion
 /// read), renewed every 10 s while the deploy runs and released at the
 /// end: a killed deploy stops renewing it and the next one takes it over
-/// once it expires (30 s). The release records are the ConfigMap
+/// once it has seen it unchanged for 30 s; SIGINT or SIGTERM gives it back
+/// before kube-deploy exits 130 or 143. The release records are the ConfigMap
 /// `slipway-<env>-releases`; each workload's `kubernetes.io/change-cause`
 /// names the release, so `kubectl rollout history` agrees with `releases`.
 ///

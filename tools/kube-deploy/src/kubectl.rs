@@ -72,13 +72,23 @@ impl Runner for Process {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot run `{program}` (is kubectl installed? `--kubectl PATH` or $KUBECTL names it)"))?;
-        if let Some(mut input) = child.stdin.take() {
-            // A command that exits before reading its stdin is judged by its status.
-            let _ = input.write_all(stdin);
-        }
+        // Written from a thread while the output is read: kubectl prints
+        // each object as it reads the next (`annotate -f -`), so writing
+        // all of a large stdin first would wait on a full stdout pipe
+        // forever.
+        let writer = child.stdin.take().map(|mut input| {
+            let stdin = stdin.to_vec();
+            std::thread::spawn(move || {
+                // A command that exits before reading its stdin is judged by its status.
+                let _ = input.write_all(&stdin);
+            })
+        });
         let output = child
             .wait_with_output()
             .with_context(|| format!("cannot wait for `{program}`"))?;
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
         Ok(Ran {
             code: output.status.code(),
             stdout: output.stdout,

@@ -3,12 +3,19 @@
 //!
 //! Taken with optimistic concurrency: `kubectl create` when there is none,
 //! else `kubectl replace` of the object read, at its `resourceVersion`, when
-//! it is free (no holder) or expired (`renewTime + leaseDurationSeconds`
-//! past); the API server refuses a replace at a stale resourceVersion, so of
-//! two deploys racing for it one wins. The holder renews it every third of
+//! it is free (no holder) or expired; the API server refuses a replace at a
+//! stale resourceVersion, so of two deploys racing for it one wins. Expired
+//! means what client-go's leader election means: this deploy watched the
+//! Lease stay unchanged (one `resourceVersion`) for `leaseDurationSeconds`
+//! by its own monotonic clock. `renewTime` is the holder's clock, and
+//! comparing it with ours would let a runner whose clock runs ahead take a
+//! live lease over, and keep a dead one held when the holder's ran ahead. The holder renews it every third of
 //! its duration while the deploy runs and releases it at the end (holder
 //! cleared). A deploy that dies stops renewing: the lease expires by itself
-//! and the next deploy takes it over, saying so. It cannot go stale.
+//! and the next deploy takes it over, saying so. It cannot go stale. A
+//! deploy cancelled by SIGINT or SIGTERM (a cancelled CI job) gives the
+//! lease back before it exits 130 or 143, so the next deploy need not wait
+//! for it to expire; its record keeps saying that it did not finish.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -145,6 +152,57 @@ pub(crate) fn judge(lease: &serde_json::Value, now: Timestamp) -> anyhow::Result
     }
 }
 
+/// Turns `judge`'s reading of a held Lease into this deploy's own: held
+/// until it has stayed at one `resourceVersion` for `leaseDurationSeconds`
+/// since this deploy first saw that version (`observed`), then expired,
+/// whatever its `renewTime` says. A Lease without a duration is held.
+fn observe(
+    state: State,
+    lease: &serde_json::Value,
+    observed: &mut Option<(String, Instant)>,
+) -> State {
+    let (holder, until, resource_version, transitions) = match state {
+        State::Free { .. } => return state,
+        State::Held { holder, until } => (
+            holder,
+            until,
+            lease["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            lease["spec"]["leaseTransitions"].as_u64().unwrap_or(0),
+        ),
+        State::Expired {
+            resource_version,
+            transitions,
+            holder,
+            expired,
+        } => (holder, expired, resource_version, transitions),
+    };
+    let Some(seconds) = lease["spec"]["leaseDurationSeconds"]
+        .as_u64()
+        .filter(|s| *s > 0)
+    else {
+        return State::Held { holder, until };
+    };
+    match observed {
+        Some((version, since)) if *version == resource_version => {
+            if since.elapsed() >= Duration::from_secs(seconds) {
+                return State::Expired {
+                    resource_version,
+                    transitions,
+                    holder,
+                    expired: format!(
+                        "which nobody renewed for {seconds}s, its duration, while this deploy watched"
+                    ),
+                };
+            }
+        }
+        _ => *observed = Some((resource_version, Instant::now())),
+    }
+    State::Held { holder, until }
+}
+
 /// Whether kubectl's failure is the API's `AlreadyExists` or `Conflict`: another deploy won a race.
 fn is_race(stderr: &str) -> bool {
     stderr.contains("AlreadyExists")
@@ -199,6 +257,8 @@ pub(crate) fn acquire(
     let namespace = kubectl.namespace.clone();
     let deadline = slipway_core::duration::deadline(Instant::now(), wait);
     let mut said_waiting = false;
+    // The resourceVersion of the held Lease and when this deploy first saw it.
+    let mut observed: Option<(String, Instant)> = None;
     loop {
         let argv = get_argv(kubectl, &name);
         let read = runner.run(&argv, b"")?;
@@ -218,7 +278,8 @@ pub(crate) fn acquire(
         } else {
             let lease: serde_json::Value = serde_json::from_slice(&read.stdout)
                 .with_context(|| format!("the lease `{namespace}/{name}` is not JSON"))?;
-            match judge(&lease, Timestamp::now())? {
+            let state = judge(&lease, Timestamp::now())?;
+            match observe(state, &lease, &mut observed) {
                 State::Free {
                     resource_version,
                     transitions,
@@ -230,7 +291,7 @@ pub(crate) fn acquire(
                     expired,
                 } => {
                     say(&format!(
-                        "taking over the lease `{namespace}/{name}` of `{previous}`, which expired at {expired} (that deploy stopped without releasing it)"
+                        "taking over the lease `{namespace}/{name}` of `{previous}`, {expired} (that deploy stopped without releasing it)"
                     ));
                     ("replace", Some(resource_version), transitions + 1)
                 }
@@ -240,7 +301,7 @@ pub(crate) fn acquire(
                 } => {
                     if Instant::now() >= deadline {
                         anyhow::bail!(
-                            "env `{env}` is being deployed by `{other}`: it holds the lease `{namespace}/{name}` until {until} (renewed while it runs); waited {}",
+                            "env `{env}` is being deployed by `{other}`: it holds the lease `{namespace}/{name}` (renewed while it runs, last until {until} by its clock; taken over once it stays unchanged for its duration); waited {}",
                             slipway_core::duration::format(wait)
                         );
                     }
@@ -300,6 +361,80 @@ fn resource_version_of(stdout: &[u8]) -> anyhow::Result<String> {
         .context("the lease written has no resourceVersion")
 }
 
+/// What the signal watcher needs to give the held lease back.
+struct OnSignal {
+    kubectl: Kubectl,
+    runner: &'static dyn Runner,
+    name: String,
+    version: Arc<Mutex<(String, u64)>>,
+}
+
+/// The lease this process holds, for the signal watcher; `None` when none.
+static HELD: Mutex<Option<OnSignal>> = Mutex::new(None);
+
+/// From the first lease taken on: on SIGINT or SIGTERM, gives the held
+/// lease back (holder cleared, at its latest resourceVersion) and exits
+/// 128 + the signal's number. Without a way to watch for signals the lease
+/// still expires by itself (a warning says so).
+fn watch_signals() {
+    static WATCH: std::sync::Once = std::sync::Once::new();
+    WATCH.call_once(|| {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watched = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .and_then(|runtime| {
+                let signals = runtime.block_on(async {
+                    Ok::<_, std::io::Error>((
+                        signal(SignalKind::interrupt())?,
+                        signal(SignalKind::terminate())?,
+                    ))
+                })?;
+                Ok((runtime, signals))
+            });
+        let (runtime, (mut interrupt, mut terminate)) = match watched {
+            Ok(watched) => watched,
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's lease expires by itself");
+                return;
+            }
+        };
+        std::thread::spawn(move || {
+            let received = runtime.block_on(async move {
+                tokio::select! {
+                    _ = interrupt.recv() => 2,
+                    _ = terminate.recv() => 15,
+                }
+            });
+            let held = HELD
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(held) = held {
+                tracing::warn!("cancelled: releasing the lease");
+                let (version, transitions) = held
+                    .version
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let lease = object(
+                    &held.name,
+                    &held.kubectl.namespace,
+                    None,
+                    Timestamp::now(),
+                    Some(&version),
+                    transitions,
+                );
+                let _ = held.runner.run(
+                    &write_argv(&held.kubectl, "replace"),
+                    lease.to_string().as_bytes(),
+                );
+            }
+            std::process::exit(128 + received);
+        });
+    });
+}
+
 /// Starts renewing a lease just taken.
 fn start(
     kubectl: Kubectl,
@@ -311,6 +446,15 @@ fn start(
 ) -> Held {
     let namespace = kubectl.namespace.clone();
     let version = Arc::new(Mutex::new((resource_version, transitions)));
+    *HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(OnSignal {
+        kubectl: kubectl.clone(),
+        runner,
+        name: name.clone(),
+        version: Arc::clone(&version),
+    });
+    watch_signals();
     let is_lost = Arc::new(AtomicBool::new(false));
     let (stop, stopped) = mpsc::channel::<()>();
     let renewer = {
@@ -374,6 +518,9 @@ impl Held {
     /// Stops renewing and gives the lease back (holder cleared); a failure
     /// is a warning: the lease expires by itself. Returns the command run.
     pub(crate) fn release(mut self, runner: &dyn Runner) -> Vec<String> {
+        *HELD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -522,8 +669,11 @@ mod tests {
 
     #[test]
     fn an_expired_lease_is_taken_over_and_a_lost_race_read_again() {
-        let expired = lease("ci-7 (gone)", "2020-01-01T00:00:00.000000Z", 30).to_string();
+        // Its holder's clock ran far ahead: its renewTime is in the future,
+        // but nobody renews it, so it expires a duration after it is seen.
+        let expired = lease("ci-7 (gone)", "2999-01-01T00:00:00.000000Z", 1).to_string();
         let script: &'static Script = Box::leak(Box::new(Script(std::sync::Mutex::new(vec![
+            (GET.to_owned(), ran(0, &expired, "")),
             (GET.to_owned(), ran(0, &expired, "")),
             // Another deploy replaced it first: the API says Conflict.
             (
@@ -552,10 +702,10 @@ mod tests {
             &mut commands,
         )
         .expect("taken over");
-        assert_eq!(commands.len(), 4);
+        assert_eq!(commands.len(), 5);
         assert_eq!(
-            said.lock().unwrap()[0],
-            "taking over the lease `shop/slipway-prod` of `ci-7 (gone)`, which expired at 2020-01-01T00:00:30.000000Z (that deploy stopped without releasing it)"
+            said.lock().unwrap()[1],
+            "taking over the lease `shop/slipway-prod` of `ci-7 (gone)`, which nobody renewed for 1s, its duration, while this deploy watched (that deploy stopped without releasing it)"
         );
         script
             .0
@@ -585,7 +735,41 @@ mod tests {
         .expect("refused");
         assert_eq!(
             error.to_string(),
-            "env `prod` is being deployed by `bob (ci@runner, pid 7)`: it holds the lease `shop/slipway-prod` until 2999-01-01T00:00:30.000000Z (renewed while it runs); waited 0s"
+            "env `prod` is being deployed by `bob (ci@runner, pid 7)`: it holds the lease `shop/slipway-prod` (renewed while it runs, last until 2999-01-01T00:00:30.000000Z by its clock; taken over once it stays unchanged for its duration); waited 0s"
+        );
+    }
+
+    #[test]
+    fn a_lease_renewed_by_a_clock_behind_ours_is_still_held() {
+        // Its renewTime is long past by our clock, but its holder renews it
+        // (a new resourceVersion each read): it is live, never taken over.
+        let mut renewed = lease("carol (ci@slow-clock)", "2020-01-01T00:00:00.000000Z", 1);
+        let first = renewed.to_string();
+        renewed["metadata"]["resourceVersion"] = serde_json::json!("43");
+        let second = renewed.to_string();
+        renewed["metadata"]["resourceVersion"] = serde_json::json!("44");
+        let third = renewed.to_string();
+        let script: &'static Script = Box::leak(Box::new(Script(std::sync::Mutex::new(vec![
+            (GET.to_owned(), ran(0, &first, "")),
+            (GET.to_owned(), ran(0, &second, "")),
+            (GET.to_owned(), ran(0, &third, "")),
+        ]))));
+        let error = acquire(
+            &kubectl(),
+            script,
+            "prod",
+            "alice",
+            Duration::from_secs(3),
+            &|_| {},
+            &mut Vec::new(),
+        )
+        .err()
+        .expect("refused");
+        assert!(
+            error
+                .to_string()
+                .starts_with("env `prod` is being deployed by `carol (ci@slow-clock)`"),
+            "{error}"
         );
     }
 

@@ -72,7 +72,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             // checked before any cluster is touched; a dry run shows it.
             target.change(&dry_release(env, &pinned, &who))?;
             if args.dry_run {
-                flow::dry_run(&target, env, &pinned, &who)
+                flow::dry_run(&target, env, &pinned, &who, &options)?
             } else {
                 let options = Options {
                     rollback_on_failure: !args.no_rollback,
@@ -91,7 +91,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
                 revision: chosen.git_sha.clone(),
             };
             target.change(&dry_release(env, &pinned, &who))?;
-            let mut report = flow::dry_run(&target, env, &pinned, &who);
+            let mut report = flow::dry_run(&target, env, &pinned, &who, &options)?;
             report.action = "rollback".to_owned();
             report
         }
@@ -210,6 +210,24 @@ fn target<'a>(
             .clone()
             .unwrap_or_else(|| kubernetes.namespace.clone()),
     };
+    // The Lease and the records are named after the env in DNS spelling
+    // (`Pre_Prod` and `pre-prod` are both `slipway-pre-prod`): two envs of
+    // one namespace with one spelling would share a lock and a history,
+    // and a rollback of one would deploy the other's images.
+    let lease = lease::name(&env.name);
+    if let Some(other) = config.envs.values().find(|other| {
+        other.name != env.name
+            && lease::name(&other.name) == lease
+            && other
+                .kubernetes
+                .as_ref()
+                .is_some_and(|k| k.namespace == kubectl.namespace && k.context == kubectl.context)
+    }) {
+        return Err(UsageError::new(format!(
+            "envs `{}` and `{}` of slipway.toml both keep their Lease and release records as `{lease}` in namespace `{}`: they would share a lock and a history; rename one (lowercase letters, digits and `-` name them exactly) or give it another `namespace`",
+            env.name, other.name, kubectl.namespace
+        )));
+    }
     Ok((env, kubernetes, kubectl))
 }
 

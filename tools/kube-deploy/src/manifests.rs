@@ -227,6 +227,16 @@ pub(crate) fn finish(
                     kind.to_lowercase()
                 )));
             }
+            // An image of no `[images.*]` (a sidecar, a database) must be
+            // pinned in the manifests themselves: a tag would reach the
+            // cluster as a mutable reference.
+            if !is_pinned && !is_digest_reference(&container) && !release.images.is_empty() {
+                return Err(UsageError::new(format!(
+                    "`{}/{name}` runs `{container}` by tag, an image this deploy does not pin: write it with its digest in the manifests (`{}@sha256:…`), or make it an image of slipway.toml that the env deploys",
+                    kind.to_lowercase(),
+                    repository
+                )));
+            }
         }
         if WORKLOAD_KINDS.contains(&kind.as_str()) {
             workloads.push(format!("{}/{name}", kind.to_lowercase()));
@@ -281,6 +291,13 @@ fn containers(object: &serde_json::Value) -> Vec<String> {
         }
     }
     images
+}
+
+/// Whether `image` names its digest: `repo[:tag]@sha256:<64 hex>`.
+fn is_digest_reference(image: &str) -> bool {
+    image.split_once("@sha256:").is_some_and(|(repo, hex)| {
+        !repo.is_empty() && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// The repository of an image reference as written in a manifest: without

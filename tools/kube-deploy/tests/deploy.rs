@@ -37,6 +37,10 @@ case "$1 $2" in
 "get "*) if [ -e "$SHIM_DIR/applied" ]; then echo 2; else echo 1; fi ;;
 "apply -f") cat > "$SHIM_DIR/applied"; echo "deployment.apps/web configured" ;;
 "rollout status")
+    if [ -e "$SHIM_DIR/slow" ]; then
+        touch "$SHIM_DIR/rolling"
+        i=0; while [ ! -e "$SHIM_DIR/go" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+    fi
     if [ -e "$SHIM_DIR/fail-${3#*/}" ] && [ ! -e "$SHIM_DIR/undone" ]; then
         echo "error: $3 exceeded its progress deadline" >&2; exit 1
     fi
@@ -75,7 +79,12 @@ impl Cluster {
     }
 
     fn deploy(&self, project: &std::path::Path) -> slipway_testbed::cmd::Outcome {
-        kube_deploy(project)
+        self.command(project).run()
+    }
+
+    fn command(&self, project: &std::path::Path) -> slipway_testbed::cmd::Cmd {
+        let mut command = kube_deploy(project);
+        command
             .args(["deploy", "--env", "prod", "--format", "json", "--image"])
             .arg(format!("app=127.0.0.1:5000/demo/app@{APP_DIGEST}"))
             .arg("--image")
@@ -84,8 +93,8 @@ impl Cluster {
             .arg(&self.shim)
             .env("SHIM_DIR", self.dir.path())
             .env("REAL_KUBECTL", kubectl())
-            .env("GITHUB_ACTOR", "alice")
-            .run()
+            .env("GITHUB_ACTOR", "alice");
+        command
     }
 }
 
@@ -95,6 +104,59 @@ fn records(cluster: &Cluster) -> Vec<serde_json::Value> {
     )
     .unwrap();
     serde_json::from_str(map["data"]["releases.json"].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn a_deploy_cancelled_by_sigterm_gives_the_lease_back() {
+    let project = project();
+    let cluster = Cluster::new();
+    let dir = cluster.dir.path();
+    fs_err::write(dir.join("slow"), "").unwrap();
+    let running = cluster.command(project.path()).spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dir.join("rolling").exists() {
+        assert!(std::time::Instant::now() < deadline, "no rollout started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &running.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let cancelled = running.wait();
+    // The shim's `rollout status` ends by itself; let it go now.
+    fs_err::write(dir.join("go"), "").unwrap();
+    cancelled.assert_code(143);
+    assert!(cancelled.stdout.is_empty());
+    // Loosened only for the timestamp of the progress line before it.
+    assert!(
+        cancelled.stderr_str().ends_with(
+            "kube-deploy: rollout status deployment/web\n WARN cancelled: releasing the lease\n"
+        ),
+        "{}",
+        cancelled.stderr_str()
+    );
+    let log = cluster.log();
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("--context prod --namespace shop replace -f - -o json --request-timeout=30s"),
+        "{log:#?}"
+    );
+    // The last Lease written has no holder: the next deploy takes it at once.
+    let written = fs_err::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("lease-")
+        })
+        .count();
+    let lease = cluster.lease(written - 1);
+    assert_eq!(lease["spec"].get("holderIdentity"), None, "{lease}");
+    // The record says the deploy did not finish.
+    assert_eq!(records(&cluster)[0]["detail"], "the deploy did not finish");
 }
 
 #[test]

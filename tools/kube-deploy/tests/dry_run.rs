@@ -136,6 +136,42 @@ fn a_kustomize_env_is_rendered_with_every_image_pinned_and_applied() {
 }
 
 #[test]
+fn large_manifests_are_rendered_without_waiting_on_a_full_pipe() {
+    let dir = project();
+    // About 430 KB of manifests: far more than a pipe holds, so kubectl
+    // prints while kube-deploy is still writing to it.
+    let big: Vec<String> = (0..400)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  k: {}\n",
+                "x".repeat(1000)
+            )
+        })
+        .collect();
+    fs_err::write(dir.path().join("k8s/base/big.yaml"), big.join("---\n")).unwrap();
+    fs_err::write(
+        dir.path().join("k8s/base/kustomization.yaml"),
+        "resources: [deployment.yaml, worker.yaml, service.yaml, big.yaml]\n",
+    )
+    .unwrap();
+    let outcome = kube_deploy(dir.path())
+        .args(["deploy", "--env", "prod", "--dry-run", "--format", "json"])
+        .args(images())
+        .arg("--kubectl")
+        .arg(kubectl())
+        .timeout(std::time::Duration::from_secs(60))
+        .run();
+    outcome.assert_code(0);
+    let report = outcome.json();
+    let manifest: serde_json::Value =
+        serde_json::from_str(report["manifest"].as_str().expect("a manifest")).unwrap();
+    assert_eq!(
+        item(&manifest, "ConfigMap", "cm-399")["data"]["k"],
+        "x".repeat(1000)
+    );
+}
+
+#[test]
 fn the_applied_list_is_what_kubectl_itself_renders_but_for_images_and_annotations() {
     // The oracle: the overlay rendered by kubectl alone, then each image
     // pinned by `kubectl set image --local`, container by container.
@@ -331,6 +367,68 @@ fn check_refused(dir: &std::path::Path, args: &[&str], message: &str) {
         .arg(kubectl())
         .run();
     outcome.assert(2, "", &format!("error: {message}\n"));
+}
+
+#[test]
+fn a_manifest_image_of_no_env_image_by_tag_is_refused() {
+    let dir = project();
+    let path = dir.path().join("k8s/base/deployment.yaml");
+    let text = fs_err::read_to_string(&path).unwrap();
+    // A sidecar pinned by digest is fine; one by tag is not.
+    fs_err::write(
+        &path,
+        format!(
+            "{text}      - name: proxy\n        image: 127.0.0.1:5000/ext/proxy:1@{APP_DIGEST}\n      - name: cache\n        image: redis:7\n"
+        ),
+    )
+    .unwrap();
+    let app = format!("app=127.0.0.1:5000/demo/app@{APP_DIGEST}");
+    let worker = format!("worker=127.0.0.1:5000/demo/worker@{WORKER_DIGEST}");
+    check_refused(
+        dir.path(),
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--dry-run",
+            "--image",
+            &app,
+            "--image",
+            &worker,
+        ],
+        "`deployment/web` runs `redis:7` by tag, an image this deploy does not pin: write it with its digest in the manifests (`redis@sha256:…`), or make it an image of slipway.toml that the env deploys",
+    );
+}
+
+#[test]
+fn two_envs_that_would_share_a_lease_are_refused() {
+    let dir = project();
+    let path = dir.path().join("slipway.toml");
+    let text = fs_err::read_to_string(&path).unwrap();
+    // `Prod` spells `prod`'s Lease and records in the same namespace.
+    let prod = text
+        .split("[envs.prod]")
+        .nth(1)
+        .and_then(|rest| rest.split("[envs.files]").next())
+        .unwrap()
+        .replace("[envs.prod.kubernetes]", "[envs.Prod.kubernetes]");
+    fs_err::write(&path, format!("{text}\n[envs.Prod]{prod}")).unwrap();
+    let app = format!("app=127.0.0.1:5000/demo/app@{APP_DIGEST}");
+    let worker = format!("worker=127.0.0.1:5000/demo/worker@{WORKER_DIGEST}");
+    check_refused(
+        dir.path(),
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--dry-run",
+            "--image",
+            &app,
+            "--image",
+            &worker,
+        ],
+        "envs `prod` and `Prod` of slipway.toml both keep their Lease and release records as `slipway-prod` in namespace `shop`: they would share a lock and a history; rename one (lowercase letters, digits and `-` name them exactly) or give it another `namespace`",
+    );
 }
 
 #[test]

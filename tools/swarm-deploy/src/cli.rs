@@ -7,12 +7,12 @@ use std::path::PathBuf;
 /// `deploy` pins every image of the env to `repo@sha256:…` (tags resolved
 /// through the registry), then runs, on the swarm manager,
 ///
-///   docker stack deploy -c COMPOSE_FILE --with-registry-auth [--prune] STACK
+///   docker stack deploy --compose-file COMPOSE_FILE --with-registry-auth [--prune] STACK
 ///
 /// with each variable of the env's `images` table (and its `env` table) in
 /// docker's environment, so the compose file's `${APP_IMAGE}` becomes the
-/// digest; a compose file that does not use every image variable is
-/// refused. It then waits (at most `converge_timeout`) until every service
+/// digest; a compose file that does not use every image variable, or
+/// whose any other `image:` is not pinned `repo@sha256:…`, is refused. It then waits (at most `converge_timeout`) until every service
 /// of the stack has converged: its update `completed` and its replicas
 /// running. A service swarm rolled back (`update_config.failure_action:
 /// rollback`), an update that paused, or no convergence in time fails the
@@ -38,7 +38,8 @@ use std::path::PathBuf;
 ///      rolled it back or paused its update, or the ready URL never answered
 ///      (then the previous release was redeployed unless --no-rollback)
 ///   2  bad input: flags, slipway.toml, image references, a compose file
-///      that does not use the image variables, an env that is not
+///      that does not use the image variables or names an image by tag,
+///      an env that is not
 ///      `target = "swarm"`
 ///   3  an operation failed: docker (the manager unreachable, not a swarm
 ///      manager), the registry, the env's lock held by another deploy past

@@ -6,6 +6,11 @@
 //! that expires within [`TTL`]; the next deploy takes it over, saying so.
 //! A takeover removes the stale lock by its ID, so of two deploys taking
 //! over at once only one removes it and only one then creates its own.
+//! A lease is judged by the manager's clock alone — the time the manager
+//! created the lock or its latest heartbeat, against the manager's time
+//! now (`docker info`'s `SystemTime`) — never by a runner's: a runner whose
+//! clock runs ahead or behind neither takes a live lock over nor keeps a
+//! dead one alive.
 //! A deploy cancelled by SIGINT or SIGTERM (a cancelled CI job) removes
 //! its lock before it exits 130 or 143; its record keeps saying that the
 //! deploy did not finish.
@@ -104,9 +109,8 @@ pub(crate) fn acquire(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
             let heartbeat = {
-                let (docker, id, stop, name) =
-                    (docker.clone(), id.clone(), stop.clone(), name.clone());
-                std::thread::spawn(move || beat(&docker, &id, &name, &stop))
+                let (docker, id, stop) = (docker.clone(), id.clone(), stop.clone());
+                std::thread::spawn(move || beat(&docker, &id, &stop))
             };
             return Ok(Lease {
                 docker: docker.clone(),
@@ -129,7 +133,7 @@ pub(crate) fn acquire(
                 &name,
                 "--format",
                 &format!(
-                    "{{{{.ID}}}}\t{{{{index .Spec.Labels \"{HOLDER_LABEL}\"}}}}\t{{{{index .Spec.Labels \"{EXPIRES_LABEL}\"}}}}"
+                    "{{{{.ID}}}}\t{{{{index .Spec.Labels \"{HOLDER_LABEL}\"}}}}\t{{{{.CreatedAt.Unix}}}}"
                 ),
             ],
             &[],
@@ -143,12 +147,15 @@ pub(crate) fn acquire(
         let mut fields = line.split('\t');
         let id = fields.next().unwrap_or_default().to_owned();
         let other = fields.next().unwrap_or_default().to_owned();
-        let mut until: i64 = fields.next().and_then(|e| e.parse().ok()).unwrap_or(0);
-        until = until.max(latest_beat(docker, &id));
-        let now = slipway_deploy::now();
+        let created: i64 = fields
+            .next()
+            .and_then(|e| e.trim().parse().ok())
+            .unwrap_or(0);
+        let until = created.max(latest_beat(docker, &id)) + secs(TTL);
+        let now = manager_now(docker)?;
         if until < now {
             tracing::warn!(
-                "taking over the lock of env `{env}` from {other}: its lease expired at {} (a deploy that was killed or lost the manager)",
+                "taking over the lock of env `{env}` from {other}: its lease expired at {} by the manager's clock (a deploy that was killed or lost the manager)",
                 slipway_deploy::timestamp(until)
             );
             remove_beats(docker, &id);
@@ -177,7 +184,18 @@ fn secs(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// The latest expiry among the heartbeats of lock `id`.
+/// The manager's time now, seconds since the epoch.
+fn manager_now(docker: &Docker) -> anyhow::Result<i64> {
+    let text = docker.run(&["info", "--format", "{{.SystemTime}}"], &[], None)?;
+    slipway_deploy::parse_timestamp(&text).ok_or_else(|| {
+        anyhow::anyhow!(
+            "cannot read the manager's clock: `docker info` printed `{}` as its SystemTime",
+            text.trim()
+        )
+    })
+}
+
+/// When the manager created the latest heartbeat of lock `id` (0: none).
 fn latest_beat(docker: &Docker, id: &str) -> i64 {
     let filter = format!("label={BEAT_LABEL}={id}");
     let Ok(ids) = docker.run(&["config", "ls", "-q", "--filter", &filter], &[], None) else {
@@ -189,8 +207,7 @@ fn latest_beat(docker: &Docker, id: &str) -> i64 {
     }
     let mut args = vec!["config", "inspect"];
     args.extend(ids);
-    let format = format!("{{{{index .Spec.Labels \"{EXPIRES_LABEL}\"}}}}");
-    args.extend(["--format", &format]);
+    args.extend(["--format", "{{.CreatedAt.Unix}}"]);
     docker
         .run(&args, &[], None)
         .map(|text| {
@@ -216,7 +233,7 @@ fn remove_beats(docker: &Docker, id: &str) {
 
 /// Renews the lease every [`RENEW`] until `stop`: a new heartbeat config
 /// with a later expiry, then the previous one removed.
-fn beat(docker: &Docker, id: &str, name: &str, stop: &AtomicBool) {
+fn beat(docker: &Docker, id: &str, stop: &AtomicBool) {
     let mut previous: Option<String> = None;
     let mut seq = 0u64;
     let mut next = Instant::now() + RENEW;
@@ -228,7 +245,9 @@ fn beat(docker: &Docker, id: &str, name: &str, stop: &AtomicBool) {
         next = Instant::now() + RENEW;
         seq += 1;
         let expires = slipway_deploy::now() + secs(TTL);
-        let beat_name = format!("{name}.beat.{}.{seq}", id.get(..12).unwrap_or(id));
+        // Named after the lock's ID, not the stack, so that the name stays
+        // within the 64 characters swarm allows a config's.
+        let beat_name = format!("slipway.lock.beat.{}.{seq}", id.get(..12).unwrap_or(id));
         let created = docker.run(
             &[
                 "config",

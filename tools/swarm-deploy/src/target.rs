@@ -72,6 +72,26 @@ impl SwarmTarget {
                 env.images.keys().next().map_or("APP_IMAGE", String::as_str)
             )));
         }
+        // And every `image:` must be one of those variables or a digest:
+        // a literal tag (`redis:7`, `app:latest`) or another variable would
+        // reach the swarm as a mutable reference.
+        let bypassing: Vec<String> = unpinned_images(&text, &env.images)
+            .into_iter()
+            .map(|(line, value)| format!("line {line}: `image: {value}`"))
+            .collect();
+        if !bypassing.is_empty() {
+            return Err(UsageError::new(format!(
+                "the compose file `{}` of env `{}` names an image that is neither one of the env's image variables ({}) nor pinned by digest ({}): it would reach the swarm as a mutable tag; write `image: ${{VAR}}` with a variable of the env's `images` table, or `repo@sha256:…`",
+                swarm.compose_file.display(),
+                env.name,
+                env.images
+                    .keys()
+                    .map(|var| format!("`${{{var}}}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                bypassing.join(", ")
+            )));
+        }
         let host = args
             .docker_host
             .clone()
@@ -250,6 +270,61 @@ struct Service {
     message: String,
     replicas: String,
     is_running: bool,
+}
+
+/// The `image:` values of a compose file (1-based line, value) that are
+/// neither one of `vars` (`${VAR}`, `$VAR`, `${VAR:-…}` and the other
+/// forms compose interpolates) nor a literal reference pinned by digest.
+/// Every `image:` key is read, in services, extension fields and anchors
+/// alike; a value it cannot read (a block scalar, a flow mapping's
+/// `{image: …}`) is reported too, so nothing unread passes.
+fn unpinned_images(text: &str, vars: &BTreeMap<String, String>) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let content = line.split(" #").next().unwrap_or_default();
+        let trimmed = content.trim_start().trim_start_matches("- ").trim_start();
+        let value = if let Some(rest) = trimmed.strip_prefix("image:") {
+            rest
+        } else if let Some(at) = content
+            .find("image:")
+            .filter(|at| content[..*at].trim_end().ends_with(['{', ',', '"', '\'']))
+        {
+            // `{image: …}` in a flow mapping: not read, so refused.
+            &content[at + "image:".len()..]
+        } else {
+            continue;
+        };
+        let value = value.trim();
+        let unquoted = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(value);
+        if !is_variable_of(unquoted, vars) && !is_digest_reference(unquoted) {
+            found.push((index + 1, value.to_owned()));
+        }
+    }
+    found
+}
+
+/// `$VAR`, `${VAR}` or `${VAR<op>…}` for a `VAR` of `vars`.
+fn is_variable_of(value: &str, vars: &BTreeMap<String, String>) -> bool {
+    let name = if let Some(inner) = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+        inner.split([':', '-', '?', '+']).next().unwrap_or_default()
+    } else if let Some(name) = value.strip_prefix('$') {
+        name
+    } else {
+        return false;
+    };
+    vars.contains_key(name)
+}
+
+/// A literal `repo@sha256:<64 hex>`, with no variable in it.
+fn is_digest_reference(value: &str) -> bool {
+    !value.contains('$')
+        && value.split_once("@sha256:").is_some_and(|(repo, hex)| {
+            !repo.is_empty() && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
 }
 
 /// Whether `text` uses `$var` not followed by a name character.

@@ -308,6 +308,47 @@ fn the_lock_refuses_a_second_deploy_and_a_killed_deploys_lease_is_taken_over() {
 }
 
 #[test]
+fn a_lease_is_judged_by_the_managers_clock_not_the_holders() {
+    let bed = Bed::start();
+    let port = slipway_testbed::free_port();
+    let dir = project(port, "lock_timeout = \"60s\"\n");
+    // The lock a deploy left when it was killed on a runner whose clock
+    // ran an hour ahead: its own expiry label says it is live for an hour.
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        + 3600;
+    let mut create = bed.dockerd.docker();
+    create
+        .args(["config", "create", "--label", "dev.slipway.lock=demo-dev"])
+        .args(["--label", "dev.slipway.holder=ci@fast-clock pid 1"])
+        .args(["--label", &format!("dev.slipway.expires={ahead}")])
+        .arg("slipway.demo-dev.lock")
+        .arg(dir.path().join("slipway.toml"));
+    let created = create.output().expect("docker config create runs");
+    assert!(created.status.success(), "{created:?}");
+    let started = Instant::now();
+    let taken = deploy(&bed, dir.path(), &bed.good);
+    taken.assert_code(0);
+    assert!(
+        taken.stderr_str().contains(
+            "taking over the lock of env `dev` from ci@fast-clock pid 1: its lease expired at "
+        ),
+        "{}",
+        taken.stderr_str()
+    );
+    // Taken over once the manager's clock says 15 s passed, not in an hour
+    // (nor after the 60 s `lock_timeout`).
+    assert!(
+        started.elapsed() < Duration::from_secs(55),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(bed.running_images("demo-dev_web"), [bed.good.as_str()]);
+}
+
+#[test]
 fn dry_run_prints_the_stack_deploy_and_touches_nothing() {
     let dir = project(8080, "");
     let image = "app=127.0.0.1:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -346,6 +387,33 @@ fn a_compose_file_that_does_not_use_the_image_variable_is_refused() {
             2,
             "",
             "error: the compose file `deploy/stack.yml` of env `dev` does not use `${APP_IMAGE}`: its services would not run the pinned digests; write e.g. `image: ${APP_IMAGE}`\n",
+        );
+}
+
+#[test]
+fn a_compose_image_that_bypasses_the_variables_is_refused() {
+    let dir = project(8080, "");
+    let path = dir.path().join("deploy/stack.yml");
+    let text = fs_err::read_to_string(&path).expect("stack.yml");
+    // The web service runs the pinned variable; a second service and an
+    // anchor name mutable tags, and a variable of the env table a third.
+    fs_err::write(
+        &path,
+        text.replace(
+            "networks:\n  hostnet:",
+            "  cache:\n    image: \"redis:7\"  # a sidecar\n  worker:\n    image: ${OTHER_IMAGE:-127.0.0.1:5000/app:latest}\n  pinned:\n    image: 127.0.0.1:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111\nx-base: &base\n  image: 127.0.0.1:5000/app:latest\nnetworks:\n  hostnet:",
+        ),
+    )
+    .expect("write");
+    let image = "app=127.0.0.1:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    Cmd::new(env!("CARGO_BIN_EXE_swarm-deploy"))
+        .current_dir(dir.path())
+        .args(["deploy", "--env", "dev", "--dry-run", "--image", image])
+        .run()
+        .assert(
+            2,
+            "",
+            "error: the compose file `deploy/stack.yml` of env `dev` names an image that is neither one of the env's image variables (`${APP_IMAGE}`) nor pinned by digest (line 22: `image: \"redis:7\"`, line 24: `image: ${OTHER_IMAGE:-127.0.0.1:5000/app:latest}`, line 28: `image: 127.0.0.1:5000/app:latest`): it would reach the swarm as a mutable tag; write `image: ${VAR}` with a variable of the env's `images` table, or `repo@sha256:…`\n",
         );
 }
 
