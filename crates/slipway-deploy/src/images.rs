@@ -54,28 +54,6 @@ pub struct Request<'a> {
 /// few kB; more is not a report (`/dev/zero` would fill the memory).
 const IMAGES_FROM_LIMIT: u64 = 4 * 1024 * 1024;
 
-/// Pins the images of `env` given by `images_from` (a path, `-` for stdin)
-/// and `images` (`NAME=REF`, which win), resolving tags through the
-/// registry as `tool`, reached as `registry` says; no revision gate and no
-/// label cache ([`pin_images`] has both).
-pub fn pin(
-    env: &Env,
-    images_from: Option<&Path>,
-    images: &[String],
-    registry: &slipway_registry::RegistryArgs,
-    tool: &str,
-    out: &Output,
-) -> anyhow::Result<Pinned> {
-    let request = Request {
-        images_from,
-        images,
-        require_revision: None,
-        registry,
-        root: None,
-    };
-    pin_images(env, &request, tool, out)
-}
-
 /// The env's image variables from `--images-from` and `--image` (flags
 /// win), every tag resolved to its digest through the registry
 /// (references pinned by digest are not looked up), and checked against
