@@ -62,6 +62,13 @@ const PACKAGES: &[Package] = &[
         name: "git",
         provides: "/usr/bin/git",
     },
+    // kube-deploy's tests run the real kubectl offline (`kubectl
+    // kustomize`, `set image --local`); a newer kubectl already at this
+    // path (another package's) is kept.
+    Package {
+        name: "kubernetes-client",
+        provides: "/usr/bin/kubectl",
+    },
     // libFuzzer, which `cargo xtask fuzz` links, is C++.
     Package {
         name: "g++",
