@@ -77,7 +77,7 @@ impl SwarmTarget {
         // reach the swarm as a mutable reference.
         let bypassing: Vec<String> = unpinned_images(&text, &env.images)
             .into_iter()
-            .map(|(line, value)| format!("line {line}: `image: {value}`"))
+            .map(|(line, text)| format!("line {line}: `{text}`"))
             .collect();
         if !bypassing.is_empty() {
             return Err(UsageError::new(format!(
@@ -272,45 +272,139 @@ struct Service {
     is_running: bool,
 }
 
-/// The `image:` values of a compose file (1-based line, value) that are
-/// neither one of `vars` (`${VAR}`, `$VAR`, `${VAR:-…}` and the other
-/// forms compose interpolates) nor a literal reference pinned by digest.
-/// Every `image:` key is read, in services, extension fields and anchors
-/// alike; a value it cannot read (a block scalar, a flow mapping's
-/// `{image: …}`) is reported too, so nothing unread passes.
+/// The `image` entries of a compose file (1-based line, what was read)
+/// whose value is neither exactly one of `vars` (`${VAR}` or `$VAR`: an
+/// operator such as `${VAR:+redis:latest}` can yield any tag) nor a literal
+/// reference pinned by digest.
+///
+/// There is no YAML parser in the workspace, so the check reads lines and
+/// errs on the side of refusing: every key spelled `image` in any case,
+/// bare, `"quoted"` or `'quoted'`, with or without space before its colon,
+/// in block or flow (JSON) style, in services, extension fields and anchors
+/// alike, is checked; a value it cannot read (a block scalar, an alias, a
+/// value on the next line), an `image` used as an anchored or explicit
+/// (`? image`) key, and an escape sequence that could spell a key
+/// (`\u0069mage`) are reported too, so nothing unread passes.
 fn unpinned_images(text: &str, vars: &BTreeMap<String, String>) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     for (index, line) in text.lines().enumerate() {
-        let content = line.split(" #").next().unwrap_or_default();
-        let trimmed = content.trim_start().trim_start_matches("- ").trim_start();
-        let value = if let Some(rest) = trimmed.strip_prefix("image:") {
-            rest
-        } else if let Some(at) = content
-            .find("image:")
-            .filter(|at| content[..*at].trim_end().ends_with(['{', ',', '"', '\'']))
-        {
-            // `{image: …}` in a flow mapping: not read, so refused.
-            &content[at + "image:".len()..]
-        } else {
+        if line.trim_start().starts_with('#') {
             continue;
-        };
-        let value = value.trim();
-        let unquoted = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-            .unwrap_or(value);
-        if !is_variable_of(unquoted, vars) && !is_digest_reference(unquoted) {
-            found.push((index + 1, value.to_owned()));
+        }
+        let line = strip_comment(line);
+        if has_key_escape(line) {
+            found.push((index + 1, line.trim().to_owned()));
+            continue;
+        }
+        for (at, _) in line.to_ascii_lowercase().match_indices("image") {
+            let before = &line[..at];
+            let mut after = &line[at + "image".len()..];
+            let quote = before.chars().last().filter(|c| matches!(c, '"' | '\''));
+            let before = before.strip_suffix(['"', '\'']).unwrap_or(before);
+            if let Some(quote) = quote {
+                match after.strip_prefix(quote) {
+                    Some(rest) => after = rest,
+                    None => continue,
+                }
+            } else if before.chars().last().is_some_and(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$' | '{')
+            }) || after
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '}'))
+            {
+                // A word that merely contains `image` (`x-image`, `APP_IMAGE`).
+                continue;
+            }
+            let lead = before.trim_end();
+            // Wherever it stands, `image:` is checked: a false alarm names
+            // its line, a missed key would deploy a tag.
+            let Some(value) = after.trim_start().strip_prefix(':') else {
+                // `? image` or `&name image` (an anchor later used as a
+                // key): refused, as nothing reads what they map to.
+                if lead.ends_with('?')
+                    || lead.rsplit(' ').next().is_some_and(|w| w.starts_with('&'))
+                {
+                    found.push((index + 1, line.trim().to_owned()));
+                }
+                continue;
+            };
+            if !value.is_empty() && !value.starts_with([' ', '\t']) && quote.is_none() {
+                // `image:x` is a plain scalar, not a key.
+                continue;
+            }
+            if !is_pinned_value(value, vars) {
+                found.push((index + 1, line.trim().to_owned()));
+            }
         }
     }
     found
 }
 
-/// `$VAR`, `${VAR}` or `${VAR<op>…}` for a `VAR` of `vars`.
+/// `line` without a trailing comment (`#` after a blank, outside quotes).
+fn strip_comment(line: &str) -> &str {
+    let mut quote = None;
+    let mut previous = ' ';
+    for (at, c) in line.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '#' && (previous == ' ' || previous == '\t') => return &line[..at],
+            None => {}
+        }
+        previous = c;
+    }
+    line
+}
+
+/// A backslash escape that a YAML double-quoted key could use to spell
+/// `image` without the letters (`\x69`, `\u0069`, `\U…`), or a line
+/// continuation: the line-based check cannot read those.
+fn has_key_escape(line: &str) -> bool {
+    line.trim_end().ends_with('\\')
+        || line
+            .match_indices('\\')
+            .any(|(at, _)| line[at + 1..].starts_with(['x', 'u', 'U']))
+}
+
+/// Whether what follows `image:` is exactly a variable of `vars` or a
+/// digest reference, followed by nothing but a comment or the end of a
+/// flow (JSON) entry.
+fn is_pinned_value(value: &str, vars: &BTreeMap<String, String>) -> bool {
+    let value = value.trim();
+    let (scalar, rest) = match value.chars().next() {
+        Some(q @ ('"' | '\'')) => match value[1..].find(q) {
+            Some(end) => (&value[1..=end], &value[end + 2..]),
+            None => return false,
+        },
+        Some('$') if value.starts_with("${") => match value.find('}') {
+            Some(end) => (&value[..=end], &value[end + 1..]),
+            None => return false,
+        },
+        Some('$') => {
+            let end = value[1..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(value.len(), |end| end + 1);
+            (&value[..end], &value[end..])
+        }
+        Some(_) => {
+            let end = value
+                .find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']'))
+                .unwrap_or(value.len());
+            (&value[..end], &value[end..])
+        }
+        None => return false,
+    };
+    let rest = rest.trim();
+    (rest.is_empty() || rest.starts_with([',', '}', ']']))
+        && (is_variable_of(scalar, vars) || is_digest_reference(scalar))
+}
+
+/// Exactly `$VAR` or `${VAR}` for a `VAR` of `vars`.
 fn is_variable_of(value: &str, vars: &BTreeMap<String, String>) -> bool {
     let name = if let Some(inner) = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
-        inner.split([':', '-', '?', '+']).next().unwrap_or_default()
+        inner
     } else if let Some(name) = value.strip_prefix('$') {
         name
     } else {

@@ -418,6 +418,69 @@ fn a_compose_image_that_bypasses_the_variables_is_refused() {
 }
 
 #[test]
+fn every_spelling_of_an_image_key_and_an_interpolation_operator_is_refused() {
+    let image = "app=127.0.0.1:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let refused = |compose: &str, file: &str, shown: &str| {
+        let dir = project(8080, "");
+        let path = dir.path().join("deploy/stack.yml");
+        let text = fs_err::read_to_string(&path).expect("stack.yml");
+        let text = if file.is_empty() {
+            text.replace(
+                "networks:\n  hostnet:",
+                &format!("{compose}networks:\n  hostnet:"),
+            )
+        } else {
+            file.to_owned()
+        };
+        fs_err::write(&path, text).expect("write");
+        Cmd::new(env!("CARGO_BIN_EXE_swarm-deploy"))
+            .current_dir(dir.path())
+            .args(["deploy", "--env", "dev", "--dry-run", "--image", image])
+            .run()
+            .assert(
+                2,
+                "",
+                &format!("error: the compose file `deploy/stack.yml` of env `dev` names an image that is neither one of the env's image variables (`${{APP_IMAGE}}`) nor pinned by digest ({shown}): it would reach the swarm as a mutable tag; write `image: ${{VAR}}` with a variable of the env's `images` table, or `repo@sha256:…`\n"),
+            );
+    };
+    refused(
+        "  cache:\n    image : redis:7\n",
+        "",
+        "line 22: `image : redis:7`",
+    );
+    refused(
+        "  cache:\n    \"image\": \"redis:7\"\n",
+        "",
+        "line 22: `\"image\": \"redis:7\"`",
+    );
+    refused(
+        "  cache:\n    'image': redis:7\n",
+        "",
+        "line 22: `'image': redis:7`",
+    );
+    refused(
+        "  cache:\n    image: ${APP_IMAGE:+redis:latest}\n",
+        "",
+        "line 22: `image: ${APP_IMAGE:+redis:latest}`",
+    );
+    refused(
+        "  cache: {\"image\": \"redis:7\"}\n",
+        "",
+        "line 21: `cache: {\"image\": \"redis:7\"}`",
+    );
+    refused(
+        "  cache:\n    \"\\x69mage\": redis:7\n",
+        "",
+        "line 22: `\"\\x69mage\": redis:7`",
+    );
+    refused(
+        "",
+        "{\"services\": {\"web\": {\"image\": \"${APP_IMAGE}\"},\n  \"cache\": {\"image\": \"redis:7\"}}}\n",
+        "line 2: `\"cache\": {\"image\": \"redis:7\"}}}`",
+    );
+}
+
+#[test]
 fn a_deploy_cancelled_by_sigterm_releases_its_lock_at_once() {
     let bed = Bed::start();
     let port = slipway_testbed::free_port();
