@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use slipway_config::{Config, Env};
+use slipway_core::cli::UsageError;
 use slipway_deploy::{Identity, LockGuard, Release, Target};
 
 /// One env's command target.
@@ -36,6 +37,24 @@ impl CommandTarget {
             .command_target
             .as_ref()
             .context("a command env without its [command] table")?;
+        // Two image names that differ only in `-`, `_`, `.` or case would
+        // share one `SLIPWAY_IMAGE_<NAME>`, and the command would get one
+        // image's digest under the other's name.
+        let mut by_variable: BTreeMap<String, &str> = BTreeMap::new();
+        for image in env.images.values() {
+            let variable = slipway_deploy::image_variable(image);
+            match by_variable.get(&variable) {
+                Some(other) if *other != image.as_str() => {
+                    return Err(UsageError::new(format!(
+                        "the images `{other}` and `{image}` of env `{}` would both be given to the command as `{variable}`: rename one in `[images]` so their names differ in more than `-`, `_`, `.` or case",
+                        env.name
+                    )));
+                }
+                _ => {
+                    by_variable.insert(variable, image);
+                }
+            }
+        }
         Ok(CommandTarget {
             env: env.clone(),
             root: config.root.clone(),

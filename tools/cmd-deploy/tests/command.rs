@@ -346,6 +346,42 @@ fn a_latest_image_is_refused_before_anything_runs() {
 }
 
 #[test]
+fn image_names_that_share_one_variable_are_refused() {
+    let dir = project(LOGGING, "");
+    let toml = fs_err::read_to_string(dir.path().join("slipway.toml")).expect("toml");
+    let toml = toml
+        .replace(
+            "[envs.prod]",
+            "[images.web-app]\nrepository = \"127.0.0.1:5000/web-app\"\n\n[images.web_app]\nrepository = \"127.0.0.1:5000/web_app\"\n\n[envs.prod]",
+        )
+        .replace(
+            "images = { APP_IMAGE = \"app\" }",
+            "images = { APP_IMAGE = \"web-app\", WORKER_IMAGE = \"web_app\" }",
+        );
+    fs_err::write(dir.path().join("slipway.toml"), toml).expect("toml");
+    cmd_deploy(
+        dir.path(),
+        &[
+            "deploy",
+            "--env",
+            "prod",
+            "--image",
+            &format!("web-app=127.0.0.1:5000/web-app@{D1}"),
+            "--image",
+            &format!("web_app=127.0.0.1:5000/web_app@{D2}"),
+        ],
+    )
+    .run()
+    .assert(
+        2,
+        "",
+        "error: the images `web-app` and `web_app` of env `prod` would both be given to the command as `SLIPWAY_IMAGE_WEB_APP`: rename one in `[images]` so their names differ in more than `-`, `_`, `.` or case\n",
+    );
+    assert_eq!(runs(dir.path()), "");
+    assert!(!dir.path().join("history").exists());
+}
+
+#[test]
 fn images_from_img_build_s_report_give_the_digest_and_the_revision() {
     let dir = project(
         "env | grep -E \"^(SLIPWAY_|APP_IMAGE)\" | sort > got.env",
