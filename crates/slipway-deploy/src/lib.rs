@@ -38,7 +38,7 @@ pub trait Target {
     fn history(&self) -> anyhow::Result<Vec<Release>>;
 
     /// Records `release` (a new one, or one whose result changed); keeps
-    /// the newest `keep` records.
+    /// the newest `keep` records and the newest deployed one ([`prunable`]).
     fn record(&mut self, release: &Release, keep: u32) -> anyhow::Result<()>;
 
     /// Deploys `release`'s images and waits until the target has converged
@@ -132,6 +132,26 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         .map(|t| t.as_second())
 }
 
+/// The ids of `releases` that keeping `keep` records drops: all but the
+/// newest `keep` (at least the one just written) and the newest `deployed`
+/// one. Failed records count towards `keep`, so without that exception a
+/// run of failures would prune the record of the release that is running,
+/// and rollback would find nothing to go back to.
+pub fn prunable(releases: &[Release], keep: u32) -> Vec<u64> {
+    let keep = usize::try_from(keep.max(1)).unwrap_or(usize::MAX);
+    let mut ids: Vec<u64> = releases.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    let running = releases
+        .iter()
+        .filter(|r| r.result == ReleaseResult::Deployed)
+        .map(|r| r.id)
+        .max();
+    let excess = ids.len().saturating_sub(keep);
+    ids.truncate(excess);
+    ids.retain(|id| Some(*id) != running);
+    ids
+}
+
 /// The variable a command target's images are given in:
 /// `SLIPWAY_IMAGE_<NAME>`, the image name upper-cased with every character
 /// that cannot be in a variable name as `_` (`api-gw` → `SLIPWAY_IMAGE_API_GW`).
@@ -195,5 +215,57 @@ mod tests {
         check("app", "SLIPWAY_IMAGE_APP");
         check("api-gw", "SLIPWAY_IMAGE_API_GW");
         check("web.v2", "SLIPWAY_IMAGE_WEB_V2");
+    }
+}
+
+#[cfg(test)]
+/// Pruning, apart from `tests` whose `check` is the image variable's.
+mod prune_tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(history: &[(u64, ReleaseResult)], keep: u32, expected: &[u64]) {
+        let releases: Vec<Release> = history
+            .iter()
+            .map(|(id, result)| Release {
+                id: *id,
+                env: "prod".to_owned(),
+                time: String::new(),
+                git_sha: None,
+                images: std::collections::BTreeMap::new(),
+                tags: std::collections::BTreeMap::new(),
+                deployer_sha: None,
+                rolled_back_to: None,
+                who: String::new(),
+                result: *result,
+                rollback_of: None,
+                detail: None,
+            })
+            .collect();
+        assert_eq!(prunable(&releases, keep), expected, "keep {keep}");
+    }
+
+    #[test]
+    fn the_newest_deployed_record_outlives_a_run_of_failures() {
+        use ReleaseResult::{Cancelled, Deployed, Failed};
+        check(
+            &[(5, Deployed), (6, Failed), (7, Failed), (8, Failed)],
+            3,
+            &[],
+        );
+        check(
+            &[
+                (4, Deployed),
+                (5, Deployed),
+                (6, Failed),
+                (7, Failed),
+                (8, Failed),
+            ],
+            3,
+            &[4],
+        );
+        check(&[(1, Deployed), (2, Deployed), (3, Deployed)], 2, &[1]);
+        check(&[(1, Failed), (2, Cancelled), (3, Failed)], 1, &[1, 2]);
+        check(&[(1, Deployed), (2, Failed)], 0, &[]);
     }
 }

@@ -183,12 +183,8 @@ impl Target for CommandTarget {
         let text = serde_json::to_string_pretty(release).context("cannot encode the record")?;
         fs_err::write(&temp, format!("{text}\n"))?;
         fs_err::rename(&temp, &path)?;
-        let ids: Vec<u64> = self.history()?.iter().map(|r| r.id).collect();
-        let excess = ids
-            .len()
-            .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
-        for id in &ids[..excess] {
-            fs_err::remove_file(self.record_path(*id))?;
+        for id in slipway_deploy::prunable(&self.history()?, keep) {
+            fs_err::remove_file(self.record_path(id))?;
         }
         Ok(())
     }

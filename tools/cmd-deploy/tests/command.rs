@@ -117,6 +117,30 @@ fn a_failing_command_is_recorded_and_the_previous_images_run_again() {
 }
 
 #[test]
+fn failed_releases_never_prune_the_record_of_the_running_one() {
+    let dir = project(LOGGING, "keep_releases = 2");
+    let first = format!("127.0.0.1:5000/app@{D1}");
+    let second = format!("127.0.0.1:5000/app@{D2}");
+    deploy(dir.path(), &first).success();
+    for id in 2..=4 {
+        fs_err::write(dir.path().join(format!("fail-{id}")), "").expect("marker");
+        deploy(dir.path(), &second).assert(
+            1,
+            &format!("rolled_back command:prod release={id} rolled_back_to=1 error='the command failed (exit status 1)'\n"),
+            "",
+        );
+    }
+    let mut kept: Vec<String> = fs_err::read_dir(dir.path().join("history"))
+        .expect("history")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["1.json", "3.json", "4.json"]);
+    assert_eq!(record(dir.path(), 1)["result"], "deployed");
+}
+
+#[test]
 fn no_rollback_leaves_a_failed_release_failed() {
     let dir = project(LOGGING, "");
     let first = format!("127.0.0.1:5000/app@{D1}");

@@ -292,10 +292,8 @@ impl slipway_deploy::Target for KubeTarget<'_> {
             Some(old) => *old = release.clone(),
             None => releases.push(release.clone()),
         }
-        let keep = usize::try_from(keep.max(1)).unwrap_or(usize::MAX);
-        if releases.len() > keep {
-            releases.drain(..releases.len() - keep);
-        }
+        let pruned = slipway_deploy::prunable(&releases, keep);
+        releases.retain(|r| !pruned.contains(&r.id));
         let object = records_object(
             &records_name(&self.env.name),
             &self.kubectl.namespace,

@@ -495,13 +495,9 @@ impl Target for SwarmTarget {
             &[],
             Some(json.as_bytes()),
         )?;
-        let ids: Vec<u64> = self.history()?.iter().map(|r| r.id).collect();
-        let excess = ids
-            .len()
-            .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
-        for id in &ids[..excess] {
+        for id in slipway_deploy::prunable(&self.history()?, keep) {
             self.docker
-                .run(&["config", "rm", &self.record_name(*id)], &[], None)?;
+                .run(&["config", "rm", &self.record_name(id)], &[], None)?;
         }
         Ok(())
     }
