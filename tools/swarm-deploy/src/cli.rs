@@ -24,7 +24,7 @@ use std::path::PathBuf;
 /// `DOCKER_HOST` (`ssh://user@host`: docker does the SSH), else docker's
 /// default.
 ///
-/// Records: each release is a docker config `slipway.<stack>.release.<N>`
+/// Records: each release is a docker config `slipway.<stack>.release.<N>.<version>`
 /// on the swarm (the cluster's own store: every runner that reaches the
 /// manager reads the same history). The lock is a docker config
 /// `slipway.<stack>.lock` (created atomically: a second deploy cannot

@@ -137,8 +137,54 @@ impl SwarmTarget {
         args
     }
 
-    fn record_name(&self, id: u64) -> String {
-        format!("slipway.{}.release.{id}", self.stack)
+    /// The docker config holding version `version` of release `id`'s
+    /// record: `slipway.<stack>.release.<id>.<version>` (version 0 is the
+    /// unversioned name older swarm-deploys wrote).
+    fn record_name(&self, id: u64, version: u64) -> String {
+        if version == 0 {
+            format!("slipway.{}.release.{id}", self.stack)
+        } else {
+            format!("slipway.{}.release.{id}.{version}", self.stack)
+        }
+    }
+
+    /// Every record config of the stack: its name, its version and the
+    /// record. A record is rewritten by creating a new version before the
+    /// old one is removed, so a release can have two for a moment (or for
+    /// good, if the deploy was killed in between): the newest wins.
+    fn record_configs(&self) -> anyhow::Result<Vec<(String, u64, Release)>> {
+        let filter = format!("label={RELEASE_LABEL}={}", self.stack);
+        let ids = self
+            .docker
+            .run(&["config", "ls", "-q", "--filter", &filter], &[], None)?;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["config", "inspect"];
+        args.extend(ids);
+        let format = format!("{{{{.Spec.Name}}}} {{{{index .Spec.Labels \"{RECORD_LABEL}\"}}}}");
+        args.extend(["--format", &format]);
+        let text = self.docker.run(&args, &[], None)?;
+        let prefix = format!("slipway.{}.release.", self.stack);
+        let mut configs = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let not_ours = || {
+                format!(
+                    "a release record of stack `{}` is not one swarm-deploy wrote",
+                    self.stack
+                )
+            };
+            let (name, json) = line.split_once(' ').with_context(not_ours)?;
+            let release: Release = serde_json::from_str(json).with_context(not_ours)?;
+            let version = match name.strip_prefix(&prefix).map(|rest| rest.split_once('.')) {
+                Some(Some((_, version))) => version.parse().with_context(not_ours)?,
+                Some(None) => 0,
+                None => anyhow::bail!(not_ours()),
+            };
+            configs.push((name.to_owned(), version, release));
+        }
+        Ok(configs)
     }
 
     /// Each service of the stack, by name.
@@ -421,6 +467,17 @@ fn is_digest_reference(value: &str) -> bool {
         })
 }
 
+/// The newest version of each release's record, oldest release first.
+fn newest_records(configs: &[(String, u64, Release)]) -> Vec<Release> {
+    let mut newest: BTreeMap<u64, (u64, &Release)> = BTreeMap::new();
+    for (_, version, release) in configs {
+        if newest.get(&release.id).is_none_or(|(v, _)| v < version) {
+            newest.insert(release.id, (*version, release));
+        }
+    }
+    newest.into_values().map(|(_, r)| r.clone()).collect()
+}
+
 /// Whether `text` uses `$var` not followed by a name character.
 fn uses_bare(text: &str, var: &str) -> bool {
     let needle = format!("${var}");
@@ -448,39 +505,28 @@ impl Target for SwarmTarget {
     }
 
     fn history(&self) -> anyhow::Result<Vec<Release>> {
-        let filter = format!("label={RELEASE_LABEL}={}", self.stack);
-        let ids = self
-            .docker
-            .run(&["config", "ls", "-q", "--filter", &filter], &[], None)?;
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut args = vec!["config", "inspect"];
-        args.extend(ids);
-        let format = format!("{{{{index .Spec.Labels \"{RECORD_LABEL}\"}}}}");
-        args.extend(["--format", &format]);
-        let text = self.docker.run(&args, &[], None)?;
-        let mut releases = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let release: Release = serde_json::from_str(line).with_context(|| {
-                format!(
-                    "a release record of stack `{}` is not one swarm-deploy wrote",
-                    self.stack
-                )
-            })?;
-            releases.push(release);
-        }
-        releases.sort_by_key(|r| r.id);
-        Ok(releases)
+        Ok(newest_records(&self.record_configs()?))
     }
 
     fn record(&mut self, release: &Release, keep: u32) -> anyhow::Result<()> {
-        let name = self.record_name(release.id);
         let json = serde_json::to_string(release).context("cannot encode the record")?;
-        // Configs are immutable: a record whose result changed replaces
-        // the one written before the deploy.
-        let _ = self.docker.try_run(&["config", "rm", &name], &[], None)?;
+        // Configs are immutable: a record whose result changed is written
+        // as a new version first and only then is the old one removed, so
+        // a deploy killed in between (or a failed create) still leaves a
+        // record of the release, never none.
+        let configs = self.record_configs()?;
+        let older: Vec<&str> = configs
+            .iter()
+            .filter(|(_, _, r)| r.id == release.id)
+            .map(|(name, _, _)| name.as_str())
+            .collect();
+        let version = configs
+            .iter()
+            .filter(|(_, _, r)| r.id == release.id)
+            .map(|(_, v, _)| v + 1)
+            .max()
+            .unwrap_or(1);
+        let name = self.record_name(release.id, version);
         self.docker.run(
             &[
                 "config",
@@ -495,9 +541,13 @@ impl Target for SwarmTarget {
             &[],
             Some(json.as_bytes()),
         )?;
-        for id in slipway_deploy::prunable(&self.history()?, keep) {
-            self.docker
-                .run(&["config", "rm", &self.record_name(id)], &[], None)?;
+        for old in older {
+            self.docker.run(&["config", "rm", old], &[], None)?;
+        }
+        let configs = self.record_configs()?;
+        let pruned = slipway_deploy::prunable(&newest_records(&configs), keep);
+        for (old, _, _) in configs.iter().filter(|(_, _, r)| pruned.contains(&r.id)) {
+            self.docker.run(&["config", "rm", old], &[], None)?;
         }
         Ok(())
     }

@@ -233,7 +233,10 @@ fn the_stack_runs_the_exact_digests_and_a_failing_update_is_rolled_back() {
     assert_eq!(releases[1]["rolled_back_to"], 1);
     assert_eq!(
         bed.configs(),
-        ["slipway.demo-dev.release.1", "slipway.demo-dev.release.2"],
+        [
+            "slipway.demo-dev.release.1.2",
+            "slipway.demo-dev.release.2.2"
+        ],
         "the records are on the swarm, and no lock is left"
     );
     drop(bed.registry);
@@ -478,6 +481,75 @@ fn every_spelling_of_an_image_key_and_an_interpolation_operator_is_refused() {
         "{\"services\": {\"web\": {\"image\": \"${APP_IMAGE}\"},\n  \"cache\": {\"image\": \"redis:7\"}}}\n",
         "line 2: `\"cache\": {\"image\": \"redis:7\"}}}`",
     );
+}
+
+#[test]
+fn a_record_whose_rewrite_fails_is_kept_and_its_id_never_reused() {
+    let bed = Bed::start();
+    let port = slipway_testbed::free_port();
+    let dir = project(port, "");
+    deploy(&bed, dir.path(), &bed.good).assert(
+        0,
+        "deployed swarm:demo-dev release=1 ready=true\n",
+        "",
+    );
+    // A docker client whose `config create` of a release record fails
+    // once `budget` holds 0, as a manager error (or a kill) between the
+    // two steps of a rewrite would.
+    let budget = dir.path().join("budget");
+    let wrapper = dir.path().join("docker");
+    fs_err::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" config create \"*slipway.demo-dev.release.*)\n  n=$(cat '{budget}')\n  if [ \"$n\" -le 0 ]; then echo 'Error response from daemon: injected failure' >&2; exit 1; fi\n  echo $((n - 1)) > '{budget}';;\nesac\nexec '{real}' \"$@\"\n",
+            budget = budget.display(),
+            real = bed.dockerd.client_path().display(),
+        ),
+    )
+    .expect("wrapper");
+    fs_err::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    // The record before the deploy is written; its final rewrite fails.
+    fs_err::write(&budget, "1").expect("budget");
+    let image = format!("app={}", bed.good);
+    swarm_deploy(
+        &bed,
+        dir.path(),
+        &["deploy", "--env", "dev", "--image", &image],
+    )
+    .env("DOCKER", &wrapper)
+    .run()
+    .assert_code(3);
+
+    let listed = swarm_deploy(
+        &bed,
+        dir.path(),
+        &["releases", "--env", "dev", "--format", "json"],
+    )
+    .run();
+    listed.assert_code(0);
+    let releases = listed.json()["hosts"][0]["releases"].clone();
+    assert_eq!(releases[1]["id"], 2, "{releases}");
+    assert_eq!(releases[1]["result"], "failed");
+    assert_eq!(releases[1]["detail"], "the deploy did not finish");
+    deploy(&bed, dir.path(), &bed.good).assert(
+        0,
+        "deployed swarm:demo-dev release=3 ready=true\n",
+        "",
+    );
+    assert_eq!(
+        bed.configs(),
+        [
+            "slipway.demo-dev.release.1.2",
+            "slipway.demo-dev.release.2.1",
+            "slipway.demo-dev.release.3.2"
+        ],
+        "one version of each record is left"
+    );
+    drop(bed.registry);
 }
 
 #[test]
