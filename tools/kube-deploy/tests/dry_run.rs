@@ -68,10 +68,10 @@ fn a_kustomize_env_is_rendered_with_every_image_pinned_and_applied() {
             ),
             format!("{k} create -f - -o json --request-timeout=30s"),
             format!(
-                "{k} get deployment/web -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
+                "{k} get deployment/web -o 'jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}}' --ignore-not-found --request-timeout=30s"
             ),
             format!(
-                "{k} get deployment/worker -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
+                "{k} get deployment/worker -o 'jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}}' --ignore-not-found --request-timeout=30s"
             ),
             format!("{k} apply -f - --request-timeout=30s"),
             format!("{k} rollout status deployment/web --timeout=120s"),
@@ -302,10 +302,10 @@ fn a_manifests_env_applies_its_files_and_a_workloads_env_sets_images() {
             ),
             format!("{k} create -f - -o json --request-timeout=30s"),
             format!(
-                "{k} get deployment/web -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
+                "{k} get deployment/web -o 'jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}}' --ignore-not-found --request-timeout=30s"
             ),
             format!(
-                "{k} get deployment/worker -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
+                "{k} get deployment/worker -o 'jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}}' --ignore-not-found --request-timeout=30s"
             ),
             annotations("deployment/web"),
             format!("{k} set image deployment/web web={app} --request-timeout=30s"),
