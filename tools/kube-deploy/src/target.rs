@@ -42,6 +42,9 @@ pub(crate) struct KubeTarget<'a> {
     before: Vec<(String, Option<String>)>,
     /// The rendered kustomization and List of the last render (dry runs show them).
     pub(crate) rendered: Option<crate::manifests::Rendered>,
+    /// Whether the Lease taken is still held: asked before each apply,
+    /// undo and record (`None` before it is taken).
+    lease: Option<crate::lease::Check>,
 }
 
 /// The commands run, in order.
@@ -97,6 +100,7 @@ impl<'a> KubeTarget<'a> {
             commands: Rc::default(),
             before: Vec::new(),
             rendered: None,
+            lease: None,
         })
     }
 
@@ -167,6 +171,15 @@ impl<'a> KubeTarget<'a> {
                 REQUEST_TIMEOUT,
             ]),
             verb => crate::lease::write_argv(&self.kubectl, verb),
+        }
+    }
+
+    /// An error (exit 3) when the Lease taken was lost: another deploy may
+    /// hold it, so nothing more may change or be recorded.
+    fn still_held(&self, before: &str) -> anyhow::Result<()> {
+        match &self.lease {
+            Some(lease) => lease.still_held(before),
+            None => Ok(()),
         }
     }
 
@@ -256,6 +269,7 @@ impl slipway_deploy::Target for KubeTarget<'_> {
         );
         self.commands.borrow_mut().extend(ran);
         let held = held?;
+        self.lease = Some(held.check());
         Ok(Box::new(LeaseGuard(
             Some(held),
             self.runner,
@@ -289,6 +303,7 @@ impl slipway_deploy::Target for KubeTarget<'_> {
     }
 
     fn record(&mut self, release: &Release, keep: u32) -> anyhow::Result<()> {
+        self.still_held(&format!("recording release {}", release.id))?;
         let (mut releases, version) = self.read_records()?;
         match releases.iter_mut().find(|r| r.id == release.id) {
             Some(old) => *old = release.clone(),
@@ -325,6 +340,7 @@ impl slipway_deploy::Target for KubeTarget<'_> {
     }
 
     fn apply(&mut self, release: &Release) -> anyhow::Result<()> {
+        self.still_held(&format!("applying release {}", release.id))?;
         let change = self.change(release)?;
         let images = self.pinned(release)?;
         let facts = ReleaseFacts::of(release, &images);
@@ -341,6 +357,7 @@ impl slipway_deploy::Target for KubeTarget<'_> {
     }
 
     fn restore(&mut self, failed: &Release, previous: &Release) -> anyhow::Result<()> {
+        self.still_held(&format!("putting back release {}", previous.id))?;
         let _ = failed;
         let (kubectl, timeout) = (self.kubectl.clone(), self.timeout);
         let before = std::mem::take(&mut self.before);

@@ -18,7 +18,10 @@ echo "$*" >> "$SHIM_DIR/log"
 while [ "${1#--}" != "$1" ]; do shift 2; done
 case "$1 $2" in
 "kustomize "*|"annotate "*) exec "$REAL_KUBECTL" "$@" ;;
-"get lease") ;;
+"get lease")
+    if [ -e "$SHIM_DIR/taken" ]; then
+        echo '{"metadata":{"resourceVersion":"900"},"spec":{"holderIdentity":"bob (ci@other, pid 7)"}}'
+    fi ;;
 "get configmap") if [ -e "$SHIM_DIR/records.json" ]; then cat "$SHIM_DIR/records.json"; fi ;;
 "create -f"|"replace -f")
     body=$(cat)
@@ -30,6 +33,9 @@ case "$1 $2" in
             -e "s/\"metadata\":{/\"metadata\":{\"resourceVersion\":\"$((n + 500))\",/" > "$SHIM_DIR/records.json"
         cat "$SHIM_DIR/records.json" ;;
     *)
+        if [ -e "$SHIM_DIR/taken" ]; then
+            echo "Error from server (Conflict): the object has been modified" >&2; exit 1
+        fi
         n=$(ls "$SHIM_DIR" | grep -c '^lease-')
         printf '%s\n' "$body" > "$SHIM_DIR/lease-$n.json"
         echo "{\"metadata\":{\"resourceVersion\":\"$((n + 100))\"}}" ;;
@@ -45,7 +51,7 @@ case "$1 $2" in
 "rollout status")
     if [ -e "$SHIM_DIR/slow" ]; then
         touch "$SHIM_DIR/rolling"
-        i=0; while [ ! -e "$SHIM_DIR/go" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+        i=0; while [ ! -e "$SHIM_DIR/go" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
     fi
     if [ -e "$SHIM_DIR/fail-${3#*/}" ] && [ ! -e "$SHIM_DIR/failed-${3#*/}" ]; then
         touch "$SHIM_DIR/failed-${3#*/}"
@@ -164,6 +170,45 @@ fn a_deploy_cancelled_by_sigterm_gives_the_lease_back() {
     assert_eq!(lease["spec"].get("holderIdentity"), None, "{lease}");
     // The record says the deploy did not finish.
     assert_eq!(records(&cluster)[0]["detail"], "the deploy did not finish");
+}
+
+#[test]
+fn a_deploy_that_lost_its_lease_records_nothing_and_exits_3() {
+    let project = project();
+    let cluster = Cluster::new();
+    let dir = cluster.dir.path();
+    fs_err::write(dir.join("slow"), "").unwrap();
+    let running = cluster.command(project.path()).spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dir.join("rolling").exists() {
+        assert!(std::time::Instant::now() < deadline, "no rollout started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Another deploy took the Lease over: the next renewal (10 s after it
+    // was taken) is refused, and the Lease read names bob.
+    fs_err::write(dir.join("taken"), "").unwrap();
+    let renewal_seen = |log: &[String]| {
+        log.iter()
+            .filter(|l| l.contains(" get lease slipway-prod "))
+            .count()
+            == 2
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !renewal_seen(&cluster.log()) {
+        assert!(std::time::Instant::now() < deadline, "no renewal");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    fs_err::write(dir.join("go"), "").unwrap();
+    let outcome = running.wait();
+    outcome.assert_code(3);
+    let stderr = outcome.stderr_str();
+    assert!(
+        stderr.contains("lost the lease `shop/slipway-prod` (it could not be renewed for 30s, or another deploy holds it now): stopped before recording release 1; another deploy may be running on this env"),
+        "{stderr}"
+    );
+    // The release stays recorded as not finished: the final record was not written.
+    assert_eq!(records(&cluster)[0]["detail"], "the deploy did not finish");
+    assert_eq!(records(&cluster)[0]["result"], "failed");
 }
 
 #[test]
