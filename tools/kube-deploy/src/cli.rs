@@ -12,8 +12,11 @@ use std::time::Duration;
 /// with every image pinned to its digest (kustomize's `images:`) and
 /// applied (`kubectl apply -f -`). Then `kubectl rollout status --timeout`
 /// for each workload and the env's `ready_url`; when a rollout or the
-/// readiness fails, `kubectl rollout undo` of each workload the deploy
-/// changed (unless --no-rollback).
+/// readiness fails, `kubectl rollout undo --to-revision` of each workload
+/// the deploy gave a new revision, back to its revision before, else the
+/// previous release applied again (unless --no-rollback).
+/// A report shows the manifests only for --dry-run, each Secret's values
+/// as `***`.
 ///
 /// Images are the env's `images` (each `--image` or img-build's report,
 /// tags resolved to digests through the registry). The lock is a
@@ -33,8 +36,9 @@ use std::time::Duration;
 ///   2  bad input: flags, slipway.toml, image references, manifests, an env
 ///      that is not `target = "kubernetes"`
 ///   3  an operation failed: kubectl could not reach the cluster or was
-///      refused, the registry, or another deploy holds the env's lease past
-///      `lock_timeout`
+///      refused, the registry, another deploy holds the env's lease past
+///      `lock_timeout`, or the deploy lost its lease (nothing more changed
+///      or recorded)
 #[derive(Debug, clap::Parser)]
 #[command(name = "kube-deploy", version = slipway_build_info::VERSION, about, verbatim_doc_comment)]
 pub struct Cli {
@@ -105,7 +109,7 @@ pub struct DeployArgs {
     #[arg(long)]
     pub no_rollback: bool,
 
-    /// Print the kubectl commands and the manifests that would be applied; touch no cluster
+    /// Print the kubectl commands and the manifests that would be applied (Secrets' values as `***`); touch no cluster
     #[arg(long)]
     pub dry_run: bool,
 

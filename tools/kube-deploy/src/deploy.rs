@@ -100,15 +100,38 @@ pub(crate) fn change_commands(
     }
 }
 
-/// `get WORKLOAD -o jsonpath={.metadata.generation} --ignore-not-found`:
-/// which workloads a change touched (their spec's generation moved).
-pub(crate) fn generation_argv(kubectl: &Kubectl, workload: &str) -> Vec<String> {
+/// `get WORKLOAD -o jsonpath=… --ignore-not-found`: the workload's
+/// revision, what moves only when a change makes a new one (a new pod
+/// template), never for `replicas` or `strategy` alone, as `generation`
+/// does. A Deployment's is its `deployment.kubernetes.io/revision` (a
+/// number); a StatefulSet's or DaemonSet's its `status.updateRevision`
+/// (the name of a ControllerRevision, whose number `revision_number_argv`
+/// reads).
+pub(crate) fn revision_argv(kubectl: &Kubectl, workload: &str) -> Vec<String> {
+    let path = if workload.starts_with("deployment/") {
+        "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
+    } else {
+        "jsonpath={.status.updateRevision}"
+    };
     kubectl.cluster(&[
         "get",
         workload,
         "-o",
-        "jsonpath={.metadata.generation}",
+        path,
         "--ignore-not-found",
+        REQUEST_TIMEOUT,
+    ])
+}
+
+/// `get controllerrevision/NAME -o jsonpath={.revision}`: the number
+/// `rollout undo --to-revision` takes for a StatefulSet's or DaemonSet's
+/// revision `name`.
+fn revision_number_argv(kubectl: &Kubectl, name: &str) -> Vec<String> {
+    kubectl.cluster(&[
+        "get",
+        &format!("controllerrevision/{name}"),
+        "-o",
+        "jsonpath={.revision}",
         REQUEST_TIMEOUT,
     ])
 }
@@ -142,8 +165,9 @@ impl Steps<'_> {
     }
 }
 
-/// The generation of each workload (`None`: it does not exist yet).
-fn generations(
+/// The revision of each workload (`None`: it does not exist yet, or has
+/// no revision).
+fn revisions(
     steps: &mut Steps<'_>,
     kubectl: &Kubectl,
     workloads: &[String],
@@ -151,18 +175,19 @@ fn generations(
     workloads
         .iter()
         .map(|w| {
-            let text = steps.must(generation_argv(kubectl, w), b"", &format!("read `{w}`"))?;
+            let text = steps.must(revision_argv(kubectl, w), b"", &format!("read `{w}`"))?;
             let text = text.trim();
             Ok((!text.is_empty()).then(|| text.to_owned()))
         })
         .collect()
 }
 
-/// What an apply did: the workloads whose spec it changed (a restore
-/// undoes those), and the first rollout that failed.
+/// What an apply did: each workload with its revision before the change
+/// (a restore undoes those whose revision moved), and the first rollout
+/// that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Applied {
-    pub(crate) changed: Vec<String>,
+    pub(crate) before: Vec<(String, Option<String>)>,
     pub(crate) failure: Option<String>,
 }
 
@@ -177,19 +202,10 @@ pub(crate) fn apply(
     timeout: Duration,
 ) -> anyhow::Result<Applied> {
     let workloads = change.workloads();
-    let before = generations(steps, kubectl, &workloads)?;
+    let before = revisions(steps, kubectl, &workloads)?;
     for (argv, stdin) in change_commands(kubectl, change, release) {
         steps.must(argv, &stdin, "change the env's workloads")?;
     }
-    let after = generations(steps, kubectl, &workloads)?;
-    // Only what this deploy changed may be undone: an unchanged workload's
-    // previous revision is an older release, and a new one has none.
-    let changed = workloads
-        .iter()
-        .zip(before.iter().zip(&after))
-        .filter(|(_, (before, after))| before.is_some() && before != after)
-        .map(|(w, _)| w.clone())
-        .collect();
     let mut failure = None;
     for workload in &workloads {
         (steps.say)(&format!("rollout status {workload}"));
@@ -199,20 +215,51 @@ pub(crate) fn apply(
             break;
         }
     }
-    Ok(Applied { changed, failure })
+    Ok(Applied {
+        before: workloads.into_iter().zip(before).collect(),
+        failure,
+    })
 }
 
-/// `kubectl rollout undo` of each workload, then its rollout status.
+/// Rolls back each workload whose revision moved since `before` to its
+/// revision then (`rollout undo --to-revision=N`), and waits for it. The
+/// revisions are read now, after the rollouts were waited for (the
+/// controller sets them once it has seen the change). An unchanged
+/// workload is left alone (`undo` would take it to an older release), so
+/// is a new one (it has nothing to go back to). Returns how many were
+/// rolled back.
 pub(crate) fn undo(
     steps: &mut Steps<'_>,
     kubectl: &Kubectl,
-    workloads: &[String],
+    before: &[(String, Option<String>)],
     timeout: Duration,
-) -> anyhow::Result<()> {
-    for workload in workloads {
-        (steps.say)(&format!("rollout undo {workload}"));
+) -> anyhow::Result<usize> {
+    let workloads: Vec<String> = before.iter().map(|(w, _)| w.clone()).collect();
+    let after = revisions(steps, kubectl, &workloads)?;
+    let mut undone = 0;
+    for ((workload, before), after) in before.iter().zip(&after) {
+        let Some(before) = before else { continue };
+        if after.as_ref() == Some(before) {
+            continue;
+        }
+        let number = if workload.starts_with("deployment/") {
+            before.clone()
+        } else {
+            steps.must(
+                revision_number_argv(kubectl, before),
+                b"",
+                &format!("read `{workload}`'s revision `{before}`"),
+            )?
+        };
+        let number: u64 = number.trim().parse().map_err(|_| {
+            anyhow::anyhow!(
+                "cannot roll back `{workload}`: its revision before the deploy, `{}`, is not a number",
+                number.trim()
+            )
+        })?;
+        (steps.say)(&format!("rollout undo {workload} --to-revision={number}"));
         steps.must(
-            kubectl.rollout_undo(workload, None),
+            kubectl.rollout_undo(workload, Some(number)),
             b"",
             &format!("roll back `{workload}`"),
         )?;
@@ -221,8 +268,9 @@ pub(crate) fn undo(
             b"",
             &format!("roll back `{workload}`: it did not roll out"),
         )?;
+        undone += 1;
     }
-    Ok(())
+    Ok(undone)
 }
 
 #[cfg(test)]
@@ -313,9 +361,9 @@ mod tests {
         }
     }
 
-    fn generation() -> String {
+    fn revision() -> String {
         format!(
-            "{K} get deployment/web -o jsonpath={{.metadata.generation}} --ignore-not-found --request-timeout=30s"
+            "{K} get deployment/web -o jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}} --ignore-not-found --request-timeout=30s"
         )
     }
 
@@ -342,14 +390,13 @@ mod tests {
     #[test]
     fn an_apply_annotates_sets_the_images_and_waits_for_the_rollout() {
         let script = Script::new(&[
-            (&generation(), 0, "4"),
+            (&revision(), 0, "4"),
             (&annotate(), 0, ""),
             (
                 &format!("{K} set image deployment/web web=r/app@sha256:aa --request-timeout=30s"),
                 0,
                 "",
             ),
-            (&generation(), 0, "5"),
             (
                 &format!("{K} rollout status deployment/web --timeout=300s"),
                 0,
@@ -359,7 +406,7 @@ mod tests {
         check(
             &script,
             Applied {
-                changed: vec!["deployment/web".to_owned()],
+                before: vec![("deployment/web".to_owned(), Some("4".to_owned()))],
                 failure: None,
             },
         );
@@ -368,14 +415,13 @@ mod tests {
     #[test]
     fn a_failed_rollout_is_the_apply_s_failure() {
         let script = Script::new(&[
-            (&generation(), 0, "4"),
+            (&revision(), 0, "4"),
             (&annotate(), 0, ""),
             (
                 &format!("{K} set image deployment/web web=r/app@sha256:aa --request-timeout=30s"),
                 0,
                 "",
             ),
-            (&generation(), 0, "5"),
             (
                 &format!("{K} rollout status deployment/web --timeout=300s"),
                 1,
@@ -385,67 +431,30 @@ mod tests {
         check(
             &script,
             Applied {
-                changed: vec!["deployment/web".to_owned()],
+                before: vec![("deployment/web".to_owned(), Some("4".to_owned()))],
                 failure: Some("`deployment/web` did not roll out (exit 1: error: timed out waiting for the condition)".to_owned()),
             },
         );
     }
 
     #[test]
-    fn an_unchanged_or_new_workload_is_not_one_to_undo() {
-        // The same digests again: the generation did not move, so `undo`
-        // would go back to an older release.
+    fn undo_rolls_back_only_what_has_a_new_revision_to_the_revision_before() {
+        let get = |workload: &str, path: &str| {
+            format!(
+                "{K} get {workload} -o jsonpath={{{path}}} --ignore-not-found --request-timeout=30s"
+            )
+        };
+        let deployment = ".metadata.annotations.deployment\\.kubernetes\\.io/revision";
+        let sts = ".status.updateRevision";
         let script = Script::new(&[
-            (&generation(), 0, "4"),
-            (&annotate(), 0, ""),
+            (&get("deployment/web", deployment), 0, "5"),
+            // `replicas` moved its generation, not its revision: left alone.
+            (&get("deployment/worker", deployment), 0, "7"),
+            (&get("statefulset/db", sts), 0, "db-9abc"),
+            // New with this deploy: nothing to go back to.
+            (&get("deployment/new", deployment), 0, "1"),
             (
-                &format!("{K} set image deployment/web web=r/app@sha256:aa --request-timeout=30s"),
-                0,
-                "",
-            ),
-            (&generation(), 0, "4"),
-            (
-                &format!("{K} rollout status deployment/web --timeout=300s"),
-                0,
-                "",
-            ),
-        ]);
-        check(
-            &script,
-            Applied {
-                changed: Vec::new(),
-                failure: None,
-            },
-        );
-        let script = Script::new(&[
-            (&generation(), 0, ""),
-            (&annotate(), 0, ""),
-            (
-                &format!("{K} set image deployment/web web=r/app@sha256:aa --request-timeout=30s"),
-                0,
-                "",
-            ),
-            (&generation(), 0, "1"),
-            (
-                &format!("{K} rollout status deployment/web --timeout=300s"),
-                0,
-                "",
-            ),
-        ]);
-        check(
-            &script,
-            Applied {
-                changed: Vec::new(),
-                failure: None,
-            },
-        );
-    }
-
-    #[test]
-    fn undo_rolls_each_workload_back_and_waits() {
-        let script = Script::new(&[
-            (
-                &format!("{K} rollout undo deployment/web --request-timeout=30s"),
+                &format!("{K} rollout undo deployment/web --to-revision=4 --request-timeout=30s"),
                 0,
                 "",
             ),
@@ -454,14 +463,54 @@ mod tests {
                 0,
                 "",
             ),
+            (
+                &format!(
+                    "{K} get controllerrevision/db-6d4f -o jsonpath={{.revision}} --request-timeout=30s"
+                ),
+                0,
+                "3",
+            ),
+            (
+                &format!("{K} rollout undo statefulset/db --to-revision=3 --request-timeout=30s"),
+                0,
+                "",
+            ),
+            (
+                &format!("{K} rollout status statefulset/db --timeout=300s"),
+                0,
+                "",
+            ),
         ]);
-        undo(
+        let before = [
+            ("deployment/web", Some("4")),
+            ("deployment/worker", Some("7")),
+            ("statefulset/db", Some("db-6d4f")),
+            ("deployment/new", None),
+        ]
+        .map(|(w, r)| (w.to_owned(), r.map(str::to_owned)));
+        let undone = undo(
             &mut steps(&script),
             &kubectl(),
-            &["deployment/web".to_owned()],
+            &before,
             Duration::from_secs(300),
         )
         .expect("undone");
+        assert_eq!(undone, 2);
+        assert!(script.is_done());
+    }
+
+    #[test]
+    fn undo_of_nothing_new_runs_no_undo() {
+        let script = Script::new(&[(&revision(), 0, "4")]);
+        let before = [("deployment/web".to_owned(), Some("4".to_owned()))];
+        let undone = undo(
+            &mut steps(&script),
+            &kubectl(),
+            &before,
+            Duration::from_secs(300),
+        )
+        .expect("nothing to undo");
+        assert_eq!(undone, 0);
         assert!(script.is_done());
     }
 }

@@ -467,31 +467,22 @@ fn start(
         );
         std::thread::spawn(move || {
             let every = Duration::from_secs(LEASE_SECONDS / 3);
+            let mut renewed_at = Instant::now();
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                 let mut current = version
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let lease = object(
-                    &name,
-                    &kubectl.namespace,
-                    Some(&holder),
-                    Timestamp::now(),
-                    Some(&current.0),
-                    current.1,
-                );
-                let renewed = runner
-                    .run(
-                        &write_argv(&kubectl, "replace"),
-                        lease.to_string().as_bytes(),
-                    )
-                    .ok()
-                    .filter(crate::kubectl::Ran::is_success)
-                    .and_then(|ran| resource_version_of(&ran.stdout).ok());
-                match renewed {
-                    Some(next) => current.0 = next,
-                    None => {
-                        tracing::warn!(lease = %name, "cannot renew the deploy's lease; another deploy may take it once it expires");
+                match renew(runner, &kubectl, &name, &holder, &mut current) {
+                    Renewal::Renewed => renewed_at = Instant::now(),
+                    Renewal::Failed
+                        if renewed_at.elapsed() < Duration::from_secs(LEASE_SECONDS) =>
+                    {
+                        tracing::warn!(lease = %name, "cannot renew the deploy's lease; trying again in {}s", every.as_secs());
+                    }
+                    Renewal::Failed | Renewal::Lost => {
+                        tracing::warn!(lease = %name, "the deploy's lease is lost: another deploy may hold it now");
                         is_lost.store(true, Ordering::SeqCst);
+                        break;
                     }
                 }
             }
@@ -509,7 +500,111 @@ fn start(
     }
 }
 
+/// What one renewal did.
+#[derive(Debug, PartialEq, Eq)]
+enum Renewal {
+    /// Written: `current` is its new resourceVersion.
+    Renewed,
+    /// Not written, and the Lease could not be read: still ours, unless
+    /// that lasts a lease duration.
+    Failed,
+    /// Another deploy holds the Lease now (or nobody: it was released).
+    Lost,
+}
+
+/// Renews the lease at `current`'s resourceVersion. When the write fails
+/// (a Conflict, or a reply lost after the API server applied it, which
+/// leaves `current` stale), reads the Lease again: still held by `holder`,
+/// its resourceVersion is adopted and the renewal written once more; held
+/// by anyone else, the lease is lost.
+fn renew(
+    runner: &dyn Runner,
+    kubectl: &Kubectl,
+    name: &str,
+    holder: &str,
+    current: &mut (String, u64),
+) -> Renewal {
+    let write = |current: &(String, u64)| {
+        let lease = object(
+            name,
+            &kubectl.namespace,
+            Some(holder),
+            Timestamp::now(),
+            Some(&current.0),
+            current.1,
+        );
+        runner
+            .run(
+                &write_argv(kubectl, "replace"),
+                lease.to_string().as_bytes(),
+            )
+            .ok()
+            .filter(crate::kubectl::Ran::is_success)
+            .and_then(|ran| resource_version_of(&ran.stdout).ok())
+    };
+    if let Some(next) = write(current) {
+        current.0 = next;
+        return Renewal::Renewed;
+    }
+    let read = runner
+        .run(&get_argv(kubectl, name), b"")
+        .ok()
+        .filter(crate::kubectl::Ran::is_success)
+        .and_then(|ran| serde_json::from_slice::<serde_json::Value>(&ran.stdout).ok());
+    let Some(lease) = read else {
+        return Renewal::Failed;
+    };
+    let (Some(version), Some(held_by)) = (
+        lease["metadata"]["resourceVersion"].as_str(),
+        lease["spec"]["holderIdentity"].as_str(),
+    ) else {
+        return Renewal::Lost;
+    };
+    if held_by != holder {
+        return Renewal::Lost;
+    }
+    tracing::debug!(lease = %name, stale = %current.0, %version, "renewing the lease at the resourceVersion read");
+    current.0 = version.to_owned();
+    match write(current) {
+        Some(next) => {
+            current.0 = next;
+            Renewal::Renewed
+        }
+        None => Renewal::Failed,
+    }
+}
+
+/// Whether the lease a deploy took is still its own, for the target to
+/// ask before each change and record.
+#[derive(Debug, Clone)]
+pub(crate) struct Check {
+    is_lost: Arc<AtomicBool>,
+    shown: String,
+}
+
+impl Check {
+    /// An error (exit 3) when the lease was lost: `before` names what is
+    /// not done.
+    pub(crate) fn still_held(&self, before: &str) -> anyhow::Result<()> {
+        if self.is_lost.load(Ordering::SeqCst) {
+            anyhow::bail!(
+                "lost the lease `{}` (it could not be renewed for {LEASE_SECONDS}s, or another deploy holds it now): stopped before {before}; another deploy may be running on this env",
+                self.shown
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Held {
+    /// What tells whether the lease is still held.
+    pub(crate) fn check(&self) -> Check {
+        Check {
+            is_lost: Arc::clone(&self.is_lost),
+            shown: self.shown(),
+        }
+    }
+
     /// `namespace/name`.
     pub(crate) fn shown(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
@@ -713,6 +808,102 @@ mod tests {
             .unwrap()
             .push((REPLACE.to_owned(), ran(0, "{}", "")));
         assert_eq!(held.release(script).join(" "), REPLACE);
+    }
+
+    /// A runner that answers each argv in turn, checking it, and keeps each stdin.
+    /// The argvs still expected (with their answers), and each stdin given.
+    type Expected = (Vec<(String, crate::kubectl::Ran)>, Vec<String>);
+
+    struct Recorded(std::sync::Mutex<Expected>);
+
+    impl Runner for Recorded {
+        fn run(&self, argv: &[String], stdin: &[u8]) -> anyhow::Result<crate::kubectl::Ran> {
+            let mut state = self.0.lock().unwrap();
+            let (expected, ran) = state.0.remove(0);
+            assert_eq!(argv.join(" "), expected);
+            state.1.push(String::from_utf8_lossy(stdin).into_owned());
+            Ok(ran)
+        }
+    }
+
+    fn renewal(steps: Vec<(&str, crate::kubectl::Ran)>) -> (Renewal, (String, u64), Vec<String>) {
+        let runner = Recorded(std::sync::Mutex::new((
+            steps.into_iter().map(|(a, r)| (a.to_owned(), r)).collect(),
+            Vec::new(),
+        )));
+        let mut current = ("100".to_owned(), 3);
+        let renewal = renew(&runner, &kubectl(), "slipway-prod", "alice", &mut current);
+        let (left, stdins) = runner.0.into_inner().unwrap();
+        assert!(left.is_empty(), "not run: {left:?}");
+        (renewal, current, stdins)
+    }
+
+    #[test]
+    fn a_renewal_whose_reply_was_lost_adopts_the_version_of_the_lease_still_ours() {
+        // The last renewal was applied but its reply lost: "100" is stale.
+        let conflict = "Error from server (Conflict): the object has been modified";
+        let ours = lease("alice", "2026-12-06T10:00:00.000000Z", 30).to_string();
+        let (renewal, current, stdins) = renewal(vec![
+            (REPLACE, ran(1, "", conflict)),
+            (GET, ran(0, &ours, "")),
+            (
+                REPLACE,
+                ran(0, r#"{"metadata":{"resourceVersion":"43"}}"#, ""),
+            ),
+        ]);
+        assert_eq!(renewal, Renewal::Renewed);
+        assert_eq!(current, ("43".to_owned(), 3));
+        let version = |stdin: &str| {
+            serde_json::from_str::<serde_json::Value>(stdin).unwrap()["metadata"]["resourceVersion"]
+                .clone()
+        };
+        assert_eq!(version(&stdins[0]), "100");
+        assert_eq!(version(&stdins[2]), "42", "the version read is adopted");
+    }
+
+    #[test]
+    fn a_renewal_refused_for_a_lease_another_holds_is_a_lost_lease() {
+        let conflict = "Error from server (Conflict): the object has been modified";
+        let theirs = lease("bob", "2026-12-06T10:00:00.000000Z", 30).to_string();
+        let (renewal, current, _) = renewal(vec![
+            (REPLACE, ran(1, "", conflict)),
+            (GET, ran(0, &theirs, "")),
+        ]);
+        assert_eq!(renewal, Renewal::Lost);
+        assert_eq!(current.0, "100", "never renewed at another's version");
+        // Unreadable: not known lost yet (the renewer counts a duration).
+        let (renewal, _, _) = renewal_unreadable();
+        assert_eq!(renewal, Renewal::Failed);
+    }
+
+    fn renewal_unreadable() -> (Renewal, (String, u64), Vec<String>) {
+        renewal(vec![
+            (
+                REPLACE,
+                ran(1, "", "Unable to connect to the server: i/o timeout"),
+            ),
+            (
+                GET,
+                ran(1, "", "Unable to connect to the server: i/o timeout"),
+            ),
+        ])
+    }
+
+    #[test]
+    fn a_lost_lease_stops_the_deploy_naming_the_loss() {
+        let check = Check {
+            is_lost: Arc::new(AtomicBool::new(false)),
+            shown: "shop/slipway-prod".to_owned(),
+        };
+        check.still_held("applying release 4").expect("held");
+        check.is_lost.store(true, Ordering::SeqCst);
+        assert_eq!(
+            check
+                .still_held("applying release 4")
+                .unwrap_err()
+                .to_string(),
+            "lost the lease `shop/slipway-prod` (it could not be renewed for 30s, or another deploy holds it now): stopped before applying release 4; another deploy may be running on this env"
+        );
     }
 
     #[test]

@@ -112,7 +112,12 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
             target.commands.take()
         },
         kustomization: rendered.as_ref().map(|r| r.kustomization.clone()),
-        manifest: rendered.map(|r| r.list),
+        // Only a dry run shows the List, and never a Secret's values: the
+        // report goes to CI logs, and the manifests' Secrets (a kustomize
+        // `secretGenerator`'s too) were never registered for redaction.
+        manifest: rendered
+            .filter(|_| is_dry_run)
+            .and_then(|r| report::shown_manifest(&r.list)),
     })
 }
 

@@ -3,7 +3,8 @@
 //! namespace (Slipway's release records, kept at its resourceVersion), an
 //! apply is `kubectl apply` of the pinned manifests or `set image` on the
 //! env's workloads followed by `rollout status` of each, and a restore is
-//! `kubectl rollout undo` of each workload the failed apply changed. Each
+//! `kubectl rollout undo --to-revision` of each workload the failed apply
+//! gave a new revision (else the previous release applied again). Each
 //! workload's change-cause names the Slipway release, so `kubectl rollout
 //! history` and `releases` tell the same story.
 
@@ -36,10 +37,14 @@ pub(crate) struct KubeTarget<'a> {
     /// Every command run, in order (the report's `commands`), shared with
     /// the lock's guard, which releases the Lease last.
     pub(crate) commands: Commands,
-    /// The workloads the last apply changed: what a restore undoes.
-    changed: Vec<String>,
+    /// The workloads of the last apply with their revisions before it:
+    /// a restore undoes those whose revision moved.
+    before: Vec<(String, Option<String>)>,
     /// The rendered kustomization and List of the last render (dry runs show them).
     pub(crate) rendered: Option<crate::manifests::Rendered>,
+    /// Whether the Lease taken is still held: asked before each apply,
+    /// undo and record (`None` before it is taken).
+    lease: Option<crate::lease::Check>,
 }
 
 /// The commands run, in order.
@@ -93,8 +98,9 @@ impl<'a> KubeTarget<'a> {
             timeout,
             say,
             commands: Rc::default(),
-            changed: Vec::new(),
+            before: Vec::new(),
             rendered: None,
+            lease: None,
         })
     }
 
@@ -165,6 +171,15 @@ impl<'a> KubeTarget<'a> {
                 REQUEST_TIMEOUT,
             ]),
             verb => crate::lease::write_argv(&self.kubectl, verb),
+        }
+    }
+
+    /// An error (exit 3) when the Lease taken was lost: another deploy may
+    /// hold it, so nothing more may change or be recorded.
+    fn still_held(&self, before: &str) -> anyhow::Result<()> {
+        match &self.lease {
+            Some(lease) => lease.still_held(before),
+            None => Ok(()),
         }
     }
 
@@ -254,6 +269,7 @@ impl slipway_deploy::Target for KubeTarget<'_> {
         );
         self.commands.borrow_mut().extend(ran);
         let held = held?;
+        self.lease = Some(held.check());
         Ok(Box::new(LeaseGuard(
             Some(held),
             self.runner,
@@ -287,6 +303,7 @@ impl slipway_deploy::Target for KubeTarget<'_> {
     }
 
     fn record(&mut self, release: &Release, keep: u32) -> anyhow::Result<()> {
+        self.still_held(&format!("recording release {}", release.id))?;
         let (mut releases, version) = self.read_records()?;
         match releases.iter_mut().find(|r| r.id == release.id) {
             Some(old) => *old = release.clone(),
@@ -321,6 +338,7 @@ impl slipway_deploy::Target for KubeTarget<'_> {
     }
 
     fn apply(&mut self, release: &Release) -> anyhow::Result<()> {
+        self.still_held(&format!("applying release {}", release.id))?;
         let change = self.change(release)?;
         let images = self.pinned(release)?;
         let facts = ReleaseFacts::of(release, &images);
@@ -328,27 +346,31 @@ impl slipway_deploy::Target for KubeTarget<'_> {
         let mut steps = self.steps();
         let outcome = deploy::apply(&mut steps, &kubectl, &change, &facts, timeout);
         self.commands.replace(steps.commands);
-        let changed = outcome?;
-        self.changed = changed.changed;
-        match changed.failure {
+        let applied = outcome?;
+        self.before = applied.before;
+        match applied.failure {
             Some(failure) => anyhow::bail!("{failure}"),
             None => Ok(()),
         }
     }
 
     fn restore(&mut self, failed: &Release, previous: &Release) -> anyhow::Result<()> {
-        if self.changed.is_empty() {
-            // Nothing changed (the apply failed before it did): applying
-            // the previous release again is what is running anyway.
-            let _ = failed;
+        self.still_held(&format!("putting back release {}", previous.id))?;
+        let _ = failed;
+        let (kubectl, timeout) = (self.kubectl.clone(), self.timeout);
+        let before = std::mem::take(&mut self.before);
+        let mut steps = self.steps();
+        let outcome = deploy::undo(&mut steps, &kubectl, &before, timeout);
+        self.commands.replace(steps.commands);
+        if outcome? == 0 {
+            // No workload has a new revision (the apply failed before it
+            // changed one, or changed only ConfigMaps, replicas, a
+            // strategy…): applying the previous release again restores
+            // what the manifests hold, and no workload goes back to an
+            // older release.
             return self.apply(previous);
         }
-        let (kubectl, timeout) = (self.kubectl.clone(), self.timeout);
-        let changed = std::mem::take(&mut self.changed);
-        let mut steps = self.steps();
-        let outcome = deploy::undo(&mut steps, &kubectl, &changed, timeout);
-        self.commands.replace(steps.commands);
-        outcome
+        Ok(())
     }
 
     fn commands(&self, release: &Release) -> Vec<String> {
@@ -381,7 +403,7 @@ impl slipway_deploy::Target for KubeTarget<'_> {
         let images = self.pinned(release).unwrap_or_default();
         let facts = ReleaseFacts::of(release, &images);
         for workload in change.workloads() {
-            argvs.push(deploy::generation_argv(&self.kubectl, &workload));
+            argvs.push(deploy::revision_argv(&self.kubectl, &workload));
         }
         argvs.extend(
             deploy::change_commands(&self.kubectl, &change, &facts)

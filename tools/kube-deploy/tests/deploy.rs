@@ -1,6 +1,6 @@
 //! A whole deploy by the real binary, whose `--kubectl` is a shim: no API
 //! server can run here, so the shim records each command line and answers
-//! as a cluster would (the Lease written, workloads' generations, rollout
+//! as a cluster would (the Lease written, workloads' revisions, rollout
 //! status), handing what runs offline (`kustomize`, `annotate --local`) to
 //! the real kubectl. What is checked is what kube-deploy asks, in order.
 
@@ -18,7 +18,10 @@ echo "$*" >> "$SHIM_DIR/log"
 while [ "${1#--}" != "$1" ]; do shift 2; done
 case "$1 $2" in
 "kustomize "*|"annotate "*) exec "$REAL_KUBECTL" "$@" ;;
-"get lease") ;;
+"get lease")
+    if [ -e "$SHIM_DIR/taken" ]; then
+        echo '{"metadata":{"resourceVersion":"900"},"spec":{"holderIdentity":"bob (ci@other, pid 7)"}}'
+    fi ;;
 "get configmap") if [ -e "$SHIM_DIR/records.json" ]; then cat "$SHIM_DIR/records.json"; fi ;;
 "create -f"|"replace -f")
     body=$(cat)
@@ -30,18 +33,28 @@ case "$1 $2" in
             -e "s/\"metadata\":{/\"metadata\":{\"resourceVersion\":\"$((n + 500))\",/" > "$SHIM_DIR/records.json"
         cat "$SHIM_DIR/records.json" ;;
     *)
+        if [ -e "$SHIM_DIR/taken" ]; then
+            echo "Error from server (Conflict): the object has been modified" >&2; exit 1
+        fi
         n=$(ls "$SHIM_DIR" | grep -c '^lease-')
         printf '%s\n' "$body" > "$SHIM_DIR/lease-$n.json"
         echo "{\"metadata\":{\"resourceVersion\":\"$((n + 100))\"}}" ;;
     esac ;;
-"get "*) if [ -e "$SHIM_DIR/applied" ]; then echo 2; else echo 1; fi ;;
+"get "*)
+    # A workload's revision moves with its pod template; its generation
+    # with any spec change (`same-revision`: a change of `replicas` only).
+    case "$4" in
+    *revision*) if [ -e "$SHIM_DIR/applied" ] && [ ! -e "$SHIM_DIR/same-revision" ]; then echo 2; else echo 1; fi ;;
+    *) if [ -e "$SHIM_DIR/applied" ]; then echo 2; else echo 1; fi ;;
+    esac ;;
 "apply -f") cat > "$SHIM_DIR/applied"; echo "deployment.apps/web configured" ;;
 "rollout status")
     if [ -e "$SHIM_DIR/slow" ]; then
         touch "$SHIM_DIR/rolling"
-        i=0; while [ ! -e "$SHIM_DIR/go" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+        i=0; while [ ! -e "$SHIM_DIR/go" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
     fi
-    if [ -e "$SHIM_DIR/fail-${3#*/}" ] && [ ! -e "$SHIM_DIR/undone" ]; then
+    if [ -e "$SHIM_DIR/fail-${3#*/}" ] && [ ! -e "$SHIM_DIR/failed-${3#*/}" ]; then
+        touch "$SHIM_DIR/failed-${3#*/}"
         echo "error: $3 exceeded its progress deadline" >&2; exit 1
     fi
     echo "$3 successfully rolled out" ;;
@@ -160,6 +173,45 @@ fn a_deploy_cancelled_by_sigterm_gives_the_lease_back() {
 }
 
 #[test]
+fn a_deploy_that_lost_its_lease_records_nothing_and_exits_3() {
+    let project = project();
+    let cluster = Cluster::new();
+    let dir = cluster.dir.path();
+    fs_err::write(dir.join("slow"), "").unwrap();
+    let running = cluster.command(project.path()).spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dir.join("rolling").exists() {
+        assert!(std::time::Instant::now() < deadline, "no rollout started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Another deploy took the Lease over: the next renewal (10 s after it
+    // was taken) is refused, and the Lease read names bob.
+    fs_err::write(dir.join("taken"), "").unwrap();
+    let renewal_seen = |log: &[String]| {
+        log.iter()
+            .filter(|l| l.contains(" get lease slipway-prod "))
+            .count()
+            == 2
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !renewal_seen(&cluster.log()) {
+        assert!(std::time::Instant::now() < deadline, "no renewal");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    fs_err::write(dir.join("go"), "").unwrap();
+    let outcome = running.wait();
+    outcome.assert_code(3);
+    let stderr = outcome.stderr_str();
+    assert!(
+        stderr.contains("lost the lease `shop/slipway-prod` (it could not be renewed for 30s, or another deploy holds it now): stopped before recording release 1; another deploy may be running on this env"),
+        "{stderr}"
+    );
+    // The release stays recorded as not finished: the final record was not written.
+    assert_eq!(records(&cluster)[0]["detail"], "the deploy did not finish");
+    assert_eq!(records(&cluster)[0]["result"], "failed");
+}
+
+#[test]
 fn a_deploy_takes_the_lease_records_applies_rolls_out_and_releases_it() {
     let project = project();
     let cluster = Cluster::new();
@@ -167,6 +219,8 @@ fn a_deploy_takes_the_lease_records_applies_rolls_out_and_releases_it() {
     outcome.assert_code(0);
     let report = outcome.json();
     assert_eq!(report["action"], "deploy");
+    // Only a dry run shows the List (it may hold Secrets' values).
+    assert_eq!(report.get("manifest"), None, "{report:#}");
     let host = &report["hosts"][0];
     assert_eq!(host["host"], "kubernetes:prod/shop");
     assert_eq!(host["outcome"], "deployed");
@@ -182,9 +236,9 @@ fn a_deploy_takes_the_lease_records_applies_rolls_out_and_releases_it() {
     let read_records = format!(
         "{k} get configmap slipway-prod-releases -o json --ignore-not-found --request-timeout=30s"
     );
-    let generation = |w: &str| {
+    let revision = |w: &str| {
         format!(
-            "{k} get deployment/{w} -o jsonpath={{.metadata.generation}} --ignore-not-found --request-timeout=30s"
+            "{k} get deployment/{w} -o jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}} --ignore-not-found --request-timeout=30s"
         )
     };
     assert_eq!(
@@ -200,11 +254,9 @@ fn a_deploy_takes_the_lease_records_applies_rolls_out_and_releases_it() {
             read_records.clone(),
             read_records.clone(),
             format!("{k} create -f - -o json --request-timeout=30s"),
-            generation("web"),
-            generation("worker"),
+            revision("web"),
+            revision("worker"),
             format!("{k} apply -f - --request-timeout=30s"),
-            generation("web"),
-            generation("worker"),
             format!("{k} rollout status deployment/web --timeout=120s"),
             format!("{k} rollout status deployment/worker --timeout=120s"),
             // …then as deployed, at the resourceVersion read.
@@ -275,7 +327,7 @@ fn a_failed_rollout_undoes_what_changed_and_exits_1() {
     let project = project();
     let cluster = Cluster::new();
     cluster.deploy(project.path()).assert_code(0);
-    // Release 2 changes the workloads (generation 1 -> 2), then `worker`
+    // Release 2 changes the workloads (revision 1 -> 2), then `worker`
     // does not roll out: both are undone, the release recorded as failed.
     fs_err::remove_file(cluster.dir.path().join("applied")).unwrap();
     fs_err::write(cluster.dir.path().join("fail-worker"), "").unwrap();
@@ -294,14 +346,22 @@ fn a_failed_rollout_undoes_what_changed_and_exits_1() {
     let k = "--context prod --namespace shop";
     let log = cluster.log();
     let run: Vec<&String> = log[before..].iter().collect();
-    let tail: Vec<String> = run[run.len() - 8..].iter().map(|l| (*l).clone()).collect();
+    let tail: Vec<String> = run[run.len() - 10..].iter().map(|l| (*l).clone()).collect();
+    let revision = |w: &str| {
+        format!(
+            "{k} get deployment/{w} -o jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}} --ignore-not-found --request-timeout=30s"
+        )
+    };
     assert_eq!(
         tail,
         [
             format!("{k} rollout status deployment/worker --timeout=120s"),
-            format!("{k} rollout undo deployment/web --request-timeout=30s"),
+            // The revisions now, against those before the apply (1).
+            revision("web"),
+            revision("worker"),
+            format!("{k} rollout undo deployment/web --to-revision=1 --request-timeout=30s"),
             format!("{k} rollout status deployment/web --timeout=120s"),
-            format!("{k} rollout undo deployment/worker --request-timeout=30s"),
+            format!("{k} rollout undo deployment/worker --to-revision=1 --request-timeout=30s"),
             format!("{k} rollout status deployment/worker --timeout=120s"),
             format!(
                 "{k} get configmap slipway-prod-releases -o json --ignore-not-found --request-timeout=30s"
@@ -316,9 +376,72 @@ fn a_failed_rollout_undoes_what_changed_and_exits_1() {
     assert_eq!(records[1]["rolled_back_to"], 1);
     let stderr = outcome.stderr_str();
     assert!(
-        stderr.contains("kube-deploy: rollout undo deployment/worker\n"),
+        stderr.contains("kube-deploy: rollout undo deployment/worker --to-revision=1\n"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_failed_rollout_of_no_new_revision_applies_the_previous_release_again() {
+    let project = project();
+    let cluster = Cluster::new();
+    cluster.deploy(project.path()).assert_code(0);
+    // Release 2 moves the workloads' generation (`replicas`, say) but makes
+    // no new revision; `worker` does not roll out. `rollout undo` would go
+    // to the revision before release 1's: release 1 is applied again.
+    let dir = cluster.dir.path();
+    fs_err::remove_file(dir.join("applied")).unwrap();
+    fs_err::write(dir.join("same-revision"), "").unwrap();
+    fs_err::write(dir.join("fail-worker"), "").unwrap();
+    let before = cluster.log().len();
+    let outcome = cluster.deploy(project.path());
+    outcome.assert_code(1);
+    let report = outcome.json();
+    let host = &report["hosts"][0];
+    assert_eq!(host["outcome"], "rolled_back", "{report:#}");
+    assert_eq!(host["rolled_back_to"], 1);
+    let k = "--context prod --namespace shop";
+    let revision = |w: &str| {
+        format!(
+            "{k} get deployment/{w} -o jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}} --ignore-not-found --request-timeout=30s"
+        )
+    };
+    let log = cluster.log();
+    let run: Vec<String> = log[before..]
+        .iter()
+        .filter(|l| !l.starts_with("kustomize ") && !l.starts_with("annotate "))
+        .cloned()
+        .collect();
+    assert_eq!(
+        run[run.len() - 11..],
+        [
+            format!("{k} rollout status deployment/worker --timeout=120s"),
+            revision("web"),
+            revision("worker"),
+            // No undo: release 1's List again.
+            revision("web"),
+            revision("worker"),
+            format!("{k} apply -f - --request-timeout=30s"),
+            format!("{k} rollout status deployment/web --timeout=120s"),
+            format!("{k} rollout status deployment/worker --timeout=120s"),
+            format!(
+                "{k} get configmap slipway-prod-releases -o json --ignore-not-found --request-timeout=30s"
+            ),
+            format!("{k} replace -f - -o json --request-timeout=30s"),
+            format!("{k} replace -f - -o json --request-timeout=30s"),
+        ],
+        "{run:#?}"
+    );
+    let applied: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(dir.join("applied")).unwrap()).unwrap();
+    let web = applied["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "Deployment" && i["metadata"]["name"] == "web")
+        .unwrap();
+    assert_eq!(web["metadata"]["annotations"]["slipway.dev/release"], "1");
+    assert_eq!(records(&cluster)[1]["result"], "failed");
 }
 
 #[test]

@@ -68,10 +68,10 @@ fn a_kustomize_env_is_rendered_with_every_image_pinned_and_applied() {
             ),
             format!("{k} create -f - -o json --request-timeout=30s"),
             format!(
-                "{k} get deployment/web -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
+                "{k} get deployment/web -o 'jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}}' --ignore-not-found --request-timeout=30s"
             ),
             format!(
-                "{k} get deployment/worker -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
+                "{k} get deployment/worker -o 'jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}}' --ignore-not-found --request-timeout=30s"
             ),
             format!("{k} apply -f - --request-timeout=30s"),
             format!("{k} rollout status deployment/web --timeout=120s"),
@@ -302,10 +302,10 @@ fn a_manifests_env_applies_its_files_and_a_workloads_env_sets_images() {
             ),
             format!("{k} create -f - -o json --request-timeout=30s"),
             format!(
-                "{k} get deployment/web -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
+                "{k} get deployment/web -o 'jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}}' --ignore-not-found --request-timeout=30s"
             ),
             format!(
-                "{k} get deployment/worker -o 'jsonpath={{.metadata.generation}}' --ignore-not-found --request-timeout=30s"
+                "{k} get deployment/worker -o 'jsonpath={{.metadata.annotations.deployment\\.kubernetes\\.io/revision}}' --ignore-not-found --request-timeout=30s"
             ),
             annotations("deployment/web"),
             format!("{k} set image deployment/web web={app} --request-timeout=30s"),
@@ -318,6 +318,70 @@ fn a_manifests_env_applies_its_files_and_a_workloads_env_sets_images() {
         ]
     );
     assert!(report.get("manifest").is_none());
+}
+
+#[test]
+fn a_dry_run_shows_no_secret_value_of_a_generator_or_a_manifest() {
+    let dir = project();
+    // A kustomize secretGenerator (prod) and a `kind: Secret` file (files).
+    fs_err::write(
+        dir.path().join("k8s/overlays/prod/kustomization.yaml"),
+        "resources: [../../base]\nsecretGenerator:\n- name: db\n  literals: [PASSWORD=hunter2-generated]\n",
+    )
+    .unwrap();
+    fs_err::write(
+        dir.path().join("k8s/base/secret.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: api\ndata:\n  TOKEN: aHVudGVyMi1maWxl\nstringData:\n  KEY: hunter2-string\n",
+    )
+    .unwrap();
+    let secret = |report: &serde_json::Value, name_prefix: &str| {
+        let manifest: serde_json::Value =
+            serde_json::from_str(report["manifest"].as_str().expect("a manifest")).unwrap();
+        manifest["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| {
+                i["kind"] == "Secret"
+                    && i["metadata"]["name"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(name_prefix)
+            })
+            .unwrap_or_else(|| panic!("no Secret {name_prefix}* in {manifest:#}"))
+            .clone()
+    };
+    let report = dry_run(dir.path(), "prod");
+    let generated = secret(&report, "db-");
+    assert_eq!(generated["data"], serde_json::json!({"PASSWORD": "***"}));
+    let report = dry_run(dir.path(), "files");
+    let file = secret(&report, "api");
+    assert_eq!(file["data"], serde_json::json!({"TOKEN": "***"}));
+    assert_eq!(file["stringData"], serde_json::json!({"KEY": "***"}));
+    // The plain output shows the same List, its values hidden too.
+    let kubectl = kubectl();
+    for env in ["prod", "files"] {
+        let outcome = kube_deploy(dir.path())
+            .args(["deploy", "--env", env, "--dry-run"])
+            .args(images())
+            .arg("--kubectl")
+            .arg(&kubectl)
+            .run();
+        outcome.assert_code(0);
+        let stdout = outcome.stdout_str();
+        assert!(
+            stdout.contains("\"PASSWORD\": \"***\"") || env == "files",
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("\"TOKEN\": \"***\"") || env == "prod",
+            "{stdout}"
+        );
+        // Neither the value nor its base64 (`aHVudGVyMi1…` is `hunter2-…`).
+        for value in ["hunter2", "aHVudGVyMi"] {
+            assert!(!stdout.contains(value), "{value} shown: {stdout}");
+        }
+    }
 }
 
 #[test]
