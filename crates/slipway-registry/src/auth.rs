@@ -490,6 +490,14 @@ fn ask_helper(
 /// otherwise hang the tool (and a CI job) forever.
 pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The environment variables registry credentials are read from (step 2
+/// above). A tool removes them from the environment of the programs it
+/// runs that do not need them (docker, kubectl, buildah, a credential
+/// helper): the tool read them for its own registry requests, and a
+/// child's plugins (docker CLI plugins, kubeconfig `exec:` credential
+/// plugins) have no business with them.
+pub const CREDENTIAL_ENV_VARS: [&str; 2] = ["REGISTRY_USER", "REGISTRY_PASSWORD"];
+
 /// Runs `docker-credential-<name> get` with `host` on stdin. "Credentials not
 /// found" is an empty answer (anonymous), as docker treats it.
 fn run_helper(name: &str, host: &str) -> Result<String, String> {
@@ -503,6 +511,8 @@ fn run_helper_program(program: &str, host: &str, timeout: Duration) -> Result<St
     let started = Instant::now();
     let mut child = Command::new(program)
         .arg("get")
+        .env_remove(CREDENTIAL_ENV_VARS[0])
+        .env_remove(CREDENTIAL_ENV_VARS[1])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -175,11 +175,12 @@ pub enum RegistryError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A registry names a plain-HTTP token realm off loopback that the user
-    /// did not name for plain HTTP: its credentials would cross the network
-    /// in clear text.
+    /// A registry names a plain-HTTP token realm that the user did not name
+    /// for plain HTTP, off loopback or of a registry reached over HTTPS: its
+    /// credentials would go in clear text to the network or to whatever
+    /// listens on that loopback port.
     #[error(
-        "`{registry}` names a plain-HTTP token server `{realm}` off this machine: its credentials are not sent there in clear text; the registry's token realm should be `https://` (or, if clear text is meant, pass --plain-http-registry with the token server's HOST[:PORT])"
+        "`{registry}` names a plain-HTTP token server `{realm}`: its credentials are not sent there in clear text (the registry is reached over HTTPS, or the token server is off this machine); the registry's token realm should be `https://` (or, if clear text is meant, pass --plain-http-registry with the token server's HOST[:PORT])"
     )]
     PlainHttpRealm {
         /// The registry host.

@@ -341,12 +341,15 @@ pub(crate) async fn fetch_token(
     Ok(token)
 }
 
-/// Whether sending credentials to `realm` would put them on the network in
-/// clear text when the user never asked for plain HTTP: an `http://` realm
-/// off loopback, unless `--plain-http` is given or `--plain-http-registry`
-/// names the registry or the realm's `host[:port]`. A loopback registry is
-/// spoken to in plain HTTP by default, but its traffic stays on the
-/// machine (often a tunnel to a real registry); its realm's would not.
+/// Whether sending credentials to `realm` would put them in clear text
+/// where the user never asked for plain HTTP: an `http://` realm, unless
+/// `--plain-http` is given, `--plain-http-registry` names the registry or
+/// the realm's `host[:port]`, or both the realm and the registry are on
+/// loopback with the registry itself spoken to in plain HTTP (a loopback
+/// registry without certs.d). A loopback realm of a registry reached over
+/// HTTPS is a downgrade too: on a shared runner another user's process may
+/// listen on that port. A plain-HTTP loopback registry's realm off the
+/// machine is one as well (often a tunnel to a real registry).
 fn is_downgrade(options: &RegistryOptions, registry: &str, realm: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(realm) else {
         return false;
@@ -354,14 +357,17 @@ fn is_downgrade(options: &RegistryOptions, registry: &str, realm: &str) -> bool 
     let Some(host) = url.host_str() else {
         return false;
     };
-    if url.scheme() != "http" || transport::is_loopback(host) {
+    if url.scheme() != "http" {
         return false;
     }
     let authority = match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     };
-    !(options.is_named_plain_http(registry) || options.is_named_plain_http(&authority))
+    if options.is_named_plain_http(registry) || options.is_named_plain_http(&authority) {
+        return false;
+    }
+    !(transport::is_loopback(host) && options.is_plain_http(registry))
 }
 
 fn response_status(status: u16) -> reqwest::StatusCode {
@@ -415,10 +421,11 @@ mod tests {
         assert_eq!(denied_access(&[], "GET"), (String::new(), "pull"));
     }
 
-    /// An HTTPS registry whose challenge names an `http://` realm off
-    /// loopback does not get its credentials sent there in clear text; an
-    /// anonymous token request, a loopback realm, or a registry spoken to in
-    /// plain HTTP (`--plain-http`, `--plain-http-registry`) may.
+    /// An HTTPS registry whose challenge names an `http://` realm, even on
+    /// loopback, does not get its credentials sent there in clear text; an
+    /// anonymous token request, a loopback realm of a plain-HTTP loopback
+    /// registry, or a registry or realm named for plain HTTP (`--plain-http`,
+    /// `--plain-http-registry`) may.
     #[test]
     fn credentials_never_go_to_a_plain_http_realm_of_an_https_registry() {
         use crate::auth::{CredentialSource, Credentials};
@@ -447,20 +454,62 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "`registry.example.com` names a plain-HTTP token server `http://auth.example.com/token` \
-             off this machine: its credentials are not sent there in clear text; the registry's \
-             token realm should be `https://` (or, if clear text is meant, pass \
-             --plain-http-registry with the token server's HOST[:PORT])"
+            "`registry.example.com` names a plain-HTTP token server `http://auth.example.com/token`: \
+             its credentials are not sent there in clear text (the registry is reached over HTTPS, \
+             or the token server is off this machine); the registry's token realm should be \
+             `https://` (or, if clear text is meant, pass --plain-http-registry with the token \
+             server's HOST[:PORT])"
+        );
+        // Nor to a loopback port, where another user's process may listen.
+        let loopback = TokenRequest {
+            realm: "http://127.0.0.1:5001/token",
+            ..request
+        };
+        let error = runtime
+            .block_on(fetch_token(&http, &options, &loopback, Some(&credentials)))
+            .unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "`registry.example.com` names a plain-HTTP token server `http://127.0.0.1:5001/token`: \
+                 its credentials are not sent there in clear text"
+            ),
+            "{error}"
         );
         assert!(is_downgrade(&options, "r.io", "http://auth.r.io/token"));
         assert!(!is_downgrade(&options, "r.io", "https://auth.r.io/token"));
-        assert!(!is_downgrade(
+        // An HTTPS registry naming a loopback realm: whatever listens on
+        // that port (another user's process on a shared runner) would get
+        // the credentials in clear text.
+        assert!(is_downgrade(
             &options,
             "r.io",
             "http://127.0.0.1:5001/token"
         ));
-        assert!(!is_downgrade(&options, "r.io", "http://127.1:5001/token"));
-        assert!(!is_downgrade(&options, "r.io", "http://[::1]:5001/token"));
+        assert!(is_downgrade(&options, "r.io", "http://127.1:5001/token"));
+        assert!(is_downgrade(&options, "r.io", "http://[::1]:5001/token"));
+        // A loopback registry, plain HTTP by default, with a loopback realm
+        // (the test bed's token server): nothing leaves plain HTTP it did
+        // not already use.
+        assert!(!is_downgrade(
+            &options,
+            "127.0.0.1:5000",
+            "http://127.0.0.1:5001/token"
+        ));
+        assert!(!is_downgrade(
+            &options,
+            "[::1]:5000",
+            "http://[::1]:5001/token"
+        ));
+        // `--plain-http-registry` naming the loopback realm allows it.
+        let loopback_realm_named = RegistryOptions {
+            plain_http_registries: vec!["127.0.0.1:5001".to_owned()],
+            ..RegistryOptions::default()
+        };
+        assert!(!is_downgrade(
+            &loopback_realm_named,
+            "r.io",
+            "http://127.0.0.1:5001/token"
+        ));
         assert!(is_downgrade(
             &options,
             "r.io",

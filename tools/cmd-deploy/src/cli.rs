@@ -13,7 +13,8 @@ use std::path::PathBuf;
 /// ready URL that never answers re-runs the command with the previous
 /// release's images (unless --no-rollback).
 ///
-/// The command's environment: the runner's, the env's `env` table, each
+/// The command's environment: the runner's (registry credentials such as
+/// `REGISTRY_PASSWORD` included: the command may log in with them), the env's `env` table, each
 /// image as `SLIPWAY_IMAGE_<NAME>=repo@sha256:…` (the name upper-cased, `-`
 /// and `.` as `_`) and under its variable of the env's `images` table,
 /// `SLIPWAY_ENV`, `SLIPWAY_RELEASE` and, when known, `SLIPWAY_REVISION`.

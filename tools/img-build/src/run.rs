@@ -561,6 +561,16 @@ fn run_command(
         .context("an empty command line")?;
     let sh = Shell::new()?;
     let mut cmd = sh.cmd(program).args(args);
+    // docker and buildah push with their own login; the registry
+    // credentials img-build read for itself are not passed on, unless a
+    // build secret names one (`--secret id=…,env=REGISTRY_PASSWORD`, read
+    // by buildx from its environment).
+    for name in slipway_registry::auth::CREDENTIAL_ENV_VARS {
+        let secret = format!(",env={name}");
+        if !command.argv.iter().any(|arg| arg.ends_with(&secret)) {
+            cmd = cmd.env_remove(name);
+        }
+    }
     for (key, value) in &command.env {
         cmd = cmd.env(key, value);
     }

@@ -120,19 +120,39 @@ fn side(
                     side.to_ascii_uppercase()
                 )));
             }
-            let value = std::env::var(name).map_err(|_| {
-                UsageError::new(format!(
-                    "`--{side}-password-env {name}`: the environment variable `{name}` is not set (or not UTF-8); set it to the password of `{username}`"
-                ))
-            })?;
+            // A token can look like a name (`ghp_16C7…`, `Hunter2pass`): a
+            // name that names no variable is not echoed. One that is set
+            // (but not UTF-8) is a real variable's name, safe to show.
+            let value = match std::env::var(name) {
+                Ok(value) => value,
+                Err(std::env::VarError::NotPresent) => {
+                    return Err(UsageError::new(format!(
+                        "the environment variable named by `--{side}-password-env` is not set (its name is not shown: it may be the password itself); set it to the password of `{username}`"
+                    )));
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(UsageError::new(format!(
+                        "`--{side}-password-env {name}`: the environment variable `{name}` is not UTF-8; set it to the password of `{username}`"
+                    )));
+                }
+            };
             (value, format!("`${name}` (`--{side}-password-env`)"))
         }
         (None, Some(path)) => {
             let value = slipway_core::input::read_to_string(path).map_err(|e| {
-                // What names no file may be the password itself: not echoed.
+                // What names no file may be the password itself: not echoed,
+                // whatever the failure (a JWT is too long for a file name; a
+                // token after `file/` is under no directory). Only a path
+                // where something exists is shown, with the error.
                 if e.kind() == std::io::ErrorKind::NotFound {
                     return UsageError::new(format!(
                         "`--{side}-password-file`: there is no file at the path given (not shown: it may be the password itself); give the path of a file holding the password of `{username}`"
+                    ));
+                }
+                if path.symlink_metadata().is_err() {
+                    return UsageError::new(format!(
+                        "`--{side}-password-file`: no file can be opened at the path given ({}; the path is not shown: it may be the password itself); give the path of a file holding the password of `{username}`",
+                        e.kind()
                     ));
                 }
                 UsageError::new(format!(

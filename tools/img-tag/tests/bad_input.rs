@@ -469,3 +469,56 @@ fn a_password_given_in_place_of_a_name_or_path_is_not_echoed() {
     );
     assert!(!stderr.contains(secret), "{stderr}");
 }
+
+/// A token that looks like a variable's name (a GitHub PAT, `Hunter2pass`)
+/// given to `--dest-password-env`, or a long token (a JWT) or `file/…`
+/// given to `--dest-password-file`, fails its lookup without being echoed:
+/// the error names the flag, not the value.
+#[test]
+fn a_secret_that_fails_as_a_name_or_path_is_not_echoed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let promote = ["promote", IMAGE, "127.0.0.1:1/team/prod:1"];
+    for token in ["ghp_16C7e42F292c6912E7710c838347Ae178B4a", "Hunter2pass"] {
+        let stderr = check_in(
+            dir.path(),
+            &[
+                &promote[..],
+                &["--dest-username", "bob", "--dest-password-env", token],
+            ]
+            .concat(),
+            "error: the environment variable named by `--dest-password-env` is not set (its name is not shown: it may be the password itself); set it to the password of `bob`\n",
+        );
+        assert!(!stderr.contains(token), "{stderr}");
+    }
+    // A 1.5 KB JWT-like token with no `/`: the path is too long for the system.
+    let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "QUJD".repeat(370));
+    let stderr = check_in(
+        dir.path(),
+        &[
+            &promote[..],
+            &["--dest-username", "bob", "--dest-password-file", &jwt],
+        ]
+        .concat(),
+        "error: `--dest-password-file`: no file can be opened at the path given (invalid filename; the path is not shown: it may be the password itself); give the path of a file holding the password of `bob`\n",
+    );
+    assert!(!stderr.contains("eyJhbGci"), "{stderr}");
+    // Under an existing file: ENOTDIR.
+    let file = dir.path().join("plain");
+    fs_err::write(&file, "x").expect("write file");
+    let under_file = format!("{}/Hunter2pass", file.display());
+    let stderr = check_in(
+        dir.path(),
+        &[
+            &promote[..],
+            &[
+                "--dest-username",
+                "bob",
+                "--dest-password-file",
+                &under_file,
+            ],
+        ]
+        .concat(),
+        "error: `--dest-password-file`: no file can be opened at the path given (not a directory; the path is not shown: it may be the password itself); give the path of a file holding the password of `bob`\n",
+    );
+    assert!(!stderr.contains("Hunter2pass"), "{stderr}");
+}

@@ -710,6 +710,6 @@ fn promote_between_registries_with_a_user_for_each_side() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
-        "error: `--dest-password-env NOT_SET_HERE`: the environment variable `NOT_SET_HERE` is not set (or not UTF-8); set it to the password of `bob`\n"
+        "error: the environment variable named by `--dest-password-env` is not set (its name is not shown: it may be the password itself); set it to the password of `bob`\n"
     );
 }

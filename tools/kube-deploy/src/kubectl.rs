@@ -65,8 +65,12 @@ impl Runner for Process {
     fn run(&self, argv: &[String], stdin: &[u8]) -> anyhow::Result<Ran> {
         let (program, args) = argv.split_first().context("an empty command line")?;
         tracing::debug!(?argv, "running");
+        // kubectl (and a kubeconfig's `exec:` credential plugin) gets no
+        // registry credentials kube-deploy read for itself.
         let mut child = std::process::Command::new(program)
             .args(args)
+            .env_remove(slipway_registry::auth::CREDENTIAL_ENV_VARS[0])
+            .env_remove(slipway_registry::auth::CREDENTIAL_ENV_VARS[1])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -101,7 +101,7 @@ pub(crate) fn secret_vars(
     lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
 ) -> anyhow::Result<Vec<(String, slipway_core::secret::SecretString)>> {
     let mut vars: Vec<(String, slipway_core::secret::SecretString)> = Vec::new();
-    for name in names {
+    for (index, name) in names.iter().enumerate() {
         // The value given is not shown: a value pasted in place of a name may be a secret.
         if !slipway_config::is_variable_name(name) {
             return Err(UsageError::new(
@@ -122,8 +122,15 @@ pub(crate) fn secret_vars(
                 "`--env-var {name}` is given twice"
             )));
         }
+        // A token can look like a name (`ghp_16C7…`, `Hunter2pass`): a name
+        // that names no variable is not echoed; its position says which flag.
+        let which = if names.len() == 1 {
+            "`--env-var`".to_owned()
+        } else {
+            format!("`--env-var` number {} of {}", index + 1, names.len())
+        };
         let value = lookup(name)
-            .ok_or_else(|| UsageError::new(format!("`--env-var {name}` names a variable that is not set in this environment; set it (a CI secret) or drop the flag")))?
+            .ok_or_else(|| UsageError::new(format!("the variable named by {which} is not set in this environment (its name is not shown: it may be a secret itself); set it (a CI secret) or drop the flag")))?
             .into_string()
             .map_err(|_| UsageError::new(format!("`--env-var {name}`: its value is not UTF-8")))?;
         if value.contains('\0') {

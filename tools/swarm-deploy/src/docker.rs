@@ -56,6 +56,11 @@ impl Docker {
         if let Some(host) = &self.host {
             command.arg("--host").arg(host);
         }
+        // Docker uses its own login; the credentials swarm-deploy read
+        // for itself are not passed on (nor to docker's CLI plugins).
+        for name in slipway_registry::auth::CREDENTIAL_ENV_VARS {
+            command.env_remove(name);
+        }
         command
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
