@@ -75,7 +75,8 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "NAME")]
     pub namespace: Option<String>,
 
-    /// The kubectl binary to run
+    /// The kubectl binary to run: 1.21 or newer (its `kustomize` v4 renders
+    /// the manifests), asked with `kubectl version --client` first
     #[arg(long, env = "KUBECTL", value_name = "PATH", default_value = "kubectl")]
     pub kubectl: PathBuf,
 }

@@ -101,6 +101,71 @@ impl Runner for Process {
     }
 }
 
+/// The oldest kubectl whose `kustomize` (v4+) reads a directory resource;
+/// Debian 12's kubectl 1.20 (kustomize v2.0.3) fails on one with
+/// "rawResources failed to read Resources: … must be a file".
+pub(crate) const OLDEST_KUBECTL: (u64, u64) = (1, 21);
+
+/// How long a quoted answer of kubectl may be in an error message.
+const SHOWN_ANSWER: usize = 120;
+
+/// Asks `kubectl version --client -o json` and refuses a kubectl older
+/// than [`OLDEST_KUBECTL`] (exit 2) or one whose answer has no version;
+/// returns the argv run, for the report's commands.
+pub(crate) fn check_version(kubectl: &Kubectl, runner: &dyn Runner) -> anyhow::Result<Vec<String>> {
+    let argv = kubectl.local(&["version", "--client", "-o", "json"]);
+    let ran = runner.run(&argv, b"")?;
+    let program = kubectl.program.display();
+    if !ran.is_success() {
+        return Err(slipway_core::cli::UsageError::new(format!(
+            "`{program} version --client -o json` failed ({}): kube-deploy needs kubectl {}.{} or newer",
+            ran.reason(),
+            OLDEST_KUBECTL.0,
+            OLDEST_KUBECTL.1
+        )));
+    }
+    let Some((version, major, minor)) = client_version(&ran.stdout) else {
+        let first = ran.stdout_str();
+        let first = first
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("nothing")
+            .trim();
+        let shown: String = first.chars().take(SHOWN_ANSWER).collect();
+        let more = if shown.len() < first.len() { "…" } else { "" };
+        return Err(slipway_core::cli::UsageError::new(format!(
+            "cannot read the version of `{program}`: `version --client -o json` printed `{shown}{more}`, not a JSON `clientVersion` with a `gitVersion` such as `v1.32.4`"
+        )));
+    };
+    if (major, minor) < OLDEST_KUBECTL {
+        return Err(slipway_core::cli::UsageError::new(format!(
+            "kube-deploy needs kubectl {}.{} or newer (kustomize v4): `{program}` is {version}; install a current one (https://kubernetes.io/docs/tasks/tools/, or the apt repository pkgs.k8s.io) and name it with `--kubectl PATH` or $KUBECTL",
+            OLDEST_KUBECTL.0, OLDEST_KUBECTL.1
+        )));
+    }
+    tracing::debug!(%version, "kubectl is new enough");
+    Ok(argv)
+}
+
+/// `clientVersion.gitVersion` of `kubectl version --client -o json`
+/// (`v1.32.4-dispatcher`) as shown (`1.32.4-dispatcher`), major and minor.
+fn client_version(json: &[u8]) -> Option<(String, u64, u64)> {
+    let value: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let git = value["clientVersion"]["gitVersion"].as_str()?;
+    let shown = git.strip_prefix('v').unwrap_or(git);
+    let mut parts = shown.split('.');
+    let number = |part: Option<&str>| -> Option<u64> {
+        let part = part?;
+        let end = part
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(part.len());
+        part[..end].parse().ok()
+    };
+    let major = number(parts.next())?;
+    let minor = number(parts.next())?;
+    Some((shown.to_owned(), major, minor))
+}
+
 /// How the env's cluster is reached: the argv prefix of every command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Kubectl {
@@ -197,5 +262,32 @@ mod tests {
             kubectl(None).rollout_status("deployment/web", Duration::from_millis(10)),
             "kubectl --namespace shop rollout status deployment/web --timeout=1s",
         );
+    }
+
+    #[track_caller]
+    fn check_version(answer: &str, expected: Option<(&str, u64, u64)>) {
+        let got = client_version(answer.as_bytes());
+        let got = got
+            .as_ref()
+            .map(|(v, major, minor)| (v.as_str(), *major, *minor));
+        assert_eq!(got, expected, "{answer}");
+    }
+
+    #[test]
+    fn the_client_version_is_read_from_git_version() {
+        // Debian 12's kubernetes-client.
+        check_version(
+            r#"{"clientVersion":{"major":"1","minor":"20","gitVersion":"v1.20.2"}}"#,
+            Some(("1.20.2", 1, 20)),
+        );
+        // A vendor's build: `minor` is `32+`, the git version has a suffix.
+        check_version(
+            r#"{"clientVersion":{"major":"1","minor":"32+","gitVersion":"v1.32.4-dispatcher"},"kustomizeVersion":"v5.5.0"}"#,
+            Some(("1.32.4-dispatcher", 1, 32)),
+        );
+        check_version(r#"{"clientVersion":{"gitVersion":"v1"}}"#, None);
+        check_version(r#"{"clientVersion":{}}"#, None);
+        check_version("Client Version: v1.20.2", None);
+        check_version("", None);
     }
 }

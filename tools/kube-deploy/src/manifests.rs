@@ -117,6 +117,9 @@ pub(crate) fn render(
     release: &ReleaseFacts,
     known: &[(String, String)],
 ) -> anyhow::Result<Rendered> {
+    // An old kubectl's kustomize fails on a directory resource with a
+    // message that does not say why; say it first.
+    let version = crate::kubectl::check_version(kubectl, runner)?;
     let dir = tempfile::Builder::new()
         .prefix("kube-deploy-")
         .tempdir()
@@ -175,7 +178,7 @@ pub(crate) fn render(
         kustomization: text,
         list,
         workloads,
-        commands: vec![render, annotate],
+        commands: vec![version, render, annotate],
     })
 }
 

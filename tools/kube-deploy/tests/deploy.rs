@@ -17,6 +17,9 @@ const SHIM: &str = r#"#!/bin/sh
 echo "$*" >> "$SHIM_DIR/log"
 while [ "${1#--}" != "$1" ]; do shift 2; done
 case "$1 $2" in
+"version --client")
+    # `old-version`: what an old (or odd) kubectl answers.
+    if [ -e "$SHIM_DIR/old-version" ]; then cat "$SHIM_DIR/old-version"; else exec "$REAL_KUBECTL" "$@"; fi ;;
 "kustomize "*|"annotate "*) exec "$REAL_KUBECTL" "$@" ;;
 "get lease")
     if [ -e "$SHIM_DIR/taken" ]; then
@@ -243,7 +246,11 @@ fn a_deploy_takes_the_lease_records_applies_rolls_out_and_releases_it() {
     };
     assert_eq!(
         log.iter()
-            .filter(|l| !l.starts_with("kustomize ") && !l.starts_with("annotate "))
+            .filter(|l| {
+                !l.starts_with("version ")
+                    && !l.starts_with("kustomize ")
+                    && !l.starts_with("annotate ")
+            })
             .cloned()
             .collect::<Vec<_>>(),
         [
@@ -409,7 +416,11 @@ fn a_failed_rollout_of_no_new_revision_applies_the_previous_release_again() {
     let log = cluster.log();
     let run: Vec<String> = log[before..]
         .iter()
-        .filter(|l| !l.starts_with("kustomize ") && !l.starts_with("annotate "))
+        .filter(|l| {
+            !l.starts_with("version ")
+                && !l.starts_with("kustomize ")
+                && !l.starts_with("annotate ")
+        })
         .cloned()
         .collect();
     assert_eq!(
@@ -481,7 +492,11 @@ fn a_rollback_dry_run_reads_the_records_and_changes_nothing() {
     let log = cluster.log();
     let cluster_commands: Vec<&String> = log[before..]
         .iter()
-        .filter(|l| !l.starts_with("kustomize ") && !l.starts_with("annotate "))
+        .filter(|l| {
+            !l.starts_with("version ")
+                && !l.starts_with("kustomize ")
+                && !l.starts_with("annotate ")
+        })
         .collect();
     assert_eq!(
         cluster_commands,
@@ -490,4 +505,53 @@ fn a_rollback_dry_run_reads_the_records_and_changes_nothing() {
         ]
     );
     assert_eq!(records(&cluster).len(), 2);
+}
+
+#[test]
+fn a_kubectl_older_than_1_21_is_refused_before_anything_else() {
+    let project = project();
+    let cluster = Cluster::new();
+    // What Debian 12's kubectl 1.20.2 (kustomize v2.0.3) answers.
+    fs_err::write(
+        cluster.dir.path().join("old-version"),
+        r#"{"clientVersion":{"major":"1","minor":"20","gitVersion":"v1.20.2","platform":"linux/amd64"}}"#,
+    )
+    .unwrap();
+    let outcome = cluster.deploy(project.path());
+    outcome.assert_code(2);
+    assert_eq!(outcome.stdout_str(), "");
+    assert_eq!(
+        outcome.stderr_str(),
+        format!(
+            "error: kube-deploy needs kubectl 1.21 or newer (kustomize v4): `{}` is 1.20.2; install a current one (https://kubernetes.io/docs/tasks/tools/, or the apt repository pkgs.k8s.io) and name it with `--kubectl PATH` or $KUBECTL\n",
+            cluster.shim.display()
+        )
+    );
+    // Asked once, and nothing else: no render, no cluster touched.
+    assert_eq!(cluster.log(), ["version --client -o json"]);
+}
+
+#[test]
+fn a_kubectl_version_that_is_not_json_is_refused_naming_what_it_printed() {
+    let project = project();
+    let cluster = Cluster::new();
+    fs_err::write(
+        cluster.dir.path().join("old-version"),
+        format!(
+            "\nClient Version: v1.20.2 {}\nsecond line\n",
+            "x".repeat(200)
+        ),
+    )
+    .unwrap();
+    let outcome = cluster.deploy(project.path());
+    outcome.assert_code(2);
+    assert_eq!(
+        outcome.stderr_str(),
+        format!(
+            "error: cannot read the version of `{}`: `version --client -o json` printed `Client Version: v1.20.2 {}…`, not a JSON `clientVersion` with a `gitVersion` such as `v1.32.4`\n",
+            cluster.shim.display(),
+            "x".repeat(96)
+        )
+    );
+    assert_eq!(cluster.log(), ["version --client -o json"]);
 }

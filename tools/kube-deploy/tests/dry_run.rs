@@ -50,14 +50,16 @@ fn a_kustomize_env_is_rendered_with_every_image_pinned_and_applied() {
     let report = dry_run(dir.path(), "prod");
     let kubectl = kubectl().display().to_string();
     let commands = planned(&report);
-    // The first names our temp kustomization dir (random, removed after).
+    // kubectl's version is asked first (kustomize v4 needs kubectl 1.21).
+    assert_eq!(commands[0], format!("{kubectl} version --client -o json"));
+    // The render names our temp kustomization dir (random, removed after).
     assert!(
-        commands[0].starts_with(&format!("{kubectl} kustomize /")),
+        commands[1].starts_with(&format!("{kubectl} kustomize /")),
         "{commands:#?}"
     );
     let k = format!("{kubectl} --context prod --namespace shop");
     assert_eq!(
-        commands[1..],
+        commands[2..],
         [
             // A dry run records nothing: its release is number 0.
             format!("{kubectl} annotate -f - --local -o json --overwrite slipway.dev/release=0"),
@@ -261,8 +263,12 @@ fn a_manifests_env_applies_its_files_and_a_workloads_env_sets_images() {
     let report = dry_run(dir.path(), "files");
     let kubectl = kubectl().display().to_string();
     let commands_run = planned(&report);
+    assert_eq!(
+        commands_run[0],
+        format!("{kubectl} version --client -o json")
+    );
     assert!(
-        commands_run[0].starts_with(&format!(
+        commands_run[1].starts_with(&format!(
             "{kubectl} kustomize --load-restrictor LoadRestrictionsNone /"
         )),
         "{commands_run:#?}"
