@@ -63,8 +63,11 @@ const PACKAGES: &[Package] = &[
         provides: "/usr/bin/git",
     },
     // kube-deploy's tests run the real kubectl offline (`kubectl
-    // kustomize`, `set image --local`); a newer kubectl already at this
-    // path (another package's) is kept.
+    // kustomize`, `set image --local`). Installed only when no kubectl is
+    // at this path: a newer one already there (another package's, a
+    // download) is kept. Debian 12's kubernetes-client is kubectl 1.20.2
+    // (kustomize v2.0.3), so where it is the one installed, kube-deploy
+    // (and its tests) refuse it as too old: it needs 1.21 or newer.
     Package {
         name: "kubernetes-client",
         provides: "/usr/bin/kubectl",
