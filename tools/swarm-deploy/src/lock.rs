@@ -389,48 +389,21 @@ fn release_on_signal(
     held: &Arc<std::sync::Mutex<Option<String>>>,
     stop: &Arc<AtomicBool>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's lock expires with its lease");
-            return;
-        }
-    };
-    let signals = runtime.block_on(async {
-        Ok::<_, std::io::Error>((
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-        ))
-    });
-    let (mut interrupt, mut terminate) = match signals {
-        Ok(signals) => signals,
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's lock expires with its lease");
-            return;
-        }
-    };
     let (docker, held, stop) = (docker.clone(), held.clone(), stop.clone());
-    std::thread::spawn(move || {
-        let received = runtime.block_on(async move {
-            tokio::select! {
-                _ = interrupt.recv() => 2,
-                _ = terminate.recv() => 15,
+    slipway_deploy::signals::on_first_signal(
+        "a cancelled deploy's lock expires with its lease",
+        move |received| {
+            stop.store(true, Ordering::SeqCst);
+            let id = held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if let Some(id) = id {
+                tracing::warn!("cancelled: releasing the lock");
+                remove_beats(&docker, &id);
+                let _ = docker.try_run(&["config", "rm", &id], &[], None);
             }
-        });
-        stop.store(true, Ordering::SeqCst);
-        let id = held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some(id) = id {
-            tracing::warn!("cancelled: releasing the lock");
-            remove_beats(&docker, &id);
-            let _ = docker.try_run(&["config", "rm", &id], &[], None);
-        }
-        std::process::exit(128 + received);
-    });
+            std::process::exit(128 + received);
+        },
+    );
 }
