@@ -106,6 +106,38 @@ pub fn dry_run(
     Ok(report)
 }
 
+/// What a tool's `deploy` subcommand was asked, beyond the env.
+#[derive(Debug)]
+pub struct DeployRequest<'a> {
+    /// The images given and how to check them.
+    pub images: crate::images::Request<'a>,
+    /// `--dry-run`: print the plan, change nothing.
+    pub dry_run: bool,
+    /// `--no-rollback`: keep a failed release in place.
+    pub no_rollback: bool,
+}
+
+/// A tool's `deploy` subcommand: pins the images, then prints the plan
+/// ([`dry_run`]) or deploys them ([`deploy`]).
+pub fn deploy_command(
+    target: &mut dyn Target,
+    env: &Env,
+    request: &DeployRequest<'_>,
+    who: &Identity,
+    options: &Options,
+    out: &slipway_core::output::Output,
+) -> anyhow::Result<Report> {
+    let pinned = crate::images::pin_images(env, &request.images, options.tool, out)?;
+    if request.dry_run {
+        return dry_run(target, env, &pinned, who, options);
+    }
+    let options = Options {
+        rollback_on_failure: !request.no_rollback,
+        ..options.clone()
+    };
+    deploy(target, env, &pinned, who, &options)
+}
+
 /// Deploys `pinned` to `target`.
 pub fn deploy(
     target: &mut dyn Target,

@@ -17,6 +17,7 @@ pub mod flow;
 pub mod images;
 pub mod ready;
 pub mod report;
+pub mod signals;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -334,44 +334,17 @@ fn stop_group(group: u32, mut is_running: impl FnMut() -> bool) {
 fn watch_signals() {
     static WATCH: std::sync::Once = std::sync::Once::new();
     WATCH.call_once(|| {
-        use tokio::signal::unix::{SignalKind, signal};
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's command is not stopped");
-                return;
-            }
-        };
-        let signals = runtime.block_on(async {
-            Ok::<_, std::io::Error>((
-                signal(SignalKind::interrupt())?,
-                signal(SignalKind::terminate())?,
-            ))
-        });
-        let (mut interrupt, mut terminate) = match signals {
-            Ok(signals) => signals,
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's command is not stopped");
-                return;
-            }
-        };
-        std::thread::spawn(move || {
-            let received = runtime.block_on(async move {
-                tokio::select! {
-                    _ = interrupt.recv() => 2,
-                    _ = terminate.recv() => 15,
+        slipway_deploy::signals::on_first_signal(
+            "a cancelled deploy's command is not stopped",
+            |received| {
+                CANCELLED.store(true, Ordering::SeqCst);
+                let group = RUNNING.load(Ordering::SeqCst);
+                if group != 0 {
+                    tracing::warn!("cancelled: stopping the command");
+                    stop_group(group, || signal_group(group, "0"));
                 }
-            });
-            CANCELLED.store(true, Ordering::SeqCst);
-            let group = RUNNING.load(Ordering::SeqCst);
-            if group != 0 {
-                tracing::warn!("cancelled: stopping the command");
-                stop_group(group, || signal_group(group, "0"));
-            }
-            std::process::exit(128 + received);
-        });
+                std::process::exit(128 + received);
+            },
+        );
     });
 }

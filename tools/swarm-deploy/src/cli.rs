@@ -30,7 +30,9 @@ use std::path::PathBuf;
 /// `slipway.<stack>.lock` (created atomically: a second deploy cannot
 /// create it) with a 15 s lease renewed every 5 s while the deploy runs,
 /// removed when the deploy ends or is cancelled (SIGINT, SIGTERM); a lease
-/// past its expiry (a killed deploy) is taken over with a warning.
+/// past its expiry (a killed deploy) is taken over with a warning. A deploy
+/// whose renewals failed for 15 s, or whose lock was taken over, stops
+/// before the stack deploy, a rollback or a record (exit 3).
 ///
 /// Exit status:
 ///   0  deployed (or the releases listed)
@@ -43,7 +45,8 @@ use std::path::PathBuf;
 ///      `target = "swarm"`
 ///   3  an operation failed: docker (the manager unreachable, not a swarm
 ///      manager), the registry, the env's lock held by another deploy past
-///      `lock_timeout`
+///      `lock_timeout`, or the deploy lost its lock (nothing more changed
+///      or recorded)
 ///   130, 143  cancelled by SIGINT, SIGTERM: the lock removed; the release
 ///      stays recorded as a deploy that did not finish
 #[derive(Debug, clap::Parser)]

@@ -36,23 +36,18 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<Report> {
     };
     let report = match cli.command {
         Command::Deploy(args) => {
-            let request = slipway_deploy::images::Request {
-                images_from: args.images_from.as_deref(),
-                images: &args.images,
-                require_revision: args.require_revision.as_deref(),
-                registry: &args.registry,
-                root: Some(&config.root),
+            let request = flow::DeployRequest {
+                images: slipway_deploy::images::Request {
+                    images_from: args.images_from.as_deref(),
+                    images: &args.images,
+                    require_revision: args.require_revision.as_deref(),
+                    registry: &args.registry,
+                    root: Some(&config.root),
+                },
+                dry_run: args.dry_run,
+                no_rollback: args.no_rollback,
             };
-            let pinned = slipway_deploy::images::pin_images(&env, &request, TOOL, out)?;
-            if args.dry_run {
-                flow::dry_run(&target, &env, &pinned, &who, &options)?
-            } else {
-                let options = Options {
-                    rollback_on_failure: !args.no_rollback,
-                    ..options
-                };
-                flow::deploy(&mut target, &env, &pinned, &who, &options)?
-            }
+            flow::deploy_command(&mut target, &env, &request, &who, &options, out)?
         }
         Command::Rollback(args) => flow::rollback(&mut target, &env, args.to, &who, &options)?,
         Command::Releases(_) => flow::releases(&target, &env)?,

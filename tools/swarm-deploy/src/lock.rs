@@ -11,6 +11,12 @@
 //! now (`docker info`'s `SystemTime`) — never by a runner's: a runner whose
 //! clock runs ahead or behind neither takes a live lock over nor keeps a
 //! dead one alive.
+//! A holder whose renewals fail (or are so slow that none succeeds for
+//! [`TTL`]) may be taken over while it carries on: after a failed renewal
+//! it looks whether the lock is still its own, and [`Held::still_held`],
+//! asked before the stack deploy, a restore and each record, also looks
+//! that the lock's config is still the one it created. A lost lock stops
+//! the deploy (exit 3), changing and recording nothing more.
 //! A deploy cancelled by SIGINT or SIGTERM (a cancelled CI job) removes
 //! its lock before it exits 130 or 143; its record keeps saying that the
 //! deploy did not finish.
@@ -41,6 +47,85 @@ pub(crate) struct Lease {
     heartbeat: Option<std::thread::JoinHandle<()>>,
     /// The lock's ID for the signal watcher; `None` once released.
     held: Arc<std::sync::Mutex<Option<String>>>,
+    /// What [`Held::still_held`] reads.
+    check: Held,
+}
+
+impl Lease {
+    /// A handle that says whether this lease is still held.
+    pub(crate) fn check(&self) -> Held {
+        self.check.clone()
+    }
+}
+
+/// Whether a lease is still held: shared with its heartbeat.
+#[derive(Clone)]
+pub(crate) struct Held {
+    docker: Docker,
+    /// The lock config's name and the ID this deploy created.
+    name: String,
+    id: String,
+    /// Set by the heartbeat once it knows the lock is lost.
+    is_lost: Arc<AtomicBool>,
+    /// When the lease was last created or renewed, by this process's clock.
+    renewed: Arc<std::sync::Mutex<Instant>>,
+}
+
+impl Held {
+    /// An error (exit 3) when the lock was lost: no renewal succeeded for
+    /// [`TTL`], the heartbeat found it gone, or the lock config is now
+    /// another's (or none). `before` names what is not done.
+    pub(crate) fn still_held(&self, before: &str) -> anyhow::Result<()> {
+        if !self.is_lost.load(Ordering::SeqCst) && self.is_expired() {
+            self.is_lost.store(true, Ordering::SeqCst);
+        }
+        if !self.is_lost.load(Ordering::SeqCst) && !self.is_ours()? {
+            self.is_lost.store(true, Ordering::SeqCst);
+        }
+        if self.is_lost.load(Ordering::SeqCst) {
+            anyhow::bail!(
+                "lost the lock `{}` (it could not be renewed for {}s, or another deploy took it over): stopped before {before}; another deploy may be running on this env",
+                self.name,
+                TTL.as_secs()
+            );
+        }
+        Ok(())
+    }
+
+    fn is_expired(&self) -> bool {
+        self.renewed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed()
+            >= TTL
+    }
+
+    /// Whether the lock config is still the one this deploy created; an
+    /// error when the manager cannot say.
+    fn is_ours(&self) -> anyhow::Result<bool> {
+        let ran = self.docker.try_run(
+            &["config", "inspect", &self.name, "--format", "{{.ID}}"],
+            &[],
+            None,
+        )?;
+        if ran.success {
+            return Ok(ran.stdout.trim() == self.id);
+        }
+        if is_not_found(&ran.stderr) {
+            return Ok(false);
+        }
+        anyhow::bail!(
+            "cannot check that the lock `{}` is still held: {}",
+            self.name,
+            ran.stderr.trim()
+        )
+    }
+}
+
+/// Whether docker's `stderr` says that a config does not exist.
+fn is_not_found(stderr: &str) -> bool {
+    let stderr = stderr.to_ascii_lowercase();
+    stderr.contains("no such config") || stderr.contains("not found")
 }
 
 impl LockGuard for Lease {}
@@ -108,9 +193,16 @@ pub(crate) fn acquire(
             *held
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
+            let check = Held {
+                docker: docker.clone(),
+                name: name.clone(),
+                id: id.clone(),
+                is_lost: Arc::new(AtomicBool::new(false)),
+                renewed: Arc::new(std::sync::Mutex::new(Instant::now())),
+            };
             let heartbeat = {
-                let (docker, id, stop) = (docker.clone(), id.clone(), stop.clone());
-                std::thread::spawn(move || beat(&docker, &id, &stop))
+                let (check, stop) = (check.clone(), stop.clone());
+                std::thread::spawn(move || beat(&check, &stop))
             };
             return Ok(Lease {
                 docker: docker.clone(),
@@ -118,6 +210,7 @@ pub(crate) fn acquire(
                 stop,
                 heartbeat: Some(heartbeat),
                 held,
+                check,
             });
         }
         if !ran.stderr.contains("already exists") {
@@ -232,8 +325,11 @@ fn remove_beats(docker: &Docker, id: &str) {
 }
 
 /// Renews the lease every [`RENEW`] until `stop`: a new heartbeat config
-/// with a later expiry, then the previous one removed.
-fn beat(docker: &Docker, id: &str, stop: &AtomicBool) {
+/// with a later expiry, then the previous one removed. After a failed
+/// renewal it looks whether the lock is still ours; once it is not, or no
+/// renewal succeeded for [`TTL`], the lease is lost and renewals stop.
+fn beat(check: &Held, stop: &AtomicBool) {
+    let (docker, id) = (&check.docker, check.id.as_str());
     let mut previous: Option<String> = None;
     let mut seq = 0u64;
     let mut next = Instant::now() + RENEW;
@@ -264,11 +360,23 @@ fn beat(docker: &Docker, id: &str, stop: &AtomicBool) {
         );
         match created {
             Ok(_) => {
+                *check
+                    .renewed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
                 if let Some(old) = previous.replace(beat_name) {
                     let _ = docker.try_run(&["config", "rm", &old], &[], None);
                 }
             }
-            Err(error) => tracing::warn!("cannot renew the lock's lease: {error:#}"),
+            Err(error) => {
+                tracing::warn!("cannot renew the lock's lease: {error:#}");
+                // Unreadable is not lost yet: the renewal's age decides.
+                if check.is_expired() || matches!(check.is_ours(), Ok(false)) {
+                    tracing::warn!(lock = %check.name, "the deploy's lock is lost: another deploy may hold it now");
+                    check.is_lost.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
         }
     }
 }
@@ -281,48 +389,21 @@ fn release_on_signal(
     held: &Arc<std::sync::Mutex<Option<String>>>,
     stop: &Arc<AtomicBool>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's lock expires with its lease");
-            return;
-        }
-    };
-    let signals = runtime.block_on(async {
-        Ok::<_, std::io::Error>((
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-        ))
-    });
-    let (mut interrupt, mut terminate) = match signals {
-        Ok(signals) => signals,
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch for SIGINT and SIGTERM; a cancelled deploy's lock expires with its lease");
-            return;
-        }
-    };
     let (docker, held, stop) = (docker.clone(), held.clone(), stop.clone());
-    std::thread::spawn(move || {
-        let received = runtime.block_on(async move {
-            tokio::select! {
-                _ = interrupt.recv() => 2,
-                _ = terminate.recv() => 15,
+    slipway_deploy::signals::on_first_signal(
+        "a cancelled deploy's lock expires with its lease",
+        move |received| {
+            stop.store(true, Ordering::SeqCst);
+            let id = held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if let Some(id) = id {
+                tracing::warn!("cancelled: releasing the lock");
+                remove_beats(&docker, &id);
+                let _ = docker.try_run(&["config", "rm", &id], &[], None);
             }
-        });
-        stop.store(true, Ordering::SeqCst);
-        let id = held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some(id) = id {
-            tracing::warn!("cancelled: releasing the lock");
-            remove_beats(&docker, &id);
-            let _ = docker.try_run(&["config", "rm", &id], &[], None);
-        }
-        std::process::exit(128 + received);
-    });
+            std::process::exit(128 + received);
+        },
+    );
 }

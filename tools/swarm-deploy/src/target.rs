@@ -31,6 +31,8 @@ pub(crate) struct SwarmTarget {
     compose: PathBuf,
     prune: bool,
     converge_timeout: Duration,
+    /// Whether the env's lock is still held, once taken.
+    held: Option<crate::lock::Held>,
 }
 
 impl SwarmTarget {
@@ -106,7 +108,16 @@ impl SwarmTarget {
             compose,
             prune: swarm.prune,
             converge_timeout: swarm.converge_timeout,
+            held: None,
         })
+    }
+
+    /// An error (exit 3) when the lock taken was lost: `before` names what
+    /// is not done. Without a lock (a dry run) there is nothing to lose.
+    fn still_held(&self, before: &str) -> anyhow::Result<()> {
+        self.held
+            .as_ref()
+            .map_or(Ok(()), |held| held.still_held(before))
     }
 
     /// docker's environment for the stack: the env's `env` table and its
@@ -495,13 +506,9 @@ impl Target for SwarmTarget {
     }
 
     fn lock(&mut self, who: &Identity, wait: Duration) -> anyhow::Result<Box<dyn LockGuard>> {
-        Ok(Box::new(crate::lock::acquire(
-            &self.docker,
-            &self.stack,
-            &self.env.name,
-            who,
-            wait,
-        )?))
+        let lease = crate::lock::acquire(&self.docker, &self.stack, &self.env.name, who, wait)?;
+        self.held = Some(lease.check());
+        Ok(Box::new(lease))
     }
 
     fn history(&self) -> anyhow::Result<Vec<Release>> {
@@ -509,6 +516,7 @@ impl Target for SwarmTarget {
     }
 
     fn record(&mut self, release: &Release, keep: u32) -> anyhow::Result<()> {
+        self.still_held(&format!("recording release {}", release.id))?;
         let json = serde_json::to_string(release).context("cannot encode the record")?;
         // Configs are immutable: a record whose result changed is written
         // as a new version first and only then is the old one removed, so
@@ -553,11 +561,17 @@ impl Target for SwarmTarget {
     }
 
     fn apply(&mut self, release: &Release) -> anyhow::Result<()> {
+        self.still_held(&format!("deploying release {}", release.id))?;
         let before = self.services()?;
         let args = self.deploy_args();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.docker.run(&args, &self.variables(release), None)?;
         self.converge(&before)
+    }
+
+    fn restore(&mut self, _failed: &Release, previous: &Release) -> anyhow::Result<()> {
+        self.still_held(&format!("putting release {} back", previous.id))?;
+        self.apply(previous)
     }
 
     fn commands(&self, _release: &Release) -> Vec<String> {

@@ -553,6 +553,74 @@ fn a_record_whose_rewrite_fails_is_kept_and_its_id_never_reused() {
 }
 
 #[test]
+fn a_deploy_whose_lock_was_not_renewed_for_its_lease_stops_before_changing_the_stack() {
+    let bed = Bed::start();
+    let port = slipway_testbed::free_port();
+    let dir = project(port, "");
+    deploy(&bed, dir.path(), &bed.good).assert(
+        0,
+        "deployed swarm:demo-dev release=1 ready=true\n",
+        "",
+    );
+    // A docker client whose lease renewals fail and whose first write of
+    // a release record takes longer than the lease lasts (15s), as a
+    // loaded manager would: another deploy may take the lock meanwhile.
+    // It logs what it is asked to do.
+    let log = dir.path().join("docker.log");
+    let slow = dir.path().join("slow");
+    let wrapper = dir.path().join("docker");
+    fs_err::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{log}'\ncase \" $* \" in\n  *\" config create \"*slipway.lock.beat.*) echo 'Error response from daemon: injected failure' >&2; exit 1;;\n  *\" config create \"*slipway.demo-dev.release.*) if [ ! -e '{slow}' ]; then : > '{slow}'; sleep 17; fi;;\nesac\nexec '{real}' \"$@\"\n",
+            log = log.display(),
+            slow = slow.display(),
+            real = bed.dockerd.client_path().display(),
+        ),
+    )
+    .expect("wrapper");
+    fs_err::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let image = format!("app={}", bed.bad);
+    let stopped = swarm_deploy(
+        &bed,
+        dir.path(),
+        &["deploy", "--env", "dev", "--image", &image],
+    )
+    .env("DOCKER", &wrapper)
+    .run();
+    stopped.assert_code(3);
+    let stderr = stopped.stderr_str();
+    assert!(
+        stderr.contains("error: lost the lock `slipway.demo-dev.lock` (it could not be renewed for 15s, or another deploy took it over): stopped before recording release 2; another deploy may be running on this env\n"),
+        "{stderr}"
+    );
+    let log = fs_err::read_to_string(&log).expect("log");
+    assert!(!log.contains("stack deploy"), "{log}");
+
+    let listed = swarm_deploy(
+        &bed,
+        dir.path(),
+        &["releases", "--env", "dev", "--format", "json"],
+    )
+    .run();
+    listed.assert_code(0);
+    let releases = listed.json()["hosts"][0]["releases"].clone();
+    assert_eq!(releases[0]["result"], "deployed", "{releases}");
+    assert_eq!(releases[1]["id"], 2, "{releases}");
+    assert_eq!(releases[1]["result"], "failed");
+    assert_eq!(releases[1]["detail"], "the deploy did not finish");
+    assert!(
+        !bed.configs().iter().any(|c| c.contains(".lock")),
+        "{:?}",
+        bed.configs()
+    );
+}
+
+#[test]
 fn a_deploy_cancelled_by_sigterm_releases_its_lock_at_once() {
     let bed = Bed::start();
     let port = slipway_testbed::free_port();
