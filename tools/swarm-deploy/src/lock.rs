@@ -169,7 +169,7 @@ pub(crate) fn acquire(
     // its creation and the watch.
     let held = Arc::new(std::sync::Mutex::new(None::<String>));
     let stop = Arc::new(AtomicBool::new(false));
-    release_on_signal(docker, &held, &stop);
+    release_on_signal(docker, &held, &stop, &name, &holder);
     loop {
         let expires = slipway_deploy::now() + secs(TTL);
         let ran = docker.try_run(
@@ -388,8 +388,11 @@ fn release_on_signal(
     docker: &Docker,
     held: &Arc<std::sync::Mutex<Option<String>>>,
     stop: &Arc<AtomicBool>,
+    name: &str,
+    holder: &str,
 ) {
     let (docker, held, stop) = (docker.clone(), held.clone(), stop.clone());
+    let (name, holder) = (name.to_owned(), holder.to_owned());
     slipway_deploy::signals::on_first_signal(
         "a cancelled deploy's lock expires with its lease",
         move |received| {
@@ -397,7 +400,11 @@ fn release_on_signal(
             let id = held
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
+                .clone()
+                // A signal between the swarm creating the lock and
+                // `config create` answering with its ID: the lock is ours
+                // if its holder label names this process.
+                .or_else(|| created_by(&docker, &name, &holder));
             if let Some(id) = id {
                 tracing::warn!("cancelled: releasing the lock");
                 remove_beats(&docker, &id);
@@ -406,4 +413,28 @@ fn release_on_signal(
             std::process::exit(128 + received);
         },
     );
+}
+
+/// The ID of the lock config `name` if its holder label is `holder` (this
+/// process), for a signal that came before `config create` answered.
+fn created_by(docker: &Docker, name: &str, holder: &str) -> Option<String> {
+    let inspect = docker
+        .try_run(
+            &[
+                "config",
+                "inspect",
+                name,
+                "--format",
+                &format!("{{{{.ID}}}}\t{{{{index .Spec.Labels \"{HOLDER_LABEL}\"}}}}"),
+            ],
+            &[],
+            None,
+        )
+        .ok()?;
+    if !inspect.success {
+        return None;
+    }
+    let line = inspect.stdout.trim();
+    let (id, label) = line.split_once('\t')?;
+    (label == holder && !id.is_empty()).then(|| id.to_owned())
 }
