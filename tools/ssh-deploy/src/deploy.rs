@@ -180,12 +180,11 @@ fn deploy_locked(
             |holder| remote::describe(&holder),
         )
     };
-    // The lock holder's, the command line's and the record's login shells
-    // started with the preflight's (see `ssh::Warm`).
+    // The lock holder's and the command line's login shells, started with
+    // the connection (see `ssh::Warm`); the holder's ran the preflight.
     let ssh::Warms {
         lock: warm_lock,
         line: warm_line,
-        record: warm_record,
     } = warms;
     let lock = match lock::acquire(&session, warm_lock, &lock_file, job.lock_wait, io, || {
         task.message(&format!("waiting for the lock, {}", who()));
@@ -277,9 +276,8 @@ fn deploy_locked(
             task,
             host: &report.host,
             io,
-            lock_pid: lock.pid,
+            lock: &lock,
             warm_line: std::cell::RefCell::new(warm_line),
-            warm_record: std::cell::RefCell::new(warm_record),
         };
         let note = match (&job.images, target) {
             (_, Some(target)) => Note::of_rollback(target, rollback_of),
@@ -523,12 +521,12 @@ struct Step<'a> {
     host: &'a str,
     /// How long one SSH call may wait for the host.
     io: Duration,
-    /// The PID of the lock holder on the host, which the command's watchdog follows.
-    lock_pid: u32,
-    /// Login shells started while the lock was taken, for the first
-    /// command line and the first record (later ones start their own).
+    /// The lock holder on the host, which the command's watchdog follows
+    /// and which writes the records.
+    lock: &'a lock::HeldLock,
+    /// A login shell started with the connection, for the first command
+    /// line (a later one starts its own).
     warm_line: std::cell::RefCell<Option<ssh::Warm>>,
-    warm_record: std::cell::RefCell<Option<ssh::Warm>>,
 }
 
 /// What a release's record says besides its images.
@@ -598,13 +596,12 @@ impl Step<'_> {
             };
             remote::record(
                 self.session,
-                self.warm_record.borrow_mut().take(),
+                self.lock,
                 self.sftp,
                 self.layout,
                 &release,
                 self.job.keep_releases,
                 manifest,
-                self.io,
             )
             .with_context(|| format!("release {id} ran but cannot be recorded"))
         };
@@ -640,7 +637,7 @@ impl Step<'_> {
                 &pid_file.to_string_lossy(),
                 &self.layout.run_lock().to_string_lossy(),
                 STOP_TIMEOUT.as_secs(),
-                self.lock_pid,
+                self.lock.pid,
                 &line,
             )
         );

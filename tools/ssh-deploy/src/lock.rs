@@ -11,9 +11,9 @@
 //! hand. Who holds it is written beside it (`holder.json`), for `lock status`.
 
 use std::io::{Read as _, Write as _};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -36,8 +36,14 @@ pub(crate) fn heartbeat_timeout(io: Duration) -> Duration {
 pub(crate) struct HeldLock {
     /// The holder's PID on the host.
     pub(crate) pid: u32,
+    /// Whether the holder's `dd` stops at a byte count.
+    exact_reads: bool,
+    /// The word every step sent to the holder starts with.
+    token: String,
+    /// The holder's channel: the heartbeat's, and each step's in turn.
+    channel: Arc<Mutex<Option<ssh2::Channel>>>,
     stop: Option<mpsc::Sender<()>>,
-    beats: Option<std::thread::JoinHandle<ssh2::Channel>>,
+    beats: Option<std::thread::JoinHandle<()>>,
     lost: Arc<AtomicBool>,
     io: Duration,
 }
@@ -62,10 +68,12 @@ pub(crate) fn acquire(
 ) -> anyhow::Result<Acquired> {
     // At least 2 s: `lock status` takes the lock for an instant to probe it,
     // which must not turn away a deploy that does not want to wait.
+    let token = plan::nonce();
     let line = plan::lock_holder_line(
         lock_file,
         wait.as_secs().max(2),
         heartbeat_timeout(io).as_secs(),
+        &token,
     );
     session.set_timeout(millis(io));
     let mut channel = crate::ssh::start(session, &line, warm)
@@ -82,8 +90,19 @@ pub(crate) fn acquire(
                 Some("waiting") => on_wait(),
                 Some("busy") => return Ok(Acquired::Busy),
                 Some(locked) if locked.starts_with("locked ") => {
-                    let pid = locked["locked ".len()..].trim().parse().unwrap_or(0);
-                    return Ok(Acquired::Held(HeldLock::start(session, channel, pid, io)));
+                    let mut words = locked["locked ".len()..].split_whitespace();
+                    let pid = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                    let exact_reads = words.next() == Some("exact");
+                    return Ok(Acquired::Held(HeldLock::start(
+                        session,
+                        channel,
+                        Holder {
+                            pid,
+                            exact_reads,
+                            token,
+                        },
+                        io,
+                    )));
                 }
                 Some(other_tag) => {
                     anyhow::bail!("cannot take the lock `{lock_file}`: the host has {other_tag}")
@@ -122,20 +141,33 @@ pub(crate) fn acquire(
     }
 }
 
+/// What the holder said of itself, and the word its steps must carry.
+struct Holder {
+    pid: u32,
+    exact_reads: bool,
+    token: String,
+}
+
 impl HeldLock {
     fn start(
         session: &ssh2::Session,
-        mut channel: ssh2::Channel,
-        pid: u32,
+        channel: ssh2::Channel,
+        holder: Holder,
         io: Duration,
     ) -> HeldLock {
         session.set_timeout(millis(io));
         let (stop, stopped) = mpsc::channel::<()>();
         let lost = Arc::new(AtomicBool::new(false));
+        let channel = Arc::new(Mutex::new(Some(channel)));
         let beats = {
             let lost = Arc::clone(&lost);
+            let channel = Arc::clone(&channel);
             std::thread::spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(BEAT) {
+                    let mut channel = channel.lock().unwrap_or_else(PoisonError::into_inner);
+                    let Some(channel) = channel.as_mut() else {
+                        break;
+                    };
                     match channel.write(b"k") {
                         Ok(_) => {}
                         // Another step has the session non-blocking for a moment.
@@ -147,11 +179,13 @@ impl HeldLock {
                         }
                     }
                 }
-                channel
             })
         };
         HeldLock {
-            pid,
+            pid: holder.pid,
+            exact_reads: holder.exact_reads,
+            token: holder.token,
+            channel,
             stop: Some(stop),
             beats: Some(beats),
             lost,
@@ -164,10 +198,60 @@ impl HeldLock {
         self.lost.load(Ordering::SeqCst)
     }
 
+    /// Runs `code` (one line of shell) on the holder, with `data` on its
+    /// stdin, which it must read exactly (see [`HeldLock::read_exactly`]);
+    /// its exit status and output. A step on the holder costs no login
+    /// shell. Waits for the host up to the I/O timeout.
+    pub(crate) fn run(
+        &self,
+        session: &ssh2::Session,
+        code: &str,
+        data: &[u8],
+    ) -> anyhow::Result<(i32, String)> {
+        anyhow::ensure!(
+            !code.contains('\n'),
+            "a step of more than one line for the lock holder (a bug)"
+        );
+        let mut channel = self.channel.lock().unwrap_or_else(PoisonError::into_inner);
+        let channel = channel
+            .as_mut()
+            .context("the lock was already released (a bug)")?;
+        let nonce = plan::nonce();
+        let mut message = format!("r{} {nonce} {code}\n", self.token).into_bytes();
+        message.extend_from_slice(data);
+        session.set_timeout(millis(self.io));
+        let result = channel
+            .write_all(&message)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| crate::ssh::read_until_done(session, channel, &nonce, self.io));
+        session.set_timeout(millis(self.io));
+        if let Err(error) = &result
+            && crate::ssh::is_connection_lost(error)
+        {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    /// Shell that reads the next `size` bytes of a step's stdin, exactly,
+    /// and writes them to its stdout.
+    pub(crate) fn read_exactly(&self, size: usize) -> String {
+        match self.exact_reads {
+            true => format!("dd bs=65536 count={size} iflag=count_bytes,fullblock 2>/dev/null"),
+            false => format!("dd bs=1 count={size} 2>/dev/null"),
+        }
+    }
+
     /// Frees the lock: end of file to the holder, which exits; waits (up to
     /// the I/O timeout) until it has, so the next deploy finds it free.
     pub(crate) fn release(mut self, session: &ssh2::Session) -> anyhow::Result<()> {
-        let Some(mut channel) = self.stop_beats() else {
+        self.stop_beats();
+        let Some(mut channel) = self
+            .channel
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
             return Ok(());
         };
         session.set_timeout(millis(self.io));
@@ -178,15 +262,17 @@ impl HeldLock {
         Ok(())
     }
 
-    fn stop_beats(&mut self) -> Option<ssh2::Channel> {
+    fn stop_beats(&mut self) {
         drop(self.stop.take());
-        self.beats.take().and_then(|beats| beats.join().ok())
+        if let Some(beats) = self.beats.take() {
+            let _ = beats.join();
+        }
     }
 }
 
 impl Drop for HeldLock {
     fn drop(&mut self) {
         // The channel closes with the session: the holder sees end of file.
-        drop(self.stop_beats());
+        self.stop_beats();
     }
 }

@@ -372,15 +372,29 @@ pub(crate) const LOCK_TAG: &str = "slipway-lock:";
 /// The deploy lock, held by the process this line becomes on the host, on
 /// its own channel of the deploy's SSH connection: it opens `lock_file`
 /// and takes a `flock` on it (waiting up to `wait_secs` after printing
-/// `slipway-lock: waiting`), prints `slipway-lock: locked <pid>`, then
-/// reads its stdin, where ssh-deploy sends a byte every few seconds. It
-/// exits, and the kernel frees the lock, on end of file (released, or the
-/// connection closed) or when no byte came for `heartbeat_secs` (the
-/// connection went silent, or ssh-deploy hangs): a lock never outlives the
-/// deploy's session, whatever happens to it.
-pub(crate) fn lock_holder_line(lock_file: &str, wait_secs: u64, heartbeat_secs: u64) -> String {
+/// `slipway-lock: waiting`), prints `slipway-lock: locked <pid> <reads>`,
+/// then reads its stdin, where ssh-deploy sends a byte every few seconds.
+/// It exits, and the kernel frees the lock, on end of file (released, or
+/// the connection closed), on anything it does not expect, or when no byte
+/// came for `heartbeat_secs` (the connection went silent, or ssh-deploy
+/// hangs): a lock never outlives the deploy's session, whatever happens to
+/// it.
+///
+/// The holder also runs the deploy's steps that need the lock and no stdin
+/// of their own (a release record): `r`, then a line `<token> <nonce>
+/// <code>`, runs `code` in a subshell (which may read the exact bytes sent
+/// after the line), then prints `slipway-done: <nonce> <status>`; a line
+/// without `token`, which only ssh-deploy knows, ends the holder. `<reads>`
+/// is `exact` when `dd` stops at a byte count (`iflag=count_bytes`, GNU and
+/// BusyBox), else `bytes` (what a step reads is read a byte at a time).
+pub(crate) fn lock_holder_line(
+    lock_file: &str,
+    wait_secs: u64,
+    heartbeat_secs: u64,
+    token: &str,
+) -> String {
     format!(
-        "command -v flock >/dev/null && command -v timeout >/dev/null || {{ echo '{LOCK_TAG} missing flock or timeout (util-linux, coreutils)'; exit 0; }}; exec 9>>{lock_file} || exit 1; flock -n 9 || {{ echo '{LOCK_TAG} waiting'; flock -w {wait_secs} 9; }} || {{ echo '{LOCK_TAG} busy'; exit 0; }}; echo \"{LOCK_TAG} locked $$\"; while [ -n \"$(timeout {heartbeat_secs} head -c 1)\" ]; do :; done",
+        "command -v flock >/dev/null && command -v timeout >/dev/null || {{ echo '{LOCK_TAG} missing flock or timeout (util-linux, coreutils)'; exit 0; }}; exec 9>>{lock_file} || exit 1; flock -n 9 || {{ echo '{LOCK_TAG} waiting'; flock -w {wait_secs} 9; }} || {{ echo '{LOCK_TAG} busy'; exit 0; }}; r=bytes; [ \"$(printf ab | {{ dd bs=2 count=1 iflag=count_bytes,fullblock 2>/dev/null >/dev/null; cat; }})\" = b ] && r=exact; echo \"{LOCK_TAG} locked $$ $r\"; while c=$(timeout {heartbeat_secs} dd bs=1 count=1 2>/dev/null) && [ -n \"$c\" ]; do [ \"$c\" = k ] && continue; [ \"$c\" = r ] && l=$(timeout {heartbeat_secs} sh -c 'IFS= read -r l && printf %s \"$l\"') || break; case $l in '{token} '*) l=${{l#'{token} '}}; n=${{l%% *}}; (eval \"${{l#* }}\") 9>&-; printf '\\n%s%s %s\\n' 'slipway-done: ' \"$n\" $?;; *) break;; esac; done",
         lock_file = shell_quote(lock_file),
     )
 }
@@ -424,6 +438,17 @@ pub(crate) fn write_sized_file_line(path: &str, mode: u32, size: usize) -> Strin
         path,
         mode,
         &format!("dd bs=1 count={size} status=none of=\"$t\" && [ $(wc -c < \"$t\") -eq {size} ]"),
+    )
+}
+
+/// As [`write_file_line`], from the shell variable `var`, which holds the
+/// contents and then an `x` (see `remote::write_atomic`); a short write is
+/// refused by its size.
+pub(crate) fn write_sized_var_line(path: &str, mode: u32, var: &str, size: usize) -> String {
+    write_line(
+        path,
+        mode,
+        &format!("printf %s \"${{{var}%x}}\" > \"$t\" && [ $(wc -c < \"$t\") -eq {size} ]"),
     )
 }
 
@@ -967,11 +992,34 @@ mod tests {
         let lock = dir.path().join("deploy.lock");
         let lock = lock.to_str().expect("utf-8 path");
         // Nothing on stdin: locked, then end of file frees it.
-        let (status, output) = sh(&lock_holder_line(lock, 0, 30), b"");
+        let (status, output) = sh(&lock_holder_line(lock, 0, 30, "t0ken"), b"");
         assert_eq!(status, 0, "{output}");
         assert!(output.starts_with("slipway-lock: locked "), "{output}");
         let (_, output) = sh(&lock_probe_line(lock), b"");
         assert_eq!(output, "slipway-lock: free\n");
+    }
+
+    #[test]
+    fn the_lock_holder_runs_steps_that_carry_its_token_and_stops_at_anything_else() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lock = dir.path().join("deploy.lock");
+        let lock = lock.to_str().expect("utf-8 path");
+        // Heartbeats, a step that reads its three bytes exactly, a step that
+        // fails, then a line without the token: the holder stops there, and
+        // runs nothing more.
+        let stdin = b"krt0ken n1 printf '<%s>' \"$(dd bs=1 count=3 2>/dev/null)\"\nabckkrt0ken n2 exit 7\nrt0kenX n3 echo never\nrt0ken n4 echo after\n";
+        let (status, output) = sh(&lock_holder_line(lock, 0, 30, "t0ken"), stdin);
+        assert_eq!(status, 0, "{output}");
+        let rest = output
+            .strip_prefix("slipway-lock: locked ")
+            .expect("locked first");
+        let (_, rest) = rest.split_once('\n').expect("a line");
+        assert_eq!(
+            rest, "<abc>\nslipway-done: n1 0\n\nslipway-done: n2 7\n",
+            "{output}"
+        );
+        // `dd` on this machine (GNU coreutils) stops at a byte count.
+        assert!(output.contains(" exact\n"), "{output}");
     }
 
     #[test]

@@ -36,15 +36,28 @@ pub(crate) fn check(
 ) -> anyhow::Result<(ssh2::Session, ssh::Warms)> {
     let io = connection.timeout;
     let session = deploy::open(host, connection)?;
-    let warms = ssh::Warms::start(&session);
+    let mut warms = ssh::Warms::start(&session);
     if let Some(selected) = &job.instance {
         crate::instance::preflight(&session, selected)?;
     }
     let layout = Layout::new(&job.remote_path);
     let lock_file = layout.lock_file().to_string_lossy().into_owned();
     let line = plan::preflight_line(&job.remote_path, &lock_file, checks.is_docker_needed);
-    let (_, output) =
-        ssh::run_captured(&session, &line, b"", io).context("cannot run the preflight checks")?;
+    // On the lock holder's shell, which then waits for the lock's line: a
+    // login shell (and its rc files) fewer.
+    let output = match warms.lock.take() {
+        Some(warm) => {
+            let (_, output, warm) = ssh::run_keeping_warm(&session, warm, &line, io)
+                .context("cannot run the preflight checks")?;
+            warms.lock = Some(warm);
+            output
+        }
+        None => {
+            ssh::run_captured(&session, &line, b"", io)
+                .context("cannot run the preflight checks")?
+                .1
+        }
+    };
     let said: Vec<&str> = output
         .lines()
         .filter_map(|l| l.strip_prefix(PREFLIGHT_TAG))

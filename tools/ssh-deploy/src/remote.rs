@@ -20,6 +20,7 @@
 //! never an empty one. What cannot be read is skipped with a warning.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -212,42 +213,56 @@ type AlsoWritten = Result<(), String>;
 /// the old file stays and no temporary file is left. The error says why,
 /// from the host's own message (`no space left on device`).
 ///
-/// After the shell text `before`, and followed by `also` (if any), all in
-/// one remote command: each command costs a login shell on the host
-/// (about 200 ms where the user's `.bashrc` is heavy), far more than the
-/// writes. Both contents travel on stdin, the first read by its exact size.
-#[allow(clippy::too_many_arguments)] // Each is one fact of the one write.
+/// Followed by `also` (if any), both as one step of the lock holder (see
+/// `plan::lock_holder_line`), which costs no login shell. Both contents
+/// travel on the holder's stdin and are read whole, by their exact sizes,
+/// before anything is checked or written: whatever fails, the holder's
+/// next byte is the next step's.
 fn write_atomic(
     session: &ssh2::Session,
-    warm: Option<crate::ssh::Warm>,
+    lock: &crate::lock::HeldLock,
     layout: &Layout,
-    before: &str,
     path: &Path,
     contents: &[u8],
     mode: u32,
     also: Option<&Also<'_>>,
-    io: Duration,
 ) -> anyhow::Result<AlsoWritten> {
     const NOT_SAVED: &str = "slipway: the second file was not written";
     let shown = path.display();
-    let mut line = format!("{}{before}", layout.guard());
-    let mut stdin = Vec::new();
+    // `x` keeps the trailing newlines that `$(…)` would drop.
+    let mut line = format!("a=$({}; echo x)", lock.read_exactly(contents.len()));
+    let mut stdin = contents.to_vec();
+    if let Some(also) = also {
+        let _ = write!(
+            line,
+            " && b=$({}; echo x)",
+            lock.read_exactly(also.contents.len())
+        );
+        stdin.extend_from_slice(also.contents);
+    }
+    let _ = write!(
+        line,
+        " && {{ {}{}",
+        layout.guard(),
+        crate::plan::write_sized_var_line(&path.to_string_lossy(), mode, "a", contents.len())
+    );
     match also {
-        None => {
-            line.push_str(&crate::plan::write_file_line(&path.to_string_lossy(), mode));
-            stdin.extend_from_slice(contents);
-        }
+        None => line.push_str("; }"),
         Some(also) => {
-            line.push_str(&format!(
-                "( {} ) && {{ ( {} ) || {{ echo '{NOT_SAVED}' >&2; true; }}; }}",
-                crate::plan::write_sized_file_line(&path.to_string_lossy(), mode, contents.len()),
-                crate::plan::write_file_line(&also.path.to_string_lossy(), also.mode),
-            ));
-            stdin.extend_from_slice(contents);
-            stdin.extend_from_slice(also.contents);
+            let _ = write!(
+                line,
+                " && {{ ( {} ) || {{ echo '{NOT_SAVED}' >&2; true; }}; }}; }}",
+                crate::plan::write_sized_var_line(
+                    &also.path.to_string_lossy(),
+                    also.mode,
+                    "b",
+                    also.contents.len()
+                ),
+            );
         }
     }
-    let (status, output) = crate::ssh::run_captured_on(session, warm, &line, &stdin, io)
+    let (status, output) = lock
+        .run(session, &line, &stdin)
         .with_context(|| format!("cannot write `{shown}` on the host"))?;
     if status != 0 {
         anyhow::bail!("cannot write `{shown}` on the host: {}", reason(&output));
@@ -367,13 +382,12 @@ pub(crate) fn next_release(id: u64) -> anyhow::Result<u64> {
 )]
 pub(crate) fn record(
     session: &ssh2::Session,
-    warm: Option<crate::ssh::Warm>,
+    lock: &crate::lock::HeldLock,
     sftp: &ssh2::Sftp,
     layout: &Layout,
     release: &Release,
     keep: u32,
     manifest: Option<&[u8]>,
-    io: Duration,
 ) -> anyhow::Result<()> {
     let path = layout.releases_dir().join(format!("{}.json", release.id));
     let manifest_path = layout.manifest();
@@ -384,14 +398,12 @@ pub(crate) fn record(
     });
     let written = write_atomic(
         session,
-        warm,
+        lock,
         layout,
-        "",
         &path,
         &serde_json::to_vec_pretty(release)?,
         0o644,
         also.as_ref(),
-        io,
     )?;
     if let Err(why) = written {
         tracing::warn!(

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use base64::Engine as _;
 use sha2::Digest as _;
 use slipway_config::Host;
@@ -492,22 +493,20 @@ impl Drop for Warm {
     }
 }
 
-/// The warm channels of one deploy's steps: the lock holder, the first
-/// command line and the first release record.
+/// The warm channels of one deploy's steps: the lock holder (which runs
+/// the preflight first, and writes the records) and the first command line.
 #[derive(Default)]
 pub(crate) struct Warms {
     pub(crate) lock: Option<Warm>,
     pub(crate) line: Option<Warm>,
-    pub(crate) record: Option<Warm>,
 }
 
 impl Warms {
-    /// Starts all three on `session`.
+    /// Starts both on `session`.
     pub(crate) fn start(session: &ssh2::Session) -> Warms {
         Warms {
             lock: warm(session),
             line: warm(session),
-            record: warm(session),
         }
     }
 }
@@ -524,6 +523,110 @@ pub(crate) fn warm(session: &ssh2::Session) -> Option<Warm> {
         channel: Some(channel),
         session: session.clone(),
     })
+}
+
+/// Runs `command` on `warm`'s shell, then has that shell wait for its next
+/// line again: the exit status and output, and the shell back, still warm.
+/// `command` must not read stdin (the next line is there).
+pub(crate) fn run_keeping_warm(
+    session: &ssh2::Session,
+    mut warm: Warm,
+    command: &str,
+    io: Duration,
+) -> anyhow::Result<(i32, String, Warm)> {
+    let Some(mut channel) = warm.channel.take() else {
+        anyhow::bail!("a warm shell used twice (a bug)");
+    };
+    anyhow::ensure!(
+        !command.contains('\n'),
+        "a command of more than one line for a warm shell (a bug)"
+    );
+    let nonce = crate::plan::nonce();
+    // In a subshell (an `exit` ends only it), the marker as the lock holder
+    // prints it, then the trampoline again.
+    let line = format!(
+        "( {command} ) </dev/null; printf '\\n%s%s %s\\n' 'slipway-done: ' '{nonce}' $?; {TRAMPOLINE}\n"
+    );
+    session.set_timeout(millis(io));
+    channel.write_all(line.as_bytes())?;
+    let (status, output) = read_until_done(session, &mut channel, &nonce, io)?;
+    warm.channel = Some(channel);
+    Ok((status, output, warm))
+}
+
+/// Reads `channel`'s output up to `slipway-done: <nonce> <status>` (on a
+/// line of its own, after a newline the host prints first whatever the
+/// output ended with; printed in two parts, so that a shell tracing its
+/// commands, `set -x` in an rc file, never shows it whole); the status and
+/// the output before it (at most [`MAX_CAPTURED`] bytes of it). Bounded
+/// by `io` for the whole wait.
+pub(crate) fn read_until_done(
+    session: &ssh2::Session,
+    channel: &mut ssh2::Channel,
+    nonce: &str,
+    io: Duration,
+) -> anyhow::Result<(i32, String)> {
+    let marker = format!("\nslipway-done: {nonce} ");
+    let deadline = Instant::now() + io;
+    let mut tail = Tail::default();
+    // What may still hold the marker: the end of the output so far.
+    let mut seen: Vec<u8> = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        if let Some(at) = find(&seen, marker.as_bytes()) {
+            let after = &seen[at + marker.len()..];
+            if let Some(end) = after.iter().position(|b| *b == b'\n') {
+                let status = std::str::from_utf8(&after[..end])
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .context("the host's shell printed no exit status")?;
+                tail.push(&seen[..at]);
+                session.set_timeout(millis(io));
+                return Ok((status, tail.finish()));
+            }
+        }
+        // No signal stops it: a cancelled deploy's record goes this way.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            session.set_timeout(millis(io));
+            anyhow::bail!(
+                "the host did not answer within {}",
+                humantime::format_duration(io)
+            );
+        }
+        session.set_timeout(millis(left.min(TICK)).max(1));
+        match channel.read(&mut buffer) {
+            Ok(0) => {
+                session.set_timeout(millis(io));
+                tail.push(&seen);
+                anyhow::bail!(
+                    "the host's shell ended early: {}",
+                    crate::remote::reason(&tail.finish())
+                );
+            }
+            Ok(n) => {
+                seen.extend_from_slice(&buffer[..n]);
+                // The marker and its status are short: older output goes to
+                // the bounded tail.
+                let keep = marker.len() + 24;
+                if seen.len() > MAX_CAPTURED + keep {
+                    let cut = seen.len() - keep;
+                    tail.push(&seen[..cut]);
+                    seen.drain(..cut);
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(error) => {
+                session.set_timeout(millis(io));
+                return Err(error.into());
+            }
+        }
+    }
+}
+
+/// Where `needle` starts in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// A channel running `command`: on `warm` if given and `command` is one
