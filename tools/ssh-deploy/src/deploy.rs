@@ -180,12 +180,9 @@ fn deploy_locked(
             |holder| remote::describe(&holder),
         )
     };
-    // The lock holder's and the command line's login shells, started with
-    // the connection (see `ssh::Warm`); the holder's ran the preflight.
-    let ssh::Warms {
-        lock: warm_lock,
-        line: warm_line,
-    } = warms;
+    // The lock holder's login shell, started with the connection (see
+    // `ssh::Warm`), which ran the preflight.
+    let ssh::Warms { lock: warm_lock } = warms;
     let lock = match lock::acquire(&session, warm_lock, &lock_file, job.lock_wait, io, || {
         task.message(&format!("waiting for the lock, {}", who()));
     })? {
@@ -277,7 +274,6 @@ fn deploy_locked(
             host: &report.host,
             io,
             lock: &lock,
-            warm_line: std::cell::RefCell::new(warm_line),
         };
         let note = match (&job.images, target) {
             (_, Some(target)) => Note::of_rollback(target, rollback_of),
@@ -524,9 +520,6 @@ struct Step<'a> {
     /// The lock holder on the host, which the command's watchdog follows
     /// and which writes the records.
     lock: &'a lock::HeldLock,
-    /// A login shell started with the connection, for the first command
-    /// line (a later one starts its own).
-    warm_line: std::cell::RefCell<Option<ssh::Warm>>,
 }
 
 /// What a release's record says besides its images.
@@ -620,57 +613,80 @@ impl Step<'_> {
         let (upload_tag, holder_tag) = (plan::upload_tag(&nonce), remote::holder_tag(&nonce));
         // The secrets are read first, then the stream is unpacked, before
         // the supervision writes anything: a full disk fails the upload.
-        let line = format!(
-            "{}{reads}{}{}",
-            holder.map_or_else(String::new, |h| remote::holder_line(
-                self.layout,
-                h.len(),
-                &nonce
-            )),
-            plan::unpack_line(
-                &self.job.remote_path,
-                &upload.names(),
-                upload.changed.iter().map(|f| f.size).sum(),
-                &nonce
-            ),
-            plan::supervised_command_line(
-                &pid_file.to_string_lossy(),
-                &self.layout.run_lock().to_string_lossy(),
-                STOP_TIMEOUT.as_secs(),
-                self.lock.pid,
-                &line,
+        let full_line = |parent: &str| {
+            format!(
+                "{}{reads}{}{}",
+                holder.map_or_else(String::new, |h| remote::holder_line(
+                    self.layout,
+                    h.len(),
+                    &nonce
+                )),
+                plan::unpack_line(
+                    &self.job.remote_path,
+                    &upload.names(),
+                    upload.changed.iter().map(|f| f.size).sum(),
+                    &nonce
+                ),
+                plan::supervised_command_line(
+                    &pid_file.to_string_lossy(),
+                    &self.layout.run_lock().to_string_lossy(),
+                    STOP_TIMEOUT.as_secs(),
+                    self.lock.pid,
+                    parent,
+                    &line,
+                )
             )
-        );
+        };
+        // From the lock holder (no login shell of its own) where the host
+        // has what that needs and the line is one line (the holder reads
+        // lines), else in a login shell of its own.
+        let (is_on_holder, line) = match full_line("$1") {
+            line if self.lock.runs_lines() && !line.contains('\n') => (true, line),
+            _ => (false, full_line("$PPID")),
+        };
         tracing::debug!(host = self.host, line, "running the remote command");
         self.task
             .message(&format!("release {id}: running `{}`", self.job.command));
         let members = upload.members();
         // The last lines, for a reason the failure can name (a full disk).
         let mut last_lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-        let streamed = ssh::exec_streamed(
-            self.session,
-            self.warm_line.borrow_mut().take(),
-            &line,
-            ssh::Stdin {
-                head: holder.unwrap_or_default(),
-                prefix: slipway_core::secret::ExposeSecret::expose_secret(&secrets).as_bytes(),
-                files: &members,
-                mtime: upload.mtime,
-            },
-            self.job.timeout,
-            self.io,
-            true,
-            |text| {
-                // The line's own failures are reported as such, not as output.
-                if text != upload_tag && text != holder_tag {
-                    self.progress.println(&format!("{} | {text}", self.host));
-                }
-                if last_lines.len() == 5 {
-                    last_lines.pop_front();
-                }
-                last_lines.push_back(text.to_owned());
-            },
-        );
+        let stdin = ssh::Stdin {
+            head: holder.unwrap_or_default(),
+            prefix: slipway_core::secret::ExposeSecret::expose_secret(&secrets).as_bytes(),
+            files: &members,
+            mtime: upload.mtime,
+        };
+        let on_line = |text: &str| {
+            // The line's own failures are reported as such, not as output.
+            if text != upload_tag && text != holder_tag {
+                self.progress.println(&format!("{} | {text}", self.host));
+            }
+            if last_lines.len() == 5 {
+                last_lines.pop_front();
+            }
+            last_lines.push_back(text.to_owned());
+        };
+        let streamed = match is_on_holder {
+            true => self.lock.run_line(
+                self.session,
+                &self.layout.state().to_string_lossy(),
+                &line,
+                stdin,
+                self.job.timeout,
+                true,
+                on_line,
+            ),
+            false => ssh::exec_streamed(
+                self.session,
+                None,
+                &line,
+                stdin,
+                self.job.timeout,
+                self.io,
+                true,
+                on_line,
+            ),
+        };
         let (exit, sent) = match streamed {
             Ok(done) => done,
             Err(error) => {

@@ -198,6 +198,12 @@ impl HeldLock {
         self.lost.load(Ordering::SeqCst)
     }
 
+    /// Whether the holder starts the command line too (see
+    /// [`HeldLock::run_line`]); else it gets a login shell of its own.
+    pub(crate) fn runs_lines(&self) -> bool {
+        self.exact_reads
+    }
+
     /// Runs `code` (one line of shell) on the holder, with `data` on its
     /// stdin, which it must read exactly (see [`HeldLock::read_exactly`]);
     /// its exit status and output. A step on the holder costs no login
@@ -208,37 +214,255 @@ impl HeldLock {
         code: &str,
         data: &[u8],
     ) -> anyhow::Result<(i32, String)> {
+        let nonce = plan::nonce();
+        let mut held = self.channel.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = (|| {
+            let channel = self.begin(&mut held, session, &nonce, code)?;
+            channel.write_all(data)?;
+            crate::ssh::read_until_done(session, channel, &nonce, self.io)
+        })();
+        self.settle(&mut held, session, result.as_ref().err());
+        let (status, output) = result?;
+        anyhow::ensure!(
+            status != plan::SHORT_READ,
+            "the lock holder on the host stopped: what was sent for `{code}` did not arrive whole"
+        );
+        Ok((status, output))
+    }
+
+    /// Sends the start of a step (`r`, the token, `nonce` and `code`) on
+    /// the holder's channel, and gives the channel for the rest.
+    fn begin<'c>(
+        &self,
+        held: &'c mut Option<ssh2::Channel>,
+        session: &ssh2::Session,
+        nonce: &str,
+        code: &str,
+    ) -> anyhow::Result<&'c mut ssh2::Channel> {
         anyhow::ensure!(
             !code.contains('\n'),
             "a step of more than one line for the lock holder (a bug)"
         );
-        let mut channel = self.channel.lock().unwrap_or_else(PoisonError::into_inner);
-        let channel = channel
+        let channel = held
             .as_mut()
-            .context("the lock was already released (a bug)")?;
-        let nonce = plan::nonce();
-        let mut message = format!("r{} {nonce} {code}\n", self.token).into_bytes();
-        message.extend_from_slice(data);
+            .context("the lock holder is gone (released, or its stream was cut)")?;
         session.set_timeout(millis(self.io));
-        let result = channel
-            .write_all(&message)
-            .map_err(anyhow::Error::from)
-            .and_then(|()| crate::ssh::read_until_done(session, channel, &nonce, self.io));
+        channel.write_all(format!("r{} {nonce} {code}\n", self.token).as_bytes())?;
+        Ok(channel)
+    }
+
+    /// After a step: one that failed on the way may have left the holder
+    /// mid-read, where a heartbeat would be taken for the step's bytes, so
+    /// its channel is closed (the holder sees the end, or the silence, and
+    /// frees the lock) and the lock counts as lost.
+    fn settle(
+        &self,
+        held: &mut Option<ssh2::Channel>,
+        session: &ssh2::Session,
+        error: Option<&anyhow::Error>,
+    ) {
         session.set_timeout(millis(self.io));
-        if let Err(error) = &result
-            && crate::ssh::is_connection_lost(error)
+        if error.is_some()
+            && let Some(channel) = held.take()
         {
             self.lost.store(true, Ordering::SeqCst);
+            session.set_blocking(false);
+            drop(channel);
+            session.set_blocking(true);
         }
+    }
+
+    /// Runs a command line from the holder, without a login shell of its
+    /// own: `line` (as `exec_streamed` would run it, with `$1` for the SSH
+    /// session's PID) becomes a session of its own on the host (`setsid`),
+    /// reading `stdin` (the head, the prefix, then the files as one tar
+    /// stream) through a FIFO in `state_dir`, while the holder goes back to
+    /// its heartbeat. The holder reads the stream by its exact size, and a
+    /// watchdog ends its read when no byte came for the heartbeat timeout;
+    /// `line` drains whatever it did not read, so the holder's next byte
+    /// is always the next step's. A stream cut short here (a file that
+    /// changed, `--timeout`, a signal) is completed with zeros, which the
+    /// host's `tar` refuses (the end marker is missing). Returns as
+    /// `exec_streamed` does: how the line ended and what was sent of each
+    /// file; on a timeout or a signal the line still runs (stop it with
+    /// `plan::stop_command_line`).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the session, the line, its stdin and its bounds"
+    )]
+    pub(crate) fn run_line(
+        &self,
+        session: &ssh2::Session,
+        state_dir: &str,
+        line: &str,
+        stdin: crate::ssh::Stdin<'_>,
+        timeout: Duration,
+        is_cancellable: bool,
+        on_line: impl FnMut(&str),
+    ) -> anyhow::Result<(crate::ssh::Exit, Vec<crate::tarball::Sent>)> {
+        let deadline = Instant::now() + timeout;
+        let total = (stdin.head.len() + stdin.prefix.len()) as u64
+            + match stdin.files {
+                [] => 0,
+                files => crate::tarball::stream_size(files),
+            };
+        let (step, done) = (plan::nonce(), plan::nonce());
+        let code = plan::holder_line_step(state_dir, line, total, &step, &done);
+        let mut held = self.channel.lock().unwrap_or_else(PoisonError::into_inner);
+        // Whether the holder got every byte of the stream: only then is its
+        // next byte the next step's.
+        let mut in_step = false;
+        let result = (|| {
+            let channel = self.begin(&mut held, session, &step, &code)?;
+            let mut counted = Counted {
+                inner: &mut *channel,
+                count: 0,
+            };
+            for part in [stdin.head, stdin.prefix] {
+                counted.write_all(part)?;
+            }
+            let mut read_error = None;
+            let mut sent = Vec::new();
+            if !stdin.files.is_empty() {
+                match crate::tarball::send(stdin.files, stdin.mtime, &mut counted, deadline) {
+                    Ok(all) => sent = all,
+                    Err(crate::tarball::Stopped::Read(error)) => read_error = Some(error),
+                    Err(crate::tarball::Stopped::Write { name, error }) => {
+                        // Cut by `--timeout` or a signal, not by the
+                        // connection: the holder is still reading, and gets
+                        // the rest as zeros.
+                        // Where the zeros cannot go within a few seconds
+                        // (a slow network), the channel is closed instead:
+                        // the holder's read ends short, and the lock with it.
+                        if crate::cancel::requested().is_some() || Instant::now() >= deadline {
+                            let left = total - counted.count;
+                            in_step = pad(&mut counted, left, self.io.min(PAD_WITHIN)).is_ok();
+                        }
+                        return Err(anyhow::Error::from(error)
+                            .context(format!("cannot upload `{name}` to the host")));
+                    }
+                }
+            }
+            let left = total - counted.count;
+            pad(&mut counted, left, self.io)?;
+            in_step = true;
+            let exit = self
+                .watch(
+                    session,
+                    channel,
+                    (&step, &done),
+                    deadline,
+                    is_cancellable,
+                    on_line,
+                )
+                .inspect_err(|_| in_step = false)?;
+            if let Some(error) = read_error {
+                return Err(error);
+            }
+            Ok((exit, sent))
+        })();
+        self.settle(
+            &mut held,
+            session,
+            result.as_ref().err().filter(|_| !in_step),
+        );
         result
     }
 
+    /// Reads the line's output up to its end (`done`'s marker), handing on
+    /// each line, and keeps the holder's heartbeat going meanwhile.
+    fn watch(
+        &self,
+        session: &ssh2::Session,
+        channel: &mut ssh2::Channel,
+        (step, done): (&str, &str),
+        deadline: Instant,
+        is_cancellable: bool,
+        mut on_line: impl FnMut(&str),
+    ) -> anyhow::Result<crate::ssh::Exit> {
+        use crate::ssh::Exit;
+        let mut lines = crate::ssh::Lines::default();
+        let mut buffer = [0u8; 16 * 1024];
+        let mut beat = Instant::now();
+        // The holder's step may end after the line; the line's end is what
+        // counts, unless the step failed (then the line never started).
+        let mut ended: Option<Result<i32, i32>> = None;
+        // An empty line is held back: the host prints one before each marker.
+        let mut empty = false;
+        let mut handle = |text: &str, ended: &mut Option<Result<i32, i32>>| {
+            if let Some(rest) = text.strip_prefix("slipway-done: ") {
+                let (nonce, status) = rest.split_once(' ').unwrap_or((rest, ""));
+                let status = status.trim().parse::<i32>().unwrap_or(-1);
+                if nonce == done {
+                    empty = false;
+                    *ended = Some(Ok(status));
+                    return;
+                }
+                if nonce == step {
+                    empty = false;
+                    if status != 0 && ended.is_none() {
+                        *ended = Some(Err(status));
+                    }
+                    return;
+                }
+            }
+            if std::mem::take(&mut empty) {
+                on_line("");
+            }
+            match text.is_empty() {
+                true => empty = true,
+                false => on_line(text),
+            }
+        };
+        loop {
+            match ended {
+                Some(Ok(status)) => break Ok(Exit::Status(status)),
+                Some(Err(plan::SHORT_READ)) => anyhow::bail!(
+                    "the lock holder on the host stopped: the upload did not arrive whole"
+                ),
+                Some(Err(status)) => break Ok(Exit::Status(status)),
+                None => {}
+            }
+            if let Some(signal) = crate::cancel::requested().filter(|_| is_cancellable) {
+                break Ok(Exit::Cancelled(signal));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Ok(Exit::TimedOut);
+            }
+            if beat.elapsed() >= BEAT {
+                beat = Instant::now();
+                match channel.write(b"k") {
+                    Ok(_) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(error) => {
+                        return Err(anyhow::Error::from(error)
+                            .context("lost the connection while the command ran"));
+                    }
+                }
+            }
+            session.set_timeout(millis(left.min(Duration::from_millis(250))).max(1));
+            match channel.read(&mut buffer) {
+                Ok(0) => anyhow::bail!("the lock holder on the host ended while the command ran"),
+                Ok(n) => lines.push(&buffer[..n], &mut |text: &str| handle(text, &mut ended)),
+                Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(error) => {
+                    return Err(
+                        anyhow::Error::from(error).context("lost the remote command's output")
+                    );
+                }
+            }
+        }
+    }
+
     /// Shell that reads the next `size` bytes of a step's stdin, exactly,
-    /// and writes them to its stdout.
+    /// and writes them to its stdout; bounded by the heartbeat timeout.
     pub(crate) fn read_exactly(&self, size: usize) -> String {
         match self.exact_reads {
-            true => format!("dd bs=65536 count={size} iflag=count_bytes,fullblock 2>/dev/null"),
-            false => format!("dd bs=1 count={size} 2>/dev/null"),
+            true => format!(
+                "timeout $slipway_w dd bs=65536 count={size} iflag=count_bytes,fullblock 2>/dev/null"
+            ),
+            false => format!("timeout $slipway_w dd bs=1 count={size} 2>/dev/null"),
         }
     }
 
@@ -275,4 +499,43 @@ impl Drop for HeldLock {
         // The channel closes with the session: the holder sees end of file.
         self.stop_beats();
     }
+}
+
+/// A writer that counts what it took.
+struct Counted<'a, W> {
+    inner: &'a mut W,
+    count: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counted<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(bytes)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// How long the rest of a stream stopped by `--timeout` or a signal may
+/// take to send as zeros.
+const PAD_WITHIN: Duration = Duration::from_secs(5);
+
+/// Writes `left` zero bytes, within `io`.
+fn pad(out: &mut impl std::io::Write, mut left: u64, io: Duration) -> anyhow::Result<()> {
+    let zeros = vec![0u8; 256 * 1024];
+    let deadline = Instant::now() + io;
+    while left > 0 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "cannot complete the upload's stream within {}",
+            humantime::format_duration(io)
+        );
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(zeros.len());
+        out.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
 }

@@ -320,11 +320,44 @@ pub(crate) fn remote_command_line(
     line
 }
 
+/// The lock holder's step that starts a command line (see
+/// `lock::HeldLock::run_line`): in `state_dir`, a FIFO; `line` in a session
+/// of its own (`setsid`), reading the FIFO, with the SSH session's PID as
+/// `$1`; the holder copies exactly `total` bytes of its stdin into the
+/// FIFO. `line` then reads what is left of them (if it stopped early) and
+/// prints `slipway-done: <done> <status>`; the step ends once the bytes are
+/// copied, so the holder goes back to its heartbeat while `line` runs. A
+/// watchdog stops the copy when no byte came for the heartbeat timeout
+/// (`$slipway_w` seconds, judged by the copy's `rchar` in `/proc`): the
+/// step then ends with [`SHORT_READ`], and the holder with it.
+pub(crate) fn holder_line_step(
+    state_dir: &str,
+    line: &str,
+    total: u64,
+    step: &str,
+    done: &str,
+) -> String {
+    let copy = format!("dd bs=65536 count={total} iflag=count_bytes,fullblock 2>/dev/null");
+    let wrapped = format!(
+        "( {line} ); s=$?; cat >/dev/null; printf '\\n%s%s %s\\n' 'slipway-done: ' '{done}' $s"
+    );
+    let watchdog = "o=; i=0; while sleep 1; do n=$(grep rchar /proc/$d/io 2>/dev/null) || exit 0; if [ \"$n\" = \"$o\" ]; then i=$((i+1)); [ $i -lt $slipway_w ] || { kill $d; exit 0; }; else o=$n; i=0; fi; done";
+    format!(
+        "cd {state} && f=.stdin-{step}.slipway-tmp && rm -f \"$f\" && mkfifo -m 600 \"$f\" || {{ echo 'cannot make a FIFO for the upload in '{state} >&2; exit {SHORT_READ}; }}; setsid sh -c {wrapped} slipway \"$PPID\" <\"$f\" & {copy} >\"$f\" & d=$!; ( {watchdog} ) </dev/null >/dev/null 2>&1 & w=$!; wait $d; s=$?; kill $w 2>/dev/null; rm -f \"$f\"; [ $s = 0 ] || exit {SHORT_READ}",
+        state = shell_quote(state_dir),
+        wrapped = shell_quote(&wrapped),
+    )
+}
+
 /// `line` under supervision, so that nothing a deploy started outlives its
 /// lock. sshd makes the login shell that runs `line` a session and process
 /// group leader, and every process the line starts (the env's command and
 /// its children) stays in that group; the shell first writes its PID to
 /// `pid_file`, for [`stop_command_line`].
+///
+/// `parent` is the shell word for the PID of the SSH session's process:
+/// `$PPID` in a login shell of its own, the one given as `$1` when the
+/// lock holder starts the line (`lock::HeldLock::run_line`).
 ///
 /// Two guards, both on the host:
 /// - the line first takes `run_lock` (a `flock` kept open by every process
@@ -336,7 +369,9 @@ pub(crate) fn remote_command_line(
 ///   zombie, unreaped under a stopped sshd, counts as gone); once either is
 ///   gone (the connection died, or the holder gave up the lock)
 ///   it sends SIGTERM to the group, and SIGKILL 5 s later. It ends by
-///   itself when the shell does. It needs `/proc` (Linux). It holds none
+///   itself when the shell does (up to a second later), and does not hold
+///   `run_lock`: the command's processes do, and the next deploy's command
+///   must not wait for this watchdog's next look. It needs `/proc` (Linux). It holds none
 ///   of the channel's pipes, not even for its check of `/proc` (its one
 ///   process is redirected as a whole): sshd ends the channel when the
 ///   last holder of its stdout closes it, so a watchdog holding it would
@@ -346,10 +381,11 @@ pub(crate) fn supervised_command_line(
     run_lock: &str,
     wait_secs: u64,
     holder_pid: u32,
+    parent: &str,
     line: &str,
 ) -> String {
     format!(
-        "p=$PPID && h={holder_pid} && exec 9>>{run_lock} && {{ flock -w {wait_secs} 9 || {{ echo \"the command of an earlier deploy still runs on the host (it holds {run_lock})\" >&2; exit 75; }}; }} && echo $$ > {pid_file} && {{ ([ -d /proc/$p ] || exit 0; trap '' TERM; z() {{ [ -d /proc/$1 ] && ! grep -q '^[0-9]* (.*) Z' /proc/$1/stat 2>/dev/null; }}; while z $$; do {{ z $p && z $h; }} || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 & }} && {line}",
+        "p={parent} && h={holder_pid} && exec 9>>{run_lock} && {{ flock -w {wait_secs} 9 || {{ echo \"the command of an earlier deploy still runs on the host (it holds {run_lock})\" >&2; exit 75; }}; }} && echo $$ > {pid_file} && {{ ([ -d /proc/$p ] || exit 0; trap '' TERM; z() {{ [ -d /proc/$1 ] && ! grep -q '^[0-9]* (.*) Z' /proc/$1/stat 2>/dev/null; }}; while z $$; do {{ z $p && z $h; }} || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 9>&- & }} && {line}",
         pid_file = shell_quote(pid_file),
         run_lock = shell_quote(run_lock),
     )
@@ -384,9 +420,15 @@ pub(crate) const LOCK_TAG: &str = "slipway-lock:";
 /// of their own (a release record): `r`, then a line `<token> <nonce>
 /// <code>`, runs `code` in a subshell (which may read the exact bytes sent
 /// after the line), then prints `slipway-done: <nonce> <status>`; a line
-/// without `token`, which only ssh-deploy knows, ends the holder. `<reads>`
-/// is `exact` when `dd` stops at a byte count (`iflag=count_bytes`, GNU and
-/// BusyBox), else `bytes` (what a step reads is read a byte at a time).
+/// without `token`, which only ssh-deploy knows, ends the holder, and so
+/// does a step that could not read its bytes ([`SHORT_READ`]). A step's
+/// reads are bounded by `heartbeat_secs` too (`$slipway_w`). `<reads>` is
+/// `exact` when `dd` stops at a byte count (`iflag=count_bytes`, GNU and
+/// BusyBox) and `setsid` and `mkfifo` exist, so that the command line runs
+/// from the holder too (see `lock::HeldLock::run_line`); else `bytes`
+/// (what a step reads is read a byte at a time, and the command line
+/// gets a login shell of its own). `set +e`: an rc file's `set -e` must
+/// not end the holder when a step fails.
 pub(crate) fn lock_holder_line(
     lock_file: &str,
     wait_secs: u64,
@@ -394,10 +436,15 @@ pub(crate) fn lock_holder_line(
     token: &str,
 ) -> String {
     format!(
-        "command -v flock >/dev/null && command -v timeout >/dev/null || {{ echo '{LOCK_TAG} missing flock or timeout (util-linux, coreutils)'; exit 0; }}; exec 9>>{lock_file} || exit 1; flock -n 9 || {{ echo '{LOCK_TAG} waiting'; flock -w {wait_secs} 9; }} || {{ echo '{LOCK_TAG} busy'; exit 0; }}; r=bytes; [ \"$(printf ab | {{ dd bs=2 count=1 iflag=count_bytes,fullblock 2>/dev/null >/dev/null; cat; }})\" = b ] && r=exact; echo \"{LOCK_TAG} locked $$ $r\"; while c=$(timeout {heartbeat_secs} dd bs=1 count=1 2>/dev/null) && [ -n \"$c\" ]; do [ \"$c\" = k ] && continue; [ \"$c\" = r ] && l=$(timeout {heartbeat_secs} sh -c 'IFS= read -r l && printf %s \"$l\"') || break; case $l in '{token} '*) l=${{l#'{token} '}}; n=${{l%% *}}; (eval \"${{l#* }}\") 9>&-; printf '\\n%s%s %s\\n' 'slipway-done: ' \"$n\" $?;; *) break;; esac; done",
+        "set +e; command -v flock >/dev/null && command -v timeout >/dev/null || {{ echo '{LOCK_TAG} missing flock or timeout (util-linux, coreutils)'; exit 0; }}; exec 9>>{lock_file} || exit 1; flock -n 9 || {{ echo '{LOCK_TAG} waiting'; flock -w {wait_secs} 9; }} || {{ echo '{LOCK_TAG} busy'; exit 0; }}; slipway_w={heartbeat_secs}; r=bytes; [ \"$(printf ab | {{ dd bs=2 count=1 iflag=count_bytes,fullblock 2>/dev/null >/dev/null; cat; }})\" = b ] && command -v setsid >/dev/null && command -v mkfifo >/dev/null && r=exact; echo \"{LOCK_TAG} locked $$ $r\"; while c=$(timeout $slipway_w dd bs=1 count=1 2>/dev/null) && [ -n \"$c\" ]; do [ \"$c\" = k ] && continue; [ \"$c\" = r ] && l=$(timeout $slipway_w sh -c 'IFS= read -r l && printf %s \"$l\"') || break; case $l in '{token} '*) l=${{l#'{token} '}}; n=${{l%% *}}; (eval \"${{l#* }}\") 9>&-; s=$?; printf '\\n%s%s %s\\n' 'slipway-done: ' \"$n\" $s; [ $s != {SHORT_READ} ] || break;; *) break;; esac; done",
         lock_file = shell_quote(lock_file),
     )
 }
+
+/// The status of a lock holder's step that could not read all the bytes
+/// sent for it (the network went silent, the connection closed): where the
+/// next step starts is unknown, so the holder stops, and the lock is free.
+pub(crate) const SHORT_READ: i32 = 88;
 
 /// Prints `slipway-lock: free` or `slipway-lock: held` for `lock_file`,
 /// creating nothing.
@@ -443,12 +490,13 @@ pub(crate) fn write_sized_file_line(path: &str, mode: u32, size: usize) -> Strin
 
 /// As [`write_file_line`], from the shell variable `var`, which holds the
 /// contents and then an `x` (see `remote::write_atomic`); a short write is
-/// refused by its size.
+/// refused by its size. Through `cat`, whose error names the cause (`No
+/// space left on device`), which dash's and BusyBox's `printf` do not.
 pub(crate) fn write_sized_var_line(path: &str, mode: u32, var: &str, size: usize) -> String {
     write_line(
         path,
         mode,
-        &format!("printf %s \"${{{var}%x}}\" > \"$t\" && [ $(wc -c < \"$t\") -eq {size} ]"),
+        &format!("printf %s \"${{{var}%x}}\" | cat > \"$t\" && [ $(wc -c < \"$t\") -eq {size} ]"),
     )
 }
 
@@ -776,6 +824,7 @@ mod tests {
             "/srv/my app/.slipway/run.lock",
             30,
             42,
+            "$PPID",
             "cd /srv && exec env sh -c true",
         );
         assert!(
@@ -790,7 +839,9 @@ mod tests {
         );
         // The watchdog runs in the background, away from the channel's pipes.
         assert!(
-            line.ends_with(" </dev/null >/dev/null 2>&1 & } && cd /srv && exec env sh -c true"),
+            line.ends_with(
+                " </dev/null >/dev/null 2>&1 9>&- & } && cd /srv && exec env sh -c true"
+            ),
             "{line}"
         );
         let stop = stop_command_line(pid_file);
@@ -845,6 +896,7 @@ mod tests {
                 &dir.path().join("run.lock").to_string_lossy(),
                 5,
                 std::process::id(),
+                "$PPID",
                 "echo started && exec cat",
             );
             let mut child = std::process::Command::new(shell[0])
@@ -1020,6 +1072,47 @@ mod tests {
         );
         // `dd` on this machine (GNU coreutils) stops at a byte count.
         assert!(output.contains(" exact\n"), "{output}");
+    }
+
+    #[test]
+    fn the_lock_holder_outlives_a_failing_step_under_set_e_and_frees_the_lock_on_a_short_read() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lock = dir.path().join("deploy.lock");
+        let lock = lock.to_str().expect("utf-8 path");
+        // An rc file's `set -e`, a step that fails, then a step whose bytes
+        // stop coming (the stream stays open, silent): the holder times its
+        // read out after the heartbeat timeout (1 s here) and exits.
+        let line = format!("set -e; {}", lock_holder_line(lock, 0, 1, "t0ken"));
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &line])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sh runs");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(b"rt0ken n1 false\nrt0ken n2 a=$(timeout $slipway_w dd bs=1 count=5 2>/dev/null && echo x) || exit 88\nab")
+            .expect("written");
+        let started = std::time::Instant::now();
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut output = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut output).expect("read");
+        let status = child.wait().expect("ends");
+        assert!(status.success(), "{output}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            output.ends_with("\nslipway-done: n1 1\n\nslipway-done: n2 88\n"),
+            "{output}"
+        );
+        let (_, output) = sh(&lock_probe_line(lock), b"");
+        assert_eq!(output, "slipway-lock: free\n");
+        drop(stdin);
     }
 
     #[test]

@@ -87,7 +87,8 @@ impl Layout {
             None => String::new(),
         }
     }
-    fn state(&self) -> PathBuf {
+    /// `.slipway` under the remote path: the lock, records, manifest.
+    pub(crate) fn state(&self) -> PathBuf {
         self.root.join(".slipway")
     }
     /// The lock file, `flock`ed by the deploy's session.
@@ -229,20 +230,25 @@ fn write_atomic(
 ) -> anyhow::Result<AlsoWritten> {
     const NOT_SAVED: &str = "slipway: the second file was not written";
     let shown = path.display();
-    // `x` keeps the trailing newlines that `$(…)` would drop.
-    let mut line = format!("a=$({}; echo x)", lock.read_exactly(contents.len()));
+    // `x` keeps the trailing newlines that `$(…)` would drop. A read that
+    // timed out ends the holder: where the next step starts is unknown.
+    let short = crate::plan::SHORT_READ;
+    let mut line = format!(
+        "a=$({} && echo x) || exit {short}; ",
+        lock.read_exactly(contents.len())
+    );
     let mut stdin = contents.to_vec();
     if let Some(also) = also {
         let _ = write!(
             line,
-            " && b=$({}; echo x)",
+            "b=$({} && echo x) || exit {short}; ",
             lock.read_exactly(also.contents.len())
         );
         stdin.extend_from_slice(also.contents);
     }
     let _ = write!(
         line,
-        " && {{ {}{}",
+        "{{ {}{}",
         layout.guard(),
         crate::plan::write_sized_var_line(&path.to_string_lossy(), mode, "a", contents.len())
     );

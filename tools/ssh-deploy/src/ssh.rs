@@ -493,20 +493,19 @@ impl Drop for Warm {
     }
 }
 
-/// The warm channels of one deploy's steps: the lock holder (which runs
-/// the preflight first, and writes the records) and the first command line.
+/// The warm channel of one deploy's steps: the lock holder's, which runs
+/// the preflight first, then holds the lock, starts the command lines and
+/// writes the records.
 #[derive(Default)]
 pub(crate) struct Warms {
     pub(crate) lock: Option<Warm>,
-    pub(crate) line: Option<Warm>,
 }
 
 impl Warms {
-    /// Starts both on `session`.
+    /// Starts it on `session`.
     pub(crate) fn start(session: &ssh2::Session) -> Warms {
         Warms {
             lock: warm(session),
-            line: warm(session),
         }
     }
 }
@@ -907,12 +906,12 @@ const MAX_LINE: usize = 64 * 1024;
 /// Splits a command's output into lines as it arrives, looking at each
 /// byte once, and hands on a partial line once it reaches [`MAX_LINE`].
 #[derive(Debug, Default)]
-struct Lines {
+pub(crate) struct Lines {
     pending: Vec<u8>,
 }
 
 impl Lines {
-    fn push(&mut self, mut bytes: &[u8], on_line: &mut impl FnMut(&str)) {
+    pub(crate) fn push(&mut self, mut bytes: &[u8], on_line: &mut impl FnMut(&str)) {
         while !bytes.is_empty() {
             let room = MAX_LINE - self.pending.len();
             let window = &bytes[..bytes.len().min(room)];

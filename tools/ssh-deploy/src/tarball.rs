@@ -62,6 +62,27 @@ pub(crate) enum Stopped {
     Write { name: String, error: std::io::Error },
 }
 
+/// The exact size of the stream [`send`] writes for `members`.
+pub(crate) fn stream_size(members: &[Member<'_>]) -> u64 {
+    let header = |name: &str| -> u64 {
+        match split_name(name.as_bytes()) {
+            Some(_) => BLOCK as u64,
+            None => 2 * BLOCK as u64 + padded(name.len() as u64 + 1),
+        }
+    };
+    members
+        .iter()
+        .map(|m| header(m.name) + padded(m.size))
+        .sum::<u64>()
+        + header(MARKER)
+        + 2 * BLOCK as u64
+}
+
+/// `size` rounded up to whole blocks.
+fn padded(size: u64) -> u64 {
+    size.div_ceil(BLOCK as u64) * BLOCK as u64
+}
+
 /// Writes `members` (each with `mtime`) and the marker to `remote`, reading
 /// ahead on another thread; returns what was sent of each member, in order.
 /// Past `deadline`, or on a signal, it stops between writes.
@@ -328,6 +349,8 @@ mod tests {
         let far = std::time::Instant::now() + std::time::Duration::from_secs(600);
         let sent = send(&members, 1_700_000_000, &mut stream, far).expect("sent");
         assert_eq!(stream.len() % BLOCK, 0);
+        // The lock holder reads exactly this many bytes for the stream.
+        assert_eq!(stream.len() as u64, stream_size(&members));
         for tar in [&["tar"][..], &["busybox", "tar"][..]] {
             let dir = tempfile::tempdir().expect("temp dir");
             let mut child = std::process::Command::new(tar[0])
