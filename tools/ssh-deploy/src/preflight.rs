@@ -26,8 +26,9 @@ pub(crate) struct Checks {
 
 /// Checks `host`; the error says what failed. Returns the open
 /// connection, which the deploy goes on with: a connection costs far more
-/// (150–300 ms) than any step on it, with the deploy's [`ssh::Warms`],
-/// whose login shells start alongside the preflight's own.
+/// (150–300 ms) than any step on it, with the deploy's [`ssh::Warms`]:
+/// the lock holder's login shell, which ran the preflight's checks and
+/// waits for the lock's line.
 pub(crate) fn check(
     host: &Host,
     connection: &Connection,

@@ -98,8 +98,8 @@ impl Layout {
     pub(crate) fn holder(&self) -> PathBuf {
         self.state().join("holder.json")
     }
-    /// Where the command line records the PID of the login shell that runs
-    /// the env's command, the leader of its process group.
+    /// Where the command line records the PID of the shell that runs the
+    /// env's command, the leader of its process group.
     pub(crate) fn command_pid(&self) -> PathBuf {
         self.state().join("command.pid")
     }
@@ -379,9 +379,9 @@ pub(crate) fn next_release(id: u64) -> anyhow::Result<u64> {
 }
 
 /// Writes a release record (atomically), then drops the oldest beyond
-/// `keep`. `manifest` (from [`manifest`]) is written in the same remote
-/// command, after the record; losing it only costs uploads next time, so
-/// its failure is a warning.
+/// `keep`. `manifest` (from [`manifest`]) is written in the same step of
+/// the lock holder, after the record; losing it only costs uploads next
+/// time, so its failure is a warning.
 #[allow(
     clippy::too_many_arguments,
     reason = "each is one fact of the one record"
