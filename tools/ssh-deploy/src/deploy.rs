@@ -3,7 +3,7 @@
 //! record, unlock; a failed readiness redeploys the previous good release.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use slipway_config::Host;
@@ -145,7 +145,7 @@ fn deploy_locked(
             (session, warms)
         }
     };
-    let sftp = session.sftp().context("cannot start SFTP")?;
+    let sftp = timed(&host.to_string(), "sftp", || session.sftp()).context("cannot start SFTP")?;
     // An instance is made active (and given its port) on the host first.
     let instance_job;
     let job = match &job.instance {
@@ -171,7 +171,7 @@ fn deploy_locked(
         None => job,
     };
     let mut layout = Layout::new(&job.remote_path);
-    remote::prepare(&sftp, &layout)?;
+    timed(&report.host, "prepare", || remote::prepare(&sftp, &layout))?;
     cancel::check()?;
     let lock_file = layout.lock_file().to_string_lossy().into_owned();
     let who = || {
@@ -183,8 +183,10 @@ fn deploy_locked(
     // The lock holder's login shell, started with the connection (see
     // `ssh::Warm`), which ran the preflight.
     let ssh::Warms { lock: warm_lock } = warms;
-    let lock = match lock::acquire(&session, warm_lock, &lock_file, job.lock_wait, io, || {
-        task.message(&format!("waiting for the lock, {}", who()));
+    let lock = match timed(&report.host, "lock", || {
+        lock::acquire(&session, warm_lock, &lock_file, job.lock_wait, io, || {
+            task.message(&format!("waiting for the lock, {}", who()));
+        })
     })? {
         Acquired::Held(lock) => lock,
         Acquired::Busy => anyhow::bail!(
@@ -200,7 +202,7 @@ fn deploy_locked(
     layout.holder_pid = Some(lock.pid);
     let layout = layout;
     let result = (|| -> anyhow::Result<()> {
-        let records = remote::releases(&sftp, &layout)?;
+        let records = timed(&report.host, "records", || remote::releases(&sftp, &layout))?;
         let id = match records.last() {
             Some(last) => remote::next_release(last.id)?,
             None => 1,
@@ -379,12 +381,28 @@ fn deploy_locked(
     if result.is_err() || report.outcome != Outcome::Deployed {
         remote::remove_leftovers(&session, &layout, io);
     }
-    remote::clear_holder(&sftp, &layout);
-    let released = lock.release(&session);
+    timed(&report.host, "clear holder", || {
+        remote::clear_holder(&sftp, &layout)
+    });
+    let released = timed(&report.host, "unlock", || lock.release(&session));
     match result {
         Err(error) => Err(error),
         Ok(()) => released,
     }
+}
+
+/// Runs one step of a host's deploy and logs how long it took (with
+/// `RUST_LOG=ssh_deploy=debug`; `cargo xtask bench` reads it).
+fn timed<T>(host: &str, step: &str, run: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let result = run();
+    tracing::debug!(host, step, ms = millis(started.elapsed()), "step");
+    result
+}
+
+/// Milliseconds, with a fraction.
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
 }
 
 /// How long stopping a remote command may take: its 10 s grace and more.
@@ -598,7 +616,9 @@ impl Step<'_> {
             )
             .with_context(|| format!("release {id} ran but cannot be recorded"))
         };
-        let mut upload = remote::changes(self.sftp, self.layout, files)?;
+        let mut upload = timed(self.host, "changes", || {
+            remote::changes(self.sftp, self.layout, files)
+        })?;
         let mut vars = plan::command_env(&self.job.env, id, images);
         vars.extend(self.job.env_vars.iter().cloned());
         let line = plan::remote_command_line(
@@ -666,6 +686,7 @@ impl Step<'_> {
             }
             last_lines.push_back(text.to_owned());
         };
+        let started = Instant::now();
         let streamed = match is_on_holder {
             true => self.lock.run_line(
                 self.session,
@@ -687,6 +708,12 @@ impl Step<'_> {
                 on_line,
             ),
         };
+        tracing::debug!(
+            host = self.host,
+            step = "command line",
+            ms = millis(started.elapsed()),
+            "step"
+        );
         let (exit, sent) = match streamed {
             Ok(done) => done,
             Err(error) => {
@@ -695,7 +722,17 @@ impl Step<'_> {
                         "cancelled by {} while uploading; nothing was run",
                         cancel::name(signal)
                     );
-                    record(ReleaseResult::Cancelled, Some(why.clone()), None)?;
+                    // The rest of the stream could not be sent in time: the
+                    // holder was given up, and the host frees the lock.
+                    let why = match self.lock.is_lost() {
+                        true => format!(
+                            "{why}; the rest of the upload could not be sent in time, so the lock was given up and the release is not recorded"
+                        ),
+                        false => {
+                            record(ReleaseResult::Cancelled, Some(why.clone()), None)?;
+                            why
+                        }
+                    };
                     return Ok(StepResult {
                         uploaded: Vec::new(),
                         unchanged: Vec::new(),
@@ -880,7 +917,9 @@ impl Step<'_> {
             (true, None) => ReleaseResult::Deployed,
             (false, None) => ReleaseResult::Failed,
         };
-        record(outcome, result.error.clone(), manifest.as_deref())?;
+        timed(self.host, "record", || {
+            record(outcome, result.error.clone(), manifest.as_deref())
+        })?;
         Ok(result)
     }
 }

@@ -307,7 +307,8 @@ impl HeldLock {
                 files => crate::tarball::stream_size(files),
             };
         let (step, done) = (plan::nonce(), plan::nonce());
-        let code = plan::holder_line_step(state_dir, line, total, &step, &done);
+        let max_secs = (timeout + self.io).as_secs();
+        let code = plan::holder_line_step(state_dir, line, total, max_secs, &step, &done);
         let mut held = self.channel.lock().unwrap_or_else(PoisonError::into_inner);
         // Whether the holder got every byte of the stream: only then is its
         // next byte the next step's.
@@ -432,9 +433,15 @@ impl HeldLock {
             }
             if beat.elapsed() >= BEAT {
                 beat = Instant::now();
+                // A host slow to take the stream (its window full) is no
+                // lost connection: the next read says if it is one.
                 match channel.write(b"k") {
                     Ok(_) => {}
-                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(error)
+                        if matches!(
+                            error.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
                     Err(error) => {
                         return Err(anyhow::Error::from(error)
                             .context("lost the connection while the command ran"));

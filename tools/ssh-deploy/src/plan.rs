@@ -324,16 +324,19 @@ pub(crate) fn remote_command_line(
 /// `lock::HeldLock::run_line`): in `state_dir`, a FIFO; `line` in a session
 /// of its own (`setsid`), reading the FIFO, with the SSH session's PID as
 /// `$1`; the holder copies exactly `total` bytes of its stdin into the
-/// FIFO. `line` then reads what is left of them (if it stopped early) and
+/// FIFO (through descriptor 3: a background command of a shell without
+/// job control, dash's or BusyBox's, reads `/dev/null` otherwise). `line` then reads what is left of them (if it stopped early) and
 /// prints `slipway-done: <done> <status>`; the step ends once the bytes are
 /// copied, so the holder goes back to its heartbeat while `line` runs. A
 /// watchdog stops the copy when no byte came for the heartbeat timeout
-/// (`$slipway_w` seconds, judged by the copy's `rchar` in `/proc`): the
-/// step then ends with [`SHORT_READ`], and the holder with it.
+/// (`$slipway_w` seconds, judged by the copy's `rchar` in `/proc`; where
+/// that cannot be read, once `max_secs` passed): the step then ends with
+/// [`SHORT_READ`], and the holder with it.
 pub(crate) fn holder_line_step(
     state_dir: &str,
     line: &str,
     total: u64,
+    max_secs: u64,
     step: &str,
     done: &str,
 ) -> String {
@@ -341,9 +344,13 @@ pub(crate) fn holder_line_step(
     let wrapped = format!(
         "( {line} ); s=$?; cat >/dev/null; printf '\\n%s%s %s\\n' 'slipway-done: ' '{done}' $s"
     );
-    let watchdog = "o=; i=0; while sleep 1; do n=$(grep rchar /proc/$d/io 2>/dev/null) || exit 0; if [ \"$n\" = \"$o\" ]; then i=$((i+1)); [ $i -lt $slipway_w ] || { kill $d; exit 0; }; else o=$n; i=0; fi; done";
+    // Without a readable `/proc/<pid>/io`, the copy is bounded by
+    // `max_secs` (the deploy's `--timeout`) instead.
+    let watchdog = format!(
+        "o=; i=0; j=0; while sleep 1; do [ -d /proc/$d ] || exit 0; j=$((j+1)); n=$(grep rchar /proc/$d/io 2>/dev/null) || n=$j; if [ \"$n\" = \"$o\" ]; then i=$((i+1)); fi; [ \"$n\" = \"$o\" ] || i=0; o=$n; [ $i -lt $slipway_w ] && [ $j -le {max_secs} ] || {{ kill $d; exit 0; }}; done"
+    );
     format!(
-        "cd {state} && f=.stdin-{step}.slipway-tmp && rm -f \"$f\" && mkfifo -m 600 \"$f\" || {{ echo 'cannot make a FIFO for the upload in '{state} >&2; exit {SHORT_READ}; }}; setsid sh -c {wrapped} slipway \"$PPID\" <\"$f\" & {copy} >\"$f\" & d=$!; ( {watchdog} ) </dev/null >/dev/null 2>&1 & w=$!; wait $d; s=$?; kill $w 2>/dev/null; rm -f \"$f\"; [ $s = 0 ] || exit {SHORT_READ}",
+        "cd {state} && f=.stdin-{step}.slipway-tmp && rm -f \"$f\" && mkfifo -m 600 \"$f\" || {{ echo 'cannot make a FIFO for the upload in '{state} >&2; exit {SHORT_READ}; }}; setsid sh -c {wrapped} slipway \"$PPID\" <\"$f\" & {{ {copy} <&3 >\"$f\" & d=$!; }} 3<&0; ( {watchdog} ) </dev/null >/dev/null 2>&1 & w=$!; wait $d; s=$?; kill $w 2>/dev/null; rm -f \"$f\"; [ $s = 0 ] || exit {SHORT_READ}",
         state = shell_quote(state_dir),
         wrapped = shell_quote(&wrapped),
     )
@@ -392,12 +399,14 @@ pub(crate) fn supervised_command_line(
 }
 
 /// Stops what a [`supervised_command_line`] started, from a second channel:
-/// SIGTERM to the process group named in `pid_file`, up to 10 s for its
-/// leader to end (a zombie counts as ended), then SIGKILL to whatever is
-/// left of the group. Exits 0 when there was nothing to stop, too.
+/// SIGTERM to the process group named in `pid_file`, up to 10 s for every
+/// process of the group to end (the command's own cleanup, whatever shell
+/// leads the group; a zombie, which only waits to be reaped, counts as
+/// ended: `/proc/<pid>/stat`'s state and group), then SIGKILL to whatever
+/// is left of it. Exits 0 when there was nothing to stop, too.
 pub(crate) fn stop_command_line(pid_file: &str) -> String {
     format!(
-        "p=$(cat {pid_file} 2>/dev/null) && [ -n \"$p\" ] || exit 0; kill -TERM -$p 2>/dev/null; i=0; while [ $i -lt 50 ] && [ -d /proc/$p ] && ! grep -q '^[0-9]* (.*) Z' /proc/$p/stat 2>/dev/null; do sleep 0.2; i=$((i+1)); done; kill -KILL -$p 2>/dev/null; exit 0",
+        "p=$(cat {pid_file} 2>/dev/null) && [ -n \"$p\" ] || exit 0; a() {{ for f in /proc/[0-9]*/stat; do IFS= read -r r < \"$f\" 2>/dev/null || continue; r=${{r##*) }}; set -- $r; [ \"$1\" != Z ] && [ \"$3\" = \"$p\" ] && return 0; done; return 1; }}; kill -TERM -$p 2>/dev/null; i=0; while [ $i -lt 50 ] && a; do sleep 0.2; i=$((i+1)); done; kill -KILL -$p 2>/dev/null; exit 0",
         pid_file = shell_quote(pid_file),
     )
 }
@@ -1113,6 +1122,64 @@ mod tests {
         let (_, output) = sh(&lock_probe_line(lock), b"");
         assert_eq!(output, "slipway-lock: free\n");
         drop(stdin);
+    }
+
+    #[test]
+    fn the_lock_holder_hands_a_line_exactly_its_bytes_in_every_shell() {
+        // The holder's login shell may be bash, dash or BusyBox ash: in
+        // each, the line gets exactly its bytes through the FIFO (a
+        // background command of dash or ash reads /dev/null unless told),
+        // and the holder's next byte is the next step's.
+        for shell in [&["bash"][..], &["dash"][..], &["busybox", "sh"][..]] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let lock = dir.path().join("deploy.lock");
+            let got = dir.path().join("got.txt");
+            let payload = b"first line\nthe rest\0with a NUL\n";
+            let line = format!(
+                "IFS= read -r h && printf 'head=%s\\n' \"$h\" && cat > {}",
+                shell_quote(&got.to_string_lossy())
+            );
+            let step = holder_line_step(
+                &dir.path().to_string_lossy(),
+                &line,
+                payload.len() as u64,
+                60,
+                "s1",
+                "d1",
+            );
+            let mut stdin = format!("rt0ken s1 {step}\n").into_bytes();
+            stdin.extend_from_slice(payload);
+            stdin.extend_from_slice(b"krt0ken s2 sleep 1; echo after\n");
+            let holder = lock_holder_line(&lock.to_string_lossy(), 0, 30, "t0ken");
+            let mut child = std::process::Command::new(shell[0])
+                .args(&shell[1..])
+                .args(["-c", &holder])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("the shell runs");
+            {
+                use std::io::Write as _;
+                let mut input = child.stdin.take().expect("piped stdin");
+                input.write_all(&stdin).expect("written");
+            }
+            let output = child.wait_with_output().expect("ends");
+            let text = String::from_utf8_lossy(&output.stdout);
+            assert!(text.contains("locked "), "{shell:?}: {text}");
+            assert!(text.contains("head=first line\n"), "{shell:?}: {text}");
+            assert!(text.contains("\nslipway-done: s1 0\n"), "{shell:?}: {text}");
+            assert!(text.contains("\nslipway-done: d1 0\n"), "{shell:?}: {text}");
+            assert!(
+                text.ends_with("after\n\nslipway-done: s2 0\n"),
+                "{shell:?}: {text}"
+            );
+            assert_eq!(
+                fs_err::read(&got).expect("the line wrote it"),
+                b"the rest\0with a NUL\n",
+                "{shell:?}"
+            );
+        }
     }
 
     #[test]

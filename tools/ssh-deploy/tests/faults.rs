@@ -584,6 +584,31 @@ fn a_command_past_the_timeout_is_stopped_on_the_host_and_the_lock_released() {
     assert_eq!(releases(&project, &sshd), [(1, "failed".to_owned())]);
 }
 
+#[test]
+fn a_command_stopped_at_the_timeout_gets_its_grace_to_clean_up() {
+    let sshd = Sshd::start();
+    // On SIGTERM it cleans up for a second, then exits: the stop waits for
+    // it (up to 10 s), not only for the shell that leads its group.
+    let project = Project::new(
+        &sshd,
+        r#"command = "trap 'sleep 1; echo done > cleaned; exit 0' TERM; sleep 30 & wait""#,
+        &[("deploy.sh", SCRIPT, 0o755)],
+    );
+    let (code, report, stderr) = run(
+        &project,
+        &sshd,
+        &deploy_args(&sshd, 1, &["--timeout", "2s"]),
+    );
+    assert_eq!(code, Some(1), "{report}\n{stderr}");
+    let error = report["hosts"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("ran longer than 2s (`--timeout`) and was stopped"),
+        "{error}"
+    );
+    assert_eq!(project.remote_file("cleaned"), "done\n");
+    assert!(is_lock_free(&project));
+}
+
 /// Serves HTTP on `listener`: `GET /ready` answers 200 while `current.txt`
 /// in `remote` does not name `fake_ref(bad)`, else 503; until the test ends.
 fn serve_ready_unless(listener: TcpListener, remote: &Path, bad: u8) {
