@@ -9,6 +9,13 @@
 //! when no byte came for the heartbeat timeout (the network went silent).
 //! So a lock never outlives its deploy, and nobody clears a stale one by
 //! hand. Who holds it is written beside it (`holder.json`), for `lock status`.
+//!
+//! The holder is the deploy's one login shell on the host: it ran the
+//! preflight before taking the lock, and it runs the deploy's later steps
+//! ([`HeldLock::run`]: the records) and starts its command line
+//! ([`HeldLock::run_line`]), each sent on its stdin with a token only this
+//! deploy knows. Each login shell runs the user's rc files (100–500 ms where
+//! they are heavy), so one per deploy is what a deploy costs on the host.
 
 use std::io::{Read as _, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
