@@ -498,14 +498,19 @@ pub(crate) fn write_sized_file_line(path: &str, mode: u32, size: usize) -> Strin
 }
 
 /// As [`write_file_line`], from the shell variable `var`, which holds the
-/// contents and then an `x` (see `remote::write_atomic`); a short write is
-/// refused by its size. Through `cat`, whose error names the cause (`No
-/// space left on device`), which dash's and BusyBox's `printf` do not.
+/// contents and then an `x` (see `remote::write_atomic`); contents of
+/// another size (cut short, or with a NUL, which no shell keeps) are
+/// refused by their length in bytes (`LC_ALL=C`), before anything is
+/// written. Through `cat`, whose error names the cause (`No space left on
+/// device`), which dash's and BusyBox's `printf` do not.
 pub(crate) fn write_sized_var_line(path: &str, mode: u32, var: &str, size: usize) -> String {
     write_line(
         path,
         mode,
-        &format!("printf %s \"${{{var}%x}}\" | cat > \"$t\" && [ $(wc -c < \"$t\") -eq {size} ]"),
+        &format!(
+            "LC_ALL=C && [ ${{#{var}}} -eq {} ] && printf %s \"${{{var}%x}}\" | cat > \"$t\"",
+            size + 1
+        ),
     )
 }
 

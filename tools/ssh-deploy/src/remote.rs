@@ -417,11 +417,23 @@ pub(crate) fn record(
             "cannot save the bundle manifest; unchanged files will be sent again next time"
         );
     }
-    let all = listed(sftp, layout)?;
+    // By the names read from the directory (`<id>.json`, oldest first),
+    // never a name rebuilt from what a record says; without reading every
+    // record again, which took a round trip or three each.
+    let entries = sftp
+        .readdir(layout.releases_dir())
+        .with_context(|| format!("cannot list `{}`", layout.releases_dir().display()))?;
+    let mut all: Vec<(u64, PathBuf)> = entries
+        .into_iter()
+        .filter(|(path, stat)| stat.is_file() && path.extension().is_some_and(|e| e == "json"))
+        .filter_map(|(path, _)| {
+            let id = path.file_stem()?.to_str()?.parse::<u64>().ok()?;
+            Some((id, path))
+        })
+        .collect();
+    all.sort();
     let excess = all.len().saturating_sub(keep as usize);
-    // By the name read from the directory, never a name rebuilt from what
-    // the record says.
-    for (old, _) in &all[..excess] {
+    for (_, old) in &all[..excess] {
         let _ = sftp.unlink(old);
     }
     Ok(())
@@ -491,13 +503,38 @@ pub(crate) fn changes(
         mtime: u64::try_from(now()).unwrap_or_default(),
         ..Upload::default()
     };
+    // What the host has, a directory listing at a time (a few round trips
+    // for a directory of hundreds of files, where a stat each took one
+    // per file): only for directories holding files the manifest knows.
+    let mut listed: BTreeMap<PathBuf, BTreeMap<std::ffi::OsString, ssh2::FileStat>> =
+        BTreeMap::new();
+    for file in files.iter().filter(|f| manifest.contains_key(&f.name)) {
+        crate::cancel::check()?;
+        let target = layout.root.join(&file.name);
+        let Some(dir) = target.parent() else { continue };
+        if !listed.contains_key(dir) {
+            let entries = sftp.readdir(dir).unwrap_or_default();
+            let entries = entries
+                .into_iter()
+                .filter_map(|(path, stat)| path.file_name().map(|n| (n.to_owned(), stat)))
+                .collect();
+            listed.insert(dir.to_path_buf(), entries);
+        }
+    }
+    let stat_of = |target: &Path| {
+        let dir = target.parent()?;
+        listed.get(dir)?.get(target.file_name()?)
+    };
     for file in files {
         crate::cancel::check()?;
         let target = layout.root.join(&file.name);
+        // A listing gives what the name itself is (a symbolic link's own
+        // size and mode): such a file is sent again, never taken as kept.
         let known = manifest.get(&file.name).filter(|known| {
             known.size == file.size
-                && sftp.stat(&target).is_ok_and(|stat| {
-                    stat.size == Some(known.size)
+                && stat_of(&target).is_some_and(|stat| {
+                    stat.is_file()
+                        && stat.size == Some(known.size)
                         && stat.mtime == Some(known.mtime)
                         && stat.perm.map(|p| p & 0o7777) == Some(file.mode)
                 })

@@ -31,6 +31,7 @@ const UPLOAD_SCP: &str =
 const SMALL: &str =
     "ssh-deploy: deploy of 200 files of 4 KiB / tar pipe (`tar -c`, `ssh 'tar -x && command'`)";
 const NO_CHANGE: &str = "ssh-deploy: no-change redeploy";
+const STEPS: &str = "ssh-deploy: each step of a no-change redeploy after the connection (median ms; `command line` includes running the command `true`)";
 const ROUND_TRIPS: &str = "ssh-deploy: connections and remote commands of a deploy (each command costs the login shell's rc)";
 const SIZE: u64 = 200 * 1024 * 1024;
 /// The small-file bundle: this many files of `SMALL_SIZE` bytes.
@@ -48,7 +49,7 @@ pub(super) fn figures(
 ) -> anyhow::Result<Vec<Figure>> {
     let runs = runs.clamp(1, MAX_RUNS);
     let wanted = |name: &str| only.is_none_or(|only| name.contains(only));
-    if ![UPLOAD_JOB, UPLOAD_SCP, SMALL, NO_CHANGE, ROUND_TRIPS]
+    if ![UPLOAD_JOB, UPLOAD_SCP, SMALL, NO_CHANGE, STEPS, ROUND_TRIPS]
         .iter()
         .any(|name| wanted(name))
     {
@@ -189,6 +190,32 @@ pub(super) fn figures(
     }
     let unchanged = median(&mut unchanged);
 
+    // Each step's time, as ssh-deploy logs it (`RUST_LOG=ssh_deploy=debug`).
+    let mut steps: std::collections::BTreeMap<String, Vec<Duration>> = Default::default();
+    for _ in 0..runs {
+        let output = deploy()
+            .env("RUST_LOG", "ssh_deploy=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .context("cannot run ssh-deploy")?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            bail!("ssh-deploy failed: {}", stderr.trim());
+        }
+        for (step, ms) in stderr.lines().filter_map(step_time) {
+            steps
+                .entry(step)
+                .or_default()
+                .push(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let steps: Vec<(String, Duration)> = steps
+        .into_iter()
+        .map(|(step, mut times)| (step, median(&mut times)))
+        .collect();
+
     // What a deploy costs in what the host charges for: connections (a
     // key exchange each) and commands (a login shell each), from sshd's log.
     let count = |text: &str| sshd.log().matches(text).count();
@@ -211,12 +238,34 @@ pub(super) fn figures(
             is_met: unchanged < Duration::from_secs(1),
         },
         Figure {
+            name: STEPS.to_owned(),
+            value: steps
+                .iter()
+                .map(|(step, time)| format!("{step} {:.1}", time.as_secs_f64() * 1000.0))
+                .collect::<Vec<_>>()
+                .join(", "),
+            goal: "≤ 15 ms each".to_owned(),
+            is_met: !steps.is_empty()
+                && steps
+                    .iter()
+                    .all(|(_, time)| *time <= Duration::from_millis(15)),
+        },
+        Figure {
             name: ROUND_TRIPS.to_owned(),
             value: format!("{connections} connection(s), {commands} commands"),
             goal: "report".to_owned(),
             is_met: true,
         },
     ])
+}
+
+/// The step and its milliseconds in a line of ssh-deploy's debug log
+/// (`DEBUG step host="…" step="lock" ms=4.2`).
+fn step_time(line: &str) -> Option<(String, f64)> {
+    let rest = line.split_once(" step=\"")?.1;
+    let (step, rest) = rest.split_once('"')?;
+    let ms = rest.split_once(" ms=")?.1.split_whitespace().next()?;
+    Some((step.to_owned(), ms.parse().ok()?))
 }
 
 /// One side of a comparison: a command, and untimed work before each run.
