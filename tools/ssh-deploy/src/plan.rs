@@ -347,7 +347,7 @@ pub(crate) fn holder_line_step(
     // Without a readable `/proc/<pid>/io`, the copy is bounded by
     // `max_secs` (the deploy's `--timeout`) instead.
     let watchdog = format!(
-        "o=; i=0; j=0; while sleep 1; do [ -d /proc/$d ] || exit 0; j=$((j+1)); n=$(grep rchar /proc/$d/io 2>/dev/null) || n=$j; if [ \"$n\" = \"$o\" ]; then i=$((i+1)); fi; [ \"$n\" = \"$o\" ] || i=0; o=$n; [ $i -lt $slipway_w ] && [ $j -le {max_secs} ] || {{ kill $d; exit 0; }}; done"
+        "o=; i=0; j=0; while sleep 1; do [ -d /proc/$d ] || exit 0; j=$((j+1)); if n=$(grep rchar /proc/$d/io 2>/dev/null); then if [ \"$n\" = \"$o\" ]; then i=$((i+1)); else i=0; fi; o=$n; elif [ $j -gt {max_secs} ]; then i=$slipway_w; fi; [ $i -lt $slipway_w ] || {{ kill $d; exit 0; }}; done"
     );
     format!(
         "cd {state} && f=.stdin-{step}.slipway-tmp && rm -f \"$f\" && mkfifo -m 600 \"$f\" || {{ echo 'cannot make a FIFO for the upload in '{state} >&2; exit {SHORT_READ}; }}; setsid sh -c {wrapped} slipway \"$PPID\" <\"$f\" & {{ {copy} <&3 >\"$f\" & d=$!; }} 3<&0; ( {watchdog} ) </dev/null >/dev/null 2>&1 & w=$!; wait $d; s=$?; kill $w 2>/dev/null; rm -f \"$f\"; [ $s = 0 ] || exit {SHORT_READ}",
@@ -402,11 +402,12 @@ pub(crate) fn supervised_command_line(
 /// SIGTERM to the process group named in `pid_file`, up to 10 s for every
 /// process of the group to end (the command's own cleanup, whatever shell
 /// leads the group; a zombie, which only waits to be reaped, counts as
-/// ended: `/proc/<pid>/stat`'s state and group), then SIGKILL to whatever
-/// is left of it. Exits 0 when there was nothing to stop, too.
+/// ended: `/proc/<pid>/stat`'s state and group, read by one `awk` for all
+/// processes), then SIGKILL to whatever is left of it. Exits 0 when there
+/// was nothing to stop, too.
 pub(crate) fn stop_command_line(pid_file: &str) -> String {
     format!(
-        "p=$(cat {pid_file} 2>/dev/null) && [ -n \"$p\" ] || exit 0; a() {{ for f in /proc/[0-9]*/stat; do IFS= read -r r < \"$f\" 2>/dev/null || continue; r=${{r##*) }}; set -- $r; [ \"$1\" != Z ] && [ \"$3\" = \"$p\" ] && return 0; done; return 1; }}; kill -TERM -$p 2>/dev/null; i=0; while [ $i -lt 50 ] && a; do sleep 0.2; i=$((i+1)); done; kill -KILL -$p 2>/dev/null; exit 0",
+        "p=$(cat {pid_file} 2>/dev/null) && [ -n \"$p\" ] || exit 0; a() {{ cat /proc/[0-9]*/stat 2>/dev/null | awk -v p=\"$p\" '{{ sub(/.*\\) /, \"\"); if ($1 != \"Z\" && $3 == p) f = 1 }} END {{ exit !f }}'; }}; kill -TERM -$p 2>/dev/null; e=$(($(date +%s) + 10)); while a && [ $(date +%s) -lt $e ]; do sleep 0.2; done; ! a || kill -KILL -$p 2>/dev/null; exit 0",
         pid_file = shell_quote(pid_file),
     )
 }
@@ -500,16 +501,16 @@ pub(crate) fn write_sized_file_line(path: &str, mode: u32, size: usize) -> Strin
 /// As [`write_file_line`], from the shell variable `var`, which holds the
 /// contents and then an `x` (see `remote::write_atomic`); contents of
 /// another size (cut short, or with a NUL, which no shell keeps) are
-/// refused by their length in bytes (`LC_ALL=C`), before anything is
-/// written. Through `cat`, whose error names the cause (`No space left on
+/// refused by their length in bytes before anything is written (the
+/// shell's `${#var}`, else `wc -c` where that counts characters). Through `cat`, whose error names the cause (`No space left on
 /// device`), which dash's and BusyBox's `printf` do not.
 pub(crate) fn write_sized_var_line(path: &str, mode: u32, var: &str, size: usize) -> String {
     write_line(
         path,
         mode,
         &format!(
-            "LC_ALL=C && [ ${{#{var}}} -eq {} ] && printf %s \"${{{var}%x}}\" | cat > \"$t\"",
-            size + 1
+            "{{ [ ${{#{var}}} -eq {n} ] || [ $(printf %s \"${var}\" | wc -c) -eq {n} ]; }} && printf %s \"${{{var}%x}}\" | cat > \"$t\"",
+            n = size + 1
         ),
     )
 }

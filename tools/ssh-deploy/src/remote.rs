@@ -302,6 +302,10 @@ pub(crate) fn reason(output: &str) -> String {
     }
 }
 
+/// From this many known files in one directory on, [`changes`] lists the
+/// directory instead of a stat for each.
+const LIST_FROM: usize = 8;
+
 /// All release records, oldest first.
 pub(crate) fn releases(sftp: &ssh2::Sftp, layout: &Layout) -> anyhow::Result<Vec<Release>> {
     Ok(listed(sftp, layout)?
@@ -430,6 +434,8 @@ pub(crate) fn record(
             let id = path.file_stem()?.to_str()?.parse::<u64>().ok()?;
             Some((id, path))
         })
+        // A stray name numbered past this record takes no place of a real one.
+        .filter(|(id, _)| *id <= release.id)
         .collect();
     all.sort();
     let excess = all.len().saturating_sub(keep as usize);
@@ -503,27 +509,33 @@ pub(crate) fn changes(
         mtime: u64::try_from(now()).unwrap_or_default(),
         ..Upload::default()
     };
-    // What the host has, a directory listing at a time (a few round trips
-    // for a directory of hundreds of files, where a stat each took one
-    // per file): only for directories holding files the manifest knows.
-    let mut listed: BTreeMap<PathBuf, BTreeMap<std::ffi::OsString, ssh2::FileStat>> =
-        BTreeMap::new();
+    // What the host has: a directory listing at a time where a directory
+    // holds many of the files the manifest knows (a few round trips for
+    // hundreds of files, where a stat each took one per file), else a stat
+    // each (a `.keep` beside a million files is not worth their listing).
+    let mut wanted: BTreeMap<PathBuf, usize> = BTreeMap::new();
     for file in files.iter().filter(|f| manifest.contains_key(&f.name)) {
-        crate::cancel::check()?;
-        let target = layout.root.join(&file.name);
-        let Some(dir) = target.parent() else { continue };
-        if !listed.contains_key(dir) {
-            let entries = sftp.readdir(dir).unwrap_or_default();
-            let entries = entries
-                .into_iter()
-                .filter_map(|(path, stat)| path.file_name().map(|n| (n.to_owned(), stat)))
-                .collect();
-            listed.insert(dir.to_path_buf(), entries);
+        if let Some(dir) = layout.root.join(&file.name).parent() {
+            *wanted.entry(dir.to_path_buf()).or_default() += 1;
         }
     }
-    let stat_of = |target: &Path| {
+    let mut listed: BTreeMap<PathBuf, BTreeMap<std::ffi::OsString, ssh2::FileStat>> =
+        BTreeMap::new();
+    for (dir, _) in wanted.iter().filter(|(_, n)| **n >= LIST_FROM) {
+        crate::cancel::check()?;
+        let entries = sftp.readdir(dir).unwrap_or_default();
+        let entries = entries
+            .into_iter()
+            .filter_map(|(path, stat)| path.file_name().map(|n| (n.to_owned(), stat)))
+            .collect();
+        listed.insert(dir.clone(), entries);
+    }
+    let stat_of = |target: &Path| -> Option<ssh2::FileStat> {
         let dir = target.parent()?;
-        listed.get(dir)?.get(target.file_name()?)
+        match listed.get(dir) {
+            Some(entries) => entries.get(target.file_name()?).cloned(),
+            None => sftp.lstat(target).ok(),
+        }
     };
     for file in files {
         crate::cancel::check()?;
