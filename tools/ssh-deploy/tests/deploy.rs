@@ -382,31 +382,11 @@ fn a_large_file_is_sent_on_the_command_s_stdin_and_skipped_when_unchanged() {
 #[test]
 fn a_deploy_that_goes_through_runs_one_remote_command_on_one_connection() {
     let sshd = Sshd::start();
-    let project = Project::new(
-        &sshd,
-        r#"command = "./deploy.sh""#,
-        &[("deploy.sh", SCRIPT, 0o750)],
-    );
-    let commands = || sshd.log().matches("Starting session: command").count();
     let connections = || sshd.log().matches("Accepted publickey").count();
-    let before = commands();
     let connected = connections();
-    let image = format!("app={}", fake_ref(1));
-    let (code, report, stderr) =
-        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
-    assert_eq!(code, Some(0), "{report}\n{stderr}");
-    assert_eq!(report["hosts"][0]["outcome"], "deployed");
     // The lock holder's: preflight, lock, command line, record.
-    assert_eq!(commands() - before, 1, "{}", sshd.log());
-    assert_eq!(connections() - connected, 1, "{}", sshd.log());
-    // The manifest went with the record: a second deploy sends nothing again.
-    let (code, report, stderr) =
-        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
-    assert_eq!(code, Some(0), "{report}\n{stderr}");
-    assert_eq!(
-        report["hosts"][0]["unchanged"],
-        serde_json::json!(["deploy.sh", "deploy.env"])
-    );
+    deploy_twice_with_remote_commands(&sshd, 1);
+    assert_eq!(connections() - connected, 2, "{}", sshd.log());
 }
 
 /// A host whose `dd` cannot stop at a byte count (an old BusyBox, a BSD)
@@ -426,24 +406,32 @@ fn a_host_whose_dd_cannot_count_bytes_gets_the_command_line_in_a_shell_of_its_ow
         "SetEnv PATH={}:/usr/local/bin:/usr/bin:/bin\n",
         shims.path().display()
     ));
+    // The lock holder's, and the command line's own.
+    deploy_twice_with_remote_commands(&sshd, 2);
+}
+
+/// Deploys a project twice through `sshd`: the first deploy runs `commands`
+/// remote commands and is recorded; the second, the manifest having gone
+/// with the first record, sends nothing again.
+#[track_caller]
+fn deploy_twice_with_remote_commands(sshd: &Sshd, commands: usize) {
     let project = Project::new(
-        &sshd,
+        sshd,
         r#"command = "./deploy.sh""#,
         &[("deploy.sh", SCRIPT, 0o750)],
     );
-    let commands = || sshd.log().matches("Starting session: command").count();
-    let before = commands();
+    let count = || sshd.log().matches("Starting session: command").count();
+    let before = count();
     let image = format!("app={}", fake_ref(1));
     let (code, report, stderr) =
-        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+        project.run_json(sshd, &["deploy", "--env", "prod", "--image", &image]);
     assert_eq!(code, Some(0), "{report}\n{stderr}");
     assert_eq!(report["hosts"][0]["outcome"], "deployed");
-    // The lock holder's, and the command line's own.
-    assert_eq!(commands() - before, 2, "{}", sshd.log());
+    assert_eq!(count() - before, commands, "{}", sshd.log());
     assert_eq!(project.release(1)["result"], "deployed");
     assert_eq!(project.remote_file("deploy.sh"), SCRIPT);
     let (code, report, stderr) =
-        project.run_json(&sshd, &["deploy", "--env", "prod", "--image", &image]);
+        project.run_json(sshd, &["deploy", "--env", "prod", "--image", &image]);
     assert_eq!(code, Some(0), "{report}\n{stderr}");
     assert_eq!(
         report["hosts"][0]["unchanged"],
