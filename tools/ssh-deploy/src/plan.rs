@@ -392,7 +392,7 @@ pub(crate) fn supervised_command_line(
     line: &str,
 ) -> String {
     format!(
-        "p={parent} && h={holder_pid} && exec 9>>{run_lock} && {{ flock -w {wait_secs} 9 || {{ echo \"the command of an earlier deploy still runs on the host (it holds {run_lock})\" >&2; exit 75; }}; }} && echo $$ > {pid_file} && {{ ([ -d /proc/$p ] || exit 0; trap '' TERM; z() {{ [ -d /proc/$1 ] && ! grep -q '^[0-9]* (.*) Z' /proc/$1/stat 2>/dev/null; }}; while z $$; do {{ z $p && z $h; }} || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; sleep 1; done) </dev/null >/dev/null 2>&1 9>&- & }} && {line}",
+        "p={parent} && h={holder_pid} && exec 9>>{run_lock} && {{ flock -w {wait_secs} 9 || {{ echo \"the command of an earlier deploy still runs on the host (it holds {run_lock})\" >&2; exit 75; }}; }} && echo $$ > {pid_file} && {{ ([ -d /proc/$p ] || exit 0; trap '' TERM; z() {{ [ -d /proc/$1 ] && ! grep -q '^[0-9]* (.*) Z' /proc/$1/stat 2>/dev/null; }}; while sleep 1 && z $$; do {{ z $p && z $h; }} || {{ kill -TERM -$$; sleep 5; kill -KILL -$$; break; }}; done) </dev/null >/dev/null 2>&1 9>&- & }} && {line}",
         pid_file = shell_quote(pid_file),
         run_lock = shell_quote(run_lock),
     )
@@ -438,7 +438,11 @@ pub(crate) const LOCK_TAG: &str = "slipway-lock:";
 /// from the holder too (see `lock::HeldLock::run_line`); else `bytes`
 /// (what a step reads is read a byte at a time, and the command line
 /// gets a login shell of its own). `set +e`: an rc file's `set -e` must
-/// not end the holder when a step fails.
+/// not end the holder when a step fails. Where the shell's own `read`
+/// takes `-n 1` and `-t` (bash, BusyBox ash, ksh; checked by what it
+/// does, as zsh's `-n` means something else), the holder reads its bytes
+/// and lines with it; else with `timeout` and `dd` or `sh` (dash): two
+/// processes fewer per byte or line where it can.
 pub(crate) fn lock_holder_line(
     lock_file: &str,
     wait_secs: u64,
@@ -446,7 +450,7 @@ pub(crate) fn lock_holder_line(
     token: &str,
 ) -> String {
     format!(
-        "set +e; command -v flock >/dev/null && command -v timeout >/dev/null || {{ echo '{LOCK_TAG} missing flock or timeout (util-linux, coreutils)'; exit 0; }}; exec 9>>{lock_file} || exit 1; flock -n 9 || {{ echo '{LOCK_TAG} waiting'; flock -w {wait_secs} 9; }} || {{ echo '{LOCK_TAG} busy'; exit 0; }}; slipway_w={heartbeat_secs}; r=bytes; [ \"$(printf ab | {{ dd bs=2 count=1 iflag=count_bytes,fullblock 2>/dev/null >/dev/null; cat; }})\" = b ] && command -v setsid >/dev/null && command -v mkfifo >/dev/null && r=exact; echo \"{LOCK_TAG} locked $$ $r\"; while c=$(timeout $slipway_w dd bs=1 count=1 2>/dev/null) && [ -n \"$c\" ]; do [ \"$c\" = k ] && continue; [ \"$c\" = r ] && l=$(timeout $slipway_w sh -c 'IFS= read -r l && printf %s \"$l\"') || break; case $l in '{token} '*) l=${{l#'{token} '}}; n=${{l%% *}}; (eval \"${{l#* }}\") 9>&-; s=$?; printf '\\n%s%s %s\\n' 'slipway-done: ' \"$n\" $s; [ $s != {SHORT_READ} ] || break;; *) break;; esac; done",
+        "set +e; command -v flock >/dev/null && command -v timeout >/dev/null || {{ echo '{LOCK_TAG} missing flock or timeout (util-linux, coreutils)'; exit 0; }}; exec 9>>{lock_file} || exit 1; flock -n 9 || {{ echo '{LOCK_TAG} waiting'; flock -w {wait_secs} 9; }} || {{ echo '{LOCK_TAG} busy'; exit 0; }}; slipway_w={heartbeat_secs}; r=bytes; [ \"$(printf ab | {{ dd bs=2 count=1 iflag=count_bytes,fullblock 2>/dev/null >/dev/null; cat; }})\" = b ] && command -v setsid >/dev/null && command -v mkfifo >/dev/null && r=exact; q=; [ \"$(printf 'ab\\ncd' | {{ IFS= read -r -n 1 -t 5 x && IFS= read -r -t 5 y && printf %s/%s \"$x\" \"$y\"; }} 2>/dev/null)\" = a/b ] && q=1; echo \"{LOCK_TAG} locked $$ $r\"; while if [ -n \"$q\" ]; then IFS= read -r -n 1 -t $slipway_w c; else c=$(timeout $slipway_w dd bs=1 count=1 2>/dev/null) && [ -n \"$c\" ]; fi; do [ \"$c\" = k ] && continue; [ \"$c\" = r ] || break; if [ -n \"$q\" ]; then IFS= read -r -t $slipway_w l; else l=$(timeout $slipway_w sh -c 'IFS= read -r l && printf %s \"$l\"'); fi || break; case $l in '{token} '*) l=${{l#'{token} '}}; n=${{l%% *}}; (eval \"${{l#* }}\") 9>&-; s=$?; printf '\\n%s%s %s\\n' 'slipway-done: ' \"$n\" $s; [ $s != {SHORT_READ} ] || break;; *) break;; esac; done",
         lock_file = shell_quote(lock_file),
     )
 }
@@ -1092,42 +1096,45 @@ mod tests {
     #[test]
     fn the_lock_holder_outlives_a_failing_step_under_set_e_and_frees_the_lock_on_a_short_read() {
         use std::io::Write as _;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let lock = dir.path().join("deploy.lock");
-        let lock = lock.to_str().expect("utf-8 path");
-        // An rc file's `set -e`, a step that fails, then a step whose bytes
-        // stop coming (the stream stays open, silent): the holder times its
-        // read out after the heartbeat timeout (1 s here) and exits.
-        let line = format!("set -e; {}", lock_holder_line(lock, 0, 1, "t0ken"));
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", &line])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("sh runs");
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin
+        // dash reads with `timeout` and `dd`, bash with its own `read -t`.
+        for shell in ["dash", "bash"] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let lock = dir.path().join("deploy.lock");
+            let lock = lock.to_str().expect("utf-8 path");
+            // An rc file's `set -e`, a step that fails, then a step whose bytes
+            // stop coming (the stream stays open, silent): the holder times its
+            // read out after the heartbeat timeout (1 s here) and exits.
+            let line = format!("set -e; {}", lock_holder_line(lock, 0, 1, "t0ken"));
+            let mut child = std::process::Command::new(shell)
+                .args(["-c", &line])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("sh runs");
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            stdin
             .write_all(b"rt0ken n1 false\nrt0ken n2 a=$(timeout $slipway_w dd bs=1 count=5 2>/dev/null && echo x) || exit 88\nab")
             .expect("written");
-        let started = std::time::Instant::now();
-        let mut stdout = child.stdout.take().expect("piped stdout");
-        let mut output = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut output).expect("read");
-        let status = child.wait().expect("ends");
-        assert!(status.success(), "{output}");
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
-        assert!(
-            output.ends_with("\nslipway-done: n1 1\n\nslipway-done: n2 88\n"),
-            "{output}"
-        );
-        let (_, output) = sh(&lock_probe_line(lock), b"");
-        assert_eq!(output, "slipway-lock: free\n");
-        drop(stdin);
+            let started = std::time::Instant::now();
+            let mut stdout = child.stdout.take().expect("piped stdout");
+            let mut output = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut output).expect("read");
+            let status = child.wait().expect("ends");
+            assert!(status.success(), "{shell}: {output}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{shell}: {:?}",
+                started.elapsed()
+            );
+            assert!(
+                output.ends_with("\nslipway-done: n1 1\n\nslipway-done: n2 88\n"),
+                "{output}"
+            );
+            let (_, output) = sh(&lock_probe_line(lock), b"");
+            assert_eq!(output, "slipway-lock: free\n");
+            drop(stdin);
+        }
     }
 
     #[test]
