@@ -343,7 +343,7 @@ impl HeldLock {
                         // (a slow network), the channel is closed instead:
                         // the holder's read ends short, and the lock with it.
                         if crate::cancel::requested().is_some() || Instant::now() >= deadline {
-                            let left = total - counted.count;
+                            let left = total.saturating_sub(counted.count);
                             in_step = pad(&mut counted, left, self.io.min(PAD_WITHIN)).is_ok();
                         }
                         return Err(anyhow::Error::from(error)
@@ -351,7 +351,7 @@ impl HeldLock {
                     }
                 }
             }
-            let left = total - counted.count;
+            let left = total.saturating_sub(counted.count);
             pad(&mut counted, left, self.io)?;
             in_step = true;
             let exit = self
