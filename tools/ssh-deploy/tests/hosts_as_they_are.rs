@@ -14,8 +14,8 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use common::{Project, fake_ref};
-use slipway_testbed::Sshd;
 use slipway_testbed::cmd::Cmd;
+use slipway_testbed::{Sshd, TcpProxy};
 
 /// An app on loopback answering every request `200`, keeping each request's
 /// head. Returns its port and the heads seen.
@@ -96,8 +96,14 @@ fn a_host_without_tcp_forwarding_is_probed_from_the_host_itself() {
 }
 
 /// An ssh config naming `app` (the target sshd) behind `bastion`, each with
-/// its own key; returns its path. `bastion` is `jump`'s address.
-fn ssh_config(dir: &std::path::Path, jump: &Sshd, target: &Sshd) -> std::path::PathBuf {
+/// its own key; returns its path. `bastion` is `jump`, reached on
+/// `127.0.0.1:jump_port` (its own port, or a proxy's in front of it).
+fn ssh_config(
+    dir: &std::path::Path,
+    jump: &Sshd,
+    jump_port: u16,
+    target: &Sshd,
+) -> std::path::PathBuf {
     let path = dir.join("ssh_config");
     fs_err::write(
         &path,
@@ -106,7 +112,7 @@ fn ssh_config(dir: &std::path::Path, jump: &Sshd, target: &Sshd) -> std::path::P
              Host bastion\n    HostName 127.0.0.1\n    Port {}\n    User {}\n    IdentityFile {}\n\n\
              Host app app-*\n    HostName 127.0.0.1\n    Port {}\n    IdentityFile {}\n    ProxyJump bastion\n\n\
              Host *\n    User {}\n    Port 1\n",
-            jump.port(),
+            jump_port,
             jump.user(),
             jump.client_key_path().display(),
             target.port(),
@@ -159,38 +165,43 @@ fn a_host_behind_a_bastion_is_reached_through_proxyjump_of_the_ssh_config() {
     let toml = fs_err::read_to_string(&toml_path).unwrap();
     let written = format!("\"{}@127.0.0.1:{}\"", target.user(), target.port());
     fs_err::write(&toml_path, toml.replace(&written, "\"app\"")).unwrap();
-    let config = ssh_config(project.dir.path(), &bastion, &target);
+    // The bastion is reached through a counting proxy: the bytes it
+    // forwards are the bastion's whole connection.
+    let counter = TcpProxy::start(
+        format!("127.0.0.1:{}", bastion.port())
+            .parse::<std::net::SocketAddr>()
+            .unwrap(),
+    );
+    let counted = ssh_config(project.dir.path(), &bastion, counter.addr().port(), &target);
     let known_hosts = project.dir.path().join("known_hosts");
     fs_err::write(
         &known_hosts,
-        fs_err::read_to_string(bastion.known_hosts_path()).unwrap()
+        fs_err::read_to_string(bastion.known_hosts_path())
+            .unwrap()
+            .replace(
+                &format!("]:{} ", bastion.port()),
+                &format!("]:{} ", counter.addr().port()),
+            )
+            + &fs_err::read_to_string(bastion.known_hosts_path()).unwrap()
             + &fs_err::read_to_string(target.known_hosts_path()).unwrap(),
     )
     .unwrap();
-    let (code, stderr) = deploy_via_config(&project, &config, &known_hosts, 1);
+    let (code, stderr) = deploy_via_config(&project, &counted, &known_hosts, 1);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(project.remote_file("compose.yml"), "services: {}\n");
     assert_eq!(project.remote_file("payload.txt").len(), 300_000);
-    // The bastion's sshd carried the sessions (the preflight's, then the
-    // deploy's): it logs the bytes each moved when it closes, and one of
-    // them includes the 300 kB upload.
-    let received = || -> u64 {
-        bastion
-            .log()
-            .split("Transferred: sent ")
-            .skip(1)
-            .filter_map(|rest| rest.split(", received ").nth(1))
-            .filter_map(|rest| rest.split_whitespace().next())
-            .filter_map(|n| n.parse::<u64>().ok())
-            .max()
-            .unwrap_or(0)
-    };
-    common::wait_for("the bastion to carry the upload", || received() > 300_000);
+    // The 300 kB upload went over the bastion's connection (the proxy's
+    // count also holds the handshakes, a few kB).
+    common::wait_for("the bastion to carry the upload", || {
+        counter.forwarded() > 300_000
+    });
+    drop(counter);
 
     // With the bastion gone, the host cannot be reached, and the error says
     // which jump failed.
     let mut bastion = bastion;
     bastion.stop();
+    let config = ssh_config(project.dir.path(), &bastion, bastion.port(), &target);
     let (code, stderr) = deploy_via_config(&project, &config, &known_hosts, 2);
     assert_eq!(code, Some(3), "{stderr}");
     assert!(
@@ -203,7 +214,7 @@ fn a_host_behind_a_bastion_is_reached_through_proxyjump_of_the_ssh_config() {
 
     // A bastion that refuses forwarding: the error names the jump and why.
     let hardened = Sshd::start_with("AllowTcpForwarding no\n");
-    let config = ssh_config(project.dir.path(), &hardened, &target);
+    let config = ssh_config(project.dir.path(), &hardened, hardened.port(), &target);
     fs_err::write(
         &known_hosts,
         fs_err::read_to_string(hardened.known_hosts_path()).unwrap()
