@@ -223,8 +223,9 @@ fn deploy_locked(
             is_alive: None,
         };
         // Written, and a killed deploy's leftovers removed, by the first
-        // command line (before anything else it does).
-        let me = serde_json::to_vec_pretty(&me)?;
+        // command line (before anything else it does); one line of JSON,
+        // a word of that line.
+        let me = serde_json::to_string(&me)?;
         let target = match job.images {
             Images::Given(_) => None,
             Images::Release(to) => Some(rollback_target(&records, to)?),
@@ -587,7 +588,7 @@ impl Step<'_> {
         images: &BTreeMap<String, String>,
         files: &[BundleFile],
         note: &Note,
-        holder: Option<&[u8]>,
+        holder: Option<&str>,
     ) -> anyhow::Result<StepResult> {
         self.task.message(&format!("release {id}: uploading"));
         let record = |result: ReleaseResult, error: Option<String>, manifest: Option<&[u8]>| {
@@ -636,11 +637,7 @@ impl Step<'_> {
         let full_line = |parent: &str| {
             format!(
                 "{}{reads}{}{}",
-                holder.map_or_else(String::new, |h| remote::holder_line(
-                    self.layout,
-                    h.len(),
-                    &nonce
-                )),
+                holder.map_or_else(String::new, |h| remote::holder_line(self.layout, h, &nonce)),
                 plan::unpack_line(
                     &self.job.remote_path,
                     &upload.names(),
@@ -671,7 +668,6 @@ impl Step<'_> {
         // The last lines, for a reason the failure can name (a full disk).
         let mut last_lines: std::collections::VecDeque<String> = std::collections::VecDeque::new();
         let stdin = ssh::Stdin {
-            head: holder.unwrap_or_default(),
             prefix: slipway_core::secret::ExposeSecret::expose_secret(&secrets).as_bytes(),
             files: &members,
             mtime: upload.mtime,

@@ -308,7 +308,7 @@ impl HeldLock {
         on_line: impl FnMut(&str),
     ) -> anyhow::Result<(crate::ssh::Exit, Vec<crate::tarball::Sent>)> {
         let deadline = Instant::now() + timeout;
-        let total = (stdin.head.len() + stdin.prefix.len()) as u64
+        let total = stdin.prefix.len() as u64
             + match stdin.files {
                 [] => 0,
                 files => crate::tarball::stream_size(files),
@@ -326,9 +326,7 @@ impl HeldLock {
                 inner: &mut *channel,
                 count: 0,
             };
-            for part in [stdin.head, stdin.prefix] {
-                counted.write_all(part)?;
-            }
+            counted.write_all(stdin.prefix)?;
             let mut read_error = None;
             let mut sent = Vec::new();
             if !stdin.files.is_empty() {

@@ -321,17 +321,22 @@ pub(crate) fn remote_command_line(
 }
 
 /// The lock holder's step that starts a command line (see
-/// `lock::HeldLock::run_line`): in `state_dir`, a FIFO; `line` in a session
-/// of its own (`setsid`), reading the FIFO, with the SSH session's PID as
-/// `$1`; the holder copies exactly `total` bytes of its stdin into the
-/// FIFO (through descriptor 3: a background command of a shell without
-/// job control, dash's or BusyBox's, reads `/dev/null` otherwise). `line` then reads what is left of them (if it stopped early) and
-/// prints `slipway-done: <done> <status>`; the step ends once the bytes are
-/// copied, so the holder goes back to its heartbeat while `line` runs. A
-/// watchdog stops the copy when no byte came for the heartbeat timeout
-/// (`$slipway_w` seconds, judged by the copy's `rchar` in `/proc`; where
-/// that cannot be read, once `max_secs` passed): the step then ends with
-/// [`SHORT_READ`], and the holder with it.
+/// `lock::HeldLock::run_line`): `line` in a session of its own (`setsid`),
+/// with the SSH session's PID as `$1`, which prints `slipway-done: <done>
+/// <status>` when it ends; the step ends once `line` has its stdin, so the
+/// holder goes back to its heartbeat while `line` runs.
+///
+/// With `total` bytes for it (secrets, files): in `state_dir`, a FIFO,
+/// which `line` reads; the holder copies exactly `total` bytes of its
+/// stdin into it (through descriptor 3: a background command of a shell
+/// without job control, dash's or BusyBox's, reads `/dev/null`
+/// otherwise), and `line` reads what is left of them (if it stopped
+/// early) before its end line. A watchdog stops the copy when no byte came
+/// for the heartbeat timeout (`$slipway_w` seconds, judged by the copy's
+/// `rchar` in `/proc`; where that cannot be read, once `max_secs` passed):
+/// the step then ends with [`SHORT_READ`], and the holder with it. With
+/// none (a redeploy of unchanged files), `line` reads `/dev/null`: no
+/// FIFO, copy or watchdog, four processes fewer.
 pub(crate) fn holder_line_step(
     state_dir: &str,
     line: &str,
@@ -340,17 +345,27 @@ pub(crate) fn holder_line_step(
     step: &str,
     done: &str,
 ) -> String {
+    let end = format!("printf '\\n%s%s %s\\n' 'slipway-done: ' '{done}' $s");
+    if total == 0 {
+        let wrapped = format!("( {line} ); s=$?; {end}");
+        return format!(
+            "setsid sh -c {} slipway \"$PPID\" </dev/null &",
+            shell_quote(&wrapped)
+        );
+    }
     let copy = format!("dd bs=65536 count={total} iflag=count_bytes,fullblock 2>/dev/null");
-    let wrapped = format!(
-        "( {line} ); s=$?; cat >/dev/null; printf '\\n%s%s %s\\n' 'slipway-done: ' '{done}' $s"
-    );
+    let wrapped = format!("( {line} ); s=$?; cat >/dev/null; {end}");
     // Without a readable `/proc/<pid>/io`, the copy is bounded by
     // `max_secs` (the deploy's `--timeout`) instead.
     let watchdog = format!(
         "o=; i=0; j=0; while sleep 1; do [ -d /proc/$d ] || exit 0; j=$((j+1)); if n=$(grep rchar /proc/$d/io 2>/dev/null); then if [ \"$n\" = \"$o\" ]; then i=$((i+1)); else i=0; fi; o=$n; elif [ $j -gt {max_secs} ]; then i=$slipway_w; fi; [ $i -lt $slipway_w ] || {{ kill $d; exit 0; }}; done"
     );
+    // The FIFO's name is fixed per step: one left by a killed holder is
+    // replaced (an `rm` only then), and the line's removal of leftovers
+    // may unlink it once both ends are open (so the last `rm` only runs
+    // when it is still there).
     format!(
-        "cd {state} && f=.stdin-{step}.slipway-tmp && rm -f \"$f\" && mkfifo -m 600 \"$f\" || {{ echo 'cannot make a FIFO for the upload in '{state} >&2; exit {SHORT_READ}; }}; setsid sh -c {wrapped} slipway \"$PPID\" <\"$f\" & {{ {copy} <&3 >\"$f\" & d=$!; }} 3<&0; ( {watchdog} ) </dev/null >/dev/null 2>&1 & w=$!; wait $d; s=$?; kill $w 2>/dev/null; rm -f \"$f\"; [ $s = 0 ] || exit {SHORT_READ}",
+        "cd {state} && f=.stdin-{step}.slipway-tmp && {{ mkfifo -m 600 \"$f\" 2>/dev/null || {{ rm -f \"$f\" && mkfifo -m 600 \"$f\"; }}; }} || {{ echo 'cannot make a FIFO for the upload in '{state} >&2; exit {SHORT_READ}; }}; setsid sh -c {wrapped} slipway \"$PPID\" <\"$f\" & {{ {copy} <&3 >\"$f\" & d=$!; }} 3<&0; ( {watchdog} ) </dev/null >/dev/null 2>&1 & w=$!; wait $d; s=$?; kill $w 2>/dev/null; [ ! -p \"$f\" ] || rm -f \"$f\"; [ $s = 0 ] || exit {SHORT_READ}",
         state = shell_quote(state_dir),
         wrapped = shell_quote(&wrapped),
     )
@@ -486,20 +501,6 @@ pub(crate) fn force_release_line(lock_file: &str, pid: u32) -> String {
 /// (`No space left on device`) say why it failed.
 pub(crate) fn write_file_line(path: &str, mode: u32) -> String {
     write_line(path, mode, "cat > \"$t\"")
-}
-
-/// As [`write_file_line`], from the next `size` bytes of stdin only, so
-/// that more follows for the next step of the same line; a short read is
-/// refused by its size. `dd bs=1` reads exactly that many bytes on every
-/// host: busybox's `head -c` (Alpine) reads ahead through stdio and would
-/// swallow what follows. The files read this way are small (a lock
-/// holder, a release record).
-pub(crate) fn write_sized_file_line(path: &str, mode: u32, size: usize) -> String {
-    write_line(
-        path,
-        mode,
-        &format!("dd bs=1 count={size} status=none of=\"$t\" && [ $(wc -c < \"$t\") -eq {size} ]"),
-    )
 }
 
 /// As [`write_file_line`], from the shell variable `var`, which holds the
@@ -999,65 +1000,6 @@ mod tests {
     }
 
     #[test]
-    fn a_sized_file_leaves_the_rest_of_stdin_with_busybox_tools_too() {
-        // busybox's `head -c` reads ahead and swallowed the rest: an Alpine
-        // host's tar then got nothing. Every tool of the line is busybox here.
-        let tools = tempfile::tempdir().expect("temp dir");
-        for tool in ["dd", "head", "wc", "chmod", "sync", "mv", "rm", "cat", "sh"] {
-            std::os::unix::fs::symlink("/bin/busybox", tools.path().join(tool))
-                .expect("busybox link");
-        }
-        let dir = tempfile::tempdir().expect("temp dir");
-        let first = dir.path().join("holder.json");
-        let rest = dir.path().join("rest");
-        let line = format!(
-            "PATH={}; {} && cat > {}",
-            shell_quote(tools.path().to_str().expect("utf-8")),
-            write_sized_file_line(first.to_str().expect("utf-8"), 0o600, 5),
-            shell_quote(rest.to_str().expect("utf-8")),
-        );
-        let (status, output) = sh(&line, b"firstthe rest of the stream");
-        assert_eq!((status, output.as_str()), (0, ""));
-        assert_eq!(fs_err::read_to_string(&first).expect("written"), "first");
-        assert_eq!(
-            fs_err::read_to_string(&rest).expect("written"),
-            "the rest of the stream"
-        );
-    }
-
-    #[test]
-    fn two_files_share_one_stdin_each_taking_its_size_and_a_short_one_is_refused() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let first = dir.path().join("3.json");
-        let second = dir.path().join("bundle.json");
-        let line = format!(
-            "( {} ) && ( {} )",
-            write_sized_file_line(first.to_str().expect("utf-8"), 0o644, 5),
-            write_file_line(second.to_str().expect("utf-8"), 0o600),
-        );
-        let (status, output) = sh(&line, b"firstthe rest");
-        assert_eq!((status, output.as_str()), (0, ""));
-        assert_eq!(fs_err::read_to_string(&first).expect("written"), "first");
-        assert_eq!(
-            fs_err::read_to_string(&second).expect("written"),
-            "the rest"
-        );
-        // Fewer bytes than the size: the old file stays, no temp file.
-        let (status, _) = sh(
-            &write_sized_file_line(first.to_str().expect("utf-8"), 0o644, 9),
-            b"cut",
-        );
-        assert_ne!(status, 0);
-        assert_eq!(fs_err::read_to_string(&first).expect("kept"), "first");
-        let mut names: Vec<_> = fs_err::read_dir(dir.path())
-            .expect("listed")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["3.json", "bundle.json"]);
-    }
-
-    #[test]
     fn the_lock_holder_holds_the_lock_until_its_stdin_ends() {
         let dir = tempfile::tempdir().expect("temp dir");
         let lock = dir.path().join("deploy.lock");
@@ -1137,6 +1079,29 @@ mod tests {
         }
     }
 
+    /// What the lock holder of `lock`, run by `shell` (token `t0ken`),
+    /// prints given `stdin`.
+    fn holder_in(shell: &[&str], lock: &std::path::Path, stdin: &[u8]) -> String {
+        use std::io::Write as _;
+        let holder = lock_holder_line(&lock.to_string_lossy(), 0, 30, "t0ken");
+        let mut child = std::process::Command::new(shell[0])
+            .args(&shell[1..])
+            .args(["-c", &holder])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the shell runs");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(stdin)
+            .expect("written");
+        let output = child.wait_with_output().expect("ends");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     #[test]
     fn the_lock_holder_hands_a_line_exactly_its_bytes_in_every_shell() {
         // The holder's login shell may be bash, dash or BusyBox ash: in
@@ -1163,22 +1128,7 @@ mod tests {
             let mut stdin = format!("rt0ken s1 {step}\n").into_bytes();
             stdin.extend_from_slice(payload);
             stdin.extend_from_slice(b"krt0ken s2 sleep 1; echo after\n");
-            let holder = lock_holder_line(&lock.to_string_lossy(), 0, 30, "t0ken");
-            let mut child = std::process::Command::new(shell[0])
-                .args(&shell[1..])
-                .args(["-c", &holder])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("the shell runs");
-            {
-                use std::io::Write as _;
-                let mut input = child.stdin.take().expect("piped stdin");
-                input.write_all(&stdin).expect("written");
-            }
-            let output = child.wait_with_output().expect("ends");
-            let text = String::from_utf8_lossy(&output.stdout);
+            let text = holder_in(shell, &lock, &stdin);
             assert!(text.contains("locked "), "{shell:?}: {text}");
             assert!(text.contains("head=first line\n"), "{shell:?}: {text}");
             assert!(text.contains("\nslipway-done: s1 0\n"), "{shell:?}: {text}");
@@ -1192,6 +1142,45 @@ mod tests {
                 b"the rest\0with a NUL\n",
                 "{shell:?}"
             );
+            // The FIFO is gone with the step.
+            let mut left: Vec<_> = fs_err::read_dir(dir.path())
+                .expect("listed")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            left.sort();
+            assert_eq!(left, ["deploy.lock", "got.txt"], "{shell:?}");
+        }
+    }
+
+    #[test]
+    fn a_line_without_bytes_reads_nothing_of_the_holders_stdin_in_every_shell() {
+        // No FIFO for a line that gets no bytes: it reads /dev/null, never
+        // the holder's next step, and ends with its status.
+        for shell in [&["bash"][..], &["dash"][..], &["busybox", "sh"][..]] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let lock = dir.path().join("deploy.lock");
+            let step = holder_line_step(
+                &dir.path().to_string_lossy(),
+                "printf 'read=[%s]\\n' \"$(cat)\"; exit 3",
+                0,
+                60,
+                "s1",
+                "d1",
+            );
+            let stdin = format!("rt0ken s1 {step}\nkrt0ken s2 sleep 1; echo after\n");
+            let text = holder_in(shell, &lock, stdin.as_bytes());
+            assert!(text.contains("\nslipway-done: s1 0\n"), "{shell:?}: {text}");
+            assert!(text.contains("read=[]\n"), "{shell:?}: {text}");
+            assert!(text.contains("\nslipway-done: d1 3\n"), "{shell:?}: {text}");
+            assert!(
+                text.ends_with("after\n\nslipway-done: s2 0\n"),
+                "{shell:?}: {text}"
+            );
+            let left: Vec<_> = fs_err::read_dir(dir.path())
+                .expect("listed")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert_eq!(left, ["deploy.lock"], "{shell:?}");
         }
     }
 

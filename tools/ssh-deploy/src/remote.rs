@@ -144,18 +144,32 @@ pub(crate) fn holder_tag(nonce: &str) -> String {
 
 /// The start of a deploy's first command line: remove what an interrupted
 /// deploy may have left (as [`remove_leftovers`] does), then write who
-/// holds the lock, atomically, from the first `size` bytes of stdin; on
-/// failure the line stops with [`HOLDER_FAILED`]. Part of the command line,
-/// not a command of its own: each command costs a login shell on the host.
-pub(crate) fn holder_line(layout: &Layout, size: usize, nonce: &str) -> String {
+/// holds the lock (`holder`, JSON on one line) to `holder.json`,
+/// atomically (a temporary file renamed over it); on failure the line
+/// stops with [`HOLDER_FAILED`]. Part of the command line, not a command
+/// of its own: each command costs a login shell on the host. The contents
+/// are a word of the line (shell-quoted), not stdin: one process on the
+/// host (the `mv`) instead of seven. Its mode is what the login shell's
+/// umask gives: like the release records (0644), it holds no secret. The
+/// shell's `printf` writes them; when that
+/// fails, they are written again through `cat`, whose error names the
+/// cause (`No space left on device`), which dash's `printf` does not
+/// ("I/O error"). The file is not synced: it only says who holds the lock,
+/// which the `flock` decides, and a crash frees the lock anyway (an
+/// unreadable holder is shown as unknown).
+pub(crate) fn holder_line(layout: &Layout, holder: &str, nonce: &str) -> String {
+    let state = layout.state().to_string_lossy().into_owned();
+    let temp = format!("{state}/.holder.json.slipway-tmp");
     // The removal is best effort, as in `remove_leftovers`: it never stops
     // the write (`;`), and says nothing.
     format!(
-        "{}( {} ) >/dev/null 2>&1; ( {} ) || {{ echo '{}' >&2; exit {HOLDER_FAILED}; }}; ",
+        "{}{{ {}; }} >/dev/null 2>&1; {{ printf %s {json} > {temp} && mv -f {temp} {}; }} || {{ printf %s {json} | cat > {temp}; rm -f {temp}; echo '{}' >&2; exit {HOLDER_FAILED}; }}; ",
         layout.guard(),
         leftovers_line(layout),
-        crate::plan::write_sized_file_line(&layout.holder().to_string_lossy(), 0o600, size),
-        holder_tag(nonce)
+        slipway_core::output::shell_quote(&layout.holder().to_string_lossy()),
+        holder_tag(nonce),
+        temp = slipway_core::output::shell_quote(&temp),
+        json = slipway_core::output::shell_quote(holder),
     )
 }
 
@@ -189,9 +203,11 @@ pub(crate) fn remove_leftovers(session: &ssh2::Session, layout: &Layout, io: Dur
     }
 }
 
+/// [`remove_leftovers`]'s line: an `rm` only for what is there (most
+/// deploys find nothing), no process for what is not.
 fn leftovers_line(layout: &Layout) -> String {
     format!(
-        "cd {} && rm -rf -- {} && rm -f -- .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp",
+        "cd {} && for f in {} .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then rm -rf -- \"$f\"; fi; done",
         slipway_core::output::shell_quote(&layout.root.to_string_lossy()),
         crate::plan::STAGING
     )

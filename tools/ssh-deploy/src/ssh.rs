@@ -974,12 +974,10 @@ pub(crate) fn exec_streamed(
     // One stream keeps the remote's own interleaving of stdout and stderr and
     // cannot deadlock on a full stderr window while we read stdout.
     let mut channel = start(session, command, warm)?;
-    // What the command line reads first (who holds the lock, secret
-    // variables), then the files.
-    for part in [stdin.head, stdin.prefix] {
-        if !part.is_empty() {
-            channel.write_all(part)?;
-        }
+    // What the command line reads first (secret variables), then the
+    // files.
+    if !stdin.prefix.is_empty() {
+        channel.write_all(stdin.prefix)?;
     }
     let mut read_error = None;
     let sent = match stdin.files {
@@ -1056,11 +1054,10 @@ pub(crate) fn exec_streamed(
     Ok((Exit::Status(status), sent))
 }
 
-/// What a command gets on its stdin: `head`, `prefix`, then `files` as one
-/// tar stream (none: nothing), each file with `mtime`.
+/// What a command gets on its stdin: `prefix`, then `files` as one tar
+/// stream (none: nothing), each file with `mtime`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Stdin<'a> {
-    pub(crate) head: &'a [u8],
     pub(crate) prefix: &'a [u8],
     pub(crate) files: &'a [crate::tarball::Member<'a>],
     pub(crate) mtime: u64,
