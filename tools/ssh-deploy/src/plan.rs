@@ -360,12 +360,12 @@ pub(crate) fn holder_line_step(
     let watchdog = format!(
         "o=; i=0; j=0; while sleep 1; do [ -d /proc/$d ] || exit 0; j=$((j+1)); if n=$(grep rchar /proc/$d/io 2>/dev/null); then if [ \"$n\" = \"$o\" ]; then i=$((i+1)); else i=0; fi; o=$n; elif [ $j -gt {max_secs} ]; then i=$slipway_w; fi; [ $i -lt $slipway_w ] || {{ kill $d; exit 0; }}; done"
     );
-    // The FIFO's name is fixed per step: one left by a killed holder is
-    // replaced (an `rm` only then), and the line's removal of leftovers
-    // may unlink it once both ends are open (so the last `rm` only runs
-    // when it is still there).
+    // The FIFO's name is the step's nonce: one left by a killed holder is
+    // a leftover of the next deploy's first line, which may also unlink
+    // this one once both ends are open (so the last `rm` only runs when it
+    // is still there).
     format!(
-        "cd {state} && f=.stdin-{step}.slipway-tmp && {{ mkfifo -m 600 \"$f\" 2>/dev/null || {{ rm -f \"$f\" && mkfifo -m 600 \"$f\"; }}; }} || {{ echo 'cannot make a FIFO for the upload in '{state} >&2; exit {SHORT_READ}; }}; setsid sh -c {wrapped} slipway \"$PPID\" <\"$f\" & {{ {copy} <&3 >\"$f\" & d=$!; }} 3<&0; ( {watchdog} ) </dev/null >/dev/null 2>&1 & w=$!; wait $d; s=$?; kill $w 2>/dev/null; [ ! -p \"$f\" ] || rm -f \"$f\"; [ $s = 0 ] || exit {SHORT_READ}",
+        "cd {state} && f=.stdin-{step}.slipway-tmp && mkfifo -m 600 \"$f\" || {{ echo 'cannot make a FIFO for the upload in '{state} >&2; exit {SHORT_READ}; }}; setsid sh -c {wrapped} slipway \"$PPID\" <\"$f\" & {{ {copy} <&3 >\"$f\" & d=$!; }} 3<&0; ( {watchdog} ) </dev/null >/dev/null 2>&1 & w=$!; wait $d; s=$?; kill $w 2>/dev/null; [ ! -p \"$f\" ] || rm -f \"$f\"; [ $s = 0 ] || exit {SHORT_READ}",
         state = shell_quote(state_dir),
         wrapped = shell_quote(&wrapped),
     )
