@@ -396,7 +396,7 @@ impl HeldLock {
         // An empty line is held back: the host prints one before each marker.
         let mut empty = false;
         let mut handle = |text: &str, ended: &mut Option<Result<i32, i32>>| {
-            if let Some(rest) = text.strip_prefix("slipway-done: ") {
+            if let Some(rest) = text.strip_prefix(plan::DONE_TAG) {
                 let (nonce, status) = rest.split_once(' ').unwrap_or((rest, ""));
                 let status = status.trim().parse::<i32>().unwrap_or(-1);
                 if nonce == done {

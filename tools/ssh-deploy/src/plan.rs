@@ -345,7 +345,7 @@ pub(crate) fn holder_line_step(
     step: &str,
     done: &str,
 ) -> String {
-    let end = format!("printf '\\n%s%s %s\\n' 'slipway-done: ' '{done}' $s");
+    let end = print_done(&shell_quote(done), "$s");
     if total == 0 {
         let wrapped = format!("( {line} ); s=$?; {end}");
         return format!(
@@ -430,6 +430,18 @@ pub(crate) fn stop_command_line(pid_file: &str) -> String {
 /// What the lock holder prints, each on a line of its own.
 pub(crate) const LOCK_TAG: &str = "slipway-lock:";
 
+/// How the host says a step (or a command line, or a warm shell's command)
+/// ended: `slipway-done: <nonce> <status>` on a line of its own.
+pub(crate) const DONE_TAG: &str = "slipway-done: ";
+
+/// The shell code that prints [`DONE_TAG`] for the shell words `nonce` and
+/// `status`: a newline first, whatever the output ended with, and the tag
+/// in two parts, so that a shell tracing its commands (`set -x` in an rc
+/// file) never shows the line whole.
+pub(crate) fn print_done(nonce: &str, status: &str) -> String {
+    format!("printf '\\n%s%s %s\\n' '{DONE_TAG}' {nonce} {status}")
+}
+
 /// The deploy lock, held by the process this line becomes on the host, on
 /// its own channel of the deploy's SSH connection: it opens `lock_file`
 /// and takes a `flock` on it (waiting up to `wait_secs` after printing
@@ -465,8 +477,9 @@ pub(crate) fn lock_holder_line(
     token: &str,
 ) -> String {
     format!(
-        "set +e; command -v flock >/dev/null && command -v timeout >/dev/null || {{ echo '{LOCK_TAG} missing flock or timeout (util-linux, coreutils)'; exit 0; }}; exec 9>>{lock_file} || exit 1; flock -n 9 || {{ echo '{LOCK_TAG} waiting'; flock -w {wait_secs} 9; }} || {{ echo '{LOCK_TAG} busy'; exit 0; }}; slipway_w={heartbeat_secs}; r=bytes; [ \"$(printf ab | {{ dd bs=2 count=1 iflag=count_bytes,fullblock 2>/dev/null >/dev/null; cat; }})\" = b ] && command -v setsid >/dev/null && command -v mkfifo >/dev/null && r=exact; q=; [ \"$(printf 'ab\\ncd' | {{ IFS= read -r -n 1 -t 5 x && IFS= read -r -t 5 y && printf %s/%s \"$x\" \"$y\"; }} 2>/dev/null)\" = a/b ] && q=1; echo \"{LOCK_TAG} locked $$ $r\"; while if [ -n \"$q\" ]; then IFS= read -r -n 1 -t $slipway_w c; else c=$(timeout $slipway_w dd bs=1 count=1 2>/dev/null) && [ -n \"$c\" ]; fi; do [ \"$c\" = k ] && continue; [ \"$c\" = r ] || break; if [ -n \"$q\" ]; then IFS= read -r -t $slipway_w l; else l=$(timeout $slipway_w sh -c 'IFS= read -r l && printf %s \"$l\"'); fi || break; case $l in '{token} '*) l=${{l#'{token} '}}; n=${{l%% *}}; (eval \"${{l#* }}\") 9>&-; s=$?; printf '\\n%s%s %s\\n' 'slipway-done: ' \"$n\" $s; [ $s != {SHORT_READ} ] || break;; *) break;; esac; done",
+        "set +e; command -v flock >/dev/null && command -v timeout >/dev/null || {{ echo '{LOCK_TAG} missing flock or timeout (util-linux, coreutils)'; exit 0; }}; exec 9>>{lock_file} || exit 1; flock -n 9 || {{ echo '{LOCK_TAG} waiting'; flock -w {wait_secs} 9; }} || {{ echo '{LOCK_TAG} busy'; exit 0; }}; slipway_w={heartbeat_secs}; r=bytes; [ \"$(printf ab | {{ dd bs=2 count=1 iflag=count_bytes,fullblock 2>/dev/null >/dev/null; cat; }})\" = b ] && command -v setsid >/dev/null && command -v mkfifo >/dev/null && r=exact; q=; [ \"$(printf 'ab\\ncd' | {{ IFS= read -r -n 1 -t 5 x && IFS= read -r -t 5 y && printf %s/%s \"$x\" \"$y\"; }} 2>/dev/null)\" = a/b ] && q=1; echo \"{LOCK_TAG} locked $$ $r\"; while if [ -n \"$q\" ]; then IFS= read -r -n 1 -t $slipway_w c; else c=$(timeout $slipway_w dd bs=1 count=1 2>/dev/null) && [ -n \"$c\" ]; fi; do [ \"$c\" = k ] && continue; [ \"$c\" = r ] || break; if [ -n \"$q\" ]; then IFS= read -r -t $slipway_w l; else l=$(timeout $slipway_w sh -c 'IFS= read -r l && printf %s \"$l\"'); fi || break; case $l in '{token} '*) l=${{l#'{token} '}}; n=${{l%% *}}; (eval \"${{l#* }}\") 9>&-; s=$?; {done}; [ $s != {SHORT_READ} ] || break;; *) break;; esac; done",
         lock_file = shell_quote(lock_file),
+        done = print_done("\"$n\"", "$s"),
     )
 }
 

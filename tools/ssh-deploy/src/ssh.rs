@@ -544,7 +544,8 @@ pub(crate) fn run_keeping_warm(
     // In a subshell (an `exit` ends only it), the marker as the lock holder
     // prints it, then the trampoline again.
     let line = format!(
-        "( {command} ) </dev/null; printf '\\n%s%s %s\\n' 'slipway-done: ' '{nonce}' $?; {TRAMPOLINE}\n"
+        "( {command} ) </dev/null; {}; {TRAMPOLINE}\n",
+        crate::plan::print_done(&nonce, "$?")
     );
     session.set_timeout(millis(io));
     channel.write_all(line.as_bytes())?;
@@ -553,10 +554,8 @@ pub(crate) fn run_keeping_warm(
     Ok((status, output, warm))
 }
 
-/// Reads `channel`'s output up to `slipway-done: <nonce> <status>` (on a
-/// line of its own, after a newline the host prints first whatever the
-/// output ended with; printed in two parts, so that a shell tracing its
-/// commands, `set -x` in an rc file, never shows it whole); the status and
+/// Reads `channel`'s output up to `slipway-done: <nonce> <status>` (as
+/// `plan::print_done` prints it); the status and
 /// the output before it (at most [`MAX_CAPTURED`] bytes of it). Bounded
 /// by `io` for the whole wait.
 pub(crate) fn read_until_done(
@@ -565,7 +564,7 @@ pub(crate) fn read_until_done(
     nonce: &str,
     io: Duration,
 ) -> anyhow::Result<(i32, String)> {
-    let marker = format!("\nslipway-done: {nonce} ");
+    let marker = format!("\n{}{nonce} ", crate::plan::DONE_TAG);
     let deadline = Instant::now() + io;
     let mut tail = Tail::default();
     // What may still hold the marker: the end of the output so far.
