@@ -58,6 +58,13 @@ const PACKAGES: &[Package] = &[
         name: "shellcheck",
         provides: "/usr/bin/shellcheck",
     },
+    // ssh-deploy's lines run in the user's login shell where the lock
+    // holder cannot run them: its tests run them in bash, dash, BusyBox
+    // ash and zsh.
+    Package {
+        name: "zsh",
+        provides: "/usr/bin/zsh",
+    },
     Package {
         name: "git",
         provides: "/usr/bin/git",

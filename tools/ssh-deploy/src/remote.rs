@@ -163,7 +163,7 @@ pub(crate) fn holder_line(layout: &Layout, holder: &str, nonce: &str) -> String 
     // The removal is best effort, as in `remove_leftovers`: it never stops
     // the write (`;`), and says nothing.
     format!(
-        "{}{{ {}; }} >/dev/null 2>&1; {{ printf %s {json} > {temp} && mv -f {temp} {}; }} || {{ printf %s {json} | cat > {temp}; rm -f {temp}; echo '{}' >&2; exit {HOLDER_FAILED}; }}; ",
+        "{}{} >/dev/null 2>&1; {{ printf %s {json} > {temp} && mv -f {temp} {}; }} || {{ printf %s {json} | cat > {temp}; rm -f {temp}; echo '{}' >&2; exit {HOLDER_FAILED}; }}; ",
         layout.guard(),
         leftovers_line(layout),
         slipway_core::output::shell_quote(&layout.holder().to_string_lossy()),
@@ -203,11 +203,13 @@ pub(crate) fn remove_leftovers(session: &ssh2::Session, layout: &Layout, io: Dur
     }
 }
 
-/// [`remove_leftovers`]'s line: an `rm` only for what is there (most
-/// deploys find nothing), no process for what is not.
+/// [`remove_leftovers`]'s line, a subshell: an `rm` only for what is
+/// there (most deploys find nothing). zsh, as a login shell, fails a
+/// command whose pattern matches nothing, and would end the whole line:
+/// there the subshell lets patterns that match nothing expand to nothing.
 fn leftovers_line(layout: &Layout) -> String {
     format!(
-        "cd {} && for f in {} .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then rm -rf -- \"$f\"; fi; done",
+        "( cd {} && {{ [ -z \"$ZSH_VERSION\" ] || setopt nullglob; }} && for f in {} .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then rm -rf -- \"$f\"; fi; done )",
         slipway_core::output::shell_quote(&layout.root.to_string_lossy()),
         crate::plan::STAGING
     )
@@ -659,5 +661,80 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn the_first_line_removes_leftovers_and_writes_the_holder_in_every_login_shell() {
+        // The line runs in the user's login shell where the host cannot
+        // run it from the lock holder: zsh fails a pattern that matches
+        // nothing, which must not end the line.
+        let holder = r#"{"holder":"o'brien@\"box\" $(touch pwned) `id` é","pid":1}"#;
+        for shell in ["bash", "dash", "zsh", "busybox"] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let root = dir.path().join("app");
+            let layout = Layout::new(&root.to_string_lossy());
+            fs_err::create_dir_all(layout.releases_dir()).expect("made");
+            fs_err::create_dir_all(root.join(crate::plan::STAGING).join("a")).expect("made");
+            for left in [".x.slipway-tmp", ".slipway/.holder.json.slipway-tmp"] {
+                fs_err::write(root.join(left), "left").expect("written");
+            }
+            for kept in ["compose.yml", ".slipway/releases/1.json"] {
+                fs_err::write(root.join(kept), "kept").expect("written");
+            }
+            let line = format!("{}echo after", holder_line(&layout, holder, "n0nce"));
+            let mut command = std::process::Command::new(shell);
+            if shell == "busybox" {
+                command.arg("sh");
+            }
+            let output = command
+                .args(["-c", &line])
+                .current_dir(dir.path())
+                .output()
+                .expect("the shell runs");
+            assert_eq!(
+                String::from_utf8_lossy(&output.stdout),
+                "after\n",
+                "{shell}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert_eq!(
+                fs_err::read_to_string(layout.holder()).expect("written"),
+                holder,
+                "{shell}"
+            );
+            let mut left: Vec<String> = walk(&root);
+            left.sort();
+            assert_eq!(
+                left,
+                [
+                    ".slipway/holder.json",
+                    ".slipway/releases/1.json",
+                    "compose.yml"
+                ],
+                "{shell}"
+            );
+            assert!(!dir.path().join("pwned").exists(), "{shell}");
+        }
+    }
+
+    /// Every file under `root`, relative to it.
+    fn walk(root: &Path) -> Vec<String> {
+        let mut files = Vec::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in fs_err::read_dir(&dir).expect("listed") {
+                let path = entry.expect("entry").path();
+                match path.is_dir() {
+                    true => dirs.push(path),
+                    false => files.push(
+                        path.strip_prefix(root)
+                            .expect("under root")
+                            .to_string_lossy()
+                            .into_owned(),
+                    ),
+                }
+            }
+        }
+        files
     }
 }
