@@ -282,9 +282,9 @@ impl HeldLock {
     /// Runs a command line from the holder, without a login shell of its
     /// own: `line` (as `exec_streamed` would run it, with `$1` for the SSH
     /// session's PID) becomes a session of its own on the host (`setsid`),
-    /// reading `stdin` (the head, the prefix, then the files as one tar
-    /// stream) through a FIFO in `state_dir`, while the holder goes back to
-    /// its heartbeat. The holder reads the stream by its exact size, and a
+    /// reading `stdin` (the prefix, then the files as one tar stream)
+    /// through a FIFO in `state_dir`, or `/dev/null` when `stdin` is empty,
+    /// while the holder goes back to its heartbeat. The holder reads the stream by its exact size, and a
     /// watchdog ends its read when no byte came for the heartbeat timeout;
     /// `line` drains whatever it did not read, so the holder's next byte
     /// is always the next step's. A stream cut short here (a file that

@@ -16,8 +16,9 @@
 //!   before moving them into place; gone once they are.
 //!
 //! Records, the manifest and the holder are written atomically (a temporary
-//! name, synced, renamed): a full disk or a cut leaves the old file whole,
-//! never an empty one. What cannot be read is skipped with a warning.
+//! name, renamed; records and the manifest synced first): a full disk or a
+//! cut leaves the old file whole, never an empty one. What cannot be read
+//! is skipped with a warning.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -145,16 +146,17 @@ pub(crate) fn holder_tag(nonce: &str) -> String {
 /// The start of a deploy's first command line: remove what an interrupted
 /// deploy may have left (as [`remove_leftovers`] does), then write who
 /// holds the lock (`holder`, JSON on one line) to `holder.json`,
-/// atomically (a temporary file renamed over it); on failure the line
-/// stops with [`HOLDER_FAILED`]. Part of the command line, not a command
-/// of its own: each command costs a login shell on the host. The contents
-/// are a word of the line (shell-quoted), not stdin: one process on the
-/// host (the `mv`) instead of seven. Its mode is what the login shell's
-/// umask gives: like the release records (0644), it holds no secret. The
-/// shell's `printf` writes them; when that
-/// fails, they are written again through `cat`, whose error names the
-/// cause (`No space left on device`), which dash's `printf` does not
-/// ("I/O error"). The file is not synced: it only says who holds the lock,
+/// atomically (a temporary file renamed over it, 0600); on failure the
+/// line stops with [`HOLDER_FAILED`]. Part of the command line, not a
+/// command of its own: each command costs a login shell on the host. The
+/// contents are a word of the line (shell-quoted), not stdin: a subshell
+/// and an `mv` on the host instead of seven processes. The subshell keeps
+/// the removal's patterns, `cd` and `umask` from the rest of the line.
+/// The shell's `printf` writes the file; when that fails, it is written
+/// again through `cat`, whose error names the cause (`No space left on
+/// device`), which dash's `printf` ("I/O error") and BusyBox's (nothing)
+/// do not; the first attempt's own messages are dropped, so a message is
+/// said once. The file is not synced: it only says who holds the lock,
 /// which the `flock` decides, and a crash frees the lock anyway (an
 /// unreadable holder is shown as unknown).
 pub(crate) fn holder_line(layout: &Layout, holder: &str, nonce: &str) -> String {
@@ -163,7 +165,7 @@ pub(crate) fn holder_line(layout: &Layout, holder: &str, nonce: &str) -> String 
     // The removal is best effort, as in `remove_leftovers`: it never stops
     // the write (`;`), and says nothing.
     format!(
-        "{}{} >/dev/null 2>&1; {{ printf %s {json} > {temp} && mv -f {temp} {}; }} || {{ printf %s {json} | cat > {temp}; rm -f {temp}; echo '{}' >&2; exit {HOLDER_FAILED}; }}; ",
+        "{}( {{ {}; }} >/dev/null 2>&1; umask 077 && printf %s {json} 2>/dev/null > {temp} && mv -f {temp} {} ) || {{ printf %s {json} | cat > {temp}; rm -f {temp}; echo '{}' >&2; exit {HOLDER_FAILED}; }}; ",
         layout.guard(),
         leftovers_line(layout),
         slipway_core::output::shell_quote(&layout.holder().to_string_lossy()),
@@ -203,13 +205,16 @@ pub(crate) fn remove_leftovers(session: &ssh2::Session, layout: &Layout, io: Dur
     }
 }
 
-/// [`remove_leftovers`]'s line, a subshell: an `rm` only for what is
-/// there (most deploys find nothing). zsh, as a login shell, fails a
-/// command whose pattern matches nothing, and would end the whole line:
-/// there the subshell lets patterns that match nothing expand to nothing.
+/// [`remove_leftovers`]'s line, for a shell of its own or a subshell (it
+/// changes the directory and the shell's options): an `rm` only for what
+/// is there, no process for what is not. zsh (by default) and bash with
+/// `failglob` fail a command whose pattern matches nothing, which would
+/// end the line before anything is removed: there such a pattern expands
+/// to nothing. An `rm` that fails ends nothing, even under an rc file's
+/// `set -e`.
 fn leftovers_line(layout: &Layout) -> String {
     format!(
-        "( cd {} && {{ [ -z \"$ZSH_VERSION\" ] || setopt nullglob; }} && for f in {} .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then rm -rf -- \"$f\"; fi; done )",
+        "cd {} && {{ [ -z \"${{ZSH_VERSION-}}\" ] || setopt nullglob; }} && {{ [ -z \"${{BASH_VERSION-}}\" ] || shopt -u failglob; }} && for f in {} .*.slipway-tmp .slipway/.*.slipway-tmp .slipway/releases/.*.slipway-tmp; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then rm -rf -- \"$f\" || :; fi; done",
         slipway_core::output::shell_quote(&layout.root.to_string_lossy()),
         crate::plan::STAGING
     )
@@ -666,10 +671,19 @@ mod tests {
     #[test]
     fn the_first_line_removes_leftovers_and_writes_the_holder_in_every_login_shell() {
         // The line runs in the user's login shell where the host cannot
-        // run it from the lock holder: zsh fails a pattern that matches
-        // nothing, which must not end the line.
+        // run it from the lock holder: zsh and bash's `failglob` fail a
+        // pattern that matches nothing, which must not end the line, and
+        // an rc file may have set `-e` and `-u`.
         let holder = r#"{"holder":"o'brien@\"box\" $(touch pwned) `id` é","pid":1}"#;
-        for shell in ["bash", "dash", "zsh", "busybox"] {
+        let shells: [&[&str]; 6] = [
+            &["bash"],
+            &["bash", "-O", "failglob"],
+            &["bash", "-eu"],
+            &["dash", "-eu"],
+            &["zsh"],
+            &["busybox", "sh"],
+        ];
+        for shell in shells {
             let dir = tempfile::tempdir().expect("temp dir");
             let root = dir.path().join("app");
             let layout = Layout::new(&root.to_string_lossy());
@@ -682,11 +696,8 @@ mod tests {
                 fs_err::write(root.join(kept), "kept").expect("written");
             }
             let line = format!("{}echo after", holder_line(&layout, holder, "n0nce"));
-            let mut command = std::process::Command::new(shell);
-            if shell == "busybox" {
-                command.arg("sh");
-            }
-            let output = command
+            let output = std::process::Command::new(shell[0])
+                .args(&shell[1..])
                 .args(["-c", &line])
                 .current_dir(dir.path())
                 .output()
@@ -694,13 +705,13 @@ mod tests {
             assert_eq!(
                 String::from_utf8_lossy(&output.stdout),
                 "after\n",
-                "{shell}: {}",
+                "{shell:?}: {}",
                 String::from_utf8_lossy(&output.stderr)
             );
             assert_eq!(
                 fs_err::read_to_string(layout.holder()).expect("written"),
                 holder,
-                "{shell}"
+                "{shell:?}"
             );
             let mut left: Vec<String> = walk(&root);
             left.sort();
@@ -711,9 +722,15 @@ mod tests {
                     ".slipway/releases/1.json",
                     "compose.yml"
                 ],
-                "{shell}"
+                "{shell:?}"
             );
-            assert!(!dir.path().join("pwned").exists(), "{shell}");
+            assert!(!dir.path().join("pwned").exists(), "{shell:?}");
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &fs_err::metadata(layout.holder())
+                    .expect("written")
+                    .permissions(),
+            );
+            assert_eq!(mode & 0o777, 0o600, "{shell:?}");
         }
     }
 
