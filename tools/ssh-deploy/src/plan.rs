@@ -520,33 +520,24 @@ pub(crate) fn write_file_line(path: &str, mode: u32) -> String {
 /// contents and then an `x` (see `remote::write_atomic`); contents of
 /// another size (cut short, or with a NUL, which no shell keeps) are
 /// refused by their length in bytes before anything is written (the
-/// shell's `${#var}`, else `wc -c` where that counts characters). Written
-/// by the shell's `printf` (no process); when that fails, again through
-/// `cat`, whose error names the cause (`No space left on device`), which
-/// dash's and BusyBox's `printf` do not, and the write fails either way.
+/// shell's `${#var}`, else `wc -c` where that counts characters). Through `cat`, whose error names the cause (`No space left on
+/// device`), which dash's and BusyBox's `printf` do not.
 pub(crate) fn write_sized_var_line(path: &str, mode: u32, var: &str, size: usize) -> String {
     write_line(
         path,
         mode,
         &format!(
-            "{{ [ ${{#{var}}} -eq {n} ] || [ $(printf %s \"${var}\" | wc -c) -eq {n} ]; }} && {{ printf %s \"${{{var}%x}}\" > \"$t\" || {{ printf %s \"${{{var}%x}}\" | cat > \"$t\"; false; }}; }}",
+            "{{ [ ${{#{var}}} -eq {n} ] || [ $(printf %s \"${var}\" | wc -c) -eq {n} ]; }} && printf %s \"${{{var}%x}}\" | cat > \"$t\"",
             n = size + 1
         ),
     )
 }
 
-/// The temporary file is made under `umask 077` (in a subshell) only for
-/// a `mode` that others may not read; a readable one is `chmod`ed all the
-/// same, so the login shell's umask never decides it.
 fn write_line(path: &str, mode: u32, reader: &str) -> String {
     let (dir, name) = path.rsplit_once('/').unwrap_or((".", path));
     let dir = if dir.is_empty() { "/" } else { dir };
-    let reader = match mode & 0o077 {
-        0 => format!("(umask 077 && {reader})"),
-        _ => format!("{{ {reader}; }}"),
-    };
     format!(
-        "cd {dir} && t={temp} && {{ {reader} && chmod {mode:o} \"$t\" && {{ sync \"$t\" 2>/dev/null || sync; }} && mv -f \"$t\" {name} || {{ rm -f \"$t\"; exit 1; }}; }}",
+        "cd {dir} && t={temp} && {{ (umask 077 && {reader}) && chmod {mode:o} \"$t\" && {{ sync \"$t\" 2>/dev/null || sync; }} && mv -f \"$t\" {name} || {{ rm -f \"$t\"; exit 1; }}; }}",
         dir = shell_quote(dir),
         temp = shell_quote(&format!(".{name}.slipway-tmp")),
         name = shell_quote(name),
