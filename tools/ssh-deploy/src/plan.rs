@@ -513,21 +513,24 @@ pub(crate) fn force_release_line(lock_file: &str, pid: u32) -> String {
 /// is removed and the old file stays as it was. The shell's own messages
 /// (`No space left on device`) say why it failed.
 pub(crate) fn write_file_line(path: &str, mode: u32) -> String {
-    write_line(path, mode, "cat > \"$t\"")
+    write_line(path, mode, "cat >| \"$t\"")
 }
 
 /// As [`write_file_line`], from the shell variable `var`, which holds the
 /// contents and then an `x` (see `remote::write_atomic`); contents of
 /// another size (cut short, or with a NUL, which no shell keeps) are
 /// refused by their length in bytes before anything is written (the
-/// shell's `${#var}`, else `wc -c` where that counts characters). Through `cat`, whose error names the cause (`No space left on
-/// device`), which dash's and BusyBox's `printf` do not.
+/// shell's `${#var}`, else `wc -c` where that counts characters). Through
+/// `cat`, whose error names the cause (`No space left on device`), which
+/// dash's and BusyBox's `printf` do not, and whose status tells, which
+/// zsh's `printf` does not for a write of 8 KiB or more; with `>|`, which
+/// an rc file's noclobber does not refuse.
 pub(crate) fn write_sized_var_line(path: &str, mode: u32, var: &str, size: usize) -> String {
     write_line(
         path,
         mode,
         &format!(
-            "{{ [ ${{#{var}}} -eq {n} ] || [ $(printf %s \"${var}\" | wc -c) -eq {n} ]; }} && printf %s \"${{{var}%x}}\" | cat > \"$t\"",
+            "{{ [ ${{#{var}}} -eq {n} ] || [ $(printf %s \"${var}\" | wc -c) -eq {n} ]; }} && printf %s \"${{{var}%x}}\" | cat >| \"$t\"",
             n = size + 1
         ),
     )

@@ -156,7 +156,10 @@ pub(crate) fn holder_tag(nonce: &str) -> String {
 /// again through `cat`, whose error names the cause (`No space left on
 /// device`), which dash's `printf` ("I/O error") and BusyBox's (nothing)
 /// do not; the first attempt's own messages are dropped, so a message is
-/// said once. The file is not synced: it only says who holds the lock,
+/// said once, and the retry's failure cannot end the line before its tag
+/// (an rc file's `set -e`); both write with `>|` (an rc file's
+/// noclobber). zsh's `printf` misses a failed write only from 8 KiB on,
+/// far above a holder's size. The file is not synced: it only says who holds the lock,
 /// which the `flock` decides, and a crash frees the lock anyway (an
 /// unreadable holder is shown as unknown).
 pub(crate) fn holder_line(layout: &Layout, holder: &str, nonce: &str) -> String {
@@ -165,7 +168,7 @@ pub(crate) fn holder_line(layout: &Layout, holder: &str, nonce: &str) -> String 
     // The removal is best effort, as in `remove_leftovers`: it never stops
     // the write (`;`), and says nothing.
     format!(
-        "{}( {{ {}; }} >/dev/null 2>&1; umask 077 && printf %s {json} 2>/dev/null > {temp} && mv -f {temp} {} ) || {{ printf %s {json} | cat > {temp}; rm -f {temp}; echo '{}' >&2; exit {HOLDER_FAILED}; }}; ",
+        "{}( {{ {}; }} >/dev/null 2>&1; umask 077 && printf %s {json} 2>/dev/null >| {temp} && mv -f {temp} {} ) || {{ printf %s {json} | cat >| {temp} || :; rm -f {temp}; echo '{}' >&2; exit {HOLDER_FAILED}; }}; ",
         layout.guard(),
         leftovers_line(layout),
         slipway_core::output::shell_quote(&layout.holder().to_string_lossy()),
@@ -731,6 +734,136 @@ mod tests {
                     .permissions(),
             );
             assert_eq!(mode & 0o777, 0o600, "{shell:?}");
+        }
+    }
+
+    /// A 64 KiB tmpfs on `dir`, unmounted when dropped.
+    struct FullDisk(std::path::PathBuf);
+
+    impl Drop for FullDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+
+    /// A 64 KiB tmpfs mounted on `dir` (which must exist), with `old` as
+    /// `file` in it, then filled to the last byte.
+    fn full_disk(dir: &Path, file: &Path, old: &str) -> FullDisk {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "cannot mount a tmpfs (root is needed)");
+        let mounted = FullDisk(dir.to_owned());
+        if let Some(parent) = file.parent() {
+            fs_err::create_dir_all(parent).expect("made");
+        }
+        fs_err::write(file, old).expect("written");
+        // `dd` stops at ENOSPC, which is the point.
+        let _ = std::process::Command::new("dd")
+            .arg("if=/dev/zero")
+            .arg(format!("of={}", dir.join("filler").display()))
+            .args(["bs=4096", "status=none"])
+            .stderr(std::process::Stdio::null())
+            .status();
+        mounted
+    }
+
+    #[test]
+    fn a_record_too_large_for_the_disk_is_refused_and_the_old_one_kept_in_every_login_shell() {
+        // zsh's own printf says nothing when a write of 8 KiB or more
+        // fails: a record is written through `cat`, whose status tells.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let releases = dir.path().join("releases");
+        fs_err::create_dir_all(&releases).expect("made");
+        let record = releases.join("3.json");
+        let _mounted = full_disk(&releases, &record, "old");
+        let line = format!(
+            "a=$(head -c 9000 /dev/zero | tr '\\0' a; echo x) && {}",
+            crate::plan::write_sized_var_line(&record.to_string_lossy(), 0o644, "a", 9000)
+        );
+        for shell in [
+            &["bash", "-C"][..],
+            &["dash", "-C"],
+            &["zsh", "-C"],
+            &["busybox", "sh", "-C"],
+        ] {
+            let output = std::process::Command::new(shell[0])
+                .args(&shell[1..])
+                .args(["-c", &line])
+                .output()
+                .expect("the shell runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{shell:?}: {stderr}");
+            assert!(
+                stderr.to_lowercase().contains("no space left on device"),
+                "{shell:?}: {stderr}"
+            );
+            assert_eq!(fs_err::read_to_string(&record).expect("kept"), "old");
+            let mut left = walk(&releases);
+            left.sort();
+            assert_eq!(left, ["3.json", "filler"], "{shell:?}");
+        }
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_holder_write_with_its_cause_in_every_login_shell() {
+        // Where the line runs in a login shell whose rc file set `-e` and
+        // noclobber, the failure still ends with the line's own status and
+        // tag (not as the env's command failing), says why, and leaves the
+        // old holder and no temporary file.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("app");
+        fs_err::create_dir_all(&root).expect("made");
+        let layout = Layout::new(&root.to_string_lossy());
+        let _mounted = full_disk(&root, &layout.holder(), "old");
+        fs_err::create_dir_all(layout.releases_dir()).expect("made");
+        let shells: [&[&str]; 5] = [
+            &["bash", "-eC"],
+            &["dash", "-eC"],
+            &["zsh", "-eC"],
+            &["busybox", "sh", "-eC"],
+            &["bash", "-o", "pipefail", "-e"],
+        ];
+        for shell in shells {
+            let line = format!(
+                "{}echo after",
+                holder_line(&layout, r#"{"pid":1}"#, "n0nce")
+            );
+            let output = std::process::Command::new(shell[0])
+                .args(&shell[1..])
+                .args(["-c", &line])
+                .output()
+                .expect("the shell runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(HOLDER_FAILED),
+                "{shell:?}: {stderr}"
+            );
+            assert!(
+                stderr.ends_with("slipway-holder: failed n0nce\n"),
+                "{shell:?}: {stderr}"
+            );
+            assert_eq!(
+                stderr
+                    .to_lowercase()
+                    .matches("no space left on device")
+                    .count(),
+                1,
+                "{shell:?}: {stderr}"
+            );
+            assert_eq!(
+                fs_err::read_to_string(layout.holder()).expect("kept"),
+                "old"
+            );
+            let mut left = walk(&root);
+            left.sort();
+            assert_eq!(left, [".slipway/holder.json", "filler"], "{shell:?}");
         }
     }
 
