@@ -699,12 +699,7 @@ mod tests {
                 fs_err::write(root.join(kept), "kept").expect("written");
             }
             let line = format!("{}echo after", holder_line(&layout, holder, "n0nce"));
-            let output = std::process::Command::new(shell[0])
-                .args(&shell[1..])
-                .args(["-c", &line])
-                .current_dir(dir.path())
-                .output()
-                .expect("the shell runs");
+            let output = run_in(shell, &line, dir.path());
             assert_eq!(
                 String::from_utf8_lossy(&output.stdout),
                 "after\n",
@@ -735,6 +730,17 @@ mod tests {
             );
             assert_eq!(mode & 0o777, 0o600, "{shell:?}");
         }
+    }
+
+    /// `line` run by `shell` (its program, then its flags) with `-c`, in
+    /// `dir`.
+    fn run_in(shell: &[&str], line: &str, dir: &Path) -> std::process::Output {
+        std::process::Command::new(shell[0])
+            .args(&shell[1..])
+            .args(["-c", line])
+            .current_dir(dir)
+            .output()
+            .expect("the shell runs")
     }
 
     /// A 64 KiB tmpfs on `dir`, unmounted when dropped.
@@ -792,11 +798,7 @@ mod tests {
             &["zsh", "-C"],
             &["busybox", "sh", "-C"],
         ] {
-            let output = std::process::Command::new(shell[0])
-                .args(&shell[1..])
-                .args(["-c", &line])
-                .output()
-                .expect("the shell runs");
+            let output = run_in(shell, &line, dir.path());
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(output.status.code(), Some(1), "{shell:?}: {stderr}");
             assert!(
@@ -834,11 +836,7 @@ mod tests {
                 "{}echo after",
                 holder_line(&layout, r#"{"pid":1}"#, "n0nce")
             );
-            let output = std::process::Command::new(shell[0])
-                .args(&shell[1..])
-                .args(["-c", &line])
-                .output()
-                .expect("the shell runs");
+            let output = run_in(shell, &line, dir.path());
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(
                 output.status.code(),
